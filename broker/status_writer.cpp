@@ -1,0 +1,197 @@
+#include "broker/status_writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.hpp"
+#include "common/error.hpp"
+
+namespace gpufleet::broker {
+namespace {
+
+// Bounded so that a long Redis outage costs memory in proportion to this, not to the job rate.
+constexpr size_t kMaxBacklog = 1'000'000;
+
+nlohmann::json worker_json(const WorkerState& worker, int64_t now_ms, int64_t heartbeat_age_ms) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& model : worker.ready.models) models.push_back(model.name);
+  nlohmann::json running = nlohmann::json::array();
+  for (const auto& [job_id, assignment] : worker.running) running.push_back(job_id);
+  return {{"id", worker.ready.worker_id},
+          {"host", worker.ready.host},
+          {"pid", worker.ready.pid},
+          {"device", worker.ready.device},
+          {"device_name", worker.ready.device_name},
+          {"slots", worker.ready.slots},
+          {"active", worker.running.size()},
+          {"models", models},
+          {"running", running},
+          {"version", worker.ready.version},
+          {"state", "up"},
+          {"updated_ms", now_ms},
+          {"heartbeat_age_ms", heartbeat_age_ms}};
+}
+
+}  // namespace
+
+StatusWriter::StatusWriter(RedisEndpoint endpoint, int64_t retention_s)
+    : redis_(std::move(endpoint)), keys_(redis_.keys()), retention_s_(retention_s) {}
+
+void StatusWriter::reset_catalog() {
+  try {
+    auto reply = redis_.command({"HGETALL", keys_.models()});
+    for (const auto& [name, value] : reply.pairs()) served_models_[name] = value;
+  } catch (const RedisError& error) {
+    spdlog::warn("cannot read the model catalog at start: {}", error.what());
+  }
+}
+
+void StatusWriter::push(RedisArgs args) {
+  if (backlog_.size() >= kMaxBacklog) {
+    backlog_.pop_front();
+    if (dropped_++ % 10000 == 0) spdlog::error("redis backlog full: dropping the oldest status writes");
+  }
+  backlog_.push_back(std::move(args));
+}
+
+void StatusWriter::transition(const JobEvent& event, std::vector<std::pair<std::string, std::string>> fields) {
+  for (auto& command : job_transition_commands(keys_, event, fields, retention_s_)) push(std::move(command));
+}
+
+void StatusWriter::job_running(const Assignment& assignment) {
+  JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, unix_ms(),
+                 assignment.attempt, assignment.worker_id, {}, {}, {}};
+  transition(event, {{std::string(job_field::kStartedMs), std::to_string(event.at_ms)},
+                     {std::string(job_field::kAttempts), std::to_string(assignment.attempt)},
+                     {std::string(job_field::kWorker), assignment.worker_id}});
+}
+
+void StatusWriter::job_requeued(const QueuedJob& job, const std::string& reason) {
+  JobEvent event{job.id, JobState::kQueued, job.kind, job.model, unix_ms(), job.attempts, {}, {},
+                 std::string(to_string(ErrorCode::kWorkerLost)), reason};
+  transition(event, {{std::string(job_field::kWorker), ""}});
+}
+
+void StatusWriter::job_succeeded(const Assignment& assignment, const std::string& result_json, double run_ms) {
+  JobEvent event{assignment.job.id, JobState::kSucceeded, assignment.job.kind, assignment.job.model, unix_ms(),
+                 assignment.attempt, assignment.worker_id, result_json, {}, {}};
+  transition(event, {{std::string(job_field::kFinishedMs), std::to_string(event.at_ms)},
+                     {std::string(job_field::kResult), result_json},
+                     {std::string(job_field::kRunMs), std::to_string(run_ms)}});
+}
+
+void StatusWriter::job_failed(const QueuedJob& job, const std::string& worker_id, uint32_t attempt,
+                              const std::string& code, const std::string& message, double run_ms) {
+  JobEvent event{job.id, JobState::kFailed, job.kind, job.model, unix_ms(), attempt, worker_id, {}, code, message};
+  transition(event, {{std::string(job_field::kFinishedMs), std::to_string(event.at_ms)},
+                     {std::string(job_field::kErrorCode), code},
+                     {std::string(job_field::kErrorMessage), message},
+                     {std::string(job_field::kRunMs), std::to_string(run_ms)}});
+}
+
+void StatusWriter::worker_joined(const WorkerState& worker) {
+  const int64_t now = unix_ms();
+  push({"HSET", keys_.workers(), worker.ready.worker_id, worker_json(worker, now, 0).dump()});
+  nlohmann::json event{{"type", "worker"}, {"id", worker.ready.worker_id}, {"state", "up"},
+                       {"device", worker.ready.device}, {"at_ms", now}};
+  push({"PUBLISH", keys_.worker_events(), event.dump()});
+}
+
+void StatusWriter::worker_left(const std::string& worker_id, const std::string& reason) {
+  push({"HDEL", keys_.workers(), worker_id});
+  nlohmann::json event{{"type", "worker"}, {"id", worker_id}, {"state", "down"}, {"reason", reason},
+                       {"at_ms", unix_ms()}};
+  push({"PUBLISH", keys_.worker_events(), event.dump()});
+}
+
+void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) {
+  const int64_t now_ms = unix_ms();
+  const auto now = SteadyClock::now();
+  if (!dispatcher.workers().empty()) {
+    RedisArgs workers{"HSET", keys_.workers()};
+    for (const auto& [id, worker] : dispatcher.workers()) {
+      auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - worker.last_seen).count();
+      workers.push_back(id);
+      workers.push_back(worker_json(worker, now_ms, age).dump());
+    }
+    push(std::move(workers));
+  }
+  const auto models = dispatcher.models();
+  auto depths = dispatcher.queue_depths();
+  // Every model the fleet has seen stays in the catalog, with 0 workers while none serves it, so that
+  // jobs for it are still accepted and queued.
+  RedisArgs catalog{"HSET", keys_.models()};
+  for (auto it = served_models_.begin(); it != served_models_.end();) {
+    if (models.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    auto entry = nlohmann::json::parse(it->second, nullptr, false);
+    if (entry.is_object()) {
+      entry["workers"] = 0;
+      entry["slots"] = 0;
+      entry["devices"] = nlohmann::json::array();
+      entry["updated_ms"] = now_ms;
+      catalog.push_back(it->first);
+      catalog.push_back(entry.dump());
+    }
+    it = served_models_.erase(it);
+  }
+  for (const auto& [name, summary] : models) {
+    nlohmann::json devices = summary.devices;
+    nlohmann::json entry{{"name", name},
+                         {"kind", summary.info.kind},
+                         {"languages", summary.info.languages},
+                         {"cloning", summary.info.cloning},
+                         {"sample_rate", summary.info.sample_rate},
+                         {"workers", summary.workers},
+                         {"slots", summary.slots},
+                         {"devices", devices},
+                         {"updated_ms", now_ms}};
+    catalog.push_back(name);
+    catalog.push_back(entry.dump());
+    served_models_[name] = catalog.back();
+    depths.try_emplace(name, 0);
+  }
+  if (catalog.size() > 2) push(std::move(catalog));
+  if (!depths.empty() && depths != last_depths_) {
+    RedisArgs queues{"HSET", keys_.queues()};
+    for (const auto& [model, depth] : depths) {
+      queues.push_back(model);
+      queues.push_back(std::to_string(depth));
+    }
+    push(std::move(queues));
+    last_depths_ = depths;
+  }
+  push({"HSET", keys_.broker(), "heartbeat_ms", std::to_string(heartbeat_ms), "alive_ms", std::to_string(now_ms),
+        "queued", std::to_string(dispatcher.queued()), "running", std::to_string(dispatcher.running()),
+        "workers", std::to_string(dispatcher.workers().size())});
+}
+
+bool StatusWriter::flush() {
+  if (backlog_.empty()) return true;
+  const auto now = SteadyClock::now();
+  if (!redis_.connected() && now < next_connect_attempt_) return false;
+  try {
+    // Send in bounded slices so a large backlog after an outage does not stall dispatching.
+    constexpr size_t kSlice = 4096;
+    const size_t count = std::min(kSlice, backlog_.size());
+    for (size_t i = 0; i < count; ++i) redis_.append(backlog_[i]);
+    auto replies = redis_.flush();
+    for (const auto& reply : replies) {
+      if (reply.is_error()) spdlog::warn("redis refused a status write: {}", reply.str());
+    }
+    backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(count));
+    if (!healthy_) spdlog::info("redis reachable again; {} status writes pending", backlog_.size());
+    healthy_ = true;
+    return backlog_.empty();
+  } catch (const RedisError& error) {
+    if (healthy_) spdlog::error("redis unreachable, keeping status writes for later: {}", error.what());
+    healthy_ = false;
+    next_connect_attempt_ = now + std::chrono::milliseconds(500);
+    return false;
+  }
+}
+
+}  // namespace gpufleet::broker

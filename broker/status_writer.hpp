@@ -1,0 +1,56 @@
+#pragma once
+// Everything the broker records in Redis: job transitions (with their published events), the worker
+// registry, the model catalog and queue depths. Commands are pipelined and sent once per loop turn, so
+// the Redis round trip is paid per batch, not per job. Redis being down never stops dispatching: writes
+// wait in a bounded backlog and go out when it is back.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+
+#include "broker/dispatcher.hpp"
+#include "common/redis_client.hpp"
+
+namespace gpufleet::broker {
+
+class StatusWriter {
+ public:
+  StatusWriter(RedisEndpoint endpoint, int64_t retention_s);
+
+  // At start: models a previous broker recorded are kept in the catalog, with no workers until some announce.
+  void reset_catalog();
+
+  void job_running(const Assignment& assignment);
+  void job_requeued(const QueuedJob& job, const std::string& reason);
+  void job_succeeded(const Assignment& assignment, const std::string& result_json, double run_ms);
+  void job_failed(const QueuedJob& job, const std::string& worker_id, uint32_t attempt, const std::string& code,
+                  const std::string& message, double run_ms);
+
+  void worker_joined(const WorkerState& worker);
+  void worker_left(const std::string& worker_id, const std::string& reason);
+  // The periodic snapshot: workers' load and heartbeat age, the model catalog, queue depths, broker liveness.
+  void snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms);
+
+  // Sends what is pending. Returns false (and keeps the backlog) when Redis is unreachable.
+  bool flush();
+  bool healthy() const { return healthy_; }
+  size_t backlog() const { return backlog_.size(); }
+
+ private:
+  void push(RedisArgs args);
+  void transition(const JobEvent& event, std::vector<std::pair<std::string, std::string>> fields);
+
+  RedisClient redis_;
+  RedisKeys keys_;
+  int64_t retention_s_;
+  std::deque<RedisArgs> backlog_;
+  bool healthy_ = true;
+  SteadyClock::time_point next_connect_attempt_{};
+  std::map<std::string, size_t> last_depths_;
+  std::map<std::string, std::string> served_models_;  // model -> its last catalog entry with workers > 0
+  size_t dropped_ = 0;
+};
+
+}  // namespace gpufleet::broker

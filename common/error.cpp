@@ -1,0 +1,48 @@
+#include "common/error.hpp"
+
+#include <array>
+#include <utility>
+
+namespace gpufleet {
+namespace {
+
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kNames{{
+    {ErrorCode::kInvalidRequest, "invalid_request"},
+    {ErrorCode::kInvalidJson, "invalid_json"},
+    {ErrorCode::kMissingField, "missing_field"},
+    {ErrorCode::kTextTooLong, "text_too_long"},
+    {ErrorCode::kUnsupportedLanguage, "unsupported_language"},
+    {ErrorCode::kUnknownModel, "unknown_model"},
+    {ErrorCode::kUnsupportedMediaType, "unsupported_media_type"},
+    {ErrorCode::kPayloadTooLarge, "payload_too_large"},
+    {ErrorCode::kNotFound, "not_found"},
+    {ErrorCode::kMethodNotAllowed, "method_not_allowed"},
+    {ErrorCode::kNotReady, "not_ready"},
+    {ErrorCode::kJobFailed, "job_failed"},
+    {ErrorCode::kCannotClone, "cannot_clone"},
+    {ErrorCode::kInvalidInput, "invalid_input"},
+    {ErrorCode::kModelError, "model_error"},
+    {ErrorCode::kWorkerLost, "worker_lost"},
+    {ErrorCode::kStorageError, "storage_error"},
+    {ErrorCode::kUnavailable, "unavailable"},
+    {ErrorCode::kTimeout, "timeout"},
+    {ErrorCode::kInternal, "internal"},
+}};
+
+}  // namespace
+
+std::string_view to_string(ErrorCode code) {
+  for (const auto& [c, name] : kNames) {
+    if (c == code) return name;
+  }
+  return "internal";
+}
+
+std::optional<ErrorCode> parse_error_code(std::string_view text) {
+  for (const auto& [c, name] : kNames) {
+    if (name == text) return c;
+  }
+  return std::nullopt;
+}
+
+}  // namespace gpufleet

@@ -1,0 +1,80 @@
+#pragma once
+// The fleet's error vocabulary. Every error that crosses a process boundary (HTTP answer, job record,
+// protocol message) carries one of these codes plus a human-readable message.
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace gpufleet {
+
+enum class ErrorCode {
+  kInvalidRequest,
+  kInvalidJson,
+  kMissingField,
+  kTextTooLong,
+  kUnsupportedLanguage,
+  kUnknownModel,
+  kUnsupportedMediaType,
+  kPayloadTooLarge,
+  kNotFound,
+  kMethodNotAllowed,
+  kNotReady,
+  kJobFailed,
+  kCannotClone,
+  kInvalidInput,
+  kModelError,
+  kWorkerLost,
+  kStorageError,
+  kUnavailable,
+  kTimeout,
+  kInternal,
+};
+
+std::string_view to_string(ErrorCode code);
+std::optional<ErrorCode> parse_error_code(std::string_view text);
+
+// An error with a code, as it is reported to clients.
+struct Error {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+};
+
+// Base of the fleet's exceptions: used for real failures only (a bad config, a lost connection, a model
+// that throws), never for control flow on the hot path.
+class FleetError : public std::runtime_error {
+ public:
+  FleetError(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const noexcept { return code_; }
+  Error error() const { return Error{code_, what()}; }
+
+ private:
+  ErrorCode code_;
+};
+
+// A configuration value (environment variable, config file) that cannot be used.
+class ConfigError : public FleetError {
+ public:
+  explicit ConfigError(const std::string& message) : FleetError(ErrorCode::kInvalidRequest, message) {}
+};
+
+// A frame or message that does not follow docs/protocol.md.
+class ProtocolError : public FleetError {
+ public:
+  explicit ProtocolError(const std::string& message) : FleetError(ErrorCode::kInvalidRequest, message) {}
+};
+
+// Redis could not be reached or answered with an error.
+class RedisError : public FleetError {
+ public:
+  explicit RedisError(const std::string& message) : FleetError(ErrorCode::kUnavailable, message) {}
+};
+
+// A model refused or failed a job; the code says why (kInvalidInput, kUnsupportedLanguage, kModelError, ...).
+class ModelError : public FleetError {
+ public:
+  using FleetError::FleetError;
+};
+
+}  // namespace gpufleet

@@ -1,0 +1,108 @@
+#include "common/files.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <utility>
+
+#include "common/error.hpp"
+
+namespace gpufleet {
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void storage_failure(const std::string& what, const fs::path& path) {
+  throw FleetError(ErrorCode::kStorageError, what + " " + path.string() + ": " + std::strerror(errno));
+}
+
+// Closes a file descriptor on every path out.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+void write_file_atomically(const fs::path& path, std::string_view data) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) throw FleetError(ErrorCode::kStorageError, "cannot create " + path.parent_path().string() + ": " + ec.message());
+
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  fs::path temporary = path;
+  temporary += ".tmp-" + std::to_string(random());
+
+  FileDescriptor file(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (file.get() < 0) storage_failure("cannot create", temporary);
+  const char* cursor = data.data();
+  size_t left = data.size();
+  while (left > 0) {
+    ssize_t written = ::write(file.get(), cursor, left);
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0) {
+      int saved = errno;
+      ::unlink(temporary.c_str());
+      errno = saved;
+      storage_failure("cannot write", temporary);
+    }
+    cursor += written;
+    left -= static_cast<size_t>(written);
+  }
+  if (::fsync(file.get()) != 0) {
+    ::unlink(temporary.c_str());
+    storage_failure("cannot fsync", temporary);
+  }
+  if (::close(file.release()) != 0) {
+    ::unlink(temporary.c_str());
+    storage_failure("cannot close", temporary);
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    ::unlink(temporary.c_str());
+    storage_failure("cannot rename onto", path);
+  }
+  FileDescriptor folder(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (folder.get() >= 0) ::fsync(folder.get());  // make the rename itself durable
+}
+
+std::optional<std::string> read_file(const fs::path& path, size_t max_bytes) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec || size > max_bytes) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string data(size, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(size));
+  if (static_cast<size_t>(in.gcount()) != size) return std::nullopt;
+  return data;
+}
+
+std::optional<fs::path> resolve_inside(const fs::path& root, const fs::path& candidate) {
+  std::error_code ec;
+  fs::path canonical_root = fs::canonical(root, ec);
+  if (ec) return std::nullopt;
+  fs::path resolved = fs::canonical(candidate.is_absolute() ? candidate : canonical_root / candidate, ec);
+  if (ec) return std::nullopt;
+  auto root_end =
+      std::mismatch(canonical_root.begin(), canonical_root.end(), resolved.begin(), resolved.end()).first;
+  if (root_end != canonical_root.end()) return std::nullopt;
+  if (!fs::is_regular_file(resolved, ec)) return std::nullopt;
+  return resolved;
+}
+
+}  // namespace gpufleet

@@ -1,0 +1,24 @@
+#pragma once
+// File helpers for shared storage: results appear whole or not at all, and paths from outside never
+// escape the folders they are confined to.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gpufleet {
+
+// Writes `data` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the folder,
+// so that a reader sees either no file or the whole file. Throws FleetError(kStorageError).
+void write_file_atomically(const std::filesystem::path& path, std::string_view data);
+
+// Reads a whole file; nullopt when it cannot be opened or is larger than `max_bytes`.
+std::optional<std::string> read_file(const std::filesystem::path& path, size_t max_bytes);
+
+// The canonical form of `candidate` if it names an existing file inside `root` after resolving every
+// symlink and "..": otherwise nullopt.
+std::optional<std::filesystem::path> resolve_inside(const std::filesystem::path& root,
+                                                    const std::filesystem::path& candidate);
+
+}  // namespace gpufleet

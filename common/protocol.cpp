@@ -1,0 +1,52 @@
+#include "common/protocol.hpp"
+
+namespace gpufleet::protocol {
+
+std::string_view to_string(MessageType type) {
+  switch (type) {
+    case MessageType::kSubmit: return "SUBMIT";
+    case MessageType::kReady: return "READY";
+    case MessageType::kHeartbeat: return "HEARTBEAT";
+    case MessageType::kJob: return "JOB";
+    case MessageType::kJobResult: return "JOB_RESULT";
+    case MessageType::kReconnect: return "RECONNECT";
+    case MessageType::kGoodbye: return "GOODBYE";
+  }
+  return "UNKNOWN";
+}
+
+std::string encode_header(MessageType type) {
+  return std::string{kMagic0, kMagic1, static_cast<char>(kVersion), static_cast<char>(type)};
+}
+
+Header decode_header(std::string_view frame) {
+  if (frame.size() != kHeaderSize) {
+    throw ProtocolError("header frame has " + std::to_string(frame.size()) + " bytes, expected 4");
+  }
+  if (frame[0] != kMagic0 || frame[1] != kMagic1) throw ProtocolError("header frame has no GF magic");
+  Header header;
+  header.version = static_cast<uint8_t>(frame[2]);
+  if (header.version != kVersion) {
+    throw ProtocolError("unsupported protocol version " + std::to_string(header.version));
+  }
+  auto raw = static_cast<uint8_t>(frame[3]);
+  if (raw < static_cast<uint8_t>(MessageType::kSubmit) || raw > static_cast<uint8_t>(MessageType::kGoodbye)) {
+    throw ProtocolError("unknown message type " + std::to_string(raw));
+  }
+  header.type = static_cast<MessageType>(raw);
+  return header;
+}
+
+msgpack::object_handle unpack_body(std::string_view body) {
+  if (body.size() > kMaxBodyBytes) throw ProtocolError("message body over " + std::to_string(kMaxBodyBytes));
+  // Bounds on element counts keep a 10-byte frame from announcing a 4-billion-entry array.
+  const msgpack::unpack_limit limits(/*array=*/4096, /*map=*/256, /*str=*/kMaxBodyBytes, /*bin=*/kMaxBodyBytes,
+                                     /*ext=*/0, /*depth=*/8);
+  try {
+    return msgpack::unpack(body.data(), body.size(), nullptr, nullptr, limits);
+  } catch (const std::exception& error) {
+    throw ProtocolError(std::string("malformed MessagePack body: ") + error.what());
+  }
+}
+
+}  // namespace gpufleet::protocol

@@ -1,0 +1,174 @@
+#include "common/redis_client.hpp"
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <sys/time.h>
+
+#include <cerrno>
+
+#include "common/error.hpp"
+
+namespace gpufleet {
+
+void RedisReply::Deleter::operator()(redisReply* reply) const {
+  if (reply != nullptr) freeReplyObject(reply);
+}
+
+RedisReply::RedisReply(redisReply* reply) : reply_(reply) {}
+
+bool RedisReply::is_nil() const { return !reply_ || reply_->type == REDIS_REPLY_NIL; }
+bool RedisReply::is_error() const { return reply_ && reply_->type == REDIS_REPLY_ERROR; }
+bool RedisReply::is_string() const {
+  return reply_ && (reply_->type == REDIS_REPLY_STRING || reply_->type == REDIS_REPLY_STATUS);
+}
+bool RedisReply::is_integer() const { return reply_ && reply_->type == REDIS_REPLY_INTEGER; }
+bool RedisReply::is_array() const { return reply_ && reply_->type == REDIS_REPLY_ARRAY; }
+
+std::string RedisReply::str() const {
+  if (!reply_) return {};
+  if (reply_->type == REDIS_REPLY_STRING || reply_->type == REDIS_REPLY_STATUS ||
+      reply_->type == REDIS_REPLY_ERROR) {
+    return std::string(reply_->str, reply_->len);
+  }
+  if (reply_->type == REDIS_REPLY_INTEGER) return std::to_string(reply_->integer);
+  return {};
+}
+
+long long RedisReply::integer() const { return is_integer() ? reply_->integer : 0; }
+size_t RedisReply::size() const { return is_array() ? reply_->elements : 0; }
+
+std::string RedisReply::element_str(size_t index) const {
+  if (!is_array() || index >= reply_->elements) return {};
+  const redisReply* element = reply_->element[index];
+  if (element->type == REDIS_REPLY_STRING || element->type == REDIS_REPLY_STATUS) {
+    return std::string(element->str, element->len);
+  }
+  if (element->type == REDIS_REPLY_INTEGER) return std::to_string(element->integer);
+  return {};
+}
+
+std::vector<std::pair<std::string, std::string>> RedisReply::pairs() const {
+  std::vector<std::pair<std::string, std::string>> result;
+  for (size_t i = 0; i + 1 < size(); i += 2) result.emplace_back(element_str(i), element_str(i + 1));
+  return result;
+}
+
+RedisClient::RedisClient(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)), timeout_(timeout) {}
+
+RedisClient::~RedisClient() { disconnect(); }
+
+void RedisClient::disconnect() {
+  if (context_ != nullptr) {
+    redisFree(context_);
+    context_ = nullptr;
+  }
+}
+
+namespace {
+timeval to_timeval(std::chrono::milliseconds ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  return tv;
+}
+}  // namespace
+
+void RedisClient::connect() {
+  disconnect();
+  redisContext* context = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, to_timeval(timeout_));
+  if (context == nullptr) throw RedisError("redis: cannot allocate a context");
+  if (context->err != 0) {
+    std::string message = "redis " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + context->errstr;
+    redisFree(context);
+    throw RedisError(message);
+  }
+  redisSetTimeout(context, to_timeval(timeout_));
+  context_ = context;
+  if (!endpoint_.password.empty()) {
+    auto reply = command({"AUTH", endpoint_.password});
+    if (reply.is_error()) fail("AUTH refused: " + reply.str());
+  }
+  if (endpoint_.db != 0) {
+    auto reply = command({"SELECT", std::to_string(endpoint_.db)});
+    if (reply.is_error()) fail("SELECT refused: " + reply.str());
+  }
+}
+
+void RedisClient::ensure_connected() {
+  if (context_ == nullptr) connect();
+}
+
+void RedisClient::fail(const std::string& what) {
+  std::string message = "redis " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + what;
+  disconnect();
+  pending_.clear();
+  throw RedisError(message);
+}
+
+namespace {
+void argv_of(const RedisArgs& args, std::vector<const char*>& argv, std::vector<size_t>& lengths) {
+  argv.clear();
+  lengths.clear();
+  for (const auto& arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+}
+}  // namespace
+
+RedisReply RedisClient::command(const RedisArgs& args) {
+  ensure_connected();
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv_of(args, argv, lengths);
+  auto* reply = static_cast<redisReply*>(
+      redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+  if (reply == nullptr) fail(context_->errstr);
+  return RedisReply(reply);
+}
+
+void RedisClient::append(const RedisArgs& args) { pending_.push_back(args); }
+
+std::vector<RedisReply> RedisClient::flush() {
+  std::vector<RedisReply> replies;
+  if (pending_.empty()) return replies;
+  ensure_connected();
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& args : pending_) {
+    argv_of(args, argv, lengths);
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK) {
+      fail("cannot queue a pipelined command");
+    }
+  }
+  const size_t count = pending_.size();
+  pending_.clear();
+  replies.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(context_, &reply) != REDIS_OK || reply == nullptr) fail(context_->errstr);
+    replies.emplace_back(static_cast<redisReply*>(reply));
+  }
+  return replies;
+}
+
+std::optional<RedisReply> RedisClient::read_push(std::chrono::milliseconds wait) {
+  ensure_connected();
+  void* reply = nullptr;
+  // First whatever the reader already holds, then wait on the socket: no blocking read that a timeout
+  // would leave half-done.
+  if (redisGetReplyFromReader(context_, &reply) != REDIS_OK) fail(context_->errstr);
+  if (reply != nullptr) return RedisReply(static_cast<redisReply*>(reply));
+  pollfd descriptor{context_->fd, POLLIN, 0};
+  int ready = ::poll(&descriptor, 1, static_cast<int>(wait.count()));
+  if (ready < 0 && errno == EINTR) return std::nullopt;
+  if (ready < 0) fail("poll failed");
+  if (ready == 0) return std::nullopt;
+  if (redisBufferRead(context_) != REDIS_OK) fail(context_->errstr);
+  if (redisGetReplyFromReader(context_, &reply) != REDIS_OK) fail(context_->errstr);
+  if (reply == nullptr) return std::nullopt;
+  return RedisReply(static_cast<redisReply*>(reply));
+}
+
+}  // namespace gpufleet

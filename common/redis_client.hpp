@@ -1,0 +1,81 @@
+#pragma once
+// A small synchronous Redis client over hiredis: RAII for the context and every reply, pipelining, and
+// reconnection on the next call after a failure. Not thread-safe: one owner thread per client.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/redis_schema.hpp"
+
+struct redisContext;
+struct redisReply;
+
+namespace gpufleet {
+
+// Owns one hiredis reply.
+class RedisReply {
+ public:
+  RedisReply() = default;
+  explicit RedisReply(redisReply* reply);
+
+  bool is_nil() const;
+  bool is_error() const;
+  bool is_string() const;  // bulk or status string
+  bool is_integer() const;
+  bool is_array() const;
+  std::string str() const;  // string, status or error text
+  long long integer() const;
+  size_t size() const;  // array elements
+  std::string element_str(size_t index) const;
+  // An HGETALL-style array as field/value pairs.
+  std::vector<std::pair<std::string, std::string>> pairs() const;
+
+ private:
+  struct Deleter {
+    void operator()(redisReply* reply) const;
+  };
+  std::unique_ptr<redisReply, Deleter> reply_;
+};
+
+class RedisClient {
+ public:
+  explicit RedisClient(RedisEndpoint endpoint,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  const RedisEndpoint& endpoint() const { return endpoint_; }
+  RedisKeys keys() const { return RedisKeys(endpoint_.prefix); }
+
+  // Connects (or reconnects); throws RedisError.
+  void connect();
+  bool connected() const { return context_ != nullptr; }
+  void disconnect();
+
+  // One command, one round trip. Throws RedisError on I/O failure; a Redis error reply is returned as is.
+  RedisReply command(const RedisArgs& args);
+
+  // Pipelining: queue commands, then send them all and read every reply in one round trip.
+  void append(const RedisArgs& args);
+  size_t pending() const { return pending_.size(); }
+  std::vector<RedisReply> flush();
+
+  // The next pushed message (after SUBSCRIBE), waiting at most `wait`; nullopt when none came.
+  std::optional<RedisReply> read_push(std::chrono::milliseconds wait);
+
+ private:
+  void ensure_connected();
+  [[noreturn]] void fail(const std::string& what);
+
+  RedisEndpoint endpoint_;
+  std::chrono::milliseconds timeout_;
+  redisContext* context_ = nullptr;
+  std::vector<RedisArgs> pending_;
+};
+
+}  // namespace gpufleet

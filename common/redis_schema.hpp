@@ -1,0 +1,77 @@
+#pragma once
+// The Redis key schema and event format: a public interface (docs/redis.md) that dashboards and the
+// runtime build on. Every key and channel name in the fleet is made here and nowhere else.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/job.hpp"
+
+namespace gpufleet {
+
+class RedisKeys {
+ public:
+  explicit RedisKeys(std::string prefix) : prefix_(std::move(prefix)) {}
+
+  std::string job(std::string_view id) const { return prefix_ + ":job:" + std::string(id); }
+  std::string job_events() const { return prefix_ + ":events:jobs"; }
+  std::string worker_events() const { return prefix_ + ":events:workers"; }
+  std::string workers() const { return prefix_ + ":workers"; }
+  std::string models() const { return prefix_ + ":models"; }
+  std::string queues() const { return prefix_ + ":queues"; }
+  std::string broker() const { return prefix_ + ":broker"; }
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  std::string prefix_;
+};
+
+// Field names of the job hash.
+namespace job_field {
+inline constexpr std::string_view kId = "id";
+inline constexpr std::string_view kKind = "kind";
+inline constexpr std::string_view kModel = "model";
+inline constexpr std::string_view kState = "state";
+inline constexpr std::string_view kPriority = "priority";
+inline constexpr std::string_view kInput = "input";
+inline constexpr std::string_view kCreatedMs = "created_ms";
+inline constexpr std::string_view kUpdatedMs = "updated_ms";
+inline constexpr std::string_view kStartedMs = "started_ms";
+inline constexpr std::string_view kFinishedMs = "finished_ms";
+inline constexpr std::string_view kAttempts = "attempts";
+inline constexpr std::string_view kWorker = "worker";
+inline constexpr std::string_view kResult = "result";
+inline constexpr std::string_view kErrorCode = "error_code";
+inline constexpr std::string_view kErrorMessage = "error_message";
+inline constexpr std::string_view kRunMs = "run_ms";
+}  // namespace job_field
+
+// One state change of one job, as published on <prefix>:events:jobs.
+struct JobEvent {
+  std::string id;
+  JobState state = JobState::kQueued;
+  std::string kind;
+  std::string model;
+  int64_t at_ms = 0;
+  uint32_t attempt = 0;
+  std::string worker;
+  std::string result_json;  // only on succeeded: embedded as an object
+  std::string error_code;   // only on failed / requeued-after-loss
+  std::string error_message;
+};
+
+std::string to_json(const JobEvent& event);
+
+// A redis command as its argument list.
+using RedisArgs = std::vector<std::string>;
+
+// The commands that record `event` in the job hash and publish it. `extra` fields are set as well.
+// Final states get an expiry of `retention_s` so that finished jobs do not pile up forever.
+std::vector<RedisArgs> job_transition_commands(const RedisKeys& keys, const JobEvent& event,
+                                               const std::vector<std::pair<std::string, std::string>>& extra,
+                                               int64_t retention_s);
+
+}  // namespace gpufleet

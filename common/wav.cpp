@@ -1,0 +1,89 @@
+#include "common/wav.hpp"
+
+#include <cstring>
+
+namespace gpufleet {
+namespace {
+
+void put_u32(std::string& out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+}
+void put_u16(std::string& out, uint16_t value) {
+  out.push_back(static_cast<char>(value & 0xFF));
+  out.push_back(static_cast<char>(value >> 8));
+}
+uint32_t get_u32(std::string_view in, size_t at) {
+  uint32_t value = 0;
+  for (int i = 3; i >= 0; --i) value = (value << 8) | static_cast<uint8_t>(in[at + i]);
+  return value;
+}
+uint16_t get_u16(std::string_view in, size_t at) {
+  return static_cast<uint16_t>(static_cast<uint8_t>(in[at]) | (static_cast<uint8_t>(in[at + 1]) << 8));
+}
+
+}  // namespace
+
+std::string encode_wav_pcm16(std::span<const int16_t> samples, uint32_t sample_rate, uint16_t channels) {
+  const uint32_t data_bytes = static_cast<uint32_t>(samples.size() * sizeof(int16_t));
+  std::string out;
+  out.reserve(44 + data_bytes);
+  out.append("RIFF");
+  put_u32(out, 36 + data_bytes);
+  out.append("WAVE");
+  out.append("fmt ");
+  put_u32(out, 16);
+  put_u16(out, 1);
+  put_u16(out, channels);
+  put_u32(out, sample_rate);
+  put_u32(out, sample_rate * channels * 2);
+  put_u16(out, static_cast<uint16_t>(channels * 2));
+  put_u16(out, 16);
+  out.append("data");
+  put_u32(out, data_bytes);
+  // WAV is little-endian, like every host the fleet runs on.
+  out.append(reinterpret_cast<const char*>(samples.data()), data_bytes);
+  return out;
+}
+
+std::optional<WavInfo> parse_wav(std::string_view bytes) {
+  if (bytes.size() < 12 || bytes.substr(0, 4) != "RIFF" || bytes.substr(8, 4) != "WAVE") return std::nullopt;
+  WavInfo info;
+  bool have_format = false;
+  size_t at = 12;
+  while (at + 8 <= bytes.size()) {
+    std::string_view id = bytes.substr(at, 4);
+    const size_t size = get_u32(bytes, at + 4);
+    const size_t body = at + 8;
+    if (id == "fmt ") {
+      if (size < 16 || body + 16 > bytes.size()) return std::nullopt;
+      info.format = get_u16(bytes, body);
+      info.channels = get_u16(bytes, body + 2);
+      info.sample_rate = get_u32(bytes, body + 4);
+      info.bits_per_sample = get_u16(bytes, body + 14);
+      if (info.channels == 0 || info.sample_rate == 0 || info.bits_per_sample == 0) return std::nullopt;
+      have_format = true;
+    } else if (id == "data") {
+      if (!have_format) return std::nullopt;
+      // Streaming writers put 0 or 0xFFFFFFFF in the size; take what the file really has.
+      size_t available = bytes.size() - body;
+      info.data_offset = body;
+      info.data_bytes = (size == 0 || size > available) ? available : size;
+      const size_t frame_bytes = static_cast<size_t>(info.channels) * ((info.bits_per_sample + 7) / 8);
+      info.frames = info.data_bytes / frame_bytes;
+      return info;
+    }
+    if (size > bytes.size() - body) return std::nullopt;
+    at = body + size + (size & 1);  // chunks are word-aligned
+  }
+  return std::nullopt;
+}
+
+std::vector<int16_t> wav_samples_pcm16(std::string_view bytes, const WavInfo& info) {
+  std::vector<int16_t> samples;
+  if (info.format != 1 || info.bits_per_sample != 16) return samples;
+  samples.resize(info.data_bytes / 2);
+  std::memcpy(samples.data(), bytes.data() + info.data_offset, samples.size() * 2);
+  return samples;
+}
+
+}  // namespace gpufleet

@@ -1,0 +1,33 @@
+#pragma once
+// RIFF/WAVE encoding of 16-bit PCM, and a strict parser used to validate results and uploaded references.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gpufleet {
+
+std::string encode_wav_pcm16(std::span<const int16_t> samples, uint32_t sample_rate, uint16_t channels = 1);
+
+struct WavInfo {
+  uint32_t sample_rate = 0;
+  uint16_t channels = 0;
+  uint16_t bits_per_sample = 0;
+  uint16_t format = 0;  // 1: PCM
+  size_t frames = 0;
+  size_t data_offset = 0;
+  size_t data_bytes = 0;
+
+  double duration_s() const { return sample_rate == 0 ? 0.0 : static_cast<double>(frames) / sample_rate; }
+};
+
+// nullopt when `bytes` is not a well-formed WAV file (chunks bounded by the buffer, fmt before data).
+std::optional<WavInfo> parse_wav(std::string_view bytes);
+
+// The 16-bit samples of a parsed PCM WAV (all channels interleaved).
+std::vector<int16_t> wav_samples_pcm16(std::string_view bytes, const WavInfo& info);
+
+}  // namespace gpufleet

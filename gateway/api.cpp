@@ -1,0 +1,261 @@
+#include "gateway/api.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "common/job.hpp"
+#include "common/redis_schema.hpp"
+
+namespace gpufleet::gateway {
+
+int http_status_for(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidRequest:
+    case ErrorCode::kInvalidJson:
+    case ErrorCode::kMissingField:
+      return 400;
+    case ErrorCode::kNotFound:
+    case ErrorCode::kUnknownModel:
+      return 404;
+    case ErrorCode::kMethodNotAllowed:
+      return 405;
+    case ErrorCode::kNotReady:
+    case ErrorCode::kJobFailed:
+      return 409;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnsupportedMediaType:
+      return 415;
+    case ErrorCode::kTextTooLong:
+    case ErrorCode::kUnsupportedLanguage:
+    case ErrorCode::kCannotClone:
+    case ErrorCode::kInvalidInput:
+      return 422;
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kWorkerLost:
+      return 503;
+    case ErrorCode::kTimeout:
+      return 504;
+    case ErrorCode::kModelError:
+    case ErrorCode::kStorageError:
+    case ErrorCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+ApiError api_error(ErrorCode code, std::string message) { return ApiError{http_status_for(code), code, std::move(message)}; }
+
+std::string error_body(const ApiError& error) {
+  return nlohmann::json{{"error", {{"code", to_string(error.code)}, {"message", error.message}}}}.dump();
+}
+
+namespace {
+
+bool is_json_content_type(std::string_view content_type) {
+  auto semicolon = content_type.find(';');
+  std::string_view media = content_type.substr(0, semicolon);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  std::string lower(media);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower == "application/json";
+}
+
+// Counts code points, so the limit means characters to a user, not bytes.
+size_t utf8_length(std::string_view text) {
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+std::variant<nlohmann::json, ApiError> parse_json_object(std::string_view content_type, std::string_view body) {
+  if (!is_json_content_type(content_type)) {
+    return api_error(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
+  }
+  auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return api_error(ErrorCode::kInvalidJson, "the body is not valid JSON");
+  if (!json.is_object()) return api_error(ErrorCode::kInvalidJson, "the body must be a JSON object");
+  return json;
+}
+
+// Checks a TTS input against the model that will run it, and returns it normalised.
+std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& input, const CatalogModel& model,
+                                                          const Limits& limits) {
+  if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
+  auto text = input.find("text");
+  if (text == input.end() || text->is_null()) return api_error(ErrorCode::kMissingField, "text is required");
+  if (!text->is_string()) return api_error(ErrorCode::kInvalidRequest, "text must be a string");
+  const auto& text_value = text->get_ref<const std::string&>();
+  if (std::all_of(text_value.begin(), text_value.end(), [](unsigned char c) { return std::isspace(c); })) {
+    return api_error(ErrorCode::kMissingField, "text is empty");
+  }
+  if (utf8_length(text_value) > limits.max_text_chars) {
+    return api_error(ErrorCode::kTextTooLong,
+                     "text has " + std::to_string(utf8_length(text_value)) + " characters; the limit is " +
+                         std::to_string(limits.max_text_chars));
+  }
+  nlohmann::json normalised{{"text", text_value}};
+  std::string language = "en";
+  if (auto value = input.find("language"); value != input.end() && !value->is_null()) {
+    if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "language must be a string");
+    language = value->get<std::string>();
+  }
+  if (!model.languages.empty() &&
+      std::find(model.languages.begin(), model.languages.end(), language) == model.languages.end()) {
+    return api_error(ErrorCode::kUnsupportedLanguage, "model " + model.name + " cannot speak language '" + language + "'");
+  }
+  normalised["language"] = language;
+  if (auto value = input.find("speaker_wav"); value != input.end() && !value->is_null()) {
+    if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "speaker_wav must be a string");
+    if (!value->get_ref<const std::string&>().empty()) {
+      if (!model.cloning) {
+        return api_error(ErrorCode::kCannotClone,
+                         "model " + model.name + " cannot clone a voice; send no speaker_wav or choose a cloning model");
+      }
+      normalised["speaker_wav"] = *value;
+    }
+  }
+  return normalised;
+}
+
+SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, const Limits& limits) {
+  const CatalogModel* model = catalog.find(request.model);
+  if (model == nullptr) return api_error(ErrorCode::kUnknownModel, "no model named '" + request.model + "'");
+  if (model->kind != request.kind) {
+    return api_error(ErrorCode::kInvalidRequest,
+                     "model " + model->name + " serves " + model->kind + " jobs, not " + request.kind);
+  }
+  if (request.kind == "tts") {
+    auto input = validate_tts_input(request.input, *model, limits);
+    if (auto* error = std::get_if<ApiError>(&input)) return *error;
+    request.input = std::get<nlohmann::json>(std::move(input));
+  }
+  return request;
+}
+
+}  // namespace
+
+SubmitParse parse_job_submission(std::string_view content_type, std::string_view body, const Catalog& catalog,
+                                 const Limits& limits) {
+  auto parsed = parse_json_object(content_type, body);
+  if (auto* error = std::get_if<ApiError>(&parsed)) return *error;
+  const auto& json = std::get<nlohmann::json>(parsed);
+
+  SubmitRequest request;
+  request.kind = "tts";
+  if (auto kind = json.find("kind"); kind != json.end()) {
+    if (!kind->is_string() || !parse_job_kind(kind->get<std::string>())) {
+      return api_error(ErrorCode::kInvalidRequest, "kind must be one of tts, video");
+    }
+    request.kind = kind->get<std::string>();
+  }
+  if (auto model = json.find("model"); model != json.end() && !model->is_null()) {
+    if (!model->is_string() || model->get_ref<const std::string&>().empty()) {
+      return api_error(ErrorCode::kInvalidRequest, "model must be a non-empty string");
+    }
+    request.model = model->get<std::string>();
+  } else if (request.kind == "tts") {
+    request.model = limits.default_tts_model;
+  } else {
+    return api_error(ErrorCode::kMissingField, "model is required for " + request.kind + " jobs");
+  }
+  if (auto priority = json.find("priority"); priority != json.end() && !priority->is_null()) {
+    if (!priority->is_number_integer() || priority->get<int64_t>() < -1000 || priority->get<int64_t>() > 1000) {
+      return api_error(ErrorCode::kInvalidRequest, "priority must be an integer in [-1000, 1000]");
+    }
+    request.priority = priority->get<int32_t>();
+  }
+  auto input = json.find("input");
+  if (input == json.end()) return api_error(ErrorCode::kMissingField, "input is required");
+  request.input = *input;
+  return finish_submission(std::move(request), catalog, limits);
+}
+
+SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
+                               const Limits& limits) {
+  auto parsed = parse_json_object(content_type, body);
+  if (auto* error = std::get_if<ApiError>(&parsed)) return *error;
+  auto& json = std::get<nlohmann::json>(parsed);
+  SubmitRequest request;
+  request.kind = "tts";
+  request.model = limits.default_tts_model;
+  if (auto model = json.find("model"); model != json.end() && model->is_string()) {
+    request.model = model->get<std::string>();
+    json.erase("model");
+  }
+  request.input = std::move(json);
+  return finish_submission(std::move(request), catalog, limits);
+}
+
+namespace {
+
+std::optional<int64_t> to_int(const std::string& text) {
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::map<std::string, std::string> hash(fields.begin(), fields.end());
+  auto get = [&](std::string_view name) -> std::string {
+    auto it = hash.find(std::string(name));
+    return it == hash.end() ? std::string() : it->second;
+  };
+  auto get_int = [&](std::string_view name) { return to_int(get(name)); };
+
+  const std::string id = get(job_field::kId);
+  nlohmann::json job{{"id", id},
+                     {"kind", get(job_field::kKind)},
+                     {"model", get(job_field::kModel)},
+                     {"state", get(job_field::kState)},
+                     {"priority", get_int(job_field::kPriority).value_or(0)},
+                     {"attempts", get_int(job_field::kAttempts).value_or(0)}};
+  if (auto input = nlohmann::json::parse(get(job_field::kInput), nullptr, false); !input.is_discarded()) {
+    job["input"] = input;
+  }
+  if (auto worker = get(job_field::kWorker); !worker.empty()) job["worker"] = worker;
+  auto created = get_int(job_field::kCreatedMs);
+  auto started = get_int(job_field::kStartedMs);
+  auto finished = get_int(job_field::kFinishedMs);
+  if (created) job["created_at_ms"] = *created;
+  if (started) job["started_at_ms"] = *started;
+  if (finished) job["finished_at_ms"] = *finished;
+  nlohmann::json timings = nlohmann::json::object();
+  if (created && started) timings["queued_ms"] = *started - *created;
+  if (started && finished) timings["running_ms"] = *finished - *started;
+  if (created && finished) timings["total_ms"] = *finished - *created;
+  if (auto run_ms = get(job_field::kRunMs); !run_ms.empty()) timings["worker_ms"] = std::strtod(run_ms.c_str(), nullptr);
+  job["timings"] = timings;
+  if (auto result = nlohmann::json::parse(get(job_field::kResult), nullptr, false); !result.is_discarded()) {
+    job["result"] = result;
+  }
+  if (auto code = get(job_field::kErrorCode); !code.empty()) {
+    job["error"] = {{"code", code}, {"message", get(job_field::kErrorMessage)}};
+  }
+  job["links"] = {{"self", "/v1/jobs/" + id}, {"result", "/v1/jobs/" + id + "/result"}};
+  return job;
+}
+
+std::variant<double, ApiError> parse_wait(std::string_view query, double max_s) {
+  size_t at = 0;
+  while (at < query.size()) {
+    size_t end = query.find('&', at);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view pair = query.substr(at, end - at);
+    if (pair.rfind("wait=", 0) == 0) {
+      std::string value(pair.substr(5));
+      char* parsed_end = nullptr;
+      double seconds = std::strtod(value.c_str(), &parsed_end);
+      if (value.empty() || parsed_end != value.c_str() + value.size() || !std::isfinite(seconds) || seconds < 0) {
+        return api_error(ErrorCode::kInvalidRequest, "wait must be a non-negative number of seconds");
+      }
+      return std::min(seconds, max_s);
+    }
+    at = end + 1;
+  }
+  return 0.0;
+}
+
+}  // namespace gpufleet::gateway

@@ -1,0 +1,57 @@
+#pragma once
+// The HTTP API's logic without the transport: request validation, error bodies and the job representation.
+// Everything here is a pure function, tested without sockets (tests/unit/gateway_api_test.cpp).
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/error.hpp"
+#include "gateway/catalog.hpp"
+
+namespace gpufleet::gateway {
+
+struct ApiError {
+  int status = 500;
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+};
+
+// {"error":{"code":"...","message":"..."}}
+std::string error_body(const ApiError& error);
+int http_status_for(ErrorCode code);
+ApiError api_error(ErrorCode code, std::string message);
+
+struct Limits {
+  size_t max_text_chars = 5000;
+  std::string default_tts_model = "espeak";
+};
+
+struct SubmitRequest {
+  std::string kind;
+  std::string model;
+  int32_t priority = 0;
+  nlohmann::json input;
+};
+
+using SubmitParse = std::variant<SubmitRequest, ApiError>;
+
+// POST /v1/jobs: {"kind":"tts","model":"espeak","priority":0,"input":{"text":..,"language":..,"speaker_wav":..}}
+SubmitParse parse_job_submission(std::string_view content_type, std::string_view body, const Catalog& catalog,
+                                 const Limits& limits);
+// POST /tts/generate, the original service's shape: {"text":..,"language":..,"speaker_wav":..}
+SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
+                               const Limits& limits);
+
+// The public JSON of a job from its Redis hash.
+nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields);
+
+// "?wait=2.5" and friends: the seconds to long-poll, clamped to [0, max_s]; an error for a malformed value.
+std::variant<double, ApiError> parse_wait(std::string_view query, double max_s);
+
+}  // namespace gpufleet::gateway

@@ -1,0 +1,38 @@
+#pragma once
+// The models the fleet serves, as the broker records them in Redis (<prefix>:models). The gateway keeps a
+// copy, refreshed every second, to refuse unknown models and unsupported languages before queueing.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gpufleet::gateway {
+
+struct CatalogModel {
+  std::string name;
+  std::string kind;
+  std::vector<std::string> languages;  // empty: any
+  bool cloning = false;
+  uint32_t sample_rate = 0;
+  uint32_t workers = 0;
+  uint32_t slots = 0;
+  std::vector<std::string> devices;
+};
+
+class Catalog {
+ public:
+  // Entries that are not valid JSON objects are skipped.
+  static Catalog from_redis_hash(const std::vector<std::pair<std::string, std::string>>& fields);
+
+  const CatalogModel* find(const std::string& name) const;
+  const std::map<std::string, CatalogModel>& models() const { return models_; }
+  void add(CatalogModel model) { models_[model.name] = std::move(model); }
+
+ private:
+  std::map<std::string, CatalogModel> models_;
+};
+
+}  // namespace gpufleet::gateway

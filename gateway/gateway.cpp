@@ -1,0 +1,424 @@
+#include "gateway/gateway.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/files.hpp"
+#include "common/job.hpp"
+#include "common/redis_schema.hpp"
+
+namespace gpufleet::gateway {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+GatewayConfig GatewayConfig::from_env() {
+  GatewayConfig config;
+  config.host = env_string("HOST", config.host);
+  config.port = static_cast<uint16_t>(env_int("PORT", config.port, 0, 65535));
+  config.http.max_body_bytes = static_cast<size_t>(env_int("MAX_BODY_BYTES", 1 << 20, 1024, 1LL << 30));
+  config.http.header_timeout = std::chrono::milliseconds(env_int("HEADER_TIMEOUT_MS", 10000, 100, 600000));
+  config.http.body_timeout = std::chrono::milliseconds(env_int("BODY_TIMEOUT_MS", 30000, 100, 600000));
+  config.api.max_text_chars = static_cast<size_t>(env_int("MAX_TEXT_CHARS", 5000, 1, 10'000'000));
+  config.api.default_tts_model = env_string("DEFAULT_TTS_MODEL", "espeak");
+  config.sync_timeout = std::chrono::milliseconds(env_int("SYNC_TIMEOUT_MS", 600000, 100, 24LL * 3600 * 1000));
+  config.max_wait_s = static_cast<double>(env_int("MAX_WAIT_S", 60, 0, 3600));
+  config.redis = redis_endpoint_from_env();
+  config.broker_endpoint = broker_connect_endpoint_from_env();
+  config.storage_root = storage_root_from_env();
+  return config;
+}
+
+namespace {
+
+StringResponse json_ok(unsigned status, const json& body) { return json_response(status, body.dump(), 11, true); }
+
+StringResponse error_response(const ApiError& error) {
+  auto response = json_response(static_cast<unsigned>(error.status), error_body(error), 11, true);
+  if (error.status == 503) response.set(boost::beast::http::field::retry_after, "1");
+  return response;
+}
+
+FinalOutcome outcome_from_event(const json& event) {
+  FinalOutcome outcome;
+  outcome.state = event.value("state", "");
+  if (auto result = event.find("result"); result != event.end()) outcome.result = *result;
+  if (auto error = event.find("error"); error != event.end() && error->is_object()) {
+    outcome.error_code = error->value("code", "");
+    outcome.error_message = error->value("message", "");
+  }
+  return outcome;
+}
+
+std::optional<FinalOutcome> outcome_from_record(const std::vector<std::pair<std::string, std::string>>& fields) {
+  FinalOutcome outcome;
+  for (const auto& [field, value] : fields) {
+    if (field == job_field::kState) outcome.state = value;
+    if (field == job_field::kResult) outcome.result = json::parse(value, nullptr, false);
+    if (field == job_field::kErrorCode) outcome.error_code = value;
+    if (field == job_field::kErrorMessage) outcome.error_message = value;
+  }
+  auto state = parse_job_state(outcome.state);
+  if (!state || !is_final(*state)) return std::nullopt;
+  if (outcome.result.is_discarded()) outcome.result = nullptr;
+  return outcome;
+}
+
+std::string_view content_type(const Request& request) {
+  auto value = request[http::field::content_type];
+  return {value.data(), value.size()};
+}
+
+ApiError redis_down(const std::string& why) {
+  return api_error(ErrorCode::kUnavailable, "job store unavailable: " + why);
+}
+
+}  // namespace
+
+Gateway::Gateway(asio::io_context& io, GatewayConfig config)
+    : io_(io), config_(std::move(config)), keys_(config_.redis.prefix),
+      redis_(config_.redis, io.get_executor()), broker_(config_.broker_endpoint),
+      server_(io, config_.host, config_.port, config_.http,
+              [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); }),
+      catalog_timer_(io) {}
+
+Gateway::~Gateway() = default;
+
+void Gateway::start() {
+  events_ = std::make_unique<EventListener>(
+      config_.redis, std::vector<std::string>{keys_.job_events()}, io_.get_executor(),
+      [this](std::string, std::string message) { on_event(message); }, [this] { resync_waiters(); });
+  refresh_catalog();
+  server_.start();
+  spdlog::info("gateway listening on {}:{}, broker {}, redis {}, storage {}", config_.host, server_.port(),
+               config_.broker_endpoint, config_.redis.describe(), config_.storage_root);
+}
+
+void Gateway::stop() {
+  server_.stop();
+  catalog_timer_.cancel();
+  for (auto& [id, list] : waiters_) {
+    for (auto& waiter : list) waiter->timer->cancel();
+  }
+  events_.reset();
+}
+
+void Gateway::refresh_catalog() {
+  redis_.execute({{"HGETALL", keys_.models()}}, [this](RedisBatchResult result) {
+    if (result.ok) catalog_ = Catalog::from_redis_hash(result.replies[0].pairs());
+    catalog_timer_.expires_after(std::chrono::seconds(1));
+    catalog_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) refresh_catalog();
+    });
+  });
+}
+
+void Gateway::handle(Request request, Respond responder) {
+  const std::string target(request.target());
+  const auto question = target.find('?');
+  const std::string path = target.substr(0, question);
+  const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
+  const auto method = request.method();
+  auto wrong_method = [&](const char* allowed) {
+    auto response = error_response(api_error(ErrorCode::kMethodNotAllowed, "use " + std::string(allowed) + " " + path));
+    response.set(boost::beast::http::field::allow, allowed);
+    responder->send(std::move(response));
+  };
+
+  if (path == "/health") {
+    if (method != http::verb::get && method != http::verb::head) return wrong_method("GET");
+    return health(std::move(responder));
+  }
+  if (path == "/tts/generate") {
+    if (method != http::verb::post) return wrong_method("POST");
+    return tts_generate(request, std::move(responder));
+  }
+  if (path == "/v1/jobs") {
+    if (method != http::verb::post) return wrong_method("POST");
+    return submit_job(request, std::move(responder));
+  }
+  if (path == "/v1/models") {
+    if (method != http::verb::get) return wrong_method("GET");
+    return list_models(std::move(responder));
+  }
+  constexpr std::string_view kJobs = "/v1/jobs/";
+  if (path.rfind(kJobs, 0) == 0) {
+    std::string rest = path.substr(kJobs.size());
+    const bool wants_result = rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/result") == 0;
+    const std::string id = wants_result ? rest.substr(0, rest.size() - 7) : rest;
+    if (!is_valid_job_id(id)) {
+      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
+    }
+    if (method != http::verb::get) return wrong_method("GET");
+    if (wants_result) return get_result(id, std::move(responder));
+    auto wait = parse_wait(query, config_.max_wait_s);
+    if (auto* error = std::get_if<ApiError>(&wait)) return responder->send(error_response(*error));
+    return get_job(id, std::get<double>(wait), std::move(responder));
+  }
+  responder->send(error_response(api_error(ErrorCode::kNotFound, "no route for " + path)));
+}
+
+void Gateway::health(Respond responder) {
+  redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}, {"HGETALL", keys_.broker()}},
+                 [this, responder](RedisBatchResult result) {
+    json fleet{{"redis", result.ok ? "up" : "down"}};
+    std::map<std::string, int> by_device;
+    int workers = 0;
+    bool tts = false;
+    bool video = false;
+    int64_t queue_depth = 0;
+    json queues = json::object();
+    std::string broker_state = "unknown";
+    if (result.ok) {
+      for (const auto& [id, value] : result.replies[0].pairs()) {
+        auto worker = json::parse(value, nullptr, false);
+        if (!worker.is_object()) continue;
+        ++workers;
+        ++by_device[worker.value("device", "cpu")];
+      }
+      for (const auto& [model, depth] : result.replies[1].pairs()) {
+        const int64_t value = std::strtoll(depth.c_str(), nullptr, 10);
+        queues[model] = value;
+        queue_depth += value;
+      }
+      int64_t alive_ms = 0;
+      int64_t heartbeat_ms = 1000;
+      for (const auto& [field, value] : result.replies[2].pairs()) {
+        if (field == "alive_ms") alive_ms = std::strtoll(value.c_str(), nullptr, 10);
+        if (field == "heartbeat_ms") heartbeat_ms = std::strtoll(value.c_str(), nullptr, 10);
+      }
+      broker_state = alive_ms == 0 ? "unknown" : unix_ms() - alive_ms <= 3 * heartbeat_ms + 1000 ? "up" : "down";
+      for (const auto& [name, model] : catalog_.models()) {
+        if (model.workers == 0) continue;
+        tts = tts || model.kind == "tts";
+        video = video || model.kind == "video";
+      }
+    }
+    const bool healthy = result.ok && tts && broker_state == "up";
+    const std::string device = by_device.count("cuda") ? "cuda" : by_device.count("mps") ? "mps"
+                               : by_device.count("cpu") ? "cpu" : "none";
+    fleet["broker"] = broker_state;
+    fleet["workers"] = workers;
+    fleet["workers_by_device"] = by_device;
+    fleet["queue_depth"] = queue_depth;
+    fleet["queues"] = queues;
+    json body{{"status", healthy ? "healthy" : "unhealthy"},
+              {"device", device},
+              {"capabilities", {{"mps", by_device.count("mps") > 0}, {"cuda", by_device.count("cuda") > 0}}},
+              {"models", {{"tts", tts}, {"video", video}, {"lipsync", false}}},
+              {"fleet", fleet}};
+    if (!result.ok) body["error"] = {{"code", "unavailable"}, {"message", result.failure}};
+    responder->send(json_ok(healthy ? 200 : 503, body));
+  });
+}
+
+void Gateway::list_models(Respond responder) {
+  json models = json::array();
+  for (const auto& [name, model] : catalog_.models()) {
+    models.push_back({{"name", name},
+                      {"kind", model.kind},
+                      {"languages", model.languages},
+                      {"cloning", model.cloning},
+                      {"sample_rate", model.sample_rate},
+                      {"workers", model.workers},
+                      {"slots", model.slots},
+                      {"devices", model.devices},
+                      {"default", model.kind == "tts" && name == config_.api.default_tts_model}});
+  }
+  responder->send(json_ok(200, {{"models", models}}));
+}
+
+void Gateway::create_job(SubmitRequest request, std::function<void(std::string, std::optional<ApiError>)> done) {
+  std::string id = new_job_id();
+  const int64_t now = unix_ms();
+  const std::string input = request.input.dump();
+  const std::string key = keys_.job(id);
+  JobEvent event{id, JobState::kQueued, request.kind, request.model, now, 0, {}, {}, {}, {}};
+  std::vector<RedisArgs> commands{
+      {"HSET", key, std::string(job_field::kId), id, std::string(job_field::kKind), request.kind,
+       std::string(job_field::kModel), request.model, std::string(job_field::kState), "queued",
+       std::string(job_field::kPriority), std::to_string(request.priority), std::string(job_field::kInput), input,
+       std::string(job_field::kCreatedMs), std::to_string(now), std::string(job_field::kUpdatedMs),
+       std::to_string(now), std::string(job_field::kAttempts), "0"},
+      {"PUBLISH", keys_.job_events(), to_json(event)}};
+  protocol::Submit submit{id, request.kind, request.model, request.priority, input, now};
+  redis_.execute(std::move(commands), [this, id, submit = std::move(submit), done = std::move(done)](
+                                          RedisBatchResult result) {
+    if (!result.ok) return done(id, redis_down(result.failure));
+    if (result.replies[0].error) return done(id, redis_down(result.replies[0].str));
+    if (!broker_.submit(submit)) {
+      // Recorded but not sent: end it visibly rather than leave it queued with no broker holding it.
+      JobEvent failed{id, JobState::kFailed, submit.kind, submit.model, unix_ms(), 0, {}, {}, "unavailable",
+                      "the broker's queue is full"};
+      std::vector<RedisArgs> fail_commands = job_transition_commands(
+          keys_, failed, {{std::string(job_field::kErrorCode), "unavailable"},
+                          {std::string(job_field::kErrorMessage), "the broker's queue is full"}}, 0);
+      redis_.execute(std::move(fail_commands), [](RedisBatchResult) {});
+      return done(id, api_error(ErrorCode::kUnavailable, "the broker is not taking jobs; retry later"));
+    }
+    done(id, std::nullopt);
+  });
+}
+
+void Gateway::submit_job(const Request& request, Respond responder) {
+  auto parsed = parse_job_submission(content_type(request), request.body(), catalog_, config_.api);
+  if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
+  create_job(std::get<SubmitRequest>(std::move(parsed)), [responder](std::string id, std::optional<ApiError> error) {
+    if (error) return responder->send(error_response(*error));
+    json body{{"id", id},
+              {"state", "queued"},
+              {"links", {{"self", "/v1/jobs/" + id}, {"result", "/v1/jobs/" + id + "/result"}}}};
+    auto response = json_ok(202, body);
+    response.set(http::field::location, "/v1/jobs/" + id);
+    responder->send(std::move(response));
+  });
+}
+
+void Gateway::tts_generate(const Request& request, Respond responder) {
+  auto parsed = parse_tts_generate(content_type(request), request.body(), catalog_, config_.api);
+  if (auto* error = std::get_if<ApiError>(&parsed)) {
+    json body = json::parse(error_body(*error));
+    body["success"] = false;
+    return responder->send(json_response(static_cast<unsigned>(error->status), body.dump(), 11, true));
+  }
+  create_job(std::get<SubmitRequest>(std::move(parsed)), [this, responder](std::string id, std::optional<ApiError> error) {
+    if (error) return responder->send(error_response(*error));
+    await_final(id, config_.sync_timeout, [responder, id](const FinalOutcome* outcome) {
+      json body{{"job_id", id}};
+      unsigned status = 200;
+      if (outcome == nullptr) {
+        body["success"] = false;
+        body["error"] = {{"code", "timeout"}, {"message", "the job did not finish in time; poll /v1/jobs/" + id}};
+        status = 504;
+      } else if (outcome->state == "succeeded") {
+        body["success"] = true;
+        body["audio_path"] = outcome->result.value("audio_path", json());
+        body["duration_s"] = outcome->result.value("duration_s", 0.0);
+        body["generation_time_ms"] = outcome->result.value("generation_time_ms", 0.0);
+      } else {
+        body["success"] = false;
+        const auto code = parse_error_code(outcome->error_code).value_or(ErrorCode::kJobFailed);
+        body["error"] = {{"code", outcome->error_code.empty() ? outcome->state : outcome->error_code},
+                         {"message", outcome->error_message}};
+        status = static_cast<unsigned>(http_status_for(code));
+      }
+      responder->send(json_ok(status, body));
+    });
+  });
+}
+
+void Gateway::get_job(const std::string& id, double wait_s, Respond responder) {
+  const std::string key = keys_.job(id);
+  auto render = [this, key, id, responder] {
+    redis_.execute({{"HGETALL", key}}, [responder, id](RedisBatchResult result) {
+      if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+      auto fields = result.replies[0].pairs();
+      if (fields.empty()) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+      responder->send(json_ok(200, render_job(fields)));
+    });
+  };
+  if (wait_s <= 0) return render();
+  // Check existence first: an unknown id answers 404 at once instead of after the wait.
+  redis_.execute({{"HGET", key, std::string(job_field::kState)}}, [this, id, wait_s, render, responder](RedisBatchResult result) {
+    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+    if (result.replies[0].nil) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+    auto state = parse_job_state(result.replies[0].str);
+    if (state && is_final(*state)) return render();
+    await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)),
+                [render](const FinalOutcome*) { render(); });
+  });
+}
+
+void Gateway::get_result(const std::string& id, Respond responder) {
+  redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id, responder](RedisBatchResult result) {
+    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+    auto fields = result.replies[0].pairs();
+    if (fields.empty()) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+    json job = render_job(fields);
+    const std::string state = job.value("state", "");
+    if (state == "failed" || state == "cancelled") {
+      return responder->send(error_response(api_error(ErrorCode::kJobFailed, "job " + id + " " + state +
+          (job.contains("error") ? ": " + job["error"].value("message", "") : ""))));
+    }
+    if (state != "succeeded") {
+      return responder->send(error_response(api_error(ErrorCode::kNotReady, "job " + id + " is " + state)));
+    }
+    const json result_json = job.value("result", json::object());
+    if (!result_json.contains("audio_path") || !result_json["audio_path"].is_string()) {
+      return responder->send(error_response(api_error(ErrorCode::kNotFound, "job " + id + " produced no file")));
+    }
+    // The path comes from a worker; serve it only if it is inside the storage root.
+    auto path = resolve_inside(config_.storage_root, result_json["audio_path"].get<std::string>());
+    if (!path) {
+      return responder->send(error_response(api_error(ErrorCode::kNotFound, "the result file of job " + id +
+                                                                             " is not in shared storage")));
+    }
+    FileResponse response{http::status::ok, 11};
+    boost::beast::error_code ec;
+    response.body().open(path->c_str(), boost::beast::file_mode::scan, ec);
+    if (ec) return responder->send(error_response(api_error(ErrorCode::kStorageError, "cannot open the result file")));
+    response.set(http::field::server, "gpufleet");
+    response.set(http::field::content_type, result_json.value("content_type", "application/octet-stream"));
+    response.set(http::field::content_disposition, "inline; filename=\"" + path->filename().string() + "\"");
+    response.prepare_payload();
+    responder->send_file(std::move(response));
+  });
+}
+
+void Gateway::await_final(const std::string& id, std::chrono::milliseconds timeout,
+                          std::function<void(const FinalOutcome*)> callback) {
+  auto waiter = std::make_shared<Waiter>();
+  waiter->callback = std::move(callback);
+  waiter->timer = std::make_unique<asio::steady_timer>(io_, timeout);
+  waiters_[id].push_back(waiter);
+  waiter->timer->async_wait([this, id, waiter](boost::system::error_code ec) {
+    if (!ec) resolve(id, waiter, nullptr);
+  });
+  // The job may have finished before the waiter existed: look once, after registering.
+  redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id, waiter](RedisBatchResult result) {
+    if (!result.ok || waiter->done) return;
+    if (auto outcome = outcome_from_record(result.replies[0].pairs())) resolve(id, waiter, &*outcome);
+  });
+}
+
+void Gateway::resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome) {
+  if (waiter->done) return;
+  waiter->done = true;
+  waiter->timer->cancel();
+  if (auto it = waiters_.find(id); it != waiters_.end()) {
+    auto& list = it->second;
+    list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
+    if (list.empty()) waiters_.erase(it);
+  }
+  waiter->callback(outcome);
+}
+
+void Gateway::on_event(const std::string& message) {
+  if (waiters_.empty()) return;
+  auto event = json::parse(message, nullptr, false);
+  if (!event.is_object()) return;
+  auto it = waiters_.find(event.value("id", ""));
+  if (it == waiters_.end()) return;
+  auto state = parse_job_state(event.value("state", ""));
+  if (!state || !is_final(*state)) return;
+  const FinalOutcome outcome = outcome_from_event(event);
+  const std::string id = it->first;
+  for (auto waiter : std::vector<std::shared_ptr<Waiter>>(it->second)) resolve(id, waiter, &outcome);
+}
+
+void Gateway::resync_waiters() {
+  for (const auto& [id, list] : waiters_) {
+    redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id = id](RedisBatchResult result) {
+      if (!result.ok) return;
+      auto outcome = outcome_from_record(result.replies[0].pairs());
+      auto it = waiters_.find(id);
+      if (!outcome || it == waiters_.end()) return;
+      for (auto waiter : std::vector<std::shared_ptr<Waiter>>(it->second)) resolve(id, waiter, &*outcome);
+    });
+  }
+}
+
+}  // namespace gpufleet::gateway

@@ -1,0 +1,92 @@
+#pragma once
+// The gateway's request handling: routes, the job life cycle as seen over HTTP (create, read, long-poll,
+// fetch the result), /health, and the waiters that turn Redis completion events into responses.
+// Runs on one event loop; Redis and the event subscription run on helper threads that post back to it.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/api.hpp"
+#include "gateway/broker_link.hpp"
+#include "gateway/catalog.hpp"
+#include "gateway/event_listener.hpp"
+#include "gateway/http_server.hpp"
+#include "gateway/redis_executor.hpp"
+
+namespace gpufleet::gateway {
+
+struct GatewayConfig {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8001;
+  HttpLimits http;
+  Limits api;
+  std::chrono::milliseconds sync_timeout{600000};  // POST /tts/generate waits this long at most
+  double max_wait_s = 60;                          // ?wait= is clamped to this
+  RedisEndpoint redis;
+  std::string broker_endpoint = "tcp://127.0.0.1:5555";
+  std::string storage_root;
+
+  static GatewayConfig from_env();
+};
+
+// How a job ended, from its completion event or its record.
+struct FinalOutcome {
+  std::string state;
+  nlohmann::json result;  // null unless succeeded
+  std::string error_code;
+  std::string error_message;
+};
+
+class Gateway {
+ public:
+  Gateway(boost::asio::io_context& io, GatewayConfig config);
+  ~Gateway();
+  void start();
+  void stop();
+  uint16_t port() const { return server_.port(); }
+
+ private:
+  struct Waiter {
+    std::function<void(const FinalOutcome*)> callback;  // nullptr: timed out
+    std::unique_ptr<boost::asio::steady_timer> timer;
+    bool done = false;
+  };
+  using Respond = std::shared_ptr<Responder>;
+
+  void handle(Request request, Respond responder);
+  void health(Respond responder);
+  void list_models(Respond responder);
+  void submit_job(const Request& request, Respond responder);
+  void tts_generate(const Request& request, Respond responder);
+  void get_job(const std::string& id, double wait_s, Respond responder);
+  void get_result(const std::string& id, Respond responder);
+
+  // Records a new job in Redis, then sends it to the broker. `done` gets the job id or the error.
+  void create_job(SubmitRequest request, std::function<void(std::string id, std::optional<ApiError>)> done);
+  // Calls `callback` once: with the outcome when the job reaches a final state, or nullptr after `timeout`.
+  void await_final(const std::string& id, std::chrono::milliseconds timeout,
+                   std::function<void(const FinalOutcome*)> callback);
+  void resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome);
+  void on_event(const std::string& message);
+  void resync_waiters();
+  void refresh_catalog();
+
+  boost::asio::io_context& io_;
+  GatewayConfig config_;
+  RedisKeys keys_;
+  RedisExecutor redis_;
+  BrokerLink broker_;
+  HttpServer server_;
+  Catalog catalog_;
+  boost::asio::steady_timer catalog_timer_;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;
+  std::unique_ptr<EventListener> events_;
+};
+
+}  // namespace gpufleet::gateway

@@ -1,0 +1,179 @@
+#include "gateway/http_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/strand.hpp>
+#include <optional>
+
+#include "common/error.hpp"
+#include "gateway/api.hpp"
+
+namespace gpufleet::gateway {
+
+namespace beast = boost::beast;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+StringResponse json_response(unsigned status, std::string body, unsigned version, bool keep_alive) {
+  StringResponse response{static_cast<http::status>(status), version};
+  response.set(http::field::server, "gpufleet");
+  response.set(http::field::content_type, "application/json");
+  response.keep_alive(keep_alive);
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+namespace {
+
+// One connection: read a request, wait for the handler's response, write it, repeat while keep-alive.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const HttpLimits& limits, std::shared_ptr<Handler> handler)
+      : stream_(std::move(socket)), limits_(limits), handler_(std::move(handler)) {}
+
+  void start() { read_header(); }
+
+ private:
+  class SessionResponder : public Responder {
+   public:
+    explicit SessionResponder(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    void send(StringResponse response) override {
+      if (auto session = take()) session->write(std::move(response));
+    }
+    void send_file(FileResponse response) override {
+      if (auto session = take()) session->write(std::move(response));
+    }
+    bool connection_open() const override { return session_ && session_->stream_.socket().is_open(); }
+
+   private:
+    std::shared_ptr<Session> take() { return std::exchange(session_, nullptr); }
+    std::shared_ptr<Session> session_;
+  };
+
+  void read_header() {
+    parser_.emplace();
+    parser_->body_limit(limits_.max_body_bytes);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(requests_ == 0 ? limits_.header_timeout : limits_.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return fail_read(ec);
+    if (auto length = parser_->content_length(); length && *length > limits_.max_body_bytes) {
+      return reject(api_error(ErrorCode::kPayloadTooLarge,
+                              "body of " + std::to_string(*length) + " bytes is over the limit of " +
+                                  std::to_string(limits_.max_body_bytes)));
+    }
+    stream_.expires_after(limits_.body_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code read_ec, size_t) { self->on_body(read_ec); });
+  }
+
+  void on_body(beast::error_code ec) {
+    if (ec) return fail_read(ec);
+    stream_.expires_never();
+    ++requests_;
+    Request request = parser_->release();
+    version_ = request.version();
+    keep_alive_ = request.keep_alive();
+    try {
+      (*handler_)(std::move(request), std::make_shared<SessionResponder>(shared_from_this()));
+    } catch (const std::exception& error) {
+      spdlog::error("request handler threw: {}", error.what());
+      write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")), version_, false));
+    }
+  }
+
+  void fail_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted) {
+      return close();
+    }
+    if (ec == beast::error::timeout) {
+      // A client that stalls mid-request gets told why; an idle keep-alive connection is just closed.
+      if (parser_ && parser_->got_some()) {
+        return reject(api_error(ErrorCode::kTimeout, "request not received in time"), 408);
+      }
+      return close();
+    }
+    if (ec == http::error::body_limit) {
+      return reject(api_error(ErrorCode::kPayloadTooLarge, "body over the limit of " +
+                                                                std::to_string(limits_.max_body_bytes) + " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return reject(api_error(ErrorCode::kInvalidRequest, "request headers too large"), 431);
+    }
+    reject(api_error(ErrorCode::kInvalidRequest, "malformed HTTP request: " + ec.message()));
+  }
+
+  void reject(const ApiError& error, unsigned status = 0) {
+    write(json_response(status != 0 ? status : static_cast<unsigned>(error.status), error_body(error), 11, false));
+  }
+
+  template <typename Response>
+  void write(Response response) {
+    if (!keep_alive_) response.keep_alive(false);
+    auto shared = std::make_shared<Response>(std::move(response));
+    const bool close_after = !shared->keep_alive();
+    stream_.expires_after(limits_.body_timeout);
+    http::async_write(stream_, *shared,
+                      [self = shared_from_this(), shared, close_after](beast::error_code ec, size_t) {
+                        if (ec || close_after) return self->close();
+                        self->read_header();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const HttpLimits& limits_;
+  std::shared_ptr<Handler> handler_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  uint64_t requests_ = 0;
+};
+
+}  // namespace
+
+HttpServer::HttpServer(asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits,
+                       Handler handler)
+    : io_(io), acceptor_(io), limits_(limits), handler_(std::make_shared<Handler>(std::move(handler))) {
+  tcp::endpoint endpoint(asio::ip::make_address(host), port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+uint16_t HttpServer::port() const { return acceptor_.local_endpoint().port(); }
+
+void HttpServer::start() { accept(); }
+
+void HttpServer::stop() {
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+void HttpServer::accept() {
+  acceptor_.async_accept(io_, [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(socket), limits_, handler_)->start();
+    } else {
+      spdlog::warn("accept failed: {}", ec.message());
+    }
+    accept();
+  });
+}
+
+}  // namespace gpufleet::gateway

@@ -1,0 +1,60 @@
+#pragma once
+// The HTTP/1.1 transport (Boost.Beast): accepts connections, reads one request at a time with header and
+// body deadlines and a body size limit, hands it to a handler and writes whatever response the handler
+// sends back, possibly later (handlers are asynchronous). Malformed or oversized requests are answered
+// with a JSON error and the connection is closed; no error escapes the event loop.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace gpufleet::gateway {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using StringResponse = http::response<http::string_body>;
+using FileResponse = http::response<http::file_body>;
+
+// Sends the one response to a request. Safe to call from the event loop only, at most once.
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  virtual void send(StringResponse response) = 0;
+  virtual void send_file(FileResponse response) = 0;
+  virtual bool connection_open() const = 0;
+};
+
+using Handler = std::function<void(Request request, std::shared_ptr<Responder> responder)>;
+
+struct HttpLimits {
+  size_t max_body_bytes = 1 << 20;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};
+};
+
+// A JSON response with the server's common headers.
+StringResponse json_response(unsigned status, std::string body, unsigned version, bool keep_alive);
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits, Handler handler);
+  void start();
+  void stop();
+  uint16_t port() const;
+
+ private:
+  void accept();
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  HttpLimits limits_;
+  std::shared_ptr<Handler> handler_;
+};
+
+}  // namespace gpufleet::gateway

@@ -1,0 +1,98 @@
+#include "models/espeak_tts.hpp"
+
+#include <espeak-ng/speak_lib.h>
+
+#include "common/config.hpp"
+#include "common/error.hpp"
+
+namespace gpufleet::models {
+namespace {
+
+std::mutex& engine_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Initialised once per process; returns the engine's sample rate.
+int engine_sample_rate() {
+  static const int rate = [] {
+    auto data_path = env_value("ESPEAK_DATA_PATH");
+    int sample_rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, data_path ? data_path->c_str() : nullptr,
+                                        espeakINITIALIZE_DONT_EXIT);
+    return sample_rate;
+  }();
+  return rate;
+}
+
+struct SynthesisSink {
+  std::vector<int16_t>* samples;
+  size_t max_samples;
+  bool overflow = false;
+};
+
+int collect_samples(short* wav, int count, espeak_EVENT* events) {
+  auto* sink = static_cast<SynthesisSink*>(events->user_data);
+  if (wav == nullptr || count <= 0) return 0;
+  if (sink->samples->size() + static_cast<size_t>(count) > sink->max_samples) {
+    sink->overflow = true;
+    return 1;  // asks espeak to stop
+  }
+  sink->samples->insert(sink->samples->end(), wav, wav + count);
+  return 0;
+}
+
+}  // namespace
+
+const std::map<std::string, std::string>& EspeakTts::language_voices() {
+  static const std::map<std::string, std::string> voices{
+      {"en", "en-us"}, {"es", "es"}, {"fr", "fr"}, {"de", "de"}, {"it", "it"},   {"pt", "pt"},
+      {"pl", "pl"},    {"tr", "tr"}, {"ru", "ru"},    {"nl", "nl"}, {"cs", "cs"},   {"ar", "ar"},
+      {"zh-cn", "cmn"}, {"ja", "ja"}, {"hu", "hu"},   {"ko", "ko"}, {"hi", "hi"}};
+  return voices;
+}
+
+EspeakTts::EspeakTts() {
+  std::lock_guard lock(engine_mutex());
+  const int rate = engine_sample_rate();
+  if (rate <= 0) {
+    throw ModelError(ErrorCode::kModelError,
+                     "espeak-ng could not initialise (is espeak-ng-data installed, or ESPEAK_DATA_PATH set?)");
+  }
+  info_.name = "espeak";
+  info_.kind = "tts";
+  info_.cloning = false;
+  info_.sample_rate = static_cast<uint32_t>(rate);
+  for (const auto& [language, voice] : language_voices()) {
+    if (espeak_SetVoiceByName(voice.c_str()) == EE_OK) {
+      voices_[language] = voice;
+      info_.languages.push_back(language);
+    }
+  }
+  if (voices_.empty()) throw ModelError(ErrorCode::kModelError, "espeak-ng has none of the expected voices");
+}
+
+ModelOutput EspeakTts::run(const ModelInput& input) {
+  const TtsRequest request = parse_tts_request(input.input, info_);
+  const std::string& voice = voices_.at(request.language);
+
+  Audio audio;
+  audio.sample_rate = info_.sample_rate;
+  // A generous cap (one hour at espeak's rate) so that a hostile text cannot exhaust memory.
+  SynthesisSink sink{&audio.samples, static_cast<size_t>(info_.sample_rate) * 3600};
+  {
+    std::lock_guard lock(engine_mutex());
+    espeak_SetSynthCallback(collect_samples);
+    if (espeak_SetVoiceByName(voice.c_str()) != EE_OK) {
+      throw ModelError(ErrorCode::kModelError, "espeak-ng cannot select voice " + voice);
+    }
+    espeak_ERROR status = espeak_Synth(request.text.c_str(), request.text.size() + 1, 0, POS_CHARACTER, 0,
+                                       espeakCHARS_UTF8, nullptr, &sink);
+    if (status == EE_OK) status = espeak_Synchronize();
+    if (status != EE_OK) throw ModelError(ErrorCode::kModelError, "espeak-ng failed to synthesise");
+  }
+  if (sink.overflow) throw ModelError(ErrorCode::kTextTooLong, "speech would be longer than one hour");
+  if (audio.samples.empty()) throw ModelError(ErrorCode::kInvalidInput, "the text produced no speech");
+  return ModelOutput{std::move(audio)};
+}
+
+}  // namespace gpufleet::models

@@ -1,0 +1,40 @@
+#include "models/model.hpp"
+
+#include <algorithm>
+
+#include "common/error.hpp"
+#include "models/espeak_tts.hpp"
+#include "models/noop.hpp"
+
+namespace gpufleet::models {
+
+TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelInfo& info) {
+  if (!input.is_object()) throw ModelError(ErrorCode::kInvalidInput, "input must be an object");
+  TtsRequest request;
+  auto text = input.find("text");
+  if (text == input.end() || !text->is_string() || text->get_ref<const std::string&>().empty()) {
+    throw ModelError(ErrorCode::kMissingField, "input.text must be a non-empty string");
+  }
+  request.text = text->get<std::string>();
+  request.language = input.value("language", std::string("en"));
+  if (!info.languages.empty() &&
+      std::find(info.languages.begin(), info.languages.end(), request.language) == info.languages.end()) {
+    throw ModelError(ErrorCode::kUnsupportedLanguage,
+                     "model " + info.name + " cannot speak language '" + request.language + "'");
+  }
+  if (auto speaker = input.find("speaker_wav"); speaker != input.end() && speaker->is_string()) {
+    request.speaker_wav = speaker->get<std::string>();
+  }
+  if (!request.speaker_wav.empty() && !info.cloning) {
+    throw ModelError(ErrorCode::kCannotClone, "model " + info.name + " cannot clone a voice from speaker_wav");
+  }
+  return request;
+}
+
+std::unique_ptr<Model> create_builtin_model(const std::string& name) {
+  if (name == "espeak") return std::make_unique<EspeakTts>();
+  if (name == "noop") return std::make_unique<NoopModel>();
+  throw ConfigError("unknown model '" + name + "' (built-in models: espeak, noop)");
+}
+
+}  // namespace gpufleet::models

@@ -1,0 +1,54 @@
+#pragma once
+// What a worker runs. A Model turns one job's validated input into an output; the worker owns storage,
+// timing and the protocol. Models report refusals and failures as ModelError with an ErrorCode.
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/protocol.hpp"
+
+namespace gpufleet::models {
+
+// Mono 16-bit PCM.
+struct Audio {
+  std::vector<int16_t> samples;
+  uint32_t sample_rate = 0;
+  double duration_s() const { return sample_rate == 0 ? 0.0 : static_cast<double>(samples.size()) / sample_rate; }
+};
+
+struct ModelInput {
+  std::string job_id;
+  nlohmann::json input;  // the client's "input" object, as validated by the gateway
+};
+
+struct ModelOutput {
+  std::optional<Audio> audio;  // absent for models that produce no file (noop)
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const protocol::ModelInfo& info() const = 0;
+  // Called from one of the worker's executor threads; a model that is not thread-safe serialises inside.
+  virtual ModelOutput run(const ModelInput& input) = 0;
+};
+
+// The fields a TTS job carries.
+struct TtsRequest {
+  std::string text;
+  std::string language;
+  std::string speaker_wav;  // empty: no cloning reference
+};
+
+// Parses and checks a TTS input against a model's capabilities. Throws ModelError.
+TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelInfo& info);
+
+// Creates a built-in model by name ("espeak", "noop"). Throws ConfigError for an unknown name and
+// ModelError when the model cannot load.
+std::unique_ptr<Model> create_builtin_model(const std::string& name);
+
+}  // namespace gpufleet::models

@@ -1,0 +1,17 @@
+#pragma once
+#include "models/model.hpp"
+
+namespace gpufleet::models {
+
+// Returns at once with no output: lets the benchmark measure the fleet itself, not a model.
+class NoopModel final : public Model {
+ public:
+  NoopModel();
+  const protocol::ModelInfo& info() const override { return info_; }
+  ModelOutput run(const ModelInput& input) override;
+
+ private:
+  protocol::ModelInfo info_;
+};
+
+}  // namespace gpufleet::models

@@ -1,0 +1,23 @@
+#pragma once
+// Which accelerator a worker runs its models on, chosen through LibTorch. This header is torch-free so that
+// only device.cpp pays for LibTorch's headers.
+
+#include <string>
+
+namespace gpufleet::worker {
+
+struct DeviceInfo {
+  std::string type = "cpu";  // "cuda", "mps" or "cpu"
+  int index = 0;
+  std::string name;          // e.g. "cuda:0"
+  bool cuda_available = false;
+  int cuda_devices = 0;
+  bool mps_available = false;
+  std::string torch_version;
+};
+
+// `requested` is "auto" (CUDA, then MPS, then CPU), "cuda", "cuda:N", "mps" or "cpu".
+// Throws ConfigError when the requested device is not available on this host.
+DeviceInfo select_device(const std::string& requested);
+
+}  // namespace gpufleet::worker

@@ -1,0 +1,46 @@
+// gpufleet-worker: loads its models, picks its device and serves jobs from the broker.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <map>
+
+#include "common/logging.hpp"
+#include "worker/worker.hpp"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+}  // namespace
+
+int main() {
+  gpufleet::init_logging("worker");
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  using namespace gpufleet;
+  try {
+    auto config = worker::WorkerConfig::from_env();
+    auto device = worker::select_device(config.device);
+    std::map<std::string, std::unique_ptr<models::Model>> loaded;
+    for (const auto& name : config.models) {
+      try {
+        loaded[name] = models::create_builtin_model(name);
+        spdlog::info("model {} loaded", name);
+      } catch (const std::exception& error) {
+        // A model that fails to load is reported and not announced; the worker serves the rest.
+        spdlog::error("model {} failed to load: {}", name, error.what());
+      }
+    }
+    if (loaded.empty()) {
+      spdlog::critical("no model could be loaded; exiting");
+      return 1;
+    }
+    auto runner = std::make_unique<worker::JobRunner>(std::move(loaded), config.storage_root);
+    worker::Worker worker(config, device, std::move(runner));
+    worker.run(g_stop);
+  } catch (const std::exception& error) {
+    spdlog::critical("worker failed: {}", error.what());
+    return 1;
+  }
+  return 0;
+}

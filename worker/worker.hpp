@@ -1,0 +1,75 @@
+#pragma once
+// The worker process: a DEALER connection to the broker served by one I/O thread (heartbeats from a timer,
+// jobs in, results out) and `slots` executor threads that run models. Models never block heartbeats.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "common/clock.hpp"
+#include "worker/device.hpp"
+#include "worker/job_runner.hpp"
+
+namespace gpufleet::worker {
+
+struct WorkerConfig {
+  std::string broker_endpoint = "tcp://127.0.0.1:5555";
+  std::string worker_id;  // default: <host>-<pid>-<random>
+  uint32_t slots = 1;
+  std::chrono::milliseconds heartbeat{1000};
+  int liveness = 3;
+  std::chrono::milliseconds drain_grace{30000};
+  std::string device = "auto";
+  std::vector<std::string> models{"espeak"};
+  std::string storage_root;
+
+  static WorkerConfig from_env();
+};
+
+class Worker {
+ public:
+  Worker(WorkerConfig config, DeviceInfo device, std::unique_ptr<JobRunner> runner);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Serves until `stop`; then drains: takes nothing new, finishes what it holds within the grace period.
+  void run(const std::atomic<bool>& stop);
+
+ private:
+  void connect();
+  void send_ready();
+  void send_heartbeat();
+  void on_broker_message(std::vector<zmq::message_t>& frames);
+  void on_result(std::vector<zmq::message_t>& frames);
+  void executor_loop();
+
+  WorkerConfig config_;
+  DeviceInfo device_;
+  std::unique_ptr<JobRunner> runner_;
+  zmq::context_t context_{1};
+  std::unique_ptr<zmq::socket_t> broker_;
+  zmq::socket_t results_;
+
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::deque<protocol::Job> pending_;
+  bool shutting_down_ = false;
+  std::vector<std::thread> executors_;
+
+  std::set<std::string> held_;  // jobs received and not yet reported (I/O thread only)
+  bool draining_ = false;
+  SteadyClock::time_point broker_seen_{};
+  SteadyClock::time_point next_heartbeat_{};
+};
+
+}  // namespace gpufleet::worker
