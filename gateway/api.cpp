@@ -93,7 +93,8 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
                      "text has " + std::to_string(utf8_length(text_value)) + " characters; the limit is " +
                          std::to_string(limits.max_text_chars));
   }
-  nlohmann::json normalised{{"text", text_value}};
+  // Fields the fleet does not know are the model's own parameters and pass through unchanged.
+  nlohmann::json normalised = input;
   std::string language = "en";
   if (auto value = input.find("language"); value != input.end() && !value->is_null()) {
     if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "language must be a string");
@@ -111,7 +112,8 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
         return api_error(ErrorCode::kCannotClone,
                          "model " + model.name + " cannot clone a voice; send no speaker_wav or choose a cloning model");
       }
-      normalised["speaker_wav"] = *value;
+    } else {
+      normalised.erase("speaker_wav");
     }
   }
   return normalised;

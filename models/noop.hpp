@@ -3,7 +3,8 @@
 
 namespace gpufleet::models {
 
-// Returns at once with no output: lets the benchmark measure the fleet itself, not a model.
+// Returns at once with no output: lets the benchmark measure the fleet itself, not a model. An optional
+// input "sleep_ms" makes it hold its slot that long, for failure drills.
 class NoopModel final : public Model {
  public:
   NoopModel();

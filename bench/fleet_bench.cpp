@@ -1,0 +1,310 @@
+// gpufleet-bench: measures the fleet itself with the `noop` model (jobs per second end to end, latency
+// percentiles at a fixed offered rate) and espeak's real-time factor. Starts its own fleet on free ports.
+//
+//   gpufleet-bench [--jobs N] [--connections C] [--rate R] [--seconds S] [--workers W] [--slots K]
+//
+// Jobs are submitted over HTTP (POST /v1/jobs, keep-alive connections) and a job counts as done when its
+// completion event is seen on Redis, exactly as a runtime subscribed to the fleet would see it.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cli/local_stack.hpp"
+#include "cli/process.hpp"
+#include "common/redis_client.hpp"
+#include "models/model.hpp"
+
+namespace {
+
+using namespace gpufleet;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  int jobs = 20000;
+  int connections = 32;
+  int rate = 1000;
+  double seconds = 5;
+  int workers = 2;
+  int slots = 8;
+};
+
+// Watches the job event channel and stamps when each job's final event arrived.
+class CompletionWatcher {
+ public:
+  CompletionWatcher(RedisEndpoint endpoint) : thread_([this, endpoint] { run(endpoint); }) {
+    while (!ready_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~CompletionWatcher() {
+    stop_.store(true);
+    thread_.join();
+  }
+  size_t completed() const { return completed_.load(); }
+  std::unordered_map<std::string, Clock::time_point> take() {
+    std::lock_guard lock(mutex_);
+    return std::move(done_);
+  }
+
+ private:
+  void run(RedisEndpoint endpoint) {
+    RedisClient redis(endpoint);
+    redis.append({"SUBSCRIBE", RedisKeys(endpoint.prefix).job_events()});
+    redis.flush();
+    ready_.store(true);
+    while (!stop_.load()) {
+      auto reply = redis.read_push(std::chrono::milliseconds(50));
+      if (!reply || reply->size() != 3) continue;
+      const auto now = Clock::now();
+      const std::string message = reply->element_str(2);
+      if (message.find("\"state\":\"succeeded\"") == std::string::npos &&
+          message.find("\"state\":\"failed\"") == std::string::npos) {
+        continue;
+      }
+      auto event = nlohmann::json::parse(message, nullptr, false);
+      if (!event.is_object()) continue;
+      std::lock_guard lock(mutex_);
+      done_.emplace(event.value("id", ""), now);
+      completed_.fetch_add(1);
+    }
+  }
+  std::mutex mutex_;
+  std::unordered_map<std::string, Clock::time_point> done_;
+  std::atomic<size_t> completed_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> ready_{false};
+  std::thread thread_;
+};
+
+// One keep-alive HTTP connection that submits jobs one after another.
+class Submitter : public std::enable_shared_from_this<Submitter> {
+ public:
+  using Done = std::function<void(Submitter&, Clock::time_point sent, const std::string& id, int status)>;
+  Submitter(asio::io_context& io, uint16_t port, Done done) : stream_(io), done_(std::move(done)) {
+    stream_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    stream_.socket().set_option(asio::ip::tcp::no_delay(true));
+    const std::string body = R"({"model":"noop","input":{"text":"benchmark"}})";
+    request_ = "POST /v1/jobs HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  bool busy() const { return busy_; }
+  void submit() {
+    busy_ = true;
+    sent_ = Clock::now();
+    asio::async_write(stream_, asio::buffer(request_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->finish("", 0);
+      self->response_ = {};
+      http::async_read(self->stream_, self->buffer_, self->response_, [self](beast::error_code read_ec, size_t) {
+        if (read_ec) return self->finish("", 0);
+        auto json = nlohmann::json::parse(self->response_.body(), nullptr, false);
+        self->finish(json.is_object() ? json.value("id", "") : "", self->response_.result_int());
+      });
+    });
+  }
+
+ private:
+  void finish(const std::string& id, int status) {
+    busy_ = false;
+    done_(*this, sent_, id, status);
+  }
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::response<http::string_body> response_;
+  std::string request_;
+  Done done_;
+  Clock::time_point sent_;
+  bool busy_ = false;
+};
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<size_t>(p / 100.0 * values.size()))];
+}
+
+void throughput(uint16_t port, CompletionWatcher& watcher, const Options& options) {
+  asio::io_context io;
+  int submitted = 0;
+  int errors = 0;
+  std::vector<std::shared_ptr<Submitter>> submitters;
+  const auto start = Clock::now();
+  auto on_done = [&](Submitter& submitter, Clock::time_point, const std::string& id, int status) {
+    if (status != 202) ++errors;
+    if (submitted < options.jobs) {
+      ++submitted;
+      submitter.submit();
+    }
+  };
+  for (int i = 0; i < options.connections && submitted < options.jobs; ++i) {
+    submitters.push_back(std::make_shared<Submitter>(io, port, on_done));
+    ++submitted;
+    submitters.back()->submit();
+  }
+  io.run();
+  const auto accepted = Clock::now();
+  const size_t before = watcher.completed();
+  (void)before;
+  while (watcher.completed() < static_cast<size_t>(options.jobs - errors) &&
+         Clock::now() - accepted < std::chrono::seconds(60)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const double accept_s = std::chrono::duration<double>(accepted - start).count();
+  const double total_s = std::chrono::duration<double>(Clock::now() - start).count();
+  watcher.take();
+  std::printf("| %-44s | %12s |\n", "throughput (closed loop)", "");
+  std::printf("| %-44s | %12d |\n", "jobs submitted over HTTP", options.jobs);
+  std::printf("| %-44s | %12d |\n", "HTTP connections", options.connections);
+  std::printf("| %-44s | %12d |\n", "submit errors", errors);
+  std::printf("| %-44s | %12.0f |\n", "accepted (202) per second", options.jobs / accept_s);
+  std::printf("| %-44s | %12.0f |\n", "completed end to end per second", options.jobs / total_s);
+}
+
+void latency(uint16_t port, CompletionWatcher& watcher, const Options& options) {
+  asio::io_context io;
+  std::vector<std::shared_ptr<Submitter>> pool;
+  std::unordered_map<std::string, Clock::time_point> sent_at;
+  std::vector<double> accept_ms;
+  int errors = 0;
+  auto on_done = [&](Submitter&, Clock::time_point sent, const std::string& id, int status) {
+    if (status != 202) {
+      ++errors;
+      return;
+    }
+    sent_at.emplace(id, sent);
+    accept_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
+  };
+  for (int i = 0; i < 64; ++i) pool.push_back(std::make_shared<Submitter>(io, port, on_done));
+  const int total = static_cast<int>(options.rate * options.seconds);
+  const auto interval = std::chrono::nanoseconds(1'000'000'000LL / options.rate);
+  asio::steady_timer timer(io);
+  int issued = 0;
+  int starved = 0;
+  const auto start = Clock::now();
+  std::function<void()> tick = [&] {
+    if (issued >= total) return;
+    auto idle = std::find_if(pool.begin(), pool.end(), [](const auto& s) { return !s->busy(); });
+    if (idle == pool.end()) {
+      ++starved;
+    } else {
+      (*idle)->submit();
+    }
+    ++issued;
+    timer.expires_at(start + interval * issued);
+    timer.async_wait([&](beast::error_code) { tick(); });
+  };
+  tick();
+  io.run();
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (watcher.completed() < sent_at.size() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto done = watcher.take();
+  std::vector<double> end_to_end;
+  for (const auto& [id, sent] : sent_at) {
+    auto it = done.find(id);
+    if (it != done.end()) end_to_end.push_back(std::chrono::duration<double, std::milli>(it->second - sent).count());
+  }
+  std::printf("| %-44s | %12s |\n", "latency at a fixed offered rate (open loop)", "");
+  std::printf("| %-44s | %12d |\n", "offered jobs per second", options.rate);
+  std::printf("| %-44s | %12zu |\n", "jobs measured", end_to_end.size());
+  std::printf("| %-44s | %12d |\n", "skipped (no idle connection) / errors", starved + errors);
+  std::printf("| %-44s | %12.3f |\n", "202 answer p50 (ms)", percentile(accept_ms, 50));
+  std::printf("| %-44s | %12.3f |\n", "submit -> completion seen p50 (ms)", percentile(end_to_end, 50));
+  std::printf("| %-44s | %12.3f |\n", "submit -> completion seen p90 (ms)", percentile(end_to_end, 90));
+  std::printf("| %-44s | %12.3f |\n", "submit -> completion seen p99 (ms)", percentile(end_to_end, 99));
+  std::printf("| %-44s | %12.3f |\n", "submit -> completion seen max (ms)", percentile(end_to_end, 100));
+}
+
+void espeak_rtf() {
+  auto model = models::create_builtin_model("espeak");
+  const std::vector<std::string> sentences{
+      "The quick brown fox jumps over the lazy dog.",
+      "A message queue fleet runs speech and video jobs on graphics processors.",
+      "Every accepted job reaches a final state, and its result is written once."};
+  double audio_s = 0;
+  const auto start = Clock::now();
+  for (int round = 0; round < 20; ++round) {
+    for (const auto& text : sentences) {
+      auto output = model->run(models::ModelInput{"bench", {{"text", text}, {"language", "en"}}});
+      audio_s += output.audio->duration_s();
+    }
+  }
+  const double wall_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("| %-44s | %12s |\n", "espeak-ng (in-process, one thread)", "");
+  std::printf("| %-44s | %12.1f |\n", "audio seconds produced", audio_s);
+  std::printf("| %-44s | %12.4f |\n", "real-time factor (wall / audio)", wall_s / audio_s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const double value = std::atof(argv[i + 1]);
+    if (flag == "--jobs") options.jobs = static_cast<int>(value);
+    else if (flag == "--connections") options.connections = static_cast<int>(value);
+    else if (flag == "--rate") options.rate = static_cast<int>(value);
+    else if (flag == "--seconds") options.seconds = value;
+    else if (flag == "--workers") options.workers = static_cast<int>(value);
+    else if (flag == "--slots") options.slots = static_cast<int>(value);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  namespace fs = std::filesystem;
+  char pattern[] = "/tmp/gpufleet-bench-XXXXXX";
+  const fs::path dir = ::mkdtemp(pattern);
+  cli::StackConfig config;
+  config.bin_dir = fs::read_symlink("/proc/self/exe").parent_path().string();
+  config.host = "127.0.0.1";
+  config.http_port = cli::free_port();
+  config.broker_port = cli::free_port();
+  config.redis_port = cli::free_port();
+  config.storage_root = (dir / "storage").string();
+  config.state_dir = (dir / "state").string();
+  config.workers = options.workers;
+  config.worker_models = "noop";
+  config.worker_slots = options.slots;
+  config.device = "cpu";
+  config.env = {{"LOG_LEVEL", "warn"}};
+  cli::LocalStack stack(config);
+  stack.start();
+  if (!stack.wait_healthy(std::chrono::seconds(30))) {
+    std::fprintf(stderr, "fleet did not become healthy; logs in %s\n", config.state_dir.c_str());
+    return 1;
+  }
+  RedisEndpoint endpoint;
+  endpoint.port = config.redis_port;
+  std::printf("gpufleet-bench: %d worker(s) x %d slot(s), noop model, %u cores\n\n", options.workers, options.slots,
+              std::thread::hardware_concurrency());
+  std::printf("| %-44s | %12s |\n|%s|%s|\n", "measure", "value", std::string(46, '-').c_str(),
+              std::string(14, '-').c_str());
+  {
+    CompletionWatcher watcher(endpoint);
+    throughput(config.http_port, watcher, options);
+  }
+  {
+    CompletionWatcher watcher(endpoint);
+    latency(config.http_port, watcher, options);
+  }
+  espeak_rtf();
+  stack.stop();
+  fs::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,150 @@
+#include "cli/local_stack.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include "cli/http_client.hpp"
+#include "common/config.hpp"
+#include "common/error.hpp"
+#include "common/redis_client.hpp"
+
+namespace gpufleet::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+bool redis_answers(uint16_t port) {
+  RedisEndpoint endpoint;
+  endpoint.port = port;
+  try {
+    RedisClient redis(endpoint, std::chrono::milliseconds(200));
+    return redis.command({"PING"}).str() == "PONG";
+  } catch (const RedisError&) {
+    return false;
+  }
+}
+}  // namespace
+
+StackConfig StackConfig::from_env(const std::string& bin_dir) {
+  StackConfig config;
+  config.bin_dir = bin_dir;
+  config.host = env_string("HOST", "0.0.0.0");
+  config.http_port = static_cast<uint16_t>(env_int("PORT", 8001, 1, 65535));
+  config.broker_port = static_cast<uint16_t>(env_int("BROKER_PORT", kDefaultBrokerPort, 1, 65535));
+  config.redis_port = static_cast<uint16_t>(env_int("REDIS_PORT", 6379, 1, 65535));
+  config.redis_url = env_value("REDIS_URL");
+  config.redis_prefix = env_string("REDIS_PREFIX", "gpufleet");
+  config.storage_root = storage_root_from_env();
+  config.state_dir = env_string("STATE_DIR", (fs::temp_directory_path() / ("gpufleet-" + std::to_string(config.http_port))).string());
+  config.workers = static_cast<int>(env_int("WORKERS", 1, 0, 256));
+  config.worker_models = env_string("WORKER_MODELS", "espeak");
+  config.worker_slots = static_cast<int>(env_int("WORKER_SLOTS", 1, 1, 1024));
+  config.device = env_string("DEVICE", "auto");
+  return config;
+}
+
+LocalStack::LocalStack(StackConfig config) : config_(std::move(config)) {}
+
+LocalStack::~LocalStack() { stop(); }
+
+std::string LocalStack::log_path(const std::string& component) const {
+  return (fs::path(config_.state_dir) / "logs" / (component + ".log")).string();
+}
+
+std::string LocalStack::redis_host() const {
+  return config_.redis_url ? parse_redis_url(*config_.redis_url).host : "127.0.0.1";
+}
+
+uint16_t LocalStack::redis_port() const {
+  return config_.redis_url ? static_cast<uint16_t>(parse_redis_url(*config_.redis_url).port) : config_.redis_port;
+}
+
+std::map<std::string, std::string> LocalStack::component_env() const {
+  std::map<std::string, std::string> env = config_.env;
+  if (config_.redis_url) {
+    env["REDIS_URL"] = *config_.redis_url;
+  } else {
+    env["REDIS_HOST"] = "127.0.0.1";
+    env["REDIS_PORT"] = std::to_string(config_.redis_port);
+  }
+  env["REDIS_PREFIX"] = config_.redis_prefix;
+  env["BROKER_PORT"] = std::to_string(config_.broker_port);
+  env["STORAGE_ROOT"] = config_.storage_root;
+  return env;
+}
+
+Process LocalStack::start_component(const std::string& binary, const std::string& log_name,
+                                    std::map<std::string, std::string> extra) {
+  auto env = component_env();
+  for (auto& [key, value] : extra) env[key] = value;
+  return Process::spawn({(fs::path(config_.bin_dir) / binary).string()}, env, log_path(log_name));
+}
+
+void LocalStack::start() {
+  fs::create_directories(fs::path(config_.state_dir) / "logs");
+  fs::create_directories(config_.storage_root);
+  if (!config_.redis_url) {
+    const fs::path data = fs::path(config_.state_dir) / "redis";
+    fs::create_directories(data);
+    redis_ = Process::spawn({"/usr/bin/redis-server", "--port", std::to_string(config_.redis_port), "--bind",
+                             "127.0.0.1", "--dir", data.string(), "--appendonly", "yes", "--appendfsync",
+                             "everysec", "--save", "", "--daemonize", "no"},
+                            {}, log_path("redis"));
+    own_redis_ = true;
+    // Redis must answer before the others start, or their first writes fail needlessly.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (true) {
+      if (!redis_.running()) throw std::runtime_error("redis-server exited; see " + log_path("redis"));
+      if (redis_answers(config_.redis_port)) break;
+      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("redis-server did not answer");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  broker_ = start_component("gpufleet-broker", "broker", {{"BROKER_HOST", "127.0.0.1"}});
+  for (int i = 0; i < config_.workers; ++i) add_worker();
+  gateway_ = start_component("gpufleet-gateway", "gateway",
+                             {{"HOST", config_.host}, {"PORT", std::to_string(config_.http_port)}});
+}
+
+void LocalStack::add_worker() {
+  const std::string name = "worker-" + std::to_string(workers_.size() + 1);
+  workers_.push_back(start_component("gpufleet-worker", name,
+                                     {{"WORKER_MODELS", config_.worker_models},
+                                      {"WORKER_SLOTS", std::to_string(config_.worker_slots)},
+                                      {"DEVICE", config_.device},
+                                      {"WORKER_ID", name + "-" + std::to_string(config_.http_port)}}));
+}
+
+bool LocalStack::wait_healthy(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string host = config_.host == "0.0.0.0" ? "127.0.0.1" : config_.host;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto response = http_request("GET", host, config_.http_port, "/health", "", "", std::chrono::milliseconds(1000));
+    if (response.status == 200) return true;
+    if (exited_component()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+std::optional<std::string> LocalStack::exited_component() {
+  if (own_redis_ && redis_.pid() > 0 && !redis_.running()) return "redis";
+  if (broker_.pid() > 0 && !broker_.running()) return "broker";
+  if (gateway_.pid() > 0 && !gateway_.running()) return "gateway";
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (workers_[i].pid() > 0 && !workers_[i].running()) return "worker-" + std::to_string(i + 1);
+  }
+  return std::nullopt;
+}
+
+void LocalStack::stop() {
+  gateway_.stop(std::chrono::milliseconds(5000));
+  for (auto& worker : workers_) worker.signal(SIGTERM);
+  for (auto& worker : workers_) worker.stop(std::chrono::milliseconds(35000));
+  broker_.stop(std::chrono::milliseconds(5000));
+  if (own_redis_) redis_.stop(std::chrono::milliseconds(10000));
+}
+
+}  // namespace gpufleet::cli

@@ -1,0 +1,77 @@
+#pragma once
+// The local fleet on one machine: redis-server (unless an external Redis is given), the broker, workers and
+// the gateway, started from the binaries beside this one. `gpufleet up` runs one; integration tests and the
+// benchmark run theirs through the same class, so what is tested is what a user starts.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/process.hpp"
+
+namespace gpufleet::cli {
+
+struct StackConfig {
+  std::string bin_dir;                    // where gpufleet-broker/-worker/-gateway are
+  std::string host = "127.0.0.1";         // the gateway's HOST
+  uint16_t http_port = 8001;              // PORT
+  uint16_t broker_port = 5555;            // BROKER_PORT
+  uint16_t redis_port = 6379;             // REDIS_PORT, for the redis-server it starts
+  std::optional<std::string> redis_url;   // REDIS_URL: use this Redis, start none
+  std::string redis_prefix = "gpufleet";
+  std::string storage_root;               // STORAGE_ROOT
+  std::string state_dir;                  // Redis data (AOF) and logs
+  int workers = 1;
+  std::string worker_models = "espeak";
+  int worker_slots = 1;
+  std::string device = "auto";
+  std::map<std::string, std::string> env;  // extra environment for every component
+
+  // From the environment, with the documented defaults (docs/operations.md).
+  static StackConfig from_env(const std::string& bin_dir);
+};
+
+class LocalStack {
+ public:
+  explicit LocalStack(StackConfig config);
+  ~LocalStack();
+  LocalStack(const LocalStack&) = delete;
+  LocalStack& operator=(const LocalStack&) = delete;
+
+  // Starts everything; throws std::runtime_error if a part cannot start.
+  void start();
+  // Polls /health until it says healthy; false on timeout.
+  bool wait_healthy(std::chrono::milliseconds timeout);
+  // Gateway first (no new work), then workers (drain), broker, Redis.
+  void stop();
+
+  const StackConfig& config() const { return config_; }
+  std::string redis_host() const;
+  uint16_t redis_port() const;
+
+  // For failure tests and supervision.
+  size_t worker_count() const { return workers_.size(); }
+  Process& worker(size_t index) { return workers_.at(index); }
+  void add_worker();
+  Process& broker() { return broker_; }
+  Process& gateway() { return gateway_; }
+  // A part that exited on its own, by name ("broker", "gateway", "worker-1", "redis"), if any.
+  std::optional<std::string> exited_component();
+  std::string log_path(const std::string& component) const;
+
+ private:
+  std::map<std::string, std::string> component_env() const;
+  Process start_component(const std::string& binary, const std::string& log_name,
+                          std::map<std::string, std::string> extra = {});
+
+  StackConfig config_;
+  Process redis_;
+  Process broker_;
+  std::vector<Process> workers_;
+  Process gateway_;
+  bool own_redis_ = false;
+};
+
+}  // namespace gpufleet::cli

@@ -1,0 +1,211 @@
+// The fleet end to end, with real parts: redis-server, gpufleet-broker, two gpufleet-workers and
+// gpufleet-gateway, talking over real sockets and writing real files.
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/files.hpp"
+#include "tests/support/fleet_fixture.hpp"
+
+namespace gpufleet::testing {
+namespace {
+
+using nlohmann::json;
+
+class FleetTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    fleet_ = new Fleet(FleetOptions{2, "espeak,noop", 1, {{"MAX_TEXT_CHARS", "500"}, {"MAX_BODY_BYTES", "65536"}}});
+  }
+  static void TearDownTestSuite() {
+    delete fleet_;
+    fleet_ = nullptr;
+  }
+  static Fleet* fleet_;
+};
+
+Fleet* FleetTest::fleet_ = nullptr;
+
+TEST_F(FleetTest, HealthShowsTheOriginalShapeAndTheFleet) {
+  auto response = fleet_->get("/health");
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto health = json::parse(response.body);
+  EXPECT_EQ(health["status"], "healthy");
+  EXPECT_EQ(health["device"], "cpu");
+  EXPECT_EQ(health["capabilities"]["cuda"], false);
+  EXPECT_EQ(health["capabilities"]["mps"], false);
+  EXPECT_EQ(health["models"]["tts"], true);
+  EXPECT_EQ(health["models"]["video"], false);
+  EXPECT_EQ(health["fleet"]["workers"], 2);
+  EXPECT_EQ(health["fleet"]["workers_by_device"]["cpu"], 2);
+  EXPECT_EQ(health["fleet"]["redis"], "up");
+  EXPECT_EQ(health["fleet"]["broker"], "up");
+  EXPECT_TRUE(health["fleet"]["queue_depth"].is_number());
+}
+
+TEST_F(FleetTest, TtsGenerateReturnsRealSpeechSynchronously) {
+  const std::string text = "The fleet replaces a single GPU service with a broker and workers.";
+  auto response = fleet_->post("/tts/generate", json{{"text", text}, {"language", "en"}}.dump());
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto body = json::parse(response.body);
+  EXPECT_EQ(body["success"], true);
+  EXPECT_GT(body["generation_time_ms"].get<double>(), 0.0);
+  const std::string path = body["audio_path"];
+  EXPECT_EQ(std::filesystem::path(path).parent_path().parent_path(), fleet_->storage());
+  auto bytes = read_file(path, 1 << 26);
+  ASSERT_TRUE(bytes);
+  auto audio = check_wav_bytes(*bytes);
+  EXPECT_EQ(audio.sample_rate, 22050u);
+  // 11 words: espeak speaks roughly 2-4 words a second at its default rate.
+  EXPECT_GT(audio.duration_s, 11 * 0.2);
+  EXPECT_LT(audio.duration_s, 11 * 0.8);
+  EXPECT_NEAR(body["duration_s"].get<double>(), audio.duration_s, 1e-3);
+  EXPECT_GT(audio.rms, 300.0) << "the file is (nearly) silent";
+}
+
+TEST_F(FleetTest, AsyncJobWalksThroughItsStatesAndPublishesThem) {
+  EventRecorder events(fleet_->redis_endpoint(), fleet_->keys().job_events());
+  const std::string id = fleet_->submit({{"input", {{"text", "Polling works too."}, {"language", "en"}}}});
+  ASSERT_FALSE(id.empty());
+  auto job = fleet_->wait_job(id);
+  EXPECT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["model"], "espeak");
+  EXPECT_EQ(job["attempts"], 1);
+  EXPECT_TRUE(job["worker"].is_string());
+  EXPECT_GE(job["timings"]["total_ms"].get<int64_t>(), 0);
+  EXPECT_EQ(job["input"]["text"], "Polling works too.");
+
+  ASSERT_TRUE(events.wait_final(id, std::chrono::seconds(5)));
+  std::vector<std::string> states;
+  for (const auto& event : events.events_for(id)) states.push_back(event["state"]);
+  EXPECT_EQ(states, (std::vector<std::string>{"queued", "running", "succeeded"}));
+  auto final_event = events.events_for(id).back();
+  EXPECT_EQ(final_event["result"]["audio_path"], job["result"]["audio_path"]);
+
+  // The Redis record is the same one the API rendered.
+  RedisClient redis(fleet_->redis_endpoint());
+  EXPECT_EQ(redis.command({"HGET", fleet_->keys().job(id), "state"}).str(), "succeeded");
+  EXPECT_GT(redis.command({"TTL", fleet_->keys().job(id)}).integer(), 0);  // finished jobs expire
+
+  // The result streams with its content type, byte for byte the stored file.
+  auto result = fleet_->get("/v1/jobs/" + id + "/result");
+  ASSERT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(result.headers["content-type"], "audio/wav");
+  EXPECT_EQ(result.body, read_file(job["result"]["audio_path"].get<std::string>(), 1 << 26));
+}
+
+TEST_F(FleetTest, UnknownJobIsDistinguishableFromAQueuedOne) {
+  auto unknown = fleet_->get("/v1/jobs/0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(json::parse(unknown.body)["error"]["code"], "not_found");
+  EXPECT_EQ(fleet_->get("/v1/jobs/not-an-id").status, 404);
+  EXPECT_EQ(fleet_->get("/v1/jobs/0123456789abcdef0123456789abcdef?wait=5").status, 404);
+
+  // Occupy both workers' single slots, then a third job must be visibly queued.
+  std::vector<std::string> blockers;
+  for (int i = 0; i < 2; ++i) {
+    blockers.push_back(fleet_->submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", 1500}}}}));
+  }
+  const std::string queued = fleet_->submit({{"model", "noop"}, {"input", {{"text", "y"}}}});
+  auto response = fleet_->get("/v1/jobs/" + queued);
+  ASSERT_EQ(response.status, 200);
+  EXPECT_EQ(json::parse(response.body)["state"], "queued");
+  auto not_ready = fleet_->get("/v1/jobs/" + queued + "/result");
+  EXPECT_EQ(not_ready.status, 409);
+  EXPECT_EQ(json::parse(not_ready.body)["error"]["code"], "not_ready");
+  EXPECT_EQ(fleet_->wait_job(queued)["state"], "succeeded");
+  for (const auto& id : blockers) EXPECT_EQ(fleet_->wait_job(id)["state"], "succeeded");
+  // A job without a file says so instead of streaming nothing.
+  EXPECT_EQ(fleet_->get("/v1/jobs/" + queued + "/result").status, 404);
+}
+
+TEST_F(FleetTest, WaitReturnsTheCurrentStateWhenTimeRunsOut) {
+  const std::string id = fleet_->submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", 1500}}}});
+  auto job = fleet_->wait_job(id, 0.2);
+  EXPECT_TRUE(job["state"] == "queued" || job["state"] == "running") << job.dump();
+  EXPECT_EQ(fleet_->wait_job(id)["state"], "succeeded");
+}
+
+TEST_F(FleetTest, BadInputGetsAJsonErrorWithTheRightStatus) {
+  struct Case {
+    std::string target, body, content_type;
+    int status;
+    std::string code;
+  };
+  const std::vector<Case> cases{
+      {"/v1/jobs", "{not json", "application/json", 400, "invalid_json"},
+      {"/v1/jobs", R"({"input":{"language":"en"}})", "application/json", 400, "missing_field"},
+      {"/v1/jobs", R"({"input":{"text":""}})", "application/json", 400, "missing_field"},
+      {"/v1/jobs", json{{"input", {{"text", std::string(501, 'a')}}}}.dump(), "application/json", 422, "text_too_long"},
+      {"/v1/jobs", R"({"input":{"text":"hi","language":"tlh"}})", "application/json", 422, "unsupported_language"},
+      {"/v1/jobs", R"({"model":"xtts-v9","input":{"text":"hi"}})", "application/json", 404, "unknown_model"},
+      {"/v1/jobs", R"({"input":{"text":"hi"}})", "text/plain", 415, "unsupported_media_type"},
+      {"/v1/jobs", R"({"input":{"text":"hi"}})", "application/json; charset=utf-8", 202, ""},
+      {"/tts/generate", R"({"text":"hi","speaker_wav":"/etc/passwd"})", "application/json", 422, "cannot_clone"},
+      {"/tts/generate", R"({"text":"   "})", "application/json", 400, "missing_field"},
+      {"/v1/jobs", std::string(70000, ' '), "application/json", 413, "payload_too_large"},
+      {"/v1/nothing", "{}", "application/json", 404, "not_found"},
+  };
+  for (const auto& c : cases) {
+    auto response = fleet_->post(c.target, c.body, c.content_type);
+    EXPECT_EQ(response.status, c.status) << c.target << " " << c.body.substr(0, 60) << " -> " << response.body;
+    if (c.code.empty()) continue;
+    auto body = json::parse(response.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << response.body;
+    EXPECT_EQ(body["error"]["code"], c.code) << c.body.substr(0, 60);
+    EXPECT_FALSE(body["error"]["message"].get<std::string>().empty());
+  }
+  auto wrong_method = cli::http_request("DELETE", "127.0.0.1", fleet_->stack().config().http_port, "/health");
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.headers["allow"], "GET");
+  EXPECT_EQ(fleet_->get("/v1/jobs/0123456789abcdef0123456789abcdef?wait=soon").status, 400);
+}
+
+// Sends raw bytes and returns what the gateway answered (empty if it closed without answering).
+std::string raw_exchange(uint16_t port, const std::string& bytes) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(bytes));
+  socket.shutdown(asio::ip::tcp::socket::shutdown_send);
+  std::string answer;
+  boost::system::error_code ec;
+  char buffer[4096];
+  while (true) {
+    size_t n = socket.read_some(asio::buffer(buffer), ec);
+    if (ec) break;
+    answer.append(buffer, n);
+  }
+  return answer;
+}
+
+TEST_F(FleetTest, MalformedHttpIsAnsweredAndTheGatewayKeepsServing) {
+  const uint16_t port = fleet_->stack().config().http_port;
+  EXPECT_NE(raw_exchange(port, "GARBAGE\r\n\r\n").find("400"), std::string::npos);
+  EXPECT_NE(raw_exchange(port, "POST /v1/jobs HTTP/1.1\r\nContent-Length: nope\r\n\r\n").find("400"), std::string::npos);
+  EXPECT_NE(raw_exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n" + std::string(20000, 'X') + "\r\n\r\n").find("431"),
+            std::string::npos);
+  EXPECT_NE(raw_exchange(port, "POST /v1/jobs HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n").find("413"),
+            std::string::npos);
+  raw_exchange(port, std::string("\x00\xff\x13\x37", 4));
+  EXPECT_EQ(fleet_->get("/health").status, 200);
+}
+
+TEST_F(FleetTest, ModelsListingShowsWhatTheFleetServes) {
+  auto response = fleet_->get("/v1/models");
+  ASSERT_EQ(response.status, 200);
+  auto models = json::parse(response.body)["models"];
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0]["name"], "espeak");
+  EXPECT_EQ(models[0]["workers"], 2);
+  EXPECT_EQ(models[0]["default"], true);
+  EXPECT_EQ(models[0]["cloning"], false);
+  EXPECT_EQ(models[1]["name"], "noop");
+}
+
+}  // namespace
+}  // namespace gpufleet::testing

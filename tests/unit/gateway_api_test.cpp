@@ -1,0 +1,128 @@
+// Guards the HTTP API's validation: every bad input maps to its own code and status, and valid input is
+// normalised the same way for /v1/jobs and the original /tts/generate.
+#include <gtest/gtest.h>
+
+#include "gateway/api.hpp"
+
+namespace gpufleet::gateway {
+namespace {
+
+Catalog test_catalog() {
+  Catalog catalog;
+  catalog.add(CatalogModel{"espeak", "tts", {"en", "de"}, false, 22050, 1, 1, {"cpu"}});
+  catalog.add(CatalogModel{"clone", "tts", {}, true, 24000, 1, 1, {"cuda"}});
+  return catalog;
+}
+
+Limits test_limits() {
+  Limits limits;
+  limits.max_text_chars = 20;
+  return limits;
+}
+
+ApiError expect_error(const SubmitParse& parsed) {
+  EXPECT_TRUE(std::holds_alternative<ApiError>(parsed));
+  return std::holds_alternative<ApiError>(parsed) ? std::get<ApiError>(parsed) : ApiError{};
+}
+
+SubmitParse submit(const std::string& body, const std::string& content_type = "application/json") {
+  return parse_job_submission(content_type, body, test_catalog(), test_limits());
+}
+
+TEST(GatewayApi, AcceptsAMinimalJobWithDefaults) {
+  auto parsed = submit(R"({"input":{"text":"hello"}})");
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed));
+  const auto& request = std::get<SubmitRequest>(parsed);
+  EXPECT_EQ(request.kind, "tts");
+  EXPECT_EQ(request.model, "espeak");
+  EXPECT_EQ(request.priority, 0);
+  EXPECT_EQ(request.input["language"], "en");
+}
+
+TEST(GatewayApi, ContentTypeWithCharsetIsJson) {
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"input":{"text":"hi"}})", "Application/JSON; charset=utf-8")));
+}
+
+TEST(GatewayApi, EachBadInputHasItsCode) {
+  EXPECT_EQ(expect_error(submit("{", "application/json")).code, ErrorCode::kInvalidJson);
+  EXPECT_EQ(expect_error(submit("[1]")).code, ErrorCode::kInvalidJson);
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi"}})", "text/plain")).status, 415);
+  EXPECT_EQ(expect_error(submit(R"({})")).code, ErrorCode::kMissingField);
+  EXPECT_EQ(expect_error(submit(R"({"input":{}})")).code, ErrorCode::kMissingField);
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"   "}})")).code, ErrorCode::kMissingField);
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":5}})")).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"this text is far longer than twenty"}})")).code,
+            ErrorCode::kTextTooLong);
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi","language":"fr"}})")).code, ErrorCode::kUnsupportedLanguage);
+  auto unknown = expect_error(submit(R"({"model":"nope","input":{"text":"hi"}})"));
+  EXPECT_EQ(unknown.code, ErrorCode::kUnknownModel);
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(expect_error(submit(R"({"kind":"opera","input":{"text":"hi"}})")).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(submit(R"({"priority":"high","input":{"text":"hi"}})")).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(submit(R"({"priority":99999,"input":{"text":"hi"}})")).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(submit(R"({"kind":"video","input":{}})")).code, ErrorCode::kMissingField);
+}
+
+TEST(GatewayApi, TextLimitCountsCharactersNotBytes) {
+  // 20 two-byte characters: 40 bytes, within a 20-character limit.
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"input":{"text":"ééééééééééééééééééé"}})")));
+}
+
+TEST(GatewayApi, SpeakerReferenceNeedsACloningModel) {
+  auto refused = expect_error(submit(R"({"input":{"text":"hi","speaker_wav":"ref.wav"}})"));
+  EXPECT_EQ(refused.code, ErrorCode::kCannotClone);
+  EXPECT_EQ(refused.status, 422);
+  auto accepted = submit(R"({"model":"clone","input":{"text":"hi","speaker_wav":"ref.wav","temperature":0.7}})");
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(accepted));
+  EXPECT_EQ(std::get<SubmitRequest>(accepted).input["speaker_wav"], "ref.wav");
+  EXPECT_EQ(std::get<SubmitRequest>(accepted).input["temperature"], 0.7);  // model parameters pass through
+  // An empty reference means none, as the original service treated it.
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"input":{"text":"hi","speaker_wav":""}})")));
+}
+
+TEST(GatewayApi, OriginalTtsGenerateShape) {
+  auto parsed = parse_tts_generate("application/json", R"({"text":"hallo","language":"de"})", test_catalog(),
+                                   test_limits());
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed));
+  EXPECT_EQ(std::get<SubmitRequest>(parsed).model, "espeak");
+  EXPECT_EQ(std::get<SubmitRequest>(parsed).input["language"], "de");
+  EXPECT_EQ(expect_error(parse_tts_generate("application/json", R"({"language":"de"})", test_catalog(), test_limits())).code,
+            ErrorCode::kMissingField);
+}
+
+TEST(GatewayApi, ErrorBodyShape) {
+  auto body = nlohmann::json::parse(error_body(api_error(ErrorCode::kTextTooLong, "too long")));
+  EXPECT_EQ(body["error"]["code"], "text_too_long");
+  EXPECT_EQ(body["error"]["message"], "too long");
+}
+
+TEST(GatewayApi, RenderJobComputesTimings) {
+  auto job = render_job({{"id", "abc"},
+                         {"state", "succeeded"},
+                         {"kind", "tts"},
+                         {"model", "espeak"},
+                         {"input", R"({"text":"hi"})"},
+                         {"created_ms", "1000"},
+                         {"started_ms", "1005"},
+                         {"finished_ms", "1030"},
+                         {"result", R"({"audio_path":"/x.wav"})"},
+                         {"attempts", "1"}});
+  EXPECT_EQ(job["timings"]["queued_ms"], 5);
+  EXPECT_EQ(job["timings"]["running_ms"], 25);
+  EXPECT_EQ(job["timings"]["total_ms"], 30);
+  EXPECT_EQ(job["result"]["audio_path"], "/x.wav");
+  EXPECT_EQ(job["input"]["text"], "hi");
+  EXPECT_FALSE(job.contains("error"));
+}
+
+TEST(GatewayApi, WaitParameter) {
+  EXPECT_EQ(std::get<double>(parse_wait("", 60)), 0.0);
+  EXPECT_EQ(std::get<double>(parse_wait("wait=2.5", 60)), 2.5);
+  EXPECT_EQ(std::get<double>(parse_wait("x=1&wait=600", 60)), 60.0);
+  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_wait("wait=-1", 60)));
+  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_wait("wait=abc", 60)));
+  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_wait("wait=nan", 60)));
+}
+
+}  // namespace
+}  // namespace gpufleet::gateway

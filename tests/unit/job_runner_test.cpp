@@ -1,0 +1,96 @@
+// Guards the worker's job execution without sockets: real espeak-ng speech lands as a valid WAV under the
+// storage root, and every refusal becomes an error result instead of an exception.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "common/files.hpp"
+#include "common/wav.hpp"
+#include "worker/job_runner.hpp"
+
+namespace gpufleet::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+class JobRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/gpufleet-runner-XXXXXX";
+    root_ = fs::path(::mkdtemp(pattern));
+    std::map<std::string, std::unique_ptr<models::Model>> loaded;
+    loaded["espeak"] = models::create_builtin_model("espeak");
+    loaded["noop"] = models::create_builtin_model("noop");
+    runner_ = std::make_unique<JobRunner>(std::move(loaded), root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  protocol::JobResult run(const std::string& model, const std::string& input) {
+    return runner_->run(protocol::Job{"0123456789abcdef0123456789abcdef", 1, "tts", model, input, 0});
+  }
+
+  fs::path root_;
+  std::unique_ptr<JobRunner> runner_;
+};
+
+TEST_F(JobRunnerTest, EspeakWritesRealSpeech) {
+  auto result = run("espeak", R"({"text":"The quick brown fox jumps over the lazy dog.","language":"en"})");
+  ASSERT_TRUE(result.ok) << result.error_code << ": " << result.error_message;
+  auto json = nlohmann::json::parse(result.result_json);
+  const std::string path = json["audio_path"];
+  EXPECT_EQ(fs::path(path).parent_path(), root_ / "tts");
+  auto bytes = read_file(path, 1 << 24);
+  ASSERT_TRUE(bytes);
+  auto info = parse_wav(*bytes);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->sample_rate, 22050u);
+  EXPECT_GT(info->duration_s(), 1.0);
+  EXPECT_LT(info->duration_s(), 8.0);
+  EXPECT_NEAR(json["duration_s"].get<double>(), info->duration_s(), 1e-6);
+  double energy = 0;
+  auto samples = wav_samples_pcm16(*bytes, *info);
+  for (auto sample : samples) energy += static_cast<double>(sample) * sample;
+  EXPECT_GT(std::sqrt(energy / samples.size()), 300.0);  // speech, not silence
+}
+
+TEST_F(JobRunnerTest, EspeakSpeaksGerman) {
+  auto result = run("espeak", R"({"text":"Guten Morgen","language":"de"})");
+  EXPECT_TRUE(result.ok) << result.error_message;
+}
+
+TEST_F(JobRunnerTest, RefusalsBecomeErrorResults) {
+  auto language = run("espeak", R"({"text":"hi","language":"tlh"})");
+  EXPECT_FALSE(language.ok);
+  EXPECT_EQ(language.error_code, "unsupported_language");
+  auto clone = run("espeak", R"({"text":"hi","speaker_wav":"/tmp/x.wav"})");
+  EXPECT_EQ(clone.error_code, "cannot_clone");
+  auto missing = run("espeak", R"({"language":"en"})");
+  EXPECT_EQ(missing.error_code, "missing_field");
+  auto bad_json = run("espeak", "{not json");
+  EXPECT_EQ(bad_json.error_code, "invalid_json");
+  auto unknown = run("xtts", R"({"text":"hi"})");
+  EXPECT_EQ(unknown.error_code, "unknown_model");
+  auto bad_sleep = run("noop", R"({"text":"hi","sleep_ms":-5})");
+  EXPECT_EQ(bad_sleep.error_code, "invalid_input");
+}
+
+TEST_F(JobRunnerTest, NoopProducesNoFile) {
+  auto result = run("noop", R"({"text":"hi"})");
+  ASSERT_TRUE(result.ok);
+  EXPECT_TRUE(nlohmann::json::parse(result.result_json)["audio_path"].is_null());
+  EXPECT_FALSE(fs::exists(root_ / "tts"));
+}
+
+TEST_F(JobRunnerTest, AnnouncesLanguagesEspeakCanSpeak) {
+  auto infos = runner_->model_infos();
+  ASSERT_EQ(infos.size(), 2u);
+  const auto& espeak = infos[0].name == "espeak" ? infos[0] : infos[1];
+  EXPECT_FALSE(espeak.cloning);
+  EXPECT_NE(std::find(espeak.languages.begin(), espeak.languages.end(), "en"), espeak.languages.end());
+  EXPECT_NE(std::find(espeak.languages.begin(), espeak.languages.end(), "fr"), espeak.languages.end());
+}
+
+}  // namespace
+}  // namespace gpufleet::worker
