@@ -88,7 +88,7 @@ void LocalStack::start() {
   if (!config_.redis_url) {
     const fs::path data = fs::path(config_.state_dir) / "redis";
     fs::create_directories(data);
-    redis_ = Process::spawn({"/usr/bin/redis-server", "--port", std::to_string(config_.redis_port), "--bind",
+    redis_ = Process::spawn({env_string("REDIS_SERVER", "redis-server"), "--port", std::to_string(config_.redis_port), "--bind",
                              "127.0.0.1", "--dir", data.string(), "--appendonly", "yes", "--appendfsync",
                              "everysec", "--save", "", "--daemonize", "no"},
                             {}, log_path("redis"));

@@ -102,6 +102,11 @@ int run_demo(const std::string& text) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   std::printf("gpufleet: fleet healthy after %.2f s\n", seconds_since(boot));
+  auto health = nlohmann::json::parse(cli::http_request("GET", config.host, config.http_port, "/health").body, nullptr, false);
+  if (health.is_object()) {
+    std::printf("gpufleet: /health says %s, device %s, %d worker(s)\n", health.value("status", "?").c_str(),
+                health.value("device", "?").c_str(), health["fleet"].value("workers", 0));
+  }
 
   nlohmann::json request{{"kind", "tts"}, {"input", {{"text", text}, {"language", "en"}}}};
   const auto submitted = std::chrono::steady_clock::now();

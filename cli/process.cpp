@@ -68,7 +68,11 @@ Process Process::spawn(const std::vector<std::string>& argv, const std::map<std:
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   Process process;
-  const int error = posix_spawn(&process.pid_, argvp[0], &actions, &attributes, argvp.data(), envp.data());
+  // A bare name is looked up on PATH, like a shell would.
+  const bool search_path = argv[0].find('/') == std::string::npos;
+  const int error = search_path
+                        ? posix_spawnp(&process.pid_, argvp[0], &actions, &attributes, argvp.data(), envp.data())
+                        : posix_spawn(&process.pid_, argvp[0], &actions, &attributes, argvp.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (error != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(error));

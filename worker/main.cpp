@@ -3,7 +3,11 @@
 
 #include <atomic>
 #include <csignal>
+#include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/config.hpp"
 
 #include "common/logging.hpp"
 #include "worker/worker.hpp"
@@ -13,8 +17,30 @@ std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop.store(true); }
 }  // namespace
 
-int main() {
+namespace {
+
+// `gpufleet-worker --print-device`: which device this host would use, as JSON, without joining a fleet.
+int print_device() {
+  auto device = gpufleet::worker::select_device(gpufleet::env_string("DEVICE", "auto"));
+  nlohmann::json json{{"device", device.type},          {"name", device.name},
+                      {"cuda_available", device.cuda_available}, {"cuda_devices", device.cuda_devices},
+                      {"mps_available", device.mps_available},   {"torch_version", device.torch_version}};
+  std::cout << json.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
   gpufleet::init_logging("worker");
+  if (argc > 1 && std::string(argv[1]) == "--print-device") {
+    try {
+      return print_device();
+    } catch (const std::exception& error) {
+      spdlog::critical("{}", error.what());
+      return 1;
+    }
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   using namespace gpufleet;

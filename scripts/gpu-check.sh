@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds gpufleet on a CUDA machine against the LibTorch inside its PyTorch and runs the checks that need a GPU.
+# Expects the Debian dependencies as .deb files in .gpu-debs and gpu-kit's `unpack` in .gpu-debs-tools
+# (see ../shared/gpu-kit/README.md). Writes logs to $OUT (or ./gpu-check-out).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-check-out}
+mkdir -p "$out"
+step() { echo; echo "=== $* ($(date +%T))"; }
+
+step "machine"
+nvidia-smi -L || true
+g++ --version | head -1
+cmake --version | head -1
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "cxx11abi", torch._C._GLIBCXX_USE_CXX11_ABI)'
+
+step "unpack Debian dependencies"
+eval "$(bash .gpu-debs-tools/unpack .gpu-debs /opt/gpufleet-deps)"
+torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+
+step "configure and build"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;${CMAKE_PREFIX_PATH//:/;}" >"$out/configure.log" 2>&1 \
+  || { tail -40 "$out/configure.log"; exit 1; }
+grep -E "gpufleet: LibTorch" "$out/configure.log"
+cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/build.log" | head -60; exit 1; }
+echo "build ok"
+
+step "device the worker picks"
+DEVICE=auto build-gpu/bin/gpufleet-worker --print-device
+DEVICE=cuda:0 build-gpu/bin/gpufleet-worker --print-device
+
+step "tests"
+(cd build-gpu && ctest --output-on-failure --timeout 300 2>&1 | tee "$out/ctest.log" | tail -25)
+
+step "demo with DEVICE=auto (the worker on CUDA)"
+PORT=18001 BROKER_PORT=15555 REDIS_PORT=16379 STATE_DIR=/tmp/gf-demo DEVICE=auto \
+  build-gpu/bin/gpufleet demo "Speech from a worker on an H100." 2>&1 | tee "$out/demo.log"
+
+step "fleet benchmark (noop model)"
+build-gpu/bin/gpufleet-bench --jobs 20000 2>&1 | tee "$out/bench.log"
