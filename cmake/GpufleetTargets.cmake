@@ -34,3 +34,4 @@ function(gpufleet_test name)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}"
     ENVIRONMENT "GPUFLEET_BIN_DIR=${CMAKE_BINARY_DIR}/bin;GPUFLEET_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()
+

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Builds gpufleet on a CUDA machine against the LibTorch inside its PyTorch and runs the checks that need a GPU.
 # Expects the Debian dependencies as .deb files in .gpu-debs and gpu-kit's `unpack` in .gpu-debs-tools
-# (see ../shared/gpu-kit/README.md). Writes logs to $OUT (or ./gpu-check-out).
+# (see ../shared/gpu-kit/README.md). Writes logs to $OUT (or ./gpu-check-out). Prepare them on a machine with
+# Debian's registry:
+#   ../shared/gpu-kit/fetch-debs .gpu-debs ninja-build libasound2 libasound2-data libpulse0 libasyncns0 \
+#     libdbus-1-3 libsndfile1 libflac12 libmp3lame0 libmpg123-0 libogg0 libopus0 libvorbis0a libvorbisenc2 \
+#     libx11-6 libx11-xcb1 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0 libx11-data
+#   mkdir -p .gpu-debs-tools && cp ../shared/gpu-kit/unpack .gpu-debs-tools/
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check-out}
@@ -16,6 +21,10 @@ python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.versio
 
 step "unpack Debian dependencies"
 eval "$(bash .gpu-debs-tools/unpack .gpu-debs /opt/gpufleet-deps)"
+# espeak-ng needs libpcaudio, which needs ALSA and PulseAudio: libdbus lands in lib/ (usrmerge) and
+# libpulsecommon in a pulseaudio/ subfolder that libpulse finds through an absolute RUNPATH, so neither is
+# on the path gpu-kit prints. The linker also needs them to resolve those indirect dependencies.
+export LD_LIBRARY_PATH="/opt/gpufleet-deps/lib/x86_64-linux-gnu:/opt/gpufleet-deps/usr/lib/x86_64-linux-gnu/pulseaudio:$LD_LIBRARY_PATH"
 torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 
 step "configure and build"
@@ -23,7 +32,8 @@ cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_PREFIX_PATH="$torch_prefix;${CMAKE_PREFIX_PATH//:/;}" >"$out/configure.log" 2>&1 \
   || { tail -40 "$out/configure.log"; exit 1; }
 grep -E "gpufleet: LibTorch" "$out/configure.log"
-cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/build.log" | head -60; exit 1; }
+cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/build.log" | head -40; exit 1; }
+ldd build-gpu/bin/gpufleet-worker build-gpu/lib/libgpufleet_torch.so | grep "not found" && exit 1
 echo "build ok"
 
 step "device the worker picks"
@@ -35,7 +45,7 @@ step "tests"
 
 step "demo with DEVICE=auto (the worker on CUDA)"
 PORT=18001 BROKER_PORT=15555 REDIS_PORT=16379 STATE_DIR=/tmp/gf-demo DEVICE=auto \
-  build-gpu/bin/gpufleet demo "Speech from a worker on an H100." 2>&1 | tee "$out/demo.log"
+  build-gpu/bin/gpufleet demo "Speech from a worker on a GPU host." 2>&1 | tee "$out/demo.log"
 
 step "fleet benchmark (noop model)"
 build-gpu/bin/gpufleet-bench --jobs 20000 2>&1 | tee "$out/bench.log"

@@ -10,6 +10,7 @@
 #include "common/config.hpp"
 
 #include "common/logging.hpp"
+#include "worker/torch_runtime.hpp"
 #include "worker/worker.hpp"
 
 namespace {
@@ -21,7 +22,7 @@ namespace {
 
 // `gpufleet-worker --print-device`: which device this host would use, as JSON, without joining a fleet.
 int print_device() {
-  auto device = gpufleet::worker::select_device(gpufleet::env_string("DEVICE", "auto"));
+  auto device = gpufleet::worker::load_torch_runtime()->select_device(gpufleet::env_string("DEVICE", "auto"));
   nlohmann::json json{{"device", device.type},          {"name", device.name},
                       {"cuda_available", device.cuda_available}, {"cuda_devices", device.cuda_devices},
                       {"mps_available", device.mps_available},   {"torch_version", device.torch_version}};
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
   using namespace gpufleet;
   try {
     auto config = worker::WorkerConfig::from_env();
-    auto device = worker::select_device(config.device);
+    auto torch = worker::load_torch_runtime();
+    auto device = torch->select_device(config.device);
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     for (const auto& name : config.models) {
       try {

@@ -3,10 +3,16 @@
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
-#include "worker/device.hpp"
+#include "worker/torch_runtime.hpp"
 
 namespace gpufleet::worker {
 namespace {
+
+// Through the plugin, as the worker does.
+DeviceInfo select_device(const std::string& requested) {
+  static auto runtime = load_torch_runtime();
+  return runtime->select_device(requested);
+}
 
 TEST(Device, CpuIsAlwaysThere) {
   auto device = select_device("cpu");
@@ -29,8 +35,12 @@ TEST(Device, AutoPrefersCudaThenMpsThenCpu) {
 
 TEST(Device, UnavailableOrMalformedRequestsAreErrors) {
   auto probe = select_device("cpu");
-  if (!probe.cuda_available) EXPECT_THROW(select_device("cuda"), ConfigError);
-  if (!probe.mps_available) EXPECT_THROW(select_device("mps"), ConfigError);
+  if (!probe.cuda_available) {
+    EXPECT_THROW(select_device("cuda"), ConfigError);
+  }
+  if (!probe.mps_available) {
+    EXPECT_THROW(select_device("mps"), ConfigError);
+  }
   EXPECT_THROW(select_device("cuda:99"), ConfigError);
   EXPECT_THROW(select_device("cuda:x"), ConfigError);
   EXPECT_THROW(select_device("mps:0"), ConfigError);

@@ -1,0 +1,29 @@
+#pragma once
+// What the worker needs from LibTorch, behind a plugin boundary. LibTorch lives in a separate shared library
+// (libgpufleet_torch.so) that the worker loads with dlopen(RTLD_LOCAL): PyTorch's CUDA wheels export their own
+// copies of libstdc++ symbols (std::filesystem among them) that, linked into the executable, took precedence
+// over the system's and crashed (seen with PyTorch 2.11 on an H100 host). Loaded locally, they cannot.
+// The same boundary is where TorchScript model backends will plug in.
+
+#include <memory>
+#include <string>
+
+#include "worker/device.hpp"
+
+namespace gpufleet::worker {
+
+class TorchRuntime {
+ public:
+  virtual ~TorchRuntime() = default;
+  // See select_device in device.hpp.
+  virtual DeviceInfo select_device(const std::string& requested) = 0;
+};
+
+// Loads the plugin from `path`, or when empty from GPUFLEET_TORCH_PLUGIN, else libgpufleet_torch.so in
+// ../lib next to the running executable, else beside it. Throws ConfigError with dlerror()'s text.
+std::unique_ptr<TorchRuntime> load_torch_runtime(const std::string& path = "");
+
+}  // namespace gpufleet::worker
+
+// The plugin's single entry point.
+extern "C" gpufleet::worker::TorchRuntime* gpufleet_create_torch_runtime();
