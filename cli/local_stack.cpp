@@ -108,6 +108,12 @@ void LocalStack::start() {
                              {{"HOST", config_.host}, {"PORT", std::to_string(config_.http_port)}});
 }
 
+void LocalStack::restart_broker(int signal) {
+  broker_.signal(signal);
+  broker_.wait(std::chrono::seconds(10));
+  broker_ = start_component("gpufleet-broker", "broker", {{"BROKER_HOST", "127.0.0.1"}});
+}
+
 void LocalStack::add_worker() {
   const std::string name = "worker-" + std::to_string(workers_.size() + 1);
   workers_.push_back(start_component("gpufleet-worker", name,

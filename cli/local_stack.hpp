@@ -56,6 +56,8 @@ class LocalStack {
   Process& worker(size_t index) { return workers_.at(index); }
   void add_worker();
   Process& broker() { return broker_; }
+  // Kills the broker with `signal` and starts a new one on the same port.
+  void restart_broker(int signal);
   Process& gateway() { return gateway_; }
   // A part that exited on its own, by name ("broker", "gateway", "worker-1", "redis"), if any.
   std::optional<std::string> exited_component();

@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/config.hpp"
 
@@ -17,9 +19,11 @@ class EventListener {
  public:
   using MessageHandler = std::function<void(std::string channel, std::string message)>;
   using ResyncHandler = std::function<void()>;
+  // Runs on the listener's thread; messages it rejects never reach the event loop.
+  using Filter = std::function<bool(const std::string& message)>;
 
   EventListener(RedisEndpoint endpoint, std::vector<std::string> channels, boost::asio::any_io_executor executor,
-                MessageHandler on_message, ResyncHandler on_resync);
+                MessageHandler on_message, ResyncHandler on_resync, Filter filter = nullptr);
   ~EventListener();
   EventListener(const EventListener&) = delete;
   EventListener& operator=(const EventListener&) = delete;
@@ -34,6 +38,7 @@ class EventListener {
   boost::asio::any_io_executor executor_;
   MessageHandler on_message_;
   ResyncHandler on_resync_;
+  Filter filter_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> subscribed_{false};
   std::thread thread_;

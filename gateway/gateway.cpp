@@ -90,7 +90,13 @@ Gateway::~Gateway() = default;
 void Gateway::start() {
   events_ = std::make_unique<EventListener>(
       config_.redis, std::vector<std::string>{keys_.job_events()}, io_.get_executor(),
-      [this](std::string, std::string message) { on_event(message); }, [this] { resync_waiters(); });
+      [this](std::string, std::string message) { on_event(message); }, [this] { resync_waiters(); },
+      // Waiters care about final states only; a cheap look at the text spares the event loop the rest
+      // (on_event still parses and checks the state properly).
+      [](const std::string& message) {
+        return message.find("\"succeeded\"") != std::string::npos || message.find("\"failed\"") != std::string::npos ||
+               message.find("\"cancelled\"") != std::string::npos;
+      });
   refresh_catalog();
   server_.start();
   spdlog::info("gateway listening on {}:{}, broker {}, redis {}, storage {}", config_.host, server_.port(),

@@ -146,7 +146,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 HttpServer::HttpServer(asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits,
                        Handler handler)
-    : io_(io), acceptor_(io), limits_(limits), handler_(std::make_shared<Handler>(std::move(handler))) {
+    : io_(io), acceptor_(io), accept_pause_(io), limits_(limits),
+      handler_(std::make_shared<Handler>(std::move(handler))) {
   tcp::endpoint endpoint(asio::ip::make_address(host), port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -161,6 +162,7 @@ void HttpServer::start() { accept(); }
 void HttpServer::stop() {
   beast::error_code ignored;
   acceptor_.close(ignored);
+  accept_pause_.cancel();
 }
 
 void HttpServer::accept() {
@@ -169,10 +171,14 @@ void HttpServer::accept() {
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
       std::make_shared<Session>(std::move(socket), limits_, handler_)->start();
-    } else {
-      spdlog::warn("accept failed: {}", ec.message());
+      return accept();
     }
-    accept();
+    // Out of file descriptors and the like: pause instead of spinning on the same error.
+    spdlog::warn("accept failed: {}", ec.message());
+    accept_pause_.expires_after(std::chrono::milliseconds(100));
+    accept_pause_.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) accept();
+    });
   });
 }
 

@@ -2,10 +2,12 @@
 // Redis going away. Each test runs its own fleet so that a failure cannot leak into the next.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <random>
 #include <zmq.hpp>
 
+#include "cli/process.hpp"
 #include "common/error.hpp"
 #include "common/protocol.hpp"
 #include "tests/support/fleet_fixture.hpp"
@@ -107,6 +109,57 @@ TEST(FleetFailure, WithoutRedisHealthIsUnhealthyAndSubmissionsAre503) {
   EXPECT_EQ(submitted.headers["retry-after"], "1");
   EXPECT_TRUE(fleet.stack().gateway().running());
   EXPECT_TRUE(fleet.stack().broker().running());
+}
+
+TEST(FleetFailure, WorkersAndGatewayFindARestartedBroker) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {}});
+  fleet.stack().restart_broker(SIGKILL);
+  // The worker notices the silence, reconnects and registers again; the gateway's socket reconnects.
+  bool healthy = false;
+  for (int i = 0; i < 100 && !healthy; ++i) {
+    healthy = fleet.get("/health").status == 200 &&
+              json::parse(fleet.get("/v1/models").body)["models"][0].value("workers", 0) == 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(healthy) << fleet.get("/health").body;
+  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "after restart"}}}});
+  EXPECT_EQ(fleet.wait_job(id, 10)["state"], "succeeded");
+}
+
+TEST(FleetCommand, UpStartsTheStackAndSigtermStopsAllOfIt) {
+  TempDir dir;
+  const uint16_t http_port = cli::free_port();
+  const uint16_t redis_port = cli::free_port();
+  const uint16_t broker_port = cli::free_port();
+  auto up = cli::Process::spawn({bin_dir() + "/gpufleet", "up"},
+                                {{"HOST", "127.0.0.1"},
+                                 {"PORT", std::to_string(http_port)},
+                                 {"REDIS_PORT", std::to_string(redis_port)},
+                                 {"BROKER_PORT", std::to_string(broker_port)},
+                                 {"STATE_DIR", (dir.path() / "state").string()},
+                                 {"STORAGE_ROOT", (dir.path() / "storage").string()},
+                                 {"WORKER_MODELS", "espeak"}},
+                                (dir.path() / "up.log").string());
+  bool healthy = false;
+  for (int i = 0; i < 300 && !healthy; ++i) {
+    healthy = cli::http_request("GET", "127.0.0.1", http_port, "/health").status == 200;
+    if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(healthy);
+  auto spoken = cli::http_request("POST", "127.0.0.1", http_port, "/tts/generate", R"({"text":"up and running"})");
+  EXPECT_EQ(spoken.status, 200) << spoken.body;
+
+  up.signal(SIGTERM);
+  auto status = up.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(status) << "gpufleet up did not stop on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  // Every part is gone: nothing answers on the gateway's or Redis' port any more.
+  EXPECT_EQ(cli::http_request("GET", "127.0.0.1", http_port, "/health", "", "", std::chrono::milliseconds(500)).status, 0);
+  RedisEndpoint redis;
+  redis.port = redis_port;
+  EXPECT_THROW(RedisClient(redis).command({"PING"}), RedisError);
+  // Redis kept its data in an append-only file under STATE_DIR.
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "state" / "redis" / "appendonlydir"));
 }
 
 }  // namespace
