@@ -49,8 +49,11 @@ void StatusWriter::reset_catalog() {
 
 void StatusWriter::push(RedisArgs args) {
   if (backlog_.size() >= kMaxBacklog) {
-    backlog_.pop_front();
-    if (dropped_++ % 10000 == 0) spdlog::error("redis backlog full: dropping the oldest status writes");
+    // Drop a tenth at once so that a long outage costs one big move now and then, not one per write.
+    const size_t drop = kMaxBacklog / 10;
+    backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(drop));
+    dropped_ += drop;
+    spdlog::error("redis backlog full: dropped the oldest {} status writes ({} so far)", drop, dropped_);
   }
   backlog_.push_back(std::move(args));
 }
@@ -177,8 +180,7 @@ bool StatusWriter::flush() {
     // Send in bounded slices so a large backlog after an outage does not stall dispatching.
     constexpr size_t kSlice = 4096;
     const size_t count = std::min(kSlice, backlog_.size());
-    for (size_t i = 0; i < count; ++i) redis_.append(backlog_[i]);
-    auto replies = redis_.flush();
+    auto replies = redis_.pipeline(std::span<const RedisArgs>(backlog_.data(), count));
     for (const auto& reply : replies) {
       if (reply.is_error()) spdlog::warn("redis refused a status write: {}", reply.str());
     }

@@ -6,9 +6,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "broker/dispatcher.hpp"
 #include "common/redis_client.hpp"
@@ -45,7 +45,7 @@ class StatusWriter {
   RedisClient redis_;
   RedisKeys keys_;
   int64_t retention_s_;
-  std::deque<RedisArgs> backlog_;
+  std::vector<RedisArgs> backlog_;  // oldest first
   bool healthy_ = true;
   SteadyClock::time_point next_connect_attempt_{};
   std::map<std::string, size_t> last_depths_;

@@ -128,24 +128,28 @@ RedisReply RedisClient::command(const RedisArgs& args) {
   return RedisReply(reply);
 }
 
-void RedisClient::append(const RedisArgs& args) { pending_.push_back(args); }
+void RedisClient::append(RedisArgs args) { pending_.push_back(std::move(args)); }
 
 std::vector<RedisReply> RedisClient::flush() {
+  std::vector<RedisArgs> commands;
+  commands.swap(pending_);
+  return pipeline(commands);
+}
+
+std::vector<RedisReply> RedisClient::pipeline(std::span<const RedisArgs> commands) {
   std::vector<RedisReply> replies;
-  if (pending_.empty()) return replies;
+  if (commands.empty()) return replies;
   ensure_connected();
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
-  for (const auto& args : pending_) {
+  for (const auto& args : commands) {
     argv_of(args, argv, lengths);
     if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK) {
       fail("cannot queue a pipelined command");
     }
   }
-  const size_t count = pending_.size();
-  pending_.clear();
-  replies.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
     void* reply = nullptr;
     if (redisGetReply(context_, &reply) != REDIS_OK || reply == nullptr) fail(context_->errstr);
     replies.emplace_back(static_cast<redisReply*>(reply));

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -61,9 +62,11 @@ class RedisClient {
   RedisReply command(const RedisArgs& args);
 
   // Pipelining: queue commands, then send them all and read every reply in one round trip.
-  void append(const RedisArgs& args);
+  void append(RedisArgs args);
   size_t pending() const { return pending_.size(); }
   std::vector<RedisReply> flush();
+  // Sends `commands` (left untouched, so a caller can keep them for a retry) in one round trip.
+  std::vector<RedisReply> pipeline(std::span<const RedisArgs> commands);
 
   // The next pushed message (after SUBSCRIBE), waiting at most `wait`; nullopt when none came.
   std::optional<RedisReply> read_push(std::chrono::milliseconds wait);

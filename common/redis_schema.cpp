@@ -4,18 +4,80 @@
 
 namespace gpufleet {
 
+namespace {
+
+// Appends `text` as a JSON string literal.
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        if (byte < 0x20) {
+          out.append("\\u00");
+          out.push_back(kHex[byte >> 4]);
+          out.push_back(kHex[byte & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void append_field(std::string& out, std::string_view name) {
+  out.push_back(',');
+  append_json_string(out, name);
+  out.push_back(':');
+}
+
+}  // namespace
+
+// Written by hand: it runs for every state change of every job, and building an nlohmann object for it cost
+// more than the rest of the broker's work per job.
 std::string to_json(const JobEvent& event) {
-  nlohmann::json json{{"type", "job"},   {"id", event.id},       {"state", to_string(event.state)},
-                      {"kind", event.kind}, {"model", event.model}, {"at_ms", event.at_ms}};
-  if (event.attempt != 0) json["attempt"] = event.attempt;
-  if (!event.worker.empty()) json["worker"] = event.worker;
-  if (!event.result_json.empty()) {
-    json["result"] = nlohmann::json::parse(event.result_json, nullptr, /*allow_exceptions=*/false);
+  std::string out;
+  out.reserve(192 + event.result_json.size() + event.error_message.size());
+  out.append("{\"type\":\"job\",\"id\":");
+  append_json_string(out, event.id);
+  append_field(out, "state");
+  append_json_string(out, to_string(event.state));
+  append_field(out, "kind");
+  append_json_string(out, event.kind);
+  append_field(out, "model");
+  append_json_string(out, event.model);
+  append_field(out, "at_ms");
+  out.append(std::to_string(event.at_ms));
+  if (event.attempt != 0) {
+    append_field(out, "attempt");
+    out.append(std::to_string(event.attempt));
+  }
+  if (!event.worker.empty()) {
+    append_field(out, "worker");
+    append_json_string(out, event.worker);
+  }
+  // The result comes from a worker: embedded only if it is a JSON object, so a broken worker cannot break
+  // every subscriber's parser.
+  if (!event.result_json.empty() && event.result_json.front() == '{' && nlohmann::json::accept(event.result_json)) {
+    append_field(out, "result");
+    out.append(event.result_json);
   }
   if (!event.error_code.empty()) {
-    json["error"] = {{"code", event.error_code}, {"message", event.error_message}};
+    append_field(out, "error");
+    out.append("{\"code\":");
+    append_json_string(out, event.error_code);
+    out.append(",\"message\":");
+    append_json_string(out, event.error_message);
+    out.push_back('}');
   }
-  return json.dump();
+  out.push_back('}');
+  return out;
 }
 
 std::vector<RedisArgs> job_transition_commands(const RedisKeys& keys, const JobEvent& event,

@@ -1,6 +1,7 @@
 // Guards the job state machine (no way out of a final state, requeue allowed) and job id format.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/job.hpp"
@@ -63,6 +64,35 @@ TEST(RedisSchema, TransitionWritesHashExpiresFinalAndPublishes) {
 
   event.state = JobState::kRunning;
   EXPECT_EQ(job_transition_commands(keys, event, {}, 60).size(), 2u);  // no expiry while active
+}
+
+}  // namespace
+}  // namespace gpufleet
+
+namespace gpufleet {
+namespace {
+
+// The event writer is hand-made for speed; it must still produce JSON that any parser reads back exactly.
+TEST(RedisSchema, EventJsonParsesBackWithEscapesAndRejectsABrokenResult) {
+  JobEvent event{"0123456789abcdef0123456789abcdef", JobState::kFailed, "tts", "esp\"eak", 42, 2, "w\\1", "", "model_error",
+                 "line1\nline2\t\x01 \"quoted\" é"};
+  auto json = nlohmann::json::parse(to_json(event));
+  EXPECT_EQ(json["type"], "job");
+  EXPECT_EQ(json["state"], "failed");
+  EXPECT_EQ(json["model"], "esp\"eak");
+  EXPECT_EQ(json["worker"], "w\\1");
+  EXPECT_EQ(json["at_ms"], 42);
+  EXPECT_EQ(json["attempt"], 2);
+  EXPECT_EQ(json["error"]["message"], event.error_message);
+  EXPECT_FALSE(json.contains("result"));
+
+  event.state = JobState::kSucceeded;
+  event.error_code.clear();
+  event.result_json = R"({"audio_path":"/x.wav","duration_s":1.5})";
+  json = nlohmann::json::parse(to_json(event));
+  EXPECT_EQ(json["result"]["duration_s"], 1.5);
+  event.result_json = R"({"broken": )";
+  EXPECT_FALSE(nlohmann::json::parse(to_json(event)).contains("result"));
 }
 
 }  // namespace
