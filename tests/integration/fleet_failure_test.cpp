@@ -48,6 +48,27 @@ TEST(FleetFailure, AJobOfAKilledWorkerIsFinishedByAnother) {
   EXPECT_EQ(health["fleet"]["workers"], 1);
 }
 
+TEST(FleetFailure, HealthIsUnhealthyWhenNoWorkerServesTts) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {}});
+  fleet.stack().worker(0).signal(SIGKILL);
+  json health;
+  int status = 0;
+  for (int i = 0; i < 100 && status != 503; ++i) {
+    auto response = fleet.get("/health");
+    status = response.status;
+    health = json::parse(response.body, nullptr, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(status, 503) << health.dump();
+  EXPECT_EQ(health["status"], "unhealthy");
+  EXPECT_EQ(health["models"]["tts"], false);
+  EXPECT_EQ(health["fleet"]["workers"], 0);
+  EXPECT_EQ(health["fleet"]["redis"], "up");
+  // The model stays known with no capacity: jobs for it are still accepted and wait in the queue.
+  auto submitted = fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"waiting"}})");
+  EXPECT_EQ(submitted.status, 202) << submitted.body;
+}
+
 TEST(FleetFailure, BrokerSurvivesGarbageFramesAndKeepsServing) {
   Fleet fleet(FleetOptions{1, "noop", 1, {}});
   zmq::context_t context;
