@@ -1,0 +1,50 @@
+#pragma once
+// XTTS-v2's text front end: the BPE tokenizer read from the checkpoint's vocab.json, applied the way the
+// HF tokenizers library applies that file (added tokens first, then the Whitespace pre-tokenizer
+// `\w+|[^\w\s]+`, then BPE merges by rank, unknown characters as [UNK]), and the upstream encode step:
+// clean the text for its language, prefix "[lang]", spaces as "[SPACE]".
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace gpufleet::xtts {
+
+class BpeTokenizer {
+ public:
+  // Throws ModelError(kModelError) when the file is missing or not a BPE tokenizer.json.
+  static BpeTokenizer load(const std::filesystem::path& vocab_json);
+  static BpeTokenizer from_json(std::string_view json_text);
+
+  // Token ids of `text`, exactly as tokenizers' Tokenizer.encode(text).ids.
+  std::vector<int64_t> encode(std::string_view text) const;
+  std::optional<int64_t> token_id(const std::string& token) const;
+  size_t vocab_size() const { return vocab_.size(); }
+
+ private:
+  void encode_word(std::u32string_view word, std::vector<int64_t>& ids) const;
+
+  std::unordered_map<std::string, int64_t> vocab_;
+  std::unordered_map<std::string, int64_t> merge_ranks_;  // "left right" -> rank
+  std::vector<std::pair<std::string, int64_t>> added_tokens_;  // longest first
+  int64_t unk_id_ = -1;
+};
+
+// Upstream's per-language text cleaning before tokenisation. Complete for English (numbers, ordinals,
+// decimals, currencies, abbreviations, symbols); for the other languages only quotes, lower case and
+// whitespace are handled so far, numbers stay as digits. Throws ModelError(kUnsupportedLanguage).
+std::string clean_text(std::string_view text, std::string_view language);
+
+// What upstream's VoiceBpeTokenizer.encode(text, lang) returns, for text already strip()ped and lower()ed.
+std::vector<int64_t> encode_xtts_text(const BpeTokenizer& tokenizer, std::string_view text,
+                                      std::string_view language);
+
+// English number words as num2words writes them ("forty-two", "one thousand, two hundred and five").
+std::string english_cardinal(uint64_t number);
+std::string english_ordinal(uint64_t number);
+
+}  // namespace gpufleet::xtts

@@ -1,0 +1,22 @@
+#pragma once
+// Minimal UTF-8 helpers for text normalisation: decode to code points, encode back, Unicode lower-casing and
+// word-character classes through glibc's C.UTF-8 locale (no ICU needed).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gpufleet::xtts {
+
+// Invalid sequences decode to U+FFFD, one per bad byte.
+std::u32string utf8_decode(std::string_view text);
+std::string utf8_encode(std::u32string_view text);
+void utf8_append(std::string& out, char32_t code_point);
+
+char32_t unicode_lower(char32_t c);
+std::string utf8_lower(std::string_view text);
+// Regex \w as the tokenizers library (Rust regex) means it: letters, digits, marks, connector punctuation.
+bool is_word_char(char32_t c);
+bool is_space(char32_t c);
+
+}  // namespace gpufleet::xtts

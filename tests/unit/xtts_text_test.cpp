@@ -1,0 +1,109 @@
+// Guards the XTTS text front end: token ids must equal upstream's exactly (checked against the golden set
+// in ../shared/xtts-golden when it is there), and English cleaning must say numbers the way num2words does.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "models/xtts/tokenizer.hpp"
+
+namespace gpufleet::xtts {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path golden_dir() {
+  if (const char* dir = std::getenv("XTTS_GOLDEN_DIR")) return dir;
+  if (const char* source = std::getenv("GPUFLEET_SOURCE_DIR")) return fs::path(source) / ".." / "shared" / "xtts-golden";
+  return "../shared/xtts-golden";
+}
+
+std::string strip_lower(const std::string& text) {
+  // What Xtts.inference does before the tokenizer: text.strip().lower() (ASCII is enough for the goldens).
+  std::string out = text;
+  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+  out.erase(0, out.find_first_not_of(" \t\n"));
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+TEST(XttsTokenizer, MatchesUpstreamIdsOnTheGoldenTexts) {
+  const fs::path dir = golden_dir();
+  if (!fs::exists(dir / "golden.json")) GTEST_SKIP() << "no XTTS golden set at " << dir << " (set XTTS_GOLDEN_DIR)";
+  const auto tokenizer = BpeTokenizer::load(dir / "vocab.json");
+  std::ifstream in(dir / "golden.json");
+  const auto golden = nlohmann::json::parse(in);
+  const auto& texts = golden["info"]["texts"];
+  ASSERT_FALSE(texts.empty());
+  for (const auto& text : texts) {
+    const std::string lang = text["lang"];
+    const std::string input = strip_lower(text["text"]);
+    EXPECT_EQ(input, text["inference_input"].get<std::string>());
+    EXPECT_EQ(clean_text(input, lang), text["cleaned"].get<std::string>()) << lang;
+    EXPECT_EQ(encode_xtts_text(tokenizer, input, lang), text["ids"].get<std::vector<int64_t>>()) << text["bpe_input"];
+  }
+}
+
+TEST(XttsTokenizer, BpeOnASmallVocabulary) {
+  const auto tokenizer = BpeTokenizer::from_json(R"({
+    "added_tokens": [{"id": 0, "content": "[SPACE]"}, {"id": 1, "content": "[UNK]"}, {"id": 9, "content": "[en]"}],
+    "model": {"type": "BPE", "unk_token": "[UNK]",
+              "vocab": {"[SPACE]": 0, "[UNK]": 1, "a": 2, "b": 3, "c": 4, "!": 5, "ab": 6, "abc": 7, "?": 8},
+              "merges": ["a b", "ab c"]}})");
+  EXPECT_EQ(tokenizer.encode("[en]abc[SPACE]ab!?"), (std::vector<int64_t>{9, 7, 0, 6, 5, 8}));
+  EXPECT_EQ(tokenizer.encode("ba"), (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(tokenizer.encode("axb"), (std::vector<int64_t>{2, 1, 3}));  // unknown characters are [UNK]
+  EXPECT_EQ(tokenizer.encode("ab ab"), (std::vector<int64_t>{6, 6}));  // spaces split words and vanish
+  EXPECT_EQ(tokenizer.encode(""), std::vector<int64_t>{});
+  EXPECT_THROW(BpeTokenizer::from_json("{}"), ModelError);
+  // A merge listed twice counts at its last position, as in the tokenizers library.
+  const auto repeated = BpeTokenizer::from_json(R"({"model": {"type": "BPE", "unk_token": null,
+      "vocab": {"a": 0, "b": 1, "c": 2, "ab": 3, "bc": 4}, "merges": ["a b", "b c", "a b"]}})");
+  EXPECT_EQ(repeated.encode("abc"), (std::vector<int64_t>{0, 4}));
+  EXPECT_THROW(BpeTokenizer::load("/nonexistent/vocab.json"), ModelError);
+}
+
+TEST(XttsText, EnglishNumbersAsNum2wordsSaysThem) {
+  EXPECT_EQ(english_cardinal(0), "zero");
+  EXPECT_EQ(english_cardinal(21), "twenty-one");
+  EXPECT_EQ(english_cardinal(100), "one hundred");
+  EXPECT_EQ(english_cardinal(105), "one hundred and five");
+  EXPECT_EQ(english_cardinal(1001), "one thousand and one");
+  EXPECT_EQ(english_cardinal(1100), "one thousand, one hundred");
+  EXPECT_EQ(english_cardinal(1234), "one thousand, two hundred and thirty-four");
+  EXPECT_EQ(english_cardinal(123000), "one hundred and twenty-three thousand");
+  EXPECT_EQ(english_cardinal(2000500), "two million, five hundred");
+  EXPECT_EQ(english_ordinal(1), "first");
+  EXPECT_EQ(english_ordinal(12), "twelfth");
+  EXPECT_EQ(english_ordinal(20), "twentieth");
+  EXPECT_EQ(english_ordinal(42), "forty-second");
+  EXPECT_EQ(english_ordinal(100), "one hundredth");
+}
+
+TEST(XttsText, EnglishCleaning) {
+  EXPECT_EQ(clean_text("in 12.5 seconds.", "en"), "in twelve point five seconds.");
+  EXPECT_EQ(clean_text("there were 50 soldiers.", "en"), "there were fifty soldiers.");
+  EXPECT_EQ(clean_text("this is a 1st test", "en"), "this is a first test");
+  EXPECT_EQ(clean_text("that will be $20 sir.", "en"), "that will be twenty dollars sir.");
+  EXPECT_EQ(clean_text("that will be 20€ sir.", "en"), "that will be twenty euro sir.");
+  EXPECT_EQ(clean_text("that will be 20.15€ sir.", "en"), "that will be twenty euro, fifteen cents sir.");
+  EXPECT_EQ(clean_text("that's 100,000.5.", "en"), "that's one hundred thousand point five.");
+  EXPECT_EQ(clean_text("hello mr. smith & dr. jones", "en"), "hello mister smith and doctor jones");
+  EXPECT_EQ(clean_text("i have 14% battery", "en"), "i have fourteen percent battery");
+  EXPECT_EQ(clean_text("  she said \"hi\"\n\tthere  ", "en"), "she said hi there");
+  EXPECT_EQ(clean_text(std::string(30, '9'), "en").substr(0, 15), "nine nine nine ");  // past num2words' range
+}
+
+TEST(XttsText, OtherLanguagesAndRefusals) {
+  EXPECT_EQ(clean_text("Grüße AUS Köln", "de"), "grüße aus köln");
+  EXPECT_EQ(clean_text("ПРИВЕТ мир", "ru"), "привет мир");
+  EXPECT_EQ(clean_text("İSTANBUL", "tr"), "istanbul");
+  EXPECT_THROW(clean_text("hi", "xx"), ModelError);
+  EXPECT_THROW(clean_text("你好", "zh"), ModelError);  // needs pinyin, not there yet
+}
+
+}  // namespace
+}  // namespace gpufleet::xtts
