@@ -1,0 +1,111 @@
+// Guards loading of the upstream XTTS files: config.json with Python's Infinity, and safetensors files that
+// are read exactly (checked against the golden set when it is there) and refused when inconsistent.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+#include "models/xtts/config.hpp"
+#include "models/xtts/safetensors.hpp"
+
+namespace gpufleet::xtts {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path golden_dir() {
+  if (const char* dir = std::getenv("XTTS_GOLDEN_DIR")) return dir;
+  if (const char* source = std::getenv("GPUFLEET_SOURCE_DIR")) return fs::path(source) / ".." / "shared" / "xtts-golden";
+  return "../shared/xtts-golden";
+}
+
+TEST(XttsConfig, ReadsTheGoldenConfigWithItsInfinity) {
+  const fs::path dir = golden_dir();
+  if (!fs::exists(dir / "config.json")) GTEST_SKIP() << "no XTTS golden set at " << dir;
+  const auto config = XttsConfig::load(dir / "config.json");
+  EXPECT_EQ(config.gpt_layers, 2);
+  EXPECT_EQ(config.gpt_n_model_channels, 128);
+  EXPECT_EQ(config.gpt_n_heads, 4);
+  EXPECT_EQ(config.gpt_number_text_tokens, 5413);
+  EXPECT_EQ(config.max_generated_codes(), 40);
+  EXPECT_EQ(config.decoder_input_dim, 128);
+  EXPECT_DOUBLE_EQ(config.repetition_penalty, 5.0);
+  EXPECT_DOUBLE_EQ(config.gpt_cond_chunk_len, 4.0);
+  EXPECT_EQ(config.languages.size(), 17u);
+}
+
+TEST(XttsConfig, PythonLiteralsOnlyOutsideStrings) {
+  auto json = parse_python_json(R"({"a": Infinity, "b": -Infinity, "c": NaN, "d": "Infinity and NaN"})");
+  ASSERT_TRUE(json.is_object());
+  EXPECT_GT(json["a"].get<double>(), 1e300);
+  EXPECT_LT(json["b"].get<double>(), -1e300);
+  EXPECT_TRUE(json["c"].is_null());
+  EXPECT_EQ(json["d"], "Infinity and NaN");
+  EXPECT_THROW(XttsConfig::from_json_text("{not json"), ModelError);
+  EXPECT_THROW(XttsConfig::from_json_text(R"({"model_args": {"gpt_n_heads": 3, "gpt_n_model_channels": 128}})"),
+               ModelError);
+  EXPECT_THROW(XttsConfig::from_json_text(R"({"model_args": {"gpt_layers": "two"}})"), ModelError);
+}
+
+TEST(Safetensors, ReadsTheGoldenTensors) {
+  const fs::path dir = golden_dir();
+  if (!fs::exists(dir / "golden.safetensors")) GTEST_SKIP() << "no XTTS golden set at " << dir;
+  const auto golden = SafetensorsFile::open(dir / "golden.safetensors");
+  std::ifstream in(dir / "golden.json");
+  const auto manifest = nlohmann::json::parse(in);
+  for (const auto& [name, entry] : manifest["entries"].items()) {
+    ASSERT_TRUE(golden.contains(name)) << name;
+    EXPECT_EQ(golden.get(name).shape, entry["shape"].get<std::vector<int64_t>>()) << name;
+  }
+  EXPECT_EQ(golden.get("text0.ids").to_int64s(), manifest["info"]["texts"][0]["ids"].get<std::vector<int64_t>>());
+  const auto audio = golden.get("ref.audio_22k").to_floats();
+  EXPECT_EQ(audio.size(), 139487u);
+  EXPECT_THROW(golden.get("text0.ids").to_floats(), ModelError);
+  EXPECT_THROW(golden.get("no.such.tensor"), ModelError);
+
+  const auto model = SafetensorsFile::open(dir / "model.safetensors");
+  EXPECT_EQ(model.tensors().size(), 499u);
+  EXPECT_TRUE(model.contains("mel_stats"));
+}
+
+class SafetensorsBadFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/gpufleet-st-XXXXXX";
+    dir_ = fs::path(::mkdtemp(pattern));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path write(const std::string& header, size_t data_bytes) {
+    std::string bytes(8, '\0');
+    uint64_t size = header.size();
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((size >> (8 * i)) & 0xFF);
+    bytes += header + std::string(data_bytes, '\0');
+    const auto path = dir_ / ("f" + std::to_string(count_++) + ".safetensors");
+    write_file_atomically(path, bytes);
+    return path;
+  }
+  fs::path dir_;
+  int count_ = 0;
+};
+
+TEST_F(SafetensorsBadFiles, InconsistentFilesAreRefused) {
+  EXPECT_NO_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8)));
+  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", 8)), ModelError);
+  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8)), ModelError);
+  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8)), ModelError);
+  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8)), ModelError);
+  EXPECT_THROW(SafetensorsFile::open(write("not json", 8)), ModelError);
+  EXPECT_THROW(SafetensorsFile::open(dir_ / "missing.safetensors"), ModelError);
+  // A header length that points past the end of the file.
+  const auto truncated = dir_ / "truncated.safetensors";
+  write_file_atomically(truncated, std::string("\xff\xff\xff\x00\x00\x00\x00\x00{}", 10));
+  EXPECT_THROW(SafetensorsFile::open(truncated), ModelError);
+}
+
+}  // namespace
+}  // namespace gpufleet::xtts
