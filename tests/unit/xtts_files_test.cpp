@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "common/files.hpp"
 #include "models/xtts/config.hpp"
 #include "models/xtts/safetensors.hpp"
+#include "models/xtts/torch_checkpoint.hpp"
 
 namespace gpufleet::xtts {
 namespace {
@@ -73,6 +75,40 @@ TEST(Safetensors, ReadsTheGoldenTensors) {
   EXPECT_TRUE(model.contains("mel_stats"));
 }
 
+TEST(TorchCheckpoint, ModelPthConvertsToExactlyTheGoldenSafetensors) {
+  const fs::path dir = golden_dir();
+  if (!fs::exists(dir / "model.pth")) GTEST_SKIP() << "no XTTS golden set at " << dir;
+  const auto tensors = xtts_state_dict(read_torch_checkpoint(dir / "model.pth"));
+  const auto reference = SafetensorsFile::open(dir / "model.safetensors");
+  ASSERT_EQ(tensors.size(), reference.tensors().size());
+  char pattern[] = "/tmp/gpufleet-convert-XXXXXX";
+  const fs::path out = fs::path(::mkdtemp(pattern));
+  write_safetensors(out / "model.safetensors", tensors);
+  const auto converted = SafetensorsFile::open(out / "model.safetensors");
+  for (const auto& [name, view] : reference.tensors()) {
+    ASSERT_TRUE(converted.contains(name)) << name;
+    const auto& mine = converted.get(name);
+    EXPECT_EQ(mine.dtype, view.dtype) << name;
+    EXPECT_EQ(mine.shape, view.shape) << name;
+    ASSERT_EQ(mine.bytes.size(), view.bytes.size()) << name;
+    EXPECT_EQ(std::memcmp(mine.bytes.data(), view.bytes.data(), view.bytes.size()), 0) << name;
+  }
+  fs::remove_all(out);
+}
+
+TEST(TorchCheckpoint, TrainerLayoutIsNormalised) {
+  TensorMap checkpoint;
+  checkpoint["model.xtts.gpt.ln.weight"] = OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
+  checkpoint["model.dvae.codebook"] = OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
+  checkpoint["model.hifigan_decoder.conv.parametrizations.weight.original0"] = OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
+  checkpoint["model.hifigan_decoder.conv.parametrizations.weight.original1"] = OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
+  const auto state = xtts_state_dict(checkpoint);
+  EXPECT_EQ(state.size(), 3u);
+  EXPECT_TRUE(state.count("gpt.ln.weight"));
+  EXPECT_TRUE(state.count("hifigan_decoder.conv.weight_g"));
+  EXPECT_TRUE(state.count("hifigan_decoder.conv.weight_v"));
+}
+
 class SafetensorsBadFiles : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -105,6 +141,13 @@ TEST_F(SafetensorsBadFiles, InconsistentFilesAreRefused) {
   const auto truncated = dir_ / "truncated.safetensors";
   write_file_atomically(truncated, std::string("\xff\xff\xff\x00\x00\x00\x00\x00{}", 10));
   EXPECT_THROW(SafetensorsFile::open(truncated), ModelError);
+}
+
+TEST_F(SafetensorsBadFiles, NonCheckpointsAreRefusedByTheTorchReader) {
+  EXPECT_THROW(read_torch_checkpoint(dir_ / "missing.pth"), ModelError);
+  const auto text = dir_ / "text.pth";
+  write_file_atomically(text, "this is not a zip archive at all, just text");
+  EXPECT_THROW(read_torch_checkpoint(text), ModelError);
 }
 
 }  // namespace

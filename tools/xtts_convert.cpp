@@ -1,0 +1,26 @@
+// gpufleet-xtts-convert: turns an upstream XTTS-v2 checkpoint (model.pth from torch.save, released or trainer
+// layout) into the safetensors file the native engine loads. Needs neither Python nor LibTorch.
+//
+//   gpufleet-xtts-convert model.pth model.safetensors
+#include <cstdio>
+#include <exception>
+
+#include "models/xtts/torch_checkpoint.hpp"
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: gpufleet-xtts-convert MODEL.pth OUT.safetensors\n");
+    return 2;
+  }
+  try {
+    auto tensors = gpufleet::xtts::xtts_state_dict(gpufleet::xtts::read_torch_checkpoint(argv[1]));
+    size_t bytes = 0;
+    for (const auto& [name, tensor] : tensors) bytes += tensor.bytes.size();
+    gpufleet::xtts::write_safetensors(argv[2], tensors);
+    std::printf("wrote %zu tensors (%.1f MB) to %s\n", tensors.size(), bytes / 1e6, argv[2]);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "gpufleet-xtts-convert: %s\n", error.what());
+    return 1;
+  }
+  return 0;
+}
