@@ -1,0 +1,13 @@
+#pragma once
+// Bridges between the torch-free XTTS files (safetensors views) and LibTorch tensors.
+
+#include <torch/types.h>
+
+#include "models/xtts/safetensors.hpp"
+
+namespace gpufleet::xtts {
+
+// A CPU tensor holding a copy of the view's data (the mapping may go away before the tensor does).
+torch::Tensor to_tensor(const TensorView& view);
+
+}  // namespace gpufleet::xtts
