@@ -7,6 +7,8 @@
 #include <string>
 
 #include "models/xtts/safetensors.hpp"
+#include "models/xtts/config.hpp"
+#include "models/xtts/torch/conditioning.hpp"
 #include "models/xtts/torch/mel.hpp"
 #include "models/xtts/torch/tensors.hpp"
 
@@ -45,6 +47,22 @@ TEST(XttsMel, ConditioningMelMatchesUpstream) {
   EXPECT_TRUE(close(mel0, to_tensor(golden.get("cond.chunk0.mel")), 1e-4, 1e-4));
   const auto mel1 = conditioning_mel(audio.slice(1, chunk, audio.size(1)), mel_stats);
   EXPECT_TRUE(close(mel1, to_tensor(golden.get("cond.chunk1.mel")), 1e-4, 1e-4));
+}
+
+TEST(XttsConditioning, EncoderPerceiverAndLatentMatchUpstream) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  torch::NoGradGuard no_grad;
+  const auto golden = SafetensorsFile::open(golden_dir() + "/golden.safetensors");
+  const auto weights = Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors"));
+  const auto config = XttsConfig::load(golden_dir() + "/config.json");
+  for (const std::string chunk : {"cond.chunk0", "cond.chunk1"}) {
+    const auto encoded = conditioning_encoder(weights, to_tensor(golden.get(chunk + ".mel")), config.gpt_n_heads);
+    EXPECT_TRUE(close(encoded, to_tensor(golden.get(chunk + ".conditioning_encoder")), 1e-4, 1e-4)) << chunk;
+    const auto resampled = perceiver_resampler(weights, encoded.transpose(1, 2));
+    EXPECT_TRUE(close(resampled, to_tensor(golden.get(chunk + ".perceiver")), 1e-4, 1e-4)) << chunk;
+  }
+  const auto latent = gpt_conditioning_latents(weights, config, to_tensor(golden.get("ref.audio_22k")));
+  EXPECT_TRUE(close(latent, to_tensor(golden.get("cond.gpt_cond_latent")), 1e-4, 1e-4));
 }
 
 }  // namespace

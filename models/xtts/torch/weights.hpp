@@ -1,0 +1,28 @@
+#pragma once
+// An XTTS state dict as LibTorch tensors, looked up by upstream's key names. Sizes are read off these
+// tensors (how many blocks, how wide), so one code path runs the full model and any smaller one.
+
+#include <torch/types.h>
+
+#include <string>
+#include <unordered_map>
+
+#include "models/xtts/safetensors.hpp"
+
+namespace gpufleet::xtts {
+
+class Weights {
+ public:
+  static Weights from_safetensors(const SafetensorsFile& file, const torch::Device& device = torch::kCPU);
+
+  // Throws ModelError naming the missing key.
+  const torch::Tensor& get(const std::string& name) const;
+  bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
+  // How many consecutive blocks "<prefix>0<suffix>", "<prefix>1<suffix>", ... exist.
+  int64_t count(const std::string& prefix, const std::string& suffix) const;
+
+ private:
+  std::unordered_map<std::string, torch::Tensor> tensors_;
+};
+
+}  // namespace gpufleet::xtts
