@@ -4,11 +4,13 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "models/xtts/safetensors.hpp"
 #include "models/xtts/config.hpp"
 #include "models/xtts/torch/conditioning.hpp"
+#include "models/xtts/torch/gpt.hpp"
 #include "models/xtts/torch/mel.hpp"
 #include "models/xtts/torch/tensors.hpp"
 
@@ -63,6 +65,68 @@ TEST(XttsConditioning, EncoderPerceiverAndLatentMatchUpstream) {
   }
   const auto latent = gpt_conditioning_latents(weights, config, to_tensor(golden.get("ref.audio_22k")));
   EXPECT_TRUE(close(latent, to_tensor(golden.get("cond.gpt_cond_latent")), 1e-4, 1e-4));
+}
+
+class XttsGptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+    golden_ = std::make_unique<SafetensorsFile>(SafetensorsFile::open(golden_dir() + "/golden.safetensors"));
+    weights_ = std::make_unique<Weights>(Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors")));
+    config_ = XttsConfig::load(golden_dir() + "/config.json");
+  }
+  torch::Tensor golden(const std::string& name) const { return to_tensor(golden_->get(name)); }
+
+  std::unique_ptr<SafetensorsFile> golden_;
+  std::unique_ptr<Weights> weights_;
+  XttsConfig config_;
+  torch::NoGradGuard no_grad_;
+};
+
+TEST_F(XttsGptTest, PrefillAndCachedDecodeMatchUpstream) {
+  XttsGpt gpt(*weights_, config_);
+  const auto prefix = gpt.prefix_embedding(golden("cond.gpt_cond_latent"), golden("text0.ids").unsqueeze(0));
+  EXPECT_TRUE(close(prefix, golden("gpt.text0.prefix_emb"), 1e-4, 1e-4));
+  KvCache cache;
+  std::vector<torch::Tensor> hidden;
+  const auto first = gpt.prefill(prefix, cache, &hidden);
+  ASSERT_EQ(hidden.size(), static_cast<size_t>(gpt.layers() + 1));
+  for (size_t i = 0; i < hidden.size(); ++i) {
+    EXPECT_TRUE(close(hidden[i], golden("gpt.text0.prefill_hidden." + std::to_string(i)), 1e-4, 1e-4)) << i;
+  }
+  EXPECT_TRUE(close(first, golden("gpt.text0.prefill_logits"), 1e-3, 0));
+  const auto codes = golden("gpt.text0.decode_codes");
+  const auto expected = golden("gpt.text0.decode_logits");
+  for (int64_t k = 0; k < codes.size(1); ++k) {
+    const auto step = gpt.decode(codes.select(1, k), cache);
+    EXPECT_TRUE(close(step, expected.slice(0, k, k + 1), 1e-3, 0)) << "decode step " << k;
+  }
+}
+
+TEST_F(XttsGptTest, LogitsProcessorsMatchHuggingFaceOrder) {
+  auto scores = golden("proc.scores_in");
+  scores = XttsGpt::repetition_penalty(scores, golden("proc.input_ids"), config_.repetition_penalty);
+  EXPECT_TRUE(close(scores, golden("proc.after0_RepetitionPenaltyLogitsProcessor"), 1e-4, 1e-4));
+  scores = XttsGpt::temperature(scores, config_.temperature);
+  EXPECT_TRUE(close(scores, golden("proc.after1_TemperatureLogitsWarper"), 1e-4, 1e-4));
+  scores = XttsGpt::top_k(scores, config_.top_k);
+  auto expected_k = golden("proc.after2_TopKLogitsWarper");
+  EXPECT_TRUE(torch::equal(torch::isinf(scores), torch::isinf(expected_k)));
+  scores = XttsGpt::top_p(scores, config_.top_p);
+  auto expected_p = golden("proc.after3_TopPLogitsWarper");
+  EXPECT_TRUE(torch::equal(torch::isinf(scores), torch::isinf(expected_p)));
+  auto finite = torch::isfinite(expected_p);
+  EXPECT_TRUE(close(scores.masked_select(finite), expected_p.masked_select(finite), 1e-4, 1e-4));
+}
+
+TEST_F(XttsGptTest, GreedyCodesAreExactlyUpstreams) {
+  XttsGpt gpt(*weights_, config_);
+  for (int text = 0; text < 3; ++text) {
+    const std::string t = std::to_string(text);
+    const auto codes = gpt.generate_greedy(golden("cond.gpt_cond_latent"), golden("text" + t + ".ids").unsqueeze(0),
+                                           config_.max_generated_codes());
+    EXPECT_TRUE(torch::equal(codes, golden("greedy.text" + t + ".codes"))) << "text " << t;
+  }
 }
 
 }  // namespace

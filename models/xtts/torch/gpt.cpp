@@ -1,0 +1,169 @@
+#include "models/xtts/torch/gpt.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "common/error.hpp"
+
+namespace gpufleet::xtts {
+namespace F = torch::nn::functional;
+
+namespace {
+
+// GPT-2's "gelu_new" (tanh approximation).
+torch::Tensor gelu_new(const torch::Tensor& x) {
+  return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
+}
+
+}  // namespace
+
+XttsGpt::XttsGpt(const Weights& weights, const XttsConfig& config) : weights_(weights), config_(config) {
+  layers_ = weights.count("gpt.gpt.h.", ".attn.c_attn.weight");
+  heads_ = config.gpt_n_heads;
+  if (layers_ == 0) throw ModelError(ErrorCode::kModelError, "XTTS checkpoint has no GPT layers");
+}
+
+torch::Tensor XttsGpt::prefix_embedding(const torch::Tensor& cond_latents, const torch::Tensor& text_ids) const {
+  const auto options = text_ids.options();
+  const int64_t batch = text_ids.size(0);
+  auto framed = torch::cat({torch::full({batch, 1}, config_.gpt_start_text_token, options), text_ids,
+                            torch::full({batch, 1}, config_.gpt_stop_text_token, options)},
+                           1);
+  auto positions = torch::arange(framed.size(1), options);
+  auto text = F::embedding(framed, weights_.get("gpt.text_embedding.weight")) +
+              F::embedding(positions, weights_.get("gpt.text_pos_embedding.emb.weight")).unsqueeze(0);
+  return torch::cat({cond_latents.to(text.scalar_type()), text}, 1);
+}
+
+torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cache) const {
+  const std::string name = "gpt.gpt.h." + std::to_string(layer);
+  const int64_t batch = x.size(0);
+  const int64_t length = x.size(1);
+  const int64_t width = x.size(2);
+  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_1.weight"))
+                                .bias(weights_.get(name + ".ln_1.bias")).eps(1e-5));
+  // GPT-2's Conv1D: y = x W + b with W stored [in, out].
+  auto qkv = torch::addmm(weights_.get(name + ".attn.c_attn.bias"), h.reshape({-1, width}),
+                          weights_.get(name + ".attn.c_attn.weight"))
+                 .reshape({batch, length, 3, heads_, width / heads_})
+                 .permute({2, 0, 3, 1, 4});  // [3, B, H, T, Dh]
+  auto q = qkv[0];
+  auto k = qkv[1];
+  auto v = qkv[2];
+  const int64_t past = cache.keys[layer].defined() ? cache.keys[layer].size(2) : 0;
+  if (past > 0) {
+    k = torch::cat({cache.keys[layer], k}, 2);
+    v = torch::cat({cache.values[layer], v}, 2);
+  }
+  cache.keys[layer] = k;
+  cache.values[layer] = v;
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(width / heads_));
+  if (length > 1) {
+    // Causal: position i sees the cache and new positions up to i.
+    auto causal = torch::ones({length, past + length}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
+                      .tril(past);
+    scores = scores.masked_fill(causal.logical_not(), std::numeric_limits<float>::lowest());
+  }
+  auto attended = torch::matmul(torch::softmax(scores, -1), v).permute({0, 2, 1, 3}).reshape({batch * length, width});
+  auto out = x + torch::addmm(weights_.get(name + ".attn.c_proj.bias"), attended,
+                              weights_.get(name + ".attn.c_proj.weight")).reshape({batch, length, width});
+  auto m = F::layer_norm(out, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_2.weight"))
+                                  .bias(weights_.get(name + ".ln_2.bias")).eps(1e-5));
+  auto fc = gelu_new(torch::addmm(weights_.get(name + ".mlp.c_fc.bias"), m.reshape({batch * length, width}),
+                                  weights_.get(name + ".mlp.c_fc.weight")));
+  return out + torch::addmm(weights_.get(name + ".mlp.c_proj.bias"), fc, weights_.get(name + ".mlp.c_proj.weight"))
+                   .reshape({batch, length, width});
+}
+
+torch::Tensor XttsGpt::logits(const torch::Tensor& last_hidden) const {
+  const int64_t width = last_hidden.size(-1);
+  auto normed = F::layer_norm(last_hidden, F::LayerNormFuncOptions({width})
+                                               .weight(weights_.get("gpt.final_norm.weight"))
+                                               .bias(weights_.get("gpt.final_norm.bias")).eps(1e-5));
+  return F::linear(normed, weights_.get("gpt.mel_head.weight"), weights_.get("gpt.mel_head.bias"));
+}
+
+torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden) const {
+  cache.keys.assign(static_cast<size_t>(layers_), torch::Tensor());
+  cache.values.assign(static_cast<size_t>(layers_), torch::Tensor());
+  cache.prefix_length = prefix.size(1);
+  const int64_t batch = prefix.size(0);
+  auto start = torch::full({batch, 1}, config_.gpt_start_audio_token, torch::TensorOptions().dtype(torch::kLong).device(prefix.device()));
+  auto audio = F::embedding(start, weights_.get("gpt.mel_embedding.weight")) +
+               weights_.get("gpt.mel_pos_embedding.emb.weight").slice(0, 0, 1).unsqueeze(0);
+  auto x = torch::cat({prefix, audio}, 1);
+  for (int64_t layer = 0; layer < layers_; ++layer) {
+    if (hidden != nullptr) hidden->push_back(x);
+    x = block(x, layer, cache);
+  }
+  const int64_t width = x.size(-1);
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  if (hidden != nullptr) hidden->push_back(x);
+  cache.codes = 1;
+  return logits(x.select(1, x.size(1) - 1));
+}
+
+torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache) const {
+  const auto& positions = weights_.get("gpt.mel_pos_embedding.emb.weight");
+  if (cache.codes >= positions.size(0)) {
+    throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
+  }
+  auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions[cache.codes]).unsqueeze(1);
+  for (int64_t layer = 0; layer < layers_; ++layer) x = block(x, layer, cache);
+  const int64_t width = x.size(-1);
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  ++cache.codes;
+  return logits(x.select(1, 0));
+}
+
+torch::Tensor XttsGpt::repetition_penalty(const torch::Tensor& scores, const torch::Tensor& seen, double penalty) {
+  auto picked = scores.gather(1, seen);
+  picked = torch::where(picked < 0, picked * penalty, picked / penalty);
+  return scores.scatter(1, seen, picked);
+}
+
+torch::Tensor XttsGpt::temperature(const torch::Tensor& scores, double value) { return scores / value; }
+
+torch::Tensor XttsGpt::top_k(const torch::Tensor& scores, int64_t k) {
+  k = std::min<int64_t>(std::max<int64_t>(k, 1), scores.size(-1));
+  auto threshold = std::get<0>(torch::topk(scores, k)).select(-1, k - 1).unsqueeze(-1);
+  return scores.masked_fill(scores < threshold, -std::numeric_limits<float>::infinity());
+}
+
+torch::Tensor XttsGpt::top_p(const torch::Tensor& scores, double p) {
+  auto sorted = torch::sort(scores, /*dim=*/-1, /*descending=*/false);
+  auto cumulative = torch::softmax(std::get<0>(sorted), -1).cumsum(-1);
+  auto remove_sorted = cumulative <= (1.0 - p);
+  remove_sorted.select(-1, remove_sorted.size(-1) - 1).fill_(false);  // always keep the most likely
+  auto remove = remove_sorted.scatter(1, std::get<1>(sorted), remove_sorted);
+  return scores.masked_fill(remove, -std::numeric_limits<float>::infinity());
+}
+
+torch::Tensor XttsGpt::generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
+                                       int64_t max_codes) const {
+  KvCache cache;
+  auto prefix = prefix_embedding(cond_latents, text_ids);
+  auto scores = prefill(prefix, cache);
+  // Upstream's generate sees fake ids for the prefix (all 1) and the start token; they are penalised too.
+  auto options = torch::TensorOptions().dtype(torch::kLong).device(prefix.device());
+  auto seen = torch::cat({torch::ones({1, prefix.size(1)}, options),
+                          torch::full({1, 1}, config_.gpt_start_audio_token, options)},
+                         1);
+  std::vector<int64_t> codes;
+  while (static_cast<int64_t>(codes.size()) < max_codes) {
+    auto next = repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]
+    const int64_t code = next.item<int64_t>();
+    codes.push_back(code);
+    if (code == config_.gpt_stop_audio_token) break;
+    seen = torch::cat({seen, next.unsqueeze(0)}, 1);
+    if (static_cast<int64_t>(codes.size()) == max_codes) break;
+    scores = decode(next, cache);
+  }
+  return torch::tensor(codes, options).unsqueeze(0);
+}
+
+}  // namespace gpufleet::xtts

@@ -1,0 +1,61 @@
+#pragma once
+// XTTS-v2's autoregressive GPT-2 over audio codes, natively: the prefix (conditioning latents, then the text
+// framed by start/stop tokens with learned text positions), a prefill that fills a per-layer key/value cache,
+// single-code cached decode steps, the logits processors in Hugging Face's order, and greedy decoding.
+// Layer count, width and vocabulary sizes come from the weights; heads from the config.
+
+#include <torch/types.h>
+
+#include <vector>
+
+#include "models/xtts/config.hpp"
+#include "models/xtts/torch/weights.hpp"
+
+namespace gpufleet::xtts {
+
+// Keys and values of every layer so far: [B, heads, positions, head_dim] each.
+struct KvCache {
+  std::vector<torch::Tensor> keys;
+  std::vector<torch::Tensor> values;
+  int64_t prefix_length = 0;  // conditioning + text positions
+  int64_t codes = 0;          // audio positions after the prefix (the start token counts)
+};
+
+class XttsGpt {
+ public:
+  XttsGpt(const Weights& weights, const XttsConfig& config);
+
+  // [B, latents, d] conditioning and [B, T] text ids -> [B, latents + T + 2, d]
+  torch::Tensor prefix_embedding(const torch::Tensor& cond_latents, const torch::Tensor& text_ids) const;
+
+  // Runs the prefix plus the start-of-audio token; returns the raw logits for the first code [B, V].
+  // When `hidden` is given it receives each block's input and the final ln_f output.
+  torch::Tensor prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden = nullptr) const;
+  // Feeds one code per sequence [B]; returns the raw logits for the next [B, V].
+  torch::Tensor decode(const torch::Tensor& codes, KvCache& cache) const;
+
+  // Hugging Face's RepetitionPenaltyLogitsProcessor over `seen` ids [B, N]: scores of ids present are divided
+  // by the penalty when positive, multiplied when negative.
+  static torch::Tensor repetition_penalty(const torch::Tensor& scores, const torch::Tensor& seen, double penalty);
+  static torch::Tensor temperature(const torch::Tensor& scores, double temperature);
+  static torch::Tensor top_k(const torch::Tensor& scores, int64_t k);
+  static torch::Tensor top_p(const torch::Tensor& scores, double p);
+
+  // Greedy generation as upstream's gpt.generate(do_sample=False): repetition penalty over the fake prefix
+  // ids (1 ... 1, start) and the codes so far, argmax, until the stop code or `max_codes`. [1, n] codes,
+  // the stop code included when emitted.
+  torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes) const;
+
+  int64_t layers() const { return layers_; }
+
+ private:
+  torch::Tensor block(const torch::Tensor& x, int64_t layer, KvCache& cache) const;
+  torch::Tensor logits(const torch::Tensor& last_hidden) const;
+
+  const Weights& weights_;
+  XttsConfig config_;
+  int64_t layers_ = 0;
+  int64_t heads_ = 0;
+};
+
+}  // namespace gpufleet::xtts
