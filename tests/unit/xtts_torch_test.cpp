@@ -11,6 +11,7 @@
 #include "models/xtts/config.hpp"
 #include "models/xtts/torch/conditioning.hpp"
 #include "models/xtts/torch/gpt.hpp"
+#include "models/xtts/torch/hifigan.hpp"
 #include "models/xtts/torch/mel.hpp"
 #include "models/xtts/torch/tensors.hpp"
 
@@ -126,6 +127,30 @@ TEST_F(XttsGptTest, GreedyCodesAreExactlyUpstreams) {
     const auto codes = gpt.generate_greedy(golden("cond.gpt_cond_latent"), golden("text" + t + ".ids").unsqueeze(0),
                                            config_.max_generated_codes());
     EXPECT_TRUE(torch::equal(codes, golden("greedy.text" + t + ".codes"))) << "text " << t;
+  }
+}
+
+TEST_F(XttsGptTest, TeacherForcedLatentsAndVocoderMatchUpstream) {
+  XttsGpt gpt(*weights_, config_);
+  const auto latents = gpt.latents(golden("cond.gpt_cond_latent"), golden("text0.ids").unsqueeze(0), golden("tf.codes"));
+  EXPECT_TRUE(close(latents, golden("tf.latents"), 1e-4, 1e-4));
+  HifiganDecoder vocoder(*weights_, config_);
+  const auto input = vocoder.decoder_input(golden("tf.latents"));
+  EXPECT_TRUE(close(input.squeeze(0), golden("tf.hifigan_input"), 1e-4, 1e-4));
+  const auto wav = vocoder.decode(golden("tf.latents"), golden("spk.embedding"));
+  EXPECT_TRUE(close(wav, golden("tf.wav"), 1e-4, 0));
+}
+
+TEST_F(XttsGptTest, GreedyLatentsAndWaveformMatchUpstream) {
+  XttsGpt gpt(*weights_, config_);
+  HifiganDecoder vocoder(*weights_, config_);
+  for (int text = 0; text < 3; ++text) {
+    const std::string t = std::to_string(text);
+    const auto latents = gpt.latents(golden("cond.gpt_cond_latent"), golden("text" + t + ".ids").unsqueeze(0),
+                                     golden("greedy.text" + t + ".codes"));
+    EXPECT_TRUE(close(latents, golden("greedy.text" + t + ".latents"), 1e-4, 1e-4)) << t;
+    const auto wav = vocoder.decode(latents, golden("spk.embedding")).flatten();
+    EXPECT_TRUE(close(wav, golden("greedy.text" + t + ".wav"), 1e-4, 0)) << t;
   }
 }
 

@@ -120,6 +120,30 @@ torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache) const 
   return logits(x.select(1, 0));
 }
 
+torch::Tensor XttsGpt::latents(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
+                               const torch::Tensor& codes) const {
+  // Upstream frames the codes as [start, codes, stop...] and drops the tail; with causal attention the kept
+  // positions depend only on [start, codes[:-1]], which is what is fed here.
+  const int64_t batch = codes.size(0);
+  const int64_t n = codes.size(1);
+  auto start = torch::full({batch, 1}, config_.gpt_start_audio_token, codes.options());
+  auto tokens = torch::cat({start, codes.slice(1, 0, n - 1)}, 1);
+  const auto& positions = weights_.get("gpt.mel_pos_embedding.emb.weight");
+  if (n > positions.size(0)) throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
+  auto audio = F::embedding(tokens, weights_.get("gpt.mel_embedding.weight")) + positions.slice(0, 0, n).unsqueeze(0);
+  auto x = torch::cat({prefix_embedding(cond_latents, text_ids), audio}, 1);
+  KvCache scratch;
+  scratch.keys.assign(static_cast<size_t>(layers_), torch::Tensor());
+  scratch.values.assign(static_cast<size_t>(layers_), torch::Tensor());
+  for (int64_t layer = 0; layer < layers_; ++layer) x = block(x, layer, scratch);
+  const int64_t width = x.size(-1);
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.final_norm.weight"))
+                           .bias(weights_.get("gpt.final_norm.bias")).eps(1e-5));
+  return x.slice(1, x.size(1) - n);
+}
+
 torch::Tensor XttsGpt::repetition_penalty(const torch::Tensor& scores, const torch::Tensor& seen, double penalty) {
   auto picked = scores.gather(1, seen);
   picked = torch::where(picked < 0, picked * penalty, picked / penalty);

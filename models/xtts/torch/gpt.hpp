@@ -46,6 +46,10 @@ class XttsGpt {
   // the stop code included when emitted.
   torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes) const;
 
+  // Upstream's teacher-forced pass (gpt.forward with return_latent): the final-normed hidden state at the start
+  // token and each code but the last, one latent per code. [B, n] codes -> [B, n, d].
+  torch::Tensor latents(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, const torch::Tensor& codes) const;
+
   int64_t layers() const { return layers_; }
 
  private:
