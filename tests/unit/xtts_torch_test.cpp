@@ -12,6 +12,7 @@
 #include "models/xtts/torch/conditioning.hpp"
 #include "models/xtts/torch/gpt.hpp"
 #include "models/xtts/torch/hifigan.hpp"
+#include "models/xtts/torch/speaker.hpp"
 #include "models/xtts/torch/mel.hpp"
 #include "models/xtts/torch/tensors.hpp"
 
@@ -152,6 +153,18 @@ TEST_F(XttsGptTest, GreedyLatentsAndWaveformMatchUpstream) {
     const auto wav = vocoder.decode(latents, golden("spk.embedding")).flatten();
     EXPECT_TRUE(close(wav, golden("greedy.text" + t + ".wav"), 1e-4, 0)) << t;
   }
+}
+
+TEST_F(XttsGptTest, SpeakerEmbeddingMatchesUpstreamStageByStage) {
+  SpeakerTrace trace;
+  const auto embedding = speaker_embedding(*weights_, golden("ref.audio_22k"), 22050, &trace);
+  EXPECT_TRUE(close(trace.audio_16k, golden("spk.audio_16k"), 1e-4, 1e-4));
+  EXPECT_TRUE(close(trace.torch_spec, golden("spk.torch_spec"), 1e-4, 1e-4));
+  EXPECT_TRUE(close(trace.log_mel_instnorm, golden("spk.log_mel_instnorm"), 1e-4, 1e-4));
+  EXPECT_TRUE(close(trace.layer4_out, golden("spk.layer4_out"), 1e-4, 1e-4));
+  EXPECT_TRUE(close(trace.asp_pooled, golden("spk.asp_pooled"), 1e-4, 1e-4));
+  EXPECT_TRUE(close(trace.fc_out, golden("spk.fc_out"), 1e-4, 1e-4));
+  EXPECT_TRUE(close(embedding, golden("spk.embedding"), 1e-4, 1e-4));
 }
 
 }  // namespace
