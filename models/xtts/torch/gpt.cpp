@@ -169,9 +169,20 @@ torch::Tensor XttsGpt::top_p(const torch::Tensor& scores, double p) {
 
 torch::Tensor XttsGpt::generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
                                        int64_t max_codes) const {
+  return generate(cond_latents, text_ids, max_codes, nullptr);
+}
+
+torch::Tensor XttsGpt::generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
+                                        int64_t max_codes, const Sampling& sampling) const {
+  return generate(cond_latents, text_ids, max_codes, &sampling);
+}
+
+torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
+                                const Sampling* sampling) const {
   KvCache cache;
   auto prefix = prefix_embedding(cond_latents, text_ids);
   auto scores = prefill(prefix, cache);
+  last_prefill_logits_ = scores;
   // Upstream's generate sees fake ids for the prefix (all 1) and the start token; they are penalised too.
   auto options = torch::TensorOptions().dtype(torch::kLong).device(prefix.device());
   auto seen = torch::cat({torch::ones({1, prefix.size(1)}, options),
@@ -179,7 +190,15 @@ torch::Tensor XttsGpt::generate_greedy(const torch::Tensor& cond_latents, const 
                          1);
   std::vector<int64_t> codes;
   while (static_cast<int64_t>(codes.size()) < max_codes) {
-    auto next = repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]
+    torch::Tensor next;
+    if (sampling == nullptr) {
+      next = repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]
+    } else {
+      auto processed = repetition_penalty(scores, seen, sampling->repetition_penalty);
+      processed = top_p(top_k(temperature(processed, sampling->temperature), sampling->top_k), sampling->top_p);
+      next = torch::multinomial(torch::softmax(processed, -1), 1).squeeze(1);
+    }
+    // The one host sync per step: the stop decision needs the code on the CPU.
     const int64_t code = next.item<int64_t>();
     codes.push_back(code);
     if (code == config_.gpt_stop_audio_token) break;

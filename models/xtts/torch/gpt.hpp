@@ -46,6 +46,20 @@ class XttsGpt {
   // the stop code included when emitted.
   torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes) const;
 
+  // Sampling as upstream's default inference: the four processors in Hugging Face's order, then one draw from
+  // the softmax. Reproducible for a given torch::manual_seed on the same device and build.
+  struct Sampling {
+    double temperature = 0.75;
+    int64_t top_k = 50;
+    double top_p = 0.85;
+    double repetition_penalty = 10.0;
+  };
+  torch::Tensor generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
+                                 const Sampling& sampling) const;
+
+  // The raw logits for the first code, as returned by the last prefill (for inspection and dumps).
+  const torch::Tensor& last_prefill_logits() const { return last_prefill_logits_; }
+
   // Upstream's teacher-forced pass (gpt.forward with return_latent): the final-normed hidden state at the start
   // token and each code but the last, one latent per code. [B, n] codes -> [B, n, d].
   torch::Tensor latents(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, const torch::Tensor& codes) const;
@@ -56,8 +70,12 @@ class XttsGpt {
   torch::Tensor block(const torch::Tensor& x, int64_t layer, KvCache& cache) const;
   torch::Tensor logits(const torch::Tensor& last_hidden) const;
 
+  torch::Tensor generate(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
+                         const Sampling* sampling) const;
+
   const Weights& weights_;
   XttsConfig config_;
+  mutable torch::Tensor last_prefill_logits_;
   int64_t layers_ = 0;
   int64_t heads_ = 0;
 };

@@ -24,4 +24,29 @@ torch::Tensor to_tensor(const TensorView& view) {
   return torch::from_blob(data, view.shape, torch::TensorOptions().dtype(type)).clone();
 }
 
+torch::Tensor to_tensor(const OwnedTensor& owned) {
+  TensorView view;
+  view.dtype = owned.dtype;
+  view.shape = owned.shape;
+  view.bytes = std::span<const std::byte>(reinterpret_cast<const std::byte*>(owned.bytes.data()), owned.bytes.size());
+  return to_tensor(view);
+}
+
+OwnedTensor to_owned(const torch::Tensor& tensor) {
+  auto cpu = tensor.detach().to(torch::kCPU).contiguous();
+  OwnedTensor owned;
+  switch (cpu.scalar_type()) {
+    case torch::kFloat32: owned.dtype = DType::kF32; break;
+    case torch::kFloat16: owned.dtype = DType::kF16; break;
+    case torch::kBFloat16: owned.dtype = DType::kBF16; break;
+    case torch::kFloat64: owned.dtype = DType::kF64; break;
+    case torch::kInt64: owned.dtype = DType::kI64; break;
+    case torch::kInt32: owned.dtype = DType::kI32; break;
+    default: throw ModelError(ErrorCode::kModelError, "cannot write a tensor of this dtype");
+  }
+  owned.shape.assign(cpu.sizes().begin(), cpu.sizes().end());
+  owned.bytes.assign(static_cast<const char*>(cpu.data_ptr()), cpu.numel() * cpu.element_size());
+  return owned;
+}
+
 }  // namespace gpufleet::xtts

@@ -11,6 +11,12 @@ Weights Weights::from_safetensors(const SafetensorsFile& file, const torch::Devi
   return weights;
 }
 
+Weights Weights::from_tensors(const TensorMap& tensors, const torch::Device& device) {
+  Weights weights;
+  for (const auto& [name, owned] : tensors) weights.tensors_.emplace(name, to_tensor(owned).to(device));
+  return weights;
+}
+
 const torch::Tensor& Weights::get(const std::string& name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) throw ModelError(ErrorCode::kModelError, "XTTS checkpoint has no tensor " + name);

@@ -8,12 +8,14 @@
 #include <unordered_map>
 
 #include "models/xtts/safetensors.hpp"
+#include "models/xtts/torch_checkpoint.hpp"
 
 namespace gpufleet::xtts {
 
 class Weights {
  public:
   static Weights from_safetensors(const SafetensorsFile& file, const torch::Device& device = torch::kCPU);
+  static Weights from_tensors(const TensorMap& tensors, const torch::Device& device = torch::kCPU);
 
   // Throws ModelError naming the missing key.
   const torch::Tensor& get(const std::string& name) const;

@@ -1,0 +1,107 @@
+#include "models/xtts/torch/engine.hpp"
+
+#include <torch/torch.h>
+
+#include <cstring>
+
+#include "common/error.hpp"
+#include "common/wav.hpp"
+#include "models/xtts/torch/conditioning.hpp"
+#include "models/xtts/torch/speaker.hpp"
+#include "models/xtts/torch/tensors.hpp"
+#include "models/xtts/torch_checkpoint.hpp"
+#include "models/xtts/utf8.hpp"
+
+namespace gpufleet::xtts {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<XttsEngine> XttsEngine::load(const fs::path& model_dir, torch::Device device) {
+  std::unique_ptr<XttsEngine> engine(new XttsEngine());
+  engine->device_ = device;
+  engine->config_ = XttsConfig::load(model_dir / "config.json");
+  engine->tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::load(model_dir / "vocab.json"));
+  if (fs::exists(model_dir / "model.safetensors")) {
+    engine->weights_ = std::make_unique<Weights>(Weights::from_safetensors(SafetensorsFile::open(model_dir / "model.safetensors"), device));
+  } else if (fs::exists(model_dir / "model.pth")) {
+    // Read directly; `gpufleet-xtts-convert` makes a safetensors file once, for faster starts.
+    engine->weights_ = std::make_unique<Weights>(
+        Weights::from_tensors(xtts_state_dict(read_torch_checkpoint(model_dir / "model.pth")), device));
+  } else {
+    throw ModelError(ErrorCode::kModelError, "no model.safetensors or model.pth in " + model_dir.string());
+  }
+  engine->gpt_ = std::make_unique<XttsGpt>(*engine->weights_, engine->config_);
+  engine->vocoder_ = std::make_unique<HifiganDecoder>(*engine->weights_, engine->config_);
+  return engine;
+}
+
+Voice XttsEngine::clone(const std::string& wav_bytes) const {
+  torch::NoGradGuard no_grad;
+  auto info = parse_wav(wav_bytes);
+  if (!info) throw ModelError(ErrorCode::kInvalidInput, "the speaker reference is not a WAV file");
+  torch::Tensor samples;
+  if (info->format == 1 && info->bits_per_sample == 16) {
+    auto pcm = wav_samples_pcm16(wav_bytes, *info);
+    samples = torch::tensor(std::vector<int16_t>(pcm.begin(), pcm.end()), torch::kInt16).to(torch::kFloat32) / 32768.0;
+  } else if (info->format == 3 && info->bits_per_sample == 32) {
+    std::vector<float> floats(info->data_bytes / 4);
+    std::memcpy(floats.data(), wav_bytes.data() + info->data_offset, floats.size() * 4);
+    samples = torch::tensor(floats);
+  } else {
+    throw ModelError(ErrorCode::kInvalidInput, "the speaker reference must be 16-bit PCM or 32-bit float WAV");
+  }
+  if (info->frames == 0) throw ModelError(ErrorCode::kInvalidInput, "the speaker reference has no samples");
+  // Interleaved frames -> channels, mixed to mono like upstream's load_audio.
+  samples = samples.slice(0, 0, static_cast<int64_t>(info->frames) * info->channels)
+                .reshape({static_cast<int64_t>(info->frames), info->channels}).t().mean(0, true);
+  constexpr int64_t kRate = 22050;
+  samples = resample(samples, info->sample_rate, kRate).clamp(-1.0, 1.0);
+  samples = samples.slice(1, 0, kRate * static_cast<int64_t>(config_.max_ref_len)).to(device_);
+  if (config_.sound_norm_refs) samples = samples / samples.abs().max() * 0.75;
+  Voice voice;
+  voice.audio_22k = samples;
+  voice.speaker_embedding = speaker_embedding(*weights_, samples, kRate);
+  voice.gpt_cond_latent = gpt_conditioning_latents(*weights_, config_, samples);
+  return voice;
+}
+
+Synthesis XttsEngine::synthesize(const std::string& text, const std::string& language, const Voice& voice,
+                                 const SynthesisOptions& options) const {
+  torch::NoGradGuard no_grad;
+  // Upstream: text.strip().lower(), then the tokenizer's own cleaning.
+  std::string prepared = utf8_lower(text);
+  const auto first = prepared.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) throw ModelError(ErrorCode::kMissingField, "the text is empty");
+  prepared = prepared.substr(first, prepared.find_last_not_of(" \t\r\n") - first + 1);
+  auto ids = encode_xtts_text(*tokenizer_, prepared, language);
+  if (static_cast<int64_t>(ids.size()) >= config_.gpt_max_text_tokens) {
+    throw ModelError(ErrorCode::kTextTooLong, "the text needs " + std::to_string(ids.size()) +
+                                                  " tokens; this model takes fewer than " +
+                                                  std::to_string(config_.gpt_max_text_tokens));
+  }
+  Synthesis result;
+  result.text_ids = torch::tensor(ids, torch::kLong);
+  auto text_ids = result.text_ids.unsqueeze(0).to(device_);
+  const int64_t max_codes = options.max_codes > 0 ? std::min(options.max_codes, config_.max_generated_codes())
+                                                  : config_.max_generated_codes();
+  if (options.seed) torch::manual_seed(*options.seed);
+  if (options.greedy) {
+    result.codes = gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes);
+  } else {
+    XttsGpt::Sampling sampling = options.sampling.value_or(XttsGpt::Sampling{
+        config_.temperature, config_.top_k, config_.top_p, config_.repetition_penalty});
+    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, sampling);
+  }
+  result.prefill_logits = gpt_->last_prefill_logits();
+  // The stop code, when emitted, is not spoken.
+  auto spoken = result.codes;
+  if (spoken.size(1) > 0 && spoken[0][spoken.size(1) - 1].item<int64_t>() == config_.gpt_stop_audio_token) {
+    spoken = spoken.slice(1, 0, spoken.size(1) - 1);
+  }
+  if (spoken.size(1) == 0) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+  result.latents = gpt_->latents(voice.gpt_cond_latent, text_ids, spoken);
+  result.wav = vocoder_->decode(result.latents, voice.speaker_embedding).flatten();
+  return result;
+}
+
+}  // namespace gpufleet::xtts

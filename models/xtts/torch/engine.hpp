@@ -1,0 +1,65 @@
+#pragma once
+// The XTTS-v2 engine end to end: loads a model folder (config.json, vocab.json, model.safetensors or
+// model.pth), computes a voice from a reference recording, and speaks text in it, keeping every intermediate
+// that `gpufleet-xtts --dump` writes and the golden checks compare.
+
+#include <torch/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "models/xtts/config.hpp"
+#include "models/xtts/tokenizer.hpp"
+#include "models/xtts/torch/gpt.hpp"
+#include "models/xtts/torch/hifigan.hpp"
+#include "models/xtts/torch/weights.hpp"
+
+namespace gpufleet::xtts {
+
+// A voice: what conditioning a speaker needs, computed once per reference and reusable.
+struct Voice {
+  torch::Tensor audio_22k;          // [1, samples], the reference as the model saw it
+  torch::Tensor gpt_cond_latent;    // [1, latents, d]
+  torch::Tensor speaker_embedding;  // [1, d_vector, 1]
+};
+
+struct SynthesisOptions {
+  bool greedy = false;
+  std::optional<XttsGpt::Sampling> sampling;  // default: the config's settings
+  int64_t max_codes = 0;                      // 0: the config's limit
+  std::optional<uint64_t> seed;
+};
+
+struct Synthesis {
+  torch::Tensor text_ids;        // [T]
+  torch::Tensor prefill_logits;  // [1, V]
+  torch::Tensor codes;           // [1, n]
+  torch::Tensor latents;         // [1, n, d]
+  torch::Tensor wav;             // [samples] at config.output_sample_rate
+};
+
+class XttsEngine {
+ public:
+  // Throws ModelError for a missing or inconsistent model folder.
+  static std::unique_ptr<XttsEngine> load(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU);
+
+  // A 16-bit or float WAV file; mixed to mono, resampled to 22.05 kHz, clipped and cut at max_ref_len.
+  Voice clone(const std::string& wav_bytes) const;
+  Synthesis synthesize(const std::string& text, const std::string& language, const Voice& voice,
+                       const SynthesisOptions& options) const;
+
+  const XttsConfig& config() const { return config_; }
+
+ private:
+  XttsEngine() = default;
+  XttsConfig config_;
+  std::unique_ptr<BpeTokenizer> tokenizer_;
+  std::unique_ptr<Weights> weights_;
+  std::unique_ptr<XttsGpt> gpt_;
+  std::unique_ptr<HifiganDecoder> vocoder_;
+  torch::Device device_ = torch::kCPU;
+};
+
+}  // namespace gpufleet::xtts

@@ -1,0 +1,107 @@
+// gpufleet-xtts end to end against upstream: the real binary reads the golden model folder and reference
+// recording, and every tensor it dumps must match the golden set (codes exactly). A second run loads the
+// released model.pth layout instead of safetensors.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "cli/process.hpp"
+#include "common/files.hpp"
+#include "common/wav.hpp"
+#include "models/xtts/safetensors.hpp"
+#include "models/xtts/torch/tensors.hpp"
+#include "tests/support/fleet_fixture.hpp"
+
+namespace gpufleet::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path golden_dir() {
+  if (const char* dir = std::getenv("XTTS_GOLDEN_DIR")) return dir;
+  if (const char* source = std::getenv("GPUFLEET_SOURCE_DIR")) return fs::path(source) / ".." / "shared" / "xtts-golden";
+  return "../shared/xtts-golden";
+}
+
+::testing::AssertionResult close(const torch::Tensor& actual, const torch::Tensor& expected, double atol, double rtol) {
+  if (actual.sizes() != expected.sizes()) {
+    return ::testing::AssertionFailure() << "shape " << actual.sizes() << " vs " << expected.sizes();
+  }
+  const double worst = ((actual - expected).abs() - (atol + rtol * expected.abs())).max().item<double>();
+  if (worst <= 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "max |a-b| " << (actual - expected).abs().max().item<double>();
+}
+
+void run_and_compare(const fs::path& model_dir) {
+  TempDir out;
+  auto process = cli::Process::spawn(
+      {bin_dir() + "/gpufleet-xtts", "--model-dir", model_dir.string(), "--text",
+       "Hello world! This is test number 42, isn't it?", "--language", "en", "--speaker-wav",
+       (golden_dir() / "inputs" / "ref.wav").string(), "--greedy", "--device", "cpu", "--out",
+       (out.path() / "out.wav").string(), "--dump", out.path().string()},
+      {}, (out.path() / "log.txt").string());
+  auto status = process.wait(std::chrono::seconds(120));
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *read_file(out.path() / "log.txt", 1 << 20);
+
+  const auto dump = xtts::SafetensorsFile::open(out.path() / "xtts_dump.safetensors");
+  const auto golden = xtts::SafetensorsFile::open(golden_dir() / "golden.safetensors");
+  auto mine = [&](const std::string& name) { return xtts::to_tensor(dump.get(name)); };
+  auto theirs = [&](const std::string& name) { return xtts::to_tensor(golden.get(name)); };
+  EXPECT_TRUE(close(mine("ref.audio_22k"), theirs("ref.audio_22k"), 1e-6, 0));
+  EXPECT_TRUE(close(mine("spk.embedding"), theirs("spk.embedding"), 1e-4, 1e-4));
+  EXPECT_TRUE(close(mine("cond.gpt_cond_latent"), theirs("cond.gpt_cond_latent"), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::equal(mine("text.ids"), theirs("text0.ids")));
+  EXPECT_TRUE(close(mine("gpt.prefill_logits"), theirs("gpt.text0.prefill_logits"), 1e-3, 0));
+  EXPECT_TRUE(torch::equal(mine("greedy.codes"), theirs("greedy.text0.codes")));
+  EXPECT_TRUE(close(mine("greedy.latents"), theirs("greedy.text0.latents"), 1e-4, 1e-4));
+  EXPECT_TRUE(close(mine("greedy.wav"), theirs("greedy.text0.wav"), 1e-4, 0));
+
+  auto wav = read_file(out.path() / "out.wav", 1 << 24);
+  ASSERT_TRUE(wav);
+  auto info = parse_wav(*wav);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->sample_rate, 24000u);
+  EXPECT_EQ(info->frames, 44544u);
+}
+
+TEST(XttsCli, GreedyRunMatchesUpstreamFromSafetensors) {
+  if (!fs::exists(golden_dir() / "golden.safetensors")) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  run_and_compare(golden_dir());
+}
+
+TEST(XttsCli, GreedyRunMatchesUpstreamFromModelPth) {
+  if (!fs::exists(golden_dir() / "model.pth")) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  TempDir model;
+  for (const char* name : {"config.json", "vocab.json", "model.pth"}) {
+    fs::create_symlink(fs::absolute(golden_dir() / name), model.path() / name);
+  }
+  run_and_compare(model.path());
+}
+
+TEST(XttsCli, BadInputsAreClearErrors) {
+  if (!fs::exists(golden_dir() / "golden.safetensors")) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  TempDir out;
+  write_file_atomically(out.path() / "not.wav", "this is not audio");
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv{bin_dir() + "/gpufleet-xtts", "--model-dir", golden_dir().string(), "--out",
+                                  (out.path() / "o.wav").string(), "--device", "cpu"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto process = cli::Process::spawn(argv, {}, (out.path() / "log.txt").string());
+    auto status = process.wait(std::chrono::seconds(60));
+    return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  };
+  EXPECT_EQ(run({"--text", "hi", "--speaker-wav", (out.path() / "not.wav").string()}), 1);
+  EXPECT_EQ(run({"--text", "hi", "--speaker-wav", (out.path() / "missing.wav").string()}), 1);
+  EXPECT_EQ(run({"--text", "hi", "--language", "tlh", "--speaker-wav", (golden_dir() / "inputs" / "ref.wav").string()}), 1);
+  EXPECT_EQ(run({"--text", "hi"}), 2);  // no reference: usage
+  const auto log = read_file(out.path() / "log.txt", 1 << 20);
+  ASSERT_TRUE(log);
+  EXPECT_NE(log->find("not a WAV file"), std::string::npos);
+  EXPECT_NE(log->find("does not speak 'tlh'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpufleet::testing

@@ -1,0 +1,104 @@
+// gpufleet-xtts: runs the native XTTS-v2 engine on one text, for checking it against upstream.
+//
+//   gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav
+//                 [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]
+//                 [--max-codes N] [--device auto|cpu|cuda] --out OUT.wav [--dump DIR]
+//
+// --dump writes DIR/xtts_dump.safetensors with ref.audio_22k, spk.embedding, cond.gpt_cond_latent, text.ids,
+// gpt.prefill_logits and <mode>.codes/.latents/.wav (mode: greedy or sampled), named as in the golden set.
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "common/files.hpp"
+#include "common/wav.hpp"
+#include "models/xtts/torch/engine.hpp"
+#include "models/xtts/torch/tensors.hpp"
+
+namespace {
+
+using namespace gpufleet;
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav\n"
+               "       [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]\n"
+               "       [--max-codes N] [--device auto|cpu|cuda] --out OUT.wav [--dump DIR]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> args;
+  bool greedy = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--greedy") {
+      greedy = true;
+    } else if (flag.rfind("--", 0) == 0 && i + 1 < argc) {
+      args[flag.substr(2)] = argv[++i];
+    } else {
+      return usage();
+    }
+  }
+  for (const char* required : {"model-dir", "text", "speaker-wav", "out"}) {
+    if (!args.count(required)) return usage();
+  }
+  try {
+    const std::string device_name = args.count("device") ? args["device"] : "auto";
+    const torch::Device device = device_name == "cuda" || (device_name == "auto" && torch::cuda::is_available())
+                                     ? torch::Device(torch::kCUDA)
+                                     : torch::Device(torch::kCPU);
+    const auto started = std::chrono::steady_clock::now();
+    auto engine = xtts::XttsEngine::load(args["model-dir"], device);
+    auto reference = read_file(args["speaker-wav"], 256u << 20);
+    if (!reference) throw std::runtime_error("cannot read " + args["speaker-wav"]);
+    const auto voice = engine->clone(*reference);
+    xtts::SynthesisOptions options;
+    options.greedy = greedy;
+    if (args.count("max-codes")) options.max_codes = std::stoll(args["max-codes"]);
+    if (args.count("seed")) options.seed = std::stoull(args["seed"]);
+    if (!greedy) {
+      xtts::XttsGpt::Sampling sampling{engine->config().temperature, engine->config().top_k, engine->config().top_p,
+                                       engine->config().repetition_penalty};
+      if (args.count("temperature")) sampling.temperature = std::stod(args["temperature"]);
+      if (args.count("top-k")) sampling.top_k = std::stoll(args["top-k"]);
+      if (args.count("top-p")) sampling.top_p = std::stod(args["top-p"]);
+      if (args.count("repetition-penalty")) sampling.repetition_penalty = std::stod(args["repetition-penalty"]);
+      options.sampling = sampling;
+    }
+    const auto loaded = std::chrono::steady_clock::now();
+    const auto result = engine->synthesize(args["text"], args.count("language") ? args["language"] : "en", voice, options);
+    const auto done = std::chrono::steady_clock::now();
+
+    auto samples = (result.wav.to(torch::kCPU).clamp(-1.0, 1.0) * 32767.0).round().to(torch::kInt16).contiguous();
+    std::vector<int16_t> pcm(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
+    write_file_atomically(args["out"], encode_wav_pcm16(pcm, static_cast<uint32_t>(engine->config().output_sample_rate)));
+    if (args.count("dump")) {
+      const std::string mode = greedy ? "greedy" : "sampled";
+      xtts::TensorMap dump{{"ref.audio_22k", xtts::to_owned(voice.audio_22k)},
+                           {"spk.embedding", xtts::to_owned(voice.speaker_embedding)},
+                           {"cond.gpt_cond_latent", xtts::to_owned(voice.gpt_cond_latent)},
+                           {"text.ids", xtts::to_owned(result.text_ids)},
+                           {"gpt.prefill_logits", xtts::to_owned(result.prefill_logits)},
+                           {mode + ".codes", xtts::to_owned(result.codes)},
+                           {mode + ".latents", xtts::to_owned(result.latents)},
+                           {mode + ".wav", xtts::to_owned(result.wav)}};
+      xtts::write_safetensors(std::filesystem::path(args["dump"]) / "xtts_dump.safetensors", dump);
+    }
+    const double audio_s = static_cast<double>(pcm.size()) / static_cast<double>(engine->config().output_sample_rate);
+    const double synth_s = std::chrono::duration<double>(done - loaded).count();
+    std::printf("%s: %ld codes, %.2f s of audio in %.2f s (RTF %.3f, load %.2f s, device %s)\n", args["out"].c_str(),
+                static_cast<long>(result.codes.size(1)), audio_s, synth_s, audio_s > 0 ? synth_s / audio_s : 0.0,
+                std::chrono::duration<double>(loaded - started).count(), device.str().c_str());
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "gpufleet-xtts: %s\n", error.what());
+    return 1;
+  }
+  return 0;
+}
