@@ -8,7 +8,7 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev
   libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libespeak-ng-dev espeak-ng-data
-  libtorch-dev
+  libtorch-dev libopenblas0-pthread
   libgtest-dev libgmock-dev
   redis-server redis-tools
   curl

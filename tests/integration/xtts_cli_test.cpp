@@ -26,6 +26,12 @@ fs::path golden_dir() {
   return "../shared/xtts-golden";
 }
 
+// XTTS_TEST_DEVICE=cuda runs the binary on the GPU (the tolerances then also bound CUDA's rounding).
+std::string test_device() {
+  const char* device = std::getenv("XTTS_TEST_DEVICE");
+  return device != nullptr ? device : "cpu";
+}
+
 ::testing::AssertionResult close(const torch::Tensor& actual, const torch::Tensor& expected, double atol, double rtol) {
   if (actual.sizes() != expected.sizes()) {
     return ::testing::AssertionFailure() << "shape " << actual.sizes() << " vs " << expected.sizes();
@@ -40,7 +46,7 @@ void run_and_compare(const fs::path& model_dir) {
   auto process = cli::Process::spawn(
       {bin_dir() + "/gpufleet-xtts", "--model-dir", model_dir.string(), "--text",
        "Hello world! This is test number 42, isn't it?", "--language", "en", "--speaker-wav",
-       (golden_dir() / "inputs" / "ref.wav").string(), "--greedy", "--device", "cpu", "--out",
+       (golden_dir() / "inputs" / "ref.wav").string(), "--greedy", "--device", test_device(), "--out",
        (out.path() / "out.wav").string(), "--dump", out.path().string()},
       {}, (out.path() / "log.txt").string());
   auto status = process.wait(std::chrono::seconds(120));

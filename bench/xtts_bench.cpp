@@ -1,0 +1,164 @@
+// gpufleet-xtts-bench: speed of the native XTTS-v2 engine at the real model size (GPT-2 30 x 1024, 16 heads;
+// HiFi-GAN 512 channels) with random weights, since no weights can be downloaded. Prints a table:
+// codes per second in the GPT decode loop, vocoder time, real-time factor, time to first audio.
+//
+//   gpufleet-xtts-bench [--device cpu|cuda] [--codes N] [--text-tokens T] [--runs R]
+//
+// Batch sizes above 1 are not measured yet: the engine decodes one sequence at a time so far.
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "models/xtts/config.hpp"
+#include "models/xtts/torch/gpt.hpp"
+#include "models/xtts/torch/hifigan.hpp"
+#include "models/xtts/torch/weights.hpp"
+#include "models/xtts/torch_checkpoint.hpp"
+#include "models/xtts/torch/tensors.hpp"
+
+namespace {
+
+using namespace gpufleet::xtts;
+using Clock = std::chrono::steady_clock;
+
+void add(TensorMap& map, const std::string& name, std::vector<int64_t> shape, double scale, double offset = 0) {
+  map[name] = to_owned(torch::randn(shape) * scale + offset);
+}
+
+// Every tensor the GPT and the vocoder read, at XTTS-v2's released sizes.
+TensorMap full_size_weights(const XttsConfig& config) {
+  torch::manual_seed(1234);
+  TensorMap w;
+  const int64_t d = config.gpt_n_model_channels;
+  add(w, "gpt.text_embedding.weight", {config.gpt_number_text_tokens, d}, 0.02);
+  add(w, "gpt.text_pos_embedding.emb.weight", {config.gpt_max_text_tokens + 2, d}, 0.02);
+  add(w, "gpt.mel_embedding.weight", {config.gpt_num_audio_tokens, d}, 0.02);
+  add(w, "gpt.mel_pos_embedding.emb.weight", {config.gpt_max_audio_tokens + 3, d}, 0.02);
+  for (const std::string norm : {"gpt.final_norm", "gpt.gpt.ln_f"}) {
+    add(w, norm + ".weight", {d}, 0, 1);
+    add(w, norm + ".bias", {d}, 0);
+  }
+  add(w, "gpt.mel_head.weight", {config.gpt_num_audio_tokens, d}, 0.02);
+  auto head_bias = torch::zeros({config.gpt_num_audio_tokens});
+  head_bias[config.gpt_stop_audio_token] = -1e9;  // random weights must not stop early: every run makes N codes
+  w["gpt.mel_head.bias"] = to_owned(head_bias);
+  for (int64_t l = 0; l < config.gpt_layers; ++l) {
+    const std::string p = "gpt.gpt.h." + std::to_string(l);
+    for (const std::string norm : {".ln_1", ".ln_2"}) {
+      add(w, p + norm + ".weight", {d}, 0, 1);
+      add(w, p + norm + ".bias", {d}, 0);
+    }
+    add(w, p + ".attn.c_attn.weight", {d, 3 * d}, 0.02);
+    add(w, p + ".attn.c_attn.bias", {3 * d}, 0);
+    add(w, p + ".attn.c_proj.weight", {d, d}, 0.02);
+    add(w, p + ".attn.c_proj.bias", {d}, 0);
+    add(w, p + ".mlp.c_fc.weight", {d, 4 * d}, 0.02);
+    add(w, p + ".mlp.c_fc.bias", {4 * d}, 0);
+    add(w, p + ".mlp.c_proj.weight", {4 * d, d}, 0.02);
+    add(w, p + ".mlp.c_proj.bias", {d}, 0);
+  }
+  const std::string v = "hifigan_decoder.waveform_decoder";
+  const int64_t channels = 512;
+  const std::vector<int64_t> kernels{16, 16, 4, 4};
+  add(w, v + ".conv_pre.weight", {channels, config.decoder_input_dim, 7}, 0.01);
+  add(w, v + ".conv_pre.bias", {channels}, 0);
+  add(w, v + ".cond_layer.weight", {channels, config.d_vector_dim, 1}, 0.01);
+  add(w, v + ".cond_layer.bias", {channels}, 0);
+  int64_t resblock = 0;
+  for (int64_t i = 0; i < 4; ++i) {
+    const int64_t in = channels >> i, out = channels >> (i + 1);
+    const std::string up = v + ".ups." + std::to_string(i);
+    add(w, up + ".weight_g", {in, 1, 1}, 0, 1);
+    add(w, up + ".weight_v", {in, out, kernels[i]}, 0.05);
+    add(w, up + ".bias", {out}, 0);
+    add(w, v + ".conds." + std::to_string(i) + ".weight", {out, config.d_vector_dim, 1}, 0.01);
+    add(w, v + ".conds." + std::to_string(i) + ".bias", {out}, 0);
+    for (int64_t k : {3, 7, 11}) {
+      const std::string r = v + ".resblocks." + std::to_string(resblock++);
+      for (int64_t j = 0; j < 3; ++j) {
+        for (const std::string convs : {".convs1.", ".convs2."}) {
+          add(w, r + convs + std::to_string(j) + ".weight_g", {out, 1, 1}, 0, 0.5);
+          add(w, r + convs + std::to_string(j) + ".weight_v", {out, out, k}, 0.05);
+          add(w, r + convs + std::to_string(j) + ".bias", {out}, 0);
+        }
+      }
+    }
+  }
+  add(w, v + ".conv_post.weight", {1, channels >> 4, 7}, 0.05);
+  return w;
+}
+
+void sync(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> args;
+  for (int i = 1; i + 1 < argc; i += 2) args[std::string(argv[i]).substr(2)] = argv[i + 1];
+  const torch::Device device(args.count("device") && args["device"] == "cuda" ? torch::kCUDA : torch::kCPU);
+  const int64_t codes = args.count("codes") ? std::stoll(args["codes"]) : 100;
+  const int64_t text_tokens = args.count("text-tokens") ? std::stoll(args["text-tokens"]) : 40;
+  const int runs = args.count("runs") ? std::stoi(args["runs"]) : 2;
+  torch::NoGradGuard no_grad;
+
+  XttsConfig config;  // the released XTTS-v2 sizes are the defaults
+  const auto built = Clock::now();
+  const auto weights = Weights::from_tensors(full_size_weights(config), device);
+  XttsGpt gpt(weights, config);
+  HifiganDecoder vocoder(weights, config);
+  const double build_s = std::chrono::duration<double>(Clock::now() - built).count();
+
+  auto options = torch::TensorOptions().device(device);
+  auto cond = torch::randn({1, 32, config.gpt_n_model_channels}, options) * 0.02;
+  auto ids = torch::randint(3, 200, {1, text_tokens}, options.dtype(torch::kLong));
+  auto speaker = torch::nn::functional::normalize(torch::randn({1, config.d_vector_dim, 1}, options),
+                                                  torch::nn::functional::NormalizeFuncOptions().dim(1));
+
+  double best_gpt = 1e9, best_first = 1e9, best_tail = 1e9;
+  int64_t made = 0;
+  int64_t samples = 0;
+  for (int run = 0; run <= runs; ++run) {  // run 0 warms up
+    sync(device);
+    const auto t0 = Clock::now();
+    KvCache cache;
+    gpt.prefill(gpt.prefix_embedding(cond, ids), cache);
+    sync(device);
+    const auto t_prefill = Clock::now();
+    auto generated = gpt.generate_greedy(cond, ids, codes);
+    sync(device);
+    const auto t1 = Clock::now();
+    auto latents = gpt.latents(cond, ids, generated);
+    auto wav = vocoder.decode(latents, speaker);
+    sync(device);
+    const auto t2 = Clock::now();
+    if (run == 0) continue;
+    made = generated.size(1);
+    samples = wav.numel();
+    best_first = std::min(best_first, std::chrono::duration<double>(t_prefill - t0).count());
+    best_gpt = std::min(best_gpt, std::chrono::duration<double>(t1 - t_prefill).count());
+    best_tail = std::min(best_tail, std::chrono::duration<double>(t2 - t1).count());
+  }
+  const double audio_s = static_cast<double>(samples) / static_cast<double>(config.output_sample_rate);
+  const double total = best_gpt + best_tail;
+  std::printf("gpufleet-xtts-bench: XTTS-v2 size (GPT %lld x %lld, %lld heads; HiFi-GAN 512), random weights, device %s\n",
+              static_cast<long long>(config.gpt_layers), static_cast<long long>(config.gpt_n_model_channels),
+              static_cast<long long>(config.gpt_n_heads), device.str().c_str());
+  std::printf("(weights built in %.1f s; best of %d runs after a warm-up; batch 1)\n\n", build_s, runs);
+  std::printf("| %-42s | %12s |\n|%s|%s|\n", "measure", "value", std::string(44, '-').c_str(), std::string(14, '-').c_str());
+  std::printf("| %-42s | %12lld |\n", "text tokens", static_cast<long long>(text_tokens));
+  std::printf("| %-42s | %12lld |\n", "audio codes generated", static_cast<long long>(made));
+  std::printf("| %-42s | %12.2f |\n", "audio seconds", audio_s);
+  std::printf("| %-42s | %12.1f |\n", "prefill (ms)", best_first * 1000);
+  std::printf("| %-42s | %12.1f |\n", "GPT decode, codes per second", static_cast<double>(made) / best_gpt);
+  std::printf("| %-42s | %12.1f |\n", "latent pass + HiFi-GAN (ms)", best_tail * 1000);
+  std::printf("| %-42s | %12.3f |\n", "real-time factor (compute / audio)", total / audio_s);
+  std::printf("| %-42s | %12.2f |\n", "time to first audio, no streaming yet (s)", total);
+  std::printf("| %-42s | %12.2f |\n", "audio seconds per second, batch 1", audio_s / total);
+  return 0;
+}
