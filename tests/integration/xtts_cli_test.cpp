@@ -14,17 +14,14 @@
 #include "models/xtts/safetensors.hpp"
 #include "models/xtts/torch/tensors.hpp"
 #include "tests/support/fleet_fixture.hpp"
+#include "tests/support/xtts_golden.hpp"
 
 namespace gpufleet::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path golden_dir() {
-  if (const char* dir = std::getenv("XTTS_GOLDEN_DIR")) return dir;
-  if (const char* source = std::getenv("GPUFLEET_SOURCE_DIR")) return fs::path(source) / ".." / "shared" / "xtts-golden";
-  return "../shared/xtts-golden";
-}
+fs::path golden_dir() { return gpufleet::testing::xtts_golden_dir(); }
 
 // XTTS_TEST_DEVICE=cuda runs the binary on the GPU (the tolerances then also bound CUDA's rounding).
 std::string test_device() {

@@ -9,17 +9,14 @@
 
 #include "common/error.hpp"
 #include "models/xtts/tokenizer.hpp"
+#include "tests/support/xtts_golden.hpp"
 
 namespace gpufleet::xtts {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path golden_dir() {
-  if (const char* dir = std::getenv("XTTS_GOLDEN_DIR")) return dir;
-  if (const char* source = std::getenv("GPUFLEET_SOURCE_DIR")) return fs::path(source) / ".." / "shared" / "xtts-golden";
-  return "../shared/xtts-golden";
-}
+fs::path golden_dir() { return gpufleet::testing::xtts_golden_dir(); }
 
 std::string strip_lower(const std::string& text) {
   // What Xtts.inference does before the tokenizer: text.strip().lower() (ASCII is enough for the goldens).

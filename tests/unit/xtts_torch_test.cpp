@@ -15,15 +15,12 @@
 #include "models/xtts/torch/speaker.hpp"
 #include "models/xtts/torch/mel.hpp"
 #include "models/xtts/torch/tensors.hpp"
+#include "tests/support/xtts_golden.hpp"
 
 namespace gpufleet::xtts {
 namespace {
 
-std::string golden_dir() {
-  if (const char* dir = std::getenv("XTTS_GOLDEN_DIR")) return dir;
-  if (const char* source = std::getenv("GPUFLEET_SOURCE_DIR")) return std::string(source) + "/../shared/xtts-golden";
-  return "../shared/xtts-golden";
-}
+std::string golden_dir() { return gpufleet::testing::xtts_golden_dir(); }
 
 bool have_golden() { return std::ifstream(golden_dir() + "/golden.safetensors").good(); }
 
