@@ -1,10 +1,9 @@
 #include "models/xtts/config.hpp"
 
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace gpufleet::xtts {
 
@@ -100,11 +99,9 @@ XttsConfig XttsConfig::from_json_text(std::string_view text) {
 }
 
 XttsConfig XttsConfig::load(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelError(ErrorCode::kModelError, "cannot read XTTS config " + path.string());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return from_json_text(buffer.str());
+  auto text = read_file(path, 16u << 20);
+  if (!text) throw ModelError(ErrorCode::kModelError, "cannot read XTTS config " + path.string());
+  return from_json_text(*text);
 }
 
 }  // namespace gpufleet::xtts

@@ -1,22 +1,19 @@
 #include "models/xtts/tokenizer.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "models/xtts/utf8.hpp"
 
 namespace gpufleet::xtts {
 
 BpeTokenizer BpeTokenizer::load(const std::filesystem::path& vocab_json) {
-  std::ifstream in(vocab_json, std::ios::binary);
-  if (!in) throw ModelError(ErrorCode::kModelError, "cannot read the XTTS vocabulary " + vocab_json.string());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return from_json(buffer.str());
+  auto text = read_file(vocab_json, 64u << 20);
+  if (!text) throw ModelError(ErrorCode::kModelError, "cannot read the XTTS vocabulary " + vocab_json.string());
+  return from_json(*text);
 }
 
 BpeTokenizer BpeTokenizer::from_json(std::string_view json_text) {
