@@ -86,6 +86,12 @@ void LocalStack::start() {
   fs::create_directories(fs::path(config_.state_dir) / "logs");
   fs::create_directories(config_.storage_root);
   if (!config_.redis_url) {
+    // Debian's redis-server package starts a system Redis on 6379: say so instead of failing obscurely.
+    if (redis_answers(config_.redis_port)) {
+      throw std::runtime_error("a Redis already answers on port " + std::to_string(config_.redis_port) +
+                               " (Debian's redis-server service?): use it with REDIS_URL=redis://127.0.0.1:" +
+                               std::to_string(config_.redis_port) + ", or choose another REDIS_PORT");
+    }
     const fs::path data = fs::path(config_.state_dir) / "redis";
     fs::create_directories(data);
     redis_ = Process::spawn({env_string("REDIS_SERVER", "redis-server"), "--port", std::to_string(config_.redis_port), "--bind",

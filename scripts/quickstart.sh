@@ -6,4 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+# On a machine where installing redis-server started Debian's own Redis service on 6379, use that one.
+if [ -z "${REDIS_URL:-}" ] && [ -z "${REDIS_PORT:-}" ] && redis-cli -p 6379 ping >/dev/null 2>&1; then
+  echo "quickstart: using the Redis already running on port 6379"
+  export REDIS_URL=redis://127.0.0.1:6379
+fi
 exec build/bin/gpufleet demo "$@"

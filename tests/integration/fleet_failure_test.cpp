@@ -9,6 +9,7 @@
 
 #include "cli/process.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/protocol.hpp"
 #include "tests/support/fleet_fixture.hpp"
 
@@ -181,6 +182,24 @@ TEST(FleetCommand, UpStartsTheStackAndSigtermStopsAllOfIt) {
   EXPECT_THROW(RedisClient(redis).command({"PING"}), RedisError);
   // Redis kept its data in an append-only file under STATE_DIR.
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "state" / "redis" / "appendonlydir"));
+}
+
+TEST(FleetCommand, UpRefusesToStartASecondRedisOnABusyPort) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {}});  // its Redis holds the port
+  TempDir dir;
+  auto up = cli::Process::spawn({bin_dir() + "/gpufleet", "up"},
+                                {{"PORT", std::to_string(cli::free_port())},
+                                 {"BROKER_PORT", std::to_string(cli::free_port())},
+                                 {"REDIS_PORT", std::to_string(fleet.stack().config().redis_port)},
+                                 {"STATE_DIR", (dir.path() / "state").string()}},
+                                (dir.path() / "up.log").string());
+  auto status = up.wait(std::chrono::seconds(20));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  auto log = read_file(dir.path() / "up.log", 1 << 20);
+  ASSERT_TRUE(log);
+  EXPECT_NE(log->find("already answers on port"), std::string::npos) << *log;
+  EXPECT_NE(log->find("REDIS_URL="), std::string::npos);
 }
 
 }  // namespace
