@@ -156,8 +156,6 @@ void throughput(uint16_t port, CompletionWatcher& watcher, const Options& option
   }
   io.run();
   const auto accepted = Clock::now();
-  const size_t before = watcher.completed();
-  (void)before;
   while (watcher.completed() < static_cast<size_t>(options.jobs - errors) &&
          Clock::now() - accepted < std::chrono::seconds(60)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -53,14 +53,6 @@ std::string LocalStack::log_path(const std::string& component) const {
   return (fs::path(config_.state_dir) / "logs" / (component + ".log")).string();
 }
 
-std::string LocalStack::redis_host() const {
-  return config_.redis_url ? parse_redis_url(*config_.redis_url).host : "127.0.0.1";
-}
-
-uint16_t LocalStack::redis_port() const {
-  return config_.redis_url ? static_cast<uint16_t>(parse_redis_url(*config_.redis_url).port) : config_.redis_port;
-}
-
 std::map<std::string, std::string> LocalStack::component_env() const {
   std::map<std::string, std::string> env = config_.env;
   if (config_.redis_url) {

@@ -48,8 +48,6 @@ class LocalStack {
   void stop();
 
   const StackConfig& config() const { return config_; }
-  std::string redis_host() const;
-  uint16_t redis_port() const;
 
   // For failure tests and supervision.
   size_t worker_count() const { return workers_.size(); }

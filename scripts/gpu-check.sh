@@ -20,12 +20,7 @@ cmake --version | head -1
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "cxx11abi", torch._C._GLIBCXX_USE_CXX11_ABI)'
 
 step "unpack Debian dependencies"
-eval "$(bash .gpu-debs-tools/unpack .gpu-debs /opt/gpufleet-deps)"
-# espeak-ng needs libpcaudio, which needs ALSA and PulseAudio: libdbus lands in lib/ (usrmerge) and
-# libpulsecommon in a pulseaudio/ subfolder that libpulse finds through an absolute RUNPATH, so neither is
-# on the path gpu-kit prints. The linker also needs them to resolve those indirect dependencies.
-export LD_LIBRARY_PATH="/opt/gpufleet-deps/lib/x86_64-linux-gnu:/opt/gpufleet-deps/usr/lib/x86_64-linux-gnu/pulseaudio:$LD_LIBRARY_PATH"
-torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+source scripts/gpu-env.sh
 
 step "configure and build"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

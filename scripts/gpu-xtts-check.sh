@@ -4,9 +4,7 @@
 # the golden folder in .xtts-golden (../shared does not travel).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-eval "$(bash .gpu-debs-tools/unpack .gpu-debs /opt/gpufleet-deps)"
-export LD_LIBRARY_PATH="/opt/gpufleet-deps/lib/x86_64-linux-gnu:/opt/gpufleet-deps/usr/lib/x86_64-linux-gnu/pulseaudio:$LD_LIBRARY_PATH"
-torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+source scripts/gpu-env.sh
 [ -f build-gpu/build.ninja ] || cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_prefix;${CMAKE_PREFIX_PATH//:/;}" >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; exit 1; }
 cmake --build build-gpu -j "$(nproc)" --target xtts_torch_test xtts_cli_test gpufleet-xtts gpufleet-xtts-bench >/tmp/build.log 2>&1 \

@@ -17,11 +17,15 @@ namespace {
 
 constexpr const char* kResultsEndpoint = "inproc://results";
 
-std::string default_worker_id() {
+std::string host_name() {
   char host[256] = {};
   ::gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+std::string default_worker_id() {
   std::ostringstream id;
-  id << host << "-" << ::getpid() << "-" << std::hex << (std::random_device{}() & 0xFFFFFF);
+  id << host_name() << "-" << ::getpid() << "-" << std::hex << (std::random_device{}() & 0xFFFFFF);
   return id.str();
 }
 
@@ -88,9 +92,7 @@ void Worker::connect() {
 void Worker::send_ready() {
   protocol::Ready ready;
   ready.worker_id = config_.worker_id;
-  char host[256] = {};
-  ::gethostname(host, sizeof(host) - 1);
-  ready.host = host;
+  ready.host = host_name();
   ready.pid = static_cast<int32_t>(::getpid());
   ready.device = device_.type;
   ready.device_name = device_.name;

@@ -22,16 +22,6 @@ std::string bin_dir() {
   return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "bin").string();
 }
 
-TempDir::TempDir() {
-  char pattern[] = "/tmp/gpufleet-test-XXXXXX";
-  path_ = fs::path(::mkdtemp(pattern));
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  fs::remove_all(path_, ignored);
-}
-
 Fleet::Fleet(FleetOptions options) : storage_(dir_.path() / "storage") {
   cli::StackConfig config;
   config.bin_dir = bin_dir();

@@ -16,20 +16,11 @@
 #include "cli/http_client.hpp"
 #include "cli/local_stack.hpp"
 #include "common/redis_client.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace gpufleet::testing {
 
 std::string bin_dir();
-
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 struct FleetOptions {
   int workers = 1;

@@ -1,10 +1,10 @@
 // Guards shared-storage safety: atomic writes, and paths that must not escape their root.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 
 #include "common/files.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace gpufleet {
 namespace {
@@ -13,12 +13,8 @@ namespace fs = std::filesystem;
 
 class FilesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/gpufleet-files-XXXXXX";
-    root_ = fs::path(::mkdtemp(pattern));
-  }
-  void TearDown() override { fs::remove_all(root_); }
-  fs::path root_;
+  testing::TempDir dir_;
+  const fs::path& root_ = dir_.path();
 };
 
 TEST_F(FilesTest, AtomicWriteLeavesOnlyTheFinalFile) {

@@ -1,13 +1,13 @@
 // Guards the worker's job execution without sockets: real espeak-ng speech lands as a valid WAV under the
 // storage root, and every refusal becomes an error result instead of an exception.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "common/files.hpp"
 #include "common/wav.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "worker/job_runner.hpp"
 
 namespace gpufleet::worker {
@@ -18,20 +18,17 @@ namespace fs = std::filesystem;
 class JobRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/gpufleet-runner-XXXXXX";
-    root_ = fs::path(::mkdtemp(pattern));
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     loaded["espeak"] = models::create_builtin_model("espeak");
     loaded["noop"] = models::create_builtin_model("noop");
     runner_ = std::make_unique<JobRunner>(std::move(loaded), root_);
   }
-  void TearDown() override { fs::remove_all(root_); }
-
   protocol::JobResult run(const std::string& model, const std::string& input) {
     return runner_->run(protocol::Job{"0123456789abcdef0123456789abcdef", 1, "tts", model, input, 0});
   }
 
-  fs::path root_;
+  testing::TempDir dir_;
+  const fs::path& root_ = dir_.path();
   std::unique_ptr<JobRunner> runner_;
 };
 

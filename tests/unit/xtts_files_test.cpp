@@ -1,7 +1,6 @@
 // Guards loading of the upstream XTTS files: config.json with Python's Infinity, and safetensors files that
 // are read exactly (checked against the golden set when it is there) and refused when inconsistent.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +13,7 @@
 #include "models/xtts/config.hpp"
 #include "models/xtts/safetensors.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/xtts_golden.hpp"
 
 namespace gpufleet::xtts {
@@ -78,10 +78,9 @@ TEST(TorchCheckpoint, ModelPthConvertsToExactlyTheGoldenSafetensors) {
   const auto tensors = xtts_state_dict(read_torch_checkpoint(dir / "model.pth"));
   const auto reference = SafetensorsFile::open(dir / "model.safetensors");
   ASSERT_EQ(tensors.size(), reference.tensors().size());
-  char pattern[] = "/tmp/gpufleet-convert-XXXXXX";
-  const fs::path out = fs::path(::mkdtemp(pattern));
-  write_safetensors(out / "model.safetensors", tensors);
-  const auto converted = SafetensorsFile::open(out / "model.safetensors");
+  testing::TempDir out;
+  write_safetensors(out.path() / "model.safetensors", tensors);
+  const auto converted = SafetensorsFile::open(out.path() / "model.safetensors");
   for (const auto& [name, view] : reference.tensors()) {
     ASSERT_TRUE(converted.contains(name)) << name;
     const auto& mine = converted.get(name);
@@ -90,7 +89,6 @@ TEST(TorchCheckpoint, ModelPthConvertsToExactlyTheGoldenSafetensors) {
     ASSERT_EQ(mine.bytes.size(), view.bytes.size()) << name;
     EXPECT_EQ(std::memcmp(mine.bytes.data(), view.bytes.data(), view.bytes.size()), 0) << name;
   }
-  fs::remove_all(out);
 }
 
 TEST(TorchCheckpoint, TrainerLayoutIsNormalised) {
@@ -108,11 +106,6 @@ TEST(TorchCheckpoint, TrainerLayoutIsNormalised) {
 
 class SafetensorsBadFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/gpufleet-st-XXXXXX";
-    dir_ = fs::path(::mkdtemp(pattern));
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   fs::path write(const std::string& header, size_t data_bytes) {
     std::string bytes(8, '\0');
     uint64_t size = header.size();
@@ -122,7 +115,8 @@ class SafetensorsBadFiles : public ::testing::Test {
     write_file_atomically(path, bytes);
     return path;
   }
-  fs::path dir_;
+  testing::TempDir temp_;
+  const fs::path& dir_ = temp_.path();
   int count_ = 0;
 };
 

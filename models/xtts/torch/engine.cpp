@@ -42,7 +42,7 @@ Voice XttsEngine::clone(const std::string& wav_bytes) const {
   torch::Tensor samples;
   if (info->format == 1 && info->bits_per_sample == 16) {
     auto pcm = wav_samples_pcm16(wav_bytes, *info);
-    samples = torch::tensor(std::vector<int16_t>(pcm.begin(), pcm.end()), torch::kInt16).to(torch::kFloat32) / 32768.0;
+    samples = torch::from_blob(pcm.data(), {static_cast<int64_t>(pcm.size())}, torch::kInt16).to(torch::kFloat32) / 32768.0;
   } else if (info->format == 3 && info->bits_per_sample == 32) {
     std::vector<float> floats(info->data_bytes / 4);
     std::memcpy(floats.data(), wav_bytes.data() + info->data_offset, floats.size() * 4);
