@@ -237,7 +237,8 @@ void espeak_rtf() {
   const auto start = Clock::now();
   for (int round = 0; round < 20; ++round) {
     for (const auto& text : sentences) {
-      auto output = model->run(models::ModelInput{"bench", {{"text", text}, {"language", "en"}}});
+      models::JobContext context;
+      auto output = model->run(models::ModelInput{"bench", {{"text", text}, {"language", "en"}}}, context);
       audio_s += output.audio->duration_s();
     }
   }
@@ -268,18 +269,11 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   char pattern[] = "/tmp/gpufleet-bench-XXXXXX";
   const fs::path dir = ::mkdtemp(pattern);
-  cli::StackConfig config;
-  config.bin_dir = fs::read_symlink("/proc/self/exe").parent_path().string();
-  config.host = "127.0.0.1";
-  config.http_port = cli::free_port();
-  config.broker_port = cli::free_port();
-  config.redis_port = cli::free_port();
-  config.storage_root = (dir / "storage").string();
-  config.state_dir = (dir / "state").string();
+  auto config = cli::StackConfig::private_on_free_ports(fs::read_symlink("/proc/self/exe").parent_path().string(),
+                                                       dir.string());
   config.workers = options.workers;
   config.worker_models = "noop";
   config.worker_slots = options.slots;
-  config.device = "cpu";
   config.env = {{"LOG_LEVEL", "warn"}};
   cli::LocalStack stack(config);
   stack.start();

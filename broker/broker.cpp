@@ -2,12 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include "broker/recovery.hpp"
 #include "common/config.hpp"
 #include "common/error.hpp"
 
 namespace gpufleet::broker {
 
 using protocol::MessageType;
+
+namespace {
+constexpr const char* kWakeEndpoint = "inproc://submissions";
+}  // namespace
 
 BrokerConfig BrokerConfig::from_env() {
   BrokerConfig config;
@@ -16,6 +21,7 @@ BrokerConfig BrokerConfig::from_env() {
                                                        std::to_string(port));
   config.heartbeat = std::chrono::milliseconds(env_int("HEARTBEAT_MS", 1000, 10, 60000));
   config.liveness = static_cast<int>(env_int("HEARTBEAT_LIVENESS", 3, 2, 100));
+  config.lease = std::chrono::milliseconds(env_int("LEASE_MS", 30000, 50, 24LL * 3600 * 1000));
   config.max_attempts = static_cast<uint32_t>(env_int("MAX_ATTEMPTS", 3, 1, 100));
   config.retention_s = env_int("JOB_RETENTION_S", 7 * 24 * 3600, 0, 365LL * 24 * 3600);
   config.redis = redis_endpoint_from_env();
@@ -24,13 +30,16 @@ BrokerConfig BrokerConfig::from_env() {
 
 Broker::Broker(BrokerConfig config)
     : config_(std::move(config)), socket_(context_, zmq::socket_type::router),
-      status_(config_.redis, config_.retention_s) {
+      wake_(context_, zmq::socket_type::pull), status_(config_.redis, config_.retention_s) {
   socket_.set(zmq::sockopt::linger, 0);
   // A worker that reconnects under the same id takes over its identity instead of being ignored.
   socket_.set(zmq::sockopt::router_handover, 1);
   socket_.set(zmq::sockopt::sndhwm, 0);
   socket_.set(zmq::sockopt::rcvhwm, 0);
+  wake_.bind(kWakeEndpoint);
 }
+
+Broker::~Broker() = default;
 
 template <typename T>
 void Broker::send(const std::string& identity, MessageType type, const T& body) {
@@ -40,19 +49,42 @@ void Broker::send(const std::string& identity, MessageType type, const T& body) 
   socket_.send(zmq::buffer(protocol::encode_body(body)), zmq::send_flags::none);
 }
 
+bool Broker::recover() {
+  try {
+    RecoveredState state = recover_state(status_.client(), RedisKeys(config_.redis.prefix));
+    const auto orphan_deadline = SteadyClock::now() + config_.lease + config_.heartbeat * config_.liveness;
+    for (auto& job : state.queued) dispatcher_.enqueue(std::move(job));
+    const size_t running = state.running.size();
+    for (auto& assignment : state.running) dispatcher_.add_orphan(std::move(assignment), orphan_deadline);
+    reader_ = std::make_unique<SubmissionReader>(config_.redis, context_, kWakeEndpoint, state.stream_position);
+    spdlog::info("recovered from redis: {} queued, {} running awaiting their workers; following submissions after {}",
+                 dispatcher_.queued(), running, state.stream_position);
+    return true;
+  } catch (const RedisError& error) {
+    spdlog::error("cannot read the job store yet, retrying: {}", error.what());
+    status_.client().disconnect();
+    return false;
+  }
+}
+
 void Broker::run(const std::atomic<bool>& stop) {
   socket_.bind(config_.bind_endpoint);
   status_.reset_catalog();
-  spdlog::info("broker listening on {} (heartbeat {} ms, liveness {}), redis {}", config_.bind_endpoint,
-               config_.heartbeat.count(), config_.liveness, config_.redis.describe());
+  spdlog::info("broker listening on {} (heartbeat {} ms, liveness {}, lease {} ms), redis {}", config_.bind_endpoint,
+               config_.heartbeat.count(), config_.liveness, config_.lease.count(), config_.redis.describe());
   std::vector<zmq::message_t> frames;
-  zmq::pollitem_t items[] = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0}};
+  zmq::pollitem_t items[] = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0},
+                             {static_cast<void*>(wake_), 0, ZMQ_POLLIN, 0}};
   while (!stop.load()) {
+    if (!recovered_ && SteadyClock::now() >= next_recovery_attempt_) {
+      recovered_ = recover();
+      next_recovery_attempt_ = SteadyClock::now() + std::chrono::milliseconds(500);
+    }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_ - SteadyClock::now());
     if (status_.backlog() > 0) wait = std::min(wait, std::chrono::milliseconds(50));
     wait = std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(200));
     try {
-      zmq::poll(items, 1, wait);
+      zmq::poll(items, 2, wait);
     } catch (const zmq::error_t& error) {
       if (error.num() == EINTR) continue;
       throw;
@@ -64,13 +96,25 @@ void Broker::run(const std::atomic<bool>& stop) {
       if (!received) break;
       handle(frames);
     }
-    dispatch();
+    zmq::message_t nudge;
+    while (wake_.recv(nudge, zmq::recv_flags::dontwait)) {
+    }
+    if (reader_) {
+      for (auto& submission : reader_->take()) on_submission(std::move(submission));
+    }
+    // While Redis is down nothing new is dispatched: a dispatch is recorded before the job is sent.
+    if (recovered_ && status_.healthy()) dispatch();
     if (SteadyClock::now() >= next_tick_) tick();
     status_.flush();
   }
-  spdlog::info("broker stopping: {} queued, {} running", dispatcher_.queued(), dispatcher_.running());
+  spdlog::info("broker stopping: {} queued, {} running (all recorded in redis)", dispatcher_.queued(),
+               dispatcher_.running());
+  reader_.reset();
   status_.snapshot(dispatcher_, config_.heartbeat.count());
-  status_.flush();
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(2);
+  while (!status_.flush() && SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 void Broker::handle(std::vector<zmq::message_t>& frames) {
@@ -83,21 +127,12 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
     const auto header = protocol::decode_header(frames[1].to_string_view());
     const std::string_view body = frames[2].to_string_view();
     switch (header.type) {
-      case MessageType::kSubmit:
-        on_submit(protocol::decode_body<protocol::Submit>(body));
-        break;
       case MessageType::kReady:
         on_ready(identity, protocol::decode_body<protocol::Ready>(body));
         break;
-      case MessageType::kHeartbeat: {
-        const auto heartbeat = protocol::decode_body<protocol::Heartbeat>(body);
-        if (dispatcher_.touch(identity, SteadyClock::now())) {
-          dispatcher_.set_draining(identity, heartbeat.draining);
-        } else {
-          send(identity, MessageType::kReconnect, protocol::Reconnect{"unknown worker"});
-        }
+      case MessageType::kHeartbeat:
+        on_heartbeat(identity, protocol::decode_body<protocol::Heartbeat>(body));
         break;
-      }
       case MessageType::kJobResult:
         on_result(identity, protocol::decode_body<protocol::JobResult>(body));
         break;
@@ -106,6 +141,8 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
         break;
       case MessageType::kJob:
       case MessageType::kReconnect:
+      case MessageType::kCancel:
+      case MessageType::kResultAck:
         throw ProtocolError(std::string(protocol::to_string(header.type)) + " is not sent to a broker");
     }
   } catch (const ProtocolError& error) {
@@ -115,49 +152,105 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
   }
 }
 
-void Broker::on_submit(const protocol::Submit& submit) {
-  if (!is_valid_job_id(submit.job_id) || submit.model.empty()) {
-    throw ProtocolError("SUBMIT with an invalid job id or no model");
+void Broker::on_submission(Submission submission) {
+  if (submission.op == Submission::Op::kSubmit) {
+    if (submission.job && is_valid_job_id(submission.job->id)) dispatcher_.enqueue(std::move(*submission.job));
+    return;
   }
-  QueuedJob job{submit.job_id, submit.kind, submit.model, submit.input_json, submit.priority, submit.created_ms, 0};
-  if (!dispatcher_.enqueue(std::move(job))) {
-    spdlog::debug("job {} submitted again while active; ignored", submit.job_id);
+  // A cancellation: the gateway has already ended a queued job in Redis; a running one is stopped on its host.
+  if (dispatcher_.remove_queued(submission.job_id)) return;
+  dispatcher_.mark_cancel_requested(submission.job_id);
+  if (const Assignment* assignment = dispatcher_.find_running(submission.job_id)) {
+    spdlog::info("cancelling job {} on worker {}", submission.job_id, assignment->worker_id);
+    send_cancel(*assignment, ErrorCode::kCancelled);
   }
+}
+
+void Broker::send_cancel(const Assignment& assignment, ErrorCode reason) {
+  send(assignment.worker_id, MessageType::kCancel,
+       protocol::Cancel{assignment.job.id, assignment.attempt, std::string(to_string(reason))});
 }
 
 void Broker::on_ready(const std::string& identity, const protocol::Ready& ready) {
   if (ready.worker_id != identity) throw ProtocolError("READY whose worker_id differs from the socket identity");
   const bool known = dispatcher_.knows_worker(identity);
-  for (auto& orphan : dispatcher_.add_worker(ready, ready.running_jobs, SteadyClock::now())) {
-    requeue_or_fail(std::move(orphan), "worker " + identity + " reconnected without it");
+  auto registration = dispatcher_.add_worker(ready, SteadyClock::now(), config_.lease);
+  for (auto& lost : registration.lost) {
+    requeue_or_fail(std::move(lost), ErrorCode::kWorkerLost, "worker " + identity + " registered without it");
+  }
+  for (const auto& held : registration.unknown) {
+    // Not this worker's to run (any more): stop it there. A result it still sends is judged by the job store.
+    send(identity, MessageType::kCancel, protocol::Cancel{held.job_id, held.attempt, "lease_expired"});
   }
   const auto& worker = dispatcher_.workers().at(identity);
+  for (const auto& [job_id, assignment] : worker.running) {
+    if (assignment.job.cancel_requested) send_cancel(assignment, ErrorCode::kCancelled);
+  }
   std::string models;
   for (const auto& model : ready.models) models += (models.empty() ? "" : ",") + model.name;
-  spdlog::info("worker {} {} ({} on {}, {} slots, models {})", identity, known ? "reconnected" : "joined",
-               ready.device_name, ready.host, worker.ready.slots, models);
+  spdlog::info("worker {} {} ({} on {}, {} slots, models {}, holding {})", identity, known ? "reconnected" : "joined",
+               ready.device_name, ready.host, worker.ready.slots, models, ready.held.size());
   status_.worker_joined(worker);
   status_.snapshot(dispatcher_, config_.heartbeat.count());
 }
 
-void Broker::on_result(const std::string& identity, const protocol::JobResult& result) {
-  dispatcher_.touch(identity, SteadyClock::now());
-  auto assignment = dispatcher_.complete(identity, result.job_id, result.attempt);
-  if (!assignment) {
-    spdlog::warn("refusing a result for job {} attempt {} from worker {}: not its current assignment",
-                 result.job_id, result.attempt, identity);
-    if (!dispatcher_.knows_worker(identity)) {
-      send(identity, MessageType::kReconnect, protocol::Reconnect{"unknown worker"});
-    }
+void Broker::on_heartbeat(const std::string& identity, const protocol::Heartbeat& heartbeat) {
+  const auto now = SteadyClock::now();
+  if (!dispatcher_.touch(identity, now)) {
+    send(identity, MessageType::kReconnect, protocol::Reconnect{"unknown worker"});
     return;
   }
-  if (result.ok) {
-    status_.job_succeeded(*assignment, result.result_json, result.run_ms);
-  } else {
-    const std::string code = parse_error_code(result.error_code) ? result.error_code
-                                                                   : std::string(to_string(ErrorCode::kModelError));
-    status_.job_failed(assignment->job, identity, assignment->attempt, code, result.error_message, result.run_ms);
+  dispatcher_.set_draining(identity, heartbeat.draining);
+  if (!heartbeat.renew.empty()) dispatcher_.renew(identity, heartbeat.renew, now + config_.lease);
+}
+
+void Broker::on_result(const std::string& identity, const protocol::JobResult& result) {
+  if (!dispatcher_.knows_worker(identity)) {
+    // It sends the result again after registering, when the broker knows what it holds.
+    send(identity, MessageType::kReconnect, protocol::Reconnect{"unknown worker"});
+    return;
   }
+  if (!is_valid_job_id(result.job_id)) throw ProtocolError("JOB_RESULT with an invalid job id");
+  dispatcher_.touch(identity, SteadyClock::now());
+  auto assignment = dispatcher_.complete(identity, result.job_id, result.attempt);
+  QueuedJob job;
+  if (assignment) {
+    job = assignment->job;
+  } else {
+    job.id = result.job_id;  // revoked or unknown here: the job store decides, events carry no kind/model
+  }
+  auto acknowledge = [this, identity, id = result.job_id, attempt = result.attempt](const RedisReply& reply) {
+    const bool accepted = reply.is_integer() && reply.integer() > 0;
+    if (!accepted) {
+      spdlog::warn("refused a result for job {} attempt {} from worker {}: not the job's current attempt", id, attempt,
+                   identity);
+    }
+    send(identity, MessageType::kResultAck, protocol::ResultAck{id, attempt, accepted});
+  };
+
+  StatusWriter::Outcome outcome;
+  outcome.run_ms = result.run_ms;
+  if (result.ok) {
+    outcome.state = JobState::kSucceeded;
+    outcome.result_json = result.result_json;
+  } else {
+    const auto code = parse_error_code(result.error_code).value_or(ErrorCode::kModelError);
+    outcome.error_code = std::string(to_string(code));
+    outcome.error_message = result.error_message;
+    outcome.state = code == ErrorCode::kCancelled          ? JobState::kCancelled
+                    : code == ErrorCode::kDeadlineExceeded ? JobState::kExpired
+                                                           : JobState::kFailed;
+    if (code == ErrorCode::kOutOfMemory && assignment && result.attempt < config_.max_attempts) {
+      // Device memory runs out on one worker, not necessarily on another: try elsewhere.
+      job.attempts = result.attempt;
+      job.avoid_worker = identity;
+      status_.record_requeue(job, result.attempt, outcome.error_code,
+                             "out of memory on worker " + identity + ": " + result.error_message, acknowledge);
+      dispatcher_.requeue(std::move(job));
+      return;
+    }
+  }
+  status_.record_final(job, JobState::kRunning, result.attempt, identity, outcome, acknowledge);
 }
 
 void Broker::on_goodbye(const std::string& identity) {
@@ -165,28 +258,49 @@ void Broker::on_goodbye(const std::string& identity) {
 }
 
 void Broker::lose_worker(const std::string& worker_id, const std::string& reason) {
-  auto orphans = dispatcher_.remove_worker(worker_id);
-  spdlog::warn("worker {} removed ({}); {} job(s) back to the queue", worker_id, reason, orphans.size());
-  for (auto& orphan : orphans) requeue_or_fail(std::move(orphan), "worker " + worker_id + " lost: " + reason);
+  auto assignments = dispatcher_.remove_worker(worker_id);
+  spdlog::warn("worker {} removed ({}); {} job(s) back to the queue", worker_id, reason, assignments.size());
+  for (auto& assignment : assignments) {
+    requeue_or_fail(std::move(assignment), ErrorCode::kWorkerLost, "worker " + worker_id + " lost: " + reason);
+  }
   status_.worker_left(worker_id, reason);
 }
 
-void Broker::requeue_or_fail(QueuedJob job, const std::string& reason) {
-  if (job.attempts >= config_.max_attempts) {
-    status_.job_failed(job, "", job.attempts, std::string(to_string(ErrorCode::kWorkerLost)),
-                       reason + " (after " + std::to_string(job.attempts) + " attempts)", 0);
+void Broker::requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason) {
+  QueuedJob job = std::move(assignment.job);
+  job.attempts = assignment.attempt;
+  if (assignment.attempt >= config_.max_attempts) {
+    StatusWriter::Outcome outcome;
+    outcome.state = JobState::kFailed;
+    outcome.error_code = std::string(to_string(code));
+    outcome.error_message = reason + " (after " + std::to_string(assignment.attempt) + " attempts)";
+    status_.record_final(job, JobState::kRunning, assignment.attempt, assignment.worker_id, outcome);
     return;
   }
-  status_.job_requeued(job, reason);
+  status_.record_requeue(job, assignment.attempt, std::string(to_string(code)), reason);
   dispatcher_.requeue(std::move(job));
 }
 
 void Broker::dispatch() {
-  for (const auto& assignment : dispatcher_.dispatch()) {
-    protocol::Job message{assignment.job.id, assignment.attempt, assignment.job.kind, assignment.job.model,
-                          assignment.job.input_json, assignment.job.created_ms};
-    send(assignment.worker_id, MessageType::kJob, message);
-    status_.job_running(assignment);
+  for (auto& assignment : dispatcher_.dispatch()) {
+    status_.record_dispatch(assignment, [this, assignment](const RedisReply& reply) {
+      const long long verdict = reply.is_integer() ? reply.integer() : 0;
+      if (verdict == 1) {
+        if (!dispatcher_.confirm(assignment.worker_id, assignment.job.id, assignment.attempt,
+                                 SteadyClock::now() + config_.lease)) {
+          return;  // its worker was lost meanwhile; that path requeued it
+        }
+        protocol::Job message{assignment.job.id,         assignment.attempt,     assignment.job.kind,
+                              assignment.job.model,      assignment.job.input_json, assignment.job.created_ms,
+                              assignment.job.deadline_ms, static_cast<uint32_t>(config_.lease.count())};
+        send(assignment.worker_id, MessageType::kJob, message);
+        return;
+      }
+      if (reply.is_error()) spdlog::error("job store refused to dispatch job {}: {}", assignment.job.id, reply.str());
+      std::optional<uint32_t> attempts_done;
+      if (verdict < 0) attempts_done = static_cast<uint32_t>(-verdict - 1);
+      dispatcher_.retract(assignment.worker_id, assignment.job.id, assignment.attempt, attempts_done);
+    });
   }
 }
 
@@ -197,11 +311,39 @@ void Broker::tick() {
   for (const auto& worker_id : dispatcher_.silent_workers(now, timeout)) {
     lose_worker(worker_id, "no heartbeat for " + std::to_string(timeout.count()) + " ms");
   }
+  for (const auto& expired : dispatcher_.expired_leases(now)) {
+    auto assignment = dispatcher_.revoke(expired.worker_id, expired.job.id);
+    if (!assignment) continue;
+    spdlog::warn("job {} attempt {}: lease on worker {} ran out (no progress for {} ms)", expired.job.id,
+                 expired.attempt, expired.worker_id, config_.lease.count());
+    send_cancel(*assignment, ErrorCode::kLeaseExpired);
+    requeue_or_fail(std::move(*assignment), ErrorCode::kLeaseExpired,
+                    "the lease on worker " + expired.worker_id + " ran out: no progress for " +
+                        std::to_string(config_.lease.count()) + " ms");
+  }
+  const int64_t now_ms = unix_ms();
+  for (const auto& late : dispatcher_.past_deadline(now_ms)) {
+    auto assignment = dispatcher_.revoke(late.worker_id, late.job.id);
+    if (!assignment) continue;
+    send_cancel(*assignment, ErrorCode::kDeadlineExceeded);
+    status_.record_final(assignment->job, JobState::kRunning, assignment->attempt, assignment->worker_id,
+                         {JobState::kExpired, {}, std::string(to_string(ErrorCode::kDeadlineExceeded)),
+                          "the job's timeout ran out while it ran", 0});
+  }
+  for (const auto& job : dispatcher_.take_expired_queued(now_ms)) {
+    status_.record_final(job, JobState::kQueued, job.attempts, "",
+                         {JobState::kExpired, {}, std::string(to_string(ErrorCode::kDeadlineExceeded)),
+                          "the job's timeout ran out before a worker took it", 0});
+  }
+  for (auto& orphan : dispatcher_.take_expired_orphans(now)) {
+    const std::string worker = orphan.worker_id;
+    requeue_or_fail(std::move(orphan), ErrorCode::kWorkerLost,
+                    "worker " + worker + " did not come back after the broker restarted");
+  }
   for (const auto& [id, worker] : dispatcher_.workers()) {
-    send(id, MessageType::kHeartbeat, protocol::Heartbeat{static_cast<uint32_t>(worker.running.size())});
+    send(id, MessageType::kHeartbeat, protocol::Heartbeat{worker.busy(), false, {}});
   }
   status_.snapshot(dispatcher_, config_.heartbeat.count());
-  dispatch();
 }
 
 }  // namespace gpufleet::broker

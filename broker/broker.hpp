@@ -1,24 +1,28 @@
 #pragma once
-// The broker process: one ROUTER socket that gateways and workers connect to, a poll loop that reads
-// messages in batches, lets the Dispatcher decide, sends jobs, and hands state changes to the StatusWriter.
-// Heartbeats go out from a timer, independent of traffic.
+// The broker process: one ROUTER socket that workers connect to, a reader that follows the job store's
+// submissions stream, and a poll loop that lets the Dispatcher decide, records every decision in the job
+// store before acting on it, and sends jobs, cancellations and acknowledgements. Heartbeats and lease
+// checks run from a timer, independent of traffic. On start it rebuilds its queues from Redis.
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
 #include "broker/dispatcher.hpp"
 #include "broker/status_writer.hpp"
+#include "broker/submission_reader.hpp"
 
 namespace gpufleet::broker {
 
 struct BrokerConfig {
   std::string bind_endpoint = "tcp://*:5555";
   std::chrono::milliseconds heartbeat{1000};
-  int liveness = 3;          // heartbeats a worker may miss before its jobs are requeued
-  uint32_t max_attempts = 3;  // a job whose workers were lost this many times fails with worker_lost
+  int liveness = 3;           // heartbeats a worker may miss before its jobs are requeued
+  std::chrono::milliseconds lease{30000};  // a running job without progress this long is taken back
+  uint32_t max_attempts = 3;  // a job lost (or out of memory) this many times fails instead of looping
   int64_t retention_s = 7 * 24 * 3600;
   RedisEndpoint redis;
 
@@ -28,27 +32,35 @@ struct BrokerConfig {
 class Broker {
  public:
   explicit Broker(BrokerConfig config);
+  ~Broker();
   // Serves until `stop` becomes true. Throws only when the socket cannot be bound.
   void run(const std::atomic<bool>& stop);
 
  private:
+  bool recover();
   void handle(std::vector<zmq::message_t>& frames);
-  void on_submit(const protocol::Submit& submit);
+  void on_submission(Submission submission);
   void on_ready(const std::string& identity, const protocol::Ready& ready);
+  void on_heartbeat(const std::string& identity, const protocol::Heartbeat& heartbeat);
   void on_result(const std::string& identity, const protocol::JobResult& result);
   void on_goodbye(const std::string& identity);
   void lose_worker(const std::string& worker_id, const std::string& reason);
-  void requeue_or_fail(QueuedJob job, const std::string& reason);
+  void requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason);
   void dispatch();
   void tick();
+  void send_cancel(const Assignment& assignment, ErrorCode reason);
   template <typename T>
   void send(const std::string& identity, protocol::MessageType type, const T& body);
 
   BrokerConfig config_;
   zmq::context_t context_{1};
   zmq::socket_t socket_;
+  zmq::socket_t wake_;  // the submission reader's nudges
   Dispatcher dispatcher_;
   StatusWriter status_;
+  std::unique_ptr<SubmissionReader> reader_;
+  bool recovered_ = false;
+  SteadyClock::time_point next_recovery_attempt_{};
   SteadyClock::time_point next_tick_{};
   uint64_t dropped_frames_ = 0;
 };

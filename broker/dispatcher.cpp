@@ -4,38 +4,122 @@
 
 namespace gpufleet::broker {
 
-bool Dispatcher::enqueue(QueuedJob job) {
-  if (!active_jobs_.insert(job.id).second) return false;
+void Dispatcher::push(QueuedJob job, bool front) {
+  job.entry = next_entry_++;
+  if (job.deadline_ms > 0) deadlines_.emplace(job.deadline_ms, job.id);
   const std::string model = job.model;
-  queues_[model][job.priority].push_back(std::move(job));
+  ModelQueue& queue = queues_[model];
+  auto& level = queue.levels[job.priority];
+  if (front) {
+    level.push_front(std::move(job));
+  } else {
+    level.push_back(std::move(job));
+  }
+  const QueuedJob& stored = front ? level.front() : level.back();
+  queued_[stored.id] = LiveEntry{stored.entry, &stored};
+  ++queue.live;
   models_with_work_.insert(model);
-  ++queued_count_;
+}
+
+bool Dispatcher::enqueue(QueuedJob job) {
+  if (queued_.count(job.id) != 0 || running_.count(job.id) != 0 || orphans_.count(job.id) != 0) return false;
+  push(std::move(job), false);
   return true;
 }
 
 void Dispatcher::requeue(QueuedJob job) {
-  active_jobs_.insert(job.id);
-  const std::string model = job.model;
-  queues_[model][job.priority].push_front(std::move(job));
-  models_with_work_.insert(model);
-  ++queued_count_;
+  if (queued_.count(job.id) != 0) remove_queued(job.id);
+  push(std::move(job), true);
 }
 
-std::vector<QueuedJob> Dispatcher::add_worker(const protocol::Ready& ready,
-                                              const std::vector<std::string>& still_running,
-                                              SteadyClock::time_point now) {
-  std::vector<QueuedJob> orphans;
+bool Dispatcher::remove_queued(const std::string& job_id) {
+  auto it = queued_.find(job_id);
+  if (it == queued_.end()) return false;
+  --queues_[it->second.job->model].live;
+  queued_.erase(it);
+  return true;
+}
+
+std::vector<QueuedJob> Dispatcher::take_expired_queued(int64_t now_unix_ms) {
+  std::vector<QueuedJob> expired;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now_unix_ms) {
+    const std::string id = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    auto live = queued_.find(id);
+    if (live == queued_.end() || live->second.job->deadline_ms > now_unix_ms) continue;
+    expired.push_back(*live->second.job);
+    remove_queued(id);
+  }
+  return expired;
+}
+
+void Dispatcher::add_orphan(Assignment assignment, SteadyClock::time_point deadline) {
+  const std::string id = assignment.job.id;
+  if (queued_.count(id) != 0 || running_.count(id) != 0) return;
+  orphans_[id] = {std::move(assignment), deadline};
+}
+
+std::vector<Assignment> Dispatcher::take_expired_orphans(SteadyClock::time_point now) {
+  std::vector<Assignment> expired;
+  for (auto it = orphans_.begin(); it != orphans_.end();) {
+    if (it->second.second <= now) {
+      expired.push_back(std::move(it->second.first));
+      it = orphans_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return expired;
+}
+
+Registration Dispatcher::add_worker(const protocol::Ready& ready, SteadyClock::time_point now,
+                                    std::chrono::milliseconds lease) {
+  Registration registration;
   WorkerState state;
+  auto held_at = [&](const std::string& job_id) -> std::optional<uint32_t> {
+    for (const auto& held : ready.held) {
+      if (held.job_id == job_id) return held.attempt;
+    }
+    return std::nullopt;
+  };
   if (auto existing = workers_.find(ready.worker_id); existing != workers_.end()) {
     state.running = std::move(existing->second.running);
     for (auto it = state.running.begin(); it != state.running.end();) {
-      if (std::find(still_running.begin(), still_running.end(), it->first) == still_running.end()) {
-        orphans.push_back(std::move(it->second.job));
-        active_jobs_.erase(it->first);
+      if (held_at(it->first) != it->second.attempt) {
+        registration.lost.push_back(std::move(it->second));
+        running_.erase(it->first);
         it = state.running.erase(it);
       } else {
         ++it;
       }
+    }
+    // Revoked jobs it still runs keep their slots; the rest are over.
+    for (const auto& id : existing->second.revoked) {
+      if (held_at(id)) state.revoked.insert(id);
+    }
+  }
+  for (const auto& held : ready.held) {
+    if (state.running.count(held.job_id) != 0 || state.revoked.count(held.job_id) != 0) continue;
+    auto orphan = orphans_.find(held.job_id);
+    if (orphan != orphans_.end() && orphan->second.first.worker_id == ready.worker_id &&
+        orphan->second.first.attempt == held.attempt) {
+      Assignment assignment = std::move(orphan->second.first);
+      orphans_.erase(orphan);
+      assignment.confirmed = true;
+      assignment.lease_deadline = now + lease;
+      running_[held.job_id] = ready.worker_id;
+      state.running.emplace(held.job_id, std::move(assignment));
+    } else {
+      registration.unknown.push_back(held);
+    }
+  }
+  // Jobs a previous broker gave this worker that it does not hold: it never got them, or lost them.
+  for (auto it = orphans_.begin(); it != orphans_.end();) {
+    if (it->second.first.worker_id == ready.worker_id && !held_at(it->first)) {
+      registration.lost.push_back(std::move(it->second.first));
+      it = orphans_.erase(it);
+    } else {
+      ++it;
     }
   }
   state.ready = ready;
@@ -43,16 +127,16 @@ std::vector<QueuedJob> Dispatcher::add_worker(const protocol::Ready& ready,
   for (const auto& model : ready.models) state.models.insert(model.name);
   state.last_seen = now;
   workers_[ready.worker_id] = std::move(state);
-  return orphans;
+  return registration;
 }
 
-std::vector<QueuedJob> Dispatcher::remove_worker(const std::string& worker_id) {
-  std::vector<QueuedJob> orphans;
+std::vector<Assignment> Dispatcher::remove_worker(const std::string& worker_id) {
+  std::vector<Assignment> orphans;
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return orphans;
   for (auto& [job_id, assignment] : it->second.running) {
-    active_jobs_.erase(job_id);
-    orphans.push_back(std::move(assignment.job));
+    running_.erase(job_id);
+    orphans.push_back(std::move(assignment));
   }
   workers_.erase(it);
   return orphans;
@@ -69,6 +153,18 @@ void Dispatcher::set_draining(const std::string& worker_id, bool draining) {
   if (auto it = workers_.find(worker_id); it != workers_.end()) it->second.draining = draining;
 }
 
+void Dispatcher::renew(const std::string& worker_id, const std::vector<std::string>& job_ids,
+                       SteadyClock::time_point deadline) {
+  auto worker = workers_.find(worker_id);
+  if (worker == workers_.end()) return;
+  for (const auto& id : job_ids) {
+    auto running = worker->second.running.find(id);
+    if (running != worker->second.running.end() && running->second.confirmed) {
+      running->second.lease_deadline = std::max(running->second.lease_deadline, deadline);
+    }
+  }
+}
+
 std::vector<std::string> Dispatcher::silent_workers(SteadyClock::time_point now,
                                                     std::chrono::milliseconds timeout) const {
   std::vector<std::string> silent;
@@ -78,11 +174,19 @@ std::vector<std::string> Dispatcher::silent_workers(SteadyClock::time_point now,
   return silent;
 }
 
-WorkerState* Dispatcher::pick_worker(const std::string& model) {
+bool Dispatcher::serves_elsewhere(const std::string& model, const std::string& avoid) const {
+  for (const auto& [id, worker] : workers_) {
+    if (id != avoid && worker.models.count(model) != 0 && !worker.draining) return true;
+  }
+  return false;
+}
+
+WorkerState* Dispatcher::pick_worker(const std::string& model, const std::string& avoid) {
+  const bool avoiding = !avoid.empty() && serves_elsewhere(model, avoid);
   WorkerState* best = nullptr;
   for (auto& [id, worker] : workers_) {
     const uint32_t free = worker.free_slots();
-    if (free == 0 || worker.models.count(model) == 0) continue;
+    if (free == 0 || worker.models.count(model) == 0 || (avoiding && id == avoid)) continue;
     if (best == nullptr || free > best->free_slots()) best = &worker;
   }
   return best;
@@ -91,18 +195,27 @@ WorkerState* Dispatcher::pick_worker(const std::string& model) {
 std::vector<Assignment> Dispatcher::dispatch() {
   std::vector<Assignment> assignments;
   for (auto model_it = models_with_work_.begin(); model_it != models_with_work_.end();) {
-    const std::string& model = *model_it;
-    PriorityQueues& levels = queues_[model];
+    ModelQueue& queue = queues_[*model_it];
+    PriorityQueues& levels = queue.levels;
     while (!levels.empty()) {
-      WorkerState* worker = pick_worker(model);
-      if (worker == nullptr) break;
       auto level = levels.begin();
-      QueuedJob job = std::move(level->second.front());
+      QueuedJob& head = level->second.front();
+      auto live = queued_.find(head.id);
+      if (live == queued_.end() || live->second.entry != head.entry) {  // removed or superseded
+        level->second.pop_front();
+        if (level->second.empty()) levels.erase(level);
+        continue;
+      }
+      WorkerState* worker = pick_worker(*model_it, head.avoid_worker);
+      if (worker == nullptr) break;
+      QueuedJob job = std::move(head);
       level->second.pop_front();
       if (level->second.empty()) levels.erase(level);
-      --queued_count_;
-      Assignment assignment{worker->ready.worker_id, std::move(job), 0};
-      assignment.attempt = ++assignment.job.attempts;
+      queued_.erase(live);
+      --queue.live;
+      Assignment assignment{worker->ready.worker_id, std::move(job), 0, false, {}};
+      assignment.attempt = assignment.job.attempts + 1;
+      running_[assignment.job.id] = assignment.worker_id;
       worker->running.emplace(assignment.job.id, assignment);
       assignments.push_back(std::move(assignment));
     }
@@ -111,16 +224,98 @@ std::vector<Assignment> Dispatcher::dispatch() {
   return assignments;
 }
 
+bool Dispatcher::confirm(const std::string& worker_id, const std::string& job_id, uint32_t attempt,
+                         SteadyClock::time_point lease_deadline) {
+  auto worker = workers_.find(worker_id);
+  if (worker == workers_.end()) return false;
+  auto running = worker->second.running.find(job_id);
+  if (running == worker->second.running.end() || running->second.attempt != attempt) return false;
+  running->second.confirmed = true;
+  running->second.job.attempts = attempt;
+  running->second.lease_deadline = lease_deadline;
+  return true;
+}
+
+void Dispatcher::retract(const std::string& worker_id, const std::string& job_id, uint32_t attempt,
+                         std::optional<uint32_t> attempts_done) {
+  auto worker = workers_.find(worker_id);
+  if (worker == workers_.end()) return;
+  auto running = worker->second.running.find(job_id);
+  if (running == worker->second.running.end() || running->second.attempt != attempt) return;
+  QueuedJob job = std::move(running->second.job);
+  worker->second.running.erase(running);
+  running_.erase(job_id);
+  if (attempts_done) {
+    job.attempts = *attempts_done;
+    requeue(std::move(job));
+  }
+}
+
 std::optional<Assignment> Dispatcher::complete(const std::string& worker_id, const std::string& job_id,
                                                uint32_t attempt) {
   auto worker = workers_.find(worker_id);
   if (worker == workers_.end()) return std::nullopt;
+  worker->second.revoked.erase(job_id);
   auto running = worker->second.running.find(job_id);
   if (running == worker->second.running.end() || running->second.attempt != attempt) return std::nullopt;
   Assignment assignment = std::move(running->second);
   worker->second.running.erase(running);
-  active_jobs_.erase(job_id);
+  running_.erase(job_id);
   return assignment;
+}
+
+std::optional<Assignment> Dispatcher::revoke(const std::string& worker_id, const std::string& job_id) {
+  auto worker = workers_.find(worker_id);
+  if (worker == workers_.end()) return std::nullopt;
+  auto running = worker->second.running.find(job_id);
+  if (running == worker->second.running.end()) return std::nullopt;
+  Assignment assignment = std::move(running->second);
+  worker->second.running.erase(running);
+  worker->second.revoked.insert(job_id);
+  running_.erase(job_id);
+  return assignment;
+}
+
+std::vector<Assignment> Dispatcher::expired_leases(SteadyClock::time_point now) const {
+  std::vector<Assignment> expired;
+  for (const auto& [id, worker] : workers_) {
+    for (const auto& [job_id, assignment] : worker.running) {
+      if (assignment.confirmed && assignment.lease_deadline <= now) expired.push_back(assignment);
+    }
+  }
+  return expired;
+}
+
+std::vector<Assignment> Dispatcher::past_deadline(int64_t now_unix_ms) const {
+  std::vector<Assignment> expired;
+  for (const auto& [id, worker] : workers_) {
+    for (const auto& [job_id, assignment] : worker.running) {
+      if (assignment.confirmed && assignment.job.deadline_ms > 0 && assignment.job.deadline_ms <= now_unix_ms) {
+        expired.push_back(assignment);
+      }
+    }
+  }
+  return expired;
+}
+
+const Assignment* Dispatcher::find_running(const std::string& job_id) const {
+  auto running = running_.find(job_id);
+  if (running == running_.end()) return nullptr;
+  auto worker = workers_.find(running->second);
+  if (worker == workers_.end()) return nullptr;
+  auto assignment = worker->second.running.find(job_id);
+  return assignment == worker->second.running.end() ? nullptr : &assignment->second;
+}
+
+void Dispatcher::mark_cancel_requested(const std::string& job_id) {
+  if (auto orphan = orphans_.find(job_id); orphan != orphans_.end()) orphan->second.first.job.cancel_requested = true;
+  auto running = running_.find(job_id);
+  if (running == running_.end()) return;
+  auto worker = workers_.find(running->second);
+  if (worker == workers_.end()) return;
+  if (auto assignment = worker->second.running.find(job_id); assignment != worker->second.running.end()) {
+    assignment->second.job.cancel_requested = true;
+  }
 }
 
 std::map<std::string, ModelSummary> Dispatcher::models() const {
@@ -139,18 +334,10 @@ std::map<std::string, ModelSummary> Dispatcher::models() const {
 
 std::map<std::string, size_t> Dispatcher::queue_depths() const {
   std::map<std::string, size_t> depths;
-  for (const auto& [model, levels] : queues_) {
-    size_t depth = 0;
-    for (const auto& [priority, jobs] : levels) depth += jobs.size();
-    depths[model] = depth;
-  }
+  for (const auto& [model, queue] : queues_) depths[model] = queue.live;
   return depths;
 }
 
-size_t Dispatcher::running() const {
-  size_t count = 0;
-  for (const auto& [id, worker] : workers_) count += worker.running.size();
-  return count;
-}
+size_t Dispatcher::running() const { return running_.size(); }
 
 }  // namespace gpufleet::broker

@@ -1,7 +1,9 @@
 #pragma once
 // The broker's scheduling state, kept apart from sockets and Redis so that it is tested as plain logic:
 // per-model queues (higher priority first, FIFO within a priority), the registry of workers with their
-// free slots, and which job each worker holds. The transport (broker.hpp) turns its decisions into messages.
+// free slots, which job each worker holds under which lease, and the jobs a restarted broker found running
+// whose workers have not come back yet. The transport (broker.hpp) turns its decisions into messages and
+// the job store (common/job_store.hpp) has the last word on every state change.
 
 #include <chrono>
 #include <cstdint>
@@ -26,7 +28,11 @@ struct QueuedJob {
   std::string input_json;
   int32_t priority = 0;
   int64_t created_ms = 0;
-  uint32_t attempts = 0;  // attempts started so far
+  int64_t deadline_ms = 0;      // unix ms; 0: none
+  uint32_t attempts = 0;        // attempts started so far
+  bool cancel_requested = false;
+  std::string avoid_worker;     // after an out-of-memory failure: prefer any other worker
+  uint64_t entry = 0;           // the Dispatcher's queue entry number (see queued_)
 };
 
 // A job handed to a worker. `attempt` is the fencing token the worker's result must echo.
@@ -34,18 +40,25 @@ struct Assignment {
   std::string worker_id;
   QueuedJob job;
   uint32_t attempt = 0;
+  // Until the job store has recorded the dispatch the job is not sent and its lease does not run.
+  bool confirmed = false;
+  SteadyClock::time_point lease_deadline{};
 };
 
 struct WorkerState {
   protocol::Ready ready;
   std::set<std::string> models;
   std::unordered_map<std::string, Assignment> running;  // by job id
+  // Jobs taken away from this worker (lease expired, deadline passed) that it may still be running: they
+  // keep their slot busy until the worker reports them or re-registers without them.
+  std::unordered_set<std::string> revoked;
   SteadyClock::time_point last_seen;
   bool draining = false;
 
+  uint32_t busy() const { return static_cast<uint32_t>(running.size() + revoked.size()); }
   uint32_t free_slots() const {
     if (draining) return 0;
-    return ready.slots > running.size() ? ready.slots - static_cast<uint32_t>(running.size()) : 0;
+    return ready.slots > busy() ? ready.slots - busy() : 0;
   }
 };
 
@@ -57,49 +70,100 @@ struct ModelSummary {
   std::set<std::string> devices;
 };
 
+// What a worker's READY means for the jobs it reports and the ones the broker thought it had.
+struct Registration {
+  std::vector<Assignment> lost;            // assignments (or orphans) the worker does not hold: requeue
+  std::vector<protocol::HeldJob> unknown;  // jobs the worker holds that are not its to run: cancel there
+};
+
 class Dispatcher {
  public:
-  // Queues a new job. False when a job with this id is already queued or running (a repeated submit).
+  // Queues a new job. False when a job with this id is already queued or running (a repeated submission).
   bool enqueue(QueuedJob job);
   // Puts a job back at the head of its priority level: it was waiting longest.
   void requeue(QueuedJob job);
+  // Takes a queued job out (cancelled, expired). False when it is not queued here.
+  bool remove_queued(const std::string& job_id);
+  bool is_queued(const std::string& job_id) const { return queued_.count(job_id) != 0; }
+  // Queued jobs whose deadline has passed, taken out of their queues.
+  std::vector<QueuedJob> take_expired_queued(int64_t now_unix_ms);
 
-  // Registers a worker (or re-registers one that reconnected). Jobs the broker had given it that it no longer
-  // reports as running are returned for requeueing.
-  std::vector<QueuedJob> add_worker(const protocol::Ready& ready, const std::vector<std::string>& still_running,
-                                    SteadyClock::time_point now);
+  // A job a previous broker recorded as running on `worker_id`: it is adopted when that worker registers
+  // and reports it, and returned by take_expired_orphans after `deadline` otherwise.
+  void add_orphan(Assignment assignment, SteadyClock::time_point deadline);
+  std::vector<Assignment> take_expired_orphans(SteadyClock::time_point now);
+  size_t orphans() const { return orphans_.size(); }
+
+  // Registers a worker (or re-registers one that reconnected), adopting what it still holds.
+  Registration add_worker(const protocol::Ready& ready, SteadyClock::time_point now,
+                          std::chrono::milliseconds lease);
   // Forgets a worker; returns the jobs it held, for requeueing.
-  std::vector<QueuedJob> remove_worker(const std::string& worker_id);
+  std::vector<Assignment> remove_worker(const std::string& worker_id);
   // Records that a worker was heard from. False for a worker the broker does not know.
   bool touch(const std::string& worker_id, SteadyClock::time_point now);
   // A draining worker keeps its jobs but is given no new ones.
   void set_draining(const std::string& worker_id, bool draining);
+  // Extends the leases of `job_ids` held by `worker_id` to `deadline`.
+  void renew(const std::string& worker_id, const std::vector<std::string>& job_ids,
+             SteadyClock::time_point deadline);
   std::vector<std::string> silent_workers(SteadyClock::time_point now, std::chrono::milliseconds timeout) const;
 
   // Hands queued jobs to workers that serve their model and have a free slot, least-loaded worker first.
+  // The assignments are unconfirmed until confirm().
   std::vector<Assignment> dispatch();
+  // The job store recorded the dispatch: the lease starts. False when the assignment is gone meanwhile.
+  bool confirm(const std::string& worker_id, const std::string& job_id, uint32_t attempt,
+               SteadyClock::time_point lease_deadline);
+  // The job store refused a dispatch. With `attempts_done`, the job is still queued there with that count:
+  // it goes back to the head of its queue; without, it is no longer queued and is dropped.
+  void retract(const std::string& worker_id, const std::string& job_id, uint32_t attempt,
+               std::optional<uint32_t> attempts_done);
 
-  // Ends an assignment. nullopt when `worker_id` does not hold `job_id` at `attempt` (a stale or forged
-  // result, which must be refused).
+  // Ends an assignment (or a revoked one) on a worker's result. nullopt when `worker_id` did not hold
+  // `job_id` at `attempt`.
   std::optional<Assignment> complete(const std::string& worker_id, const std::string& job_id, uint32_t attempt);
+  // Takes a job away from its worker, whose slot stays busy until it reports the job (see WorkerState).
+  std::optional<Assignment> revoke(const std::string& worker_id, const std::string& job_id);
+  // Confirmed assignments whose lease ran out, and those past their deadline (`now_unix_ms`).
+  std::vector<Assignment> expired_leases(SteadyClock::time_point now) const;
+  std::vector<Assignment> past_deadline(int64_t now_unix_ms) const;
+  // The worker running `job_id` and its assignment, if any.
+  const Assignment* find_running(const std::string& job_id) const;
+  void mark_cancel_requested(const std::string& job_id);
 
   bool knows_worker(const std::string& worker_id) const { return workers_.count(worker_id) != 0; }
   const std::map<std::string, WorkerState>& workers() const { return workers_; }
   std::map<std::string, ModelSummary> models() const;
   std::map<std::string, size_t> queue_depths() const;
-  size_t queued() const { return queued_count_; }
+  size_t queued() const { return queued_.size(); }
   size_t running() const;
 
  private:
   using PriorityQueues = std::map<int32_t, std::deque<QueuedJob>, std::greater<>>;
+  struct ModelQueue {
+    PriorityQueues levels;
+    size_t live = 0;  // entries not removed
+  };
 
-  WorkerState* pick_worker(const std::string& model);
+  WorkerState* pick_worker(const std::string& model, const std::string& avoid);
+  bool serves_elsewhere(const std::string& model, const std::string& avoid) const;
+  void push(QueuedJob job, bool front);
 
-  std::unordered_map<std::string, PriorityQueues> queues_;  // by model
+  std::unordered_map<std::string, ModelQueue> queues_;  // by model
   std::set<std::string> models_with_work_;
   std::map<std::string, WorkerState> workers_;
-  std::unordered_set<std::string> active_jobs_;  // queued or running
-  size_t queued_count_ = 0;
+  // Queued job id -> its live entry number. A removed or superseded entry stays in its deque until dispatch
+  // passes it and sees that its number is not the live one: removal by id stays O(1).
+  // The pointer stays valid: a deque's elements do not move when it grows at either end.
+  struct LiveEntry {
+    uint64_t entry = 0;
+    const QueuedJob* job = nullptr;
+  };
+  std::unordered_map<std::string, LiveEntry> queued_;
+  uint64_t next_entry_ = 1;
+  std::unordered_map<std::string, std::string> running_;  // job id -> worker id
+  std::multimap<int64_t, std::string> deadlines_;  // queued jobs with a deadline, soonest first (lazy too)
+  std::unordered_map<std::string, std::pair<Assignment, SteadyClock::time_point>> orphans_;  // by job id
 };
 
 }  // namespace gpufleet::broker

@@ -6,6 +6,7 @@
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
+#include "common/job_store.hpp"
 
 namespace gpufleet::broker {
 namespace {
@@ -36,7 +37,9 @@ nlohmann::json worker_json(const WorkerState& worker, int64_t now_ms, int64_t he
 }  // namespace
 
 StatusWriter::StatusWriter(RedisEndpoint endpoint, int64_t retention_s)
-    : redis_(std::move(endpoint)), keys_(redis_.keys()), retention_s_(retention_s) {}
+    : redis_(std::move(endpoint)), keys_(redis_.keys()), retention_s_(retention_s) {
+  redis_.enable_job_store_scripts();
+}
 
 void StatusWriter::reset_catalog() {
   try {
@@ -47,50 +50,74 @@ void StatusWriter::reset_catalog() {
   }
 }
 
-void StatusWriter::push(RedisArgs args) {
+void StatusWriter::push(RedisArgs args, ReplyHandler handler) {
   if (backlog_.size() >= kMaxBacklog) {
-    // Drop a tenth at once so that a long outage costs one big move now and then, not one per write.
-    const size_t drop = kMaxBacklog / 10;
-    backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(drop));
-    dropped_ += drop;
-    spdlog::error("redis backlog full: dropped the oldest {} status writes ({} so far)", drop, dropped_);
+    // Only status writes without a handler (snapshots, worker registry) may be dropped: job-store
+    // operations are what the fleet's guarantees rest on, and they are bounded by the jobs in flight.
+    size_t dropped = 0;
+    for (size_t i = 0; i < backlog_.size() && dropped < kMaxBacklog / 10; ++i) {
+      if (!handlers_[i] && backlog_[i].front() != "EVALSHA") {
+        backlog_[i].clear();
+        ++dropped;
+      }
+    }
+    std::vector<RedisArgs> kept;
+    std::vector<ReplyHandler> kept_handlers;
+    for (size_t i = 0; i < backlog_.size(); ++i) {
+      if (backlog_[i].empty()) continue;
+      kept.push_back(std::move(backlog_[i]));
+      kept_handlers.push_back(std::move(handlers_[i]));
+    }
+    backlog_.swap(kept);
+    handlers_.swap(kept_handlers);
+    dropped_ += dropped;
+    spdlog::error("redis backlog full: dropped {} status writes ({} so far)", dropped, dropped_);
   }
   backlog_.push_back(std::move(args));
+  handlers_.push_back(std::move(handler));
 }
 
-void StatusWriter::transition(const JobEvent& event, std::vector<std::pair<std::string, std::string>> fields) {
-  for (auto& command : job_transition_commands(keys_, event, fields, retention_s_)) push(std::move(command));
-}
-
-void StatusWriter::job_running(const Assignment& assignment) {
-  JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, unix_ms(),
+void StatusWriter::record_dispatch(const Assignment& assignment, ReplyHandler handler) {
+  const int64_t now = unix_ms();
+  JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, now,
                  assignment.attempt, assignment.worker_id, {}, {}, {}};
-  transition(event, {{std::string(job_field::kStartedMs), std::to_string(event.at_ms)},
-                     {std::string(job_field::kAttempts), std::to_string(assignment.attempt)},
-                     {std::string(job_field::kWorker), assignment.worker_id}});
+  push(job_store::dispatch_command(keys_, assignment.job.id, assignment.attempt, assignment.worker_id, now,
+                                   to_json(event)),
+       std::move(handler));
 }
 
-void StatusWriter::job_requeued(const QueuedJob& job, const std::string& reason) {
-  JobEvent event{job.id, JobState::kQueued, job.kind, job.model, unix_ms(), job.attempts, {}, {},
-                 std::string(to_string(ErrorCode::kWorkerLost)), reason};
-  transition(event, {{std::string(job_field::kWorker), ""}});
+void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
+                                const Outcome& outcome, ReplyHandler handler) {
+  job_store::Completion completion;
+  completion.id = job.id;
+  completion.expected = expected;
+  completion.attempt = attempt;
+  completion.worker = worker;
+  completion.final_state = outcome.state;
+  completion.now_ms = unix_ms();
+  completion.retention_s = retention_s_;
+  completion.event = to_json(JobEvent{job.id, outcome.state, job.kind, job.model, completion.now_ms, attempt, worker,
+                                      outcome.result_json, outcome.error_code, outcome.error_message});
+  if (outcome.state == JobState::kSucceeded) {
+    completion.fields.emplace_back(job_field::kResult, outcome.result_json);
+  } else {
+    completion.fields.emplace_back(job_field::kErrorCode, outcome.error_code);
+    completion.fields.emplace_back(job_field::kErrorMessage, outcome.error_message);
+  }
+  if (expected == JobState::kRunning) completion.fields.emplace_back(job_field::kRunMs, std::to_string(outcome.run_ms));
+  push(job_store::finish_command(keys_, completion), std::move(handler));
 }
 
-void StatusWriter::job_succeeded(const Assignment& assignment, const std::string& result_json, double run_ms) {
-  JobEvent event{assignment.job.id, JobState::kSucceeded, assignment.job.kind, assignment.job.model, unix_ms(),
-                 assignment.attempt, assignment.worker_id, result_json, {}, {}};
-  transition(event, {{std::string(job_field::kFinishedMs), std::to_string(event.at_ms)},
-                     {std::string(job_field::kResult), result_json},
-                     {std::string(job_field::kRunMs), std::to_string(run_ms)}});
-}
-
-void StatusWriter::job_failed(const QueuedJob& job, const std::string& worker_id, uint32_t attempt,
-                              const std::string& code, const std::string& message, double run_ms) {
-  JobEvent event{job.id, JobState::kFailed, job.kind, job.model, unix_ms(), attempt, worker_id, {}, code, message};
-  transition(event, {{std::string(job_field::kFinishedMs), std::to_string(event.at_ms)},
-                     {std::string(job_field::kErrorCode), code},
-                     {std::string(job_field::kErrorMessage), message},
-                     {std::string(job_field::kRunMs), std::to_string(run_ms)}});
+void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code,
+                                  const std::string& reason, ReplyHandler handler) {
+  const int64_t now = unix_ms();
+  const std::string queued = to_json(JobEvent{job.id, JobState::kQueued, job.kind, job.model, now, attempt, {}, {},
+                                              code, reason});
+  const std::string cancelled =
+      to_json(JobEvent{job.id, JobState::kCancelled, job.kind, job.model, now, attempt, {}, {},
+                       std::string(to_string(ErrorCode::kCancelled)), "cancelled by a client; its worker stopped answering"});
+  push(job_store::requeue_command(keys_, job.id, attempt, now, queued, cancelled, retention_s_, code, reason),
+       std::move(handler));
 }
 
 void StatusWriter::worker_joined(const WorkerState& worker) {
@@ -181,10 +208,15 @@ bool StatusWriter::flush() {
     constexpr size_t kSlice = 4096;
     const size_t count = std::min(kSlice, backlog_.size());
     auto replies = redis_.pipeline(std::span<const RedisArgs>(backlog_.data(), count));
-    for (const auto& reply : replies) {
-      if (reply.is_error()) spdlog::warn("redis refused a status write: {}", reply.str());
-    }
+    std::vector<ReplyHandler> handlers(std::make_move_iterator(handlers_.begin()),
+                                       std::make_move_iterator(handlers_.begin() + static_cast<std::ptrdiff_t>(count)));
     backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(count));
+    handlers_.erase(handlers_.begin(), handlers_.begin() + static_cast<std::ptrdiff_t>(count));
+    // Handlers may push more commands; they run after the slice has left the backlog.
+    for (size_t i = 0; i < replies.size(); ++i) {
+      if (replies[i].is_error()) spdlog::warn("redis refused a status write: {}", replies[i].str());
+      if (handlers[i]) handlers[i](replies[i]);
+    }
     if (!healthy_) spdlog::info("redis reachable again; {} status writes pending", backlog_.size());
     healthy_ = true;
     return backlog_.empty();

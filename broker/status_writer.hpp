@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,11 +23,23 @@ class StatusWriter {
   // At start: models a previous broker recorded are kept in the catalog, with no workers until some announce.
   void reset_catalog();
 
-  void job_running(const Assignment& assignment);
-  void job_requeued(const QueuedJob& job, const std::string& reason);
-  void job_succeeded(const Assignment& assignment, const std::string& result_json, double run_ms);
-  void job_failed(const QueuedJob& job, const std::string& worker_id, uint32_t attempt, const std::string& code,
-                  const std::string& message, double run_ms);
+  // Called with the reply once the command has been through Redis (maybe after an outage, never twice).
+  using ReplyHandler = std::function<void(const RedisReply&)>;
+
+  // The job-store operations of common/job_store.hpp, with their events.
+  void record_dispatch(const Assignment& assignment, ReplyHandler handler);
+  // A final state. `expected` is the state the job must be in (running at `attempt` on `worker`, or queued).
+  struct Outcome {
+    JobState state = JobState::kSucceeded;
+    std::string result_json;
+    std::string error_code;
+    std::string error_message;
+    double run_ms = 0;
+  };
+  void record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
+                    const Outcome& outcome, ReplyHandler handler = {});
+  void record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code, const std::string& reason,
+                      ReplyHandler handler = {});
 
   void worker_joined(const WorkerState& worker);
   void worker_left(const std::string& worker_id, const std::string& reason);
@@ -37,15 +50,16 @@ class StatusWriter {
   bool flush();
   bool healthy() const { return healthy_; }
   size_t backlog() const { return backlog_.size(); }
+  RedisClient& client() { return redis_; }
 
  private:
-  void push(RedisArgs args);
-  void transition(const JobEvent& event, std::vector<std::pair<std::string, std::string>> fields);
+  void push(RedisArgs args, ReplyHandler handler = {});
 
   RedisClient redis_;
   RedisKeys keys_;
   int64_t retention_s_;
   std::vector<RedisArgs> backlog_;  // oldest first
+  std::vector<ReplyHandler> handlers_;  // one per backlog entry
   bool healthy_ = true;
   SteadyClock::time_point next_connect_attempt_{};
   std::map<std::string, size_t> last_depths_;

@@ -42,6 +42,10 @@ StackConfig StackConfig::from_env(const std::string& bin_dir) {
   config.worker_models = env_string("WORKER_MODELS", "espeak");
   config.worker_slots = static_cast<int>(env_int("WORKER_SLOTS", 1, 1, 1024));
   config.device = env_string("DEVICE", "auto");
+  config.redis_appendfsync = env_string("REDIS_APPENDFSYNC", "everysec");
+  if (config.redis_appendfsync != "everysec" && config.redis_appendfsync != "always") {
+    throw ConfigError("REDIS_APPENDFSYNC must be everysec or always");
+  }
   return config;
 }
 
@@ -67,6 +71,19 @@ std::map<std::string, std::string> LocalStack::component_env() const {
   return env;
 }
 
+StackConfig StackConfig::private_on_free_ports(const std::string& bin_dir, const std::string& dir) {
+  StackConfig config;
+  config.bin_dir = bin_dir;
+  config.host = "127.0.0.1";
+  config.http_port = free_port();
+  config.broker_port = free_port();
+  config.redis_port = free_port();
+  config.storage_root = (fs::path(dir) / "storage").string();
+  config.state_dir = (fs::path(dir) / "state").string();
+  config.device = "cpu";
+  return config;
+}
+
 Process LocalStack::start_component(const std::string& binary, const std::string& log_name,
                                     std::map<std::string, std::string> extra) {
   auto env = component_env();
@@ -84,41 +101,79 @@ void LocalStack::start() {
                                " (Debian's redis-server service?): use it with REDIS_URL=redis://127.0.0.1:" +
                                std::to_string(config_.redis_port) + ", or choose another REDIS_PORT");
     }
-    const fs::path data = fs::path(config_.state_dir) / "redis";
-    fs::create_directories(data);
-    redis_ = Process::spawn({env_string("REDIS_SERVER", "redis-server"), "--port", std::to_string(config_.redis_port), "--bind",
-                             "127.0.0.1", "--dir", data.string(), "--appendonly", "yes", "--appendfsync",
-                             "everysec", "--save", "", "--daemonize", "no"},
-                            {}, log_path("redis"));
     own_redis_ = true;
-    // Redis must answer before the others start, or their first writes fail needlessly.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (true) {
-      if (!redis_.running()) throw std::runtime_error("redis-server exited; see " + log_path("redis"));
-      if (redis_answers(config_.redis_port)) break;
-      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("redis-server did not answer");
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    start_redis();
   }
-  broker_ = start_component("gpufleet-broker", "broker", {{"BROKER_HOST", "127.0.0.1"}});
+  start_broker();
   for (int i = 0; i < config_.workers; ++i) add_worker();
-  gateway_ = start_component("gpufleet-gateway", "gateway",
-                             {{"HOST", config_.host}, {"PORT", std::to_string(config_.http_port)}});
+  gateway_ = start_gateway();
+}
+
+void LocalStack::start_redis() {
+  const fs::path data = fs::path(config_.state_dir) / "redis";
+  fs::create_directories(data);
+  redis_ = Process::spawn({env_string("REDIS_SERVER", "redis-server"), "--port", std::to_string(config_.redis_port),
+                           "--bind", "127.0.0.1", "--dir", data.string(), "--appendonly", "yes", "--appendfsync",
+                           config_.redis_appendfsync, "--save", "", "--daemonize", "no"},
+                          {}, log_path("redis"));
+  // Redis must answer before the others start, or their first writes fail needlessly.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (true) {
+    if (!redis_.running()) throw std::runtime_error("redis-server exited; see " + log_path("redis"));
+    if (redis_answers(config_.redis_port)) break;
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("redis-server did not answer");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+bool LocalStack::restart_redis(std::chrono::milliseconds down_for) {
+  if (!own_redis_) return false;
+  redis_.stop(std::chrono::milliseconds(10000));
+  std::this_thread::sleep_for(down_for);
+  start_redis();
+  return true;
+}
+
+void LocalStack::start_broker() {
+  broker_ = start_component("gpufleet-broker", "broker", {{"BROKER_HOST", "127.0.0.1"}});
+}
+
+void LocalStack::stop_broker(int signal) {
+  broker_.signal(signal);
+  broker_.wait(std::chrono::seconds(10));
 }
 
 void LocalStack::restart_broker(int signal) {
-  broker_.signal(signal);
-  broker_.wait(std::chrono::seconds(10));
-  broker_ = start_component("gpufleet-broker", "broker", {{"BROKER_HOST", "127.0.0.1"}});
+  stop_broker(signal);
+  start_broker();
 }
 
-void LocalStack::add_worker() {
-  const std::string name = "worker-" + std::to_string(workers_.size() + 1);
-  workers_.push_back(start_component("gpufleet-worker", name,
-                                     {{"WORKER_MODELS", config_.worker_models},
-                                      {"WORKER_SLOTS", std::to_string(config_.worker_slots)},
-                                      {"DEVICE", config_.device},
-                                      {"WORKER_ID", name + "-" + std::to_string(config_.http_port)}}));
+Process LocalStack::start_gateway() {
+  return start_component("gpufleet-gateway", "gateway",
+                         {{"HOST", config_.host}, {"PORT", std::to_string(config_.http_port)}});
+}
+
+void LocalStack::restart_gateway(int signal) {
+  gateway_.signal(signal);
+  gateway_.wait(std::chrono::seconds(10));
+  gateway_ = start_gateway();
+}
+
+Process LocalStack::start_worker(size_t index) {
+  const std::string name = "worker-" + std::to_string(index + 1);
+  return start_component("gpufleet-worker", name,
+                         {{"WORKER_MODELS", config_.worker_models},
+                          {"WORKER_SLOTS", std::to_string(config_.worker_slots)},
+                          {"DEVICE", config_.device},
+                          {"WORKER_ID", name + "-" + std::to_string(config_.http_port)}});
+}
+
+void LocalStack::add_worker() { workers_.push_back(start_worker(workers_.size())); }
+
+void LocalStack::restart_worker(size_t index, int signal) {
+  workers_.at(index).signal(signal);
+  workers_.at(index).wait(std::chrono::seconds(40));
+  workers_.at(index) = start_worker(index);
 }
 
 bool LocalStack::wait_healthy(std::chrono::milliseconds timeout) {

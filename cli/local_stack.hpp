@@ -27,10 +27,13 @@ struct StackConfig {
   std::string worker_models = "espeak";
   int worker_slots = 1;
   std::string device = "auto";
+  std::string redis_appendfsync = "everysec";  // REDIS_APPENDFSYNC: everysec or always (see docs/reliability.md)
   std::map<std::string, std::string> env;  // extra environment for every component
 
   // From the environment, with the documented defaults (docs/operations.md).
   static StackConfig from_env(const std::string& bin_dir);
+  // A private stack for tests and benchmarks: loopback, free ports, storage and state under `dir`, CPU.
+  static StackConfig private_on_free_ports(const std::string& bin_dir, const std::string& dir);
 };
 
 class LocalStack {
@@ -56,7 +59,15 @@ class LocalStack {
   Process& broker() { return broker_; }
   // Kills the broker with `signal` and starts a new one on the same port.
   void restart_broker(int signal);
+  void stop_broker(int signal);
+  void start_broker();
   Process& gateway() { return gateway_; }
+  void restart_gateway(int signal);
+  // Replaces worker `index` after killing it with `signal` (same id: it is the same host coming back).
+  void restart_worker(size_t index, int signal);
+  // Stops the Redis this stack started (SIGTERM: it writes its AOF out first) and starts it again on the
+  // same data. False when the stack uses an external Redis.
+  bool restart_redis(std::chrono::milliseconds down_for = std::chrono::milliseconds(0));
   // A part that exited on its own, by name ("broker", "gateway", "worker-1", "redis"), if any.
   std::optional<std::string> exited_component();
   std::string log_path(const std::string& component) const;
@@ -65,6 +76,9 @@ class LocalStack {
   std::map<std::string, std::string> component_env() const;
   Process start_component(const std::string& binary, const std::string& log_name,
                           std::map<std::string, std::string> extra = {});
+  void start_redis();
+  Process start_worker(size_t index);
+  Process start_gateway();
 
   StackConfig config_;
   Process redis_;

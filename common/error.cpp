@@ -6,7 +6,7 @@
 namespace gpufleet {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 27> kNames{{
     {ErrorCode::kInvalidRequest, "invalid_request"},
     {ErrorCode::kInvalidJson, "invalid_json"},
     {ErrorCode::kMissingField, "missing_field"},
@@ -27,6 +27,13 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 20> kNames{{
     {ErrorCode::kUnavailable, "unavailable"},
     {ErrorCode::kTimeout, "timeout"},
     {ErrorCode::kInternal, "internal"},
+    {ErrorCode::kCancelled, "cancelled"},
+    {ErrorCode::kDeadlineExceeded, "deadline_exceeded"},
+    {ErrorCode::kQueueFull, "queue_full"},
+    {ErrorCode::kIdempotencyConflict, "idempotency_conflict"},
+    {ErrorCode::kOutOfMemory, "out_of_memory"},
+    {ErrorCode::kLeaseExpired, "lease_expired"},
+    {ErrorCode::kAlreadyFinal, "already_final"},
 }};
 
 }  // namespace

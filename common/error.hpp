@@ -30,6 +30,13 @@ enum class ErrorCode {
   kUnavailable,
   kTimeout,
   kInternal,
+  kCancelled,          // the job was cancelled by a client
+  kDeadlineExceeded,   // the job's timeout ran out (in the queue or while running)
+  kQueueFull,          // the model's queue is at its bound: retry later
+  kIdempotencyConflict,  // an Idempotency-Key reused with a different request
+  kOutOfMemory,        // the device ran out of memory; retried elsewhere within MAX_ATTEMPTS
+  kLeaseExpired,       // the worker stopped renewing the job's lease (hung or cut off)
+  kAlreadyFinal,       // the job has already ended; nothing to cancel
 };
 
 std::string_view to_string(ErrorCode code);

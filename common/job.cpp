@@ -11,32 +11,36 @@ std::string_view to_string(JobState state) {
     case JobState::kSucceeded: return "succeeded";
     case JobState::kFailed: return "failed";
     case JobState::kCancelled: return "cancelled";
+    case JobState::kExpired: return "expired";
   }
   return "unknown";
 }
 
 std::optional<JobState> parse_job_state(std::string_view text) {
   for (auto state : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
-                     JobState::kCancelled}) {
+                     JobState::kCancelled, JobState::kExpired}) {
     if (to_string(state) == text) return state;
   }
   return std::nullopt;
 }
 
 bool is_final(JobState state) {
-  return state == JobState::kSucceeded || state == JobState::kFailed || state == JobState::kCancelled;
+  return state == JobState::kSucceeded || state == JobState::kFailed || state == JobState::kCancelled ||
+         state == JobState::kExpired;
 }
 
 bool can_transition(JobState from, JobState to) {
   switch (from) {
     case JobState::kQueued:
-      return to == JobState::kRunning || to == JobState::kFailed || to == JobState::kCancelled;
+      return to == JobState::kRunning || to == JobState::kFailed || to == JobState::kCancelled ||
+             to == JobState::kExpired;
     case JobState::kRunning:
       return to == JobState::kQueued || to == JobState::kSucceeded || to == JobState::kFailed ||
-             to == JobState::kCancelled;
+             to == JobState::kCancelled || to == JobState::kExpired;
     case JobState::kSucceeded:
     case JobState::kFailed:
     case JobState::kCancelled:
+    case JobState::kExpired:
       return false;
   }
   return false;

@@ -14,6 +14,7 @@ enum class JobState {
   kSucceeded,  // final: result written
   kFailed,     // final: error code and message recorded
   kCancelled,  // final: cancelled by a client
+  kExpired,    // final: its timeout ran out before it finished
 };
 
 std::string_view to_string(JobState state);

@@ -4,13 +4,14 @@ namespace gpufleet::protocol {
 
 std::string_view to_string(MessageType type) {
   switch (type) {
-    case MessageType::kSubmit: return "SUBMIT";
     case MessageType::kReady: return "READY";
     case MessageType::kHeartbeat: return "HEARTBEAT";
     case MessageType::kJob: return "JOB";
     case MessageType::kJobResult: return "JOB_RESULT";
     case MessageType::kReconnect: return "RECONNECT";
     case MessageType::kGoodbye: return "GOODBYE";
+    case MessageType::kCancel: return "CANCEL";
+    case MessageType::kResultAck: return "RESULT_ACK";
   }
   return "UNKNOWN";
 }
@@ -30,7 +31,7 @@ Header decode_header(std::string_view frame) {
     throw ProtocolError("unsupported protocol version " + std::to_string(header.version));
   }
   auto raw = static_cast<uint8_t>(frame[3]);
-  if (raw < static_cast<uint8_t>(MessageType::kSubmit) || raw > static_cast<uint8_t>(MessageType::kGoodbye)) {
+  if (raw < kFirstMessageType || raw > kLastMessageType) {
     throw ProtocolError("unknown message type " + std::to_string(raw));
   }
   header.type = static_cast<MessageType>(raw);

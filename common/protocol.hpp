@@ -17,21 +17,26 @@
 
 namespace gpufleet::protocol {
 
-inline constexpr uint8_t kVersion = 1;
+// 2: submissions moved to the Redis stream (no SUBMIT), leases, CANCEL and RESULT_ACK.
+inline constexpr uint8_t kVersion = 2;
 inline constexpr char kMagic0 = 'G';
 inline constexpr char kMagic1 = 'F';
 inline constexpr size_t kHeaderSize = 4;
 inline constexpr size_t kMaxBodyBytes = 16 * 1024 * 1024;
 
+// Type 1 (SUBMIT in version 1) is retired: gateways hand jobs to the broker through Redis (docs/redis.md).
 enum class MessageType : uint8_t {
-  kSubmit = 1,      // gateway -> broker: a new job (already recorded in Redis)
-  kReady = 2,       // worker -> broker: I am here, this is what I serve
-  kHeartbeat = 3,   // both ways, from timers
+  kReady = 2,       // worker -> broker: I am here, this is what I serve and what I still hold
+  kHeartbeat = 3,   // both ways, from timers; a worker's also renews the leases of jobs that progress
   kJob = 4,         // broker -> worker: run this job
-  kJobResult = 5,   // worker -> broker: finished (ok or error)
+  kJobResult = 5,   // worker -> broker: finished (ok or error); repeated until acknowledged
   kReconnect = 6,   // broker -> worker: I do not know you, send Ready again
-  kGoodbye = 7,     // worker -> broker: leaving; requeue nothing of mine that I did not finish
+  kGoodbye = 7,     // worker -> broker: leaving; requeue whatever of mine is unfinished
+  kCancel = 8,      // broker -> worker: stop this job (client cancel, deadline, or lease taken away)
+  kResultAck = 9,   // broker -> worker: this result is recorded (or refused); forget it
 };
+inline constexpr uint8_t kFirstMessageType = 2;
+inline constexpr uint8_t kLastMessageType = 9;
 
 std::string_view to_string(MessageType type);
 
@@ -54,14 +59,11 @@ struct ModelInfo {
   MSGPACK_DEFINE_MAP(name, kind, languages, cloning, sample_rate)
 };
 
-struct Submit {
+// A job a worker holds: running, or finished with its result not yet acknowledged.
+struct HeldJob {
   std::string job_id;
-  std::string kind;
-  std::string model;
-  int32_t priority = 0;
-  std::string input_json;  // the validated client input, passed through untouched
-  int64_t created_ms = 0;
-  MSGPACK_DEFINE_MAP(job_id, kind, model, priority, input_json, created_ms)
+  uint32_t attempt = 0;
+  MSGPACK_DEFINE_MAP(job_id, attempt)
 };
 
 struct Ready {
@@ -74,14 +76,15 @@ struct Ready {
   std::vector<ModelInfo> models;
   std::string version;
   uint32_t heartbeat_ms = 1000;
-  std::vector<std::string> running_jobs;  // on a reconnect: the jobs it still holds
-  MSGPACK_DEFINE_MAP(worker_id, host, pid, device, device_name, slots, models, version, heartbeat_ms, running_jobs)
+  std::vector<HeldJob> held;  // on a reconnect: the jobs it still holds
+  MSGPACK_DEFINE_MAP(worker_id, host, pid, device, device_name, slots, models, version, heartbeat_ms, held)
 };
 
 struct Heartbeat {
   uint32_t active = 0;    // jobs the sender is running (worker) or has assigned to the peer (broker)
   bool draining = false;  // worker: finishing what it holds, send nothing new
-  MSGPACK_DEFINE_MAP(active, draining)
+  std::vector<std::string> renew;  // worker: jobs whose leases it renews (they made progress, or are done)
+  MSGPACK_DEFINE_MAP(active, draining, renew)
 };
 
 struct Job {
@@ -91,7 +94,9 @@ struct Job {
   std::string model;
   std::string input_json;
   int64_t created_ms = 0;
-  MSGPACK_DEFINE_MAP(job_id, attempt, kind, model, input_json, created_ms)
+  int64_t deadline_ms = 0;  // unix ms after which the job is worthless; 0: none
+  uint32_t lease_ms = 0;    // the lease lasts this long after each renewal
+  MSGPACK_DEFINE_MAP(job_id, attempt, kind, model, input_json, created_ms, deadline_ms, lease_ms)
 };
 
 struct JobResult {
@@ -103,6 +108,20 @@ struct JobResult {
   std::string error_message;
   double run_ms = 0;
   MSGPACK_DEFINE_MAP(job_id, attempt, ok, result_json, error_code, error_message, run_ms)
+};
+
+struct Cancel {
+  std::string job_id;
+  uint32_t attempt = 0;
+  std::string reason;  // an ErrorCode name: cancelled, deadline_exceeded, lease_expired
+  MSGPACK_DEFINE_MAP(job_id, attempt, reason)
+};
+
+struct ResultAck {
+  std::string job_id;
+  uint32_t attempt = 0;
+  bool accepted = false;  // false: the attempt was no longer the job's; its output must be discarded
+  MSGPACK_DEFINE_MAP(job_id, attempt, accepted)
 };
 
 struct Reconnect {

@@ -1,5 +1,7 @@
 #include "common/redis_client.hpp"
 
+#include "common/job_store.hpp"
+
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <sys/time.h>
@@ -53,6 +55,57 @@ std::vector<std::pair<std::string, std::string>> RedisReply::pairs() const {
   return result;
 }
 
+std::vector<std::string> RedisReply::strings() const {
+  std::vector<std::string> result;
+  for (size_t i = 0; i < size(); ++i) result.push_back(element_str(i));
+  return result;
+}
+
+namespace {
+
+std::string text_of(const redisReply* element) {
+  if (element == nullptr) return {};
+  if (element->type == REDIS_REPLY_STRING || element->type == REDIS_REPLY_STATUS) {
+    return std::string(element->str, element->len);
+  }
+  if (element->type == REDIS_REPLY_INTEGER) return std::to_string(element->integer);
+  return {};
+}
+
+// One entry: [id, [field, value, ...]]. Anything else is skipped.
+void append_entry(const redisReply* entry, std::vector<RedisReply::StreamEntry>& out) {
+  if (entry == nullptr || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) return;
+  RedisReply::StreamEntry parsed;
+  parsed.id = text_of(entry->element[0]);
+  const redisReply* fields = entry->element[1];
+  if (fields != nullptr && fields->type == REDIS_REPLY_ARRAY) {
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+      parsed.fields.emplace_back(text_of(fields->element[i]), text_of(fields->element[i + 1]));
+    }
+  }
+  out.push_back(std::move(parsed));
+}
+
+}  // namespace
+
+std::vector<RedisReply::StreamEntry> RedisReply::stream_entries() const {
+  std::vector<StreamEntry> entries;
+  if (!is_array()) return entries;
+  // XREAD: [[stream, [entries...]], ...]; XRANGE: [entries...].
+  for (size_t i = 0; i < reply_->elements; ++i) {
+    const redisReply* item = reply_->element[i];
+    if (item->type == REDIS_REPLY_ARRAY && item->elements == 2 && item->element[1]->type == REDIS_REPLY_ARRAY &&
+        item->element[0]->type != REDIS_REPLY_ARRAY &&
+        (item->element[1]->elements == 0 || item->element[1]->element[0]->type == REDIS_REPLY_ARRAY)) {
+      const redisReply* list = item->element[1];
+      for (size_t j = 0; j < list->elements; ++j) append_entry(list->element[j], entries);
+    } else {
+      append_entry(item, entries);
+    }
+  }
+  return entries;
+}
+
 RedisClient::RedisClient(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
     : endpoint_(std::move(endpoint)), timeout_(timeout) {}
 
@@ -92,6 +145,15 @@ void RedisClient::connect() {
   if (endpoint_.db != 0) {
     auto reply = command({"SELECT", std::to_string(endpoint_.db)});
     if (reply.is_error()) fail("SELECT refused: " + reply.str());
+  }
+  if (job_store_scripts_) load_scripts();
+}
+
+void RedisClient::load_scripts() {
+  for (const auto& script : job_store::scripts()) {
+    auto reply = command({"SCRIPT", "LOAD", script.source});
+    if (reply.is_error()) fail("cannot load script " + script.name + ": " + reply.str());
+    if (reply.str() != script.sha1) fail("script " + script.name + " has SHA1 " + reply.str() + ", expected " + script.sha1);
   }
 }
 
@@ -153,6 +215,14 @@ std::vector<RedisReply> RedisClient::pipeline(std::span<const RedisArgs> command
     void* reply = nullptr;
     if (redisGetReply(context_, &reply) != REDIS_OK || reply == nullptr) fail(context_->errstr);
     replies.emplace_back(static_cast<redisReply*>(reply));
+  }
+  if (job_store_scripts_) {
+    for (size_t i = 0; i < replies.size(); ++i) {
+      if (!replies[i].is_error() || replies[i].str().rfind("NOSCRIPT", 0) != 0) continue;
+      // The script cache was flushed under us: load again and repeat just the commands that missed.
+      load_scripts();
+      replies[i] = command(commands[i]);
+    }
   }
   return replies;
 }

@@ -34,6 +34,15 @@ class RedisReply {
   std::string element_str(size_t index) const;
   // An HGETALL-style array as field/value pairs.
   std::vector<std::pair<std::string, std::string>> pairs() const;
+  // An array's elements as strings (nil elements as empty strings, integers in decimal).
+  std::vector<std::string> strings() const;
+
+  // The entries of an XREAD reply for one stream (or of XRANGE): id and field/value pairs.
+  struct StreamEntry {
+    std::string id;
+    std::vector<std::pair<std::string, std::string>> fields;
+  };
+  std::vector<StreamEntry> stream_entries() const;
 
  private:
   struct Deleter {
@@ -53,8 +62,11 @@ class RedisClient {
   const RedisEndpoint& endpoint() const { return endpoint_; }
   RedisKeys keys() const { return RedisKeys(endpoint_.prefix); }
 
-  // Connects (or reconnects); throws RedisError.
+  // Connects (or reconnects); throws RedisError. With job-store scripts enabled, loads them as well.
   void connect();
+  // Loads the job-store scripts (common/job_store.hpp) on every connect, and once more when Redis answers
+  // NOSCRIPT (after a SCRIPT FLUSH), so that EVALSHA commands always find them.
+  void enable_job_store_scripts() { job_store_scripts_ = true; }
   bool connected() const { return context_ != nullptr; }
   void disconnect();
 
@@ -73,12 +85,14 @@ class RedisClient {
 
  private:
   void ensure_connected();
+  void load_scripts();
   [[noreturn]] void fail(const std::string& what);
 
   RedisEndpoint endpoint_;
   std::chrono::milliseconds timeout_;
   redisContext* context_ = nullptr;
   std::vector<RedisArgs> pending_;
+  bool job_store_scripts_ = false;
 };
 
 }  // namespace gpufleet

@@ -23,6 +23,17 @@ class RedisKeys {
   std::string models() const { return prefix_ + ":models"; }
   std::string queues() const { return prefix_ + ":queues"; }
   std::string broker() const { return prefix_ + ":broker"; }
+  // The durable queue (docs/redis.md): queued job ids per model, scored by creation time; the models that
+  // have such a queue; running job ids scored by start time; the stream of submissions and cancellations
+  // the broker follows; idempotency keys. The job-store scripts build the same names from the prefix.
+  std::string queue(std::string_view model) const { return prefix_ + ":queue:" + std::string(model); }
+  std::string queue_models() const { return prefix_ + ":queue-models"; }
+  std::string running() const { return prefix_ + ":running"; }
+  std::string submissions() const { return prefix_ + ":submissions"; }
+  // Every final state as it is recorded (id, state, attempt, worker): a durable log that, unlike the
+  // events channel, survives a subscriber's absence; capped at about a million entries.
+  std::string completions() const { return prefix_ + ":completions"; }
+  std::string idempotency(std::string_view key) const { return prefix_ + ":idem:" + std::string(key); }
   const std::string& prefix() const { return prefix_; }
 
  private:
@@ -47,6 +58,10 @@ inline constexpr std::string_view kResult = "result";
 inline constexpr std::string_view kErrorCode = "error_code";
 inline constexpr std::string_view kErrorMessage = "error_message";
 inline constexpr std::string_view kRunMs = "run_ms";
+inline constexpr std::string_view kDeadlineMs = "deadline_ms";
+inline constexpr std::string_view kCancelRequested = "cancel_requested";
+inline constexpr std::string_view kLastErrorCode = "last_error_code";  // why the last attempt was requeued
+inline constexpr std::string_view kLastErrorMessage = "last_error_message";
 }  // namespace job_field
 
 // One state change of one job, as published on <prefix>:events:jobs.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 #include "common/job.hpp"
 #include "common/redis_schema.hpp"
@@ -22,6 +23,8 @@ int http_status_for(ErrorCode code) {
       return 405;
     case ErrorCode::kNotReady:
     case ErrorCode::kJobFailed:
+    case ErrorCode::kCancelled:
+    case ErrorCode::kAlreadyFinal:
       return 409;
     case ErrorCode::kPayloadTooLarge:
       return 413;
@@ -31,12 +34,18 @@ int http_status_for(ErrorCode code) {
     case ErrorCode::kUnsupportedLanguage:
     case ErrorCode::kCannotClone:
     case ErrorCode::kInvalidInput:
+    case ErrorCode::kIdempotencyConflict:
       return 422;
+    case ErrorCode::kQueueFull:
+      return 429;
     case ErrorCode::kUnavailable:
     case ErrorCode::kWorkerLost:
+    case ErrorCode::kLeaseExpired:
       return 503;
     case ErrorCode::kTimeout:
+    case ErrorCode::kDeadlineExceeded:
       return 504;
+    case ErrorCode::kOutOfMemory:
     case ErrorCode::kModelError:
     case ErrorCode::kStorageError:
     case ErrorCode::kInternal:
@@ -166,6 +175,12 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
     }
     request.priority = priority->get<int32_t>();
   }
+  if (auto timeout = json.find("timeout_s"); timeout != json.end() && !timeout->is_null()) {
+    if (!timeout->is_number() || !(timeout->get<double>() > 0) || timeout->get<double>() > 7 * 24 * 3600) {
+      return api_error(ErrorCode::kInvalidRequest, "timeout_s must be a number of seconds in (0, 604800]");
+    }
+    request.timeout_s = timeout->get<double>();
+  }
   auto input = json.find("input");
   if (input == json.end()) return api_error(ErrorCode::kMissingField, "input is required");
   request.input = *input;
@@ -198,6 +213,32 @@ std::optional<int64_t> to_int(const std::string& text) {
 }
 
 }  // namespace
+
+std::variant<std::string, ApiError> parse_idempotency_key(std::string_view header) {
+  if (header.empty()) return std::string();
+  const bool printable = std::all_of(header.begin(), header.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+  if (header.size() > 255 || !printable) {
+    return api_error(ErrorCode::kInvalidRequest, "Idempotency-Key must be 1 to 255 visible ASCII characters");
+  }
+  return std::string(header);
+}
+
+std::string request_fingerprint(std::string_view route, std::string_view body) {
+  // FNV-1a over the route and the body: enough to tell a retry from a different request, not a secret.
+  uint64_t hash = 1469598103934665603ULL;
+  auto mix = [&](std::string_view text) {
+    for (unsigned char c : text) {
+      hash ^= c;
+      hash *= 1099511628211ULL;
+    }
+  };
+  mix(route);
+  mix(std::string_view("\0", 1));
+  mix(body);
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
 
 nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields) {
   std::map<std::string, std::string> hash(fields.begin(), fields.end());
@@ -236,6 +277,11 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
   if (auto code = get(job_field::kErrorCode); !code.empty()) {
     job["error"] = {{"code", code}, {"message", get(job_field::kErrorMessage)}};
   }
+  if (auto code = get(job_field::kLastErrorCode); !code.empty()) {
+    job["last_attempt_error"] = {{"code", code}, {"message", get(job_field::kLastErrorMessage)}};
+  }
+  if (auto deadline = get_int(job_field::kDeadlineMs); deadline && *deadline > 0) job["deadline_at_ms"] = *deadline;
+  if (!get(job_field::kCancelRequested).empty()) job["cancel_requested"] = true;
   job["links"] = {{"self", "/v1/jobs/" + id}, {"result", "/v1/jobs/" + id + "/result"}};
   return job;
 }

@@ -36,17 +36,24 @@ struct SubmitRequest {
   std::string kind;
   std::string model;
   int32_t priority = 0;
+  std::optional<double> timeout_s;  // from submission to the end of the run
   nlohmann::json input;
 };
 
 using SubmitParse = std::variant<SubmitRequest, ApiError>;
 
-// POST /v1/jobs: {"kind":"tts","model":"espeak","priority":0,"input":{"text":..,"language":..,"speaker_wav":..}}
+// POST /v1/jobs: {"kind":"tts","model":"espeak","priority":0,"timeout_s":60,
+//                 "input":{"text":..,"language":..,"speaker_wav":..}}
 SubmitParse parse_job_submission(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                  const Limits& limits);
 // POST /tts/generate, the original service's shape: {"text":..,"language":..,"speaker_wav":..}
 SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                const Limits& limits);
+
+// The Idempotency-Key header: empty when absent, an error when malformed.
+std::variant<std::string, ApiError> parse_idempotency_key(std::string_view header);
+// What identifies a request under an idempotency key: a repeat must match it.
+std::string request_fingerprint(std::string_view route, std::string_view body);
 
 // The public JSON of a job from its Redis hash.
 nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields);

@@ -8,6 +8,7 @@
 #include "common/config.hpp"
 #include "common/files.hpp"
 #include "common/job.hpp"
+#include "common/job_store.hpp"
 #include "common/redis_schema.hpp"
 
 namespace gpufleet::gateway {
@@ -27,8 +28,10 @@ GatewayConfig GatewayConfig::from_env() {
   config.sync_timeout = std::chrono::milliseconds(env_int("SYNC_TIMEOUT_MS", 600000, 100, 24LL * 3600 * 1000));
   config.max_wait_s = static_cast<double>(env_int("MAX_WAIT_S", 60, 0, 3600));
   config.redis = redis_endpoint_from_env();
-  config.broker_endpoint = broker_connect_endpoint_from_env();
   config.storage_root = storage_root_from_env();
+  config.max_queued_per_model = env_int("MAX_QUEUED_PER_MODEL", config.max_queued_per_model, 0, 1LL << 40);
+  config.idempotency_ttl_s = env_int("IDEMPOTENCY_TTL_S", config.idempotency_ttl_s, 1, 365LL * 24 * 3600);
+  config.retention_s = env_int("JOB_RETENTION_S", config.retention_s, 0, 365LL * 24 * 3600);
   return config;
 }
 
@@ -38,7 +41,7 @@ StringResponse json_ok(unsigned status, const json& body) { return json_response
 
 StringResponse error_response(const ApiError& error) {
   auto response = json_response(static_cast<unsigned>(error.status), error_body(error), 11, true);
-  if (error.status == 503) response.set(boost::beast::http::field::retry_after, "1");
+  if (error.status == 503 || error.status == 429) response.set(boost::beast::http::field::retry_after, "1");
   return response;
 }
 
@@ -80,7 +83,7 @@ ApiError redis_down(const std::string& why) {
 
 Gateway::Gateway(asio::io_context& io, GatewayConfig config)
     : io_(io), config_(std::move(config)), keys_(config_.redis.prefix),
-      redis_(config_.redis, io.get_executor()), broker_(config_.broker_endpoint),
+      redis_(config_.redis, io.get_executor()),
       server_(io, config_.host, config_.port, config_.http,
               [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); }),
       catalog_timer_(io) {}
@@ -95,12 +98,12 @@ void Gateway::start() {
       // (on_event still parses and checks the state properly).
       [](const std::string& message) {
         return message.find("\"succeeded\"") != std::string::npos || message.find("\"failed\"") != std::string::npos ||
-               message.find("\"cancelled\"") != std::string::npos;
+               message.find("\"cancelled\"") != std::string::npos || message.find("\"expired\"") != std::string::npos;
       });
   refresh_catalog();
   server_.start();
-  spdlog::info("gateway listening on {}:{}, broker {}, redis {}, storage {}", config_.host, server_.port(),
-               config_.broker_endpoint, config_.redis.describe(), config_.storage_root);
+  spdlog::info("gateway listening on {}:{}, redis {}, storage {}", config_.host, server_.port(),
+               config_.redis.describe(), config_.storage_root);
 }
 
 void Gateway::stop() {
@@ -158,7 +161,8 @@ void Gateway::handle(Request request, Respond responder) {
     if (!is_valid_job_id(id)) {
       return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
     }
-    if (method != http::verb::get) return wrong_method("GET");
+    if (!wants_result && method == http::verb::delete_) return cancel_job(id, std::move(responder));
+    if (method != http::verb::get) return wrong_method(wants_result ? "GET" : "GET, DELETE");
     if (wants_result) return get_result(id, std::move(responder));
     auto wait = parse_wait(query, config_.max_wait_s);
     if (auto* error = std::get_if<ApiError>(&wait)) return responder->send(error_response(*error));
@@ -237,48 +241,62 @@ void Gateway::list_models(Respond responder) {
   responder->send(json_ok(200, {{"models", models}}));
 }
 
-void Gateway::create_job(SubmitRequest request, std::function<void(std::string, std::optional<ApiError>)> done) {
-  std::string id = new_job_id();
-  const int64_t now = unix_ms();
-  const std::string input = request.input.dump();
-  const std::string key = keys_.job(id);
-  JobEvent event{id, JobState::kQueued, request.kind, request.model, now, 0, {}, {}, {}, {}};
-  std::vector<RedisArgs> commands{
-      {"HSET", key, std::string(job_field::kId), id, std::string(job_field::kKind), request.kind,
-       std::string(job_field::kModel), request.model, std::string(job_field::kState), "queued",
-       std::string(job_field::kPriority), std::to_string(request.priority), std::string(job_field::kInput), input,
-       std::string(job_field::kCreatedMs), std::to_string(now), std::string(job_field::kUpdatedMs),
-       std::to_string(now), std::string(job_field::kAttempts), "0"},
-      {"PUBLISH", keys_.job_events(), to_json(event)}};
-  protocol::Submit submit{id, request.kind, request.model, request.priority, input, now};
-  redis_.execute(std::move(commands), [this, id, submit = std::move(submit), done = std::move(done)](
-                                          RedisBatchResult result) {
-    if (!result.ok) return done(id, redis_down(result.failure));
-    if (result.replies[0].error) return done(id, redis_down(result.replies[0].str));
-    if (!broker_.submit(submit)) {
-      // Recorded but not sent: end it visibly rather than leave it queued with no broker holding it.
-      JobEvent failed{id, JobState::kFailed, submit.kind, submit.model, unix_ms(), 0, {}, {}, "unavailable",
-                      "the broker's queue is full"};
-      std::vector<RedisArgs> fail_commands = job_transition_commands(
-          keys_, failed, {{std::string(job_field::kErrorCode), "unavailable"},
-                          {std::string(job_field::kErrorMessage), "the broker's queue is full"}}, 0);
-      redis_.execute(std::move(fail_commands), [](RedisBatchResult) {});
-      return done(id, api_error(ErrorCode::kUnavailable, "the broker is not taking jobs; retry later"));
+void Gateway::create_job(SubmitRequest request, const Request& http_request,
+                         std::function<void(std::variant<Created, ApiError>)> done) {
+  const auto header = http_request["Idempotency-Key"];
+  auto key = parse_idempotency_key(std::string_view(header.data(), header.size()));
+  if (auto* error = std::get_if<ApiError>(&key)) return done(*error);
+  job_store::NewJob job;
+  job.id = new_job_id();
+  job.kind = request.kind;
+  job.model = request.model;
+  job.priority = request.priority;
+  job.input_json = request.input.dump();
+  job.created_ms = unix_ms();
+  if (request.timeout_s) job.deadline_ms = job.created_ms + static_cast<int64_t>(*request.timeout_s * 1000);
+  job.max_queued = config_.max_queued_per_model;
+  job.idempotency_key = std::get<std::string>(std::move(key));
+  job.idempotency_ttl_s = config_.idempotency_ttl_s;
+  if (!job.idempotency_key.empty()) {
+    job.fingerprint = request_fingerprint(std::string(http_request.target()), http_request.body());
+  }
+  redis_.execute({job_store::submit_command(keys_, job)}, [job, done = std::move(done)](RedisBatchResult result) {
+    if (!result.ok) return done(redis_down(result.failure));
+    const auto& reply = result.replies[0];
+    if (reply.error) return done(redis_down(reply.str));
+    auto outcome = reply.elements.size() == 2 ? job_store::parse_submit_reply(reply.elements[0], reply.elements[1])
+                                              : std::nullopt;
+    if (!outcome) return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));
+    switch (outcome->kind) {
+      case job_store::SubmitOutcome::Kind::kCreated:
+        return done(Created{outcome->job_id, false});
+      case job_store::SubmitOutcome::Kind::kExisting:
+        if (outcome->fingerprint != job.fingerprint) {
+          return done(api_error(ErrorCode::kIdempotencyConflict,
+                                "Idempotency-Key was used for a different request (job " + outcome->job_id + ")"));
+        }
+        return done(Created{outcome->job_id, true});
+      case job_store::SubmitOutcome::Kind::kQueueFull:
+        return done(api_error(ErrorCode::kQueueFull, "the queue of model " + job.model + " holds " +
+                                                         std::to_string(outcome->queue_depth) +
+                                                         " jobs, its limit; retry later"));
     }
-    done(id, std::nullopt);
   });
 }
 
 void Gateway::submit_job(const Request& request, Respond responder) {
   auto parsed = parse_job_submission(content_type(request), request.body(), catalog_, config_.api);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
-  create_job(std::get<SubmitRequest>(std::move(parsed)), [responder](std::string id, std::optional<ApiError> error) {
-    if (error) return responder->send(error_response(*error));
-    json body{{"id", id},
+  create_job(std::get<SubmitRequest>(std::move(parsed)), request, [responder](std::variant<Created, ApiError> created) {
+    if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
+    const auto& job = std::get<Created>(created);
+    json body{{"id", job.id},
               {"state", "queued"},
-              {"links", {{"self", "/v1/jobs/" + id}, {"result", "/v1/jobs/" + id + "/result"}}}};
+              {"links", {{"self", "/v1/jobs/" + job.id}, {"result", "/v1/jobs/" + job.id + "/result"}}}};
+    if (job.replayed) body.erase("state");
     auto response = json_ok(202, body);
-    response.set(http::field::location, "/v1/jobs/" + id);
+    response.set(http::field::location, "/v1/jobs/" + job.id);
+    if (job.replayed) response.set("Idempotent-Replayed", "true");
     responder->send(std::move(response));
   });
 }
@@ -290,8 +308,9 @@ void Gateway::tts_generate(const Request& request, Respond responder) {
     body["success"] = false;
     return responder->send(json_response(static_cast<unsigned>(error->status), body.dump(), 11, true));
   }
-  create_job(std::get<SubmitRequest>(std::move(parsed)), [this, responder](std::string id, std::optional<ApiError> error) {
-    if (error) return responder->send(error_response(*error));
+  create_job(std::get<SubmitRequest>(std::move(parsed)), request, [this, responder](std::variant<Created, ApiError> created) {
+    if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
+    const std::string id = std::get<Created>(created).id;
     await_final(id, config_.sync_timeout, [responder, id](const FinalOutcome* outcome) {
       json body{{"job_id", id}};
       unsigned status = 200;
@@ -313,6 +332,26 @@ void Gateway::tts_generate(const Request& request, Respond responder) {
       }
       responder->send(json_ok(status, body));
     });
+  });
+}
+
+void Gateway::cancel_job(const std::string& id, Respond responder) {
+  redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s)},
+                 [id, responder](RedisBatchResult result) {
+    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+    const auto& reply = result.replies[0];
+    if (reply.error || reply.elements.size() != 2) return responder->send(error_response(redis_down(reply.str)));
+    const std::string& verdict = reply.elements[0];
+    if (verdict == "missing") {
+      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+    }
+    if (verdict == "cancelled") return responder->send(json_ok(200, {{"id", id}, {"state", "cancelled"}}));
+    if (verdict == "cancelling") {
+      // Running: the broker stops it on its worker; the final state follows as an event.
+      return responder->send(json_ok(202, {{"id", id}, {"state", "running"}, {"cancel_requested", true}}));
+    }
+    responder->send(error_response(api_error(ErrorCode::kAlreadyFinal, "job " + id + " has already ended: " +
+                                                                          reply.elements[1])));
   });
 }
 
@@ -345,7 +384,7 @@ void Gateway::get_result(const std::string& id, Respond responder) {
     if (fields.empty()) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
     json job = render_job(fields);
     const std::string state = job.value("state", "");
-    if (state == "failed" || state == "cancelled") {
+    if (state == "failed" || state == "cancelled" || state == "expired") {
       return responder->send(error_response(api_error(ErrorCode::kJobFailed, "job " + id + " " + state +
           (job.contains("error") ? ": " + job["error"].value("message", "") : ""))));
     }

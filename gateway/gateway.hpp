@@ -10,10 +10,10 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "gateway/api.hpp"
-#include "gateway/broker_link.hpp"
 #include "gateway/catalog.hpp"
 #include "gateway/event_listener.hpp"
 #include "gateway/http_server.hpp"
@@ -29,8 +29,10 @@ struct GatewayConfig {
   std::chrono::milliseconds sync_timeout{600000};  // POST /tts/generate waits this long at most
   double max_wait_s = 60;                          // ?wait= is clamped to this
   RedisEndpoint redis;
-  std::string broker_endpoint = "tcp://127.0.0.1:5555";
   std::string storage_root;
+  int64_t max_queued_per_model = 100000;  // past it submissions answer 429; 0: unbounded
+  int64_t idempotency_ttl_s = 86400;      // how long an Idempotency-Key maps to its job
+  int64_t retention_s = 7 * 24 * 3600;    // how long a cancelled job's record is kept
 
   static GatewayConfig from_env();
 };
@@ -66,9 +68,16 @@ class Gateway {
   void tts_generate(const Request& request, Respond responder);
   void get_job(const std::string& id, double wait_s, Respond responder);
   void get_result(const std::string& id, Respond responder);
+  void cancel_job(const std::string& id, Respond responder);
 
-  // Records a new job in Redis, then sends it to the broker. `done` gets the job id or the error.
-  void create_job(SubmitRequest request, std::function<void(std::string id, std::optional<ApiError>)> done);
+  struct Created {
+    std::string id;
+    bool replayed = false;  // an earlier request with the same Idempotency-Key created it
+  };
+  // Records a new job with its queue entry in Redis (the broker follows the job store, see job_store.hpp);
+  // `done` gets the job or the error. Nothing is answered as accepted before Redis has it.
+  void create_job(SubmitRequest request, const Request& http_request,
+                  std::function<void(std::variant<Created, ApiError>)> done);
   // Calls `callback` once: with the outcome when the job reaches a final state, or nullptr after `timeout`.
   void await_final(const std::string& id, std::chrono::milliseconds timeout,
                    std::function<void(const FinalOutcome*)> callback);
@@ -81,7 +90,6 @@ class Gateway {
   GatewayConfig config_;
   RedisKeys keys_;
   RedisExecutor redis_;
-  BrokerLink broker_;
   HttpServer server_;
   Catalog catalog_;
   boost::asio::steady_timer catalog_timer_;

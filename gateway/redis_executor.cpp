@@ -56,6 +56,7 @@ void RedisExecutor::execute(std::vector<RedisArgs> commands, Callback callback) 
 void RedisExecutor::loop() {
   // A short connect timeout: while Redis is down, requests must fail fast with 503, not hang.
   RedisClient redis(endpoint_, std::chrono::milliseconds(1000));
+  redis.enable_job_store_scripts();
   auto next_connect = SteadyClock::now();
   std::deque<Batch> batches;
   while (true) {
@@ -67,19 +68,21 @@ void RedisExecutor::loop() {
     }
     RedisBatchResult shared;
     std::vector<RedisReply> replies;
-    try {
-      if (!redis.connected() && SteadyClock::now() < next_connect) {
-        throw RedisError("redis unreachable (retrying shortly)");
+    if (!redis.connected() && SteadyClock::now() < next_connect) {
+      // Between connection attempts requests fail at once; the next attempt is not pushed back by them.
+      shared.failure = "redis unreachable (retrying shortly)";
+    } else {
+      try {
+        for (const auto& batch : batches) {
+          for (const auto& command : batch.commands) redis.append(command);
+        }
+        replies = redis.flush();
+        shared.ok = true;
+      } catch (const RedisError& error) {
+        next_connect = SteadyClock::now() + std::chrono::milliseconds(250);
+        shared.failure = error.what();
+        spdlog::warn("redis: {}", error.what());
       }
-      for (const auto& batch : batches) {
-        for (const auto& command : batch.commands) redis.append(command);
-      }
-      replies = redis.flush();
-      shared.ok = true;
-    } catch (const RedisError& error) {
-      next_connect = SteadyClock::now() + std::chrono::milliseconds(250);
-      shared.failure = error.what();
-      spdlog::warn("redis: {}", error.what());
     }
     size_t next_reply = 0;
     for (auto& batch : batches) {

@@ -27,12 +27,20 @@ int engine_sample_rate() {
 struct SynthesisSink {
   std::vector<int16_t>* samples;
   size_t max_samples;
+  JobContext* context;
   bool overflow = false;
+  bool stopped = false;
 };
 
 int collect_samples(short* wav, int count, espeak_EVENT* events) {
   auto* sink = static_cast<SynthesisSink*>(events->user_data);
   if (wav == nullptr || count <= 0) return 0;
+  // espeak calls back for every chunk of samples: the place to notice a cancellation and to show progress.
+  if (sink->context->stop_requested()) {
+    sink->stopped = true;
+    return 1;
+  }
+  sink->context->progress();
   if (sink->samples->size() + static_cast<size_t>(count) > sink->max_samples) {
     sink->overflow = true;
     return 1;  // asks espeak to stop
@@ -71,16 +79,17 @@ EspeakTts::EspeakTts() {
   if (voices_.empty()) throw ModelError(ErrorCode::kModelError, "espeak-ng has none of the expected voices");
 }
 
-ModelOutput EspeakTts::run(const ModelInput& input) {
+ModelOutput EspeakTts::run(const ModelInput& input, JobContext& context) {
   const TtsRequest request = parse_tts_request(input.input, info_);
   const std::string& voice = voices_.at(request.language);
 
   Audio audio;
   audio.sample_rate = info_.sample_rate;
   // A generous cap (one hour at espeak's rate) so that a hostile text cannot exhaust memory.
-  SynthesisSink sink{&audio.samples, static_cast<size_t>(info_.sample_rate) * 3600};
+  SynthesisSink sink{&audio.samples, static_cast<size_t>(info_.sample_rate) * 3600, &context};
   {
     std::lock_guard lock(engine_mutex());
+    context.check();  // the wait for the engine may have been long
     espeak_SetSynthCallback(collect_samples);
     if (espeak_SetVoiceByName(voice.c_str()) != EE_OK) {
       throw ModelError(ErrorCode::kModelError, "espeak-ng cannot select voice " + voice);
@@ -90,6 +99,7 @@ ModelOutput EspeakTts::run(const ModelInput& input) {
     if (status == EE_OK) status = espeak_Synchronize();
     if (status != EE_OK) throw ModelError(ErrorCode::kModelError, "espeak-ng failed to synthesise");
   }
+  if (sink.stopped) context.check();
   if (sink.overflow) throw ModelError(ErrorCode::kTextTooLong, "speech would be longer than one hour");
   if (audio.samples.empty()) throw ModelError(ErrorCode::kInvalidInput, "the text produced no speech");
   return ModelOutput{std::move(audio)};

@@ -13,7 +13,7 @@ class EspeakTts final : public Model {
  public:
   EspeakTts();
   const protocol::ModelInfo& info() const override { return info_; }
-  ModelOutput run(const ModelInput& input) override;
+  ModelOutput run(const ModelInput& input, JobContext& context) override;
 
   // XTTS-v2's language codes mapped to espeak-ng voices; only those the installed data can speak are served.
   static const std::map<std::string, std::string>& language_voices();

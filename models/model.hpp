@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/protocol.hpp"
+#include "models/job_context.hpp"
 
 namespace gpufleet::models {
 
@@ -34,7 +35,9 @@ class Model {
   virtual ~Model() = default;
   virtual const protocol::ModelInfo& info() const = 0;
   // Called from one of the worker's executor threads; a model that is not thread-safe serialises inside.
-  virtual ModelOutput run(const ModelInput& input) = 0;
+  // Between chunks of work it calls context.check(), which throws when the job must stop and otherwise
+  // renews its lease.
+  virtual ModelOutput run(const ModelInput& input, JobContext& context) = 0;
 };
 
 // The fields a TTS job carries.

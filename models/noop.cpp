@@ -12,13 +12,38 @@ NoopModel::NoopModel() {
   info_.kind = "tts";
 }
 
-ModelOutput NoopModel::run(const ModelInput& input) {
-  // "sleep_ms" stands in for a long model call in failure drills (a worker killed mid-job).
-  if (auto sleep = input.input.find("sleep_ms"); sleep != input.input.end()) {
-    if (!sleep->is_number_integer() || sleep->get<int64_t>() < 0 || sleep->get<int64_t>() > 600000) {
-      throw ModelError(ErrorCode::kInvalidInput, "sleep_ms must be an integer in [0, 600000]");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(sleep->get<int64_t>()));
+namespace {
+
+int64_t drill_ms(const nlohmann::json& input, const char* field) {
+  auto value = input.find(field);
+  if (value == input.end()) return 0;
+  if (!value->is_number_integer() || value->get<int64_t>() < 0 || value->get<int64_t>() > 600000) {
+    throw ModelError(ErrorCode::kInvalidInput, std::string(field) + " must be an integer in [0, 600000]");
+  }
+  return value->get<int64_t>();
+}
+
+}  // namespace
+
+// The drills stand in for what real models do, for benchmarks and failure tests: "sleep_ms" is a long model
+// call that checks for cancellation every 10 ms (and so renews its lease), "hang_ms" a call stuck without
+// progress, "fail" an error code the model throws (e.g. out_of_memory).
+ModelOutput NoopModel::run(const ModelInput& input, JobContext& context) {
+  context.check();
+  const auto sleep = std::chrono::milliseconds(drill_ms(input.input, "sleep_ms"));
+  const auto until = std::chrono::steady_clock::now() + sleep;
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(10), until - std::chrono::steady_clock::now()));
+    context.check();
+  }
+  if (const int64_t hang = drill_ms(input.input, "hang_ms"); hang > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(hang));
+  }
+  if (auto fail = input.input.find("fail"); fail != input.input.end()) {
+    const auto code = fail->is_string() ? parse_error_code(fail->get<std::string>()) : std::nullopt;
+    if (!code) throw ModelError(ErrorCode::kInvalidInput, "fail must name an error code");
+    throw ModelError(*code, "drill: the model failed with " + fail->get<std::string>());
   }
   return {};
 }

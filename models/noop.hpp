@@ -9,7 +9,7 @@ class NoopModel final : public Model {
  public:
   NoopModel();
   const protocol::ModelInfo& info() const override { return info_; }
-  ModelOutput run(const ModelInput& input) override;
+  ModelOutput run(const ModelInput& input, JobContext& context) override;
 
  private:
   protocol::ModelInfo info_;

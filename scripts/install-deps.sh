@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev
   redis-server redis-tools
   curl
+  clang libclang-rt-14-dev
 )
 
 missing=()

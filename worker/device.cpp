@@ -6,6 +6,12 @@
 
 #include <charconv>
 
+// Only where the CUDA runtime headers exist too: Debian ships the c10/cuda headers in its CPU LibTorch.
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define GPUFLEET_HAS_CUDA_ALLOCATOR 1
+#endif
+
 #include "common/error.hpp"
 
 namespace gpufleet::worker {
@@ -43,6 +49,12 @@ DeviceInfo select_device(const std::string& requested) {
   info.type = kind;
   info.name = kind == "cuda" ? "cuda:" + std::to_string(info.index) : kind;
   return info;
+}
+
+void release_cached_memory() {
+#ifdef GPUFLEET_HAS_CUDA_ALLOCATOR
+  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
 }
 
 }  // namespace gpufleet::worker

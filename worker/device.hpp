@@ -20,4 +20,8 @@ struct DeviceInfo {
 // Throws ConfigError when the requested device is not available on this host.
 DeviceInfo select_device(const std::string& requested);
 
+// Returns the device allocator's cached blocks to the driver (CUDA); a no-op where there is no such cache.
+// Called after an out-of-memory failure so that the next job starts from a clean pool.
+void release_cached_memory();
+
 }  // namespace gpufleet::worker

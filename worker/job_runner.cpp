@@ -12,8 +12,9 @@
 namespace gpufleet::worker {
 
 JobRunner::JobRunner(std::map<std::string, std::unique_ptr<models::Model>> models,
-                     std::filesystem::path storage_root)
-    : models_(std::move(models)), storage_root_(std::move(storage_root)) {}
+                     std::filesystem::path storage_root, std::function<void()> on_out_of_memory)
+    : models_(std::move(models)), storage_root_(std::move(storage_root)),
+      on_out_of_memory_(std::move(on_out_of_memory)) {}
 
 std::vector<protocol::ModelInfo> JobRunner::model_infos() const {
   std::vector<protocol::ModelInfo> infos;
@@ -21,11 +22,11 @@ std::vector<protocol::ModelInfo> JobRunner::model_infos() const {
   return infos;
 }
 
-std::filesystem::path JobRunner::audio_path(const std::string& job_id) const {
-  return storage_root_ / "tts" / (job_id + ".wav");
+std::filesystem::path JobRunner::audio_path(const std::string& job_id, uint32_t attempt) const {
+  return storage_root_ / "tts" / (job_id + "-" + std::to_string(attempt) + ".wav");
 }
 
-protocol::JobResult JobRunner::run(const protocol::Job& job) const {
+protocol::JobResult JobRunner::run(const protocol::Job& job, models::JobContext& context) const {
   protocol::JobResult result;
   result.job_id = job.job_id;
   result.attempt = job.attempt;
@@ -42,11 +43,12 @@ protocol::JobResult JobRunner::run(const protocol::Job& job) const {
     models::ModelInput input{job.job_id, nlohmann::json::parse(job.input_json, nullptr, false)};
     if (input.input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
 
-    models::ModelOutput output = model->second->run(input);
+    models::ModelOutput output = model->second->run(input, context);
+    context.check();  // a job stopped while it finished writes nothing
     const double generation_ms = elapsed_ms();
     nlohmann::json json{{"generation_time_ms", generation_ms}};
     if (output.audio) {
-      const auto path = audio_path(job.job_id);
+      const auto path = audio_path(job.job_id, job.attempt);
       const std::string wav = encode_wav_pcm16(output.audio->samples, output.audio->sample_rate);
       write_file_atomically(path, wav);
       json["audio_path"] = path.string();
@@ -65,10 +67,17 @@ protocol::JobResult JobRunner::run(const protocol::Job& job) const {
     result.error_code = std::string(to_string(error.code()));
     result.error_message = error.what();
   } catch (const std::exception& error) {
-    // A model bug must fail its job, not the worker.
+    // A model bug must fail its job, not the worker. LibTorch reports device memory exhaustion as a plain
+    // c10::Error whose text says so.
+    const std::string message = error.what();
     result.ok = false;
-    result.error_code = std::string(to_string(ErrorCode::kModelError));
-    result.error_message = error.what();
+    result.error_code = std::string(to_string(message.find("out of memory") != std::string::npos
+                                                  ? ErrorCode::kOutOfMemory
+                                                  : ErrorCode::kModelError));
+    result.error_message = message.substr(0, 2000);
+  }
+  if (!result.ok && result.error_code == to_string(ErrorCode::kOutOfMemory) && on_out_of_memory_) {
+    on_out_of_memory_();
   }
   result.run_ms = elapsed_ms();
   if (!result.ok) {

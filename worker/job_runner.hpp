@@ -3,6 +3,7 @@
 // sockets, so it is tested directly. Never throws: every failure becomes an error result.
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,18 +15,22 @@ namespace gpufleet::worker {
 
 class JobRunner {
  public:
-  JobRunner(std::map<std::string, std::unique_ptr<models::Model>> models, std::filesystem::path storage_root);
+  // `on_out_of_memory` runs after a job failed for lack of device memory (to free the allocator's cache).
+  JobRunner(std::map<std::string, std::unique_ptr<models::Model>> models, std::filesystem::path storage_root,
+            std::function<void()> on_out_of_memory = {});
 
-  protocol::JobResult run(const protocol::Job& job) const;
+  protocol::JobResult run(const protocol::Job& job, models::JobContext& context) const;
   std::vector<protocol::ModelInfo> model_infos() const;
   const std::filesystem::path& storage_root() const { return storage_root_; }
 
-  // Where a job's audio lands: <root>/tts/<job id>.wav
-  std::filesystem::path audio_path(const std::string& job_id) const;
+  // Where an attempt's audio lands: <root>/tts/<job id>-<attempt>.wav. One file per attempt, so that a
+  // worker that lost its lease but runs on can never overwrite the file of the attempt that counted.
+  std::filesystem::path audio_path(const std::string& job_id, uint32_t attempt) const;
 
  private:
   std::map<std::string, std::unique_ptr<models::Model>> models_;
   std::filesystem::path storage_root_;
+  std::function<void()> on_out_of_memory_;
 };
 
 }  // namespace gpufleet::worker

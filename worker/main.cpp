@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <csignal>
 #include <iostream>
 #include <map>
@@ -63,12 +64,17 @@ int main(int argc, char** argv) {
       spdlog::critical("no model could be loaded; exiting");
       return 1;
     }
-    auto runner = std::make_unique<worker::JobRunner>(std::move(loaded), config.storage_root);
-    worker::Worker worker(config, device, std::move(runner));
-    worker.run(g_stop);
+    auto* runtime = torch.get();
+    auto runner = std::make_unique<worker::JobRunner>(std::move(loaded), config.storage_root,
+                                                      [runtime] { runtime->release_cached_memory(); });
+    auto worker = std::make_unique<worker::Worker>(config, device, std::move(runner));
+    worker->run(g_stop);
+    // Not destroyed: a model call stuck past the drain grace would keep its executor thread, and so the
+    // process, alive for ever. Everything that matters was sent or handed back before run() returned.
+    spdlog::shutdown();
+    std::_Exit(0);
   } catch (const std::exception& error) {
     spdlog::critical("worker failed: {}", error.what());
     return 1;
   }
-  return 0;
 }

@@ -7,6 +7,7 @@ namespace {
 class LibTorchRuntime final : public TorchRuntime {
  public:
   DeviceInfo select_device(const std::string& requested) override { return worker::select_device(requested); }
+  void release_cached_memory() override { worker::release_cached_memory(); }
 };
 
 }  // namespace

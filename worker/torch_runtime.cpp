@@ -35,6 +35,7 @@ class PluginRuntime final : public TorchRuntime {
     (void)handle_;
   }
   DeviceInfo select_device(const std::string& requested) override { return runtime_->select_device(requested); }
+  void release_cached_memory() override { runtime_->release_cached_memory(); }
 
  private:
   void* handle_;

@@ -17,6 +17,8 @@ class TorchRuntime {
   virtual ~TorchRuntime() = default;
   // See select_device in device.hpp.
   virtual DeviceInfo select_device(const std::string& requested) = 0;
+  // See release_cached_memory in device.hpp.
+  virtual void release_cached_memory() = 0;
 };
 
 // Loads the plugin from `path`, or when empty from GPUFLEET_TORCH_PLUGIN, else libgpufleet_torch.so in

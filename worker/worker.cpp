@@ -8,6 +8,7 @@
 
 #include "common/config.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace gpufleet::worker {
 
@@ -98,16 +99,38 @@ void Worker::send_ready() {
   ready.device_name = device_.name;
   ready.slots = config_.slots;
   ready.models = runner_->model_infos();
-  ready.version = "0.1.0";
+  ready.version = "0.2.0";
   ready.heartbeat_ms = static_cast<uint32_t>(config_.heartbeat.count());
-  ready.running_jobs.assign(held_.begin(), held_.end());
+  for (const auto& [key, held] : held_) ready.held.push_back(protocol::HeldJob{held.job_id, held.attempt});
   send_message(*broker_, MessageType::kReady, ready);
   next_heartbeat_ = SteadyClock::now() + config_.heartbeat;
+  // The broker learns what this worker holds first, then gets the results it has not acknowledged.
+  resend_unacknowledged(true);
 }
 
 void Worker::send_heartbeat() {
-  send_message(*broker_, MessageType::kHeartbeat, protocol::Heartbeat{static_cast<uint32_t>(held_.size()), draining_});
-  next_heartbeat_ = SteadyClock::now() + config_.heartbeat;
+  protocol::Heartbeat heartbeat{static_cast<uint32_t>(held_.size()), draining_, {}};
+  const auto now = SteadyClock::now();
+  for (const auto& [key, held] : held_) {
+    // A job renews its lease while it makes progress; a finished one until its result is acknowledged.
+    if (held.finished || now - held.context->last_progress() < held.lease) heartbeat.renew.push_back(held.job_id);
+  }
+  send_message(*broker_, MessageType::kHeartbeat, heartbeat);
+  next_heartbeat_ = now + config_.heartbeat;
+}
+
+void Worker::resend_unacknowledged(bool all) {
+  const auto now = SteadyClock::now();
+  for (auto& [key, held] : held_) {
+    if (held.finished && (all || now - held.sent_at > config_.heartbeat * config_.liveness)) send_result(key);
+  }
+}
+
+void Worker::send_result(const std::string& key) {
+  Held& held = held_.at(key);
+  broker_->send(zmq::buffer(protocol::encode_header(MessageType::kJobResult)), zmq::send_flags::sndmore);
+  broker_->send(zmq::buffer(held.result_body), zmq::send_flags::none);
+  held.sent_at = SteadyClock::now();
 }
 
 void Worker::run(const std::atomic<bool>& stop) {
@@ -116,6 +139,7 @@ void Worker::run(const std::atomic<bool>& stop) {
                device_.torch_version, config_.slots, config_.broker_endpoint);
   std::vector<zmq::message_t> frames;
   SteadyClock::time_point drain_deadline{};
+  SteadyClock::time_point next_resend = SteadyClock::now() + config_.heartbeat;
   while (true) {
     const auto now = SteadyClock::now();
     if (stop.load() && !draining_) {
@@ -131,6 +155,10 @@ void Worker::run(const std::atomic<bool>& stop) {
       connect();
     }
     if (now >= next_heartbeat_) send_heartbeat();
+    if (now >= next_resend) {
+      resend_unacknowledged(false);
+      next_resend = now + config_.heartbeat;
+    }
 
     zmq::pollitem_t items[] = {{static_cast<void*>(*broker_), 0, ZMQ_POLLIN, 0},
                                {static_cast<void*>(results_), 0, ZMQ_POLLIN, 0}};
@@ -153,7 +181,12 @@ void Worker::run(const std::atomic<bool>& stop) {
       on_broker_message(frames);
     }
   }
-  if (!held_.empty()) spdlog::warn("grace period over with {} job(s) unfinished; the broker requeues them", held_.size());
+  if (!held_.empty()) {
+    spdlog::warn("grace period over with {} job(s) unfinished or unacknowledged; the broker requeues what is not "
+                 "recorded", held_.size());
+    // Stop the models at their next check: their results would not be sent any more.
+    for (auto& [key, held] : held_) held.context->cancel(ErrorCode::kWorkerLost);
+  }
   send_message(*broker_, MessageType::kGoodbye, protocol::Goodbye{"shutting down"});
   // Give the goodbye a moment to leave before the socket closes with linger 0.
   broker_->set(zmq::sockopt::linger, 500);
@@ -166,21 +199,17 @@ void Worker::on_broker_message(std::vector<zmq::message_t>& frames) {
   try {
     if (frames.size() != 2) throw ProtocolError("expected 2 frames, got " + std::to_string(frames.size()));
     const auto header = protocol::decode_header(frames[0].to_string_view());
+    const auto body = frames[1].to_string_view();
     switch (header.type) {
-      case MessageType::kJob: {
-        auto job = protocol::decode_body<protocol::Job>(frames[1].to_string_view());
-        if (!held_.insert(job.job_id).second) {
-          spdlog::warn("job {} received again while held; ignored", job.job_id);
-          return;
-        }
-        spdlog::debug("job {} attempt {} model {}", job.job_id, job.attempt, job.model);
-        {
-          std::lock_guard lock(mutex_);
-          pending_.push_back(std::move(job));
-        }
-        work_ready_.notify_one();
+      case MessageType::kJob:
+        on_job(protocol::decode_body<protocol::Job>(body));
         break;
-      }
+      case MessageType::kCancel:
+        on_cancel(protocol::decode_body<protocol::Cancel>(body));
+        break;
+      case MessageType::kResultAck:
+        on_ack(protocol::decode_body<protocol::ResultAck>(body));
+        break;
       case MessageType::kHeartbeat:
         break;
       case MessageType::kReconnect:
@@ -195,11 +224,66 @@ void Worker::on_broker_message(std::vector<zmq::message_t>& frames) {
   }
 }
 
+void Worker::on_job(protocol::Job job) {
+  const std::string key = held_key(job.job_id, job.attempt);
+  if (held_.count(key) != 0) {
+    spdlog::warn("job {} attempt {} received again while held; ignored", job.job_id, job.attempt);
+    return;
+  }
+  if (draining_) {
+    // Sent before the broker saw the drain: not started, so it goes back when this worker says goodbye.
+    spdlog::info("job {} arrived while draining; left for the broker to requeue", job.job_id);
+    return;
+  }
+  auto context = std::make_shared<models::JobContext>(job.deadline_ms);
+  held_.emplace(key, Held{job.job_id, job.attempt, context,
+                          std::chrono::milliseconds(job.lease_ms == 0 ? 30000 : job.lease_ms), false, {}, {}});
+  spdlog::debug("job {} attempt {} model {}", job.job_id, job.attempt, job.model);
+  {
+    std::lock_guard lock(mutex_);
+    pending_.emplace_back(std::move(job), std::move(context));
+  }
+  work_ready_.notify_one();
+}
+
+void Worker::on_cancel(const protocol::Cancel& cancel) {
+  auto held = held_.find(held_key(cancel.job_id, cancel.attempt));
+  if (held == held_.end() || held->second.finished) return;
+  const auto reason = parse_error_code(cancel.reason).value_or(ErrorCode::kCancelled);
+  spdlog::info("job {} attempt {}: stopping ({})", cancel.job_id, cancel.attempt, to_string(reason));
+  held->second.context->cancel(reason);
+}
+
+void Worker::on_ack(const protocol::ResultAck& ack) {
+  auto held = held_.find(held_key(ack.job_id, ack.attempt));
+  if (held == held_.end() || !held->second.finished) return;
+  if (!ack.accepted) {
+    // The attempt was no longer the job's (its lease ran out, it was cancelled or expired): its output must
+    // not stay where a client could mistake it for the job's result.
+    try {
+      const auto result = protocol::decode_body<protocol::JobResult>(held->second.result_body);
+      auto json = nlohmann::json::parse(result.result_json, nullptr, false);
+      if (json.is_object() && json.contains("audio_path") && json["audio_path"].is_string()) {
+        if (auto path = resolve_inside(runner_->storage_root(), json["audio_path"].get<std::string>())) {
+          std::error_code ignored;
+          std::filesystem::remove(*path, ignored);
+          spdlog::info("removed {} of refused job {} attempt {}", path->string(), ack.job_id, ack.attempt);
+        }
+      }
+    } catch (const std::exception& error) {
+      spdlog::warn("cannot clean up refused job {}: {}", ack.job_id, error.what());
+    }
+  }
+  held_.erase(held);
+}
+
 void Worker::on_result(std::vector<zmq::message_t>& frames) {
-  // Frames come from our own executors: [job id][header][body].
-  held_.erase(frames[0].to_string());
-  broker_->send(frames[1], zmq::send_flags::sndmore);
-  broker_->send(frames[2], zmq::send_flags::none);
+  // Frames come from our own executors: [held key][encoded JOB_RESULT].
+  auto held = held_.find(frames[0].to_string());
+  if (held == held_.end()) return;
+  held->second.finished = true;
+  held->second.result_body = frames[1].to_string();
+  send_result(held->first);
 }
 
 void Worker::executor_loop() {
@@ -208,16 +292,18 @@ void Worker::executor_loop() {
   out.connect(kResultsEndpoint);
   while (true) {
     protocol::Job job;
+    std::shared_ptr<models::JobContext> context;
     {
       std::unique_lock lock(mutex_);
       work_ready_.wait(lock, [this] { return shutting_down_ || !pending_.empty(); });
       if (shutting_down_ && pending_.empty()) return;
-      job = std::move(pending_.front());
+      job = std::move(pending_.front().first);
+      context = std::move(pending_.front().second);
       pending_.pop_front();
     }
-    const protocol::JobResult result = runner_->run(job);
-    out.send(zmq::buffer(job.job_id), zmq::send_flags::sndmore);
-    out.send(zmq::buffer(protocol::encode_header(MessageType::kJobResult)), zmq::send_flags::sndmore);
+    context->progress();  // the lease counts from the start, not from the arrival
+    const protocol::JobResult result = runner_->run(job, *context);
+    out.send(zmq::buffer(held_key(job.job_id, job.attempt)), zmq::send_flags::sndmore);
     out.send(zmq::buffer(protocol::encode_body(result)), zmq::send_flags::none);
   }
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -50,8 +51,27 @@ class Worker {
   void send_ready();
   void send_heartbeat();
   void on_broker_message(std::vector<zmq::message_t>& frames);
+  void on_job(protocol::Job job);
+  void on_cancel(const protocol::Cancel& cancel);
+  void on_ack(const protocol::ResultAck& ack);
   void on_result(std::vector<zmq::message_t>& frames);
+  void send_result(const std::string& key);
+  void resend_unacknowledged(bool all);
   void executor_loop();
+
+  // A job this worker holds: running, or finished with its result not yet acknowledged by the broker.
+  struct Held {
+    std::string job_id;
+    uint32_t attempt = 0;
+    std::shared_ptr<models::JobContext> context;
+    std::chrono::milliseconds lease{0};
+    bool finished = false;
+    std::string result_body;  // the encoded JOB_RESULT, kept until acknowledged
+    SteadyClock::time_point sent_at{};
+  };
+  static std::string held_key(const std::string& job_id, uint32_t attempt) {
+    return job_id + "/" + std::to_string(attempt);
+  }
 
   WorkerConfig config_;
   DeviceInfo device_;
@@ -62,11 +82,11 @@ class Worker {
 
   std::mutex mutex_;
   std::condition_variable work_ready_;
-  std::deque<protocol::Job> pending_;
+  std::deque<std::pair<protocol::Job, std::shared_ptr<models::JobContext>>> pending_;
   bool shutting_down_ = false;
   std::vector<std::thread> executors_;
 
-  std::set<std::string> held_;  // jobs received and not yet reported (I/O thread only)
+  std::map<std::string, Held> held_;  // by held_key (I/O thread only)
   bool draining_ = false;
   SteadyClock::time_point broker_seen_{};
   SteadyClock::time_point next_heartbeat_{};

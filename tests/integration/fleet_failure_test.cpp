@@ -88,9 +88,9 @@ TEST(FleetFailure, BrokerSurvivesGarbageFramesAndKeepsServing) {
       std::string frame;
       switch (random() % 4) {
         case 0: frame = random_bytes(random() % 64); break;
-        case 1: frame = protocol::encode_header(static_cast<protocol::MessageType>(random() % 9)); break;
+        case 1: frame = protocol::encode_header(static_cast<protocol::MessageType>(random() % 11)); break;
         case 2: frame = protocol::encode_body(protocol::JobResult{random_bytes(32), 1, true, "{}", "", "", 0}); break;
-        default: frame = protocol::encode_body(protocol::Submit{"short", "tts", "", 0, "", 0}); break;
+        default: frame = protocol::encode_body(protocol::Cancel{"short", 1, "cancelled"}); break;
       }
       attacker.send(zmq::buffer(frame), f + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }

@@ -23,18 +23,10 @@ std::string bin_dir() {
 }
 
 Fleet::Fleet(FleetOptions options) : storage_(dir_.path() / "storage") {
-  cli::StackConfig config;
-  config.bin_dir = bin_dir();
-  config.host = "127.0.0.1";
-  config.http_port = cli::free_port();
-  config.broker_port = cli::free_port();
-  config.redis_port = cli::free_port();
-  config.storage_root = storage_.string();
-  config.state_dir = (dir_.path() / "state").string();
+  auto config = cli::StackConfig::private_on_free_ports(bin_dir(), dir_.path().string());
   config.workers = options.workers;
   config.worker_models = options.models;
   config.worker_slots = options.slots;
-  config.device = "cpu";
   config.env = {{"HEARTBEAT_MS", "100"}, {"HEARTBEAT_LIVENESS", "3"}, {"LOG_LEVEL", "info"}};
   for (const auto& [key, value] : options.env) config.env[key] = value;
   stack_ = std::make_unique<cli::LocalStack>(config);
@@ -42,6 +34,17 @@ Fleet::Fleet(FleetOptions options) : storage_(dir_.path() / "storage") {
   if (!stack_->wait_healthy(std::chrono::seconds(30))) {
     dump_logs();
     throw std::runtime_error("the test fleet did not become healthy");
+  }
+  // Healthy means one worker serves TTS; tests count on all of them having registered.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (true) {
+    auto health = nlohmann::json::parse(get("/health").body, nullptr, false);
+    if (health.is_object() && health["fleet"].value("workers", 0) >= options.workers) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      dump_logs();
+      throw std::runtime_error("not every worker of the test fleet registered");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 
@@ -64,6 +67,12 @@ cli::HttpResult Fleet::get(const std::string& target, std::chrono::milliseconds 
 
 cli::HttpResult Fleet::post(const std::string& target, const std::string& body, const std::string& content_type) {
   return cli::http_request("POST", "127.0.0.1", stack_->config().http_port, target, body, content_type);
+}
+
+cli::HttpResult Fleet::request(const std::string& method, const std::string& target, const std::string& body,
+                               const std::map<std::string, std::string>& headers) {
+  return cli::http_request(method, "127.0.0.1", stack_->config().http_port, target, body,
+                           body.empty() ? "" : "application/json", std::chrono::milliseconds(30000), headers);
 }
 
 std::string Fleet::submit(const nlohmann::json& request) {

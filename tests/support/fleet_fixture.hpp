@@ -43,6 +43,8 @@ class Fleet {
   cli::HttpResult get(const std::string& target, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   cli::HttpResult post(const std::string& target, const std::string& body,
                        const std::string& content_type = "application/json");
+  cli::HttpResult request(const std::string& method, const std::string& target, const std::string& body = "",
+                          const std::map<std::string, std::string>& headers = {});
   // Submits through POST /v1/jobs and returns the job id (fails the test otherwise).
   std::string submit(const nlohmann::json& request);
   // GET /v1/jobs/{id}?wait=...: the job once final, or as it is after `wait_s`.

@@ -1,10 +1,13 @@
 // Guards the worker's job execution without sockets: real espeak-ng speech lands as a valid WAV under the
-// storage root, and every refusal becomes an error result instead of an exception.
+// storage root, every refusal becomes an error result instead of an exception, and cancellation, deadlines
+// and out-of-memory end a job with their own codes.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <thread>
 
+#include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/wav.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -21,11 +24,19 @@ class JobRunnerTest : public ::testing::Test {
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     loaded["espeak"] = models::create_builtin_model("espeak");
     loaded["noop"] = models::create_builtin_model("noop");
-    runner_ = std::make_unique<JobRunner>(std::move(loaded), root_);
+    runner_ = std::make_unique<JobRunner>(std::move(loaded), root_, [this] { ++out_of_memory_calls_; });
   }
-  protocol::JobResult run(const std::string& model, const std::string& input) {
-    return runner_->run(protocol::Job{"0123456789abcdef0123456789abcdef", 1, "tts", model, input, 0});
+  protocol::JobResult run(const std::string& model, const std::string& input, uint32_t attempt = 1) {
+    models::JobContext context;
+    return run_with(context, model, input, attempt);
   }
+  protocol::JobResult run_with(models::JobContext& context, const std::string& model, const std::string& input,
+                               uint32_t attempt = 1) {
+    return runner_->run(protocol::Job{kId, attempt, "tts", model, input, 0, 0, 0}, context);
+  }
+
+  static constexpr const char* kId = "0123456789abcdef0123456789abcdef";
+  int out_of_memory_calls_ = 0;
 
   testing::TempDir dir_;
   const fs::path& root_ = dir_.path();
@@ -37,7 +48,7 @@ TEST_F(JobRunnerTest, EspeakWritesRealSpeech) {
   ASSERT_TRUE(result.ok) << result.error_code << ": " << result.error_message;
   auto json = nlohmann::json::parse(result.result_json);
   const std::string path = json["audio_path"];
-  EXPECT_EQ(fs::path(path).parent_path(), root_ / "tts");
+  EXPECT_EQ(fs::path(path), root_ / "tts" / (std::string(kId) + "-1.wav"));
   auto bytes = read_file(path, 1 << 24);
   ASSERT_TRUE(bytes);
   auto info = parse_wav(*bytes);
@@ -78,6 +89,51 @@ TEST_F(JobRunnerTest, NoopProducesNoFile) {
   ASSERT_TRUE(result.ok);
   EXPECT_TRUE(nlohmann::json::parse(result.result_json)["audio_path"].is_null());
   EXPECT_FALSE(fs::exists(root_ / "tts"));
+}
+
+// Guards "a zombie never overwrites the result that counted": each attempt writes its own file.
+TEST_F(JobRunnerTest, EachAttemptWritesItsOwnFile) {
+  auto first = run("espeak", R"({"text":"one","language":"en"})", 1);
+  auto second = run("espeak", R"({"text":"two","language":"en"})", 2);
+  ASSERT_TRUE(first.ok && second.ok);
+  EXPECT_NE(nlohmann::json::parse(first.result_json)["audio_path"], nlohmann::json::parse(second.result_json)["audio_path"]);
+  EXPECT_TRUE(fs::exists(root_ / "tts" / (std::string(kId) + "-1.wav")));
+  EXPECT_TRUE(fs::exists(root_ / "tts" / (std::string(kId) + "-2.wav")));
+}
+
+TEST_F(JobRunnerTest, ACancelledJobStopsMidRunAndWritesNothing) {
+  models::JobContext context;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    context.cancel(ErrorCode::kCancelled);
+  });
+  const auto started = std::chrono::steady_clock::now();
+  auto result = run_with(context, "noop", R"({"text":"hi","sleep_ms":10000})");
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  EXPECT_FALSE(result.ok);
+  EXPECT_EQ(result.error_code, "cancelled");
+
+  models::JobContext cancelled_speech;
+  cancelled_speech.cancel(ErrorCode::kCancelled);
+  auto speech = run_with(cancelled_speech, "espeak", R"({"text":"never spoken","language":"en"})");
+  EXPECT_EQ(speech.error_code, "cancelled");
+  EXPECT_FALSE(fs::exists(root_ / "tts" / (std::string(kId) + "-1.wav")));
+}
+
+TEST_F(JobRunnerTest, APassedDeadlineEndsTheJobWithItsOwnCode) {
+  models::JobContext context(unix_ms() + 30);
+  auto result = run_with(context, "noop", R"({"text":"hi","sleep_ms":5000})");
+  EXPECT_EQ(result.error_code, "deadline_exceeded");
+}
+
+TEST_F(JobRunnerTest, OutOfMemoryFreesTheDeviceCacheAndIsReportedAsSuch) {
+  auto result = run("noop", R"({"text":"hi","fail":"out_of_memory"})");
+  EXPECT_EQ(result.error_code, "out_of_memory");
+  EXPECT_EQ(out_of_memory_calls_, 1);
+  auto other = run("noop", R"({"text":"hi","fail":"model_error"})");
+  EXPECT_EQ(other.error_code, "model_error");
+  EXPECT_EQ(out_of_memory_calls_, 1);
 }
 
 TEST_F(JobRunnerTest, AnnouncesLanguagesEspeakCanSpeak) {

@@ -12,17 +12,17 @@ namespace {
 
 TEST(JobState, NamesRoundTrip) {
   for (auto state : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
-                     JobState::kCancelled}) {
+                     JobState::kCancelled, JobState::kExpired}) {
     EXPECT_EQ(parse_job_state(to_string(state)), state);
   }
   EXPECT_FALSE(parse_job_state("done"));
 }
 
 TEST(JobState, FinalStatesAreTerminal) {
-  for (auto final_state : {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled}) {
+  for (auto final_state : {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled, JobState::kExpired}) {
     EXPECT_TRUE(is_final(final_state));
     for (auto to : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
-                    JobState::kCancelled}) {
+                    JobState::kCancelled, JobState::kExpired}) {
       EXPECT_FALSE(can_transition(final_state, to)) << to_string(final_state) << " -> " << to_string(to);
     }
   }

@@ -10,8 +10,8 @@ namespace gpufleet::protocol {
 namespace {
 
 TEST(ProtocolHeader, RoundTripsEveryType) {
-  for (auto type : {MessageType::kSubmit, MessageType::kReady, MessageType::kHeartbeat, MessageType::kJob,
-                    MessageType::kJobResult, MessageType::kReconnect, MessageType::kGoodbye}) {
+  for (auto type : {MessageType::kReady, MessageType::kHeartbeat, MessageType::kJob, MessageType::kJobResult,
+                    MessageType::kReconnect, MessageType::kGoodbye, MessageType::kCancel, MessageType::kResultAck}) {
     const auto header = decode_header(encode_header(type));
     EXPECT_EQ(header.type, type);
     EXPECT_EQ(header.version, kVersion);
@@ -21,11 +21,12 @@ TEST(ProtocolHeader, RoundTripsEveryType) {
 TEST(ProtocolHeader, RejectsWrongSizeMagicVersionAndType) {
   EXPECT_THROW(decode_header(""), ProtocolError);
   EXPECT_THROW(decode_header("GF\x01"), ProtocolError);
-  EXPECT_THROW(decode_header(std::string("GF\x01\x01\x00", 5)), ProtocolError);
-  EXPECT_THROW(decode_header(std::string("XF\x01\x01", 4)), ProtocolError);
-  EXPECT_THROW(decode_header(std::string("GF\x02\x01", 4)), ProtocolError);
-  EXPECT_THROW(decode_header(std::string("GF\x01\x00", 4)), ProtocolError);
-  EXPECT_THROW(decode_header(std::string("GF\x01\x63", 4)), ProtocolError);
+  EXPECT_THROW(decode_header(std::string("GF\x02\x02\x00", 5)), ProtocolError);
+  EXPECT_THROW(decode_header(std::string("XF\x02\x02", 4)), ProtocolError);
+  EXPECT_THROW(decode_header(std::string("GF\x01\x02", 4)), ProtocolError);  // version 1 peers
+  EXPECT_THROW(decode_header(std::string("GF\x02\x00", 4)), ProtocolError);
+  EXPECT_THROW(decode_header(std::string("GF\x02\x01", 4)), ProtocolError);  // retired SUBMIT
+  EXPECT_THROW(decode_header(std::string("GF\x02\x63", 4)), ProtocolError);
 }
 
 TEST(ProtocolBody, ReadyRoundTripsWithModels) {
@@ -34,14 +35,16 @@ TEST(ProtocolBody, ReadyRoundTripsWithModels) {
   ready.device = "cuda";
   ready.slots = 4;
   ready.models = {ModelInfo{"espeak", "tts", {"en", "de"}, false, 22050}};
-  ready.running_jobs = {"abc"};
+  ready.held = {HeldJob{"abc", 3}};
   const auto decoded = decode_body<Ready>(encode_body(ready));
   EXPECT_EQ(decoded.worker_id, "w1");
   EXPECT_EQ(decoded.slots, 4u);
   ASSERT_EQ(decoded.models.size(), 1u);
   EXPECT_EQ(decoded.models[0].languages, (std::vector<std::string>{"en", "de"}));
   EXPECT_EQ(decoded.models[0].sample_rate, 22050u);
-  EXPECT_EQ(decoded.running_jobs, std::vector<std::string>{"abc"});
+  ASSERT_EQ(decoded.held.size(), 1u);
+  EXPECT_EQ(decoded.held[0].job_id, "abc");
+  EXPECT_EQ(decoded.held[0].attempt, 3u);
 }
 
 TEST(ProtocolBody, JobResultRoundTrips) {
@@ -89,7 +92,7 @@ TEST(ProtocolBody, HugeDeclaredSizesAreRefusedWithoutAllocating) {
 
 TEST(ProtocolBody, RandomAndTruncatedBytesNeverCrash) {
   std::mt19937 random(1234);
-  const std::string valid = encode_body(Submit{"0123456789abcdef0123456789abcdef", "tts", "espeak", 0, "{}", 1});
+  const std::string valid = encode_body(Job{"0123456789abcdef0123456789abcdef", 1, "tts", "espeak", "{}", 1, 2, 3});
   for (int round = 0; round < 20000; ++round) {
     std::string bytes;
     if (round % 2 == 0) {
@@ -100,7 +103,7 @@ TEST(ProtocolBody, RandomAndTruncatedBytesNeverCrash) {
       for (auto& byte : bytes) byte = static_cast<char>(random());
     }
     try {
-      decode_body<Submit>(bytes);
+      decode_body<Job>(bytes);
     } catch (const ProtocolError&) {
     }
   }

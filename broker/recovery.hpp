@@ -1,0 +1,31 @@
+#pragma once
+// What a starting broker reads back from the job store: every queued job and every running one with the
+// worker and attempt that hold it, plus the position in the submissions stream to follow from. Together
+// with the stream this is the broker's whole state: it keeps nothing on disk of its own.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/dispatcher.hpp"
+#include "common/redis_client.hpp"
+
+namespace gpufleet::broker {
+
+struct RecoveredState {
+  std::string stream_position = "0-0";  // read submissions after this entry
+  std::vector<QueuedJob> queued;        // oldest first
+  std::vector<Assignment> running;      // worker_id and attempt as recorded
+};
+
+// Throws RedisError when Redis cannot be read.
+RecoveredState recover_state(RedisClient& redis, const RedisKeys& keys);
+
+// A job from its fields, read in the order of job_store::recovery_fields(); nullopt when the record is
+// gone or malformed.
+std::optional<QueuedJob> job_from_fields(const std::string& id, const std::vector<std::string>& values);
+
+// The job's state as recorded (values[0]).
+inline const std::string& recorded_state(const std::vector<std::string>& values) { return values.at(0); }
+
+}  // namespace gpufleet::broker

@@ -1,0 +1,223 @@
+#include "common/job_store.hpp"
+
+#include <boost/uuid/detail/sha1.hpp>
+#include <cstdio>
+
+namespace gpufleet::job_store {
+namespace {
+
+std::string sha1_hex(const std::string& text) {
+  boost::uuids::detail::sha1 hash;
+  hash.process_bytes(text.data(), text.size());
+  boost::uuids::detail::sha1::digest_type digest;
+  hash.get_digest(digest);
+  std::string hex;
+  char buffer[9];
+  for (auto word : digest) {
+    std::snprintf(buffer, sizeof(buffer), "%08x", static_cast<unsigned>(word));
+    hex += buffer;
+  }
+  return hex;
+}
+
+// ARGV[1] is always the key prefix: the scripts build key names from it exactly as RedisKeys does.
+
+// ARGV: prefix id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint
+//       event stream_maxlen
+constexpr const char* kSubmit = R"lua(
+local p, id, model = ARGV[1], ARGV[2], ARGV[4]
+local idem = ARGV[10]
+if idem ~= '' then
+  local existing = redis.call('GET', p .. ':idem:' .. idem)
+  if existing then return {'existing', existing} end
+end
+local queue = p .. ':queue:' .. model
+local max = tonumber(ARGV[9])
+if max > 0 then
+  local depth = redis.call('ZCARD', queue)
+  if depth >= max then return {'full', tostring(depth)} end
+end
+redis.call('HSET', p .. ':job:' .. id, 'id', id, 'kind', ARGV[3], 'model', model, 'state', 'queued',
+  'priority', ARGV[5], 'input', ARGV[6], 'created_ms', ARGV[7], 'updated_ms', ARGV[7], 'attempts', '0',
+  'deadline_ms', ARGV[8])
+redis.call('ZADD', queue, ARGV[7], id)
+redis.call('SADD', p .. ':queue-models', model)
+redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[14], '*', 'op', 'submit', 'id', id)
+redis.call('PUBLISH', p .. ':events:jobs', ARGV[13])
+if idem ~= '' then
+  redis.call('SET', p .. ':idem:' .. idem, id .. ' ' .. ARGV[12], 'EX', ARGV[11])
+end
+return {'created', id}
+)lua";
+
+// ARGV: prefix id now retention stream_maxlen
+constexpr const char* kCancel = R"lua(
+local p, id, now = ARGV[1], ARGV[2], ARGV[3]
+local job = p .. ':job:' .. id
+local f = redis.call('HMGET', job, 'state', 'model', 'kind')
+local state = f[1]
+if not state then return {'missing', ''} end
+if state == 'queued' then
+  local message = 'cancelled by a client while queued'
+  redis.call('HSET', job, 'state', 'cancelled', 'updated_ms', now, 'finished_ms', now,
+    'error_code', 'cancelled', 'error_message', message)
+  redis.call('ZREM', p .. ':queue:' .. f[2], id)
+  if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', job, ARGV[4]) end
+  redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[5], '*', 'op', 'cancel', 'id', id)
+  redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
+    'attempt', '0', 'worker', '')
+  redis.call('PUBLISH', p .. ':events:jobs', '{"type":"job","id":' .. cjson.encode(id) ..
+    ',"state":"cancelled","kind":' .. cjson.encode(f[3]) .. ',"model":' .. cjson.encode(f[2]) ..
+    ',"at_ms":' .. now .. ',"error":{"code":"cancelled","message":"' .. message .. '"}}')
+  return {'cancelled', state}
+end
+if state == 'running' then
+  redis.call('HSET', job, 'cancel_requested', now)
+  redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[5], '*', 'op', 'cancel', 'id', id)
+  return {'cancelling', state}
+end
+return {'final', state}
+)lua";
+
+// ARGV: prefix id attempt worker now event
+constexpr const char* kDispatch = R"lua(
+local p, id = ARGV[1], ARGV[2]
+local job = p .. ':job:' .. id
+local f = redis.call('HMGET', job, 'state', 'model', 'attempts', 'worker')
+-- Sent again after a connection broke before the reply: the first one was applied.
+if f[1] == 'running' and f[3] == ARGV[3] and f[4] == ARGV[4] then return 1 end
+if f[1] ~= 'queued' then return 0 end
+local done = tonumber(f[3] or '0') or 0
+if done + 1 ~= tonumber(ARGV[3]) then return -(done + 1) end
+redis.call('HSET', job, 'state', 'running', 'attempts', ARGV[3], 'worker', ARGV[4], 'started_ms', ARGV[5],
+  'updated_ms', ARGV[5])
+redis.call('ZREM', p .. ':queue:' .. f[2], id)
+redis.call('ZADD', p .. ':running', ARGV[5], id)
+redis.call('PUBLISH', p .. ':events:jobs', ARGV[6])
+return 1
+)lua";
+
+// ARGV: prefix id expected attempt worker final now retention event, then field/value pairs
+constexpr const char* kFinish = R"lua(
+local p, id = ARGV[1], ARGV[2]
+local job = p .. ':job:' .. id
+local f = redis.call('HMGET', job, 'state', 'attempts', 'worker', 'model')
+local current = f[1] == ARGV[3] and
+  (ARGV[3] == 'queued' or (f[2] == ARGV[4] and f[3] == ARGV[5]))
+if not current then
+  if f[1] == ARGV[6] and f[2] == ARGV[4] and (f[3] or '') == ARGV[5] then return 2 end
+  return 0
+end
+redis.call('HSET', job, 'state', ARGV[6], 'updated_ms', ARGV[7], 'finished_ms', ARGV[7])
+for i = 10, #ARGV, 2 do redis.call('HSET', job, ARGV[i], ARGV[i + 1]) end
+redis.call('ZREM', p .. ':running', id)
+redis.call('ZREM', p .. ':queue:' .. f[4], id)
+if tonumber(ARGV[8]) > 0 then redis.call('EXPIRE', job, ARGV[8]) end
+redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', ARGV[6],
+  'attempt', ARGV[4], 'worker', ARGV[5])
+redis.call('PUBLISH', p .. ':events:jobs', ARGV[9])
+return 1
+)lua";
+
+// ARGV: prefix id attempt now queued_event cancelled_event retention code message
+constexpr const char* kRequeue = R"lua(
+local p, id, now = ARGV[1], ARGV[2], ARGV[4]
+local job = p .. ':job:' .. id
+local f = redis.call('HMGET', job, 'state', 'attempts', 'model', 'created_ms', 'cancel_requested')
+if f[1] ~= 'running' or f[2] ~= ARGV[3] then return 0 end
+redis.call('ZREM', p .. ':running', id)
+if f[5] then
+  redis.call('HSET', job, 'state', 'cancelled', 'updated_ms', now, 'finished_ms', now, 'worker', '',
+    'error_code', 'cancelled', 'error_message', 'cancelled by a client; its worker stopped answering')
+  if tonumber(ARGV[7]) > 0 then redis.call('EXPIRE', job, ARGV[7]) end
+  redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
+    'attempt', ARGV[3], 'worker', '')
+  redis.call('PUBLISH', p .. ':events:jobs', ARGV[6])
+  return 2
+end
+redis.call('HSET', job, 'state', 'queued', 'updated_ms', now, 'worker', '', 'last_error_code', ARGV[8],
+  'last_error_message', ARGV[9])
+redis.call('ZADD', p .. ':queue:' .. f[3], f[4] or now, id)
+redis.call('PUBLISH', p .. ':events:jobs', ARGV[5])
+return 1
+)lua";
+
+Script make(const char* name, const char* source) { return Script{name, source, sha1_hex(source)}; }
+
+const Script& script(size_t index) { return scripts().at(index); }
+
+RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
+  RedisArgs command{"EVALSHA", script.sha1, "0"};
+  command.insert(command.end(), args.begin(), args.end());
+  return command;
+}
+
+}  // namespace
+
+const std::vector<Script>& scripts() {
+  static const std::vector<Script> all{make("submit", kSubmit), make("cancel", kCancel),
+                                       make("dispatch", kDispatch), make("finish", kFinish),
+                                       make("requeue", kRequeue)};
+  return all;
+}
+
+RedisArgs submit_command(const RedisKeys& keys, const NewJob& job) {
+  return eval(script(0), {keys.prefix(), job.id, job.kind, job.model, std::to_string(job.priority), job.input_json,
+                          std::to_string(job.created_ms), std::to_string(job.deadline_ms),
+                          std::to_string(job.max_queued), job.idempotency_key,
+                          std::to_string(job.idempotency_ttl_s), job.fingerprint,
+                          to_json(JobEvent{job.id, JobState::kQueued, job.kind, job.model, job.created_ms, 0, {}, {},
+                                           {}, {}}),
+                          std::to_string(kStreamMaxLen)});
+}
+
+std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const std::string& value) {
+  SubmitOutcome outcome;
+  if (status == "created") {
+    outcome.kind = SubmitOutcome::Kind::kCreated;
+    outcome.job_id = value;
+  } else if (status == "existing") {
+    outcome.kind = SubmitOutcome::Kind::kExisting;
+    const auto space = value.find(' ');
+    outcome.job_id = value.substr(0, space);
+    outcome.fingerprint = space == std::string::npos ? "" : value.substr(space + 1);
+  } else if (status == "full") {
+    outcome.kind = SubmitOutcome::Kind::kQueueFull;
+    outcome.queue_depth = std::strtoll(value.c_str(), nullptr, 10);
+  } else {
+    return std::nullopt;
+  }
+  return outcome;
+}
+
+RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s) {
+  return eval(script(1), {keys.prefix(), id, std::to_string(now_ms), std::to_string(retention_s),
+                          std::to_string(kStreamMaxLen)});
+}
+
+RedisArgs dispatch_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, const std::string& worker,
+                           int64_t now_ms, const std::string& running_event) {
+  return eval(script(2), {keys.prefix(), id, std::to_string(attempt), worker, std::to_string(now_ms), running_event});
+}
+
+RedisArgs finish_command(const RedisKeys& keys, const Completion& completion) {
+  RedisArgs command = eval(script(3), {keys.prefix(), completion.id, std::string(to_string(completion.expected)),
+                                       std::to_string(completion.attempt), completion.worker,
+                                       std::string(to_string(completion.final_state)),
+                                       std::to_string(completion.now_ms), std::to_string(completion.retention_s),
+                                       completion.event});
+  for (const auto& [field, value] : completion.fields) {
+    command.push_back(field);
+    command.push_back(value);
+  }
+  return command;
+}
+
+RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, int64_t now_ms,
+                          const std::string& queued_event, const std::string& cancelled_event,
+                          int64_t retention_s, const std::string& error_code, const std::string& error_message) {
+  return eval(script(4), {keys.prefix(), id, std::to_string(attempt), std::to_string(now_ms), queued_event,
+                          cancelled_event, std::to_string(retention_s), error_code, error_message});
+}
+
+}  // namespace gpufleet::job_store

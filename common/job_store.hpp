@@ -1,0 +1,104 @@
+#pragma once
+// The job store's atomic operations: every change to a job's state in Redis is one Lua script that checks
+// the state it expects before writing, so two parties (gateway and broker, an old and a new broker, a live
+// worker's result and a requeue after its lease ran out) can never both win. docs/redis.md lists the keys;
+// docs/reliability.md explains why each check exists.
+//
+// The functions here only build commands and read replies; callers send them on their own connections
+// (RedisClient loads the scripts on every connect, see scripts()).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/job.hpp"
+#include "common/redis_schema.hpp"
+
+namespace gpufleet::job_store {
+
+// A Lua script with its SHA1, for EVALSHA.
+struct Script {
+  std::string name;
+  std::string source;
+  std::string sha1;
+};
+
+// All scripts, for loading into Redis when a connection opens.
+const std::vector<Script>& scripts();
+
+// The stream the broker reads new work from, capped at about this many entries.
+inline constexpr int64_t kStreamMaxLen = 1'000'000;
+
+// --- gateway ----------------------------------------------------------------------------------------------
+
+struct NewJob {
+  std::string id;
+  std::string kind;
+  std::string model;
+  int32_t priority = 0;
+  std::string input_json;
+  int64_t created_ms = 0;
+  int64_t deadline_ms = 0;     // 0: no timeout
+  int64_t max_queued = 0;      // refuse when the model's queue holds this many; 0: unbounded
+  std::string idempotency_key;  // empty: none
+  int64_t idempotency_ttl_s = 86400;
+  std::string fingerprint;  // of the request, to tell a retry from a different request under the same key
+};
+
+// Records the job, its queue entry and its stream entry, publishes "queued" — or finds the job an earlier
+// request with the same idempotency key created, or refuses because the queue is full.
+RedisArgs submit_command(const RedisKeys& keys, const NewJob& job);
+
+struct SubmitOutcome {
+  enum class Kind { kCreated, kExisting, kQueueFull } kind = Kind::kCreated;
+  std::string job_id;       // created or existing
+  std::string fingerprint;  // kExisting: the fingerprint stored with the key
+  int64_t queue_depth = 0;  // kQueueFull
+};
+// nullopt for a reply this code does not understand.
+std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const std::string& value);
+
+// Cancels a job: a queued one at once; a running one is marked and the broker told through the stream.
+RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s);
+
+// --- broker -----------------------------------------------------------------------------------------------
+
+// Write-ahead of a dispatch: marks the job running on `worker` at `attempt` if it is still queued at
+// attempt - 1. Reply 1: send the job (also when this very dispatch was already recorded: a command sent again
+// after a broken connection). 0: the job is no longer queued (cancelled, expired, done): drop it.
+// A negative reply -(n + 1): it is queued but Redis counts n attempts; correct the count and retry.
+RedisArgs dispatch_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, const std::string& worker,
+                           int64_t now_ms, const std::string& running_event);
+
+struct Completion {
+  std::string id;
+  JobState expected = JobState::kRunning;  // kRunning: held by worker at attempt; kQueued: expiring in the queue
+  uint32_t attempt = 0;
+  std::string worker;
+  JobState final_state = JobState::kSucceeded;
+  int64_t now_ms = 0;
+  int64_t retention_s = 0;
+  std::string event;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+// Records a final state. Reply 1: recorded. 2: this very outcome was already recorded (a repeated result).
+// 0: the job is not in the expected state at that attempt: a stale result, to be refused.
+RedisArgs finish_command(const RedisKeys& keys, const Completion& completion);
+
+// Puts a running job back on its queue after its worker was lost or its lease ran out, unless a client
+// asked to cancel it meanwhile. Reply 1: requeued. 2: cancelled instead. 0: not running at that attempt.
+RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, int64_t now_ms,
+                          const std::string& queued_event, const std::string& cancelled_event,
+                          int64_t retention_s, const std::string& error_code, const std::string& error_message);
+
+// The fields the broker reads to rebuild a job.
+inline const std::vector<std::string>& recovery_fields() {
+  static const std::vector<std::string> fields{"state",       "kind",     "model",   "priority",
+                                               "input",       "created_ms", "deadline_ms", "attempts",
+                                               "worker",      "cancel_requested"};
+  return fields;
+}
+
+}  // namespace gpufleet::job_store

@@ -1,0 +1,44 @@
+// Fuzz target: the gateway's validation of everything a client sends (JSON bodies of both submission routes,
+// the ?wait= query, the Idempotency-Key header) and the rendering of job records. Any outcome is fine
+// except a crash, an exception escaping, or an accepted request that breaks the limits.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "gateway/api.hpp"
+
+namespace {
+
+const gpufleet::gateway::Catalog& catalog() {
+  static const auto value = gpufleet::gateway::Catalog::from_redis_hash(
+      {{"espeak", R"({"name":"espeak","kind":"tts","languages":["en","de"],"cloning":false,"workers":1})"},
+       {"xtts", R"({"name":"xtts","kind":"tts","languages":[],"cloning":true,"workers":1})"}});
+  return value;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace gpufleet::gateway;
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  Limits limits;
+  limits.max_text_chars = 64;
+  for (auto parse : {&parse_job_submission, &parse_tts_generate}) {
+    auto parsed = parse("application/json", bytes, catalog(), limits);
+    if (auto* request = std::get_if<SubmitRequest>(&parsed)) {
+      // Accepted means within the limits: a text, at most 64 code points, a known model.
+      const auto& text = request->input.at("text").get_ref<const std::string&>();
+      if (text.size() > 64 * 4) std::abort();
+      if (catalog().find(request->model) == nullptr) std::abort();
+    }
+  }
+  parse_wait(bytes, 60);
+  parse_idempotency_key(bytes);
+  render_job({{"id", std::string(bytes.substr(0, 40))},
+              {"state", "succeeded"},
+              {"result", std::string(bytes)},
+              {"input", std::string(bytes)},
+              {"created_ms", std::string(bytes.substr(0, 20))}});
+  return 0;
+}

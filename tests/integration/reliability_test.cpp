@@ -1,0 +1,225 @@
+// The guarantees of docs/reliability.md, each against a real fleet: accepted jobs survive a broker killed
+// with SIGKILL and a Redis restart; a hung model loses its lease and its late result is refused; cancellation,
+// deadlines, priorities, the queue bound and idempotency keys behave as documented; out-of-memory is retried
+// on another worker. Each test says which failure it guards.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+#include "tests/support/fleet_fixture.hpp"
+
+namespace gpufleet::testing {
+namespace {
+
+using nlohmann::json;
+
+// Counts the final-state events per job: more than one is a job completed twice.
+std::map<std::string, int> finals_by_job(EventRecorder& events, const std::vector<std::string>& ids) {
+  std::map<std::string, int> finals;
+  for (const auto& id : ids) {
+    for (const auto& event : events.events_for(id)) {
+      const std::string state = event.value("state", "");
+      if (state == "succeeded" || state == "failed" || state == "cancelled" || state == "expired") ++finals[id];
+    }
+  }
+  return finals;
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+// Submits a `noop` job that sleeps `sleep_ms` and waits until it runs: it keeps a one-slot worker busy.
+std::string start_blocker(Fleet& fleet, int sleep_ms) {
+  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", sleep_ms}}}});
+  EXPECT_TRUE(wait_for([&] { return fleet.wait_job(id, 0)["state"] == "running"; }, std::chrono::seconds(10)));
+  return id;
+}
+
+// Guards against losing queued jobs when the broker dies: the queue lives in Redis, not in the broker.
+TEST(Reliability, ABrokerKilledWithQueuedJobsRebuildsItsQueuesAndEveryJobCompletesOnce) {
+  Fleet fleet(FleetOptions{1, "noop", 2, {}});
+  EventRecorder events(fleet.redis_endpoint(), fleet.keys().job_events());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    ids.push_back(fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", 30}}}}));
+  }
+  fleet.stack().stop_broker(SIGKILL);
+  // Accepted while no broker runs at all: Redis has them, that is what 202 promises.
+  for (int i = 0; i < 20; ++i) ids.push_back(fleet.submit({{"model", "noop"}, {"input", {{"text", "y"}}}}));
+  fleet.stack().start_broker();
+  for (const auto& id : ids) {
+    auto job = fleet.wait_job(id, 30);
+    EXPECT_EQ(job["state"], "succeeded") << job.dump();
+  }
+  auto finals = finals_by_job(events, ids);
+  for (const auto& id : ids) EXPECT_EQ(finals[id], 1) << "job " << id << " ended " << finals[id] << " times";
+}
+
+// Guards against jobs lost or run twice across a Redis restart (AOF on): every component reconnects.
+TEST(Reliability, ARedisRestartLosesNoJobAndEveryComponentReconnects) {
+  Fleet fleet(FleetOptions{2, "noop", 2, {}});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) {
+    ids.push_back(fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", 50}}}}));
+  }
+  ASSERT_TRUE(fleet.stack().restart_redis(std::chrono::milliseconds(300)));
+  // The gateway answers again once Redis is back, and new work flows.
+  ASSERT_TRUE(wait_for([&] { return fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"z"}})").status == 202; },
+                       std::chrono::seconds(20)));
+  for (const auto& id : ids) {
+    auto job = fleet.wait_job(id, 30);
+    EXPECT_EQ(job["state"], "succeeded") << job.dump();
+  }
+}
+
+// Guards the visibility-timeout failure of other queues: a hung model call loses its lease (heartbeats
+// alone would keep it forever), the job is retried, and after MAX_ATTEMPTS it fails instead of looping.
+// The hung worker's late result is refused: one final state, no second completion.
+TEST(Reliability, AHungModelLosesItsLeaseAndTheLateResultIsRefused) {
+  Fleet fleet(FleetOptions{2, "noop", 1, {{"LEASE_MS", "300"}, {"MAX_ATTEMPTS", "2"}}});
+  EventRecorder events(fleet.redis_endpoint(), fleet.keys().job_events());
+  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"hang_ms", 1500}}}});
+  auto job = fleet.wait_job(id, 30);
+  EXPECT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_EQ(job["error"]["code"], "lease_expired");
+  EXPECT_EQ(job["attempts"], 2);
+  std::vector<std::string> states;
+  for (const auto& event : events.events_for(id)) states.push_back(event["state"]);
+  EXPECT_EQ(states, (std::vector<std::string>{"queued", "running", "queued", "running", "failed"}));
+  EXPECT_NE(events.events_for(id)[1]["worker"], events.events_for(id)[3]["worker"]);
+  // Both hung calls end and report; both reports are refused and the record stays as it was.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(finals_by_job(events, {id})[id], 1);
+  EXPECT_EQ(fleet.wait_job(id, 0)["error"]["code"], "lease_expired");
+  // The workers stayed up and their slots are free again.
+  const std::string next = fleet.submit({{"model", "noop"}, {"input", {{"text", "after"}}}});
+  EXPECT_EQ(fleet.wait_job(next, 10)["state"], "succeeded");
+}
+
+// Guards cancellation that only works on one host: a running job is stopped on its worker via the broker.
+TEST(Reliability, CancellationEndsQueuedJobsAtOnceAndStopsRunningOnes) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {}});
+  const std::string running = start_blocker(fleet, 20000);
+  const std::string queued = fleet.submit({{"model", "noop"}, {"input", {{"text", "y"}}}});
+
+  auto cancel_queued = fleet.request("DELETE", "/v1/jobs/" + queued);
+  EXPECT_EQ(cancel_queued.status, 200) << cancel_queued.body;
+  EXPECT_EQ(fleet.wait_job(queued, 0)["state"], "cancelled");
+
+  const auto started = std::chrono::steady_clock::now();
+  auto cancel_running = fleet.request("DELETE", "/v1/jobs/" + running);
+  EXPECT_EQ(cancel_running.status, 202) << cancel_running.body;
+  EXPECT_EQ(json::parse(cancel_running.body)["cancel_requested"], true);
+  auto job = fleet.wait_job(running, 10);
+  EXPECT_EQ(job["state"], "cancelled") << job.dump();
+  EXPECT_EQ(job["error"]["code"], "cancelled");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+
+  auto again = fleet.request("DELETE", "/v1/jobs/" + running);
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(json::parse(again.body)["error"]["code"], "already_final");
+  EXPECT_EQ(fleet.request("DELETE", "/v1/jobs/0123456789abcdef0123456789abcdef").status, 404);
+  // The worker's slot is free: the next job runs.
+  const std::string next = fleet.submit({{"model", "noop"}, {"input", {{"text", "z"}}}});
+  EXPECT_EQ(fleet.wait_job(next, 10)["state"], "succeeded");
+}
+
+// Guards deadlines and priorities: expiry in the queue and at run time end in `expired`; higher priority
+// runs first, FIFO within a level.
+TEST(Reliability, DeadlinesExpireJobsAndPrioritiesOrderTheQueue) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {}});
+  start_blocker(fleet, 800);
+  const std::string doomed = fleet.submit({{"model", "noop"}, {"timeout_s", 0.2}, {"input", {{"text", "late"}}}});
+  const std::string low1 = fleet.submit({{"model", "noop"}, {"input", {{"text", "low1"}}}});
+  const std::string low2 = fleet.submit({{"model", "noop"}, {"input", {{"text", "low2"}}}});
+  const std::string high = fleet.submit({{"model", "noop"}, {"priority", 10}, {"input", {{"text", "high"}}}});
+
+  auto expired = fleet.wait_job(doomed, 10);
+  EXPECT_EQ(expired["state"], "expired") << expired.dump();
+  EXPECT_EQ(expired["error"]["code"], "deadline_exceeded");
+  EXPECT_EQ(expired["attempts"], 0);
+
+  auto started = [&](const std::string& id) { return fleet.wait_job(id, 10)["started_at_ms"].get<int64_t>(); };
+  EXPECT_LE(started(high), started(low1));
+  EXPECT_LE(started(low1), started(low2));
+
+  auto overrun = fleet.wait_job(
+      fleet.submit({{"model", "noop"}, {"timeout_s", 0.3}, {"input", {{"text", "x"}, {"sleep_ms", 10000}}}}), 10);
+  EXPECT_EQ(overrun["state"], "expired") << overrun.dump();
+  EXPECT_EQ(overrun["attempts"], 1);
+  auto bad = fleet.post("/v1/jobs", R"({"model":"noop","timeout_s":-1,"input":{"text":"x"}})");
+  EXPECT_EQ(bad.status, 400);
+}
+
+// Guards memory under overload: past the per-model bound the gateway answers 429 with Retry-After.
+TEST(Reliability, AFullQueueAnswers429WithRetryAfter) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"MAX_QUEUED_PER_MODEL", "2"}}});
+  start_blocker(fleet, 3000);
+  fleet.submit({{"model", "noop"}, {"input", {{"text", "1"}}}});
+  fleet.submit({{"model", "noop"}, {"input", {{"text", "2"}}}});
+  auto refused = fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"3"}})");
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(json::parse(refused.body)["error"]["code"], "queue_full");
+  EXPECT_EQ(refused.headers["retry-after"], "1");
+  EXPECT_EQ(fleet.request("POST", "/tts/generate", R"({"text":"sync too","model":"noop"})").status, 429);
+}
+
+// Guards duplicate work from client retries: the same Idempotency-Key and body give the same job.
+TEST(Reliability, AnIdempotencyKeyReturnsTheSameJobForARepeatedRequest) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {}});
+  const std::string body = R"({"model":"noop","input":{"text":"once"}})";
+  auto first = fleet.request("POST", "/v1/jobs", body, {{"Idempotency-Key", "order-42"}});
+  auto second = fleet.request("POST", "/v1/jobs", body, {{"Idempotency-Key", "order-42"}});
+  ASSERT_EQ(first.status, 202) << first.body;
+  ASSERT_EQ(second.status, 202) << second.body;
+  EXPECT_EQ(json::parse(first.body)["id"], json::parse(second.body)["id"]);
+  EXPECT_EQ(second.headers["idempotent-replayed"], "true");
+  auto other = fleet.request("POST", "/v1/jobs", R"({"model":"noop","input":{"text":"twice"}})",
+                             {{"Idempotency-Key", "order-42"}});
+  EXPECT_EQ(other.status, 422);
+  EXPECT_EQ(json::parse(other.body)["error"]["code"], "idempotency_conflict");
+  EXPECT_EQ(fleet.request("POST", "/v1/jobs", body, {{"Idempotency-Key", std::string(300, 'k')}}).status, 400);
+  auto fresh = fleet.request("POST", "/v1/jobs", body, {{"Idempotency-Key", "order-43"}});
+  EXPECT_NE(json::parse(fresh.body)["id"], json::parse(first.body)["id"]);
+}
+
+// Guards the out-of-memory path: the job is retried on another worker, and fails with its own code once
+// MAX_ATTEMPTS is spent; the workers stay up.
+TEST(Reliability, OutOfMemoryIsRetriedOnAnotherWorkerThenFailsWithItsCode) {
+  Fleet fleet(FleetOptions{2, "noop", 1, {{"MAX_ATTEMPTS", "2"}}});
+  EventRecorder events(fleet.redis_endpoint(), fleet.keys().job_events());
+  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"fail", "out_of_memory"}}}});
+  auto job = fleet.wait_job(id, 20);
+  EXPECT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_EQ(job["error"]["code"], "out_of_memory");
+  EXPECT_EQ(job["attempts"], 2);
+  std::set<std::string> workers;
+  for (const auto& event : events.events_for(id)) {
+    if (event["state"] == "running") workers.insert(event["worker"].get<std::string>());
+  }
+  EXPECT_EQ(workers.size(), 2u) << "the retry ran on the same worker";
+  EXPECT_FALSE(fleet.stack().exited_component());
+}
+
+// Guards "gateway restart has no effect": queued and running jobs finish while no gateway runs.
+TEST(Reliability, AGatewayRestartDoesNotTouchQueuedOrRunningJobs) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {}});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", 100}}}}));
+  }
+  fleet.stack().restart_gateway(SIGKILL);
+  ASSERT_TRUE(fleet.stack().wait_healthy(std::chrono::seconds(10)));
+  for (const auto& id : ids) EXPECT_EQ(fleet.wait_job(id, 20)["state"], "succeeded");
+}
+
+}  // namespace
+}  // namespace gpufleet::testing
