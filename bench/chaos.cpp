@@ -10,13 +10,17 @@
 // (a job's result file must be the one its record names). Exit status 1 when anything was lost or duplicated.
 //
 //   gpufleet-chaos [--jobs N] [--seconds S] [--workers W] [--slots K] [--submitters T] [--seed X]
-//                  [--espeak-share P] [--appendfsync everysec|always] [--no-redis] [--keep]
+//                  [--espeak-share P] [--hang-share P] [--appendfsync everysec|always] [--no-redis] [--keep]
+//
+// A share of the jobs (--hang-share, default 0.2 %) hangs in its model call past the lease: those must end
+// `failed` with `lease_expired` after MAX_ATTEMPTS (4 here), their late results refused.
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -45,6 +49,7 @@ struct Options {
   int submitters = 4;
   unsigned seed = 1;
   double espeak_share = 0.2;
+  double hang_share = 0.002;  // noop jobs whose model call hangs past the lease: they must end lease_expired
   std::string appendfsync = "everysec";
   bool redis_restarts = true;
   bool keep = false;
@@ -65,6 +70,7 @@ Options parse(int argc, char** argv) {
     else if (arg == "--submitters") options.submitters = std::stoi(next());
     else if (arg == "--seed") options.seed = static_cast<unsigned>(std::stoul(next()));
     else if (arg == "--espeak-share") options.espeak_share = std::stod(next());
+    else if (arg == "--hang-share") options.hang_share = std::stod(next());
     else if (arg == "--appendfsync") options.appendfsync = next();
     else if (arg == "--no-redis") options.redis_restarts = false;
     else if (arg == "--keep") options.keep = true;
@@ -86,7 +92,10 @@ class Submitter {
     std::uniform_real_distribution<double> share(0, 1);
     for (int n = first; n < first + count; ++n) {
       nlohmann::json body;
-      if (share(random) < options_.espeak_share) {
+      const double draw = share(random);
+      if (draw < options_.hang_share) {
+        body = {{"model", "noop"}, {"input", {{"text", "hang"}, {"hang_ms", 4000}}}};
+      } else if (draw < options_.hang_share + options_.espeak_share) {
         body = {{"model", "espeak"}, {"input", {{"text", "Chaos job number " + std::to_string(n) + "."}}}};
       } else {
         body = {{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", static_cast<int>(random() % 40)}}}};
@@ -176,7 +185,7 @@ int run(const Options& options) {
   config.worker_models = "espeak,noop";
   config.worker_slots = options.slots;
   config.redis_appendfsync = options.appendfsync;
-  config.env = {{"HEARTBEAT_MS", "200"}, {"HEARTBEAT_LIVENESS", "3"}, {"LEASE_MS", "3000"}, {"MAX_ATTEMPTS", "10"},
+  config.env = {{"HEARTBEAT_MS", "200"}, {"HEARTBEAT_LIVENESS", "3"}, {"LEASE_MS", "2000"}, {"MAX_ATTEMPTS", "4"},
                 {"LOG_LEVEL", "info"}, {"MAX_QUEUED_PER_MODEL", "0"}};
   cli::LocalStack stack(config);
   stack.start();
@@ -293,6 +302,17 @@ int run(const Options& options) {
   std::printf("result files: %zu named by their record missing, %zu orphan files of refused attempts\n",
               missing_files, orphan_files);
   std::printf("all final %.1f s after the start\n", total_s);
+  // What the broker saw, from its log (appended to by every broker the run started).
+  std::map<std::string, int> seen;
+  std::ifstream log(stack.log_path("broker"));
+  for (std::string line; std::getline(log, line);) {
+    for (const char* pattern : {"recovered from redis", "lease on worker", "refused a result", "back to the queue"}) {
+      if (line.find(pattern) != std::string::npos) ++seen[pattern];
+    }
+  }
+  std::printf("broker log: %d recoveries after a restart, %d worker losses, %d lease expiries, %d late results refused\n",
+              std::max(0, seen["recovered from redis"] - 1), seen["back to the queue"], seen["lease on worker"],
+              seen["refused a result"]);
   for (const auto& [reason, count] : failure_reasons) std::printf("  failure x%d: %s\n", count, reason.c_str());
   for (size_t i = 0; i < std::min<size_t>(lost_ids.size(), 20); ++i) std::printf("  lost: %s\n", lost_ids[i].c_str());
 

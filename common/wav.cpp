@@ -82,6 +82,8 @@ std::vector<int16_t> wav_samples_pcm16(std::string_view bytes, const WavInfo& in
   std::vector<int16_t> samples;
   if (info.format != 1 || info.bits_per_sample != 16) return samples;
   samples.resize(info.data_bytes / 2);
+  // memcpy from or to a null pointer is undefined even for 0 bytes (found by fuzz/wav_fuzz.cpp).
+  if (samples.empty()) return samples;
   std::memcpy(samples.data(), bytes.data() + info.data_offset, samples.size() * 2);
   return samples;
 }

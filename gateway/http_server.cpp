@@ -1,5 +1,7 @@
 #include "gateway/http_server.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/strand.hpp>
@@ -30,7 +32,8 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const HttpLimits& limits, std::shared_ptr<Handler> handler)
-      : stream_(std::move(socket)), limits_(limits), handler_(std::move(handler)) {}
+      : stream_(std::move(socket)), deadline_(stream_.get_executor()), limits_(limits),
+        handler_(std::move(handler)) {}
 
   void start() { read_header(); }
 
@@ -55,7 +58,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(limits_.max_body_bytes);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(requests_ == 0 ? limits_.header_timeout : limits_.idle_timeout);
+    arm_read_deadline(requests_ == 0 ? limits_.header_timeout : limits_.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
@@ -67,14 +70,15 @@ class Session : public std::enable_shared_from_this<Session> {
                               "body of " + std::to_string(*length) + " bytes is over the limit of " +
                                   std::to_string(limits_.max_body_bytes)));
     }
-    stream_.expires_after(limits_.body_timeout);
+    arm_read_deadline(limits_.body_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code read_ec, size_t) { self->on_body(read_ec); });
   }
 
   void on_body(beast::error_code ec) {
     if (ec) return fail_read(ec);
-    stream_.expires_never();
+    ++deadline_generation_;
+    deadline_.cancel();
     ++requests_;
     Request request = parser_->release();
     version_ = request.version();
@@ -87,16 +91,34 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Read deadlines run on a timer of the session's own rather than the stream's expiry, which closes the
+  // socket: a client that stalls mid-request is owed a 408 on it.
+  void arm_read_deadline(std::chrono::milliseconds timeout) {
+    const uint64_t generation = ++deadline_generation_;
+    read_timed_out_ = false;
+    stream_.expires_never();  // the expiry armed for the previous write must not cut this read short
+    deadline_.expires_after(timeout);
+    deadline_.async_wait([weak = weak_from_this(), generation](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || generation != self->deadline_generation_) return;
+      self->read_timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
   void fail_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted) {
-      return close();
-    }
-    if (ec == beast::error::timeout) {
+    ++deadline_generation_;
+    deadline_.cancel();
+    if (ec == asio::error::operation_aborted && read_timed_out_) {
       // A client that stalls mid-request gets told why; an idle keep-alive connection is just closed.
       if (parser_ && parser_->got_some()) {
         return reject(api_error(ErrorCode::kTimeout, "request not received in time"), 408);
       }
+      return close();
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted) {
       return close();
     }
     if (ec == http::error::body_limit) {
@@ -133,6 +155,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  asio::steady_timer deadline_;
+  uint64_t deadline_generation_ = 0;
+  bool read_timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpLimits& limits_;

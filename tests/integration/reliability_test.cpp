@@ -2,8 +2,12 @@
 // with SIGKILL and a Redis restart; a hung model loses its lease and its late result is refused; cancellation,
 // deadlines, priorities, the queue bound and idempotency keys behave as documented; out-of-memory is retried
 // on another worker. Each test says which failure it guards.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <set>
@@ -219,6 +223,52 @@ TEST(Reliability, AGatewayRestartDoesNotTouchQueuedOrRunningJobs) {
   fleet.stack().restart_gateway(SIGKILL);
   ASSERT_TRUE(fleet.stack().wait_healthy(std::chrono::seconds(10)));
   for (const auto& id : ids) EXPECT_EQ(fleet.wait_job(id, 20)["state"], "succeeded");
+}
+
+// Sends `bytes` and keeps the connection open (a client that stalls), then reads until the server closes it.
+// Returns the answer and how long the server took to close.
+std::pair<std::string, std::chrono::milliseconds> stalled_exchange(uint16_t port, const std::string& bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval limit{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  const auto started = std::chrono::steady_clock::now();
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size())) {
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) answer.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return {answer, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)};
+}
+
+// Guards against slow clients tying up the gateway: a stalled header or body is cut off with 408 after its
+// deadline, and everyone else is served meanwhile.
+TEST(Reliability, SlowClientsAreCutOffAfterTheirDeadlineWhileOthersAreServed) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"HEADER_TIMEOUT_MS", "400"}, {"BODY_TIMEOUT_MS", "400"}}});
+  const uint16_t port = fleet.stack().config().http_port;
+  std::pair<std::string, std::chrono::milliseconds> header, body;
+  std::thread slow_header([&] { header = stalled_exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n"); });
+  std::thread slow_body([&] {
+    body = stalled_exchange(port, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: 100\r\n\r\n{\"model\":");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(fleet.get("/health").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300));
+  slow_header.join();
+  slow_body.join();
+  EXPECT_NE(header.first.find("408"), std::string::npos) << header.first;
+  EXPECT_NE(body.first.find("408"), std::string::npos) << body.first;
+  EXPECT_LT(header.second, std::chrono::seconds(3));
+  EXPECT_LT(body.second, std::chrono::seconds(3));
+  EXPECT_TRUE(fleet.stack().gateway().running());
 }
 
 }  // namespace
