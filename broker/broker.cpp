@@ -22,6 +22,7 @@ BrokerConfig BrokerConfig::from_env() {
   config.heartbeat = std::chrono::milliseconds(env_int("HEARTBEAT_MS", 1000, 10, 60000));
   config.liveness = static_cast<int>(env_int("HEARTBEAT_LIVENESS", 3, 2, 100));
   config.lease = std::chrono::milliseconds(env_int("LEASE_MS", 30000, 50, 24LL * 3600 * 1000));
+  config.reconcile = std::chrono::milliseconds(env_int("RECONCILE_MS", 10000, 100, 24LL * 3600 * 1000));
   config.max_attempts = static_cast<uint32_t>(env_int("MAX_ATTEMPTS", 3, 1, 100));
   config.retention_s = env_int("JOB_RETENTION_S", 7 * 24 * 3600, 0, 365LL * 24 * 3600);
   config.redis = redis_endpoint_from_env();
@@ -105,6 +106,7 @@ void Broker::run(const std::atomic<bool>& stop) {
     // While Redis is down nothing new is dispatched: a dispatch is recorded before the job is sent.
     if (recovered_ && status_.healthy()) dispatch();
     if (SteadyClock::now() >= next_tick_) tick();
+    if (recovered_ && status_.healthy() && SteadyClock::now() >= next_reconcile_) reconcile();
     status_.flush();
   }
   spdlog::info("broker stopping: {} queued, {} running (all recorded in redis)", dispatcher_.queued(),
@@ -219,8 +221,8 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
   } else {
     job.id = result.job_id;  // revoked or unknown here: the job store decides, events carry no kind/model
   }
-  auto acknowledge = [this, identity, id = result.job_id, attempt = result.attempt](const RedisReply& reply) {
-    const bool accepted = reply.is_integer() && reply.integer() > 0;
+  auto acknowledge = [this, identity, id = result.job_id, attempt = result.attempt](std::optional<long long> verdict) {
+    const bool accepted = verdict && *verdict > 0;
     if (!accepted) {
       spdlog::warn("refused a result for job {} attempt {} from worker {}: not the job's current attempt", id, attempt,
                    identity);
@@ -245,7 +247,10 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
       job.attempts = result.attempt;
       job.avoid_worker = identity;
       status_.record_requeue(job, result.attempt, outcome.error_code,
-                             "out of memory on worker " + identity + ": " + result.error_message, acknowledge);
+                             "out of memory on worker " + identity + ": " + result.error_message,
+                             [acknowledge](const RedisReply& reply) {
+                               acknowledge(reply.is_integer() ? std::optional<long long>(reply.integer()) : std::nullopt);
+                             });
       dispatcher_.requeue(std::move(job));
       return;
     }
@@ -283,8 +288,8 @@ void Broker::requeue_or_fail(Assignment assignment, ErrorCode code, const std::s
 
 void Broker::dispatch() {
   for (auto& assignment : dispatcher_.dispatch()) {
-    status_.record_dispatch(assignment, [this, assignment](const RedisReply& reply) {
-      const long long verdict = reply.is_integer() ? reply.integer() : 0;
+    status_.record_dispatch(assignment, [this, assignment](std::optional<long long> reply) {
+      const long long verdict = reply.value_or(0);
       if (verdict == 1) {
         if (!dispatcher_.confirm(assignment.worker_id, assignment.job.id, assignment.attempt,
                                  SteadyClock::now() + config_.lease)) {
@@ -296,11 +301,27 @@ void Broker::dispatch() {
         send(assignment.worker_id, MessageType::kJob, message);
         return;
       }
-      if (reply.is_error()) spdlog::error("job store refused to dispatch job {}: {}", assignment.job.id, reply.str());
+      if (!reply) spdlog::error("job store refused to dispatch job {} (see the redis error above)", assignment.job.id);
       std::optional<uint32_t> attempts_done;
       if (verdict < 0) attempts_done = static_cast<uint32_t>(-verdict - 1);
       dispatcher_.retract(assignment.worker_id, assignment.job.id, assignment.attempt, attempts_done);
     });
+  }
+}
+
+// The safety net under the submissions stream: a queued job the broker never heard of (its stream entry was
+// trimmed before it was read, or Redis lost the stream's tail in a crash) is found in its queue set.
+void Broker::reconcile() {
+  next_reconcile_ = SteadyClock::now() + config_.reconcile;
+  try {
+    const auto found = find_unknown_queued(
+        status_.client(), RedisKeys(config_.redis.prefix), dispatcher_.queue_depths(),
+        [this](const std::string& id) { return dispatcher_.knows_job(id); }, unix_ms() - 2000);
+    for (const auto& job : found) dispatcher_.enqueue(job);
+    if (!found.empty()) spdlog::warn("reconcile: {} queued job(s) found in redis that the broker did not hold", found.size());
+  } catch (const RedisError& error) {
+    spdlog::warn("reconcile skipped: {}", error.what());
+    status_.client().disconnect();
   }
 }
 

@@ -22,6 +22,7 @@ struct BrokerConfig {
   std::chrono::milliseconds heartbeat{1000};
   int liveness = 3;           // heartbeats a worker may miss before its jobs are requeued
   std::chrono::milliseconds lease{30000};  // a running job without progress this long is taken back
+  std::chrono::milliseconds reconcile{10000};  // how often queued jobs in Redis that it does not hold are looked for
   uint32_t max_attempts = 3;  // a job lost (or out of memory) this many times fails instead of looping
   int64_t retention_s = 7 * 24 * 3600;
   RedisEndpoint redis;
@@ -48,6 +49,7 @@ class Broker {
   void requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason);
   void dispatch();
   void tick();
+  void reconcile();
   void send_cancel(const Assignment& assignment, ErrorCode reason);
   template <typename T>
   void send(const std::string& identity, protocol::MessageType type, const T& body);
@@ -62,6 +64,7 @@ class Broker {
   bool recovered_ = false;
   SteadyClock::time_point next_recovery_attempt_{};
   SteadyClock::time_point next_tick_{};
+  SteadyClock::time_point next_reconcile_{};
   uint64_t dropped_frames_ = 0;
 };
 

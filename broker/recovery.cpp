@@ -91,4 +91,30 @@ RecoveredState recover_state(RedisClient& redis, const RedisKeys& keys) {
   return state;
 }
 
+std::vector<QueuedJob> find_unknown_queued(RedisClient& redis, const RedisKeys& keys,
+                                           const std::map<std::string, size_t>& depths,
+                                           const std::function<bool(const std::string&)>& known, int64_t min_age_ms) {
+  std::vector<QueuedJob> found;
+  const auto models = redis.command({"SMEMBERS", keys.queue_models()}).strings();
+  std::vector<RedisArgs> counts;
+  for (const auto& model : models) counts.push_back({"ZCARD", keys.queue(model)});
+  const auto sizes = redis.pipeline(counts);
+  std::vector<std::string> unknown;
+  for (size_t i = 0; i < models.size(); ++i) {
+    auto depth = depths.find(models[i]);
+    const long long held = depth == depths.end() ? 0 : static_cast<long long>(depth->second);
+    if (!sizes[i].is_integer() || sizes[i].integer() <= held) continue;
+    auto ids = redis.command({"ZRANGEBYSCORE", keys.queue(models[i]), "-inf", "(" + std::to_string(min_age_ms)});
+    for (auto& id : ids.strings()) {
+      if (!known(id)) unknown.push_back(std::move(id));
+    }
+  }
+  auto values = read_jobs(redis, keys, unknown);
+  for (size_t i = 0; i < unknown.size(); ++i) {
+    if (recorded_state(values[i]) != "queued") continue;
+    if (auto job = job_from_fields(unknown[i], values[i])) found.push_back(std::move(*job));
+  }
+  return found;
+}
+
 }  // namespace gpufleet::broker

@@ -3,6 +3,8 @@
 // worker and attempt that hold it, plus the position in the submissions stream to follow from. Together
 // with the stream this is the broker's whole state: it keeps nothing on disk of its own.
 
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +22,13 @@ struct RecoveredState {
 
 // Throws RedisError when Redis cannot be read.
 RecoveredState recover_state(RedisClient& redis, const RedisKeys& keys);
+
+// Queued jobs in the job store that `known` says the broker does not hold, older than `min_age_ms` (younger
+// ones may still be on their way through the submissions stream). Only models whose queue set holds more
+// than `depths` says the broker has are scanned. Throws RedisError.
+std::vector<QueuedJob> find_unknown_queued(RedisClient& redis, const RedisKeys& keys,
+                                           const std::map<std::string, size_t>& depths,
+                                           const std::function<bool(const std::string&)>& known, int64_t min_age_ms);
 
 // A job from its fields, read in the order of job_store::recovery_fields(); nullopt when the record is
 // gone or malformed.

@@ -50,7 +50,24 @@ void StatusWriter::reset_catalog() {
   }
 }
 
+void StatusWriter::push_group(job_store::Batch batch, std::vector<std::string> group, VerdictHandler handler) {
+  constexpr size_t kMaxGroups = 512;
+  if (!open_batch_ || open_batch_->kind != batch || open_batch_->handlers->size() >= kMaxGroups) {
+    auto handlers = std::make_shared<std::vector<VerdictHandler>>();
+    push(job_store::batch_command(keys_, batch), [handlers](const RedisReply& reply) {
+      for (size_t i = 0; i < handlers->size(); ++i) {
+        if ((*handlers)[i]) (*handlers)[i](reply.element_integer(i));
+      }
+    });
+    open_batch_ = OpenBatch{batch, handlers};
+  }
+  RedisArgs& command = backlog_.back();
+  command.insert(command.end(), std::make_move_iterator(group.begin()), std::make_move_iterator(group.end()));
+  open_batch_->handlers->push_back(std::move(handler));
+}
+
 void StatusWriter::push(RedisArgs args, ReplyHandler handler) {
+  close_batch();
   if (backlog_.size() >= kMaxBacklog) {
     // Only status writes without a handler (snapshots, worker registry) may be dropped: job-store
     // operations are what the fleet's guarantees rest on, and they are bounded by the jobs in flight.
@@ -77,17 +94,17 @@ void StatusWriter::push(RedisArgs args, ReplyHandler handler) {
   handlers_.push_back(std::move(handler));
 }
 
-void StatusWriter::record_dispatch(const Assignment& assignment, ReplyHandler handler) {
+void StatusWriter::record_dispatch(const Assignment& assignment, VerdictHandler handler) {
   const int64_t now = unix_ms();
   JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, now,
                  assignment.attempt, assignment.worker_id, {}, {}, {}};
-  push(job_store::dispatch_command(keys_, assignment.job.id, assignment.attempt, assignment.worker_id, now,
-                                   to_json(event)),
-       std::move(handler));
+  push_group(job_store::Batch::kDispatch,
+             job_store::dispatch_group(assignment.job.id, assignment.attempt, assignment.worker_id, now, to_json(event)),
+             std::move(handler));
 }
 
 void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
-                                const Outcome& outcome, ReplyHandler handler) {
+                                const Outcome& outcome, VerdictHandler handler) {
   job_store::Completion completion;
   completion.id = job.id;
   completion.expected = expected;
@@ -105,7 +122,7 @@ void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_
     completion.fields.emplace_back(job_field::kErrorMessage, outcome.error_message);
   }
   if (expected == JobState::kRunning) completion.fields.emplace_back(job_field::kRunMs, std::to_string(outcome.run_ms));
-  push(job_store::finish_command(keys_, completion), std::move(handler));
+  push_group(job_store::Batch::kFinish, job_store::finish_group(completion), std::move(handler));
 }
 
 void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code,
@@ -200,6 +217,7 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
 }
 
 bool StatusWriter::flush() {
+  close_batch();  // the slice below may take the open batch, which must not grow after it was sent
   if (backlog_.empty()) return true;
   const auto now = SteadyClock::now();
   if (!redis_.connected() && now < next_connect_attempt_) return false;

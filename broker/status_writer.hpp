@@ -8,10 +8,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "broker/dispatcher.hpp"
+#include "common/job_store.hpp"
 #include "common/redis_client.hpp"
 
 namespace gpufleet::broker {
@@ -25,9 +28,11 @@ class StatusWriter {
 
   // Called with the reply once the command has been through Redis (maybe after an outage, never twice).
   using ReplyHandler = std::function<void(const RedisReply&)>;
+  // Called with a batched operation's verdict (nullopt: Redis refused the batch), as ReplyHandler.
+  using VerdictHandler = std::function<void(std::optional<long long>)>;
 
   // The job-store operations of common/job_store.hpp, with their events.
-  void record_dispatch(const Assignment& assignment, ReplyHandler handler);
+  void record_dispatch(const Assignment& assignment, VerdictHandler handler);
   // A final state. `expected` is the state the job must be in (running at `attempt` on `worker`, or queued).
   struct Outcome {
     JobState state = JobState::kSucceeded;
@@ -37,7 +42,7 @@ class StatusWriter {
     double run_ms = 0;
   };
   void record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
-                    const Outcome& outcome, ReplyHandler handler = {});
+                    const Outcome& outcome, VerdictHandler handler = {});
   void record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code, const std::string& reason,
                       ReplyHandler handler = {});
 
@@ -54,12 +59,20 @@ class StatusWriter {
 
  private:
   void push(RedisArgs args, ReplyHandler handler = {});
+  // Adds a group to the batch at the tail of the backlog (or starts one there): order is kept exactly.
+  void push_group(job_store::Batch batch, std::vector<std::string> group, VerdictHandler handler);
+  void close_batch() { open_batch_.reset(); }
 
   RedisClient redis_;
   RedisKeys keys_;
   int64_t retention_s_;
   std::vector<RedisArgs> backlog_;  // oldest first
   std::vector<ReplyHandler> handlers_;  // one per backlog entry
+  struct OpenBatch {
+    job_store::Batch kind;
+    std::shared_ptr<std::vector<VerdictHandler>> handlers;  // one per group of the backlog's last entry
+  };
+  std::optional<OpenBatch> open_batch_;
   bool healthy_ = true;
   SteadyClock::time_point next_connect_attempt_{};
   std::map<std::string, size_t> last_depths_;

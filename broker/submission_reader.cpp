@@ -34,34 +34,32 @@ std::vector<Submission> SubmissionReader::read_batch(RedisClient& redis) {
   auto reply = redis.command({"XREAD", "COUNT", "4096", "BLOCK", "200", "STREAMS", keys_.submissions(), position_});
   if (reply.is_error()) throw RedisError("XREAD: " + reply.str());
   std::vector<Submission> batch;
-  std::vector<RedisArgs> reads;
-  std::string position = position_;
   for (const auto& entry : reply.stream_entries()) {
-    position = entry.id;
-    Submission submission;
-    for (const auto& [field, value] : entry.fields) {
-      if (field == "op") submission.op = value == "cancel" ? Submission::Op::kCancel : Submission::Op::kSubmit;
-      if (field == "id") submission.job_id = value;
-    }
-    if (submission.job_id.empty()) continue;
-    if (submission.op == Submission::Op::kSubmit) {
-      RedisArgs read{"HMGET", keys_.job(submission.job_id)};
-      for (const auto& field : job_store::recovery_fields()) read.push_back(field);
-      reads.push_back(std::move(read));
-    }
-    batch.push_back(std::move(submission));
+    position_ = entry.id;
+    if (auto submission = submission_from_entry(entry.fields)) batch.push_back(std::move(*submission));
   }
-  auto replies = redis.pipeline(reads);
-  size_t next = 0;
-  for (auto& submission : batch) {
-    if (submission.op != Submission::Op::kSubmit) continue;
-    const auto values = replies[next++].strings();
-    if (!values.empty() && recorded_state(values) == "queued") {
-      submission.job = job_from_fields(submission.job_id, values);
-    }
-  }
-  position_ = position;  // only now: a failure above reads the same entries again
   return batch;
+}
+
+std::optional<Submission> submission_from_entry(const std::vector<std::pair<std::string, std::string>>& fields) {
+  Submission submission;
+  // The entry as job_store::submit writes it, in recovery_fields() order where the fields exist.
+  std::vector<std::string> values(job_store::recovery_fields().size());
+  values[0] = "queued";
+  for (const auto& [field, value] : fields) {
+    if (field == "op") submission.op = value == "cancel" ? Submission::Op::kCancel : Submission::Op::kSubmit;
+    if (field == "id") submission.job_id = value;
+    const auto& names = job_store::recovery_fields();
+    for (size_t i = 1; i < names.size(); ++i) {
+      if (names[i] == field) values[i] = value;
+    }
+  }
+  if (submission.job_id.empty()) return std::nullopt;
+  if (submission.op == Submission::Op::kSubmit) {
+    submission.job = job_from_fields(submission.job_id, values);
+    if (!submission.job) return std::nullopt;
+  }
+  return submission;
 }
 
 void SubmissionReader::loop() {

@@ -20,8 +20,12 @@ namespace gpufleet::broker {
 struct Submission {
   enum class Op { kSubmit, kCancel } op = Op::kSubmit;
   std::string job_id;
-  std::optional<QueuedJob> job;  // kSubmit: the job as recorded, when it is still queued
+  std::optional<QueuedJob> job;  // kSubmit: the job as submitted (the job store decides at dispatch whether
+                                 // it is still queued)
 };
+
+// A stream entry's fields as a submission; nullopt for an entry without an id or with a malformed job.
+std::optional<Submission> submission_from_entry(const std::vector<std::pair<std::string, std::string>>& fields);
 
 class SubmissionReader {
  public:

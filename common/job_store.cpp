@@ -42,7 +42,9 @@ redis.call('HSET', p .. ':job:' .. id, 'id', id, 'kind', ARGV[3], 'model', model
   'deadline_ms', ARGV[8])
 redis.call('ZADD', queue, ARGV[7], id)
 redis.call('SADD', p .. ':queue-models', model)
-redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[14], '*', 'op', 'submit', 'id', id)
+-- The stream entry carries what the broker needs to queue the job, so it reads nothing else.
+redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[14], '*', 'op', 'submit', 'id', id, 'kind', ARGV[3],
+  'model', model, 'priority', ARGV[5], 'input', ARGV[6], 'created_ms', ARGV[7], 'deadline_ms', ARGV[8])
 redis.call('PUBLISH', p .. ':events:jobs', ARGV[13])
 if idem ~= '' then
   redis.call('SET', p .. ':idem:' .. idem, id .. ' ' .. ARGV[12], 'EX', ARGV[11])
@@ -79,44 +81,62 @@ end
 return {'final', state}
 )lua";
 
-// ARGV: prefix id attempt worker now event
-constexpr const char* kDispatch = R"lua(
-local p, id = ARGV[1], ARGV[2]
-local job = p .. ':job:' .. id
-local f = redis.call('HMGET', job, 'state', 'model', 'attempts', 'worker')
--- Sent again after a connection broke before the reply: the first one was applied.
-if f[1] == 'running' and f[3] == ARGV[3] and f[4] == ARGV[4] then return 1 end
-if f[1] ~= 'queued' then return 0 end
-local done = tonumber(f[3] or '0') or 0
-if done + 1 ~= tonumber(ARGV[3]) then return -(done + 1) end
-redis.call('HSET', job, 'state', 'running', 'attempts', ARGV[3], 'worker', ARGV[4], 'started_ms', ARGV[5],
-  'updated_ms', ARGV[5])
-redis.call('ZREM', p .. ':queue:' .. f[2], id)
-redis.call('ZADD', p .. ':running', ARGV[5], id)
-redis.call('PUBLISH', p .. ':events:jobs', ARGV[6])
-return 1
+// Dispatch and finish run in batches: one script call carries every dispatch (or outcome) of a broker loop
+// turn, because a script call costs Redis more than the commands inside it. ARGV: prefix, then groups, each
+// its length followed by its arguments; the reply has one verdict per group.
+constexpr const char* kGroupLoop = R"lua(
+local verdicts = {}
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  verdicts[#verdicts + 1] = one({unpack(ARGV, i + 1, i + n)})
+  i = i + 1 + n
+end
+return verdicts
 )lua";
 
-// ARGV: prefix id expected attempt worker final now retention event, then field/value pairs
-constexpr const char* kFinish = R"lua(
-local p, id = ARGV[1], ARGV[2]
-local job = p .. ':job:' .. id
-local f = redis.call('HMGET', job, 'state', 'attempts', 'worker', 'model')
-local current = f[1] == ARGV[3] and
-  (ARGV[3] == 'queued' or (f[2] == ARGV[4] and f[3] == ARGV[5]))
-if not current then
-  if f[1] == ARGV[6] and f[2] == ARGV[4] and (f[3] or '') == ARGV[5] then return 2 end
-  return 0
+// Group: id attempt worker now event
+constexpr const char* kDispatchOne = R"lua(
+local function one(a)
+  local id = a[1]
+  local job = p .. ':job:' .. id
+  local f = redis.call('HMGET', job, 'state', 'model', 'attempts', 'worker')
+  -- Sent again after a connection broke before the reply: the first one was applied.
+  if f[1] == 'running' and f[3] == a[2] and f[4] == a[3] then return 1 end
+  if f[1] ~= 'queued' then return 0 end
+  local done = tonumber(f[3] or '0') or 0
+  if done + 1 ~= tonumber(a[2]) then return -(done + 1) end
+  redis.call('HSET', job, 'state', 'running', 'attempts', a[2], 'worker', a[3], 'started_ms', a[4], 'updated_ms', a[4])
+  redis.call('ZREM', p .. ':queue:' .. f[2], id)
+  redis.call('ZADD', p .. ':running', a[4], id)
+  redis.call('PUBLISH', p .. ':events:jobs', a[5])
+  return 1
 end
-redis.call('HSET', job, 'state', ARGV[6], 'updated_ms', ARGV[7], 'finished_ms', ARGV[7])
-for i = 10, #ARGV, 2 do redis.call('HSET', job, ARGV[i], ARGV[i + 1]) end
-redis.call('ZREM', p .. ':running', id)
-redis.call('ZREM', p .. ':queue:' .. f[4], id)
-if tonumber(ARGV[8]) > 0 then redis.call('EXPIRE', job, ARGV[8]) end
-redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', ARGV[6],
-  'attempt', ARGV[4], 'worker', ARGV[5])
-redis.call('PUBLISH', p .. ':events:jobs', ARGV[9])
-return 1
+)lua";
+
+// Group: id expected attempt worker final now retention event, then field/value pairs
+constexpr const char* kFinishOne = R"lua(
+local function one(a)
+  local id = a[1]
+  local job = p .. ':job:' .. id
+  local f = redis.call('HMGET', job, 'state', 'attempts', 'worker', 'model')
+  local current = f[1] == a[2] and (a[2] == 'queued' or (f[2] == a[3] and f[3] == a[4]))
+  if not current then
+    if f[1] == a[5] and f[2] == a[3] and (f[3] or '') == a[4] then return 2 end
+    return 0
+  end
+  redis.call('HSET', job, 'state', a[5], 'updated_ms', a[6], 'finished_ms', a[6], unpack(a, 9))
+  if a[2] == 'running' then
+    redis.call('ZREM', p .. ':running', id)
+  else
+    redis.call('ZREM', p .. ':queue:' .. f[4], id)
+  end
+  if tonumber(a[7]) > 0 then redis.call('EXPIRE', job, a[7]) end
+  redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', a[5],
+    'attempt', a[3], 'worker', a[4])
+  redis.call('PUBLISH', p .. ':events:jobs', a[8])
+  return 1
+end
 )lua";
 
 // ARGV: prefix id attempt now queued_event cancelled_event retention code message
@@ -142,7 +162,7 @@ redis.call('PUBLISH', p .. ':events:jobs', ARGV[5])
 return 1
 )lua";
 
-Script make(const char* name, const char* source) { return Script{name, source, sha1_hex(source)}; }
+Script make(const char* name, const std::string& source) { return Script{name, source, sha1_hex(source)}; }
 
 const Script& script(size_t index) { return scripts().at(index); }
 
@@ -156,7 +176,8 @@ RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
 
 const std::vector<Script>& scripts() {
   static const std::vector<Script> all{make("submit", kSubmit), make("cancel", kCancel),
-                                       make("dispatch", kDispatch), make("finish", kFinish),
+                                       make("dispatch", std::string("local p = ARGV[1]\n") + kDispatchOne + kGroupLoop),
+                                       make("finish", std::string("local p = ARGV[1]\n") + kFinishOne + kGroupLoop),
                                        make("requeue", kRequeue)};
   return all;
 }
@@ -195,22 +216,36 @@ RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t n
                           std::to_string(kStreamMaxLen)});
 }
 
-RedisArgs dispatch_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, const std::string& worker,
-                           int64_t now_ms, const std::string& running_event) {
-  return eval(script(2), {keys.prefix(), id, std::to_string(attempt), worker, std::to_string(now_ms), running_event});
+namespace {
+
+std::vector<std::string> group(std::initializer_list<std::string> args) {
+  std::vector<std::string> out{std::to_string(args.size())};
+  out.insert(out.end(), args.begin(), args.end());
+  return out;
 }
 
-RedisArgs finish_command(const RedisKeys& keys, const Completion& completion) {
-  RedisArgs command = eval(script(3), {keys.prefix(), completion.id, std::string(to_string(completion.expected)),
-                                       std::to_string(completion.attempt), completion.worker,
-                                       std::string(to_string(completion.final_state)),
-                                       std::to_string(completion.now_ms), std::to_string(completion.retention_s),
-                                       completion.event});
+}  // namespace
+
+RedisArgs batch_command(const RedisKeys& keys, Batch batch) {
+  return RedisArgs{"EVALSHA", script(batch == Batch::kDispatch ? 2 : 3).sha1, "0", keys.prefix()};
+}
+
+std::vector<std::string> dispatch_group(const std::string& id, uint32_t attempt, const std::string& worker,
+                                        int64_t now_ms, const std::string& running_event) {
+  return group({id, std::to_string(attempt), worker, std::to_string(now_ms), running_event});
+}
+
+std::vector<std::string> finish_group(const Completion& completion) {
+  std::vector<std::string> out =
+      group({completion.id, std::string(to_string(completion.expected)), std::to_string(completion.attempt),
+             completion.worker, std::string(to_string(completion.final_state)), std::to_string(completion.now_ms),
+             std::to_string(completion.retention_s), completion.event});
   for (const auto& [field, value] : completion.fields) {
-    command.push_back(field);
-    command.push_back(value);
+    out.push_back(field);
+    out.push_back(value);
   }
-  return command;
+  out[0] = std::to_string(out.size() - 1);
+  return out;
 }
 
 RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, int64_t now_ms,

@@ -28,8 +28,9 @@ struct Script {
 // All scripts, for loading into Redis when a connection opens.
 const std::vector<Script>& scripts();
 
-// The stream the broker reads new work from, capped at about this many entries.
-inline constexpr int64_t kStreamMaxLen = 1'000'000;
+// The submissions stream is capped at about this many entries. It only tells a running broker what is new:
+// a broker that starts (or missed entries) reads the queue sets, which hold every queued job.
+inline constexpr int64_t kStreamMaxLen = 100'000;
 
 // --- gateway ----------------------------------------------------------------------------------------------
 
@@ -65,12 +66,17 @@ RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t n
 
 // --- broker -----------------------------------------------------------------------------------------------
 
+// Dispatches and outcomes go to Redis in batches: batch_command() followed by any number of groups, each
+// from dispatch_group() or finish_group() (of the batch's kind). The reply holds one verdict per group.
+enum class Batch { kDispatch, kFinish };
+RedisArgs batch_command(const RedisKeys& keys, Batch batch);
+
 // Write-ahead of a dispatch: marks the job running on `worker` at `attempt` if it is still queued at
-// attempt - 1. Reply 1: send the job (also when this very dispatch was already recorded: a command sent again
-// after a broken connection). 0: the job is no longer queued (cancelled, expired, done): drop it.
-// A negative reply -(n + 1): it is queued but Redis counts n attempts; correct the count and retry.
-RedisArgs dispatch_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, const std::string& worker,
-                           int64_t now_ms, const std::string& running_event);
+// attempt - 1. Verdict 1: send the job (also when this very dispatch was already recorded: a command sent
+// again after a broken connection). 0: the job is no longer queued (cancelled, expired, done): drop it.
+// A negative verdict -(n + 1): it is queued but Redis counts n attempts; correct the count and retry.
+std::vector<std::string> dispatch_group(const std::string& id, uint32_t attempt, const std::string& worker,
+                                        int64_t now_ms, const std::string& running_event);
 
 struct Completion {
   std::string id;
@@ -83,9 +89,9 @@ struct Completion {
   std::string event;
   std::vector<std::pair<std::string, std::string>> fields;
 };
-// Records a final state. Reply 1: recorded. 2: this very outcome was already recorded (a repeated result).
+// Records a final state. Verdict 1: recorded. 2: this very outcome was already recorded (a repeated result).
 // 0: the job is not in the expected state at that attempt: a stale result, to be refused.
-RedisArgs finish_command(const RedisKeys& keys, const Completion& completion);
+std::vector<std::string> finish_group(const Completion& completion);
 
 // Puts a running job back on its queue after its worker was lost or its lease ran out, unless a client
 // asked to cancel it meanwhile. Reply 1: requeued. 2: cancelled instead. 0: not running at that attempt.

@@ -49,6 +49,13 @@ std::string RedisReply::element_str(size_t index) const {
   return {};
 }
 
+std::optional<long long> RedisReply::element_integer(size_t index) const {
+  if (!is_array() || index >= reply_->elements) return std::nullopt;
+  const redisReply* element = reply_->element[index];
+  if (element->type != REDIS_REPLY_INTEGER) return std::nullopt;
+  return element->integer;
+}
+
 std::vector<std::pair<std::string, std::string>> RedisReply::pairs() const {
   std::vector<std::pair<std::string, std::string>> result;
   for (size_t i = 0; i + 1 < size(); i += 2) result.emplace_back(element_str(i), element_str(i + 1));

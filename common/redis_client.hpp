@@ -32,6 +32,8 @@ class RedisReply {
   long long integer() const;
   size_t size() const;  // array elements
   std::string element_str(size_t index) const;
+  // An array element that is an integer; nullopt otherwise.
+  std::optional<long long> element_integer(size_t index) const;
   // An HGETALL-style array as field/value pairs.
   std::vector<std::pair<std::string, std::string>> pairs() const;
   // An array's elements as strings (nil elements as empty strings, integers in decimal).

@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 
+#include "common/clock.hpp"
 #include "tests/support/fleet_fixture.hpp"
 
 namespace gpufleet::testing {
@@ -223,6 +224,24 @@ TEST(Reliability, AGatewayRestartDoesNotTouchQueuedOrRunningJobs) {
   fleet.stack().restart_gateway(SIGKILL);
   ASSERT_TRUE(fleet.stack().wait_healthy(std::chrono::seconds(10)));
   for (const auto& id : ids) EXPECT_EQ(fleet.wait_job(id, 20)["state"], "succeeded");
+}
+
+// Guards against a job that sits in its queue set unseen by the broker (its stream entry trimmed before the
+// broker read it, or lost with the stream's tail): the periodic reconciliation finds and runs it.
+TEST(Reliability, AQueuedJobTheBrokerNeverHeardOfIsFoundAndRun) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"RECONCILE_MS", "200"}}});
+  RedisClient redis(fleet.redis_endpoint());
+  const auto keys = fleet.keys();
+  const std::string id = "feedfacefeedfacefeedfacefeedface";
+  const std::string created = std::to_string(unix_ms() - 5000);
+  redis.command({"HSET", keys.job(id), "id", id, "kind", "tts", "model", "noop", "state", "queued", "priority", "0",
+                 "input", R"({"text":"x","language":"en"})", "created_ms", created, "updated_ms", created,
+                 "attempts", "0", "deadline_ms", "0"});
+  redis.command({"ZADD", keys.queue("noop"), created, id});
+  redis.command({"SADD", keys.queue_models(), "noop"});
+  auto job = fleet.wait_job(id, 10);
+  EXPECT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["attempts"], 1);
 }
 
 // Sends `bytes` and keeps the connection open (a client that stalls), then reads until the server closes it.
