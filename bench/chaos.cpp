@@ -94,7 +94,7 @@ class Submitter {
       nlohmann::json body;
       const double draw = share(random);
       if (draw < options_.hang_share) {
-        body = {{"model", "noop"}, {"input", {{"text", "hang"}, {"hang_ms", 4000}}}};
+        body = {{"model", "noop"}, {"input", {{"text", "hang"}, {"hang_ms", 8000}}}};
       } else if (draw < options_.hang_share + options_.espeak_share) {
         body = {{"model", "espeak"}, {"input", {{"text", "Chaos job number " + std::to_string(n) + "."}}}};
       } else {
@@ -108,6 +108,7 @@ class Submitter {
           auto json = nlohmann::json::parse(response.body, nullptr, false);
           std::lock_guard lock(mutex_);
           accepted_.insert(json.value("id", ""));
+          if (body["input"].contains("hang_ms")) hanging_.insert(json.value("id", ""));
           if (attempt > 0) ++retried_;
           break;
         }
@@ -126,6 +127,10 @@ class Submitter {
     std::lock_guard lock(mutex_);
     return accepted_;
   }
+  std::set<std::string> hanging() {
+    std::lock_guard lock(mutex_);
+    return hanging_;
+  }
   std::map<std::string, int> refusals() {
     std::lock_guard lock(mutex_);
     return refusals_;
@@ -140,6 +145,7 @@ class Submitter {
   const Options& options_;
   std::mutex mutex_;
   std::set<std::string> accepted_;
+  std::set<std::string> hanging_;  // jobs whose model call hangs past the lease: expected to fail
   std::map<std::string, int> refusals_;
   int retried_ = 0;
 };
@@ -279,10 +285,14 @@ int run(const Options& options) {
   size_t succeeded = 0, failed = 0, other = 0, lost = 0, duplicated = 0, missing_files = 0;
   std::map<std::string, int> failure_reasons;
   std::vector<std::string> lost_ids;
+  const auto hanging = submitter.hanging();
+  size_t hanging_failed = 0;
   for (const auto& id : accepted) {
     const std::string& state = verdict.state[id];
+    const bool hangs = hanging.count(id) != 0;
     if (state == "succeeded") ++succeeded;
-    else if (state == "failed") ++failed, ++failure_reasons[verdict.error[id]];
+    else if (state == "failed") ++failed, hanging_failed += hangs,
+                                 ++failure_reasons[(hangs ? "(hanging job) " : "") + verdict.error[id]];
     else if (is_final_state(state)) ++other, ++failure_reasons[state + " " + verdict.error[id]];
     else ++lost, lost_ids.push_back(id + " (" + (state.empty() ? "no record" : state) + ")");
     if (finals[id] > 1) ++duplicated;
@@ -299,6 +309,8 @@ int run(const Options& options) {
   std::printf("  %-28s %4d\n", "jobs accepted after a retry", submitter.retried());
   std::printf("\nsubmitted %zu, completed %zu, failed %zu, other final %zu, lost %zu, duplicated %zu\n", accepted.size(),
               succeeded, failed, other, lost, duplicated);
+  std::printf("hanging jobs (model call stuck past the lease): %zu, of which failed %zu; other jobs failed: %zu\n",
+              hanging.size(), hanging_failed, failed - hanging_failed);
   std::printf("result files: %zu named by their record missing, %zu orphan files of refused attempts\n",
               missing_files, orphan_files);
   std::printf("all final %.1f s after the start\n", total_s);
