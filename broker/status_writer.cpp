@@ -19,6 +19,8 @@ nlohmann::json worker_json(const WorkerState& worker, int64_t now_ms, int64_t he
   for (const auto& model : worker.ready.models) models.push_back(model.name);
   nlohmann::json running = nlohmann::json::array();
   for (const auto& [job_id, assignment] : worker.running) running.push_back(job_id);
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& model : worker.ready.failed_models) failed.push_back({{"name", model.name}, {"error", model.error}});
   return {{"id", worker.ready.worker_id},
           {"host", worker.ready.host},
           {"pid", worker.ready.pid},
@@ -28,6 +30,7 @@ nlohmann::json worker_json(const WorkerState& worker, int64_t now_ms, int64_t he
           {"active", worker.running.size()},
           {"models", models},
           {"running", running},
+          {"failed_models", failed},
           {"version", worker.ready.version},
           {"state", "up"},
           {"updated_ms", now_ms},

@@ -59,6 +59,13 @@ struct ModelInfo {
   MSGPACK_DEFINE_MAP(name, kind, languages, cloning, sample_rate)
 };
 
+// A model a worker was configured with but could not load (or warm up): reported, not served.
+struct FailedModel {
+  std::string name;
+  std::string error;
+  MSGPACK_DEFINE_MAP(name, error)
+};
+
 // A job a worker holds: running, or finished with its result not yet acknowledged.
 struct HeldJob {
   std::string job_id;
@@ -77,7 +84,9 @@ struct Ready {
   std::string version;
   uint32_t heartbeat_ms = 1000;
   std::vector<HeldJob> held;  // on a reconnect: the jobs it still holds
-  MSGPACK_DEFINE_MAP(worker_id, host, pid, device, device_name, slots, models, version, heartbeat_ms, held)
+  std::vector<FailedModel> failed_models;
+  MSGPACK_DEFINE_MAP(worker_id, host, pid, device, device_name, slots, models, version, heartbeat_ms, held,
+                     failed_models)
 };
 
 struct Heartbeat {

@@ -181,6 +181,7 @@ void Gateway::health(Respond responder) {
     bool video = false;
     int64_t queue_depth = 0;
     json queues = json::object();
+    json failed_models = json::array();
     std::string broker_state = "unknown";
     if (result.ok) {
       for (const auto& [id, value] : result.replies[0].pairs()) {
@@ -188,6 +189,12 @@ void Gateway::health(Respond responder) {
         if (!worker.is_object()) continue;
         ++workers;
         ++by_device[worker.value("device", "cpu")];
+        if (auto failed = worker.find("failed_models"); failed != worker.end() && failed->is_array()) {
+          for (const auto& model : *failed) {
+            failed_models.push_back({{"worker", worker.value("id", "")}, {"name", model.value("name", "")},
+                                     {"error", model.value("error", "")}});
+          }
+        }
       }
       for (const auto& [model, depth] : result.replies[1].pairs()) {
         const int64_t value = std::strtoll(depth.c_str(), nullptr, 10);
@@ -215,6 +222,7 @@ void Gateway::health(Respond responder) {
     fleet["workers_by_device"] = by_device;
     fleet["queue_depth"] = queue_depth;
     fleet["queues"] = queues;
+    fleet["failed_models"] = failed_models;  // configured on a worker but not loaded there, with the error
     json body{{"status", healthy ? "healthy" : "unhealthy"},
               {"device", device},
               {"capabilities", {{"mps", by_device.count("mps") > 0}, {"cuda", by_device.count("cuda") > 0}}},

@@ -51,13 +51,17 @@ int main(int argc, char** argv) {
     auto torch = worker::load_torch_runtime();
     auto device = torch->select_device(config.device);
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
-    for (const auto& name : config.models) {
+    std::vector<protocol::FailedModel> failed;
+    for (const auto& spec : config.models) {
       try {
-        loaded[name] = models::create_builtin_model(name);
-        spdlog::info("model {} loaded", name);
+        auto model = models::load_model(spec);
+        if (spec.warmup) models::warm_up(*model);
+        spdlog::info("model {} loaded ({}, {})", spec.name, spec.backend, spec.warmup ? "warmed up" : "no warm-up");
+        loaded[spec.name] = std::move(model);
       } catch (const std::exception& error) {
         // A model that fails to load is reported and not announced; the worker serves the rest.
-        spdlog::error("model {} failed to load: {}", name, error.what());
+        spdlog::error("model {} failed to load: {}", spec.name, error.what());
+        failed.push_back(protocol::FailedModel{spec.name, error.what()});
       }
     }
     if (loaded.empty()) {
@@ -67,7 +71,7 @@ int main(int argc, char** argv) {
     auto* runtime = torch.get();
     auto runner = std::make_unique<worker::JobRunner>(std::move(loaded), config.storage_root,
                                                       [runtime] { runtime->release_cached_memory(); });
-    auto worker = std::make_unique<worker::Worker>(config, device, std::move(runner));
+    auto worker = std::make_unique<worker::Worker>(config, device, std::move(runner), std::move(failed));
     worker->run(g_stop);
     // Not destroyed: a model call stuck past the drain grace would keep its executor thread, and so the
     // process, alive for ever. Everything that matters was sent or handed back before run() returned.

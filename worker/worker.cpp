@@ -57,14 +57,21 @@ WorkerConfig WorkerConfig::from_env() {
   config.liveness = static_cast<int>(env_int("HEARTBEAT_LIVENESS", 3, 2, 100));
   config.drain_grace = std::chrono::milliseconds(env_int("DRAIN_GRACE_MS", 30000, 0, 3600000));
   config.device = env_string("DEVICE", "auto");
-  config.models = split_list(env_string("WORKER_MODELS", "espeak"));
-  if (config.models.empty()) throw ConfigError("WORKER_MODELS lists no model");
+  if (auto file = env_value("WORKER_CONFIG")) {
+    config.models = models::read_model_registry(*file);
+  } else {
+    const auto names = split_list(env_string("WORKER_MODELS", "espeak"));
+    if (names.empty()) throw ConfigError("WORKER_MODELS lists no model");
+    config.models = models::specs_from_names(names);
+  }
   config.storage_root = storage_root_from_env();
   return config;
 }
 
-Worker::Worker(WorkerConfig config, DeviceInfo device, std::unique_ptr<JobRunner> runner)
+Worker::Worker(WorkerConfig config, DeviceInfo device, std::unique_ptr<JobRunner> runner,
+               std::vector<protocol::FailedModel> failed_models)
     : config_(std::move(config)), device_(std::move(device)), runner_(std::move(runner)),
+      failed_models_(std::move(failed_models)),
       results_(context_, zmq::socket_type::pull) {
   results_.bind(kResultsEndpoint);
   for (uint32_t i = 0; i < config_.slots; ++i) executors_.emplace_back([this] { executor_loop(); });
@@ -102,6 +109,7 @@ void Worker::send_ready() {
   ready.version = "0.2.0";
   ready.heartbeat_ms = static_cast<uint32_t>(config_.heartbeat.count());
   for (const auto& [key, held] : held_) ready.held.push_back(protocol::HeldJob{held.job_id, held.attempt});
+  ready.failed_models = failed_models_;
   send_message(*broker_, MessageType::kReady, ready);
   next_heartbeat_ = SteadyClock::now() + config_.heartbeat;
   // The broker learns what this worker holds first, then gets the results it has not acknowledged.

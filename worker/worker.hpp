@@ -18,6 +18,7 @@
 
 #include "common/clock.hpp"
 #include "worker/device.hpp"
+#include "models/registry.hpp"
 #include "worker/job_runner.hpp"
 
 namespace gpufleet::worker {
@@ -30,7 +31,7 @@ struct WorkerConfig {
   int liveness = 3;
   std::chrono::milliseconds drain_grace{30000};
   std::string device = "auto";
-  std::vector<std::string> models{"espeak"};
+  std::vector<models::ModelSpec> models;  // WORKER_CONFIG's registry, or WORKER_MODELS' built-ins
   std::string storage_root;
 
   static WorkerConfig from_env();
@@ -38,7 +39,9 @@ struct WorkerConfig {
 
 class Worker {
  public:
-  Worker(WorkerConfig config, DeviceInfo device, std::unique_ptr<JobRunner> runner);
+  // `failed_models`: configured models that could not be loaded, reported to the broker with their errors.
+  Worker(WorkerConfig config, DeviceInfo device, std::unique_ptr<JobRunner> runner,
+         std::vector<protocol::FailedModel> failed_models = {});
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -76,6 +79,7 @@ class Worker {
   WorkerConfig config_;
   DeviceInfo device_;
   std::unique_ptr<JobRunner> runner_;
+  std::vector<protocol::FailedModel> failed_models_;
   zmq::context_t context_{1};
   std::unique_ptr<zmq::socket_t> broker_;
   zmq::socket_t results_;

@@ -66,14 +66,6 @@ std::string replace_matches(const std::string& text, const std::regex& pattern, 
   return out;
 }
 
-std::string digits_only(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c >= '0' && c <= '9') out.push_back(c);
-  }
-  return out;
-}
-
 // Integer part of a digit string as words; beyond 18 digits num2words' range ends, so digits are read singly.
 std::string spell_digits(const std::string& digits) {
   if (digits.size() <= 18) return english_cardinal(std::stoull(digits));

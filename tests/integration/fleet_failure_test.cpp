@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <random>
 #include <zmq.hpp>
 
@@ -146,6 +147,31 @@ TEST(FleetFailure, WorkersAndGatewayFindARestartedBroker) {
   ASSERT_TRUE(healthy) << fleet.get("/health").body;
   const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "after restart"}}}});
   EXPECT_EQ(fleet.wait_job(id, 10)["state"], "succeeded");
+}
+
+// Guards the registry's promise: a model that fails to load is reported with its error and not announced,
+// and the worker serves the others under their configured names.
+TEST(FleetModels, AModelThatFailsToLoadIsReportedAndTheRestAreServed) {
+  TempDir dir;
+  {
+    std::ofstream registry(dir.path() / "models.json");
+    registry << R"({"models":[
+        {"name":"speech","backend":"espeak","warmup":true},
+        {"name":"broken","backend":"noop","files":{"weights":"missing.pt"}}]})";
+  }
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()}}});
+  auto models = json::parse(fleet.get("/v1/models").body)["models"];
+  ASSERT_EQ(models.size(), 1u) << models.dump();
+  EXPECT_EQ(models[0]["name"], "speech");
+  auto failed = json::parse(fleet.get("/health").body)["fleet"]["failed_models"];
+  ASSERT_EQ(failed.size(), 1u) << failed.dump();
+  EXPECT_EQ(failed[0]["name"], "broken");
+  EXPECT_NE(failed[0]["error"].get<std::string>().find("missing.pt"), std::string::npos);
+  EXPECT_EQ(fleet.post("/v1/jobs", R"({"model":"broken","input":{"text":"x"}})").status, 404);
+  const std::string id = fleet.submit({{"model", "speech"}, {"input", {{"text", "Configured by name."}}}});
+  auto job = fleet.wait_job(id);
+  EXPECT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_GT(job["result"]["duration_s"].get<double>(), 0.5);
 }
 
 TEST(FleetCommand, UpStartsTheStackAndSigtermStopsAllOfIt) {

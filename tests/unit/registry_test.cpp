@@ -1,0 +1,106 @@
+// Guards the model registry: the example file in the repository parses, every malformed field is refused
+// with a message naming the model and field, relative paths resolve from the file's folder, and loading
+// checks files and gives backends the configured name.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/error.hpp"
+#include "models/registry.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace gpufleet::models {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path source_dir() {
+  const char* dir = std::getenv("GPUFLEET_SOURCE_DIR");
+  return dir ? fs::path(dir) : fs::current_path();
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_model_registry(text, "/base");
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(ModelRegistry, TheExampleInTheRepositoryParses) {
+  auto specs = read_model_registry(source_dir() / "deploy" / "models.example.json");
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(specs[0].name, "espeak");
+  EXPECT_TRUE(specs[0].warmup);
+  EXPECT_EQ(specs[1].name, "speech-fast");
+  EXPECT_EQ(specs[1].backend, "espeak");
+  EXPECT_EQ(specs[1].device, "cpu");
+}
+
+TEST(ModelRegistry, DefaultsAndRelativeFiles) {
+  auto specs = parse_model_registry(
+      R"({"models":[{"name":"v","backend":"noop","files":{"model":"voices/v.pt","abs":"/data/x.json"}}]})", "/base");
+  ASSERT_EQ(specs.size(), 1u);
+  EXPECT_EQ(specs[0].kind, "tts");
+  EXPECT_EQ(specs[0].device, "auto");
+  EXPECT_EQ(specs[0].dtype, "float32");
+  EXPECT_EQ(specs[0].max_batch, 1u);
+  EXPECT_TRUE(specs[0].warmup);
+  EXPECT_EQ(specs[0].files.at("model"), fs::path("/base/voices/v.pt"));
+  EXPECT_EQ(specs[0].files.at("abs"), fs::path("/data/x.json"));
+}
+
+TEST(ModelRegistry, EveryMalformedFieldIsNamed) {
+  EXPECT_NE(error_of("not json").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[]})").find("no model"), std::string::npos);
+  EXPECT_NE(error_of(R"({"modles":[]})").find("expected"), std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"backend":"noop"}]})").find("name is required"), std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"Bad Name","backend":"noop"}]})").find("name must be"), std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"vits"}]})").find("unknown backend 'vits'"), std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","device":"gpu"}]})").find("(a): device"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","dtype":"int8"}]})").find("dtype"), std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","max_batch":0}]})").find("max_batch"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","warmup":"yes"}]})").find("warmup"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","file":{}}]})").find("unknown field 'file'"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","files":{"m":""}}]})").find("files.m"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop"},{"name":"a","backend":"espeak"}]})").find("twice"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","kind":"video","backend":"noop"}]})"), "x");  // parses; load refuses
+}
+
+TEST(ModelRegistry, LoadingChecksFilesKindAndGivesTheConfiguredName) {
+  testing::TempDir dir;
+  std::ofstream(dir.path() / "weights.bin") << "x";
+  auto specs = parse_model_registry(R"({"models":[
+      {"name":"fast","backend":"noop","files":{"weights":"weights.bin"}},
+      {"name":"broken","backend":"noop","files":{"weights":"missing.bin"}},
+      {"name":"wrong-kind","kind":"video","backend":"noop"}]})",
+                                    dir.path());
+  auto fast = load_model(specs[0]);
+  EXPECT_EQ(fast->info().name, "fast");
+  EXPECT_EQ(fast->info().kind, "tts");
+  warm_up(*fast);
+  try {
+    load_model(specs[1]);
+    ADD_FAILURE() << "a missing file loaded";
+  } catch (const ModelError& error) {
+    EXPECT_NE(std::string(error.what()).find("missing.bin"), std::string::npos);
+  }
+  EXPECT_THROW(load_model(specs[2]), ConfigError);
+}
+
+TEST(ModelRegistry, BuiltInNamesAreTheShortForm) {
+  auto specs = specs_from_names({"espeak", "noop"});
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[1].backend, "noop");
+  EXPECT_THROW(specs_from_names({"xtts"}), ConfigError);
+}
+
+}  // namespace
+}  // namespace gpufleet::models
