@@ -6,15 +6,13 @@
 #include "common/error.hpp"
 
 namespace gpufleet::models {
-namespace {
 
-std::mutex& engine_mutex() {
+std::mutex& espeak_engine_mutex() {
   static std::mutex mutex;
   return mutex;
 }
 
-// Initialised once per process; returns the engine's sample rate.
-int engine_sample_rate() {
+int espeak_engine_sample_rate() {
   static const int rate = [] {
     auto data_path = env_value("ESPEAK_DATA_PATH");
     int sample_rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, data_path ? data_path->c_str() : nullptr,
@@ -23,6 +21,11 @@ int engine_sample_rate() {
   }();
   return rate;
 }
+
+namespace {
+
+std::mutex& engine_mutex() { return espeak_engine_mutex(); }
+int engine_sample_rate() { return espeak_engine_sample_rate(); }
 
 struct SynthesisSink {
   std::vector<int16_t>* samples;

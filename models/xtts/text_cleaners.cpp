@@ -6,7 +6,7 @@
 
 #include "common/error.hpp"
 #include "models/xtts/tokenizer.hpp"
-#include "models/xtts/utf8.hpp"
+#include "common/utf8.hpp"
 
 namespace gpufleet::xtts {
 namespace {

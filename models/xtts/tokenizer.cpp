@@ -6,7 +6,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
-#include "models/xtts/utf8.hpp"
+#include "common/utf8.hpp"
 
 namespace gpufleet::xtts {
 

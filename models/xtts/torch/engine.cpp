@@ -10,7 +10,7 @@
 #include "models/xtts/torch/speaker.hpp"
 #include "models/xtts/torch/tensors.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
-#include "models/xtts/utf8.hpp"
+#include "common/utf8.hpp"
 
 namespace gpufleet::xtts {
 

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace gpufleet::xtts {
+namespace gpufleet {
 
 // Invalid sequences decode to U+FFFD, one per bad byte.
 std::u32string utf8_decode(std::string_view text);
@@ -19,4 +19,4 @@ std::string utf8_lower(std::string_view text);
 bool is_word_char(char32_t c);
 bool is_space(char32_t c);
 
-}  // namespace gpufleet::xtts
+}  // namespace gpufleet

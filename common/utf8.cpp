@@ -1,9 +1,9 @@
-#include "models/xtts/utf8.hpp"
+#include "common/utf8.hpp"
 
 #include <locale.h>
 #include <wctype.h>
 
-namespace gpufleet::xtts {
+namespace gpufleet {
 namespace {
 
 locale_t utf8_locale() {
@@ -108,4 +108,4 @@ bool is_space(char32_t c) {
   return iswspace_l(static_cast<wint_t>(c), utf8_locale()) != 0 || c == 0x85 || c == 0xA0;
 }
 
-}  // namespace gpufleet::xtts
+}  // namespace gpufleet
