@@ -58,6 +58,7 @@ bool Broker::recover() {
     const size_t running = state.running.size();
     for (auto& assignment : state.running) dispatcher_.add_orphan(std::move(assignment), orphan_deadline);
     reader_ = std::make_unique<SubmissionReader>(config_.redis, context_, kWakeEndpoint, state.stream_position);
+    next_reconcile_ = SteadyClock::now() + config_.reconcile;  // everything was just read
     spdlog::info("recovered from redis: {} queued, {} running awaiting their workers; following submissions after {}",
                  dispatcher_.queued(), running, state.stream_position);
     return true;
@@ -247,10 +248,7 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
       job.attempts = result.attempt;
       job.avoid_worker = identity;
       status_.record_requeue(job, result.attempt, outcome.error_code,
-                             "out of memory on worker " + identity + ": " + result.error_message,
-                             [acknowledge](const RedisReply& reply) {
-                               acknowledge(reply.is_integer() ? std::optional<long long>(reply.integer()) : std::nullopt);
-                             });
+                             "out of memory on worker " + identity + ": " + result.error_message, acknowledge);
       dispatcher_.requeue(std::move(job));
       return;
     }

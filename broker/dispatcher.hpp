@@ -84,7 +84,6 @@ class Dispatcher {
   void requeue(QueuedJob job);
   // Takes a queued job out (cancelled, expired). False when it is not queued here.
   bool remove_queued(const std::string& job_id);
-  bool is_queued(const std::string& job_id) const { return queued_.count(job_id) != 0; }
   // Queued, running (or revoked-but-unrecorded) here, or an orphan awaiting its worker.
   bool knows_job(const std::string& job_id) const {
     return queued_.count(job_id) != 0 || running_.count(job_id) != 0 || orphans_.count(job_id) != 0;

@@ -129,15 +129,21 @@ void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_
 }
 
 void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code,
-                                  const std::string& reason, ReplyHandler handler) {
+                                  const std::string& reason, VerdictHandler handler) {
   const int64_t now = unix_ms();
   const std::string queued = to_json(JobEvent{job.id, JobState::kQueued, job.kind, job.model, now, attempt, {}, {},
                                               code, reason});
   const std::string cancelled =
       to_json(JobEvent{job.id, JobState::kCancelled, job.kind, job.model, now, attempt, {}, {},
                        std::string(to_string(ErrorCode::kCancelled)), "cancelled by a client; its worker stopped answering"});
+  ReplyHandler on_reply;
+  if (handler) {
+    on_reply = [handler = std::move(handler)](const RedisReply& reply) {
+      handler(reply.is_integer() ? std::optional<long long>(reply.integer()) : std::nullopt);
+    };
+  }
   push(job_store::requeue_command(keys_, job.id, attempt, now, queued, cancelled, retention_s_, code, reason),
-       std::move(handler));
+       std::move(on_reply));
 }
 
 void StatusWriter::worker_joined(const WorkerState& worker) {

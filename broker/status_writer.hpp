@@ -44,7 +44,7 @@ class StatusWriter {
   void record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
                     const Outcome& outcome, VerdictHandler handler = {});
   void record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code, const std::string& reason,
-                      ReplyHandler handler = {});
+                      VerdictHandler handler = {});
 
   void worker_joined(const WorkerState& worker);
   void worker_left(const std::string& worker_id, const std::string& reason);

@@ -84,12 +84,14 @@ return {'final', state}
 // Dispatch and finish run in batches: one script call carries every dispatch (or outcome) of a broker loop
 // turn, because a script call costs Redis more than the commands inside it. ARGV: prefix, then groups, each
 // its length followed by its arguments; the reply has one verdict per group.
+// `one(id, job_key, group)` comes before this loop in each batched script.
 constexpr const char* kGroupLoop = R"lua(
 local verdicts = {}
 local i = 2
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
-  verdicts[#verdicts + 1] = one({unpack(ARGV, i + 1, i + n)})
+  local a = {unpack(ARGV, i + 1, i + n)}
+  verdicts[#verdicts + 1] = one(a[1], p .. ':job:' .. a[1], a)
   i = i + 1 + n
 end
 return verdicts
@@ -97,9 +99,7 @@ return verdicts
 
 // Group: id attempt worker now event
 constexpr const char* kDispatchOne = R"lua(
-local function one(a)
-  local id = a[1]
-  local job = p .. ':job:' .. id
+local function one(id, job, a)
   local f = redis.call('HMGET', job, 'state', 'model', 'attempts', 'worker')
   -- Sent again after a connection broke before the reply: the first one was applied.
   if f[1] == 'running' and f[3] == a[2] and f[4] == a[3] then return 1 end
@@ -116,9 +116,7 @@ end
 
 // Group: id expected attempt worker final now retention event, then field/value pairs
 constexpr const char* kFinishOne = R"lua(
-local function one(a)
-  local id = a[1]
-  local job = p .. ':job:' .. id
+local function one(id, job, a)
   local f = redis.call('HMGET', job, 'state', 'attempts', 'worker', 'model')
   local current = f[1] == a[2] and (a[2] == 'queued' or (f[2] == a[3] and f[3] == a[4]))
   if not current then
@@ -164,7 +162,15 @@ return 1
 
 Script make(const char* name, const std::string& source) { return Script{name, source, sha1_hex(source)}; }
 
-const Script& script(size_t index) { return scripts().at(index); }
+// A batched script: the prefix, the per-group function, the loop over the groups.
+Script make_batched(const char* name, const char* one) {
+  return make(name, std::string("local p = ARGV[1]\n") + one + kGroupLoop);
+}
+
+// Positions in scripts().
+enum class ScriptId : size_t { kSubmit, kCancel, kDispatch, kFinish, kRequeue };
+
+const Script& script(ScriptId id) { return scripts().at(static_cast<size_t>(id)); }
 
 RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
   RedisArgs command{"EVALSHA", script.sha1, "0"};
@@ -176,14 +182,14 @@ RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
 
 const std::vector<Script>& scripts() {
   static const std::vector<Script> all{make("submit", kSubmit), make("cancel", kCancel),
-                                       make("dispatch", std::string("local p = ARGV[1]\n") + kDispatchOne + kGroupLoop),
-                                       make("finish", std::string("local p = ARGV[1]\n") + kFinishOne + kGroupLoop),
+                                       make_batched("dispatch", kDispatchOne), make_batched("finish", kFinishOne),
                                        make("requeue", kRequeue)};
   return all;
 }
 
 RedisArgs submit_command(const RedisKeys& keys, const NewJob& job) {
-  return eval(script(0), {keys.prefix(), job.id, job.kind, job.model, std::to_string(job.priority), job.input_json,
+  return eval(script(ScriptId::kSubmit),
+              {keys.prefix(), job.id, job.kind, job.model, std::to_string(job.priority), job.input_json,
                           std::to_string(job.created_ms), std::to_string(job.deadline_ms),
                           std::to_string(job.max_queued), job.idempotency_key,
                           std::to_string(job.idempotency_ttl_s), job.fingerprint,
@@ -212,7 +218,7 @@ std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const
 }
 
 RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s) {
-  return eval(script(1), {keys.prefix(), id, std::to_string(now_ms), std::to_string(retention_s),
+  return eval(script(ScriptId::kCancel), {keys.prefix(), id, std::to_string(now_ms), std::to_string(retention_s),
                           std::to_string(kStreamMaxLen)});
 }
 
@@ -227,7 +233,8 @@ std::vector<std::string> group(std::initializer_list<std::string> args) {
 }  // namespace
 
 RedisArgs batch_command(const RedisKeys& keys, Batch batch) {
-  return RedisArgs{"EVALSHA", script(batch == Batch::kDispatch ? 2 : 3).sha1, "0", keys.prefix()};
+  const ScriptId id = batch == Batch::kDispatch ? ScriptId::kDispatch : ScriptId::kFinish;
+  return RedisArgs{"EVALSHA", script(id).sha1, "0", keys.prefix()};
 }
 
 std::vector<std::string> dispatch_group(const std::string& id, uint32_t attempt, const std::string& worker,
@@ -251,7 +258,8 @@ std::vector<std::string> finish_group(const Completion& completion) {
 RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, int64_t now_ms,
                           const std::string& queued_event, const std::string& cancelled_event,
                           int64_t retention_s, const std::string& error_code, const std::string& error_message) {
-  return eval(script(4), {keys.prefix(), id, std::to_string(attempt), std::to_string(now_ms), queued_event,
+  return eval(script(ScriptId::kRequeue),
+              {keys.prefix(), id, std::to_string(attempt), std::to_string(now_ms), queued_event,
                           cancelled_event, std::to_string(retention_s), error_code, error_message});
 }
 

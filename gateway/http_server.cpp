@@ -77,8 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_body(beast::error_code ec) {
     if (ec) return fail_read(ec);
-    ++deadline_generation_;
-    deadline_.cancel();
+    disarm_read_deadline();
     ++requests_;
     Request request = parser_->release();
     version_ = request.version();
@@ -107,9 +106,14 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  void fail_read(beast::error_code ec) {
+  // A later expiry of the timer (already queued, or a cancel that came too late) is ignored by generation.
+  void disarm_read_deadline() {
     ++deadline_generation_;
     deadline_.cancel();
+  }
+
+  void fail_read(beast::error_code ec) {
+    disarm_read_deadline();
     if (ec == asio::error::operation_aborted && read_timed_out_) {
       // A client that stalls mid-request gets told why; an idle keep-alive connection is just closed.
       if (parser_ && parser_->got_some()) {

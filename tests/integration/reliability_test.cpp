@@ -164,6 +164,23 @@ TEST(Reliability, DeadlinesExpireJobsAndPrioritiesOrderTheQueue) {
   EXPECT_EQ(bad.status, 400);
 }
 
+// Guards the graceful drain: SIGTERM lets a worker finish what it runs (same attempt, no requeue), it takes
+// nothing new meanwhile, and it leaves once its results are acknowledged.
+TEST(Reliability, ASigtermedWorkerFinishesItsJobTakesNothingNewAndLeaves) {
+  Fleet fleet(FleetOptions{1, "noop", 2, {}});
+  const std::string running = start_blocker(fleet, 1500);
+  fleet.stack().worker(0).signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // its draining heartbeat reaches the broker
+  const std::string later = fleet.submit({{"model", "noop"}, {"input", {{"text", "later"}}}});
+  auto job = fleet.wait_job(running, 10);
+  EXPECT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["attempts"], 1);
+  EXPECT_TRUE(fleet.stack().worker(0).wait(std::chrono::seconds(5))) << "the drained worker did not exit";
+  EXPECT_EQ(fleet.wait_job(later, 0)["state"], "queued");  // the draining worker had a free slot, unused
+  fleet.stack().add_worker();
+  EXPECT_EQ(fleet.wait_job(later, 10)["state"], "succeeded");
+}
+
 // Guards memory under overload: past the per-model bound the gateway answers 429 with Retry-After.
 TEST(Reliability, AFullQueueAnswers429WithRetryAfter) {
   Fleet fleet(FleetOptions{1, "noop", 1, {{"MAX_QUEUED_PER_MODEL", "2"}}});
