@@ -204,6 +204,10 @@ void Broker::on_heartbeat(const std::string& identity, const protocol::Heartbeat
     return;
   }
   dispatcher_.set_draining(identity, heartbeat.draining);
+  // Acknowledged at once: the worker leaves only after this, so nothing sent before it is lost on the way.
+  if (heartbeat.draining) {
+    send(identity, MessageType::kHeartbeat, protocol::Heartbeat{dispatcher_.workers().at(identity).busy(), true, {}});
+  }
   if (!heartbeat.renew.empty()) dispatcher_.renew(identity, heartbeat.renew, now + config_.lease);
 }
 
@@ -360,7 +364,7 @@ void Broker::tick() {
                     "worker " + worker + " did not come back after the broker restarted");
   }
   for (const auto& [id, worker] : dispatcher_.workers()) {
-    send(id, MessageType::kHeartbeat, protocol::Heartbeat{worker.busy(), false, {}});
+    send(id, MessageType::kHeartbeat, protocol::Heartbeat{worker.busy(), worker.draining, {}});
   }
   status_.snapshot(dispatcher_, config_.heartbeat.count());
 }

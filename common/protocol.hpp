@@ -91,7 +91,7 @@ struct Ready {
 
 struct Heartbeat {
   uint32_t active = 0;    // jobs the sender is running (worker) or has assigned to the peer (broker)
-  bool draining = false;  // worker: finishing what it holds, send nothing new
+  bool draining = false;  // worker: finishing what it holds, send nothing new; broker: drain seen, nothing comes
   std::vector<std::string> renew;  // worker: jobs whose leases it renews (they made progress, or are done)
   MSGPACK_DEFINE_MAP(active, draining, renew)
 };

@@ -87,7 +87,7 @@ Worker::~Worker() {
 }
 
 void Worker::connect() {
-  broker_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+  broker_ = std::make_unique<zmq::socket_t>(broker_context_, zmq::socket_type::dealer);
   broker_->set(zmq::sockopt::routing_id, config_.worker_id);
   broker_->set(zmq::sockopt::linger, 0);
   broker_->set(zmq::sockopt::reconnect_ivl, 100);
@@ -146,17 +146,22 @@ void Worker::run(const std::atomic<bool>& stop) {
   spdlog::info("worker {} on {} (torch {}), {} slot(s), broker {}", config_.worker_id, device_.name,
                device_.torch_version, config_.slots, config_.broker_endpoint);
   std::vector<zmq::message_t> frames;
+  SteadyClock::time_point drain_started{};
   SteadyClock::time_point drain_deadline{};
   SteadyClock::time_point next_resend = SteadyClock::now() + config_.heartbeat;
   while (true) {
     const auto now = SteadyClock::now();
     if (stop.load() && !draining_) {
       draining_ = true;
+      drain_started = now;
       drain_deadline = now + config_.drain_grace;
       spdlog::info("draining: {} job(s) held, grace {} ms", held_.size(), config_.drain_grace.count());
       send_heartbeat();
     }
-    if (draining_ && (held_.empty() || now >= drain_deadline)) break;
+    // Without the broker's acknowledgment a job may still be on its way; a broker that stays silent that long is
+    // gone, and its successor learns from Redis what was dispatched here.
+    const bool nothing_in_flight = drain_acknowledged_ || now - drain_started >= config_.heartbeat * config_.liveness;
+    if (draining_ && ((held_.empty() && nothing_in_flight) || now >= drain_deadline)) break;
     if (now - broker_seen_ > config_.heartbeat * config_.liveness) {
       spdlog::warn("broker silent for {} ms; reconnecting",
                    std::chrono::duration_cast<std::chrono::milliseconds>(now - broker_seen_).count());
@@ -196,9 +201,10 @@ void Worker::run(const std::atomic<bool>& stop) {
     for (auto& [key, held] : held_) held.context->cancel(ErrorCode::kWorkerLost);
   }
   send_message(*broker_, MessageType::kGoodbye, protocol::Goodbye{"shutting down"});
-  // Give the goodbye a moment to leave before the socket closes with linger 0.
+  // The goodbye gets half a second to leave: terminating the link's own context waits for it.
   broker_->set(zmq::sockopt::linger, 500);
   broker_.reset();
+  broker_context_.close();
   spdlog::info("worker {} stopped", config_.worker_id);
 }
 
@@ -219,6 +225,8 @@ void Worker::on_broker_message(std::vector<zmq::message_t>& frames) {
         on_ack(protocol::decode_body<protocol::ResultAck>(body));
         break;
       case MessageType::kHeartbeat:
+        // The link is ordered: whatever the broker sent before acknowledging the drain has arrived already.
+        if (draining_ && protocol::decode_body<protocol::Heartbeat>(body).draining) drain_acknowledged_ = true;
         break;
       case MessageType::kReconnect:
         spdlog::info("broker asked this worker to register again");
@@ -238,11 +246,13 @@ void Worker::on_job(protocol::Job job) {
     spdlog::warn("job {} attempt {} received again while held; ignored", job.job_id, job.attempt);
     return;
   }
-  if (draining_) {
-    // Sent before the broker saw the drain: not started, so it goes back when this worker says goodbye.
-    spdlog::info("job {} arrived while draining; left for the broker to requeue", job.job_id);
+  if (draining_ && drain_acknowledged_) {
+    // Cannot happen with an ordered link; if it does, the goodbye hands it back unstarted.
+    spdlog::warn("job {} arrived after the broker acknowledged the drain; left for the broker to requeue", job.job_id);
     return;
   }
+  // A job that arrives while draining was sent before the broker heard of it: it is run like any other, which
+  // costs less than a requeue and keeps its attempt.
   auto context = std::make_shared<models::JobContext>(job.deadline_ms);
   held_.emplace(key, Held{job.job_id, job.attempt, context,
                           std::chrono::milliseconds(job.lease_ms == 0 ? 30000 : job.lease_ms), false, {}, {}});

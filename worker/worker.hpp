@@ -46,7 +46,8 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Serves until `stop`; then drains: takes nothing new, finishes what it holds within the grace period.
+  // Serves until `stop`; then drains: tells the broker, runs what the broker sent before it heard, and leaves
+  // when all of it is acknowledged (or the grace period is over).
   void run(const std::atomic<bool>& stop);
 
  private:
@@ -80,7 +81,10 @@ class Worker {
   DeviceInfo device_;
   std::unique_ptr<JobRunner> runner_;
   std::vector<protocol::FailedModel> failed_models_;
-  zmq::context_t context_{1};
+  zmq::context_t context_{1};  // inproc: executors' results
+  // The broker link has a context of its own so that closing it can wait for the goodbye to leave, which the
+  // executors' context cannot do while a stuck model call keeps its socket.
+  zmq::context_t broker_context_{1};
   std::unique_ptr<zmq::socket_t> broker_;
   zmq::socket_t results_;
 
@@ -92,6 +96,7 @@ class Worker {
 
   std::map<std::string, Held> held_;  // by held_key (I/O thread only)
   bool draining_ = false;
+  bool drain_acknowledged_ = false;  // the broker saw the drain: nothing it sends any more is a job
   SteadyClock::time_point broker_seen_{};
   SteadyClock::time_point next_heartbeat_{};
 };

@@ -181,6 +181,28 @@ TEST(Reliability, ASigtermedWorkerFinishesItsJobTakesNothingNewAndLeaves) {
   EXPECT_EQ(fleet.wait_job(later, 10)["state"], "succeeded");
 }
 
+// Guards the drain's edge, which CI once hit: a job recorded as dispatched but still unread by its worker when
+// SIGTERM arrives must be run by the draining worker (one attempt), not dropped and left for a lease to find.
+// The worker is frozen (SIGSTOP) while the job is dispatched to it, so the job is always unread at the signal.
+TEST(Reliability, AJobOnTheWireWhenAWorkerIsSigtermedIsRunOnce) {
+  // Liveness 20 beats: the frozen worker is not declared lost while the test waits for the dispatch.
+  Fleet fleet(FleetOptions{1, "noop", 2, {{"HEARTBEAT_LIVENESS", "20"}}});
+  for (size_t round = 0; round < 3; ++round) {
+    auto& worker = fleet.stack().worker(round);
+    worker.signal(SIGSTOP);
+    const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "edge"}, {"sleep_ms", 100}}}});
+    ASSERT_TRUE(wait_for([&] { return fleet.wait_job(id, 0)["state"] == "running"; }, std::chrono::seconds(5)));
+    worker.signal(SIGTERM);
+    worker.signal(SIGCONT);
+    auto job = fleet.wait_job(id, 10);
+    EXPECT_EQ(job["state"], "succeeded") << job.dump();
+    EXPECT_EQ(job["attempts"], 1) << job.dump();
+    EXPECT_TRUE(worker.wait(std::chrono::seconds(5))) << "the drained worker did not exit";
+    fleet.stack().add_worker();
+    ASSERT_TRUE(fleet.wait_workers(1)) << "the next worker did not register";
+  }
+}
+
 // Guards memory under overload: past the per-model bound the gateway answers 429 with Retry-After.
 TEST(Reliability, AFullQueueAnswers429WithRetryAfter) {
   Fleet fleet(FleetOptions{1, "noop", 1, {{"MAX_QUEUED_PER_MODEL", "2"}}});

@@ -36,14 +36,18 @@ Fleet::Fleet(FleetOptions options) : storage_(dir_.path() / "storage") {
     throw std::runtime_error("the test fleet did not become healthy");
   }
   // Healthy means one worker serves TTS; tests count on all of them having registered.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  if (!wait_workers(options.workers, std::chrono::seconds(30))) {
+    dump_logs();
+    throw std::runtime_error("not every worker of the test fleet registered");
+  }
+}
+
+bool Fleet::wait_workers(int count, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     auto health = nlohmann::json::parse(get("/health").body, nullptr, false);
-    if (health.is_object() && health["fleet"].value("workers", 0) >= options.workers) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      dump_logs();
-      throw std::runtime_error("not every worker of the test fleet registered");
-    }
+    if (health.is_object() && health["fleet"].value("workers", 0) == count) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }

@@ -49,6 +49,8 @@ class Fleet {
   std::string submit(const nlohmann::json& request);
   // GET /v1/jobs/{id}?wait=...: the job once final, or as it is after `wait_s`.
   nlohmann::json wait_job(const std::string& id, double wait_s = 30);
+  // Waits until the broker's last snapshot counts exactly `count` live workers.
+  bool wait_workers(int count, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Dumps every component's log to stderr (on failure).
   void dump_logs();
 
