@@ -124,7 +124,11 @@ Registration Dispatcher::add_worker(const protocol::Ready& ready, SteadyClock::t
   }
   state.ready = ready;
   if (state.ready.slots == 0) state.ready.slots = 1;
-  for (const auto& model : ready.models) state.models.insert(model.name);
+  for (const auto& model : ready.models) {
+    state.models.insert(model.name);
+    // A worker's word, bounded: a corrupt READY must not let one worker swallow a whole queue.
+    state.max_batch[model.name] = std::clamp<uint32_t>(model.max_batch, 1, 256);
+  }
   state.last_seen = now;
   workers_[ready.worker_id] = std::move(state);
   return registration;
@@ -185,9 +189,10 @@ WorkerState* Dispatcher::pick_worker(const std::string& model, const std::string
   const bool avoiding = !avoid.empty() && serves_elsewhere(model, avoid);
   WorkerState* best = nullptr;
   for (auto& [id, worker] : workers_) {
-    const uint32_t free = worker.free_slots();
-    if (free == 0 || worker.models.count(model) == 0 || (avoiding && id == avoid)) continue;
-    if (best == nullptr || free > best->free_slots()) best = &worker;
+    if (worker.models.count(model) == 0 || (avoiding && id == avoid)) continue;
+    const uint32_t free = worker.free_slots_for(model);
+    if (free == 0) continue;
+    if (best == nullptr || free > best->free_slots_for(model)) best = &worker;
   }
   return best;
 }

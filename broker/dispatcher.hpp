@@ -55,10 +55,16 @@ struct WorkerState {
   SteadyClock::time_point last_seen;
   bool draining = false;
 
+  std::map<std::string, uint32_t> max_batch;  // by model, as announced (absent: 1)
+
   uint32_t busy() const { return static_cast<uint32_t>(running.size() + revoked.size()); }
-  uint32_t free_slots() const {
+  // A worker that batches a model takes slots x max_batch of its jobs, so that its batches can fill; the
+  // slots of a model that does not batch are not overcommitted by it.
+  uint32_t free_slots_for(const std::string& model) const {
     if (draining) return 0;
-    return ready.slots > busy() ? ready.slots - busy() : 0;
+    auto batch = max_batch.find(model);
+    const uint32_t capacity = ready.slots * (batch == max_batch.end() ? 1 : batch->second);
+    return capacity > busy() ? capacity - busy() : 0;
   }
 };
 

@@ -201,6 +201,7 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
                          {"languages", summary.info.languages},
                          {"cloning", summary.info.cloning},
                          {"sample_rate", summary.info.sample_rate},
+                         {"max_batch", summary.info.max_batch},
                          {"workers", summary.workers},
                          {"slots", summary.slots},
                          {"devices", devices},

@@ -56,7 +56,9 @@ struct ModelInfo {
   std::vector<std::string> languages;  // empty: any
   bool cloning = false;                // accepts a speaker reference
   uint32_t sample_rate = 0;
-  MSGPACK_DEFINE_MAP(name, kind, languages, cloning, sample_rate)
+  // Jobs a worker runs together (dynamic batching); the broker lets a worker hold slots x max_batch of them.
+  uint32_t max_batch = 1;
+  MSGPACK_DEFINE_MAP(name, kind, languages, cloning, sample_rate, max_batch)
 };
 
 // A model a worker was configured with but could not load (or warm up): reported, not served.

@@ -16,6 +16,7 @@ Catalog Catalog::from_redis_hash(const std::vector<std::pair<std::string, std::s
       model.languages = json.value("languages", std::vector<std::string>{});
       model.cloning = json.value("cloning", false);
       model.sample_rate = json.value("sample_rate", 0u);
+      model.max_batch = json.value("max_batch", 1u);
       model.workers = json.value("workers", 0u);
       model.slots = json.value("slots", 0u);
       model.devices = json.value("devices", std::vector<std::string>{});

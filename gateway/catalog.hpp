@@ -20,6 +20,7 @@ struct CatalogModel {
   uint32_t workers = 0;
   uint32_t slots = 0;
   std::vector<std::string> devices;
+  uint32_t max_batch = 1;  // jobs a worker runs together
 };
 
 class Catalog {

@@ -241,6 +241,7 @@ void Gateway::list_models(Respond responder) {
                       {"languages", model.languages},
                       {"cloning", model.cloning},
                       {"sample_rate", model.sample_rate},
+                      {"max_batch", model.max_batch},
                       {"workers", model.workers},
                       {"slots", model.slots},
                       {"devices", model.devices},

@@ -31,6 +31,18 @@ TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelI
   return request;
 }
 
+std::vector<BatchOutcome> Model::run_batch(const std::vector<BatchItem>& items) {
+  std::vector<BatchOutcome> outcomes(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    try {
+      outcomes[i].output = run(*items[i].input, *items[i].context);
+    } catch (...) {
+      outcomes[i].error = std::current_exception();
+    }
+  }
+  return outcomes;
+}
+
 std::unique_ptr<Model> create_builtin_model(const std::string& name) {
   if (name == "espeak") return std::make_unique<EspeakTts>();
   if (name == "noop") return std::make_unique<NoopModel>();

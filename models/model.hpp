@@ -3,6 +3,7 @@
 // timing and the protocol. Models report refusals and failures as ModelError with an ErrorCode.
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -30,6 +31,16 @@ struct ModelOutput {
   std::optional<Audio> audio;  // absent for models that produce no file (noop)
 };
 
+// One job of a batch, and what became of it: an output, or the exception that ended it.
+struct BatchItem {
+  const ModelInput* input = nullptr;
+  JobContext* context = nullptr;
+};
+struct BatchOutcome {
+  std::optional<ModelOutput> output;
+  std::exception_ptr error;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -38,6 +49,11 @@ class Model {
   // Between chunks of work it calls context.check(), which throws when the job must stop and otherwise
   // renews its lease.
   virtual ModelOutput run(const ModelInput& input, JobContext& context) = 0;
+  // Whether run_batch does better than one job after another; the registry allows max_batch > 1 only then.
+  virtual bool batches() const { return false; }
+  // Runs jobs of this model together and answers one outcome per item, in order; one job's failure is its
+  // own. The default runs them one after another.
+  virtual std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items);
 };
 
 // The fields a TTS job carries.

@@ -10,6 +10,8 @@ class NoopModel final : public Model {
   NoopModel();
   const protocol::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override;
+  // Batches one job after another: lets the batching path be drilled without LibTorch.
+  bool batches() const override { return true; }
 
  private:
   protocol::ModelInfo info_;

@@ -2,6 +2,9 @@
 
 #include <espeak-ng/speak_lib.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -49,6 +52,12 @@ PiperVoiceConfig parse_piper_voice_config(std::string_view json_text) {
       config.length_scale = inference.value("length_scale", config.length_scale);
       config.noise_w = inference.value("noise_w", config.noise_w);
     }
+    std::string code = config.espeak_voice;
+    if (json.contains("language") && json["language"].is_object()) code = json["language"].value("code", code);
+    code = code.substr(0, code.find_first_of("_-"));
+    std::transform(code.begin(), code.end(), code.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (code.empty()) throw ConfigError("piper voice config: no language (language.code or espeak.voice)");
+    config.language = code;
     config.num_speakers = json.value("num_speakers", config.num_speakers);
     if (json.contains("speaker_id_map")) config.speaker_id_map = json["speaker_id_map"].get<std::map<std::string, int64_t>>();
     if (!json.contains("phoneme_id_map") || !json["phoneme_id_map"].is_object()) {

@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "models/piper_voice.hpp"
 
 namespace gpufleet::models {
 namespace {
@@ -21,6 +22,10 @@ class NamedModel final : public Model {
   }
   const protocol::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override { return inner_->run(input, context); }
+  bool batches() const override { return inner_->batches(); }
+  std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items) override {
+    return inner_->run_batch(items);
+  }
 
  private:
   std::unique_ptr<Model> inner_;
@@ -104,10 +109,33 @@ ModelSpec parse_entry(const nlohmann::json& entry, size_t index, const std::file
   return spec;
 }
 
+std::unique_ptr<Model> load_piper_voice(const ModelSpec& spec, const ModelResources& resources) {
+  const std::string where = "model " + spec.name + ": ";
+  for (const char* role : {"model", "config"}) {
+    if (spec.files.count(role) == 0) throw ConfigError(where + "a piper voice needs files." + role);
+  }
+  if (spec.dtype != "float32") throw ConfigError(where + "piper voices run in float32");
+  PiperVoiceOptions options;
+  options.max_batch = spec.max_batch;
+  for (const auto& [key, value] : spec.options.items()) {
+    if (key == "sentence_silence_s" && value.is_number() && value.get<double>() >= 0 && value.get<double>() <= 5) {
+      options.sentence_silence_s = value.get<float>();
+    } else {
+      throw ConfigError(where + "options." + key + ": piper voices take only sentence_silence_s (0-5)");
+    }
+  }
+  auto text = read_file(spec.files.at("config"), kMaxConfigBytes * 8);
+  if (!text) throw ModelError(ErrorCode::kModelError, where + "cannot read " + spec.files.at("config").string());
+  PiperVoiceConfig config = parse_piper_voice_config(*text);
+  if (!resources.load_vits) throw ConfigError(where + "piper voices need the worker's LibTorch plugin");
+  return std::make_unique<PiperVoice>(spec.name, std::move(config),
+                                      resources.load_vits(spec.files.at("model"), spec.device), options);
+}
+
 }  // namespace
 
 const std::vector<std::string>& known_backends() {
-  static const std::vector<std::string> backends{"espeak", "noop"};
+  static const std::vector<std::string> backends{"espeak", "noop", "piper"};
   return backends;
 }
 
@@ -144,9 +172,9 @@ std::vector<ModelSpec> read_model_registry(const std::filesystem::path& file) {
 std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names) {
   std::vector<ModelSpec> specs;
   for (const auto& name : names) {
-    const auto& backends = known_backends();
-    if (std::find(backends.begin(), backends.end(), name) == backends.end()) {
-      throw ConfigError("WORKER_MODELS: unknown built-in model '" + name + "'; describe others in a WORKER_CONFIG file");
+    if (name != "espeak" && name != "noop") {
+      throw ConfigError("WORKER_MODELS: unknown built-in model '" + name +
+                        "' (built-ins: espeak, noop); describe others in a WORKER_CONFIG file");
     }
     ModelSpec spec;
     spec.name = name;
@@ -157,14 +185,22 @@ std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names) {
   return specs;
 }
 
-std::unique_ptr<Model> load_model(const ModelSpec& spec) {
+std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& resources) {
   for (const auto& [role, path] : spec.files) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
       throw ModelError(ErrorCode::kModelError, "file '" + role + "' not found: " + path.string());
     }
   }
-  auto model = create_builtin_model(spec.backend);
+  std::unique_ptr<Model> model;
+  if (spec.backend == "piper") {
+    model = load_piper_voice(spec, resources);
+  } else {
+    model = create_builtin_model(spec.backend);
+  }
+  if (spec.max_batch > 1 && !model->batches()) {
+    throw ConfigError("backend " + spec.backend + " runs one job at a time: max_batch must be 1");
+  }
   if (model->info().kind != spec.kind) {
     throw ConfigError("backend " + spec.backend + " serves " + model->info().kind + " jobs, not " + spec.kind);
   }

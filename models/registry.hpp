@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -14,13 +15,14 @@
 #include <vector>
 
 #include "models/model.hpp"
+#include "models/vits_synthesizer.hpp"
 
 namespace gpufleet::models {
 
 struct ModelSpec {
   std::string name;                                   // what clients ask for; unique per worker
   std::string kind = "tts";                           // tts | video
-  std::string backend;                                // espeak | noop (LibTorch backends join here)
+  std::string backend;                                // espeak | noop | piper
   std::map<std::string, std::filesystem::path> files;  // role -> file, relative paths from the config's folder
   std::string device = "auto";                        // auto | cpu | cuda | cuda:N | mps
   std::string dtype = "float32";                      // float32 | float16 | bfloat16
@@ -40,8 +42,15 @@ std::vector<ModelSpec> read_model_registry(const std::filesystem::path& file);
 // WORKER_MODELS=espeak,noop: each name is a built-in backend with default settings.
 std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names);
 
-// Creates the model a spec describes and checks its files. Throws ModelError or ConfigError.
-std::unique_ptr<Model> load_model(const ModelSpec& spec);
+// What a process lends the registry to build models that need LibTorch (the worker's plugin).
+struct ModelResources {
+  std::function<std::unique_ptr<VitsSynthesizer>(const std::filesystem::path& file, const std::string& device)>
+      load_vits;
+};
+
+// Creates the model a spec describes and checks its files. Throws ModelError or ConfigError (also for a
+// max_batch above 1 on a model that cannot batch, and for a LibTorch backend without `resources`).
+std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& resources = {});
 // Runs one small job through a loaded model (the spec's warm-up). Throws what the model throws.
 void warm_up(Model& model);
 

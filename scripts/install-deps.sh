@@ -13,6 +13,7 @@ packages=(
   redis-server redis-tools
   curl
   clang libclang-rt-14-dev
+  python3-torch python3-numpy
 )
 
 missing=()

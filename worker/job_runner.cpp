@@ -26,64 +26,113 @@ std::filesystem::path JobRunner::audio_path(const std::string& job_id, uint32_t 
   return storage_root_ / "tts" / (job_id + "-" + std::to_string(attempt) + ".wav");
 }
 
-protocol::JobResult JobRunner::run(const protocol::Job& job, models::JobContext& context) const {
-  protocol::JobResult result;
-  result.job_id = job.job_id;
-  result.attempt = job.attempt;
-  const auto started = std::chrono::steady_clock::now();
-  auto elapsed_ms = [&] {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  };
-  try {
-    if (!is_valid_job_id(job.job_id)) throw ModelError(ErrorCode::kInvalidInput, "invalid job id");
-    auto model = models_.find(job.model);
-    if (model == models_.end()) {
-      throw ModelError(ErrorCode::kUnknownModel, "this worker does not serve model '" + job.model + "'");
-    }
-    models::ModelInput input{job.job_id, nlohmann::json::parse(job.input_json, nullptr, false)};
-    if (input.input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
+namespace {
 
-    models::ModelOutput output = model->second->run(input, context);
-    context.check();  // a job stopped while it finished writes nothing
-    const double generation_ms = elapsed_ms();
-    nlohmann::json json{{"generation_time_ms", generation_ms}};
-    if (output.audio) {
-      const auto path = audio_path(job.job_id, job.attempt);
-      const std::string wav = encode_wav_pcm16(output.audio->samples, output.audio->sample_rate);
-      write_file_atomically(path, wav);
-      json["audio_path"] = path.string();
-      json["content_type"] = "audio/wav";
-      json["duration_s"] = output.audio->duration_s();
-      json["sample_rate"] = output.audio->sample_rate;
-      json["bytes"] = wav.size();
-    } else {
-      json["audio_path"] = nullptr;
-      json["duration_s"] = 0.0;
-    }
-    result.ok = true;
-    result.result_json = json.dump();
-  } catch (const FleetError& error) {
-    result.ok = false;
-    result.error_code = std::string(to_string(error.code()));
-    result.error_message = error.what();
-  } catch (const std::exception& error) {
-    // A model bug must fail its job, not the worker. LibTorch reports device memory exhaustion as a plain
-    // c10::Error whose text says so.
-    const std::string message = error.what();
-    result.ok = false;
+// A model bug must fail its job, not the worker. LibTorch reports device memory exhaustion as a plain
+// c10::Error whose text says so.
+void record_error(protocol::JobResult& result, std::exception_ptr error) {
+  result.ok = false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const FleetError& fleet_error) {
+    result.error_code = std::string(to_string(fleet_error.code()));
+    result.error_message = fleet_error.what();
+  } catch (const std::exception& other) {
+    const std::string message = other.what();
     result.error_code = std::string(to_string(message.find("out of memory") != std::string::npos
                                                   ? ErrorCode::kOutOfMemory
                                                   : ErrorCode::kModelError));
     result.error_message = message.substr(0, 2000);
+  } catch (...) {
+    result.error_code = std::string(to_string(ErrorCode::kModelError));
+    result.error_message = "the model threw something that is not an exception";
   }
-  if (!result.ok && result.error_code == to_string(ErrorCode::kOutOfMemory) && on_out_of_memory_) {
-    on_out_of_memory_();
+}
+
+}  // namespace
+
+protocol::JobResult JobRunner::run(const protocol::Job& job, models::JobContext& context) const {
+  return run_batch({Task{&job, &context}}).front();
+}
+
+std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& tasks) const {
+  const auto started = std::chrono::steady_clock::now();
+  auto elapsed_ms = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  };
+  std::vector<protocol::JobResult> results(tasks.size());
+  std::vector<models::ModelInput> inputs(tasks.size());
+  // Jobs that passed the checks, by model: each group is one call of its model's run_batch.
+  std::map<models::Model*, std::vector<size_t>> groups;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const protocol::Job& job = *tasks[i].job;
+    results[i].job_id = job.job_id;
+    results[i].attempt = job.attempt;
+    try {
+      if (!is_valid_job_id(job.job_id)) throw ModelError(ErrorCode::kInvalidInput, "invalid job id");
+      auto model = models_.find(job.model);
+      if (model == models_.end()) {
+        throw ModelError(ErrorCode::kUnknownModel, "this worker does not serve model '" + job.model + "'");
+      }
+      inputs[i] = models::ModelInput{job.job_id, nlohmann::json::parse(job.input_json, nullptr, false)};
+      if (inputs[i].input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
+      groups[model->second.get()].push_back(i);
+    } catch (...) {
+      record_error(results[i], std::current_exception());
+    }
   }
-  result.run_ms = elapsed_ms();
-  if (!result.ok) {
-    spdlog::warn("job {} attempt {} failed: {} {}", job.job_id, job.attempt, result.error_code, result.error_message);
+  for (auto& [model, members] : groups) {
+    std::vector<models::BatchItem> items;
+    for (size_t i : members) items.push_back(models::BatchItem{&inputs[i], tasks[i].context});
+    std::vector<models::BatchOutcome> outcomes;
+    try {
+      outcomes = model->run_batch(items);
+      if (outcomes.size() != items.size()) throw ModelError(ErrorCode::kModelError, "model answered a short batch");
+    } catch (...) {
+      outcomes.assign(items.size(), models::BatchOutcome{std::nullopt, std::current_exception()});
+    }
+    for (size_t k = 0; k < members.size(); ++k) {
+      const size_t i = members[k];
+      try {
+        if (outcomes[k].error) std::rethrow_exception(outcomes[k].error);
+        if (!outcomes[k].output) throw ModelError(ErrorCode::kModelError, "model answered neither output nor error");
+        tasks[i].context->check();  // a job stopped while it finished writes nothing
+        results[i].result_json = store(*tasks[i].job, *outcomes[k].output, elapsed_ms(), members.size());
+        results[i].ok = true;
+      } catch (...) {
+        record_error(results[i], std::current_exception());
+      }
+    }
   }
-  return result;
+  bool out_of_memory = false;
+  for (auto& result : results) {
+    result.run_ms = elapsed_ms();
+    if (result.ok) continue;
+    out_of_memory = out_of_memory || result.error_code == to_string(ErrorCode::kOutOfMemory);
+    spdlog::warn("job {} attempt {} failed: {} {}", result.job_id, result.attempt, result.error_code,
+                 result.error_message);
+  }
+  if (out_of_memory && on_out_of_memory_) on_out_of_memory_();
+  return results;
+}
+
+std::string JobRunner::store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
+                             size_t batch_size) const {
+  nlohmann::json json{{"generation_time_ms", generation_ms}, {"batch_size", batch_size}};
+  if (output.audio) {
+    const auto path = audio_path(job.job_id, job.attempt);
+    const std::string wav = encode_wav_pcm16(output.audio->samples, output.audio->sample_rate);
+    write_file_atomically(path, wav);
+    json["audio_path"] = path.string();
+    json["content_type"] = "audio/wav";
+    json["duration_s"] = output.audio->duration_s();
+    json["sample_rate"] = output.audio->sample_rate;
+    json["bytes"] = wav.size();
+  } else {
+    json["audio_path"] = nullptr;
+    json["duration_s"] = 0.0;
+  }
+  return json.dump();
 }
 
 }  // namespace gpufleet::worker

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/protocol.hpp"
 #include "models/model.hpp"
@@ -20,6 +21,12 @@ class JobRunner {
             std::function<void()> on_out_of_memory = {});
 
   protocol::JobResult run(const protocol::Job& job, models::JobContext& context) const;
+  // Runs jobs of one model as a batch (see Model::run_batch); a result per job, in order.
+  struct Task {
+    const protocol::Job* job = nullptr;
+    models::JobContext* context = nullptr;
+  };
+  std::vector<protocol::JobResult> run_batch(const std::vector<Task>& tasks) const;
   std::vector<protocol::ModelInfo> model_infos() const;
   const std::filesystem::path& storage_root() const { return storage_root_; }
 
@@ -28,6 +35,10 @@ class JobRunner {
   std::filesystem::path audio_path(const std::string& job_id, uint32_t attempt) const;
 
  private:
+  // Writes an output's file and answers the result JSON. Throws what writing throws.
+  std::string store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
+                    size_t batch_size) const;
+
   std::map<std::string, std::unique_ptr<models::Model>> models_;
   std::filesystem::path storage_root_;
   std::function<void()> on_out_of_memory_;

@@ -52,9 +52,14 @@ int main(int argc, char** argv) {
     auto device = torch->select_device(config.device);
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     std::vector<protocol::FailedModel> failed;
+    models::ModelResources resources;
+    // A model on "auto" runs where the worker does, so DEVICE=cuda:N pins a worker and its models to one GPU.
+    resources.load_vits = [&torch, &device](const std::filesystem::path& file, const std::string& model_device) {
+      return torch->load_vits(file, model_device == "auto" ? device.name : model_device);
+    };
     for (const auto& spec : config.models) {
       try {
-        auto model = models::load_model(spec);
+        auto model = models::load_model(spec, resources);
         if (spec.warmup) models::warm_up(*model);
         spdlog::info("model {} loaded ({}, {})", spec.name, spec.backend, spec.warmup ? "warmed up" : "no warm-up");
         loaded[spec.name] = std::move(model);

@@ -1,5 +1,6 @@
 // libgpufleet_torch.so: the worker's LibTorch side (see torch_runtime.hpp for why it is a plugin).
 #include "worker/torch_runtime.hpp"
+#include "worker/torchscript_vits.hpp"
 
 namespace gpufleet::worker {
 namespace {
@@ -8,6 +9,10 @@ class LibTorchRuntime final : public TorchRuntime {
  public:
   DeviceInfo select_device(const std::string& requested) override { return worker::select_device(requested); }
   void release_cached_memory() override { worker::release_cached_memory(); }
+  std::unique_ptr<models::VitsSynthesizer> load_vits(const std::filesystem::path& file,
+                                                     const std::string& device) override {
+    return load_torchscript_vits(file, device);
+  }
 };
 
 }  // namespace

@@ -3,11 +3,15 @@
 // (libgpufleet_torch.so) that the worker loads with dlopen(RTLD_LOCAL): PyTorch's CUDA wheels export their own
 // copies of libstdc++ symbols (std::filesystem among them) that, linked into the executable, took precedence
 // over the system's and crashed (seen with PyTorch 2.11 on an H100 host). Loaded locally, they cannot.
-// The same boundary is where TorchScript model backends will plug in.
+// TorchScript model backends plug in at the same boundary. Objects cross it by their C++ interfaces, so the
+// plugin must be built with the worker's compiler and C++ ABI (_GLIBCXX_USE_CXX11_ABI; PyTorch 2.x wheels
+// use the new one, as Debian does).
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
+#include "models/vits_synthesizer.hpp"
 #include "worker/device.hpp"
 
 namespace gpufleet::worker {
@@ -19,6 +23,9 @@ class TorchRuntime {
   virtual DeviceInfo select_device(const std::string& requested) = 0;
   // See release_cached_memory in device.hpp.
   virtual void release_cached_memory() = 0;
+  // See load_torchscript_vits in torchscript_vits.hpp.
+  virtual std::unique_ptr<models::VitsSynthesizer> load_vits(const std::filesystem::path& file,
+                                                             const std::string& device) = 0;
 };
 
 // Loads the plugin from `path`, or when empty from GPUFLEET_TORCH_PLUGIN, else libgpufleet_torch.so in

@@ -68,11 +68,24 @@ WorkerConfig WorkerConfig::from_env() {
   return config;
 }
 
+namespace {
+
+std::map<std::string, BatchPolicy> batch_policies(const std::vector<models::ModelSpec>& specs) {
+  std::map<std::string, BatchPolicy> policies;
+  for (const auto& spec : specs) {
+    policies[spec.name] = BatchPolicy{spec.max_batch, std::chrono::milliseconds(spec.max_queue_delay_ms)};
+  }
+  return policies;
+}
+
+}  // namespace
+
 Worker::Worker(WorkerConfig config, DeviceInfo device, std::unique_ptr<JobRunner> runner,
                std::vector<protocol::FailedModel> failed_models)
     : config_(std::move(config)), device_(std::move(device)), runner_(std::move(runner)),
       failed_models_(std::move(failed_models)),
-      results_(context_, zmq::socket_type::pull) {
+      results_(context_, zmq::socket_type::pull),
+      pending_(batch_policies(config_.models)) {
   results_.bind(kResultsEndpoint);
   for (uint32_t i = 0; i < config_.slots; ++i) executors_.emplace_back([this] { executor_loop(); });
 }
@@ -106,6 +119,7 @@ void Worker::send_ready() {
   ready.device_name = device_.name;
   ready.slots = config_.slots;
   ready.models = runner_->model_infos();
+  for (auto& model : ready.models) model.max_batch = pending_.policy(model.name).max_batch;
   ready.version = "0.2.0";
   ready.heartbeat_ms = static_cast<uint32_t>(config_.heartbeat.count());
   for (const auto& [key, held] : held_) ready.held.push_back(protocol::HeldJob{held.job_id, held.attempt});
@@ -259,7 +273,7 @@ void Worker::on_job(protocol::Job job) {
   spdlog::debug("job {} attempt {} model {}", job.job_id, job.attempt, job.model);
   {
     std::lock_guard lock(mutex_);
-    pending_.emplace_back(std::move(job), std::move(context));
+    pending_.push(PendingJob{std::move(job), std::move(context), SteadyClock::now()});
   }
   work_ready_.notify_one();
 }
@@ -309,20 +323,39 @@ void Worker::executor_loop() {
   out.set(zmq::sockopt::linger, 0);
   out.connect(kResultsEndpoint);
   while (true) {
-    protocol::Job job;
-    std::shared_ptr<models::JobContext> context;
+    std::vector<PendingJob> batch;
     {
       std::unique_lock lock(mutex_);
-      work_ready_.wait(lock, [this] { return shutting_down_ || !pending_.empty(); });
-      if (shutting_down_ && pending_.empty()) return;
-      job = std::move(pending_.front().first);
-      context = std::move(pending_.front().second);
-      pending_.pop_front();
+      while (true) {
+        if (shutting_down_) {
+          if (auto any = pending_.take_any()) batch = std::move(*any);
+          if (batch.empty()) return;
+          break;
+        }
+        SteadyClock::time_point next_check;
+        if (auto ready = pending_.take(SteadyClock::now(), &next_check)) {
+          batch = std::move(*ready);
+          break;
+        }
+        if (next_check == SteadyClock::time_point::max()) {
+          work_ready_.wait(lock);
+        } else {
+          work_ready_.wait_until(lock, next_check);
+        }
+      }
+      // Another executor may find the rest ready (or start its own wait for a batch to fill).
+      if (!pending_.empty()) work_ready_.notify_one();
     }
-    context->progress();  // the lease counts from the start, not from the arrival
-    const protocol::JobResult result = runner_->run(job, *context);
-    out.send(zmq::buffer(held_key(job.job_id, job.attempt)), zmq::send_flags::sndmore);
-    out.send(zmq::buffer(protocol::encode_body(result)), zmq::send_flags::none);
+    std::vector<JobRunner::Task> tasks;
+    for (auto& pending : batch) {
+      pending.context->progress();  // the lease counts from the start, not from the arrival
+      tasks.push_back(JobRunner::Task{&pending.job, pending.context.get()});
+    }
+    const auto results = runner_->run_batch(tasks);
+    for (size_t i = 0; i < results.size(); ++i) {
+      out.send(zmq::buffer(held_key(batch[i].job.job_id, batch[i].job.attempt)), zmq::send_flags::sndmore);
+      out.send(zmq::buffer(protocol::encode_body(results[i])), zmq::send_flags::none);
+    }
   }
 }
 

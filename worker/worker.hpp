@@ -1,6 +1,7 @@
 #pragma once
 // The worker process: a DEALER connection to the broker served by one I/O thread (heartbeats from a timer,
-// jobs in, results out) and `slots` executor threads that run models. Models never block heartbeats.
+// jobs in, results out) and `slots` executor threads that run models, each taking a batch at a time from
+// the BatchQueue. Models never block heartbeats.
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <zmq_addon.hpp>
 
 #include "common/clock.hpp"
+#include "worker/batch_queue.hpp"
 #include "worker/device.hpp"
 #include "models/registry.hpp"
 #include "worker/job_runner.hpp"
@@ -90,7 +92,7 @@ class Worker {
 
   std::mutex mutex_;
   std::condition_variable work_ready_;
-  std::deque<std::pair<protocol::Job, std::shared_ptr<models::JobContext>>> pending_;
+  BatchQueue pending_;  // guarded by mutex_
   bool shutting_down_ = false;
   std::vector<std::thread> executors_;
 

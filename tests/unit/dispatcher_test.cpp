@@ -275,3 +275,37 @@ TEST(Dispatcher, DeadlinesOfRunningJobsAreReported) {
 
 }  // namespace
 }  // namespace gpufleet::broker
+
+namespace gpufleet::broker {
+namespace {
+
+// Guards dynamic batching's capacity: a worker that batches a model gets slots x max_batch of its jobs
+// (its batches could not fill otherwise), while a model it does not batch still gets only its slots.
+TEST(Dispatcher, ABatchingModelGetsSlotsTimesMaxBatchOthersTheirSlots) {
+  Dispatcher dispatcher;
+  auto ready = worker("w1", {"voice", "espeak"}, 2);
+  ready.models[0].max_batch = 4;
+  add(dispatcher, ready);
+  for (int i = 0; i < 10; ++i) dispatcher.enqueue(job("v" + std::to_string(i), "voice"));
+  EXPECT_EQ(dispatcher.dispatch().size(), 8u);
+  dispatcher.enqueue(job("e1", "espeak"));
+  EXPECT_TRUE(dispatcher.dispatch().empty()) << "a non-batching model must not overcommit the slots";
+
+  Dispatcher plain;
+  add(plain, worker("w1", {"espeak"}, 2));
+  for (int i = 0; i < 3; ++i) plain.enqueue(job("e" + std::to_string(i), "espeak"));
+  EXPECT_EQ(plain.dispatch().size(), 2u);
+}
+
+// Guards against a corrupt READY: an absurd max_batch is bounded, not trusted.
+TEST(Dispatcher, AnnouncedMaxBatchIsBounded) {
+  Dispatcher dispatcher;
+  auto ready = worker("w1", {"voice"}, 1);
+  ready.models[0].max_batch = 4000000000u;
+  add(dispatcher, ready);
+  for (int i = 0; i < 300; ++i) dispatcher.enqueue(job("v" + std::to_string(i), "voice"));
+  EXPECT_EQ(dispatcher.dispatch().size(), 256u);
+}
+
+}  // namespace
+}  // namespace gpufleet::broker

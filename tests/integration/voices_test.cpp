@@ -1,0 +1,92 @@
+// Guards TorchScript voices in the real fleet: a Piper-interface voice built at test time is served from a
+// WORKER_CONFIG registry through the real gateway, broker and worker; concurrent jobs are batched by the
+// worker, and every batched job's audio equals what the same request gets alone.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/wav.hpp"
+#include "tests/support/fleet_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/vits_voice.hpp"
+
+namespace gpufleet::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string result_bytes(Fleet& fleet, const std::string& id) {
+  auto response = fleet.get("/v1/jobs/" + id + "/result");
+  EXPECT_EQ(response.status, 200) << response.body;
+  return response.body;
+}
+
+TEST(FleetVoices, APiperVoiceIsServedAndConcurrentJobsBatchToTheirSoloAudio) {
+  TempDir dir;
+  make_vits_voice(dir.path() / "voice", "--sample-rate 22050");
+  {
+    std::ofstream registry(dir.path() / "models.json");
+    registry << R"({"models":[
+        {"name":"voice","backend":"piper","device":"cpu","max_batch":4,"max_queue_delay_ms":300,
+         "files":{"model":"voice/voice.pt","config":"voice/voice.json"}},
+        {"name":"noop","backend":"noop"}]})";
+  }
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()},
+                                          {"DEFAULT_TTS_MODEL", "voice"}}});
+  auto models = json::parse(fleet.get("/v1/models").body)["models"];
+  json voice;
+  for (const auto& model : models) {
+    if (model["name"] == "voice") voice = model;
+  }
+  ASSERT_TRUE(voice.is_object()) << models.dump();
+  EXPECT_EQ(voice["sample_rate"], 22050);
+  EXPECT_EQ(voice["max_batch"], 4);
+  EXPECT_EQ(voice["cloning"], false);
+
+  const std::vector<std::string> texts{"The first request.", "A second, longer request than the first one.",
+                                       "Third.", "And a fourth request, to fill the batch."};
+  std::vector<std::string> ids;
+  for (const auto& text : texts) ids.push_back(fleet.submit({{"model", "voice"}, {"input", {{"text", text}}}}));
+  size_t largest_batch = 0;
+  std::vector<std::string> batched_audio;
+  for (const auto& id : ids) {
+    auto job = fleet.wait_job(id);
+    ASSERT_EQ(job["state"], "succeeded") << job.dump();
+    largest_batch = std::max(largest_batch, job["result"]["batch_size"].get<size_t>());
+    batched_audio.push_back(result_bytes(fleet, id));
+  }
+  EXPECT_GE(largest_batch, 2u) << "four jobs within the 300 ms queue delay did not batch";
+
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string alone = fleet.submit({{"model", "voice"}, {"input", {{"text", texts[i]}}}});
+    auto job = fleet.wait_job(alone);
+    ASSERT_EQ(job["state"], "succeeded") << job.dump();
+    EXPECT_EQ(job["result"]["batch_size"], 1);
+    const std::string solo_bytes = result_bytes(fleet, alone);
+    const auto solo_info = parse_wav(solo_bytes);
+    const auto batched_info = parse_wav(batched_audio[i]);
+    ASSERT_TRUE(solo_info && batched_info);
+    EXPECT_EQ(solo_info->sample_rate, 22050u);
+    const auto solo = wav_samples_pcm16(solo_bytes, *solo_info);
+    const auto batched = wav_samples_pcm16(batched_audio[i], *batched_info);
+    ASSERT_EQ(solo.size(), batched.size()) << texts[i];
+    ASSERT_GT(solo.size(), 0u);
+    int worst = 0;
+    for (size_t s = 0; s < solo.size(); ++s) worst = std::max(worst, std::abs(solo[s] - batched[s]));
+    EXPECT_LE(worst, 1) << texts[i];
+  }
+
+  // The original synchronous endpoint serves the configured default model.
+  auto sync = fleet.post("/tts/generate", R"({"text":"Synchronous, on the default voice."})");
+  ASSERT_EQ(sync.status, 200) << sync.body;
+  auto body = json::parse(sync.body);
+  EXPECT_EQ(body["success"], true) << sync.body;
+  EXPECT_GT(body["duration_s"].get<double>(), 0.5) << sync.body;
+  // What the voice cannot do is refused with its code, not ignored.
+  auto refused = fleet.post("/v1/jobs", R"({"model":"voice","input":{"text":"x","speaker_wav":"a.wav"}})");
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(json::parse(refused.body)["error"]["code"], "cannot_clone") << refused.body;
+}
+
+}  // namespace
+}  // namespace gpufleet::testing
