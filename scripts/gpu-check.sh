@@ -36,11 +36,18 @@ DEVICE=auto build-gpu/bin/gpufleet-worker --print-device
 DEVICE=cuda:0 build-gpu/bin/gpufleet-worker --print-device
 
 step "tests"
+# Test voices are built with the PyTorch of this host (Debian's python3-torch is not here).
+export GPUFLEET_PYTHON="${GPUFLEET_PYTHON:-$(command -v python3)}"
 (cd build-gpu && ctest --output-on-failure --timeout 300 2>&1 | tee "$out/ctest.log" | tail -25)
 
 step "demo with DEVICE=auto (the worker on CUDA)"
 PORT=18001 BROKER_PORT=15555 REDIS_PORT=16379 STATE_DIR=/tmp/gf-demo DEVICE=auto \
   build-gpu/bin/gpufleet demo "Speech from a worker on a GPU host." 2>&1 | tee "$out/demo.log"
+
+step "dynamic batching on CUDA (random-weight medium voice)"
+"$GPUFLEET_PYTHON" tests/models/make_vits_voice.py /tmp/gf-voice --size medium
+build-gpu/bin/gpufleet-voice-bench --voice /tmp/gf-voice --device cuda --jobs 64 --batches 1,2,4,8,16 2>&1 \
+  | tee "$out/voice-bench.log"
 
 step "fleet benchmark (noop model)"
 build-gpu/bin/gpufleet-bench --jobs 20000 2>&1 | tee "$out/bench.log"

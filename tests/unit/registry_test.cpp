@@ -30,12 +30,15 @@ std::string error_of(const std::string& text) {
 
 TEST(ModelRegistry, TheExampleInTheRepositoryParses) {
   auto specs = read_model_registry(source_dir() / "deploy" / "models.example.json");
-  ASSERT_EQ(specs.size(), 3u);
+  ASSERT_EQ(specs.size(), 4u);
   EXPECT_EQ(specs[0].name, "espeak");
   EXPECT_TRUE(specs[0].warmup);
   EXPECT_EQ(specs[1].name, "speech-fast");
   EXPECT_EQ(specs[1].backend, "espeak");
   EXPECT_EQ(specs[1].device, "cpu");
+  EXPECT_EQ(specs[2].backend, "piper");
+  EXPECT_EQ(specs[2].max_batch, 8u);
+  EXPECT_EQ(specs[2].files.at("config").filename(), "en_US-lessac-medium.onnx.json");
 }
 
 TEST(ModelRegistry, DefaultsAndRelativeFiles) {
