@@ -92,6 +92,33 @@ std::optional<std::string> read_file(const fs::path& path, size_t max_bytes) {
   return data;
 }
 
+std::optional<fs::path> relative_reference(std::string_view text, const fs::path& root) {
+  if (text.empty() || text.size() > 512 || text.find('\0') != std::string_view::npos ||
+      text.find('\\') != std::string_view::npos) {
+    return std::nullopt;
+  }
+  fs::path path{std::string(text)};
+  if (path.is_absolute()) {
+    const fs::path base = root.lexically_normal();
+    const auto end = std::mismatch(base.begin(), base.end(), path.begin(), path.end());
+    // A trailing separator in `root` leaves an empty last element, which matches nothing: skip it.
+    auto base_end = end.first;
+    if (base_end != base.end() && base_end->empty() && std::next(base_end) == base.end()) base_end = base.end();
+    if (base_end != base.end()) return std::nullopt;
+    fs::path rest;
+    for (auto it = end.second; it != path.end(); ++it) rest /= *it;
+    path = rest;
+  }
+  fs::path clean;
+  for (const auto& part : path) {
+    if (part == "..") return std::nullopt;
+    if (part.empty() || part == "." || part == "/") continue;
+    clean /= part;
+  }
+  if (clean.empty()) return std::nullopt;
+  return clean;
+}
+
 std::optional<fs::path> resolve_inside(const fs::path& root, const fs::path& candidate) {
   std::error_code ec;
   fs::path canonical_root = fs::canonical(root, ec);

@@ -21,4 +21,10 @@ std::optional<std::string> read_file(const std::filesystem::path& path, size_t m
 std::optional<std::filesystem::path> resolve_inside(const std::filesystem::path& root,
                                                     const std::filesystem::path& candidate);
 
+// A client's name for a file under `root`, as a clean relative path: "uploads/ab.wav", or an absolute path
+// that lies under `root` (the original service took server paths). nullopt for anything else: empty, over
+// 512 bytes, NUL or backslash, a ".." component, an absolute path elsewhere. Lexical only; resolve_inside()
+// then checks the file on disk (symlinks included).
+std::optional<std::filesystem::path> relative_reference(std::string_view text, const std::filesystem::path& root);
+
 }  // namespace gpufleet

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
+#include "common/files.hpp"
 #include "common/job.hpp"
+#include "common/sha256.hpp"
 #include "common/redis_schema.hpp"
 
 namespace gpufleet::gateway {
@@ -121,6 +124,18 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
         return api_error(ErrorCode::kCannotClone,
                          "model " + model.name + " cannot clone a voice; send no speaker_wav or choose a cloning model");
       }
+      // Only files under the input folder, named without "..": never an arbitrary server path.
+      const auto relative = relative_reference(value->get_ref<const std::string&>(), limits.input_root);
+      if (!relative) {
+        return api_error(ErrorCode::kInvalidInput,
+                         "speaker_wav must name a file in the input folder, as POST /v1/files answers it "
+                         "(\"uploads/<sha256>.wav\"); no \"..\" and no paths elsewhere");
+      }
+      if (limits.reference_exists && !limits.reference_exists(*relative)) {
+        return api_error(ErrorCode::kInvalidInput, "speaker_wav '" + relative->string() +
+                                                       "' is not a file in the input folder; upload it with POST /v1/files");
+      }
+      normalised["speaker_wav"] = relative->string();
     } else {
       normalised.erase("speaker_wav");
     }
@@ -304,6 +319,37 @@ std::variant<double, ApiError> parse_wait(std::string_view query, double max_s) 
     at = end + 1;
   }
   return 0.0;
+}
+
+std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body) {
+  std::string media(content_type.substr(0, content_type.find(';')));
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (media != "audio/wav" && media != "audio/x-wav" && media != "audio/wave" && media != "audio/vnd.wave") {
+    return api_error(ErrorCode::kUnsupportedMediaType,
+                     "upload a WAV file with Content-Type audio/wav (got '" + std::string(content_type) + "')");
+  }
+  auto wav = parse_wav(body);
+  if (!wav) return api_error(ErrorCode::kInvalidInput, "the body is not a well-formed WAV file");
+  if (wav->format != 1 || wav->bits_per_sample != 16 || wav->frames == 0) {
+    return api_error(ErrorCode::kInvalidInput, "speaker references must be 16-bit PCM WAV with at least one sample");
+  }
+  Upload upload;
+  upload.id = sha256_hex(body);
+  upload.relative = std::filesystem::path("uploads") / (upload.id + ".wav");
+  upload.bytes = body.size();
+  upload.wav = *wav;
+  return upload;
+}
+
+nlohmann::json upload_json(const Upload& upload) {
+  return {{"id", upload.id},
+          {"speaker_wav", upload.relative.string()},
+          {"content_type", "audio/wav"},
+          {"bytes", upload.bytes},
+          {"sample_rate", upload.wav.sample_rate},
+          {"channels", upload.wav.channels},
+          {"duration_s", upload.wav.duration_s()}};
 }
 
 }  // namespace gpufleet::gateway

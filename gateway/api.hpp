@@ -3,6 +3,8 @@
 // Everything here is a pure function, tested without sockets (tests/unit/gateway_api_test.cpp).
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/wav.hpp"
 #include "gateway/catalog.hpp"
 
 namespace gpufleet::gateway {
@@ -30,7 +33,22 @@ ApiError api_error(ErrorCode code, std::string message);
 struct Limits {
   size_t max_text_chars = 5000;
   std::string default_tts_model = "espeak";
+  // Where speaker references live (INPUT_ROOT): uploads land in its uploads/ folder, and a job's
+  // speaker_wav must name a file under it.
+  std::filesystem::path input_root;
+  // Whether a clean relative reference names an existing file under input_root; unset: not checked.
+  std::function<bool(const std::filesystem::path& relative)> reference_exists;
 };
+
+// POST /v1/files: a WAV reference, stored by content. The checks; the gateway writes the file.
+struct Upload {
+  std::string id;                  // SHA-256 of the bytes, hex
+  std::filesystem::path relative;  // under input_root: uploads/<id>.wav
+  size_t bytes = 0;
+  WavInfo wav;
+};
+std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body);
+nlohmann::json upload_json(const Upload& upload);
 
 struct SubmitRequest {
   std::string kind;

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
+#include <filesystem>
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
@@ -29,6 +31,9 @@ GatewayConfig GatewayConfig::from_env() {
   config.max_wait_s = static_cast<double>(env_int("MAX_WAIT_S", 60, 0, 3600));
   config.redis = redis_endpoint_from_env();
   config.storage_root = storage_root_from_env();
+  config.api.input_root = env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
+  config.max_upload_bytes = static_cast<size_t>(env_int("MAX_UPLOAD_BYTES", 32 << 20, 1024, 1LL << 32));
+  config.http.body_bytes_by_path["/v1/files"] = config.max_upload_bytes;
   config.max_queued_per_model = env_int("MAX_QUEUED_PER_MODEL", config.max_queued_per_model, 0, 1LL << 40);
   config.idempotency_ttl_s = env_int("IDEMPOTENCY_TTL_S", config.idempotency_ttl_s, 1, 365LL * 24 * 3600);
   config.retention_s = env_int("JOB_RETENTION_S", config.retention_s, 0, 365LL * 24 * 3600);
@@ -86,7 +91,14 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
       redis_(config_.redis, io.get_executor()),
       server_(io, config_.host, config_.port, config_.http,
               [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); }),
-      catalog_timer_(io) {}
+      catalog_timer_(io) {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.api.input_root / "uploads", ec);
+  const std::filesystem::path input_root = config_.api.input_root;
+  config_.api.reference_exists = [input_root](const std::filesystem::path& relative) {
+    return resolve_inside(input_root, relative).has_value();
+  };
+}
 
 Gateway::~Gateway() = default;
 
@@ -148,6 +160,15 @@ void Gateway::handle(Request request, Respond responder) {
   if (path == "/v1/jobs") {
     if (method != http::verb::post) return wrong_method("POST");
     return submit_job(request, std::move(responder));
+  }
+  if (path == "/v1/files") {
+    if (method != http::verb::post) return wrong_method("POST");
+    return upload_file(request, std::move(responder));
+  }
+  constexpr std::string_view kFiles = "/v1/files/";
+  if (path.rfind(kFiles, 0) == 0) {
+    if (method != http::verb::get && method != http::verb::head) return wrong_method("GET");
+    return describe_file(path.substr(kFiles.size()), std::move(responder));
   }
   if (path == "/v1/models") {
     if (method != http::verb::get) return wrong_method("GET");
@@ -308,6 +329,47 @@ void Gateway::submit_job(const Request& request, Respond responder) {
     if (job.replayed) response.set("Idempotent-Replayed", "true");
     responder->send(std::move(response));
   });
+}
+
+void Gateway::upload_file(const Request& request, Respond responder) {
+  auto parsed = parse_upload(content_type(request), request.body());
+  if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
+  auto upload = std::make_shared<Upload>(std::get<Upload>(std::move(parsed)));
+  auto body = std::make_shared<std::string>(request.body());
+  asio::post(storage_pool_, [this, upload, body, responder] {
+    // Content-addressed: the same bytes are the same file, so a repeat is answered without writing.
+    const auto path = config_.api.input_root / upload->relative;
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(path, ec);
+    std::optional<ApiError> error;
+    if (!existed) {
+      try {
+        write_file_atomically(path, *body);
+      } catch (const std::exception& failure) {
+        spdlog::error("cannot store upload {}: {}", upload->id, failure.what());
+        error = api_error(ErrorCode::kStorageError, "the upload could not be stored");
+      }
+    }
+    asio::post(io_, [upload, responder, existed, error] {
+      if (error) return responder->send(error_response(*error));
+      auto response = json_ok(existed ? 200 : 201, upload_json(*upload));
+      response.set(http::field::location, "/v1/files/" + upload->id);
+      responder->send(std::move(response));
+    });
+  });
+}
+
+void Gateway::describe_file(const std::string& id, Respond responder) {
+  const bool well_formed = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+  const auto relative = std::filesystem::path("uploads") / (id + ".wav");
+  const auto file = well_formed ? resolve_inside(config_.api.input_root, relative) : std::nullopt;
+  if (!file) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no uploaded file '" + id + "'")));
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(*file, ec);
+  responder->send(json_ok(200, {{"id", id}, {"speaker_wav", relative.string()}, {"content_type", "audio/wav"},
+                                {"bytes", ec ? 0 : bytes}}));
 }
 
 void Gateway::tts_generate(const Request& request, Respond responder) {

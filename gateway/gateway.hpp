@@ -4,6 +4,7 @@
 // Runs on one event loop; Redis and the event subscription run on helper threads that post back to it.
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
@@ -30,6 +31,7 @@ struct GatewayConfig {
   double max_wait_s = 60;                          // ?wait= is clamped to this
   RedisEndpoint redis;
   std::string storage_root;
+  size_t max_upload_bytes = 32 << 20;  // POST /v1/files
   int64_t max_queued_per_model = 100000;  // past it submissions answer 429; 0: unbounded
   int64_t idempotency_ttl_s = 86400;      // how long an Idempotency-Key maps to its job
   int64_t retention_s = 7 * 24 * 3600;    // how long a cancelled job's record is kept
@@ -69,6 +71,8 @@ class Gateway {
   void get_job(const std::string& id, double wait_s, Respond responder);
   void get_result(const std::string& id, Respond responder);
   void cancel_job(const std::string& id, Respond responder);
+  void upload_file(const Request& request, Respond responder);
+  void describe_file(const std::string& id, Respond responder);
 
   struct Created {
     std::string id;
@@ -95,6 +99,8 @@ class Gateway {
   boost::asio::steady_timer catalog_timer_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;
   std::unique_ptr<EventListener> events_;
+  // Writes uploads (fsync included) off the event loop.
+  boost::asio::thread_pool storage_pool_{1};
 };
 
 }  // namespace gpufleet::gateway

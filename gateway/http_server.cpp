@@ -56,7 +56,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_header() {
     parser_.emplace();
-    parser_->body_limit(limits_.max_body_bytes);
+    body_limit_ = limits_.max_body_bytes;
+    parser_->body_limit(body_limit_);
     parser_->header_limit(16 * 1024);
     arm_read_deadline(requests_ == 0 ? limits_.header_timeout : limits_.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
@@ -65,10 +66,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_header(beast::error_code ec) {
     if (ec) return fail_read(ec);
-    if (auto length = parser_->content_length(); length && *length > limits_.max_body_bytes) {
+    const auto raw_target = parser_->get().target();
+    const std::string_view target(raw_target.data(), raw_target.size());
+    auto route = limits_.body_bytes_by_path.find(std::string(target.substr(0, target.find('?'))));
+    body_limit_ = route == limits_.body_bytes_by_path.end() ? limits_.max_body_bytes : route->second;
+    parser_->body_limit(body_limit_);
+    if (auto length = parser_->content_length(); length && *length > body_limit_) {
       return reject(api_error(ErrorCode::kPayloadTooLarge,
                               "body of " + std::to_string(*length) + " bytes is over the limit of " +
-                                  std::to_string(limits_.max_body_bytes)));
+                                  std::to_string(body_limit_)));
     }
     arm_read_deadline(limits_.body_timeout);
     http::async_read(stream_, buffer_, *parser_,
@@ -127,7 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec == http::error::body_limit) {
       return reject(api_error(ErrorCode::kPayloadTooLarge, "body over the limit of " +
-                                                                std::to_string(limits_.max_body_bytes) + " bytes"));
+                                                                std::to_string(body_limit_) + " bytes"));
     }
     if (ec == http::error::header_limit) {
       return reject(api_error(ErrorCode::kInvalidRequest, "request headers too large"), 431);
@@ -164,6 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool read_timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  size_t body_limit_ = 0;  // the current request's, by its path
   const HttpLimits& limits_;
   std::shared_ptr<Handler> handler_;
   unsigned version_ = 11;

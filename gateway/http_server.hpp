@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,8 @@ using Handler = std::function<void(Request request, std::shared_ptr<Responder> r
 
 struct HttpLimits {
   size_t max_body_bytes = 1 << 20;
+  // Paths whose bodies may be larger (uploads): path -> limit.
+  std::map<std::string, size_t> body_bytes_by_path;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};

@@ -4,12 +4,15 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
+#include "common/wav.hpp"
 
 namespace gpufleet::models {
 
-NoopModel::NoopModel() {
+NoopModel::NoopModel(bool cloning) {
   info_.name = "noop";
   info_.kind = "tts";
+  info_.cloning = cloning;
 }
 
 namespace {
@@ -44,6 +47,15 @@ ModelOutput NoopModel::run(const ModelInput& input, JobContext& context) {
     const auto code = fail->is_string() ? parse_error_code(fail->get<std::string>()) : std::nullopt;
     if (!code) throw ModelError(ErrorCode::kInvalidInput, "fail must name an error code");
     throw ModelError(*code, "drill: the model failed with " + fail->get<std::string>());
+  }
+  if (auto speaker = input.input.find("speaker_wav"); info_.cloning && speaker != input.input.end()) {
+    const TtsRequest request = parse_tts_request(input.input, info_);
+    const auto bytes = read_file(request.speaker_wav, 64 << 20);
+    const auto wav = bytes ? parse_wav(*bytes) : std::nullopt;
+    if (!wav || wav->channels != 1 || wav->bits_per_sample != 16) {
+      throw ModelError(ErrorCode::kInvalidInput, "speaker_wav is not a mono 16-bit WAV file");
+    }
+    return ModelOutput{Audio{wav_samples_pcm16(*bytes, *wav), wav->sample_rate}};
   }
   return {};
 }

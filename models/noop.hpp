@@ -4,10 +4,12 @@
 namespace gpufleet::models {
 
 // Returns at once with no output: lets the benchmark measure the fleet itself, not a model. An optional
-// input "sleep_ms" makes it hold its slot that long, for failure drills.
+// input "sleep_ms" makes it hold its slot that long, for failure drills. With `cloning` (registry option
+// {"cloning": true}) it accepts a speaker_wav and answers that reference's audio: a drill of the reference
+// plumbing (upload, validation, the worker's path resolution) for fleets without a cloning model.
 class NoopModel final : public Model {
  public:
-  NoopModel();
+  explicit NoopModel(bool cloning = false);
   const protocol::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override;
   // Batches one job after another: lets the batching path be drilled without LibTorch.

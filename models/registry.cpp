@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "models/noop.hpp"
 #include "models/piper_voice.hpp"
 
 namespace gpufleet::models {
@@ -195,6 +196,13 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
   std::unique_ptr<Model> model;
   if (spec.backend == "piper") {
     model = load_piper_voice(spec, resources);
+  } else if (spec.backend == "noop") {
+    for (const auto& [key, value] : spec.options.items()) {
+      if (key != "cloning" || !value.is_boolean()) {
+        throw ConfigError("model " + spec.name + ": options." + key + ": noop takes only cloning (true/false)");
+      }
+    }
+    model = std::make_unique<NoopModel>(spec.options.value("cloning", false));
   } else {
     model = create_builtin_model(spec.backend);
   }

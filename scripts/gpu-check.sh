@@ -3,7 +3,7 @@
 # Expects the Debian dependencies as .deb files in .gpu-debs and gpu-kit's `unpack` in .gpu-debs-tools
 # (see ../shared/gpu-kit/README.md). Writes logs to $OUT (or ./gpu-check-out). Prepare them on a machine with
 # Debian's registry:
-#   ../shared/gpu-kit/fetch-debs .gpu-debs ninja-build libasound2 libasound2-data libpulse0 libasyncns0 \
+#   ../shared/gpu-kit/fetch-debs .gpu-debs ninja-build libssl-dev libssl3 libasound2 libasound2-data libpulse0 libasyncns0 \
 #     libdbus-1-3 libsndfile1 libflac12 libmp3lame0 libmpg123-0 libogg0 libopus0 libvorbis0a libvorbisenc2 \
 #     libx11-6 libx11-xcb1 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0 libx11-data
 #   mkdir -p .gpu-debs-tools && cp ../shared/gpu-kit/unpack .gpu-debs-tools/

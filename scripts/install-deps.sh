@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev libssl-dev
   libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libespeak-ng-dev espeak-ng-data
   libtorch-dev libopenblas0-pthread

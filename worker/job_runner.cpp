@@ -12,8 +12,10 @@
 namespace gpufleet::worker {
 
 JobRunner::JobRunner(std::map<std::string, std::unique_ptr<models::Model>> models,
-                     std::filesystem::path storage_root, std::function<void()> on_out_of_memory)
+                     std::filesystem::path storage_root, std::function<void()> on_out_of_memory,
+                     std::filesystem::path input_root)
     : models_(std::move(models)), storage_root_(std::move(storage_root)),
+      input_root_(input_root.empty() ? storage_root_ / "inputs" : std::move(input_root)),
       on_out_of_memory_(std::move(on_out_of_memory)) {}
 
 std::vector<protocol::ModelInfo> JobRunner::model_infos() const {
@@ -76,6 +78,8 @@ std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& t
       }
       inputs[i] = models::ModelInput{job.job_id, nlohmann::json::parse(job.input_json, nullptr, false)};
       if (inputs[i].input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
+      // A model that cannot clone says so itself (cannot_clone) rather than hearing about paths.
+      if (model->second->info().cloning) resolve_reference(inputs[i].input);
       groups[model->second.get()].push_back(i);
     } catch (...) {
       record_error(results[i], std::current_exception());
@@ -114,6 +118,20 @@ std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& t
   }
   if (out_of_memory && on_out_of_memory_) on_out_of_memory_();
   return results;
+}
+
+void JobRunner::resolve_reference(nlohmann::json& input) const {
+  if (!input.is_object()) return;
+  auto speaker = input.find("speaker_wav");
+  if (speaker == input.end() || !speaker->is_string() || speaker->get_ref<const std::string&>().empty()) return;
+  // The gateway checked it too; a worker trusts no path it is sent.
+  const auto relative = relative_reference(speaker->get_ref<const std::string&>(), input_root_);
+  const auto file = relative ? resolve_inside(input_root_, *relative) : std::nullopt;
+  if (!file) {
+    throw ModelError(ErrorCode::kInvalidInput, "speaker_wav '" + speaker->get<std::string>() +
+                                                   "' is not a file in this worker's input folder");
+  }
+  *speaker = file->string();
 }
 
 std::string JobRunner::store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,

@@ -17,8 +17,10 @@ namespace gpufleet::worker {
 class JobRunner {
  public:
   // `on_out_of_memory` runs after a job failed for lack of device memory (to free the allocator's cache).
+  // `input_root` holds speaker references (default <storage_root>/inputs): a job's speaker_wav is resolved
+  // there, and the model gets the absolute path of a file that exists inside it, or the job fails.
   JobRunner(std::map<std::string, std::unique_ptr<models::Model>> models, std::filesystem::path storage_root,
-            std::function<void()> on_out_of_memory = {});
+            std::function<void()> on_out_of_memory = {}, std::filesystem::path input_root = {});
 
   protocol::JobResult run(const protocol::Job& job, models::JobContext& context) const;
   // Runs jobs of one model as a batch (see Model::run_batch); a result per job, in order.
@@ -35,12 +37,15 @@ class JobRunner {
   std::filesystem::path audio_path(const std::string& job_id, uint32_t attempt) const;
 
  private:
+  // Replaces a job's speaker_wav by the absolute path of the file it names under input_root_. Throws ModelError.
+  void resolve_reference(nlohmann::json& input) const;
   // Writes an output's file and answers the result JSON. Throws what writing throws.
   std::string store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
                     size_t batch_size) const;
 
   std::map<std::string, std::unique_ptr<models::Model>> models_;
   std::filesystem::path storage_root_;
+  std::filesystem::path input_root_;
   std::function<void()> on_out_of_memory_;
 };
 

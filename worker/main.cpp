@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
     }
     auto* runtime = torch.get();
     auto runner = std::make_unique<worker::JobRunner>(std::move(loaded), config.storage_root,
-                                                      [runtime] { runtime->release_cached_memory(); });
+                                                      [runtime] { runtime->release_cached_memory(); },
+                                                      config.input_root);
     auto worker = std::make_unique<worker::Worker>(config, device, std::move(runner), std::move(failed));
     worker->run(g_stop);
     // Not destroyed: a model call stuck past the drain grace would keep its executor thread, and so the

@@ -65,6 +65,7 @@ WorkerConfig WorkerConfig::from_env() {
     config.models = models::specs_from_names(names);
   }
   config.storage_root = storage_root_from_env();
+  config.input_root = env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
   return config;
 }
 

@@ -35,6 +35,7 @@ struct WorkerConfig {
   std::string device = "auto";
   std::vector<models::ModelSpec> models;  // WORKER_CONFIG's registry, or WORKER_MODELS' built-ins
   std::string storage_root;
+  std::string input_root;  // speaker references (INPUT_ROOT, default <storage_root>/inputs)
 
   static WorkerConfig from_env();
 };

@@ -88,5 +88,53 @@ TEST(FleetVoices, APiperVoiceIsServedAndConcurrentJobsBatchToTheirSoloAudio) {
   EXPECT_EQ(json::parse(refused.body)["error"]["code"], "cannot_clone") << refused.body;
 }
 
+// Guards the reference plumbing end to end: an uploaded WAV is stored by content, named back to the client,
+// and reaches a cloning model as the same audio; paths outside the input folder (by "..", by an absolute
+// path, or by a symlink planted inside it) never reach a worker, and bad uploads get their own codes.
+TEST(FleetReferences, UploadedReferencesReachTheModelAndNothingElseDoes) {
+  TempDir dir;
+  {
+    std::ofstream registry(dir.path() / "models.json");
+    registry << R"({"models":[{"name":"echo","backend":"noop","options":{"cloning":true}}]})";
+  }
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()},
+                                          {"MAX_UPLOAD_BYTES", "200000"}}});
+  std::vector<int16_t> samples(16000);
+  for (size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<int16_t>((i * 37) % 2000 - 1000);
+  const std::string wav = encode_wav_pcm16(samples, 16000);
+
+  auto created = fleet.post("/v1/files", wav, "audio/wav");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto file = json::parse(created.body);
+  EXPECT_EQ(file["bytes"], wav.size());
+  EXPECT_EQ(file["duration_s"], 1.0);
+  const std::string reference = file["speaker_wav"];
+  EXPECT_EQ(reference, "uploads/" + file["id"].get<std::string>() + ".wav");
+  auto again = fleet.post("/v1/files", wav, "audio/wav");
+  EXPECT_EQ(again.status, 200) << "the same bytes are the same file";
+  EXPECT_EQ(json::parse(again.body)["id"], file["id"]);
+  EXPECT_EQ(fleet.get("/v1/files/" + file["id"].get<std::string>()).status, 200);
+  EXPECT_EQ(fleet.get("/v1/files/" + std::string(64, 'f')).status, 404);
+
+  const std::string id = fleet.submit({{"model", "echo"}, {"input", {{"text", "x"}, {"speaker_wav", reference}}}});
+  auto job = fleet.wait_job(id);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  auto result = fleet.get("/v1/jobs/" + id + "/result");
+  EXPECT_EQ(result.body, wav) << "the model did not get the uploaded reference";
+
+  // A symlink planted in the input folder that points outside it is refused like any other escape.
+  std::filesystem::create_symlink("/etc/hostname", fleet.storage() / "inputs" / "planted.wav");
+  for (const std::string bad : {"../../etc/passwd", "/etc/hostname", "planted.wav", "uploads/nothing.wav"}) {
+    auto refused = fleet.post("/v1/jobs", json{{"model", "echo"}, {"input", {{"text", "x"}, {"speaker_wav", bad}}}}.dump());
+    EXPECT_EQ(refused.status, 422) << bad << ": " << refused.body;
+    EXPECT_EQ(json::parse(refused.body)["error"]["code"], "invalid_input") << bad;
+    EXPECT_EQ(refused.body.find(fleet.storage().string()), std::string::npos) << "a server path leaked";
+  }
+  EXPECT_EQ(fleet.post("/v1/files", "not a wav", "audio/wav").status, 422);
+  EXPECT_EQ(fleet.post("/v1/files", wav, "text/plain").status, 415);
+  EXPECT_EQ(fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(200000), 16000), "audio/wav").status, 413);
+  EXPECT_EQ(fleet.request("DELETE", "/v1/files").status, 405);
+}
+
 }  // namespace
 }  // namespace gpufleet::testing

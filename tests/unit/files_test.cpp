@@ -55,3 +55,33 @@ TEST_F(FilesTest, ResolveInsideRefusesDotDotAndSymlinkEscapes) {
 
 }  // namespace
 }  // namespace gpufleet
+
+namespace gpufleet {
+namespace {
+
+// Guards the rule for client-named reference files: clean relative names under the input folder, absolute
+// paths only when they lie inside it, nothing that climbs out or smuggles odd bytes.
+TEST(RelativeReference, OnlyCleanNamesUnderTheRootPass) {
+  const std::filesystem::path root = "/data/inputs";
+  auto check = [&](std::string_view text) {
+    auto relative = relative_reference(text, root);
+    return relative ? relative->string() : std::string("<refused>");
+  };
+  EXPECT_EQ(check("uploads/ab.wav"), "uploads/ab.wav");
+  EXPECT_EQ(check("./refs//alice.wav"), "refs/alice.wav");
+  EXPECT_EQ(check("/data/inputs/uploads/ab.wav"), "uploads/ab.wav");
+  EXPECT_EQ(check("/data/inputs2/ab.wav"), "<refused>");
+  EXPECT_EQ(check("/etc/passwd"), "<refused>");
+  EXPECT_EQ(check("../outputs/x.wav"), "<refused>");
+  EXPECT_EQ(check("uploads/../../etc/passwd"), "<refused>");
+  EXPECT_EQ(check("/data/inputs/../secrets.wav"), "<refused>");
+  EXPECT_EQ(check("a\\b.wav"), "<refused>");
+  EXPECT_EQ(check(std::string_view("a\0b.wav", 7)), "<refused>");
+  EXPECT_EQ(check(""), "<refused>");
+  EXPECT_EQ(check("/data/inputs"), "<refused>");
+  EXPECT_EQ(check(std::string(600, 'a')), "<refused>");
+  EXPECT_EQ(relative_reference("/data/inputs/x.wav", "/data/inputs/")->string(), "x.wav");
+}
+
+}  // namespace
+}  // namespace gpufleet

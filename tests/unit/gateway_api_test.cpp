@@ -2,6 +2,8 @@
 // normalised the same way for /v1/jobs and the original /tts/generate.
 #include <gtest/gtest.h>
 
+#include "common/sha256.hpp"
+#include "common/wav.hpp"
 #include "gateway/api.hpp"
 
 namespace gpufleet::gateway {
@@ -17,6 +19,10 @@ Catalog test_catalog() {
 Limits test_limits() {
   Limits limits;
   limits.max_text_chars = 20;
+  limits.input_root = "/srv/inputs";
+  limits.reference_exists = [](const std::filesystem::path& relative) {
+    return relative == "ref.wav" || relative == "uploads/known.wav";
+  };
   return limits;
 }
 
@@ -78,6 +84,47 @@ TEST(GatewayApi, SpeakerReferenceNeedsACloningModel) {
   EXPECT_EQ(std::get<SubmitRequest>(accepted).input["temperature"], 0.7);  // model parameters pass through
   // An empty reference means none, as the original service treated it.
   EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"input":{"text":"hi","speaker_wav":""}})")));
+}
+
+// Guards the reference rules: a cloning model gets only names of files that exist under the input folder,
+// normalised; server paths elsewhere and ".." are refused before anything is queued.
+TEST(GatewayApi, SpeakerReferencesMustBeFilesInTheInputFolder) {
+  auto reference = [](const std::string& value) {
+    return submit(R"({"model":"clone","input":{"text":"hi","speaker_wav":")" + value + R"("}})");
+  };
+  auto accepted = reference("/srv/inputs/uploads/known.wav");
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(accepted));
+  EXPECT_EQ(std::get<SubmitRequest>(accepted).input["speaker_wav"], "uploads/known.wav");
+  for (const std::string bad : {"../ref.wav", "/etc/passwd", "uploads/../../ref.wav", "uploads/missing.wav"}) {
+    auto refused = expect_error(reference(bad));
+    EXPECT_EQ(refused.code, ErrorCode::kInvalidInput) << bad;
+    EXPECT_EQ(refused.status, 422) << bad;
+    EXPECT_EQ(refused.message.find("/srv/inputs"), std::string::npos) << "the server's folder leaked: " << refused.message;
+  }
+}
+
+// Guards uploads: only 16-bit PCM WAV bodies with a WAV content type; the id is the SHA-256 of the bytes.
+TEST(GatewayApi, UploadsAreWavFilesNamedByTheirContent) {
+  const std::vector<int16_t> samples(1600, 1000);
+  const std::string wav = encode_wav_pcm16(samples, 16000);
+  auto upload = parse_upload("audio/wav", wav);
+  ASSERT_TRUE(std::holds_alternative<Upload>(upload));
+  const auto& stored = std::get<Upload>(upload);
+  EXPECT_EQ(stored.id.size(), 64u);
+  EXPECT_EQ(stored.relative, std::filesystem::path("uploads") / (stored.id + ".wav"));
+  EXPECT_EQ(upload_json(stored)["duration_s"], 0.1);
+  EXPECT_EQ(std::get<Upload>(parse_upload("audio/x-wav; charset=binary", wav)).id, stored.id);
+  EXPECT_NE(std::get<Upload>(parse_upload("audio/wav", encode_wav_pcm16(std::vector<int16_t>(1600, 999), 16000))).id,
+            stored.id);
+  auto code_of = [](const std::variant<Upload, ApiError>& parsed) { return std::get<ApiError>(parsed).code; };
+  EXPECT_EQ(code_of(parse_upload("text/plain", wav)), ErrorCode::kUnsupportedMediaType);
+  EXPECT_EQ(code_of(parse_upload("audio/wav", "RIFF....WAVEjunk")), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(parse_upload("audio/wav", encode_wav_pcm16({}, 16000))), ErrorCode::kInvalidInput);
+}
+
+// Guards the hash itself against a known vector (FIPS 180-2, "abc").
+TEST(GatewayApi, Sha256MatchesTheStandardVector) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(GatewayApi, OriginalTtsGenerateShape) {
