@@ -1,7 +1,10 @@
 #include "cli/local_stack.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <csignal>
 #include <filesystem>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -27,6 +30,25 @@ bool redis_answers(uint16_t port) {
 }
 }  // namespace
 
+std::vector<std::string> gpu_devices(const std::string& list) {
+  std::vector<std::string> devices;
+  std::set<int> seen;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, comma - start);
+    int index = -1;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), index);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || index < 0 || index > 63) {
+      throw ConfigError("GPUS='" + list + "': expected GPU indexes such as 0,1,3");
+    }
+    if (!seen.insert(index).second) throw ConfigError("GPUS='" + list + "' lists GPU " + item + " twice");
+    devices.push_back("cuda:" + std::to_string(index));
+    start = comma + 1;
+  }
+  return devices;
+}
+
 StackConfig StackConfig::from_env(const std::string& bin_dir) {
   StackConfig config;
   config.bin_dir = bin_dir;
@@ -42,6 +64,10 @@ StackConfig StackConfig::from_env(const std::string& bin_dir) {
   config.worker_models = env_string("WORKER_MODELS", "espeak");
   config.worker_slots = static_cast<int>(env_int("WORKER_SLOTS", 1, 1, 1024));
   config.device = env_string("DEVICE", "auto");
+  if (auto gpus = env_value("GPUS"); gpus && !gpus->empty()) {
+    config.worker_devices = gpu_devices(*gpus);
+    config.workers = static_cast<int>(config.worker_devices.size());
+  }
   config.redis_appendfsync = env_string("REDIS_APPENDFSYNC", "everysec");
   if (config.redis_appendfsync != "everysec" && config.redis_appendfsync != "always") {
     throw ConfigError("REDIS_APPENDFSYNC must be everysec or always");
@@ -164,7 +190,9 @@ Process LocalStack::start_worker(size_t index) {
   return start_component("gpufleet-worker", name,
                          {{"WORKER_MODELS", config_.worker_models},
                           {"WORKER_SLOTS", std::to_string(config_.worker_slots)},
-                          {"DEVICE", config_.device},
+                          {"DEVICE", config_.worker_devices.empty()
+                                         ? config_.device
+                                         : config_.worker_devices[index % config_.worker_devices.size()]},
                           {"WORKER_ID", name + "-" + std::to_string(config_.http_port)}});
 }
 

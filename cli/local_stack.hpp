@@ -27,6 +27,8 @@ struct StackConfig {
   std::string worker_models = "espeak";
   int worker_slots = 1;
   std::string device = "auto";
+  // GPUS=0,1,3: one worker per listed GPU, pinned with DEVICE=cuda:N (replaces WORKERS and DEVICE).
+  std::vector<std::string> worker_devices;
   std::string redis_appendfsync = "everysec";  // REDIS_APPENDFSYNC: everysec or always (see docs/reliability.md)
   std::map<std::string, std::string> env;  // extra environment for every component
 
@@ -35,6 +37,9 @@ struct StackConfig {
   // A private stack for tests and benchmarks: loopback, free ports, storage and state under `dir`, CPU.
   static StackConfig private_on_free_ports(const std::string& bin_dir, const std::string& dir);
 };
+
+// GPUS' value ("0,1,3") as worker devices ("cuda:0", ...). Throws ConfigError for anything else.
+std::vector<std::string> gpu_devices(const std::string& list);
 
 class LocalStack {
  public:

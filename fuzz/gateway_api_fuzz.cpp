@@ -1,11 +1,13 @@
 // Fuzz target: the gateway's validation of everything a client sends (JSON bodies of both submission routes,
-// the ?wait= query, the Idempotency-Key header) and the rendering of job records. Any outcome is fine
+// the ?wait= query, the Idempotency-Key header, uploads, speaker references) and the rendering of job records. Any outcome is fine
 // except a crash, an exception escaping, or an accepted request that breaks the limits.
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
+#include "common/files.hpp"
 #include "gateway/api.hpp"
 
 namespace {
@@ -24,6 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   Limits limits;
   limits.max_text_chars = 64;
+  limits.input_root = "/srv/inputs";
   for (auto parse : {&parse_job_submission, &parse_tts_generate}) {
     auto parsed = parse("application/json", bytes, catalog(), limits);
     if (auto* request = std::get_if<SubmitRequest>(&parsed)) {
@@ -31,8 +34,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const auto& text = request->input.at("text").get_ref<const std::string&>();
       if (text.size() > 64 * 4) std::abort();
       if (catalog().find(request->model) == nullptr) std::abort();
+      // An accepted reference is a clean relative name: never absolute, never "..".
+      if (auto speaker = request->input.find("speaker_wav"); speaker != request->input.end()) {
+        const std::filesystem::path path = speaker->get<std::string>();
+        if (path.is_absolute()) std::abort();
+        for (const auto& part : path) {
+          if (part == "..") std::abort();
+        }
+      }
     }
   }
+  if (auto reference = gpufleet::relative_reference(bytes, limits.input_root)) {
+    if (reference->is_absolute() || reference->empty()) std::abort();
+    for (const auto& part : *reference) {
+      if (part == ".." || part == ".") std::abort();
+    }
+  }
+  parse_upload("audio/wav", bytes);
   parse_wait(bytes, 60);
   parse_idempotency_key(bytes);
   render_job({{"id", std::string(bytes.substr(0, 40))},

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
@@ -197,6 +198,7 @@ void Gateway::health(Respond responder) {
                  [this, responder](RedisBatchResult result) {
     json fleet{{"redis", result.ok ? "up" : "down"}};
     std::map<std::string, int> by_device;
+    std::map<std::string, std::set<std::string>> gpus;  // device kind -> host/device names
     int workers = 0;
     bool tts = false;
     bool video = false;
@@ -209,7 +211,10 @@ void Gateway::health(Respond responder) {
         auto worker = json::parse(value, nullptr, false);
         if (!worker.is_object()) continue;
         ++workers;
-        ++by_device[worker.value("device", "cpu")];
+        const std::string kind = worker.value("device", "cpu");
+        ++by_device[kind];
+        // A GPU is a device on a host; several workers may share one.
+        if (kind != "cpu") gpus[kind].insert(worker.value("host", "") + "/" + worker.value("device_name", kind));
         if (auto failed = worker.find("failed_models"); failed != worker.end() && failed->is_array()) {
           for (const auto& model : *failed) {
             failed_models.push_back({{"worker", worker.value("id", "")}, {"name", model.value("name", "")},
@@ -241,6 +246,9 @@ void Gateway::health(Respond responder) {
     fleet["broker"] = broker_state;
     fleet["workers"] = workers;
     fleet["workers_by_device"] = by_device;
+    json gpu_counts = json::object();
+    for (const auto& [kind, names] : gpus) gpu_counts[kind] = names.size();
+    fleet["gpus"] = gpu_counts;
     fleet["queue_depth"] = queue_depth;
     fleet["queues"] = queues;
     fleet["failed_models"] = failed_models;  // configured on a worker but not loaded there, with the error

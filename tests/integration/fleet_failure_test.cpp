@@ -8,6 +8,7 @@
 #include <random>
 #include <zmq.hpp>
 
+#include "cli/local_stack.hpp"
 #include "cli/process.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -226,6 +227,22 @@ TEST(FleetCommand, UpRefusesToStartASecondRedisOnABusyPort) {
   ASSERT_TRUE(log);
   EXPECT_NE(log->find("already answers on port"), std::string::npos) << *log;
   EXPECT_NE(log->find("REDIS_URL="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpufleet::testing
+
+namespace gpufleet::testing {
+namespace {
+
+// Guards the one-worker-per-GPU launch: GPUS lists indexes, each becomes a pinned worker's DEVICE, and a
+// malformed list is refused before anything starts.
+TEST(FleetCommand, GpusPinOneWorkerPerListedGpu) {
+  EXPECT_EQ(cli::gpu_devices("0,1,3"), (std::vector<std::string>{"cuda:0", "cuda:1", "cuda:3"}));
+  EXPECT_EQ(cli::gpu_devices("2"), std::vector<std::string>{"cuda:2"});
+  for (const char* bad : {"", "0,,1", "a", "1,1", "-1", "0, 1", "64"}) {
+    EXPECT_THROW(cli::gpu_devices(bad), ConfigError) << bad;
+  }
 }
 
 }  // namespace
