@@ -3,8 +3,6 @@
 #include <algorithm>
 
 #include "common/error.hpp"
-#include "models/espeak_tts.hpp"
-#include "models/noop.hpp"
 
 namespace gpufleet::models {
 
@@ -41,12 +39,6 @@ std::vector<BatchOutcome> Model::run_batch(const std::vector<BatchItem>& items) 
     }
   }
   return outcomes;
-}
-
-std::unique_ptr<Model> create_builtin_model(const std::string& name) {
-  if (name == "espeak") return std::make_unique<EspeakTts>();
-  if (name == "noop") return std::make_unique<NoopModel>();
-  throw ConfigError("unknown model '" + name + "' (built-in models: espeak, noop)");
 }
 
 }  // namespace gpufleet::models

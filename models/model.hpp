@@ -29,6 +29,7 @@ struct ModelInput {
 
 struct ModelOutput {
   std::optional<Audio> audio;  // absent for models that produce no file (noop)
+  nlohmann::json details = nlohmann::json::object();  // added to the job's result (e.g. voice_cache)
 };
 
 // One job of a batch, and what became of it: an output, or the exception that ended it.

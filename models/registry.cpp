@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "models/espeak_tts.hpp"
 #include "models/noop.hpp"
 #include "models/piper_voice.hpp"
 
@@ -135,8 +136,15 @@ std::unique_ptr<Model> load_piper_voice(const ModelSpec& spec, const ModelResour
 
 }  // namespace
 
+// Here rather than in model.cpp: the LibTorch plugin links model.cpp and must not pull espeak-ng in.
+std::unique_ptr<Model> create_builtin_model(const std::string& name) {
+  if (name == "espeak") return std::make_unique<EspeakTts>();
+  if (name == "noop") return std::make_unique<NoopModel>();
+  throw ConfigError("unknown model '" + name + "' (built-in models: espeak, noop)");
+}
+
 const std::vector<std::string>& known_backends() {
-  static const std::vector<std::string> backends{"espeak", "noop", "piper"};
+  static const std::vector<std::string> backends{"espeak", "noop", "piper", "xtts"};
   return backends;
 }
 
@@ -196,6 +204,9 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
   std::unique_ptr<Model> model;
   if (spec.backend == "piper") {
     model = load_piper_voice(spec, resources);
+  } else if (spec.backend == "xtts") {
+    if (!resources.load_torch_model) throw ConfigError("model " + spec.name + ": xtts needs the worker's LibTorch plugin");
+    model = resources.load_torch_model(spec);
   } else if (spec.backend == "noop") {
     for (const auto& [key, value] : spec.options.items()) {
       if (key != "cloning" || !value.is_boolean()) {

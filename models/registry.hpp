@@ -22,7 +22,7 @@ namespace gpufleet::models {
 struct ModelSpec {
   std::string name;                                   // what clients ask for; unique per worker
   std::string kind = "tts";                           // tts | video
-  std::string backend;                                // espeak | noop | piper
+  std::string backend;                                // espeak | noop | piper | xtts
   std::map<std::string, std::filesystem::path> files;  // role -> file, relative paths from the config's folder
   std::string device = "auto";                        // auto | cpu | cuda | cuda:N | mps
   std::string dtype = "float32";                      // float32 | float16 | bfloat16
@@ -46,6 +46,8 @@ std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names);
 struct ModelResources {
   std::function<std::unique_ptr<VitsSynthesizer>(const std::filesystem::path& file, const std::string& device)>
       load_vits;
+  // Backends that live wholly in the LibTorch plugin ("xtts").
+  std::function<std::unique_ptr<Model>(const ModelSpec& spec)> load_torch_model;
 };
 
 // Creates the model a spec describes and checks its files. Throws ModelError or ConfigError (also for a

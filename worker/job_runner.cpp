@@ -137,6 +137,9 @@ void JobRunner::resolve_reference(nlohmann::json& input) const {
 std::string JobRunner::store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
                              size_t batch_size) const {
   nlohmann::json json{{"generation_time_ms", generation_ms}, {"batch_size", batch_size}};
+  if (output.details.is_object()) {
+    for (const auto& [key, value] : output.details.items()) json[key] = value;
+  }
   if (output.audio) {
     const auto path = audio_path(job.job_id, job.attempt);
     const std::string wav = encode_wav_pcm16(output.audio->samples, output.audio->sample_rate);

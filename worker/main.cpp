@@ -57,6 +57,9 @@ int main(int argc, char** argv) {
     resources.load_vits = [&torch, &device](const std::filesystem::path& file, const std::string& model_device) {
       return torch->load_vits(file, model_device == "auto" ? device.name : model_device);
     };
+    resources.load_torch_model = [&torch, &device](const models::ModelSpec& spec) {
+      return torch->load_model(spec, spec.device == "auto" ? device.name : spec.device);
+    };
     for (const auto& spec : config.models) {
       try {
         auto model = models::load_model(spec, resources);

@@ -1,6 +1,8 @@
 // libgpufleet_torch.so: the worker's LibTorch side (see torch_runtime.hpp for why it is a plugin).
 #include "worker/torch_runtime.hpp"
+#include "common/error.hpp"
 #include "worker/torchscript_vits.hpp"
+#include "worker/xtts_model.hpp"
 
 namespace gpufleet::worker {
 namespace {
@@ -12,6 +14,10 @@ class LibTorchRuntime final : public TorchRuntime {
   std::unique_ptr<models::VitsSynthesizer> load_vits(const std::filesystem::path& file,
                                                      const std::string& device) override {
     return load_torchscript_vits(file, device);
+  }
+  std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec, const std::string& device) override {
+    if (spec.backend == "xtts") return load_xtts_model(spec, device);
+    throw ConfigError("the LibTorch plugin has no backend '" + spec.backend + "'");
   }
 };
 

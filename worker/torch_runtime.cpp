@@ -40,6 +40,9 @@ class PluginRuntime final : public TorchRuntime {
                                                      const std::string& device) override {
     return runtime_->load_vits(file, device);
   }
+  std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec, const std::string& device) override {
+    return runtime_->load_model(spec, device);
+  }
 
  private:
   void* handle_;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "models/registry.hpp"
 #include "models/vits_synthesizer.hpp"
 #include "worker/device.hpp"
 
@@ -26,6 +27,9 @@ class TorchRuntime {
   // See load_torchscript_vits in torchscript_vits.hpp.
   virtual std::unique_ptr<models::VitsSynthesizer> load_vits(const std::filesystem::path& file,
                                                              const std::string& device) = 0;
+  // Models that live wholly in the plugin (backend "xtts", see xtts_model.hpp). Throws ConfigError for a
+  // backend the plugin does not have.
+  virtual std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec, const std::string& device) = 0;
 };
 
 // Loads the plugin from `path`, or when empty from GPUFLEET_TORCH_PLUGIN, else libgpufleet_torch.so in

@@ -3,12 +3,15 @@
 // worker, and every batched job's audio equals what the same request gets alone.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "common/wav.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/vits_voice.hpp"
+#include "tests/support/xtts_golden.hpp"
 
 namespace gpufleet::testing {
 namespace {
@@ -134,6 +137,52 @@ TEST(FleetReferences, UploadedReferencesReachTheModelAndNothingElseDoes) {
   EXPECT_EQ(fleet.post("/v1/files", wav, "text/plain").status, 415);
   EXPECT_EQ(fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(200000), 16000), "audio/wav").status, 413);
   EXPECT_EQ(fleet.request("DELETE", "/v1/files").status, 405);
+}
+
+// Guards XTTS-v2 as a fleet model: the native engine (small random-weight checkpoint of the golden set) is
+// served from the registry, clones the voice of an uploaded reference, answers 24 kHz audio, computes a
+// voice once and reuses it for the next job with the same reference, and refuses a job without reference.
+TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
+  const std::string golden = xtts_golden_dir();
+  if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
+  TempDir dir;
+  {
+    std::ofstream registry(dir.path() / "models.json");
+    registry << json{{"models", {{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+                                  {"files", {{"config", golden + "/config.json"}}}}}}}.dump();
+  }
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()}}});
+  auto models = json::parse(fleet.get("/v1/models").body)["models"];
+  ASSERT_EQ(models.size(), 1u) << models.dump();
+  EXPECT_EQ(models[0]["cloning"], true);
+  EXPECT_EQ(models[0]["sample_rate"], 24000);
+
+  std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
+  const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto upload = fleet.post("/v1/files", reference, "audio/wav");
+  ASSERT_EQ(upload.status, 201) << upload.body;
+  const std::string speaker_wav = json::parse(upload.body)["speaker_wav"];
+
+  std::vector<json> results;
+  for (const char* text : {"Hello there.", "A second sentence in the same voice."}) {
+    const std::string id = fleet.submit(
+        {{"model", "xtts"}, {"input", {{"text", text}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 7}}}});
+    auto job = fleet.wait_job(id, 120);
+    ASSERT_EQ(job["state"], "succeeded") << job.dump();
+    auto audio = fleet.get("/v1/jobs/" + id + "/result");
+    const auto wav = parse_wav(audio.body);
+    ASSERT_TRUE(wav) << "the result is not a WAV file";
+    EXPECT_EQ(wav->sample_rate, 24000u);
+    EXPECT_GT(wav->frames, 1000u);
+    results.push_back(job["result"]);
+  }
+  EXPECT_EQ(results[0]["voice_cache"], "miss");
+  EXPECT_EQ(results[1]["voice_cache"], "hit") << "the second job with the same reference computed the voice again";
+
+  const std::string bare = fleet.submit({{"model", "xtts"}, {"input", {{"text", "No reference."}}}});
+  auto refused = fleet.wait_job(bare, 60);
+  EXPECT_EQ(refused["state"], "failed");
+  EXPECT_EQ(refused["error"]["code"], "invalid_input") << refused.dump();
 }
 
 }  // namespace

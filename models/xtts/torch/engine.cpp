@@ -86,11 +86,11 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
                                                   : config_.max_generated_codes();
   if (options.seed) torch::manual_seed(*options.seed);
   if (options.greedy) {
-    result.codes = gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes);
+    result.codes = gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes, options.on_step);
   } else {
     XttsGpt::Sampling sampling = options.sampling.value_or(XttsGpt::Sampling{
         config_.temperature, config_.top_k, config_.top_p, config_.repetition_penalty});
-    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, sampling);
+    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, sampling, options.on_step);
   }
   result.prefill_logits = gpt_->last_prefill_logits();
   // The stop code, when emitted, is not spoken.

@@ -30,6 +30,7 @@ struct SynthesisOptions {
   std::optional<XttsGpt::Sampling> sampling;  // default: the config's settings
   int64_t max_codes = 0;                      // 0: the config's limit
   std::optional<uint64_t> seed;
+  XttsGpt::StepHook on_step;  // before each code (see XttsGpt::generate_greedy)
 };
 
 struct Synthesis {

@@ -168,17 +168,18 @@ torch::Tensor XttsGpt::top_p(const torch::Tensor& scores, double p) {
 }
 
 torch::Tensor XttsGpt::generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
-                                       int64_t max_codes) const {
-  return generate(cond_latents, text_ids, max_codes, nullptr);
+                                       int64_t max_codes, const StepHook& on_step) const {
+  return generate(cond_latents, text_ids, max_codes, nullptr, on_step);
 }
 
 torch::Tensor XttsGpt::generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
-                                        int64_t max_codes, const Sampling& sampling) const {
-  return generate(cond_latents, text_ids, max_codes, &sampling);
+                                        int64_t max_codes, const Sampling& sampling,
+                                        const StepHook& on_step) const {
+  return generate(cond_latents, text_ids, max_codes, &sampling, on_step);
 }
 
 torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                                const Sampling* sampling) const {
+                                const Sampling* sampling, const StepHook& on_step) const {
   KvCache cache;
   auto prefix = prefix_embedding(cond_latents, text_ids);
   auto scores = prefill(prefix, cache);
@@ -190,6 +191,7 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
                          1);
   std::vector<int64_t> codes;
   while (static_cast<int64_t>(codes.size()) < max_codes) {
+    if (on_step) on_step();
     torch::Tensor next;
     if (sampling == nullptr) {
       next = repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]

@@ -6,6 +6,8 @@
 
 #include <torch/types.h>
 
+#include <functional>
+
 #include <vector>
 
 #include "models/xtts/config.hpp"
@@ -44,7 +46,11 @@ class XttsGpt {
   // Greedy generation as upstream's gpt.generate(do_sample=False): repetition penalty over the fake prefix
   // ids (1 ... 1, start) and the codes so far, argmax, until the stop code or `max_codes`. [1, n] codes,
   // the stop code included when emitted.
-  torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes) const;
+  // `on_step` runs before each code is drawn (a job's cancellation check and lease renewal); what it throws
+  // ends the generation.
+  using StepHook = std::function<void()>;
+  torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
+                                const StepHook& on_step = {}) const;
 
   // Sampling as upstream's default inference: the four processors in Hugging Face's order, then one draw from
   // the softmax. Reproducible for a given torch::manual_seed on the same device and build.
@@ -55,7 +61,7 @@ class XttsGpt {
     double repetition_penalty = 10.0;
   };
   torch::Tensor generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                                 const Sampling& sampling) const;
+                                 const Sampling& sampling, const StepHook& on_step = {}) const;
 
   // The raw logits for the first code, as returned by the last prefill (for inspection and dumps).
   const torch::Tensor& last_prefill_logits() const { return last_prefill_logits_; }
@@ -71,7 +77,7 @@ class XttsGpt {
   torch::Tensor logits(const torch::Tensor& last_hidden) const;
 
   torch::Tensor generate(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                         const Sampling* sampling) const;
+                         const Sampling* sampling, const StepHook& on_step) const;
 
   const Weights& weights_;
   XttsConfig config_;
