@@ -4,9 +4,11 @@
 // the job's lease. Models call check() between chunks of work; a model that never does cannot be stopped
 // early, and one that hangs loses its lease.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/clock.hpp"
@@ -16,12 +18,33 @@ namespace gpufleet::models {
 
 class JobContext {
  public:
+  // Progress shared by the jobs of one batch.
+  using SharedProgress = std::atomic<SteadyClock::rep>;
+
   explicit JobContext(int64_t deadline_unix_ms = 0) : deadline_unix_ms_(deadline_unix_ms) { progress(); }
 
+  // Called by the executor that takes the job out of the worker's queue. The jobs of one batch share
+  // `batch`: progress on any of them is progress of all, since a batch runs its jobs together or one after
+  // another while the rest wait their turn.
+  void start(std::shared_ptr<SharedProgress> batch) {
+    batch_ = std::move(batch);
+    progress();
+    waiting_.store(false, std::memory_order_release);
+  }
+  // Not started yet: the job waits in its worker's queue, and is alive for as long as the worker is.
+  bool waiting() const { return waiting_.load(std::memory_order_acquire); }
+
   // Marks progress: the worker renews the lease of a job that made progress within the lease period.
-  void progress() { last_progress_ns_.store(SteadyClock::now().time_since_epoch().count()); }
+  void progress() {
+    const auto now = SteadyClock::now().time_since_epoch().count();
+    last_progress_ns_.store(now);
+    if (batch_) batch_->store(now);
+  }
   SteadyClock::time_point last_progress() const {
-    return SteadyClock::time_point(SteadyClock::duration(last_progress_ns_.load()));
+    auto latest = last_progress_ns_.load();
+    // batch_ is written once, before waiting_ turns false (release), so reading it after that is safe.
+    if (!waiting() && batch_) latest = std::max(latest, batch_->load());
+    return SteadyClock::time_point(SteadyClock::duration(latest));
   }
 
   // Asks the model to stop; `reason` is the ErrorCode its job ends with.
@@ -50,6 +73,8 @@ class JobContext {
   std::atomic<bool> cancelled_{false};
   std::atomic<int> reason_{static_cast<int>(ErrorCode::kCancelled)};
   std::atomic<SteadyClock::rep> last_progress_ns_{0};
+  std::atomic<bool> waiting_{true};
+  std::shared_ptr<SharedProgress> batch_;
 };
 
 }  // namespace gpufleet::models

@@ -135,8 +135,11 @@ void Worker::send_heartbeat() {
   protocol::Heartbeat heartbeat{static_cast<uint32_t>(held_.size()), draining_, {}};
   const auto now = SteadyClock::now();
   for (const auto& [key, held] : held_) {
-    // A job renews its lease while it makes progress; a finished one until its result is acknowledged.
-    if (held.finished || now - held.context->last_progress() < held.lease) heartbeat.renew.push_back(held.job_id);
+    // A job renews its lease while it waits in this worker's queue, while it (or its batch) makes progress, and
+    // once finished until its result is acknowledged.
+    if (held.finished || held.context->waiting() || now - held.context->last_progress() < held.lease) {
+      heartbeat.renew.push_back(held.job_id);
+    }
   }
   send_message(*broker_, MessageType::kHeartbeat, heartbeat);
   next_heartbeat_ = now + config_.heartbeat;
@@ -348,8 +351,9 @@ void Worker::executor_loop() {
       if (!pending_.empty()) work_ready_.notify_one();
     }
     std::vector<JobRunner::Task> tasks;
+    auto batch_progress = std::make_shared<models::JobContext::SharedProgress>(0);
     for (auto& pending : batch) {
-      pending.context->progress();  // the lease counts from the start, not from the arrival
+      pending.context->start(batch_progress);  // the lease now counts on progress
       tasks.push_back(JobRunner::Task{&pending.job, pending.context.get()});
     }
     const auto results = runner_->run_batch(tasks);

@@ -4,6 +4,8 @@
 // on another worker. Each test says which failure it guards.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 
 #include "common/clock.hpp"
 #include "tests/support/fleet_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace gpufleet::testing {
 namespace {
@@ -200,6 +203,34 @@ TEST(Reliability, AJobOnTheWireWhenAWorkerIsSigtermedIsRunOnce) {
     EXPECT_TRUE(worker.wait(std::chrono::seconds(5))) << "the drained worker did not exit";
     fleet.stack().add_worker();
     ASSERT_TRUE(fleet.wait_workers(1)) << "the next worker did not register";
+  }
+}
+
+// Guards leases under batching, where a job can be alive without progress of its own: one waiting in its
+// worker's queue behind a running job, and one waiting for its turn in a batch that a model runs job after
+// job (noop's). A lease is lost after about two lease periods without renewal, so 2 s waits against a
+// 600 ms lease take both back unless waiting counts as alive.
+TEST(Reliability, JobsWaitingInAWorkerOrInABatchKeepTheirLeases) {
+  TempDir dir;
+  {
+    std::ofstream registry(dir.path() / "models.json");
+    registry << R"({"models":[{"name":"noop","backend":"noop","max_batch":2,"max_queue_delay_ms":100}]})";
+  }
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()},
+                                          {"LEASE_MS", "600"}}});
+  auto slow = [](int sleep_ms) { return json{{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", sleep_ms}}}}; };
+  // The worker holds slots x max_batch = 2 jobs: the second arrives while the first runs, and waits there.
+  const std::string running = fleet.submit(slow(2000));
+  ASSERT_TRUE(wait_for([&] { return fleet.wait_job(running, 0)["state"] == "running"; }, std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the queue delay: its batch has started
+  const std::string queued_in_worker = fleet.submit(slow(100));
+  // Two that arrive together form one batch; noop runs them one after the other.
+  const std::string batch_first = fleet.submit(slow(2000));
+  const std::string batch_second = fleet.submit(slow(100));
+  for (const auto& id : {running, queued_in_worker, batch_first, batch_second}) {
+    auto job = fleet.wait_job(id, 30);
+    EXPECT_EQ(job["state"], "succeeded") << job.dump();
+    EXPECT_EQ(job["attempts"], 1) << "lost its lease while alive: " << job.dump();
   }
 }
 
