@@ -154,13 +154,10 @@ TEST(FleetFailure, WorkersAndGatewayFindARestartedBroker) {
 // and the worker serves the others under their configured names.
 TEST(FleetModels, AModelThatFailsToLoadIsReportedAndTheRestAreServed) {
   TempDir dir;
-  {
-    std::ofstream registry(dir.path() / "models.json");
-    registry << R"({"models":[
+  const std::string registry = write_model_registry(dir.path(), R"({"models":[
         {"name":"speech","backend":"espeak","warmup":true},
-        {"name":"broken","backend":"noop","files":{"weights":"missing.pt"}}]})";
-  }
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()}}});
+        {"name":"broken","backend":"noop","files":{"weights":"missing.pt"}}]})");
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});
   auto models = json::parse(fleet.get("/v1/models").body)["models"];
   ASSERT_EQ(models.size(), 1u) << models.dump();
   EXPECT_EQ(models[0]["name"], "speech");

@@ -212,11 +212,9 @@ TEST(Reliability, AJobOnTheWireWhenAWorkerIsSigtermedIsRunOnce) {
 // 600 ms lease take both back unless waiting counts as alive.
 TEST(Reliability, JobsWaitingInAWorkerOrInABatchKeepTheirLeases) {
   TempDir dir;
-  {
-    std::ofstream registry(dir.path() / "models.json");
-    registry << R"({"models":[{"name":"noop","backend":"noop","max_batch":2,"max_queue_delay_ms":100}]})";
-  }
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()},
+  const std::string registry = write_model_registry(
+      dir.path(), R"({"models":[{"name":"noop","backend":"noop","max_batch":2,"max_queue_delay_ms":100}]})");
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry},
                                           {"LEASE_MS", "600"}}});
   auto slow = [](int sleep_ms) { return json{{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", sleep_ms}}}}; };
   // The worker holds slots x max_batch = 2 jobs: the second arrives while the first runs, and waits there.

@@ -27,14 +27,11 @@ std::string result_bytes(Fleet& fleet, const std::string& id) {
 TEST(FleetVoices, APiperVoiceIsServedAndConcurrentJobsBatchToTheirSoloAudio) {
   TempDir dir;
   make_vits_voice(dir.path() / "voice", "--sample-rate 22050");
-  {
-    std::ofstream registry(dir.path() / "models.json");
-    registry << R"({"models":[
+  const std::string registry = write_model_registry(dir.path(), R"({"models":[
         {"name":"voice","backend":"piper","device":"cpu","max_batch":4,"max_queue_delay_ms":300,
          "files":{"model":"voice/voice.pt","config":"voice/voice.json"}},
-        {"name":"noop","backend":"noop"}]})";
-  }
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()},
+        {"name":"noop","backend":"noop"}]})");
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry},
                                           {"DEFAULT_TTS_MODEL", "voice"}}});
   auto models = json::parse(fleet.get("/v1/models").body)["models"];
   json voice;
@@ -96,11 +93,9 @@ TEST(FleetVoices, APiperVoiceIsServedAndConcurrentJobsBatchToTheirSoloAudio) {
 // path, or by a symlink planted inside it) never reach a worker, and bad uploads get their own codes.
 TEST(FleetReferences, UploadedReferencesReachTheModelAndNothingElseDoes) {
   TempDir dir;
-  {
-    std::ofstream registry(dir.path() / "models.json");
-    registry << R"({"models":[{"name":"echo","backend":"noop","options":{"cloning":true}}]})";
-  }
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()},
+  const std::string registry = write_model_registry(
+      dir.path(), R"({"models":[{"name":"echo","backend":"noop","options":{"cloning":true}}]})");
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry},
                                           {"MAX_UPLOAD_BYTES", "200000"}}});
   std::vector<int16_t> samples(16000);
   for (size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<int16_t>((i * 37) % 2000 - 1000);
@@ -146,12 +141,10 @@ TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
   const std::string golden = xtts_golden_dir();
   if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
   TempDir dir;
-  {
-    std::ofstream registry(dir.path() / "models.json");
-    registry << json{{"models", {{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
-                                  {"files", {{"config", golden + "/config.json"}}}}}}}.dump();
-  }
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", (dir.path() / "models.json").string()}}});
+  const json entry{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+                   {"files", {{"config", golden + "/config.json"}}}};
+  const std::string registry = write_model_registry(dir.path(), json{{"models", {entry}}}.dump());
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});
   auto models = json::parse(fleet.get("/v1/models").body)["models"];
   ASSERT_EQ(models.size(), 1u) << models.dump();
   EXPECT_EQ(models[0]["cloning"], true);

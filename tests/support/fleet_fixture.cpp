@@ -52,6 +52,12 @@ bool Fleet::wait_workers(int count, std::chrono::milliseconds timeout) {
   }
 }
 
+std::string write_model_registry(const std::filesystem::path& dir, const std::string& json_text) {
+  const auto path = dir / "models.json";
+  std::ofstream(path) << json_text;
+  return path.string();
+}
+
 Fleet::~Fleet() {
   if (::testing::Test::HasFailure()) dump_logs();
   stack_->stop();

@@ -29,6 +29,9 @@ struct FleetOptions {
   std::map<std::string, std::string> env;
 };
 
+// Writes a model registry (docs/models.md) as <dir>/models.json and answers the WORKER_CONFIG value for it.
+std::string write_model_registry(const std::filesystem::path& dir, const std::string& json_text);
+
 // A running fleet for one test suite. Heartbeats are fast so that lost workers are noticed in well under a second.
 class Fleet {
  public:
