@@ -107,7 +107,9 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
   }
   // Fields the fleet does not know are the model's own parameters and pass through unchanged.
   nlohmann::json normalised = input;
-  std::string language = "en";
+  // The original service defaulted to English; a model that speaks one other language only (a German voice)
+  // defaults to that one instead of refusing requests that name none.
+  std::string language = model.languages.size() == 1 ? model.languages.front() : "en";
   if (auto value = input.find("language"); value != input.end() && !value->is_null()) {
     if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "language must be a string");
     language = value->get<std::string>();

@@ -14,7 +14,8 @@ TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelI
     throw ModelError(ErrorCode::kMissingField, "input.text must be a non-empty string");
   }
   request.text = text->get<std::string>();
-  request.language = input.value("language", std::string("en"));
+  // As the gateway defaults it: English, or the only language of a single-language model.
+  request.language = input.value("language", info.languages.size() == 1 ? info.languages.front() : std::string("en"));
   if (!info.languages.empty() &&
       std::find(info.languages.begin(), info.languages.end(), request.language) == info.languages.end()) {
     throw ModelError(ErrorCode::kUnsupportedLanguage,

@@ -127,6 +127,24 @@ TEST(GatewayApi, Sha256MatchesTheStandardVector) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+// Guards the default language: English as the original service had it, except for a model that speaks one
+// other language only, which gets its own instead of a refusal.
+TEST(GatewayApi, ASingleLanguageModelDefaultsToItsLanguage) {
+  Catalog catalog = test_catalog();
+  catalog.add(CatalogModel{"thorsten", "tts", {"de"}, false, 22050, 1, 1, {"cpu"}});
+  auto parsed = parse_job_submission("application/json", R"({"model":"thorsten","input":{"text":"Hallo"}})", catalog,
+                                     test_limits());
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed));
+  EXPECT_EQ(std::get<SubmitRequest>(parsed).input["language"], "de");
+  auto english = parse_job_submission("application/json", R"({"model":"espeak","input":{"text":"Hi"}})", catalog,
+                                      test_limits());
+  EXPECT_EQ(std::get<SubmitRequest>(english).input["language"], "en");
+  auto refused = parse_job_submission("application/json",
+                                      R"({"model":"thorsten","input":{"text":"Hi","language":"en"}})", catalog,
+                                      test_limits());
+  EXPECT_EQ(std::get<ApiError>(refused).code, ErrorCode::kUnsupportedLanguage);
+}
+
 TEST(GatewayApi, OriginalTtsGenerateShape) {
   auto parsed = parse_tts_generate("application/json", R"({"text":"hallo","language":"de"})", test_catalog(),
                                    test_limits());
