@@ -59,12 +59,7 @@ Args parse(int argc, char** argv) {
       args.jobs = std::stoul(value());
     } else if (flag == "--batches") {
       args.batches.clear();
-      const std::string list = value();
-      for (size_t start = 0; start <= list.size();) {
-        const size_t comma = std::min(list.find(',', start), list.size());
-        args.batches.push_back(static_cast<uint32_t>(std::stoul(list.substr(start, comma - start))));
-        start = comma + 1;
-      }
+      for (const auto& item : split_list(value())) args.batches.push_back(static_cast<uint32_t>(std::stoul(item)));
     } else {
       throw ConfigError("unknown flag " + flag + " (see the comment at the top of bench/voice_bench.cpp)");
     }

@@ -1,5 +1,6 @@
 #include "common/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -109,6 +110,17 @@ std::string broker_connect_endpoint_from_env() {
 std::string storage_root_from_env() {
   if (auto root = env_value("STORAGE_ROOT")) return *root;
   return (std::filesystem::temp_directory_path() / "gpu-service-output").string();
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    if (comma > start) items.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return items;
 }
 
 }  // namespace gpufleet

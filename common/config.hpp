@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace gpufleet {
 
@@ -35,5 +36,8 @@ constexpr int kDefaultBrokerPort = 5555;
 
 // STORAGE_ROOT, default "<temp dir>/gpu-service-output" like the original service.
 std::string storage_root_from_env();
+
+// "a,b,,c" -> {"a", "b", "c"}: a comma-separated setting, empty items skipped.
+std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace gpufleet

@@ -164,7 +164,7 @@ void Gateway::handle(Request request, Respond responder) {
   }
   if (path == "/v1/files") {
     if (method != http::verb::post) return wrong_method("POST");
-    return upload_file(request, std::move(responder));
+    return upload_file(std::move(request), std::move(responder));
   }
   constexpr std::string_view kFiles = "/v1/files/";
   if (path.rfind(kFiles, 0) == 0) {
@@ -339,11 +339,11 @@ void Gateway::submit_job(const Request& request, Respond responder) {
   });
 }
 
-void Gateway::upload_file(const Request& request, Respond responder) {
+void Gateway::upload_file(Request request, Respond responder) {
   auto parsed = parse_upload(content_type(request), request.body());
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
   auto upload = std::make_shared<Upload>(std::get<Upload>(std::move(parsed)));
-  auto body = std::make_shared<std::string>(request.body());
+  auto body = std::make_shared<std::string>(std::move(request.body()));
   asio::post(storage_pool_, [this, upload, body, responder] {
     // Content-addressed: the same bytes are the same file, so a repeat is answered without writing.
     const auto path = config_.api.input_root / upload->relative;

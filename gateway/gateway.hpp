@@ -71,7 +71,7 @@ class Gateway {
   void get_job(const std::string& id, double wait_s, Respond responder);
   void get_result(const std::string& id, Respond responder);
   void cancel_job(const std::string& id, Respond responder);
-  void upload_file(const Request& request, Respond responder);
+  void upload_file(Request request, Respond responder);
   void describe_file(const std::string& id, Respond responder);
 
   struct Created {

@@ -69,11 +69,11 @@ PiperVoice::PiperVoice(std::string name, PiperVoiceConfig config, std::unique_pt
 }
 
 PiperVoice::Prepared PiperVoice::prepare(const ModelInput& input) const {
-  parse_tts_request(input.input, info_);  // text, language, and no speaker_wav
+  const TtsRequest request = parse_tts_request(input.input, info_);  // text, language, and no speaker_wav
   Prepared prepared;
   prepared.scales = VitsScales{config_.noise_scale, config_.length_scale / speed(input.input), config_.noise_w};
   const int64_t speaker = speaker_id(input.input, config_);
-  for (const auto& phonemes : espeak_ipa_sentences(input.input["text"].get<std::string>(), config_.espeak_voice)) {
+  for (const auto& phonemes : espeak_ipa_sentences(request.text, config_.espeak_voice)) {
     prepared.sentences.push_back(VitsSequence{piper_phoneme_ids(phonemes, config_), speaker});
   }
   if (prepared.sentences.empty()) throw ModelError(ErrorCode::kInvalidInput, "input.text has nothing to say");

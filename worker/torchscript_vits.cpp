@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "common/error.hpp"
-#include "worker/device.hpp"
+#include "worker/torch_device.hpp"
 
 namespace gpufleet::worker {
 namespace {
@@ -23,9 +23,7 @@ class TorchScriptVits final : public models::VitsSynthesizer {
  public:
   TorchScriptVits(const std::filesystem::path& file, const DeviceInfo& device)
       : device_name_(device.name),
-        device_(device.type == "cuda" ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device.index))
-                : device.type == "mps" ? torch::Device(torch::kMPS)
-                                       : torch::Device(torch::kCPU)) {
+        device_(torch_device(device)) {
     try {
       module_ = torch::jit::load(file.string(), device_);
     } catch (const std::exception& error) {

@@ -30,16 +30,6 @@ std::string default_worker_id() {
   return id.str();
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  std::string item;
-  std::istringstream stream(text);
-  while (std::getline(stream, item, ',')) {
-    if (!item.empty()) items.push_back(item);
-  }
-  return items;
-}
-
 template <typename T>
 void send_message(zmq::socket_t& socket, MessageType type, const T& body) {
   socket.send(zmq::buffer(protocol::encode_header(type)), zmq::send_flags::sndmore);

@@ -11,18 +11,12 @@
 #include "common/files.hpp"
 #include "common/sha256.hpp"
 #include "models/xtts/torch/engine.hpp"
-#include "worker/device.hpp"
+#include "worker/torch_device.hpp"
 
 namespace gpufleet::worker {
 namespace {
 
 constexpr size_t kMaxReferenceBytes = 64u << 20;
-
-torch::Device torch_device(const DeviceInfo& device) {
-  if (device.type == "cuda") return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device.index));
-  if (device.type == "mps") return torch::Device(torch::kMPS);
-  return torch::Device(torch::kCPU);
-}
 
 // A number field of the job input within [low, high], or nullopt when absent.
 std::optional<double> number_field(const nlohmann::json& input, const char* field, double low, double high) {
