@@ -238,7 +238,7 @@ void espeak_rtf() {
   for (int round = 0; round < 20; ++round) {
     for (const auto& text : sentences) {
       models::JobContext context;
-      auto output = model->run(models::ModelInput{"bench", {{"text", text}, {"language", "en"}}}, context);
+      auto output = model->run(models::ModelInput{"bench", {{"text", text}, {"language", "en"}}, {}}, context);
       audio_s += output.audio->duration_s();
     }
   }

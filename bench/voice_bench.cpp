@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
 
     std::vector<models::ModelInput> inputs;
     for (size_t i = 0; i < args.jobs; ++i) {
-      inputs.push_back(models::ModelInput{"job" + std::to_string(i), {{"text", kSentences[i % kSentences.size()]}}});
+      inputs.push_back(models::ModelInput{"job" + std::to_string(i), {{"text", kSentences[i % kSentences.size()]}}, {}});
     }
     std::printf("voice %s on %s, %zu jobs of one sentence each\n", args.voice.c_str(), args.device.c_str(), args.jobs);
     std::printf("%6s %12s %10s %14s %12s %12s %9s\n", "batch", "audio_s", "wall_s", "audio_s/wall_s", "wait_p50_ms",

@@ -206,9 +206,10 @@ void Broker::on_heartbeat(const std::string& identity, const protocol::Heartbeat
   dispatcher_.set_draining(identity, heartbeat.draining);
   // Acknowledged at once: the worker leaves only after this, so nothing sent before it is lost on the way.
   if (heartbeat.draining) {
-    send(identity, MessageType::kHeartbeat, protocol::Heartbeat{dispatcher_.workers().at(identity).busy(), true, {}});
+    send(identity, MessageType::kHeartbeat, protocol::Heartbeat{dispatcher_.workers().at(identity).busy(), true, {}, {}});
   }
   if (!heartbeat.renew.empty()) dispatcher_.renew(identity, heartbeat.renew, now + config_.lease);
+  dispatcher_.set_voices(identity, heartbeat.voices);
 }
 
 void Broker::on_result(const std::string& identity, const protocol::JobResult& result) {

@@ -1,6 +1,7 @@
 #include "broker/dispatcher.hpp"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace gpufleet::broker {
 
@@ -21,8 +22,23 @@ void Dispatcher::push(QueuedJob job, bool front) {
   models_with_work_.insert(model);
 }
 
+namespace {
+
+// The job's speaker reference, as the gateway normalised it; empty for jobs without one. Only inputs that
+// mention one are parsed.
+std::string speaker_reference(const std::string& input_json) {
+  if (input_json.find("speaker_wav") == std::string::npos) return {};
+  const auto input = nlohmann::json::parse(input_json, nullptr, false);
+  if (!input.is_object()) return {};
+  const auto speaker = input.find("speaker_wav");
+  return speaker != input.end() && speaker->is_string() ? speaker->get<std::string>() : std::string();
+}
+
+}  // namespace
+
 bool Dispatcher::enqueue(QueuedJob job) {
   if (queued_.count(job.id) != 0 || running_.count(job.id) != 0 || orphans_.count(job.id) != 0) return false;
+  if (job.reference.empty()) job.reference = speaker_reference(job.input_json);
   push(std::move(job), false);
   return true;
 }
@@ -157,6 +173,20 @@ void Dispatcher::set_draining(const std::string& worker_id, bool draining) {
   if (auto it = workers_.find(worker_id); it != workers_.end()) it->second.draining = draining;
 }
 
+void Dispatcher::set_voices(const std::string& worker_id, const std::vector<protocol::ModelVoices>& voices) {
+  auto worker = workers_.find(worker_id);
+  if (worker == workers_.end()) return;
+  worker->second.voices.clear();
+  for (const auto& model_voices : voices) {
+    if (worker->second.models.count(model_voices.model) == 0) continue;
+    auto& held = worker->second.voices[model_voices.model];
+    for (const auto& reference : model_voices.references) {
+      if (held.size() == protocol::kMaxAdvertisedVoices) break;
+      held.insert(reference);
+    }
+  }
+}
+
 void Dispatcher::renew(const std::string& worker_id, const std::vector<std::string>& job_ids,
                        SteadyClock::time_point deadline) {
   auto worker = workers_.find(worker_id);
@@ -185,14 +215,21 @@ bool Dispatcher::serves_elsewhere(const std::string& model, const std::string& a
   return false;
 }
 
-WorkerState* Dispatcher::pick_worker(const std::string& model, const std::string& avoid) {
-  const bool avoiding = !avoid.empty() && serves_elsewhere(model, avoid);
+WorkerState* Dispatcher::pick_worker(const QueuedJob& job) {
+  const bool avoiding = !job.avoid_worker.empty() && serves_elsewhere(job.model, job.avoid_worker);
   WorkerState* best = nullptr;
+  bool best_warm = false;
+  uint32_t best_free = 0;
   for (auto& [id, worker] : workers_) {
-    if (worker.models.count(model) == 0 || (avoiding && id == avoid)) continue;
-    const uint32_t free = worker.free_slots_for(model);
+    if (worker.models.count(job.model) == 0 || (avoiding && id == job.avoid_worker)) continue;
+    const uint32_t free = worker.free_slots_for(job.model);
     if (free == 0) continue;
-    if (best == nullptr || free > best->free_slots_for(model)) best = &worker;
+    const bool warm = worker.holds_voice(job.model, job.reference);
+    if (best == nullptr || (warm && !best_warm) || (warm == best_warm && free > best_free)) {
+      best = &worker;
+      best_warm = warm;
+      best_free = free;
+    }
   }
   return best;
 }
@@ -211,7 +248,7 @@ std::vector<Assignment> Dispatcher::dispatch() {
         if (level->second.empty()) levels.erase(level);
         continue;
       }
-      WorkerState* worker = pick_worker(*model_it, head.avoid_worker);
+      WorkerState* worker = pick_worker(head);
       if (worker == nullptr) break;
       QueuedJob job = std::move(head);
       level->second.pop_front();

@@ -32,6 +32,7 @@ struct QueuedJob {
   uint32_t attempts = 0;        // attempts started so far
   bool cancel_requested = false;
   std::string avoid_worker;     // after an out-of-memory failure: prefer any other worker
+  std::string reference;        // input.speaker_wav (set by enqueue): workers holding its voice are preferred
   uint64_t entry = 0;           // the Dispatcher's queue entry number (see queued_)
 };
 
@@ -56,6 +57,14 @@ struct WorkerState {
   bool draining = false;
 
   std::map<std::string, uint32_t> max_batch;  // by model, as announced (absent: 1)
+  // Speaker references whose voices the worker holds in memory, by model, as its last heartbeat listed them.
+  std::map<std::string, std::unordered_set<std::string>> voices;
+
+  bool holds_voice(const std::string& model, const std::string& reference) const {
+    if (reference.empty()) return false;
+    auto held = voices.find(model);
+    return held != voices.end() && held->second.count(reference) != 0;
+  }
 
   uint32_t busy() const { return static_cast<uint32_t>(running.size() + revoked.size()); }
   // A worker that batches a model takes slots x max_batch of its jobs, so that its batches can fill; the
@@ -112,12 +121,16 @@ class Dispatcher {
   bool touch(const std::string& worker_id, SteadyClock::time_point now);
   // A draining worker keeps its jobs but is given no new ones.
   void set_draining(const std::string& worker_id, bool draining);
+  // Replaces what a worker says it holds in memory (bounded per model by protocol::kMaxAdvertisedVoices).
+  void set_voices(const std::string& worker_id, const std::vector<protocol::ModelVoices>& voices);
   // Extends the leases of `job_ids` held by `worker_id` to `deadline`.
   void renew(const std::string& worker_id, const std::vector<std::string>& job_ids,
              SteadyClock::time_point deadline);
   std::vector<std::string> silent_workers(SteadyClock::time_point now, std::chrono::milliseconds timeout) const;
 
-  // Hands queued jobs to workers that serve their model and have a free slot, least-loaded worker first.
+  // Hands queued jobs to workers that serve their model and have a free slot: a worker holding the job's
+  // voice in memory first, then the least-loaded. The preference never makes a job wait: with the warm
+  // workers full it goes to a cold one (which loads the voice from the fleet's store or computes it).
   // The assignments are unconfirmed until confirm().
   std::vector<Assignment> dispatch();
   // The job store recorded the dispatch: the lease starts. False when the assignment is gone meanwhile.
@@ -154,7 +167,7 @@ class Dispatcher {
     size_t live = 0;  // entries not removed
   };
 
-  WorkerState* pick_worker(const std::string& model, const std::string& avoid);
+  WorkerState* pick_worker(const QueuedJob& job);
   bool serves_elsewhere(const std::string& model, const std::string& avoid) const;
   void push(QueuedJob job, bool front);
 

@@ -91,11 +91,22 @@ struct Ready {
                      failed_models)
 };
 
+// The speaker references whose voices a worker's model holds in memory (names as in the jobs' speaker_wav).
+struct ModelVoices {
+  std::string model;
+  std::vector<std::string> references;
+  MSGPACK_DEFINE_MAP(model, references)
+};
+inline constexpr size_t kMaxAdvertisedVoices = 256;  // per model and heartbeat
+
 struct Heartbeat {
   uint32_t active = 0;    // jobs the sender is running (worker) or has assigned to the peer (broker)
   bool draining = false;  // worker: finishing what it holds, send nothing new; broker: drain seen, nothing comes
   std::vector<std::string> renew;  // worker: jobs whose leases it renews (they made progress, or are done)
-  MSGPACK_DEFINE_MAP(active, draining, renew)
+  // Worker: the voices it holds in memory now, in full (absent in older workers' heartbeats: none). The
+  // broker prefers this worker for jobs with these references.
+  std::vector<ModelVoices> voices;
+  MSGPACK_DEFINE_MAP(active, draining, renew, voices)
 };
 
 struct Job {

@@ -25,6 +25,9 @@ struct Audio {
 struct ModelInput {
   std::string job_id;
   nlohmann::json input;  // the client's "input" object, as validated by the gateway
+  // The speaker reference as clients name it (relative to the input folder), while input.speaker_wav is the
+  // file's path on this worker; empty without one. Voice caches report references by this name.
+  std::string reference;
 };
 
 struct ModelOutput {
@@ -55,6 +58,10 @@ class Model {
   // Runs jobs of this model together and answers one outcome per item, in order; one job's failure is its
   // own. The default runs them one after another.
   virtual std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items);
+  // The references (ModelInput::reference) whose voices this model holds in memory now, so that the broker
+  // sends later jobs with them here. Called from the worker's event loop while jobs run: must not wait for
+  // one. Models without a voice cache have none.
+  virtual std::vector<std::string> references_in_memory() const { return {}; }
 };
 
 // The fields a TTS job carries.

@@ -24,6 +24,17 @@ std::vector<protocol::ModelInfo> JobRunner::model_infos() const {
   return infos;
 }
 
+std::vector<protocol::ModelVoices> JobRunner::voices_in_memory() const {
+  std::vector<protocol::ModelVoices> voices;
+  for (const auto& [name, model] : models_) {
+    auto references = model->references_in_memory();
+    if (references.empty()) continue;
+    if (references.size() > protocol::kMaxAdvertisedVoices) references.resize(protocol::kMaxAdvertisedVoices);
+    voices.push_back(protocol::ModelVoices{name, std::move(references)});
+  }
+  return voices;
+}
+
 std::filesystem::path JobRunner::audio_path(const std::string& job_id, uint32_t attempt) const {
   return storage_root_ / "tts" / (job_id + "-" + std::to_string(attempt) + ".wav");
 }
@@ -79,7 +90,7 @@ std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& t
       inputs[i] = models::ModelInput{job.job_id, nlohmann::json::parse(job.input_json, nullptr, false)};
       if (inputs[i].input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
       // A model that cannot clone says so itself (cannot_clone) rather than hearing about paths.
-      if (model->second->info().cloning) resolve_reference(inputs[i].input);
+      if (model->second->info().cloning) resolve_reference(inputs[i]);
       groups[model->second.get()].push_back(i);
     } catch (...) {
       record_error(results[i], std::current_exception());
@@ -120,7 +131,8 @@ std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& t
   return results;
 }
 
-void JobRunner::resolve_reference(nlohmann::json& input) const {
+void JobRunner::resolve_reference(models::ModelInput& model_input) const {
+  auto& input = model_input.input;
   if (!input.is_object()) return;
   auto speaker = input.find("speaker_wav");
   if (speaker == input.end() || !speaker->is_string() || speaker->get_ref<const std::string&>().empty()) return;
@@ -131,6 +143,7 @@ void JobRunner::resolve_reference(nlohmann::json& input) const {
     throw ModelError(ErrorCode::kInvalidInput, "speaker_wav '" + speaker->get<std::string>() +
                                                    "' is not a file in this worker's input folder");
   }
+  model_input.reference = relative->string();
   *speaker = file->string();
 }
 

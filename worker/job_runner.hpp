@@ -30,6 +30,8 @@ class JobRunner {
   };
   std::vector<protocol::JobResult> run_batch(const std::vector<Task>& tasks) const;
   std::vector<protocol::ModelInfo> model_infos() const;
+  // The speaker references each model holds a voice for in memory, by model (see Model::references_in_memory).
+  std::vector<protocol::ModelVoices> voices_in_memory() const;
   const std::filesystem::path& storage_root() const { return storage_root_; }
 
   // Where an attempt's audio lands: <root>/tts/<job id>-<attempt>.wav. One file per attempt, so that a
@@ -37,8 +39,9 @@ class JobRunner {
   std::filesystem::path audio_path(const std::string& job_id, uint32_t attempt) const;
 
  private:
-  // Replaces a job's speaker_wav by the absolute path of the file it names under input_root_. Throws ModelError.
-  void resolve_reference(nlohmann::json& input) const;
+  // Replaces a job's speaker_wav by the absolute path of the file it names under input_root_, keeping the
+  // name clients use in `reference`. Throws ModelError.
+  void resolve_reference(models::ModelInput& input) const;
   // Writes an output's file and answers the result JSON. Throws what writing throws.
   std::string store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
                     size_t batch_size) const;

@@ -57,8 +57,14 @@ int main(int argc, char** argv) {
     resources.load_vits = [&torch, &device](const std::filesystem::path& file, const std::string& model_device) {
       return torch->load_vits(file, model_device == "auto" ? device.name : model_device);
     };
-    resources.load_torch_model = [&torch, &device](const models::ModelSpec& spec) {
-      return torch->load_model(spec, spec.device == "auto" ? device.name : spec.device);
+    resources.load_torch_model = [&torch, &device, &config](const models::ModelSpec& spec) {
+      // A cloning model shares its voices through the worker's VOICE_STORE unless its config names its own.
+      models::ModelSpec with_store = spec;
+      if (spec.backend == "xtts" && !spec.options.contains("voice_store")) {
+        with_store.options["voice_store"] =
+            config.voice_store.empty() ? nlohmann::json(false) : nlohmann::json(config.voice_store);
+      }
+      return torch->load_model(with_store, spec.device == "auto" ? device.name : spec.device);
     };
     for (const auto& spec : config.models) {
       try {

@@ -56,6 +56,12 @@ WorkerConfig WorkerConfig::from_env() {
   }
   config.storage_root = storage_root_from_env();
   config.input_root = env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
+  config.voice_store = env_string("VOICE_STORE", (std::filesystem::path(config.storage_root) / "voices").string());
+  if (config.voice_store == "off") {
+    config.voice_store.clear();
+  } else {
+    config.voice_store = std::filesystem::absolute(config.voice_store).lexically_normal().string();
+  }
   return config;
 }
 
@@ -122,7 +128,7 @@ void Worker::send_ready() {
 }
 
 void Worker::send_heartbeat() {
-  protocol::Heartbeat heartbeat{static_cast<uint32_t>(held_.size()), draining_, {}};
+  protocol::Heartbeat heartbeat{static_cast<uint32_t>(held_.size()), draining_, {}, runner_->voices_in_memory()};
   const auto now = SteadyClock::now();
   for (const auto& [key, held] : held_) {
     // A job renews its lease while it waits in this worker's queue, while it (or its batch) makes progress, and

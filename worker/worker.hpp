@@ -36,6 +36,9 @@ struct WorkerConfig {
   std::vector<models::ModelSpec> models;  // WORKER_CONFIG's registry, or WORKER_MODELS' built-ins
   std::string storage_root;
   std::string input_root;  // speaker references (INPUT_ROOT, default <storage_root>/inputs)
+  // Voices computed from references, shared by the fleet (VOICE_STORE, default <storage_root>/voices;
+  // "off": none). Models that clone use it unless their config says otherwise.
+  std::string voice_store;
 
   static WorkerConfig from_env();
 };

@@ -1,5 +1,6 @@
 #include "worker/xtts_model.hpp"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "common/files.hpp"
 #include "common/sha256.hpp"
 #include "models/xtts/torch/engine.hpp"
+#include "models/xtts/voice_store.hpp"
 #include "worker/torch_device.hpp"
 
 namespace gpufleet::worker {
@@ -31,14 +33,17 @@ std::optional<double> number_field(const nlohmann::json& input, const char* fiel
 
 class XttsModel final : public models::Model {
  public:
-  XttsModel(const models::ModelSpec& spec, const DeviceInfo& device, size_t voice_cache)
+  XttsModel(const models::ModelSpec& spec, const DeviceInfo& device, size_t voice_cache,
+            std::optional<xtts::VoiceStore> store)
       : engine_(xtts::XttsEngine::load(spec.files.at("config").parent_path(), torch_device(device))),
-        capacity_(voice_cache) {
+        capacity_(voice_cache),
+        store_(std::move(store)) {
     info_.name = spec.name;
     info_.kind = "tts";
     info_.languages = engine_->config().languages;
     info_.cloning = true;
     info_.sample_rate = static_cast<uint32_t>(engine_->config().output_sample_rate);
+    if (store_) spdlog::info("model {}: voices shared in {}", spec.name, (store_->root() / engine_->voice_fingerprint()).string());
   }
 
   const protocol::ModelInfo& info() const override { return info_; }
@@ -67,16 +72,21 @@ class XttsModel final : public models::Model {
 
     // One job at a time per engine: sampling seeds the process-wide generator and the GPT keeps state for
     // dumps; one GPU gains little from two decodes interleaved.
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(engine_mutex_);
     context.check();
-    bool cached = false;
-    auto voice = find_voice(key);
-    if (voice) {
-      cached = true;
-    } else {
-      voice = std::make_shared<xtts::Voice>(engine_->clone(*reference));
-      remember_voice(key, voice);
+    // Memory first, then the fleet's store, then the encoders (whose voice goes to both).
+    std::string source = "memory";
+    auto voice = find_voice(key, input.reference);
+    if (!voice) {
+      source = "shared";
+      voice = load_stored_voice(key);
     }
+    if (!voice) {
+      source = "miss";
+      voice = std::make_shared<xtts::Voice>(engine_->clone(*reference));
+      if (store_) store_->save(engine_->voice_fingerprint(), key, xtts::XttsEngine::voice_tensors(*voice));
+    }
+    if (source != "memory") remember_voice(key, input.reference, voice);
     context.check();
     const auto synthesis = engine_->synthesize(request.text, request.language, *voice, options);
     auto samples =
@@ -84,34 +94,86 @@ class XttsModel final : public models::Model {
     models::Audio audio;
     audio.samples.assign(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
     audio.sample_rate = info_.sample_rate;
-    models::ModelOutput output{std::move(audio), {{"voice_cache", cached ? "hit" : "miss"}, {"codes", synthesis.codes.size(1)}}};
+    models::ModelOutput output{std::move(audio), {{"voice_cache", source}, {"codes", synthesis.codes.size(1)}}};
     return output;
   }
 
+  std::vector<std::string> references_in_memory() const override {
+    std::lock_guard lock(cache_mutex_);
+    std::vector<std::string> references;
+    for (const auto& entry : voices_) {
+      for (const auto& name : entry.references) {
+        if (references.size() == protocol::kMaxAdvertisedVoices) return references;
+        references.push_back(name);
+      }
+    }
+    return references;
+  }
+
  private:
-  std::shared_ptr<xtts::Voice> find_voice(const std::string& key) {
+  // A voice in memory, and the names its reference was sent under (the same bytes may have several).
+  struct CachedVoice {
+    std::string key;
+    std::shared_ptr<xtts::Voice> voice;
+    std::vector<std::string> references;
+  };
+  static constexpr size_t kNamesPerVoice = 4;
+
+  static void add_name(CachedVoice& entry, const std::string& reference) {
+    if (reference.empty()) return;
+    auto& names = entry.references;
+    names.erase(std::remove(names.begin(), names.end(), reference), names.end());
+    names.insert(names.begin(), reference);
+    if (names.size() > kNamesPerVoice) names.pop_back();
+  }
+
+  std::shared_ptr<xtts::Voice> find_voice(const std::string& key, const std::string& reference) {
+    std::lock_guard lock(cache_mutex_);
     auto found = index_.find(key);
     if (found == index_.end()) return nullptr;
     voices_.splice(voices_.begin(), voices_, found->second);  // most recently used first
-    return found->second->second;
+    add_name(*found->second, reference);
+    return found->second->voice;
   }
 
-  void remember_voice(const std::string& key, std::shared_ptr<xtts::Voice> voice) {
+  // The voice another worker (or this one, before a restart) stored; nullptr when there is none usable.
+  std::shared_ptr<xtts::Voice> load_stored_voice(const std::string& key) const {
+    if (!store_) return nullptr;
+    auto tensors = store_->load(engine_->voice_fingerprint(), key);
+    if (!tensors) return nullptr;
+    try {
+      return std::make_shared<xtts::Voice>(engine_->voice_from_tensors(*tensors));
+    } catch (const ModelError& error) {
+      spdlog::warn("model {}: stored voice {} is unusable ({}); computing it again", info_.name, key, error.what());
+      return nullptr;
+    }
+  }
+
+  void remember_voice(const std::string& key, const std::string& reference, std::shared_ptr<xtts::Voice> voice) {
     if (capacity_ == 0) return;
-    voices_.emplace_front(key, std::move(voice));
+    std::lock_guard lock(cache_mutex_);
+    if (auto found = index_.find(key); found != index_.end()) {  // stored meanwhile under another name
+      add_name(*found->second, reference);
+      return;
+    }
+    voices_.push_front(CachedVoice{key, std::move(voice), {}});
+    add_name(voices_.front(), reference);
     index_[key] = voices_.begin();
     if (voices_.size() > capacity_) {
-      index_.erase(voices_.back().first);
+      index_.erase(voices_.back().key);
       voices_.pop_back();
     }
   }
 
   std::unique_ptr<xtts::XttsEngine> engine_;
   protocol::ModelInfo info_;
-  std::mutex mutex_;
+  std::mutex engine_mutex_;
   size_t capacity_;
-  std::list<std::pair<std::string, std::shared_ptr<xtts::Voice>>> voices_;
-  std::unordered_map<std::string, decltype(voices_)::iterator> index_;
+  std::optional<xtts::VoiceStore> store_;
+  // The in-memory LRU; its own lock, so that the event loop can list it while a job holds the engine.
+  mutable std::mutex cache_mutex_;
+  std::list<CachedVoice> voices_;
+  std::unordered_map<std::string, std::list<CachedVoice>::iterator> index_;
 };
 
 }  // namespace
@@ -123,15 +185,22 @@ std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, co
   }
   if (spec.dtype != "float32") throw ConfigError(where + "xtts runs in float32 in this version");
   size_t voice_cache = 32;
+  std::optional<xtts::VoiceStore> store;
   for (const auto& [key, value] : spec.options.items()) {
     if (key == "voice_cache" && value.is_number_integer() && value.get<int64_t>() >= 0 && value.get<int64_t>() <= 100000) {
       voice_cache = static_cast<size_t>(value.get<int64_t>());
+    } else if (key == "voice_store" && value.is_string() && std::filesystem::path(value.get<std::string>()).is_absolute()) {
+      store.emplace(value.get<std::string>());
+    } else if (key == "voice_store" && value.is_boolean() && !value.get<bool>()) {
+      store.reset();
     } else {
-      throw ConfigError(where + "options." + key + ": xtts takes only voice_cache (0-100000 voices)");
+      throw ConfigError(where + "options." + key +
+                        ": xtts takes voice_cache (0-100000 voices in memory) and voice_store (an absolute folder "
+                        "shared by the fleet, or false)");
     }
   }
   try {
-    return std::make_unique<XttsModel>(spec, select_device(device), voice_cache);
+    return std::make_unique<XttsModel>(spec, select_device(device), voice_cache, std::move(store));
   } catch (const FleetError&) {
     throw;
   } catch (const std::exception& error) {

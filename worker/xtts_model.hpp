@@ -1,8 +1,10 @@
 #pragma once
 // XTTS-v2 as a worker model (backend "xtts"): the native engine of models/xtts/torch behind the torch-free
-// Model interface, in the LibTorch plugin. Voices are computed from the job's speaker_wav and kept in an
-// in-memory LRU cache keyed by the reference's SHA-256, so the second job with the same voice skips the
-// conditioning encoders.
+// Model interface, in the LibTorch plugin. A voice (conditioning latents and speaker embedding) is computed
+// from the job's speaker_wav once: kept in an in-memory LRU keyed by the reference's SHA-256, whose
+// references the worker advertises so that the broker sends jobs with them here, and saved to the fleet's
+// voice store (models/xtts/voice_store.hpp) so that other workers load it instead of computing it. A job's
+// result says where its voice came from: voice_cache "memory", "shared" or "miss".
 
 #include <memory>
 #include <string>
@@ -13,7 +15,8 @@
 namespace gpufleet::worker {
 
 // `spec.files.config` is the model folder's config.json (vocab.json and model.safetensors or model.pth
-// beside it); options: {"voice_cache": N (entries, default 32)}. `device` as select_device takes it.
+// beside it); options: {"voice_cache": N (entries in memory, default 32), "voice_store": "/absolute/folder"
+// or false (the worker fills in its VOICE_STORE when absent)}. `device` as select_device takes it.
 // Throws ModelError or ConfigError.
 std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, const std::string& device);
 

@@ -3,6 +3,8 @@
 // worker, and every batched job's audio equals what the same request gets alone.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -134,6 +136,13 @@ TEST(FleetReferences, UploadedReferencesReachTheModelAndNothingElseDoes) {
   EXPECT_EQ(fleet.request("DELETE", "/v1/files").status, 405);
 }
 
+// A registry serving the golden set's checkpoint as model "xtts" on the CPU.
+std::string xtts_registry(const TempDir& dir, const std::string& golden) {
+  const json entry{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+                   {"files", {{"config", golden + "/config.json"}}}};
+  return write_model_registry(dir.path(), json{{"models", {entry}}}.dump());
+}
+
 // Guards XTTS-v2 as a fleet model: the native engine (small random-weight checkpoint of the golden set) is
 // served from the registry, clones the voice of an uploaded reference, answers 24 kHz audio, computes a
 // voice once and reuses it for the next job with the same reference, and refuses a job without reference.
@@ -141,9 +150,7 @@ TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
   const std::string golden = xtts_golden_dir();
   if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
   TempDir dir;
-  const json entry{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
-                   {"files", {{"config", golden + "/config.json"}}}};
-  const std::string registry = write_model_registry(dir.path(), json{{"models", {entry}}}.dump());
+  const std::string registry = xtts_registry(dir, golden);
   Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});
   auto models = json::parse(fleet.get("/v1/models").body)["models"];
   ASSERT_EQ(models.size(), 1u) << models.dump();
@@ -170,12 +177,82 @@ TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
     results.push_back(job["result"]);
   }
   EXPECT_EQ(results[0]["voice_cache"], "miss");
-  EXPECT_EQ(results[1]["voice_cache"], "hit") << "the second job with the same reference computed the voice again";
+  EXPECT_EQ(results[1]["voice_cache"], "memory") << "the second job with the same reference computed the voice again";
 
   const std::string bare = fleet.submit({{"model", "xtts"}, {"input", {{"text", "No reference."}}}});
   auto refused = fleet.wait_job(bare, 60);
   EXPECT_EQ(refused["state"], "failed");
   EXPECT_EQ(refused["error"]["code"], "invalid_input") << refused.dump();
+}
+
+// Guards the fleet-wide voice cache. Two workers each compute one voice; later jobs with either voice go to
+// the worker holding it in memory (by load alone, both would go to worker-1, which wins ties), and a worker
+// that restarted without its memory loads the voice its peer left in the shared store instead of computing it.
+TEST(FleetXtts, JobsFollowTheirVoiceAndVoicesAreSharedThroughStorage) {
+  const std::string golden = xtts_golden_dir();
+  if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
+  TempDir dir;
+  const std::string registry = xtts_registry(dir, golden);
+  Fleet fleet(FleetOptions{2, "noop", 1, {{"WORKER_CONFIG", registry}}});
+  ASSERT_TRUE(fleet.wait_workers(2));
+
+  std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
+  const std::string alice((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto parsed = parse_wav(alice);
+  ASSERT_TRUE(parsed);
+  auto samples = wav_samples_pcm16(alice, *parsed);
+  std::reverse(samples.begin(), samples.end());  // another voice, as far as content hashes go
+  const std::string bob = encode_wav_pcm16(samples, parsed->sample_rate);
+  auto upload = [&fleet](const std::string& bytes) {
+    auto response = fleet.post("/v1/files", bytes, "audio/wav");
+    EXPECT_EQ(response.status, 201) << response.body;
+    return json::parse(response.body)["speaker_wav"].get<std::string>();
+  };
+  const std::string alice_wav = upload(alice);
+  const std::string bob_wav = upload(bob);
+  auto submit = [&fleet](const std::string& speaker_wav) {
+    return fleet.submit({{"model", "xtts"},
+                         {"input", {{"text", "Hello there."}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 3}}}});
+  };
+  auto finished = [&fleet](const std::string& id) {
+    auto job = fleet.wait_job(id, 120);
+    EXPECT_EQ(job["state"], "succeeded") << job.dump();
+    return job;
+  };
+
+  // Submitted together: one job per worker (the second finds the first worker busy).
+  const std::string first_alice = submit(alice_wav);
+  const std::string first_bob = submit(bob_wav);
+  const auto alice_job = finished(first_alice);
+  const auto bob_job = finished(first_bob);
+  EXPECT_EQ(alice_job["result"]["voice_cache"], "miss");
+  EXPECT_EQ(bob_job["result"]["voice_cache"], "miss");
+  const std::string alice_worker = alice_job.value("worker", "");
+  const std::string bob_worker = bob_job.value("worker", "");
+  ASSERT_NE(alice_worker, bob_worker) << "both first jobs ran on one worker; the test needs one on each";
+  // Each computed voice is in the shared store, under the model's fingerprint.
+  size_t stored = 0;
+  for (const auto& file : std::filesystem::recursive_directory_iterator(fleet.storage() / "voices")) {
+    stored += file.path().extension() == ".safetensors" ? 1 : 0;
+  }
+  EXPECT_EQ(stored, 2u);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // heartbeats carry what each worker holds
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [speaker_wav, worker] : {std::pair{alice_wav, alice_worker}, std::pair{bob_wav, bob_worker}}) {
+      const auto job = finished(submit(speaker_wav));
+      EXPECT_EQ(job["worker"], worker) << "a job went past the worker holding its voice: " << job.dump();
+      EXPECT_EQ(job["result"]["voice_cache"], "memory") << job.dump();
+    }
+  }
+
+  // Alice's worker comes back with an empty memory; whichever worker takes her next job (neither holds her
+  // voice in memory now) finds the voice in the store rather than computing it.
+  const size_t restarted = alice_worker.rfind("worker-1-", 0) == 0 ? 0 : 1;
+  fleet.stack().restart_worker(restarted, SIGTERM);
+  ASSERT_TRUE(fleet.wait_workers(2));
+  const auto again = finished(submit(alice_wav));
+  EXPECT_EQ(again["result"]["voice_cache"], "shared") << again.dump();
 }
 
 }  // namespace

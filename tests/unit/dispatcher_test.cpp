@@ -5,6 +5,8 @@
 
 #include "broker/dispatcher.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace gpufleet::broker {
 namespace {
 
@@ -305,6 +307,43 @@ TEST(Dispatcher, AnnouncedMaxBatchIsBounded) {
   add(dispatcher, ready);
   for (int i = 0; i < 300; ++i) dispatcher.enqueue(job("v" + std::to_string(i), "voice"));
   EXPECT_EQ(dispatcher.dispatch().size(), 256u);
+}
+
+// Guards voice affinity: a job whose voice a worker holds in memory goes there rather than to the
+// least-loaded worker, but never waits for it: with the warm worker full, a cold one takes it. Voices a
+// worker stops listing, or lists for a model it does not serve, attract nothing.
+TEST(Dispatcher, AJobGoesToTheWorkerHoldingItsVoiceWhenThatWorkerHasRoom) {
+  Dispatcher dispatcher;
+  add(dispatcher, worker("a", {"xtts"}, 2));
+  add(dispatcher, worker("b", {"xtts"}, 1));  // by load alone, "a" (2 free slots) would win
+  dispatcher.set_voices("b", {protocol::ModelVoices{"xtts", {"uploads/alice.wav"}},
+                              protocol::ModelVoices{"espeak", {"uploads/bob.wav"}}});
+  auto cloned = [](const std::string& id, const std::string& reference) {
+    QueuedJob queued = job(id, "xtts");
+    queued.input_json = nlohmann::json{{"text", "hi"}, {"speaker_wav", reference}}.dump();
+    return queued;
+  };
+  dispatcher.enqueue(cloned("alice1", "uploads/alice.wav"));
+  auto first = dispatch_confirmed(dispatcher);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].worker_id, "b");
+  EXPECT_EQ(first[0].job.reference, "uploads/alice.wav");
+
+  // "b" is full now: the next job with the same voice does not wait for it.
+  dispatcher.enqueue(cloned("alice2", "uploads/alice.wav"));
+  auto second = dispatch_confirmed(dispatcher);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].worker_id, "a");
+
+  // A voice listed under a model the worker does not serve, or no longer listed, attracts nothing.
+  ASSERT_TRUE(dispatcher.complete("b", "alice1", first[0].attempt));
+  ASSERT_TRUE(dispatcher.complete("a", "alice2", second[0].attempt));
+  EXPECT_FALSE(dispatcher.workers().at("b").holds_voice("espeak", "uploads/bob.wav"));
+  dispatcher.set_voices("b", {});
+  dispatcher.enqueue(cloned("alice3", "uploads/alice.wav"));
+  auto third = dispatch_confirmed(dispatcher);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].worker_id, "a");
 }
 
 }  // namespace

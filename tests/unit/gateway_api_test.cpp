@@ -125,6 +125,8 @@ TEST(GatewayApi, UploadsAreWavFilesNamedByTheirContent) {
 // Guards the hash itself against a known vector (FIPS 180-2, "abc").
 TEST(GatewayApi, Sha256MatchesTheStandardVector) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // Fed in pieces (model fingerprints), the digest is the same as in one buffer.
+  EXPECT_EQ(Sha256().update("a").update("").update("bc").hex_digest(), sha256_hex("abc"));
 }
 
 // Guards the default language: English as the original service had it, except for a model that speaks one

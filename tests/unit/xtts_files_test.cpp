@@ -13,6 +13,7 @@
 #include "models/xtts/config.hpp"
 #include "models/xtts/safetensors.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
+#include "models/xtts/voice_store.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/xtts_golden.hpp"
 
@@ -139,6 +140,35 @@ TEST_F(SafetensorsBadFiles, NonCheckpointsAreRefusedByTheTorchReader) {
   const auto text = dir_ / "text.pth";
   write_file_atomically(text, "this is not a zip archive at all, just text");
   EXPECT_THROW(read_torch_checkpoint(text), ModelError);
+}
+
+// Guards the fleet-wide voice store: what one worker saves another loads bit for bit; a voice of other
+// weights, a damaged file or a name that is not a digest never comes back as a voice.
+TEST(VoiceStore, SavedVoicesComeBackAndDamagedOnesAreAbsent) {
+  testing::TempDir temp;
+  const VoiceStore store(temp.path() / "voices");  // created on first save
+  const std::string model(64, 'a');
+  const std::string reference = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  TensorMap voice;
+  voice["gpt_cond_latent"] = OwnedTensor{DType::kF32, {1, 2, 3}, std::string(24, '\x01')};
+  voice["speaker_embedding"] = OwnedTensor{DType::kF32, {1, 4, 1}, std::string(16, '\x02')};
+
+  EXPECT_FALSE(store.load(model, reference));
+  ASSERT_TRUE(store.save(model, reference, voice));
+  const auto loaded = store.load(model, reference);
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_EQ(loaded->at("gpt_cond_latent").shape, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(loaded->at("gpt_cond_latent").bytes, voice["gpt_cond_latent"].bytes);
+  EXPECT_EQ(loaded->at("speaker_embedding").bytes, voice["speaker_embedding"].bytes);
+  EXPECT_FALSE(store.load(std::string(64, 'b'), reference));  // other weights: not theirs
+
+  write_file_atomically(store.path(model, reference), "damaged");
+  EXPECT_FALSE(store.load(model, reference));
+
+  EXPECT_THROW(store.load("../../etc", reference), std::invalid_argument);
+  EXPECT_THROW(store.load(model, "../" + reference.substr(3)), std::invalid_argument);
+  EXPECT_THROW(store.save(model, std::string(64, 'G'), voice), std::invalid_argument);
 }
 
 }  // namespace

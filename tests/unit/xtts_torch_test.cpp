@@ -7,9 +7,12 @@
 #include <memory>
 #include <string>
 
-#include "models/xtts/safetensors.hpp"
+#include "common/error.hpp"
+#include "common/files.hpp"
 #include "models/xtts/config.hpp"
+#include "models/xtts/safetensors.hpp"
 #include "models/xtts/torch/conditioning.hpp"
+#include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch/gpt.hpp"
 #include "models/xtts/torch/hifigan.hpp"
 #include "models/xtts/torch/speaker.hpp"
@@ -162,6 +165,33 @@ TEST_F(XttsGptTest, SpeakerEmbeddingMatchesUpstreamStageByStage) {
   EXPECT_TRUE(close(trace.asp_pooled, golden("spk.asp_pooled"), 1e-4, 1e-4));
   EXPECT_TRUE(close(trace.fc_out, golden("spk.fc_out"), 1e-4, 1e-4));
   EXPECT_TRUE(close(embedding, golden("spk.embedding"), 1e-4, 1e-4));
+}
+
+// Guards the voices the fleet shares through storage: a voice written out and read back conditions exactly
+// as the computed one; tensors of another shape (a voice of another model size) or with NaNs are refused
+// rather than spoken with; the fingerprint that names the store's folder is stable across loads.
+TEST(XttsEngineVoices, AStoredVoiceRoundTripsAndAForeignOneIsRefused) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto engine = XttsEngine::load(golden_dir());
+  const auto reference = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
+  ASSERT_TRUE(reference);
+  const auto voice = engine->clone(*reference);
+  const auto restored = engine->voice_from_tensors(XttsEngine::voice_tensors(voice));
+  EXPECT_TRUE(torch::equal(restored.gpt_cond_latent, voice.gpt_cond_latent));
+  EXPECT_TRUE(torch::equal(restored.speaker_embedding, voice.speaker_embedding));
+
+  auto foreign = XttsEngine::voice_tensors(voice);
+  foreign["speaker_embedding"] = to_owned(torch::zeros({1, voice.speaker_embedding.size(1) + 1, 1}));
+  EXPECT_THROW(engine->voice_from_tensors(foreign), ModelError);
+  auto poisoned = XttsEngine::voice_tensors(voice);
+  poisoned["gpt_cond_latent"] = to_owned(torch::full(voice.gpt_cond_latent.sizes(), NAN));
+  EXPECT_THROW(engine->voice_from_tensors(poisoned), ModelError);
+  auto missing = XttsEngine::voice_tensors(voice);
+  missing.erase("gpt_cond_latent");
+  EXPECT_THROW(engine->voice_from_tensors(missing), ModelError);
+
+  EXPECT_EQ(engine->voice_fingerprint().size(), 64u);
+  EXPECT_EQ(XttsEngine::load(golden_dir())->voice_fingerprint(), engine->voice_fingerprint());
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
+#include "common/sha256.hpp"
 #include "common/wav.hpp"
 #include "models/xtts/torch/conditioning.hpp"
 #include "models/xtts/torch/speaker.hpp"
@@ -32,7 +34,39 @@ std::unique_ptr<XttsEngine> XttsEngine::load(const fs::path& model_dir, torch::D
   }
   engine->gpt_ = std::make_unique<XttsGpt>(*engine->weights_, engine->config_);
   engine->vocoder_ = std::make_unique<HifiganDecoder>(*engine->weights_, engine->config_);
+  const auto config_text = read_file(model_dir / "config.json", 16u << 20);
+  engine->voice_fingerprint_ =
+      Sha256()
+          .update(config_text.value_or(""))
+          .update(engine->weights_->digest({"gpt.conditioning_encoder.", "gpt.conditioning_perceiver.",
+                                            "hifigan_decoder.speaker_encoder.", "mel_stats"}))
+          .hex_digest();
   return engine;
+}
+
+TensorMap XttsEngine::voice_tensors(const Voice& voice) {
+  return {{"gpt_cond_latent", to_owned(voice.gpt_cond_latent)}, {"speaker_embedding", to_owned(voice.speaker_embedding)}};
+}
+
+Voice XttsEngine::voice_from_tensors(const TensorMap& tensors) const {
+  const auto& latents = weights_->get("gpt.conditioning_perceiver.latents");      // [n, d]
+  const auto& speaker_fc = weights_->get("hifigan_decoder.speaker_encoder.fc.weight");  // [d_vector, in]
+  auto take = [&tensors](const char* name, std::vector<int64_t> shape) {
+    auto found = tensors.find(name);
+    if (found == tensors.end()) throw ModelError(ErrorCode::kModelError, std::string("stored voice has no ") + name);
+    if (found->second.dtype != DType::kF32 || found->second.shape != shape) {
+      throw ModelError(ErrorCode::kModelError, std::string("stored voice's ") + name + " does not fit this model");
+    }
+    auto tensor = to_tensor(found->second);
+    if (!torch::isfinite(tensor).all().item<bool>()) {
+      throw ModelError(ErrorCode::kModelError, std::string("stored voice's ") + name + " is not finite");
+    }
+    return tensor;
+  };
+  Voice voice;
+  voice.gpt_cond_latent = take("gpt_cond_latent", {1, latents.size(0), latents.size(1)}).to(device_);
+  voice.speaker_embedding = take("speaker_embedding", {1, speaker_fc.size(0), 1}).to(device_);
+  return voice;
 }
 
 Voice XttsEngine::clone(const std::string& wav_bytes) const {

@@ -53,6 +53,16 @@ class XttsEngine {
 
   const XttsConfig& config() const { return config_; }
 
+  // What identifies the voices this engine computes: its config and the weights of the conditioning
+  // encoders, the perceiver and the speaker encoder (mel_stats too). A stored voice is used only by an
+  // engine with the same fingerprint, so a retrained checkpoint never meets voices of the old one.
+  const std::string& voice_fingerprint() const { return voice_fingerprint_; }
+  // A voice as CPU tensors for storage ("gpt_cond_latent", "speaker_embedding"; not the reference audio).
+  static TensorMap voice_tensors(const Voice& voice);
+  // And back, on this engine's device. Throws ModelError when the tensors are missing, not float32, not
+  // finite, or not of the shapes this model's weights produce.
+  Voice voice_from_tensors(const TensorMap& tensors) const;
+
  private:
   XttsEngine() = default;
   XttsConfig config_;
@@ -61,6 +71,7 @@ class XttsEngine {
   std::unique_ptr<XttsGpt> gpt_;
   std::unique_ptr<HifiganDecoder> vocoder_;
   torch::Device device_ = torch::kCPU;
+  std::string voice_fingerprint_;
 };
 
 }  // namespace gpufleet::xtts

@@ -1,6 +1,11 @@
 #include "models/xtts/torch/weights.hpp"
 
+#include <torch/torch.h>
+
+#include <map>
+
 #include "common/error.hpp"
+#include "common/sha256.hpp"
 #include "models/xtts/torch/tensors.hpp"
 
 namespace gpufleet::xtts {
@@ -27,6 +32,27 @@ int64_t Weights::count(const std::string& prefix, const std::string& suffix) con
   int64_t n = 0;
   while (contains(prefix + std::to_string(n) + suffix)) ++n;
   return n;
+}
+
+std::string Weights::digest(const std::vector<std::string>& prefixes) const {
+  std::map<std::string, const torch::Tensor*> chosen;  // name order, whatever the hash map's order
+  for (const auto& [name, tensor] : tensors_) {
+    for (const auto& prefix : prefixes) {
+      if (name.compare(0, prefix.size(), prefix) == 0) {
+        chosen.emplace(name, &tensor);
+        break;
+      }
+    }
+  }
+  Sha256 sha;
+  for (const auto& [name, tensor] : chosen) {
+    const auto values = tensor->to(torch::kCPU).contiguous();
+    std::string description = name + "|" + std::string(c10::toString(values.scalar_type())) + "|";
+    for (auto size : values.sizes()) description += std::to_string(size) + ",";
+    sha.update(description);
+    sha.update(std::string_view(static_cast<const char*>(values.data_ptr()), values.numel() * values.element_size()));
+  }
+  return sha.hex_digest();
 }
 
 }  // namespace gpufleet::xtts

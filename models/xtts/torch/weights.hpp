@@ -6,6 +6,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "models/xtts/safetensors.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
@@ -22,6 +23,9 @@ class Weights {
   bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
   // How many consecutive blocks "<prefix>0<suffix>", "<prefix>1<suffix>", ... exist.
   int64_t count(const std::string& prefix, const std::string& suffix) const;
+  // SHA-256 over the names, dtypes, shapes and values of the tensors whose names start with one of
+  // `prefixes`: what identifies the weights a computation used, wherever they were loaded from.
+  std::string digest(const std::vector<std::string>& prefixes) const;
 
  private:
   std::unordered_map<std::string, torch::Tensor> tensors_;
