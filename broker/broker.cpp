@@ -210,6 +210,15 @@ void Broker::on_heartbeat(const std::string& identity, const protocol::Heartbeat
   }
   if (!heartbeat.renew.empty()) dispatcher_.renew(identity, heartbeat.renew, now + config_.lease);
   dispatcher_.set_voices(identity, heartbeat.voices);
+  for (const auto& progress : heartbeat.progress) {
+    // Recorded only for the attempt this worker holds now; the job store checks again against Redis.
+    const Assignment* assignment = dispatcher_.find_running(progress.job_id);
+    if (assignment == nullptr || assignment->worker_id != identity || assignment->attempt != progress.attempt ||
+        !assignment->confirmed || progress.total == 0 || progress.done > progress.total) {
+      continue;
+    }
+    status_.record_progress(*assignment, progress.done, progress.total);
+  }
 }
 
 void Broker::on_result(const std::string& identity, const protocol::JobResult& result) {

@@ -106,6 +106,12 @@ void StatusWriter::record_dispatch(const Assignment& assignment, VerdictHandler 
              std::move(handler));
 }
 
+void StatusWriter::record_progress(const Assignment& assignment, uint64_t done, uint64_t total) {
+  JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, unix_ms(),
+                 assignment.attempt, assignment.worker_id, {}, {}, {}, done, total};
+  push(job_store::progress_command(keys_, assignment.job.id, assignment.attempt, done, total, to_json(event)));
+}
+
 void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
                                 const Outcome& outcome, VerdictHandler handler) {
   job_store::Completion completion;

@@ -46,6 +46,9 @@ class StatusWriter {
   void record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code, const std::string& reason,
                       VerdictHandler handler = {});
 
+  // A running job's progress report (kept only while that attempt runs), with its event.
+  void record_progress(const Assignment& assignment, uint64_t done, uint64_t total);
+
   void worker_joined(const WorkerState& worker);
   void worker_left(const std::string& worker_id, const std::string& reason);
   // The periodic snapshot: workers' load and heartbeat age, the model catalog, queue depths, broker liveness.

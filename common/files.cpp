@@ -37,6 +37,16 @@ class FileDescriptor {
   int fd_;
 };
 
+// Renames a synced file into place and syncs the folder, so that the rename itself survives a crash.
+void rename_durably(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    ::unlink(from.c_str());
+    storage_failure("cannot rename onto", to);
+  }
+  FileDescriptor folder(::open(to.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (folder.get() >= 0) ::fsync(folder.get());
+}
+
 }  // namespace
 
 void write_file_atomically(const fs::path& path, std::string_view data) {
@@ -72,12 +82,21 @@ void write_file_atomically(const fs::path& path, std::string_view data) {
     ::unlink(temporary.c_str());
     storage_failure("cannot close", temporary);
   }
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    ::unlink(temporary.c_str());
-    storage_failure("cannot rename onto", path);
+  rename_durably(temporary, path);
+}
+
+void move_file_durably(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  if (ec) throw FleetError(ErrorCode::kStorageError, "cannot create " + to.parent_path().string() + ": " + ec.message());
+  {
+    FileDescriptor file(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+    if (file.get() < 0 || ::fsync(file.get()) != 0) {
+      ::unlink(from.c_str());
+      storage_failure("cannot fsync", from);
+    }
   }
-  FileDescriptor folder(::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (folder.get() >= 0) ::fsync(folder.get());  // make the rename itself durable
+  rename_durably(from, to);
 }
 
 std::optional<std::string> read_file(const fs::path& path, size_t max_bytes) {

@@ -13,6 +13,11 @@ namespace gpufleet {
 // so that a reader sees either no file or the whole file. Throws FleetError(kStorageError).
 void write_file_atomically(const std::filesystem::path& path, std::string_view data);
 
+// Moves a finished file (written by someone else, e.g. an encoder) into place on the same filesystem: fsyncs
+// it, renames it to `to` and fsyncs the folder, with the same all-or-nothing promise. Throws
+// FleetError(kStorageError); `from` is removed on failure.
+void move_file_durably(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // Reads a whole file; nullopt when it cannot be opened or is larger than `max_bytes`.
 std::optional<std::string> read_file(const std::filesystem::path& path, size_t max_bytes);
 

@@ -107,6 +107,7 @@ local function one(id, job, a)
   local done = tonumber(f[3] or '0') or 0
   if done + 1 ~= tonumber(a[2]) then return -(done + 1) end
   redis.call('HSET', job, 'state', 'running', 'attempts', a[2], 'worker', a[3], 'started_ms', a[4], 'updated_ms', a[4])
+  redis.call('HDEL', job, 'progress_done', 'progress_total')  -- an earlier attempt's
   redis.call('ZREM', p .. ':queue:' .. f[2], id)
   redis.call('ZADD', p .. ':running', a[4], id)
   redis.call('PUBLISH', p .. ':events:jobs', a[5])
@@ -160,6 +161,16 @@ redis.call('PUBLISH', p .. ':events:jobs', ARGV[5])
 return 1
 )lua";
 
+// ARGV: prefix id attempt done total event
+constexpr const char* kProgress = R"lua(
+local job = ARGV[1] .. ':job:' .. ARGV[2]
+local f = redis.call('HMGET', job, 'state', 'attempts')
+if f[1] ~= 'running' or f[2] ~= ARGV[3] then return 0 end
+redis.call('HSET', job, 'progress_done', ARGV[4], 'progress_total', ARGV[5])
+redis.call('PUBLISH', ARGV[1] .. ':events:jobs', ARGV[6])
+return 1
+)lua";
+
 Script make(const char* name, const std::string& source) { return Script{name, source, sha1_hex(source)}; }
 
 // A batched script: the prefix, the per-group function, the loop over the groups.
@@ -168,7 +179,7 @@ Script make_batched(const char* name, const char* one) {
 }
 
 // Positions in scripts().
-enum class ScriptId : size_t { kSubmit, kCancel, kDispatch, kFinish, kRequeue };
+enum class ScriptId : size_t { kSubmit, kCancel, kDispatch, kFinish, kRequeue, kProgress };
 
 const Script& script(ScriptId id) { return scripts().at(static_cast<size_t>(id)); }
 
@@ -183,7 +194,7 @@ RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
 const std::vector<Script>& scripts() {
   static const std::vector<Script> all{make("submit", kSubmit), make("cancel", kCancel),
                                        make_batched("dispatch", kDispatchOne), make_batched("finish", kFinishOne),
-                                       make("requeue", kRequeue)};
+                                       make("requeue", kRequeue), make("progress", kProgress)};
   return all;
 }
 
@@ -261,6 +272,12 @@ RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t
   return eval(script(ScriptId::kRequeue),
               {keys.prefix(), id, std::to_string(attempt), std::to_string(now_ms), queued_event,
                           cancelled_event, std::to_string(retention_s), error_code, error_message});
+}
+
+RedisArgs progress_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, uint64_t done,
+                           uint64_t total, const std::string& event) {
+  return eval(script(ScriptId::kProgress),
+              {keys.prefix(), id, std::to_string(attempt), std::to_string(done), std::to_string(total), event});
 }
 
 }  // namespace gpufleet::job_store

@@ -99,6 +99,11 @@ RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t
                           const std::string& queued_event, const std::string& cancelled_event,
                           int64_t retention_s, const std::string& error_code, const std::string& error_message);
 
+// A running job's progress (e.g. video frames done of total), recorded and published only while the job
+// runs at that attempt. Reply 1: recorded. 0: not running at that attempt (finished, requeued): ignored.
+RedisArgs progress_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, uint64_t done,
+                           uint64_t total, const std::string& event);
+
 // The fields the broker reads to rebuild a job.
 inline const std::vector<std::string>& recovery_fields() {
   static const std::vector<std::string> fields{"state",       "kind",     "model",   "priority",

@@ -99,6 +99,15 @@ struct ModelVoices {
 };
 inline constexpr size_t kMaxAdvertisedVoices = 256;  // per model and heartbeat
 
+// How far a running job has come (video: frames rendered of the total), reported when it changed.
+struct JobProgress {
+  std::string job_id;
+  uint32_t attempt = 0;
+  uint64_t done = 0;
+  uint64_t total = 0;
+  MSGPACK_DEFINE_MAP(job_id, attempt, done, total)
+};
+
 struct Heartbeat {
   uint32_t active = 0;    // jobs the sender is running (worker) or has assigned to the peer (broker)
   bool draining = false;  // worker: finishing what it holds, send nothing new; broker: drain seen, nothing comes
@@ -106,7 +115,8 @@ struct Heartbeat {
   // Worker: the voices it holds in memory now, in full (absent in older workers' heartbeats: none). The
   // broker prefers this worker for jobs with these references.
   std::vector<ModelVoices> voices;
-  MSGPACK_DEFINE_MAP(active, draining, renew, voices)
+  std::vector<JobProgress> progress;  // worker: running jobs whose progress changed since its last heartbeat
+  MSGPACK_DEFINE_MAP(active, draining, renew, voices, progress)
 };
 
 struct Job {

@@ -68,6 +68,11 @@ std::string to_json(const JobEvent& event) {
     append_field(out, "result");
     out.append(event.result_json);
   }
+  if (event.progress_total > 0) {
+    append_field(out, "progress");
+    out.append("{\"done\":" + std::to_string(event.progress_done) + ",\"total\":" +
+               std::to_string(event.progress_total) + "}");
+  }
   if (!event.error_code.empty()) {
     append_field(out, "error");
     out.append("{\"code\":");

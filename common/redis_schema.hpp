@@ -62,6 +62,8 @@ inline constexpr std::string_view kDeadlineMs = "deadline_ms";
 inline constexpr std::string_view kCancelRequested = "cancel_requested";
 inline constexpr std::string_view kLastErrorCode = "last_error_code";  // why the last attempt was requeued
 inline constexpr std::string_view kLastErrorMessage = "last_error_message";
+inline constexpr std::string_view kProgressDone = "progress_done";  // while running: units done (video frames)
+inline constexpr std::string_view kProgressTotal = "progress_total";
 }  // namespace job_field
 
 // One state change of one job, as published on <prefix>:events:jobs.
@@ -76,6 +78,8 @@ struct JobEvent {
   std::string result_json;  // only on succeeded: embedded as an object
   std::string error_code;   // only on failed / requeued-after-loss
   std::string error_message;
+  uint64_t progress_done = 0;  // a running job's progress report: published when progress_total > 0
+  uint64_t progress_total = 0;
 };
 
 std::string to_json(const JobEvent& event);

@@ -145,6 +145,60 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
   return normalised;
 }
 
+// A file under the input folder named by `field`, as a clean relative path; an error otherwise.
+std::variant<std::string, ApiError> input_file(const nlohmann::json& input, const char* field, const Limits& limits,
+                                               const char* upload_hint) {
+  auto value = input.find(field);
+  if (value == input.end() || value->is_null()) return api_error(ErrorCode::kMissingField, std::string(field) + " is required");
+  if (!value->is_string() || value->get_ref<const std::string&>().empty()) {
+    return api_error(ErrorCode::kInvalidRequest, std::string(field) + " must be a non-empty string");
+  }
+  const auto relative = relative_reference(value->get_ref<const std::string&>(), limits.input_root);
+  if (!relative) {
+    return api_error(ErrorCode::kInvalidInput, std::string(field) + " must name a file in the input folder, as POST /v1/files "
+                                                                    "answers it (\"" + upload_hint + "\"); no \"..\" and no paths elsewhere");
+  }
+  if (limits.reference_exists && !limits.reference_exists(*relative)) {
+    return api_error(ErrorCode::kInvalidInput, std::string(field) + " '" + relative->string() +
+                                                   "' is not a file in the input folder; upload it with POST /v1/files");
+  }
+  return relative->string();
+}
+
+// Checks a video input: a portrait and speech that exist where workers may read them, and the options.
+std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input, const Limits& limits) {
+  if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
+  nlohmann::json normalised = input;
+  auto image = input_file(input, "reference_image", limits, "uploads/<sha256>.png");
+  if (auto* error = std::get_if<ApiError>(&image)) return *error;
+  normalised["reference_image"] = std::get<std::string>(image);
+  // Speech: an input file, or a TTS result by the absolute path /tts/generate answered.
+  auto audio = input.find("audio_path");
+  const bool result_path = audio != input.end() && audio->is_string() && !limits.tts_results.empty() &&
+                           std::filesystem::path(audio->get<std::string>()).is_absolute() &&
+                           relative_reference(audio->get<std::string>(), limits.tts_results).has_value();
+  if (result_path) {
+    const auto resolved = resolve_inside(limits.tts_results, audio->get<std::string>());
+    if (!resolved) return api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
+    normalised["audio_path"] = (limits.tts_results / *relative_reference(audio->get<std::string>(), limits.tts_results)).string();
+  } else {
+    auto speech = input_file(input, "audio_path", limits, "uploads/<sha256>.wav");
+    if (auto* error = std::get_if<ApiError>(&speech)) return *error;
+    normalised["audio_path"] = std::get<std::string>(speech);
+  }
+  if (auto mode = input.find("mode"); mode != input.end() && !mode->is_null()) {
+    if (!mode->is_string() || (*mode != "talking_head" && *mode != "lip_sync")) {
+      return api_error(ErrorCode::kInvalidInput, "mode must be talking_head or lip_sync");
+    }
+  }
+  if (auto size = input.find("size"); size != input.end() && !size->is_null()) {
+    const bool ok = size->is_number_integer() &&
+                    (size->get<int64_t>() == 0 || (size->get<int64_t>() >= 128 && size->get<int64_t>() <= 2048));
+    if (!ok) return api_error(ErrorCode::kInvalidInput, "size must be 0 (the portrait's own) or 128-2048");
+  }
+  return normalised;
+}
+
 SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, const Limits& limits) {
   const CatalogModel* model = catalog.find(request.model);
   if (model == nullptr) return api_error(ErrorCode::kUnknownModel, "no model named '" + request.model + "'");
@@ -152,11 +206,10 @@ SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, con
     return api_error(ErrorCode::kInvalidRequest,
                      "model " + model->name + " serves " + model->kind + " jobs, not " + request.kind);
   }
-  if (request.kind == "tts") {
-    auto input = validate_tts_input(request.input, *model, limits);
-    if (auto* error = std::get_if<ApiError>(&input)) return *error;
-    request.input = std::get<nlohmann::json>(std::move(input));
-  }
+  auto input = request.kind == "tts" ? validate_tts_input(request.input, *model, limits)
+                                    : validate_video_input(request.input, limits);
+  if (auto* error = std::get_if<ApiError>(&input)) return *error;
+  request.input = std::get<nlohmann::json>(std::move(input));
   return request;
 }
 
@@ -181,10 +234,8 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
       return api_error(ErrorCode::kInvalidRequest, "model must be a non-empty string");
     }
     request.model = model->get<std::string>();
-  } else if (request.kind == "tts") {
-    request.model = limits.default_tts_model;
   } else {
-    return api_error(ErrorCode::kMissingField, "model is required for " + request.kind + " jobs");
+    request.model = request.kind == "tts" ? limits.default_tts_model : limits.default_video_model;
   }
   if (auto priority = json.find("priority"); priority != json.end() && !priority->is_null()) {
     if (!priority->is_number_integer() || priority->get<int64_t>() < -1000 || priority->get<int64_t>() > 1000) {
@@ -204,20 +255,35 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
   return finish_submission(std::move(request), catalog, limits);
 }
 
-SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
-                               const Limits& limits) {
+namespace {
+
+// The original service's synchronous shapes: the input at the top level, with an optional "model".
+SubmitParse parse_original(std::string_view content_type, std::string_view body, const Catalog& catalog,
+                           const Limits& limits, const char* kind, const std::string& default_model) {
   auto parsed = parse_json_object(content_type, body);
   if (auto* error = std::get_if<ApiError>(&parsed)) return *error;
   auto& json = std::get<nlohmann::json>(parsed);
   SubmitRequest request;
-  request.kind = "tts";
-  request.model = limits.default_tts_model;
+  request.kind = kind;
+  request.model = default_model;
   if (auto model = json.find("model"); model != json.end() && model->is_string()) {
     request.model = model->get<std::string>();
     json.erase("model");
   }
   request.input = std::move(json);
   return finish_submission(std::move(request), catalog, limits);
+}
+
+}  // namespace
+
+SubmitParse parse_video_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
+                                 const Limits& limits) {
+  return parse_original(content_type, body, catalog, limits, "video", limits.default_video_model);
+}
+
+SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
+                               const Limits& limits) {
+  return parse_original(content_type, body, catalog, limits, "tts", limits.default_tts_model);
 }
 
 namespace {
@@ -276,6 +342,11 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
     job["input"] = input;
   }
   if (auto worker = get(job_field::kWorker); !worker.empty()) job["worker"] = worker;
+  // A running video's frames done of total, as its worker last reported them.
+  auto progress_total = get_int(job_field::kProgressTotal);
+  if (progress_total && *progress_total > 0 && job["state"] == "running") {
+    job["progress"] = {{"done", get_int(job_field::kProgressDone).value_or(0)}, {"total", *progress_total}};
+  }
   auto created = get_int(job_field::kCreatedMs);
   auto started = get_int(job_field::kStartedMs);
   auto finished = get_int(job_field::kFinishedMs);
@@ -323,35 +394,61 @@ std::variant<double, ApiError> parse_wait(std::string_view query, double max_s) 
   return 0.0;
 }
 
-std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body) {
+std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body,
+                                            uint64_t max_image_pixels) {
   std::string media(content_type.substr(0, content_type.find(';')));
   while (!media.empty() && media.back() == ' ') media.pop_back();
   std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return std::tolower(c); });
+  Upload upload;
+  upload.id = sha256_hex(body);
+  upload.bytes = body.size();
+  if (media == "image/png" || media == "image/jpeg") {
+    // Checked by its header only: nothing is decoded here, and a small file claiming a vast image is refused.
+    auto image = probe_image(body);
+    if (!image || image_content_type(image->format) != media) {
+      return api_error(ErrorCode::kInvalidInput, "the body is not a well-formed " + media + " image");
+    }
+    if (static_cast<uint64_t>(image->width) * image->height > max_image_pixels) {
+      return api_error(ErrorCode::kInvalidInput, "the image is " + std::to_string(image->width) + "x" +
+                                                     std::to_string(image->height) + "; the limit is " +
+                                                     std::to_string(max_image_pixels) + " pixels");
+    }
+    upload.relative = std::filesystem::path("uploads") / (upload.id + "." + image_extension(image->format));
+    upload.image = *image;
+    return upload;
+  }
   if (media != "audio/wav" && media != "audio/x-wav" && media != "audio/wave" && media != "audio/vnd.wave") {
     return api_error(ErrorCode::kUnsupportedMediaType,
-                     "upload a WAV file with Content-Type audio/wav (got '" + std::string(content_type) + "')");
+                     "upload a WAV file (Content-Type audio/wav) or a PNG or JPEG portrait (image/png, image/jpeg); got '" +
+                         std::string(content_type) + "'");
   }
   auto wav = parse_wav(body);
   if (!wav) return api_error(ErrorCode::kInvalidInput, "the body is not a well-formed WAV file");
   if (wav->format != 1 || wav->bits_per_sample != 16 || wav->frames == 0) {
-    return api_error(ErrorCode::kInvalidInput, "speaker references must be 16-bit PCM WAV with at least one sample");
+    return api_error(ErrorCode::kInvalidInput, "uploaded audio must be 16-bit PCM WAV with at least one sample");
   }
-  Upload upload;
-  upload.id = sha256_hex(body);
   upload.relative = std::filesystem::path("uploads") / (upload.id + ".wav");
-  upload.bytes = body.size();
   upload.wav = *wav;
   return upload;
 }
 
 nlohmann::json upload_json(const Upload& upload) {
-  return {{"id", upload.id},
-          {"speaker_wav", upload.relative.string()},
-          {"content_type", "audio/wav"},
-          {"bytes", upload.bytes},
-          {"sample_rate", upload.wav.sample_rate},
-          {"channels", upload.wav.channels},
-          {"duration_s", upload.wav.duration_s()}};
+  nlohmann::json json{{"id", upload.id}, {"bytes", upload.bytes}};
+  if (upload.image) {
+    json["reference_image"] = upload.relative.string();
+    json["content_type"] = image_content_type(upload.image->format);
+    json["width"] = upload.image->width;
+    json["height"] = upload.image->height;
+  } else if (upload.wav) {
+    // The same file serves as a speaker reference and as a video's speech.
+    json["speaker_wav"] = upload.relative.string();
+    json["audio_path"] = upload.relative.string();
+    json["content_type"] = "audio/wav";
+    json["sample_rate"] = upload.wav->sample_rate;
+    json["channels"] = upload.wav->channels;
+    json["duration_s"] = upload.wav->duration_s();
+  }
+  return json;
 }
 
 }  // namespace gpufleet::gateway

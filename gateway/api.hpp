@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/image_probe.hpp"
 #include "common/wav.hpp"
 #include "gateway/catalog.hpp"
 
@@ -33,21 +34,29 @@ ApiError api_error(ErrorCode code, std::string message);
 struct Limits {
   size_t max_text_chars = 5000;
   std::string default_tts_model = "espeak";
+  std::string default_video_model = "portrait";
+  uint64_t max_image_pixels = 16777216;  // uploaded portraits (MAX_IMAGE_PIXELS)
   // Where speaker references live (INPUT_ROOT): uploads land in its uploads/ folder, and a job's
   // speaker_wav must name a file under it.
   std::filesystem::path input_root;
   // Whether a clean relative reference names an existing file under input_root; unset: not checked.
   std::function<bool(const std::filesystem::path& relative)> reference_exists;
+  // TTS results (<STORAGE_ROOT>/tts): a video job's audio_path may name one by the absolute path that
+  // /tts/generate answered, as the original runtime passed it on. Empty: not allowed.
+  std::filesystem::path tts_results;
 };
 
-// POST /v1/files: a WAV reference, stored by content. The checks; the gateway writes the file.
+// POST /v1/files: a WAV (speaker reference or speech for a video) or a PNG/JPEG portrait, stored by content.
+// The checks; the gateway writes the file.
 struct Upload {
   std::string id;                  // SHA-256 of the bytes, hex
-  std::filesystem::path relative;  // under input_root: uploads/<id>.wav
+  std::filesystem::path relative;  // under input_root: uploads/<id>.wav|.png|.jpg
   size_t bytes = 0;
-  WavInfo wav;
+  std::optional<WavInfo> wav;
+  std::optional<ImageHeader> image;
 };
-std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body);
+std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body,
+                                            uint64_t max_image_pixels = 16777216);
 nlohmann::json upload_json(const Upload& upload);
 
 struct SubmitRequest {
@@ -65,6 +74,10 @@ using SubmitParse = std::variant<SubmitRequest, ApiError>;
 SubmitParse parse_job_submission(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                  const Limits& limits);
 // POST /tts/generate, the original service's shape: {"text":..,"language":..,"speaker_wav":..}
+// POST /video/generate, the original service's planned shape: {"audio_path":..,"reference_image":..,"mode":..}
+// (optionally "model"), on the default video model.
+SubmitParse parse_video_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
+                                 const Limits& limits);
 SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                const Limits& limits);
 

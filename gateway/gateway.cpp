@@ -28,11 +28,14 @@ GatewayConfig GatewayConfig::from_env() {
   config.http.body_timeout = std::chrono::milliseconds(env_int("BODY_TIMEOUT_MS", 30000, 100, 600000));
   config.api.max_text_chars = static_cast<size_t>(env_int("MAX_TEXT_CHARS", 5000, 1, 10'000'000));
   config.api.default_tts_model = env_string("DEFAULT_TTS_MODEL", "espeak");
+  config.api.default_video_model = env_string("DEFAULT_VIDEO_MODEL", "portrait");
+  config.api.max_image_pixels = static_cast<uint64_t>(env_int("MAX_IMAGE_PIXELS", 16777216, 4096, 1LL << 32));
   config.sync_timeout = std::chrono::milliseconds(env_int("SYNC_TIMEOUT_MS", 600000, 100, 24LL * 3600 * 1000));
   config.max_wait_s = static_cast<double>(env_int("MAX_WAIT_S", 60, 0, 3600));
   config.redis = redis_endpoint_from_env();
   config.storage_root = storage_root_from_env();
   config.api.input_root = env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
+  config.api.tts_results = std::filesystem::path(config.storage_root) / "tts";
   config.max_upload_bytes = static_cast<size_t>(env_int("MAX_UPLOAD_BYTES", 32 << 20, 1024, 1LL << 32));
   config.http.body_bytes_by_path["/v1/files"] = config.max_upload_bytes;
   config.max_queued_per_model = env_int("MAX_QUEUED_PER_MODEL", config.max_queued_per_model, 0, 1LL << 40);
@@ -156,7 +159,13 @@ void Gateway::handle(Request request, Respond responder) {
   }
   if (path == "/tts/generate") {
     if (method != http::verb::post) return wrong_method("POST");
-    return tts_generate(request, std::move(responder));
+    return generate(parse_tts_generate(content_type(request), request.body(), catalog_, config_.api), "audio_path",
+                    request, std::move(responder));
+  }
+  if (path == "/video/generate") {
+    if (method != http::verb::post) return wrong_method("POST");
+    return generate(parse_video_generate(content_type(request), request.body(), catalog_, config_.api), "video_path",
+                    request, std::move(responder));
   }
   if (path == "/v1/jobs") {
     if (method != http::verb::post) return wrong_method("POST");
@@ -274,7 +283,8 @@ void Gateway::list_models(Respond responder) {
                       {"workers", model.workers},
                       {"slots", model.slots},
                       {"devices", model.devices},
-                      {"default", model.kind == "tts" && name == config_.api.default_tts_model}});
+                      {"default", (model.kind == "tts" && name == config_.api.default_tts_model) ||
+                                     (model.kind == "video" && name == config_.api.default_video_model)}});
   }
   responder->send(json_ok(200, {{"models", models}}));
 }
@@ -340,7 +350,7 @@ void Gateway::submit_job(const Request& request, Respond responder) {
 }
 
 void Gateway::upload_file(Request request, Respond responder) {
-  auto parsed = parse_upload(content_type(request), request.body());
+  auto parsed = parse_upload(content_type(request), request.body(), config_.api.max_image_pixels);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
   auto upload = std::make_shared<Upload>(std::get<Upload>(std::move(parsed)));
   auto body = std::make_shared<std::string>(std::move(request.body()));
@@ -371,26 +381,35 @@ void Gateway::describe_file(const std::string& id, Respond responder) {
   const bool well_formed = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
   });
-  const auto relative = std::filesystem::path("uploads") / (id + ".wav");
-  const auto file = well_formed ? resolve_inside(config_.api.input_root, relative) : std::nullopt;
-  if (!file) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no uploaded file '" + id + "'")));
-  std::error_code ec;
-  const auto bytes = std::filesystem::file_size(*file, ec);
-  responder->send(json_ok(200, {{"id", id}, {"speaker_wav", relative.string()}, {"content_type", "audio/wav"},
-                                {"bytes", ec ? 0 : bytes}}));
+  static const std::pair<const char*, const char*> kKinds[] = {
+      {".wav", "audio/wav"}, {".png", "image/png"}, {".jpg", "image/jpeg"}};
+  for (const auto& [extension, type] : kKinds) {
+    const auto relative = std::filesystem::path("uploads") / (id + extension);
+    const auto file = well_formed ? resolve_inside(config_.api.input_root, relative) : std::nullopt;
+    if (!file) continue;
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(*file, ec);
+    json body{{"id", id}, {"content_type", type}, {"bytes", ec ? 0 : bytes}};
+    if (std::string_view(extension) == ".wav") {
+      body["speaker_wav"] = body["audio_path"] = relative.string();
+    } else {
+      body["reference_image"] = relative.string();
+    }
+    return responder->send(json_ok(200, body));
+  }
+  responder->send(error_response(api_error(ErrorCode::kNotFound, "no uploaded file '" + id + "'")));
 }
 
-void Gateway::tts_generate(const Request& request, Respond responder) {
-  auto parsed = parse_tts_generate(content_type(request), request.body(), catalog_, config_.api);
+void Gateway::generate(SubmitParse parsed, const std::string& path_field, const Request& request, Respond responder) {
   if (auto* error = std::get_if<ApiError>(&parsed)) {
     json body = json::parse(error_body(*error));
     body["success"] = false;
     return responder->send(json_response(static_cast<unsigned>(error->status), body.dump(), 11, true));
   }
-  create_job(std::get<SubmitRequest>(std::move(parsed)), request, [this, responder](std::variant<Created, ApiError> created) {
+  create_job(std::get<SubmitRequest>(std::move(parsed)), request, [this, responder, path_field](std::variant<Created, ApiError> created) {
     if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
     const std::string id = std::get<Created>(created).id;
-    await_final(id, config_.sync_timeout, [responder, id](const FinalOutcome* outcome) {
+    await_final(id, config_.sync_timeout, [responder, id, path_field](const FinalOutcome* outcome) {
       json body{{"job_id", id}};
       unsigned status = 200;
       if (outcome == nullptr) {
@@ -399,7 +418,7 @@ void Gateway::tts_generate(const Request& request, Respond responder) {
         status = 504;
       } else if (outcome->state == "succeeded") {
         body["success"] = true;
-        body["audio_path"] = outcome->result.value("audio_path", json());
+        body[path_field] = outcome->result.value(path_field, json());
         body["duration_s"] = outcome->result.value("duration_s", 0.0);
         body["generation_time_ms"] = outcome->result.value("generation_time_ms", 0.0);
       } else {
@@ -471,11 +490,12 @@ void Gateway::get_result(const std::string& id, Respond responder) {
       return responder->send(error_response(api_error(ErrorCode::kNotReady, "job " + id + " is " + state)));
     }
     const json result_json = job.value("result", json::object());
-    if (!result_json.contains("audio_path") || !result_json["audio_path"].is_string()) {
+    const char* field = result_json.contains("video_path") ? "video_path" : "audio_path";
+    if (!result_json.contains(field) || !result_json[field].is_string()) {
       return responder->send(error_response(api_error(ErrorCode::kNotFound, "job " + id + " produced no file")));
     }
     // The path comes from a worker; serve it only if it is inside the storage root.
-    auto path = resolve_inside(config_.storage_root, result_json["audio_path"].get<std::string>());
+    auto path = resolve_inside(config_.storage_root, result_json[field].get<std::string>());
     if (!path) {
       return responder->send(error_response(api_error(ErrorCode::kNotFound, "the result file of job " + id +
                                                                              " is not in shared storage")));

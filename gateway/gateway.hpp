@@ -67,7 +67,9 @@ class Gateway {
   void health(Respond responder);
   void list_models(Respond responder);
   void submit_job(const Request& request, Respond responder);
-  void tts_generate(const Request& request, Respond responder);
+  // /tts/generate and /video/generate: submits, waits for the outcome, answers the original service's shape
+  // with the result file under `path_field` (audio_path, video_path).
+  void generate(SubmitParse parsed, const std::string& path_field, const Request& request, Respond responder);
   void get_job(const std::string& id, double wait_s, Respond responder);
   void get_result(const std::string& id, Respond responder);
   void cancel_job(const std::string& id, Respond responder);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -47,6 +48,16 @@ class JobContext {
     return SteadyClock::time_point(SteadyClock::duration(latest));
   }
 
+  // A model that knows how much work a job is (video frames) says how far it has come; the worker passes
+  // it on with its heartbeats and it shows in the job's record. Also marks progress (see check()).
+  void report(uint64_t done, uint64_t total) {
+    report_done_.store(done);
+    report_total_.store(total);
+    progress();
+  }
+  // The last report: {done, total}; total 0 when the model reports none.
+  std::pair<uint64_t, uint64_t> reported() const { return {report_done_.load(), report_total_.load()}; }
+
   // Asks the model to stop; `reason` is the ErrorCode its job ends with.
   void cancel(ErrorCode reason) {
     reason_.store(static_cast<int>(reason));
@@ -74,6 +85,8 @@ class JobContext {
   std::atomic<int> reason_{static_cast<int>(ErrorCode::kCancelled)};
   std::atomic<SteadyClock::rep> last_progress_ns_{0};
   std::atomic<bool> waiting_{true};
+  std::atomic<uint64_t> report_done_{0};
+  std::atomic<uint64_t> report_total_{0};
   std::shared_ptr<SharedProgress> batch_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -28,11 +29,24 @@ struct ModelInput {
   // The speaker reference as clients name it (relative to the input folder), while input.speaker_wav is the
   // file's path on this worker; empty without one. Voice caches report references by this name.
   std::string reference;
+  // Where a model that writes its own output file (video) puts it: on the results' filesystem, so that the
+  // runner moves it into place with a rename. Empty: the model must not write files.
+  std::filesystem::path scratch_dir;
+};
+
+// A file a model wrote into ModelInput::scratch_dir; the runner moves it to <results>/<folder>/<job>-<attempt>.<extension>.
+struct OutputFile {
+  std::filesystem::path path;
+  std::string content_type;  // "video/mp4"
+  std::string folder;        // "video"
+  std::string extension;     // "mp4"
+  double duration_s = 0;
 };
 
 struct ModelOutput {
-  std::optional<Audio> audio;  // absent for models that produce no file (noop)
+  std::optional<Audio> audio;  // absent for models that produce no audio (noop, video)
   nlohmann::json details = nlohmann::json::object();  // added to the job's result (e.g. voice_cache)
+  std::optional<OutputFile> file;                     // video models: the file they wrote
 };
 
 // One job of a batch, and what became of it: an output, or the exception that ended it.

@@ -72,9 +72,9 @@ ModelSpec parse_entry(const nlohmann::json& entry, size_t index, const std::file
   static const std::regex kName("[a-z0-9][a-z0-9._-]{0,63}");
   if (!std::regex_match(spec.name, kName)) bad(where, "name must be 1-64 of a-z 0-9 . _ - (got '" + spec.name + "')");
   where += " (" + spec.name + ")";
-  spec.kind = string_field(entry, "kind", where, "tts");
-  if (spec.kind != "tts" && spec.kind != "video") bad(where, "kind must be tts or video");
   spec.backend = string_field(entry, "backend", where, "", true);
+  spec.kind = string_field(entry, "kind", where, spec.backend == "portrait" ? "video" : "tts");
+  if (spec.kind != "tts" && spec.kind != "video") bad(where, "kind must be tts or video");
   const auto& backends = known_backends();
   if (std::find(backends.begin(), backends.end(), spec.backend) == backends.end()) {
     std::string list;
@@ -144,7 +144,7 @@ std::unique_ptr<Model> create_builtin_model(const std::string& name) {
 }
 
 const std::vector<std::string>& known_backends() {
-  static const std::vector<std::string> backends{"espeak", "noop", "piper", "xtts"};
+  static const std::vector<std::string> backends{"espeak", "noop", "piper", "portrait", "xtts"};
   return backends;
 }
 
@@ -181,13 +181,14 @@ std::vector<ModelSpec> read_model_registry(const std::filesystem::path& file) {
 std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names) {
   std::vector<ModelSpec> specs;
   for (const auto& name : names) {
-    if (name != "espeak" && name != "noop") {
+    if (name != "espeak" && name != "noop" && name != "portrait") {
       throw ConfigError("WORKER_MODELS: unknown built-in model '" + name +
-                        "' (built-ins: espeak, noop); describe others in a WORKER_CONFIG file");
+                        "' (built-ins: espeak, noop, portrait); describe others in a WORKER_CONFIG file");
     }
     ModelSpec spec;
     spec.name = name;
     spec.backend = name;
+    if (name == "portrait") spec.kind = "video";
     spec.warmup = false;  // built-ins start in milliseconds; nothing to warm
     specs.push_back(std::move(spec));
   }
@@ -207,6 +208,11 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
   } else if (spec.backend == "xtts") {
     if (!resources.load_torch_model) throw ConfigError("model " + spec.name + ": xtts needs the worker's LibTorch plugin");
     model = resources.load_torch_model(spec);
+  } else if (spec.backend == "portrait") {
+    if (!resources.load_video_model) {
+      throw ConfigError("model " + spec.name + ": this build has no video support (OpenCV and FFmpeg were not found)");
+    }
+    model = resources.load_video_model(spec);
   } else if (spec.backend == "noop") {
     for (const auto& [key, value] : spec.options.items()) {
       if (key != "cloning" || !value.is_boolean()) {
@@ -229,6 +235,8 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
 
 void warm_up(Model& model) {
   const auto& info = model.info();
+  // A video model has nothing to warm without a portrait: its detectors load when it is created.
+  if (info.kind != "tts") return;
   nlohmann::json input{{"text", "Warming up."}};
   input["language"] = info.languages.empty() ? "en"
                       : std::find(info.languages.begin(), info.languages.end(), "en") != info.languages.end()

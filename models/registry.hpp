@@ -48,6 +48,8 @@ struct ModelResources {
       load_vits;
   // Backends that live wholly in the LibTorch plugin ("xtts").
   std::function<std::unique_ptr<Model>(const ModelSpec& spec)> load_torch_model;
+  // The talking-head backend ("portrait"), where the build has OpenCV and FFmpeg (models/video).
+  std::function<std::unique_ptr<Model>(const ModelSpec& spec)> load_video_model;
 };
 
 // Creates the model a spec describes and checks its files. Throws ModelError or ConfigError (also for a

@@ -14,6 +14,8 @@ packages=(
   curl
   clang libclang-rt-14-dev
   python3-torch python3-numpy
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-objdetect-dev opencv-data
+  libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev ffmpeg
 )
 
 missing=()

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh
+scripts/build.sh -DGPUFLEET_VIDEO=ON
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure --timeout 600 "$@")
 # A short libFuzzer round over every decoder of outside input (scripts/fuzz.sh runs longer ones).
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -91,6 +92,8 @@ std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& t
       if (inputs[i].input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
       // A model that cannot clone says so itself (cannot_clone) rather than hearing about paths.
       if (model->second->info().cloning) resolve_reference(inputs[i]);
+      if (model->second->info().kind == "video") resolve_video_inputs(inputs[i].input);
+      inputs[i].scratch_dir = storage_root_ / ".partial";
       groups[model->second.get()].push_back(i);
     } catch (...) {
       record_error(results[i], std::current_exception());
@@ -147,13 +150,52 @@ void JobRunner::resolve_reference(models::ModelInput& model_input) const {
   *speaker = file->string();
 }
 
+void JobRunner::resolve_video_inputs(nlohmann::json& input) const {
+  if (!input.is_object()) throw ModelError(ErrorCode::kInvalidRequest, "input must be a JSON object");
+  auto resolve = [&input](const char* field, const std::function<std::optional<std::filesystem::path>(const std::string&)>& find) {
+    auto value = input.find(field);
+    if (value == input.end() || !value->is_string() || value->get_ref<const std::string&>().empty()) {
+      throw ModelError(ErrorCode::kMissingField, std::string(field) + " is required");
+    }
+    const auto file = find(value->get<std::string>());
+    if (!file) {
+      throw ModelError(ErrorCode::kInvalidInput, std::string(field) + " '" + value->get<std::string>() +
+                                                     "' is not a file in this worker's allowed folders");
+    }
+    *value = file->string();
+  };
+  const auto in_inputs = [this](const std::string& name) -> std::optional<std::filesystem::path> {
+    const auto relative = relative_reference(name, input_root_);
+    return relative ? resolve_inside(input_root_, *relative) : std::nullopt;
+  };
+  resolve("reference_image", in_inputs);
+  // Speech may also be a TTS result (what /tts/generate answered), as the original runtime passed it on.
+  resolve("audio_path", [&](const std::string& name) -> std::optional<std::filesystem::path> {
+    const std::filesystem::path path(name);
+    if (path.is_absolute()) {
+      if (auto result = resolve_inside(storage_root_ / "tts", path)) return result;
+    }
+    return in_inputs(name);
+  });
+}
+
 std::string JobRunner::store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
                              size_t batch_size) const {
   nlohmann::json json{{"generation_time_ms", generation_ms}, {"batch_size", batch_size}};
   if (output.details.is_object()) {
     for (const auto& [key, value] : output.details.items()) json[key] = value;
   }
-  if (output.audio) {
+  if (output.file) {
+    const auto& file = *output.file;
+    const auto path = storage_root_ / file.folder / (job.job_id + "-" + std::to_string(job.attempt) + "." + file.extension);
+    std::error_code error;
+    const auto bytes = std::filesystem::file_size(file.path, error);
+    move_file_durably(file.path, path);
+    json[file.folder + "_path"] = path.string();
+    json["content_type"] = file.content_type;
+    json["duration_s"] = file.duration_s;
+    json["bytes"] = error ? 0 : bytes;
+  } else if (output.audio) {
     const auto path = audio_path(job.job_id, job.attempt);
     const std::string wav = encode_wav_pcm16(output.audio->samples, output.audio->sample_rate);
     write_file_atomically(path, wav);

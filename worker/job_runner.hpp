@@ -42,6 +42,9 @@ class JobRunner {
   // Replaces a job's speaker_wav by the absolute path of the file it names under input_root_, keeping the
   // name clients use in `reference`. Throws ModelError.
   void resolve_reference(models::ModelInput& input) const;
+  // Replaces a video job's reference_image (under input_root_) and audio_path (under input_root_, or a TTS
+  // result under <storage_root>/tts) by the files' absolute paths. Throws ModelError.
+  void resolve_video_inputs(nlohmann::json& input) const;
   // Writes an output's file and answers the result JSON. Throws what writing throws.
   std::string store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
                     size_t batch_size) const;

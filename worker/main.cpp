@@ -13,6 +13,9 @@
 #include "common/logging.hpp"
 #include "worker/torch_runtime.hpp"
 #include "worker/worker.hpp"
+#ifdef GPUFLEET_HAVE_VIDEO
+#include "models/video/talking_head.hpp"
+#endif
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -66,6 +69,9 @@ int main(int argc, char** argv) {
       }
       return torch->load_model(with_store, spec.device == "auto" ? device.name : spec.device);
     };
+#ifdef GPUFLEET_HAVE_VIDEO
+    resources.load_video_model = [](const models::ModelSpec& spec) { return video::load_portrait_model(spec); };
+#endif
     for (const auto& spec : config.models) {
       try {
         auto model = models::load_model(spec, resources);

@@ -130,11 +130,16 @@ void Worker::send_ready() {
 void Worker::send_heartbeat() {
   protocol::Heartbeat heartbeat{static_cast<uint32_t>(held_.size()), draining_, {}, runner_->voices_in_memory()};
   const auto now = SteadyClock::now();
-  for (const auto& [key, held] : held_) {
+  for (auto& [key, held] : held_) {
     // A job renews its lease while it waits in this worker's queue, while it (or its batch) makes progress, and
     // once finished until its result is acknowledged.
     if (held.finished || held.context->waiting() || now - held.context->last_progress() < held.lease) {
       heartbeat.renew.push_back(held.job_id);
+    }
+    const auto [done, total] = held.context->reported();
+    if (!held.finished && total > 0 && done != held.progress_sent) {
+      heartbeat.progress.push_back(protocol::JobProgress{held.job_id, held.attempt, done, total});
+      held.progress_sent = done;
     }
   }
   send_message(*broker_, MessageType::kHeartbeat, heartbeat);

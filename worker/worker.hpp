@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +77,8 @@ class Worker {
     std::shared_ptr<models::JobContext> context;
     std::chrono::milliseconds lease{0};
     bool finished = false;
+    // The last progress report passed on to the broker (units done); none yet: a first "0 of N" goes too.
+    uint64_t progress_sent = std::numeric_limits<uint64_t>::max();
     std::string result_body;  // the encoded JOB_RESULT, kept until acknowledged
     SteadyClock::time_point sent_at{};
   };

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/files.hpp"
+#include "common/image_probe.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace gpufleet {
@@ -81,6 +82,33 @@ TEST(RelativeReference, OnlyCleanNamesUnderTheRootPass) {
   EXPECT_EQ(check("/data/inputs"), "<refused>");
   EXPECT_EQ(check(std::string(600, 'a')), "<refused>");
   EXPECT_EQ(relative_reference("/data/inputs/x.wav", "/data/inputs/")->string(), "x.wav");
+}
+
+// Guards the image header probe: sizes come from the header alone; truncated, zero-sized and foreign
+// data is refused (the fuzz-style cases that would otherwise reach a decoder).
+TEST(ImageProbe, ReadsPngAndJpegSizesAndRefusesTheRest) {
+  std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x01\0\0\0\0\x40\x08\x02\0\0\0", 29);
+  png += std::string(4, '\0');  // the chunk's CRC (not checked: the decoder does)
+  auto header = probe_image(png);
+  ASSERT_TRUE(header);
+  EXPECT_EQ(header->format, ImageFormat::kPng);
+  EXPECT_EQ(header->width, 256u);
+  EXPECT_EQ(header->height, 64u);
+  EXPECT_FALSE(probe_image(png.substr(0, 20)));
+  std::string zero = png;
+  zero[18] = 0;  // width 0
+  EXPECT_FALSE(probe_image(zero));
+  std::string jpeg("\xff\xd8\xff\xc2\0\x0b\x08\0\x10\0\x20\x01\x01\x11\0", 15);  // progressive, 32x16
+  header = probe_image(jpeg);
+  ASSERT_TRUE(header);
+  EXPECT_EQ(header->format, ImageFormat::kJpeg);
+  EXPECT_EQ(header->width, 32u);
+  EXPECT_EQ(header->height, 16u);
+  EXPECT_FALSE(probe_image(jpeg.substr(0, 10)));
+  EXPECT_FALSE(probe_image(std::string("\xff\xd8\xff\xd9", 4)));  // ends before any frame
+  EXPECT_FALSE(probe_image(std::string("\xff\xd8\xff\xe0\xff\xff", 6)));  // a segment past the end
+  EXPECT_FALSE(probe_image("GIF89a"));
+  EXPECT_FALSE(probe_image(""));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ Catalog test_catalog() {
   Catalog catalog;
   catalog.add(CatalogModel{"espeak", "tts", {"en", "de"}, false, 22050, 1, 1, {"cpu"}});
   catalog.add(CatalogModel{"clone", "tts", {}, true, 24000, 1, 1, {"cuda"}});
+  catalog.add(CatalogModel{"portrait", "video", {}, false, 0, 1, 1, {"cpu"}});
   return catalog;
 }
 
@@ -21,7 +22,7 @@ Limits test_limits() {
   limits.max_text_chars = 20;
   limits.input_root = "/srv/inputs";
   limits.reference_exists = [](const std::filesystem::path& relative) {
-    return relative == "ref.wav" || relative == "uploads/known.wav";
+    return relative == "ref.wav" || relative == "uploads/known.wav" || relative == "uploads/face.png";
   };
   return limits;
 }
@@ -189,6 +190,62 @@ TEST(GatewayApi, WaitParameter) {
   EXPECT_TRUE(std::holds_alternative<ApiError>(parse_wait("wait=-1", 60)));
   EXPECT_TRUE(std::holds_alternative<ApiError>(parse_wait("wait=abc", 60)));
   EXPECT_TRUE(std::holds_alternative<ApiError>(parse_wait("wait=nan", 60)));
+}
+
+// Guards video submissions: kind video goes to the default video model; the portrait and the speech must be
+// files where workers may read them (no "..", no other server paths); mode and size are checked; the
+// original /video/generate shape works.
+TEST(GatewayApi, VideoJobsNameTheirFilesInsideTheAllowedFolders) {
+  auto parsed = submit(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"/srv/inputs/ref.wav"}})");
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed)) << std::get<ApiError>(parsed).message;
+  const auto& request = std::get<SubmitRequest>(parsed);
+  EXPECT_EQ(request.model, "portrait");
+  EXPECT_EQ(request.input["audio_path"], "ref.wav");  // normalised to its name under the input folder
+  auto code = [](const std::string& body) { return expect_error(submit(body)).code; };
+  EXPECT_EQ(code(R"({"kind":"video","input":{"audio_path":"ref.wav"}})"), ErrorCode::kMissingField);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"../etc/passwd","audio_path":"ref.wav"}})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"/etc/passwd"}})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/none.png","audio_path":"ref.wav"}})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav","mode":"x"}})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav","size":64}})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(R"({"kind":"video","model":"espeak","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav"}})"),
+            ErrorCode::kInvalidRequest);  // a TTS model
+
+  auto original = parse_video_generate(
+      "application/json", R"({"audio_path":"ref.wav","reference_image":"uploads/face.png","mode":"lip_sync"})",
+      test_catalog(), test_limits());
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(original));
+  EXPECT_EQ(std::get<SubmitRequest>(original).kind, "video");
+  EXPECT_EQ(std::get<SubmitRequest>(original).input["mode"], "lip_sync");
+}
+
+// Guards portrait uploads: PNG and JPEG by their headers, with the claimed type; a small file claiming a vast
+// image is refused before anything decodes it.
+TEST(GatewayApi, PortraitUploadsAreCheckedByTheirHeaders) {
+  std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x02\0\0\0\x01\x80\x08\x02\0\0\0", 29);
+  png += std::string(64, '\0');
+  auto upload = parse_upload("image/png", png);
+  ASSERT_TRUE(std::holds_alternative<Upload>(upload));
+  const auto json = upload_json(std::get<Upload>(upload));
+  EXPECT_EQ(json["width"], 512);
+  EXPECT_EQ(json["height"], 384);
+  EXPECT_EQ(json["reference_image"], "uploads/" + json["id"].get<std::string>() + ".png");
+  auto code_of = [](const std::variant<Upload, ApiError>& parsed) { return std::get<ApiError>(parsed).code; };
+  EXPECT_EQ(code_of(parse_upload("image/jpeg", png)), ErrorCode::kInvalidInput);  // says JPEG, is PNG
+  EXPECT_EQ(code_of(parse_upload("image/png", "not a png at all")), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(parse_upload("image/gif", png)), ErrorCode::kUnsupportedMediaType);
+  EXPECT_EQ(code_of(parse_upload("image/png", png, 512 * 383)), ErrorCode::kInvalidInput);
+  // A JPEG: SOI, an APP0 segment, then the frame header with height 300 and width 200.
+  std::string jpeg("\xff\xd8\xff\xe0\0\x04" "ab\xff\xc0\0\x0b\x08\x01\x2c\0\xc8\x01\x01\x11\0", 21);
+  auto jpeg_upload = parse_upload("image/jpeg", jpeg);
+  ASSERT_TRUE(std::holds_alternative<Upload>(jpeg_upload));
+  EXPECT_EQ(upload_json(std::get<Upload>(jpeg_upload))["width"], 200);
+  EXPECT_EQ(upload_json(std::get<Upload>(jpeg_upload))["height"], 300);
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ std::string error_of(const std::string& text) {
 
 TEST(ModelRegistry, TheExampleInTheRepositoryParses) {
   auto specs = read_model_registry(source_dir() / "deploy" / "models.example.json");
-  ASSERT_EQ(specs.size(), 4u);
+  ASSERT_EQ(specs.size(), 5u);
   EXPECT_EQ(specs[0].name, "espeak");
   EXPECT_TRUE(specs[0].warmup);
   EXPECT_EQ(specs[1].name, "speech-fast");
@@ -39,6 +39,8 @@ TEST(ModelRegistry, TheExampleInTheRepositoryParses) {
   EXPECT_EQ(specs[2].backend, "piper");
   EXPECT_EQ(specs[2].max_batch, 8u);
   EXPECT_EQ(specs[2].files.at("config").filename(), "en_US-lessac-medium.onnx.json");
+  EXPECT_EQ(specs[3].backend, "portrait");
+  EXPECT_EQ(specs[3].kind, "video");
 }
 
 TEST(ModelRegistry, DefaultsAndRelativeFiles) {

@@ -1,0 +1,245 @@
+#include "models/video/talking_head.hpp"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <random>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+#include "common/image_probe.hpp"
+#include "common/wav.hpp"
+#include "models/video/animator.hpp"
+#include "models/video/motion.hpp"
+#include "models/video/mp4_writer.hpp"
+#include "models/video/portrait.hpp"
+
+namespace gpufleet::video {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kMaxImageBytes = 64u << 20;
+constexpr size_t kMaxAudioBytes = 512u << 20;
+
+struct PortraitOptions {
+  int size = 0;
+  int fps = 25;
+  uint64_t max_pixels = 16777216;
+  double max_audio_s = 600;
+  int crf = 23;
+};
+
+int64_t integer_option(const nlohmann::json& value, const std::string& where, int64_t low, int64_t high) {
+  if (!value.is_number_integer() || value.get<int64_t>() < low || value.get<int64_t>() > high) {
+    throw ConfigError(where + " must be an integer from " + std::to_string(low) + " to " + std::to_string(high));
+  }
+  return value.get<int64_t>();
+}
+
+bool valid_size(int64_t size) { return size == 0 || (size >= 128 && size <= 2048); }
+
+// The speech as mono 16-bit samples. Throws ModelError(kInvalidInput) for anything that is not usable audio.
+std::pair<std::vector<int16_t>, uint32_t> read_speech(const std::string& path, double max_seconds) {
+  const auto bytes = read_file(path, kMaxAudioBytes);
+  if (!bytes) throw ModelError(ErrorCode::kInvalidInput, "audio_path cannot be read or is over 512 MiB");
+  const auto info = parse_wav(*bytes);
+  if (!info) throw ModelError(ErrorCode::kInvalidInput, "audio_path is not a WAV file");
+  if (info->frames == 0) throw ModelError(ErrorCode::kInvalidInput, "audio_path has no samples");
+  if (info->sample_rate < 8000 || info->sample_rate > 192000) {
+    throw ModelError(ErrorCode::kInvalidInput, "audio_path's sample rate must be 8-192 kHz");
+  }
+  if (info->duration_s() > max_seconds) {
+    throw ModelError(ErrorCode::kInvalidInput, "audio_path lasts " + std::to_string(info->duration_s()) +
+                                                   " s; this model renders at most " + std::to_string(max_seconds) + " s");
+  }
+  std::vector<int16_t> mono(info->frames);
+  const size_t channels = info->channels;
+  if (info->format == 1 && info->bits_per_sample == 16) {
+    const auto all = wav_samples_pcm16(*bytes, *info);
+    for (size_t i = 0; i < info->frames; ++i) {
+      int32_t sum = 0;
+      for (size_t c = 0; c < channels; ++c) sum += all[i * channels + c];
+      mono[i] = static_cast<int16_t>(sum / static_cast<int32_t>(channels));
+    }
+  } else if (info->format == 3 && info->bits_per_sample == 32) {
+    for (size_t i = 0; i < info->frames; ++i) {
+      float sum = 0;
+      for (size_t c = 0; c < channels; ++c) {
+        float value = 0;
+        std::memcpy(&value, bytes->data() + info->data_offset + (i * channels + c) * 4, 4);
+        sum += std::isfinite(value) ? value : 0.0f;
+      }
+      mono[i] = static_cast<int16_t>(std::clamp(sum / static_cast<float>(channels), -1.0f, 1.0f) * 32767.0f);
+    }
+  } else {
+    throw ModelError(ErrorCode::kInvalidInput, "audio_path must be 16-bit PCM or 32-bit float WAV");
+  }
+  return {std::move(mono), info->sample_rate};
+}
+
+// The portrait, decoded only after its header says it is a PNG or JPEG of an acceptable size.
+cv::Mat read_portrait(const std::string& path, uint64_t max_pixels) {
+  const auto bytes = read_file(path, kMaxImageBytes);
+  if (!bytes) throw ModelError(ErrorCode::kInvalidInput, "reference_image cannot be read or is over 64 MiB");
+  const auto header = probe_image(*bytes);
+  if (!header) throw ModelError(ErrorCode::kInvalidInput, "reference_image is not a PNG or JPEG image");
+  if (static_cast<uint64_t>(header->width) * header->height > max_pixels) {
+    throw ModelError(ErrorCode::kInvalidInput, "reference_image is " + std::to_string(header->width) + "x" +
+                                                   std::to_string(header->height) + "; the limit is " +
+                                                   std::to_string(max_pixels) + " pixels");
+  }
+  if (header->width < 64 || header->height < 64) {
+    throw ModelError(ErrorCode::kInvalidInput, "reference_image is smaller than 64x64");
+  }
+  const cv::Mat encoded(1, static_cast<int>(bytes->size()), CV_8U, const_cast<char*>(bytes->data()));
+  cv::Mat image = cv::imdecode(encoded, cv::IMREAD_COLOR);
+  if (image.empty()) throw ModelError(ErrorCode::kInvalidInput, "reference_image cannot be decoded");
+  return image;
+}
+
+// Removes the model's output file unless the job succeeded.
+class ScratchFile {
+ public:
+  explicit ScratchFile(fs::path path) : path_(std::move(path)) {}
+  ~ScratchFile() {
+    if (!kept_) {
+      std::error_code ignored;
+      fs::remove(path_, ignored);
+    }
+  }
+  ScratchFile(const ScratchFile&) = delete;
+  ScratchFile& operator=(const ScratchFile&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path keep() {
+    kept_ = true;
+    return path_;
+  }
+
+ private:
+  fs::path path_;
+  bool kept_ = false;
+};
+
+class PortraitModel final : public models::Model {
+ public:
+  explicit PortraitModel(PortraitOptions options) : options_(options) {
+    info_.name = "portrait";
+    info_.kind = "video";
+  }
+
+  const protocol::ModelInfo& info() const override { return info_; }
+
+  models::ModelOutput run(const models::ModelInput& input, models::JobContext& context) override {
+    const auto& json = input.input;
+    auto text_field = [&json](const char* name) {
+      auto value = json.find(name);
+      if (value == json.end() || !value->is_string() || value->get_ref<const std::string&>().empty()) {
+        throw ModelError(ErrorCode::kMissingField, std::string(name) + " is required");
+      }
+      return value->get<std::string>();
+    };
+    const std::string mode = json.value("mode", std::string("talking_head"));
+    if (mode != "talking_head" && mode != "lip_sync") {
+      throw ModelError(ErrorCode::kInvalidInput, "mode must be talking_head or lip_sync");
+    }
+    int size = options_.size;
+    if (auto value = json.find("size"); value != json.end()) {
+      if (!value->is_number_integer() || !valid_size(value->get<int64_t>())) {
+        throw ModelError(ErrorCode::kInvalidInput, "size must be 0 (the portrait's own) or 128-2048");
+      }
+      size = value->get<int>();
+    }
+    if (input.scratch_dir.empty()) throw ModelError(ErrorCode::kInternal, "no scratch folder for the video");
+
+    const auto [speech, sample_rate] = read_speech(text_field("audio_path"), options_.max_audio_s);
+    const cv::Mat image = read_portrait(text_field("reference_image"), options_.max_pixels);
+    context.check();
+    const auto found = finder_.find(image);
+    if (!found) throw ModelError(ErrorCode::kInvalidInput, "no face found in reference_image");
+    const cv::Mat portrait = frame_portrait(image, found->face, size);
+    auto layout = finder_.find(portrait);
+    if (!layout) throw ModelError(ErrorCode::kInvalidInput, "the face in reference_image is too small to animate");
+    context.check();
+
+    const auto mouth = mouth_from_audio(speech, sample_rate, options_.fps);
+    MotionStyle style;
+    style.blinks = style.head_motion = mode == "talking_head";
+    style.seed = json.contains("seed") && json["seed"].is_number_unsigned() ? json["seed"].get<uint64_t>()
+                                                                             : std::hash<std::string>()(input.job_id);
+    const auto plan = plan_motion(mouth, options_.fps, style);
+
+    std::error_code error;
+    fs::create_directories(input.scratch_dir, error);
+    ScratchFile file(input.scratch_dir / (input.job_id + "-" + std::to_string(std::random_device()()) + ".mp4"));
+    Mp4Settings settings;
+    settings.width = portrait.cols;
+    settings.height = portrait.rows;
+    settings.fps = options_.fps;
+    settings.audio_sample_rate = sample_rate;
+    settings.crf = options_.crf;
+    Mp4Writer writer(file.path(), settings);
+    PortraitAnimator animator(portrait, *layout);
+    cv::Mat frame;
+    for (size_t f = 0; f < plan.size(); ++f) {
+      context.check();
+      context.report(f, plan.size());
+      animator.render(plan[f], frame);
+      writer.write_frame(frame);
+      // The sound of this frame, so the muxer interleaves as it goes.
+      const auto fps = static_cast<size_t>(options_.fps);
+      const size_t begin = std::min(speech.size(), f * sample_rate / fps);
+      const size_t end = f + 1 == plan.size() ? speech.size() : std::min(speech.size(), (f + 1) * sample_rate / fps);
+      writer.write_audio(std::span<const int16_t>(speech.data() + begin, end - begin));
+    }
+    writer.finish();
+
+    models::ModelOutput output;
+    const double duration = static_cast<double>(plan.size()) / options_.fps;
+    output.details = {{"frames", plan.size()},
+                      {"fps", options_.fps},
+                      {"width", portrait.cols},
+                      {"height", portrait.rows},
+                      {"mode", mode},
+                      {"audio_duration_s", static_cast<double>(speech.size()) / sample_rate},
+                      {"face", {layout->face.x, layout->face.y, layout->face.width, layout->face.height}}};
+    output.file = models::OutputFile{file.keep(), "video/mp4", "video", "mp4", duration};
+    return output;
+  }
+
+ private:
+  PortraitOptions options_;
+  protocol::ModelInfo info_;
+  FaceFinder finder_;
+};
+
+}  // namespace
+
+std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec) {
+  PortraitOptions options;
+  const std::string where = "model " + spec.name + ": options.";
+  for (const auto& [key, value] : spec.options.items()) {
+    if (key == "size") {
+      options.size = static_cast<int>(integer_option(value, where + key, 0, 2048));
+      if (!valid_size(options.size)) throw ConfigError(where + "size must be 0 or 128-2048");
+    } else if (key == "fps") {
+      options.fps = static_cast<int>(integer_option(value, where + key, 10, 60));
+    } else if (key == "max_pixels") {
+      options.max_pixels = static_cast<uint64_t>(integer_option(value, where + key, 4096, 100000000));
+    } else if (key == "max_audio_s") {
+      options.max_audio_s = static_cast<double>(integer_option(value, where + key, 1, 7200));
+    } else if (key == "crf") {
+      options.crf = static_cast<int>(integer_option(value, where + key, 0, 51));
+    } else {
+      throw ConfigError(where + key + ": portrait takes size, fps, max_pixels, max_audio_s, crf");
+    }
+  }
+  return std::make_unique<PortraitModel>(options);
+}
+
+}  // namespace gpufleet::video

@@ -1,0 +1,25 @@
+#pragma once
+// The embedded talking-head backend ("portrait", kind video): a portrait and speech in, an MP4 out, on any
+// CPU. The face is found with OpenCV's cascades; the mouth follows the audio envelope; the eyes blink and
+// the head sways (unless the job's mode is "lip_sync"); frames and sound are encoded by FFmpeg's libraries.
+//
+// Job input (paths already resolved by the worker inside its allowed folders):
+//   reference_image  PNG or JPEG with one face (the largest is animated)
+//   audio_path       WAV: 16-bit PCM or 32-bit float, any rate, mono or mixed to mono
+//   mode             "talking_head" (default) | "lip_sync" (mouth only)
+//   size             0: the portrait's own size (long side at most 1920); 128-2048: a square crop around
+//                    the face at that size. Default: the model's option
+//   seed             blink times and sway phases (default: from the job id)
+// Model options: {"size": 0, "fps": 25, "max_pixels": 16777216, "max_audio_s": 600, "crf": 23}.
+
+#include <memory>
+
+#include "models/model.hpp"
+#include "models/registry.hpp"
+
+namespace gpufleet::video {
+
+// Throws ConfigError for bad options and ModelError when the face detectors cannot be loaded.
+std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec);
+
+}  // namespace gpufleet::video
