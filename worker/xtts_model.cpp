@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/sha256.hpp"
+#include "models/xtts/sentences.hpp"
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/voice_store.hpp"
 #include "worker/torch_device.hpp"
@@ -87,14 +88,22 @@ class XttsModel final : public models::Model {
       if (store_) store_->save(engine_->voice_fingerprint(), key, xtts::XttsEngine::voice_tensors(*voice));
     }
     if (source != "memory") remember_voice(key, input.reference, voice);
-    context.check();
-    const auto synthesis = engine_->synthesize(request.text, request.language, *voice, options);
-    auto samples =
-        (synthesis.wav.to(torch::kCPU).clamp(-1.0, 1.0) * 32767.0).round().to(torch::kInt16).contiguous();
+    // Long text is spoken piece by piece within the language's limit, as upstream splits it; the audio joined.
+    const auto pieces = xtts::split_xtts_text(request.text, xtts::xtts_char_limit(request.language));
+    if (pieces.empty()) throw ModelError(ErrorCode::kMissingField, "the text is empty");
+    std::vector<torch::Tensor> waves;
+    int64_t codes = 0;
+    for (const auto& piece : pieces) {
+      context.check();
+      const auto synthesis = engine_->synthesize(piece, request.language, *voice, options);
+      waves.push_back(synthesis.wav.to(torch::kCPU));
+      codes += synthesis.codes.size(1);
+    }
+    auto samples = (torch::cat(waves).clamp(-1.0, 1.0) * 32767.0).round().to(torch::kInt16).contiguous();
     models::Audio audio;
     audio.samples.assign(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
     audio.sample_rate = info_.sample_rate;
-    models::ModelOutput output{std::move(audio), {{"voice_cache", source}, {"codes", synthesis.codes.size(1)}}};
+    models::ModelOutput output{std::move(audio), {{"voice_cache", source}, {"codes", codes}, {"pieces", pieces.size()}}};
     return output;
   }
 

@@ -178,6 +178,16 @@ TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
   }
   EXPECT_EQ(results[0]["voice_cache"], "miss");
   EXPECT_EQ(results[1]["voice_cache"], "memory") << "the second job with the same reference computed the voice again";
+  EXPECT_EQ(results[1]["pieces"], 1);
+
+  // Longer than English's 250-character limit for one generation: spoken in pieces, the audio joined.
+  std::string long_text;
+  for (int i = 0; i < 6; ++i) long_text += "This is sentence number " + std::to_string(i) + " of a text that is long. ";
+  const std::string long_id = fleet.submit(
+      {{"model", "xtts"}, {"input", {{"text", long_text}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 7}}}});
+  auto long_job = fleet.wait_job(long_id, 120);
+  ASSERT_EQ(long_job["state"], "succeeded") << long_job.dump();
+  EXPECT_EQ(long_job["result"]["pieces"], 2);
 
   const std::string bare = fleet.submit({{"model", "xtts"}, {"input", {{"text", "No reference."}}}});
   auto refused = fleet.wait_job(bare, 60);

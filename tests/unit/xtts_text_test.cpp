@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "models/xtts/sentences.hpp"
 #include "models/xtts/tokenizer.hpp"
 #include "tests/support/xtts_golden.hpp"
 
@@ -100,6 +101,45 @@ TEST(XttsText, OtherLanguagesAndRefusals) {
   EXPECT_EQ(clean_text("İSTANBUL", "tr"), "istanbul");
   EXPECT_THROW(clean_text("hi", "xx"), ModelError);
   EXPECT_THROW(clean_text("你好", "zh"), ModelError);  // needs pinyin, not there yet
+}
+
+// Guards long-text splitting: pieces never exceed the limit, sentences stay whole where they fit and share a
+// piece while they fit, decimals and abbreviations inside a sentence do not end it, over-long sentences
+// are cut at spaces, CJK text at its own marks or at the limit, and no character is lost.
+TEST(XttsSentences, PiecesFitTheLimitAndKeepEveryWord) {
+  EXPECT_EQ(xtts_char_limit("en"), 250u);
+  EXPECT_EQ(xtts_char_limit("zh-cn"), 82u);
+  EXPECT_EQ(xtts_char_limit("ja"), 71u);
+  EXPECT_EQ(xtts_char_limit("xx"), 250u);
+
+  EXPECT_EQ(split_xtts_text("  Hello there.  ", 250), (std::vector<std::string>{"Hello there."}));
+  EXPECT_EQ(split_xtts_text("It costs 3.5 dollars. Really? Yes!", 22),
+            (std::vector<std::string>{"It costs 3.5 dollars.", "Really? Yes!"}));
+  EXPECT_EQ(split_xtts_text("He said \"stop.\" Then he left.", 20),
+            (std::vector<std::string>{"He said \"stop.\"", "Then he left."}));
+  // One sentence longer than the limit: cut at spaces.
+  const auto cut = split_xtts_text("one two three four five six seven eight nine ten", 15);
+  for (const auto& piece : cut) EXPECT_LE(piece.size(), 15u) << piece;
+  std::string joined;
+  for (const auto& piece : cut) joined += (joined.empty() ? "" : " ") + piece;
+  EXPECT_EQ(joined, "one two three four five six seven eight nine ten");
+  // CJK: full-width marks end sentences without spaces; a run without marks is cut at the limit.
+  EXPECT_EQ(split_xtts_text("\u4f60\u597d\u3002\u6211\u5f88\u597d\u3002", 4),
+            (std::vector<std::string>{"\u4f60\u597d\u3002", "\u6211\u5f88\u597d\u3002"}));
+  EXPECT_EQ(split_xtts_text("\u4e00\u4e8c\u4e09\u56db\u4e94", 2).size(), 3u);
+  EXPECT_TRUE(split_xtts_text("   ", 10).empty());
+
+  // A long English text: every piece within 250 code points, the words in order.
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "Sentence number " + std::to_string(i) + " is here, and it says little. ";
+  const auto pieces = split_xtts_text(text, xtts_char_limit("en"));
+  EXPECT_GT(pieces.size(), 5u);
+  std::string all;
+  for (const auto& piece : pieces) {
+    EXPECT_LE(piece.size(), 250u);
+    all += piece + " ";
+  }
+  EXPECT_EQ(all, text);
 }
 
 }  // namespace
