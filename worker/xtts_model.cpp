@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <list>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -13,6 +14,7 @@
 #include "common/sha256.hpp"
 #include "models/xtts/sentences.hpp"
 #include "models/xtts/torch/engine.hpp"
+#include "models/xtts/torch_checkpoint.hpp"
 #include "models/xtts/voice_store.hpp"
 #include "worker/torch_device.hpp"
 
@@ -35,10 +37,11 @@ std::optional<double> number_field(const nlohmann::json& input, const char* fiel
 class XttsModel final : public models::Model {
  public:
   XttsModel(const models::ModelSpec& spec, const DeviceInfo& device, size_t voice_cache,
-            std::optional<xtts::VoiceStore> store)
+            std::optional<xtts::VoiceStore> store, const std::filesystem::path& speakers_file)
       : engine_(xtts::XttsEngine::load(spec.files.at("config").parent_path(), torch_device(device))),
         capacity_(voice_cache),
         store_(std::move(store)) {
+    if (!speakers_file.empty()) load_speakers(speakers_file);
     info_.name = spec.name;
     info_.kind = "tts";
     info_.languages = engine_->config().languages;
@@ -51,9 +54,8 @@ class XttsModel final : public models::Model {
 
   models::ModelOutput run(const models::ModelInput& input, models::JobContext& context) override {
     const auto request = models::parse_tts_request(input.input, info_);
-    if (request.speaker_wav.empty()) {
-      throw ModelError(ErrorCode::kInvalidInput, "model " + info_.name + " speaks in a cloned voice: send a speaker_wav");
-    }
+    std::shared_ptr<xtts::Voice> named;
+    if (request.speaker_wav.empty()) named = named_speaker(input.input);
     xtts::SynthesisOptions options;
     options.greedy = input.input.value("greedy", false);
     if (auto seed = number_field(input.input, "seed", 0, 9007199254740991.0)) options.seed = static_cast<uint64_t>(*seed);
@@ -67,27 +69,13 @@ class XttsModel final : public models::Model {
     // Every code drawn is progress, and a place to stop at when the job is cancelled or out of time.
     options.on_step = [&context] { context.check(); };
 
-    const auto reference = read_file(request.speaker_wav, kMaxReferenceBytes);
-    if (!reference) throw ModelError(ErrorCode::kInvalidInput, "speaker_wav cannot be read or is over 64 MiB");
-    const std::string key = sha256_hex(*reference);
-
     // One job at a time per engine: sampling seeds the process-wide generator and the GPT keeps state for
     // dumps; one GPU gains little from two decodes interleaved.
     std::lock_guard lock(engine_mutex_);
     context.check();
-    // Memory first, then the fleet's store, then the encoders (whose voice goes to both).
-    std::string source = "memory";
-    auto voice = find_voice(key, input.reference);
-    if (!voice) {
-      source = "shared";
-      voice = load_stored_voice(key);
-    }
-    if (!voice) {
-      source = "miss";
-      voice = std::make_shared<xtts::Voice>(engine_->clone(*reference));
-      if (store_) store_->save(engine_->voice_fingerprint(), key, xtts::XttsEngine::voice_tensors(*voice));
-    }
-    if (source != "memory") remember_voice(key, input.reference, voice);
+    std::string source = "speaker";
+    auto voice = named;
+    if (!voice) voice = reference_voice(request.speaker_wav, input.reference, source);
     // Long text is spoken piece by piece within the language's limit, as upstream splits it; the audio joined.
     const auto pieces = xtts::split_xtts_text(request.text, xtts::xtts_char_limit(request.language));
     if (pieces.empty()) throw ModelError(ErrorCode::kMissingField, "the text is empty");
@@ -103,7 +91,12 @@ class XttsModel final : public models::Model {
     models::Audio audio;
     audio.samples.assign(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
     audio.sample_rate = info_.sample_rate;
-    models::ModelOutput output{std::move(audio), {{"voice_cache", source}, {"codes", codes}, {"pieces", pieces.size()}}};
+    models::ModelOutput output{std::move(audio), {{"codes", codes}, {"pieces", pieces.size()}}};
+    if (named) {
+      output.details["speaker"] = input.input["speaker"];
+    } else {
+      output.details["voice_cache"] = source;
+    }
     return output;
   }
 
@@ -127,6 +120,72 @@ class XttsModel final : public models::Model {
     std::vector<std::string> references;
   };
   static constexpr size_t kNamesPerVoice = 4;
+
+  // The voice of a reference recording: memory first, then the fleet's store, then the encoders (whose voice
+  // goes to both). `source` says which.
+  std::shared_ptr<xtts::Voice> reference_voice(const std::string& path, const std::string& reference, std::string& source) {
+    const auto bytes = read_file(path, kMaxReferenceBytes);
+    if (!bytes) throw ModelError(ErrorCode::kInvalidInput, "speaker_wav cannot be read or is over 64 MiB");
+    const std::string key = sha256_hex(*bytes);
+    source = "memory";
+    auto voice = find_voice(key, reference);
+    if (!voice) {
+      source = "shared";
+      voice = load_stored_voice(key);
+    }
+    if (!voice) {
+      source = "miss";
+      voice = std::make_shared<xtts::Voice>(engine_->clone(*bytes));
+      if (store_) store_->save(engine_->voice_fingerprint(), key, xtts::XttsEngine::voice_tensors(*voice));
+    }
+    if (source != "memory") remember_voice(key, reference, voice);
+    return voice;
+  }
+
+  // The named speaker a job asks for; without one, the job has no voice at all.
+  std::shared_ptr<xtts::Voice> named_speaker(const nlohmann::json& input) const {
+    auto speaker = input.find("speaker");
+    if (speaker == input.end() || speaker->is_null()) {
+      throw ModelError(ErrorCode::kInvalidInput, "model " + info_.name + " speaks in a cloned voice: send a speaker_wav" +
+                                                     (speakers_.empty() ? "" : " or a speaker (" + speaker_names() + ")"));
+    }
+    if (!speaker->is_string()) throw ModelError(ErrorCode::kInvalidInput, "speaker must be a string");
+    auto found = speakers_.find(speaker->get<std::string>());
+    if (found == speakers_.end()) {
+      throw ModelError(ErrorCode::kInvalidInput, "model " + info_.name + " has no speaker '" + speaker->get<std::string>() +
+                                                     "'" + (speakers_.empty() ? "" : "; it has " + speaker_names()));
+    }
+    return found->second;
+  }
+
+  std::string speaker_names() const {
+    std::string names;
+    size_t listed = 0;
+    for (const auto& [name, voice] : speakers_) {
+      if (listed++ == 8) return names + ", ... (" + std::to_string(speakers_.size()) + " in all)";
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    return names;
+  }
+
+  // speakers_xtts.pth: {name: {"gpt_cond_latent", "speaker_embedding"}}, read without Python and checked
+  // against this model's shapes.
+  void load_speakers(const std::filesystem::path& file) {
+    std::map<std::string, xtts::TensorMap> by_name;
+    for (auto& [path, tensor] : xtts::read_torch_checkpoint(file)) {
+      const auto dot = path.rfind('.');
+      if (dot == std::string::npos || dot == 0) continue;
+      by_name[path.substr(0, dot)][path.substr(dot + 1)] = std::move(tensor);
+    }
+    for (const auto& [name, tensors] : by_name) {
+      try {
+        speakers_[name] = std::make_shared<xtts::Voice>(engine_->voice_from_tensors(tensors));
+      } catch (const ModelError& error) {
+        throw ModelError(ErrorCode::kModelError, file.filename().string() + ": speaker '" + name + "': " + error.what());
+      }
+    }
+    spdlog::info("model {}: {} named speakers from {}", info_.name, speakers_.size(), file.string());
+  }
 
   static void add_name(CachedVoice& entry, const std::string& reference) {
     if (reference.empty()) return;
@@ -179,6 +238,7 @@ class XttsModel final : public models::Model {
   std::mutex engine_mutex_;
   size_t capacity_;
   std::optional<xtts::VoiceStore> store_;
+  std::map<std::string, std::shared_ptr<xtts::Voice>> speakers_;  // named speakers, loaded once
   // The in-memory LRU; its own lock, so that the event loop can list it while a job holds the engine.
   mutable std::mutex cache_mutex_;
   std::list<CachedVoice> voices_;
@@ -208,8 +268,15 @@ std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, co
                         "shared by the fleet, or false)");
     }
   }
+  // Named speakers: files.speakers, else upstream's speakers_xtts.pth beside config.json where it exists.
+  std::filesystem::path speakers;
+  if (auto file = spec.files.find("speakers"); file != spec.files.end()) {
+    speakers = file->second;
+  } else if (std::error_code ec; std::filesystem::is_regular_file(spec.files.at("config").parent_path() / "speakers_xtts.pth", ec)) {
+    speakers = spec.files.at("config").parent_path() / "speakers_xtts.pth";
+  }
   try {
-    return std::make_unique<XttsModel>(spec, select_device(device), voice_cache, std::move(store));
+    return std::make_unique<XttsModel>(spec, select_device(device), voice_cache, std::move(store), speakers);
   } catch (const FleetError&) {
     throw;
   } catch (const std::exception& error) {

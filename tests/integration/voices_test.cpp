@@ -265,5 +265,41 @@ TEST(FleetXtts, JobsFollowTheirVoiceAndVoicesAreSharedThroughStorage) {
   EXPECT_EQ(again["result"]["voice_cache"], "shared") << again.dump();
 }
 
+// Guards named speakers: a checkpoint folder with upstream's speakers_xtts.pth (written at test time by
+// torch.save, read without Python) serves jobs that name a speaker instead of sending a reference; an
+// unknown name fails with the names there are.
+TEST(FleetXtts, NamedSpeakersFromTheCheckpointsSpeakersFile) {
+  const std::string golden = xtts_golden_dir();
+  if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
+  TempDir dir;
+  const auto model_dir = dir.path() / "xtts";
+  std::filesystem::create_directories(model_dir);
+  for (const char* file : {"config.json", "vocab.json", "model.safetensors"}) {
+    std::filesystem::create_symlink(std::filesystem::absolute(golden) / file, model_dir / file);
+  }
+  const char* source = std::getenv("GPUFLEET_SOURCE_DIR");
+  const std::string command = python_for_models() + " " + std::string(source != nullptr ? source : ".") +
+                              "/tests/models/make_xtts_speakers.py " + golden + " " +
+                              (model_dir / "speakers_xtts.pth").string() + " 'Ana Florence' 'Test Speaker'";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  const json entry{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+                   {"files", {{"config", (model_dir / "config.json").string()}}}};
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", write_model_registry(dir.path(), json{{"models", {entry}}}.dump())}}});
+
+  const std::string id = fleet.submit({{"model", "xtts"}, {"input", {{"text", "Hello there."}, {"speaker", "Ana Florence"}, {"seed", 1}}}});
+  auto job = fleet.wait_job(id, 120);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["result"]["speaker"], "Ana Florence");
+  EXPECT_FALSE(job["result"].contains("voice_cache"));
+  EXPECT_EQ(parse_wav(fleet.get("/v1/jobs/" + id + "/result").body)->sample_rate, 24000u);
+
+  const std::string unknown = fleet.submit({{"model", "xtts"}, {"input", {{"text", "Hello."}, {"speaker", "Nobody"}}}});
+  auto refused = fleet.wait_job(unknown, 60);
+  EXPECT_EQ(refused["state"], "failed");
+  EXPECT_EQ(refused["error"]["code"], "invalid_input");
+  EXPECT_NE(refused["error"]["message"].get<std::string>().find("Ana Florence, Test Speaker"), std::string::npos)
+      << refused.dump();
+}
+
 }  // namespace
 }  // namespace gpufleet::testing
