@@ -1,5 +1,7 @@
 #include "cli/http_client.hpp"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,6 +27,10 @@ HttpResult http_request(const std::string& method, const std::string& host, uint
     http::request<http::string_body> request{http::string_to_verb(method), target, 11};
     request.set(http::field::host, host);
     request.set(http::field::user_agent, "gpufleet-cli");
+    // The gateway's API key, for fleets that require one (see gateway/api_keys.hpp).
+    if (const char* key = std::getenv("GPUFLEET_API_KEY"); key != nullptr && *key != '\0') {
+      request.set(http::field::authorization, std::string("Bearer ") + key);
+    }
     if (!body.empty() || method == "POST") {
       request.set(http::field::content_type, content_type);
       request.body() = body;

@@ -14,6 +14,7 @@ struct HttpResult {
   std::string error;
 };
 
+// Sends GPUFLEET_API_KEY, when set, as the bearer token (extra_headers may override it).
 HttpResult http_request(const std::string& method, const std::string& host, uint16_t port, const std::string& target,
                         const std::string& body = "", const std::string& content_type = "application/json",
                         std::chrono::milliseconds timeout = std::chrono::milliseconds(30000),

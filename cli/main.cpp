@@ -13,6 +13,7 @@
 #include "cli/http_client.hpp"
 #include "cli/local_stack.hpp"
 #include "common/config.hpp"
+#include "gateway/api_keys.hpp"
 
 namespace {
 
@@ -29,6 +30,9 @@ void usage() {
   std::cout << "usage: gpufleet <command>\n"
                "  up                 start the local fleet (Redis, broker, workers, gateway) until Ctrl-C\n"
                "  demo [TEXT]        start the fleet, synthesise TEXT through it, report, stop\n"
+               "  keys new NAME [RATE [BURST]]\n"
+               "                     make an API key: prints the token (give it to the client) and the line for\n"
+               "                     the gateway's API_KEYS_FILE (it holds only the token's SHA-256)\n"
                "environment: HOST PORT BROKER_PORT REDIS_PORT REDIS_URL STORAGE_ROOT STATE_DIR WORKERS\n"
                "             WORKER_MODELS WORKER_SLOTS DEVICE (see docs/operations.md)\n";
 }
@@ -152,6 +156,14 @@ int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";
   try {
     if (command == "up") return run_up();
+    if (command == "keys" && argc >= 4 && std::string(argv[2]) == "new") {
+      const double rate = argc > 4 ? std::stod(argv[4]) : 0;
+      const double burst = argc > 5 ? std::stod(argv[5]) : 0;
+      const auto [token, line] = gpufleet::gateway::ApiKeys::generate(argv[3], rate, burst);
+      std::cout << "token:              " << token << "\n"
+                << "API_KEYS_FILE line: " << line << "\n";
+      return 0;
+    }
     if (command == "demo") {
       return run_demo(argc > 2 ? argv[2] : "Hello! This sentence was spoken by the GPU fleet, end to end.");
     }

@@ -6,7 +6,7 @@
 namespace gpufleet {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 27> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 29> kNames{{
     {ErrorCode::kInvalidRequest, "invalid_request"},
     {ErrorCode::kInvalidJson, "invalid_json"},
     {ErrorCode::kMissingField, "missing_field"},
@@ -34,6 +34,8 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 27> kNames{{
     {ErrorCode::kOutOfMemory, "out_of_memory"},
     {ErrorCode::kLeaseExpired, "lease_expired"},
     {ErrorCode::kAlreadyFinal, "already_final"},
+    {ErrorCode::kUnauthorized, "unauthorized"},
+    {ErrorCode::kRateLimited, "rate_limited"},
 }};
 
 }  // namespace

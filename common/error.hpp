@@ -37,6 +37,8 @@ enum class ErrorCode {
   kOutOfMemory,        // the device ran out of memory; retried elsewhere within MAX_ATTEMPTS
   kLeaseExpired,       // the worker stopped renewing the job's lease (hung or cut off)
   kAlreadyFinal,       // the job has already ended; nothing to cancel
+  kUnauthorized,       // no API key, or one the gateway does not know
+  kRateLimited,        // the API key's request rate is used up: retry later
 };
 
 std::string_view to_string(ErrorCode code);

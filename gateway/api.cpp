@@ -39,7 +39,10 @@ int http_status_for(ErrorCode code) {
     case ErrorCode::kInvalidInput:
     case ErrorCode::kIdempotencyConflict:
       return 422;
+    case ErrorCode::kUnauthorized:
+      return 401;
     case ErrorCode::kQueueFull:
+    case ErrorCode::kRateLimited:
       return 429;
     case ErrorCode::kUnavailable:
     case ErrorCode::kWorkerLost:

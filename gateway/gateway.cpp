@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -41,12 +42,40 @@ GatewayConfig GatewayConfig::from_env() {
   config.max_queued_per_model = env_int("MAX_QUEUED_PER_MODEL", config.max_queued_per_model, 0, 1LL << 40);
   config.idempotency_ttl_s = env_int("IDEMPOTENCY_TTL_S", config.idempotency_ttl_s, 1, 365LL * 24 * 3600);
   config.retention_s = env_int("JOB_RETENTION_S", config.retention_s, 0, 365LL * 24 * 3600);
+  if (auto file = env_value("API_KEYS_FILE")) {
+    auto text = read_file(*file, 16 << 20);
+    if (!text) throw ConfigError("API_KEYS_FILE: cannot read " + *file);
+    config.api_keys = std::move(*text);
+  } else {
+    config.api_keys = env_string("API_KEYS", "");
+  }
+  config.cors_origins = split_list(env_string("CORS_ORIGINS", ""));
   return config;
 }
 
 namespace {
 
 StringResponse json_ok(unsigned status, const json& body) { return json_response(status, body.dump(), 11, true); }
+
+// Adds the CORS headers of an allowed origin to whatever the routes answer.
+class CorsResponder final : public Responder {
+ public:
+  CorsResponder(std::shared_ptr<Responder> inner, std::string origin) : inner_(std::move(inner)), origin_(std::move(origin)) {}
+  void send(StringResponse response) override { inner_->send(decorate(std::move(response))); }
+  void send_file(FileResponse response) override { inner_->send_file(decorate(std::move(response))); }
+  bool connection_open() const override { return inner_->connection_open(); }
+
+ private:
+  template <typename Response>
+  Response decorate(Response response) const {
+    response.set(boost::beast::http::field::access_control_allow_origin, origin_);
+    response.set(boost::beast::http::field::vary, "Origin");
+    response.set(boost::beast::http::field::access_control_expose_headers, "Location, Retry-After");
+    return response;
+  }
+  std::shared_ptr<Responder> inner_;
+  std::string origin_;
+};
 
 StringResponse error_response(const ApiError& error) {
   auto response = json_response(static_cast<unsigned>(error.status), error_body(error), 11, true);
@@ -95,7 +124,13 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
       redis_(config_.redis, io.get_executor()),
       server_(io, config_.host, config_.port, config_.http,
               [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); }),
-      catalog_timer_(io) {
+      catalog_timer_(io),
+      api_keys_(ApiKeys::parse(config_.api_keys)) {
+  if (api_keys_.enabled()) {
+    spdlog::info("gateway: {} API key(s); every endpoint but /health needs one", api_keys_.size());
+  } else {
+    spdlog::warn("gateway: no API keys configured (API_KEYS_FILE): every request is admitted");
+  }
   std::error_code ec;
   std::filesystem::create_directories(config_.api.input_root / "uploads", ec);
   const std::filesystem::path input_root = config_.api.input_root;
@@ -147,6 +182,46 @@ void Gateway::handle(Request request, Respond responder) {
   const std::string path = target.substr(0, question);
   const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
   const auto method = request.method();
+  // CORS, where configured: an allowed origin's responses carry its headers, and its preflight is answered
+  // here (browsers send no credentials with it).
+  const std::string origin(request[http::field::origin]);
+  if (!origin.empty() && !config_.cors_origins.empty()) {
+    const bool any = std::find(config_.cors_origins.begin(), config_.cors_origins.end(), "*") != config_.cors_origins.end();
+    if (any || std::find(config_.cors_origins.begin(), config_.cors_origins.end(), origin) != config_.cors_origins.end()) {
+      responder = std::make_shared<CorsResponder>(std::move(responder), any ? "*" : origin);
+      if (method == http::verb::options) {
+        StringResponse preflight{http::status::no_content, 11};
+        preflight.set(http::field::access_control_allow_methods, "GET, POST, DELETE");
+        preflight.set(http::field::access_control_allow_headers, "Authorization, Content-Type, Idempotency-Key");
+        preflight.set(http::field::access_control_max_age, "600");
+        return responder->send(std::move(preflight));
+      }
+    }
+  }
+  if (path != "/health" && api_keys_.enabled()) {
+    const auto authorization = request[http::field::authorization];
+    const auto admission = api_keys_.admit(std::string_view(authorization.data(), authorization.size()),
+                                           std::chrono::steady_clock::now());
+    switch (admission.verdict) {
+      case Admission::Verdict::kAllowed:
+        break;
+      case Admission::Verdict::kMissing:
+      case Admission::Verdict::kUnknown: {
+        auto response = error_response(api_error(
+            ErrorCode::kUnauthorized, admission.verdict == Admission::Verdict::kMissing
+                                          ? "send an API key: Authorization: Bearer <token>"
+                                          : "the API key is not known to this gateway"));
+        response.set(http::field::www_authenticate, "Bearer");
+        return responder->send(std::move(response));
+      }
+      case Admission::Verdict::kRateLimited: {
+        auto response = error_response(api_error(ErrorCode::kRateLimited, "API key " + admission.key_name +
+                                                                              " is over its request rate; retry later"));
+        response.set(http::field::retry_after, std::to_string(static_cast<int64_t>(std::ceil(admission.retry_after_s))));
+        return responder->send(std::move(response));
+      }
+    }
+  }
   auto wrong_method = [&](const char* allowed) {
     auto response = error_response(api_error(ErrorCode::kMethodNotAllowed, "use " + std::string(allowed) + " " + path));
     response.set(boost::beast::http::field::allow, allowed);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gateway/api.hpp"
+#include "gateway/api_keys.hpp"
 #include "gateway/catalog.hpp"
 #include "gateway/event_listener.hpp"
 #include "gateway/http_server.hpp"
@@ -35,6 +36,10 @@ struct GatewayConfig {
   int64_t max_queued_per_model = 100000;  // past it submissions answer 429; 0: unbounded
   int64_t idempotency_ttl_s = 86400;      // how long an Idempotency-Key maps to its job
   int64_t retention_s = 7 * 24 * 3600;    // how long a cancelled job's record is kept
+  // API keys (API_KEYS_FILE, else API_KEYS; format in api_keys.hpp). None: every request is admitted.
+  std::string api_keys;
+  // Origins a browser may call from (CORS_ORIGINS, comma-separated, or "*"); empty: no CORS headers.
+  std::vector<std::string> cors_origins;
 
   static GatewayConfig from_env();
 };
@@ -101,6 +106,7 @@ class Gateway {
   boost::asio::steady_timer catalog_timer_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;
   std::unique_ptr<EventListener> events_;
+  ApiKeys api_keys_;
   // Writes uploads (fsync included) off the event loop.
   boost::asio::thread_pool storage_pool_{1};
 };

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/files.hpp"
+#include "gateway/api_keys.hpp"
 #include "tests/support/fleet_fixture.hpp"
 
 namespace gpufleet::testing {
@@ -211,6 +212,49 @@ TEST_F(FleetTest, ModelsListingShowsWhatTheFleetServes) {
   EXPECT_EQ(models[0]["default"], true);
   EXPECT_EQ(models[0]["cloning"], false);
   EXPECT_EQ(models[1]["name"], "noop");
+}
+
+// Guards API keys and CORS through the real gateway: with keys configured every endpoint but /health needs
+// a known bearer token (401 JSON otherwise, with WWW-Authenticate), a key over its rate gets 429 with
+// Retry-After while another key is unaffected, and an allowed browser origin gets its CORS headers and a
+// preflight answer while others get none.
+TEST(FleetAuth, KeysRatesAndCors) {
+  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice", 1, 2);
+  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  Fleet fleet(FleetOptions{1, "espeak", 1, {{"API_KEYS", alice_line + ";" + bob_line},
+                                            {"CORS_ORIGINS", "https://studio.example"}}});
+  EXPECT_EQ(fleet.get("/health").status, 200);
+  auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
+                     std::map<std::string, std::string> headers = {}) {
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    return fleet.request(method, target, "", headers);
+  };
+  auto anonymous = as("", "GET", "/v1/models");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(json::parse(anonymous.body)["error"]["code"], "unauthorized");
+  EXPECT_EQ(anonymous.headers["www-authenticate"], "Bearer");
+  EXPECT_EQ(as("gf_0000", "GET", "/v1/models").status, 401);
+  EXPECT_EQ(as("", "POST", "/tts/generate").status, 401);
+
+  // Alice: a burst of two, then one per second; Bob is not limited.
+  EXPECT_EQ(as(alice, "GET", "/v1/models").status, 200);
+  EXPECT_EQ(as(alice, "GET", "/v1/models").status, 200);
+  auto limited = as(alice, "GET", "/v1/models");
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(json::parse(limited.body)["error"]["code"], "rate_limited");
+  EXPECT_EQ(limited.headers["retry-after"], "1");
+  EXPECT_EQ(as(bob, "GET", "/v1/models").status, 200);
+  auto created = fleet.request("POST", "/v1/jobs", R"({"input":{"text":"With a key."}})", {{"Authorization", "Bearer " + bob}});
+  EXPECT_EQ(created.status, 202) << created.body;
+
+  auto allowed = as(bob, "GET", "/v1/models", {{"Origin", "https://studio.example"}});
+  EXPECT_EQ(allowed.headers["access-control-allow-origin"], "https://studio.example");
+  auto preflight = as("", "OPTIONS", "/v1/jobs", {{"Origin", "https://studio.example"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_NE(preflight.headers["access-control-allow-headers"].find("Authorization"), std::string::npos);
+  auto foreign = as(bob, "GET", "/v1/models", {{"Origin", "https://elsewhere.example"}});
+  EXPECT_EQ(foreign.status, 200);
+  EXPECT_EQ(foreign.headers.count("access-control-allow-origin"), 0u);
 }
 
 }  // namespace

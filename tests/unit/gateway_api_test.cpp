@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/sha256.hpp"
+#include "gateway/api_keys.hpp"
 #include "common/wav.hpp"
 #include "gateway/api.hpp"
 
@@ -246,6 +247,48 @@ TEST(GatewayApi, PortraitUploadsAreCheckedByTheirHeaders) {
   ASSERT_TRUE(std::holds_alternative<Upload>(jpeg_upload));
   EXPECT_EQ(upload_json(std::get<Upload>(jpeg_upload))["width"], 200);
   EXPECT_EQ(upload_json(std::get<Upload>(jpeg_upload))["height"], 300);
+}
+
+// Guards API keys: only hashes are stored; a missing, malformed or unknown token is refused; each key has
+// its own token bucket (a burst, then the rate), refilled by time; malformed key files name their line.
+TEST(ApiKeys, TokensAreCheckedByTheirHashAndEachKeyHasItsRate) {
+  const auto [alice_token, alice_line] = ApiKeys::generate("alice", 2, 3);
+  const auto [bob_token, bob_line] = ApiKeys::generate("bob");
+  EXPECT_EQ(alice_token.rfind("gf_", 0), 0u);
+  EXPECT_EQ(alice_line, "alice " + sha256_hex(alice_token) + " 2 3");
+  EXPECT_EQ(alice_line.find(alice_token), std::string::npos) << "the keys file must not hold the token";
+  auto keys = ApiKeys::parse("# fleet keys\n" + alice_line + "\n\n" + bob_line + "  # no limit\n");
+  ASSERT_EQ(keys.size(), 2u);
+  const auto t0 = ApiKeys::Clock::now();
+  using Verdict = Admission::Verdict;
+  EXPECT_EQ(keys.admit("", t0).verdict, Verdict::kMissing);
+  EXPECT_EQ(keys.admit("Basic abc", t0).verdict, Verdict::kMissing);
+  EXPECT_EQ(keys.admit("Bearer gf_nope", t0).verdict, Verdict::kUnknown);
+  EXPECT_EQ(keys.admit("Bearer " + sha256_hex(alice_token), t0).verdict, Verdict::kUnknown);  // the hash is no token
+  // Alice: a burst of 3, then 2 per second.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(keys.admit("Bearer " + alice_token, t0).verdict, Verdict::kAllowed) << i;
+  const auto limited = keys.admit("Bearer " + alice_token, t0);
+  EXPECT_EQ(limited.verdict, Verdict::kRateLimited);
+  EXPECT_EQ(limited.key_name, "alice");
+  EXPECT_NEAR(limited.retry_after_s, 0.5, 1e-9);
+  EXPECT_EQ(keys.admit("Bearer " + alice_token, t0 + std::chrono::milliseconds(500)).verdict, Verdict::kAllowed);
+  EXPECT_EQ(keys.admit("Bearer " + alice_token, t0 + std::chrono::milliseconds(600)).verdict, Verdict::kRateLimited);
+  // Bob has no limit, and Alice's bucket is hers alone.
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(keys.admit("Bearer " + bob_token, t0).verdict, Verdict::kAllowed);
+
+  auto error_of = [](const std::string& text) {
+    try {
+      ApiKeys::parse(text);
+    } catch (const ConfigError& error) {
+      return std::string(error.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("alice 1234").find("line 1"), std::string::npos);
+  EXPECT_NE(error_of(alice_line + ";" + alice_line).find("listed twice"), std::string::npos);
+  EXPECT_NE(error_of("carol " + std::string(64, 'a') + " -1").find("non-negative"), std::string::npos);
+  EXPECT_NE(error_of("carol " + std::string(64, 'a') + " fast").find("numbers"), std::string::npos);
+  EXPECT_FALSE(ApiKeys::parse("").enabled());
 }
 
 }  // namespace
