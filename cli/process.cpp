@@ -8,7 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -112,21 +117,45 @@ void Process::stop(std::chrono::milliseconds grace) {
   }
 }
 
-uint16_t free_port() {
+namespace {
+
+bool can_bind(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket() failed");
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof(address);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
+  address.sin_port = htons(port);
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
   ::close(fd);
-  return ntohs(address.sin_port);
+  return bound;
+}
+
+// The lowest port the kernel uses for outgoing connections (net.ipv4.ip_local_port_range).
+int ephemeral_floor() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return range >> low && low > 12000 ? low : 32768;
+}
+
+}  // namespace
+
+uint16_t free_port() {
+  static std::mutex mutex;
+  static std::set<uint16_t> handed_out;
+  static std::mt19937 random(std::random_device{}());
+  std::lock_guard lock(mutex);
+  const int high = ephemeral_floor() - 1;
+  const int low = std::max(10000, high - 12000);
+  std::uniform_int_distribution<int> pick(low, high);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const auto port = static_cast<uint16_t>(pick(random));
+    if (handed_out.count(port) == 0 && can_bind(port)) {
+      handed_out.insert(port);
+      return port;
+    }
+  }
+  throw std::runtime_error("cannot find a free port");
 }
 
 }  // namespace gpufleet::cli

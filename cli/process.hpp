@@ -39,7 +39,10 @@ class Process {
   std::optional<int> status_;
 };
 
-// A TCP port that was free a moment ago (bound to port 0 and released).
+// A loopback TCP port that was free a moment ago, chosen below the kernel's ephemeral range: a port the
+// kernel hands out (bind to port 0) is also what it gives outgoing connections as their source port, and
+// a client still reconnecting from an earlier test could take it before the server binds it (seen in CI:
+// "Address already in use"). Never the same port twice in one process.
 uint16_t free_port();
 
 }  // namespace gpufleet::cli
