@@ -177,13 +177,16 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
   normalised["reference_image"] = std::get<std::string>(image);
   // Speech: an input file, or a TTS result by the absolute path /tts/generate answered.
   auto audio = input.find("audio_path");
-  const bool result_path = audio != input.end() && audio->is_string() && !limits.tts_results.empty() &&
-                           std::filesystem::path(audio->get<std::string>()).is_absolute() &&
-                           relative_reference(audio->get<std::string>(), limits.tts_results).has_value();
-  if (result_path) {
-    const auto resolved = resolve_inside(limits.tts_results, audio->get<std::string>());
-    if (!resolved) return api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
-    normalised["audio_path"] = (limits.tts_results / *relative_reference(audio->get<std::string>(), limits.tts_results)).string();
+  std::optional<std::filesystem::path> result;
+  if (audio != input.end() && audio->is_string() && !limits.tts_results.empty() &&
+      std::filesystem::path(audio->get<std::string>()).is_absolute()) {
+    result = relative_reference(audio->get<std::string>(), limits.tts_results);
+  }
+  if (result) {
+    if (!resolve_inside(limits.tts_results, *result)) {
+      return api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
+    }
+    normalised["audio_path"] = (limits.tts_results / *result).string();
   } else {
     auto speech = input_file(input, "audio_path", limits, "uploads/<sha256>.wav");
     if (auto* error = std::get_if<ApiError>(&speech)) return *error;

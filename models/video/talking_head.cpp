@@ -163,7 +163,10 @@ class PortraitModel final : public models::Model {
     const auto found = finder_.find(image);
     if (!found) throw ModelError(ErrorCode::kInvalidInput, "no face found in reference_image");
     const cv::Mat portrait = frame_portrait(image, found->face, size);
-    auto layout = finder_.find(portrait);
+    // At the portrait's own size, unscaled (at most its last row and column trimmed), the first detection
+    // holds for the framed picture; a crop or a scaled picture is searched again.
+    const bool same_pixels = size == 0 && portrait.cols >= image.cols - 1 && portrait.rows >= image.rows - 1;
+    auto layout = same_pixels ? found : finder_.find(portrait);
     if (!layout) throw ModelError(ErrorCode::kInvalidInput, "the face in reference_image is too small to animate");
     context.check();
 
