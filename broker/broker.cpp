@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "broker/recovery.hpp"
+#include "broker/stages.hpp"
 #include "common/config.hpp"
 #include "common/error.hpp"
 
@@ -245,6 +246,19 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
     send(identity, MessageType::kResultAck, protocol::ResultAck{id, attempt, accepted});
   };
 
+  if (result.ok && assignment) {
+    StageStep step = step_after_success(job, result.attempt, result.result_json);
+    if (step.kind == StageStep::Kind::kNext) return advance(job, result, identity, std::move(step.next), acknowledge);
+    if (step.kind == StageStep::Kind::kBroken) {
+      spdlog::error("job {}: {}", job.id, step.error);
+      status_.record_final(job, JobState::kRunning, result.attempt, identity,
+                           {JobState::kFailed, {}, std::string(to_string(ErrorCode::kInternal)), step.error,
+                            result.run_ms},
+                           acknowledge);
+      return;
+    }
+  }
+
   StatusWriter::Outcome outcome;
   outcome.run_ms = result.run_ms;
   if (result.ok) {
@@ -257,7 +271,7 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
     outcome.state = code == ErrorCode::kCancelled          ? JobState::kCancelled
                     : code == ErrorCode::kDeadlineExceeded ? JobState::kExpired
                                                            : JobState::kFailed;
-    if (code == ErrorCode::kOutOfMemory && assignment && result.attempt < config_.max_attempts) {
+    if (code == ErrorCode::kOutOfMemory && assignment && job.stage_attempt(result.attempt) < config_.max_attempts) {
       // Device memory runs out on one worker, not necessarily on another: try elsewhere.
       job.attempts = result.attempt;
       job.avoid_worker = identity;
@@ -268,6 +282,20 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
     }
   }
   status_.record_final(job, JobState::kRunning, result.attempt, identity, outcome, acknowledge);
+}
+
+// A pipeline's stage succeeded: the job store keeps the stage's result and queues the job as its next stage;
+// only once that is recorded does the dispatcher hold the next stage (a restart finds it in Redis either way).
+void Broker::advance(const QueuedJob& job, const protocol::JobResult& result, const std::string& identity,
+                     QueuedJob next, std::function<void(std::optional<long long>)> acknowledge) {
+  spdlog::info("job {} stage {} done on worker {}; queued as stage {} ({} {})", job.id, job.stage, identity,
+               next.stage, next.kind, next.model);
+  status_.record_advance(job, result.attempt, identity, result.result_json, next,
+                         [this, next, acknowledge = std::move(acknowledge)](std::optional<long long> verdict) mutable {
+                           if (verdict && *verdict == 1) dispatcher_.enqueue(std::move(next));
+                           if (verdict && *verdict == 3) spdlog::info("job {} cancelled between stages", next.id);
+                           acknowledge(verdict);
+                         });
 }
 
 void Broker::on_goodbye(const std::string& identity) {
@@ -286,7 +314,7 @@ void Broker::lose_worker(const std::string& worker_id, const std::string& reason
 void Broker::requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason) {
   QueuedJob job = std::move(assignment.job);
   job.attempts = assignment.attempt;
-  if (assignment.attempt >= config_.max_attempts) {
+  if (job.stage_attempt(assignment.attempt) >= config_.max_attempts) {
     StatusWriter::Outcome outcome;
     outcome.state = JobState::kFailed;
     outcome.error_code = std::string(to_string(code));

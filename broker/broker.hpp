@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <zmq.hpp>
@@ -44,6 +46,8 @@ class Broker {
   void on_ready(const std::string& identity, const protocol::Ready& ready);
   void on_heartbeat(const std::string& identity, const protocol::Heartbeat& heartbeat);
   void on_result(const std::string& identity, const protocol::JobResult& result);
+  void advance(const QueuedJob& job, const protocol::JobResult& result, const std::string& identity, QueuedJob next,
+               std::function<void(std::optional<long long>)> acknowledge);
   void on_goodbye(const std::string& identity);
   void lose_worker(const std::string& worker_id, const std::string& reason);
   void requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason);

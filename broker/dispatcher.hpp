@@ -34,6 +34,13 @@ struct QueuedJob {
   std::string avoid_worker;     // after an out-of-memory failure: prefer any other worker
   std::string reference;        // input.speaker_wav (set by enqueue): workers holding its voice are preferred
   uint64_t entry = 0;           // the Dispatcher's queue entry number (see queued_)
+  // Pipeline jobs (common/pipeline.hpp): the stages as JSON (empty for a job of one stage), the index of
+  // the stage this is, and the attempts spent before it began (max_attempts counts per stage).
+  std::string stages_json;
+  uint32_t stage = 0;
+  uint32_t stage_base = 0;
+
+  uint32_t stage_attempt(uint32_t attempt) const { return attempt > stage_base ? attempt - stage_base : 0; }
 };
 
 // A job handed to a worker. `attempt` is the fencing token the worker's result must echo.

@@ -49,6 +49,9 @@ std::optional<QueuedJob> job_from_fields(const std::string& id, const std::vecto
   job.deadline_ms = number<int64_t>(values[6]);
   job.attempts = number<uint32_t>(values[7]);
   job.cancel_requested = !values[9].empty();
+  job.stages_json = values[10];
+  job.stage = number<uint32_t>(values[11]);
+  job.stage_base = number<uint32_t>(values[12]);
   return job;
 }
 

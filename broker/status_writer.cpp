@@ -37,6 +37,12 @@ nlohmann::json worker_json(const WorkerState& worker, int64_t now_ms, int64_t he
           {"heartbeat_age_ms", heartbeat_age_ms}};
 }
 
+// Events of a pipeline job say which stage they are about.
+JobEvent& with_stage(JobEvent& event, const QueuedJob& job) {
+  if (!job.stages_json.empty()) event.stage = job.stage;
+  return event;
+}
+
 }  // namespace
 
 StatusWriter::StatusWriter(RedisEndpoint endpoint, int64_t retention_s)
@@ -101,6 +107,7 @@ void StatusWriter::record_dispatch(const Assignment& assignment, VerdictHandler 
   const int64_t now = unix_ms();
   JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, now,
                  assignment.attempt, assignment.worker_id, {}, {}, {}};
+  with_stage(event, assignment.job);
   push_group(job_store::Batch::kDispatch,
              job_store::dispatch_group(assignment.job.id, assignment.attempt, assignment.worker_id, now, to_json(event)),
              std::move(handler));
@@ -109,6 +116,7 @@ void StatusWriter::record_dispatch(const Assignment& assignment, VerdictHandler 
 void StatusWriter::record_progress(const Assignment& assignment, uint64_t done, uint64_t total) {
   JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, unix_ms(),
                  assignment.attempt, assignment.worker_id, {}, {}, {}, done, total};
+  with_stage(event, assignment.job);
   push(job_store::progress_command(keys_, assignment.job.id, assignment.attempt, done, total, to_json(event)));
 }
 
@@ -122,8 +130,9 @@ void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_
   completion.final_state = outcome.state;
   completion.now_ms = unix_ms();
   completion.retention_s = retention_s_;
-  completion.event = to_json(JobEvent{job.id, outcome.state, job.kind, job.model, completion.now_ms, attempt, worker,
-                                      outcome.result_json, outcome.error_code, outcome.error_message});
+  JobEvent event{job.id, outcome.state, job.kind, job.model, completion.now_ms, attempt, worker,
+                 outcome.result_json, outcome.error_code, outcome.error_message};
+  completion.event = to_json(with_stage(event, job));
   if (outcome.state == JobState::kSucceeded) {
     completion.fields.emplace_back(job_field::kResult, outcome.result_json);
   } else {
@@ -137,11 +146,12 @@ void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_
 void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code,
                                   const std::string& reason, VerdictHandler handler) {
   const int64_t now = unix_ms();
-  const std::string queued = to_json(JobEvent{job.id, JobState::kQueued, job.kind, job.model, now, attempt, {}, {},
-                                              code, reason});
-  const std::string cancelled =
-      to_json(JobEvent{job.id, JobState::kCancelled, job.kind, job.model, now, attempt, {}, {},
-                       std::string(to_string(ErrorCode::kCancelled)), "cancelled by a client; its worker stopped answering"});
+  JobEvent queued_event{job.id, JobState::kQueued, job.kind, job.model, now, attempt, {}, {}, code, reason};
+  JobEvent cancelled_event{job.id, JobState::kCancelled, job.kind, job.model, now, attempt, {}, {},
+                           std::string(to_string(ErrorCode::kCancelled)),
+                           "cancelled by a client; its worker stopped answering"};
+  const std::string queued = to_json(with_stage(queued_event, job));
+  const std::string cancelled = to_json(with_stage(cancelled_event, job));
   ReplyHandler on_reply;
   if (handler) {
     on_reply = [handler = std::move(handler)](const RedisReply& reply) {
@@ -150,6 +160,34 @@ void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const 
   }
   push(job_store::requeue_command(keys_, job.id, attempt, now, queued, cancelled, retention_s_, code, reason),
        std::move(on_reply));
+}
+
+void StatusWriter::record_advance(const QueuedJob& done, uint32_t attempt, const std::string& worker,
+                                  const std::string& stage_result, const QueuedJob& next, VerdictHandler handler) {
+  job_store::Advance advance;
+  advance.id = done.id;
+  advance.attempt = attempt;
+  advance.worker = worker;
+  advance.stage = done.stage;
+  advance.now_ms = unix_ms();
+  advance.next_kind = next.kind;
+  advance.next_model = next.model;
+  advance.next_input = next.input_json;
+  advance.stage_result = stage_result;
+  // The queued event carries the finished stage's result, so a subscriber sees each stage's output as it comes.
+  JobEvent queued{next.id, JobState::kQueued, next.kind, next.model, advance.now_ms, attempt, {}, stage_result, {}, {}};
+  advance.queued_event = to_json(with_stage(queued, next));
+  JobEvent cancelled{done.id, JobState::kCancelled, done.kind, done.model, advance.now_ms, attempt, worker, {},
+                     std::string(to_string(ErrorCode::kCancelled)), "cancelled by a client"};
+  advance.cancelled_event = to_json(with_stage(cancelled, done));
+  advance.retention_s = retention_s_;
+  ReplyHandler on_reply;
+  if (handler) {
+    on_reply = [handler = std::move(handler)](const RedisReply& reply) {
+      handler(reply.is_integer() ? std::optional<long long>(reply.integer()) : std::nullopt);
+    };
+  }
+  push(job_store::advance_command(keys_, advance), std::move(on_reply));
 }
 
 void StatusWriter::worker_joined(const WorkerState& worker) {

@@ -46,6 +46,11 @@ class StatusWriter {
   void record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code, const std::string& reason,
                       VerdictHandler handler = {});
 
+  // A pipeline's stage `done` succeeded with `stage_result`: the job is queued again as `next` (its next stage).
+  // The verdict is job_store::advance_command's.
+  void record_advance(const QueuedJob& done, uint32_t attempt, const std::string& worker,
+                      const std::string& stage_result, const QueuedJob& next, VerdictHandler handler);
+
   // A running job's progress report (kept only while that attempt runs), with its event.
   void record_progress(const Assignment& assignment, uint64_t done, uint64_t total);
 

@@ -23,7 +23,7 @@ std::string sha1_hex(const std::string& text) {
 // ARGV[1] is always the key prefix: the scripts build key names from it exactly as RedisKeys does.
 
 // ARGV: prefix id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint
-//       event stream_maxlen
+//       event stream_maxlen stages stages_total
 constexpr const char* kSubmit = R"lua(
 local p, id, model = ARGV[1], ARGV[2], ARGV[4]
 local idem = ARGV[10]
@@ -40,11 +40,17 @@ end
 redis.call('HSET', p .. ':job:' .. id, 'id', id, 'kind', ARGV[3], 'model', model, 'state', 'queued',
   'priority', ARGV[5], 'input', ARGV[6], 'created_ms', ARGV[7], 'updated_ms', ARGV[7], 'attempts', '0',
   'deadline_ms', ARGV[8])
+local entry = {'op', 'submit', 'id', id, 'kind', ARGV[3], 'model', model, 'priority', ARGV[5], 'input', ARGV[6],
+  'created_ms', ARGV[7], 'deadline_ms', ARGV[8]}
+if ARGV[15] ~= '' then
+  redis.call('HSET', p .. ':job:' .. id, 'stages', ARGV[15], 'stage', '0', 'stage_base', '0', 'stages_total', ARGV[16])
+  entry[#entry + 1] = 'stages'
+  entry[#entry + 1] = ARGV[15]
+end
 redis.call('ZADD', queue, ARGV[7], id)
 redis.call('SADD', p .. ':queue-models', model)
 -- The stream entry carries what the broker needs to queue the job, so it reads nothing else.
-redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[14], '*', 'op', 'submit', 'id', id, 'kind', ARGV[3],
-  'model', model, 'priority', ARGV[5], 'input', ARGV[6], 'created_ms', ARGV[7], 'deadline_ms', ARGV[8])
+redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[14], '*', unpack(entry))
 redis.call('PUBLISH', p .. ':events:jobs', ARGV[13])
 if idem ~= '' then
   redis.call('SET', p .. ':idem:' .. idem, id .. ' ' .. ARGV[12], 'EX', ARGV[11])
@@ -118,8 +124,10 @@ end
 // Group: id expected attempt worker final now retention event, then field/value pairs
 constexpr const char* kFinishOne = R"lua(
 local function one(id, job, a)
-  local f = redis.call('HMGET', job, 'state', 'attempts', 'worker', 'model')
+  local f = redis.call('HMGET', job, 'state', 'attempts', 'worker', 'model', 'stage', 'stages_total')
   local current = f[1] == a[2] and (a[2] == 'queued' or (f[2] == a[3] and f[3] == a[4]))
+  -- A pipeline succeeds only with its last stage: an earlier stage's success is an advance, never an end.
+  if current and a[5] == 'succeeded' and f[6] and tonumber(f[5]) + 1 < tonumber(f[6]) then return 0 end
   if not current then
     if f[1] == a[5] and f[2] == a[3] and (f[3] or '') == a[4] then return 2 end
     return 0
@@ -171,6 +179,41 @@ redis.call('PUBLISH', ARGV[1] .. ':events:jobs', ARGV[6])
 return 1
 )lua";
 
+// A pipeline's stage succeeded: its result is kept, and the job goes back to the queue as the next stage, with
+// that stage's kind, model and input, in one step, so that a broker restart finds it in the right queue.
+// ARGV: prefix id attempt worker stage now next_kind next_model next_input stage_result queued_event
+//       cancelled_event retention
+constexpr const char* kAdvance = R"lua(
+local p, id, now = ARGV[1], ARGV[2], ARGV[6]
+local job = p .. ':job:' .. id
+local f = redis.call('HMGET', job, 'state', 'attempts', 'worker', 'stage', 'stage_base', 'cancel_requested',
+  'created_ms')
+local stage = tonumber(ARGV[5])
+if f[1] == 'queued' and f[2] == ARGV[3] and tonumber(f[4] or '-1') == stage + 1 and f[5] == ARGV[3] then
+  return 2  -- sent again after a connection broke before the reply: the first one was applied
+end
+if f[1] ~= 'running' or f[2] ~= ARGV[3] or f[3] ~= ARGV[4] or tonumber(f[4] or '-1') ~= stage then return 0 end
+redis.call('ZREM', p .. ':running', id)
+redis.call('HSET', job, 'stage_result_' .. stage, ARGV[10], 'updated_ms', now)
+redis.call('HDEL', job, 'progress_done', 'progress_total')
+if f[6] then
+  redis.call('HSET', job, 'state', 'cancelled', 'finished_ms', now, 'worker', '', 'error_code', 'cancelled',
+    'error_message', 'cancelled by a client')
+  if tonumber(ARGV[13]) > 0 then redis.call('EXPIRE', job, ARGV[13]) end
+  redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
+    'attempt', ARGV[3], 'worker', ARGV[4])
+  redis.call('PUBLISH', p .. ':events:jobs', ARGV[12])
+  return 3
+end
+redis.call('HSET', job, 'state', 'queued', 'kind', ARGV[7], 'model', ARGV[8], 'input', ARGV[9],
+  'stage', tostring(stage + 1), 'stage_base', ARGV[3], 'worker', '')
+redis.call('HDEL', job, 'last_error_code', 'last_error_message')
+redis.call('ZADD', p .. ':queue:' .. ARGV[8], f[7] or now, id)
+redis.call('SADD', p .. ':queue-models', ARGV[8])
+redis.call('PUBLISH', p .. ':events:jobs', ARGV[11])
+return 1
+)lua";
+
 Script make(const char* name, const std::string& source) { return Script{name, source, sha1_hex(source)}; }
 
 // A batched script: the prefix, the per-group function, the loop over the groups.
@@ -179,7 +222,7 @@ Script make_batched(const char* name, const char* one) {
 }
 
 // Positions in scripts().
-enum class ScriptId : size_t { kSubmit, kCancel, kDispatch, kFinish, kRequeue, kProgress };
+enum class ScriptId : size_t { kSubmit, kCancel, kDispatch, kFinish, kRequeue, kProgress, kAdvance };
 
 const Script& script(ScriptId id) { return scripts().at(static_cast<size_t>(id)); }
 
@@ -194,19 +237,21 @@ RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
 const std::vector<Script>& scripts() {
   static const std::vector<Script> all{make("submit", kSubmit), make("cancel", kCancel),
                                        make_batched("dispatch", kDispatchOne), make_batched("finish", kFinishOne),
-                                       make("requeue", kRequeue), make("progress", kProgress)};
+                                       make("requeue", kRequeue), make("progress", kProgress),
+                                       make("advance", kAdvance)};
   return all;
 }
 
 RedisArgs submit_command(const RedisKeys& keys, const NewJob& job) {
+  JobEvent queued{job.id, JobState::kQueued, job.kind, job.model, job.created_ms, 0, {}, {}, {}, {}};
+  if (!job.pipeline.empty()) queued.stage = 0;
   return eval(script(ScriptId::kSubmit),
               {keys.prefix(), job.id, job.kind, job.model, std::to_string(job.priority), job.input_json,
                           std::to_string(job.created_ms), std::to_string(job.deadline_ms),
                           std::to_string(job.max_queued), job.idempotency_key,
                           std::to_string(job.idempotency_ttl_s), job.fingerprint,
-                          to_json(JobEvent{job.id, JobState::kQueued, job.kind, job.model, job.created_ms, 0, {}, {},
-                                           {}, {}}),
-                          std::to_string(kStreamMaxLen)});
+                          to_json(queued),
+                          std::to_string(kStreamMaxLen), job.pipeline, std::to_string(job.stage_count)});
 }
 
 std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const std::string& value) {
@@ -278,6 +323,14 @@ RedisArgs progress_command(const RedisKeys& keys, const std::string& id, uint32_
                            uint64_t total, const std::string& event) {
   return eval(script(ScriptId::kProgress),
               {keys.prefix(), id, std::to_string(attempt), std::to_string(done), std::to_string(total), event});
+}
+
+RedisArgs advance_command(const RedisKeys& keys, const Advance& advance) {
+  return eval(script(ScriptId::kAdvance),
+              {keys.prefix(), advance.id, std::to_string(advance.attempt), advance.worker, std::to_string(advance.stage),
+               std::to_string(advance.now_ms), advance.next_kind, advance.next_model, advance.next_input,
+               advance.stage_result, advance.queued_event, advance.cancelled_event,
+               std::to_string(advance.retention_s)});
 }
 
 }  // namespace gpufleet::job_store

@@ -46,6 +46,8 @@ struct NewJob {
   std::string idempotency_key;  // empty: none
   int64_t idempotency_ttl_s = 86400;
   std::string fingerprint;  // of the request, to tell a retry from a different request under the same key
+  std::string pipeline;     // pipeline_to_json() of its stages; empty: a job of one stage
+  size_t stage_count = 0;   // with a pipeline: its number of stages
 };
 
 // Records the job, its queue entry and its stream entry, publishes "queued" — or finds the job an earlier
@@ -104,11 +106,31 @@ RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t
 RedisArgs progress_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, uint64_t done,
                            uint64_t total, const std::string& event);
 
+// A pipeline's stage `stage` succeeded on `worker` at `attempt`: keeps its result and queues the job as the next
+// stage. Reply 1: queued as the next stage. 2: this very step was already applied (a command sent again).
+// 3: a client had asked to cancel, so the job is cancelled instead. 0: not running that stage at that attempt.
+struct Advance {
+  std::string id;
+  uint32_t attempt = 0;
+  std::string worker;
+  uint32_t stage = 0;
+  int64_t now_ms = 0;
+  std::string next_kind;
+  std::string next_model;
+  std::string next_input;
+  std::string stage_result;
+  std::string queued_event;
+  std::string cancelled_event;
+  int64_t retention_s = 0;
+};
+RedisArgs advance_command(const RedisKeys& keys, const Advance& advance);
+
 // The fields the broker reads to rebuild a job.
 inline const std::vector<std::string>& recovery_fields() {
   static const std::vector<std::string> fields{"state",       "kind",     "model",   "priority",
                                                "input",       "created_ms", "deadline_ms", "attempts",
-                                               "worker",      "cancel_requested"};
+                                               "worker",      "cancel_requested", "stages",
+                                               "stage",       "stage_base"};
   return fields;
 }
 

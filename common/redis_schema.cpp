@@ -68,6 +68,10 @@ std::string to_json(const JobEvent& event) {
     append_field(out, "result");
     out.append(event.result_json);
   }
+  if (event.stage) {
+    append_field(out, "stage");
+    out.append(std::to_string(*event.stage));
+  }
   if (event.progress_total > 0) {
     append_field(out, "progress");
     out.append("{\"done\":" + std::to_string(event.progress_done) + ",\"total\":" +

@@ -3,6 +3,7 @@
 // runtime build on. Every key and channel name in the fleet is made here and nowhere else.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +65,14 @@ inline constexpr std::string_view kLastErrorCode = "last_error_code";  // why th
 inline constexpr std::string_view kLastErrorMessage = "last_error_message";
 inline constexpr std::string_view kProgressDone = "progress_done";  // while running: units done (video frames)
 inline constexpr std::string_view kProgressTotal = "progress_total";
+// Pipeline jobs (common/pipeline.hpp) only: the stages as JSON, the index of the one the record's kind, model
+// and input belong to now, the attempts spent before it began (attempts count on across stages, so that a
+// late result of an earlier stage can never pass for the current one), and each finished stage's result
+// under stage_result_<index>.
+inline constexpr std::string_view kStages = "stages";
+inline constexpr std::string_view kStage = "stage";
+inline constexpr std::string_view kStageBase = "stage_base";
+inline std::string stage_result_field(size_t stage) { return "stage_result_" + std::to_string(stage); }
 }  // namespace job_field
 
 // One state change of one job, as published on <prefix>:events:jobs.
@@ -80,6 +89,7 @@ struct JobEvent {
   std::string error_message;
   uint64_t progress_done = 0;  // a running job's progress report: published when progress_total > 0
   uint64_t progress_total = 0;
+  std::optional<uint32_t> stage;  // pipeline jobs: the stage this event is about
 };
 
 std::string to_json(const JobEvent& event);

@@ -8,6 +8,7 @@
 
 #include "common/files.hpp"
 #include "common/job.hpp"
+#include "common/pipeline.hpp"
 #include "common/sha256.hpp"
 #include "common/redis_schema.hpp"
 
@@ -169,14 +170,20 @@ std::variant<std::string, ApiError> input_file(const nlohmann::json& input, cons
 }
 
 // Checks a video input: a portrait and speech that exist where workers may read them, and the options.
-std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input, const Limits& limits) {
+// `speech_from_stage`: the speech comes from the pipeline's TTS stage, so the input names none.
+std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input, const Limits& limits,
+                                                            bool speech_from_stage = false) {
   if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
   nlohmann::json normalised = input;
   auto image = input_file(input, "reference_image", limits, "uploads/<sha256>.png");
   if (auto* error = std::get_if<ApiError>(&image)) return *error;
   normalised["reference_image"] = std::get<std::string>(image);
+  if (auto phonemes = input.find("phonemes"); phonemes != input.end()) {
+    return api_error(ErrorCode::kInvalidInput, "phonemes come from the speech stage of a text-to-video job; send text");
+  }
   // Speech: an input file, or a TTS result by the absolute path /tts/generate answered.
   auto audio = input.find("audio_path");
+  if (speech_from_stage) audio = input.end();
   std::optional<std::filesystem::path> result;
   if (audio != input.end() && audio->is_string() && !limits.tts_results.empty() &&
       std::filesystem::path(audio->get<std::string>()).is_absolute()) {
@@ -187,7 +194,7 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
       return api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
     }
     normalised["audio_path"] = (limits.tts_results / *result).string();
-  } else {
+  } else if (!speech_from_stage) {
     auto speech = input_file(input, "audio_path", limits, "uploads/<sha256>.wav");
     if (auto* error = std::get_if<ApiError>(&speech)) return *error;
     normalised["audio_path"] = std::get<std::string>(speech);
@@ -205,12 +212,67 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
   return normalised;
 }
 
+// The input fields of a text-to-video job that belong to its speech stage.
+constexpr const char* kSpeechFields[] = {"text", "language", "speaker_wav", "speaker"};
+
+// A video job given text instead of audio_path: a pipeline of a TTS stage (tts_model, default the fleet's TTS
+// default; further TTS parameters in "tts") and the video stage on its speech and phoneme timings.
+SubmitParse text_to_video(SubmitRequest request, const CatalogModel& video_model, const Catalog& catalog,
+                          const Limits& limits) {
+  const nlohmann::json& input = request.input;
+  std::string speech_model_name = limits.default_tts_model;
+  if (auto name = input.find("tts_model"); name != input.end() && !name->is_null()) {
+    if (!name->is_string() || name->get_ref<const std::string&>().empty()) {
+      return api_error(ErrorCode::kInvalidRequest, "tts_model must be a non-empty string");
+    }
+    speech_model_name = name->get<std::string>();
+  }
+  const CatalogModel* speech_model = catalog.find(speech_model_name);
+  if (speech_model == nullptr) return api_error(ErrorCode::kUnknownModel, "no model named '" + speech_model_name + "'");
+  if (speech_model->kind != "tts") {
+    return api_error(ErrorCode::kInvalidRequest, "tts_model " + speech_model_name + " serves " + speech_model->kind +
+                                                     " jobs, not tts");
+  }
+  nlohmann::json speech_input = nlohmann::json::object();
+  if (auto options = input.find("tts"); options != input.end() && !options->is_null()) {
+    if (!options->is_object()) return api_error(ErrorCode::kInvalidRequest, "tts must be a JSON object of TTS parameters");
+    speech_input = *options;
+  }
+  nlohmann::json video_input = input;
+  for (const char* field : kSpeechFields) {
+    if (auto value = input.find(field); value != input.end()) speech_input[field] = *value;
+    video_input.erase(field);
+  }
+  video_input.erase("tts");
+  video_input.erase("tts_model");
+  auto speech = validate_tts_input(speech_input, *speech_model, limits);
+  if (auto* error = std::get_if<ApiError>(&speech)) return *error;
+  auto video = validate_video_input(video_input, limits, /*speech_from_stage=*/true);
+  if (auto* error = std::get_if<ApiError>(&video)) return *error;
+  auto& speech_normalised = std::get<nlohmann::json>(speech);
+  // Models that know when each phoneme is spoken (espeak) report it; the video stage moves the mouth with it.
+  speech_normalised["timings"] = true;
+  std::vector<PipelineStage> stages{
+      {"tts", speech_model->name, speech_normalised, {}},
+      {"video", video_model.name, std::get<nlohmann::json>(std::move(video)),
+       {{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}}};
+  request.kind = "tts";
+  request.model = speech_model->name;
+  request.input = std::move(speech_normalised);
+  request.stages = std::move(stages);
+  return request;
+}
+
 SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, const Limits& limits) {
   const CatalogModel* model = catalog.find(request.model);
   if (model == nullptr) return api_error(ErrorCode::kUnknownModel, "no model named '" + request.model + "'");
   if (model->kind != request.kind) {
     return api_error(ErrorCode::kInvalidRequest,
                      "model " + model->name + " serves " + model->kind + " jobs, not " + request.kind);
+  }
+  if (request.kind == "video" && request.input.is_object() && !request.input.contains("audio_path") &&
+      request.input.contains("text")) {
+    return text_to_video(std::move(request), *model, catalog, limits);
   }
   auto input = request.kind == "tts" ? validate_tts_input(request.input, *model, limits)
                                     : validate_video_input(request.input, limits);
@@ -346,6 +408,32 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
                      {"attempts", get_int(job_field::kAttempts).value_or(0)}};
   if (auto input = nlohmann::json::parse(get(job_field::kInput), nullptr, false); !input.is_discarded()) {
     job["input"] = input;
+  }
+  // A pipeline shows as what it makes (its last stage's kind and model) with each stage's own state.
+  if (auto stages = parse_pipeline(get(job_field::kStages))) {
+    const auto current = static_cast<size_t>(std::max<int64_t>(0, get_int(job_field::kStage).value_or(0)));
+    const std::string state = get(job_field::kState);
+    const bool final = parse_job_state(state) && is_final(*parse_job_state(state));
+    job["kind"] = stages->back().kind;
+    job["model"] = stages->back().model;
+    job["stage"] = current;
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t i = 0; i < stages->size(); ++i) {
+      nlohmann::json entry{{"kind", (*stages)[i].kind}, {"model", (*stages)[i].model}};
+      if (i < current) {
+        entry["state"] = "succeeded";
+        auto result = nlohmann::json::parse(get(job_field::stage_result_field(i)), nullptr, false);
+        if (!result.is_discarded()) entry["result"] = std::move(result);
+      } else if (i == current) {
+        entry["state"] = state;
+        entry["input"] = job.value("input", nlohmann::json::object());
+      } else {
+        entry["state"] = final ? "skipped" : "pending";
+      }
+      list.push_back(std::move(entry));
+    }
+    job["stages"] = std::move(list);
+    job.erase("input");  // each stage's, above: the record holds the current stage's
   }
   if (auto worker = get(job_field::kWorker); !worker.empty()) job["worker"] = worker;
   // A running video's frames done of total, as its worker last reported them.

@@ -15,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "common/image_probe.hpp"
+#include "common/pipeline.hpp"
 #include "common/wav.hpp"
 #include "gateway/catalog.hpp"
 
@@ -65,6 +66,8 @@ struct SubmitRequest {
   int32_t priority = 0;
   std::optional<double> timeout_s;  // from submission to the end of the run
   nlohmann::json input;
+  // A pipeline (video from text): its stages; kind, model and input above are then its first stage's.
+  std::vector<PipelineStage> stages;
 };
 
 using SubmitParse = std::variant<SubmitRequest, ApiError>;
@@ -75,7 +78,9 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
                                  const Limits& limits);
 // POST /tts/generate, the original service's shape: {"text":..,"language":..,"speaker_wav":..}
 // POST /video/generate, the original service's planned shape: {"audio_path":..,"reference_image":..,"mode":..}
-// (optionally "model"), on the default video model.
+// (optionally "model"), on the default video model. With "text" (and optionally "language", "speaker_wav",
+// "speaker", "tts_model", "tts") instead of "audio_path", the same on /v1/jobs: one job of two stages, speech
+// then video (common/pipeline.hpp).
 SubmitParse parse_video_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                  const Limits& limits);
 SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,

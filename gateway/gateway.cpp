@@ -375,6 +375,10 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request,
   job.model = request.model;
   job.priority = request.priority;
   job.input_json = request.input.dump();
+  if (!request.stages.empty()) {
+    job.pipeline = pipeline_to_json(request.stages);
+    job.stage_count = request.stages.size();
+  }
   job.created_ms = unix_ms();
   if (request.timeout_s) job.deadline_ms = job.created_ms + static_cast<int64_t>(*request.timeout_s * 1000);
   job.max_queued = config_.max_queued_per_model;

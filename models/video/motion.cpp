@@ -39,6 +39,57 @@ std::vector<float> mouth_from_audio(std::span<const int16_t> samples, uint32_t s
   return mouth;
 }
 
+float phoneme_openness(std::string_view name) {
+  if (name.empty() || name.front() == '_') return 0.0f;
+  // IPA names arrive as UTF-8; their first byte is ASCII for the common symbols this needs.
+  switch (name.front()) {
+    case 'm': case 'b': case 'p':
+      return 0.0f;
+    case 'f': case 'v':
+      return 0.12f;
+    case 'w':
+      return 0.15f;
+    case 'a': case 'A': case 'V':
+      return 0.95f;
+    case 'E': case 'e': case 'O': case 'o':
+      return 0.7f;
+    case '@': case '3':
+      return 0.5f;
+    case 'h':
+      return 0.4f;
+    case 'I': case 'i':
+      return 0.4f;
+    case 'U': case 'u':
+      return 0.35f;
+    default:
+      return 0.25f;
+  }
+}
+
+std::vector<float> mouth_from_phonemes(std::span<const PhonemeSpan> phonemes, size_t frames, double fps) {
+  std::vector<double> open(frames, 0.0);
+  const double frame_s = 1.0 / fps;
+  for (const auto& phoneme : phonemes) {
+    if (!(phoneme.end_s > phoneme.start_s) || phoneme.start_s < 0) continue;
+    const double openness = phoneme_openness(phoneme.name);
+    if (openness == 0) continue;
+    const auto first = static_cast<size_t>(std::floor(phoneme.start_s * fps));
+    for (size_t f = first; f < frames; ++f) {
+      const double begin = static_cast<double>(f) * frame_s;
+      if (begin >= phoneme.end_s) break;
+      const double overlap = std::min(begin + frame_s, phoneme.end_s) - std::max(begin, phoneme.start_s);
+      if (overlap > 0) open[f] += openness * overlap / frame_s;
+    }
+  }
+  std::vector<float> mouth(frames, 0.0f);
+  for (size_t f = 0; f < frames; ++f) {
+    const double before = f > 0 ? open[f - 1] : open[f];
+    const double after = f + 1 < frames ? open[f + 1] : open[f];
+    mouth[f] = static_cast<float>(std::clamp(0.15 * before + 0.7 * open[f] + 0.15 * after, 0.0, 1.0));
+  }
+  return mouth;
+}
+
 std::vector<FrameMotion> plan_motion(const std::vector<float>& mouth, double fps, const MotionStyle& style) {
   std::vector<FrameMotion> plan(mouth.size());
   std::mt19937_64 random(style.seed);

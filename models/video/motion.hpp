@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace gpufleet::video {
@@ -24,6 +26,22 @@ size_t frame_count(size_t samples, uint32_t sample_rate, double fps);
 // track (its 95th percentile), quiet frames gated shut, with a fast attack and a slower release so that the
 // jaw follows syllables without jitter.
 std::vector<float> mouth_from_audio(std::span<const int16_t> samples, uint32_t sample_rate, double fps);
+
+// A phoneme and when it is spoken, as a TTS model reports it (espeak-ng's "timings").
+struct PhonemeSpan {
+  std::string name;  // espeak-ng's mnemonic ("aI", "m", "_:") or an IPA symbol
+  double start_s = 0;
+  double end_s = 0;
+};
+
+// How far a phoneme opens the mouth, 0..1: pauses and the lip closures (m, b, p) 0, lip-teeth (f, v) barely,
+// open vowels (a) most, close and rounded vowels (i, u) less, other consonants a little.
+float phoneme_openness(std::string_view name);
+
+// Mouth opening per frame from phoneme timings: each of `frames` frames gets the time-weighted openness of
+// the phonemes it covers (silence counts as closed), smoothed over neighbouring frames only, so that the lips
+// still meet on an m or b of two frames.
+std::vector<float> mouth_from_phonemes(std::span<const PhonemeSpan> phonemes, size_t frames, double fps);
 
 struct MotionStyle {
   bool blinks = true;       // off for lip sync only

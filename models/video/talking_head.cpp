@@ -126,6 +126,30 @@ class ScratchFile {
   bool kept_ = false;
 };
 
+// input.phonemes ([{"phoneme","start_ms","end_ms"}], what espeak's "timings" answer), checked; nullopt if absent.
+std::optional<std::vector<PhonemeSpan>> read_phonemes(const nlohmann::json& input) {
+  constexpr size_t kMaxPhonemes = 200'000;
+  auto list = input.find("phonemes");
+  if (list == input.end() || list->is_null()) return std::nullopt;
+  if (!list->is_array() || list->size() > kMaxPhonemes) {
+    throw ModelError(ErrorCode::kInvalidInput, "phonemes must be an array of at most 200000 {phoneme,start_ms,end_ms}");
+  }
+  std::vector<PhonemeSpan> spans;
+  spans.reserve(list->size());
+  for (const auto& entry : *list) {
+    const auto name = entry.is_object() ? entry.find("phoneme") : entry.end();
+    const auto start = entry.is_object() ? entry.find("start_ms") : entry.end();
+    const auto end = entry.is_object() ? entry.find("end_ms") : entry.end();
+    const bool ok = name != entry.end() && name->is_string() && name->get_ref<const std::string&>().size() <= 16 &&
+                    start != entry.end() && start->is_number() && end != entry.end() && end->is_number() &&
+                    start->get<double>() >= 0 && end->get<double>() >= start->get<double>() &&
+                    end->get<double>() <= 86'400'000.0;
+    if (!ok) throw ModelError(ErrorCode::kInvalidInput, "phonemes: each entry needs phoneme, 0 <= start_ms <= end_ms");
+    spans.push_back({name->get<std::string>(), start->get<double>() / 1000.0, end->get<double>() / 1000.0});
+  }
+  return spans;
+}
+
 class PortraitModel final : public models::Model {
  public:
   explicit PortraitModel(PortraitOptions options) : options_(options) {
@@ -156,6 +180,7 @@ class PortraitModel final : public models::Model {
       size = value->get<int>();
     }
     if (input.scratch_dir.empty()) throw ModelError(ErrorCode::kInternal, "no scratch folder for the video");
+    const auto phonemes = read_phonemes(json);
 
     const auto [speech, sample_rate] = read_speech(text_field("audio_path"), options_.max_audio_s);
     const cv::Mat image = read_portrait(text_field("reference_image"), options_.max_pixels);
@@ -170,7 +195,10 @@ class PortraitModel final : public models::Model {
     if (!layout) throw ModelError(ErrorCode::kInvalidInput, "the face in reference_image is too small to animate");
     context.check();
 
-    const auto mouth = mouth_from_audio(speech, sample_rate, options_.fps);
+    // The mouth follows the phonemes where the speech stage reported them, else the audio's loudness.
+    const auto mouth = phonemes ? mouth_from_phonemes(*phonemes, frame_count(speech.size(), sample_rate, options_.fps),
+                                                      options_.fps)
+                                : mouth_from_audio(speech, sample_rate, options_.fps);
     MotionStyle style;
     style.blinks = style.head_motion = mode == "talking_head";
     style.seed = json.contains("seed") && json["seed"].is_number_unsigned() ? json["seed"].get<uint64_t>()
@@ -209,6 +237,7 @@ class PortraitModel final : public models::Model {
                       {"width", portrait.cols},
                       {"height", portrait.rows},
                       {"mode", mode},
+                      {"mouth", phonemes ? "phonemes" : "audio"},
                       {"audio_duration_s", static_cast<double>(speech.size()) / sample_rate},
                       {"face", {layout->face.x, layout->face.y, layout->face.width, layout->face.height}}};
     output.file = models::OutputFile{file.keep(), "video/mp4", "video", "mp4", duration};

@@ -4,16 +4,20 @@
 // speech's length; bad portraits and paths outside the allowed folders are refused with clear errors.
 #include <gtest/gtest.h>
 
+#include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include <fstream>
 #include <iterator>
+#include <cmath>
 #include <set>
+#include <thread>
 
 #include "common/files.hpp"
 #include "common/wav.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/media.hpp"
+#include "models/video/motion.hpp"
 
 namespace gpufleet::testing {
 namespace {
@@ -84,6 +88,117 @@ TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
     EXPECT_LT(event["progress"]["done"].get<int>(), 75);
   }
   EXPECT_GE(reports, 1) << "no progress was reported while the video rendered";
+}
+
+// Guards text-to-video as one job: the speech stage runs on espeak, its audio and phoneme timings feed the
+// video stage, the job reads as a video job with both stages' states and results, its events name the stage,
+// and the mouth in the MP4 follows the phonemes (lips shut on the m's of "mama").
+TEST(FleetVideo, TextBecomesATalkingHeadAsOneJobOfTwoStages) {
+  Fleet fleet(FleetOptions{1, "espeak,portrait", 1, {}});
+  auto image = fleet.post("/v1/files", read_all(astronaut()), "image/png");
+  ASSERT_EQ(image.status, 201) << image.body;
+  const std::string portrait = json::parse(image.body)["reference_image"];
+
+  EventRecorder events(fleet.redis_endpoint(), fleet.keys().job_events());
+  const std::string id = fleet.submit(
+      {{"kind", "video"},
+       {"input", {{"text", "Mama made my mom a map."}, {"reference_image", portrait}, {"size", 256}, {"mode", "lip_sync"}}}});
+  auto job = fleet.wait_job(id, 120);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["kind"], "video");
+  EXPECT_EQ(job["model"], "portrait");
+  EXPECT_EQ(job["stage"], 1);
+  ASSERT_EQ(job["stages"].size(), 2u) << job.dump();
+  EXPECT_EQ(job["stages"][0]["model"], "espeak");
+  EXPECT_EQ(job["stages"][0]["state"], "succeeded");
+  EXPECT_EQ(job["stages"][1]["state"], "succeeded");
+  const auto& speech_result = job["stages"][0]["result"];
+  const std::string audio_path = speech_result["audio_path"];
+  ASSERT_TRUE(speech_result["phonemes"].is_array() && !speech_result["phonemes"].empty()) << speech_result.dump();
+  EXPECT_EQ(job["result"]["mouth"], "phonemes");
+  const auto wav = parse_wav(*read_file(audio_path, 64 << 20));
+  ASSERT_TRUE(wav);
+  const size_t frames = job["result"]["frames"];
+  EXPECT_EQ(frames, static_cast<size_t>(std::lround(wav->duration_s() * 25)));
+
+  auto result = fleet.get("/v1/jobs/" + id + "/result");
+  ASSERT_EQ(result.status, 200);
+  const std::string video_path = job["result"]["video_path"];
+  const auto probe = probe_media(video_path);
+  ASSERT_TRUE(probe.contains("format"));
+  EXPECT_NEAR(std::stod(probe["format"]["duration"].get<std::string>()), wav->duration_s(), 0.05);
+
+  // Events: the speech stage ran, the job was queued again as the video stage with the speech's result,
+  // and the job ended with the video stage.
+  ASSERT_TRUE(events.wait_final(id, std::chrono::seconds(10)));
+  std::vector<std::string> seen;
+  for (const auto& event : events.events_for(id)) {
+    if (event.contains("progress")) continue;
+    seen.push_back(event["state"].get<std::string>() + "@" + std::to_string(event.value("stage", -1)));
+    if (event["state"] == "queued" && event.value("stage", -1) == 1) {
+      EXPECT_EQ(event["result"]["audio_path"], audio_path);
+      EXPECT_EQ(event["model"], "portrait");
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"queued@0", "running@0", "queued@1", "running@1", "succeeded@1"}));
+
+  // The mouth region's opening (difference from the first, closed frame) against the phonemes' openness.
+  const int width = job["result"]["width"], height = job["result"]["height"];
+  const auto decoded = decode_gray_frames(video_path, width, height);
+  ASSERT_EQ(decoded.size(), frames);
+  const auto& face = job["result"]["face"];
+  const int fx = face[0], fy = face[1], fw = face[2], fh = face[3];
+  const cv::Rect mouth(fx + fw * 3 / 10, fy + fh * 65 / 100, fw * 4 / 10, fh * 40 / 100);
+  std::vector<video::PhonemeSpan> spans;
+  for (const auto& phoneme : speech_result["phonemes"]) {
+    spans.push_back({phoneme["phoneme"], phoneme["start_ms"].get<double>() / 1000, phoneme["end_ms"].get<double>() / 1000});
+  }
+  const auto planned = video::mouth_from_phonemes(spans, frames, 25);
+  std::vector<double> opening(frames), expected(planned.begin(), planned.end());
+  const cv::Mat first(height, width, CV_8U, const_cast<uint8_t*>(decoded[0].data()));
+  for (size_t f = 0; f < frames; ++f) {
+    const cv::Mat now(height, width, CV_8U, const_cast<uint8_t*>(decoded[f].data()));
+    opening[f] = cv::norm(now(mouth), first(mouth), cv::NORM_L1) / mouth.area();
+  }
+  const double r = correlation(opening, expected);
+  std::printf("text to video: %zu frames; mouth region opening vs phoneme openness r=%.2f\n", frames, r);
+  EXPECT_GT(r, 0.6);
+
+  // The original route takes text as well and answers when the video is made.
+  auto original = fleet.post("/video/generate", json{{"text", "Hello there."}, {"reference_image", portrait}, {"size", 128}}.dump());
+  ASSERT_EQ(original.status, 200) << original.body;
+  EXPECT_EQ(json::parse(original.body)["success"], true);
+  EXPECT_EQ(probe_media(json::parse(original.body)["video_path"].get<std::string>())["format"]["format_name"],
+            "mov,mp4,m4a,3gp,3g2,mj2");
+}
+
+// Guards a pipeline cancelled while its video stage renders: the whole job ends cancelled, the finished speech
+// stage keeps its result, and no further work is queued for it.
+TEST(FleetVideo, CancellingATextToVideoJobEndsItWhicheverStageRuns) {
+  Fleet fleet(FleetOptions{1, "espeak,portrait", 1, {}});
+  auto image = fleet.post("/v1/files", read_all(astronaut()), "image/png");
+  ASSERT_EQ(image.status, 201) << image.body;
+  EventRecorder events(fleet.redis_endpoint(), fleet.keys().job_events());
+  std::string text;
+  for (int i = 0; i < 12; ++i) text += "This sentence gives the portrait plenty of frames to render. ";
+  const std::string id = fleet.submit(
+      {{"kind", "video"},
+       {"input", {{"text", text}, {"reference_image", json::parse(image.body)["reference_image"]}, {"size", 512}}}});
+  // Cancel once the video stage has rendered some frames.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool rendering = false;
+  while (!rendering && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& event : events.events_for(id)) rendering = rendering || (event.value("stage", -1) == 1 && event.contains("progress"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(rendering) << fleet.wait_job(id, 0).dump();
+  auto cancel = fleet.request("DELETE", "/v1/jobs/" + id);
+  EXPECT_EQ(cancel.status, 202) << cancel.body;
+  auto job = fleet.wait_job(id, 30);
+  EXPECT_EQ(job["state"], "cancelled") << job.dump();
+  EXPECT_EQ(job["stages"][0]["state"], "succeeded");
+  EXPECT_EQ(job["stages"][1]["state"], "cancelled");
+  EXPECT_FALSE(job.contains("result"));
 }
 
 TEST(FleetVideo, BadPortraitsAndPathsAreRefused) {

@@ -225,6 +225,106 @@ TEST(GatewayApi, VideoJobsNameTheirFilesInsideTheAllowedFolders) {
   EXPECT_EQ(std::get<SubmitRequest>(original).input["mode"], "lip_sync");
 }
 
+// Guards text-to-video: a video job given text instead of audio_path becomes one job of two stages, speech on
+// the TTS model (asking for phoneme timings) then the video on its result, each stage's input checked at
+// submission so that a bad voice or portrait is refused before anything runs.
+TEST(GatewayApi, AVideoFromTextIsAPipelineOfSpeechThenVideo) {
+  auto parsed = submit(R"({"kind":"video","input":{"text":"Hallo","language":"de","reference_image":"uploads/face.png",
+                          "mode":"lip_sync","tts":{"speed":1.1}}})");
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed)) << std::get<ApiError>(parsed).message;
+  const auto& request = std::get<SubmitRequest>(parsed);
+  EXPECT_EQ(request.kind, "tts");  // the record's kind, model and input are the running stage's
+  EXPECT_EQ(request.model, "espeak");
+  EXPECT_EQ(request.input["text"], "Hallo");
+  EXPECT_EQ(request.input["language"], "de");
+  EXPECT_EQ(request.input["speed"], 1.1);
+  EXPECT_EQ(request.input["timings"], true);
+  ASSERT_EQ(request.stages.size(), 2u);
+  EXPECT_EQ(request.stages[0].model, "espeak");
+  EXPECT_EQ(request.stages[1].kind, "video");
+  EXPECT_EQ(request.stages[1].model, "portrait");
+  EXPECT_EQ(request.stages[1].input["mode"], "lip_sync");
+  EXPECT_FALSE(request.stages[1].input.contains("text"));
+  EXPECT_FALSE(request.stages[1].input.contains("tts"));
+  EXPECT_EQ(request.stages[1].from_previous,
+            (std::vector<std::pair<std::string, std::string>>{{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}));
+  const auto round_trip = parse_pipeline(pipeline_to_json(request.stages));
+  ASSERT_TRUE(round_trip);
+  EXPECT_EQ((*round_trip)[1].input, request.stages[1].input);
+
+  auto code = [](const std::string& body) { return expect_error(submit(body)).code; };
+  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts_model":"none"}})"),
+            ErrorCode::kUnknownModel);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts_model":"portrait"}})"),
+            ErrorCode::kInvalidRequest);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts":"fast"}})"),
+            ErrorCode::kInvalidRequest);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","language":"xx"}})"),
+            ErrorCode::kUnsupportedLanguage);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","speaker_wav":"ref.wav"}})"),
+            ErrorCode::kCannotClone);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/missing.png"}})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"much longer than twenty characters","reference_image":"uploads/face.png"}})"),
+            ErrorCode::kTextTooLong);
+  EXPECT_EQ(code(R"({"kind":"video","input":{"audio_path":"ref.wav","reference_image":"uploads/face.png","phonemes":[]}})"),
+            ErrorCode::kInvalidInput);
+
+  // The original route takes the same shape.
+  auto original = parse_video_generate("application/json", R"({"text":"Hi","reference_image":"uploads/face.png"})",
+                                       test_catalog(), test_limits());
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(original));
+  EXPECT_EQ(std::get<SubmitRequest>(original).stages.size(), 2u);
+}
+
+// Guards how a pipeline job reads: as what it makes (its last stage's kind and model), with each stage's state
+// and the finished stages' results, and later stages pending (or skipped once the job ended).
+TEST(GatewayApi, RenderJobShowsAPipelinesStages) {
+  std::vector<PipelineStage> stages{{"tts", "espeak", {{"text", "Hi"}}, {}},
+                                    {"video", "portrait", {{"reference_image", "uploads/face.png"}}, {{"audio_path", "audio_path"}}}};
+  std::vector<std::pair<std::string, std::string>> fields{
+      {"id", "abc"}, {"kind", "tts"}, {"model", "espeak"}, {"state", "running"}, {"input", R"({"text":"Hi"})"},
+      {"stages", pipeline_to_json(stages)}, {"stage", "0"}};
+  auto job = render_job(fields);
+  EXPECT_EQ(job["kind"], "video");
+  EXPECT_EQ(job["model"], "portrait");
+  EXPECT_EQ(job["stage"], 0);
+  EXPECT_EQ(job["stages"][0]["state"], "running");
+  EXPECT_EQ(job["stages"][0]["input"]["text"], "Hi");
+  EXPECT_EQ(job["stages"][1]["state"], "pending");
+
+  fields = {{"id", "abc"}, {"kind", "video"}, {"model", "portrait"}, {"state", "failed"}, {"input", "{}"},
+            {"stages", pipeline_to_json(stages)}, {"stage", "1"}, {"stage_result_0", R"({"audio_path":"/s/tts/a.wav"})"}};
+  job = render_job(fields);
+  EXPECT_EQ(job["stages"][0]["state"], "succeeded");
+  EXPECT_EQ(job["stages"][0]["result"]["audio_path"], "/s/tts/a.wav");
+  EXPECT_EQ(job["stages"][1]["state"], "failed");
+
+  stages.push_back({"video", "other", nlohmann::json::object(), {}});
+  fields[6] = {"stage", "0"};
+  fields[5] = {"stages", pipeline_to_json(stages)};
+  job = render_job(fields);
+  EXPECT_EQ(job["stages"][2]["state"], "skipped");
+}
+
+// Guards the stage list's own checks: anything but 2-4 well-formed stages is refused, and the next stage's
+// input takes the named fields of the previous result (absent ones stay absent).
+TEST(GatewayApi, PipelineStagesParseStrictlyAndFillTheNextInput) {
+  EXPECT_FALSE(parse_pipeline("[]"));
+  EXPECT_FALSE(parse_pipeline("not json"));
+  EXPECT_FALSE(parse_pipeline(R"([{"kind":"tts","model":"a","input":{}}])"));  // one stage is no pipeline
+  EXPECT_FALSE(parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"film","model":"b","input":{}}])"));
+  EXPECT_FALSE(parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"video","model":"","input":{}}])"));
+  EXPECT_FALSE(parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"video","model":"b","input":[]}])"));
+  EXPECT_FALSE(parse_pipeline(
+      R"([{"kind":"tts","model":"a","input":{}},{"kind":"video","model":"b","input":{},"from_previous":{"x":1}}])"));
+  const PipelineStage next{"video", "portrait", {{"size", 256}}, {{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}};
+  auto input = next_stage_input(next, R"({"audio_path":"/s/a.wav","duration_s":1.5})");
+  ASSERT_TRUE(input);
+  EXPECT_EQ(nlohmann::json::parse(*input), (nlohmann::json{{"size", 256}, {"audio_path", "/s/a.wav"}}));
+  EXPECT_FALSE(next_stage_input(next, "[1,2]"));
+}
+
 // Guards portrait uploads: PNG and JPEG by their headers, with the claimed type; a small file claiming a vast
 // image is refused before anything decodes it.
 TEST(GatewayApi, PortraitUploadsAreCheckedByTheirHeaders) {

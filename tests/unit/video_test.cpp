@@ -68,6 +68,32 @@ TEST(VideoMotion, TheMouthFollowsTheSpeechAndShutsInPauses) {
   EXPECT_EQ(mouth_from_audio(std::vector<int16_t>(kRate, 0), kRate, kFps), std::vector<float>(25, 0.0f));
 }
 
+// Guards the phoneme-timed mouth: lips meet on m/b/p and in pauses, open widest on open vowels, and each
+// frame weighs the phonemes it covers by time, so a phoneme's effect sits in its own frames.
+TEST(VideoMotion, TheMouthFollowsPhonemeTimings) {
+  EXPECT_EQ(phoneme_openness("m"), 0.0f);
+  EXPECT_EQ(phoneme_openness("_:"), 0.0f);
+  EXPECT_GT(phoneme_openness("aI"), phoneme_openness("i:"));
+  EXPECT_GT(phoneme_openness("i:"), phoneme_openness("f"));
+  // "mama", each phoneme 120 ms (3 frames), then a 200 ms pause.
+  std::vector<PhonemeSpan> spans{{"m", 0.0, 0.12}, {"A:", 0.12, 0.24}, {"m", 0.24, 0.36}, {"a", 0.36, 0.48},
+                                 {"_", 0.48, 0.68}};
+  const auto mouth = mouth_from_phonemes(spans, 17, kFps);
+  ASSERT_EQ(mouth.size(), 17u);
+  EXPECT_LT(mouth[1], 0.05f);  // inside the first m
+  EXPECT_GT(mouth[4], 0.8f);   // inside A:
+  EXPECT_LT(mouth[7], 0.05f);  // inside the second m
+  EXPECT_GT(mouth[10], 0.8f);  // inside a
+  EXPECT_LT(mouth[12], 0.2f);  // the pause
+  EXPECT_EQ(mouth[16], 0.0f);
+  // A frame half in a vowel and half in a closure opens about half way.
+  const std::vector<PhonemeSpan> half{{"a", 0.0, 0.06}, {"m", 0.06, 0.2}};
+  EXPECT_NEAR(mouth_from_phonemes(half, 5, kFps)[1], 0.15 * 0.95 + 0.7 * 0.95 * 0.5, 0.01);
+  // Spans past the video, backwards or negative are ignored, not trusted.
+  const std::vector<PhonemeSpan> odd{{"a", 5.0, 6.0}, {"a", 0.2, 0.1}, {"a", -1.0, 0.1}};
+  EXPECT_EQ(mouth_from_phonemes(odd, 10, kFps), std::vector<float>(10, 0.0f));
+}
+
 TEST(VideoMotion, BlinksAndSwayOnlyInTalkingHeadMode) {
   const std::vector<float> mouth(250, 0.0f);  // 10 s
   const auto lively = plan_motion(mouth, kFps, MotionStyle{true, true, 7});
@@ -276,6 +302,15 @@ TEST_F(PortraitModelTest, BadInputsAreClearErrors) {
   EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", face}, {"mode", "dance"}}), ErrorCode::kInvalidInput);
   EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", face}, {"size", 100}}), ErrorCode::kInvalidInput);
   EXPECT_EQ(failure({{"reference_image", face}}), ErrorCode::kMissingField);
+  for (const auto& phonemes : {nlohmann::json("m a"), nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", 50}, {"end_ms", 10}}}),
+                               nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", -5}, {"end_ms", 10}}}),
+                               nlohmann::json::array({{{"phoneme", 3}, {"start_ms", 0}, {"end_ms", 10}}}),
+                               nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", 0}}})}) {
+    EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", face}, {"phonemes", phonemes}}, &message),
+              ErrorCode::kInvalidInput)
+        << phonemes.dump();
+    EXPECT_NE(message.find("phonemes"), std::string::npos) << message;
+  }
   // Nothing was left behind in the scratch folder by the failures.
   std::error_code ec;
   EXPECT_TRUE(!fs::exists(temp_.path() / "scratch", ec) || fs::is_empty(temp_.path() / "scratch", ec));
