@@ -4,8 +4,13 @@
 // real-time factor at 25 fps.
 //
 //   gpufleet-video-bench [--image FILE] [--seconds S] [--sizes 0,512,256] [--keep DIR]
+//   gpufleet-video-bench --neural liveportrait|wav2lip:DIR [--device cpu|cuda:0] [--crop N] [--batches 1,8,32]
+//                        [--dtype float32|float16] [--seconds S] [--sizes 512]
 //
 // --keep DIR leaves each job's MP4 in DIR (video-<size>.mp4), to look at.
+// --neural runs a neural renderer's TorchScript modules from DIR (docs/video.md, "GPU backends") through the
+// worker's LibTorch plugin instead: frames per second of the renderer alone at each frame batch, and of the
+// whole job (crop, render, paste back, encode) at the first batch size.
 //
 // Size 0 is the portrait's own size; others are square crops around the face. Default image: the demo
 // portrait tests/data/astronaut.png (512x512), and a 2x upscale of it to show a larger own size.
@@ -30,6 +35,7 @@
 #include "models/video/mp4_writer.hpp"
 #include "models/video/portrait.hpp"
 #include "models/video/talking_head.hpp"
+#include "worker/torch_runtime.hpp"
 
 namespace {
 
@@ -119,6 +125,73 @@ Row measure(const fs::path& image_file, const std::string& label, int size, cons
   return row;
 }
 
+// The neural renderer rows: renderer-only fps per frame batch, and the whole job at the first batch.
+int run_neural(const std::string& neural, const std::string& device, int crop, const std::string& batches,
+               const std::string& dtype, double seconds, const std::string& sizes) {
+  const auto colon = neural.find(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "--neural takes FAMILY:DIR (liveportrait or wav2lip)\n");
+    return 2;
+  }
+  models::ModelSpec spec;
+  spec.backend = neural.substr(0, colon);
+  spec.name = spec.backend;
+  spec.kind = "video";
+  spec.device = device;
+  spec.dtype = dtype;
+  spec.files["dir"] = neural.substr(colon + 1);
+  if (crop > 0) spec.options["crop_size"] = crop;
+  auto runtime = worker::load_torch_runtime();
+  const fs::path scratch = fs::temp_directory_path() / ("gpufleet-video-bench-" + std::to_string(::getpid()));
+  fs::create_directories(scratch);
+  const auto audio = speech(seconds);
+  const auto plan = video::plan_motion(video::mouth_from_audio(audio, 24000, 25), 25, video::MotionStyle{});
+  std::printf("gpufleet-video-bench: %s on %s (%s), %.1f s of speech = %zu frames\n\n", spec.backend.c_str(),
+              device.c_str(), dtype.c_str(), seconds, plan.size());
+  std::printf("| %-12s | %-8s | %4s | %5s | %12s |\n", "renderer", "device", "crop", "batch", "render fps");
+  std::printf("|--------------|----------|------|-------|--------------|\n");
+  const auto batch_list = split_list(batches);
+  for (const auto& batch_text : batch_list) {
+    spec.options["frame_batch"] = std::stoi(batch_text);
+    auto renderer = runtime->load_face_renderer(spec, device);
+    const int size = renderer->crop_size();
+    std::vector<uint8_t> face(static_cast<size_t>(size) * size * 3, 128), out;
+    auto session = renderer->begin(video::FaceRenderJob{face.data(), audio, 24000, 25});
+    const size_t batch = renderer->frame_batch();
+    out.resize(batch * face.size());
+    session->render(0, std::span<const video::FrameMotion>(plan.data(), std::min(batch, plan.size())), out.data());  // warm-up
+    const auto start = Clock::now();
+    for (size_t first = 0; first < plan.size(); first += batch) {
+      const size_t count = std::min(batch, plan.size() - first);
+      session->render(first, std::span<const video::FrameMotion>(plan.data() + first, count), out.data());
+    }
+    std::printf("| %-12s | %-8s | %4d | %5zu | %12.1f |\n", renderer->family().c_str(), renderer->device().c_str(), size,
+                batch, static_cast<double>(plan.size()) / seconds_since(start));
+  }
+  spec.options["frame_batch"] = std::stoi(batch_list.front());
+  const fs::path image = fs::path(GPUFLEET_SOURCE_DIR) / "tests/data/astronaut.png";
+  const auto audio_file = scratch / "speech.wav";
+  write_file_atomically(audio_file, encode_wav_pcm16(audio, 24000));
+  std::printf("\n| %-9s | %6s | %9s | %9s |\n", "output", "frames", "job fps", "job RTF");
+  std::printf("|-----------|--------|-----------|-----------|\n");
+  for (const auto& size_text : split_list(sizes)) {
+    auto model = video::load_neural_head_model(spec, runtime->load_face_renderer(spec, device));
+    models::JobContext context;
+    models::ModelInput input{"bench", {{"audio_path", audio_file.string()}, {"reference_image", image.string()},
+                                       {"size", std::stoi(size_text)}}};
+    input.scratch_dir = scratch;
+    const auto start = Clock::now();
+    const auto output = model->run(input, context);
+    const double fps = static_cast<double>(output.details["frames"].get<size_t>()) / seconds_since(start);
+    const std::string shape = std::to_string(output.details["width"].get<int>()) + "x" +
+                              std::to_string(output.details["height"].get<int>());
+    std::printf("| %-9s | %6zu | %9.1f | %9.3f |\n", shape.c_str(), output.details["frames"].get<size_t>(), fps, 25.0 / fps);
+    fs::remove(output.file->path);
+  }
+  fs::remove_all(scratch);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,19 +199,43 @@ int main(int argc, char** argv) {
   double seconds = 8;
   std::string sizes = "0,512,256";
   std::string keep;
+  std::string neural, device = "cpu", batches = "1,8,32", dtype = "float32";
+  int crop = 0;
+  bool sizes_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--image" && i + 1 < argc) {
+    if (arg == "--neural" && i + 1 < argc) {
+      neural = argv[++i];
+    } else if (arg == "--device" && i + 1 < argc) {
+      device = argv[++i];
+    } else if (arg == "--crop" && i + 1 < argc) {
+      crop = std::stoi(argv[++i]);
+    } else if (arg == "--batches" && i + 1 < argc) {
+      batches = argv[++i];
+    } else if (arg == "--dtype" && i + 1 < argc) {
+      dtype = argv[++i];
+    } else if (arg == "--image" && i + 1 < argc) {
       image = argv[++i];
     } else if (arg == "--seconds" && i + 1 < argc) {
       seconds = std::stod(argv[++i]);
     } else if (arg == "--sizes" && i + 1 < argc) {
       sizes = argv[++i];
+      sizes_given = true;
     } else if (arg == "--keep" && i + 1 < argc) {
       keep = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: gpufleet-video-bench [--image FILE] [--seconds S] [--sizes 0,512,256] [--keep DIR]\n");
+      std::fprintf(stderr, "usage: gpufleet-video-bench [--image FILE] [--seconds S] [--sizes 0,512,256] [--keep DIR]\n"
+                           "       gpufleet-video-bench --neural FAMILY:DIR [--device D] [--crop N] [--batches 1,8,32]"
+                           " [--dtype T] [--seconds S] [--sizes 512]\n");
       return 2;
+    }
+  }
+  if (!neural.empty()) {
+    try {
+      return run_neural(neural, device, crop, batches, dtype, seconds, sizes_given ? sizes : "512");
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "gpufleet-video-bench: %s\n", error.what());
+      return 1;
     }
   }
   const fs::path scratch = fs::temp_directory_path() / ("gpufleet-video-bench-" + std::to_string(::getpid()));

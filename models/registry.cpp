@@ -73,7 +73,7 @@ ModelSpec parse_entry(const nlohmann::json& entry, size_t index, const std::file
   if (!std::regex_match(spec.name, kName)) bad(where, "name must be 1-64 of a-z 0-9 . _ - (got '" + spec.name + "')");
   where += " (" + spec.name + ")";
   spec.backend = string_field(entry, "backend", where, "", true);
-  spec.kind = string_field(entry, "kind", where, spec.backend == "portrait" ? "video" : "tts");
+  spec.kind = string_field(entry, "kind", where, is_video_backend(spec.backend) ? "video" : "tts");
   if (spec.kind != "tts" && spec.kind != "video") bad(where, "kind must be tts or video");
   const auto& backends = known_backends();
   if (std::find(backends.begin(), backends.end(), spec.backend) == backends.end()) {
@@ -144,8 +144,12 @@ std::unique_ptr<Model> create_builtin_model(const std::string& name) {
 }
 
 const std::vector<std::string>& known_backends() {
-  static const std::vector<std::string> backends{"espeak", "noop", "piper", "portrait", "xtts"};
+  static const std::vector<std::string> backends{"espeak", "liveportrait", "noop", "piper", "portrait", "wav2lip", "xtts"};
   return backends;
+}
+
+bool is_video_backend(const std::string& backend) {
+  return backend == "portrait" || backend == "liveportrait" || backend == "wav2lip";
 }
 
 std::vector<ModelSpec> parse_model_registry(std::string_view json_text, const std::filesystem::path& base_dir) {
@@ -198,8 +202,10 @@ std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names) {
 std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& resources) {
   for (const auto& [role, path] : spec.files) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-      throw ModelError(ErrorCode::kModelError, "file '" + role + "' not found: " + path.string());
+    // "dir": a folder of modules (the neural video backends); every other role is one file.
+    const bool found = role == "dir" ? std::filesystem::is_directory(path, ec) : std::filesystem::is_regular_file(path, ec);
+    if (!found) {
+      throw ModelError(ErrorCode::kModelError, (role == "dir" ? "folder '" : "file '") + role + "' not found: " + path.string());
     }
   }
   std::unique_ptr<Model> model;
@@ -208,7 +214,7 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
   } else if (spec.backend == "xtts") {
     if (!resources.load_torch_model) throw ConfigError("model " + spec.name + ": xtts needs the worker's LibTorch plugin");
     model = resources.load_torch_model(spec);
-  } else if (spec.backend == "portrait") {
+  } else if (is_video_backend(spec.backend)) {
     if (!resources.load_video_model) {
       throw ConfigError("model " + spec.name + ": this build has no video support (OpenCV and FFmpeg were not found)");
     }

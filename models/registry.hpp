@@ -22,7 +22,7 @@ namespace gpufleet::models {
 struct ModelSpec {
   std::string name;                                   // what clients ask for; unique per worker
   std::string kind = "tts";                           // tts | video
-  std::string backend;                                // espeak | noop | piper | xtts
+  std::string backend;                                // espeak | noop | piper | xtts | portrait | liveportrait | wav2lip
   std::map<std::string, std::filesystem::path> files;  // role -> file, relative paths from the config's folder
   std::string device = "auto";                        // auto | cpu | cuda | cuda:N | mps
   std::string dtype = "float32";                      // float32 | float16 | bfloat16
@@ -34,6 +34,8 @@ struct ModelSpec {
 
 // The backends this build knows.
 const std::vector<std::string>& known_backends();
+// portrait, liveportrait, wav2lip: served through ModelResources::load_video_model.
+bool is_video_backend(const std::string& backend);
 
 // Parses a registry file's text. `base_dir` resolves relative file paths. Throws ConfigError naming the
 // model and field at fault; unknown fields are refused too, so that a typo does not go unnoticed.
@@ -48,7 +50,8 @@ struct ModelResources {
       load_vits;
   // Backends that live wholly in the LibTorch plugin ("xtts").
   std::function<std::unique_ptr<Model>(const ModelSpec& spec)> load_torch_model;
-  // The talking-head backend ("portrait"), where the build has OpenCV and FFmpeg (models/video).
+  // The talking-head backends ("portrait"; "liveportrait" and "wav2lip" with the LibTorch plugin's renderers),
+  // where the build has OpenCV and FFmpeg (models/video).
   std::function<std::unique_ptr<Model>(const ModelSpec& spec)> load_video_model;
 };
 

@@ -70,7 +70,11 @@ int main(int argc, char** argv) {
       return torch->load_model(with_store, spec.device == "auto" ? device.name : spec.device);
     };
 #ifdef GPUFLEET_HAVE_VIDEO
-    resources.load_video_model = [](const models::ModelSpec& spec) { return video::load_portrait_model(spec); };
+    resources.load_video_model = [&torch, &device](const models::ModelSpec& spec) {
+      if (spec.backend == "portrait") return video::load_portrait_model(spec);
+      return video::load_neural_head_model(
+          spec, torch->load_face_renderer(spec, spec.device == "auto" ? device.name : spec.device));
+    };
 #endif
     for (const auto& spec : config.models) {
       try {

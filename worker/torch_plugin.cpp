@@ -1,6 +1,7 @@
 // libgpufleet_torch.so: the worker's LibTorch side (see torch_runtime.hpp for why it is a plugin).
 #include "worker/torch_runtime.hpp"
 #include "common/error.hpp"
+#include "worker/torchscript_video.hpp"
 #include "worker/torchscript_vits.hpp"
 #include "worker/xtts_model.hpp"
 
@@ -18,6 +19,10 @@ class LibTorchRuntime final : public TorchRuntime {
   std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec, const std::string& device) override {
     if (spec.backend == "xtts") return load_xtts_model(spec, device);
     throw ConfigError("the LibTorch plugin has no backend '" + spec.backend + "'");
+  }
+  std::unique_ptr<video::FaceRenderer> load_face_renderer(const models::ModelSpec& spec,
+                                                          const std::string& device) override {
+    return load_torchscript_face_renderer(spec, device);
   }
 };
 

@@ -43,6 +43,10 @@ class PluginRuntime final : public TorchRuntime {
   std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec, const std::string& device) override {
     return runtime_->load_model(spec, device);
   }
+  std::unique_ptr<video::FaceRenderer> load_face_renderer(const models::ModelSpec& spec,
+                                                          const std::string& device) override {
+    return runtime_->load_face_renderer(spec, device);
+  }
 
  private:
   void* handle_;

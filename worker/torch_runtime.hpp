@@ -12,6 +12,7 @@
 #include <string>
 
 #include "models/registry.hpp"
+#include "models/video/face_renderer.hpp"
 #include "models/vits_synthesizer.hpp"
 #include "worker/device.hpp"
 
@@ -30,6 +31,10 @@ class TorchRuntime {
   // Models that live wholly in the plugin (backend "xtts", see xtts_model.hpp). Throws ConfigError for a
   // backend the plugin does not have.
   virtual std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec, const std::string& device) = 0;
+  // Neural talking-head renderers (backends "liveportrait", "wav2lip", see torchscript_video.hpp); the video
+  // job around them is models/video/talking_head.hpp.
+  virtual std::unique_ptr<video::FaceRenderer> load_face_renderer(const models::ModelSpec& spec,
+                                                                  const std::string& device) = 0;
 };
 
 // Loads the plugin from `path`, or when empty from GPUFLEET_TORCH_PLUGIN, else libgpufleet_torch.so in

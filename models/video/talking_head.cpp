@@ -8,12 +8,14 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <set>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/image_probe.hpp"
 #include "common/wav.hpp"
 #include "models/video/animator.hpp"
+#include "models/video/face_renderer.hpp"
 #include "models/video/motion.hpp"
 #include "models/video/mp4_writer.hpp"
 #include "models/video/portrait.hpp"
@@ -33,6 +35,7 @@ struct PortraitOptions {
   uint64_t max_pixels = 16777216;
   double max_audio_s = 600;
   int crf = 23;
+  double crop_scale = 1.8;  // neural renderers: the face box's side in face widths
 };
 
 int64_t integer_option(const nlohmann::json& value, const std::string& where, int64_t low, int64_t high) {
@@ -152,8 +155,10 @@ std::optional<std::vector<PhonemeSpan>> read_phonemes(const nlohmann::json& inpu
 
 class PortraitModel final : public models::Model {
  public:
-  explicit PortraitModel(PortraitOptions options) : options_(options) {
-    info_.name = "portrait";
+  // `renderer`: a neural face renderer drawing the face (null: the embedded animator draws the whole head).
+  PortraitModel(PortraitOptions options, std::unique_ptr<FaceRenderer> renderer = nullptr)
+      : options_(options), renderer_(std::move(renderer)) {
+    info_.name = renderer_ ? renderer_->family() : "portrait";
     info_.kind = "video";
   }
 
@@ -200,7 +205,7 @@ class PortraitModel final : public models::Model {
                                                       options_.fps)
                                 : mouth_from_audio(speech, sample_rate, options_.fps);
     MotionStyle style;
-    style.blinks = style.head_motion = mode == "talking_head";
+    style.blinks = style.head_motion = mode == "talking_head" && (!renderer_ || renderer_->animates_head());
     style.seed = json.contains("seed") && json["seed"].is_number_unsigned() ? json["seed"].get<uint64_t>()
                                                                              : std::hash<std::string>()(input.job_id);
     const auto plan = plan_motion(mouth, options_.fps, style);
@@ -215,18 +220,29 @@ class PortraitModel final : public models::Model {
     settings.audio_sample_rate = sample_rate;
     settings.crf = options_.crf;
     Mp4Writer writer(file.path(), settings);
-    PortraitAnimator animator(portrait, *layout);
-    cv::Mat frame;
-    for (size_t f = 0; f < plan.size(); ++f) {
-      context.check();
-      context.report(f, plan.size());
-      animator.render(plan[f], frame);
-      writer.write_frame(frame);
-      // The sound of this frame, so the muxer interleaves as it goes.
+    // The sound of frame f, written after it so the muxer interleaves as it goes.
+    auto write_sound = [&](size_t f) {
       const auto fps = static_cast<size_t>(options_.fps);
       const size_t begin = std::min(speech.size(), f * sample_rate / fps);
       const size_t end = f + 1 == plan.size() ? speech.size() : std::min(speech.size(), (f + 1) * sample_rate / fps);
       writer.write_audio(std::span<const int16_t>(speech.data() + begin, end - begin));
+    };
+    cv::Mat frame;
+    cv::Rect face_box;
+    if (renderer_) {
+      face_box = render_neural(portrait, *layout, speech, sample_rate, plan, context, [&](const cv::Mat& rendered, size_t f) {
+        writer.write_frame(rendered);
+        write_sound(f);
+      });
+    } else {
+      PortraitAnimator animator(portrait, *layout);
+      for (size_t f = 0; f < plan.size(); ++f) {
+        context.check();
+        context.report(f, plan.size());
+        animator.render(plan[f], frame);
+        writer.write_frame(frame);
+        write_sound(f);
+      }
     }
     writer.finish();
 
@@ -240,22 +256,79 @@ class PortraitModel final : public models::Model {
                       {"mouth", phonemes ? "phonemes" : "audio"},
                       {"audio_duration_s", static_cast<double>(speech.size()) / sample_rate},
                       {"face", {layout->face.x, layout->face.y, layout->face.width, layout->face.height}}};
+    if (renderer_) {
+      output.details["renderer"] = {{"family", renderer_->family()},
+                                    {"device", renderer_->device()},
+                                    {"crop_size", renderer_->crop_size()},
+                                    {"box", {face_box.x, face_box.y, face_box.width, face_box.height}}};
+    }
     output.file = models::OutputFile{file.keep(), "video/mp4", "video", "mp4", duration};
     return output;
   }
 
  private:
+  // The face box the renderer draws: a square around the face, crop_scale times its width, inside the picture.
+  cv::Rect face_box(const cv::Mat& portrait, const cv::Rect& face) const {
+    const int side = std::min({static_cast<int>(std::lround(face.width * options_.crop_scale)), portrait.cols, portrait.rows});
+    const int cx = face.x + face.width / 2, cy = face.y + face.height / 2;
+    const int x = std::clamp(cx - side / 2, 0, portrait.cols - side);
+    const int y = std::clamp(cy - side / 2, 0, portrait.rows - side);
+    return {x, y, side, side};
+  }
+
+  // Renders the frames with the neural renderer in batches and pastes each face back into the portrait with a
+  // feathered edge, so the seam does not show; calls `emit(frame, index)` in order. Returns the face box.
+  template <typename Emit>
+  cv::Rect render_neural(const cv::Mat& portrait, const FaceLayout& layout, const std::vector<int16_t>& speech,
+                         uint32_t sample_rate, const std::vector<FrameMotion>& plan, models::JobContext& context,
+                         Emit emit) {
+    const cv::Rect box = face_box(portrait, layout.face);
+    const int size = renderer_->crop_size();
+    cv::Mat crop;
+    cv::resize(portrait(box), crop, cv::Size(size, size), 0, 0, cv::INTER_AREA);
+    crop = crop.clone();
+    auto session = renderer_->begin(FaceRenderJob{crop.data, speech, sample_rate, static_cast<double>(options_.fps)});
+    // Weight of the rendered face: 1 inside, falling to 0 over the outer eighth of the box.
+    cv::Mat weight(box.size(), CV_32F, cv::Scalar(0));
+    const int margin = std::max(1, box.width / 8);
+    cv::rectangle(weight, cv::Rect(margin, margin, box.width - 2 * margin, box.height - 2 * margin), cv::Scalar(1), cv::FILLED);
+    cv::blur(weight, weight, cv::Size(2 * margin + 1, 2 * margin + 1));
+    const cv::Mat inverse = 1.0 - weight;
+    const size_t batch = std::max<size_t>(1, renderer_->frame_batch());
+    std::vector<uint8_t> faces(batch * static_cast<size_t>(size) * size * 3);
+    cv::Mat frame = portrait.clone(), scaled, blended;
+    for (size_t first = 0; first < plan.size(); first += batch) {
+      context.check();
+      context.report(first, plan.size());
+      const size_t count = std::min(batch, plan.size() - first);
+      session->render(first, std::span<const FrameMotion>(plan.data() + first, count), faces.data());
+      for (size_t i = 0; i < count; ++i) {
+        const cv::Mat face(size, size, CV_8UC3, faces.data() + i * static_cast<size_t>(size) * size * 3);
+        cv::resize(face, scaled, box.size(), 0, 0, cv::INTER_LINEAR);
+        cv::blendLinear(scaled, portrait(box), weight, inverse, blended);
+        blended.copyTo(frame(box));
+        emit(frame, first + i);
+      }
+    }
+    return box;
+  }
+
   PortraitOptions options_;
+  std::unique_ptr<FaceRenderer> renderer_;
   protocol::ModelInfo info_;
   FaceFinder finder_;
 };
 
 }  // namespace
 
-std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec) {
+namespace {
+
+// The options every talking-head backend takes; `others` are the renderer's own, checked by it.
+PortraitOptions parse_options(const models::ModelSpec& spec, const std::set<std::string>& others) {
   PortraitOptions options;
   const std::string where = "model " + spec.name + ": options.";
   for (const auto& [key, value] : spec.options.items()) {
+    if (others.count(key) != 0) continue;
     if (key == "size") {
       options.size = static_cast<int>(integer_option(value, where + key, 0, 2048));
       if (!valid_size(options.size)) throw ConfigError(where + "size must be 0 or 128-2048");
@@ -267,11 +340,31 @@ std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec
       options.max_audio_s = static_cast<double>(integer_option(value, where + key, 1, 7200));
     } else if (key == "crf") {
       options.crf = static_cast<int>(integer_option(value, where + key, 0, 51));
+    } else if (key == "crop_scale" && !others.empty()) {
+      if (!value.is_number() || value.get<double>() < 1.0 || value.get<double>() > 4.0) {
+        throw ConfigError(where + key + " must be a number from 1 to 4");
+      }
+      options.crop_scale = value.get<double>();
     } else {
-      throw ConfigError(where + key + ": portrait takes size, fps, max_pixels, max_audio_s, crf");
+      throw ConfigError(where + key + ": " + spec.backend + " takes size, fps, max_pixels, max_audio_s, crf" +
+                        (others.empty() ? "" : ", crop_scale and its renderer's options"));
     }
   }
-  return std::make_unique<PortraitModel>(options);
+  return options;
+}
+
+}  // namespace
+
+std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec) {
+  return std::make_unique<PortraitModel>(parse_options(spec, {}));
+}
+
+std::unique_ptr<models::Model> load_neural_head_model(const models::ModelSpec& spec,
+                                                      std::unique_ptr<FaceRenderer> renderer) {
+  if (!renderer) throw ConfigError("model " + spec.name + ": no renderer for backend " + spec.backend);
+  static const std::set<std::string> kRendererOptions{"crop_size",      "frame_batch",      "lip_open_ratio",
+                                                      "source_lip_ratio", "eye_open_ratio", "head_degrees"};
+  return std::make_unique<PortraitModel>(parse_options(spec, kRendererOptions), std::move(renderer));
 }
 
 }  // namespace gpufleet::video

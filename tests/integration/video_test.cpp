@@ -17,6 +17,8 @@
 #include "common/wav.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/media.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/vits_voice.hpp"
 #include "models/video/motion.hpp"
 
 namespace gpufleet::testing {
@@ -199,6 +201,59 @@ TEST(FleetVideo, CancellingATextToVideoJobEndsItWhicheverStageRuns) {
   EXPECT_EQ(job["stages"][0]["state"], "succeeded");
   EXPECT_EQ(job["stages"][1]["state"], "cancelled");
   EXPECT_FALSE(job.contains("result"));
+}
+
+// Guards the neural backends in the fleet, on modules of the real interfaces built at test time: a registry
+// entry with files.dir loads LivePortrait and Wav2Lip through the worker's LibTorch plugin; text to video on
+// LivePortrait and speech to video on Wav2Lip each give an MP4 of the speech's length whose frames outside
+// the rendered face box stay the portrait, and the result names the renderer, its device and its box.
+TEST(FleetVideo, NeuralRenderersServeVideoJobs) {
+  TempDir dir;
+  make_face_modules(dir.path(), "--crop 64");
+  const std::string registry = write_model_registry(dir.path(), R"({"models":[
+        {"name":"espeak","backend":"espeak","warmup":false},
+        {"name":"lp","backend":"liveportrait","device":"cpu","files":{"dir":"liveportrait"},
+         "options":{"crop_size":64,"frame_batch":8}},
+        {"name":"w2l","backend":"wav2lip","device":"cpu","files":{"dir":"wav2lip"}}]})");
+  Fleet fleet(FleetOptions{1, "espeak", 1, {{"WORKER_CONFIG", registry}}});
+  auto image = fleet.post("/v1/files", read_all(astronaut()), "image/png");
+  ASSERT_EQ(image.status, 201) << image.body;
+  const std::string portrait = json::parse(image.body)["reference_image"];
+
+  const std::string text_job = fleet.submit(
+      {{"kind", "video"}, {"model", "lp"}, {"input", {{"text", "A neural face."}, {"reference_image", portrait}, {"size", 256}}}});
+  auto uploaded = fleet.post("/v1/files", encode_wav_pcm16(speech_like_audio(2.0, 16000), 16000), "audio/wav");
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  const std::string speech_job = fleet.submit(
+      {{"kind", "video"}, {"model", "w2l"},
+       {"input", {{"audio_path", json::parse(uploaded.body)["audio_path"]}, {"reference_image", portrait}, {"size", 256}}}});
+
+  for (const auto& [id, family] : {std::pair{text_job, "liveportrait"}, std::pair{speech_job, "wav2lip"}}) {
+    auto job = fleet.wait_job(id, 120);
+    ASSERT_EQ(job["state"], "succeeded") << job.dump();
+    const auto& result = job["result"];
+    EXPECT_EQ(result["renderer"]["family"], family);
+    EXPECT_EQ(result["renderer"]["device"], "cpu");
+    const size_t frames = result["frames"];
+    EXPECT_EQ(frames, static_cast<size_t>(std::lround(result["audio_duration_s"].get<double>() * 25)));
+    const std::string video_path = result["video_path"];
+    const auto probe = probe_media(video_path);
+    ASSERT_TRUE(probe.contains("format"));
+    EXPECT_NEAR(std::stod(probe["format"]["duration"].get<std::string>()), result["audio_duration_s"].get<double>(), 0.05);
+    const auto decoded = decode_gray_frames(video_path, 256, 256);
+    ASSERT_EQ(decoded.size(), frames);
+    const auto& box_json = result["renderer"]["box"];
+    const cv::Rect box(box_json[0], box_json[1], box_json[2], box_json[3]);
+    cv::Mat outside(256, 256, CV_8U, cv::Scalar(255));
+    outside(box).setTo(0);
+    const cv::Mat first(256, 256, CV_8U, const_cast<uint8_t*>(decoded[0].data()));
+    double largest = 0;
+    for (const auto& pixels : decoded) {
+      const cv::Mat now(256, 256, CV_8U, const_cast<uint8_t*>(pixels.data()));
+      largest = std::max(largest, cv::norm(now, first, cv::NORM_L1, outside) / cv::countNonZero(outside));
+    }
+    EXPECT_LT(largest, 2.5) << family << ": the picture outside the face box moved";
+  }
 }
 
 TEST(FleetVideo, BadPortraitsAndPathsAreRefused) {

@@ -1,6 +1,6 @@
 #pragma once
-// Builds a random-weight TorchScript VITS voice for a test with tests/models/make_vits_voice.py and Debian's
-// python3-torch (GPUFLEET_PYTHON overrides the interpreter; the pyenv `python3` on PATH has no torch).
+// Builds random-weight TorchScript models for tests (a VITS voice, face renderers) with the scripts in
+// tests/models/ and Debian's python3-torch (GPUFLEET_PYTHON overrides the interpreter; the pyenv `python3` on PATH has no torch).
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -19,6 +19,14 @@ inline void make_vits_voice(const std::filesystem::path& dir, const std::string&
   const std::string script = std::string(source != nullptr ? source : ".") + "/tests/models/make_vits_voice.py";
   const std::string command = python_for_models() + " " + script + " " + dir.string() + " " + options;
   if (std::system(command.c_str()) != 0) throw std::runtime_error("cannot build the test voice: " + command);
+}
+
+// Writes `dir`/liveportrait/*.pt and `dir`/wav2lip/wav2lip.pt (tests/models/make_face_modules.py).
+inline void make_face_modules(const std::filesystem::path& dir, const std::string& options = "") {
+  const char* source = std::getenv("GPUFLEET_SOURCE_DIR");
+  const std::string script = std::string(source != nullptr ? source : ".") + "/tests/models/make_face_modules.py";
+  const std::string command = python_for_models() + " " + script + " " + dir.string() + " " + options;
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("cannot build the test face modules: " + command);
 }
 
 }  // namespace gpufleet::testing
