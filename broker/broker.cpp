@@ -27,6 +27,8 @@ BrokerConfig BrokerConfig::from_env() {
   config.max_attempts = static_cast<uint32_t>(env_int("MAX_ATTEMPTS", 3, 1, 100));
   config.retention_s = env_int("JOB_RETENTION_S", 7 * 24 * 3600, 0, 365LL * 24 * 3600);
   config.redis = redis_endpoint_from_env();
+  config.metrics_host = env_string("METRICS_HOST", "127.0.0.1");
+  config.metrics_port = static_cast<uint16_t>(env_int("BROKER_METRICS_PORT", 9101, 0, 65535));
   return config;
 }
 
@@ -39,6 +41,54 @@ Broker::Broker(BrokerConfig config)
   socket_.set(zmq::sockopt::sndhwm, 0);
   socket_.set(zmq::sockopt::rcvhwm, 0);
   wake_.bind(kWakeEndpoint);
+  declare_metrics();
+  status_.set_metrics(&metrics_);
+}
+
+void Broker::declare_metrics() {
+  metrics_.counter("gpufleet_jobs_total", "Jobs that reached a final state, by kind, model and state");
+  metrics_.counter("gpufleet_jobs_dispatched_total", "Attempts sent to workers, by model");
+  metrics_.counter("gpufleet_jobs_requeued_total", "Attempts put back on their queue, by model and reason");
+  metrics_.histogram("gpufleet_job_queue_seconds", "Time from submission to dispatch, by model",
+                     MetricsRegistry::duration_buckets());
+  metrics_.histogram("gpufleet_job_run_seconds", "Time a worker spent on a job's final attempt, by model",
+                     MetricsRegistry::duration_buckets());
+  metrics_.gauge("gpufleet_queue_depth", "Jobs waiting, by model");
+  metrics_.gauge("gpufleet_queue_oldest_age_seconds", "Age of the oldest waiting job, by model");
+  metrics_.gauge("gpufleet_queue_backlog_seconds",
+                 "Estimated worker-seconds of waiting work (depth x recent mean run time), by model");
+  metrics_.gauge("gpufleet_jobs_running", "Jobs running on workers");
+  metrics_.gauge("gpufleet_workers", "Registered workers, by device kind and state");
+  metrics_.gauge("gpufleet_worker_slots", "Job slots of registered workers, by device kind");
+}
+
+void Broker::update_gauges() {
+  const int64_t now_ms = unix_ms();
+  metrics_.clear("gpufleet_queue_depth");
+  metrics_.clear("gpufleet_queue_oldest_age_seconds");
+  metrics_.clear("gpufleet_queue_backlog_seconds");
+  const auto oldest = dispatcher_.oldest_queued_ms();
+  for (const auto& [model, depth] : dispatcher_.queue_depths()) {
+    metrics_.set("gpufleet_queue_depth", {{"model", model}}, static_cast<double>(depth));
+    auto first = oldest.find(model);
+    metrics_.set("gpufleet_queue_oldest_age_seconds", {{"model", model}},
+                 first == oldest.end() ? 0.0 : std::max<double>(0, static_cast<double>(now_ms - first->second) / 1000.0));
+    auto mean = mean_run_s_.find(model);
+    metrics_.set("gpufleet_queue_backlog_seconds", {{"model", model}},
+                 static_cast<double>(depth) * (mean == mean_run_s_.end() ? 0.0 : mean->second));
+  }
+  metrics_.set("gpufleet_jobs_running", {}, static_cast<double>(dispatcher_.running()));
+  std::map<std::pair<std::string, std::string>, double> workers;
+  std::map<std::string, double> slots;
+  for (const auto& [id, worker] : dispatcher_.workers()) {
+    const std::string device = worker.ready.device.substr(0, worker.ready.device.find(':'));
+    workers[{device, worker.draining ? "draining" : "up"}] += 1;
+    slots[device] += worker.ready.slots;
+  }
+  metrics_.clear("gpufleet_workers");
+  metrics_.clear("gpufleet_worker_slots");
+  for (const auto& [key, count] : workers) metrics_.set("gpufleet_workers", {{"device", key.first}, {"state", key.second}}, count);
+  for (const auto& [device, count] : slots) metrics_.set("gpufleet_worker_slots", {{"device", device}}, count);
 }
 
 Broker::~Broker() = default;
@@ -72,6 +122,10 @@ bool Broker::recover() {
 
 void Broker::run(const std::atomic<bool>& stop) {
   socket_.bind(config_.bind_endpoint);
+  if (config_.metrics_port != 0) {
+    metrics_server_ = std::make_unique<MetricsServer>(metrics_, config_.metrics_host, config_.metrics_port);
+    spdlog::info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_server_->port());
+  }
   status_.reset_catalog();
   spdlog::info("broker listening on {} (heartbeat {} ms, liveness {}, lease {} ms), redis {}", config_.bind_endpoint,
                config_.heartbeat.count(), config_.liveness, config_.lease.count(), config_.redis.describe());
@@ -259,6 +313,12 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
     }
   }
 
+  if (result.ok && assignment) {
+    // A moving mean of recent runs, so the backlog estimate follows the model's current speed.
+    auto [mean, fresh] = mean_run_s_.try_emplace(job.model, result.run_ms / 1000.0);
+    if (!fresh) mean->second += 0.2 * (result.run_ms / 1000.0 - mean->second);
+  }
+
   StatusWriter::Outcome outcome;
   outcome.run_ms = result.run_ms;
   if (result.ok) {
@@ -275,6 +335,7 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
       // Device memory runs out on one worker, not necessarily on another: try elsewhere.
       job.attempts = result.attempt;
       job.avoid_worker = identity;
+      metrics_.increment("gpufleet_jobs_requeued_total", {{"model", job.model}, {"reason", outcome.error_code}});
       status_.record_requeue(job, result.attempt, outcome.error_code,
                              "out of memory on worker " + identity + ": " + result.error_message, acknowledge);
       dispatcher_.requeue(std::move(job));
@@ -322,6 +383,7 @@ void Broker::requeue_or_fail(Assignment assignment, ErrorCode code, const std::s
     status_.record_final(job, JobState::kRunning, assignment.attempt, assignment.worker_id, outcome);
     return;
   }
+  metrics_.increment("gpufleet_jobs_requeued_total", {{"model", job.model}, {"reason", std::string(to_string(code))}});
   status_.record_requeue(job, assignment.attempt, std::string(to_string(code)), reason);
   dispatcher_.requeue(std::move(job));
 }
@@ -335,6 +397,9 @@ void Broker::dispatch() {
                                  SteadyClock::now() + config_.lease)) {
           return;  // its worker was lost meanwhile; that path requeued it
         }
+        metrics_.increment("gpufleet_jobs_dispatched_total", {{"model", assignment.job.model}});
+        metrics_.observe("gpufleet_job_queue_seconds", {{"model", assignment.job.model}},
+                         static_cast<double>(std::max<int64_t>(0, unix_ms() - assignment.job.created_ms)) / 1000.0);
         protocol::Job message{assignment.job.id,         assignment.attempt,     assignment.job.kind,
                               assignment.job.model,      assignment.job.input_json, assignment.job.created_ms,
                               assignment.job.deadline_ms, static_cast<uint32_t>(config_.lease.count())};
@@ -405,6 +470,7 @@ void Broker::tick() {
     send(id, MessageType::kHeartbeat, protocol::Heartbeat{worker.busy(), worker.draining, {}});
   }
   status_.snapshot(dispatcher_, config_.heartbeat.count());
+  update_gauges();
 }
 
 }  // namespace gpufleet::broker

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <memory>
 #include <string>
@@ -14,6 +15,8 @@
 #include <zmq_addon.hpp>
 
 #include "broker/dispatcher.hpp"
+#include "common/metrics.hpp"
+#include "common/metrics_server.hpp"
 #include "broker/status_writer.hpp"
 #include "broker/submission_reader.hpp"
 
@@ -28,6 +31,9 @@ struct BrokerConfig {
   uint32_t max_attempts = 3;  // a job lost (or out of memory) this many times fails instead of looping
   int64_t retention_s = 7 * 24 * 3600;
   RedisEndpoint redis;
+  // Prometheus metrics on http://metrics_host:metrics_port/metrics (docs/operations.md); port 0: none.
+  std::string metrics_host = "127.0.0.1";
+  uint16_t metrics_port = 0;
 
   static BrokerConfig from_env();
 };
@@ -55,6 +61,8 @@ class Broker {
   void tick();
   void reconcile();
   void send_cancel(const Assignment& assignment, ErrorCode reason);
+  void declare_metrics();
+  void update_gauges();
   template <typename T>
   void send(const std::string& identity, protocol::MessageType type, const T& body);
 
@@ -70,6 +78,9 @@ class Broker {
   SteadyClock::time_point next_tick_{};
   SteadyClock::time_point next_reconcile_{};
   uint64_t dropped_frames_ = 0;
+  MetricsRegistry metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::map<std::string, double> mean_run_s_;  // by model: recent successful runs, for the backlog estimate
 };
 
 }  // namespace gpufleet::broker

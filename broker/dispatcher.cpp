@@ -380,6 +380,15 @@ std::map<std::string, size_t> Dispatcher::queue_depths() const {
   return depths;
 }
 
+std::map<std::string, int64_t> Dispatcher::oldest_queued_ms() const {
+  std::map<std::string, int64_t> oldest;
+  for (const auto& [id, live] : queued_) {
+    auto [at, fresh] = oldest.try_emplace(live.job->model, live.job->created_ms);
+    if (!fresh) at->second = std::min(at->second, live.job->created_ms);
+  }
+  return oldest;
+}
+
 size_t Dispatcher::running() const { return running_.size(); }
 
 }  // namespace gpufleet::broker

@@ -164,6 +164,8 @@ class Dispatcher {
   const std::map<std::string, WorkerState>& workers() const { return workers_; }
   std::map<std::string, ModelSummary> models() const;
   std::map<std::string, size_t> queue_depths() const;
+  // The submission time (unix ms) of each model's oldest queued job.
+  std::map<std::string, int64_t> oldest_queued_ms() const;
   size_t queued() const { return queued_.size(); }
   size_t running() const;
 

@@ -140,6 +140,19 @@ void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_
     completion.fields.emplace_back(job_field::kErrorMessage, outcome.error_message);
   }
   if (expected == JobState::kRunning) completion.fields.emplace_back(job_field::kRunMs, std::to_string(outcome.run_ms));
+  if (metrics_ != nullptr) {
+    // Counted once the job store has recorded it: a refused (stale) or repeated outcome is not a new job.
+    handler = [metrics = metrics_, kind = job.kind.empty() ? "unknown" : job.kind,
+               model = job.model.empty() ? "unknown" : job.model, state = std::string(to_string(outcome.state)),
+               run_s = expected == JobState::kRunning ? outcome.run_ms / 1000.0 : -1.0,
+               handler = std::move(handler)](std::optional<long long> verdict) {
+      if (verdict && *verdict == 1) {
+        metrics->increment("gpufleet_jobs_total", {{"kind", kind}, {"model", model}, {"state", state}});
+        if (run_s >= 0) metrics->observe("gpufleet_job_run_seconds", {{"model", model}}, run_s);
+      }
+      if (handler) handler(verdict);
+    };
+  }
   push_group(job_store::Batch::kFinish, job_store::finish_group(completion), std::move(handler));
 }
 

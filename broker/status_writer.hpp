@@ -15,6 +15,7 @@
 
 #include "broker/dispatcher.hpp"
 #include "common/job_store.hpp"
+#include "common/metrics.hpp"
 #include "common/redis_client.hpp"
 
 namespace gpufleet::broker {
@@ -62,6 +63,8 @@ class StatusWriter {
   // Sends what is pending. Returns false (and keeps the backlog) when Redis is unreachable.
   bool flush();
   bool healthy() const { return healthy_; }
+  // Final states recorded by the job store are counted here (jobs by kind, model and state; run times).
+  void set_metrics(MetricsRegistry* metrics) { metrics_ = metrics; }
   size_t backlog() const { return backlog_.size(); }
   RedisClient& client() { return redis_; }
 
@@ -86,6 +89,7 @@ class StatusWriter {
   std::map<std::string, size_t> last_depths_;
   std::map<std::string, std::string> served_models_;  // model -> its last catalog entry with workers > 0
   size_t dropped_ = 0;
+  MetricsRegistry* metrics_ = nullptr;
 };
 
 }  // namespace gpufleet::broker

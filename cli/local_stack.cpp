@@ -56,6 +56,8 @@ StackConfig StackConfig::from_env(const std::string& bin_dir) {
   config.http_port = static_cast<uint16_t>(env_int("PORT", 8001, 1, 65535));
   config.broker_port = static_cast<uint16_t>(env_int("BROKER_PORT", kDefaultBrokerPort, 1, 65535));
   config.redis_port = static_cast<uint16_t>(env_int("REDIS_PORT", 6379, 1, 65535));
+  config.broker_metrics_port = static_cast<uint16_t>(env_int("BROKER_METRICS_PORT", 9101, 0, 65535));
+  config.worker_metrics_port = static_cast<uint16_t>(env_int("WORKER_METRICS_PORT", 0, 0, 65535));
   config.redis_url = env_value("REDIS_URL");
   config.redis_prefix = env_string("REDIS_PREFIX", "gpufleet");
   config.storage_root = storage_root_from_env();
@@ -104,6 +106,7 @@ StackConfig StackConfig::private_on_free_ports(const std::string& bin_dir, const
   config.http_port = free_port();
   config.broker_port = free_port();
   config.redis_port = free_port();
+  config.broker_metrics_port = free_port();
   config.storage_root = (fs::path(dir) / "storage").string();
   config.state_dir = (fs::path(dir) / "state").string();
   config.device = "cpu";
@@ -161,7 +164,9 @@ bool LocalStack::restart_redis(std::chrono::milliseconds down_for) {
 }
 
 void LocalStack::start_broker() {
-  broker_ = start_component("gpufleet-broker", "broker", {{"BROKER_HOST", "127.0.0.1"}});
+  broker_ = start_component("gpufleet-broker", "broker",
+                            {{"BROKER_HOST", "127.0.0.1"},
+                             {"BROKER_METRICS_PORT", std::to_string(config_.broker_metrics_port)}});
 }
 
 void LocalStack::stop_broker(int signal) {
@@ -193,7 +198,10 @@ Process LocalStack::start_worker(size_t index) {
                           {"DEVICE", config_.worker_devices.empty()
                                          ? config_.device
                                          : config_.worker_devices[index % config_.worker_devices.size()]},
-                          {"WORKER_ID", name + "-" + std::to_string(config_.http_port)}});
+                          {"WORKER_ID", name + "-" + std::to_string(config_.http_port)},
+                          {"WORKER_METRICS_PORT", config_.worker_metrics_port == 0
+                                                      ? std::string("0")
+                                                      : std::to_string(config_.worker_metrics_port + index)}});
 }
 
 void LocalStack::add_worker() { workers_.push_back(start_worker(workers_.size())); }

@@ -19,6 +19,8 @@ struct StackConfig {
   uint16_t http_port = 8001;              // PORT
   uint16_t broker_port = 5555;            // BROKER_PORT
   uint16_t redis_port = 6379;             // REDIS_PORT, for the redis-server it starts
+  uint16_t broker_metrics_port = 9101;    // BROKER_METRICS_PORT; 0: none
+  uint16_t worker_metrics_port = 0;       // WORKER_METRICS_PORT: worker i serves metrics on this + i; 0: none
   std::optional<std::string> redis_url;   // REDIS_URL: use this Redis, start none
   std::string redis_prefix = "gpufleet";
   std::string storage_root;               // STORAGE_ROOT

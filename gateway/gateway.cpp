@@ -77,6 +77,48 @@ class CorsResponder final : public Responder {
   std::string origin_;
 };
 
+// The route a path belongs to, as a metric label: ids folded, unknown paths one label, so that clients
+// cannot grow the number of series.
+std::string route_label(const std::string& path) {
+  static const std::set<std::string> kFixed{"/health", "/metrics", "/tts/generate", "/video/generate", "/v1/jobs",
+                                            "/v1/files", "/v1/models"};
+  if (kFixed.count(path) != 0) return path;
+  if (path.rfind("/v1/jobs/", 0) == 0) {
+    return path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0 ? "/v1/jobs/{id}/result" : "/v1/jobs/{id}";
+  }
+  if (path.rfind("/v1/files/", 0) == 0) return "/v1/files/{id}";
+  return "other";
+}
+
+// Counts each response by route, method and status, and times it, when it is sent.
+class MetricsResponder final : public Responder {
+ public:
+  MetricsResponder(std::shared_ptr<Responder> inner, MetricsRegistry& metrics, std::string route, std::string method)
+      : inner_(std::move(inner)), metrics_(metrics), route_(std::move(route)), method_(std::move(method)),
+        start_(std::chrono::steady_clock::now()) {}
+  void send(StringResponse response) override {
+    record(response.result_int());
+    inner_->send(std::move(response));
+  }
+  void send_file(FileResponse response) override {
+    record(response.result_int());
+    inner_->send_file(std::move(response));
+  }
+  bool connection_open() const override { return inner_->connection_open(); }
+
+ private:
+  void record(unsigned status) {
+    metrics_.increment("gpufleet_http_requests_total",
+                       {{"route", route_}, {"method", method_}, {"code", std::to_string(status)}});
+    metrics_.observe("gpufleet_http_request_seconds", {{"route", route_}},
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+  std::shared_ptr<Responder> inner_;
+  MetricsRegistry& metrics_;
+  std::string route_, method_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 StringResponse error_response(const ApiError& error) {
   auto response = json_response(static_cast<unsigned>(error.status), error_body(error), 11, true);
   if (error.status == 503 || error.status == 429) response.set(boost::beast::http::field::retry_after, "1");
@@ -126,6 +168,10 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
               [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); }),
       catalog_timer_(io),
       api_keys_(ApiKeys::parse(config_.api_keys)) {
+  metrics_.counter("gpufleet_http_requests_total", "HTTP responses, by route, method and status code");
+  metrics_.histogram("gpufleet_http_request_seconds", "Time from a request to its response, by route",
+                     MetricsRegistry::duration_buckets());
+  metrics_.counter("gpufleet_jobs_submitted_total", "Jobs accepted, by kind and model (a pipeline by its first stage)");
   if (api_keys_.enabled()) {
     spdlog::info("gateway: {} API key(s); every endpoint but /health needs one", api_keys_.size());
   } else {
@@ -182,6 +228,18 @@ void Gateway::handle(Request request, Respond responder) {
   const std::string path = target.substr(0, question);
   const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
   const auto method = request.method();
+  responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, route_label(path),
+                                                 std::string(request.method_string()));
+  if (path == "/metrics") {
+    if (method != http::verb::get) {
+      return responder->send(error_response(api_error(ErrorCode::kMethodNotAllowed, "use GET /metrics")));
+    }
+    StringResponse response{http::status::ok, 11};
+    response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    response.body() = metrics_.render();
+    response.prepare_payload();
+    return responder->send(std::move(response));
+  }
   // CORS, where configured: an allowed origin's responses carry its headers, and its preflight is answered
   // here (browsers send no credentials with it).
   const std::string origin(request[http::field::origin]);
@@ -387,7 +445,7 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request,
   if (!job.idempotency_key.empty()) {
     job.fingerprint = request_fingerprint(std::string(http_request.target()), http_request.body());
   }
-  redis_.execute({job_store::submit_command(keys_, job)}, [job, done = std::move(done)](RedisBatchResult result) {
+  redis_.execute({job_store::submit_command(keys_, job)}, [this, job, done = std::move(done)](RedisBatchResult result) {
     if (!result.ok) return done(redis_down(result.failure));
     const auto& reply = result.replies[0];
     if (reply.error) return done(redis_down(reply.str));
@@ -396,6 +454,7 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request,
     if (!outcome) return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));
     switch (outcome->kind) {
       case job_store::SubmitOutcome::Kind::kCreated:
+        metrics_.increment("gpufleet_jobs_submitted_total", {{"kind", job.kind}, {"model", job.model}});
         return done(Created{outcome->job_id, false});
       case job_store::SubmitOutcome::Kind::kExisting:
         if (outcome->fingerprint != job.fingerprint) {

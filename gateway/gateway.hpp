@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/metrics.hpp"
 #include "gateway/api.hpp"
 #include "gateway/api_keys.hpp"
 #include "gateway/catalog.hpp"
@@ -99,6 +100,7 @@ class Gateway {
 
   boost::asio::io_context& io_;
   GatewayConfig config_;
+  MetricsRegistry metrics_;  // GET /metrics
   RedisKeys keys_;
   RedisExecutor redis_;
   HttpServer server_;

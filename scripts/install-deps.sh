@@ -10,7 +10,7 @@ packages=(
   libespeak-ng-dev espeak-ng-data
   libtorch-dev libopenblas0-pthread
   libgtest-dev libgmock-dev
-  redis-server redis-tools
+  redis-server redis-tools prometheus
   curl
   clang libclang-rt-14-dev
   python3-torch python3-numpy

@@ -57,4 +57,17 @@ void release_cached_memory() {
 #endif
 }
 
+std::optional<uint64_t> device_memory_reserved(const DeviceInfo& device) {
+#ifdef GPUFLEET_HAS_CUDA_ALLOCATOR
+  if (device.type == "cuda" && torch::cuda::is_available()) {
+    // Stat index 0 is the aggregate over pool types, in LibTorch 1.13 and 2.x alike.
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device.index));
+    return static_cast<uint64_t>(stats.reserved_bytes[0].current);
+  }
+#else
+  (void)device;
+#endif
+  return std::nullopt;
+}
+
 }  // namespace gpufleet::worker

@@ -2,6 +2,8 @@
 // Which accelerator a worker runs its models on, chosen through LibTorch. This header is torch-free so that
 // only device.cpp pays for LibTorch's headers.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace gpufleet::worker {
@@ -23,5 +25,9 @@ DeviceInfo select_device(const std::string& requested);
 // Returns the device allocator's cached blocks to the driver (CUDA); a no-op where there is no such cache.
 // Called after an out-of-memory failure so that the next job starts from a clean pool.
 void release_cached_memory();
+
+// Bytes the device allocator holds on a CUDA device (reserved by LibTorch's caching allocator); nullopt for
+// other devices and builds without CUDA.
+std::optional<uint64_t> device_memory_reserved(const DeviceInfo& device);
 
 }  // namespace gpufleet::worker

@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
                                                       [runtime] { runtime->release_cached_memory(); },
                                                       config.input_root);
     auto worker = std::make_unique<worker::Worker>(config, device, std::move(runner), std::move(failed));
+    worker->set_memory_probe([runtime, device] { return runtime->memory_reserved(device); });
     worker->run(g_stop);
     // Not destroyed: a model call stuck past the drain grace would keep its executor thread, and so the
     // process, alive for ever. Everything that matters was sent or handed back before run() returned.

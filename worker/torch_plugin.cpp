@@ -12,6 +12,7 @@ class LibTorchRuntime final : public TorchRuntime {
  public:
   DeviceInfo select_device(const std::string& requested) override { return worker::select_device(requested); }
   void release_cached_memory() override { worker::release_cached_memory(); }
+  std::optional<uint64_t> memory_reserved(const DeviceInfo& device) override { return device_memory_reserved(device); }
   std::unique_ptr<models::VitsSynthesizer> load_vits(const std::filesystem::path& file,
                                                      const std::string& device) override {
     return load_torchscript_vits(file, device);

@@ -36,6 +36,7 @@ class PluginRuntime final : public TorchRuntime {
   }
   DeviceInfo select_device(const std::string& requested) override { return runtime_->select_device(requested); }
   void release_cached_memory() override { runtime_->release_cached_memory(); }
+  std::optional<uint64_t> memory_reserved(const DeviceInfo& device) override { return runtime_->memory_reserved(device); }
   std::unique_ptr<models::VitsSynthesizer> load_vits(const std::filesystem::path& file,
                                                      const std::string& device) override {
     return runtime_->load_vits(file, device);

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "models/registry.hpp"
@@ -25,6 +26,8 @@ class TorchRuntime {
   virtual DeviceInfo select_device(const std::string& requested) = 0;
   // See release_cached_memory in device.hpp.
   virtual void release_cached_memory() = 0;
+  // See device_memory_reserved in device.hpp.
+  virtual std::optional<uint64_t> memory_reserved(const DeviceInfo& device) = 0;
   // See load_torchscript_vits in torchscript_vits.hpp.
   virtual std::unique_ptr<models::VitsSynthesizer> load_vits(const std::filesystem::path& file,
                                                              const std::string& device) = 0;

@@ -62,6 +62,8 @@ WorkerConfig WorkerConfig::from_env() {
   } else {
     config.voice_store = std::filesystem::absolute(config.voice_store).lexically_normal().string();
   }
+  config.metrics_host = env_string("METRICS_HOST", "127.0.0.1");
+  config.metrics_port = static_cast<uint16_t>(env_int("WORKER_METRICS_PORT", 0, 0, 65535));
   return config;
 }
 
@@ -84,6 +86,16 @@ Worker::Worker(WorkerConfig config, DeviceInfo device, std::unique_ptr<JobRunner
       results_(context_, zmq::socket_type::pull),
       pending_(batch_policies(config_.models)) {
   results_.bind(kResultsEndpoint);
+  metrics_.counter("gpufleet_worker_jobs_total", "Jobs this worker ran, by model and outcome (ok or an error code)");
+  metrics_.histogram("gpufleet_worker_job_seconds", "Time a job spent in its model call, by model",
+                     MetricsRegistry::duration_buckets());
+  metrics_.histogram("gpufleet_worker_batch_size", "Jobs per model call, by model", {1, 2, 4, 8, 16, 32, 64});
+  metrics_.gauge("gpufleet_worker_slots", "Jobs this worker runs at once");
+  metrics_.gauge("gpufleet_worker_busy_slots", "Slots running a model call now");
+  metrics_.gauge("gpufleet_worker_held_jobs", "Jobs this worker holds (waiting, running, or finished and unacknowledged)");
+  metrics_.gauge("gpufleet_gpu_memory_reserved_bytes", "Device memory held by LibTorch's allocator, by device");
+  metrics_.set("gpufleet_worker_slots", {}, config_.slots);
+  metrics_.set("gpufleet_worker_busy_slots", {}, 0);
   for (uint32_t i = 0; i < config_.slots; ++i) executors_.emplace_back([this] { executor_loop(); });
 }
 
@@ -128,6 +140,11 @@ void Worker::send_ready() {
 }
 
 void Worker::send_heartbeat() {
+  metrics_.set("gpufleet_worker_held_jobs", {}, static_cast<double>(held_.size()));
+  metrics_.set("gpufleet_worker_busy_slots", {}, busy_slots_.load());
+  if (memory_probe_) {
+    if (auto bytes = memory_probe_()) metrics_.set("gpufleet_gpu_memory_reserved_bytes", {{"device", device_.name}}, static_cast<double>(*bytes));
+  }
   protocol::Heartbeat heartbeat{static_cast<uint32_t>(held_.size()), draining_, {}, runner_->voices_in_memory()};
   const auto now = SteadyClock::now();
   for (auto& [key, held] : held_) {
@@ -161,6 +178,10 @@ void Worker::send_result(const std::string& key) {
 }
 
 void Worker::run(const std::atomic<bool>& stop) {
+  if (config_.metrics_port != 0) {
+    metrics_server_ = std::make_unique<MetricsServer>(metrics_, config_.metrics_host, config_.metrics_port);
+    spdlog::info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_server_->port());
+  }
   connect();
   spdlog::info("worker {} on {} (torch {}), {} slot(s), broker {}", config_.worker_id, device_.name,
                device_.torch_version, config_.slots, config_.broker_endpoint);
@@ -357,8 +378,16 @@ void Worker::executor_loop() {
       pending.context->start(batch_progress);  // the lease now counts on progress
       tasks.push_back(JobRunner::Task{&pending.job, pending.context.get()});
     }
+    ++busy_slots_;
     const auto results = runner_->run_batch(tasks);
+    --busy_slots_;
+    if (!batch.empty()) {
+      metrics_.observe("gpufleet_worker_batch_size", {{"model", batch.front().job.model}}, static_cast<double>(batch.size()));
+    }
     for (size_t i = 0; i < results.size(); ++i) {
+      const std::string& model = batch[i].job.model;
+      metrics_.increment("gpufleet_worker_jobs_total", {{"model", model}, {"outcome", results[i].ok ? "ok" : results[i].error_code}});
+      metrics_.observe("gpufleet_worker_job_seconds", {{"model", model}}, results[i].run_ms / 1000.0);
       out.send(zmq::buffer(held_key(batch[i].job.job_id, batch[i].job.attempt)), zmq::send_flags::sndmore);
       out.send(zmq::buffer(protocol::encode_body(results[i])), zmq::send_flags::none);
     }

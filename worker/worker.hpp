@@ -7,6 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <optional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -20,6 +22,8 @@
 
 #include "common/clock.hpp"
 #include "worker/batch_queue.hpp"
+#include "common/metrics.hpp"
+#include "common/metrics_server.hpp"
 #include "worker/device.hpp"
 #include "models/registry.hpp"
 #include "worker/job_runner.hpp"
@@ -40,6 +44,9 @@ struct WorkerConfig {
   // Voices computed from references, shared by the fleet (VOICE_STORE, default <storage_root>/voices;
   // "off": none). Models that clone use it unless their config says otherwise.
   std::string voice_store;
+  // Prometheus metrics on http://metrics_host:metrics_port/metrics (WORKER_METRICS_PORT; 0: none).
+  std::string metrics_host = "127.0.0.1";
+  uint16_t metrics_port = 0;
 
   static WorkerConfig from_env();
 };
@@ -56,6 +63,8 @@ class Worker {
   // Serves until `stop`; then drains: tells the broker, runs what the broker sent before it heard, and leaves
   // when all of it is acknowledged (or the grace period is over).
   void run(const std::atomic<bool>& stop);
+  // Reports the device memory in use as a metric (the LibTorch plugin's allocator), read at each heartbeat.
+  void set_memory_probe(std::function<std::optional<uint64_t>()> probe) { memory_probe_ = std::move(probe); }
 
  private:
   void connect();
@@ -88,6 +97,10 @@ class Worker {
 
   WorkerConfig config_;
   DeviceInfo device_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::function<std::optional<uint64_t>()> memory_probe_;
+  std::atomic<int> busy_slots_{0};
   std::unique_ptr<JobRunner> runner_;
   std::vector<protocol::FailedModel> failed_models_;
   zmq::context_t context_{1};  // inproc: executors' results

@@ -41,6 +41,7 @@ TEST(FleetFailure, AJobOfAKilledWorkerIsFinishedByAnother) {
   EXPECT_EQ(job["attempts"], 2);
   EXPECT_NE(job["worker"], victim);
 
+  ASSERT_TRUE(events.wait_final(id, std::chrono::seconds(5)));
   std::vector<std::string> states;
   for (const auto& event : events.events_for(id)) states.push_back(event["state"]);
   ASSERT_EQ(states, (std::vector<std::string>{"queued", "running", "queued", "running", "succeeded"}));

@@ -99,6 +99,8 @@ TEST(Reliability, AHungModelLosesItsLeaseAndTheLateResultIsRefused) {
   EXPECT_EQ(job["state"], "failed") << job.dump();
   EXPECT_EQ(job["error"]["code"], "lease_expired");
   EXPECT_EQ(job["attempts"], 2);
+  // The record is written and the event published in one script, but the subscriber reads it a moment later.
+  EXPECT_TRUE(events.wait_final(id, std::chrono::seconds(5)));
   std::vector<std::string> states;
   for (const auto& event : events.events_for(id)) states.push_back(event["state"]);
   EXPECT_EQ(states, (std::vector<std::string>{"queued", "running", "queued", "running", "failed"}));
@@ -274,6 +276,7 @@ TEST(Reliability, OutOfMemoryIsRetriedOnAnotherWorkerThenFailsWithItsCode) {
   EXPECT_EQ(job["state"], "failed") << job.dump();
   EXPECT_EQ(job["error"]["code"], "out_of_memory");
   EXPECT_EQ(job["attempts"], 2);
+  EXPECT_TRUE(events.wait_final(id, std::chrono::seconds(5)));
   std::set<std::string> workers;
   for (const auto& event : events.events_for(id)) {
     if (event["state"] == "running") workers.insert(event["worker"].get<std::string>());

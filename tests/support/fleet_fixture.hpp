@@ -27,6 +27,7 @@ struct FleetOptions {
   std::string models = "espeak,noop";
   int slots = 1;
   std::map<std::string, std::string> env;
+  bool worker_metrics = false;  // workers serve /metrics on stack().config().worker_metrics_port + index
 };
 
 // Writes a model registry (docs/models.md) as <dir>/models.json and answers the WORKER_CONFIG value for it.
