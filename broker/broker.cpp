@@ -68,7 +68,10 @@ void Broker::update_gauges() {
   metrics_.clear("gpufleet_queue_oldest_age_seconds");
   metrics_.clear("gpufleet_queue_backlog_seconds");
   const auto oldest = dispatcher_.oldest_queued_ms();
-  for (const auto& [model, depth] : dispatcher_.queue_depths()) {
+  auto depths = dispatcher_.queue_depths();
+  // Every served model has its series, at 0 when nothing waits: autoscalers read a number, not an absence.
+  for (const auto& [model, summary] : dispatcher_.models()) depths.try_emplace(model, 0);
+  for (const auto& [model, depth] : depths) {
     metrics_.set("gpufleet_queue_depth", {{"model", model}}, static_cast<double>(depth));
     auto first = oldest.find(model);
     metrics_.set("gpufleet_queue_oldest_age_seconds", {{"model", model}},

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "cli/client_commands.hpp"
 #include "cli/http_client.hpp"
 #include "cli/local_stack.hpp"
 #include "common/config.hpp"
@@ -35,6 +36,7 @@ void usage() {
                "                     the gateway's API_KEYS_FILE (it holds only the token's SHA-256)\n"
                "environment: HOST PORT BROKER_PORT REDIS_PORT REDIS_URL STORAGE_ROOT STATE_DIR WORKERS\n"
                "             WORKER_MODELS WORKER_SLOTS DEVICE (see docs/operations.md)\n";
+  cli::client_usage();
 }
 
 // Blocks SIGINT/SIGTERM and returns when one arrives or `check` reports a dead component.
@@ -155,6 +157,7 @@ int run_demo(const std::string& text) {
 int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";
   try {
+    if (auto status = cli::run_client_command(std::vector<std::string>(argv + 1, argv + argc))) return *status;
     if (command == "up") return run_up();
     if (command == "keys" && argc >= 4 && std::string(argv[2]) == "new") {
       const double rate = argc > 4 ? std::stod(argv[4]) : 0;

@@ -81,7 +81,7 @@ class CorsResponder final : public Responder {
 // cannot grow the number of series.
 std::string route_label(const std::string& path) {
   static const std::set<std::string> kFixed{"/health", "/metrics", "/tts/generate", "/video/generate", "/v1/jobs",
-                                            "/v1/files", "/v1/models"};
+                                            "/v1/files", "/v1/models", "/v1/workers"};
   if (kFixed.count(path) != 0) return path;
   if (path.rfind("/v1/jobs/", 0) == 0) {
     return path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0 ? "/v1/jobs/{id}/result" : "/v1/jobs/{id}";
@@ -317,6 +317,10 @@ void Gateway::handle(Request request, Respond responder) {
     if (method != http::verb::get) return wrong_method("GET");
     return list_models(std::move(responder));
   }
+  if (path == "/v1/workers") {
+    if (method != http::verb::get) return wrong_method("GET");
+    return list_workers(std::move(responder));
+  }
   constexpr std::string_view kJobs = "/v1/jobs/";
   if (path.rfind(kJobs, 0) == 0) {
     std::string rest = path.substr(kJobs.size());
@@ -420,6 +424,22 @@ void Gateway::list_models(Respond responder) {
                                      (model.kind == "video" && name == config_.api.default_video_model)}});
   }
   responder->send(json_ok(200, {{"models", models}}));
+}
+
+// The workers as the broker last recorded them (keys().workers()), with their queues' depths: for the CLI
+// and dashboards, which have no Redis credentials.
+void Gateway::list_workers(Respond responder) {
+  redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}}, [responder](RedisBatchResult result) {
+    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+    json workers = json::array();
+    for (const auto& [id, value] : result.replies[0].pairs()) {
+      auto worker = json::parse(value, nullptr, false);
+      if (worker.is_object()) workers.push_back(std::move(worker));
+    }
+    json queues = json::object();
+    for (const auto& [model, depth] : result.replies[1].pairs()) queues[model] = std::strtoll(depth.c_str(), nullptr, 10);
+    responder->send(json_ok(200, {{"workers", workers}, {"queues", queues}}));
+  });
 }
 
 void Gateway::create_job(SubmitRequest request, const Request& http_request,

@@ -55,6 +55,7 @@ TEST(FleetMetrics, EveryComponentCountsTheSameJobsAndPrometheusScrapesThem) {
   EXPECT_EQ(series(broker, R"(gpufleet_jobs_dispatched_total{model="espeak"})"), 3) << broker;
   EXPECT_EQ(series(broker, R"(gpufleet_workers{device="cpu",state="up"})"), 1) << broker;
   EXPECT_EQ(series(broker, R"(gpufleet_queue_depth{model="espeak"})"), 0) << broker;
+  EXPECT_EQ(series(broker, R"(gpufleet_queue_backlog_seconds{model="noop"})"), 0) << broker;
   EXPECT_EQ(series(broker, "gpufleet_jobs_running"), 0) << broker;
 
   const std::string worker = scrape(config.worker_metrics_port);
