@@ -63,6 +63,7 @@ class CorsResponder final : public Responder {
   CorsResponder(std::shared_ptr<Responder> inner, std::string origin) : inner_(std::move(inner)), origin_(std::move(origin)) {}
   void send(StringResponse response) override { inner_->send(decorate(std::move(response))); }
   void send_file(FileResponse response) override { inner_->send_file(decorate(std::move(response))); }
+  std::shared_ptr<BodyStream> stream(StringResponse head) override { return inner_->stream(decorate(std::move(head))); }
   bool connection_open() const override { return inner_->connection_open(); }
 
  private:
@@ -81,10 +82,12 @@ class CorsResponder final : public Responder {
 // cannot grow the number of series.
 std::string route_label(const std::string& path) {
   static const std::set<std::string> kFixed{"/health", "/metrics", "/tts/generate", "/video/generate", "/v1/jobs",
-                                            "/v1/files", "/v1/models", "/v1/workers"};
+                                            "/v1/files", "/v1/models", "/v1/workers", "/v1/events"};
   if (kFixed.count(path) != 0) return path;
   if (path.rfind("/v1/jobs/", 0) == 0) {
-    return path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0 ? "/v1/jobs/{id}/result" : "/v1/jobs/{id}";
+    if (path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0) return "/v1/jobs/{id}/result";
+    if (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0) return "/v1/jobs/{id}/events";
+    return "/v1/jobs/{id}";
   }
   if (path.rfind("/v1/files/", 0) == 0) return "/v1/files/{id}";
   return "other";
@@ -103,6 +106,10 @@ class MetricsResponder final : public Responder {
   void send_file(FileResponse response) override {
     record(response.result_int());
     inner_->send_file(std::move(response));
+  }
+  std::shared_ptr<BodyStream> stream(StringResponse head) override {
+    record(head.result_int());  // the time to the head; the stream lasts as long as the client stays
+    return inner_->stream(std::move(head));
   }
   bool connection_open() const override { return inner_->connection_open(); }
 
@@ -167,6 +174,7 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
       server_(io, config_.host, config_.port, config_.http,
               [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); }),
       catalog_timer_(io),
+      stream_timer_(io),
       api_keys_(ApiKeys::parse(config_.api_keys)) {
   metrics_.counter("gpufleet_http_requests_total", "HTTP responses, by route, method and status code");
   metrics_.histogram("gpufleet_http_request_seconds", "Time from a request to its response, by route",
@@ -189,14 +197,16 @@ Gateway::~Gateway() = default;
 
 void Gateway::start() {
   events_ = std::make_unique<EventListener>(
-      config_.redis, std::vector<std::string>{keys_.job_events()}, io_.get_executor(),
-      [this](std::string, std::string message) { on_event(message); }, [this] { resync_waiters(); },
+      config_.redis, std::vector<std::string>{keys_.job_events(), keys_.worker_events()}, io_.get_executor(),
+      [this](std::string channel, std::string message) { on_event(channel, message); }, [this] { resync_waiters(); },
       // Waiters care about final states only; a cheap look at the text spares the event loop the rest
-      // (on_event still parses and checks the state properly).
-      [](const std::string& message) {
+      // (on_event still parses and checks the state properly). Event streams, while any is open, take all.
+      [this](const std::string& message) {
+        if (open_streams_.load() > 0) return true;
         return message.find("\"succeeded\"") != std::string::npos || message.find("\"failed\"") != std::string::npos ||
                message.find("\"cancelled\"") != std::string::npos || message.find("\"expired\"") != std::string::npos;
       });
+  stream_keepalive();
   refresh_catalog();
   server_.start();
   spdlog::info("gateway listening on {}:{}, redis {}, storage {}", config_.host, server_.port(),
@@ -206,6 +216,11 @@ void Gateway::start() {
 void Gateway::stop() {
   server_.stop();
   catalog_timer_.cancel();
+  stream_timer_.cancel();
+  for (auto& stream : fleet_streams_) stream->end();
+  for (auto& [id, streams] : job_streams_) {
+    for (auto& stream : streams) stream->end();
+  }
   for (auto& [id, list] : waiters_) {
     for (auto& waiter : list) waiter->timer->cancel();
   }
@@ -321,9 +336,21 @@ void Gateway::handle(Request request, Respond responder) {
     if (method != http::verb::get) return wrong_method("GET");
     return list_workers(std::move(responder));
   }
+  if (path == "/v1/events") {
+    if (method != http::verb::get) return wrong_method("GET");
+    return stream_events("", std::move(responder));
+  }
   constexpr std::string_view kJobs = "/v1/jobs/";
   if (path.rfind(kJobs, 0) == 0) {
     std::string rest = path.substr(kJobs.size());
+    if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/events") == 0) {
+      const std::string id = rest.substr(0, rest.size() - 7);
+      if (!is_valid_job_id(id)) {
+        return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
+      }
+      if (method != http::verb::get) return wrong_method("GET");
+      return stream_events(id, std::move(responder));
+    }
     const bool wants_result = rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/result") == 0;
     const std::string id = wants_result ? rest.substr(0, rest.size() - 7) : rest;
     if (!is_valid_job_id(id)) {
@@ -698,10 +725,12 @@ void Gateway::resolve(const std::string& id, const std::shared_ptr<Waiter>& wait
   waiter->callback(outcome);
 }
 
-void Gateway::on_event(const std::string& message) {
-  if (waiters_.empty()) return;
+void Gateway::on_event(const std::string& channel, const std::string& message) {
+  if (waiters_.empty() && open_streams_.load() == 0) return;
   auto event = json::parse(message, nullptr, false);
   if (!event.is_object()) return;
+  if (open_streams_.load() > 0) forward_to_streams(channel, event);
+  if (channel != keys_.job_events() || waiters_.empty()) return;
   auto it = waiters_.find(event.value("id", ""));
   if (it == waiters_.end()) return;
   auto state = parse_job_state(event.value("state", ""));
@@ -709,6 +738,106 @@ void Gateway::on_event(const std::string& message) {
   const FinalOutcome outcome = outcome_from_event(event);
   const std::string id = it->first;
   for (auto waiter : std::vector<std::shared_ptr<Waiter>>(it->second)) resolve(id, waiter, &outcome);
+}
+
+namespace {
+
+// One server-sent event; data lines split so that a newline inside can never end the event early.
+std::string sse_event(const std::string& name, const std::string& data) {
+  std::string out = "event: " + name + "\n";
+  size_t start = 0;
+  while (true) {
+    const auto end = data.find('\n', start);
+    out += "data: " + data.substr(start, end == std::string::npos ? std::string::npos : end - start) + "\n";
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out + "\n";
+}
+
+}  // namespace
+
+// GET /v1/jobs/{id}/events (one job: its record now, then each change, ending with its final state) and
+// GET /v1/events (`job_id` empty: every job and worker event of the fleet, until the client leaves).
+void Gateway::stream_events(const std::string& job_id, Respond responder) {
+  StringResponse head{http::status::ok, 11};
+  head.set(http::field::server, "gpufleet");
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("X-Accel-Buffering", "no");  // nginx in front: do not hold events back
+  if (job_id.empty()) {
+    auto stream = responder->stream(std::move(head));
+    if (!stream) return;
+    stream->write(": gpufleet events\n\n");
+    fleet_streams_.push_back(stream);
+    ++open_streams_;
+    return;
+  }
+  redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, head = std::move(head), responder](RedisBatchResult result) mutable {
+    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+    auto fields = result.replies[0].pairs();
+    if (fields.empty()) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + job_id)));
+    auto stream = responder->stream(std::move(head));
+    if (!stream) return;
+    const json job = render_job(fields);
+    stream->write(sse_event("snapshot", job.dump()));
+    const auto state = parse_job_state(job.value("state", ""));
+    if (state && is_final(*state)) return stream->end();
+    job_streams_[job_id].push_back(stream);
+    ++open_streams_;
+    // A final event published before this stream was registered would be missed: look once more.
+    redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, stream](RedisBatchResult again) {
+      if (!again.ok || !stream->open()) return;
+      const json now = render_job(again.replies[0].pairs());
+      const auto now_state = parse_job_state(now.value("state", ""));
+      if (now_state && is_final(*now_state)) {
+        stream->write(sse_event("snapshot", now.dump()));
+        stream->end();
+      }
+    });
+  });
+}
+
+void Gateway::forward_to_streams(const std::string& channel, const json& event) {
+  const bool job_event = channel == keys_.job_events();
+  const std::string text = sse_event(job_event ? "job" : "worker", event.dump());
+  for (auto& stream : fleet_streams_) stream->write(text);
+  if (!job_event) return;
+  auto it = job_streams_.find(event.value("id", ""));
+  if (it == job_streams_.end()) return;
+  const auto state = parse_job_state(event.value("state", ""));
+  for (auto& stream : it->second) {
+    stream->write(text);
+    if (state && is_final(*state)) stream->end();
+  }
+  prune_streams();
+}
+
+// Every 15 s a comment keeps proxies from timing the streams out and finds clients that left.
+void Gateway::stream_keepalive() {
+  stream_timer_.expires_after(std::chrono::seconds(15));
+  stream_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    for (auto& stream : fleet_streams_) stream->write(": keep-alive\n\n");
+    for (auto& [id, streams] : job_streams_) {
+      for (auto& stream : streams) stream->write(": keep-alive\n\n");
+    }
+    prune_streams();
+    stream_keepalive();
+  });
+}
+
+void Gateway::prune_streams() {
+  auto closed = [](const std::shared_ptr<BodyStream>& stream) { return !stream->open(); };
+  fleet_streams_.erase(std::remove_if(fleet_streams_.begin(), fleet_streams_.end(), closed), fleet_streams_.end());
+  size_t open = fleet_streams_.size();
+  for (auto it = job_streams_.begin(); it != job_streams_.end();) {
+    auto& streams = it->second;
+    streams.erase(std::remove_if(streams.begin(), streams.end(), closed), streams.end());
+    open += streams.size();
+    it = streams.empty() ? job_streams_.erase(it) : std::next(it);
+  }
+  open_streams_.store(open);
 }
 
 void Gateway::resync_waiters() {

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -95,7 +96,11 @@ class Gateway {
   void await_final(const std::string& id, std::chrono::milliseconds timeout,
                    std::function<void(const FinalOutcome*)> callback);
   void resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome);
-  void on_event(const std::string& message);
+  void on_event(const std::string& channel, const std::string& message);
+  void stream_events(const std::string& job_id, Respond responder);
+  void forward_to_streams(const std::string& channel, const nlohmann::json& event);
+  void stream_keepalive();
+  void prune_streams();
   void resync_waiters();
   void refresh_catalog();
 
@@ -109,6 +114,11 @@ class Gateway {
   boost::asio::steady_timer catalog_timer_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;
   std::unique_ptr<EventListener> events_;
+  // Server-sent event streams: per job id, and fleet-wide. open_streams_ is read by the listener's thread.
+  std::unordered_map<std::string, std::vector<std::shared_ptr<BodyStream>>> job_streams_;
+  std::vector<std::shared_ptr<BodyStream>> fleet_streams_;
+  std::atomic<size_t> open_streams_{0};
+  boost::asio::steady_timer stream_timer_;
   ApiKeys api_keys_;
   // Writes uploads (fsync included) off the event loop.
   boost::asio::thread_pool storage_pool_{1};

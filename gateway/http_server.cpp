@@ -1,5 +1,8 @@
 #include "gateway/http_server.hpp"
 
+#include <array>
+#include <deque>
+
 #include <boost/asio/steady_timer.hpp>
 
 #include <spdlog/spdlog.h>
@@ -47,12 +50,91 @@ class Session : public std::enable_shared_from_this<Session> {
     void send_file(FileResponse response) override {
       if (auto session = take()) session->write(std::move(response));
     }
+    std::shared_ptr<BodyStream> stream(StringResponse head) override {
+      auto session = take();
+      if (!session) return nullptr;
+      return session->start_stream(std::move(head));
+    }
     bool connection_open() const override { return session_ && session_->stream_.socket().is_open(); }
 
    private:
     std::shared_ptr<Session> take() { return std::exchange(session_, nullptr); }
     std::shared_ptr<Session> session_;
   };
+
+  // The body of a streamed response: raw writes on the socket after a head without a length (the body ends
+  // with the connection), and a read that notices the client closing.
+  class SessionStream : public BodyStream, public std::enable_shared_from_this<SessionStream> {
+   public:
+    explicit SessionStream(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    void write(std::string data) override {
+      if (!open_) return;
+      constexpr size_t kMaxQueued = 1024;
+      if (queue_.size() >= kMaxQueued) return finish();  // the client does not keep up
+      queue_.push_back(std::move(data));
+      if (!writing_) write_next();
+    }
+    void end() override {
+      ending_ = true;
+      if (!writing_) finish();
+    }
+    bool open() const override { return open_; }
+
+    void start(std::string head) {
+      watch_for_close();
+      write(std::move(head));
+    }
+
+   private:
+    void write_next() {
+      if (queue_.empty()) {
+        writing_ = false;
+        if (ending_) finish();
+        return;
+      }
+      writing_ = true;
+      auto data = std::make_shared<std::string>(std::move(queue_.front()));
+      queue_.pop_front();
+      asio::async_write(session_->stream_.socket(), asio::buffer(*data),
+                        [self = shared_from_this(), data](beast::error_code ec, size_t) {
+                          if (ec) return self->finish();
+                          self->write_next();
+                        });
+    }
+    void watch_for_close() {
+      session_->stream_.socket().async_read_some(asio::buffer(scratch_),
+                                                 [self = shared_from_this()](beast::error_code ec, size_t) {
+                                                   if (ec) return self->finish();
+                                                   self->watch_for_close();  // a client may send anything; ignored
+                                                 });
+    }
+    void finish() {
+      if (!open_) return;
+      open_ = false;
+      queue_.clear();
+      session_->close();
+    }
+
+    std::shared_ptr<Session> session_;
+    std::deque<std::string> queue_;
+    std::array<char, 256> scratch_{};
+    bool writing_ = false;
+    bool ending_ = false;
+    bool open_ = true;
+  };
+
+  std::shared_ptr<BodyStream> start_stream(StringResponse head) {
+    stream_.expires_never();
+    std::string text = "HTTP/1.1 " + std::to_string(head.result_int()) + " " + std::string(head.reason()) + "\r\n";
+    for (const auto& field : head) {
+      if (field.name() == http::field::content_length || field.name() == http::field::connection) continue;
+      text += std::string(field.name_string()) + ": " + std::string(field.value()) + "\r\n";
+    }
+    text += "Connection: close\r\n\r\n";
+    auto body = std::make_shared<SessionStream>(shared_from_this());
+    body->start(std::move(text));
+    return body;
+  }
 
   void read_header() {
     parser_.emplace();

@@ -22,12 +22,27 @@ using Request = http::request<http::string_body>;
 using StringResponse = http::response<http::string_body>;
 using FileResponse = http::response<http::file_body>;
 
+// A response body written piece by piece until the server ends it or the client goes away: server-sent
+// events. Event loop only.
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  // Queued and written in order. A client that reads too slowly to keep up is cut off.
+  virtual void write(std::string data) = 0;
+  // Closes the connection once what is queued has been written.
+  virtual void end() = 0;
+  virtual bool open() const = 0;
+};
+
 // Sends the one response to a request. Safe to call from the event loop only, at most once.
 class Responder {
  public:
   virtual ~Responder() = default;
   virtual void send(StringResponse response) = 0;
   virtual void send_file(FileResponse response) = 0;
+  // Sends `head` (status and headers; its body is ignored) and answers the stream for the body, which ends
+  // with the connection.
+  virtual std::shared_ptr<BodyStream> stream(StringResponse head) = 0;
   virtual bool connection_open() const = 0;
 };
 
