@@ -8,7 +8,7 @@
 #     libx11-6 libx11-xcb1 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0 libx11-data
 #   mkdir -p .gpu-debs-tools && cp ../shared/gpu-kit/unpack .gpu-debs-tools/
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-gpu-check-out}
 mkdir -p "$out"
 step() { echo; echo "=== $* ($(date +%T))"; }

@@ -3,7 +3,7 @@
 # CUDA) and the full-size benchmark on CUDA. Needs .gpu-debs/.gpu-debs-tools (see gpu-check.sh) and a copy of
 # the golden folder in .xtts-golden (../shared does not travel).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 source scripts/gpu-env.sh
 [ -f build-gpu/build.ninja ] || cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_prefix;${CMAKE_PREFIX_PATH//:/;}" >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; exit 1; }
@@ -11,7 +11,8 @@ cmake --build build-gpu -j "$(nproc)" --target xtts_torch_test xtts_cli_test gpu
   || { grep -E "error" -A3 /tmp/build.log | head -40; exit 1; }
 echo "build ok"
 # These test binaries link LibTorch directly; the wheel's own std::filesystem must not win (see torch_runtime.hpp).
-export LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6) XTTS_GOLDEN_DIR=$PWD/.xtts-golden GPUFLEET_BIN_DIR=$PWD/build-gpu/bin
+LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6)
+export LD_PRELOAD XTTS_GOLDEN_DIR=$PWD/.xtts-golden GPUFLEET_BIN_DIR=$PWD/build-gpu/bin
 build-gpu/tests/xtts_torch_test 2>&1 | grep -E "^\[ +(OK|FAILED|PASSED)|Failure|max" | head -20
 echo "--- gpufleet-xtts on the golden folder, device cuda"
 XTTS_TEST_DEVICE=cuda build-gpu/tests/xtts_cli_test --gtest_filter=*FromSafetensors* 2>&1 | grep -E "^\[ +(OK|FAILED|PASSED)|Failure|max|shape" | head -20
