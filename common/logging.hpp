@@ -1,10 +1,21 @@
 #pragma once
 #include <string>
+#include <string_view>
 
 namespace gpufleet {
 
-// Sets up spdlog for a component: one line per event with time, component and level on stderr;
-// LOG_LEVEL (trace, debug, info, warn, error) picks the level.
+// Sets up spdlog for a component: one line per event on stderr. LOG_LEVEL (trace, debug, info, warn, error)
+// picks the level; LOG_FORMAT=json writes each line as a JSON object for log collectors (see json_log_line).
 void init_logging(const std::string& component);
+
+// One log event as a JSON line: {"ts","level","component","msg"} plus "job_id" and "worker_id" where the
+// message names them ("job <32 hex>", "worker <id>"), so a collector can follow one job across components.
+// `process_worker`: the worker id of the process writing the line (a worker's own), used where the message
+// names none.
+std::string json_log_line(std::string_view timestamp, std::string_view level, std::string_view component,
+                          std::string_view message, std::string_view process_worker = {});
+
+// A worker process names itself once its id is known, so that its JSON lines carry it (call before threads).
+void set_log_worker_id(std::string worker_id);
 
 }  // namespace gpufleet

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   using namespace gpufleet;
   try {
     auto config = worker::WorkerConfig::from_env();
+    set_log_worker_id(config.worker_id);
     auto torch = worker::load_torch_runtime();
     auto device = torch->select_device(config.device);
     std::map<std::string, std::unique_ptr<models::Model>> loaded;

@@ -109,5 +109,31 @@ TEST(FleetMetrics, EveryComponentCountsTheSameJobsAndPrometheusScrapesThem) {
   prometheus.stop(std::chrono::milliseconds(5000));
 }
 
+// Guards LOG_FORMAT=json through the real processes: every line every component writes parses as JSON, and
+// a job's failure is logged by its worker with the job's id and the worker's.
+TEST(FleetLogs, JsonLinesCarryTheJobAndWorkerInEveryComponent) {
+  Fleet fleet(FleetOptions{1, "espeak,noop", 1, {{"LOG_FORMAT", "json"}}});
+  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"fail", "model_error"}}}});
+  EXPECT_EQ(fleet.wait_job(id, 30)["state"], "failed");
+  bool worker_named_the_job = false;
+  for (const char* component : {"broker", "gateway", "worker-1"}) {
+    std::ifstream log(fleet.stack().log_path(component));
+    std::string line;
+    int lines = 0;
+    while (std::getline(log, line)) {
+      if (line.empty()) continue;
+      ++lines;
+      const auto parsed = json::parse(line, nullptr, false);
+      ASSERT_TRUE(parsed.is_object()) << component << ": not a JSON line: " << line;
+      EXPECT_TRUE(parsed.contains("ts") && parsed.contains("level") && parsed.contains("msg")) << line;
+      if (std::string(component) == "worker-1" && parsed.value("job_id", "") == id) {
+        worker_named_the_job = parsed.value("worker_id", "").rfind("worker-1", 0) == 0;
+      }
+    }
+    EXPECT_GT(lines, 0) << component << " wrote nothing";
+  }
+  EXPECT_TRUE(worker_named_the_job) << "no worker line carried the failed job's id and the worker's";
+}
+
 }  // namespace
 }  // namespace gpufleet::testing
