@@ -124,7 +124,11 @@ std::string workers_table(const json& answer) {
   const auto queues = answer.value("queues", json::object());
   if (!queues.empty()) {
     out << "queues:";
-    for (const auto& [model, depth] : queues.items()) out << " " << model << "=" << depth.get<long long>();
+    for (const auto& [model, queue] : queues.items()) {
+      const long long depth = queue.is_object() ? queue.value("depth", 0LL) : queue.get<long long>();
+      out << " " << model << "=" << depth;
+      if (queue.is_object() && depth > 0) out << " (oldest " << fixed(queue.value("oldest_age_s", 0.0), 1) << " s)";
+    }
     out << "\n";
   }
   return out.str();

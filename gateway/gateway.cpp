@@ -14,6 +14,7 @@
 #include "common/job.hpp"
 #include "common/job_store.hpp"
 #include "common/redis_schema.hpp"
+#include "gateway/dashboard.hpp"
 
 namespace gpufleet::gateway {
 
@@ -82,7 +83,7 @@ class CorsResponder final : public Responder {
 // cannot grow the number of series.
 std::string route_label(const std::string& path) {
   static const std::set<std::string> kFixed{"/health", "/metrics", "/tts/generate", "/video/generate", "/v1/jobs",
-                                            "/v1/files", "/v1/models", "/v1/workers", "/v1/events"};
+                                            "/v1/files", "/v1/models", "/v1/workers", "/v1/events", "/dashboard"};
   if (kFixed.count(path) != 0) return path;
   if (path.rfind("/v1/jobs/", 0) == 0) {
     if (path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0) return "/v1/jobs/{id}/result";
@@ -125,6 +126,31 @@ class MetricsResponder final : public Responder {
   std::string route_, method_;
   std::chrono::steady_clock::time_point start_;
 };
+
+// A query parameter's value (percent-decoded), nullopt when absent.
+std::optional<std::string> query_value(const std::string& query, const std::string& name) {
+  size_t at = 0;
+  while (at <= query.size()) {
+    const size_t end = std::min(query.find('&', at), query.size());
+    const std::string pair = query.substr(at, end - at);
+    if (pair.rfind(name + "=", 0) == 0) {
+      std::string value;
+      const std::string raw = pair.substr(name.size() + 1);
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '%' && i + 2 < raw.size() && std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
+          value.push_back(static_cast<char>(std::stoi(raw.substr(i + 1, 2), nullptr, 16)));
+          i += 2;
+        } else {
+          value.push_back(raw[i] == '+' ? ' ' : raw[i]);
+        }
+      }
+      return value;
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
+}
 
 StringResponse error_response(const ApiError& error) {
   auto response = json_response(static_cast<unsigned>(error.status), error_body(error), 11, true);
@@ -271,10 +297,16 @@ void Gateway::handle(Request request, Respond responder) {
       }
     }
   }
-  if (path != "/health" && api_keys_.enabled()) {
-    const auto authorization = request[http::field::authorization];
-    const auto admission = api_keys_.admit(std::string_view(authorization.data(), authorization.size()),
-                                           std::chrono::steady_clock::now());
+  // The dashboard's page holds no data (its calls need a key); /health stays open for probes.
+  if (path != "/health" && path != "/dashboard" && path != "/dashboard/" && api_keys_.enabled()) {
+    const auto header = request[http::field::authorization];
+    std::string authorization(header.data(), header.size());
+    // Browsers' EventSource cannot send headers: the event streams also take the key as ?access_token=.
+    const bool event_stream = path == "/v1/events" || (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0);
+    if (authorization.empty() && event_stream) {
+      if (auto token = query_value(query, "access_token")) authorization = "Bearer " + *token;
+    }
+    const auto admission = api_keys_.admit(authorization, std::chrono::steady_clock::now());
     switch (admission.verdict) {
       case Admission::Verdict::kAllowed:
         break;
@@ -316,8 +348,20 @@ void Gateway::handle(Request request, Respond responder) {
                     request, std::move(responder));
   }
   if (path == "/v1/jobs") {
-    if (method != http::verb::post) return wrong_method("POST");
+    if (method == http::verb::get) return recent_jobs(query, std::move(responder));
+    if (method != http::verb::post) return wrong_method("POST, GET");
     return submit_job(request, std::move(responder));
+  }
+  if (path == "/dashboard" || path == "/dashboard/") {
+    if (method != http::verb::get && method != http::verb::head) return wrong_method("GET");
+    StringResponse page{http::status::ok, 11};
+    page.set(http::field::server, "gpufleet");
+    page.set(http::field::content_type, "text/html; charset=utf-8");
+    page.set(http::field::cache_control, "no-cache");
+    page.set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+    page.body() = std::string(dashboard_html());
+    page.prepare_payload();
+    return responder->send(std::move(page));
   }
   if (path == "/v1/files") {
     if (method != http::verb::post) return wrong_method("POST");
@@ -453,19 +497,74 @@ void Gateway::list_models(Respond responder) {
   responder->send(json_ok(200, {{"models", models}}));
 }
 
-// The workers as the broker last recorded them (keys().workers()), with their queues' depths: for the CLI
-// and dashboards, which have no Redis credentials.
+// The workers as the broker last recorded them (keys().workers()), with their queues' depths and the age of
+// each queue's oldest job: for the CLI and dashboards, which have no Redis credentials.
 void Gateway::list_workers(Respond responder) {
-  redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}}, [responder](RedisBatchResult result) {
+  redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}}, [this, responder](RedisBatchResult result) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-    json workers = json::array();
+    auto workers = std::make_shared<json>(json::array());
     for (const auto& [id, value] : result.replies[0].pairs()) {
       auto worker = json::parse(value, nullptr, false);
-      if (worker.is_object()) workers.push_back(std::move(worker));
+      if (worker.is_object()) workers->push_back(std::move(worker));
     }
-    json queues = json::object();
-    for (const auto& [model, depth] : result.replies[1].pairs()) queues[model] = std::strtoll(depth.c_str(), nullptr, 10);
-    responder->send(json_ok(200, {{"workers", workers}, {"queues", queues}}));
+    auto models = result.replies[1].pairs();
+    std::vector<RedisArgs> oldest;
+    // The depth the queue set has now (the broker's snapshot can be a heartbeat old) and its oldest entry.
+    for (const auto& [model, depth] : models) {
+      oldest.push_back({"ZCARD", keys_.queue(model)});
+      oldest.push_back({"ZRANGE", keys_.queue(model), "0", "0", "WITHSCORES"});
+    }
+    auto answer = [responder, workers, models](const std::vector<RedisValue>* heads) {
+      json queues = json::object();
+      const int64_t now = unix_ms();
+      for (size_t i = 0; i < models.size(); ++i) {
+        json queue{{"depth", std::strtoll(models[i].second.c_str(), nullptr, 10)}, {"oldest_age_s", 0.0}};
+        if (heads != nullptr && 2 * i + 1 < heads->size()) {
+          queue["depth"] = (*heads)[2 * i].integer;
+          const auto head = (*heads)[2 * i + 1].pairs();
+          if (!head.empty()) queue["oldest_age_s"] = std::max<double>(0, (now - std::strtod(head[0].second.c_str(), nullptr)) / 1000.0);
+        }
+        queues[models[i].first] = queue;
+      }
+      responder->send(json_ok(200, {{"workers", *workers}, {"queues", queues}}));
+    };
+    if (oldest.empty()) return answer(nullptr);
+    redis_.execute(std::move(oldest), [answer](RedisBatchResult heads) { answer(heads.ok ? &heads.replies : nullptr); });
+  });
+}
+
+// GET /v1/jobs?limit=N: the most recently finished jobs (the completions stream, newest first), as
+// GET /v1/jobs/{id} shows each; jobs whose records have expired are left out.
+void Gateway::recent_jobs(const std::string& query, Respond responder) {
+  long long limit = 50;
+  if (auto value = query_value(query, "limit")) {
+    char* end = nullptr;
+    limit = std::strtoll(value->c_str(), &end, 10);
+    if (value->empty() || *end != '\0' || limit < 1 || limit > 500) {
+      return responder->send(error_response(api_error(ErrorCode::kInvalidRequest, "limit must be 1 to 500")));
+    }
+  }
+  redis_.execute({{"XREVRANGE", keys_.completions(), "+", "-", "COUNT", std::to_string(limit)}},
+                 [this, responder](RedisBatchResult result) {
+    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+    std::vector<std::string> ids;
+    for (const auto& entry : result.replies[0].stream_entries()) {
+      for (const auto& [field, value] : entry.fields) {
+        if (field == "id" && std::find(ids.begin(), ids.end(), value) == ids.end()) ids.push_back(value);
+      }
+    }
+    if (ids.empty()) return responder->send(json_ok(200, {{"jobs", json::array()}}));
+    std::vector<RedisArgs> reads;
+    for (const auto& id : ids) reads.push_back({"HGETALL", keys_.job(id)});
+    redis_.execute(std::move(reads), [responder](RedisBatchResult records) {
+      if (!records.ok) return responder->send(error_response(redis_down(records.failure)));
+      json jobs = json::array();
+      for (const auto& record : records.replies) {
+        auto fields = record.pairs();
+        if (!fields.empty()) jobs.push_back(render_job(fields));
+      }
+      responder->send(json_ok(200, {{"jobs", jobs}}));
+    });
   });
 }
 

@@ -74,6 +74,7 @@ class Gateway {
   void health(Respond responder);
   void list_models(Respond responder);
   void list_workers(Respond responder);
+  void recent_jobs(const std::string& query, Respond responder);
   void submit_job(const Request& request, Respond responder);
   // /tts/generate and /video/generate: submits, waits for the outcome, answers the original service's shape
   // with the result file under `path_field` (audio_path, video_path).

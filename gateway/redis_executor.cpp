@@ -25,6 +25,8 @@ RedisValue copy_reply(const RedisReply& reply) {
   if (reply.is_array()) {
     value.elements.reserve(reply.size());
     for (size_t i = 0; i < reply.size(); ++i) value.elements.push_back(reply.element_str(i));
+    // Nested arrays (streams) are kept as entries; a flat array has none.
+    if (reply.size() > 0 && value.elements.front().empty()) value.entries = reply.stream_entries();
   } else {
     value.str = reply.str();
   }

@@ -23,8 +23,10 @@ struct RedisValue {
   std::string str;
   long long integer = 0;
   std::vector<std::string> elements;
+  std::vector<RedisReply::StreamEntry> entries;  // stream replies (XRANGE, XREVRANGE, XREAD)
 
   std::vector<std::pair<std::string, std::string>> pairs() const;
+  const std::vector<RedisReply::StreamEntry>& stream_entries() const { return entries; }
 };
 
 struct RedisBatchResult {

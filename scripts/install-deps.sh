@@ -11,7 +11,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libgtest-dev libgmock-dev
   redis-server redis-tools prometheus
-  shellcheck yamllint docker-compose
+  shellcheck yamllint docker-compose chromium fonts-dejavu-core
   curl
   clang libclang-rt-14-dev
   python3-torch python3-numpy

@@ -2,6 +2,8 @@
 // gpufleet-gateway, talking over real sockets and writing real files.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -255,6 +257,22 @@ TEST(FleetAuth, KeysRatesAndCors) {
   auto foreign = as(bob, "GET", "/v1/models", {{"Origin", "https://elsewhere.example"}});
   EXPECT_EQ(foreign.status, 200);
   EXPECT_EQ(foreign.headers.count("access-control-allow-origin"), 0u);
+
+  // The event streams also take the key as ?access_token= (browsers' EventSource sends no headers); other
+  // endpoints do not, and the dashboard's page itself is open (its calls are not).
+  const std::string id = json::parse(created.body)["id"];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (json::parse(as(bob, "GET", "/v1/jobs/" + id).body).value("state", "") != "succeeded" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto stream = as("", "GET", "/v1/jobs/" + id + "/events?access_token=" + bob);
+  EXPECT_EQ(stream.status, 200);
+  EXPECT_NE(stream.body.find("event: snapshot"), std::string::npos) << stream.body;
+  EXPECT_EQ(as("", "GET", "/v1/jobs/" + id + "/events?access_token=gf_wrong").status, 401);
+  EXPECT_EQ(as("", "GET", "/v1/jobs/" + id + "?access_token=" + bob).status, 401);
+  EXPECT_EQ(as("", "GET", "/dashboard").status, 200);
+  EXPECT_EQ(as("", "GET", "/v1/workers").status, 401);
 }
 
 }  // namespace

@@ -43,13 +43,13 @@ TEST(CliClient, SummariesSayWhatHappenedToAJob) {
 TEST(CliClient, TablesListWorkersAndModels) {
   const json workers{{"workers", {{{"id", "w1"}, {"device", "cuda:0"}, {"slots", 2}, {"active", 1},
                                    {"heartbeat_age_ms", 40}, {"models", {"espeak", "xtts"}}, {"running", {"job1"}}}}},
-                     {"queues", {{"xtts", 3}}}};
+                     {"queues", {{"xtts", {{"depth", 3}, {"oldest_age_s", 12.5}}}}}};
   const std::string table = workers_table(workers);
   EXPECT_NE(table.find("w1"), std::string::npos);
   EXPECT_NE(table.find("cuda:0"), std::string::npos);
   EXPECT_NE(table.find("1/2"), std::string::npos);
   EXPECT_NE(table.find("espeak,xtts  running 1: job1"), std::string::npos) << table;
-  EXPECT_NE(table.find("queues: xtts=3"), std::string::npos) << table;
+  EXPECT_NE(table.find("queues: xtts=3 (oldest 12.5 s)"), std::string::npos) << table;
   const json models{{"models", {{{"name", "espeak"}, {"kind", "tts"}, {"workers", 1}, {"devices", {"cpu"}},
                                  {"languages", {"en", "de"}}, {"default", true}}}}};
   const std::string list = models_table(models);
