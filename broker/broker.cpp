@@ -126,8 +126,13 @@ bool Broker::recover() {
 void Broker::run(const std::atomic<bool>& stop) {
   socket_.bind(config_.bind_endpoint);
   if (config_.metrics_port != 0) {
-    metrics_server_ = std::make_unique<MetricsServer>(metrics_, config_.metrics_host, config_.metrics_port);
-    spdlog::info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_server_->port());
+    // Metrics are for watching, not for serving: a taken port is reported, not fatal.
+    try {
+      metrics_server_ = std::make_unique<MetricsServer>(metrics_, config_.metrics_host, config_.metrics_port);
+      spdlog::info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_server_->port());
+    } catch (const ConfigError& error) {
+      spdlog::error("no metrics endpoint: {} (set BROKER_METRICS_PORT to a free port, or 0)", error.what());
+    }
   }
   status_.reset_catalog();
   spdlog::info("broker listening on {} (heartbeat {} ms, liveness {}, lease {} ms), redis {}", config_.bind_endpoint,

@@ -179,8 +179,12 @@ void Worker::send_result(const std::string& key) {
 
 void Worker::run(const std::atomic<bool>& stop) {
   if (config_.metrics_port != 0) {
-    metrics_server_ = std::make_unique<MetricsServer>(metrics_, config_.metrics_host, config_.metrics_port);
-    spdlog::info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_server_->port());
+    try {
+      metrics_server_ = std::make_unique<MetricsServer>(metrics_, config_.metrics_host, config_.metrics_port);
+      spdlog::info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_server_->port());
+    } catch (const ConfigError& error) {
+      spdlog::error("no metrics endpoint: {} (set WORKER_METRICS_PORT to a free port, or 0)", error.what());
+    }
   }
   connect();
   spdlog::info("worker {} on {} (torch {}), {} slot(s), broker {}", config_.worker_id, device_.name,
