@@ -6,6 +6,7 @@
 #include "broker/stages.hpp"
 #include "common/config.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace gpufleet::broker {
 
@@ -29,12 +30,38 @@ BrokerConfig BrokerConfig::from_env() {
   config.redis = redis_endpoint_from_env();
   config.metrics_host = env_string("METRICS_HOST", "127.0.0.1");
   config.metrics_port = static_cast<uint16_t>(env_int("BROKER_METRICS_PORT", 9101, 0, 65535));
+  config.curve_secret_key = env_string("BROKER_CURVE_SECRET_KEY", "");
+  if (auto file = env_value("BROKER_CURVE_SECRET_KEY_FILE")) {
+    auto text = read_file(*file, 4096);
+    if (!text) throw ConfigError("BROKER_CURVE_SECRET_KEY_FILE cannot be read: " + *file);
+    config.curve_secret_key = text->substr(0, text->find_first_of(" \r\n"));
+  }
+  if (!config.curve_secret_key.empty()) {
+    const auto clients = env_value("BROKER_CURVE_CLIENTS_FILE");
+    if (!clients) throw ConfigError("a CURVE broker needs BROKER_CURVE_CLIENTS_FILE: the worker keys it admits");
+    auto text = read_file(*clients, 1 << 20);
+    if (!text) throw ConfigError("BROKER_CURVE_CLIENTS_FILE cannot be read: " + *clients);
+    config.curve_clients_text = *text;
+  }
+  config.allow_plaintext = env_string("BROKER_ALLOW_PLAINTEXT", "0") == "1";
   return config;
 }
 
 Broker::Broker(BrokerConfig config)
     : config_(std::move(config)), socket_(context_, zmq::socket_type::router),
-      wake_(context_, zmq::socket_type::pull), status_(config_.redis, config_.retention_s) {
+      wake_(context_, zmq::socket_type::pull), zap_(context_, zmq::socket_type::rep),
+      status_(config_.redis, config_.retention_s) {
+  if (!config_.curve_secret_key.empty()) {
+    if (!is_z85_key(config_.curve_secret_key)) throw ConfigError("BROKER_CURVE_SECRET_KEY is not a 40-character Z85 key");
+    curve_clients_ = CurveClients::parse(config_.curve_clients_text);
+    // The ZAP handler must be bound before a CURVE socket accepts anyone, or libzmq admits without asking.
+    zap_.bind("inproc://zeromq.zap.01");
+    socket_.set(zmq::sockopt::curve_server, true);
+    socket_.set(zmq::sockopt::curve_secretkey, config_.curve_secret_key);
+    socket_.set(zmq::sockopt::zap_domain, "gpufleet");
+    // Another admitted key must not take over a registered worker's route by connecting under its id.
+    socket_.set(zmq::sockopt::router_handover, 0);
+  }
   socket_.set(zmq::sockopt::linger, 0);
   // A worker that reconnects under the same id takes over its identity instead of being ignored.
   socket_.set(zmq::sockopt::router_handover, 1);
@@ -124,7 +151,21 @@ bool Broker::recover() {
 }
 
 void Broker::run(const std::atomic<bool>& stop) {
+  const bool loopback = config_.bind_endpoint.rfind("tcp://127.", 0) == 0 ||
+                        config_.bind_endpoint.rfind("tcp://localhost:", 0) == 0 ||
+                        config_.bind_endpoint.rfind("ipc://", 0) == 0 || config_.bind_endpoint.rfind("inproc://", 0) == 0;
+  if (config_.curve_secret_key.empty() && !loopback && !config_.allow_plaintext) {
+    throw ConfigError("refusing plain TCP on " + config_.bind_endpoint +
+                      ": set BROKER_CURVE_SECRET_KEY and BROKER_CURVE_CLIENTS_FILE (gpufleet keys curve), or "
+                      "BROKER_ALLOW_PLAINTEXT=1 on a private network");
+  }
   socket_.bind(config_.bind_endpoint);
+  if (!config_.curve_secret_key.empty()) {
+    spdlog::info("CURVE on: {} worker key(s) admitted", curve_clients_.size());
+  } else if (!loopback) {
+    spdlog::warn("plain TCP on {} (BROKER_ALLOW_PLAINTEXT=1): anyone who reaches it can join as a worker",
+                 config_.bind_endpoint);
+  }
   if (config_.metrics_port != 0) {
     // Metrics are for watching, not for serving: a taken port is reported, not fatal.
     try {
@@ -139,7 +180,9 @@ void Broker::run(const std::atomic<bool>& stop) {
                config_.heartbeat.count(), config_.liveness, config_.lease.count(), config_.redis.describe());
   std::vector<zmq::message_t> frames;
   zmq::pollitem_t items[] = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0},
-                             {static_cast<void*>(wake_), 0, ZMQ_POLLIN, 0}};
+                             {static_cast<void*>(wake_), 0, ZMQ_POLLIN, 0},
+                             {static_cast<void*>(zap_), 0, ZMQ_POLLIN, 0}};
+  const int poll_count = config_.curve_secret_key.empty() ? 2 : 3;
   while (!stop.load()) {
     if (!recovered_ && SteadyClock::now() >= next_recovery_attempt_) {
       recovered_ = recover();
@@ -149,11 +192,12 @@ void Broker::run(const std::atomic<bool>& stop) {
     if (status_.backlog() > 0) wait = std::min(wait, std::chrono::milliseconds(50));
     wait = std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(200));
     try {
-      zmq::poll(items, 2, wait);
+      zmq::poll(items, poll_count, wait);
     } catch (const zmq::error_t& error) {
       if (error.num() == EINTR) continue;
       throw;
     }
+    if (poll_count == 3 && (items[2].revents & ZMQ_POLLIN) != 0) answer_zap();
     // Drain a batch before deciding, so dispatch and the Redis round trip are shared by many messages.
     for (int i = 0; i < 4096; ++i) {
       frames.clear();
@@ -183,19 +227,66 @@ void Broker::run(const std::atomic<bool>& stop) {
   }
 }
 
+void Broker::answer_zap() {
+  std::vector<zmq::message_t> request;
+  while (zmq::recv_multipart(zap_, std::back_inserter(request), zmq::recv_flags::dontwait)) {
+    std::vector<std::string> frames;
+    for (auto& frame : request) frames.push_back(frame.to_string());
+    const auto reply = zap_reply(frames, curve_clients_);
+    if (reply[2] != "200") spdlog::warn("refused a CURVE connection from {}: {}", frames.size() > 3 ? frames[3] : "?", reply[3]);
+    for (size_t i = 0; i < reply.size(); ++i) {
+      zap_.send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+    request.clear();
+  }
+}
+
+std::string Broker::curve_user(zmq::message_t& frame) const {
+  if (config_.curve_secret_key.empty()) return {};
+  try {
+    return frame.gets("User-Id");
+  } catch (const zmq::error_t&) {
+    return {};
+  }
+}
+
 void Broker::handle(std::vector<zmq::message_t>& frames) {
   if (frames.size() != 3) {
     if (dropped_frames_++ % 1000 == 0) spdlog::warn("dropping a message of {} frames (expected 3)", frames.size());
     return;
   }
   const std::string identity = frames[0].to_string();
+  // With CURVE, a worker identity belongs to the key that registered it: another key cannot speak for it.
+  const std::string user = curve_user(frames[1]);
+  if (!config_.curve_secret_key.empty()) {
+    auto owner = worker_users_.find(identity);
+    if (user.empty() || (owner != worker_users_.end() && owner->second != user)) {
+      if (dropped_frames_++ % 1000 == 0) spdlog::warn("dropping a message for worker {} from another key", identity);
+      return;
+    }
+  }
   try {
     const auto header = protocol::decode_header(frames[1].to_string_view());
     const std::string_view body = frames[2].to_string_view();
     switch (header.type) {
-      case MessageType::kReady:
-        on_ready(identity, protocol::decode_body<protocol::Ready>(body));
+      case MessageType::kReady: {
+        auto ready = protocol::decode_body<protocol::Ready>(body);
+        if (const CurveClient* client = user.empty() ? nullptr : curve_clients_.find_name(user)) {
+          // The key decides what the worker may serve; the rest is reported as not loaded.
+          std::vector<protocol::ModelInfo> allowed;
+          for (auto& model : ready.models) {
+            if (client->may_serve(model.name)) {
+              allowed.push_back(std::move(model));
+            } else {
+              ready.failed_models.push_back({model.name, "the worker's key (" + user + ") may not serve this model"});
+            }
+          }
+          ready.models = std::move(allowed);
+          worker_users_[identity] = user;
+        }
+        on_ready(identity, ready);
         break;
+      }
       case MessageType::kHeartbeat:
         on_heartbeat(identity, protocol::decode_body<protocol::Heartbeat>(body));
         break;
@@ -372,6 +463,7 @@ void Broker::on_goodbye(const std::string& identity) {
 }
 
 void Broker::lose_worker(const std::string& worker_id, const std::string& reason) {
+  worker_users_.erase(worker_id);
   auto assignments = dispatcher_.remove_worker(worker_id);
   spdlog::warn("worker {} removed ({}); {} job(s) back to the queue", worker_id, reason, assignments.size());
   for (auto& assignment : assignments) {

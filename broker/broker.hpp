@@ -15,6 +15,7 @@
 #include <zmq_addon.hpp>
 
 #include "broker/dispatcher.hpp"
+#include "common/curve.hpp"
 #include "common/metrics.hpp"
 #include "common/metrics_server.hpp"
 #include "broker/status_writer.hpp"
@@ -34,6 +35,11 @@ struct BrokerConfig {
   // Prometheus metrics on http://metrics_host:metrics_port/metrics (docs/operations.md); port 0: none.
   std::string metrics_host = "127.0.0.1";
   uint16_t metrics_port = 0;
+  // CurveZMQ (docs/operations.md): the broker's secret key (Z85) and the worker keys it admits, with the
+  // models each may serve. Empty secret: plain TCP, which is allowed on loopback only unless allow_plaintext.
+  std::string curve_secret_key;
+  std::string curve_clients_text;
+  bool allow_plaintext = false;
 
   static BrokerConfig from_env();
 };
@@ -62,6 +68,9 @@ class Broker {
   void reconcile();
   void send_cancel(const Assignment& assignment, ErrorCode reason);
   void declare_metrics();
+  void answer_zap();
+  // With CURVE: the admitted client a message came from (its ZAP user id); empty without CURVE.
+  std::string curve_user(zmq::message_t& frame) const;
   void update_gauges();
   template <typename T>
   void send(const std::string& identity, protocol::MessageType type, const T& body);
@@ -70,6 +79,7 @@ class Broker {
   zmq::context_t context_{1};
   zmq::socket_t socket_;
   zmq::socket_t wake_;  // the submission reader's nudges
+  zmq::socket_t zap_;   // CURVE's authentication requests (ZAP), answered in the poll loop
   Dispatcher dispatcher_;
   StatusWriter status_;
   std::unique_ptr<SubmissionReader> reader_;
@@ -81,6 +91,8 @@ class Broker {
   MetricsRegistry metrics_;
   std::unique_ptr<MetricsServer> metrics_server_;
   std::map<std::string, double> mean_run_s_;  // by model: recent successful runs, for the backlog estimate
+  CurveClients curve_clients_;
+  std::map<std::string, std::string> worker_users_;  // identity -> the CURVE client that registered it
 };
 
 }  // namespace gpufleet::broker

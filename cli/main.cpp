@@ -14,6 +14,7 @@
 #include "cli/http_client.hpp"
 #include "cli/local_stack.hpp"
 #include "common/config.hpp"
+#include "common/curve.hpp"
 #include "gateway/api_keys.hpp"
 
 namespace {
@@ -34,6 +35,10 @@ void usage() {
                "  keys new NAME [RATE [BURST]]\n"
                "                     make an API key: prints the token (give it to the client) and the line for\n"
                "                     the gateway's API_KEYS_FILE (it holds only the token's SHA-256)\n"
+               "  keys curve NAME [MODELS]\n"
+               "                     make a CURVE key pair (broker: BROKER_CURVE_SECRET_KEY, its public key to the\n"
+               "                     workers; worker: WORKER_CURVE_SECRET_KEY, and its line for the broker's\n"
+               "                     BROKER_CURVE_CLIENTS_FILE, MODELS a,b or * for the models it may serve)\n"
                "environment: HOST PORT BROKER_PORT REDIS_PORT REDIS_URL STORAGE_ROOT STATE_DIR WORKERS\n"
                "             WORKER_MODELS WORKER_SLOTS DEVICE (see docs/operations.md)\n";
   cli::client_usage();
@@ -165,6 +170,15 @@ int main(int argc, char** argv) {
       const auto [token, line] = gpufleet::gateway::ApiKeys::generate(argv[3], rate, burst);
       std::cout << "token:              " << token << "\n"
                 << "API_KEYS_FILE line: " << line << "\n";
+      return 0;
+    }
+    if (command == "keys" && argc >= 4 && std::string(argv[2]) == "curve") {
+      // A CURVE key pair for a broker or a worker; for a worker, also its line for BROKER_CURVE_CLIENTS_FILE.
+      const auto pair = gpufleet::generate_curve_keypair();
+      const std::string models = argc > 4 ? argv[4] : "*";
+      std::cout << "public key: " << pair.public_key << "\n"
+                << "secret key: " << pair.secret_key << "\n"
+                << "BROKER_CURVE_CLIENTS_FILE line (workers): " << argv[3] << " " << pair.public_key << " " << models << "\n";
       return 0;
     }
     if (command == "demo") {

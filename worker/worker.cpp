@@ -7,7 +7,9 @@
 #include <sstream>
 
 #include "common/config.hpp"
+#include "common/curve.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/files.hpp"
 
 namespace gpufleet::worker {
@@ -64,6 +66,20 @@ WorkerConfig WorkerConfig::from_env() {
   }
   config.metrics_host = env_string("METRICS_HOST", "127.0.0.1");
   config.metrics_port = static_cast<uint16_t>(env_int("WORKER_METRICS_PORT", 0, 0, 65535));
+  config.broker_curve_public_key = env_string("BROKER_CURVE_PUBLIC_KEY", "");
+  config.curve_secret_key = env_string("WORKER_CURVE_SECRET_KEY", "");
+  if (auto file = env_value("WORKER_CURVE_SECRET_KEY_FILE")) {
+    auto text = read_file(*file, 4096);
+    if (!text) throw ConfigError("WORKER_CURVE_SECRET_KEY_FILE cannot be read: " + *file);
+    config.curve_secret_key = text->substr(0, text->find_first_of(" \r\n"));
+  }
+  if (config.broker_curve_public_key.empty() != config.curve_secret_key.empty()) {
+    throw ConfigError("CURVE needs both BROKER_CURVE_PUBLIC_KEY and WORKER_CURVE_SECRET_KEY");
+  }
+  if (!config.curve_secret_key.empty() &&
+      (!is_z85_key(config.broker_curve_public_key) || !curve_public_key(config.curve_secret_key))) {
+    throw ConfigError("BROKER_CURVE_PUBLIC_KEY and WORKER_CURVE_SECRET_KEY must be 40-character Z85 keys");
+  }
   return config;
 }
 
@@ -114,6 +130,11 @@ void Worker::connect() {
   broker_->set(zmq::sockopt::linger, 0);
   broker_->set(zmq::sockopt::reconnect_ivl, 100);
   broker_->set(zmq::sockopt::reconnect_ivl_max, 2000);
+  if (!config_.curve_secret_key.empty()) {
+    broker_->set(zmq::sockopt::curve_serverkey, config_.broker_curve_public_key);
+    broker_->set(zmq::sockopt::curve_publickey, *curve_public_key(config_.curve_secret_key));
+    broker_->set(zmq::sockopt::curve_secretkey, config_.curve_secret_key);
+  }
   broker_->connect(config_.broker_endpoint);
   broker_seen_ = SteadyClock::now();
   send_ready();

@@ -47,6 +47,9 @@ struct WorkerConfig {
   // Prometheus metrics on http://metrics_host:metrics_port/metrics (WORKER_METRICS_PORT; 0: none).
   std::string metrics_host = "127.0.0.1";
   uint16_t metrics_port = 0;
+  // CurveZMQ: the broker's public key and this worker's secret key (Z85); both empty: plain TCP.
+  std::string broker_curve_public_key;
+  std::string curve_secret_key;
 
   static WorkerConfig from_env();
 };

@@ -14,13 +14,18 @@ size=${SIZE:-2}
 network=${NETWORK:-default}
 template=${TEMPLATE:-gpufleet-worker-$(date +%Y%m%d-%H%M%S)}
 group=${GROUP:-gpufleet-workers}
+# CurveZMQ keys (gpufleet keys curve): the broker's public key and the workers' secret key, if the broker uses CURVE.
+curve=""
+if [ -n "${BROKER_PUBLIC_KEY:-}" ] && [ -n "${WORKER_SECRET_KEY:-}" ]; then
+  curve=",gpufleet-broker-public-key=$BROKER_PUBLIC_KEY,gpufleet-worker-secret-key=$WORKER_SECRET_KEY"
+fi
 
 gcloud compute instance-templates create "$template" --project "$PROJECT" \
   --machine-type "$machine" --accelerator "$accelerator" --maintenance-policy TERMINATE \
   --image-family common-cu124-debian-11 --image-project deeplearning-platform-release \
   --boot-disk-size 100GB --network "$network" --no-address \
   --scopes cloud-platform \
-  --metadata "install-nvidia-driver=True,gpufleet-broker-url=$BROKER_URL,gpufleet-filestore=$FILESTORE,gpufleet-worker-image=$IMAGE" \
+  --metadata "install-nvidia-driver=True,gpufleet-broker-url=$BROKER_URL,gpufleet-filestore=$FILESTORE,gpufleet-worker-image=$IMAGE$curve" \
   --metadata-from-file "startup-script=worker-startup.sh,shutdown-script=worker-shutdown.sh"
 
 if gcloud compute instance-groups managed describe "$group" --project "$PROJECT" --zone "$ZONE" >/dev/null 2>&1; then

@@ -14,6 +14,8 @@ broker_url=$(metadata gpufleet-broker-url)     # e.g. tcp://10.0.0.5:5555
 filestore=$(metadata gpufleet-filestore)       # e.g. 10.0.0.9:/fleet
 image=$(metadata gpufleet-worker-image)        # e.g. europe-docker.pkg.dev/PROJECT/gpufleet/worker-cuda:1.0
 models=$(metadata gpufleet-models-json || true)
+broker_key=$(metadata gpufleet-broker-public-key || true)   # CurveZMQ (docs/deploy.md)
+worker_key=$(metadata gpufleet-worker-secret-key || true)
 
 mkdir -p /srv/gpufleet
 if ! mountpoint -q /srv/gpufleet; then
@@ -37,6 +39,9 @@ for ((i = 0; i < gpus; i++)); do
     -e BROKER_URL="$broker_url" -e DEVICE=cuda:0 -e WORKER_ID="$(hostname)-gpu$i"
     -e STORAGE_ROOT=/data -e METRICS_HOST=0.0.0.0 -e WORKER_METRICS_PORT=$((9102 + i))
     -v /srv/gpufleet:/data)
+  if [ -n "$broker_key" ] && [ -n "$worker_key" ]; then
+    args+=(-e BROKER_CURVE_PUBLIC_KEY="$broker_key" -e WORKER_CURVE_SECRET_KEY="$worker_key")
+  fi
   if [ -f /etc/gpufleet/models.json ]; then
     args+=(-e WORKER_CONFIG=/etc/gpufleet/models.json -v /etc/gpufleet/models.json:/etc/gpufleet/models.json:ro)
   fi
