@@ -30,12 +30,7 @@ BrokerConfig BrokerConfig::from_env() {
   config.redis = redis_endpoint_from_env();
   config.metrics_host = env_string("METRICS_HOST", "127.0.0.1");
   config.metrics_port = static_cast<uint16_t>(env_int("BROKER_METRICS_PORT", 9101, 0, 65535));
-  config.curve_secret_key = env_string("BROKER_CURVE_SECRET_KEY", "");
-  if (auto file = env_value("BROKER_CURVE_SECRET_KEY_FILE")) {
-    auto text = read_file(*file, 4096);
-    if (!text) throw ConfigError("BROKER_CURVE_SECRET_KEY_FILE cannot be read: " + *file);
-    config.curve_secret_key = text->substr(0, text->find_first_of(" \r\n"));
-  }
+  config.curve_secret_key = curve_key_from_env("BROKER_CURVE_SECRET_KEY");
   if (!config.curve_secret_key.empty()) {
     const auto clients = env_value("BROKER_CURVE_CLIENTS_FILE");
     if (!clients) throw ConfigError("a CURVE broker needs BROKER_CURVE_CLIENTS_FILE: the worker keys it admits");
@@ -166,15 +161,7 @@ void Broker::run(const std::atomic<bool>& stop) {
     spdlog::warn("plain TCP on {} (BROKER_ALLOW_PLAINTEXT=1): anyone who reaches it can join as a worker",
                  config_.bind_endpoint);
   }
-  if (config_.metrics_port != 0) {
-    // Metrics are for watching, not for serving: a taken port is reported, not fatal.
-    try {
-      metrics_server_ = std::make_unique<MetricsServer>(metrics_, config_.metrics_host, config_.metrics_port);
-      spdlog::info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_server_->port());
-    } catch (const ConfigError& error) {
-      spdlog::error("no metrics endpoint: {} (set BROKER_METRICS_PORT to a free port, or 0)", error.what());
-    }
-  }
+  metrics_server_ = start_metrics_server(metrics_, config_.metrics_host, config_.metrics_port, "BROKER_METRICS_PORT");
   status_.reset_catalog();
   spdlog::info("broker listening on {} (heartbeat {} ms, liveness {}, lease {} ms), redis {}", config_.bind_endpoint,
                config_.heartbeat.count(), config_.liveness, config_.lease.count(), config_.redis.describe());

@@ -7,7 +7,9 @@
 #include <cctype>
 #include <sstream>
 
+#include "common/config.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 
 namespace gpufleet {
 
@@ -31,6 +33,15 @@ std::optional<std::string> curve_public_key(const std::string& secret_z85) {
   std::array<char, 41> public_key{};
   if (zmq_curve_public(public_key.data(), secret_z85.c_str()) != 0) return std::nullopt;
   return std::string(public_key.data());
+}
+
+std::string curve_key_from_env(const std::string& name) {
+  if (auto file = env_value((name + "_FILE").c_str())) {
+    auto text = read_file(*file, 4096);
+    if (!text) throw ConfigError(name + "_FILE cannot be read: " + *file);
+    return text->substr(0, text->find_first_of(" \t\r\n"));
+  }
+  return env_string(name.c_str(), "");
 }
 
 bool CurveClient::may_serve(const std::string& model) const {

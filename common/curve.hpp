@@ -20,6 +20,9 @@ CurveKeyPair generate_curve_keypair();
 // The public key of a Z85 secret key; nullopt when it is not one.
 std::optional<std::string> curve_public_key(const std::string& secret_z85);
 bool is_z85_key(std::string_view key);
+// A key setting: the variable `name`, or the first word of the file named by `name`_FILE (which wins).
+// Empty when neither is set; throws ConfigError when the file cannot be read.
+std::string curve_key_from_env(const std::string& name);
 
 // One admitted worker key: "NAME PUBLIC_KEY MODELS" per line of BROKER_CURVE_CLIENTS_FILE, MODELS a comma
 // list or * for any; # at the start of a line or after a space starts a comment (Z85 keys may hold '#').

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "common/config.hpp"
+#include "common/json_text.hpp"
 
 namespace gpufleet {
 namespace {
@@ -18,27 +19,6 @@ namespace {
 std::string& process_worker_id() {
   static std::string id;
   return id;
-}
-
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (byte < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[byte >> 4]);
-      out.push_back(kHex[byte & 0xF]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
 }
 
 // The word after `marker` in `message` when it looks like an id (letters, digits, '-', '_', '.').

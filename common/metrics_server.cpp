@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cstring>
 
 #include "common/error.hpp"
@@ -82,6 +84,19 @@ void MetricsServer::serve() {
                          "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
     ::close(client);
+  }
+}
+
+std::unique_ptr<MetricsServer> start_metrics_server(const MetricsRegistry& registry, const std::string& host,
+                                                    uint16_t port, const std::string& setting) {
+  if (port == 0) return nullptr;
+  try {
+    auto server = std::make_unique<MetricsServer>(registry, host, port);
+    spdlog::info("metrics on http://{}:{}/metrics", host, server->port());
+    return server;
+  } catch (const ConfigError& error) {
+    spdlog::error("no metrics endpoint: {} (set {} to a free port, or 0)", error.what(), setting);
+    return nullptr;
   }
 }
 

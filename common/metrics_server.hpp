@@ -33,4 +33,9 @@ class MetricsServer {
   std::thread thread_;
 };
 
+// Starts the endpoint when `port` is not 0. Metrics are for watching, not for serving: a port that cannot be
+// bound is logged (naming `setting`, the variable that chose it) and the process goes on without metrics.
+std::unique_ptr<MetricsServer> start_metrics_server(const MetricsRegistry& registry, const std::string& host,
+                                                    uint16_t port, const std::string& setting);
+
 }  // namespace gpufleet

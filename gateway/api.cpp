@@ -413,7 +413,8 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
   if (auto stages = parse_pipeline(get(job_field::kStages))) {
     const auto current = static_cast<size_t>(std::max<int64_t>(0, get_int(job_field::kStage).value_or(0)));
     const std::string state = get(job_field::kState);
-    const bool final = parse_job_state(state) && is_final(*parse_job_state(state));
+    const auto parsed_state = parse_job_state(state);
+    const bool final = parsed_state && is_final(*parsed_state);
     job["kind"] = stages->back().kind;
     job["model"] = stages->back().model;
     job["stage"] = current;
@@ -468,24 +469,39 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
   return job;
 }
 
-std::variant<double, ApiError> parse_wait(std::string_view query, double max_s) {
+std::optional<std::string> query_value(std::string_view query, std::string_view name) {
   size_t at = 0;
-  while (at < query.size()) {
-    size_t end = query.find('&', at);
-    if (end == std::string_view::npos) end = query.size();
-    std::string_view pair = query.substr(at, end - at);
-    if (pair.rfind("wait=", 0) == 0) {
-      std::string value(pair.substr(5));
-      char* parsed_end = nullptr;
-      double seconds = std::strtod(value.c_str(), &parsed_end);
-      if (value.empty() || parsed_end != value.c_str() + value.size() || !std::isfinite(seconds) || seconds < 0) {
-        return api_error(ErrorCode::kInvalidRequest, "wait must be a non-negative number of seconds");
+  while (at <= query.size()) {
+    const size_t end = std::min(query.find('&', at), query.size());
+    const std::string_view pair = query.substr(at, end - at);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=') {
+      std::string value;
+      const std::string_view raw = pair.substr(name.size() + 1);
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '%' && i + 2 < raw.size() && std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
+          value.push_back(static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16)));
+          i += 2;
+        } else {
+          value.push_back(raw[i] == '+' ? ' ' : raw[i]);
+        }
       }
-      return std::min(seconds, max_s);
+      return value;
     }
     at = end + 1;
   }
-  return 0.0;
+  return std::nullopt;
+}
+
+std::variant<double, ApiError> parse_wait(std::string_view query, double max_s) {
+  const auto value = query_value(query, "wait");
+  if (!value) return 0.0;
+  char* parsed_end = nullptr;
+  const double seconds = std::strtod(value->c_str(), &parsed_end);
+  if (value->empty() || parsed_end != value->c_str() + value->size() || !std::isfinite(seconds) || seconds < 0) {
+    return api_error(ErrorCode::kInvalidRequest, "wait must be a non-negative number of seconds");
+  }
+  return std::min(seconds, max_s);
 }
 
 std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body,

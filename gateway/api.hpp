@@ -94,6 +94,9 @@ std::string request_fingerprint(std::string_view route, std::string_view body);
 // The public JSON of a job from its Redis hash.
 nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields);
 
+// A query parameter's value, percent-decoded ("a=1&b=x%20y", "b" -> "x y"); nullopt when absent.
+std::optional<std::string> query_value(std::string_view query, std::string_view name);
+
 // "?wait=2.5" and friends: the seconds to long-poll, clamped to [0, max_s]; an error for a malformed value.
 std::variant<double, ApiError> parse_wait(std::string_view query, double max_s);
 

@@ -127,31 +127,6 @@ class MetricsResponder final : public Responder {
   std::chrono::steady_clock::time_point start_;
 };
 
-// A query parameter's value (percent-decoded), nullopt when absent.
-std::optional<std::string> query_value(const std::string& query, const std::string& name) {
-  size_t at = 0;
-  while (at <= query.size()) {
-    const size_t end = std::min(query.find('&', at), query.size());
-    const std::string pair = query.substr(at, end - at);
-    if (pair.rfind(name + "=", 0) == 0) {
-      std::string value;
-      const std::string raw = pair.substr(name.size() + 1);
-      for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] == '%' && i + 2 < raw.size() && std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
-            std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
-          value.push_back(static_cast<char>(std::stoi(raw.substr(i + 1, 2), nullptr, 16)));
-          i += 2;
-        } else {
-          value.push_back(raw[i] == '+' ? ' ' : raw[i]);
-        }
-      }
-      return value;
-    }
-    at = end + 1;
-  }
-  return std::nullopt;
-}
-
 StringResponse error_response(const ApiError& error) {
   auto response = json_response(static_cast<unsigned>(error.status), error_body(error), 11, true);
   if (error.status == 503 || error.status == 429) response.set(boost::beast::http::field::retry_after, "1");
@@ -905,11 +880,13 @@ void Gateway::forward_to_streams(const std::string& channel, const json& event) 
   auto it = job_streams_.find(event.value("id", ""));
   if (it == job_streams_.end()) return;
   const auto state = parse_job_state(event.value("state", ""));
+  const bool final = state && is_final(*state);
   for (auto& stream : it->second) {
     stream->write(text);
-    if (state && is_final(*state)) stream->end();
+    if (final) stream->end();
   }
-  prune_streams();
+  // Ended streams go at once; streams whose clients left are found by the keep-alive.
+  if (final) prune_streams();
 }
 
 // Every 15 s a comment keeps proxies from timing the streams out and finds clients that left.

@@ -10,7 +10,6 @@
 #include "common/curve.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
-#include "common/files.hpp"
 
 namespace gpufleet::worker {
 
@@ -67,12 +66,7 @@ WorkerConfig WorkerConfig::from_env() {
   config.metrics_host = env_string("METRICS_HOST", "127.0.0.1");
   config.metrics_port = static_cast<uint16_t>(env_int("WORKER_METRICS_PORT", 0, 0, 65535));
   config.broker_curve_public_key = env_string("BROKER_CURVE_PUBLIC_KEY", "");
-  config.curve_secret_key = env_string("WORKER_CURVE_SECRET_KEY", "");
-  if (auto file = env_value("WORKER_CURVE_SECRET_KEY_FILE")) {
-    auto text = read_file(*file, 4096);
-    if (!text) throw ConfigError("WORKER_CURVE_SECRET_KEY_FILE cannot be read: " + *file);
-    config.curve_secret_key = text->substr(0, text->find_first_of(" \r\n"));
-  }
+  config.curve_secret_key = curve_key_from_env("WORKER_CURVE_SECRET_KEY");
   if (config.broker_curve_public_key.empty() != config.curve_secret_key.empty()) {
     throw ConfigError("CURVE needs both BROKER_CURVE_PUBLIC_KEY and WORKER_CURVE_SECRET_KEY");
   }
@@ -199,14 +193,7 @@ void Worker::send_result(const std::string& key) {
 }
 
 void Worker::run(const std::atomic<bool>& stop) {
-  if (config_.metrics_port != 0) {
-    try {
-      metrics_server_ = std::make_unique<MetricsServer>(metrics_, config_.metrics_host, config_.metrics_port);
-      spdlog::info("metrics on http://{}:{}/metrics", config_.metrics_host, metrics_server_->port());
-    } catch (const ConfigError& error) {
-      spdlog::error("no metrics endpoint: {} (set WORKER_METRICS_PORT to a free port, or 0)", error.what());
-    }
-  }
+  metrics_server_ = start_metrics_server(metrics_, config_.metrics_host, config_.metrics_port, "WORKER_METRICS_PORT");
   connect();
   spdlog::info("worker {} on {} (torch {}), {} slot(s), broker {}", config_.worker_id, device_.name,
                device_.torch_version, config_.slots, config_.broker_endpoint);
