@@ -185,10 +185,16 @@ Process LocalStack::start_gateway() {
 }
 
 void LocalStack::restart_gateway(int signal) {
+  stop_gateway(signal);
+  resume_gateway();
+}
+
+void LocalStack::stop_gateway(int signal) {
   gateway_.signal(signal);
   gateway_.wait(std::chrono::seconds(10));
-  gateway_ = start_gateway();
 }
+
+void LocalStack::resume_gateway() { gateway_ = start_gateway(); }
 
 Process LocalStack::start_worker(size_t index) {
   const std::string name = "worker-" + std::to_string(index + 1);

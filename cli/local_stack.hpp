@@ -70,6 +70,8 @@ class LocalStack {
   void start_broker();
   Process& gateway() { return gateway_; }
   void restart_gateway(int signal);
+  void stop_gateway(int signal);
+  void resume_gateway();  // after stop_gateway
   // Replaces worker `index` after killing it with `signal` (same id: it is the same host coming back).
   void restart_worker(size_t index, int signal);
   // Stops the Redis this stack started (SIGTERM: it writes its AOF out first) and starts it again on the

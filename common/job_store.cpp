@@ -23,7 +23,7 @@ std::string sha1_hex(const std::string& text) {
 // ARGV[1] is always the key prefix: the scripts build key names from it exactly as RedisKeys does.
 
 // ARGV: prefix id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint
-//       event stream_maxlen stages stages_total
+//       event stream_maxlen stages stages_total webhook
 constexpr const char* kSubmit = R"lua(
 local p, id, model = ARGV[1], ARGV[2], ARGV[4]
 local idem = ARGV[10]
@@ -47,6 +47,7 @@ if ARGV[15] ~= '' then
   entry[#entry + 1] = 'stages'
   entry[#entry + 1] = ARGV[15]
 end
+if ARGV[17] ~= '' then redis.call('HSET', p .. ':job:' .. id, 'webhook', ARGV[17]) end
 redis.call('ZADD', queue, ARGV[7], id)
 redis.call('SADD', p .. ':queue-models', model)
 -- The stream entry carries what the broker needs to queue the job, so it reads nothing else.
@@ -214,6 +215,50 @@ redis.call('PUBLISH', p .. ':events:jobs', ARGV[11])
 return 1
 )lua";
 
+// A final state from the completions stream: schedules the job's first webhook delivery, once.
+// ARGV: prefix entry_id id now group
+constexpr const char* kWebhookSchedule = R"lua(
+local p, id = ARGV[1], ARGV[3]
+local job = p .. ':job:' .. id
+local f = redis.call('HMGET', job, 'webhook', 'webhook_state')
+if f[1] and not f[2] then
+  redis.call('HSET', job, 'webhook_state', 'pending', 'webhook_attempts', '0')
+  redis.call('ZADD', p .. ':webhooks', 'NX', ARGV[4], id)
+end
+redis.call('XACK', p .. ':completions', ARGV[5], ARGV[2])
+return 1
+)lua";
+
+// ARGV: prefix now lease_until
+constexpr const char* kWebhookClaim = R"lua(
+local set = ARGV[1] .. ':webhooks'
+local due = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[2], 'LIMIT', 0, 1)
+if #due == 0 then
+  local first = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+  return {'', first[2] or ''}
+end
+redis.call('ZADD', set, ARGV[3], due[1])
+return {due[1], ''}
+)lua";
+
+// ARGV: prefix id lease_until outcome(delivered|retry|failed) now next_due attempts status error
+constexpr const char* kWebhookSettle = R"lua(
+local p, id = ARGV[1], ARGV[2]
+local set = p .. ':webhooks'
+local score = redis.call('ZSCORE', set, id)
+if not score or tonumber(score) ~= tonumber(ARGV[3]) then return 0 end
+if ARGV[4] == 'retry' then redis.call('ZADD', set, ARGV[6], id) else redis.call('ZREM', set, id) end
+local job = p .. ':job:' .. id
+if redis.call('EXISTS', job) == 1 then
+  local state = ARGV[4]
+  if state == 'retry' then state = 'retrying' end
+  redis.call('HSET', job, 'webhook_state', state, 'webhook_attempts', ARGV[7], 'webhook_last_status', ARGV[8],
+    'webhook_last_error', ARGV[9])
+  if state == 'delivered' then redis.call('HSET', job, 'webhook_delivered_ms', ARGV[5]) end
+end
+return 1
+)lua";
+
 Script make(const char* name, const std::string& source) { return Script{name, source, sha1_hex(source)}; }
 
 // A batched script: the prefix, the per-group function, the loop over the groups.
@@ -222,7 +267,9 @@ Script make_batched(const char* name, const char* one) {
 }
 
 // Positions in scripts().
-enum class ScriptId : size_t { kSubmit, kCancel, kDispatch, kFinish, kRequeue, kProgress, kAdvance };
+enum class ScriptId : size_t {
+  kSubmit, kCancel, kDispatch, kFinish, kRequeue, kProgress, kAdvance, kWebhookSchedule, kWebhookClaim, kWebhookSettle
+};
 
 const Script& script(ScriptId id) { return scripts().at(static_cast<size_t>(id)); }
 
@@ -238,7 +285,8 @@ const std::vector<Script>& scripts() {
   static const std::vector<Script> all{make("submit", kSubmit), make("cancel", kCancel),
                                        make_batched("dispatch", kDispatchOne), make_batched("finish", kFinishOne),
                                        make("requeue", kRequeue), make("progress", kProgress),
-                                       make("advance", kAdvance)};
+                                       make("advance", kAdvance), make("webhook_schedule", kWebhookSchedule),
+                                       make("webhook_claim", kWebhookClaim), make("webhook_settle", kWebhookSettle)};
   return all;
 }
 
@@ -251,7 +299,8 @@ RedisArgs submit_command(const RedisKeys& keys, const NewJob& job) {
                           std::to_string(job.max_queued), job.idempotency_key,
                           std::to_string(job.idempotency_ttl_s), job.fingerprint,
                           to_json(queued),
-                          std::to_string(kStreamMaxLen), job.pipeline, std::to_string(job.stage_count)});
+                          std::to_string(kStreamMaxLen), job.pipeline, std::to_string(job.stage_count),
+                          job.webhook});
 }
 
 std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const std::string& value) {
@@ -331,6 +380,26 @@ RedisArgs advance_command(const RedisKeys& keys, const Advance& advance) {
                std::to_string(advance.now_ms), advance.next_kind, advance.next_model, advance.next_input,
                advance.stage_result, advance.queued_event, advance.cancelled_event,
                std::to_string(advance.retention_s)});
+}
+
+RedisArgs webhook_schedule_command(const RedisKeys& keys, const std::string& entry_id, const std::string& id,
+                                   int64_t now_ms) {
+  return eval(script(ScriptId::kWebhookSchedule),
+              {keys.prefix(), entry_id, id, std::to_string(now_ms), kWebhookGroup});
+}
+
+RedisArgs webhook_claim_command(const RedisKeys& keys, int64_t now_ms, int64_t lease_until_ms) {
+  return eval(script(ScriptId::kWebhookClaim), {keys.prefix(), std::to_string(now_ms), std::to_string(lease_until_ms)});
+}
+
+RedisArgs webhook_settle_command(const RedisKeys& keys, const WebhookOutcome& outcome) {
+  const char* kind = outcome.kind == WebhookOutcome::Kind::kDelivered ? "delivered"
+                     : outcome.kind == WebhookOutcome::Kind::kRetry   ? "retry"
+                                                                      : "failed";
+  return eval(script(ScriptId::kWebhookSettle),
+              {keys.prefix(), outcome.id, std::to_string(outcome.lease_until_ms), kind, std::to_string(outcome.now_ms),
+               std::to_string(outcome.next_due_ms), std::to_string(outcome.attempts),
+               std::to_string(outcome.last_status), outcome.last_error});
 }
 
 }  // namespace gpufleet::job_store

@@ -48,6 +48,7 @@ struct NewJob {
   std::string fingerprint;  // of the request, to tell a retry from a different request under the same key
   std::string pipeline;     // pipeline_to_json() of its stages; empty: a job of one stage
   size_t stage_count = 0;   // with a pipeline: its number of stages
+  std::string webhook;      // URL to notify when the job ends; empty: none
 };
 
 // Records the job, its queue entry and its stream entry, publishes "queued" — or finds the job an earlier
@@ -124,6 +125,34 @@ struct Advance {
   int64_t retention_s = 0;
 };
 RedisArgs advance_command(const RedisKeys& keys, const Advance& advance);
+
+// --- webhooks (gateway/webhook_sender.hpp) -------------------------------------------------------------------
+
+// The consumer group on the completions stream that turns final states into webhook deliveries.
+inline constexpr const char* kWebhookGroup = "webhooks";
+
+// A final state read from the completions stream (entry `entry_id`): when the job has a webhook that was not
+// scheduled yet, schedules its first delivery at `now_ms`; acknowledges the entry either way, in one step.
+RedisArgs webhook_schedule_command(const RedisKeys& keys, const std::string& entry_id, const std::string& id,
+                                   int64_t now_ms);
+
+// Takes the earliest due delivery, leasing it until `lease_until_ms` (a sender that dies mid-delivery leaves it
+// to be taken again then). Reply {id, ""}: deliver job `id`; {"", next_due_ms or ""}: nothing due yet.
+RedisArgs webhook_claim_command(const RedisKeys& keys, int64_t now_ms, int64_t lease_until_ms);
+
+struct WebhookOutcome {
+  enum class Kind { kDelivered, kRetry, kFailed } kind = Kind::kDelivered;
+  std::string id;
+  int64_t lease_until_ms = 0;  // from the claim: only the lease holder settles
+  int64_t now_ms = 0;
+  int64_t next_due_ms = 0;     // kRetry
+  int attempts = 0;
+  int last_status = 0;         // the receiver's HTTP status; 0: no answer
+  std::string last_error;
+};
+// Records a delivery's outcome in the job record and reschedules or drops it. Reply 1: recorded; 0: the lease
+// was lost (it ran out and another sender took the delivery): nothing changed.
+RedisArgs webhook_settle_command(const RedisKeys& keys, const WebhookOutcome& outcome);
 
 // The fields the broker reads to rebuild a job.
 inline const std::vector<std::string>& recovery_fields() {

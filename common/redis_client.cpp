@@ -113,6 +113,15 @@ std::vector<RedisReply::StreamEntry> RedisReply::stream_entries() const {
   return entries;
 }
 
+std::vector<RedisReply::StreamEntry> RedisReply::stream_entries_at(size_t index) const {
+  std::vector<StreamEntry> entries;
+  if (!is_array() || index >= reply_->elements) return entries;
+  const redisReply* list = reply_->element[index];
+  if (list->type != REDIS_REPLY_ARRAY) return entries;
+  for (size_t j = 0; j < list->elements; ++j) append_entry(list->element[j], entries);
+  return entries;
+}
+
 RedisClient::RedisClient(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
     : endpoint_(std::move(endpoint)), timeout_(timeout) {}
 

@@ -45,6 +45,8 @@ class RedisReply {
     std::vector<std::pair<std::string, std::string>> fields;
   };
   std::vector<StreamEntry> stream_entries() const;
+  // The entries in array element `index` (XAUTOCLAIM's second element).
+  std::vector<StreamEntry> stream_entries_at(size_t index) const;
 
  private:
   struct Deleter {

@@ -34,6 +34,8 @@ class RedisKeys {
   // Every final state as it is recorded (id, state, attempt, worker): a durable log that, unlike the
   // events channel, survives a subscriber's absence; capped at about a million entries.
   std::string completions() const { return prefix_ + ":completions"; }
+  // Webhook deliveries to make, scored by when each is due (gateway/webhook_sender.hpp).
+  std::string webhooks() const { return prefix_ + ":webhooks"; }
   std::string idempotency(std::string_view key) const { return prefix_ + ":idem:" + std::string(key); }
   const std::string& prefix() const { return prefix_; }
 
@@ -73,6 +75,14 @@ inline constexpr std::string_view kStages = "stages";
 inline constexpr std::string_view kStage = "stage";
 inline constexpr std::string_view kStageBase = "stage_base";
 inline std::string stage_result_field(size_t stage) { return "stage_result_" + std::to_string(stage); }
+// Webhook on completion: its URL; then, once the job ended, pending | retrying | delivered | failed, the
+// deliveries tried, the receiver's last HTTP status (0: none), the last failure, and when it was delivered.
+inline constexpr std::string_view kWebhook = "webhook";
+inline constexpr std::string_view kWebhookState = "webhook_state";
+inline constexpr std::string_view kWebhookAttempts = "webhook_attempts";
+inline constexpr std::string_view kWebhookLastStatus = "webhook_last_status";
+inline constexpr std::string_view kWebhookLastError = "webhook_last_error";
+inline constexpr std::string_view kWebhookDeliveredMs = "webhook_delivered_ms";
 }  // namespace job_field
 
 // One state change of one job, as published on <prefix>:events:jobs.

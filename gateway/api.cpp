@@ -11,6 +11,7 @@
 #include "common/pipeline.hpp"
 #include "common/sha256.hpp"
 #include "common/redis_schema.hpp"
+#include "gateway/webhooks.hpp"
 
 namespace gpufleet::gateway {
 
@@ -317,6 +318,19 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
     }
     request.timeout_s = timeout->get<double>();
   }
+  if (auto webhook = json.find("webhook"); webhook != json.end() && !webhook->is_null()) {
+    if (!webhook->is_string()) return api_error(ErrorCode::kInvalidRequest, "webhook must be a URL string");
+    if (!limits.webhooks_enabled) {
+      return api_error(ErrorCode::kInvalidRequest, "webhooks are not enabled on this gateway (WEBHOOK_SECRET)");
+    }
+    auto url = parse_webhook_url(webhook->get_ref<const std::string&>());
+    if (auto* why = std::get_if<std::string>(&url)) return api_error(ErrorCode::kInvalidRequest, *why);
+    if (!webhook_host_allowed(limits.webhook_hosts, std::get<WebhookUrl>(url).host)) {
+      return api_error(ErrorCode::kInvalidRequest,
+                       "webhook host " + std::get<WebhookUrl>(url).host + " is not in WEBHOOK_ALLOWED_HOSTS");
+    }
+    request.webhook = webhook->get<std::string>();
+  }
   auto input = json.find("input");
   if (input == json.end()) return api_error(ErrorCode::kMissingField, "input is required");
   request.input = *input;
@@ -465,6 +479,14 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
   }
   if (auto deadline = get_int(job_field::kDeadlineMs); deadline && *deadline > 0) job["deadline_at_ms"] = *deadline;
   if (!get(job_field::kCancelRequested).empty()) job["cancel_requested"] = true;
+  if (auto url = get(job_field::kWebhook); !url.empty()) {
+    nlohmann::json webhook{{"url", url}, {"state", get(job_field::kWebhookState).empty() ? "waiting" : get(job_field::kWebhookState)},
+                           {"attempts", get_int(job_field::kWebhookAttempts).value_or(0)}};
+    if (auto status = get_int(job_field::kWebhookLastStatus); status && *status > 0) webhook["last_status"] = *status;
+    if (auto error = get(job_field::kWebhookLastError); !error.empty()) webhook["last_error"] = error;
+    if (auto at = get_int(job_field::kWebhookDeliveredMs)) webhook["delivered_at_ms"] = *at;
+    job["webhook"] = std::move(webhook);
+  }
   job["links"] = {{"self", "/v1/jobs/" + id}, {"result", "/v1/jobs/" + id + "/result"}};
   return job;
 }

@@ -45,6 +45,10 @@ struct Limits {
   // TTS results (<STORAGE_ROOT>/tts): a video job's audio_path may name one by the absolute path that
   // /tts/generate answered, as the original runtime passed it on. Empty: not allowed.
   std::filesystem::path tts_results;
+  // Webhooks on completion (gateway/webhooks.hpp): accepted only with a signing secret configured, and only to
+  // these hosts when the list is not empty.
+  bool webhooks_enabled = false;
+  std::vector<std::string> webhook_hosts;
 };
 
 // POST /v1/files: a WAV (speaker reference or speech for a video) or a PNG/JPEG portrait, stored by content.
@@ -68,11 +72,12 @@ struct SubmitRequest {
   nlohmann::json input;
   // A pipeline (video from text): its stages; kind, model and input above are then its first stage's.
   std::vector<PipelineStage> stages;
+  std::string webhook;  // URL to POST the final record to; empty: none
 };
 
 using SubmitParse = std::variant<SubmitRequest, ApiError>;
 
-// POST /v1/jobs: {"kind":"tts","model":"espeak","priority":0,"timeout_s":60,
+// POST /v1/jobs: {"kind":"tts","model":"espeak","priority":0,"timeout_s":60,"webhook":"https://..",
 //                 "input":{"text":..,"language":..,"speaker_wav":..}}
 SubmitParse parse_job_submission(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                  const Limits& limits);

@@ -51,6 +51,9 @@ GatewayConfig GatewayConfig::from_env() {
     config.api_keys = env_string("API_KEYS", "");
   }
   config.cors_origins = split_list(env_string("CORS_ORIGINS", ""));
+  config.webhooks = WebhookConfig::from_env();
+  config.api.webhooks_enabled = config.webhooks.enabled();
+  config.api.webhook_hosts = config.webhooks.allowed_hosts;
   return config;
 }
 
@@ -181,6 +184,7 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
   metrics_.histogram("gpufleet_http_request_seconds", "Time from a request to its response, by route",
                      MetricsRegistry::duration_buckets());
   metrics_.counter("gpufleet_jobs_submitted_total", "Jobs accepted, by kind and model (a pipeline by its first stage)");
+  WebhookSender::declare_metrics(metrics_);
   if (api_keys_.enabled()) {
     spdlog::info("gateway: {} API key(s); every endpoint but /health needs one", api_keys_.size());
   } else {
@@ -209,6 +213,12 @@ void Gateway::start() {
       });
   stream_keepalive();
   refresh_catalog();
+  if (config_.webhooks.enabled()) {
+    webhooks_ = std::make_unique<WebhookSender>(config_.webhooks, config_.redis, metrics_);
+    webhooks_->start();
+    spdlog::info("gateway: webhooks on ({} senders, {} attempts at most)", config_.webhooks.concurrency,
+                 config_.webhooks.retry.max_attempts);
+  }
   server_.start();
   spdlog::info("gateway listening on {}:{}, redis {}, storage {}", config_.host, server_.port(),
                config_.redis.describe(), config_.storage_root);
@@ -226,6 +236,7 @@ void Gateway::stop() {
     for (auto& waiter : list) waiter->timer->cancel();
   }
   events_.reset();
+  if (webhooks_) webhooks_->stop();
 }
 
 void Gateway::refresh_catalog() {
@@ -554,6 +565,7 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request,
   job.model = request.model;
   job.priority = request.priority;
   job.input_json = request.input.dump();
+  job.webhook = request.webhook;
   if (!request.stages.empty()) {
     job.pipeline = pipeline_to_json(request.stages);
     job.stage_count = request.stages.size();

@@ -22,6 +22,7 @@
 #include "gateway/event_listener.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/redis_executor.hpp"
+#include "gateway/webhook_sender.hpp"
 
 namespace gpufleet::gateway {
 
@@ -42,6 +43,7 @@ struct GatewayConfig {
   std::string api_keys;
   // Origins a browser may call from (CORS_ORIGINS, comma-separated, or "*"); empty: no CORS headers.
   std::vector<std::string> cors_origins;
+  WebhookConfig webhooks;
 
   static GatewayConfig from_env();
 };
@@ -121,6 +123,7 @@ class Gateway {
   std::atomic<size_t> open_streams_{0};
   boost::asio::steady_timer stream_timer_;
   ApiKeys api_keys_;
+  std::unique_ptr<WebhookSender> webhooks_;  // with a WEBHOOK_SECRET
   // Writes uploads (fsync included) off the event loop.
   boost::asio::thread_pool storage_pool_{1};
 };

@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev
   redis-server redis-tools prometheus
   shellcheck yamllint docker-compose chromium fonts-dejavu-core
-  curl
+  curl openssl iproute2
   clang libclang-rt-14-dev
   python3-torch python3-numpy
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-objdetect-dev opencv-data
