@@ -22,14 +22,20 @@ namespace gpufleet::cli {
 using nlohmann::json;
 
 std::optional<GatewayAddress> parse_gateway_url(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) return std::nullopt;
-  std::string rest = url.substr(scheme.size());
+  GatewayAddress address;
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else if (url.rfind("https://", 0) == 0) {
+    address.tls = true;
+    rest = url.substr(8);
+  } else {
+    return std::nullopt;
+  }
   if (const auto slash = rest.find('/'); slash != std::string::npos) {
     if (rest.find_first_not_of('/', slash) != std::string::npos) return std::nullopt;  // no path prefixes
     rest = rest.substr(0, slash);
   }
-  GatewayAddress address;
   const auto colon = rest.rfind(':');
   address.host = rest.substr(0, colon);
   if (address.host.empty()) return std::nullopt;
@@ -40,7 +46,7 @@ std::optional<GatewayAddress> parse_gateway_url(const std::string& url) {
     if (value < 1 || value > 65535) return std::nullopt;
     address.port = static_cast<uint16_t>(value);
   } else {
-    address.port = 80;
+    address.port = address.tls ? 443 : 80;
   }
   return address;
 }
@@ -161,13 +167,15 @@ struct Client {
   HttpResult request(const std::string& method, const std::string& target, const std::string& body = "",
                      const std::string& content_type = "application/json",
                      std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) const {
-    return http_request(method, address.host, address.port, target, body, content_type, timeout);
+    return http_request(HttpEndpoint{address.tls, address.host, address.port}, method, target, body, content_type,
+                        timeout, {}, env_string("GPUFLEET_CA_FILE", ""));
   }
 
   // Prints the gateway's error (or why there was no answer) and returns 1.
   int fail(const HttpResult& result) const {
     if (result.status == 0) {
-      std::cerr << "gpufleet: no answer from http://" << address.host << ":" << address.port << " (" << result.error
+      std::cerr << "gpufleet: no answer from " << (address.tls ? "https://" : "http://") << address.host << ":"
+                << address.port << " (" << result.error
                 << "); is the fleet up, and GPUFLEET_URL right?\n";
       return 1;
     }
@@ -287,7 +295,8 @@ int submit(Client& client, const std::vector<std::string>& args) {
 }  // namespace
 
 void client_usage() {
-  std::cout << "client commands (GPUFLEET_URL, default http://127.0.0.1:8001; GPUFLEET_API_KEY sent as the bearer token):\n"
+  std::cout << "client commands (GPUFLEET_URL, default http://127.0.0.1:8001; GPUFLEET_API_KEY sent as the bearer token;\n"
+               "GPUFLEET_CA_FILE: CA certificates for an https gateway):\n"
                "  submit [TEXT|-] [--model M] [--kind tts|video] [--language L] [--speaker NAME] [--speaker-wav FILE]\n"
                "         [--image FILE] [--audio FILE] [--param KEY=JSON] [--priority N] [--timeout S] [--out FILE]\n"
                "         [--no-wait] [--json]\n"
@@ -304,7 +313,7 @@ std::optional<int> run_client_command(const std::vector<std::string>& args) {
   const std::string url = env_string("GPUFLEET_URL", "http://127.0.0.1:8001");
   const auto address = parse_gateway_url(url);
   if (!address) {
-    std::cerr << "gpufleet: GPUFLEET_URL must be http://HOST[:PORT], not " << url << "\n";
+    std::cerr << "gpufleet: GPUFLEET_URL must be http(s)://HOST[:PORT], not " << url << "\n";
     return 2;
   }
   client.address = *address;

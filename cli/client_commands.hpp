@@ -13,10 +13,11 @@
 namespace gpufleet::cli {
 
 struct GatewayAddress {
+  bool tls = false;
   std::string host = "127.0.0.1";
   uint16_t port = 8001;
 };
-// "http://host:port" (GPUFLEET_URL); nullopt for anything else (https is not spoken by this client).
+// "http://host:port" or "https://host:port" (GPUFLEET_URL); nullopt for anything else.
 std::optional<GatewayAddress> parse_gateway_url(const std::string& url);
 
 // One line about a job: "<id>  succeeded  tts/espeak  2.1 s  /path.wav", with the stage and progress while

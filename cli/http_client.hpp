@@ -1,20 +1,25 @@
 #pragma once
-// A small blocking HTTP/1.1 client for the command line tool, tests and tools: one request, one answer.
+// The blocking HTTP client of the command line tool, tests and tools (common/http_client.hpp), with the
+// gateway's API key: one request, one answer.
 
 #include <chrono>
 #include <map>
 #include <string>
 
+#include "common/http_client.hpp"
+
 namespace gpufleet::cli {
 
-struct HttpResult {
-  int status = 0;  // 0: no answer (connection refused, timeout); `error` says why
-  std::string body;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string error;
-};
+using gpufleet::HttpResult;
 
-// Sends GPUFLEET_API_KEY, when set, as the bearer token (extra_headers may override it).
+// Sends GPUFLEET_API_KEY, when set, as the bearer token (extra_headers may override it). https is verified
+// against `ca_file` (PEM), or the system's CAs when it is empty.
+HttpResult http_request(const HttpEndpoint& endpoint, const std::string& method, const std::string& target,
+                        const std::string& body = "", const std::string& content_type = "application/json",
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(30000),
+                        const std::map<std::string, std::string>& extra_headers = {}, const std::string& ca_file = "");
+
+// Plain HTTP to host:port.
 HttpResult http_request(const std::string& method, const std::string& host, uint16_t port, const std::string& target,
                         const std::string& body = "", const std::string& content_type = "application/json",
                         std::chrono::milliseconds timeout = std::chrono::milliseconds(30000),

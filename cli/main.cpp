@@ -128,7 +128,8 @@ int run_demo(const std::string& text) {
     return 1;
   }
   const std::string id = nlohmann::json::parse(created.body)["id"];
-  auto waited = cli::http_request("GET", config.host, config.http_port, "/v1/jobs/" + id + "?wait=60");
+  auto waited = cli::http_request("GET", config.host, config.http_port, "/v1/jobs/" + id + "?wait=60", "", "",
+                                  std::chrono::seconds(70));
   const double client_ms = seconds_since(submitted) * 1000;
   auto job = nlohmann::json::parse(waited.body, nullptr, false);
   if (waited.status != 200 || !job.is_object() || job.value("state", "") != "succeeded") {

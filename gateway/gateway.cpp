@@ -51,6 +51,11 @@ GatewayConfig GatewayConfig::from_env() {
     config.api_keys = env_string("API_KEYS", "");
   }
   config.cors_origins = split_list(env_string("CORS_ORIGINS", ""));
+  config.tls_cert_file = env_string("TLS_CERT_FILE", "");
+  config.tls_key_file = env_string("TLS_KEY_FILE", "");
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    throw ConfigError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both for HTTPS, or neither");
+  }
   config.webhooks = WebhookConfig::from_env();
   config.api.webhooks_enabled = config.webhooks.enabled();
   config.api.webhook_hosts = config.webhooks.allowed_hosts;
@@ -176,7 +181,8 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
     : io_(io), config_(std::move(config)), keys_(config_.redis.prefix),
       redis_(config_.redis, io.get_executor()),
       server_(io, config_.host, config_.port, config_.http,
-              [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); }),
+              [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); },
+              config_.tls_cert_file.empty() ? nullptr : make_server_tls(config_.tls_cert_file, config_.tls_key_file)),
       catalog_timer_(io),
       stream_timer_(io),
       api_keys_(ApiKeys::parse(config_.api_keys)) {
@@ -220,7 +226,8 @@ void Gateway::start() {
                  config_.webhooks.retry.max_attempts);
   }
   server_.start();
-  spdlog::info("gateway listening on {}:{}, redis {}, storage {}", config_.host, server_.port(),
+  spdlog::info("gateway listening on {}:{} ({}), redis {}, storage {}", config_.host, server_.port(),
+               config_.tls_cert_file.empty() ? "http" : "https",
                config_.redis.describe(), config_.storage_root);
 }
 

@@ -44,6 +44,9 @@ struct GatewayConfig {
   // Origins a browser may call from (CORS_ORIGINS, comma-separated, or "*"); empty: no CORS headers.
   std::vector<std::string> cors_origins;
   WebhookConfig webhooks;
+  // HTTPS on `port` (TLS_CERT_FILE: PEM chain, TLS_KEY_FILE: its key); both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 
   static GatewayConfig from_env();
 };

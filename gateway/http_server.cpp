@@ -7,7 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/beast/ssl.hpp>
 #include <optional>
 
 #include "common/error.hpp"
@@ -31,14 +33,39 @@ StringResponse json_response(unsigned status, std::string body, unsigned version
 
 namespace {
 
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
 // One connection: read a request, wait for the handler's response, write it, repeat while keep-alive.
-class Session : public std::enable_shared_from_this<Session> {
+// `Stream` is a plain TCP stream or a TLS stream over one; TLS adds a handshake first and a close_notify last.
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<Session<Stream>>::weak_from_this;
+
  public:
   Session(tcp::socket socket, const HttpLimits& limits, std::shared_ptr<Handler> handler)
-      : stream_(std::move(socket)), deadline_(stream_.get_executor()), limits_(limits),
+    requires(!kTls)
+      : stream_(std::move(socket)), deadline_(stream_.get_executor()), limits_(limits), handler_(std::move(handler)) {}
+  Session(tcp::socket socket, asio::ssl::context& tls, const HttpLimits& limits, std::shared_ptr<Handler> handler)
+    requires(kTls)
+      : stream_(std::move(socket), tls), deadline_(stream_.get_executor()), limits_(limits),
         handler_(std::move(handler)) {}
 
-  void start() { read_header(); }
+  void start() {
+    if constexpr (kTls) {
+      // The handshake counts against the header deadline: a client that connects and says nothing is dropped.
+      arm_read_deadline(limits_.header_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+        self->disarm_read_deadline();
+        if (ec) return self->close_now();  // not TLS, or no acceptable protocol: nothing to answer on
+        self->read_header();
+      });
+    } else {
+      read_header();
+    }
+  }
 
  private:
   class SessionResponder : public Responder {
@@ -55,7 +82,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!session) return nullptr;
       return session->start_stream(std::move(head));
     }
-    bool connection_open() const override { return session_ && session_->stream_.socket().is_open(); }
+    bool connection_open() const override { return session_ && session_->socket().is_open(); }
 
    private:
     std::shared_ptr<Session> take() { return std::exchange(session_, nullptr); }
@@ -95,14 +122,14 @@ class Session : public std::enable_shared_from_this<Session> {
       writing_ = true;
       auto data = std::make_shared<std::string>(std::move(queue_.front()));
       queue_.pop_front();
-      asio::async_write(session_->stream_.socket(), asio::buffer(*data),
+      asio::async_write(session_->stream_, asio::buffer(*data),
                         [self = shared_from_this(), data](beast::error_code ec, size_t) {
                           if (ec) return self->finish();
                           self->write_next();
                         });
     }
     void watch_for_close() {
-      session_->stream_.socket().async_read_some(asio::buffer(scratch_),
+      session_->stream_.async_read_some(asio::buffer(scratch_),
                                                  [self = shared_from_this()](beast::error_code ec, size_t) {
                                                    if (ec) return self->finish();
                                                    self->watch_for_close();  // a client may send anything; ignored
@@ -123,8 +150,11 @@ class Session : public std::enable_shared_from_this<Session> {
     bool open_ = true;
   };
 
+  tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
+  beast::tcp_stream& transport() { return beast::get_lowest_layer(stream_); }
+
   std::shared_ptr<BodyStream> start_stream(StringResponse head) {
-    stream_.expires_never();
+    transport().expires_never();
     std::string text = "HTTP/1.1 " + std::to_string(head.result_int()) + " " + std::string(head.reason()) + "\r\n";
     for (const auto& field : head) {
       if (field.name() == http::field::content_length || field.name() == http::field::connection) continue;
@@ -183,14 +213,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void arm_read_deadline(std::chrono::milliseconds timeout) {
     const uint64_t generation = ++deadline_generation_;
     read_timed_out_ = false;
-    stream_.expires_never();  // the expiry armed for the previous write must not cut this read short
+    transport().expires_never();  // the expiry armed for the previous write must not cut this read short
     deadline_.expires_after(timeout);
     deadline_.async_wait([weak = weak_from_this(), generation](beast::error_code ec) {
       auto self = weak.lock();
       if (ec || !self || generation != self->deadline_generation_) return;
       self->read_timed_out_ = true;
       beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
+      self->socket().cancel(ignored);
     });
   }
 
@@ -210,7 +240,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted) {
+        ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated) {
       return close();
     }
     if (ec == http::error::body_limit) {
@@ -232,7 +262,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!keep_alive_) response.keep_alive(false);
     auto shared = std::make_shared<Response>(std::move(response));
     const bool close_after = !shared->keep_alive();
-    stream_.expires_after(limits_.body_timeout);
+    transport().expires_after(limits_.body_timeout);
     http::async_write(stream_, *shared,
                       [self = shared_from_this(), shared, close_after](beast::error_code ec, size_t) {
                         if (ec || close_after) return self->close();
@@ -241,12 +271,25 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    if constexpr (kTls) {
+      // close_notify tells the client the body is complete (a streamed body ends with the connection).
+      if (closing_) return;
+      closing_ = true;
+      transport().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->close_now(); });
+    } else {
+      close_now();
+    }
   }
 
-  beast::tcp_stream stream_;
+  void close_now() {
+    beast::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_send, ignored);
+    transport().close();
+  }
+
+  Stream stream_;
+  bool closing_ = false;
   asio::steady_timer deadline_;
   uint64_t deadline_generation_ = 0;
   bool read_timed_out_ = false;
@@ -262,10 +305,27 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+std::shared_ptr<asio::ssl::context> make_server_tls(const std::string& certificate_file, const std::string& key_file) {
+  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  // TLS 1.2 and 1.3 only.
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                   asio::ssl::context::single_dh_use);
+  boost::system::error_code error;
+  tls->use_certificate_chain_file(certificate_file, error);
+  if (error) throw ConfigError("TLS_CERT_FILE " + certificate_file + ": " + error.message());
+  tls->use_private_key_file(key_file, asio::ssl::context::pem, error);
+  if (error) throw ConfigError("TLS_KEY_FILE " + key_file + ": " + error.message());
+  if (SSL_CTX_check_private_key(tls->native_handle()) != 1) {
+    throw ConfigError("TLS_KEY_FILE " + key_file + " does not belong to the certificate in " + certificate_file);
+  }
+  return tls;
+}
+
 HttpServer::HttpServer(asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits,
-                       Handler handler)
+                       Handler handler, std::shared_ptr<asio::ssl::context> tls)
     : io_(io), acceptor_(io), accept_pause_(io), limits_(limits),
-      handler_(std::make_shared<Handler>(std::move(handler))) {
+      handler_(std::make_shared<Handler>(std::move(handler))), tls_(std::move(tls)) {
   tcp::endpoint endpoint(asio::ip::make_address(host), port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -288,7 +348,11 @@ void HttpServer::accept() {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(socket), limits_, handler_)->start();
+      if (tls_) {
+        std::make_shared<Session<TlsStream>>(std::move(socket), *tls_, limits_, handler_)->start();
+      } else {
+        std::make_shared<Session<PlainStream>>(std::move(socket), limits_, handler_)->start();
+      }
       return accept();
     }
     // Out of file descriptors and the like: pause instead of spinning on the same error.

@@ -15,6 +15,10 @@
 #include <memory>
 #include <string>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace gpufleet::gateway {
 
 namespace http = boost::beast::http;
@@ -60,9 +64,15 @@ struct HttpLimits {
 // A JSON response with the server's common headers.
 StringResponse json_response(unsigned status, std::string body, unsigned version, bool keep_alive);
 
+// A TLS server context (TLS 1.2 and later) from PEM files; throws ConfigError naming what is wrong.
+std::shared_ptr<boost::asio::ssl::context> make_server_tls(const std::string& certificate_file,
+                                                           const std::string& key_file);
+
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits, Handler handler);
+  // With `tls`, every connection is HTTPS; plain HTTP on the same port is dropped at the handshake.
+  HttpServer(boost::asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits, Handler handler,
+             std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   void start();
   void stop();
   uint16_t port() const;
@@ -75,6 +85,7 @@ class HttpServer {
   boost::asio::steady_timer accept_pause_;
   HttpLimits limits_;
   std::shared_ptr<Handler> handler_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
 };
 
 }  // namespace gpufleet::gateway

@@ -3,30 +3,18 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/http_client.hpp"
 #include "common/job_store.hpp"
 #include "common/redis_client.hpp"
 #include "gateway/api.hpp"
 
 namespace gpufleet::gateway {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 WebhookConfig WebhookConfig::from_env() {
   WebhookConfig config;
@@ -56,48 +44,6 @@ WebhookConfig WebhookConfig::from_env() {
 
 namespace {
 
-template <typename Stream>
-asio::awaitable<void> exchange(Stream& stream, const http::request<http::string_body>& request,
-                               WebhookResponse& response) {
-  co_await http::async_write(stream, request, asio::use_awaitable);
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024);  // the answer's body is not used: a receiver cannot make us read much of it
-  co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
-  response.status = static_cast<int>(parser.get().result_int());
-}
-
-asio::awaitable<void> post_once(const WebhookUrl& url, const http::request<http::string_body>& request,
-                                asio::ssl::context* tls, WebhookResponse& response) {
-  auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
-  auto endpoints = co_await resolver.async_resolve(url.host, std::to_string(url.port), asio::use_awaitable);
-  if (tls == nullptr) {
-    beast::tcp_stream stream(executor);
-    co_await stream.async_connect(endpoints, asio::use_awaitable);
-    co_await exchange(stream, request, response);
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  } else {
-    beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
-    boost::system::error_code address_error;
-    asio::ip::make_address(url.host, address_error);
-    if (address_error) SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str());  // SNI: names only
-    stream.set_verify_mode(asio::ssl::verify_peer);
-    stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
-    co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
-    co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-    co_await exchange(stream, request, response);
-  }
-}
-
-std::string host_header(const WebhookUrl& url) {
-  const bool ipv6 = url.host.find(':') != std::string::npos;
-  std::string host = ipv6 ? "[" + url.host + "]" : url.host;
-  if (url.port != (url.tls ? 443 : 80)) host += ":" + std::to_string(url.port);
-  return host;
-}
-
 std::string consumer_name() {
   char host[256] = {};
   ::gethostname(host, sizeof(host) - 1);
@@ -109,52 +55,17 @@ std::string consumer_name() {
 WebhookResponse post_webhook(const WebhookUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
                              const std::string& body, std::chrono::milliseconds timeout, const std::string& ca_file,
                              const std::atomic<bool>* cancel) {
-  WebhookResponse response;
-  http::request<http::string_body> request{http::verb::post, url.target, 11};
-  request.set(http::field::host, host_header(url));
-  request.set(http::field::user_agent, "gpufleet-webhook/1");
-  request.set(http::field::content_type, "application/json");
-  request.set(http::field::connection, "close");
-  for (const auto& [name, value] : headers) request.set(name, value);
-  request.body() = body;
-  request.prepare_payload();
-
-  std::optional<asio::ssl::context> tls;
-  if (url.tls) {
-    tls.emplace(asio::ssl::context::tls_client);
-    boost::system::error_code error;
-    if (ca_file.empty()) {
-      tls->set_default_verify_paths(error);
-    } else {
-      tls->load_verify_file(ca_file, error);
-    }
-    if (error) return WebhookResponse{0, "cannot load CA certificates: " + error.message()};
-  }
-
-  asio::io_context io(1);
-  bool done = false;
-  asio::co_spawn(io, post_once(url, request, tls ? &*tls : nullptr, response), [&](std::exception_ptr failure) {
-    done = true;
-    if (!failure) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const boost::system::system_error& error) {
-      response.status = 0;
-      response.error = error.code().message();
-    } catch (const std::exception& error) {
-      response.status = 0;
-      response.error = error.what();
-    }
-  });
-  // One deadline for resolve, connect, handshake, request and answer; a stopping gateway does not wait for it.
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done && !io.stopped() && std::chrono::steady_clock::now() < deadline && !(cancel && cancel->load())) {
-    io.run_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(100),
-                                                               deadline - std::chrono::steady_clock::now()));
-  }
-  if (!done && cancel && cancel->load()) return WebhookResponse{0, "the gateway stopped during the delivery"};
-  if (!done) return WebhookResponse{0, "no answer within " + std::to_string(timeout.count()) + " ms"};
-  return response;
+  std::vector<std::pair<std::string, std::string>> all{{"Content-Type", "application/json"},
+                                                       {"User-Agent", "gpufleet-webhook/1"},
+                                                       {"Connection", "close"}};
+  all.insert(all.end(), headers.begin(), headers.end());
+  HttpCallOptions options;
+  options.timeout = timeout;
+  options.ca_file = ca_file;
+  options.max_body_bytes = 64 * 1024;  // the answer's body is not used: a receiver cannot make us read much of it
+  options.cancel = cancel;
+  const auto result = http_call(HttpEndpoint{url.tls, url.host, url.port}, "POST", url.target, all, body, options);
+  return WebhookResponse{result.status, result.error};
 }
 
 WebhookSender::WebhookSender(WebhookConfig config, RedisEndpoint redis, MetricsRegistry& metrics)

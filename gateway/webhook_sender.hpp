@@ -79,9 +79,8 @@ class WebhookSender {
   std::vector<std::thread> threads_;
 };
 
-// POSTs `body` to `url` with `headers`, within `timeout` for the whole exchange; https verifies the peer
-// against `ca_file` (or the system's CAs) and the URL's host name. Redirects are not followed. Gives up at
-// once when `cancel` turns true.
+// POSTs `body` as JSON to `url` with `headers` (common/http_client.hpp: one deadline, https verified, no
+// redirects); gives up at once when `cancel` turns true.
 WebhookResponse post_webhook(const WebhookUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
                              const std::string& body, std::chrono::milliseconds timeout, const std::string& ca_file,
                              const std::atomic<bool>* cancel = nullptr);

@@ -16,7 +16,11 @@ TEST(CliClient, GatewayUrlsAreHttpHostAndPort) {
   EXPECT_EQ(address->host, "gpu-a.internal");
   EXPECT_EQ(address->port, 8001);
   EXPECT_EQ(parse_gateway_url("http://localhost/")->port, 80);
-  EXPECT_FALSE(parse_gateway_url("https://localhost:8001"));
+  auto tls = parse_gateway_url("https://gateway.example.com");
+  ASSERT_TRUE(tls);
+  EXPECT_TRUE(tls->tls);
+  EXPECT_EQ(tls->port, 443);
+  EXPECT_FALSE(parse_gateway_url("ftp://localhost:8001"));
   EXPECT_FALSE(parse_gateway_url("localhost:8001"));
   EXPECT_FALSE(parse_gateway_url("http://:8001"));
   EXPECT_FALSE(parse_gateway_url("http://host:99999"));
