@@ -194,5 +194,42 @@ TEST(XttsEngineVoices, AStoredVoiceRoundTripsAndAForeignOneIsRefused) {
   EXPECT_EQ(XttsEngine::load(golden_dir())->voice_fingerprint(), engine->voice_fingerprint());
 }
 
+// Guards streaming: the audio handed out chunk by chunk, while the GPT still decodes, equals the whole decode
+// (same codes, the decode loop's latents equal the teacher-forced ones, the joined windows equal one vocoder
+// pass), for the default chunking and for chunks small enough that every join falls mid-sentence.
+TEST(XttsEngineStreaming, StreamedChunksEqualTheWholeDecodeAndComeBeforeTheEnd) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto engine = XttsEngine::load(golden_dir());
+  const auto reference = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
+  ASSERT_TRUE(reference);
+  const auto voice = engine->clone(*reference);
+  const std::string text = "Hello world! This is test number 42, isn't it?";
+  SynthesisOptions whole;
+  whole.greedy = true;
+  const auto expected = engine->synthesize(text, "en", voice, whole);
+
+  for (const auto& [first, every] : std::vector<std::pair<int64_t, int64_t>>{{8, 20}, {3, 4}}) {
+    SCOPED_TRACE("chunks of " + std::to_string(first) + " then " + std::to_string(every) + " codes");
+    SynthesisOptions streamed = whole;
+    streamed.stream.first_chunk_codes = first;
+    streamed.stream.chunk_codes = every;
+    int64_t steps = 0;
+    std::vector<int64_t> steps_at_chunk;
+    std::vector<torch::Tensor> chunks;
+    streamed.on_step = [&] { ++steps; };
+    streamed.on_audio = [&](const torch::Tensor& samples) {
+      steps_at_chunk.push_back(steps);
+      chunks.push_back(samples.clone());
+    };
+    const auto result = engine->synthesize(text, "en", voice, streamed);
+    EXPECT_TRUE(torch::equal(result.codes, expected.codes));
+    EXPECT_TRUE(close(result.latents, expected.latents, 1e-4, 1e-4));
+    ASSERT_GE(chunks.size(), 3u);
+    EXPECT_LT(steps_at_chunk.front(), steps) << "the first audio came only after the last code";
+    EXPECT_TRUE(torch::equal(torch::cat(chunks), result.wav));
+    EXPECT_TRUE(close(result.wav, expected.wav, 1e-4, 1e-3));
+  }
+}
+
 }  // namespace
 }  // namespace gpufleet::xtts

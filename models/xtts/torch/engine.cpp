@@ -119,14 +119,36 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
   const int64_t max_codes = options.max_codes > 0 ? std::min(options.max_codes, config_.max_generated_codes())
                                                   : config_.max_generated_codes();
   if (options.seed) torch::manual_seed(*options.seed);
+
+  // Streaming: latents as the decode loop draws their codes, vocoded a chunk at a time.
+  std::optional<StreamingVocoder> streamer;
+  std::vector<torch::Tensor> streamed_audio;
+  XttsGpt::CodeHook on_code;
+  auto deliver = [&](const torch::Tensor& samples) {
+    if (samples.numel() == 0) return;
+    auto cpu = samples.to(torch::kCPU, torch::kFloat32).contiguous();
+    streamed_audio.push_back(cpu);
+    options.on_audio(cpu);
+  };
+  if (options.on_audio) {
+    streamer.emplace(*vocoder_, voice.speaker_embedding, options.stream);
+    on_code = [&](int64_t, const torch::Tensor& latent) { deliver(streamer->add(latent)); };
+  }
   if (options.greedy) {
-    result.codes = gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes, options.on_step);
+    result.codes = gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes, options.on_step, on_code);
   } else {
     XttsGpt::Sampling sampling = options.sampling.value_or(XttsGpt::Sampling{
         config_.temperature, config_.top_k, config_.top_p, config_.repetition_penalty});
-    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, sampling, options.on_step);
+    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, sampling, options.on_step, on_code);
   }
   result.prefill_logits = gpt_->last_prefill_logits();
+  if (streamer) {
+    if (streamer->latent_count() == 0) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+    deliver(streamer->finish());
+    result.latents = streamer->latents();
+    result.wav = torch::cat(streamed_audio);
+    return result;
+  }
   // The stop code, when emitted, is not spoken.
   auto spoken = result.codes;
   if (spoken.size(1) > 0 && spoken[0][spoken.size(1) - 1].item<int64_t>() == config_.gpt_stop_audio_token) {

@@ -6,6 +6,7 @@
 #include <torch/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,12 +26,19 @@ struct Voice {
   torch::Tensor speaker_embedding;  // [1, d_vector, 1]
 };
 
+// Receives each piece of streamed audio: CPU float samples in [-1, 1] at the output rate, in order.
+using AudioSink = std::function<void(const torch::Tensor& samples)>;
+
 struct SynthesisOptions {
   bool greedy = false;
   std::optional<XttsGpt::Sampling> sampling;  // default: the config's settings
   int64_t max_codes = 0;                      // 0: the config's limit
   std::optional<uint64_t> seed;
   XttsGpt::StepHook on_step;  // before each code (see XttsGpt::generate_greedy)
+  // Set: stream (StreamingVocoder: a window per chunk while the GPT still decodes). Latents then come from
+  // the decode loop itself (no teacher-forced pass) and `wav` is what the sink was given, joined.
+  AudioSink on_audio;
+  StreamSchedule stream;
 };
 
 struct Synthesis {

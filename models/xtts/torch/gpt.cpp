@@ -77,15 +77,20 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
                    .reshape({batch, length, width});
 }
 
-torch::Tensor XttsGpt::logits(const torch::Tensor& last_hidden) const {
-  const int64_t width = last_hidden.size(-1);
-  auto normed = F::layer_norm(last_hidden, F::LayerNormFuncOptions({width})
-                                               .weight(weights_.get("gpt.final_norm.weight"))
-                                               .bias(weights_.get("gpt.final_norm.bias")).eps(1e-5));
+torch::Tensor XttsGpt::final_norm(const torch::Tensor& hidden) const {
+  return F::layer_norm(hidden, F::LayerNormFuncOptions({hidden.size(-1)})
+                                   .weight(weights_.get("gpt.final_norm.weight"))
+                                   .bias(weights_.get("gpt.final_norm.bias")).eps(1e-5));
+}
+
+torch::Tensor XttsGpt::logits(const torch::Tensor& last_hidden, torch::Tensor* latent) const {
+  auto normed = final_norm(last_hidden);
+  if (latent != nullptr) *latent = normed;
   return F::linear(normed, weights_.get("gpt.mel_head.weight"), weights_.get("gpt.mel_head.bias"));
 }
 
-torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden) const {
+torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden,
+                               torch::Tensor* latent) const {
   cache.keys.assign(static_cast<size_t>(layers_), torch::Tensor());
   cache.values.assign(static_cast<size_t>(layers_), torch::Tensor());
   cache.prefix_length = prefix.size(1);
@@ -103,10 +108,10 @@ torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std:
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
   if (hidden != nullptr) hidden->push_back(x);
   cache.codes = 1;
-  return logits(x.select(1, x.size(1) - 1));
+  return logits(x.select(1, x.size(1) - 1), latent);
 }
 
-torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache) const {
+torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache, torch::Tensor* latent) const {
   const auto& positions = weights_.get("gpt.mel_pos_embedding.emb.weight");
   if (cache.codes >= positions.size(0)) {
     throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
@@ -117,7 +122,7 @@ torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache) const 
   x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
   ++cache.codes;
-  return logits(x.select(1, 0));
+  return logits(x.select(1, 0), latent);
 }
 
 torch::Tensor XttsGpt::latents(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
@@ -139,9 +144,7 @@ torch::Tensor XttsGpt::latents(const torch::Tensor& cond_latents, const torch::T
   const int64_t width = x.size(-1);
   x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
-  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.final_norm.weight"))
-                           .bias(weights_.get("gpt.final_norm.bias")).eps(1e-5));
-  return x.slice(1, x.size(1) - n);
+  return final_norm(x).slice(1, x.size(1) - n);
 }
 
 torch::Tensor XttsGpt::repetition_penalty(const torch::Tensor& scores, const torch::Tensor& seen, double penalty) {
@@ -168,21 +171,22 @@ torch::Tensor XttsGpt::top_p(const torch::Tensor& scores, double p) {
 }
 
 torch::Tensor XttsGpt::generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
-                                       int64_t max_codes, const StepHook& on_step) const {
-  return generate(cond_latents, text_ids, max_codes, nullptr, on_step);
+                                       int64_t max_codes, const StepHook& on_step, const CodeHook& on_code) const {
+  return generate(cond_latents, text_ids, max_codes, nullptr, on_step, on_code);
 }
 
 torch::Tensor XttsGpt::generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
                                         int64_t max_codes, const Sampling& sampling,
-                                        const StepHook& on_step) const {
-  return generate(cond_latents, text_ids, max_codes, &sampling, on_step);
+                                        const StepHook& on_step, const CodeHook& on_code) const {
+  return generate(cond_latents, text_ids, max_codes, &sampling, on_step, on_code);
 }
 
 torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                                const Sampling* sampling, const StepHook& on_step) const {
+                                const Sampling* sampling, const StepHook& on_step, const CodeHook& on_code) const {
   KvCache cache;
   auto prefix = prefix_embedding(cond_latents, text_ids);
-  auto scores = prefill(prefix, cache);
+  torch::Tensor latent;  // of the code the current scores draw
+  auto scores = prefill(prefix, cache, nullptr, on_code ? &latent : nullptr);
   last_prefill_logits_ = scores;
   // Upstream's generate sees fake ids for the prefix (all 1) and the start token; they are penalised too.
   auto options = torch::TensorOptions().dtype(torch::kLong).device(prefix.device());
@@ -204,9 +208,10 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
     const int64_t code = next.item<int64_t>();
     codes.push_back(code);
     if (code == config_.gpt_stop_audio_token) break;
+    if (on_code) on_code(code, latent);
     seen = torch::cat({seen, next.unsqueeze(0)}, 1);
     if (static_cast<int64_t>(codes.size()) == max_codes) break;
-    scores = decode(next, cache);
+    scores = decode(next, cache, on_code ? &latent : nullptr);
   }
   return torch::tensor(codes, options).unsqueeze(0);
 }

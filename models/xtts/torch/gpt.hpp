@@ -31,10 +31,12 @@ class XttsGpt {
   torch::Tensor prefix_embedding(const torch::Tensor& cond_latents, const torch::Tensor& text_ids) const;
 
   // Runs the prefix plus the start-of-audio token; returns the raw logits for the first code [B, V].
-  // When `hidden` is given it receives each block's input and the final ln_f output.
-  torch::Tensor prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden = nullptr) const;
-  // Feeds one code per sequence [B]; returns the raw logits for the next [B, V].
-  torch::Tensor decode(const torch::Tensor& codes, KvCache& cache) const;
+  // When `hidden` is given it receives each block's input and the final ln_f output. `latent` receives the
+  // final-normed hidden state of the last position [B, d]: the latent of the code these logits draw.
+  torch::Tensor prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden = nullptr,
+                        torch::Tensor* latent = nullptr) const;
+  // Feeds one code per sequence [B]; returns the raw logits for the next [B, V] (and its latent, as prefill).
+  torch::Tensor decode(const torch::Tensor& codes, KvCache& cache, torch::Tensor* latent = nullptr) const;
 
   // Hugging Face's RepetitionPenaltyLogitsProcessor over `seen` ids [B, N]: scores of ids present are divided
   // by the penalty when positive, multiplied when negative.
@@ -49,8 +51,11 @@ class XttsGpt {
   // `on_step` runs before each code is drawn (a job's cancellation check and lease renewal); what it throws
   // ends the generation.
   using StepHook = std::function<void()>;
+  // Called with each spoken code (not the stop code) and its latent [1, d] as the decode loop draws it: the
+  // same latent the teacher-forced pass gives that code, without a second pass (streaming uses it).
+  using CodeHook = std::function<void(int64_t code, const torch::Tensor& latent)>;
   torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                                const StepHook& on_step = {}) const;
+                                const StepHook& on_step = {}, const CodeHook& on_code = {}) const;
 
   // Sampling as upstream's default inference: the four processors in Hugging Face's order, then one draw from
   // the softmax. Reproducible for a given torch::manual_seed on the same device and build.
@@ -61,7 +66,8 @@ class XttsGpt {
     double repetition_penalty = 10.0;
   };
   torch::Tensor generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                                 const Sampling& sampling, const StepHook& on_step = {}) const;
+                                 const Sampling& sampling, const StepHook& on_step = {},
+                                 const CodeHook& on_code = {}) const;
 
   // The raw logits for the first code, as returned by the last prefill (for inspection and dumps).
   const torch::Tensor& last_prefill_logits() const { return last_prefill_logits_; }
@@ -74,10 +80,12 @@ class XttsGpt {
 
  private:
   torch::Tensor block(const torch::Tensor& x, int64_t layer, KvCache& cache) const;
-  torch::Tensor logits(const torch::Tensor& last_hidden) const;
+  torch::Tensor final_norm(const torch::Tensor& hidden) const;
+  // The mel head over the last position's ln_f output; its final-normed input goes to `latent` when given.
+  torch::Tensor logits(const torch::Tensor& last_hidden, torch::Tensor* latent) const;
 
   torch::Tensor generate(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                         const Sampling* sampling, const StepHook& on_step) const;
+                         const Sampling* sampling, const StepHook& on_step, const CodeHook& on_code) const;
 
   const Weights& weights_;
   XttsConfig config_;

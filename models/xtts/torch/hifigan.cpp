@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "common/error.hpp"
 
 namespace gpufleet::xtts {
@@ -115,6 +117,112 @@ torch::Tensor HifiganDecoder::generate(const torch::Tensor& input, const torch::
 
 torch::Tensor HifiganDecoder::decode(const torch::Tensor& latents, const torch::Tensor& speaker_embedding) const {
   return generate(decoder_input(latents), speaker_embedding);
+}
+
+int64_t HifiganDecoder::samples_per_frame() const {
+  int64_t product = 1;
+  for (int64_t stride : up_strides_) product *= stride;
+  return product;
+}
+
+int64_t HifiganDecoder::receptive_frames() const {
+  auto half = [](const Conv& c) { return c.dilation * (c.weight.size(2) - 1) / 2; };
+  // Reach in samples at each stage's rate, turned into input frames (rounded up) as the rate grows.
+  double frames = static_cast<double>(half(conv_pre_));
+  int64_t rate = 1;
+  for (size_t i = 0; i < ups_.size(); ++i) {
+    frames += std::ceil(static_cast<double>(ups_[i].weight.size(2)) / static_cast<double>(up_strides_[i]));
+    rate *= up_strides_[i];
+    int64_t widest = 0;
+    for (int64_t j = 0; j < kernels_per_upsample_; ++j) {
+      int64_t reach = 0;
+      for (const auto& [first, second] : resblocks_[static_cast<size_t>(i) * kernels_per_upsample_ + j]) {
+        reach += half(first) + half(second);
+      }
+      widest = std::max(widest, reach);
+    }
+    frames += static_cast<double>(widest) / static_cast<double>(rate);
+  }
+  frames += static_cast<double>(half(conv_post_)) / static_cast<double>(rate);
+  return static_cast<int64_t>(std::ceil(frames)) + 1;
+}
+
+namespace {
+// PyTorch's output length for a stretch by `scale` (floor of input x scale, in double).
+int64_t stretched(int64_t length, double scale) { return static_cast<int64_t>(std::floor(static_cast<double>(length) * scale)); }
+}  // namespace
+
+int64_t HifiganDecoder::frames_for(int64_t latents) const {
+  const double to_frames = static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
+  int64_t frames = stretched(latents, to_frames);
+  if (config_.output_sample_rate != config_.input_sample_rate) {
+    frames = stretched(frames, static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate));
+  }
+  return frames;
+}
+
+int64_t HifiganDecoder::final_frames_for(int64_t latents) const {
+  // A stretched frame interpolates between source i0 and i0 + 1, clamped at the last source; the first
+  // floor((m - 1) x scale) frames of a stretch over m sources never touch the last one, so they do not change
+  // when more sources follow.
+  const double to_frames = static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
+  int64_t frames = std::max<int64_t>(0, stretched(latents - 1, to_frames));
+  if (config_.output_sample_rate != config_.input_sample_rate) {
+    const double to_rate = static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate);
+    frames = std::max<int64_t>(0, stretched(frames - 1, to_rate));
+  }
+  return frames;
+}
+
+StreamingVocoder::StreamingVocoder(const HifiganDecoder& decoder, torch::Tensor speaker_embedding,
+                                   StreamSchedule schedule)
+    : decoder_(decoder), speaker_embedding_(std::move(speaker_embedding)), schedule_(schedule),
+      due_at_(std::max<int64_t>(1, schedule.first_chunk_codes)) {}
+
+torch::Tensor StreamingVocoder::add(const torch::Tensor& latent) {
+  latents_.push_back(latent.reshape({1, 1, -1}));
+  ++latent_count_;
+  if (latent_count_ < due_at_) return torch::empty({0}, speaker_embedding_.options());
+  due_at_ = latent_count_ + std::max<int64_t>(1, schedule_.chunk_codes);
+  return emit(false);
+}
+
+torch::Tensor StreamingVocoder::finish() { return emit(true); }
+
+torch::Tensor StreamingVocoder::latents() const {
+  return latents_.empty() ? torch::Tensor() : torch::cat(latents_, 1);
+}
+
+torch::Tensor StreamingVocoder::emit(bool last) {
+  const auto options = speaker_embedding_.options();
+  if (latent_count_ == 0) return torch::empty({0}, options);
+  const int64_t context = decoder_.receptive_frames();
+  const int64_t hop = decoder_.samples_per_frame();
+  const int64_t total = decoder_.frames_for(latent_count_);
+  const int64_t final_frames = last ? total : decoder_.final_frames_for(latent_count_);
+  // Emit up to `end`; compute `fade` frames past it for the next window's crossfade; keep `context` beyond.
+  const int64_t fade = last ? 0 : schedule_.crossfade_frames;
+  const int64_t end = last ? total : final_frames - context - fade;
+  if (end - emitted_frames_ < std::max<int64_t>(1, schedule_.crossfade_frames) && !last) {
+    return torch::empty({0}, options);
+  }
+  if (end <= emitted_frames_) return torch::empty({0}, options);
+
+  // The stretch runs over every latent so far (cheap: no convolutions); only the window is vocoded.
+  const auto input = decoder_.decoder_input(torch::cat(latents_, 1));
+  const int64_t window_start = std::max<int64_t>(0, emitted_frames_ - context);
+  const int64_t window_end = std::min(total, end + fade + context);
+  auto audio = decoder_.generate(input.slice(2, window_start, window_end), speaker_embedding_).flatten();
+  auto fresh = audio.slice(0, (emitted_frames_ - window_start) * hop, (end - window_start) * hop);
+  if (tail_.defined() && tail_.numel() > 0) {
+    const int64_t overlap = std::min(tail_.numel(), fresh.numel());
+    auto ramp = torch::linspace(0.0, 1.0, overlap + 2, options).slice(0, 1, overlap + 1);
+    fresh = fresh.clone();
+    fresh.slice(0, 0, overlap).copy_(tail_.slice(0, 0, overlap) * (1 - ramp) + fresh.slice(0, 0, overlap) * ramp);
+  }
+  tail_ = fade > 0 ? audio.slice(0, (end - window_start) * hop, (end + fade - window_start) * hop) : torch::Tensor();
+  emitted_frames_ = end;
+  return fresh;
 }
 
 }  // namespace gpufleet::xtts

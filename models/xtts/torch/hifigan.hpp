@@ -24,6 +24,17 @@ class HifiganDecoder {
   // The generator alone on an already stretched input [B, d, frames].
   torch::Tensor generate(const torch::Tensor& input, const torch::Tensor& speaker_embedding) const;
 
+  // Output samples per decoder-input frame (the product of the upsampling strides).
+  int64_t samples_per_frame() const;
+  // How many input frames on each side reach an output sample through the generator's convolutions (from
+  // the kernel sizes and dilations of these weights): a window with this much context on both sides gives
+  // the samples in its middle exactly as decoding the whole input would.
+  int64_t receptive_frames() const;
+  // Decoder-input frames for `latents` latents, and how many of them are already final while more latents
+  // may follow (the linear stretches near the end still wait for their right neighbours).
+  int64_t frames_for(int64_t latents) const;
+  int64_t final_frames_for(int64_t latents) const;
+
  private:
   struct Conv {
     torch::Tensor weight, bias;
@@ -38,6 +49,43 @@ class HifiganDecoder {
   std::vector<int64_t> up_strides_;
   std::vector<std::vector<std::pair<Conv, Conv>>> resblocks_;  // [upsample * kernels][dilation] -> (convs1, convs2)
   int64_t kernels_per_upsample_ = 0;
+};
+
+// When streamed audio is vocoded: first after `first_chunk_codes` codes (the time to first audio), then
+// every `chunk_codes`; windows are joined with a linear crossfade over `crossfade_frames` decoder frames.
+struct StreamSchedule {
+  int64_t first_chunk_codes = 8;
+  int64_t chunk_codes = 20;
+  int64_t crossfade_frames = 2;
+};
+
+// Vocodes latents as the GPT draws their codes, for streaming: each chunk decodes only a window around the
+// audio that became final (the new frames plus `receptive_frames()` of context on each side), never
+// everything so far, and windows are crossfaded. The audio equals decoding the whole sequence at once, up
+// to float rounding (the crossfade covers what rounding leaves).
+class StreamingVocoder {
+ public:
+  StreamingVocoder(const HifiganDecoder& decoder, torch::Tensor speaker_embedding, StreamSchedule schedule = {});
+  // One code's latent [1, d]; returns the samples that became final when a chunk is due ([n] on the model's
+  // device), else an empty tensor.
+  torch::Tensor add(const torch::Tensor& latent);
+  // No more latents: returns the rest.
+  torch::Tensor finish();
+  // Every latent added so far, [1, n, d].
+  torch::Tensor latents() const;
+  int64_t latent_count() const { return latent_count_; }
+
+ private:
+  torch::Tensor emit(bool last);
+
+  const HifiganDecoder& decoder_;
+  torch::Tensor speaker_embedding_;
+  StreamSchedule schedule_;
+  std::vector<torch::Tensor> latents_;  // each [1, 1, d]
+  int64_t latent_count_ = 0;
+  int64_t due_at_ = 0;  // latent count at which the next chunk is vocoded
+  int64_t emitted_frames_ = 0;
+  torch::Tensor tail_;  // samples just past the emitted ones, to fade out into the next window
 };
 
 }  // namespace gpufleet::xtts
