@@ -23,12 +23,10 @@ uint16_t get_u16(std::string_view in, size_t at) {
 
 }  // namespace
 
-std::string encode_wav_pcm16(std::span<const int16_t> samples, uint32_t sample_rate, uint16_t channels) {
-  const uint32_t data_bytes = static_cast<uint32_t>(samples.size() * sizeof(int16_t));
+std::string wav_header_pcm16(uint32_t sample_rate, uint16_t channels, std::optional<uint32_t> data_bytes) {
   std::string out;
-  out.reserve(44 + data_bytes);
   out.append("RIFF");
-  put_u32(out, 36 + data_bytes);
+  put_u32(out, data_bytes ? 36 + *data_bytes : 0xFFFFFFFFu);
   out.append("WAVE");
   out.append("fmt ");
   put_u32(out, 16);
@@ -39,7 +37,13 @@ std::string encode_wav_pcm16(std::span<const int16_t> samples, uint32_t sample_r
   put_u16(out, static_cast<uint16_t>(channels * 2));
   put_u16(out, 16);
   out.append("data");
-  put_u32(out, data_bytes);
+  put_u32(out, data_bytes.value_or(0xFFFFFFFFu));
+  return out;
+}
+
+std::string encode_wav_pcm16(std::span<const int16_t> samples, uint32_t sample_rate, uint16_t channels) {
+  const uint32_t data_bytes = static_cast<uint32_t>(samples.size() * sizeof(int16_t));
+  std::string out = wav_header_pcm16(sample_rate, channels, data_bytes);
   // WAV is little-endian, like every host the fleet runs on.
   out.append(reinterpret_cast<const char*>(samples.data()), data_bytes);
   return out;

@@ -124,6 +124,9 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
     return api_error(ErrorCode::kUnsupportedLanguage, "model " + model.name + " cannot speak language '" + language + "'");
   }
   normalised["language"] = language;
+  if (auto value = input.find("stream"); value != input.end() && !value->is_null() && !value->is_boolean()) {
+    return api_error(ErrorCode::kInvalidRequest, "stream must be true or false");
+  }
   if (auto value = input.find("speaker_wav"); value != input.end() && !value->is_null()) {
     if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "speaker_wav must be a string");
     if (!value->get_ref<const std::string&>().empty()) {
@@ -403,6 +406,10 @@ std::string request_fingerprint(std::string_view route, std::string_view body) {
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
   return hex;
+}
+
+ApiError redis_down(const std::string& why) {
+  return api_error(ErrorCode::kUnavailable, "job store unavailable: " + why);
 }
 
 nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields) {

@@ -29,6 +29,8 @@ struct ApiError {
 
 // {"error":{"code":"...","message":"..."}}
 std::string error_body(const ApiError& error);
+// Redis could not be reached: 503, nothing was done.
+ApiError redis_down(const std::string& why);
 int http_status_for(ErrorCode code);
 ApiError api_error(ErrorCode code, std::string message);
 

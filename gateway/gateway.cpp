@@ -14,6 +14,7 @@
 #include "common/job.hpp"
 #include "common/job_store.hpp"
 #include "common/redis_schema.hpp"
+#include "gateway/audio_tail.hpp"
 #include "gateway/dashboard.hpp"
 
 namespace gpufleet::gateway {
@@ -96,6 +97,7 @@ std::string route_label(const std::string& path) {
   if (path.rfind("/v1/jobs/", 0) == 0) {
     if (path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0) return "/v1/jobs/{id}/result";
     if (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0) return "/v1/jobs/{id}/events";
+    if (path.size() > 7 && path.compare(path.size() - 7, 7, "/stream") == 0) return "/v1/jobs/{id}/stream";
     return "/v1/jobs/{id}";
   }
   if (path.rfind("/v1/files/", 0) == 0) return "/v1/files/{id}";
@@ -135,12 +137,6 @@ class MetricsResponder final : public Responder {
   std::chrono::steady_clock::time_point start_;
 };
 
-StringResponse error_response(const ApiError& error) {
-  auto response = json_response(static_cast<unsigned>(error.status), error_body(error), 11, true);
-  if (error.status == 503 || error.status == 429) response.set(boost::beast::http::field::retry_after, "1");
-  return response;
-}
-
 FinalOutcome outcome_from_event(const json& event) {
   FinalOutcome outcome;
   outcome.state = event.value("state", "");
@@ -169,10 +165,6 @@ std::optional<FinalOutcome> outcome_from_record(const std::vector<std::pair<std:
 std::string_view content_type(const Request& request) {
   auto value = request[http::field::content_type];
   return {value.data(), value.size()};
-}
-
-ApiError redis_down(const std::string& why) {
-  return api_error(ErrorCode::kUnavailable, "job store unavailable: " + why);
 }
 
 }  // namespace
@@ -294,8 +286,10 @@ void Gateway::handle(Request request, Respond responder) {
   if (path != "/health" && path != "/dashboard" && path != "/dashboard/" && api_keys_.enabled()) {
     const auto header = request[http::field::authorization];
     std::string authorization(header.data(), header.size());
-    // Browsers' EventSource cannot send headers: the event streams also take the key as ?access_token=.
-    const bool event_stream = path == "/v1/events" || (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0);
+    // Browsers' EventSource and <audio> cannot send headers: the event and audio streams also take the key as
+    // ?access_token=.
+    const bool event_stream = path == "/v1/events" || (path.size() > 7 && (path.compare(path.size() - 7, 7, "/events") == 0 ||
+                                                                          path.compare(path.size() - 7, 7, "/stream") == 0));
     if (authorization.empty() && event_stream) {
       if (auto token = query_value(query, "access_token")) authorization = "Bearer " + *token;
     }
@@ -380,6 +374,15 @@ void Gateway::handle(Request request, Respond responder) {
   constexpr std::string_view kJobs = "/v1/jobs/";
   if (path.rfind(kJobs, 0) == 0) {
     std::string rest = path.substr(kJobs.size());
+    if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/stream") == 0) {
+      const std::string id = rest.substr(0, rest.size() - 7);
+      if (!is_valid_job_id(id)) {
+        return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
+      }
+      if (method != http::verb::get) return wrong_method("GET");
+      return std::make_shared<AudioTail>(io_, redis_, config_.storage_root, id, std::move(responder), config_.sync_timeout)
+          ->start();
+    }
     if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/events") == 0) {
       const std::string id = rest.substr(0, rest.size() - 7);
       if (!is_valid_job_id(id)) {

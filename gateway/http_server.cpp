@@ -31,6 +31,12 @@ StringResponse json_response(unsigned status, std::string body, unsigned version
   return response;
 }
 
+StringResponse error_response(const ApiError& error) {
+  auto response = json_response(static_cast<unsigned>(error.status), error_body(error), 11, true);
+  if (error.status == 503 || error.status == 429) response.set(http::field::retry_after, "1");
+  return response;
+}
+
 namespace {
 
 using PlainStream = beast::tcp_stream;

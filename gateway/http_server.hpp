@@ -63,6 +63,9 @@ struct HttpLimits {
 
 // A JSON response with the server's common headers.
 StringResponse json_response(unsigned status, std::string body, unsigned version, bool keep_alive);
+struct ApiError;
+// The JSON error body with its status (and Retry-After for 429 and 503).
+StringResponse error_response(const ApiError& error);
 
 // A TLS server context (TLS 1.2 and later) from PEM files; throws ConfigError naming what is wrong.
 std::shared_ptr<boost::asio::ssl::context> make_server_tls(const std::string& certificate_file,

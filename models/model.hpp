@@ -32,6 +32,10 @@ struct ModelInput {
   // Where a model that writes its own output file (video) puts it: on the results' filesystem, so that the
   // runner moves it into place with a rename. Empty: the model must not write files.
   std::filesystem::path scratch_dir;
+  // Set when the client asked for streamed audio ("stream": true) and the model is a TTS model: where a model
+  // that can stream appends its audio as it makes it (models/audio_stream.hpp). Models that cannot ignore it;
+  // the gateway then streams their finished result.
+  std::filesystem::path stream_path;
 };
 
 // A file a model wrote into ModelInput::scratch_dir; the runner moves it to <results>/<folder>/<job>-<attempt>.<extension>.

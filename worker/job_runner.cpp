@@ -9,6 +9,7 @@
 #include "common/files.hpp"
 #include "common/job.hpp"
 #include "common/wav.hpp"
+#include "models/audio_stream.hpp"
 
 namespace gpufleet::worker {
 
@@ -94,6 +95,11 @@ std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& t
       if (model->second->info().cloning) resolve_reference(inputs[i]);
       if (model->second->info().kind == "video") resolve_video_inputs(inputs[i].input);
       inputs[i].scratch_dir = storage_root_ / ".partial";
+      if (model->second->info().kind == "tts" && inputs[i].input.value("stream", false) == true) {
+        inputs[i].stream_path = storage_root_ / "streams" / (job.job_id + "-" + std::to_string(job.attempt) + ".wav");
+        // Streams of earlier jobs, long read (or never): the result file holds the same audio.
+        models::AudioStreamFile::sweep(storage_root_ / "streams", std::chrono::minutes(10));
+      }
       groups[model->second.get()].push_back(i);
     } catch (...) {
       record_error(results[i], std::current_exception());

@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/sha256.hpp"
+#include "models/audio_stream.hpp"
 #include "models/xtts/sentences.hpp"
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
@@ -32,6 +33,10 @@ std::optional<double> number_field(const nlohmann::json& input, const char* fiel
                                                    std::to_string(low) + " to " + std::to_string(high));
   }
   return value->get<double>();
+}
+
+torch::Tensor to_pcm16(const torch::Tensor& wav) {
+  return (wav.clamp(-1.0, 1.0) * 32767.0).round().to(torch::kInt16).contiguous();
 }
 
 class XttsModel final : public models::Model {
@@ -79,6 +84,15 @@ class XttsModel final : public models::Model {
     // Long text is spoken piece by piece within the language's limit, as upstream splits it; the audio joined.
     const auto pieces = xtts::split_xtts_text(request.text, xtts::xtts_char_limit(request.language));
     if (pieces.empty()) throw ModelError(ErrorCode::kMissingField, "the text is empty");
+    // Streamed, each piece's audio goes out as the engine vocodes it, converted exactly as the result is.
+    std::optional<models::AudioStreamFile> stream;
+    if (!input.stream_path.empty()) {
+      stream.emplace(input.stream_path, info_.sample_rate);
+      options.on_audio = [&stream](const torch::Tensor& chunk) {
+        auto pcm = to_pcm16(chunk);
+        stream->append(pcm.data_ptr<int16_t>(), static_cast<size_t>(pcm.numel()));
+      };
+    }
     std::vector<torch::Tensor> waves;
     int64_t codes = 0;
     for (const auto& piece : pieces) {
@@ -87,11 +101,12 @@ class XttsModel final : public models::Model {
       waves.push_back(synthesis.wav.to(torch::kCPU));
       codes += synthesis.codes.size(1);
     }
-    auto samples = (torch::cat(waves).clamp(-1.0, 1.0) * 32767.0).round().to(torch::kInt16).contiguous();
+    auto samples = to_pcm16(torch::cat(waves));
     models::Audio audio;
     audio.samples.assign(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
     audio.sample_rate = info_.sample_rate;
     models::ModelOutput output{std::move(audio), {{"codes", codes}, {"pieces", pieces.size()}}};
+    if (stream) output.details["stream_chunks"] = stream->appends();
     if (named) {
       output.details["speaker"] = input.input["speaker"];
     } else {

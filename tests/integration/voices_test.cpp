@@ -9,6 +9,12 @@
 #include <fstream>
 #include <iterator>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "common/wav.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -299,6 +305,128 @@ TEST(FleetXtts, NamedSpeakersFromTheCheckpointsSpeakersFile) {
   EXPECT_EQ(refused["error"]["code"], "invalid_input");
   EXPECT_NE(refused["error"]["message"].get<std::string>().find("Ana Florence, Test Speaker"), std::string::npos)
       << refused.dump();
+}
+
+// An HTTP/1.1 response read as it arrives, with chunked transfer decoded: when each chunk came, and whether
+// the terminating chunk did (a stream cut short has none).
+struct ChunkedBody {
+  int status = 0;
+  std::string head;
+  std::string body;
+  std::vector<std::chrono::steady_clock::time_point> arrivals;
+  bool complete = false;
+};
+
+ChunkedBody read_chunked(uint16_t port, const std::string& target, std::chrono::seconds timeout) {
+  ChunkedBody out;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return out;
+  }
+  const std::string request = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string raw;
+  size_t parsed = 0;  // of raw, after the head
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!out.complete && std::chrono::steady_clock::now() < deadline) {
+    pollfd ready{fd, POLLIN, 0};
+    if (::poll(&ready, 1, 50) <= 0) continue;
+    char buffer[65536];
+    const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    raw.append(buffer, static_cast<size_t>(n));
+    if (out.head.empty()) {
+      const auto end = raw.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      out.head = raw.substr(0, end + 4);
+      out.status = std::atoi(out.head.c_str() + 9);
+      parsed = end + 4;
+      if (out.head.find("chunked") == std::string::npos) {  // an error answer: a plain body
+        out.body = raw.substr(parsed);
+        out.complete = true;
+        break;
+      }
+    }
+    while (true) {
+      const auto line_end = raw.find("\r\n", parsed);
+      if (line_end == std::string::npos) break;
+      const size_t size = std::strtoul(raw.c_str() + parsed, nullptr, 16);
+      if (raw.size() < line_end + 2 + size + 2) break;
+      if (size == 0) {
+        out.complete = true;
+        break;
+      }
+      out.body += raw.substr(line_end + 2, size);
+      out.arrivals.push_back(std::chrono::steady_clock::now());
+      parsed = line_end + 2 + size + 2;
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// Guards streamed speech through the fleet: with "stream": true the XTTS worker appends audio as the engine
+// vocodes it and GET /v1/jobs/{id}/stream forwards it in HTTP chunks while the job runs; the streamed samples
+// are exactly the result's; a model that does not stream is answered with its finished result; unknown and
+// failed jobs get JSON errors, and a malformed "stream" is refused at submission.
+TEST(FleetXtts, StreamedSpeechArrivesInChunksAndEqualsTheResult) {
+  const std::string golden = xtts_golden_dir();
+  if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
+  TempDir dir;
+  const json xtts{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+                  {"files", {{"config", golden + "/config.json"}}}};
+  const json espeak{{"name", "espeak"}, {"backend", "espeak"}};
+  const std::string registry = write_model_registry(dir.path(), json{{"models", {xtts, espeak}}}.dump());
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});
+  const uint16_t port = fleet.stack().config().http_port;
+
+  std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
+  const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string speaker_wav = json::parse(fleet.post("/v1/files", reference, "audio/wav").body)["speaker_wav"];
+
+  const auto submitted = std::chrono::steady_clock::now();
+  const std::string id = fleet.submit({{"model", "xtts"},
+                                       {"input", {{"text", "Hello world! This is test number 42, isn't it?"},
+                                                  {"language", "en"}, {"speaker_wav", speaker_wav}, {"greedy", true},
+                                                  {"stream", true}}}});
+  const auto streamed = read_chunked(port, "/v1/jobs/" + id + "/stream", std::chrono::seconds(120));
+  ASSERT_EQ(streamed.status, 200) << streamed.head << streamed.body;
+  EXPECT_NE(streamed.head.find("audio/wav"), std::string::npos);
+  EXPECT_TRUE(streamed.complete) << "the stream ended without its last chunk";
+  auto job = fleet.wait_job(id, 60);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_GE(job["result"]["stream_chunks"].get<int>(), 2) << job.dump();
+  const std::string result = fleet.get("/v1/jobs/" + id + "/result").body;
+  const auto info = parse_wav(result);
+  ASSERT_TRUE(info);
+  ASSERT_GT(streamed.body.size(), 44u);
+  EXPECT_EQ(streamed.body.substr(44), result.substr(info->data_offset, info->data_bytes))
+      << "the streamed samples differ from the result's";
+  const auto first_ms = std::chrono::duration_cast<std::chrono::milliseconds>(streamed.arrivals.front() - submitted);
+  const auto last_ms = std::chrono::duration_cast<std::chrono::milliseconds>(streamed.arrivals.back() - submitted);
+  std::cout << "streamed " << streamed.arrivals.size() << " chunks; first audio " << first_ms.count()
+            << " ms after submission, last " << last_ms.count() << " ms (job ran "
+            << job["timings"]["running_ms"] << " ms)\n";
+
+  // A model that does not stream: its finished WAV, as /result serves it.
+  const std::string spoken = fleet.submit({{"model", "espeak"}, {"input", {{"text", "Not streamed."}, {"stream", true}}}});
+  const auto whole = read_chunked(port, "/v1/jobs/" + spoken + "/stream", std::chrono::seconds(60));
+  ASSERT_EQ(whole.status, 200) << whole.head << whole.body;
+  EXPECT_TRUE(whole.complete);
+  EXPECT_EQ(whole.body, fleet.get("/v1/jobs/" + spoken + "/result").body);
+
+  const auto unknown = read_chunked(port, "/v1/jobs/0123456789abcdef0123456789abcdef/stream", std::chrono::seconds(10));
+  EXPECT_EQ(unknown.status, 404);
+  const std::string doomed = fleet.submit({{"model", "xtts"}, {"input", {{"text", "No reference."}, {"stream", true}}}});
+  const auto failed = read_chunked(port, "/v1/jobs/" + doomed + "/stream", std::chrono::seconds(60));
+  EXPECT_EQ(failed.status, 409);
+  EXPECT_NE(failed.body.find("job_failed"), std::string::npos) << failed.body;
+  EXPECT_EQ(fleet.post("/v1/jobs", json{{"model", "espeak"}, {"input", {{"text", "x"}, {"stream", "yes"}}}}.dump()).status, 400);
 }
 
 }  // namespace

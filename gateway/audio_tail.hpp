@@ -1,0 +1,56 @@
+#pragma once
+// GET /v1/jobs/{id}/stream: a speech job's audio as it is made, in chunked HTTP. Follows the WAV file the
+// worker appends to on shared storage (models/audio_stream.hpp) every 25 ms and the job's record every
+// 200 ms; ends with the last chunk when the job succeeds. A model that does not stream still answers, with
+// its finished result. Nothing is sent before there is audio, so a job that fails first gets a JSON error;
+// a stream that breaks later (the job failed, or was requeued after some audio went out, which cannot be
+// spliced) ends without the terminating chunk, which HTTP clients report as an incomplete body.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gateway/http_server.hpp"
+#include "gateway/redis_executor.hpp"
+
+namespace gpufleet::gateway {
+
+class AudioTail : public std::enable_shared_from_this<AudioTail> {
+ public:
+  AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root, std::string job_id,
+            std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout);
+  void start();
+
+ private:
+  void poll_job();
+  void on_job(const std::vector<std::string>& fields);
+  void schedule();
+  // Forwards what the stream file of `attempt_` holds beyond what was sent (whole samples only).
+  void pump();
+  void send(const std::string& bytes);
+  void finish();
+  void abort();
+  void fail(const struct ApiError& error);
+
+  boost::asio::io_context& io_;
+  RedisExecutor& redis_;
+  RedisKeys keys_;
+  std::filesystem::path storage_root_;
+  std::string id_;
+  std::shared_ptr<Responder> responder_;
+  std::shared_ptr<BodyStream> body_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::optional<std::string> attempt_;
+  std::ifstream file_;
+  uint64_t offset_ = 0;  // bytes of the stream file sent
+  int ticks_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace gpufleet::gateway
