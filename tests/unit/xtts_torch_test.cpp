@@ -170,12 +170,24 @@ TEST_F(XttsGptTest, SpeakerEmbeddingMatchesUpstreamStageByStage) {
 // Guards the voices the fleet shares through storage: a voice written out and read back conditions exactly
 // as the computed one; tensors of another shape (a voice of another model size) or with NaNs are refused
 // rather than spoken with; the fingerprint that names the store's folder is stable across loads.
+// The golden engine and the voice of the golden reference recording.
+struct GoldenVoice {
+  std::unique_ptr<XttsEngine> engine;
+  Voice voice;
+};
+GoldenVoice golden_voice() {
+  GoldenVoice golden{XttsEngine::load(golden_dir()), {}};
+  const auto reference = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
+  if (!reference) throw std::runtime_error("no inputs/ref.wav in the golden set");
+  golden.voice = golden.engine->clone(*reference);
+  return golden;
+}
+
 TEST(XttsEngineVoices, AStoredVoiceRoundTripsAndAForeignOneIsRefused) {
   if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
-  const auto engine = XttsEngine::load(golden_dir());
-  const auto reference = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
-  ASSERT_TRUE(reference);
-  const auto voice = engine->clone(*reference);
+  const auto golden = golden_voice();
+  const auto& engine = golden.engine;
+  const auto& voice = golden.voice;
   const auto restored = engine->voice_from_tensors(XttsEngine::voice_tensors(voice));
   EXPECT_TRUE(torch::equal(restored.gpt_cond_latent, voice.gpt_cond_latent));
   EXPECT_TRUE(torch::equal(restored.speaker_embedding, voice.speaker_embedding));
@@ -199,10 +211,9 @@ TEST(XttsEngineVoices, AStoredVoiceRoundTripsAndAForeignOneIsRefused) {
 // pass), for the default chunking and for chunks small enough that every join falls mid-sentence.
 TEST(XttsEngineStreaming, StreamedChunksEqualTheWholeDecodeAndComeBeforeTheEnd) {
   if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
-  const auto engine = XttsEngine::load(golden_dir());
-  const auto reference = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
-  ASSERT_TRUE(reference);
-  const auto voice = engine->clone(*reference);
+  const auto golden = golden_voice();
+  const auto& engine = golden.engine;
+  const auto& voice = golden.voice;
   const std::string text = "Hello world! This is test number 42, isn't it?";
   SynthesisOptions whole;
   whole.greedy = true;
@@ -229,6 +240,64 @@ TEST(XttsEngineStreaming, StreamedChunksEqualTheWholeDecodeAndComeBeforeTheEnd) 
     EXPECT_TRUE(torch::equal(torch::cat(chunks), result.wav));
     EXPECT_TRUE(close(result.wav, expected.wav, 1e-4, 1e-3));
   }
+}
+
+// Guards batching across requests: texts of different lengths and languages decoded together give each the
+// codes, latents and audio it gets alone; a sequence that joins a running batch between steps (continuous
+// batching) does too; a sequence whose hook throws (a cancelled job) ends alone, the others finish.
+TEST(XttsEngineBatching, BatchedSequencesEqualEachAloneAndMayJoinBetweenSteps) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto golden = golden_voice();
+  const auto& engine = golden.engine;
+  const auto& voice = golden.voice;
+  const std::vector<std::pair<std::string, std::string>> texts{
+      {"Hello world! This is test number 42, isn't it?", "en"},
+      {"Guten Morgen, wie geht es dir heute?", "de"},
+      {"Le chat dort sur la chaise.", "fr"}};
+  SynthesisOptions greedy;
+  greedy.greedy = true;
+  std::vector<Synthesis> alone;
+  for (const auto& [text, language] : texts) alone.push_back(engine->synthesize(text, language, voice, greedy));
+
+  std::vector<XttsEngine::BatchRequest> requests;
+  for (const auto& [text, language] : texts) requests.push_back({text, language, &voice, greedy});
+  int cancelled_steps = 0;
+  requests.push_back({"This one is cancelled.", "en", &voice, greedy});
+  requests.back().options.on_step = [&] {
+    if (++cancelled_steps == 5) throw ModelError(ErrorCode::kCancelled, "cancelled by a client");
+  };
+  const auto batched = engine->synthesize_batch(requests);
+  ASSERT_EQ(batched.size(), 4u);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    SCOPED_TRACE(texts[i].first);
+    ASSERT_TRUE(std::holds_alternative<Synthesis>(batched[i]));
+    const auto& result = std::get<Synthesis>(batched[i]);
+    EXPECT_TRUE(torch::equal(result.codes, alone[i].codes));
+    EXPECT_TRUE(close(result.latents, alone[i].latents, 1e-4, 1e-4));
+    EXPECT_TRUE(close(result.wav, alone[i].wav, 1e-4, 1e-3));
+  }
+  ASSERT_TRUE(std::holds_alternative<std::exception_ptr>(batched[3]));
+  EXPECT_THROW(std::rethrow_exception(std::get<std::exception_ptr>(batched[3])), ModelError);
+
+  // Continuous: the second sequence joins after the first has drawn 7 codes.
+  const auto weights = Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors"));
+  const auto config = XttsConfig::load(golden_dir() + "/config.json");
+  XttsGpt gpt(weights, config);
+  DecodeBatch batch(gpt, config);
+  auto request = [&](size_t i) {
+    DecodeBatch::Request r;
+    r.cond_latents = voice.gpt_cond_latent;
+    r.text_ids = alone[i].text_ids.unsqueeze(0);
+    r.max_codes = config.max_generated_codes();
+    return r;
+  };
+  const size_t first = batch.add(request(0));
+  for (int k = 0; k < 7; ++k) batch.step();
+  const size_t joined = batch.add(request(2));
+  while (batch.step()) {
+  }
+  EXPECT_TRUE(torch::equal(batch.codes(first), alone[0].codes));
+  EXPECT_TRUE(torch::equal(batch.codes(joined), alone[2].codes));
 }
 
 }  // namespace

@@ -99,9 +99,7 @@ Voice XttsEngine::clone(const std::string& wav_bytes) const {
   return voice;
 }
 
-Synthesis XttsEngine::synthesize(const std::string& text, const std::string& language, const Voice& voice,
-                                 const SynthesisOptions& options) const {
-  torch::NoGradGuard no_grad;
+torch::Tensor XttsEngine::text_ids(const std::string& text, const std::string& language) const {
   // Upstream: text.strip().lower(), then the tokenizer's own cleaning.
   std::string prepared = utf8_lower(text);
   const auto first = prepared.find_first_not_of(" \t\r\n");
@@ -113,8 +111,14 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
                                                   " tokens; this model takes fewer than " +
                                                   std::to_string(config_.gpt_max_text_tokens));
   }
+  return torch::tensor(ids, torch::kLong);
+}
+
+Synthesis XttsEngine::synthesize(const std::string& text, const std::string& language, const Voice& voice,
+                                 const SynthesisOptions& options) const {
+  torch::NoGradGuard no_grad;
   Synthesis result;
-  result.text_ids = torch::tensor(ids, torch::kLong);
+  result.text_ids = text_ids(text, language);
   auto text_ids = result.text_ids.unsqueeze(0).to(device_);
   const int64_t max_codes = options.max_codes > 0 ? std::min(options.max_codes, config_.max_generated_codes())
                                                   : config_.max_generated_codes();
@@ -158,6 +162,51 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
   result.latents = gpt_->latents(voice.gpt_cond_latent, text_ids, spoken);
   result.wav = vocoder_->decode(result.latents, voice.speaker_embedding).flatten();
   return result;
+}
+
+std::vector<XttsEngine::BatchResult> XttsEngine::synthesize_batch(const std::vector<BatchRequest>& requests) const {
+  torch::NoGradGuard no_grad;
+  std::vector<BatchResult> results(requests.size());
+  std::vector<std::optional<size_t>> slot(requests.size());
+  std::vector<torch::Tensor> ids(requests.size());
+  DecodeBatch batch(*gpt_, config_);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& request = requests[i];
+    try {
+      ids[i] = text_ids(request.text, request.language);
+      DecodeBatch::Request sequence;
+      sequence.cond_latents = request.voice->gpt_cond_latent;
+      sequence.text_ids = ids[i].unsqueeze(0).to(device_);
+      sequence.max_codes = request.options.max_codes > 0 ? std::min(request.options.max_codes, config_.max_generated_codes())
+                                                         : config_.max_generated_codes();
+      if (!request.options.greedy) {
+        sequence.sampling = request.options.sampling.value_or(XttsGpt::Sampling{
+            config_.temperature, config_.top_k, config_.top_p, config_.repetition_penalty});
+      }
+      sequence.on_step = request.options.on_step;
+      slot[i] = batch.add(std::move(sequence));
+    } catch (...) {
+      results[i] = std::current_exception();
+    }
+  }
+  while (batch.step()) {
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (!slot[i]) continue;
+    try {
+      if (auto error = batch.error(*slot[i])) std::rethrow_exception(error);
+      Synthesis synthesis;
+      synthesis.text_ids = ids[i];
+      synthesis.codes = batch.codes(*slot[i]);
+      synthesis.latents = batch.latents(*slot[i]);
+      if (!synthesis.latents.defined()) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+      synthesis.wav = vocoder_->decode(synthesis.latents, requests[i].voice->speaker_embedding).flatten();
+      results[i] = std::move(synthesis);
+    } catch (...) {
+      results[i] = std::current_exception();
+    }
+  }
+  return results;
 }
 
 }  // namespace gpufleet::xtts

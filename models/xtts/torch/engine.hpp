@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "models/xtts/config.hpp"
 #include "models/xtts/tokenizer.hpp"
@@ -59,6 +61,18 @@ class XttsEngine {
   Synthesis synthesize(const std::string& text, const std::string& language, const Voice& voice,
                        const SynthesisOptions& options) const;
 
+  // Several texts at once (DecodeBatch: one decode step for all unfinished ones at a time; each vocoded on
+  // its own). Each result is a Synthesis or the exception that ended it (a step hook's, a text too long).
+  // Per-request seeds and streaming are not offered here: callers run such requests through synthesize().
+  struct BatchRequest {
+    std::string text;
+    std::string language;
+    const Voice* voice = nullptr;
+    SynthesisOptions options;
+  };
+  using BatchResult = std::variant<Synthesis, std::exception_ptr>;
+  std::vector<BatchResult> synthesize_batch(const std::vector<BatchRequest>& requests) const;
+
   const XttsConfig& config() const { return config_; }
 
   // What identifies the voices this engine computes: its config and the weights of the conditioning
@@ -73,6 +87,8 @@ class XttsEngine {
 
  private:
   XttsEngine() = default;
+  // Upstream's text preparation and tokenization; throws for empty or too long text.
+  torch::Tensor text_ids(const std::string& text, const std::string& language) const;
   XttsConfig config_;
   std::unique_ptr<BpeTokenizer> tokenizer_;
   std::unique_ptr<Weights> weights_;

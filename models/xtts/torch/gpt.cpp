@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -67,6 +68,13 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
     scores = scores.masked_fill(causal.logical_not(), std::numeric_limits<float>::lowest());
   }
   auto attended = torch::matmul(torch::softmax(scores, -1), v).permute({0, 2, 1, 3}).reshape({batch * length, width});
+  return block_tail(x, attended, name);
+}
+
+torch::Tensor XttsGpt::block_tail(const torch::Tensor& x, const torch::Tensor& attended, const std::string& name) const {
+  const int64_t batch = x.size(0);
+  const int64_t length = x.size(1);
+  const int64_t width = x.size(2);
   auto out = x + torch::addmm(weights_.get(name + ".attn.c_proj.bias"), attended,
                               weights_.get(name + ".attn.c_proj.weight")).reshape({batch, length, width});
   auto m = F::layer_norm(out, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_2.weight"))
@@ -75,6 +83,29 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
                                   weights_.get(name + ".mlp.c_fc.weight")));
   return out + torch::addmm(weights_.get(name + ".mlp.c_proj.bias"), fc, weights_.get(name + ".mlp.c_proj.weight"))
                    .reshape({batch, length, width});
+}
+
+torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer, const std::vector<KvCache*>& caches) const {
+  const std::string name = "gpt.gpt.h." + std::to_string(layer);
+  const int64_t batch = x.size(0);
+  const int64_t width = x.size(2);
+  const int64_t head_dim = width / heads_;
+  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_1.weight"))
+                                .bias(weights_.get(name + ".ln_1.bias")).eps(1e-5));
+  auto qkv = torch::addmm(weights_.get(name + ".attn.c_attn.bias"), h.reshape({batch, width}),
+                          weights_.get(name + ".attn.c_attn.weight"))
+                 .reshape({batch, 3, heads_, 1, head_dim});  // one position per sequence
+  std::vector<torch::Tensor> attended;
+  attended.reserve(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    KvCache& cache = *caches[static_cast<size_t>(b)];
+    auto q = qkv[b][0].unsqueeze(0);  // [1, H, 1, Dh]
+    cache.keys[layer] = torch::cat({cache.keys[layer], qkv[b][1].unsqueeze(0)}, 2);
+    cache.values[layer] = torch::cat({cache.values[layer], qkv[b][2].unsqueeze(0)}, 2);
+    auto scores = torch::matmul(q, cache.keys[layer].transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
+    attended.push_back(torch::matmul(torch::softmax(scores, -1), cache.values[layer]).reshape({1, width}));
+  }
+  return block_tail(x, torch::cat(attended, 0), name);
 }
 
 torch::Tensor XttsGpt::final_norm(const torch::Tensor& hidden) const {
@@ -123,6 +154,26 @@ torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache, torch:
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
   ++cache.codes;
   return logits(x.select(1, 0), latent);
+}
+
+torch::Tensor XttsGpt::decode_each(const torch::Tensor& codes, const std::vector<KvCache*>& caches,
+                                   torch::Tensor* latents) const {
+  const auto& positions = weights_.get("gpt.mel_pos_embedding.emb.weight");
+  std::vector<int64_t> at;
+  for (const KvCache* cache : caches) {
+    if (cache->codes >= positions.size(0)) {
+      throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
+    }
+    at.push_back(cache->codes);
+  }
+  auto index = torch::tensor(at, torch::TensorOptions().dtype(torch::kLong)).to(positions.device());
+  auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions.index_select(0, index)).unsqueeze(1);
+  for (int64_t layer = 0; layer < layers_; ++layer) x = block_each(x, layer, caches);
+  const int64_t width = x.size(-1);
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  for (KvCache* cache : caches) ++cache->codes;
+  return logits(x.select(1, 0), latents);
 }
 
 torch::Tensor XttsGpt::latents(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
@@ -196,14 +247,7 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
   std::vector<int64_t> codes;
   while (static_cast<int64_t>(codes.size()) < max_codes) {
     if (on_step) on_step();
-    torch::Tensor next;
-    if (sampling == nullptr) {
-      next = repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]
-    } else {
-      auto processed = repetition_penalty(scores, seen, sampling->repetition_penalty);
-      processed = top_p(top_k(temperature(processed, sampling->temperature), sampling->top_k), sampling->top_p);
-      next = torch::multinomial(torch::softmax(processed, -1), 1).squeeze(1);
-    }
+    const torch::Tensor next = draw(scores, seen, sampling);
     // The one host sync per step: the stop decision needs the code on the CPU.
     const int64_t code = next.item<int64_t>();
     codes.push_back(code);
@@ -214,6 +258,84 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
     scores = decode(next, cache, on_code ? &latent : nullptr);
   }
   return torch::tensor(codes, options).unsqueeze(0);
+}
+
+torch::Tensor XttsGpt::draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling) const {
+  if (sampling == nullptr) return repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]
+  auto processed = repetition_penalty(scores, seen, sampling->repetition_penalty);
+  processed = top_p(top_k(temperature(processed, sampling->temperature), sampling->top_k), sampling->top_p);
+  return torch::multinomial(torch::softmax(processed, -1), 1).squeeze(1);
+}
+
+size_t DecodeBatch::add(Request request) {
+  Sequence sequence;
+  auto prefix = gpt_.prefix_embedding(request.cond_latents, request.text_ids);
+  sequence.scores = gpt_.prefill(prefix, sequence.cache, nullptr, &sequence.latent);
+  auto options = torch::TensorOptions().dtype(torch::kLong).device(prefix.device());
+  sequence.seen = torch::cat({torch::ones({1, prefix.size(1)}, options),
+                              torch::full({1, 1}, config_.gpt_start_audio_token, options)},
+                             1);
+  sequence.request = std::move(request);
+  sequence.done = sequence.request.max_codes <= 0;
+  sequences_.push_back(std::move(sequence));
+  return sequences_.size() - 1;
+}
+
+size_t DecodeBatch::unfinished() const {
+  return static_cast<size_t>(std::count_if(sequences_.begin(), sequences_.end(), [](const Sequence& s) { return !s.done; }));
+}
+
+bool DecodeBatch::step() {
+  std::vector<size_t> continuing;
+  std::vector<torch::Tensor> next_codes;
+  for (size_t i = 0; i < sequences_.size(); ++i) {
+    Sequence& s = sequences_[i];
+    if (s.done) continue;
+    try {
+      if (s.request.on_step) s.request.on_step();
+      const auto* sampling = s.request.sampling ? &*s.request.sampling : nullptr;
+      const torch::Tensor next = gpt_.draw(s.scores, s.seen, sampling);
+      const int64_t code = next.item<int64_t>();
+      s.codes.push_back(code);
+      if (code == config_.gpt_stop_audio_token) {
+        s.done = true;
+        continue;
+      }
+      s.latents.push_back(s.latent);
+      if (s.request.on_code) s.request.on_code(code, s.latent);
+      s.seen = torch::cat({s.seen, next.unsqueeze(0)}, 1);
+      if (static_cast<int64_t>(s.codes.size()) >= s.request.max_codes) {
+        s.done = true;
+        continue;
+      }
+      continuing.push_back(i);
+      next_codes.push_back(next);
+    } catch (...) {
+      s.error = std::current_exception();
+      s.done = true;
+    }
+  }
+  if (!continuing.empty()) {
+    std::vector<KvCache*> caches;
+    for (size_t i : continuing) caches.push_back(&sequences_[i].cache);
+    torch::Tensor latents;
+    auto scores = gpt_.decode_each(torch::cat(next_codes), caches, &latents);
+    for (size_t k = 0; k < continuing.size(); ++k) {
+      Sequence& s = sequences_[continuing[k]];
+      s.scores = scores.slice(0, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1);
+      s.latent = latents.slice(0, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1);
+    }
+  }
+  return unfinished() > 0;
+}
+
+torch::Tensor DecodeBatch::codes(size_t index) const {
+  return torch::tensor(sequences_.at(index).codes, torch::TensorOptions().dtype(torch::kLong)).unsqueeze(0);
+}
+
+torch::Tensor DecodeBatch::latents(size_t index) const {
+  const auto& list = sequences_.at(index).latents;
+  return list.empty() ? torch::Tensor() : torch::cat(list, 0).unsqueeze(0);
 }
 
 }  // namespace gpufleet::xtts

@@ -6,8 +6,9 @@
 
 #include <torch/types.h>
 
+#include <exception>
 #include <functional>
-
+#include <optional>
 #include <vector>
 
 #include "models/xtts/config.hpp"
@@ -37,6 +38,10 @@ class XttsGpt {
                         torch::Tensor* latent = nullptr) const;
   // Feeds one code per sequence [B]; returns the raw logits for the next [B, V] (and its latent, as prefill).
   torch::Tensor decode(const torch::Tensor& codes, KvCache& cache, torch::Tensor* latent = nullptr) const;
+  // The same for sequences that each have their own cache, of any length (requests that started at different
+  // times): the weight products run once for all rows, attention per sequence over its own cache.
+  torch::Tensor decode_each(const torch::Tensor& codes, const std::vector<KvCache*>& caches,
+                            torch::Tensor* latents = nullptr) const;
 
   // Hugging Face's RepetitionPenaltyLogitsProcessor over `seen` ids [B, N]: scores of ids present are divided
   // by the penalty when positive, multiplied when negative.
@@ -69,6 +74,10 @@ class XttsGpt {
                                  const Sampling& sampling, const StepHook& on_step = {},
                                  const CodeHook& on_code = {}) const;
 
+  // One draw as generate() makes it: the processors over `scores` [1, V] with the ids `seen` so far, then argmax
+  // (greedy: `sampling` null, the config's repetition penalty) or a multinomial draw. [1] on the scores' device.
+  torch::Tensor draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling) const;
+
   // The raw logits for the first code, as returned by the last prefill (for inspection and dumps).
   const torch::Tensor& last_prefill_logits() const { return last_prefill_logits_; }
 
@@ -80,6 +89,9 @@ class XttsGpt {
 
  private:
   torch::Tensor block(const torch::Tensor& x, int64_t layer, KvCache& cache) const;
+  torch::Tensor block_each(const torch::Tensor& x, int64_t layer, const std::vector<KvCache*>& caches) const;
+  // The block's second half: x + attention output projection, then the MLP with its residual.
+  torch::Tensor block_tail(const torch::Tensor& x, const torch::Tensor& attended, const std::string& name) const;
   torch::Tensor final_norm(const torch::Tensor& hidden) const;
   // The mel head over the last position's ln_f output; its final-normed input goes to `latent` when given.
   torch::Tensor logits(const torch::Tensor& last_hidden, torch::Tensor* latent) const;
@@ -92,6 +104,51 @@ class XttsGpt {
   mutable torch::Tensor last_prefill_logits_;
   int64_t layers_ = 0;
   int64_t heads_ = 0;
+};
+
+// Several sequences decoded together, each with its own text, voice, cache, sampling and length: the batch
+// runs one decode step for all unfinished sequences at a time, a sequence leaves when it stops, and a new one
+// may join between steps (continuous batching). Codes equal generating each alone, up to float rounding of the
+// shared products.
+class DecodeBatch {
+ public:
+  explicit DecodeBatch(const XttsGpt& gpt, const XttsConfig& config) : gpt_(gpt), config_(config) {}
+
+  struct Request {
+    torch::Tensor cond_latents;  // [1, latents, d]
+    torch::Tensor text_ids;      // [1, T]
+    int64_t max_codes = 0;
+    std::optional<XttsGpt::Sampling> sampling;  // none: greedy
+    XttsGpt::StepHook on_step;                  // before each of its codes; what it throws ends this sequence
+    XttsGpt::CodeHook on_code;
+  };
+  // Prefills the sequence and adds it; its first code is drawn at the next step. Returns its index.
+  size_t add(Request request);
+  // Draws one code for every unfinished sequence and advances them together. False once none is left.
+  bool step();
+  size_t unfinished() const;
+
+  // A sequence's codes [1, n] (the stop code included when drawn), its latents [1, n', d] for its spoken
+  // codes, and what ended it early (a hook's exception), if anything.
+  torch::Tensor codes(size_t index) const;
+  torch::Tensor latents(size_t index) const;
+  std::exception_ptr error(size_t index) const { return sequences_.at(index).error; }
+
+ private:
+  struct Sequence {
+    Request request;
+    KvCache cache;
+    torch::Tensor scores;  // [1, V] for its next code
+    torch::Tensor latent;  // [1, d] of its next code
+    torch::Tensor seen;    // [1, N] ids the repetition penalty sees
+    std::vector<int64_t> codes;
+    std::vector<torch::Tensor> latents;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  const XttsGpt& gpt_;
+  const XttsConfig& config_;
+  std::vector<Sequence> sequences_;
 };
 
 }  // namespace gpufleet::xtts
