@@ -2,10 +2,11 @@
 // HiFi-GAN 512 channels) with random weights, since no weights can be downloaded. Prints a table:
 // codes per second in the GPT decode loop, vocoder time, real-time factor, time to first audio.
 //
-//   gpufleet-xtts-bench [--device cpu|cuda] [--codes N] [--text-tokens T] [--runs R]
+//   gpufleet-xtts-bench [--device cpu|cuda] [--codes N] [--text-tokens T] [--runs R] [--batches 1,4,16]
+//                       [--batch-codes N]
 //
-// Streaming is measured as the engine does it (StreamingVocoder, first audio after 8 codes). Batch sizes above 1
-// are not measured yet: the engine decodes one sequence at a time so far.
+// Streaming is measured as the engine does it (StreamingVocoder, first audio after 8 codes); batching across
+// requests with DecodeBatch at --batches (default 1,4,16), each sequence --batch-codes long.
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -14,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/xtts/config.hpp"
 #include "models/xtts/torch/gpt.hpp"
@@ -165,6 +167,41 @@ int main(int argc, char** argv) {
     best_stream_first = std::min(best_stream_first, first_audio.value_or(1e9));
     best_stream_total = std::min(best_stream_total, std::chrono::duration<double>(Clock::now() - t0).count());
   }
+  // Batching across requests: B sequences (different texts) through one DecodeBatch, each vocoded on its own.
+  struct BatchRow {
+    int64_t batch = 0;
+    double decode_s = 0, total_s = 0, audio_s = 0;
+  };
+  std::vector<BatchRow> batch_rows;
+  std::string batch_list = args.count("batches") ? args["batches"] : "1,4,16";
+  const int64_t batch_codes = args.count("batch-codes") ? std::stoll(args["batch-codes"]) : codes;
+  for (size_t at = 0; at < batch_list.size();) {
+    const size_t comma = std::min(batch_list.find(',', at), batch_list.size());
+    const int64_t size = std::stoll(batch_list.substr(at, comma - at));
+    at = comma + 1;
+    sync(device);
+    const auto t0 = Clock::now();
+    DecodeBatch batch(gpt, config);
+    for (int64_t b = 0; b < size; ++b) {
+      DecodeBatch::Request request;
+      request.cond_latents = cond;
+      request.text_ids = torch::randint(3, 200, {1, text_tokens}, options.dtype(torch::kLong));
+      request.max_codes = batch_codes;
+      batch.add(std::move(request));
+    }
+    while (batch.step()) {
+    }
+    sync(device);
+    const auto t1 = Clock::now();
+    int64_t batch_samples = 0;
+    for (int64_t b = 0; b < size; ++b) batch_samples += vocoder.decode(batch.latents(static_cast<size_t>(b)), speaker).numel();
+    sync(device);
+    const auto t2 = Clock::now();
+    batch_rows.push_back({size, std::chrono::duration<double>(t1 - t0).count(),
+                          std::chrono::duration<double>(t2 - t0).count(),
+                          static_cast<double>(batch_samples) / static_cast<double>(config.output_sample_rate)});
+  }
+
   const double audio_s = static_cast<double>(samples) / static_cast<double>(config.output_sample_rate);
   const double total = best_gpt + best_tail;  // generate_greedy runs its own prefill
   std::printf("gpufleet-xtts-bench: XTTS-v2 size (GPT %lld x %lld, %lld heads; HiFi-GAN 512), random weights, device %s\n",
@@ -183,5 +220,14 @@ int main(int argc, char** argv) {
   std::printf("| %-42s | %12.2f |\n", "audio seconds per second, batch 1", audio_s / total);
   std::printf("| %-42s | %12.2f |\n", "streaming: time to first audio (s)", best_stream_first);
   std::printf("| %-42s | %12.3f |\n", "streaming: real-time factor", best_stream_total / audio_s);
+
+  std::printf("\nbatching across requests (%lld codes each, one run each, prefill and vocoder included):\n\n",
+              static_cast<long long>(batch_codes));
+  std::printf("| %5s | %22s | %20s | %24s |\n|-------|------------------------|----------------------|--------------------------|\n",
+              "batch", "GPT codes/s, all, w/ prefill", "wall for the batch s", "audio seconds per second");
+  for (const auto& row : batch_rows) {
+    std::printf("| %5lld | %22.1f | %20.2f | %24.3f |\n", static_cast<long long>(row.batch),
+                static_cast<double>(row.batch * batch_codes) / row.decode_s, row.total_s, row.audio_s / row.total_s);
+  }
   return 0;
 }

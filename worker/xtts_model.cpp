@@ -58,61 +58,63 @@ class XttsModel final : public models::Model {
   const protocol::ModelInfo& info() const override { return info_; }
 
   models::ModelOutput run(const models::ModelInput& input, models::JobContext& context) override {
-    const auto request = models::parse_tts_request(input.input, info_);
-    std::shared_ptr<xtts::Voice> named;
-    if (request.speaker_wav.empty()) named = named_speaker(input.input);
-    xtts::SynthesisOptions options;
-    options.greedy = input.input.value("greedy", false);
-    if (auto seed = number_field(input.input, "seed", 0, 9007199254740991.0)) options.seed = static_cast<uint64_t>(*seed);
-    const auto& config = engine_->config();
-    xtts::XttsGpt::Sampling sampling{config.temperature, config.top_k, config.top_p, config.repetition_penalty};
-    if (auto value = number_field(input.input, "temperature", 0.01, 5)) sampling.temperature = *value;
-    if (auto value = number_field(input.input, "top_k", 1, 10000)) sampling.top_k = static_cast<int64_t>(*value);
-    if (auto value = number_field(input.input, "top_p", 0.01, 1)) sampling.top_p = *value;
-    if (auto value = number_field(input.input, "repetition_penalty", 1, 50)) sampling.repetition_penalty = *value;
-    options.sampling = sampling;
-    // Every code drawn is progress, and a place to stop at when the job is cancelled or out of time.
-    options.on_step = [&context] { context.check(); };
-
     // One job at a time per engine: sampling seeds the process-wide generator and the GPT keeps state for
-    // dumps; one GPU gains little from two decodes interleaved.
+    // dumps. Jobs that arrive together share the decode steps through run_batch instead.
     std::lock_guard lock(engine_mutex_);
     context.check();
-    std::string source = "speaker";
-    auto voice = named;
-    if (!voice) voice = reference_voice(request.speaker_wav, input.reference, source);
-    // Long text is spoken piece by piece within the language's limit, as upstream splits it; the audio joined.
-    const auto pieces = xtts::split_xtts_text(request.text, xtts::xtts_char_limit(request.language));
-    if (pieces.empty()) throw ModelError(ErrorCode::kMissingField, "the text is empty");
-    // Streamed, each piece's audio goes out as the engine vocodes it, converted exactly as the result is.
-    std::optional<models::AudioStreamFile> stream;
-    if (!input.stream_path.empty()) {
-      stream.emplace(input.stream_path, info_.sample_rate);
-      options.on_audio = [&stream](const torch::Tensor& chunk) {
-        auto pcm = to_pcm16(chunk);
-        stream->append(pcm.data_ptr<int16_t>(), static_cast<size_t>(pcm.numel()));
-      };
+    return run_alone(prepare(input, context), input, context);
+  }
+
+  bool batches() const override { return true; }
+
+  // Jobs of one piece each, not streamed and not seeded, decode together (XttsEngine::synthesize_batch: one
+  // GPT step for all of them at a time); the others run one after another as run() runs them.
+  std::vector<models::BatchOutcome> run_batch(const std::vector<models::BatchItem>& items) override {
+    std::lock_guard lock(engine_mutex_);
+    std::vector<models::BatchOutcome> outcomes(items.size());
+    std::vector<std::optional<Prepared>> prepared(items.size());
+    std::vector<size_t> together;
+    for (size_t i = 0; i < items.size(); ++i) {
+      try {
+        items[i].context->check();
+        prepared[i] = prepare(*items[i].input, *items[i].context);
+        if (prepared[i]->pieces.size() == 1 && items[i].input->stream_path.empty() && !prepared[i]->options.seed) {
+          together.push_back(i);
+        }
+      } catch (...) {
+        outcomes[i].error = std::current_exception();
+      }
     }
-    std::vector<torch::Tensor> waves;
-    int64_t codes = 0;
-    for (const auto& piece : pieces) {
-      context.check();
-      const auto synthesis = engine_->synthesize(piece, request.language, *voice, options);
-      waves.push_back(synthesis.wav.to(torch::kCPU));
-      codes += synthesis.codes.size(1);
+    if (together.size() > 1) {
+      std::vector<xtts::XttsEngine::BatchRequest> requests;
+      for (size_t i : together) {
+        requests.push_back({prepared[i]->pieces.front(), prepared[i]->request.language, prepared[i]->voice.get(),
+                            prepared[i]->options});
+      }
+      const auto results = engine_->synthesize_batch(requests);
+      for (size_t k = 0; k < together.size(); ++k) {
+        const size_t i = together[k];
+        try {
+          if (auto* error = std::get_if<std::exception_ptr>(&results[k])) std::rethrow_exception(*error);
+          const auto& synthesis = std::get<xtts::Synthesis>(results[k]);
+          auto output = output_of(*prepared[i], *items[i].input, synthesis.wav.to(torch::kCPU), synthesis.codes.size(1));
+          output.details["batch_decoded"] = together.size();
+          outcomes[i].output = std::move(output);
+        } catch (...) {
+          outcomes[i].error = std::current_exception();
+        }
+        prepared[i].reset();
+      }
     }
-    auto samples = to_pcm16(torch::cat(waves));
-    models::Audio audio;
-    audio.samples.assign(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
-    audio.sample_rate = info_.sample_rate;
-    models::ModelOutput output{std::move(audio), {{"codes", codes}, {"pieces", pieces.size()}}};
-    if (stream) output.details["stream_chunks"] = stream->appends();
-    if (named) {
-      output.details["speaker"] = input.input["speaker"];
-    } else {
-      output.details["voice_cache"] = source;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!prepared[i]) continue;
+      try {
+        outcomes[i].output = run_alone(std::move(*prepared[i]), *items[i].input, *items[i].context);
+      } catch (...) {
+        outcomes[i].error = std::current_exception();
+      }
     }
-    return output;
+    return outcomes;
   }
 
   std::vector<std::string> references_in_memory() const override {
@@ -128,6 +130,76 @@ class XttsModel final : public models::Model {
   }
 
  private:
+  // A job made ready to speak: its request, voice and sampling, its text in pieces within the language's limit.
+  struct Prepared {
+    models::TtsRequest request;
+    std::shared_ptr<xtts::Voice> voice;
+    std::string source;  // where the voice came from: speaker (named), memory, shared, miss
+    xtts::SynthesisOptions options;
+    std::vector<std::string> pieces;
+  };
+
+  // Under engine_mutex_ (a voice may be computed).
+  Prepared prepare(const models::ModelInput& input, models::JobContext& context) {
+    Prepared job{models::parse_tts_request(input.input, info_), nullptr, "speaker", {}, {}};
+    if (job.request.speaker_wav.empty()) job.voice = named_speaker(input.input);
+    job.options.greedy = input.input.value("greedy", false);
+    if (auto seed = number_field(input.input, "seed", 0, 9007199254740991.0)) job.options.seed = static_cast<uint64_t>(*seed);
+    const auto& config = engine_->config();
+    xtts::XttsGpt::Sampling sampling{config.temperature, config.top_k, config.top_p, config.repetition_penalty};
+    if (auto value = number_field(input.input, "temperature", 0.01, 5)) sampling.temperature = *value;
+    if (auto value = number_field(input.input, "top_k", 1, 10000)) sampling.top_k = static_cast<int64_t>(*value);
+    if (auto value = number_field(input.input, "top_p", 0.01, 1)) sampling.top_p = *value;
+    if (auto value = number_field(input.input, "repetition_penalty", 1, 50)) sampling.repetition_penalty = *value;
+    job.options.sampling = sampling;
+    // Every code drawn is progress, and a place to stop at when the job is cancelled or out of time.
+    job.options.on_step = [&context] { context.check(); };
+    if (!job.voice) job.voice = reference_voice(job.request.speaker_wav, input.reference, job.source);
+    // Long text is spoken piece by piece within the language's limit, as upstream splits it; the audio joined.
+    job.pieces = xtts::split_xtts_text(job.request.text, xtts::xtts_char_limit(job.request.language));
+    if (job.pieces.empty()) throw ModelError(ErrorCode::kMissingField, "the text is empty");
+    return job;
+  }
+
+  // Under engine_mutex_: the job's pieces one after another, streamed when the client asked.
+  models::ModelOutput run_alone(Prepared job, const models::ModelInput& input, models::JobContext& context) {
+    // Streamed, each piece's audio goes out as the engine vocodes it, converted exactly as the result is.
+    std::optional<models::AudioStreamFile> stream;
+    if (!input.stream_path.empty()) {
+      stream.emplace(input.stream_path, info_.sample_rate);
+      job.options.on_audio = [&stream](const torch::Tensor& chunk) {
+        auto pcm = to_pcm16(chunk);
+        stream->append(pcm.data_ptr<int16_t>(), static_cast<size_t>(pcm.numel()));
+      };
+    }
+    std::vector<torch::Tensor> waves;
+    int64_t codes = 0;
+    for (const auto& piece : job.pieces) {
+      context.check();
+      const auto synthesis = engine_->synthesize(piece, job.request.language, *job.voice, job.options);
+      waves.push_back(synthesis.wav.to(torch::kCPU));
+      codes += synthesis.codes.size(1);
+    }
+    auto output = output_of(job, input, torch::cat(waves), codes);
+    if (stream) output.details["stream_chunks"] = stream->appends();
+    return output;
+  }
+
+  models::ModelOutput output_of(const Prepared& job, const models::ModelInput& input, const torch::Tensor& wav,
+                                int64_t codes) const {
+    auto samples = to_pcm16(wav);
+    models::Audio audio;
+    audio.samples.assign(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
+    audio.sample_rate = info_.sample_rate;
+    models::ModelOutput output{std::move(audio), {{"codes", codes}, {"pieces", job.pieces.size()}}};
+    if (job.source == "speaker") {
+      output.details["speaker"] = input.input["speaker"];
+    } else {
+      output.details["voice_cache"] = job.source;
+    }
+    return output;
+  }
+
   // A voice in memory, and the names its reference was sent under (the same bytes may have several).
   struct CachedVoice {
     std::string key;

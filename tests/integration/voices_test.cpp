@@ -429,5 +429,55 @@ TEST(FleetXtts, StreamedSpeechArrivesInChunksAndEqualsTheResult) {
   EXPECT_EQ(fleet.post("/v1/jobs", json{{"model", "espeak"}, {"input", {{"text", "x"}, {"stream", "yes"}}}}.dump()).status, 400);
 }
 
+// Guards batching across requests in the fleet: XTTS jobs that reach a worker together (max_batch 4, 300 ms
+// queue delay) decode together, and each one's audio equals what the same request gets alone.
+TEST(FleetXtts, JobsArrivingTogetherDecodeTogetherToTheirSoloAudio) {
+  const std::string golden = xtts_golden_dir();
+  if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
+  TempDir dir;
+  const json xtts{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false}, {"max_batch", 4},
+                  {"max_queue_delay_ms", 300}, {"files", {{"config", golden + "/config.json"}}}};
+  const std::string registry = write_model_registry(dir.path(), json{{"models", {xtts}}}.dump());
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});
+  std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
+  const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string speaker_wav = json::parse(fleet.post("/v1/files", reference, "audio/wav").body)["speaker_wav"];
+  auto input = [&](const std::string& text, const std::string& language) {
+    return json{{"text", text}, {"language", language}, {"speaker_wav", speaker_wav}, {"greedy", true}};
+  };
+  // The voice first, so that the batch below is about decoding.
+  ASSERT_EQ(fleet.wait_job(fleet.submit({{"model", "xtts"}, {"input", input("Warm up.", "en")}}), 120)["state"],
+            "succeeded");
+
+  const std::vector<std::pair<std::string, std::string>> texts{
+      {"Hello world! This is test number 42, isn't it?", "en"},
+      {"Guten Morgen, wie geht es dir heute?", "de"},
+      {"Le chat dort sur la chaise.", "fr"}};
+  std::vector<std::string> ids;
+  for (const auto& [text, language] : texts) ids.push_back(fleet.submit({{"model", "xtts"}, {"input", input(text, language)}}));
+  size_t decoded_together = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto job = fleet.wait_job(ids[i], 120);
+    ASSERT_EQ(job["state"], "succeeded") << job.dump();
+    decoded_together = std::max<size_t>(decoded_together, job["result"].value("batch_decoded", 1));
+    const std::string alone = fleet.submit({{"model", "xtts"}, {"input", input(texts[i].first, texts[i].second)}});
+    auto solo_job = fleet.wait_job(alone, 120);
+    ASSERT_EQ(solo_job["state"], "succeeded") << solo_job.dump();
+    EXPECT_EQ(solo_job["result"].value("batch_decoded", 1), 1);
+    const std::string batched_bytes = result_bytes(fleet, ids[i]);
+    const std::string solo_bytes = result_bytes(fleet, alone);
+    const auto batched_info = parse_wav(batched_bytes);
+    const auto solo_info = parse_wav(solo_bytes);
+    ASSERT_TRUE(batched_info && solo_info);
+    const auto batched = wav_samples_pcm16(batched_bytes, *batched_info);
+    const auto solo = wav_samples_pcm16(solo_bytes, *solo_info);
+    ASSERT_EQ(batched.size(), solo.size()) << texts[i].first;
+    int worst = 0;
+    for (size_t k = 0; k < solo.size(); ++k) worst = std::max(worst, std::abs(solo[k] - batched[k]));
+    EXPECT_LE(worst, 2) << texts[i].first;
+  }
+  EXPECT_GE(decoded_together, 2u) << "three jobs within the 300 ms queue delay were not decoded together";
+}
+
 }  // namespace
 }  // namespace gpufleet::testing
