@@ -1,11 +1,9 @@
 #include "common/http_client.hpp"
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -21,47 +19,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Request = http::request<http::string_body>;
-
-template <typename Stream>
-asio::awaitable<void> exchange(Stream& stream, const Request& request, uint64_t max_body, HttpResult& result) {
-  co_await http::async_write(stream, request, asio::use_awaitable);
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(max_body);
-  co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
-  auto response = parser.release();
-  result.status = static_cast<int>(response.result_int());
-  result.body = std::move(response.body());
-  for (const auto& field : response) {
-    std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    result.headers[name] = std::string(field.value());
-  }
-}
-
-asio::awaitable<void> call(const HttpEndpoint& endpoint, const Request& request, asio::ssl::context* tls,
-                           uint64_t max_body, HttpResult& result) {
-  auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
-  auto addresses = co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), asio::use_awaitable);
-  if (tls == nullptr) {
-    beast::tcp_stream stream(executor);
-    co_await stream.async_connect(addresses, asio::use_awaitable);
-    co_await exchange(stream, request, max_body, result);
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  } else {
-    beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
-    boost::system::error_code not_an_address;
-    asio::ip::make_address(endpoint.host, not_an_address);
-    if (not_an_address) SSL_set_tlsext_host_name(stream.native_handle(), endpoint.host.c_str());  // SNI: names only
-    stream.set_verify_mode(asio::ssl::verify_peer);
-    stream.set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
-    co_await beast::get_lowest_layer(stream).async_connect(addresses, asio::use_awaitable);
-    co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-    co_await exchange(stream, request, max_body, result);
-  }
-}
 
 std::string host_header(const HttpEndpoint& endpoint) {
   std::string host = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
@@ -95,30 +52,83 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
     if (error) return HttpResult{0, "", {}, "cannot load CA certificates: " + error.message()};
   }
 
+  // Everything below lives on this stack and runs inside io.run_for() here: a handler still pending when the
+  // call gives up is destroyed with the io_context, never run.
   HttpResult result;
-  asio::io_context io(1);
   bool done = false;
-  asio::co_spawn(io, call(endpoint, request, tls ? &*tls : nullptr, options.max_body_bytes, result),
-                 [&](std::exception_ptr failure) {
-                   done = true;
-                   if (!failure) return;
-                   result.status = 0;
-                   try {
-                     std::rethrow_exception(failure);
-                   } catch (const boost::system::system_error& error) {
-                     result.error = error.code().message();
-                   } catch (const std::exception& error) {
-                     result.error = error.what();
-                   }
-                 });
-  // Run in slices so that a cancel is seen within 100 ms; what is still pending dies with the io_context.
+  asio::io_context io(1);
+  tcp::resolver resolver(io);
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  if (tls) {
+    secure.emplace(io, *tls);
+    boost::system::error_code not_an_address;
+    asio::ip::make_address(endpoint.host, not_an_address);
+    if (not_an_address) SSL_set_tlsext_host_name(secure->native_handle(), endpoint.host.c_str());  // SNI: names only
+    secure->set_verify_mode(asio::ssl::verify_peer);
+    secure->set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
+  } else {
+    plain.emplace(io);
+  }
+  beast::tcp_stream& transport = secure ? beast::get_lowest_layer(*secure) : *plain;
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(options.max_body_bytes);
+
+  auto fail = [&](const beast::error_code& error) {
+    result.status = 0;
+    result.error = error.message();
+    done = true;
+  };
+  auto on_read = [&](beast::error_code error, size_t) {
+    if (error) return fail(error);
+    auto response = parser.release();
+    result.status = static_cast<int>(response.result_int());
+    result.body = std::move(response.body());
+    for (const auto& field : response) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      result.headers[name] = std::string(field.value());
+    }
+    done = true;
+  };
+  auto on_written = [&](beast::error_code error, size_t) {
+    if (error) return fail(error);
+    if (secure) return http::async_read(*secure, buffer, parser, on_read);
+    http::async_read(*plain, buffer, parser, on_read);
+  };
+  auto send = [&] {
+    if (secure) return http::async_write(*secure, request, on_written);
+    http::async_write(*plain, request, on_written);
+  };
+  resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
+                         [&](beast::error_code error, tcp::resolver::results_type addresses) {
+                           if (error) return fail(error);
+                           transport.async_connect(addresses, [&](beast::error_code connect_error, tcp::endpoint) {
+                             if (connect_error) return fail(connect_error);
+                             if (!secure) return send();
+                             secure->async_handshake(asio::ssl::stream_base::client,
+                                                     [&](beast::error_code handshake_error) {
+                                                       if (handshake_error) return fail(handshake_error);
+                                                       send();
+                                                     });
+                           });
+                         });
+
+  // Run in slices so that a cancel is seen within 100 ms.
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   while (!done && !io.stopped() && !(options.cancel && options.cancel->load())) {
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero()) break;
     io.run_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(100), left));
   }
-  if (done) return result;
+  if (done) {
+    if (plain) {
+      beast::error_code ignored;
+      plain->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+    return result;
+  }
   if (options.cancel && options.cancel->load()) return HttpResult{0, "", {}, "cancelled"};
   return HttpResult{0, "", {}, "no answer within " + std::to_string(options.timeout.count()) + " ms"};
 }

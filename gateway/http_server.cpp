@@ -128,18 +128,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       writing_ = true;
       auto data = std::make_shared<std::string>(std::move(queue_.front()));
       queue_.pop_front();
+      // this->: the enclosing Session's shared_from_this would hide this class's own (a dependent base).
       asio::async_write(session_->stream_, asio::buffer(*data),
-                        [self = shared_from_this(), data](beast::error_code ec, size_t) {
+                        [self = this->shared_from_this(), data](beast::error_code ec, size_t) {
                           if (ec) return self->finish();
                           self->write_next();
                         });
     }
     void watch_for_close() {
-      session_->stream_.async_read_some(asio::buffer(scratch_),
-                                                 [self = shared_from_this()](beast::error_code ec, size_t) {
-                                                   if (ec) return self->finish();
-                                                   self->watch_for_close();  // a client may send anything; ignored
-                                                 });
+      session_->stream_.async_read_some(asio::buffer(scratch_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->finish();
+        self->watch_for_close();  // a client may send anything; ignored
+      });
     }
     void finish() {
       if (!open_) return;
