@@ -47,8 +47,9 @@ void AudioTail::on_job(const std::vector<std::string>& fields) {
   }
   pump();
   if (done_) return;
+  // The pump above already read all of it: the worker appends before it reports, and the record said succeeded
+  // only after that report.
   if (state == "succeeded") {
-    pump();
     if (offset_ == 0) {
       // The model did not stream: its finished result, whole.
       auto result = nlohmann::json::parse(fields[3], nullptr, false);
