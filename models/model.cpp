@@ -42,4 +42,10 @@ std::vector<BatchOutcome> Model::run_batch(const std::vector<BatchItem>& items) 
   return outcomes;
 }
 
+void Model::run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed) {
+  auto outcomes = run_batch(items);
+  if (outcomes.size() != items.size()) throw ModelError(ErrorCode::kModelError, "model answered a short batch");
+  for (size_t i = 0; i < items.size(); ++i) feed.finish(items[i], std::move(outcomes[i]));
+}
+
 }  // namespace gpufleet::models

@@ -63,6 +63,21 @@ struct BatchOutcome {
   std::exception_ptr error;
 };
 
+// The worker's side of a batch that keeps running (Model::run_continuous): a model that works step by step
+// takes in jobs of its model that arrived after the batch began, and hands back each job's outcome as soon as
+// it has one, so that a short job is reported without waiting for the longest of its batch. Used only from the
+// thread that runs the batch.
+class BatchFeed {
+ public:
+  virtual ~BatchFeed() = default;
+  // Jobs of this model waiting now, as many as the batch has room for (its max_batch less the jobs it runs
+  // that are not finished yet); none when there is no room or nothing waits. They are the model's to finish.
+  virtual std::vector<BatchItem> join() = 0;
+  // A job's outcome. Every item, given or joined, is finished exactly once; its input and context stay valid
+  // until then.
+  virtual void finish(const BatchItem& item, BatchOutcome outcome) = 0;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -76,6 +91,10 @@ class Model {
   // Runs jobs of this model together and answers one outcome per item, in order; one job's failure is its
   // own. The default runs them one after another.
   virtual std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items);
+  // Runs a batch that may grow while it runs and finishes each job through `feed` (see BatchFeed). The default
+  // joins nothing: run_batch(items), then every outcome. Jobs left unfinished when it returns fail as a model
+  // error; what it throws fails them all.
+  virtual void run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed);
   // The references (ModelInput::reference) whose voices this model holds in memory now, so that the broker
   // sends later jobs with them here. Called from the worker's event loop while jobs run: must not wait for
   // one. Models without a voice cache have none.

@@ -28,6 +28,9 @@ class NamedModel final : public Model {
   std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items) override {
     return inner_->run_batch(items);
   }
+  void run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed) override {
+    inner_->run_continuous(items, feed);
+  }
 
  private:
   std::unique_ptr<Model> inner_;

@@ -23,7 +23,7 @@ std::optional<std::vector<PendingJob>> BatchQueue::take(SteadyClock::time_point 
   std::set<std::string> seen;
   for (const auto& oldest : jobs_) {
     const std::string model = oldest.job.model;  // a copy: extract() moves the job it names
-    if (!seen.insert(model).second) continue;
+    if (!seen.insert(model).second || joining(model)) continue;
     const BatchPolicy& rule = policy(model);
     size_t waiting = 0;
     for (const auto& job : jobs_) waiting += job.job.model == model ? 1 : 0;
@@ -38,6 +38,13 @@ std::optional<std::vector<PendingJob>> BatchQueue::take_any() {
   if (jobs_.empty()) return std::nullopt;
   const std::string model = jobs_.front().job.model;
   return extract(model, policy(model).max_batch);
+}
+
+std::vector<PendingJob> BatchQueue::join(const std::string& model, size_t room) { return extract(model, room); }
+
+void BatchQueue::close_join(const std::string& model) {
+  auto found = joining_.find(model);
+  if (found != joining_.end() && --found->second <= 0) joining_.erase(found);
 }
 
 std::vector<PendingJob> BatchQueue::extract(const std::string& model, size_t count) {

@@ -6,6 +6,9 @@
 // Which batch goes next: the models are considered in the order of their oldest waiting job, and the first
 // that is ready (max_batch jobs waiting, or its oldest job has waited max_delay) is taken. A model still
 // filling its batch does not hold up another model whose batch is ready.
+//
+// Continuous batching: while a batch of a model runs and takes in newcomers (join), that model's jobs wait
+// for it rather than start a second batch: the running one takes them as soon as it has room.
 
 #include <chrono>
 #include <deque>
@@ -43,6 +46,14 @@ class BatchQueue {
   std::optional<std::vector<PendingJob>> take(SteadyClock::time_point now, SteadyClock::time_point* next_check);
   // Everything, at once (when a worker stops waiting for batches to fill).
   std::optional<std::vector<PendingJob>> take_any();
+  // Up to `room` jobs of `model`, oldest first, for a batch of it that is running; they do not wait for
+  // max_delay. Empty when none waits.
+  std::vector<PendingJob> join(const std::string& model, size_t room);
+  // A running batch of `model` takes its newcomers (a model that joins calls join() while it runs): take()
+  // leaves that model's jobs to it until close_join().
+  void open_join(const std::string& model) { ++joining_[model]; }
+  void close_join(const std::string& model);
+  bool joining(const std::string& model) const { return joining_.count(model) != 0; }
 
   size_t size() const { return jobs_.size(); }
   bool empty() const { return jobs_.empty(); }
@@ -54,6 +65,7 @@ class BatchQueue {
   std::map<std::string, BatchPolicy> policies_;
   BatchPolicy single_;
   std::deque<PendingJob> jobs_;  // arrival order
+  std::map<std::string, int> joining_;  // running batches that take newcomers, by model
 };
 
 }  // namespace gpufleet::worker

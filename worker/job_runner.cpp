@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <deque>
 #include <functional>
+#include <unordered_map>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -64,80 +67,208 @@ void record_error(protocol::JobResult& result, std::exception_ptr error) {
   }
 }
 
+// A job that ends before any model call: its result, ready to send.
+protocol::JobResult failed_result(const protocol::Job& job, std::exception_ptr error) {
+  protocol::JobResult result;
+  result.job_id = job.job_id;
+  result.attempt = job.attempt;
+  record_error(result, error);
+  return result;
+}
+
+void log_failure(const protocol::JobResult& result) {
+  spdlog::warn("job {} attempt {} failed: {} {}", result.job_id, result.attempt, result.error_code,
+               result.error_message);
+}
+
 }  // namespace
+
+// The jobs of one model call: those it started with and those that joined while it ran. Each is finished
+// exactly once, stored (or failed) and handed to the TaskSource at that moment.
+class JobRunner::Feed final : public models::BatchFeed {
+ public:
+  Feed(const JobRunner& runner, models::Model& model, std::string model_name, TaskSource& source)
+      : runner_(runner), model_(model), model_name_(std::move(model_name)), source_(source) {}
+
+  models::Model& model() const { return model_; }
+  // The items the call starts with (those added before it).
+  std::vector<models::BatchItem> items() const {
+    std::vector<models::BatchItem> items;
+    for (const auto& entry : entries_) items.push_back(models::BatchItem{&entry.input, entry.task.context});
+    return items;
+  }
+
+  // A task that passed admit().
+  models::BatchItem add(const Task& task, models::ModelInput input) {
+    entries_.push_back(Entry{task, std::move(input), std::chrono::steady_clock::now(), false});
+    Entry& entry = entries_.back();
+    by_input_[&entry.input] = &entry;
+    ++running_;
+    return models::BatchItem{&entry.input, task.context};
+  }
+
+  std::vector<models::BatchItem> join() override {
+    std::vector<models::BatchItem> items;
+    for (const Task& task : source_.more(model_name_, running_)) {
+      models::ModelInput input;
+      try {
+        if (&runner_.admit(*task.job, input) != &model_) {
+          throw ModelError(ErrorCode::kModelError, "job " + task.job->job_id + " was offered to a batch of another model");
+        }
+        items.push_back(add(task, std::move(input)));
+      } catch (...) {
+        auto result = failed_result(*task.job, std::current_exception());
+        log_failure(result);
+        source_.done(task, std::move(result));
+      }
+    }
+    return items;
+  }
+
+  void finish(const models::BatchItem& item, models::BatchOutcome outcome) override {
+    auto found = by_input_.find(item.input);
+    if (found == by_input_.end() || found->second->finished) {
+      spdlog::error("model {} finished a job that is not in its batch, or one twice; ignored", model_name_);
+      return;
+    }
+    Entry& entry = *found->second;
+    protocol::JobResult result;
+    result.job_id = entry.task.job->job_id;
+    result.attempt = entry.task.job->attempt;
+    try {
+      if (outcome.error) std::rethrow_exception(outcome.error);
+      if (!outcome.output) throw ModelError(ErrorCode::kModelError, "model answered neither output nor error");
+      entry.task.context->check();  // a job stopped while it finished writes nothing
+      result.result_json = runner_.store(*entry.task.job, *outcome.output, elapsed_ms(entry), entries_.size());
+      result.ok = true;
+    } catch (...) {
+      record_error(result, std::current_exception());
+    }
+    complete(entry, std::move(result));
+  }
+
+  // Fails every job the model call left unfinished: it returned without them, or threw `error`.
+  void finish_rest(std::exception_ptr error) {
+    for (auto& entry : entries_) {
+      if (entry.finished) continue;
+      protocol::JobResult result;
+      result.job_id = entry.task.job->job_id;
+      result.attempt = entry.task.job->attempt;
+      record_error(result, error);
+      complete(entry, std::move(result));
+    }
+  }
+
+  bool out_of_memory() const { return out_of_memory_; }
+
+ private:
+  struct Entry {
+    Task task;
+    models::ModelInput input;
+    std::chrono::steady_clock::time_point started;
+    bool finished = false;
+  };
+
+  static double elapsed_ms(const Entry& entry) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - entry.started).count();
+  }
+
+  void complete(Entry& entry, protocol::JobResult result) {
+    entry.finished = true;
+    --running_;
+    result.run_ms = elapsed_ms(entry);
+    if (!result.ok) {
+      out_of_memory_ = out_of_memory_ || result.error_code == to_string(ErrorCode::kOutOfMemory);
+      log_failure(result);
+    }
+    source_.done(entry.task, std::move(result));
+  }
+
+  const JobRunner& runner_;
+  models::Model& model_;
+  std::string model_name_;
+  TaskSource& source_;
+  std::deque<Entry> entries_;  // a deque: items point into its entries, which must not move
+  std::unordered_map<const models::ModelInput*, Entry*> by_input_;
+  size_t running_ = 0;
+  bool out_of_memory_ = false;
+};
 
 protocol::JobResult JobRunner::run(const protocol::Job& job, models::JobContext& context) const {
   return run_batch({Task{&job, &context}}).front();
 }
 
 std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& tasks) const {
-  const auto started = std::chrono::steady_clock::now();
-  auto elapsed_ms = [&] {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  // A source that adds nothing and keeps each result in its task's place.
+  class Collect final : public TaskSource {
+   public:
+    Collect(const std::vector<Task>& tasks, std::vector<protocol::JobResult>& results) : results_(results) {
+      for (size_t i = 0; i < tasks.size(); ++i) index_[tasks[i].job] = i;
+    }
+    std::vector<Task> more(const std::string&, size_t) override { return {}; }
+    void done(const Task& task, protocol::JobResult result) override { results_[index_.at(task.job)] = std::move(result); }
+
+   private:
+    std::vector<protocol::JobResult>& results_;
+    std::map<const protocol::Job*, size_t> index_;
   };
   std::vector<protocol::JobResult> results(tasks.size());
-  std::vector<models::ModelInput> inputs(tasks.size());
-  // Jobs that passed the checks, by model: each group is one call of its model's run_batch.
-  std::map<models::Model*, std::vector<size_t>> groups;
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    const protocol::Job& job = *tasks[i].job;
-    results[i].job_id = job.job_id;
-    results[i].attempt = job.attempt;
+  Collect collect(tasks, results);
+  run_continuous(tasks, collect);
+  return results;
+}
+
+void JobRunner::run_continuous(const std::vector<Task>& tasks, TaskSource& source) const {
+  // Jobs that pass the checks, by model: each group is one call of its model's run_continuous.
+  std::vector<std::unique_ptr<Feed>> feeds;
+  for (const Task& task : tasks) {
+    models::ModelInput input;
     try {
-      if (!is_valid_job_id(job.job_id)) throw ModelError(ErrorCode::kInvalidInput, "invalid job id");
-      auto model = models_.find(job.model);
-      if (model == models_.end()) {
-        throw ModelError(ErrorCode::kUnknownModel, "this worker does not serve model '" + job.model + "'");
+      models::Model& model = admit(*task.job, input);
+      auto feed = std::find_if(feeds.begin(), feeds.end(), [&](const auto& f) { return &f->model() == &model; });
+      if (feed == feeds.end()) {
+        feeds.push_back(std::make_unique<Feed>(*this, model, task.job->model, source));
+        feed = feeds.end() - 1;
       }
-      inputs[i] = models::ModelInput{job.job_id, nlohmann::json::parse(job.input_json, nullptr, false)};
-      if (inputs[i].input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
-      // A model that cannot clone says so itself (cannot_clone) rather than hearing about paths.
-      if (model->second->info().cloning) resolve_reference(inputs[i]);
-      if (model->second->info().kind == "video") resolve_video_inputs(inputs[i].input);
-      inputs[i].scratch_dir = storage_root_ / ".partial";
-      if (model->second->info().kind == "tts" && inputs[i].input.value("stream", false) == true) {
-        inputs[i].stream_path = storage_root_ / "streams" / (job.job_id + "-" + std::to_string(job.attempt) + ".wav");
-        // Streams of earlier jobs, long read (or never): the result file holds the same audio.
-        models::AudioStreamFile::sweep(storage_root_ / "streams", std::chrono::minutes(10));
-      }
-      groups[model->second.get()].push_back(i);
+      (*feed)->add(task, std::move(input));
     } catch (...) {
-      record_error(results[i], std::current_exception());
-    }
-  }
-  for (auto& [model, members] : groups) {
-    std::vector<models::BatchItem> items;
-    for (size_t i : members) items.push_back(models::BatchItem{&inputs[i], tasks[i].context});
-    std::vector<models::BatchOutcome> outcomes;
-    try {
-      outcomes = model->run_batch(items);
-      if (outcomes.size() != items.size()) throw ModelError(ErrorCode::kModelError, "model answered a short batch");
-    } catch (...) {
-      outcomes.assign(items.size(), models::BatchOutcome{std::nullopt, std::current_exception()});
-    }
-    for (size_t k = 0; k < members.size(); ++k) {
-      const size_t i = members[k];
-      try {
-        if (outcomes[k].error) std::rethrow_exception(outcomes[k].error);
-        if (!outcomes[k].output) throw ModelError(ErrorCode::kModelError, "model answered neither output nor error");
-        tasks[i].context->check();  // a job stopped while it finished writes nothing
-        results[i].result_json = store(*tasks[i].job, *outcomes[k].output, elapsed_ms(), members.size());
-        results[i].ok = true;
-      } catch (...) {
-        record_error(results[i], std::current_exception());
-      }
+      auto result = failed_result(*task.job, std::current_exception());
+      log_failure(result);
+      source.done(task, std::move(result));
     }
   }
   bool out_of_memory = false;
-  for (auto& result : results) {
-    result.run_ms = elapsed_ms();
-    if (result.ok) continue;
-    out_of_memory = out_of_memory || result.error_code == to_string(ErrorCode::kOutOfMemory);
-    spdlog::warn("job {} attempt {} failed: {} {}", result.job_id, result.attempt, result.error_code,
-                 result.error_message);
+  for (auto& feed : feeds) {
+    try {
+      feed->model().run_continuous(feed->items(), *feed);
+      feed->finish_rest(std::make_exception_ptr(
+          ModelError(ErrorCode::kModelError, "the model returned without finishing the job")));
+    } catch (...) {
+      feed->finish_rest(std::current_exception());
+    }
+    out_of_memory = out_of_memory || feed->out_of_memory();
   }
   if (out_of_memory && on_out_of_memory_) on_out_of_memory_();
-  return results;
+}
+
+models::Model& JobRunner::admit(const protocol::Job& job, models::ModelInput& input) const {
+  if (!is_valid_job_id(job.job_id)) throw ModelError(ErrorCode::kInvalidInput, "invalid job id");
+  auto model = models_.find(job.model);
+  if (model == models_.end()) {
+    throw ModelError(ErrorCode::kUnknownModel, "this worker does not serve model '" + job.model + "'");
+  }
+  input = models::ModelInput{job.job_id, nlohmann::json::parse(job.input_json, nullptr, false)};
+  if (input.input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
+  // A model that cannot clone says so itself (cannot_clone) rather than hearing about paths.
+  if (model->second->info().cloning) resolve_reference(input);
+  if (model->second->info().kind == "video") resolve_video_inputs(input.input);
+  input.scratch_dir = storage_root_ / ".partial";
+  if (model->second->info().kind == "tts" && input.input.value("stream", false) == true) {
+    input.stream_path = storage_root_ / "streams" / (job.job_id + "-" + std::to_string(job.attempt) + ".wav");
+    // Streams of earlier jobs, long read (or never): the result file holds the same audio.
+    models::AudioStreamFile::sweep(storage_root_ / "streams", std::chrono::minutes(10));
+  }
+  return *model->second;
 }
 
 void JobRunner::resolve_reference(models::ModelInput& model_input) const {

@@ -29,6 +29,21 @@ class JobRunner {
     models::JobContext* context = nullptr;
   };
   std::vector<protocol::JobResult> run_batch(const std::vector<Task>& tasks) const;
+
+  // Where a running batch gets more jobs and leaves each result (continuous batching, Model::run_continuous).
+  // Called only from the thread that runs the batch.
+  class TaskSource {
+   public:
+    virtual ~TaskSource() = default;
+    // Jobs of `model` that may join its running batch, which has `running` jobs unfinished; empty: none. A
+    // task's job and context stay valid until its result is done.
+    virtual std::vector<Task> more(const std::string& model, size_t running) = 0;
+    // A task's result, as soon as it has one; every task (given or joined) gets exactly one.
+    virtual void done(const Task& task, protocol::JobResult result) = 0;
+  };
+  // Runs `tasks` (grouped by model, one model call per group), letting each model take more jobs from
+  // `source` while it runs and handing each result to `source` the moment it is stored.
+  void run_continuous(const std::vector<Task>& tasks, TaskSource& source) const;
   std::vector<protocol::ModelInfo> model_infos() const;
   // The speaker references each model holds a voice for in memory, by model (see Model::references_in_memory).
   std::vector<protocol::ModelVoices> voices_in_memory() const;
@@ -48,6 +63,11 @@ class JobRunner {
   // Writes an output's file and answers the result JSON. Throws what writing throws.
   std::string store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
                     size_t batch_size) const;
+  // A job's checks before its model sees it: its id, its model, its input parsed and its files resolved.
+  // Throws ModelError.
+  models::Model& admit(const protocol::Job& job, models::ModelInput& input) const;
+
+  class Feed;
 
   std::map<std::string, std::unique_ptr<models::Model>> models_;
   std::filesystem::path storage_root_;

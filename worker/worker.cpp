@@ -384,26 +384,76 @@ void Worker::executor_loop() {
       // Another executor may find the rest ready (or start its own wait for a batch to fill).
       if (!pending_.empty()) work_ready_.notify_one();
     }
-    std::vector<JobRunner::Task> tasks;
-    auto batch_progress = std::make_shared<models::JobContext::SharedProgress>(0);
-    for (auto& pending : batch) {
-      pending.context->start(batch_progress);  // the lease now counts on progress
-      tasks.push_back(JobRunner::Task{&pending.job, pending.context.get()});
-    }
-    ++busy_slots_;
-    const auto results = runner_->run_batch(tasks);
-    --busy_slots_;
-    if (!batch.empty()) {
-      metrics_.observe("gpufleet_worker_batch_size", {{"model", batch.front().job.model}}, static_cast<double>(batch.size()));
-    }
-    for (size_t i = 0; i < results.size(); ++i) {
-      const std::string& model = batch[i].job.model;
-      metrics_.increment("gpufleet_worker_jobs_total", {{"model", model}, {"outcome", results[i].ok ? "ok" : results[i].error_code}});
-      metrics_.observe("gpufleet_worker_job_seconds", {{"model", model}}, results[i].run_ms / 1000.0);
-      out.send(zmq::buffer(held_key(batch[i].job.job_id, batch[i].job.attempt)), zmq::send_flags::sndmore);
-      out.send(zmq::buffer(protocol::encode_body(results[i])), zmq::send_flags::none);
-    }
+    run_batch(std::move(batch), out);
   }
+}
+
+// The worker's side of a running batch: newcomers of its model come from the queue while it has room, and
+// each result goes to the I/O thread the moment it is done.
+class Worker::BatchRun final : public JobRunner::TaskSource {
+ public:
+  BatchRun(Worker& worker, zmq::socket_t& out) : worker_(worker), out_(out) {}
+  ~BatchRun() override {
+    if (joining_.empty()) return;
+    {
+      std::lock_guard lock(worker_.mutex_);
+      for (const auto& model : joining_) worker_.pending_.close_join(model);
+    }
+    worker_.work_ready_.notify_all();  // this model's waiting jobs are any executor's again
+  }
+
+  // Takes over jobs from the queue (these and any that join); their tasks point into them.
+  std::vector<JobRunner::Task> adopt(std::vector<PendingJob> jobs) {
+    std::vector<JobRunner::Task> tasks;
+    for (auto& job : jobs) {
+      job.context->start(progress_);  // the lease now counts on the batch's progress
+      jobs_.push_back(std::move(job));
+      tasks.push_back(JobRunner::Task{&jobs_.back().job, jobs_.back().context.get()});
+      ++size_;
+    }
+    return tasks;
+  }
+
+  std::vector<JobRunner::Task> more(const std::string& model, size_t running) override {
+    std::vector<PendingJob> joined;
+    {
+      std::lock_guard lock(worker_.mutex_);
+      if (joining_.insert(model).second) worker_.pending_.open_join(model);
+      const uint32_t max_batch = worker_.pending_.policy(model).max_batch;
+      if (running < max_batch) joined = worker_.pending_.join(model, max_batch - running);
+    }
+    return adopt(std::move(joined));
+  }
+
+  void done(const JobRunner::Task& task, protocol::JobResult result) override {
+    const std::string& model = task.job->model;
+    auto& metrics = worker_.metrics_;
+    metrics.increment("gpufleet_worker_jobs_total", {{"model", model}, {"outcome", result.ok ? "ok" : result.error_code}});
+    metrics.observe("gpufleet_worker_job_seconds", {{"model", model}}, result.run_ms / 1000.0);
+    out_.send(zmq::buffer(held_key(task.job->job_id, task.job->attempt)), zmq::send_flags::sndmore);
+    out_.send(zmq::buffer(protocol::encode_body(result)), zmq::send_flags::none);
+  }
+
+  size_t size() const { return size_; }
+
+ private:
+  Worker& worker_;
+  zmq::socket_t& out_;
+  std::shared_ptr<models::JobContext::SharedProgress> progress_ = std::make_shared<models::JobContext::SharedProgress>(0);
+  std::list<PendingJob> jobs_;  // a list: tasks point into it
+  std::set<std::string> joining_;
+  size_t size_ = 0;
+};
+
+void Worker::run_batch(std::vector<PendingJob> batch, zmq::socket_t& out) {
+  if (batch.empty()) return;
+  const std::string model = batch.front().job.model;
+  BatchRun run(*this, out);
+  const auto tasks = run.adopt(std::move(batch));
+  ++busy_slots_;
+  runner_->run_continuous(tasks, run);
+  --busy_slots_;
+  metrics_.observe("gpufleet_worker_batch_size", {{"model", model}}, static_cast<double>(run.size()));
 }
 
 }  // namespace gpufleet::worker

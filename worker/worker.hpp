@@ -1,12 +1,14 @@
 #pragma once
 // The worker process: a DEALER connection to the broker served by one I/O thread (heartbeats from a timer,
 // jobs in, results out) and `slots` executor threads that run models, each taking a batch at a time from
-// the BatchQueue. Models never block heartbeats.
+// the BatchQueue; a model that batches continuously takes newcomers into its running batch and each job's
+// result goes out the moment it is done. Models never block heartbeats.
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <list>
 #include <functional>
 #include <optional>
 #include <limits>
@@ -81,6 +83,9 @@ class Worker {
   void send_result(const std::string& key);
   void resend_unacknowledged(bool all);
   void executor_loop();
+  // Runs a batch taken from the queue on this executor, and any jobs that join it (continuous batching).
+  class BatchRun;
+  void run_batch(std::vector<PendingJob> batch, zmq::socket_t& out);
 
   // A job this worker holds: running, or finished with its result not yet acknowledged by the broker.
   struct Held {

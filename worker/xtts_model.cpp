@@ -39,6 +39,12 @@ torch::Tensor to_pcm16(const torch::Tensor& wav) {
   return (wav.clamp(-1.0, 1.0) * 32767.0).round().to(torch::kInt16).contiguous();
 }
 
+// Streamed audio is converted exactly as the result is, so that the stream and the result file agree.
+void append_pcm(models::AudioStreamFile& stream, const torch::Tensor& chunk) {
+  auto pcm = to_pcm16(chunk);
+  stream.append(pcm.data_ptr<int16_t>(), static_cast<size_t>(pcm.numel()));
+}
+
 class XttsModel final : public models::Model {
  public:
   XttsModel(const models::ModelSpec& spec, const DeviceInfo& device, size_t voice_cache,
@@ -57,64 +63,95 @@ class XttsModel final : public models::Model {
 
   const protocol::ModelInfo& info() const override { return info_; }
 
+  // One engine call at a time (engine_mutex_): jobs that arrive together, or while others decode, share the
+  // decode steps inside run_continuous instead. A single job is a batch of one.
   models::ModelOutput run(const models::ModelInput& input, models::JobContext& context) override {
-    // One job at a time per engine: sampling seeds the process-wide generator and the GPT keeps state for
-    // dumps. Jobs that arrive together share the decode steps through run_batch instead.
-    std::lock_guard lock(engine_mutex_);
-    context.check();
-    return run_alone(prepare(input, context), input, context);
+    auto outcome = std::move(run_batch({models::BatchItem{&input, &context}}).front());
+    if (outcome.error) std::rethrow_exception(outcome.error);
+    if (!outcome.output) throw ModelError(ErrorCode::kModelError, "the batch answered nothing for the job");
+    return std::move(*outcome.output);
   }
 
   bool batches() const override { return true; }
 
-  // Jobs of one piece each, not streamed and not seeded, decode together (XttsEngine::synthesize_batch: one
-  // GPT step for all of them at a time); the others run one after another as run() runs them.
   std::vector<models::BatchOutcome> run_batch(const std::vector<models::BatchItem>& items) override {
+    // The same decoding as a running batch, without newcomers, its outcomes kept in order.
+    class Collect final : public models::BatchFeed {
+     public:
+      explicit Collect(const std::vector<models::BatchItem>& items) : items_(items), outcomes_(items.size()) {}
+      std::vector<models::BatchItem> join() override { return {}; }
+      void finish(const models::BatchItem& item, models::BatchOutcome outcome) override {
+        for (size_t i = 0; i < items_.size(); ++i) {
+          if (items_[i].input == item.input) outcomes_[i] = std::move(outcome);
+        }
+      }
+      std::vector<models::BatchOutcome> outcomes() { return std::move(outcomes_); }
+
+     private:
+      const std::vector<models::BatchItem>& items_;
+      std::vector<models::BatchOutcome> outcomes_;
+    };
+    Collect collect(items);
+    run_continuous(items, collect);
+    return collect.outcomes();
+  }
+
+  // Continuous batching: every job decodes in one SpeechBatch (one GPT step for all at a time), newcomers join
+  // between steps while the worker has room for them, and each job is finished the moment its last piece is
+  // vocoded. A job's text pieces decode one after another within the batch; a streamed job streams from it; a
+  // seeded job draws from its own generator, so it sounds as it does alone.
+  void run_continuous(const std::vector<models::BatchItem>& items, models::BatchFeed& feed) override {
     std::lock_guard lock(engine_mutex_);
-    std::vector<models::BatchOutcome> outcomes(items.size());
-    std::vector<std::optional<Prepared>> prepared(items.size());
-    std::vector<size_t> together;
-    for (size_t i = 0; i < items.size(); ++i) {
+    xtts::XttsEngine::SpeechBatch batch(*engine_);
+    std::map<size_t, std::shared_ptr<Member>> decoding;  // by batch index: the member's current piece
+    auto fail = [&feed](const models::BatchItem& item) {
+      feed.finish(item, models::BatchOutcome{std::nullopt, std::current_exception()});
+    };
+    // Adds a member's next piece to the batch.
+    auto decode_next = [&](const std::shared_ptr<Member>& member) {
+      decoding[batch.add(member->piece_request())] = member;
+    };
+    auto admit = [&](const models::BatchItem& item) {
       try {
-        items[i].context->check();
-        prepared[i] = prepare(*items[i].input, *items[i].context);
-        if (prepared[i]->pieces.size() == 1 && items[i].input->stream_path.empty() && !prepared[i]->options.seed) {
-          together.push_back(i);
-        }
+        item.context->check();
+        auto member = std::make_shared<Member>(item, prepare(*item.input, *item.context));
+        if (!item.input->stream_path.empty()) member->open_stream(item.input->stream_path, info_.sample_rate);
+        decode_next(member);
       } catch (...) {
-        outcomes[i].error = std::current_exception();
+        fail(item);
       }
-    }
-    if (together.size() > 1) {
-      std::vector<xtts::XttsEngine::BatchRequest> requests;
-      for (size_t i : together) {
-        requests.push_back({prepared[i]->pieces.front(), prepared[i]->request.language, prepared[i]->voice.get(),
-                            prepared[i]->options});
-      }
-      const auto results = engine_->synthesize_batch(requests);
-      for (size_t k = 0; k < together.size(); ++k) {
-        const size_t i = together[k];
+    };
+    for (const auto& item : items) admit(item);
+    while (true) {
+      for (const auto& item : feed.join()) admit(item);
+      for (auto& [index, result] : batch.take_finished()) {
+        auto member = std::move(decoding.at(index));
+        decoding.erase(index);
         try {
-          if (auto* error = std::get_if<std::exception_ptr>(&results[k])) std::rethrow_exception(*error);
-          const auto& synthesis = std::get<xtts::Synthesis>(results[k]);
-          auto output = output_of(*prepared[i], *items[i].input, synthesis.wav.to(torch::kCPU), synthesis.codes.size(1));
-          output.details["batch_decoded"] = together.size();
-          outcomes[i].output = std::move(output);
+          if (auto* error = std::get_if<std::exception_ptr>(&result)) std::rethrow_exception(*error);
+          const auto& synthesis = std::get<xtts::Synthesis>(result);
+          member->waves.push_back(synthesis.wav.to(torch::kCPU));
+          member->codes += synthesis.codes.size(1);
+          if (++member->next_piece < member->job.pieces.size()) {
+            member->item.context->check();
+            decode_next(member);
+            continue;
+          }
+          auto output = output_of(member->job, *member->item.input, torch::cat(member->waves), member->codes);
+          output.details["batch_decoded"] = member->peak;
+          if (member->stream) output.details["stream_chunks"] = member->stream->appends();
+          feed.finish(member->item, models::BatchOutcome{std::move(output), nullptr});
         } catch (...) {
-          outcomes[i].error = std::current_exception();
+          fail(member->item);
         }
-        prepared[i].reset();
       }
-    }
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (!prepared[i]) continue;
-      try {
-        outcomes[i].output = run_alone(std::move(*prepared[i]), *items[i].input, *items[i].context);
-      } catch (...) {
-        outcomes[i].error = std::current_exception();
+      if (batch.unfinished() > 0) {
+        for (auto& [index, member] : decoding) member->peak = std::max(member->peak, batch.unfinished());
+        batch.step();
+        continue;
       }
+      if (decoding.empty()) break;  // nothing joined at the top of this round, nothing left to decode
     }
-    return outcomes;
   }
 
   std::vector<std::string> references_in_memory() const override {
@@ -139,6 +176,26 @@ class XttsModel final : public models::Model {
     std::vector<std::string> pieces;
   };
 
+  // A job in a running batch: its pieces decode one after another, their audio joined at the end.
+  struct Member {
+    Member(const models::BatchItem& batch_item, Prepared prepared) : item(batch_item), job(std::move(prepared)) {}
+    models::BatchItem item;
+    Prepared job;
+    size_t next_piece = 0;
+    std::vector<torch::Tensor> waves;
+    int64_t codes = 0;
+    size_t peak = 1;  // the most sequences decoded together while its own decoded
+    std::optional<models::AudioStreamFile> stream;
+
+    void open_stream(const std::filesystem::path& path, uint32_t sample_rate) {
+      stream.emplace(path, sample_rate);
+      job.options.on_audio = [this](const torch::Tensor& chunk) { append_pcm(*stream, chunk); };
+    }
+    xtts::XttsEngine::BatchRequest piece_request() const {
+      return {job.pieces.at(next_piece), job.request.language, job.voice.get(), job.options};
+    }
+  };
+
   // Under engine_mutex_ (a voice may be computed).
   Prepared prepare(const models::ModelInput& input, models::JobContext& context) {
     Prepared job{models::parse_tts_request(input.input, info_), nullptr, "speaker", {}, {}};
@@ -159,30 +216,6 @@ class XttsModel final : public models::Model {
     job.pieces = xtts::split_xtts_text(job.request.text, xtts::xtts_char_limit(job.request.language));
     if (job.pieces.empty()) throw ModelError(ErrorCode::kMissingField, "the text is empty");
     return job;
-  }
-
-  // Under engine_mutex_: the job's pieces one after another, streamed when the client asked.
-  models::ModelOutput run_alone(Prepared job, const models::ModelInput& input, models::JobContext& context) {
-    // Streamed, each piece's audio goes out as the engine vocodes it, converted exactly as the result is.
-    std::optional<models::AudioStreamFile> stream;
-    if (!input.stream_path.empty()) {
-      stream.emplace(input.stream_path, info_.sample_rate);
-      job.options.on_audio = [&stream](const torch::Tensor& chunk) {
-        auto pcm = to_pcm16(chunk);
-        stream->append(pcm.data_ptr<int16_t>(), static_cast<size_t>(pcm.numel()));
-      };
-    }
-    std::vector<torch::Tensor> waves;
-    int64_t codes = 0;
-    for (const auto& piece : job.pieces) {
-      context.check();
-      const auto synthesis = engine_->synthesize(piece, job.request.language, *job.voice, job.options);
-      waves.push_back(synthesis.wav.to(torch::kCPU));
-      codes += synthesis.codes.size(1);
-    }
-    auto output = output_of(job, input, torch::cat(waves), codes);
-    if (stream) output.details["stream_chunks"] = stream->appends();
-    return output;
   }
 
   models::ModelOutput output_of(const Prepared& job, const models::ModelInput& input, const torch::Tensor& wav,

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,6 +32,46 @@ std::string result_bytes(Fleet& fleet, const std::string& id) {
   EXPECT_EQ(response.status, 200) << response.body;
   return response.body;
 }
+
+// The largest difference between two jobs' WAV results, sample by sample; -1 when their lengths differ or one
+// is not a WAV file.
+int worst_sample_difference(Fleet& fleet, const std::string& id, const std::string& other) {
+  const std::string bytes = result_bytes(fleet, id);
+  const std::string other_bytes = result_bytes(fleet, other);
+  const auto info = parse_wav(bytes);
+  const auto other_info = parse_wav(other_bytes);
+  if (!info || !other_info) return -1;
+  const auto samples = wav_samples_pcm16(bytes, *info);
+  const auto other_samples = wav_samples_pcm16(other_bytes, *other_info);
+  if (samples.size() != other_samples.size()) return -1;
+  int worst = 0;
+  for (size_t k = 0; k < samples.size(); ++k) worst = std::max(worst, std::abs(samples[k] - other_samples[k]));
+  return worst;
+}
+
+// One worker serving the golden checkpoint as "xtts" with the given batching, its reference uploaded and its
+// voice computed, so that what follows is about decoding.
+struct BatchingXttsFleet {
+  BatchingXttsFleet(int max_batch, int max_queue_delay_ms) {
+    const std::string golden = xtts_golden_dir();
+    const json xtts{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+                    {"max_batch", max_batch}, {"max_queue_delay_ms", max_queue_delay_ms},
+                    {"files", {{"config", golden + "/config.json"}}}};
+    const std::string registry = write_model_registry(dir.path(), json{{"models", {xtts}}}.dump());
+    fleet = std::make_unique<Fleet>(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});
+    std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
+    const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    speaker_wav = json::parse(fleet->post("/v1/files", reference, "audio/wav").body)["speaker_wav"];
+    warm = fleet->wait_job(fleet->submit({{"model", "xtts"}, {"input", input("Warm up.")}}), 120)["state"] == "succeeded";
+  }
+  json input(const std::string& text, const std::string& language = "en") const {
+    return json{{"text", text}, {"language", language}, {"speaker_wav", speaker_wav}, {"greedy", true}};
+  }
+  TempDir dir;
+  std::unique_ptr<Fleet> fleet;
+  std::string speaker_wav;
+  bool warm = false;
+};
 
 TEST(FleetVoices, APiperVoiceIsServedAndConcurrentJobsBatchToTheirSoloAudio) {
   TempDir dir;
@@ -432,22 +473,11 @@ TEST(FleetXtts, StreamedSpeechArrivesInChunksAndEqualsTheResult) {
 // Guards batching across requests in the fleet: XTTS jobs that reach a worker together (max_batch 4, 300 ms
 // queue delay) decode together, and each one's audio equals what the same request gets alone.
 TEST(FleetXtts, JobsArrivingTogetherDecodeTogetherToTheirSoloAudio) {
-  const std::string golden = xtts_golden_dir();
-  if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
-  TempDir dir;
-  const json xtts{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false}, {"max_batch", 4},
-                  {"max_queue_delay_ms", 300}, {"files", {{"config", golden + "/config.json"}}}};
-  const std::string registry = write_model_registry(dir.path(), json{{"models", {xtts}}}.dump());
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});
-  std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
-  const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string speaker_wav = json::parse(fleet.post("/v1/files", reference, "audio/wav").body)["speaker_wav"];
-  auto input = [&](const std::string& text, const std::string& language) {
-    return json{{"text", text}, {"language", language}, {"speaker_wav", speaker_wav}, {"greedy", true}};
-  };
-  // The voice first, so that the batch below is about decoding.
-  ASSERT_EQ(fleet.wait_job(fleet.submit({{"model", "xtts"}, {"input", input("Warm up.", "en")}}), 120)["state"],
-            "succeeded");
+  if (!std::filesystem::exists(xtts_golden_dir() + "/config.json")) GTEST_SKIP() << "no XTTS golden set";
+  BatchingXttsFleet xtts(4, 300);
+  ASSERT_TRUE(xtts.warm);
+  Fleet& fleet = *xtts.fleet;
+  auto input = [&](const std::string& text, const std::string& language) { return xtts.input(text, language); };
 
   const std::vector<std::pair<std::string, std::string>> texts{
       {"Hello world! This is test number 42, isn't it?", "en"},
@@ -464,19 +494,62 @@ TEST(FleetXtts, JobsArrivingTogetherDecodeTogetherToTheirSoloAudio) {
     auto solo_job = fleet.wait_job(alone, 120);
     ASSERT_EQ(solo_job["state"], "succeeded") << solo_job.dump();
     EXPECT_EQ(solo_job["result"].value("batch_decoded", 1), 1);
-    const std::string batched_bytes = result_bytes(fleet, ids[i]);
-    const std::string solo_bytes = result_bytes(fleet, alone);
-    const auto batched_info = parse_wav(batched_bytes);
-    const auto solo_info = parse_wav(solo_bytes);
-    ASSERT_TRUE(batched_info && solo_info);
-    const auto batched = wav_samples_pcm16(batched_bytes, *batched_info);
-    const auto solo = wav_samples_pcm16(solo_bytes, *solo_info);
-    ASSERT_EQ(batched.size(), solo.size()) << texts[i].first;
-    int worst = 0;
-    for (size_t k = 0; k < solo.size(); ++k) worst = std::max(worst, std::abs(solo[k] - batched[k]));
+    const int worst = worst_sample_difference(fleet, ids[i], alone);
+    EXPECT_GE(worst, 0) << texts[i].first << ": the audio lengths differ";
     EXPECT_LE(worst, 2) << texts[i].first;
   }
   EXPECT_GE(decoded_together, 2u) << "three jobs within the 300 ms queue delay were not decoded together";
+}
+
+// Guards continuous batching in the fleet: a job that reaches the worker while another decodes joins the
+// running batch instead of waiting for it, is reported as soon as its own audio is done (before the long job
+// it joined), streams from the batch, and sounds as it does alone.
+TEST(FleetXtts, AJobArrivingMidDecodeJoinsTheBatchAndIsReportedFirst) {
+  if (!std::filesystem::exists(xtts_golden_dir() + "/config.json")) GTEST_SKIP() << "no XTTS golden set";
+  BatchingXttsFleet xtts(4, 0);
+  ASSERT_TRUE(xtts.warm);
+  Fleet& fleet = *xtts.fleet;
+  auto input = [&](const std::string& text) { return xtts.input(text); };
+
+  // Many pieces (the text is split at the language's limit), each decoded in turn: a long job.
+  std::string long_text;
+  for (int i = 0; i < 10; ++i) {
+    long_text += "Sentence number " + std::to_string(i) + " is long enough to be a piece of its own when it is joined "
+                 "with the others, because the English limit is two hundred and fifty characters, which this one "
+                 "together with its neighbour exceeds by far. ";
+  }
+  const std::string long_id = fleet.submit({{"model", "xtts"}, {"input", input(long_text)}});
+  const auto waiting_since = std::chrono::steady_clock::now();
+  while (json::parse(fleet.get("/v1/jobs/" + long_id).body)["state"] != "running") {
+    ASSERT_LT(std::chrono::steady_clock::now() - waiting_since, std::chrono::seconds(60)) << "the long job never ran";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  json streamed_input = input("Le chat dort.");
+  streamed_input["stream"] = true;
+  const std::string short_id = fleet.submit({{"model", "xtts"}, {"input", streamed_input}});
+  const auto short_job = fleet.wait_job(short_id, 120);
+  const auto long_job = fleet.wait_job(long_id, 120);
+  ASSERT_EQ(short_job["state"], "succeeded") << short_job.dump();
+  ASSERT_EQ(long_job["state"], "succeeded") << long_job.dump();
+  EXPECT_GE(long_job["result"]["pieces"].get<int>(), 5) << long_job.dump();
+  EXPECT_GE(short_job["result"].value("batch_decoded", 1), 2) << "the newcomer did not join: " << short_job.dump();
+  EXPECT_GE(long_job["result"].value("batch_decoded", 1), 2) << long_job.dump();
+  EXPECT_LT(short_job["finished_at_ms"].get<int64_t>(), long_job["finished_at_ms"].get<int64_t>())
+      << "the short job waited for the long one";
+  EXPECT_GE(short_job["result"].value("stream_chunks", 0), 1) << short_job.dump();
+  std::cout << "long job " << long_job["timings"]["running_ms"] << " ms (" << long_job["result"]["pieces"]
+            << " pieces); the newcomer ran " << short_job["timings"]["running_ms"] << " ms inside it, finished "
+            << long_job["finished_at_ms"].get<int64_t>() - short_job["finished_at_ms"].get<int64_t>()
+            << " ms before it\n";
+
+  const std::string alone = fleet.submit({{"model", "xtts"}, {"input", streamed_input}});
+  const auto solo_job = fleet.wait_job(alone, 120);
+  ASSERT_EQ(solo_job["state"], "succeeded") << solo_job.dump();
+  EXPECT_EQ(solo_job["result"].value("batch_decoded", 1), 1);
+  const int worst = worst_sample_difference(fleet, short_id, alone);
+  EXPECT_GE(worst, 0) << "the audio lengths differ";
+  EXPECT_LE(worst, 2);
 }
 
 }  // namespace

@@ -80,5 +80,27 @@ TEST(BatchQueue, TakeAnyEmptiesTheQueueWithoutWaiting) {
   EXPECT_FALSE(queue.take_any());
 }
 
+// Guards continuous batching's side of the queue: a running batch takes newcomers at once, as many as it has
+// room for, and while it takes them no second batch of its model starts beside it.
+TEST(BatchQueue, ARunningBatchTakesItsModelsNewcomersAndNoSecondBatchStarts) {
+  BatchQueue queue({{"xtts", BatchPolicy{4, milliseconds(0)}}});
+  queue.push(pending("x1", "xtts"));
+  queue.push(pending("e1", "espeak"));
+  queue.push(pending("x2", "xtts"));
+  queue.push(pending("x3", "xtts"));
+  queue.open_join("xtts");
+  SteadyClock::time_point next;
+  EXPECT_EQ(ids(queue.take(kStart, &next)), std::vector<std::string>{"e1"}) << "another model is not held up";
+  EXPECT_FALSE(queue.take(kStart + milliseconds(1000), &next)) << "xtts's jobs are left to its running batch";
+  EXPECT_EQ(next, SteadyClock::time_point::max());
+  std::vector<std::string> joined;
+  for (auto& job : queue.join("xtts", 2)) joined.push_back(job.job.job_id);
+  EXPECT_EQ(joined, (std::vector<std::string>{"x1", "x2"}));
+  EXPECT_TRUE(queue.join("espeak", 0).empty());
+  queue.close_join("xtts");
+  EXPECT_EQ(ids(queue.take(kStart, &next)), std::vector<std::string>{"x3"}) << "closed: any executor's again";
+  EXPECT_TRUE(queue.join("xtts", 4).empty());
+}
+
 }  // namespace
 }  // namespace gpufleet::worker

@@ -145,5 +145,108 @@ TEST_F(JobRunnerTest, AnnouncesLanguagesEspeakCanSpeak) {
   EXPECT_NE(std::find(espeak.languages.begin(), espeak.languages.end(), "fr"), espeak.languages.end());
 }
 
+// A model that works in rounds, as a decoding model does: each round it takes newcomers, then finishes the job
+// whose "rounds" ran out (so short jobs end first), and it can be told to forget a job or to finish one twice.
+class RoundsModel final : public models::Model {
+ public:
+  RoundsModel() {
+    info_.name = "rounds";
+    info_.kind = "tts";
+  }
+  const protocol::ModelInfo& info() const override { return info_; }
+  models::ModelOutput run(const models::ModelInput&, models::JobContext&) override { return {}; }
+  bool batches() const override { return true; }
+  void run_continuous(const std::vector<models::BatchItem>& items, models::BatchFeed& feed) override {
+    std::vector<std::pair<models::BatchItem, int>> running;
+    for (const auto& item : items) running.emplace_back(item, item.input->input.value("rounds", 1));
+    for (int round = 1; !running.empty(); ++round) {
+      for (const auto& item : feed.join()) running.emplace_back(item, round + item.input->input.value("rounds", 1));
+      log.push_back("round " + std::to_string(round) + ": " + std::to_string(running.size()) + " running");
+      for (auto it = running.begin(); it != running.end();) {
+        if (it->second > round) {
+          ++it;
+          continue;
+        }
+        if (it->first.input->input.value("forget", false)) {
+          it = running.erase(it);
+          continue;
+        }
+        models::ModelOutput output;
+        output.details["round"] = round;
+        feed.finish(it->first, models::BatchOutcome{output, nullptr});
+        if (it->first.input->input.value("twice", false)) feed.finish(it->first, models::BatchOutcome{output, nullptr});
+        it = running.erase(it);
+      }
+    }
+  }
+  std::vector<std::string> log;
+
+ private:
+  protocol::ModelInfo info_;
+};
+
+// A worker's side of a batch: newcomers offered once the batch asks, results in the order they come.
+class ScriptedSource final : public JobRunner::TaskSource {
+ public:
+  std::vector<JobRunner::Task> more(const std::string& model, size_t running) override {
+    asked.push_back(model + "/" + std::to_string(running));
+    std::vector<JobRunner::Task> joining;
+    joining.swap(offer);
+    return joining;
+  }
+  void done(const JobRunner::Task& task, protocol::JobResult result) override {
+    // What the batch's other jobs are doing when this one is reported: finished ones went out at once.
+    order.push_back(task.job->job_id);
+    results[task.job->job_id] = std::move(result);
+  }
+  std::vector<JobRunner::Task> offer;
+  std::vector<std::string> asked;
+  std::vector<std::string> order;
+  std::map<std::string, protocol::JobResult> results;
+};
+
+std::string job_id(char fill) { return std::string(32, fill); }
+
+// Guards continuous batching in the runner: a job that joins a running batch is checked like any other, each
+// result is handed over when its job ends (a short job before a long one that started earlier), a job the
+// model forgets fails instead of hanging, and a job finished twice is reported once.
+TEST(JobRunnerContinuous, JoinersAreCheckedAndEachResultLeavesWhenItsJobEnds) {
+  testing::TempDir dir;
+  std::map<std::string, std::unique_ptr<models::Model>> loaded;
+  auto model = std::make_unique<RoundsModel>();
+  RoundsModel* rounds = model.get();
+  loaded["rounds"] = std::move(model);
+  JobRunner runner(std::move(loaded), dir.path());
+  auto job = [](char fill, const std::string& input) {
+    return protocol::Job{job_id(fill), 1, "tts", "rounds", input, 0, 0, 0};
+  };
+  const protocol::Job long_job = job('a', R"({"rounds":4})");
+  const protocol::Job short_joiner = job('b', R"({"rounds":1})");
+  const protocol::Job bad_joiner = job('c', "{not json");
+  const protocol::Job forgotten = job('d', R"({"rounds":2,"forget":true})");
+  const protocol::Job twice = job('e', R"({"rounds":1,"twice":true})");
+  models::JobContext contexts[5];
+  ScriptedSource source;
+  source.offer = {{&short_joiner, &contexts[1]}, {&bad_joiner, &contexts[2]}, {&forgotten, &contexts[3]}};
+  runner.run_continuous({{&long_job, &contexts[0]}, {&twice, &contexts[4]}}, source);
+
+  EXPECT_EQ(source.asked.front(), "rounds/2") << "the batch asks with its running count";
+  ASSERT_EQ(source.results.size(), 5u);
+  EXPECT_EQ(source.order, (std::vector<std::string>{job_id('c'), job_id('e'), job_id('b'), job_id('a'), job_id('d')}));
+  EXPECT_EQ(source.results[job_id('c')].error_code, "invalid_json") << "a joiner is checked before its model sees it";
+  ASSERT_TRUE(source.results[job_id('b')].ok) << source.results[job_id('b')].error_message;
+  EXPECT_EQ(nlohmann::json::parse(source.results[job_id('b')].result_json)["round"], 2) << "joined in round 1, ended in round 2";
+  EXPECT_EQ(nlohmann::json::parse(source.results[job_id('a')].result_json)["round"], 4);
+  EXPECT_EQ(source.results[job_id('d')].error_code, "model_error") << "a forgotten job fails when the call returns";
+  EXPECT_TRUE(source.results[job_id('e')].ok);
+  EXPECT_EQ(rounds->log.front(), "round 1: 4 running");
+
+  // run_batch is the same path without newcomers: its results in the order of its tasks.
+  const auto batch = runner.run_batch({{&long_job, &contexts[0]}, {&short_joiner, &contexts[1]}});
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[0].job_id, job_id('a'));
+  EXPECT_EQ(nlohmann::json::parse(batch[1].result_json)["round"], 1);
+}
+
 }  // namespace
 }  // namespace gpufleet::worker

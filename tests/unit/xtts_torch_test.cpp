@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -298,6 +300,88 @@ TEST(XttsEngineBatching, BatchedSequencesEqualEachAloneAndMayJoinBetweenSteps) {
   }
   EXPECT_TRUE(torch::equal(batch.codes(first), alone[0].codes));
   EXPECT_TRUE(torch::equal(batch.codes(joined), alone[2].codes));
+}
+
+// Guards continuous batching in the engine: a request that ends early is vocoded and handed out while a longer
+// one still decodes (a short job never waits for the longest of its batch), and a streamed request that joins
+// mid-decode gets the chunks and audio it gets alone.
+TEST(XttsEngineBatching, ASpeechBatchHandsOutEachRequestWhenItsCodesEnd) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto golden = golden_voice();
+  const auto& engine = golden.engine;
+  const auto& voice = golden.voice;
+  SynthesisOptions greedy;
+  greedy.greedy = true;
+  SynthesisOptions short_codes = greedy;
+  short_codes.max_codes = 6;
+  const std::string long_text = "Hello world! This is test number 42, isn't it?";
+  const std::string short_text = "Le chat dort sur la chaise.";
+  const auto long_alone = engine->synthesize(long_text, "en", voice, greedy);
+  const auto short_alone = engine->synthesize(short_text, "fr", voice, short_codes);
+  ASSERT_GT(long_alone.codes.size(1), 12) << "the long request must outlast the short one";
+  std::vector<torch::Tensor> streamed_alone_chunks;
+  SynthesisOptions streamed = greedy;
+  streamed.on_audio = [&](const torch::Tensor& samples) { streamed_alone_chunks.push_back(samples.clone()); };
+  const auto streamed_alone = engine->synthesize(short_text, "fr", voice, streamed);
+
+  XttsEngine::SpeechBatch batch(*engine);
+  const size_t long_index = batch.add({long_text, "en", &voice, greedy});
+  const size_t short_index = batch.add({short_text, "fr", &voice, short_codes});
+  std::map<size_t, Synthesis> results;
+  std::map<size_t, size_t> unfinished_when_handed_out;
+  std::optional<size_t> streamed_index;
+  std::vector<torch::Tensor> streamed_chunks;
+  int steps = 0;
+  auto collect = [&] {
+    for (auto& [index, result] : batch.take_finished()) {
+      ASSERT_TRUE(std::holds_alternative<Synthesis>(result)) << "request " << index << " failed";
+      unfinished_when_handed_out[index] = batch.unfinished();
+      results[index] = std::get<Synthesis>(std::move(result));
+    }
+  };
+  while (batch.step()) {
+    collect();
+    if (++steps == 3) {
+      streamed.on_audio = [&](const torch::Tensor& samples) { streamed_chunks.push_back(samples.clone()); };
+      streamed_index = batch.add({short_text, "fr", &voice, streamed});
+    }
+  }
+  collect();
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_GT(unfinished_when_handed_out[short_index], 0u) << "the short request waited for the long one";
+  EXPECT_TRUE(torch::equal(results[short_index].codes, short_alone.codes));
+  EXPECT_TRUE(close(results[short_index].wav, short_alone.wav, 1e-4, 1e-3));
+  EXPECT_TRUE(torch::equal(results[long_index].codes, long_alone.codes));
+  EXPECT_TRUE(close(results[long_index].wav, long_alone.wav, 1e-4, 1e-3));
+  ASSERT_TRUE(streamed_index);
+  EXPECT_TRUE(torch::equal(results[*streamed_index].codes, streamed_alone.codes));
+  EXPECT_EQ(streamed_chunks.size(), streamed_alone_chunks.size());
+  EXPECT_TRUE(torch::equal(torch::cat(streamed_chunks), results[*streamed_index].wav));
+  EXPECT_TRUE(close(results[*streamed_index].wav, streamed_alone.wav, 1e-4, 1e-3));
+
+}
+
+// Guards seeded sampling: a seed draws from a generator of the request's own, so the same seed gives the same
+// codes alone, twice in one batch, and beside an unseeded request whose draws would otherwise interleave with
+// its own; and different seeds differ (the seed is used at all).
+TEST(XttsEngineBatching, ASeededRequestSamplesTheSameAloneAndInABatch) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto golden = golden_voice();
+  const auto& engine = golden.engine;
+  const auto& voice = golden.voice;
+  const std::string text = "Hello world! This is test number 42, isn't it?";
+  SynthesisOptions seeded;
+  seeded.seed = 7;
+  const auto alone = engine->synthesize(text, "en", voice, seeded);
+  SynthesisOptions other_seed = seeded;
+  other_seed.seed = 8;
+  EXPECT_FALSE(torch::equal(engine->synthesize(text, "en", voice, other_seed).codes, alone.codes));
+  const auto batched = engine->synthesize_batch({{text, "en", &voice, seeded}, {text, "en", &voice, SynthesisOptions{}},
+                                                 {text, "en", &voice, seeded}});
+  for (size_t i : {0u, 2u}) {
+    ASSERT_TRUE(std::holds_alternative<Synthesis>(batched[i]));
+    EXPECT_TRUE(torch::equal(std::get<Synthesis>(batched[i]).codes, alone.codes)) << "request " << i;
+  }
 }
 
 }  // namespace

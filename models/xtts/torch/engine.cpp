@@ -122,7 +122,6 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
   auto text_ids = result.text_ids.unsqueeze(0).to(device_);
   const int64_t max_codes = options.max_codes > 0 ? std::min(options.max_codes, config_.max_generated_codes())
                                                   : config_.max_generated_codes();
-  if (options.seed) torch::manual_seed(*options.seed);
 
   // Streaming: latents as the decode loop draws their codes, vocoded a chunk at a time.
   std::optional<StreamingVocoder> streamer;
@@ -143,6 +142,7 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
   } else {
     XttsGpt::Sampling sampling = options.sampling.value_or(XttsGpt::Sampling{
         config_.temperature, config_.top_k, config_.top_p, config_.repetition_penalty});
+    if (options.seed) sampling.seed = options.seed;
     result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, sampling, options.on_step, on_code);
   }
   result.prefill_logits = gpt_->last_prefill_logits();
@@ -165,48 +165,108 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
 }
 
 std::vector<XttsEngine::BatchResult> XttsEngine::synthesize_batch(const std::vector<BatchRequest>& requests) const {
-  torch::NoGradGuard no_grad;
   std::vector<BatchResult> results(requests.size());
-  std::vector<std::optional<size_t>> slot(requests.size());
-  std::vector<torch::Tensor> ids(requests.size());
-  DecodeBatch batch(*gpt_, config_);
+  std::map<size_t, size_t> request_of;  // batch index -> request
+  SpeechBatch batch(*this);
   for (size_t i = 0; i < requests.size(); ++i) {
-    const auto& request = requests[i];
     try {
-      ids[i] = text_ids(request.text, request.language);
-      DecodeBatch::Request sequence;
-      sequence.cond_latents = request.voice->gpt_cond_latent;
-      sequence.text_ids = ids[i].unsqueeze(0).to(device_);
-      sequence.max_codes = request.options.max_codes > 0 ? std::min(request.options.max_codes, config_.max_generated_codes())
-                                                         : config_.max_generated_codes();
-      if (!request.options.greedy) {
-        sequence.sampling = request.options.sampling.value_or(XttsGpt::Sampling{
-            config_.temperature, config_.top_k, config_.top_p, config_.repetition_penalty});
-      }
-      sequence.on_step = request.options.on_step;
-      slot[i] = batch.add(std::move(sequence));
+      request_of[batch.add(requests[i])] = i;
     } catch (...) {
       results[i] = std::current_exception();
     }
   }
-  while (batch.step()) {
-  }
-  for (size_t i = 0; i < requests.size(); ++i) {
-    if (!slot[i]) continue;
-    try {
-      if (auto error = batch.error(*slot[i])) std::rethrow_exception(error);
-      Synthesis synthesis;
-      synthesis.text_ids = ids[i];
-      synthesis.codes = batch.codes(*slot[i]);
-      synthesis.latents = batch.latents(*slot[i]);
-      if (!synthesis.latents.defined()) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
-      synthesis.wav = vocoder_->decode(synthesis.latents, requests[i].voice->speaker_embedding).flatten();
-      results[i] = std::move(synthesis);
-    } catch (...) {
-      results[i] = std::current_exception();
-    }
-  }
+  auto collect = [&] {
+    for (auto& [index, result] : batch.take_finished()) results[request_of.at(index)] = std::move(result);
+  };
+  while (batch.step()) collect();
+  collect();
   return results;
+}
+
+struct XttsEngine::SpeechBatch::Member {
+  torch::Tensor text_ids;  // [T], CPU
+  const Voice* voice = nullptr;
+  AudioSink on_audio;
+  std::optional<StreamingVocoder> streamer;
+  std::vector<torch::Tensor> streamed;  // what on_audio was given, for the result's wav
+
+  void deliver(const torch::Tensor& samples) {
+    if (samples.numel() == 0) return;
+    auto cpu = samples.to(torch::kCPU, torch::kFloat32).contiguous();
+    streamed.push_back(cpu);
+    on_audio(cpu);
+  }
+};
+
+XttsEngine::SpeechBatch::SpeechBatch(const XttsEngine& engine) : engine_(engine), decode_(*engine.gpt_, engine.config_) {}
+
+XttsEngine::SpeechBatch::~SpeechBatch() = default;
+
+size_t XttsEngine::SpeechBatch::add(const BatchRequest& request) {
+  torch::NoGradGuard no_grad;
+  const auto& config = engine_.config_;
+  auto member = std::make_unique<Member>();
+  member->text_ids = engine_.text_ids(request.text, request.language);
+  member->voice = request.voice;
+  DecodeBatch::Request sequence;
+  sequence.cond_latents = request.voice->gpt_cond_latent;
+  sequence.text_ids = member->text_ids.unsqueeze(0).to(engine_.device_);
+  sequence.max_codes = request.options.max_codes > 0 ? std::min(request.options.max_codes, config.max_generated_codes())
+                                                     : config.max_generated_codes();
+  if (!request.options.greedy) {
+    sequence.sampling = request.options.sampling.value_or(
+        XttsGpt::Sampling{config.temperature, config.top_k, config.top_p, config.repetition_penalty});
+    if (request.options.seed) sequence.sampling->seed = request.options.seed;
+  }
+  sequence.on_step = request.options.on_step;
+  if (request.options.on_audio) {
+    member->on_audio = request.options.on_audio;
+    member->streamer.emplace(*engine_.vocoder_, request.voice->speaker_embedding, request.options.stream);
+    Member* streaming = member.get();
+    sequence.on_code = [streaming](int64_t, const torch::Tensor& latent) {
+      streaming->deliver(streaming->streamer->add(latent));
+    };
+  }
+  const size_t index = decode_.add(std::move(sequence));
+  members_[index] = std::move(member);
+  return index;
+}
+
+bool XttsEngine::SpeechBatch::step() {
+  torch::NoGradGuard no_grad;
+  return decode_.step();
+}
+
+std::vector<std::pair<size_t, XttsEngine::BatchResult>> XttsEngine::SpeechBatch::take_finished() {
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<size_t, BatchResult>> finished;
+  for (const size_t index : decode_.take_finished()) {
+    auto found = members_.find(index);
+    if (found == members_.end()) continue;
+    Member& member = *found->second;
+    try {
+      if (auto error = decode_.error(index)) std::rethrow_exception(error);
+      Synthesis synthesis;
+      synthesis.text_ids = member.text_ids;
+      synthesis.codes = decode_.codes(index);
+      if (member.streamer) {
+        if (member.streamer->latent_count() == 0) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+        member.deliver(member.streamer->finish());
+        synthesis.latents = member.streamer->latents();
+        synthesis.wav = torch::cat(member.streamed);
+      } else {
+        synthesis.latents = decode_.latents(index);
+        if (!synthesis.latents.defined()) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+        synthesis.wav = engine_.vocoder_->decode(synthesis.latents, member.voice->speaker_embedding).flatten();
+      }
+      finished.emplace_back(index, std::move(synthesis));
+    } catch (...) {
+      finished.emplace_back(index, std::current_exception());
+    }
+    decode_.release(index);
+    members_.erase(found);
+  }
+  return finished;
 }
 
 }  // namespace gpufleet::xtts

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,9 +62,6 @@ class XttsEngine {
   Synthesis synthesize(const std::string& text, const std::string& language, const Voice& voice,
                        const SynthesisOptions& options) const;
 
-  // Several texts at once (DecodeBatch: one decode step for all unfinished ones at a time; each vocoded on
-  // its own). Each result is a Synthesis or the exception that ended it (a step hook's, a text too long).
-  // Per-request seeds and streaming are not offered here: callers run such requests through synthesize().
   struct BatchRequest {
     std::string text;
     std::string language;
@@ -71,6 +69,9 @@ class XttsEngine {
     SynthesisOptions options;
   };
   using BatchResult = std::variant<Synthesis, std::exception_ptr>;
+  class SpeechBatch;
+  // Several texts at once through a SpeechBatch, all of them added before the first step. Each result is a
+  // Synthesis or the exception that ended it (a step hook's, a text too long).
   std::vector<BatchResult> synthesize_batch(const std::vector<BatchRequest>& requests) const;
 
   const XttsConfig& config() const { return config_; }
@@ -96,6 +97,36 @@ class XttsEngine {
   std::unique_ptr<HifiganDecoder> vocoder_;
   torch::Device device_ = torch::kCPU;
   std::string voice_fingerprint_;
+};
+
+// Speech decoded together as requests come and go (continuous batching): one DecodeBatch step for every
+// unfinished request at a time, a request may join between steps, and each is vocoded as soon as its own
+// codes end, so a short request never waits for a long one. A streamed request (options.on_audio) is vocoded
+// a window at a time as its codes come, as synthesize() streams it. A seeded request draws from a generator of
+// its own (XttsGpt::Sampling::seed), so it gets the codes it gets alone.
+class XttsEngine::SpeechBatch {
+ public:
+  explicit SpeechBatch(const XttsEngine& engine);
+  ~SpeechBatch();
+  SpeechBatch(const SpeechBatch&) = delete;
+  SpeechBatch& operator=(const SpeechBatch&) = delete;
+
+  // Tokenizes and prefills a request; it draws its first code at the next step. Throws ModelError for text it
+  // cannot speak. The request's voice must outlive its time in the batch.
+  size_t add(const BatchRequest& request);
+  // One code for every unfinished request. False when none is left.
+  bool step();
+  size_t unfinished() const { return decode_.unfinished(); }
+  // The requests whose codes ended since the last call, vocoded: a Synthesis each (without prefill logits), or
+  // the exception that ended it. Each request is answered once, and then forgotten.
+  std::vector<std::pair<size_t, BatchResult>> take_finished();
+
+ private:
+  struct Member;
+  const XttsEngine& engine_;
+  DecodeBatch decode_;
+  // By DecodeBatch index; held by pointer because the streaming hooks keep a member's address.
+  std::map<size_t, std::unique_ptr<Member>> members_;
 };
 
 }  // namespace gpufleet::xtts

@@ -1,5 +1,6 @@
 #include "models/xtts/torch/gpt.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -244,10 +245,12 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
   auto seen = torch::cat({torch::ones({1, prefix.size(1)}, options),
                           torch::full({1, 1}, config_.gpt_start_audio_token, options)},
                          1);
+  std::optional<at::Generator> generator;
+  if (sampling != nullptr && sampling->seed) generator = seeded_generator(*sampling->seed);
   std::vector<int64_t> codes;
   while (static_cast<int64_t>(codes.size()) < max_codes) {
     if (on_step) on_step();
-    const torch::Tensor next = draw(scores, seen, sampling);
+    const torch::Tensor next = draw(scores, seen, sampling, generator ? &*generator : nullptr);
     // The one host sync per step: the stop decision needs the code on the CPU.
     const int64_t code = next.item<int64_t>();
     codes.push_back(code);
@@ -260,12 +263,18 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
   return torch::tensor(codes, options).unsqueeze(0);
 }
 
-torch::Tensor XttsGpt::draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling) const {
+torch::Tensor XttsGpt::draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling,
+                            at::Generator* generator) const {
   if (sampling == nullptr) return repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]
   auto processed = repetition_penalty(scores, seen, sampling->repetition_penalty);
   processed = top_p(top_k(temperature(processed, sampling->temperature), sampling->top_k), sampling->top_p);
-  return torch::multinomial(torch::softmax(processed, -1), 1).squeeze(1);
+  auto probabilities = torch::softmax(processed, -1);
+  if (generator == nullptr) return torch::multinomial(probabilities, 1).squeeze(1);
+  // The stop decision reads the code on the host anyway; the draw's input is one row of probabilities.
+  return torch::multinomial(probabilities.to(torch::kCPU), 1, false, *generator).squeeze(1).to(scores.device());
 }
+
+at::Generator XttsGpt::seeded_generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
 
 size_t DecodeBatch::add(Request request) {
   Sequence sequence;
@@ -276,52 +285,90 @@ size_t DecodeBatch::add(Request request) {
                               torch::full({1, 1}, config_.gpt_start_audio_token, options)},
                              1);
   sequence.request = std::move(request);
-  sequence.done = sequence.request.max_codes <= 0;
-  sequences_.push_back(std::move(sequence));
-  return sequences_.size() - 1;
+  if (sequence.request.sampling && sequence.request.sampling->seed) {
+    sequence.generator = XttsGpt::seeded_generator(*sequence.request.sampling->seed);
+  }
+  const bool empty = sequence.request.max_codes <= 0;
+  const size_t index = next_index_++;
+  sequences_.emplace(index, std::move(sequence));
+  if (empty) end(index);
+  return index;
 }
 
+void DecodeBatch::end(size_t index) {
+  sequences_.at(index).done = true;
+  newly_finished_.push_back(index);
+}
+
+std::vector<size_t> DecodeBatch::take_finished() {
+  std::vector<size_t> finished;
+  finished.swap(newly_finished_);
+  return finished;
+}
+
+void DecodeBatch::release(size_t index) { sequences_.erase(index); }
+
 size_t DecodeBatch::unfinished() const {
-  return static_cast<size_t>(std::count_if(sequences_.begin(), sequences_.end(), [](const Sequence& s) { return !s.done; }));
+  return static_cast<size_t>(
+      std::count_if(sequences_.begin(), sequences_.end(), [](const auto& entry) { return !entry.second.done; }));
 }
 
 bool DecodeBatch::step() {
-  std::vector<size_t> continuing;
-  std::vector<torch::Tensor> next_codes;
-  for (size_t i = 0; i < sequences_.size(); ++i) {
-    Sequence& s = sequences_[i];
+  // Draw every unfinished sequence's code on the device first, then read them all with one copy: one host sync
+  // per step for the whole batch, not one per sequence.
+  std::vector<size_t> drawn;
+  std::vector<torch::Tensor> draws;
+  for (auto& [index, s] : sequences_) {
     if (s.done) continue;
     try {
       if (s.request.on_step) s.request.on_step();
       const auto* sampling = s.request.sampling ? &*s.request.sampling : nullptr;
-      const torch::Tensor next = gpt_.draw(s.scores, s.seen, sampling);
-      const int64_t code = next.item<int64_t>();
+      draws.push_back(gpt_.draw(s.scores, s.seen, sampling, s.generator ? &*s.generator : nullptr));
+      drawn.push_back(index);
+    } catch (...) {
+      s.error = std::current_exception();
+      end(index);
+    }
+  }
+  if (drawn.empty()) return unfinished() > 0;
+  const auto all_draws = torch::cat(draws);
+  const auto host_codes = all_draws.to(torch::kCPU);
+  const int64_t* code_of = host_codes.data_ptr<int64_t>();
+  std::vector<size_t> continuing;
+  std::vector<int64_t> continuing_rows;
+  for (size_t k = 0; k < drawn.size(); ++k) {
+    Sequence& s = sequences_.at(drawn[k]);
+    try {
+      const int64_t code = code_of[k];
       s.codes.push_back(code);
       if (code == config_.gpt_stop_audio_token) {
-        s.done = true;
+        end(drawn[k]);
         continue;
       }
       s.latents.push_back(s.latent);
       if (s.request.on_code) s.request.on_code(code, s.latent);
-      s.seen = torch::cat({s.seen, next.unsqueeze(0)}, 1);
+      s.seen = torch::cat({s.seen, draws[k].unsqueeze(0)}, 1);
       if (static_cast<int64_t>(s.codes.size()) >= s.request.max_codes) {
-        s.done = true;
+        end(drawn[k]);
         continue;
       }
-      continuing.push_back(i);
-      next_codes.push_back(next);
+      continuing.push_back(drawn[k]);
+      continuing_rows.push_back(static_cast<int64_t>(k));
     } catch (...) {
       s.error = std::current_exception();
-      s.done = true;
+      end(drawn[k]);
     }
   }
   if (!continuing.empty()) {
     std::vector<KvCache*> caches;
-    for (size_t i : continuing) caches.push_back(&sequences_[i].cache);
+    for (size_t index : continuing) caches.push_back(&sequences_.at(index).cache);
+    const auto next_codes = continuing.size() == drawn.size()
+                                ? all_draws
+                                : all_draws.index_select(0, torch::tensor(continuing_rows).to(all_draws.device()));
     torch::Tensor latents;
-    auto scores = gpt_.decode_each(torch::cat(next_codes), caches, &latents);
+    auto scores = gpt_.decode_each(next_codes, caches, &latents);
     for (size_t k = 0; k < continuing.size(); ++k) {
-      Sequence& s = sequences_[continuing[k]];
+      Sequence& s = sequences_.at(continuing[k]);
       s.scores = scores.slice(0, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1);
       s.latent = latents.slice(0, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1);
     }

@@ -8,6 +8,7 @@
 
 #include <exception>
 #include <functional>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -63,20 +64,28 @@ class XttsGpt {
                                 const StepHook& on_step = {}, const CodeHook& on_code = {}) const;
 
   // Sampling as upstream's default inference: the four processors in Hugging Face's order, then one draw from
-  // the softmax. Reproducible for a given torch::manual_seed on the same device and build.
+  // the softmax. With a seed the draws come from a CPU generator of the sequence's own, seeded with it (as
+  // torch.manual_seed seeds the default one), so that a seed gives the same codes whatever other sequences
+  // decode beside it and on whichever device the model runs (up to the device's rounding of the scores).
+  // Without one they come from the process-wide generator of the scores' device.
   struct Sampling {
     double temperature = 0.75;
     int64_t top_k = 50;
     double top_p = 0.85;
     double repetition_penalty = 10.0;
+    std::optional<uint64_t> seed;
   };
   torch::Tensor generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
                                  const Sampling& sampling, const StepHook& on_step = {},
                                  const CodeHook& on_code = {}) const;
 
   // One draw as generate() makes it: the processors over `scores` [1, V] with the ids `seen` so far, then argmax
-  // (greedy: `sampling` null, the config's repetition penalty) or a multinomial draw. [1] on the scores' device.
-  torch::Tensor draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling) const;
+  // (greedy: `sampling` null, the config's repetition penalty) or a multinomial draw, from `generator` (a CPU
+  // generator; see Sampling::seed) when given. [1] on the scores' device.
+  torch::Tensor draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling,
+                     at::Generator* generator = nullptr) const;
+  // The CPU generator a seeded Sampling draws from.
+  static at::Generator seeded_generator(uint64_t seed);
 
   // The raw logits for the first code, as returned by the last prefill (for inspection and dumps).
   const torch::Tensor& last_prefill_logits() const { return last_prefill_logits_; }
@@ -127,6 +136,11 @@ class DecodeBatch {
   // Draws one code for every unfinished sequence and advances them together. False once none is left.
   bool step();
   size_t unfinished() const;
+  // The sequences that ended since the last call (stopped, at max_codes, or failed), in the order they ended:
+  // a caller finishes each at once instead of waiting for the whole batch.
+  std::vector<size_t> take_finished();
+  // Forgets a finished sequence once its caller has taken what it needs (its cache, codes and latents go).
+  void release(size_t index);
 
   // A sequence's codes [1, n] (the stop code included when drawn), its latents [1, n', d] for its spoken
   // codes, and what ended it early (a hook's exception), if anything.
@@ -143,12 +157,18 @@ class DecodeBatch {
     torch::Tensor seen;    // [1, N] ids the repetition penalty sees
     std::vector<int64_t> codes;
     std::vector<torch::Tensor> latents;
+    std::optional<at::Generator> generator;  // a seeded sampling's own
     bool done = false;
     std::exception_ptr error;
   };
   const XttsGpt& gpt_;
   const XttsConfig& config_;
-  std::vector<Sequence> sequences_;
+  // Marks a sequence ended and queues it for take_finished().
+  void end(size_t index);
+
+  std::map<size_t, Sequence> sequences_;  // by index, in the order they were added; released ones gone
+  size_t next_index_ = 0;
+  std::vector<size_t> newly_finished_;
 };
 
 }  // namespace gpufleet::xtts
