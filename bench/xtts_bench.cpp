@@ -3,10 +3,14 @@
 // codes per second in the GPT decode loop, vocoder time, real-time factor, time to first audio.
 //
 //   gpufleet-xtts-bench [--device cpu|cuda] [--codes N] [--text-tokens T] [--runs R] [--batches 1,4,16]
-//                       [--batch-codes N]
+//                       [--batch-codes N] [--arrivals N] [--arrival-gap S] [--dtype float32|bfloat16|float16]
 //
 // Streaming is measured as the engine does it (StreamingVocoder, first audio after 8 codes); batching across
-// requests with DecodeBatch at --batches (default 1,4,16), each sequence --batch-codes long.
+// requests with DecodeBatch at --batches (default 1,4,16), each sequence --batch-codes long. Requests that
+// arrive while others decode (--arrivals, default 6, one every --arrival-gap seconds, default a prefill and 4
+// decode steps at batch 1; long and short by turns) are served twice: continuously (each joins between steps and is done
+// when its own codes end, as the worker runs XTTS) and in static batches (whatever waits when the engine is
+// free decodes to the end, and all of it is reported then), which is what a worker without joining does.
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -15,9 +19,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "models/xtts/config.hpp"
+#include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch/gpt.hpp"
 #include "models/xtts/torch/hifigan.hpp"
 #include "models/xtts/torch/weights.hpp"
@@ -113,7 +119,14 @@ int main(int argc, char** argv) {
 
   XttsConfig config;  // the released XTTS-v2 sizes are the defaults
   const auto built = Clock::now();
-  const auto weights = Weights::from_tensors(full_size_weights(config), device);
+  auto weights = Weights::from_tensors(full_size_weights(config), device);
+  const std::string dtype = args.count("dtype") ? args["dtype"] : "float32";
+  if (dtype == "bfloat16" || dtype == "float16") {
+    weights.convert_matrices(XttsEngine::decode_weight_prefixes(), dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat16);
+  } else if (dtype != "float32") {
+    std::fprintf(stderr, "--dtype must be float32, bfloat16 or float16\n");
+    return 2;
+  }
   XttsGpt gpt(weights, config);
   HifiganDecoder vocoder(weights, config);
   const double build_s = std::chrono::duration<double>(Clock::now() - built).count();
@@ -123,6 +136,28 @@ int main(int argc, char** argv) {
   auto ids = torch::randint(3, 200, {1, text_tokens}, options.dtype(torch::kLong));
   auto speaker = torch::nn::functional::normalize(torch::randn({1, config.d_vector_dim, 1}, options),
                                                   torch::nn::functional::NormalizeFuncOptions().dim(1));
+
+  // Reduced precision against float32 on the same random weights: the first code's logits and the codes.
+  std::optional<double> logits_error;
+  std::optional<int64_t> codes_agreeing;
+  if (dtype != "float32") {
+    const auto reference_weights = Weights::from_tensors(full_size_weights(config), device);
+    XttsGpt reference(reference_weights, config);
+    KvCache reference_cache, cache;
+    const auto expected = reference.prefill(reference.prefix_embedding(cond, ids), reference_cache);
+    const auto actual = gpt.prefill(gpt.prefix_embedding(cond, ids), cache);
+    // In standard deviations of the float32 logits, the stop code's (a -1e9 bias here) left out.
+    const auto spoken = [&](const torch::Tensor& logits) { return logits.slice(1, 0, config.gpt_stop_audio_token); };
+    logits_error = ((spoken(actual) - spoken(expected)).abs().max() / spoken(expected).std()).item<double>();
+    const auto expected_codes = reference.generate_greedy(cond, ids, codes);
+    const auto actual_codes = gpt.generate_greedy(cond, ids, codes);
+    int64_t same = 0;
+    while (same < std::min(expected_codes.size(1), actual_codes.size(1)) &&
+           expected_codes[0][same].item<int64_t>() == actual_codes[0][same].item<int64_t>()) {
+      ++same;
+    }
+    codes_agreeing = same;
+  }
 
   double best_gpt = 1e9, best_first = 1e9, best_tail = 1e9;
   int64_t made = 0;
@@ -202,11 +237,98 @@ int main(int argc, char** argv) {
                           static_cast<double>(batch_samples) / static_cast<double>(config.output_sample_rate)});
   }
 
+  // Requests arriving while others decode: latency from arrival to its audio, served continuously and in
+  // static batches. Arrival times are fixed in advance, so both ways see the same load.
+  const int64_t arrivals = args.count("arrivals") ? std::stoll(args["arrivals"]) : 6;
+  const double step_s = best_gpt / static_cast<double>(std::max<int64_t>(made, 1));
+  const double gap_s = args.count("arrival-gap") ? std::stod(args["arrival-gap"]) : best_first + 4 * step_s;
+  const int64_t short_codes = std::max<int64_t>(batch_codes / 3, 1);
+  struct ArrivalRow {
+    std::string mode;
+    double short_mean = 0, short_max = 0, long_mean = 0, long_max = 0, wall = 0;
+    int64_t most_together = 0;
+  };
+  std::vector<ArrivalRow> arrival_rows;
+  for (const bool continuous : {true, false}) {
+    if (arrivals <= 0) break;
+    std::vector<torch::Tensor> texts;
+    for (int64_t i = 0; i < arrivals; ++i) texts.push_back(torch::randint(3, 200, {1, text_tokens}, options.dtype(torch::kLong)));
+    auto length = [&](int64_t i) { return i % 2 == 0 ? batch_codes : short_codes; };
+    std::vector<double> latency(static_cast<size_t>(arrivals), 0);
+    sync(device);
+    const auto t0 = Clock::now();
+    auto now_s = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+    auto arrival_s = [&](int64_t i) { return static_cast<double>(i) * gap_s; };
+    auto wait_for = [&](int64_t i) {
+      const double wait = arrival_s(i) - now_s();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+    };
+    auto request = [&](int64_t i) {
+      DecodeBatch::Request r;
+      r.cond_latents = cond;
+      r.text_ids = texts[static_cast<size_t>(i)];
+      r.max_codes = length(i);
+      return r;
+    };
+    ArrivalRow row{continuous ? "continuous (join between steps)" : "static batches (wait for the batch)"};
+    int64_t next = 0;
+    if (continuous) {
+      DecodeBatch batch(gpt, config);
+      std::map<size_t, int64_t> request_of;
+      while (true) {
+        if (batch.unfinished() == 0 && next < arrivals) wait_for(next);
+        const double round_s = now_s();  // those that arrived by now; later ones join at the next round
+        for (; next < arrivals && arrival_s(next) <= round_s; ++next) request_of[batch.add(request(next))] = next;
+        row.most_together = std::max<int64_t>(row.most_together, static_cast<int64_t>(batch.unfinished()));
+        if (batch.unfinished() == 0 && next == arrivals) break;
+        batch.step();
+        for (const size_t index : batch.take_finished()) {
+          vocoder.decode(batch.latents(index), speaker);
+          sync(device);
+          const int64_t i = request_of.at(index);
+          latency[static_cast<size_t>(i)] = now_s() - arrival_s(i);
+          batch.release(index);
+        }
+      }
+    } else {
+      while (next < arrivals) {
+        wait_for(next);
+        DecodeBatch batch(gpt, config);
+        std::vector<std::pair<size_t, int64_t>> members;
+        const double taken_s = now_s();  // the batch is what waits now, as a worker takes it from its queue
+        for (; next < arrivals && arrival_s(next) <= taken_s; ++next) members.emplace_back(batch.add(request(next)), next);
+        row.most_together = std::max<int64_t>(row.most_together, static_cast<int64_t>(members.size()));
+        while (batch.step()) {
+        }
+        for (const auto& [index, i] : members) vocoder.decode(batch.latents(index), speaker);
+        sync(device);
+        for (const auto& [index, i] : members) latency[static_cast<size_t>(i)] = now_s() - arrival_s(i);
+      }
+    }
+    row.wall = now_s();
+    int64_t shorts = 0, longs = 0;
+    for (int64_t i = 0; i < arrivals; ++i) {
+      const double l = latency[static_cast<size_t>(i)];
+      if (length(i) == batch_codes) {
+        row.long_mean += l;
+        row.long_max = std::max(row.long_max, l);
+        ++longs;
+      } else {
+        row.short_mean += l;
+        row.short_max = std::max(row.short_max, l);
+        ++shorts;
+      }
+    }
+    row.long_mean /= static_cast<double>(std::max<int64_t>(longs, 1));
+    row.short_mean /= static_cast<double>(std::max<int64_t>(shorts, 1));
+    arrival_rows.push_back(row);
+  }
+
   const double audio_s = static_cast<double>(samples) / static_cast<double>(config.output_sample_rate);
   const double total = best_gpt + best_tail;  // generate_greedy runs its own prefill
-  std::printf("gpufleet-xtts-bench: XTTS-v2 size (GPT %lld x %lld, %lld heads; HiFi-GAN 512), random weights, device %s\n",
+  std::printf("gpufleet-xtts-bench: XTTS-v2 size (GPT %lld x %lld, %lld heads; HiFi-GAN 512), random weights, device %s, GPT in %s\n",
               static_cast<long long>(config.gpt_layers), static_cast<long long>(config.gpt_n_model_channels),
-              static_cast<long long>(config.gpt_n_heads), device.str().c_str());
+              static_cast<long long>(config.gpt_n_heads), device.str().c_str(), dtype.c_str());
   std::printf("(weights built in %.1f s; best of %d runs after a warm-up; batch 1)\n\n", build_s, runs);
   std::printf("| %-42s | %12s |\n|%s|%s|\n", "measure", "value", std::string(44, '-').c_str(), std::string(14, '-').c_str());
   std::printf("| %-42s | %12lld |\n", "text tokens", static_cast<long long>(text_tokens));
@@ -220,6 +342,11 @@ int main(int argc, char** argv) {
   std::printf("| %-42s | %12.2f |\n", "audio seconds per second, batch 1", audio_s / total);
   std::printf("| %-42s | %12.2f |\n", "streaming: time to first audio (s)", best_stream_first);
   std::printf("| %-42s | %12.3f |\n", "streaming: real-time factor", best_stream_total / audio_s);
+  if (logits_error) {
+    std::printf("| %-42s | %12.4f |\n", "first logits vs float32, max diff / std", *logits_error);
+    std::printf("| %-42s | %5lld of %4lld |\n", "greedy codes equal to float32's, leading",
+                static_cast<long long>(*codes_agreeing), static_cast<long long>(codes));
+  }
 
   std::printf("\nbatching across requests (%lld codes each, one run each, prefill and vocoder included):\n\n",
               static_cast<long long>(batch_codes));
@@ -228,6 +355,19 @@ int main(int argc, char** argv) {
   for (const auto& row : batch_rows) {
     std::printf("| %5lld | %22.1f | %20.2f | %24.3f |\n", static_cast<long long>(row.batch),
                 static_cast<double>(row.batch * batch_codes) / row.decode_s, row.total_s, row.audio_s / row.total_s);
+  }
+  if (!arrival_rows.empty()) {
+    std::printf("\n%lld requests arriving %.2f s apart, %lld and %lld codes by turns (latency: arrival to audio, s):\n\n",
+                static_cast<long long>(arrivals), gap_s, static_cast<long long>(batch_codes),
+                static_cast<long long>(short_codes));
+    std::printf("| %-36s | %10s | %9s | %9s | %9s | %8s | %12s |\n|%s|%s|%s|%s|%s|%s|%s|\n", "serving", "short mean",
+                "short max", "long mean", "long max", "wall s", "most at once", std::string(38, '-').c_str(),
+                std::string(12, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str(),
+                std::string(11, '-').c_str(), std::string(10, '-').c_str(), std::string(14, '-').c_str());
+    for (const auto& row : arrival_rows) {
+      std::printf("| %-36s | %10.2f | %9.2f | %9.2f | %9.2f | %8.2f | %12lld |\n", row.mode.c_str(), row.short_mean,
+                  row.short_max, row.long_mean, row.long_max, row.wall, static_cast<long long>(row.most_together));
+    }
   }
   return 0;
 }

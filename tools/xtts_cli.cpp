@@ -2,8 +2,10 @@
 //
 //   gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav
 //                 [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]
-//                 [--max-codes N] [--device auto|cpu|cuda] [--tf32] --out OUT.wav [--dump DIR]
+//                 [--max-codes N] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16] [--tf32]
+//                 --out OUT.wav [--dump DIR]
 //
+// --dtype sets the GPT's precision (see XttsEngine::load); the golden checks are float32.
 // On CUDA the run is plain fp32 unless --tf32 is given: with TF32 (PyTorch's default for cuDNN convolutions)
 // an H200 matched the codes exactly but the conditioning latent, logits and waveform only to ~5e-3.
 //
@@ -31,7 +33,8 @@ int usage() {
   std::fprintf(stderr,
                "usage: gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav\n"
                "       [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]\n"
-               "       [--max-codes N] [--device auto|cpu|cuda] [--tf32] --out OUT.wav [--dump DIR]\n");
+               "       [--max-codes N] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16] [--tf32]\n"
+               "       --out OUT.wav [--dump DIR]\n");
   return 2;
 }
 
@@ -64,7 +67,11 @@ int main(int argc, char** argv) {
     at::globalContext().setAllowTF32CuDNN(tf32);
     at::globalContext().setAllowTF32CuBLAS(tf32);
     const auto started = std::chrono::steady_clock::now();
-    auto engine = xtts::XttsEngine::load(args["model-dir"], device);
+    const std::string dtype_name = args.count("dtype") ? args["dtype"] : "float32";
+    const std::map<std::string, torch::ScalarType> dtypes{
+        {"float32", torch::kFloat32}, {"bfloat16", torch::kBFloat16}, {"float16", torch::kFloat16}};
+    if (!dtypes.count(dtype_name)) return usage();
+    auto engine = xtts::XttsEngine::load(args["model-dir"], device, dtypes.at(dtype_name));
     auto reference = read_file(args["speaker-wav"], 256u << 20);
     if (!reference) throw std::runtime_error("cannot read " + args["speaker-wav"]);
     const auto voice = engine->clone(*reference);

@@ -49,7 +49,10 @@ class XttsModel final : public models::Model {
  public:
   XttsModel(const models::ModelSpec& spec, const DeviceInfo& device, size_t voice_cache,
             std::optional<xtts::VoiceStore> store, const std::filesystem::path& speakers_file)
-      : engine_(xtts::XttsEngine::load(spec.files.at("config").parent_path(), torch_device(device))),
+      : engine_(xtts::XttsEngine::load(spec.files.at("config").parent_path(), torch_device(device),
+                                       spec.dtype == "bfloat16" ? torch::kBFloat16
+                                       : spec.dtype == "float16" ? torch::kFloat16
+                                                                 : torch::kFloat32)),
         capacity_(voice_cache),
         store_(std::move(store)) {
     if (!speakers_file.empty()) load_speakers(speakers_file);
@@ -372,7 +375,6 @@ std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, co
   if (spec.files.count("config") == 0) {
     throw ConfigError(where + "an xtts model needs files.config (its folder's config.json)");
   }
-  if (spec.dtype != "float32") throw ConfigError(where + "xtts runs in float32 in this version");
   size_t voice_cache = 32;
   std::optional<xtts::VoiceStore> store;
   for (const auto& [key, value] : spec.options.items()) {

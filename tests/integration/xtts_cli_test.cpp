@@ -100,10 +100,23 @@ TEST(XttsCli, BadInputsAreClearErrors) {
   EXPECT_EQ(run({"--text", "hi", "--speaker-wav", (out.path() / "missing.wav").string()}), 1);
   EXPECT_EQ(run({"--text", "hi", "--language", "tlh", "--speaker-wav", (golden_dir() / "inputs" / "ref.wav").string()}), 1);
   EXPECT_EQ(run({"--text", "hi"}), 2);  // no reference: usage
+  const std::string reference = (golden_dir() / "inputs" / "ref.wav").string();
+  EXPECT_EQ(run({"--text", "hi", "--speaker-wav", reference, "--dtype", "float64"}), 2);
+  EXPECT_EQ(run({"--text", "hi", "--speaker-wav", reference, "--dtype", "float16"}), 1);  // not on the CPU
   const auto log = read_file(out.path() / "log.txt", 1 << 20);
   ASSERT_TRUE(log);
-  EXPECT_NE(log->find("not a WAV file"), std::string::npos);
-  EXPECT_NE(log->find("does not speak 'tlh'"), std::string::npos);
+  EXPECT_NE(log->find("float16 needs a CUDA device"), std::string::npos) << *log;
+  EXPECT_EQ(run({"--text", "hi", "--speaker-wav", (out.path() / "not.wav").string()}), 1);
+  EXPECT_EQ(run({"--text", "hi", "--language", "tlh", "--speaker-wav", reference}), 1);
+  const auto later_log = read_file(out.path() / "log.txt", 1 << 20);
+  ASSERT_TRUE(later_log);
+  EXPECT_NE(later_log->find("does not speak 'tlh'"), std::string::npos);
+  EXPECT_NE(later_log->find("not a WAV file"), std::string::npos);
+  // Reduced precision runs end to end: bfloat16 weight matrices, float32 audio out.
+  EXPECT_EQ(run({"--text", "hi", "--speaker-wav", reference, "--greedy", "--dtype", "bfloat16"}), 0);
+  auto wav = read_file(out.path() / "o.wav", 1 << 24);
+  ASSERT_TRUE(wav);
+  EXPECT_TRUE(parse_wav(*wav));
 }
 
 }  // namespace

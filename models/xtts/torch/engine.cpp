@@ -18,7 +18,20 @@ namespace gpufleet::xtts {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<XttsEngine> XttsEngine::load(const fs::path& model_dir, torch::Device device) {
+const std::vector<std::string>& XttsEngine::decode_weight_prefixes() {
+  // Embedding tables are left: a step reads one row of each.
+  static const std::vector<std::string> prefixes{"gpt.gpt.h.", "gpt.mel_head."};
+  return prefixes;
+}
+
+std::unique_ptr<XttsEngine> XttsEngine::load(const fs::path& model_dir, torch::Device device, torch::ScalarType dtype) {
+  if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16) {
+    throw ModelError(ErrorCode::kModelError, "XTTS runs in float32, bfloat16 or float16");
+  }
+  if (dtype == torch::kFloat16 && !device.is_cuda()) {
+    throw ModelError(ErrorCode::kModelError, "float16 needs a CUDA device (LibTorch has no float16 matrix products on "
+                                             "the CPU); use bfloat16 or float32 there");
+  }
   std::unique_ptr<XttsEngine> engine(new XttsEngine());
   engine->device_ = device;
   engine->config_ = XttsConfig::load(model_dir / "config.json");
@@ -32,6 +45,7 @@ std::unique_ptr<XttsEngine> XttsEngine::load(const fs::path& model_dir, torch::D
   } else {
     throw ModelError(ErrorCode::kModelError, "no model.safetensors or model.pth in " + model_dir.string());
   }
+  if (dtype != torch::kFloat32) engine->weights_->convert_matrices(decode_weight_prefixes(), dtype);
   engine->gpt_ = std::make_unique<XttsGpt>(*engine->weights_, engine->config_);
   engine->vocoder_ = std::make_unique<HifiganDecoder>(*engine->weights_, engine->config_);
   const auto config_text = read_file(model_dir / "config.json", 16u << 20);

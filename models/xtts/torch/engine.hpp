@@ -54,8 +54,14 @@ struct Synthesis {
 
 class XttsEngine {
  public:
-  // Throws ModelError for a missing or inconsistent model folder.
-  static std::unique_ptr<XttsEngine> load(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU);
+  // Throws ModelError for a missing or inconsistent model folder. `dtype` is the precision of the GPT's weight
+  // matrices and their products (float32, bfloat16, or float16 on CUDA only: LibTorch's CPU matrix products
+  // lack it); activations, norms, attention, the KV cache, logits and latents stay float32, as under autocast.
+  // Conditioning, speaker encoder and vocoder run in float32 either way.
+  static std::unique_ptr<XttsEngine> load(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
+                                          torch::ScalarType dtype = torch::kFloat32);
+  // Where the GPT decode's weight matrices are, by name prefix: what a reduced precision converts.
+  static const std::vector<std::string>& decode_weight_prefixes();
 
   // A 16-bit or float WAV file; mixed to mono, resampled to 22.05 kHz, clipped and cut at max_ref_len.
   Voice clone(const std::string& wav_bytes) const;

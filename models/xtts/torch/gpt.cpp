@@ -19,6 +19,14 @@ torch::Tensor gelu_new(const torch::Tensor& x) {
   return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
 }
 
+// GPT-2's Conv1D, y = x W + b with W stored [in, out]. A weight kept in reduced precision (XttsEngine::load's
+// dtype) multiplies x cast to its precision; the product comes back to x's float32, where the bias, residuals,
+// norms and attention stay, as autocast runs a model.
+torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (weight.scalar_type() == x.scalar_type()) return torch::addmm(bias, x, weight);
+  return torch::matmul(x.to(weight.scalar_type()), weight).to(x.scalar_type()) + bias;
+}
+
 }  // namespace
 
 XttsGpt::XttsGpt(const Weights& weights, const XttsConfig& config) : weights_(weights), config_(config) {
@@ -46,9 +54,8 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
   const int64_t width = x.size(2);
   auto h = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_1.weight"))
                                 .bias(weights_.get(name + ".ln_1.bias")).eps(1e-5));
-  // GPT-2's Conv1D: y = x W + b with W stored [in, out].
-  auto qkv = torch::addmm(weights_.get(name + ".attn.c_attn.bias"), h.reshape({-1, width}),
-                          weights_.get(name + ".attn.c_attn.weight"))
+  auto qkv = conv1d(h.reshape({-1, width}), weights_.get(name + ".attn.c_attn.weight"),
+                    weights_.get(name + ".attn.c_attn.bias"))
                  .reshape({batch, length, 3, heads_, width / heads_})
                  .permute({2, 0, 3, 1, 4});  // [3, B, H, T, Dh]
   auto q = qkv[0];
@@ -76,13 +83,13 @@ torch::Tensor XttsGpt::block_tail(const torch::Tensor& x, const torch::Tensor& a
   const int64_t batch = x.size(0);
   const int64_t length = x.size(1);
   const int64_t width = x.size(2);
-  auto out = x + torch::addmm(weights_.get(name + ".attn.c_proj.bias"), attended,
-                              weights_.get(name + ".attn.c_proj.weight")).reshape({batch, length, width});
+  auto out = x + conv1d(attended, weights_.get(name + ".attn.c_proj.weight"), weights_.get(name + ".attn.c_proj.bias"))
+                     .reshape({batch, length, width});
   auto m = F::layer_norm(out, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_2.weight"))
                                   .bias(weights_.get(name + ".ln_2.bias")).eps(1e-5));
-  auto fc = gelu_new(torch::addmm(weights_.get(name + ".mlp.c_fc.bias"), m.reshape({batch * length, width}),
-                                  weights_.get(name + ".mlp.c_fc.weight")));
-  return out + torch::addmm(weights_.get(name + ".mlp.c_proj.bias"), fc, weights_.get(name + ".mlp.c_proj.weight"))
+  auto fc = gelu_new(conv1d(m.reshape({batch * length, width}), weights_.get(name + ".mlp.c_fc.weight"),
+                            weights_.get(name + ".mlp.c_fc.bias")));
+  return out + conv1d(fc, weights_.get(name + ".mlp.c_proj.weight"), weights_.get(name + ".mlp.c_proj.bias"))
                    .reshape({batch, length, width});
 }
 
@@ -93,8 +100,8 @@ torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer, const s
   const int64_t head_dim = width / heads_;
   auto h = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_1.weight"))
                                 .bias(weights_.get(name + ".ln_1.bias")).eps(1e-5));
-  auto qkv = torch::addmm(weights_.get(name + ".attn.c_attn.bias"), h.reshape({batch, width}),
-                          weights_.get(name + ".attn.c_attn.weight"))
+  auto qkv = conv1d(h.reshape({batch, width}), weights_.get(name + ".attn.c_attn.weight"),
+                    weights_.get(name + ".attn.c_attn.bias"))
                  .reshape({batch, 3, heads_, 1, head_dim});  // one position per sequence
   std::vector<torch::Tensor> attended;
   attended.reserve(static_cast<size_t>(batch));
@@ -118,7 +125,11 @@ torch::Tensor XttsGpt::final_norm(const torch::Tensor& hidden) const {
 torch::Tensor XttsGpt::logits(const torch::Tensor& last_hidden, torch::Tensor* latent) const {
   auto normed = final_norm(last_hidden);
   if (latent != nullptr) *latent = normed;
-  return F::linear(normed, weights_.get("gpt.mel_head.weight"), weights_.get("gpt.mel_head.bias"));
+  const auto& head = weights_.get("gpt.mel_head.weight");  // [V, d]
+  if (head.scalar_type() != normed.scalar_type()) {
+    return torch::matmul(normed.to(head.scalar_type()), head.t()).to(normed.scalar_type()) + weights_.get("gpt.mel_head.bias");
+  }
+  return F::linear(normed, head, weights_.get("gpt.mel_head.bias"));
 }
 
 torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden,

@@ -1,5 +1,7 @@
 #include "models/xtts/torch/weights.hpp"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include <map>
@@ -26,6 +28,14 @@ const torch::Tensor& Weights::get(const std::string& name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) throw ModelError(ErrorCode::kModelError, "XTTS checkpoint has no tensor " + name);
   return it->second;
+}
+
+void Weights::convert_matrices(const std::vector<std::string>& prefixes, torch::ScalarType dtype) {
+  for (auto& [name, tensor] : tensors_) {
+    const bool chosen = std::any_of(prefixes.begin(), prefixes.end(),
+                                    [&name = name](const std::string& prefix) { return name.rfind(prefix, 0) == 0; });
+    if (chosen && tensor.dim() == 2 && tensor.is_floating_point()) tensor = tensor.to(dtype);
+  }
 }
 
 int64_t Weights::count(const std::string& prefix, const std::string& suffix) const {

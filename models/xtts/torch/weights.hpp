@@ -26,6 +26,9 @@ class Weights {
   // SHA-256 over the names, dtypes, shapes and values of the tensors whose names start with one of
   // `prefixes`: what identifies the weights a computation used, wherever they were loaded from.
   std::string digest(const std::vector<std::string>& prefixes) const;
+  // Converts the weight matrices (2-D floating-point tensors) whose names start with one of `prefixes` to
+  // `dtype`, in place: the float32 copies go, so a reduced-precision model holds its matrices once.
+  void convert_matrices(const std::vector<std::string>& prefixes, torch::ScalarType dtype);
 
  private:
   std::unordered_map<std::string, torch::Tensor> tensors_;
