@@ -51,3 +51,12 @@ build-gpu/bin/gpufleet-voice-bench --voice /tmp/gf-voice --device cuda --jobs 64
 
 step "fleet benchmark (noop model)"
 build-gpu/bin/gpufleet-bench --jobs 20000 2>&1 | tee "$out/bench.log"
+
+step "XTTS engine on CUDA against the golden set (float32, TF32 off)"
+XTTS_TEST_DEVICE=cuda GPUFLEET_SOURCE_DIR="$PWD" build-gpu/tests/xtts_cli_test 2>&1 | tee "$out/xtts-cli-cuda.log" | tail -8
+
+step "XTTS at full size on CUDA: float32, bfloat16, float16 (random weights)"
+for dtype in float32 bfloat16 float16; do
+  build-gpu/bin/gpufleet-xtts-bench --device cuda --dtype "$dtype" --codes 100 --runs 3 --batches 1,4,16 \
+    --batch-codes 100 --arrivals 8 2>&1 | grep -v "^W[0-9]" | tee "$out/xtts-bench-$dtype.log"
+done

@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -25,6 +26,29 @@ torch::Tensor gelu_new(const torch::Tensor& x) {
 torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (weight.scalar_type() == x.scalar_type()) return torch::addmm(bias, x, weight);
   return torch::matmul(x.to(weight.scalar_type()), weight).to(x.scalar_type()) + bias;
+}
+
+// Attention of q [B, H, Tq, Dh] over k and v [B, H, Tk, Dh], causal when `causal`: query i sits at key
+// position Tk - Tq + i and sees the keys up to it. LibTorch 2 fuses it (scaled_dot_product_attention picks a
+// flash or memory-efficient kernel on CUDA); 1.13 has no fused attention, so there it is written out.
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal) {
+  const int64_t queries = q.size(-2);
+  const int64_t keys = k.size(-2);
+#if TORCH_VERSION_MAJOR >= 2
+  if (!causal || queries == keys) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
+  // Its is_causal aligns the mask to the top left; queries after a cache need it aligned to the bottom right.
+  const auto visible = torch::ones({queries, keys}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
+                           .tril(keys - queries);
+  return at::scaled_dot_product_attention(q, k, v, visible, 0.0, false);
+#else
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
+  if (causal) {
+    auto visible = torch::ones({queries, keys}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
+                       .tril(keys - queries);
+    scores = scores.masked_fill(visible.logical_not(), std::numeric_limits<float>::lowest());
+  }
+  return torch::matmul(torch::softmax(scores, -1), v);
+#endif
 }
 
 }  // namespace
@@ -68,14 +92,8 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
   }
   cache.keys[layer] = k;
   cache.values[layer] = v;
-  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(width / heads_));
-  if (length > 1) {
-    // Causal: position i sees the cache and new positions up to i.
-    auto causal = torch::ones({length, past + length}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
-                      .tril(past);
-    scores = scores.masked_fill(causal.logical_not(), std::numeric_limits<float>::lowest());
-  }
-  auto attended = torch::matmul(torch::softmax(scores, -1), v).permute({0, 2, 1, 3}).reshape({batch * length, width});
+  // Causal: new position i sees the cache and the new positions up to i.
+  auto attended = attend(q, k, v, length > 1).permute({0, 2, 1, 3}).reshape({batch * length, width});
   return block_tail(x, attended, name);
 }
 
@@ -110,8 +128,7 @@ torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer, const s
     auto q = qkv[b][0].unsqueeze(0);  // [1, H, 1, Dh]
     cache.keys[layer] = torch::cat({cache.keys[layer], qkv[b][1].unsqueeze(0)}, 2);
     cache.values[layer] = torch::cat({cache.values[layer], qkv[b][2].unsqueeze(0)}, 2);
-    auto scores = torch::matmul(q, cache.keys[layer].transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
-    attended.push_back(torch::matmul(torch::softmax(scores, -1), cache.values[layer]).reshape({1, width}));
+    attended.push_back(attend(q, cache.keys[layer], cache.values[layer], false).reshape({1, width}));
   }
   return block_tail(x, torch::cat(attended, 0), name);
 }
