@@ -53,6 +53,27 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 }  // namespace
 
+std::pair<torch::Tensor, torch::Tensor> KvCache::append(size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
+  const int64_t added = k.size(2);
+  const int64_t needed = length + added;
+  torch::Tensor& key_buffer = keys.at(layer);
+  torch::Tensor& value_buffer = values.at(layer);
+  if (!key_buffer.defined() || key_buffer.size(2) < needed) {
+    // Room for a first stretch of codes after a prefill, then twice as much each time it fills.
+    const int64_t capacity = key_buffer.defined() ? std::max(needed, 2 * key_buffer.size(2)) : needed + 64;
+    auto grow = [&](torch::Tensor& buffer, const torch::Tensor& like) {
+      auto grown = torch::empty({like.size(0), like.size(1), capacity, like.size(3)}, like.options());
+      if (length > 0) grown.narrow(2, 0, length).copy_(buffer.narrow(2, 0, length));
+      buffer = grown;
+    };
+    grow(key_buffer, k);
+    grow(value_buffer, v);
+  }
+  key_buffer.narrow(2, length, added).copy_(k);
+  value_buffer.narrow(2, length, added).copy_(v);
+  return {key_buffer.narrow(2, 0, needed), value_buffer.narrow(2, 0, needed)};
+}
+
 XttsGpt::XttsGpt(const Weights& weights, const XttsConfig& config) : weights_(weights), config_(config) {
   layers_ = weights.count("gpt.gpt.h.", ".attn.c_attn.weight");
   heads_ = config.gpt_n_heads;
@@ -85,13 +106,7 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
   auto q = qkv[0];
   auto k = qkv[1];
   auto v = qkv[2];
-  const int64_t past = cache.keys[layer].defined() ? cache.keys[layer].size(2) : 0;
-  if (past > 0) {
-    k = torch::cat({cache.keys[layer], k}, 2);
-    v = torch::cat({cache.values[layer], v}, 2);
-  }
-  cache.keys[layer] = k;
-  cache.values[layer] = v;
+  std::tie(k, v) = cache.append(static_cast<size_t>(layer), k, v);
   // Causal: new position i sees the cache and the new positions up to i.
   auto attended = attend(q, k, v, length > 1).permute({0, 2, 1, 3}).reshape({batch * length, width});
   return block_tail(x, attended, name);
@@ -126,9 +141,8 @@ torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer, const s
   for (int64_t b = 0; b < batch; ++b) {
     KvCache& cache = *caches[static_cast<size_t>(b)];
     auto q = qkv[b][0].unsqueeze(0);  // [1, H, 1, Dh]
-    cache.keys[layer] = torch::cat({cache.keys[layer], qkv[b][1].unsqueeze(0)}, 2);
-    cache.values[layer] = torch::cat({cache.values[layer], qkv[b][2].unsqueeze(0)}, 2);
-    attended.push_back(attend(q, cache.keys[layer], cache.values[layer], false).reshape({1, width}));
+    const auto [keys, values] = cache.append(static_cast<size_t>(layer), qkv[b][1].unsqueeze(0), qkv[b][2].unsqueeze(0));
+    attended.push_back(attend(q, keys, values, false).reshape({1, width}));
   }
   return block_tail(x, torch::cat(attended, 0), name);
 }
@@ -153,6 +167,7 @@ torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std:
                                torch::Tensor* latent) const {
   cache.keys.assign(static_cast<size_t>(layers_), torch::Tensor());
   cache.values.assign(static_cast<size_t>(layers_), torch::Tensor());
+  cache.length = 0;
   cache.prefix_length = prefix.size(1);
   const int64_t batch = prefix.size(0);
   auto start = torch::full({batch, 1}, config_.gpt_start_audio_token, torch::TensorOptions().dtype(torch::kLong).device(prefix.device()));
@@ -167,6 +182,7 @@ torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std:
   x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
   if (hidden != nullptr) hidden->push_back(x);
+  cache.length = x.size(1);
   cache.codes = 1;
   return logits(x.select(1, x.size(1) - 1), latent);
 }
@@ -181,6 +197,7 @@ torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache, torch:
   const int64_t width = x.size(-1);
   x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  ++cache.length;
   ++cache.codes;
   return logits(x.select(1, 0), latent);
 }
@@ -201,7 +218,10 @@ torch::Tensor XttsGpt::decode_each(const torch::Tensor& codes, const std::vector
   const int64_t width = x.size(-1);
   x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
-  for (KvCache* cache : caches) ++cache->codes;
+  for (KvCache* cache : caches) {
+    ++cache->length;
+    ++cache->codes;
+  }
   return logits(x.select(1, 0), latents);
 }
 

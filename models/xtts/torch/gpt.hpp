@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "models/xtts/config.hpp"
@@ -17,12 +18,19 @@
 
 namespace gpufleet::xtts {
 
-// Keys and values of every layer so far: [B, heads, positions, head_dim] each.
+// Keys and values of every layer so far. Each layer's buffer is [B, heads, capacity, head_dim] with the first
+// `length` positions filled; a full buffer doubles, so a decode step writes its one position in place instead
+// of copying the whole cache (as appending by concatenation does), and a buffer is copied log(n) times in all.
 struct KvCache {
   std::vector<torch::Tensor> keys;
   std::vector<torch::Tensor> values;
+  int64_t length = 0;         // positions filled in every layer (a step's own are added after its last layer)
   int64_t prefix_length = 0;  // conditioning + text positions
   int64_t codes = 0;          // audio positions after the prefix (the start token counts)
+
+  // Writes `k` and `v` [B, heads, T, head_dim] at positions [length, length + T) of `layer` and returns that
+  // layer's keys and values up to them (views of the buffers).
+  std::pair<torch::Tensor, torch::Tensor> append(size_t layer, const torch::Tensor& k, const torch::Tensor& v);
 };
 
 class XttsGpt {
