@@ -121,12 +121,12 @@ int main(int argc, char** argv) {
   const auto built = Clock::now();
   auto weights = Weights::from_tensors(full_size_weights(config), device);
   const std::string dtype = args.count("dtype") ? args["dtype"] : "float32";
-  if (dtype == "bfloat16" || dtype == "float16") {
-    weights.convert_matrices(XttsEngine::decode_weight_prefixes(), dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat16);
-  } else if (dtype != "float32") {
+  const auto precision = XttsEngine::dtype_named(dtype);
+  if (!precision) {
     std::fprintf(stderr, "--dtype must be float32, bfloat16 or float16\n");
     return 2;
   }
+  if (*precision != torch::kFloat32) weights.convert_matrices(XttsEngine::decode_weight_prefixes(), *precision);
   XttsGpt gpt(weights, config);
   HifiganDecoder vocoder(weights, config);
   const double build_s = std::chrono::duration<double>(Clock::now() - built).count();

@@ -67,11 +67,9 @@ int main(int argc, char** argv) {
     at::globalContext().setAllowTF32CuDNN(tf32);
     at::globalContext().setAllowTF32CuBLAS(tf32);
     const auto started = std::chrono::steady_clock::now();
-    const std::string dtype_name = args.count("dtype") ? args["dtype"] : "float32";
-    const std::map<std::string, torch::ScalarType> dtypes{
-        {"float32", torch::kFloat32}, {"bfloat16", torch::kBFloat16}, {"float16", torch::kFloat16}};
-    if (!dtypes.count(dtype_name)) return usage();
-    auto engine = xtts::XttsEngine::load(args["model-dir"], device, dtypes.at(dtype_name));
+    const auto dtype = xtts::XttsEngine::dtype_named(args.count("dtype") ? args["dtype"] : "float32");
+    if (!dtype) return usage();
+    auto engine = xtts::XttsEngine::load(args["model-dir"], device, *dtype);
     auto reference = read_file(args["speaker-wav"], 256u << 20);
     if (!reference) throw std::runtime_error("cannot read " + args["speaker-wav"]);
     const auto voice = engine->clone(*reference);

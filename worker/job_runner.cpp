@@ -67,18 +67,24 @@ void record_error(protocol::JobResult& result, std::exception_ptr error) {
   }
 }
 
-// A job that ends before any model call: its result, ready to send.
-protocol::JobResult failed_result(const protocol::Job& job, std::exception_ptr error) {
+protocol::JobResult result_for(const protocol::Job& job) {
   protocol::JobResult result;
   result.job_id = job.job_id;
   result.attempt = job.attempt;
-  record_error(result, error);
   return result;
 }
 
 void log_failure(const protocol::JobResult& result) {
   spdlog::warn("job {} attempt {} failed: {} {}", result.job_id, result.attempt, result.error_code,
                result.error_message);
+}
+
+// A job that ends before any model call sees it: its error result goes to the source at once.
+void reject(JobRunner::TaskSource& source, const JobRunner::Task& task, std::exception_ptr error) {
+  auto result = result_for(*task.job);
+  record_error(result, error);
+  log_failure(result);
+  source.done(task, std::move(result));
 }
 
 }  // namespace
@@ -117,9 +123,7 @@ class JobRunner::Feed final : public models::BatchFeed {
         }
         items.push_back(add(task, std::move(input)));
       } catch (...) {
-        auto result = failed_result(*task.job, std::current_exception());
-        log_failure(result);
-        source_.done(task, std::move(result));
+        reject(source_, task, std::current_exception());
       }
     }
     return items;
@@ -132,9 +136,7 @@ class JobRunner::Feed final : public models::BatchFeed {
       return;
     }
     Entry& entry = *found->second;
-    protocol::JobResult result;
-    result.job_id = entry.task.job->job_id;
-    result.attempt = entry.task.job->attempt;
+    auto result = result_for(*entry.task.job);
     try {
       if (outcome.error) std::rethrow_exception(outcome.error);
       if (!outcome.output) throw ModelError(ErrorCode::kModelError, "model answered neither output nor error");
@@ -151,9 +153,7 @@ class JobRunner::Feed final : public models::BatchFeed {
   void finish_rest(std::exception_ptr error) {
     for (auto& entry : entries_) {
       if (entry.finished) continue;
-      protocol::JobResult result;
-      result.job_id = entry.task.job->job_id;
-      result.attempt = entry.task.job->attempt;
+      auto result = result_for(*entry.task.job);
       record_error(result, error);
       complete(entry, std::move(result));
     }
@@ -232,9 +232,7 @@ void JobRunner::run_continuous(const std::vector<Task>& tasks, TaskSource& sourc
       }
       (*feed)->add(task, std::move(input));
     } catch (...) {
-      auto result = failed_result(*task.job, std::current_exception());
-      log_failure(result);
-      source.done(task, std::move(result));
+      reject(source, task, std::current_exception());
     }
   }
   bool out_of_memory = false;

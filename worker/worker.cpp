@@ -409,7 +409,6 @@ class Worker::BatchRun final : public JobRunner::TaskSource {
       job.context->start(progress_);  // the lease now counts on the batch's progress
       jobs_.push_back(std::move(job));
       tasks.push_back(JobRunner::Task{&jobs_.back().job, jobs_.back().context.get()});
-      ++size_;
     }
     return tasks;
   }
@@ -434,7 +433,8 @@ class Worker::BatchRun final : public JobRunner::TaskSource {
     out_.send(zmq::buffer(protocol::encode_body(result)), zmq::send_flags::none);
   }
 
-  size_t size() const { return size_; }
+  // Jobs in the batch so far, those that joined included.
+  size_t size() const { return jobs_.size(); }
 
  private:
   Worker& worker_;
@@ -442,7 +442,6 @@ class Worker::BatchRun final : public JobRunner::TaskSource {
   std::shared_ptr<models::JobContext::SharedProgress> progress_ = std::make_shared<models::JobContext::SharedProgress>(0);
   std::list<PendingJob> jobs_;  // a list: tasks point into it
   std::set<std::string> joining_;
-  size_t size_ = 0;
 };
 
 void Worker::run_batch(std::vector<PendingJob> batch, zmq::socket_t& out) {

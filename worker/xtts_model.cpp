@@ -50,9 +50,7 @@ class XttsModel final : public models::Model {
   XttsModel(const models::ModelSpec& spec, const DeviceInfo& device, size_t voice_cache,
             std::optional<xtts::VoiceStore> store, const std::filesystem::path& speakers_file)
       : engine_(xtts::XttsEngine::load(spec.files.at("config").parent_path(), torch_device(device),
-                                       spec.dtype == "bfloat16" ? torch::kBFloat16
-                                       : spec.dtype == "float16" ? torch::kFloat16
-                                                                 : torch::kFloat32)),
+                                       xtts::XttsEngine::dtype_named(spec.dtype).value_or(torch::kFloat32))),
         capacity_(voice_cache),
         store_(std::move(store)) {
     if (!speakers_file.empty()) load_speakers(speakers_file);

@@ -18,6 +18,47 @@ namespace gpufleet::xtts {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Streamed audio on its way out: the windows a StreamingVocoder makes final as codes come, each handed to the
+// sink as CPU float32 samples and kept for the result's whole waveform.
+class AudioOut {
+ public:
+  AudioOut(const HifiganDecoder& vocoder, const torch::Tensor& speaker_embedding, const StreamSchedule& schedule,
+           AudioSink sink)
+      : streamer_(vocoder, speaker_embedding, schedule), sink_(std::move(sink)) {}
+
+  void add(const torch::Tensor& latent) { deliver(streamer_.add(latent)); }
+  // No more codes: sends the rest and fills the synthesis's latents and waveform. Throws when no code came.
+  void finish(Synthesis& synthesis) {
+    if (streamer_.latent_count() == 0) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+    deliver(streamer_.finish());
+    synthesis.latents = streamer_.latents();
+    synthesis.wav = torch::cat(sent_);
+  }
+
+ private:
+  void deliver(const torch::Tensor& samples) {
+    if (samples.numel() == 0) return;
+    auto cpu = samples.to(torch::kCPU, torch::kFloat32).contiguous();
+    sent_.push_back(cpu);
+    sink_(cpu);
+  }
+
+  StreamingVocoder streamer_;
+  AudioSink sink_;
+  std::vector<torch::Tensor> sent_;
+};
+
+}  // namespace
+
+std::optional<torch::ScalarType> XttsEngine::dtype_named(const std::string& name) {
+  if (name == "float32") return torch::kFloat32;
+  if (name == "bfloat16") return torch::kBFloat16;
+  if (name == "float16") return torch::kFloat16;
+  return std::nullopt;
+}
+
 const std::vector<std::string>& XttsEngine::decode_weight_prefixes() {
   // Embedding tables are left: a step reads one row of each.
   static const std::vector<std::string> prefixes{"gpt.gpt.h.", "gpt.mel_head."};
@@ -134,37 +175,23 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
   Synthesis result;
   result.text_ids = text_ids(text, language);
   auto text_ids = result.text_ids.unsqueeze(0).to(device_);
-  const int64_t max_codes = options.max_codes > 0 ? std::min(options.max_codes, config_.max_generated_codes())
-                                                  : config_.max_generated_codes();
+  const int64_t max_codes = code_limit(options);
 
   // Streaming: latents as the decode loop draws their codes, vocoded a chunk at a time.
-  std::optional<StreamingVocoder> streamer;
-  std::vector<torch::Tensor> streamed_audio;
+  std::optional<AudioOut> out;
   XttsGpt::CodeHook on_code;
-  auto deliver = [&](const torch::Tensor& samples) {
-    if (samples.numel() == 0) return;
-    auto cpu = samples.to(torch::kCPU, torch::kFloat32).contiguous();
-    streamed_audio.push_back(cpu);
-    options.on_audio(cpu);
-  };
   if (options.on_audio) {
-    streamer.emplace(*vocoder_, voice.speaker_embedding, options.stream);
-    on_code = [&](int64_t, const torch::Tensor& latent) { deliver(streamer->add(latent)); };
+    out.emplace(*vocoder_, voice.speaker_embedding, options.stream, options.on_audio);
+    on_code = [&out](int64_t, const torch::Tensor& latent) { out->add(latent); };
   }
-  if (options.greedy) {
-    result.codes = gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes, options.on_step, on_code);
+  if (const auto sampling = sampling_of(options)) {
+    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, *sampling, options.on_step, on_code);
   } else {
-    XttsGpt::Sampling sampling = options.sampling.value_or(XttsGpt::Sampling{
-        config_.temperature, config_.top_k, config_.top_p, config_.repetition_penalty});
-    if (options.seed) sampling.seed = options.seed;
-    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, sampling, options.on_step, on_code);
+    result.codes = gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes, options.on_step, on_code);
   }
   result.prefill_logits = gpt_->last_prefill_logits();
-  if (streamer) {
-    if (streamer->latent_count() == 0) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
-    deliver(streamer->finish());
-    result.latents = streamer->latents();
-    result.wav = torch::cat(streamed_audio);
+  if (out) {
+    out->finish(result);
     return result;
   }
   // The stop code, when emitted, is not spoken.
@@ -176,6 +203,18 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
   result.latents = gpt_->latents(voice.gpt_cond_latent, text_ids, spoken);
   result.wav = vocoder_->decode(result.latents, voice.speaker_embedding).flatten();
   return result;
+}
+
+int64_t XttsEngine::code_limit(const SynthesisOptions& options) const {
+  return options.max_codes > 0 ? std::min(options.max_codes, config_.max_generated_codes()) : config_.max_generated_codes();
+}
+
+std::optional<XttsGpt::Sampling> XttsEngine::sampling_of(const SynthesisOptions& options) const {
+  if (options.greedy) return std::nullopt;
+  auto sampling = options.sampling.value_or(
+      XttsGpt::Sampling{config_.temperature, config_.top_k, config_.top_p, config_.repetition_penalty});
+  if (options.seed) sampling.seed = options.seed;
+  return sampling;
 }
 
 std::vector<XttsEngine::BatchResult> XttsEngine::synthesize_batch(const std::vector<BatchRequest>& requests) const {
@@ -200,16 +239,7 @@ std::vector<XttsEngine::BatchResult> XttsEngine::synthesize_batch(const std::vec
 struct XttsEngine::SpeechBatch::Member {
   torch::Tensor text_ids;  // [T], CPU
   const Voice* voice = nullptr;
-  AudioSink on_audio;
-  std::optional<StreamingVocoder> streamer;
-  std::vector<torch::Tensor> streamed;  // what on_audio was given, for the result's wav
-
-  void deliver(const torch::Tensor& samples) {
-    if (samples.numel() == 0) return;
-    auto cpu = samples.to(torch::kCPU, torch::kFloat32).contiguous();
-    streamed.push_back(cpu);
-    on_audio(cpu);
-  }
+  std::optional<AudioOut> out;  // streamed requests
 };
 
 XttsEngine::SpeechBatch::SpeechBatch(const XttsEngine& engine) : engine_(engine), decode_(*engine.gpt_, engine.config_) {}
@@ -218,28 +248,20 @@ XttsEngine::SpeechBatch::~SpeechBatch() = default;
 
 size_t XttsEngine::SpeechBatch::add(const BatchRequest& request) {
   torch::NoGradGuard no_grad;
-  const auto& config = engine_.config_;
   auto member = std::make_unique<Member>();
   member->text_ids = engine_.text_ids(request.text, request.language);
   member->voice = request.voice;
   DecodeBatch::Request sequence;
   sequence.cond_latents = request.voice->gpt_cond_latent;
   sequence.text_ids = member->text_ids.unsqueeze(0).to(engine_.device_);
-  sequence.max_codes = request.options.max_codes > 0 ? std::min(request.options.max_codes, config.max_generated_codes())
-                                                     : config.max_generated_codes();
-  if (!request.options.greedy) {
-    sequence.sampling = request.options.sampling.value_or(
-        XttsGpt::Sampling{config.temperature, config.top_k, config.top_p, config.repetition_penalty});
-    if (request.options.seed) sequence.sampling->seed = request.options.seed;
-  }
+  sequence.max_codes = engine_.code_limit(request.options);
+  sequence.sampling = engine_.sampling_of(request.options);
   sequence.on_step = request.options.on_step;
   if (request.options.on_audio) {
-    member->on_audio = request.options.on_audio;
-    member->streamer.emplace(*engine_.vocoder_, request.voice->speaker_embedding, request.options.stream);
-    Member* streaming = member.get();
-    sequence.on_code = [streaming](int64_t, const torch::Tensor& latent) {
-      streaming->deliver(streaming->streamer->add(latent));
-    };
+    member->out.emplace(*engine_.vocoder_, request.voice->speaker_embedding, request.options.stream,
+                        request.options.on_audio);
+    AudioOut* out = &*member->out;
+    sequence.on_code = [out](int64_t, const torch::Tensor& latent) { out->add(latent); };
   }
   const size_t index = decode_.add(std::move(sequence));
   members_[index] = std::move(member);
@@ -263,11 +285,8 @@ std::vector<std::pair<size_t, XttsEngine::BatchResult>> XttsEngine::SpeechBatch:
       Synthesis synthesis;
       synthesis.text_ids = member.text_ids;
       synthesis.codes = decode_.codes(index);
-      if (member.streamer) {
-        if (member.streamer->latent_count() == 0) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
-        member.deliver(member.streamer->finish());
-        synthesis.latents = member.streamer->latents();
-        synthesis.wav = torch::cat(member.streamed);
+      if (member.out) {
+        member.out->finish(synthesis);
       } else {
         synthesis.latents = decode_.latents(index);
         if (!synthesis.latents.defined()) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");

@@ -60,6 +60,8 @@ class XttsEngine {
   // Conditioning, speaker encoder and vocoder run in float32 either way.
   static std::unique_ptr<XttsEngine> load(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
                                           torch::ScalarType dtype = torch::kFloat32);
+  // The precision a name stands for ("float32", "bfloat16", "float16", as the registry and the tools spell it).
+  static std::optional<torch::ScalarType> dtype_named(const std::string& name);
   // Where the GPT decode's weight matrices are, by name prefix: what a reduced precision converts.
   static const std::vector<std::string>& decode_weight_prefixes();
 
@@ -96,6 +98,9 @@ class XttsEngine {
   XttsEngine() = default;
   // Upstream's text preparation and tokenization; throws for empty or too long text.
   torch::Tensor text_ids(const std::string& text, const std::string& language) const;
+  // The most codes a request may draw, and its sampling (none: greedy), from its options and the config.
+  int64_t code_limit(const SynthesisOptions& options) const;
+  std::optional<XttsGpt::Sampling> sampling_of(const SynthesisOptions& options) const;
   XttsConfig config_;
   std::unique_ptr<BpeTokenizer> tokenizer_;
   std::unique_ptr<Weights> weights_;
@@ -131,7 +136,7 @@ class XttsEngine::SpeechBatch {
   struct Member;
   const XttsEngine& engine_;
   DecodeBatch decode_;
-  // By DecodeBatch index; held by pointer because the streaming hooks keep a member's address.
+  // By DecodeBatch index; held by pointer because the streaming hooks keep the address of a member's audio.
   std::map<size_t, std::unique_ptr<Member>> members_;
 };
 

@@ -34,19 +34,17 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& weight, const 
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, bool causal) {
   const int64_t queries = q.size(-2);
   const int64_t keys = k.size(-2);
+  // [Tq, Tk], true where a query may look, aligned to the bottom right.
+  auto visible = [&] {
+    return torch::ones({queries, keys}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril(keys - queries);
+  };
 #if TORCH_VERSION_MAJOR >= 2
+  // Its is_causal aligns the mask to the top left, which is the same only without a cache before the queries.
   if (!causal || queries == keys) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
-  // Its is_causal aligns the mask to the top left; queries after a cache need it aligned to the bottom right.
-  const auto visible = torch::ones({queries, keys}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
-                           .tril(keys - queries);
-  return at::scaled_dot_product_attention(q, k, v, visible, 0.0, false);
+  return at::scaled_dot_product_attention(q, k, v, visible(), 0.0, false);
 #else
   auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
-  if (causal) {
-    auto visible = torch::ones({queries, keys}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
-                       .tril(keys - queries);
-    scores = scores.masked_fill(visible.logical_not(), std::numeric_limits<float>::lowest());
-  }
+  if (causal) scores = scores.masked_fill(visible().logical_not(), std::numeric_limits<float>::lowest());
   return torch::matmul(torch::softmax(scores, -1), v);
 #endif
 }
@@ -156,11 +154,8 @@ torch::Tensor XttsGpt::final_norm(const torch::Tensor& hidden) const {
 torch::Tensor XttsGpt::logits(const torch::Tensor& last_hidden, torch::Tensor* latent) const {
   auto normed = final_norm(last_hidden);
   if (latent != nullptr) *latent = normed;
-  const auto& head = weights_.get("gpt.mel_head.weight");  // [V, d]
-  if (head.scalar_type() != normed.scalar_type()) {
-    return torch::matmul(normed.to(head.scalar_type()), head.t()).to(normed.scalar_type()) + weights_.get("gpt.mel_head.bias");
-  }
-  return F::linear(normed, head, weights_.get("gpt.mel_head.bias"));
+  // A linear layer stores its weight [V, d]: transposed, it is a Conv1D's.
+  return conv1d(normed, weights_.get("gpt.mel_head.weight").t(), weights_.get("gpt.mel_head.bias"));
 }
 
 torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden,
@@ -183,22 +178,20 @@ torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std:
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
   if (hidden != nullptr) hidden->push_back(x);
   cache.length = x.size(1);
-  cache.codes = 1;
   return logits(x.select(1, x.size(1) - 1), latent);
 }
 
 torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache, torch::Tensor* latent) const {
   const auto& positions = weights_.get("gpt.mel_pos_embedding.emb.weight");
-  if (cache.codes >= positions.size(0)) {
+  if (cache.codes() >= positions.size(0)) {
     throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
   }
-  auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions[cache.codes]).unsqueeze(1);
+  auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions[cache.codes()]).unsqueeze(1);
   for (int64_t layer = 0; layer < layers_; ++layer) x = block(x, layer, cache);
   const int64_t width = x.size(-1);
   x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
   ++cache.length;
-  ++cache.codes;
   return logits(x.select(1, 0), latent);
 }
 
@@ -207,10 +200,10 @@ torch::Tensor XttsGpt::decode_each(const torch::Tensor& codes, const std::vector
   const auto& positions = weights_.get("gpt.mel_pos_embedding.emb.weight");
   std::vector<int64_t> at;
   for (const KvCache* cache : caches) {
-    if (cache->codes >= positions.size(0)) {
+    if (cache->codes() >= positions.size(0)) {
       throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
     }
-    at.push_back(cache->codes);
+    at.push_back(cache->codes());
   }
   auto index = torch::tensor(at, torch::TensorOptions().dtype(torch::kLong)).to(positions.device());
   auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions.index_select(0, index)).unsqueeze(1);
@@ -218,10 +211,7 @@ torch::Tensor XttsGpt::decode_each(const torch::Tensor& codes, const std::vector
   const int64_t width = x.size(-1);
   x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
                            .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
-  for (KvCache* cache : caches) {
-    ++cache->length;
-    ++cache->codes;
-  }
+  for (KvCache* cache : caches) ++cache->length;
   return logits(x.select(1, 0), latents);
 }
 
@@ -293,8 +283,7 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
   auto seen = torch::cat({torch::ones({1, prefix.size(1)}, options),
                           torch::full({1, 1}, config_.gpt_start_audio_token, options)},
                          1);
-  std::optional<at::Generator> generator;
-  if (sampling != nullptr && sampling->seed) generator = seeded_generator(*sampling->seed);
+  auto generator = generator_for(sampling);
   std::vector<int64_t> codes;
   while (static_cast<int64_t>(codes.size()) < max_codes) {
     if (on_step) on_step();
@@ -322,7 +311,10 @@ torch::Tensor XttsGpt::draw(const torch::Tensor& scores, const torch::Tensor& se
   return torch::multinomial(probabilities.to(torch::kCPU), 1, false, *generator).squeeze(1).to(scores.device());
 }
 
-at::Generator XttsGpt::seeded_generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+std::optional<at::Generator> XttsGpt::generator_for(const Sampling* sampling) {
+  if (sampling == nullptr || !sampling->seed) return std::nullopt;
+  return at::make_generator<at::CPUGeneratorImpl>(*sampling->seed);
+}
 
 size_t DecodeBatch::add(Request request) {
   Sequence sequence;
@@ -333,9 +325,7 @@ size_t DecodeBatch::add(Request request) {
                               torch::full({1, 1}, config_.gpt_start_audio_token, options)},
                              1);
   sequence.request = std::move(request);
-  if (sequence.request.sampling && sequence.request.sampling->seed) {
-    sequence.generator = XttsGpt::seeded_generator(*sequence.request.sampling->seed);
-  }
+  sequence.generator = XttsGpt::generator_for(sequence.request.sampling ? &*sequence.request.sampling : nullptr);
   const bool empty = sequence.request.max_codes <= 0;
   const size_t index = next_index_++;
   sequences_.emplace(index, std::move(sequence));

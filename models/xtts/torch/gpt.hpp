@@ -26,7 +26,9 @@ struct KvCache {
   std::vector<torch::Tensor> values;
   int64_t length = 0;         // positions filled in every layer (a step's own are added after its last layer)
   int64_t prefix_length = 0;  // conditioning + text positions
-  int64_t codes = 0;          // audio positions after the prefix (the start token counts)
+
+  // Audio positions after the prefix (the start token counts).
+  int64_t codes() const { return length - prefix_length; }
 
   // Writes `k` and `v` [B, heads, T, head_dim] at positions [length, length + T) of `layer` and returns that
   // layer's keys and values up to them (views of the buffers).
@@ -92,8 +94,8 @@ class XttsGpt {
   // generator; see Sampling::seed) when given. [1] on the scores' device.
   torch::Tensor draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling,
                      at::Generator* generator = nullptr) const;
-  // The CPU generator a seeded Sampling draws from.
-  static at::Generator seeded_generator(uint64_t seed);
+  // The CPU generator a seeded sampling draws from; none for greedy decoding or an unseeded sampling.
+  static std::optional<at::Generator> generator_for(const Sampling* sampling);
 
   // The raw logits for the first code, as returned by the last prefill (for inspection and dumps).
   const torch::Tensor& last_prefill_logits() const { return last_prefill_logits_; }

@@ -1,9 +1,8 @@
 #include "models/xtts/torch/weights.hpp"
 
-#include <algorithm>
-
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 
 #include "common/error.hpp"
