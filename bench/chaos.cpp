@@ -191,7 +191,7 @@ int run(const Options& options) {
   config.worker_models = "espeak,noop";
   config.worker_slots = options.slots;
   config.redis_appendfsync = options.appendfsync;
-  config.env = {{"HEARTBEAT_MS", "200"}, {"HEARTBEAT_LIVENESS", "3"}, {"LEASE_MS", "2000"}, {"MAX_ATTEMPTS", "4"},
+  config.env = {{"NOOP_DRILLS", "1"}, {"HEARTBEAT_MS", "200"}, {"HEARTBEAT_LIVENESS", "3"}, {"LEASE_MS", "2000"}, {"MAX_ATTEMPTS", "4"},
                 {"LOG_LEVEL", "info"}, {"MAX_QUEUED_PER_MODEL", "0"}};
   cli::LocalStack stack(config);
   stack.start();

@@ -26,7 +26,8 @@ BrokerConfig BrokerConfig::from_env() {
   config.lease = std::chrono::milliseconds(env_int("LEASE_MS", 30000, 50, 24LL * 3600 * 1000));
   config.reconcile = std::chrono::milliseconds(env_int("RECONCILE_MS", 10000, 100, 24LL * 3600 * 1000));
   config.max_attempts = static_cast<uint32_t>(env_int("MAX_ATTEMPTS", 3, 1, 100));
-  config.retention_s = env_int("JOB_RETENTION_S", 7 * 24 * 3600, 0, 365LL * 24 * 3600);
+  config.poison_after = static_cast<uint32_t>(env_int("POISON_AFTER", 2, 1, 100));
+  config.retention_s = job_ttl_from_env();
   config.redis = redis_endpoint_from_env();
   config.metrics_host = env_string("METRICS_HOST", "127.0.0.1");
   config.metrics_port = static_cast<uint16_t>(env_int("BROKER_METRICS_PORT", 9101, 0, 65535));
@@ -54,12 +55,18 @@ Broker::Broker(BrokerConfig config)
     socket_.set(zmq::sockopt::curve_server, true);
     socket_.set(zmq::sockopt::curve_secretkey, config_.curve_secret_key);
     socket_.set(zmq::sockopt::zap_domain, "gpufleet");
-    // Another admitted key must not take over a registered worker's route by connecting under its id.
+    // Another admitted key must not take over a registered worker's route by connecting under its id: the
+    // route stays with the connection that has it. ZMTP heartbeats drop a dead link's connection within
+    // seconds, so the real worker reconnecting after a network cut gets its route back.
     socket_.set(zmq::sockopt::router_handover, 0);
+    socket_.set(zmq::sockopt::heartbeat_ivl, 1000);
+    socket_.set(zmq::sockopt::heartbeat_timeout, 3000);
+  } else {
+    // Plain TCP (loopback or a private network, where anyone reaching the port may join anyway): a worker that
+    // reconnects under the same id takes over its identity instead of being ignored.
+    socket_.set(zmq::sockopt::router_handover, 1);
   }
   socket_.set(zmq::sockopt::linger, 0);
-  // A worker that reconnects under the same id takes over its identity instead of being ignored.
-  socket_.set(zmq::sockopt::router_handover, 1);
   socket_.set(zmq::sockopt::sndhwm, 0);
   socket_.set(zmq::sockopt::rcvhwm, 0);
   wake_.bind(kWakeEndpoint);
@@ -70,6 +77,7 @@ Broker::Broker(BrokerConfig config)
 void Broker::declare_metrics() {
   metrics_.counter("gpufleet_jobs_total", "Jobs that reached a final state, by kind, model and state");
   metrics_.counter("gpufleet_jobs_dispatched_total", "Attempts sent to workers, by model");
+  metrics_.counter("gpufleet_jobs_poisoned_total", "Jobs failed as poison: their worker was lost POISON_AFTER times");
   metrics_.counter("gpufleet_jobs_requeued_total", "Attempts put back on their queue, by model and reason");
   metrics_.histogram("gpufleet_job_queue_seconds", "Time from submission to dispatch, by model",
                      MetricsRegistry::duration_buckets());
@@ -293,6 +301,11 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
     if (dropped_frames_++ % 1000 == 0) {
       spdlog::warn("dropping a message from peer of {} bytes id: {}", identity.size(), error.what());
     }
+  } catch (const RedisError&) {
+    throw;  // the loop's own handling: Redis is down, which is not the peer's doing
+  } catch (const std::exception& error) {
+    // Whatever a peer's message led to, the broker keeps serving the others.
+    spdlog::error("a message from a peer failed: {}", error.what());
   }
 }
 
@@ -450,7 +463,8 @@ void Broker::on_goodbye(const std::string& identity) {
 }
 
 void Broker::lose_worker(const std::string& worker_id, const std::string& reason) {
-  worker_users_.erase(worker_id);
+  // worker_users_ keeps the id bound to the key that first registered it: another key cannot take it over
+  // once the worker is gone either.
   auto assignments = dispatcher_.remove_worker(worker_id);
   spdlog::warn("worker {} removed ({}); {} job(s) back to the queue", worker_id, reason, assignments.size());
   for (auto& assignment : assignments) {
@@ -462,6 +476,17 @@ void Broker::lose_worker(const std::string& worker_id, const std::string& reason
 void Broker::requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason) {
   QueuedJob job = std::move(assignment.job);
   job.attempts = assignment.attempt;
+  if (code == ErrorCode::kWorkerLost && ++job.worker_losses >= config_.poison_after) {
+    spdlog::warn("job {}: {} workers lost while running it; not offered again", job.id, job.worker_losses);
+    StatusWriter::Outcome outcome;
+    outcome.state = JobState::kFailed;
+    outcome.error_code = std::string(to_string(ErrorCode::kPoison));
+    outcome.error_message = "the job's worker was lost " + std::to_string(job.worker_losses) +
+                            " times while running it; it is not offered again (last: " + reason + ")";
+    metrics_.increment("gpufleet_jobs_poisoned_total", {{"model", job.model}});
+    status_.record_final(job, JobState::kRunning, assignment.attempt, assignment.worker_id, outcome);
+    return;
+  }
   if (job.stage_attempt(assignment.attempt) >= config_.max_attempts) {
     StatusWriter::Outcome outcome;
     outcome.state = JobState::kFailed;

@@ -15,6 +15,7 @@
 #include <zmq_addon.hpp>
 
 #include "broker/dispatcher.hpp"
+#include "common/config.hpp"
 #include "common/curve.hpp"
 #include "common/metrics.hpp"
 #include "common/metrics_server.hpp"
@@ -30,7 +31,10 @@ struct BrokerConfig {
   std::chrono::milliseconds lease{30000};  // a running job without progress this long is taken back
   std::chrono::milliseconds reconcile{10000};  // how often queued jobs in Redis that it does not hold are looked for
   uint32_t max_attempts = 3;  // a job lost (or out of memory) this many times fails instead of looping
-  int64_t retention_s = 7 * 24 * 3600;
+  // A job whose worker was lost this many times while running it fails as `poison` (POISON_AFTER): a job that
+  // crashes its worker would otherwise take down one worker after another.
+  uint32_t poison_after = 2;
+  int64_t retention_s = kDefaultJobTtlS;  // JOB_TTL
   RedisEndpoint redis;
   // Prometheus metrics on http://metrics_host:metrics_port/metrics (docs/operations.md); port 0: none.
   std::string metrics_host = "127.0.0.1";

@@ -32,7 +32,7 @@ void usage() {
   std::cout << "usage: gpufleet <command>\n"
                "  up                 start the local fleet (Redis, broker, workers, gateway) until Ctrl-C\n"
                "  demo [TEXT]        start the fleet, synthesise TEXT through it, report, stop\n"
-               "  keys new NAME [RATE [BURST]]\n"
+               "  keys new NAME [RATE [BURST]] [--operator]\n"
                "                     make an API key: prints the token (give it to the client) and the line for\n"
                "                     the gateway's API_KEYS_FILE (it holds only the token's SHA-256)\n"
                "  keys curve NAME [MODELS]\n"
@@ -166,9 +166,18 @@ int main(int argc, char** argv) {
     if (auto status = cli::run_client_command(std::vector<std::string>(argv + 1, argv + argc))) return *status;
     if (command == "up") return run_up();
     if (command == "keys" && argc >= 4 && std::string(argv[2]) == "new") {
-      const double rate = argc > 4 ? std::stod(argv[4]) : 0;
-      const double burst = argc > 5 ? std::stod(argv[5]) : 0;
-      const auto [token, line] = gpufleet::gateway::ApiKeys::generate(argv[3], rate, burst);
+      std::vector<std::string> numbers;
+      bool is_operator = false;
+      for (int i = 4; i < argc; ++i) {
+        if (std::string(argv[i]) == "--operator") {
+          is_operator = true;
+        } else {
+          numbers.emplace_back(argv[i]);
+        }
+      }
+      const double rate = numbers.size() > 0 ? std::stod(numbers[0]) : 0;
+      const double burst = numbers.size() > 1 ? std::stod(numbers[1]) : 0;
+      const auto [token, line] = gpufleet::gateway::ApiKeys::generate(argv[3], rate, burst, is_operator);
       std::cout << "token:              " << token << "\n"
                 << "API_KEYS_FILE line: " << line << "\n";
       return 0;

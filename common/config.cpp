@@ -107,6 +107,11 @@ std::string broker_connect_endpoint_from_env() {
   return "tcp://127.0.0.1:" + std::to_string(env_int("BROKER_PORT", kDefaultBrokerPort, 1, 65535));
 }
 
+int64_t job_ttl_from_env() {
+  const int64_t fallback = env_int("JOB_RETENTION_S", kDefaultJobTtlS, 0, 365LL * 24 * 3600);
+  return env_int("JOB_TTL", fallback, 0, 365LL * 24 * 3600);
+}
+
 std::string storage_root_from_env() {
   if (auto root = env_value("STORAGE_ROOT")) return *root;
   return (std::filesystem::temp_directory_path() / "gpu-service-output").string();

@@ -37,6 +37,11 @@ constexpr int kDefaultBrokerPort = 5555;
 // STORAGE_ROOT, default "<temp dir>/gpu-service-output" like the original service.
 std::string storage_root_from_env();
 
+// How long a finished job's record stays in Redis (JOB_TTL seconds; JOB_RETENTION_S, its older name, still
+// read). Hours by default: every finished job costs Redis memory until then.
+inline constexpr int64_t kDefaultJobTtlS = 6 * 3600;
+int64_t job_ttl_from_env();
+
 // "a,b,,c" -> {"a", "b", "c"}: a comma-separated setting, empty items skipped.
 std::vector<std::string> split_list(const std::string& text);
 

@@ -6,7 +6,7 @@
 namespace gpufleet {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 29> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 33> kNames{{
     {ErrorCode::kInvalidRequest, "invalid_request"},
     {ErrorCode::kInvalidJson, "invalid_json"},
     {ErrorCode::kMissingField, "missing_field"},
@@ -36,6 +36,10 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 29> kNames{{
     {ErrorCode::kAlreadyFinal, "already_final"},
     {ErrorCode::kUnauthorized, "unauthorized"},
     {ErrorCode::kRateLimited, "rate_limited"},
+    {ErrorCode::kForbidden, "forbidden"},
+    {ErrorCode::kGone, "gone"},
+    {ErrorCode::kPoison, "poison"},
+    {ErrorCode::kTooManyRequests, "too_many_requests"},
 }};
 
 }  // namespace

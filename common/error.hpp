@@ -39,6 +39,10 @@ enum class ErrorCode {
   kAlreadyFinal,       // the job has already ended; nothing to cancel
   kUnauthorized,       // no API key, or one the gateway does not know
   kRateLimited,        // the API key's request rate is used up: retry later
+  kForbidden,          // the API key may not use this endpoint (it needs an operator key)
+  kGone,               // the job's result file was swept after its retention ran out
+  kPoison,             // the job's attempts ended with its worker lost too often: not offered again
+  kTooManyRequests,    // the API key holds as many waiters, streams or event clients as it may
 };
 
 std::string_view to_string(ErrorCode code);

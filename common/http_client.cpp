@@ -104,7 +104,19 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
   resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
                          [&](beast::error_code error, tcp::resolver::results_type addresses) {
                            if (error) return fail(error);
-                           transport.async_connect(addresses, [&](beast::error_code connect_error, tcp::endpoint) {
+                           std::vector<tcp::endpoint> allowed;
+                           for (const auto& entry : addresses) {
+                             if (!options.address_allowed || options.address_allowed(entry.endpoint().address())) {
+                               allowed.push_back(entry.endpoint());
+                             }
+                           }
+                           if (allowed.empty()) {
+                             result.status = 0;
+                             result.error = "the destination's addresses are not allowed";
+                             done = true;
+                             return;
+                           }
+                           transport.async_connect(allowed, [&](beast::error_code connect_error, tcp::endpoint) {
                              if (connect_error) return fail(connect_error);
                              if (!secure) return send();
                              secure->async_handshake(asio::ssl::stream_base::client,

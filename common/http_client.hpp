@@ -4,8 +4,10 @@
 // a given file) and the host name. Redirects are not followed. Used by the `gpufleet` command, the tests and
 // the gateway's webhook sender.
 
+#include <boost/asio/ip/address.hpp>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -26,6 +28,9 @@ struct HttpCallOptions {
   std::string ca_file;                   // https: PEM bundle to trust instead of the system's CAs
   uint64_t max_body_bytes = 1ULL << 32;  // a longer answer is an error
   const std::atomic<bool>* cancel = nullptr;  // gives up at once when it turns true
+  // Set: only resolved addresses it accepts are connected to (the very addresses it was shown, so a name
+  // that resolves differently a moment later cannot slip past it). None accepted: no answer, nothing sent.
+  std::function<bool(const boost::asio::ip::address&)> address_allowed;
 };
 
 struct HttpResult {

@@ -1,6 +1,10 @@
 #include "common/job.hpp"
 
-#include <random>
+#include <sys/random.h>
+
+#include <cerrno>
+#include <system_error>
+
 
 namespace gpufleet {
 
@@ -62,19 +66,22 @@ std::optional<JobKind> parse_job_kind(std::string_view text) {
 }
 
 std::string new_job_id() {
-  thread_local std::mt19937_64 generator = [] {
-    std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
-    return std::mt19937_64(seed);
-  }();
+  // From the kernel's CSPRNG: an id is a job's only name on the API, so it must not be guessable from others.
+  unsigned char bytes[16];
+  size_t filled = 0;
+  while (filled < sizeof(bytes)) {
+    const ssize_t got = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    filled += static_cast<size_t>(got);
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id(32, '0');
-  for (int half = 0; half < 2; ++half) {
-    uint64_t bits = generator();
-    for (int i = 0; i < 16; ++i) {
-      id[half * 16 + i] = kHex[bits & 0xF];
-      bits >>= 4;
-    }
+  for (size_t i = 0; i < sizeof(bytes); ++i) {
+    id[2 * i] = kHex[bytes[i] >> 4];
+    id[2 * i + 1] = kHex[bytes[i] & 0xF];
   }
   return id;
 }

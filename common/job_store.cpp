@@ -23,7 +23,7 @@ std::string sha1_hex(const std::string& text) {
 // ARGV[1] is always the key prefix: the scripts build key names from it exactly as RedisKeys does.
 
 // ARGV: prefix id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint
-//       event stream_maxlen stages stages_total webhook
+//       event stream_maxlen stages stages_total webhook owner
 constexpr const char* kSubmit = R"lua(
 local p, id, model = ARGV[1], ARGV[2], ARGV[4]
 local idem = ARGV[10]
@@ -48,6 +48,7 @@ if ARGV[15] ~= '' then
   entry[#entry + 1] = ARGV[15]
 end
 if ARGV[17] ~= '' then redis.call('HSET', p .. ':job:' .. id, 'webhook', ARGV[17]) end
+if ARGV[18] ~= '' then redis.call('HSET', p .. ':job:' .. id, 'owner', ARGV[18]) end
 redis.call('ZADD', queue, ARGV[7], id)
 redis.call('SADD', p .. ':queue-models', model)
 -- The stream entry carries what the broker needs to queue the job, so it reads nothing else.
@@ -59,13 +60,15 @@ end
 return {'created', id}
 )lua";
 
-// ARGV: prefix id now retention stream_maxlen
+// ARGV: prefix id now retention stream_maxlen owner (empty: any owner)
 constexpr const char* kCancel = R"lua(
 local p, id, now = ARGV[1], ARGV[2], ARGV[3]
 local job = p .. ':job:' .. id
-local f = redis.call('HMGET', job, 'state', 'model', 'kind')
+local f = redis.call('HMGET', job, 'state', 'model', 'kind', 'owner')
 local state = f[1]
 if not state then return {'missing', ''} end
+-- Another key's job does not exist as far as this caller can tell.
+if ARGV[6] ~= '' and f[4] ~= ARGV[6] then return {'missing', ''} end
 if state == 'queued' then
   local message = 'cancelled by a client while queued'
   redis.call('HSET', job, 'state', 'cancelled', 'updated_ms', now, 'finished_ms', now,
@@ -300,7 +303,7 @@ RedisArgs submit_command(const RedisKeys& keys, const NewJob& job) {
                           std::to_string(job.idempotency_ttl_s), job.fingerprint,
                           to_json(queued),
                           std::to_string(kStreamMaxLen), job.pipeline, std::to_string(job.stage_count),
-                          job.webhook});
+                          job.webhook, job.owner});
 }
 
 std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const std::string& value) {
@@ -322,9 +325,10 @@ std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const
   return outcome;
 }
 
-RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s) {
+RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s,
+                         const std::string& owner) {
   return eval(script(ScriptId::kCancel), {keys.prefix(), id, std::to_string(now_ms), std::to_string(retention_s),
-                          std::to_string(kStreamMaxLen)});
+                          std::to_string(kStreamMaxLen), owner});
 }
 
 namespace {

@@ -49,6 +49,7 @@ struct NewJob {
   std::string pipeline;     // pipeline_to_json() of its stages; empty: a job of one stage
   size_t stage_count = 0;   // with a pipeline: its number of stages
   std::string webhook;      // URL to notify when the job ends; empty: none
+  std::string owner;        // the API key that created it; empty without keys
 };
 
 // Records the job, its queue entry and its stream entry, publishes "queued" — or finds the job an earlier
@@ -64,8 +65,10 @@ struct SubmitOutcome {
 // nullopt for a reply this code does not understand.
 std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const std::string& value);
 
-// Cancels a job: a queued one at once; a running one is marked and the broker told through the stream.
-RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s);
+// Cancels a job: a queued one at once; a running one is marked and the broker told through the stream. With
+// `owner`, a job of another owner answers "missing", as an unknown id does.
+RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s,
+                         const std::string& owner = "");
 
 // --- broker -----------------------------------------------------------------------------------------------
 

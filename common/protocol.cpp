@@ -1,6 +1,32 @@
 #include "common/protocol.hpp"
 
+#include "common/utf8.hpp"
+
 namespace gpufleet::protocol {
+namespace {
+
+// Every string a peer sends ends up in JSON (Redis records, events, logs): one that is not UTF-8 is refused
+// here, at the edge, instead of throwing later in whichever component serialises it.
+bool strings_are_utf8(const msgpack::object& object) {
+  switch (object.type) {
+    case msgpack::type::STR:
+      return utf8_valid(std::string_view(object.via.str.ptr, object.via.str.size));
+    case msgpack::type::ARRAY:
+      for (uint32_t i = 0; i < object.via.array.size; ++i) {
+        if (!strings_are_utf8(object.via.array.ptr[i])) return false;
+      }
+      return true;
+    case msgpack::type::MAP:
+      for (uint32_t i = 0; i < object.via.map.size; ++i) {
+        if (!strings_are_utf8(object.via.map.ptr[i].key) || !strings_are_utf8(object.via.map.ptr[i].val)) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
 
 std::string_view to_string(MessageType type) {
   switch (type) {
@@ -43,11 +69,14 @@ msgpack::object_handle unpack_body(std::string_view body) {
   // Bounds on element counts keep a 10-byte frame from announcing a 4-billion-entry array.
   const msgpack::unpack_limit limits(/*array=*/4096, /*map=*/256, /*str=*/kMaxBodyBytes, /*bin=*/kMaxBodyBytes,
                                      /*ext=*/0, /*depth=*/8);
+  msgpack::object_handle handle;
   try {
-    return msgpack::unpack(body.data(), body.size(), nullptr, nullptr, limits);
+    handle = msgpack::unpack(body.data(), body.size(), nullptr, nullptr, limits);
   } catch (const std::exception& error) {
     throw ProtocolError(std::string("malformed MessagePack body: ") + error.what());
   }
+  if (!strings_are_utf8(handle.get())) throw ProtocolError("a string in the message body is not UTF-8");
+  return handle;
 }
 
 }  // namespace gpufleet::protocol

@@ -173,7 +173,8 @@ std::string encode_body(const T& message) {
   return std::string(buffer.data(), buffer.size());
 }
 
-// Unpacks a body with bounded sizes and nesting; throws ProtocolError on anything malformed.
+// Unpacks a body with bounded sizes and nesting; throws ProtocolError on anything malformed, a string that
+// is not UTF-8 included.
 msgpack::object_handle unpack_body(std::string_view body);
 
 template <typename T>

@@ -48,6 +48,7 @@ namespace job_field {
 inline constexpr std::string_view kId = "id";
 inline constexpr std::string_view kKind = "kind";
 inline constexpr std::string_view kModel = "model";
+inline constexpr std::string_view kOwner = "owner";  // the API key that created the job; absent without keys
 inline constexpr std::string_view kState = "state";
 inline constexpr std::string_view kPriority = "priority";
 inline constexpr std::string_view kInput = "input";

@@ -8,6 +8,7 @@
 
 #include "common/files.hpp"
 #include "common/job.hpp"
+#include "common/json_text.hpp"
 #include "common/pipeline.hpp"
 #include "common/sha256.hpp"
 #include "common/redis_schema.hpp"
@@ -43,6 +44,14 @@ int http_status_for(ErrorCode code) {
       return 422;
     case ErrorCode::kUnauthorized:
       return 401;
+    case ErrorCode::kForbidden:
+      return 403;
+    case ErrorCode::kGone:
+      return 410;
+    case ErrorCode::kTooManyRequests:
+      return 429;
+    case ErrorCode::kPoison:
+      return 500;
     case ErrorCode::kQueueFull:
     case ErrorCode::kRateLimited:
       return 429;
@@ -62,10 +71,43 @@ int http_status_for(ErrorCode code) {
   return 500;
 }
 
+std::filesystem::path upload_folder(const Caller& caller) {
+  if (caller.key.empty()) return "uploads";
+  return std::filesystem::path("uploads") / ("key-" + sha256_hex(caller.key).substr(0, 16));
+}
+
+std::optional<ServedResult> served_result(const nlohmann::json& result, std::string_view kind) {
+  if (!result.is_object()) return std::nullopt;
+  const bool video = kind == "video";
+  const char* field = video ? "video_path" : "audio_path";
+  const auto path = result.find(field);
+  if (path == result.end() || !path->is_string()) return std::nullopt;
+  ServedResult served{video ? "video" : "tts", path->get<std::string>(), video ? "video/mp4" : "audio/wav"};
+  // A model may name its own type, as long as it is one of the kind's.
+  if (auto type = result.find("content_type"); type != result.end() && type->is_string()) {
+    static const std::vector<std::string> kAudio{"audio/wav", "audio/x-wav", "audio/ogg", "audio/mpeg", "audio/flac"};
+    static const std::vector<std::string> kVideo{"video/mp4", "video/webm"};
+    const auto& allowed = video ? kVideo : kAudio;
+    if (std::find(allowed.begin(), allowed.end(), type->get<std::string>()) != allowed.end()) {
+      served.content_type = type->get<std::string>();
+    }
+  }
+  return served;
+}
+
+std::optional<std::string> tts_result_job_id(const std::filesystem::path& path) {
+  const std::string stem = path.stem().string();
+  const auto dash = stem.rfind('-');
+  if (path.extension() != ".wav" || dash == std::string::npos) return std::nullopt;
+  std::string id = stem.substr(0, dash);
+  if (!is_valid_job_id(id)) return std::nullopt;
+  return id;
+}
+
 ApiError api_error(ErrorCode code, std::string message) { return ApiError{http_status_for(code), code, std::move(message)}; }
 
 std::string error_body(const ApiError& error) {
-  return nlohmann::json{{"error", {{"code", to_string(error.code)}, {"message", error.message}}}}.dump();
+  return dump_json(nlohmann::json{{"error", {{"code", to_string(error.code)}, {"message", error.message}}}});
 }
 
 namespace {
@@ -88,10 +130,28 @@ std::variant<nlohmann::json, ApiError> parse_json_object(std::string_view conten
   if (!is_json_content_type(content_type)) {
     return api_error(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
   }
+  // The depth is checked before anything parses or copies the value (nlohmann's copies recurse).
+  if (json_nesting_depth(body) > kMaxJsonDepth) {
+    return api_error(ErrorCode::kInvalidJson,
+                     "the body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return api_error(ErrorCode::kInvalidJson, "the body is not valid JSON");
+  if (json.is_discarded()) return api_error(ErrorCode::kInvalidJson, "the body is not valid JSON (or not UTF-8)");
   if (!json.is_object()) return api_error(ErrorCode::kInvalidJson, "the body must be a JSON object");
   return json;
+}
+
+// `relative` when it lies inside `folder` (empty: anywhere); another key's uploads are refused as a missing
+// file would be, so that their existence is not revealed.
+std::optional<std::filesystem::path> within_folder(std::optional<std::filesystem::path> relative,
+                                                   const std::filesystem::path& folder) {
+  if (!relative || folder.empty()) return relative;
+  auto inside = relative->begin();
+  for (const auto& part : folder) {
+    if (inside == relative->end() || *inside != part) return std::nullopt;
+    ++inside;
+  }
+  return relative;
 }
 
 // Checks a TTS input against the model that will run it, and returns it normalised.
@@ -135,7 +195,8 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
                          "model " + model.name + " cannot clone a voice; send no speaker_wav or choose a cloning model");
       }
       // Only files under the input folder, named without "..": never an arbitrary server path.
-      const auto relative = relative_reference(value->get_ref<const std::string&>(), limits.input_root);
+      const auto relative = within_folder(relative_reference(value->get_ref<const std::string&>(), limits.input_root),
+                                          limits.reference_folder);
       if (!relative) {
         return api_error(ErrorCode::kInvalidInput,
                          "speaker_wav must name a file in the input folder, as POST /v1/files answers it "
@@ -161,7 +222,8 @@ std::variant<std::string, ApiError> input_file(const nlohmann::json& input, cons
   if (!value->is_string() || value->get_ref<const std::string&>().empty()) {
     return api_error(ErrorCode::kInvalidRequest, std::string(field) + " must be a non-empty string");
   }
-  const auto relative = relative_reference(value->get_ref<const std::string&>(), limits.input_root);
+  const auto relative = within_folder(relative_reference(value->get_ref<const std::string&>(), limits.input_root),
+                                      limits.reference_folder);
   if (!relative) {
     return api_error(ErrorCode::kInvalidInput, std::string(field) + " must name a file in the input folder, as POST /v1/files "
                                                                     "answers it (\"" + upload_hint + "\"); no \"..\" and no paths elsewhere");
@@ -328,6 +390,10 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
     }
     auto url = parse_webhook_url(webhook->get_ref<const std::string&>());
     if (auto* why = std::get_if<std::string>(&url)) return api_error(ErrorCode::kInvalidRequest, *why);
+    const std::string& host = std::get<WebhookUrl>(url).host;
+    if (!webhook_host_listed(limits.webhook_hosts, host)) {
+      if (auto refused = webhook_host_refused(host)) return api_error(ErrorCode::kInvalidRequest, *refused);
+    }
     if (!webhook_host_allowed(limits.webhook_hosts, std::get<WebhookUrl>(url).host)) {
       return api_error(ErrorCode::kInvalidRequest,
                        "webhook host " + std::get<WebhookUrl>(url).host + " is not in WEBHOOK_ALLOWED_HOSTS");
@@ -427,6 +493,7 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
                      {"state", get(job_field::kState)},
                      {"priority", get_int(job_field::kPriority).value_or(0)},
                      {"attempts", get_int(job_field::kAttempts).value_or(0)}};
+  if (auto owner = get(job_field::kOwner); !owner.empty()) job["owner"] = owner;
   if (auto input = nlohmann::json::parse(get(job_field::kInput), nullptr, false); !input.is_discarded()) {
     job["input"] = input;
   }
@@ -489,8 +556,14 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
   if (auto url = get(job_field::kWebhook); !url.empty()) {
     nlohmann::json webhook{{"url", url}, {"state", get(job_field::kWebhookState).empty() ? "waiting" : get(job_field::kWebhookState)},
                            {"attempts", get_int(job_field::kWebhookAttempts).value_or(0)}};
-    if (auto status = get_int(job_field::kWebhookLastStatus); status && *status > 0) webhook["last_status"] = *status;
-    if (auto error = get(job_field::kWebhookLastError); !error.empty()) webhook["last_error"] = error;
+    // The receiver's status class only ("2xx", "5xx"; "no_answer" for none): the owner learns whether delivery
+    // works, not what the gateway's network looks like.
+    const auto status = get_int(job_field::kWebhookLastStatus);
+    if (status && *status > 0) {
+      webhook["last_status"] = std::to_string(*status / 100) + "xx";
+    } else if (get_int(job_field::kWebhookAttempts).value_or(0) > 0) {
+      webhook["last_status"] = "no_answer";
+    }
     if (auto at = get_int(job_field::kWebhookDeliveredMs)) webhook["delivered_at_ms"] = *at;
     job["webhook"] = std::move(webhook);
   }

@@ -34,6 +34,23 @@ ApiError redis_down(const std::string& why);
 int http_status_for(ErrorCode code);
 ApiError api_error(ErrorCode code, std::string message);
 
+// Who sent a request, as far as tenancy goes: the API key that owns what the request creates, and whether it
+// may see every key's jobs and uploads (an operator key; everyone when the gateway has no keys).
+struct Caller {
+  std::string key;       // the key's name; empty without keys (local use)
+  bool sees_all = true;  // operator key, or no keys configured
+  // Whether a job or upload of `owner` exists as far as this caller can tell.
+  bool owns(std::string_view owner) const { return sees_all || owner == key; }
+};
+
+// Where a caller's uploads live under INPUT_ROOT: "uploads" without keys, else a folder of the key's own
+// ("uploads/key-<16 hex of its name's SHA-256>"), so the same bytes from two keys are two files.
+std::filesystem::path upload_folder(const Caller& caller);
+
+// A TTS result by the path /tts/generate answered (<tts_results>/<job id>-<attempt>.wav): the job's id, whose
+// owner decides whether a caller may use it; nullopt for any other name.
+std::optional<std::string> tts_result_job_id(const std::filesystem::path& path);
+
 struct Limits {
   size_t max_text_chars = 5000;
   std::string default_tts_model = "espeak";
@@ -44,6 +61,9 @@ struct Limits {
   std::filesystem::path input_root;
   // Whether a clean relative reference names an existing file under input_root; unset: not checked.
   std::function<bool(const std::filesystem::path& relative)> reference_exists;
+  // The folder (relative to input_root) that a caller's references must lie in; empty: anywhere under
+  // input_root. Set per request to the caller's upload_folder() for keys that do not see all.
+  std::filesystem::path reference_folder;
   // TTS results (<STORAGE_ROOT>/tts): a video job's audio_path may name one by the absolute path that
   // /tts/generate answered, as the original runtime passed it on. Empty: not allowed.
   std::filesystem::path tts_results;
@@ -97,6 +117,16 @@ SubmitParse parse_tts_generate(std::string_view content_type, std::string_view b
 std::variant<std::string, ApiError> parse_idempotency_key(std::string_view header);
 // What identifies a request under an idempotency key: a repeat must match it.
 std::string request_fingerprint(std::string_view route, std::string_view body);
+
+// What GET /v1/jobs/{id}/result may serve of a result a worker reported: the file's path relative to its
+// kind's folder in shared storage (tts/, video/) and a content type from an allow-list. A worker cannot make
+// the gateway serve another folder's files or send a header of its choosing. nullopt: nothing to serve.
+struct ServedResult {
+  std::string folder;        // "tts" or "video"
+  std::string path;          // as the worker reported it (absolute or relative to storage)
+  std::string content_type;  // audio/wav or video/mp4
+};
+std::optional<ServedResult> served_result(const nlohmann::json& result, std::string_view kind);
 
 // The public JSON of a job from its Redis hash.
 nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields);

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -13,6 +14,13 @@
 namespace gpufleet::gateway {
 
 namespace {
+
+bool is_key_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::isalnum(static_cast<unsigned char>(name[0])) &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
 
 bool is_sha256_hex(std::string_view text) {
   return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
@@ -49,11 +57,20 @@ ApiKeys ApiKeys::parse(std::string_view text) {
     if (!(fields >> key.token_sha256) || !is_sha256_hex(key.token_sha256)) {
       throw ConfigError(where + "expected '<name> <sha256 of the token, 64 hex digits> [rate [burst]]'");
     }
+    if (!is_key_name(key.name)) throw ConfigError(where + "a name is 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit");
     std::string extra;
-    if (fields >> extra) {
+    int numbers = 0;
+    while (fields >> extra) {
+      if (extra == "operator") {
+        key.is_operator = true;
+        continue;
+      }
+      if (key.is_operator || numbers == 2) throw ConfigError(where + "unexpected '" + extra + "'");
       try {
-        key.rate_per_s = std::stod(extra);
-        if (fields >> extra) key.burst = std::stod(extra);
+        size_t used = 0;
+        const double value = std::stod(extra, &used);
+        if (used != extra.size()) throw std::invalid_argument(extra);
+        (numbers++ == 0 ? key.rate_per_s : key.burst) = value;
       } catch (const std::exception&) {
         throw ConfigError(where + "rate and burst must be numbers");
       }
@@ -61,7 +78,6 @@ ApiKeys ApiKeys::parse(std::string_view text) {
     if (!(key.rate_per_s >= 0) || !(key.burst >= 0) || !std::isfinite(key.rate_per_s) || !std::isfinite(key.burst)) {
       throw ConfigError(where + "rate and burst must be non-negative");
     }
-    if (fields >> extra) throw ConfigError(where + "unexpected '" + extra + "'");
     if (key.burst == 0) key.burst = std::max(1.0, key.rate_per_s);
     if (!names.insert(key.name).second) throw ConfigError(where + "the name is listed twice");
     Bucket bucket{key, key.burst, {}};
@@ -89,6 +105,7 @@ Admission ApiKeys::admit(std::string_view authorization, Clock::time_point now) 
   }
   Bucket& bucket = found->second;
   admission.key_name = bucket.key.name;
+  admission.is_operator = bucket.key.is_operator;
   if (bucket.key.rate_per_s <= 0) return admission;
   if (bucket.refilled != Clock::time_point{}) {
     const double elapsed = std::chrono::duration<double>(now - bucket.refilled).count();
@@ -104,7 +121,9 @@ Admission ApiKeys::admit(std::string_view authorization, Clock::time_point now) 
   return admission;
 }
 
-std::pair<std::string, std::string> ApiKeys::generate(const std::string& name, double rate_per_s, double burst) {
+std::pair<std::string, std::string> ApiKeys::generate(const std::string& name, double rate_per_s, double burst,
+                                                      bool is_operator) {
+  if (!is_key_name(name)) throw ConfigError("a key name is 1 to 64 of A-Z a-z 0-9 . _ -");
   unsigned char random[32];
   if (RAND_bytes(random, sizeof(random)) != 1) throw std::runtime_error("OpenSSL could not make random bytes");
   const std::string token = "gf_" + hex(random, sizeof(random));
@@ -115,6 +134,7 @@ std::pair<std::string, std::string> ApiKeys::generate(const std::string& name, d
     if (burst > 0) numbers << " " << burst;
     line += numbers.str();
   }
+  if (is_operator) line += " operator";
   return {token, line};
 }
 

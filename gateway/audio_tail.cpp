@@ -16,14 +16,16 @@ constexpr uint64_t kWavHeaderBytes = 44;  // as AudioStreamFile writes it
 }  // namespace
 
 AudioTail::AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
-                     std::string job_id, std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout)
+                     std::string job_id, std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout,
+                     Caller caller)
     : io_(io), redis_(redis), keys_(redis.keys()), storage_root_(std::move(storage_root)), id_(std::move(job_id)),
-      responder_(std::move(responder)), timer_(io), deadline_(std::chrono::steady_clock::now() + timeout) {}
+      caller_(std::move(caller)), responder_(std::move(responder)), timer_(io), deadline_(std::chrono::steady_clock::now() + timeout) {}
 
 void AudioTail::start() { poll_job(); }
 
 void AudioTail::poll_job() {
-  redis_.execute({{"HMGET", keys_.job(id_), "state", "attempts", "kind", "result", "error_code", "error_message"}},
+  redis_.execute({{"HMGET", keys_.job(id_), "state", "attempts", "kind", "result", "error_code", "error_message",
+                  "owner"}},
                  [self = shared_from_this()](RedisBatchResult result) {
                    if (self->done_) return;
                    if (!result.ok) return self->fail(redis_down(result.failure));
@@ -32,7 +34,9 @@ void AudioTail::poll_job() {
 }
 
 void AudioTail::on_job(const std::vector<std::string>& fields) {
-  if (fields.size() < 6 || fields[0].empty()) return fail(api_error(ErrorCode::kNotFound, "no job with id " + id_));
+  if (fields.size() < 7 || fields[0].empty() || !caller_.owns(fields[6])) {
+    return fail(api_error(ErrorCode::kNotFound, "no job with id " + id_));
+  }
   const std::string& state = fields[0];
   if (fields[2] != "tts") {
     return fail(api_error(ErrorCode::kInvalidRequest, "job " + id_ + " makes " + fields[2] + ", not speech: fetch /result"));

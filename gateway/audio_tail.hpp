@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "gateway/api.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/redis_executor.hpp"
 
@@ -23,7 +24,7 @@ namespace gpufleet::gateway {
 class AudioTail : public std::enable_shared_from_this<AudioTail> {
  public:
   AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root, std::string job_id,
-            std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout);
+            std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout, Caller caller = {});
   void start();
 
  private:
@@ -42,6 +43,7 @@ class AudioTail : public std::enable_shared_from_this<AudioTail> {
   RedisKeys keys_;
   std::filesystem::path storage_root_;
   std::string id_;
+  Caller caller_;  // another key's job answers 404, as an unknown one
   std::shared_ptr<Responder> responder_;
   std::shared_ptr<BodyStream> body_;
   boost::asio::steady_timer timer_;

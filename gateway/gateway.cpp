@@ -13,6 +13,8 @@
 #include "common/files.hpp"
 #include "common/job.hpp"
 #include "common/job_store.hpp"
+#include "common/json_text.hpp"
+#include "common/utf8.hpp"
 #include "common/redis_schema.hpp"
 #include "gateway/audio_tail.hpp"
 #include "gateway/dashboard.hpp"
@@ -27,6 +29,8 @@ GatewayConfig GatewayConfig::from_env() {
   config.host = env_string("HOST", config.host);
   config.port = static_cast<uint16_t>(env_int("PORT", config.port, 0, 65535));
   config.http.max_body_bytes = static_cast<size_t>(env_int("MAX_BODY_BYTES", 1 << 20, 1024, 1LL << 30));
+  config.http.max_connections = static_cast<size_t>(env_int("MAX_CONNECTIONS", 10000, 1, 1 << 24));
+  config.http.max_stream_queued_bytes = static_cast<size_t>(env_int("SSE_MAX_QUEUED_BYTES", 1 << 20, 4096, 1LL << 30));
   config.http.header_timeout = std::chrono::milliseconds(env_int("HEADER_TIMEOUT_MS", 10000, 100, 600000));
   config.http.body_timeout = std::chrono::milliseconds(env_int("BODY_TIMEOUT_MS", 30000, 100, 600000));
   config.api.max_text_chars = static_cast<size_t>(env_int("MAX_TEXT_CHARS", 5000, 1, 10'000'000));
@@ -43,7 +47,7 @@ GatewayConfig GatewayConfig::from_env() {
   config.http.body_bytes_by_path["/v1/files"] = config.max_upload_bytes;
   config.max_queued_per_model = env_int("MAX_QUEUED_PER_MODEL", config.max_queued_per_model, 0, 1LL << 40);
   config.idempotency_ttl_s = env_int("IDEMPOTENCY_TTL_S", config.idempotency_ttl_s, 1, 365LL * 24 * 3600);
-  config.retention_s = env_int("JOB_RETENTION_S", config.retention_s, 0, 365LL * 24 * 3600);
+  config.retention_s = job_ttl_from_env();
   if (auto file = env_value("API_KEYS_FILE")) {
     auto text = read_file(*file, 16 << 20);
     if (!text) throw ConfigError("API_KEYS_FILE: cannot read " + *file);
@@ -104,6 +108,52 @@ std::string route_label(const std::string& path) {
   return "other";
 }
 
+// The method as a metric label: the methods HTTP defines for this API, every other name one label, so that a
+// client sending made-up methods cannot grow the number of series.
+std::string method_label(http::verb method) {
+  switch (method) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::post:
+    case http::verb::put:
+    case http::verb::patch:
+    case http::verb::delete_:
+    case http::verb::options:
+      return std::string(http::to_string(method));
+    default:
+      return "other";
+  }
+}
+
+// HEAD: the headers GET would send, Content-Length included, and no body.
+class HeadResponder final : public Responder {
+ public:
+  explicit HeadResponder(std::shared_ptr<Responder> inner) : inner_(std::move(inner)) {}
+  void send(StringResponse response) override {
+    const auto length = response.body().size();
+    response.body().clear();
+    response.content_length(length);
+    inner_->send(std::move(response));
+  }
+  void send_file(FileResponse response) override {
+    StringResponse head{response.result(), response.version()};
+    for (const auto& field : response) head.set(field.name_string(), field.value());
+    head.content_length(response.body().size());
+    head.keep_alive(response.keep_alive());
+    inner_->send(std::move(head));
+  }
+  std::shared_ptr<BodyStream> stream(StringResponse head) override {
+    head.body().clear();
+    head.content_length(0);
+    inner_->send(std::move(head));
+    return nullptr;
+  }
+  bool connection_open() const override { return inner_->connection_open(); }
+
+ private:
+  std::shared_ptr<Responder> inner_;
+};
+
 // Counts each response by route, method and status, and times it, when it is sent.
 class MetricsResponder final : public Responder {
  public:
@@ -160,6 +210,14 @@ std::optional<FinalOutcome> outcome_from_record(const std::vector<std::pair<std:
   if (!state || !is_final(*state)) return std::nullopt;
   if (outcome.result.is_discarded()) outcome.result = nullptr;
   return outcome;
+}
+
+// The API key that created a job, from its record ("" without keys).
+std::string owner_of(const std::vector<std::pair<std::string, std::string>>& fields) {
+  for (const auto& [field, value] : fields) {
+    if (field == job_field::kOwner) return value;
+  }
+  return "";
 }
 
 std::string_view content_type(const Request& request) {
@@ -250,12 +308,17 @@ void Gateway::refresh_catalog() {
 
 void Gateway::handle(Request request, Respond responder) {
   const std::string target(request.target());
+  const auto method = request.method();
+  if (method == http::verb::head) responder = std::make_shared<HeadResponder>(std::move(responder));
+  // Paths end up in error messages, logs and Redis: bytes that are not UTF-8 go no further than here.
+  if (!utf8_valid(target)) {
+    responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, "other", method_label(method));
+    return responder->send(error_response(api_error(ErrorCode::kInvalidRequest, "the request target is not UTF-8")));
+  }
   const auto question = target.find('?');
   const std::string path = target.substr(0, question);
   const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
-  const auto method = request.method();
-  responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, route_label(path),
-                                                 std::string(request.method_string()));
+  responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, route_label(path), method_label(method));
   if (path == "/metrics") {
     if (method != http::verb::get) {
       return responder->send(error_response(api_error(ErrorCode::kMethodNotAllowed, "use GET /metrics")));
@@ -282,6 +345,8 @@ void Gateway::handle(Request request, Respond responder) {
       }
     }
   }
+  // Without keys everyone sees everything (local use); with keys, what a key creates is its own.
+  Caller caller;
   // The dashboard's page holds no data (its calls need a key); /health stays open for probes.
   if (path != "/health" && path != "/dashboard" && path != "/dashboard/" && api_keys_.enabled()) {
     const auto header = request[http::field::authorization];
@@ -296,6 +361,8 @@ void Gateway::handle(Request request, Respond responder) {
     const auto admission = api_keys_.admit(authorization, std::chrono::steady_clock::now());
     switch (admission.verdict) {
       case Admission::Verdict::kAllowed:
+        caller.key = admission.key_name;
+        caller.sees_all = admission.is_operator;
         break;
       case Admission::Verdict::kMissing:
       case Admission::Verdict::kUnknown: {
@@ -314,6 +381,17 @@ void Gateway::handle(Request request, Respond responder) {
       }
     }
   }
+  // A key that sees only its own may reference only its own uploads.
+  Limits own_limits;
+  const Limits* limits = &config_.api;
+  if (!caller.sees_all) {
+    own_limits = config_.api;
+    own_limits.reference_folder = upload_folder(caller);
+    limits = &own_limits;
+  }
+  auto operators_only = [&] {
+    responder->send(error_response(api_error(ErrorCode::kForbidden, path + " shows every tenant's work: it needs an operator key")));
+  };
   auto wrong_method = [&](const char* allowed) {
     auto response = error_response(api_error(ErrorCode::kMethodNotAllowed, "use " + std::string(allowed) + " " + path));
     response.set(boost::beast::http::field::allow, allowed);
@@ -326,18 +404,18 @@ void Gateway::handle(Request request, Respond responder) {
   }
   if (path == "/tts/generate") {
     if (method != http::verb::post) return wrong_method("POST");
-    return generate(parse_tts_generate(content_type(request), request.body(), catalog_, config_.api), "audio_path",
-                    request, std::move(responder));
+    return generate(parse_tts_generate(content_type(request), request.body(), catalog_, *limits), "audio_path",
+                    request, caller, std::move(responder));
   }
   if (path == "/video/generate") {
     if (method != http::verb::post) return wrong_method("POST");
-    return generate(parse_video_generate(content_type(request), request.body(), catalog_, config_.api), "video_path",
-                    request, std::move(responder));
+    return generate(parse_video_generate(content_type(request), request.body(), catalog_, *limits), "video_path",
+                    request, caller, std::move(responder));
   }
   if (path == "/v1/jobs") {
-    if (method == http::verb::get) return recent_jobs(query, std::move(responder));
+    if (method == http::verb::get) return recent_jobs(query, caller, std::move(responder));
     if (method != http::verb::post) return wrong_method("POST, GET");
-    return submit_job(request, std::move(responder));
+    return submit_job(request, caller, *limits, std::move(responder));
   }
   if (path == "/dashboard" || path == "/dashboard/") {
     if (method != http::verb::get && method != http::verb::head) return wrong_method("GET");
@@ -352,12 +430,12 @@ void Gateway::handle(Request request, Respond responder) {
   }
   if (path == "/v1/files") {
     if (method != http::verb::post) return wrong_method("POST");
-    return upload_file(std::move(request), std::move(responder));
+    return upload_file(std::move(request), caller, std::move(responder));
   }
   constexpr std::string_view kFiles = "/v1/files/";
   if (path.rfind(kFiles, 0) == 0) {
     if (method != http::verb::get && method != http::verb::head) return wrong_method("GET");
-    return describe_file(path.substr(kFiles.size()), std::move(responder));
+    return describe_file(path.substr(kFiles.size()), caller, std::move(responder));
   }
   if (path == "/v1/models") {
     if (method != http::verb::get) return wrong_method("GET");
@@ -365,11 +443,13 @@ void Gateway::handle(Request request, Respond responder) {
   }
   if (path == "/v1/workers") {
     if (method != http::verb::get) return wrong_method("GET");
+    if (!caller.sees_all) return operators_only();
     return list_workers(std::move(responder));
   }
   if (path == "/v1/events") {
     if (method != http::verb::get) return wrong_method("GET");
-    return stream_events("", std::move(responder));
+    if (!caller.sees_all) return operators_only();
+    return stream_events("", caller, std::move(responder));
   }
   constexpr std::string_view kJobs = "/v1/jobs/";
   if (path.rfind(kJobs, 0) == 0) {
@@ -380,7 +460,8 @@ void Gateway::handle(Request request, Respond responder) {
         return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
       }
       if (method != http::verb::get) return wrong_method("GET");
-      return std::make_shared<AudioTail>(io_, redis_, config_.storage_root, id, std::move(responder), config_.sync_timeout)
+      return std::make_shared<AudioTail>(io_, redis_, config_.storage_root, id, std::move(responder), config_.sync_timeout,
+                                         caller)
           ->start();
     }
     if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/events") == 0) {
@@ -389,19 +470,19 @@ void Gateway::handle(Request request, Respond responder) {
         return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
       }
       if (method != http::verb::get) return wrong_method("GET");
-      return stream_events(id, std::move(responder));
+      return stream_events(id, caller, std::move(responder));
     }
     const bool wants_result = rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/result") == 0;
     const std::string id = wants_result ? rest.substr(0, rest.size() - 7) : rest;
     if (!is_valid_job_id(id)) {
       return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
     }
-    if (!wants_result && method == http::verb::delete_) return cancel_job(id, std::move(responder));
+    if (!wants_result && method == http::verb::delete_) return cancel_job(id, caller, std::move(responder));
     if (method != http::verb::get) return wrong_method(wants_result ? "GET" : "GET, DELETE");
-    if (wants_result) return get_result(id, std::move(responder));
+    if (wants_result) return get_result(id, caller, std::move(responder));
     auto wait = parse_wait(query, config_.max_wait_s);
     if (auto* error = std::get_if<ApiError>(&wait)) return responder->send(error_response(*error));
-    return get_job(id, std::get<double>(wait), std::move(responder));
+    return get_job(id, std::get<double>(wait), caller, std::move(responder));
   }
   responder->send(error_response(api_error(ErrorCode::kNotFound, "no route for " + path)));
 }
@@ -531,7 +612,7 @@ void Gateway::list_workers(Respond responder) {
 
 // GET /v1/jobs?limit=N: the most recently finished jobs (the completions stream, newest first), as
 // GET /v1/jobs/{id} shows each; jobs whose records have expired are left out.
-void Gateway::recent_jobs(const std::string& query, Respond responder) {
+void Gateway::recent_jobs(const std::string& query, const Caller& caller, Respond responder) {
   long long limit = 50;
   if (auto value = query_value(query, "limit")) {
     char* end = nullptr;
@@ -540,8 +621,10 @@ void Gateway::recent_jobs(const std::string& query, Respond responder) {
       return responder->send(error_response(api_error(ErrorCode::kInvalidRequest, "limit must be 1 to 500")));
     }
   }
-  redis_.execute({{"XREVRANGE", keys_.completions(), "+", "-", "COUNT", std::to_string(limit)}},
-                 [this, responder](RedisBatchResult result) {
+  // A key that sees only its own jobs looks further back for them (bounded: this is a recent list, not a search).
+  const long long scan = caller.sees_all ? limit : std::min<long long>(limit * 20, 5000);
+  redis_.execute({{"XREVRANGE", keys_.completions(), "+", "-", "COUNT", std::to_string(scan)}},
+                 [this, responder, caller, limit](RedisBatchResult result) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     std::vector<std::string> ids;
     for (const auto& entry : result.replies[0].stream_entries()) {
@@ -552,19 +635,21 @@ void Gateway::recent_jobs(const std::string& query, Respond responder) {
     if (ids.empty()) return responder->send(json_ok(200, {{"jobs", json::array()}}));
     std::vector<RedisArgs> reads;
     for (const auto& id : ids) reads.push_back({"HGETALL", keys_.job(id)});
-    redis_.execute(std::move(reads), [responder](RedisBatchResult records) {
+    redis_.execute(std::move(reads), [responder, caller, limit](RedisBatchResult records) {
       if (!records.ok) return responder->send(error_response(redis_down(records.failure)));
       json jobs = json::array();
       for (const auto& record : records.replies) {
         auto fields = record.pairs();
-        if (!fields.empty()) jobs.push_back(render_job(fields));
+        if (fields.empty() || !caller.owns(owner_of(fields))) continue;
+        jobs.push_back(render_job(fields));
+        if (static_cast<long long>(jobs.size()) >= limit) break;
       }
       responder->send(json_ok(200, {{"jobs", jobs}}));
     });
   });
 }
 
-void Gateway::create_job(SubmitRequest request, const Request& http_request,
+void Gateway::create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
                          std::function<void(std::variant<Created, ApiError>)> done) {
   const auto header = http_request["Idempotency-Key"];
   auto key = parse_idempotency_key(std::string_view(header.data(), header.size()));
@@ -574,7 +659,7 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request,
   job.kind = request.kind;
   job.model = request.model;
   job.priority = request.priority;
-  job.input_json = request.input.dump();
+  job.input_json = dump_json(request.input);
   job.webhook = request.webhook;
   if (!request.stages.empty()) {
     job.pipeline = pipeline_to_json(request.stages);
@@ -583,11 +668,33 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request,
   job.created_ms = unix_ms();
   if (request.timeout_s) job.deadline_ms = job.created_ms + static_cast<int64_t>(*request.timeout_s * 1000);
   job.max_queued = config_.max_queued_per_model;
+  job.owner = caller.key;
+  // Idempotency keys are per API key: another key's identical header names another job (key names hold no '/').
   job.idempotency_key = std::get<std::string>(std::move(key));
+  if (!job.idempotency_key.empty() && !caller.key.empty()) job.idempotency_key = caller.key + "/" + job.idempotency_key;
   job.idempotency_ttl_s = config_.idempotency_ttl_s;
   if (!job.idempotency_key.empty()) {
     job.fingerprint = request_fingerprint(std::string(http_request.target()), http_request.body());
   }
+  // A video made from a TTS result by the path /tts/generate answered: only from a result of the caller's own.
+  if (!caller.sees_all && request.input.is_object()) {
+    const auto audio = request.input.find("audio_path");
+    if (audio != request.input.end() && audio->is_string() && std::filesystem::path(audio->get<std::string>()).is_absolute()) {
+      const auto id = tts_result_job_id(audio->get<std::string>());
+      const ApiError refused = api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
+      if (!id) return done(refused);
+      return redis_.execute({{"HGET", keys_.job(*id), std::string(job_field::kOwner)}},
+                            [this, job = std::move(job), refused, done = std::move(done)](RedisBatchResult owner) mutable {
+                              if (!owner.ok) return done(redis_down(owner.failure));
+                              if (owner.replies[0].nil || owner.replies[0].str != job.owner) return done(refused);
+                              store_job(std::move(job), std::move(done));
+                            });
+    }
+  }
+  store_job(std::move(job), std::move(done));
+}
+
+void Gateway::store_job(job_store::NewJob job, std::function<void(std::variant<Created, ApiError>)> done) {
   redis_.execute({job_store::submit_command(keys_, job)}, [this, job, done = std::move(done)](RedisBatchResult result) {
     if (!result.ok) return done(redis_down(result.failure));
     const auto& reply = result.replies[0];
@@ -613,10 +720,10 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request,
   });
 }
 
-void Gateway::submit_job(const Request& request, Respond responder) {
-  auto parsed = parse_job_submission(content_type(request), request.body(), catalog_, config_.api);
+void Gateway::submit_job(const Request& request, const Caller& caller, const Limits& limits, Respond responder) {
+  auto parsed = parse_job_submission(content_type(request), request.body(), catalog_, limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
-  create_job(std::get<SubmitRequest>(std::move(parsed)), request, [responder](std::variant<Created, ApiError> created) {
+  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller, [responder](std::variant<Created, ApiError> created) {
     if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
     const auto& job = std::get<Created>(created);
     json body{{"id", job.id},
@@ -630,10 +737,12 @@ void Gateway::submit_job(const Request& request, Respond responder) {
   });
 }
 
-void Gateway::upload_file(Request request, Respond responder) {
+void Gateway::upload_file(Request request, const Caller& caller, Respond responder) {
   auto parsed = parse_upload(content_type(request), request.body(), config_.api.max_image_pixels);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
   auto upload = std::make_shared<Upload>(std::get<Upload>(std::move(parsed)));
+  // Each key's uploads in a folder of its own: the same bytes from two keys are two files.
+  upload->relative = upload_folder(caller) / upload->relative.filename();
   auto body = std::make_shared<std::string>(std::move(request.body()));
   asio::post(storage_pool_, [this, upload, body, responder] {
     // Content-addressed: the same bytes are the same file, so a repeat is answered without writing.
@@ -658,14 +767,14 @@ void Gateway::upload_file(Request request, Respond responder) {
   });
 }
 
-void Gateway::describe_file(const std::string& id, Respond responder) {
+void Gateway::describe_file(const std::string& id, const Caller& caller, Respond responder) {
   const bool well_formed = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
   });
   static const std::pair<const char*, const char*> kKinds[] = {
       {".wav", "audio/wav"}, {".png", "image/png"}, {".jpg", "image/jpeg"}};
   for (const auto& [extension, type] : kKinds) {
-    const auto relative = std::filesystem::path("uploads") / (id + extension);
+    const auto relative = upload_folder(caller) / (id + extension);
     const auto file = well_formed ? resolve_inside(config_.api.input_root, relative) : std::nullopt;
     if (!file) continue;
     std::error_code ec;
@@ -681,13 +790,14 @@ void Gateway::describe_file(const std::string& id, Respond responder) {
   responder->send(error_response(api_error(ErrorCode::kNotFound, "no uploaded file '" + id + "'")));
 }
 
-void Gateway::generate(SubmitParse parsed, const std::string& path_field, const Request& request, Respond responder) {
+void Gateway::generate(SubmitParse parsed, const std::string& path_field, const Request& request, const Caller& caller,
+                       Respond responder) {
   if (auto* error = std::get_if<ApiError>(&parsed)) {
     json body = json::parse(error_body(*error));
     body["success"] = false;
-    return responder->send(json_response(static_cast<unsigned>(error->status), body.dump(), 11, true));
+    return responder->send(json_response(static_cast<unsigned>(error->status), dump_json(body), 11, true));
   }
-  create_job(std::get<SubmitRequest>(std::move(parsed)), request, [this, responder, path_field](std::variant<Created, ApiError> created) {
+  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller, [this, responder, path_field](std::variant<Created, ApiError> created) {
     if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
     const std::string id = std::get<Created>(created).id;
     await_final(id, config_.sync_timeout, [responder, id, path_field](const FinalOutcome* outcome) {
@@ -714,8 +824,8 @@ void Gateway::generate(SubmitParse parsed, const std::string& path_field, const 
   });
 }
 
-void Gateway::cancel_job(const std::string& id, Respond responder) {
-  redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s)},
+void Gateway::cancel_job(const std::string& id, const Caller& caller, Respond responder) {
+  redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s, caller.sees_all ? "" : caller.key)},
                  [id, responder](RedisBatchResult result) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     const auto& reply = result.replies[0];
@@ -734,33 +844,37 @@ void Gateway::cancel_job(const std::string& id, Respond responder) {
   });
 }
 
-void Gateway::get_job(const std::string& id, double wait_s, Respond responder) {
+void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller, Respond responder) {
   const std::string key = keys_.job(id);
-  auto render = [this, key, id, responder] {
-    redis_.execute({{"HGETALL", key}}, [responder, id](RedisBatchResult result) {
+  auto render = [this, key, id, responder, caller] {
+    redis_.execute({{"HGETALL", key}}, [responder, id, caller](RedisBatchResult result) {
       if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
       auto fields = result.replies[0].pairs();
-      if (fields.empty()) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+      if (fields.empty() || !caller.owns(owner_of(fields))) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
       responder->send(json_ok(200, render_job(fields)));
     });
   };
   if (wait_s <= 0) return render();
   // Check existence first: an unknown id answers 404 at once instead of after the wait.
-  redis_.execute({{"HGET", key, std::string(job_field::kState)}}, [this, id, wait_s, render, responder](RedisBatchResult result) {
+  redis_.execute({{"HMGET", key, std::string(job_field::kState), std::string(job_field::kOwner)}},
+                 [this, id, wait_s, render, responder, caller](RedisBatchResult result) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-    if (result.replies[0].nil) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
-    auto state = parse_job_state(result.replies[0].str);
+    const auto& fields = result.replies[0].elements;
+    if (fields.size() != 2 || fields[0].empty() || !caller.owns(fields[1])) {
+      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+    }
+    auto state = parse_job_state(fields[0]);
     if (state && is_final(*state)) return render();
     await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)),
                 [render](const FinalOutcome*) { render(); });
   });
 }
 
-void Gateway::get_result(const std::string& id, Respond responder) {
-  redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id, responder](RedisBatchResult result) {
+void Gateway::get_result(const std::string& id, const Caller& caller, Respond responder) {
+  redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id, responder, caller](RedisBatchResult result) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     auto fields = result.replies[0].pairs();
-    if (fields.empty()) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+    if (fields.empty() || !caller.owns(owner_of(fields))) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
     json job = render_job(fields);
     const std::string state = job.value("state", "");
     if (state == "failed" || state == "cancelled" || state == "expired") {
@@ -771,12 +885,12 @@ void Gateway::get_result(const std::string& id, Respond responder) {
       return responder->send(error_response(api_error(ErrorCode::kNotReady, "job " + id + " is " + state)));
     }
     const json result_json = job.value("result", json::object());
-    const char* field = result_json.contains("video_path") ? "video_path" : "audio_path";
-    if (!result_json.contains(field) || !result_json[field].is_string()) {
+    const auto served = served_result(result_json, job.value("kind", ""));
+    if (!served) {
       return responder->send(error_response(api_error(ErrorCode::kNotFound, "job " + id + " produced no file")));
     }
-    // The path comes from a worker; serve it only if it is inside the storage root.
-    auto path = resolve_inside(config_.storage_root, result_json[field].get<std::string>());
+    // The path comes from a worker; serve it only from its kind's results folder in shared storage.
+    auto path = resolve_inside(std::filesystem::path(config_.storage_root) / served->folder, served->path);
     if (!path) {
       return responder->send(error_response(api_error(ErrorCode::kNotFound, "the result file of job " + id +
                                                                              " is not in shared storage")));
@@ -786,7 +900,7 @@ void Gateway::get_result(const std::string& id, Respond responder) {
     response.body().open(path->c_str(), boost::beast::file_mode::scan, ec);
     if (ec) return responder->send(error_response(api_error(ErrorCode::kStorageError, "cannot open the result file")));
     response.set(http::field::server, "gpufleet");
-    response.set(http::field::content_type, result_json.value("content_type", "application/octet-stream"));
+    response.set(http::field::content_type, served->content_type);
     response.set(http::field::content_disposition, "inline; filename=\"" + path->filename().string() + "\"");
     response.prepare_payload();
     responder->send_file(std::move(response));
@@ -855,7 +969,7 @@ std::string sse_event(const std::string& name, const std::string& data) {
 
 // GET /v1/jobs/{id}/events (one job: its record now, then each change, ending with its final state) and
 // GET /v1/events (`job_id` empty: every job and worker event of the fleet, until the client leaves).
-void Gateway::stream_events(const std::string& job_id, Respond responder) {
+void Gateway::stream_events(const std::string& job_id, const Caller& caller, Respond responder) {
   StringResponse head{http::status::ok, 11};
   head.set(http::field::server, "gpufleet");
   head.set(http::field::content_type, "text/event-stream");
@@ -869,10 +983,10 @@ void Gateway::stream_events(const std::string& job_id, Respond responder) {
     ++open_streams_;
     return;
   }
-  redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, head = std::move(head), responder](RedisBatchResult result) mutable {
+  redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, head = std::move(head), responder, caller](RedisBatchResult result) mutable {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     auto fields = result.replies[0].pairs();
-    if (fields.empty()) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + job_id)));
+    if (fields.empty() || !caller.owns(owner_of(fields))) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + job_id)));
     auto stream = responder->stream(std::move(head));
     if (!stream) return;
     const json job = render_job(fields);

@@ -15,7 +15,9 @@
 #include <variant>
 #include <vector>
 
+#include "common/config.hpp"
 #include "common/metrics.hpp"
+#include "common/job_store.hpp"
 #include "gateway/api.hpp"
 #include "gateway/api_keys.hpp"
 #include "gateway/catalog.hpp"
@@ -38,7 +40,7 @@ struct GatewayConfig {
   size_t max_upload_bytes = 32 << 20;  // POST /v1/files
   int64_t max_queued_per_model = 100000;  // past it submissions answer 429; 0: unbounded
   int64_t idempotency_ttl_s = 86400;      // how long an Idempotency-Key maps to its job
-  int64_t retention_s = 7 * 24 * 3600;    // how long a cancelled job's record is kept
+  int64_t retention_s = kDefaultJobTtlS;  // how long a cancelled job's record is kept (JOB_TTL)
   // API keys (API_KEYS_FILE, else API_KEYS; format in api_keys.hpp). None: every request is admitted.
   std::string api_keys;
   // Origins a browser may call from (CORS_ORIGINS, comma-separated, or "*"); empty: no CORS headers.
@@ -79,16 +81,18 @@ class Gateway {
   void health(Respond responder);
   void list_models(Respond responder);
   void list_workers(Respond responder);
-  void recent_jobs(const std::string& query, Respond responder);
-  void submit_job(const Request& request, Respond responder);
+  // Every route below that names a job or an upload answers 404 for another key's, as for an unknown one.
+  void recent_jobs(const std::string& query, const Caller& caller, Respond responder);
+  void submit_job(const Request& request, const Caller& caller, const Limits& limits, Respond responder);
   // /tts/generate and /video/generate: submits, waits for the outcome, answers the original service's shape
   // with the result file under `path_field` (audio_path, video_path).
-  void generate(SubmitParse parsed, const std::string& path_field, const Request& request, Respond responder);
-  void get_job(const std::string& id, double wait_s, Respond responder);
-  void get_result(const std::string& id, Respond responder);
-  void cancel_job(const std::string& id, Respond responder);
-  void upload_file(Request request, Respond responder);
-  void describe_file(const std::string& id, Respond responder);
+  void generate(SubmitParse parsed, const std::string& path_field, const Request& request, const Caller& caller,
+                Respond responder);
+  void get_job(const std::string& id, double wait_s, const Caller& caller, Respond responder);
+  void get_result(const std::string& id, const Caller& caller, Respond responder);
+  void cancel_job(const std::string& id, const Caller& caller, Respond responder);
+  void upload_file(Request request, const Caller& caller, Respond responder);
+  void describe_file(const std::string& id, const Caller& caller, Respond responder);
 
   struct Created {
     std::string id;
@@ -96,14 +100,16 @@ class Gateway {
   };
   // Records a new job with its queue entry in Redis (the broker follows the job store, see job_store.hpp);
   // `done` gets the job or the error. Nothing is answered as accepted before Redis has it.
-  void create_job(SubmitRequest request, const Request& http_request,
+  void create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
                   std::function<void(std::variant<Created, ApiError>)> done);
+  // The Redis half of create_job: the job store's submit script, and its verdict.
+  void store_job(job_store::NewJob job, std::function<void(std::variant<Created, ApiError>)> done);
   // Calls `callback` once: with the outcome when the job reaches a final state, or nullptr after `timeout`.
   void await_final(const std::string& id, std::chrono::milliseconds timeout,
                    std::function<void(const FinalOutcome*)> callback);
   void resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome);
   void on_event(const std::string& channel, const std::string& message);
-  void stream_events(const std::string& job_id, Respond responder);
+  void stream_events(const std::string& job_id, const Caller& caller, Respond responder);
   void forward_to_streams(const std::string& channel, const nlohmann::json& event);
   void stream_keepalive();
   void prune_streams();

@@ -1,5 +1,6 @@
 #include "gateway/http_server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <deque>
 
@@ -51,13 +52,21 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   using std::enable_shared_from_this<Session<Stream>>::weak_from_this;
 
  public:
-  Session(tcp::socket socket, const HttpLimits& limits, std::shared_ptr<Handler> handler)
+  Session(tcp::socket socket, const HttpLimits& limits, std::shared_ptr<Handler> handler,
+          std::shared_ptr<size_t> connections)
     requires(!kTls)
-      : stream_(std::move(socket)), deadline_(stream_.get_executor()), limits_(limits), handler_(std::move(handler)) {}
-  Session(tcp::socket socket, asio::ssl::context& tls, const HttpLimits& limits, std::shared_ptr<Handler> handler)
+      : stream_(std::move(socket)), deadline_(stream_.get_executor()), buffer_(limits.max_read_buffer_bytes),
+        limits_(limits), handler_(std::move(handler)), connections_(std::move(connections)) {
+    ++*connections_;
+  }
+  Session(tcp::socket socket, asio::ssl::context& tls, const HttpLimits& limits, std::shared_ptr<Handler> handler,
+          std::shared_ptr<size_t> connections)
     requires(kTls)
-      : stream_(std::move(socket), tls), deadline_(stream_.get_executor()), limits_(limits),
-        handler_(std::move(handler)) {}
+      : stream_(std::move(socket), tls), deadline_(stream_.get_executor()), buffer_(limits.max_read_buffer_bytes),
+        limits_(limits), handler_(std::move(handler)), connections_(std::move(connections)) {
+    ++*connections_;
+  }
+  ~Session() { --*connections_; }
 
   void start() {
     if constexpr (kTls) {
@@ -77,6 +86,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   class SessionResponder : public Responder {
    public:
     explicit SessionResponder(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    // A request whose handler gave up without answering (a completion threw) still gets an answer.
+    ~SessionResponder() override {
+      if (auto session = take()) {
+        session->write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")), session->version_,
+                                     false));
+      }
+    }
     void send(StringResponse response) override {
       if (auto session = take()) session->write(std::move(response));
     }
@@ -103,11 +119,22 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     void write(std::string data) override {
       if (!open_) return;
       constexpr size_t kMaxQueued = 1024;
-      if (queue_.size() >= kMaxQueued) return finish();  // the client does not keep up
+      if (queue_.size() >= kMaxQueued || queued_bytes_ + data.size() > session_->limits_.max_stream_queued_bytes) {
+        // The client does not keep up: what is queued goes out, then a last comment says why, then the end.
+        if (!cut_off_) {
+          cut_off_ = true;
+          queue_.push_back(": cut off: the client read too slowly\n\n");
+          ending_ = true;
+          if (!writing_) write_next();
+        }
+        return;
+      }
+      queued_bytes_ += data.size();
       queue_.push_back(std::move(data));
       if (!writing_) write_next();
     }
     void end() override {
+      if (cut_off_) return;
       ending_ = true;
       if (!writing_) finish();
     }
@@ -128,6 +155,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       writing_ = true;
       auto data = std::make_shared<std::string>(std::move(queue_.front()));
       queue_.pop_front();
+      queued_bytes_ -= std::min(queued_bytes_, data->size());
       // this->: the enclosing Session's shared_from_this would hide this class's own (a dependent base).
       asio::async_write(session_->stream_, asio::buffer(*data),
                         [self = this->shared_from_this(), data](beast::error_code ec, size_t) {
@@ -151,6 +179,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     std::shared_ptr<Session> session_;
     std::deque<std::string> queue_;
     std::array<char, 256> scratch_{};
+    size_t queued_bytes_ = 0;
+    bool cut_off_ = false;
     bool writing_ = false;
     bool ending_ = false;
     bool open_ = true;
@@ -174,7 +204,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void read_header() {
     parser_.emplace();
+    // Beast checks a Content-Length against the limit while it reads the header, before on_header knows the
+    // path: start from the largest limit of any path and narrow it there.
     body_limit_ = limits_.max_body_bytes;
+    for (const auto& [path, limit] : limits_.body_bytes_by_path) body_limit_ = std::max(body_limit_, limit);
     parser_->body_limit(body_limit_);
     parser_->header_limit(16 * 1024);
     arm_read_deadline(requests_ == 0 ? limits_.header_timeout : limits_.idle_timeout);
@@ -207,10 +240,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     version_ = request.version();
     keep_alive_ = request.keep_alive();
     try {
+      // A handler that throws drops its responder, which answers 500 (SessionResponder's destructor).
       (*handler_)(std::move(request), std::make_shared<SessionResponder>(shared_from_this()));
     } catch (const std::exception& error) {
       spdlog::error("request handler threw: {}", error.what());
-      write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")), version_, false));
     }
   }
 
@@ -304,6 +337,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   size_t body_limit_ = 0;  // the current request's, by its path
   const HttpLimits& limits_;
   std::shared_ptr<Handler> handler_;
+  std::shared_ptr<size_t> connections_;  // the server's count of open sessions
   unsigned version_ = 11;
   bool keep_alive_ = true;
   uint64_t requests_ = 0;
@@ -354,10 +388,21 @@ void HttpServer::accept() {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
+      if (*open_connections_ >= limits_.max_connections) {
+        // Over the cap: a short answer, written without waiting (it fits the socket buffer), and the door shut.
+        static const std::string kFull = [] {
+          const std::string body = error_body(api_error(ErrorCode::kUnavailable, "the gateway holds all the connections it may"));
+          return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                 "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        }();
+        if (!tls_) socket.write_some(asio::buffer(kFull), ec);
+        socket.close(ec);
+        return accept();
+      }
       if (tls_) {
-        std::make_shared<Session<TlsStream>>(std::move(socket), *tls_, limits_, handler_)->start();
+        std::make_shared<Session<TlsStream>>(std::move(socket), *tls_, limits_, handler_, open_connections_)->start();
       } else {
-        std::make_shared<Session<PlainStream>>(std::move(socket), limits_, handler_)->start();
+        std::make_shared<Session<PlainStream>>(std::move(socket), limits_, handler_, open_connections_)->start();
       }
       return accept();
     }

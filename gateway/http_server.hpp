@@ -59,6 +59,14 @@ struct HttpLimits {
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
+  // Connections open at once (MAX_CONNECTIONS); past it a new one is answered 503 and closed.
+  size_t max_connections = 10000;
+  // What a streamed response (server-sent events) may hold unsent for a slow client; past it the client is
+  // cut off with a final comment.
+  size_t max_stream_queued_bytes = 1 << 20;
+  // Bytes read ahead of the parser: bounds a chunk-size line, chunk extensions and trailers, which Beast
+  // buffers whole.
+  size_t max_read_buffer_bytes = 256 * 1024;
 };
 
 // A JSON response with the server's common headers.
@@ -87,6 +95,7 @@ class HttpServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_pause_;
   HttpLimits limits_;
+  std::shared_ptr<size_t> open_connections_ = std::make_shared<size_t>(0);  // event loop only
   std::shared_ptr<Handler> handler_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
 };

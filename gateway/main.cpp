@@ -19,7 +19,16 @@ int main() {
       io.stop();
     });
     gateway.start();
-    io.run();
+    // No exception ends the event loop: a completion that throws is logged and the loop goes on serving (the
+    // request it served, if still unanswered, gets a 500 when its responder is dropped).
+    while (true) {
+      try {
+        io.run();
+        break;
+      } catch (const std::exception& error) {
+        spdlog::error("event loop: a completion threw, serving on: {}", error.what());
+      }
+    }
   } catch (const std::exception& error) {
     spdlog::critical("gateway failed: {}", error.what());
     return 1;

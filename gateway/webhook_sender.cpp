@@ -54,7 +54,7 @@ std::string consumer_name() {
 
 WebhookResponse post_webhook(const WebhookUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
                              const std::string& body, std::chrono::milliseconds timeout, const std::string& ca_file,
-                             const std::atomic<bool>* cancel) {
+                             const std::atomic<bool>* cancel, bool private_allowed) {
   std::vector<std::pair<std::string, std::string>> all{{"Content-Type", "application/json"},
                                                        {"User-Agent", "gpufleet-webhook/1"},
                                                        {"Connection", "close"}};
@@ -64,6 +64,8 @@ WebhookResponse post_webhook(const WebhookUrl& url, const std::vector<std::pair<
   options.ca_file = ca_file;
   options.max_body_bytes = 64 * 1024;  // the answer's body is not used: a receiver cannot make us read much of it
   options.cancel = cancel;
+  // Checked on the resolved addresses and connected to those very addresses: no DNS-rebinding window.
+  if (!private_allowed) options.address_allowed = webhook_address_public;
   const auto result = http_call(HttpEndpoint{url.tls, url.host, url.port}, "POST", url.target, all, body, options);
   return WebhookResponse{result.status, result.error};
 }
@@ -227,7 +229,8 @@ void WebhookSender::deliver(RedisClient& redis, const std::string& id, int64_t l
       {"X-Gpufleet-Delivery", id},
       {"X-Gpufleet-Attempt", std::to_string(outcome.attempts)},
       {"X-Gpufleet-Signature", webhook_signature(config_.secret, sent_ms / 1000, body)}};
-  const auto response = post_webhook(url, headers, body, config_.timeout, config_.ca_file, &stopping_);
+  const bool listed = webhook_host_listed(config_.allowed_hosts, url.host);
+  const auto response = post_webhook(url, headers, body, config_.timeout, config_.ca_file, &stopping_, listed);
   // Stopped mid-delivery: the lease runs out and a gateway that still runs sends it again.
   if (stopping_) return;
   outcome.now_ms = unix_ms();
@@ -238,7 +241,10 @@ void WebhookSender::deliver(RedisClient& redis, const std::string& id, int64_t l
   if (verdict == WebhookVerdict::kDelivered) {
     outcome.kind = job_store::WebhookOutcome::Kind::kDelivered;
   } else {
-    outcome.last_error = response.status == 0 ? response.error : "HTTP " + std::to_string(response.status);
+    // The record (which the job's owner reads) says only that there was no answer; why stays in the log, so
+    // that webhooks cannot be used to probe what the gateway can reach.
+    outcome.last_error = response.status == 0 ? "no answer" : "HTTP " + std::to_string(response.status);
+    if (response.status == 0) spdlog::info("job {}: webhook to {}: {}", id, url.text, response.error);
     if (verdict == WebhookVerdict::kGone || outcome.attempts >= config_.retry.max_attempts) {
       outcome.kind = job_store::WebhookOutcome::Kind::kFailed;
     } else {

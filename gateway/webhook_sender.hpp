@@ -80,9 +80,10 @@ class WebhookSender {
 };
 
 // POSTs `body` as JSON to `url` with `headers` (common/http_client.hpp: one deadline, https verified, no
-// redirects); gives up at once when `cancel` turns true.
+// redirects); gives up at once when `cancel` turns true. Unless `private_allowed` (the host is listed in
+// WEBHOOK_ALLOWED_HOSTS), only public addresses are connected to (webhook_address_public).
 WebhookResponse post_webhook(const WebhookUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
                              const std::string& body, std::chrono::milliseconds timeout, const std::string& ca_file,
-                             const std::atomic<bool>* cancel = nullptr);
+                             const std::atomic<bool>* cancel = nullptr, bool private_allowed = false);
 
 }  // namespace gpufleet::gateway

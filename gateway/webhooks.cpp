@@ -1,5 +1,8 @@
 #include "gateway/webhooks.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -104,6 +107,67 @@ bool webhook_host_allowed(const std::vector<std::string>& allowed, std::string_v
     }
   }
   return false;
+}
+
+bool webhook_host_listed(const std::vector<std::string>& allowed, std::string_view host) {
+  return !allowed.empty() && webhook_host_allowed(allowed, host);
+}
+
+namespace {
+
+bool v4_public(uint32_t a) {
+  auto in = [a](uint32_t base, int bits) { return (a >> (32 - bits)) == (base >> (32 - bits)); };
+  return !(in(0x00000000, 8) ||     // "this network", 0.0.0.0
+           in(0x0A000000, 8) ||     // 10/8
+           in(0x64400000, 10) ||    // 100.64/10 CGNAT
+           in(0x7F000000, 8) ||     // loopback
+           in(0xA9FE0000, 16) ||    // link-local, metadata
+           in(0xAC100000, 12) ||    // 172.16/12
+           in(0xC0000000, 24) ||    // IETF protocol assignments
+           in(0xC0000200, 24) ||    // TEST-NET-1
+           in(0xC0A80000, 16) ||    // 192.168/16
+           in(0xC6120000, 15) ||    // benchmarking
+           in(0xC6336400, 24) ||    // TEST-NET-2
+           in(0xCB007100, 24) ||    // TEST-NET-3
+           in(0xE0000000, 4) ||     // multicast
+           in(0xF0000000, 4));      // reserved, broadcast
+}
+
+}  // namespace
+
+bool webhook_address_public(const boost::asio::ip::address& address) {
+  if (address.is_v4()) return v4_public(address.to_v4().to_uint());
+  const auto v6 = address.to_v6();
+  const auto bytes = v6.to_bytes();
+  if (v6.is_unspecified() || v6.is_loopback() || v6.is_multicast() || v6.is_link_local() || v6.is_site_local() ||
+      v6.is_v4_mapped() || v6.is_v4_compatible()) {
+    return false;
+  }
+  if ((bytes[0] & 0xFE) == 0xFC) return false;                                                    // fc00::/7
+  if (bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xFF && bytes[3] == 0x9B) return false;  // 64:ff9b::/96
+  if (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8) return false;  // 2001:db8::/32
+  if (bytes[0] == 0x20 && bytes[1] == 0x02) return false;  // 6to4 carries an IPv4 address of any kind
+  if (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x00 && bytes[3] == 0x00) return false;  // Teredo
+  return true;
+}
+
+std::optional<std::string> webhook_host_refused(std::string_view host) {
+  const std::string name = lower(host);
+  if (name == "localhost" || (name.size() > 10 && name.compare(name.size() - 10, 10, ".localhost") == 0) ||
+      name == "localhost.") {
+    return "webhook host " + name + " is this machine";
+  }
+  boost::system::error_code error;
+  auto address = boost::asio::ip::make_address(name, error);
+  if (error) {
+    // The forms inet_aton (and so getaddrinfo) reads as IPv4 besides dotted quads: "127.1", "0x7f000001",
+    // "2130706433", "0177.0.0.1".
+    in_addr legacy{};
+    if (inet_aton(name.c_str(), &legacy) == 0) return std::nullopt;
+    address = boost::asio::ip::address_v4(ntohl(legacy.s_addr));
+  }
+  if (webhook_address_public(address)) return std::nullopt;
+  return "webhook host " + name + " is not a public address (list it in WEBHOOK_ALLOWED_HOSTS to allow it)";
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {

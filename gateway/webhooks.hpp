@@ -3,8 +3,10 @@
 // failed delivery is tried again. The sender that uses them (Redis, HTTP) is webhook_sender.hpp; the
 // delivery guarantees are in docs/reliability.md.
 
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -27,6 +29,22 @@ std::variant<WebhookUrl, std::string> parse_webhook_url(std::string_view text);
 // WEBHOOK_ALLOWED_HOSTS: exact names ("hooks.example.com", "10.0.0.7") and suffixes ("*.example.com" matches
 // any name under example.com, not example.com itself). An empty list allows every host.
 bool webhook_host_allowed(const std::vector<std::string>& allowed, std::string_view host);
+
+// Whether a delivery may connect to `address` without the host being listed in WEBHOOK_ALLOWED_HOSTS: public
+// unicast only. Loopback, private (RFC 1918, fc00::/7), link-local (metadata services: 169.254.169.254,
+// fd00:ec2::254), CGNAT, multicast, unspecified, broadcast, documentation, benchmarking and reserved ranges,
+// IPv4-mapped/compatible and NAT64 IPv6 are refused: otherwise a client could make the gateway call what sits
+// behind it (Redis on 127.0.0.1:6379, a cloud's metadata service) and read the outcome.
+bool webhook_address_public(const boost::asio::ip::address& address);
+
+// A webhook host that can be judged before any resolution: an address literal in any form the system
+// resolver reads as one ("127.1", "0x7f000001", "2130706433", "[::ffff:127.0.0.1]") or a name of this machine
+// ("localhost", "*.localhost"). The reason it is refused, or nullopt (names are judged by the addresses they
+// resolve to, at delivery).
+std::optional<std::string> webhook_host_refused(std::string_view host);
+
+// Whether `host` is named in a non-empty WEBHOOK_ALLOWED_HOSTS: a listed host may be private.
+bool webhook_host_listed(const std::vector<std::string>& allowed, std::string_view host);
 
 // The X-Gpufleet-Signature header of a delivery: "t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">".
 // Receivers recompute v1 with the shared secret and refuse old timestamps, which stops replays.

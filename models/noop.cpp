@@ -9,7 +9,7 @@
 
 namespace gpufleet::models {
 
-NoopModel::NoopModel(bool cloning) {
+NoopModel::NoopModel(bool cloning, bool drills) : drills_(drills) {
   info_.name = "noop";
   info_.kind = "tts";
   info_.cloning = cloning;
@@ -33,6 +33,9 @@ int64_t drill_ms(const nlohmann::json& input, const char* field) {
 // progress, "fail" an error code the model throws (e.g. out_of_memory).
 ModelOutput NoopModel::run(const ModelInput& input, JobContext& context) {
   context.check();
+  if (!drills_ && (input.input.contains("hang_ms") || input.input.contains("fail"))) {
+    throw ModelError(ErrorCode::kInvalidInput, "hang_ms and fail are failure drills, off on this worker (NOOP_DRILLS=1)");
+  }
   const auto sleep = std::chrono::milliseconds(drill_ms(input.input, "sleep_ms"));
   const auto until = std::chrono::steady_clock::now() + sleep;
   while (std::chrono::steady_clock::now() < until) {

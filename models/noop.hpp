@@ -7,9 +7,11 @@ namespace gpufleet::models {
 // input "sleep_ms" makes it hold its slot that long, for failure drills. With `cloning` (registry option
 // {"cloning": true}) it accepts a speaker_wav and answers that reference's audio: a drill of the reference
 // plumbing (upload, validation, the worker's path resolution) for fleets without a cloning model.
+// The failure drills ("hang_ms", "fail") only with `drills` (the worker's NOOP_DRILLS=1): on a public fleet a
+// client must not be able to make a worker hang or report errors at will.
 class NoopModel final : public Model {
  public:
-  explicit NoopModel(bool cloning = false);
+  explicit NoopModel(bool cloning = false, bool drills = false);
   const protocol::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override;
   // Batches one job after another: lets the batching path be drilled without LibTorch.
@@ -17,6 +19,7 @@ class NoopModel final : public Model {
 
  private:
   protocol::ModelInfo info_;
+  bool drills_ = false;
 };
 
 }  // namespace gpufleet::models

@@ -228,7 +228,7 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
         throw ConfigError("model " + spec.name + ": options." + key + ": noop takes only cloning (true/false)");
       }
     }
-    model = std::make_unique<NoopModel>(spec.options.value("cloning", false));
+    model = std::make_unique<NoopModel>(spec.options.value("cloning", false), resources.noop_drills);
   } else {
     model = create_builtin_model(spec.backend);
   }

@@ -44,8 +44,10 @@ std::vector<ModelSpec> read_model_registry(const std::filesystem::path& file);
 // WORKER_MODELS=espeak,noop: each name is a built-in backend with default settings.
 std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names);
 
-// What a process lends the registry to build models that need LibTorch (the worker's plugin).
+// What a process lends the registry: loaders for models that need LibTorch (the worker's plugin), and the
+// worker's settings that built-in models follow.
 struct ModelResources {
+  bool noop_drills = false;  // NOOP_DRILLS=1: the noop model's hang_ms/fail drills are served
   std::function<std::unique_ptr<VitsSynthesizer>(const std::filesystem::path& file, const std::string& device)>
       load_vits;
   // Backends that live wholly in the LibTorch plugin ("xtts").

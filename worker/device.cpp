@@ -6,8 +6,9 @@
 
 #include <charconv>
 
-// Only where the CUDA runtime headers exist too: Debian ships the c10/cuda headers in its CPU LibTorch.
-#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+// Only a LibTorch built with CUDA: Debian's CPU LibTorch ships the c10/cuda headers but not the header its CUDA
+// build generates, and a machine may have the CUDA toolkit's headers beside a CPU LibTorch.
+#if __has_include(<c10/cuda/impl/cuda_cmake_macros.h>) && __has_include(<cuda_runtime_api.h>)
 #include <c10/cuda/CUDACachingAllocator.h>
 #define GPUFLEET_HAS_CUDA_ALLOCATOR 1
 #endif

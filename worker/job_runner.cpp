@@ -1,5 +1,7 @@
 #include "worker/job_runner.hpp"
 
+#include "common/utf8.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -60,11 +62,13 @@ void record_error(protocol::JobResult& result, std::exception_ptr error) {
     result.error_code = std::string(to_string(message.find("out of memory") != std::string::npos
                                                   ? ErrorCode::kOutOfMemory
                                                   : ErrorCode::kModelError));
-    result.error_message = message.substr(0, 2000);
+    result.error_message = message;
   } catch (...) {
     result.error_code = std::string(to_string(ErrorCode::kModelError));
     result.error_message = "the model threw something that is not an exception";
   }
+  // Model text goes to Redis and clients as JSON: valid UTF-8, bounded, cut between characters.
+  result.error_message = utf8_truncate(utf8_repair(result.error_message), 2000);
 }
 
 protocol::JobResult result_for(const protocol::Job& job) {

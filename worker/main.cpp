@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     std::vector<protocol::FailedModel> failed;
     models::ModelResources resources;
+    resources.noop_drills = env_string("NOOP_DRILLS", "0") == "1";
     // A model on "auto" runs where the worker does, so DEVICE=cuda:N pins a worker and its models to one GPU.
     resources.load_vits = [&torch, &device](const std::filesystem::path& file, const std::string& model_device) {
       return torch->load_vits(file, model_device == "auto" ? device.name : model_device);

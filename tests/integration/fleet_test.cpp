@@ -2,6 +2,8 @@
 // gpufleet-gateway, talking over real sockets and writing real files.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -10,6 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/files.hpp"
+#include "common/wav.hpp"
 #include "gateway/api_keys.hpp"
 #include "tests/support/fleet_fixture.hpp"
 
@@ -273,6 +276,76 @@ TEST(FleetAuth, KeysRatesAndCors) {
   EXPECT_EQ(as("", "GET", "/v1/jobs/" + id + "?access_token=" + bob).status, 401);
   EXPECT_EQ(as("", "GET", "/dashboard").status, 200);
   EXPECT_EQ(as("", "GET", "/v1/workers").status, 401);
+}
+
+// Guards tenancy: any key could read, list, stream, fetch, cancel and replay any other key's jobs and probe its
+// uploads. Now another key's job or upload answers 404 exactly as an unknown one, Idempotency-Keys are per key,
+// the fleet-wide views need an operator key, and an operator key sees every tenant's jobs.
+TEST(FleetTenancy, AKeySeesOnlyItsOwnJobsAndUploadsAndOperatorsSeeAll) {
+  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
+  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  const auto [ops, ops_line] = gateway::ApiKeys::generate("ops", 0, 0, true);
+  Fleet fleet(FleetOptions{1, "espeak,noop", 2, {{"API_KEYS", alice_line + ";" + bob_line + ";" + ops_line}}});
+  auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
+                     const std::string& body = "", std::map<std::string, std::string> headers = {}) {
+    headers["Authorization"] = "Bearer " + token;
+    return fleet.request(method, target, body, headers);
+  };
+  auto submit = [&](const std::string& token, const std::string& idempotency = "") {
+    std::map<std::string, std::string> headers;
+    if (!idempotency.empty()) headers["Idempotency-Key"] = idempotency;
+    auto created = as(token, "POST", "/v1/jobs", R"({"input":{"text":"mine"}})", headers);
+    EXPECT_EQ(created.status, 202) << created.body;
+    return json::parse(created.body).value("id", "");
+  };
+  const std::string job = submit(alice, "order-1");
+  const auto mine = json::parse(as(alice, "GET", "/v1/jobs/" + job + "?wait=10").body);
+  EXPECT_EQ(mine["state"], "succeeded") << mine.dump();
+
+  const std::string unknown = "0123456789abcdef0123456789abcdef";
+  for (const std::string suffix : {"", "/result", "/events", "/stream"}) {
+    auto other = as(bob, "GET", "/v1/jobs/" + job + suffix);
+    auto none = as(bob, "GET", "/v1/jobs/" + unknown + suffix);
+    EXPECT_EQ(other.status, 404) << suffix << ": " << other.body;
+    EXPECT_EQ(other.status, none.status) << suffix;
+    EXPECT_EQ(json::parse(other.body)["error"]["code"], "not_found") << suffix;
+  }
+  EXPECT_EQ(as(bob, "DELETE", "/v1/jobs/" + job).status, 404);
+  EXPECT_EQ(as(alice, "GET", "/v1/jobs/" + job + "/result").status, 200);
+
+  // The same Idempotency-Key from another key is another job, and no conflict names Alice's.
+  const std::string bobs = submit(bob, "order-1");
+  EXPECT_NE(bobs, job);
+  EXPECT_EQ(submit(alice, "order-1"), job);
+  as(bob, "GET", "/v1/jobs/" + bobs + "?wait=10");
+
+  auto listed_ids = [&](const std::string& token) {
+    std::set<std::string> ids;
+    const auto listed = as(token, "GET", "/v1/jobs?limit=50");
+    EXPECT_EQ(listed.status, 200) << listed.body;
+    const auto body = json::parse(listed.body);
+    for (const auto& entry : body["jobs"]) ids.insert(entry["id"].get<std::string>());
+    return ids;
+  };
+  EXPECT_EQ(listed_ids(bob), (std::set<std::string>{bobs}));
+  EXPECT_EQ(listed_ids(alice), (std::set<std::string>{job}));
+  EXPECT_EQ(listed_ids(ops), (std::set<std::string>{job, bobs}));
+  EXPECT_EQ(json::parse(as(ops, "GET", "/v1/jobs/" + job).body)["owner"], "alice");
+
+  // Uploads: the same bytes are each key's own file; another key's id is not there for Bob.
+  const std::string wav = encode_wav_pcm16(std::vector<int16_t>(1600, 500), 16000);
+  auto uploaded = as(alice, "POST", "/v1/files", wav, {{"Content-Type", "audio/wav"}});
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  const auto upload = json::parse(uploaded.body);
+  EXPECT_EQ(as(alice, "GET", "/v1/files/" + upload["id"].get<std::string>()).status, 200);
+  EXPECT_EQ(as(bob, "GET", "/v1/files/" + upload["id"].get<std::string>()).status, 404);
+  auto again = json::parse(as(bob, "POST", "/v1/files", wav, {{"Content-Type", "audio/wav"}}).body);
+  EXPECT_NE(again["speaker_wav"], upload["speaker_wav"]);
+
+  // The fleet-wide views are an operator's.
+  EXPECT_EQ(as(bob, "GET", "/v1/workers").status, 403);
+  EXPECT_EQ(as(bob, "GET", "/v1/events").status, 403);
+  EXPECT_EQ(as(ops, "GET", "/v1/workers").status, 200);
 }
 
 }  // namespace

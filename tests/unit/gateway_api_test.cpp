@@ -391,5 +391,68 @@ TEST(ApiKeys, TokensAreCheckedByTheirHashAndEachKeyHasItsRate) {
   EXPECT_FALSE(ApiKeys::parse("").enabled());
 }
 
+// Tenancy: a key's references must be its own uploads; another key's are refused as a missing file would be.
+TEST(Tenancy, AKeyReferencesOnlyItsOwnUploads) {
+  const Caller alice{"alice", false};
+  const Caller bob{"bob", false};
+  EXPECT_EQ(upload_folder(Caller{}), std::filesystem::path("uploads"));
+  EXPECT_NE(upload_folder(alice), upload_folder(bob));
+  EXPECT_EQ(upload_folder(alice).parent_path(), std::filesystem::path("uploads"));
+  Limits limits = test_limits();
+  limits.reference_exists = [](const std::filesystem::path&) { return true; };  // every file exists here
+  limits.reference_folder = upload_folder(alice);
+  auto submit_as = [&](const std::filesystem::path& reference) {
+    return parse_job_submission("application/json",
+                                R"({"model":"clone","input":{"text":"hi","speaker_wav":")" + reference.string() + R"("}})",
+                                test_catalog(), limits);
+  };
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit_as(upload_folder(alice) / "a.wav")));
+  auto refused = expect_error(submit_as(upload_folder(bob) / "a.wav"));
+  EXPECT_EQ(refused.code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(refused.message.find("bob"), std::string::npos);
+  EXPECT_TRUE(std::holds_alternative<ApiError>(submit_as("uploads/known.wav")));
+  EXPECT_TRUE(alice.owns("alice"));
+  EXPECT_FALSE(alice.owns("bob"));
+  EXPECT_TRUE((Caller{"ops", true}).owns("bob"));
+}
+
+// A worker named /etc/shadow (or another folder's file) as its result and set its own content type.
+TEST(Tenancy, AResultIsServedOnlyFromItsKindsFolderWithAnAllowedType) {
+  auto audio = served_result({{"audio_path", "/srv/tts/x-1.wav"}, {"content_type", "text/html"}}, "tts");
+  ASSERT_TRUE(audio);
+  EXPECT_EQ(audio->folder, "tts");
+  EXPECT_EQ(audio->content_type, "audio/wav");
+  auto video = served_result({{"video_path", "/srv/video/x-1.mp4"}, {"content_type", "video/mp4"}}, "video");
+  ASSERT_TRUE(video);
+  EXPECT_EQ(video->folder, "video");
+  EXPECT_FALSE(served_result({{"video_path", "/srv/tts/x-1.wav"}}, "tts"));
+  EXPECT_FALSE(served_result({{"audio_path", 5}}, "tts"));
+  EXPECT_EQ(tts_result_job_id("/srv/tts/0123456789abcdef0123456789abcdef-2.wav"), "0123456789abcdef0123456789abcdef");
+  EXPECT_FALSE(tts_result_job_id("/srv/tts/passwd"));
+}
+
+TEST(ApiKeys, OperatorKeysAreMarkedAndNamesAreSafeToStore) {
+  const auto [token, line] = ApiKeys::generate("ops", 0, 0, true);
+  EXPECT_NE(line.find(" operator"), std::string::npos);
+  auto keys = ApiKeys::parse(line + "\n" + ApiKeys::generate("user", 5).second);
+  auto admission = keys.admit("Bearer " + token, ApiKeys::Clock::now());
+  EXPECT_EQ(admission.verdict, Admission::Verdict::kAllowed);
+  EXPECT_TRUE(admission.is_operator);
+  EXPECT_NO_THROW(ApiKeys::parse("a " + std::string(64, 'a') + " 2 4 operator"));
+  EXPECT_THROW(ApiKeys::parse(".. " + std::string(64, 'a')), ConfigError);
+  EXPECT_THROW(ApiKeys::parse("a/b " + std::string(64, 'a')), ConfigError);
+  EXPECT_THROW(ApiKeys::parse("a " + std::string(64, 'a') + " operator 5"), ConfigError);
+  EXPECT_THROW(ApiKeys::parse("a " + std::string(64, 'a') + " 1 2 3"), ConfigError);
+}
+
+// A body nested 250,000 deep ended the gateway; 1,000 deep was stored.
+TEST(GatewayApi, DeeplyNestedBodiesAreRefusedAsInvalidJson) {
+  std::string deep = R"({"input":{"text":"hi","x":)" + std::string(1000, '[') + std::string(1000, ']') + "}}";
+  auto refused = expect_error(submit(deep));
+  EXPECT_EQ(refused.code, ErrorCode::kInvalidJson);
+  EXPECT_NE(refused.message.find("64"), std::string::npos);
+  EXPECT_EQ(expect_error(submit("{\"input\":{\"text\":\"\xFF\"}}")).code, ErrorCode::kInvalidJson);
+}
+
 }  // namespace
 }  // namespace gpufleet::gateway

@@ -10,6 +10,7 @@
 #include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/wav.hpp"
+#include "models/noop.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "worker/job_runner.hpp"
 
@@ -23,7 +24,7 @@ class JobRunnerTest : public ::testing::Test {
   void SetUp() override {
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     loaded["espeak"] = models::create_builtin_model("espeak");
-    loaded["noop"] = models::create_builtin_model("noop");
+    loaded["noop"] = std::make_unique<models::NoopModel>(/*cloning=*/false, /*drills=*/true);
     runner_ = std::make_unique<JobRunner>(std::move(loaded), root_, [this] { ++out_of_memory_calls_; });
   }
   protocol::JobResult run(const std::string& model, const std::string& input, uint32_t attempt = 1) {

@@ -106,11 +106,52 @@ TEST(Webhooks, SubmissionsCarryAWebhookOnlyWhereTheGatewayCanSendIt) {
 TEST(Webhooks, TheJobRecordShowsTheDeliveryState) {
   auto job = render_job({{"id", "j"}, {"state", "succeeded"}, {"webhook", "http://h/"}, {"webhook_state", "retrying"},
                          {"webhook_attempts", "2"}, {"webhook_last_status", "503"}, {"webhook_last_error", "HTTP 503"}});
+  // The status class only: the record must not tell its reader what the gateway's network answered.
   EXPECT_EQ(job["webhook"], (nlohmann::json{{"url", "http://h/"}, {"state", "retrying"}, {"attempts", 2},
-                                            {"last_status", 503}, {"last_error", "HTTP 503"}}));
+                                            {"last_status", "5xx"}}));
+  auto unanswered = render_job({{"id", "j"}, {"state", "succeeded"}, {"webhook", "http://h/"},
+                                {"webhook_attempts", "1"}, {"webhook_last_error", "Connection refused"}});
+  EXPECT_EQ(unanswered["webhook"]["last_status"], "no_answer");
+  EXPECT_FALSE(unanswered["webhook"].contains("last_error"));
   auto waiting = render_job({{"id", "j"}, {"state", "running"}, {"webhook", "http://h/"}});
   EXPECT_EQ(waiting["webhook"]["state"], "waiting");
   EXPECT_FALSE(render_job({{"id", "j"}, {"state", "running"}}).contains("webhook"));
+}
+
+// Webhook SSRF: with WEBHOOK_ALLOWED_HOSTS unset the gateway POSTed to Redis on 127.0.0.1:6379, to metadata
+// services and to private networks, in every spelling of an address.
+TEST(Webhooks, OnlyPublicAddressesAreDeliveredToUnlessListed) {
+  auto address = [](const char* text) { return boost::asio::ip::make_address(text); };
+  for (const char* refused : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
+                              "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1",
+                              "fd00:ec2::254", "fc00::1", "::ffff:127.0.0.1", "::ffff:8.8.8.8", "64:ff9b::7f00:1",
+                              "ff02::1", "2001:db8::1"}) {
+    EXPECT_FALSE(webhook_address_public(address(refused))) << refused;
+  }
+  for (const char* allowed : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111"}) {
+    EXPECT_TRUE(webhook_address_public(address(allowed))) << allowed;
+  }
+}
+
+TEST(Webhooks, AddressLiteralsInAnySpellingAndLocalNamesAreRefusedAtSubmission) {
+  for (const char* host : {"127.0.0.1", "127.1", "0x7f000001", "2130706433", "0177.0.0.1", "localhost", "LOCALHOST",
+                           "api.localhost", "::ffff:127.0.0.1", "::1", "169.254.169.254", "10.0.0.7"}) {
+    EXPECT_TRUE(webhook_host_refused(host).has_value()) << host;
+  }
+  for (const char* host : {"hooks.example.com", "8.8.8.8", "example.com"}) {
+    EXPECT_FALSE(webhook_host_refused(host).has_value()) << host;
+  }
+  Catalog catalog;
+  catalog.add(CatalogModel{"espeak", "tts", {"en"}, false, 22050, 1, 1, {"cpu"}});
+  Limits limits;
+  limits.webhooks_enabled = true;
+  const std::string body = R"({"webhook":"http://127.0.0.1:6379/","input":{"text":"hi"}})";
+  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_job_submission("application/json", body, catalog, limits)));
+  // Listed, it is the operator's own receiver.
+  limits.webhook_hosts = {"127.0.0.1"};
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(parse_job_submission("application/json", body, catalog, limits)));
+  EXPECT_TRUE(webhook_host_listed(limits.webhook_hosts, "127.0.0.1"));
+  EXPECT_FALSE(webhook_host_listed({}, "127.0.0.1"));
 }
 
 }  // namespace
