@@ -1,6 +1,7 @@
 #include "models/noop.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "common/error.hpp"
@@ -33,9 +34,12 @@ int64_t drill_ms(const nlohmann::json& input, const char* field) {
 // progress, "fail" an error code the model throws (e.g. out_of_memory).
 ModelOutput NoopModel::run(const ModelInput& input, JobContext& context) {
   context.check();
-  if (!drills_ && (input.input.contains("hang_ms") || input.input.contains("fail"))) {
-    throw ModelError(ErrorCode::kInvalidInput, "hang_ms and fail are failure drills, off on this worker (NOOP_DRILLS=1)");
+  if (!drills_ && (input.input.contains("hang_ms") || input.input.contains("fail") || input.input.contains("crash"))) {
+    throw ModelError(ErrorCode::kInvalidInput,
+                     "hang_ms, fail and crash are failure drills, off on this worker (NOOP_DRILLS=1)");
   }
+  // A job that takes its worker down with it: what the broker's poison limit is for.
+  if (input.input.value("crash", false) == true) std::_Exit(70);
   const auto sleep = std::chrono::milliseconds(drill_ms(input.input, "sleep_ms"));
   const auto until = std::chrono::steady_clock::now() + sleep;
   while (std::chrono::steady_clock::now() < until) {

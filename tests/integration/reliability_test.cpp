@@ -285,6 +285,20 @@ TEST(Reliability, OutOfMemoryIsRetriedOnAnotherWorkerThenFailsWithItsCode) {
   EXPECT_FALSE(fleet.stack().exited_component());
 }
 
+// Guards the poison pill: a job that killed every worker it ran on was retried until MAX_ATTEMPTS workers had
+// died. Now it fails as `poison` after POISON_AFTER losses and the remaining worker never gets it.
+TEST(Reliability, AJobThatKillsItsWorkersFailsAsPoisonAfterTwoLosses) {
+  Fleet fleet(FleetOptions{3, "noop", 1, {{"MAX_ATTEMPTS", "5"}, {"POISON_AFTER", "2"}}});
+  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"crash", true}}}});
+  auto job = fleet.wait_job(id, 20);
+  EXPECT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_EQ(job["error"]["code"], "poison") << job.dump();
+  EXPECT_EQ(job["attempts"], 2);
+  EXPECT_TRUE(fleet.wait_workers(1, std::chrono::seconds(10)));
+  const std::string after = fleet.submit({{"model", "noop"}, {"input", {{"text", "still serving"}}}});
+  EXPECT_EQ(fleet.wait_job(after, 20)["state"], "succeeded");
+}
+
 // Guards "gateway restart has no effect": queued and running jobs finish while no gateway runs.
 TEST(Reliability, AGatewayRestartDoesNotTouchQueuedOrRunningJobs) {
   Fleet fleet(FleetOptions{1, "noop", 1, {}});
