@@ -494,8 +494,9 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
                      {"priority", get_int(job_field::kPriority).value_or(0)},
                      {"attempts", get_int(job_field::kAttempts).value_or(0)}};
   if (auto owner = get(job_field::kOwner); !owner.empty()) job["owner"] = owner;
-  if (auto input = nlohmann::json::parse(get(job_field::kInput), nullptr, false); !input.is_discarded()) {
-    job["input"] = input;
+  // Records hold what workers and earlier gateways wrote: parsed with the same depth bound as requests.
+  if (auto input = parse_json_bounded(get(job_field::kInput))) {
+    job["input"] = std::move(*input);
   }
   // A pipeline shows as what it makes (its last stage's kind and model) with each stage's own state.
   if (auto stages = parse_pipeline(get(job_field::kStages))) {
@@ -511,7 +512,7 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
       nlohmann::json entry{{"kind", (*stages)[i].kind}, {"model", (*stages)[i].model}};
       if (i < current) {
         entry["state"] = "succeeded";
-        auto result = nlohmann::json::parse(get(job_field::stage_result_field(i)), nullptr, false);
+        auto result = parse_json_bounded(get(job_field::stage_result_field(i))).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
         if (!result.is_discarded()) entry["result"] = std::move(result);
       } else if (i == current) {
         entry["state"] = state;
@@ -542,7 +543,8 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
   if (created && finished) timings["total_ms"] = *finished - *created;
   if (auto run_ms = get(job_field::kRunMs); !run_ms.empty()) timings["worker_ms"] = std::strtod(run_ms.c_str(), nullptr);
   job["timings"] = timings;
-  if (auto result = nlohmann::json::parse(get(job_field::kResult), nullptr, false); !result.is_discarded()) {
+  if (auto result = parse_json_bounded(get(job_field::kResult)).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
+      !result.is_discarded()) {
     job["result"] = result;
   }
   if (auto code = get(job_field::kErrorCode); !code.empty()) {

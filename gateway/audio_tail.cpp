@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "common/files.hpp"
+#include "common/json_text.hpp"
 #include "gateway/api.hpp"
 
 namespace gpufleet::gateway {
@@ -56,7 +57,7 @@ void AudioTail::on_job(const std::vector<std::string>& fields) {
   if (state == "succeeded") {
     if (offset_ == 0) {
       // The model did not stream: its finished result, whole.
-      auto result = nlohmann::json::parse(fields[3], nullptr, false);
+      auto result = parse_json_bounded(fields[3]).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
       const auto audio_path = result.is_object() ? result.value("audio_path", nlohmann::json()) : nlohmann::json();
       auto path = audio_path.is_string() ? resolve_inside(storage_root_, audio_path.get<std::string>()) : std::nullopt;
       auto bytes = path ? read_file(*path, 1ULL << 32) : std::nullopt;

@@ -2,12 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.hpp"
+
 namespace gpufleet::gateway {
 
 Catalog Catalog::from_redis_hash(const std::vector<std::pair<std::string, std::string>>& fields) {
   Catalog catalog;
   for (const auto& [name, value] : fields) {
-    auto json = nlohmann::json::parse(value, nullptr, false);
+    auto json = parse_json_bounded(value).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
     if (!json.is_object()) continue;
     CatalogModel model;
     model.name = name;
