@@ -16,8 +16,10 @@ for target in protocol gateway_api wav; do
   corpus="$build_dir/corpus/$target"
   mkdir -p "$corpus"
   echo "fuzz: $target for ${seconds}s"
+  dictionary=()
+  [ -f "fuzz/${target}.dict" ] && dictionary=("-dict=fuzz/${target}.dict")
   "$build_dir/bin/${target}_fuzz" "$corpus" "fuzz/corpus/$target" -max_total_time="$seconds" -max_len=65536 \
-    $( [ -f "fuzz/${target}.dict" ] && echo "-dict=fuzz/${target}.dict" ) \
+    "${dictionary[@]}" \
     -artifact_prefix="$build_dir/crashes/${target}-" -print_final_stats=1 2>&1 | tail -n 12
 done
 echo "fuzz: no crashes"
