@@ -6,7 +6,7 @@
 namespace gpufleet {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 33> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 32> kNames{{
     {ErrorCode::kInvalidRequest, "invalid_request"},
     {ErrorCode::kInvalidJson, "invalid_json"},
     {ErrorCode::kMissingField, "missing_field"},
@@ -39,7 +39,6 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 33> kNames{{
     {ErrorCode::kForbidden, "forbidden"},
     {ErrorCode::kGone, "gone"},
     {ErrorCode::kPoison, "poison"},
-    {ErrorCode::kTooManyRequests, "too_many_requests"},
 }};
 
 }  // namespace

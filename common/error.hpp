@@ -42,7 +42,6 @@ enum class ErrorCode {
   kForbidden,          // the API key may not use this endpoint (it needs an operator key)
   kGone,               // the job's result file was swept after its retention ran out
   kPoison,             // the job's attempts ended with its worker lost too often: not offered again
-  kTooManyRequests,    // the API key holds as many waiters, streams or event clients as it may
 };
 
 std::string_view to_string(ErrorCode code);

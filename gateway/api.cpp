@@ -48,8 +48,6 @@ int http_status_for(ErrorCode code) {
       return 403;
     case ErrorCode::kGone:
       return 410;
-    case ErrorCode::kTooManyRequests:
-      return 429;
     case ErrorCode::kPoison:
       return 500;
     case ErrorCode::kQueueFull:
