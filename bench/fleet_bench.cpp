@@ -130,13 +130,26 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
   bool busy_ = false;
 };
 
+// Redis's used_memory (INFO memory), to see what a finished job leaves behind; 0 if it cannot be read.
+uint64_t redis_used_memory(const RedisEndpoint& endpoint) {
+  try {
+    RedisClient client(endpoint);
+    const std::string info = client.command({"INFO", "memory"}).str();
+    const auto at = info.find("\nused_memory:");
+    return at == std::string::npos ? 0 : std::strtoull(info.c_str() + at + 13, nullptr, 10);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
   return values[std::min(values.size() - 1, static_cast<size_t>(p / 100.0 * values.size()))];
 }
 
-void throughput(uint16_t port, CompletionWatcher& watcher, const Options& options) {
+void throughput(uint16_t port, CompletionWatcher& watcher, const Options& options, const RedisEndpoint& redis) {
+  const uint64_t memory_before = redis_used_memory(redis);
   asio::io_context io;
   int submitted = 0;
   int errors = 0;
@@ -169,6 +182,12 @@ void throughput(uint16_t port, CompletionWatcher& watcher, const Options& option
   std::printf("| %-44s | %12d |\n", "submit errors", errors);
   std::printf("| %-44s | %12.0f |\n", "accepted (202) per second", options.jobs / accept_s);
   std::printf("| %-44s | %12.0f |\n", "completed end to end per second", options.jobs / total_s);
+  // What stays until JOB_TTL: records, events stream entries, listings. Compare runs, not absolute bytes.
+  const uint64_t memory_after = redis_used_memory(redis);
+  if (memory_before > 0 && memory_after > memory_before && options.jobs > 0) {
+    std::printf("| %-44s | %12.0f |\n", "Redis bytes kept per finished job",
+                static_cast<double>(memory_after - memory_before) / options.jobs);
+  }
 }
 
 void latency(uint16_t port, CompletionWatcher& watcher, const Options& options) {
@@ -289,7 +308,7 @@ int main(int argc, char** argv) {
               std::string(14, '-').c_str());
   {
     CompletionWatcher watcher(endpoint);
-    throughput(config.http_port, watcher, options);
+    throughput(config.http_port, watcher, options, endpoint);
   }
   {
     CompletionWatcher watcher(endpoint);

@@ -259,6 +259,7 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
                          {"cloning", summary.info.cloning},
                          {"sample_rate", summary.info.sample_rate},
                          {"max_batch", summary.info.max_batch},
+                         {"parameters", summary.info.parameters},
                          {"workers", summary.workers},
                          {"slots", summary.slots},
                          {"devices", devices},

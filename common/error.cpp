@@ -6,7 +6,7 @@
 namespace gpufleet {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 32> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 33> kNames{{
     {ErrorCode::kInvalidRequest, "invalid_request"},
     {ErrorCode::kInvalidJson, "invalid_json"},
     {ErrorCode::kMissingField, "missing_field"},
@@ -39,6 +39,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 32> kNames{{
     {ErrorCode::kForbidden, "forbidden"},
     {ErrorCode::kGone, "gone"},
     {ErrorCode::kPoison, "poison"},
+    {ErrorCode::kTooManyWaits, "too_many_waits"},
 }};
 
 }  // namespace

@@ -42,6 +42,7 @@ enum class ErrorCode {
   kForbidden,          // the API key may not use this endpoint (it needs an operator key)
   kGone,               // the job's result file was swept after its retention ran out
   kPoison,             // the job's attempts ended with its worker lost too often: not offered again
+  kTooManyWaits,       // the API key holds its limit of open long-polls, streams and synchronous waits
 };
 
 std::string_view to_string(ErrorCode code);

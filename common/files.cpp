@@ -151,4 +151,42 @@ std::optional<fs::path> resolve_inside(const fs::path& root, const fs::path& can
   return resolved;
 }
 
+std::string redact_paths(std::string_view message) {
+  auto opens = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\'' || c == '"' || c == '(' || c == '[' || c == '<' ||
+           c == '=' || c == ':' || c == ',';
+  };
+  auto ends = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\'' || c == '"' || c == ')' || c == ']' || c == '>' ||
+           c == ',' || c == ';';
+  };
+  std::string out;
+  out.reserve(message.size());
+  size_t i = 0;
+  while (i < message.size()) {
+    const bool starts = message[i] == '/' && (i == 0 || opens(message[i - 1]));
+    if (!starts) {
+      out += message[i++];
+      continue;
+    }
+    size_t end = i;
+    while (end < message.size() && !ends(message[end])) ++end;
+    const std::string_view path = message.substr(i, end - i);
+    // A trailing ':' or '.' belongs to the sentence ("cannot open /a/b.wav: no such file").
+    size_t cut = path.size();
+    while (cut > 1 && (path[cut - 1] == ':' || path[cut - 1] == '.')) --cut;
+    const std::string_view name = path.substr(0, cut);
+    const size_t last = name.find_last_of('/');
+    if (last == 0) {  // "/x": a single component, no folder to hide
+      out += name;
+    } else {
+      out += ".../";
+      out += name.substr(last + 1);
+    }
+    out += path.substr(cut);
+    i = end;
+  }
+  return out;
+}
+
 }  // namespace gpufleet

@@ -32,4 +32,10 @@ std::optional<std::filesystem::path> resolve_inside(const std::filesystem::path&
 // then checks the file on disk (symlinks included).
 std::optional<std::filesystem::path> relative_reference(std::string_view text, const std::filesystem::path& root);
 
+// `message` with every absolute path in it cut to ".../" and its last component: model errors reach clients,
+// and the folders of shared storage, the model files and the host are the operator's business. A path is a
+// '/' at the start or after a space, quote, bracket, '=' or ':' followed by a further '/', up to the next
+// space, quote or bracket. Relative names ("uploads/ab.wav") are the client's own and stay.
+std::string redact_paths(std::string_view message);
+
 }  // namespace gpufleet

@@ -58,7 +58,10 @@ struct ModelInfo {
   uint32_t sample_rate = 0;
   // Jobs a worker runs together (dynamic batching); the broker lets a worker hold slots x max_batch of them.
   uint32_t max_batch = 1;
-  MSGPACK_DEFINE_MAP(name, kind, languages, cloning, sample_rate, max_batch)
+  // The input fields of the model's own (XTTS's "temperature", a drill's "sleep_ms"), beyond those the fleet
+  // defines for every model of its kind; the gateway refuses any other field (docs/security.md).
+  std::vector<std::string> parameters;
+  MSGPACK_DEFINE_MAP(name, kind, languages, cloning, sample_rate, max_batch, parameters)
 };
 
 // A model a worker was configured with but could not load (or warm up): reported, not served.

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
+#include <span>
 
 #include "common/files.hpp"
 #include "common/job.hpp"
@@ -52,6 +54,7 @@ int http_status_for(ErrorCode code) {
       return 500;
     case ErrorCode::kQueueFull:
     case ErrorCode::kRateLimited:
+    case ErrorCode::kTooManyWaits:
       return 429;
     case ErrorCode::kUnavailable:
     case ErrorCode::kWorkerLost:
@@ -153,9 +156,47 @@ std::optional<std::filesystem::path> within_folder(std::optional<std::filesystem
 }
 
 // Checks a TTS input against the model that will run it, and returns it normalised.
+// The input fields the fleet itself defines for every model of a kind; a model adds its own (its parameters).
+constexpr std::string_view kTtsFields[] = {"text", "language", "speaker_wav", "stream", "timings"};
+constexpr std::string_view kVideoFields[] = {"reference_image", "audio_path", "mode", "size"};
+constexpr size_t kMaxParameterBytes = 1024;
+
+// Every field is the fleet's or one the model declares, and the model's own are scalars of bounded size: a
+// field nothing reads would otherwise be kept in Redis for the job's lifetime, and a model's option is never
+// a document.
+std::optional<ApiError> check_fields(const nlohmann::json& input, const CatalogModel& model,
+                                     std::initializer_list<std::span<const std::string_view>> fleet_fields) {
+  for (const auto& [name, value] : input.items()) {
+    bool fleet = false;
+    for (const auto& fields : fleet_fields) fleet = fleet || std::find(fields.begin(), fields.end(), name) != fields.end();
+    if (fleet) continue;
+    if (std::find(model.parameters.begin(), model.parameters.end(), name) == model.parameters.end()) {
+      std::string known;
+      for (const auto& fields : fleet_fields) {
+        for (const auto field : fields) known += (known.empty() ? "" : ", ") + std::string(field);
+      }
+      for (const auto& field : model.parameters) known += ", " + field;
+      // The name is the client's own; quoted only when it is short and printable.
+      const bool printable = name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+        return c >= 0x20 && c < 0x7F && c != '"';
+      });
+      return api_error(ErrorCode::kInvalidInput, (printable ? "unknown input field \"" + name + "\"" : std::string("an unknown input field")) +
+                                                     " for model " + model.name + "; it takes " + known);
+    }
+    const bool scalar = value.is_null() || value.is_boolean() || value.is_number() ||
+                        (value.is_string() && value.get_ref<const std::string&>().size() <= kMaxParameterBytes);
+    if (!scalar) {
+      return api_error(ErrorCode::kInvalidInput, "input." + name + " must be a number, true/false or a string of at most " +
+                                                     std::to_string(kMaxParameterBytes) + " bytes");
+    }
+  }
+  return std::nullopt;
+}
+
 std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& input, const CatalogModel& model,
                                                           const Limits& limits) {
   if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
+  if (auto error = check_fields(input, model, {kTtsFields})) return *error;
   auto text = input.find("text");
   if (text == input.end() || text->is_null()) return api_error(ErrorCode::kMissingField, "text is required");
   if (!text->is_string()) return api_error(ErrorCode::kInvalidRequest, "text must be a string");
@@ -168,7 +209,7 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
                      "text has " + std::to_string(utf8_length(text_value)) + " characters; the limit is " +
                          std::to_string(limits.max_text_chars));
   }
-  // Fields the fleet does not know are the model's own parameters and pass through unchanged.
+  // The model's own parameters pass through unchanged; the worker's model checks their values.
   nlohmann::json normalised = input;
   // The original service defaulted to English; a model that speaks one other language only (a German voice)
   // defaults to that one instead of refusing requests that name none.
@@ -235,9 +276,10 @@ std::variant<std::string, ApiError> input_file(const nlohmann::json& input, cons
 
 // Checks a video input: a portrait and speech that exist where workers may read them, and the options.
 // `speech_from_stage`: the speech comes from the pipeline's TTS stage, so the input names none.
-std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input, const Limits& limits,
-                                                            bool speech_from_stage = false) {
+std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input, const CatalogModel& model,
+                                                            const Limits& limits, bool speech_from_stage = false) {
   if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
+  if (auto error = check_fields(input, model, {kVideoFields})) return *error;
   nlohmann::json normalised = input;
   auto image = input_file(input, "reference_image", limits, "uploads/<sha256>.png");
   if (auto* error = std::get_if<ApiError>(&image)) return *error;
@@ -311,7 +353,7 @@ SubmitParse text_to_video(SubmitRequest request, const CatalogModel& video_model
   video_input.erase("tts_model");
   auto speech = validate_tts_input(speech_input, *speech_model, limits);
   if (auto* error = std::get_if<ApiError>(&speech)) return *error;
-  auto video = validate_video_input(video_input, limits, /*speech_from_stage=*/true);
+  auto video = validate_video_input(video_input, video_model, limits, /*speech_from_stage=*/true);
   if (auto* error = std::get_if<ApiError>(&video)) return *error;
   auto& speech_normalised = std::get<nlohmann::json>(speech);
   // Models that know when each phoneme is spoken (espeak) report it; the video stage moves the mouth with it.
@@ -339,7 +381,7 @@ SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, con
     return text_to_video(std::move(request), *model, catalog, limits);
   }
   auto input = request.kind == "tts" ? validate_tts_input(request.input, *model, limits)
-                                    : validate_video_input(request.input, limits);
+                                    : validate_video_input(request.input, *model, limits);
   if (auto* error = std::get_if<ApiError>(&input)) return *error;
   request.input = std::get<nlohmann::json>(std::move(input));
   return request;
@@ -470,6 +512,30 @@ std::string request_fingerprint(std::string_view route, std::string_view body) {
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
   return hex;
+}
+
+std::optional<RedisMemory> parse_redis_memory(std::string_view info) {
+  RedisMemory memory;
+  bool used = false;
+  bool max = false;
+  auto field = [&info](std::string_view name, uint64_t& value) {
+    for (size_t at = info.find(name); at != std::string_view::npos; at = info.find(name, at + 1)) {
+      if (at != 0 && info[at - 1] != '\n') continue;  // a line of its own, not used_memory_rss's tail
+      const auto begin = info.data() + at + name.size();
+      auto [end, ec] = std::from_chars(begin, info.data() + info.size(), value);
+      if (ec == std::errc() && (end == info.data() + info.size() || *end == '\r' || *end == '\n')) return true;
+    }
+    return false;
+  };
+  used = field("used_memory:", memory.used);
+  max = field("maxmemory:", memory.max);
+  if (!used && !max) return std::nullopt;
+  return memory;
+}
+
+bool job_store_full(const RedisMemory& memory, int high_water_percent) {
+  if (memory.max == 0) return false;
+  return static_cast<long double>(memory.used) * 100 >= static_cast<long double>(memory.max) * high_water_percent;
 }
 
 ApiError redis_down(const std::string& why) {

@@ -73,6 +73,18 @@ struct Limits {
   std::vector<std::string> webhook_hosts;
 };
 
+// Redis's memory as INFO memory reports it: used_memory and maxmemory (0: no limit). Nothing if the text
+// holds neither.
+struct RedisMemory {
+  uint64_t used = 0;
+  uint64_t max = 0;
+};
+std::optional<RedisMemory> parse_redis_memory(std::string_view info);
+// Whether new jobs should be refused: Redis has a maxmemory and is at `high_water_percent` of it or past.
+// With noeviction Redis would refuse writes at the limit itself, halfway through a submission's script;
+// stopping short leaves room for the jobs already admitted to finish (their results, events, acks).
+bool job_store_full(const RedisMemory& memory, int high_water_percent);
+
 // POST /v1/files: a WAV (speaker reference or speech for a video) or a PNG/JPEG portrait, stored by content.
 // The checks; the gateway writes the file.
 struct Upload {

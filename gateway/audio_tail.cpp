@@ -18,11 +18,21 @@ constexpr uint64_t kWavHeaderBytes = 44;  // as AudioStreamFile writes it
 
 AudioTail::AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
                      std::string job_id, std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout,
-                     Caller caller)
+                     Caller caller, std::shared_ptr<void> wait_slot)
     : io_(io), redis_(redis), keys_(redis.keys()), storage_root_(std::move(storage_root)), id_(std::move(job_id)),
-      caller_(std::move(caller)), responder_(std::move(responder)), timer_(io), deadline_(std::chrono::steady_clock::now() + timeout) {}
+      caller_(std::move(caller)), responder_(std::move(responder)), wait_slot_(std::move(wait_slot)), timer_(io), deadline_(std::chrono::steady_clock::now() + timeout) {}
 
-void AudioTail::start() { poll_job(); }
+void AudioTail::start() {
+  // A client that leaves before the first audio stops the polling at once (once streaming, the body notices).
+  responder_->on_client_gone([weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self || self->done_) return;
+    self->done_ = true;
+    self->wait_slot_.reset();
+    self->timer_.cancel();
+  });
+  poll_job();
+}
 
 void AudioTail::poll_job() {
   redis_.execute({{"HMGET", keys_.job(id_), "state", "attempts", "kind", "result", "error_code", "error_message",
@@ -83,6 +93,7 @@ void AudioTail::schedule() {
     if (ec || self->done_) return;
     if (self->body_ && !self->body_->open()) {
       self->done_ = true;  // the client left
+      self->wait_slot_.reset();
       return;
     }
     self->pump();

@@ -24,7 +24,8 @@ namespace gpufleet::gateway {
 class AudioTail : public std::enable_shared_from_this<AudioTail> {
  public:
   AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root, std::string job_id,
-            std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout, Caller caller = {});
+            std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout, Caller caller = {},
+            std::shared_ptr<void> wait_slot = nullptr);
   void start();
 
  private:
@@ -45,6 +46,7 @@ class AudioTail : public std::enable_shared_from_this<AudioTail> {
   std::string id_;
   Caller caller_;  // another key's job answers 404, as an unknown one
   std::shared_ptr<Responder> responder_;
+  std::shared_ptr<void> wait_slot_;  // the caller's WaitQuota lease, held while the tail runs
   std::shared_ptr<BodyStream> body_;
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_;

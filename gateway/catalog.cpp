@@ -19,6 +19,7 @@ Catalog Catalog::from_redis_hash(const std::vector<std::pair<std::string, std::s
       model.cloning = json.value("cloning", false);
       model.sample_rate = json.value("sample_rate", 0u);
       model.max_batch = json.value("max_batch", 1u);
+      model.parameters = json.value("parameters", std::vector<std::string>{});
       model.workers = json.value("workers", 0u);
       model.slots = json.value("slots", 0u);
       model.devices = json.value("devices", std::vector<std::string>{});

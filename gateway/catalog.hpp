@@ -21,6 +21,7 @@ struct CatalogModel {
   uint32_t slots = 0;
   std::vector<std::string> devices;
   uint32_t max_batch = 1;  // jobs a worker runs together
+  std::vector<std::string> parameters;  // input fields of the model's own (protocol::ModelInfo::parameters)
 };
 
 class Catalog {

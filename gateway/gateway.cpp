@@ -18,6 +18,7 @@
 #include "common/redis_schema.hpp"
 #include "gateway/audio_tail.hpp"
 #include "gateway/dashboard.hpp"
+#include "gateway/storage_sweeper.hpp"
 
 namespace gpufleet::gateway {
 
@@ -39,15 +40,21 @@ GatewayConfig GatewayConfig::from_env() {
   config.api.max_image_pixels = static_cast<uint64_t>(env_int("MAX_IMAGE_PIXELS", 16777216, 4096, 1LL << 32));
   config.sync_timeout = std::chrono::milliseconds(env_int("SYNC_TIMEOUT_MS", 600000, 100, 24LL * 3600 * 1000));
   config.max_wait_s = static_cast<double>(env_int("MAX_WAIT_S", 60, 0, 3600));
+  config.max_waits_per_key = static_cast<size_t>(env_int("MAX_WAITS_PER_KEY", 256, 1, 1 << 20));
   config.redis = redis_endpoint_from_env();
   config.storage_root = storage_root_from_env();
   config.api.input_root = env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
   config.api.tts_results = std::filesystem::path(config.storage_root) / "tts";
   config.max_upload_bytes = static_cast<size_t>(env_int("MAX_UPLOAD_BYTES", 32 << 20, 1024, 1LL << 32));
+  config.upload_quota_bytes = static_cast<uint64_t>(env_int("UPLOAD_QUOTA_BYTES", 1LL << 30, 0, 1LL << 50));
+  config.upload_ttl_s = env_int("UPLOAD_TTL_S", config.upload_ttl_s, 0, 3650LL * 24 * 3600);
+  config.sweep_interval = std::chrono::seconds(env_int("SWEEP_INTERVAL_S", 300, 1, 24 * 3600));
   config.http.body_bytes_by_path["/v1/files"] = config.max_upload_bytes;
+  config.redis_memory_high_water = static_cast<int>(env_int("REDIS_MEMORY_HIGH_WATER", 90, 1, 100));
   config.max_queued_per_model = env_int("MAX_QUEUED_PER_MODEL", config.max_queued_per_model, 0, 1LL << 40);
   config.idempotency_ttl_s = env_int("IDEMPOTENCY_TTL_S", config.idempotency_ttl_s, 1, 365LL * 24 * 3600);
   config.retention_s = job_ttl_from_env();
+  config.result_ttl_s = env_int("RESULT_TTL_S", config.retention_s, 0, 3650LL * 24 * 3600);
   if (auto file = env_value("API_KEYS_FILE")) {
     auto text = read_file(*file, 16 << 20);
     if (!text) throw ConfigError("API_KEYS_FILE: cannot read " + *file);
@@ -79,6 +86,7 @@ class CorsResponder final : public Responder {
   void send_file(FileResponse response) override { inner_->send_file(decorate(std::move(response))); }
   std::shared_ptr<BodyStream> stream(StringResponse head) override { return inner_->stream(decorate(std::move(head))); }
   bool connection_open() const override { return inner_->connection_open(); }
+  void on_client_gone(std::function<void()> gone) override { inner_->on_client_gone(std::move(gone)); }
 
  private:
   template <typename Response>
@@ -149,6 +157,7 @@ class HeadResponder final : public Responder {
     return nullptr;
   }
   bool connection_open() const override { return inner_->connection_open(); }
+  void on_client_gone(std::function<void()> gone) override { inner_->on_client_gone(std::move(gone)); }
 
  private:
   std::shared_ptr<Responder> inner_;
@@ -173,6 +182,7 @@ class MetricsResponder final : public Responder {
     return inner_->stream(std::move(head));
   }
   bool connection_open() const override { return inner_->connection_open(); }
+  void on_client_gone(std::function<void()> gone) override { inner_->on_client_gone(std::move(gone)); }
 
  private:
   void record(unsigned status) {
@@ -234,12 +244,17 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
               [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); },
               config_.tls_cert_file.empty() ? nullptr : make_server_tls(config_.tls_cert_file, config_.tls_key_file)),
       catalog_timer_(io),
+      sweep_timer_(io),
+      wait_quota_(config_.max_waits_per_key),
       stream_timer_(io),
       api_keys_(ApiKeys::parse(config_.api_keys)) {
   metrics_.counter("gpufleet_http_requests_total", "HTTP responses, by route, method and status code");
   metrics_.histogram("gpufleet_http_request_seconds", "Time from a request to its response, by route",
                      MetricsRegistry::duration_buckets());
   metrics_.counter("gpufleet_jobs_submitted_total", "Jobs accepted, by kind and model (a pipeline by its first stage)");
+  metrics_.gauge("gpufleet_gateway_open_waits", "Long-polls, synchronous waits and streams held open, all keys");
+  metrics_.counter("gpufleet_gateway_waits_abandoned_total", "Waits whose client left before the answer");
+  metrics_.counter("gpufleet_gateway_waits_refused_total", "Waits refused with 429: the key held its MAX_WAITS_PER_KEY");
   WebhookSender::declare_metrics(metrics_);
   if (api_keys_.enabled()) {
     spdlog::info("gateway: {} API key(s); every endpoint but /health needs one", api_keys_.size());
@@ -249,9 +264,14 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
   std::error_code ec;
   std::filesystem::create_directories(config_.api.input_root / "uploads", ec);
   const std::filesystem::path input_root = config_.api.input_root;
+  // A referenced file counts as used now: the sweeper keeps a voice or portrait that jobs still name.
   config_.api.reference_exists = [input_root](const std::filesystem::path& relative) {
-    return resolve_inside(input_root, relative).has_value();
+    auto file = resolve_inside(input_root, relative);
+    if (file) renew(*file);
+    return file.has_value();
   };
+  metrics_.counter("gpufleet_storage_swept_files_total", "Files the storage sweeper deleted, by folder");
+  metrics_.counter("gpufleet_storage_swept_bytes_total", "Bytes the storage sweeper freed, by folder");
 }
 
 Gateway::~Gateway() = default;
@@ -269,6 +289,7 @@ void Gateway::start() {
       });
   stream_keepalive();
   refresh_catalog();
+  sweep_storage();
   if (config_.webhooks.enabled()) {
     webhooks_ = std::make_unique<WebhookSender>(config_.webhooks, config_.redis, metrics_);
     webhooks_->start();
@@ -284,6 +305,7 @@ void Gateway::start() {
 void Gateway::stop() {
   server_.stop();
   catalog_timer_.cancel();
+  sweep_timer_.cancel();
   stream_timer_.cancel();
   for (auto& stream : fleet_streams_) stream->end();
   for (auto& [id, streams] : job_streams_) {
@@ -297,8 +319,17 @@ void Gateway::stop() {
 }
 
 void Gateway::refresh_catalog() {
-  redis_.execute({{"HGETALL", keys_.models()}}, [this](RedisBatchResult result) {
-    if (result.ok) catalog_ = Catalog::from_redis_hash(result.replies[0].pairs());
+  redis_.execute({{"HGETALL", keys_.models()}, {"INFO", "memory"}}, [this](RedisBatchResult result) {
+    if (result.ok) {
+      catalog_ = Catalog::from_redis_hash(result.replies[0].pairs());
+      const bool was_full = redis_memory_ && job_store_full(*redis_memory_, config_.redis_memory_high_water);
+      redis_memory_ = result.replies[1].error ? std::nullopt : parse_redis_memory(result.replies[1].str);
+      const bool full = redis_memory_ && job_store_full(*redis_memory_, config_.redis_memory_high_water);
+      if (full != was_full) {
+        spdlog::warn("gateway: Redis holds {} of its maxmemory {} bytes: {}", redis_memory_->used, redis_memory_->max,
+                     full ? "new jobs are refused (503)" : "new jobs are accepted again");
+      }
+    }
     catalog_timer_.expires_after(std::chrono::seconds(1));
     catalog_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) refresh_catalog();
@@ -325,6 +356,7 @@ void Gateway::handle(Request request, Respond responder) {
     }
     StringResponse response{http::status::ok, 11};
     response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    metrics_.set("gpufleet_gateway_open_waits", {}, static_cast<double>(wait_quota_.open_total()));
     response.body() = metrics_.render();
     response.prepare_payload();
     return responder->send(std::move(response));
@@ -460,8 +492,10 @@ void Gateway::handle(Request request, Respond responder) {
         return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
       }
       if (method != http::verb::get) return wrong_method("GET");
+      auto slot = take_wait_slot(caller, responder);
+      if (!slot) return;
       return std::make_shared<AudioTail>(io_, redis_, config_.storage_root, id, std::move(responder), config_.sync_timeout,
-                                         caller)
+                                         caller, std::move(slot))
           ->start();
     }
     if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/events") == 0) {
@@ -511,8 +545,9 @@ void Gateway::health(Respond responder) {
         if (kind != "cpu") gpus[kind].insert(worker.value("host", "") + "/" + worker.value("device_name", kind));
         if (auto failed = worker.find("failed_models"); failed != worker.end() && failed->is_array()) {
           for (const auto& model : *failed) {
+            // /health is open to anyone: the reason without the server's paths (the worker's log has them).
             failed_models.push_back({{"worker", worker.value("id", "")}, {"name", model.value("name", "")},
-                                     {"error", model.value("error", "")}});
+                                     {"error", redact_paths(model.value("error", ""))}});
           }
         }
       }
@@ -565,6 +600,7 @@ void Gateway::list_models(Respond responder) {
                       {"cloning", model.cloning},
                       {"sample_rate", model.sample_rate},
                       {"max_batch", model.max_batch},
+                      {"parameters", model.parameters},
                       {"workers", model.workers},
                       {"slots", model.slots},
                       {"devices", model.devices},
@@ -654,6 +690,11 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request, con
   const auto header = http_request["Idempotency-Key"];
   auto key = parse_idempotency_key(std::string_view(header.data(), header.size()));
   if (auto* error = std::get_if<ApiError>(&key)) return done(*error);
+  if (redis_memory_ && job_store_full(*redis_memory_, config_.redis_memory_high_water)) {
+    return done(api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
+                                                       std::to_string(redis_memory_->used * 100 / redis_memory_->max) +
+                                                       "% of its maxmemory): retry later"));
+  }
   job_store::NewJob job;
   job.id = new_job_id();
   job.kind = request.kind;
@@ -744,13 +785,25 @@ void Gateway::upload_file(Request request, const Caller& caller, Respond respond
   // Each key's uploads in a folder of its own: the same bytes from two keys are two files.
   upload->relative = upload_folder(caller) / upload->relative.filename();
   auto body = std::make_shared<std::string>(std::move(request.body()));
-  asio::post(storage_pool_, [this, upload, body, responder] {
-    // Content-addressed: the same bytes are the same file, so a repeat is answered without writing.
+  asio::post(storage_pool_, [this, upload, body, responder, key = caller.key] {
+    // Content-addressed: the same bytes are the same file, so a repeat is answered without writing (and
+    // counts as a use, which restarts its UPLOAD_TTL_S).
     const auto path = config_.api.input_root / upload->relative;
     std::error_code ec;
     const bool existed = std::filesystem::exists(path, ec);
     std::optional<ApiError> error;
-    if (!existed) {
+    if (existed) renew(path);
+    if (!existed && config_.upload_quota_bytes > 0) {
+      const uint64_t held = folder_bytes(path.parent_path());
+      if (held + body->size() > config_.upload_quota_bytes) {
+        error = api_error(ErrorCode::kPayloadTooLarge,
+                          (key.empty() ? std::string("uploads") : "API key " + key + "'s uploads") + " hold " +
+                              std::to_string(held) + " bytes; this one would pass the quota of " +
+                              std::to_string(config_.upload_quota_bytes) + " (uploads go " +
+                              std::to_string(config_.upload_ttl_s) + " s after their last use)");
+      }
+    }
+    if (!existed && !error) {
       try {
         write_file_atomically(path, *body);
       } catch (const std::exception& failure) {
@@ -797,10 +850,13 @@ void Gateway::generate(SubmitParse parsed, const std::string& path_field, const 
     body["success"] = false;
     return responder->send(json_response(static_cast<unsigned>(error->status), dump_json(body), 11, true));
   }
-  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller, [this, responder, path_field](std::variant<Created, ApiError> created) {
+  // The slot first: a caller at its limit must not leave a job behind that nobody waits for.
+  auto slot = take_wait_slot(caller, responder);
+  if (!slot) return;
+  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller, [this, responder, path_field, slot](std::variant<Created, ApiError> created) mutable {
     if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
     const std::string id = std::get<Created>(created).id;
-    await_final(id, config_.sync_timeout, [responder, id, path_field](const FinalOutcome* outcome) {
+    await_final(id, config_.sync_timeout, responder, std::move(slot), [responder, id, path_field](const FinalOutcome* outcome) {
       json body{{"job_id", id}};
       unsigned status = 200;
       if (outcome == nullptr) {
@@ -855,9 +911,11 @@ void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller
     });
   };
   if (wait_s <= 0) return render();
+  auto slot = take_wait_slot(caller, responder);
+  if (!slot) return;
   // Check existence first: an unknown id answers 404 at once instead of after the wait.
   redis_.execute({{"HMGET", key, std::string(job_field::kState), std::string(job_field::kOwner)}},
-                 [this, id, wait_s, render, responder, caller](RedisBatchResult result) {
+                 [this, id, wait_s, render, responder, caller, slot](RedisBatchResult result) mutable {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     const auto& fields = result.replies[0].elements;
     if (fields.size() != 2 || fields[0].empty() || !caller.owns(fields[1])) {
@@ -865,7 +923,7 @@ void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller
     }
     auto state = parse_job_state(fields[0]);
     if (state && is_final(*state)) return render();
-    await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)),
+    await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)), responder, std::move(slot),
                 [render](const FinalOutcome*) { render(); });
   });
 }
@@ -892,8 +950,10 @@ void Gateway::get_result(const std::string& id, const Caller& caller, Respond re
     // The path comes from a worker; serve it only from its kind's results folder in shared storage.
     auto path = resolve_inside(std::filesystem::path(config_.storage_root) / served->folder, served->path);
     if (!path) {
-      return responder->send(error_response(api_error(ErrorCode::kNotFound, "the result file of job " + id +
-                                                                             " is not in shared storage")));
+      // The job succeeded, so its file was there: the sweeper has taken it (or storage lost it).
+      return responder->send(error_response(api_error(
+          ErrorCode::kGone, "the result file of job " + id + " is no longer in shared storage (results are kept " +
+                                std::to_string(config_.result_ttl_s) + " s)")));
     }
     FileResponse response{http::status::ok, 11};
     boost::beast::error_code ec;
@@ -907,12 +967,29 @@ void Gateway::get_result(const std::string& id, const Caller& caller, Respond re
   });
 }
 
-void Gateway::await_final(const std::string& id, std::chrono::milliseconds timeout,
-                          std::function<void(const FinalOutcome*)> callback) {
+std::shared_ptr<WaitQuota::Lease> Gateway::take_wait_slot(const Caller& caller, const Respond& responder) {
+  auto slot = wait_quota_.acquire(caller.key);
+  if (slot) return slot;
+  metrics_.increment("gpufleet_gateway_waits_refused_total");
+  responder->send(error_response(api_error(
+      ErrorCode::kTooManyWaits, (caller.key.empty() ? std::string("this gateway's callers hold ")
+                                                     : "API key " + caller.key + " holds ") +
+                                    std::to_string(wait_quota_.per_key()) +
+                                    " open waits (long-polls, synchronous generates, streams), its limit: close one, or "
+                                    "poll without ?wait=")));
+  return nullptr;
+}
+
+void Gateway::await_final(const std::string& id, std::chrono::milliseconds timeout, const Respond& client,
+                          std::shared_ptr<WaitQuota::Lease> slot, std::function<void(const FinalOutcome*)> callback) {
   auto waiter = std::make_shared<Waiter>();
   waiter->callback = std::move(callback);
   waiter->timer = std::make_unique<asio::steady_timer>(io_, timeout);
+  waiter->slot = std::move(slot);
   waiters_[id].push_back(waiter);
+  client->on_client_gone([this, id, weak = std::weak_ptr<Waiter>(waiter)] {
+    if (auto gone = weak.lock()) abandon(id, gone);
+  });
   waiter->timer->async_wait([this, id, waiter](boost::system::error_code ec) {
     if (!ec) resolve(id, waiter, nullptr);
   });
@@ -923,8 +1000,8 @@ void Gateway::await_final(const std::string& id, std::chrono::milliseconds timeo
   });
 }
 
-void Gateway::resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome) {
-  if (waiter->done) return;
+bool Gateway::retire(const std::string& id, const std::shared_ptr<Waiter>& waiter) {
+  if (waiter->done) return false;
   waiter->done = true;
   waiter->timer->cancel();
   if (auto it = waiters_.find(id); it != waiters_.end()) {
@@ -932,7 +1009,18 @@ void Gateway::resolve(const std::string& id, const std::shared_ptr<Waiter>& wait
     list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
     if (list.empty()) waiters_.erase(it);
   }
-  waiter->callback(outcome);
+  waiter->slot.reset();
+  return true;
+}
+
+void Gateway::resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome) {
+  if (retire(id, waiter)) waiter->callback(outcome);
+}
+
+void Gateway::abandon(const std::string& id, const std::shared_ptr<Waiter>& waiter) {
+  if (!retire(id, waiter)) return;
+  waiter->callback = nullptr;  // drops the responder, whose connection is already closed
+  metrics_.increment("gpufleet_gateway_waits_abandoned_total");
 }
 
 void Gateway::on_event(const std::string& channel, const std::string& message) {
@@ -965,6 +1053,21 @@ std::string sse_event(const std::string& name, const std::string& data) {
   return out + "\n";
 }
 
+// An event stream that holds its caller's wait slot for as long as the gateway keeps it (until the job's
+// final event, or the keep-alive that finds its client gone).
+class LeasedStream final : public BodyStream {
+ public:
+  LeasedStream(std::shared_ptr<BodyStream> inner, std::shared_ptr<WaitQuota::Lease> slot)
+      : inner_(std::move(inner)), slot_(std::move(slot)) {}
+  void write(std::string data) override { inner_->write(std::move(data)); }
+  void end() override { inner_->end(); }
+  bool open() const override { return inner_->open(); }
+
+ private:
+  std::shared_ptr<BodyStream> inner_;
+  std::shared_ptr<WaitQuota::Lease> slot_;
+};
+
 }  // namespace
 
 // GET /v1/jobs/{id}/events (one job: its record now, then each change, ending with its final state) and
@@ -975,20 +1078,24 @@ void Gateway::stream_events(const std::string& job_id, const Caller& caller, Res
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
   head.set("X-Accel-Buffering", "no");  // nginx in front: do not hold events back
+  auto slot = take_wait_slot(caller, responder);
+  if (!slot) return;
   if (job_id.empty()) {
-    auto stream = responder->stream(std::move(head));
-    if (!stream) return;
+    auto opened = responder->stream(std::move(head));
+    if (!opened) return;
+    auto stream = std::make_shared<LeasedStream>(std::move(opened), std::move(slot));
     stream->write(": gpufleet events\n\n");
     fleet_streams_.push_back(stream);
     ++open_streams_;
     return;
   }
-  redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, head = std::move(head), responder, caller](RedisBatchResult result) mutable {
+  redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, head = std::move(head), responder, caller, slot](RedisBatchResult result) mutable {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     auto fields = result.replies[0].pairs();
     if (fields.empty() || !caller.owns(owner_of(fields))) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + job_id)));
-    auto stream = responder->stream(std::move(head));
-    if (!stream) return;
+    auto opened = responder->stream(std::move(head));
+    if (!opened) return;
+    std::shared_ptr<BodyStream> stream = std::make_shared<LeasedStream>(std::move(opened), std::move(slot));
     const json job = render_job(fields);
     stream->write(sse_event("snapshot", job.dump()));
     const auto state = parse_job_state(job.value("state", ""));
@@ -1050,6 +1157,40 @@ void Gateway::prune_streams() {
     it = streams.empty() ? job_streams_.erase(it) : std::next(it);
   }
   open_streams_.store(open);
+}
+
+// Off the event loop (the storage pool), then again every sweep_interval; the counts come back to the loop.
+void Gateway::sweep_storage() {
+  struct Folder {
+    std::string label;
+    std::filesystem::path path;
+    int64_t ttl_s;
+  };
+  std::vector<Folder> folders;
+  const std::filesystem::path root(config_.storage_root);
+  if (config_.result_ttl_s > 0) {
+    folders.push_back({"tts", root / "tts", config_.result_ttl_s});
+    folders.push_back({"video", root / "video", config_.result_ttl_s});
+  }
+  if (config_.upload_ttl_s > 0) folders.push_back({"uploads", config_.api.input_root / "uploads", config_.upload_ttl_s});
+  asio::post(storage_pool_, [this, folders] {
+    for (const auto& folder : folders) {
+      const SweepReport report = sweep_older_than(folder.path, std::chrono::seconds(folder.ttl_s));
+      asio::post(io_, [this, label = folder.label, report] {
+        if (report.files_removed > 0) {
+          metrics_.increment("gpufleet_storage_swept_files_total", {{"folder", label}}, static_cast<double>(report.files_removed));
+          metrics_.increment("gpufleet_storage_swept_bytes_total", {{"folder", label}}, static_cast<double>(report.bytes_removed));
+          spdlog::info("storage sweep: {}: {} file(s), {} bytes removed; {} kept", label, report.files_removed,
+                       report.bytes_removed, report.files_kept);
+        }
+        if (report.errors > 0) spdlog::warn("storage sweep: {}: {} entries could not be read or removed", label, report.errors);
+      });
+    }
+  });
+  sweep_timer_.expires_after(config_.sweep_interval);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) sweep_storage();
+  });
 }
 
 void Gateway::resync_waiters() {

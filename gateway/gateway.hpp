@@ -24,6 +24,7 @@
 #include "gateway/event_listener.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/redis_executor.hpp"
+#include "gateway/wait_quota.hpp"
 #include "gateway/webhook_sender.hpp"
 
 namespace gpufleet::gateway {
@@ -35,10 +36,24 @@ struct GatewayConfig {
   Limits api;
   std::chrono::milliseconds sync_timeout{600000};  // POST /tts/generate waits this long at most
   double max_wait_s = 60;                          // ?wait= is clamped to this
+  // Long-polls, synchronous generates, event and audio streams one API key may hold open at once
+  // (MAX_WAITS_PER_KEY); past it they answer 429 too_many_waits.
+  size_t max_waits_per_key = 256;
   RedisEndpoint redis;
   std::string storage_root;
   size_t max_upload_bytes = 32 << 20;  // POST /v1/files
+  // What one key's uploads may hold in all (UPLOAD_QUOTA_BYTES); past it an upload answers 413. 0: no quota.
+  uint64_t upload_quota_bytes = 1ULL << 30;
+  // Shared storage is swept every sweep_interval (SWEEP_INTERVAL_S): result files older than result_ttl_s
+  // (RESULT_TTL_S, default JOB_TTL: a result goes with its record) and uploads unused for upload_ttl_s
+  // (UPLOAD_TTL_S) are deleted. 0: kept forever.
+  int64_t result_ttl_s = kDefaultJobTtlS;
+  int64_t upload_ttl_s = 86400;
+  std::chrono::seconds sweep_interval{300};
   int64_t max_queued_per_model = 100000;  // past it submissions answer 429; 0: unbounded
+  // Submissions answer 503 while Redis holds this share of its maxmemory or more (REDIS_MEMORY_HIGH_WATER,
+  // percent; checked every second). 100: only Redis's own limit.
+  int redis_memory_high_water = 90;
   int64_t idempotency_ttl_s = 86400;      // how long an Idempotency-Key maps to its job
   int64_t retention_s = kDefaultJobTtlS;  // how long a cancelled job's record is kept (JOB_TTL)
   // API keys (API_KEYS_FILE, else API_KEYS; format in api_keys.hpp). None: every request is admitted.
@@ -73,6 +88,7 @@ class Gateway {
   struct Waiter {
     std::function<void(const FinalOutcome*)> callback;  // nullptr: timed out
     std::unique_ptr<boost::asio::steady_timer> timer;
+    std::shared_ptr<WaitQuota::Lease> slot;  // the caller's, returned when the wait ends
     bool done = false;
   };
   using Respond = std::shared_ptr<Responder>;
@@ -104,10 +120,17 @@ class Gateway {
                   std::function<void(std::variant<Created, ApiError>)> done);
   // The Redis half of create_job: the job store's submit script, and its verdict.
   void store_job(job_store::NewJob job, std::function<void(std::variant<Created, ApiError>)> done);
-  // Calls `callback` once: with the outcome when the job reaches a final state, or nullptr after `timeout`.
-  void await_final(const std::string& id, std::chrono::milliseconds timeout,
-                   std::function<void(const FinalOutcome*)> callback);
+  // A wait slot of the caller's (WaitQuota), or nothing after answering `responder` 429 too_many_waits.
+  std::shared_ptr<WaitQuota::Lease> take_wait_slot(const Caller& caller, const Respond& responder);
+  // Calls `callback` once: with the outcome when the job reaches a final state, or nullptr after `timeout`;
+  // never if `client` leaves first (the wait is dropped then, and `slot` returned).
+  void await_final(const std::string& id, std::chrono::milliseconds timeout, const Respond& client,
+                   std::shared_ptr<WaitQuota::Lease> slot, std::function<void(const FinalOutcome*)> callback);
   void resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome);
+  // Takes `waiter` out of the table, stops its timer and returns its slot; false if it had ended already.
+  bool retire(const std::string& id, const std::shared_ptr<Waiter>& waiter);
+  // Ends a wait without an answer: its client has gone.
+  void abandon(const std::string& id, const std::shared_ptr<Waiter>& waiter);
   void on_event(const std::string& channel, const std::string& message);
   void stream_events(const std::string& job_id, const Caller& caller, Respond responder);
   void forward_to_streams(const std::string& channel, const nlohmann::json& event);
@@ -115,6 +138,7 @@ class Gateway {
   void prune_streams();
   void resync_waiters();
   void refresh_catalog();
+  void sweep_storage();
 
   boost::asio::io_context& io_;
   GatewayConfig config_;
@@ -123,8 +147,11 @@ class Gateway {
   RedisExecutor redis_;
   HttpServer server_;
   Catalog catalog_;
+  std::optional<RedisMemory> redis_memory_;  // as of the last catalog refresh
   boost::asio::steady_timer catalog_timer_;
+  boost::asio::steady_timer sweep_timer_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;
+  WaitQuota wait_quota_;
   std::unique_ptr<EventListener> events_;
   // Server-sent event streams: per job id, and fleet-wide. open_streams_ is read by the listener's thread.
   std::unordered_map<std::string, std::vector<std::shared_ptr<BodyStream>>> job_streams_;

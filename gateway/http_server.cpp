@@ -4,6 +4,10 @@
 #include <array>
 #include <deque>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/steady_timer.hpp>
 
 #include <spdlog/spdlog.h>
@@ -55,14 +59,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Session(tcp::socket socket, const HttpLimits& limits, std::shared_ptr<Handler> handler,
           std::shared_ptr<size_t> connections)
     requires(!kTls)
-      : stream_(std::move(socket)), deadline_(stream_.get_executor()), buffer_(limits.max_read_buffer_bytes),
+      : stream_(std::move(socket)), deadline_(stream_.get_executor()), client_poll_(stream_.get_executor()), buffer_(limits.max_read_buffer_bytes),
         limits_(limits), handler_(std::move(handler)), connections_(std::move(connections)) {
     ++*connections_;
   }
   Session(tcp::socket socket, asio::ssl::context& tls, const HttpLimits& limits, std::shared_ptr<Handler> handler,
           std::shared_ptr<size_t> connections)
     requires(kTls)
-      : stream_(std::move(socket), tls), deadline_(stream_.get_executor()), buffer_(limits.max_read_buffer_bytes),
+      : stream_(std::move(socket), tls), deadline_(stream_.get_executor()), client_poll_(stream_.get_executor()), buffer_(limits.max_read_buffer_bytes),
         limits_(limits), handler_(std::move(handler)), connections_(std::move(connections)) {
     ++*connections_;
   }
@@ -88,7 +92,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     explicit SessionResponder(std::shared_ptr<Session> session) : session_(std::move(session)) {}
     // A request whose handler gave up without answering (a completion threw) still gets an answer.
     ~SessionResponder() override {
-      if (auto session = take()) {
+      if (auto session = take(); session && !session->client_gone_) {
         session->write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")), session->version_,
                                      false));
       }
@@ -105,6 +109,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return session->start_stream(std::move(head));
     }
     bool connection_open() const override { return session_ && session_->socket().is_open(); }
+    void on_client_gone(std::function<void()> gone) override {
+      if (session_) session_->watch_client(std::move(gone));
+    }
 
    private:
     std::shared_ptr<Session> take() { return std::exchange(session_, nullptr); }
@@ -190,6 +197,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::tcp_stream& transport() { return beast::get_lowest_layer(stream_); }
 
   std::shared_ptr<BodyStream> start_stream(StringResponse head) {
+    stop_watching_client();  // the stream watches for the close itself
     transport().expires_never();
     std::string text = "HTTP/1.1 " + std::to_string(head.result_int()) + " " + std::string(head.reason()) + "\r\n";
     for (const auto& field : head) {
@@ -296,8 +304,56 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     write(json_response(status != 0 ? status : static_cast<unsigned>(error.status), error_body(error), 11, false));
   }
 
+  // While a handler holds the response: a readable socket is either the client's close or a pipelined
+  // request. The kernel's view of the connection tells them apart without consuming what was sent, so
+  // TLS records and pipelined requests stay in place for the next read.
+  void watch_client(std::function<void()> gone) {
+    if (client_gone_) return;
+    on_client_gone_ = std::move(gone);
+    const uint64_t generation = ++watch_generation_;
+    socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
+      if (!ec) self->check_client(generation);
+    });
+  }
+
+  void check_client(uint64_t generation) {
+    if (generation != watch_generation_ || !on_client_gone_) return;
+    if (peer_closed()) return client_left();
+    // Still connected with bytes waiting (a pipelined request): the next look is on a timer, as the socket
+    // stays readable until that request is read.
+    client_poll_.expires_after(std::chrono::milliseconds(500));
+    client_poll_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (!ec) self->check_client(generation);
+    });
+  }
+
+  // The peer has sent its FIN (CLOSE_WAIT) or reset the connection: it will read nothing more. A client that
+  // half-closes after its request counts as gone, as nginx and most servers count it.
+  bool peer_closed() {
+    tcp_info info{};
+    socklen_t length = sizeof info;
+    if (getsockopt(socket().native_handle(), IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return true;
+    return info.tcpi_state != TCP_ESTABLISHED;
+  }
+
+  void client_left() {
+    client_gone_ = true;
+    auto gone = std::exchange(on_client_gone_, nullptr);
+    stop_watching_client();
+    close_now();
+    if (gone) gone();
+  }
+
+  void stop_watching_client() {
+    ++watch_generation_;
+    on_client_gone_ = nullptr;
+    client_poll_.cancel();
+  }
+
   template <typename Response>
   void write(Response response) {
+    if (client_gone_) return;
+    stop_watching_client();
     if (!keep_alive_) response.keep_alive(false);
     auto shared = std::make_shared<Response>(std::move(response));
     const bool close_after = !shared->keep_alive();
@@ -332,6 +388,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   asio::steady_timer deadline_;
   uint64_t deadline_generation_ = 0;
   bool read_timed_out_ = false;
+  // Responder::on_client_gone: the callback, the timer that re-checks, and a generation that retires both.
+  std::function<void()> on_client_gone_;
+  asio::steady_timer client_poll_;
+  uint64_t watch_generation_ = 0;
+  bool client_gone_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   size_t body_limit_ = 0;  // the current request's, by its path

@@ -48,6 +48,10 @@ class Responder {
   // with the connection.
   virtual std::shared_ptr<BodyStream> stream(StringResponse head) = 0;
   virtual bool connection_open() const = 0;
+  // Calls `gone` (once, on the event loop) if the client closes its connection before the response is sent,
+  // so that a wait held for it stops at once instead of at its timeout. The connection is closed then and
+  // nothing sent later reaches it. A pipelined request behind this one is read as data, not as a close.
+  virtual void on_client_gone(std::function<void()> gone) = 0;
 };
 
 using Handler = std::function<void(Request request, std::shared_ptr<Responder> responder)>;

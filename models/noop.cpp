@@ -13,6 +13,7 @@ namespace gpufleet::models {
 NoopModel::NoopModel(bool cloning, bool drills) : drills_(drills) {
   info_.name = "noop";
   info_.kind = "tts";
+  info_.parameters = {"sleep_ms", "hang_ms", "fail", "crash"};
   info_.cloning = cloning;
 }
 

@@ -63,6 +63,7 @@ PiperVoice::PiperVoice(std::string name, PiperVoiceConfig config, std::unique_pt
   if (options_.max_batch == 0) options_.max_batch = 1;
   info_.name = std::move(name);
   info_.kind = "tts";
+  info_.parameters = {"speaker", "speed"};
   info_.languages = {config_.language};
   info_.cloning = false;
   info_.sample_rate = config_.sample_rate;

@@ -67,8 +67,14 @@ void record_error(protocol::JobResult& result, std::exception_ptr error) {
     result.error_code = std::string(to_string(ErrorCode::kModelError));
     result.error_message = "the model threw something that is not an exception";
   }
-  // Model text goes to Redis and clients as JSON: valid UTF-8, bounded, cut between characters.
-  result.error_message = utf8_truncate(utf8_repair(result.error_message), 2000);
+  // Model text goes to Redis and clients as JSON: valid UTF-8, bounded, cut between characters, and with no
+  // server paths (the worker's log keeps them).
+  const std::string redacted = redact_paths(result.error_message);
+  if (redacted != result.error_message) {
+    spdlog::info("job {} attempt {}: the error as the model said it: {}", result.job_id, result.attempt,
+                 utf8_truncate(utf8_repair(result.error_message), 2000));
+  }
+  result.error_message = utf8_truncate(utf8_repair(redacted), 2000);
 }
 
 protocol::JobResult result_for(const protocol::Job& job) {

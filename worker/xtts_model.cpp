@@ -56,6 +56,7 @@ class XttsModel final : public models::Model {
     if (!speakers_file.empty()) load_speakers(speakers_file);
     info_.name = spec.name;
     info_.kind = "tts";
+    info_.parameters = {"speaker", "greedy", "seed", "temperature", "top_k", "top_p", "repetition_penalty"};
     info_.languages = engine_->config().languages;
     info_.cloning = true;
     info_.sample_rate = static_cast<uint32_t>(engine_->config().output_sample_rate);

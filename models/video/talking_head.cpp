@@ -160,6 +160,7 @@ class PortraitModel final : public models::Model {
       : options_(options), renderer_(std::move(renderer)) {
     info_.name = renderer_ ? renderer_->family() : "portrait";
     info_.kind = "video";
+    info_.parameters = {"seed"};
   }
 
   const protocol::ModelInfo& info() const override { return info_; }

@@ -119,6 +119,11 @@ def main():
               error_code(call("POST", "/v1/jobs", deep, alice, timeout=30)))
         mid = '{"input":{"text":"hi","x":' + "[" * 1000 + "]" * 1000 + "}}"
         check("json nested 1000 deep is refused", 400, call("POST", "/v1/jobs", mid, alice)[0])
+        check("an input field nothing reads is refused", "invalid_input",
+              error_code(call("POST", "/v1/jobs", json.dumps({"input": {"text": "hi", "pad": "x" * 200000}}), alice)))
+        check("a model parameter may not be a document", "invalid_input",
+              error_code(call("POST", "/v1/jobs", json.dumps({"model": "noop", "input": {"text": "hi",
+                                                                                    "fail": {"a": [1] * 1000}}}), alice)))
         check("non-utf8 text is invalid_json", "invalid_json",
               error_code(call("POST", "/v1/jobs", b'{"input":{"text":"\xff\xfe"}}', alice)))
         answer = raw(b"GET /v1/jobs/\xff\xfe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice.encode() +

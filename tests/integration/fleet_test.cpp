@@ -348,5 +348,119 @@ TEST(FleetTenancy, AKeySeesOnlyItsOwnJobsAndUploadsAndOperatorsSeeAll) {
   EXPECT_EQ(as(ops, "GET", "/v1/workers").status, 200);
 }
 
+// Guards against waits outliving their clients and one key holding the gateway's sockets: abandoned
+// long-polls, synchronous generates and audio streams are dropped within a second of the client leaving, and
+// past MAX_WAITS_PER_KEY a key gets 429 while another key still waits.
+TEST(FleetWaits, AbandonedWaitsAreReleasedAndEachKeyHoldsAtMostItsLimit) {
+  namespace asio = boost::asio;
+  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
+  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  Fleet fleet(FleetOptions{1, "espeak,noop", 2, {{"API_KEYS", alice_line + ";" + bob_line}, {"MAX_WAITS_PER_KEY", "3"}}});
+  const uint16_t port = fleet.stack().config().http_port;
+  auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
+                     const std::string& body = "") {
+    return fleet.request(method, target, body, {{"Authorization", "Bearer " + token}});
+  };
+  auto submit_slow = [&](const std::string& token) {
+    auto created = as(token, "POST", "/v1/jobs", R"({"model":"noop","input":{"text":"slow","sleep_ms":8000}})");
+    EXPECT_EQ(created.status, 202) << created.body;
+    return json::parse(created.body).value("id", "");
+  };
+  auto metric = [&](const std::string& name) {
+    const std::string text = "\n" + fleet.get("/metrics").body;
+    const auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+  };
+  auto wait_for_metric = [&](const std::string& name, double value, std::chrono::milliseconds within) {
+    const auto end = std::chrono::steady_clock::now() + within;
+    while (metric(name) != value && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return metric(name);
+  };
+  const std::string slow = submit_slow(alice);
+  const std::string bobs = submit_slow(bob);
+
+  // Three raw clients hold Alice's three slots: a long-poll, a synchronous generate, an audio stream.
+  asio::io_context io;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> clients;
+  const std::string generate = R"({"model":"noop","text":"held","sleep_ms":8000})";
+  const std::vector<std::string> held = {
+      "GET /v1/jobs/" + slow + "?wait=50 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice + "\r\n\r\n",
+      "POST /tts/generate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice +
+          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(generate.size()) + "\r\n\r\n" +
+          generate,
+      "GET /v1/jobs/" + slow + "/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice + "\r\n\r\n"};
+  for (const auto& request : held) {
+    clients.push_back(std::make_unique<asio::ip::tcp::socket>(io));
+    clients.back()->connect({asio::ip::make_address("127.0.0.1"), port});
+    asio::write(*clients.back(), asio::buffer(request));
+  }
+  ASSERT_EQ(wait_for_metric("gpufleet_gateway_open_waits", 3, std::chrono::seconds(5)), 3);
+
+  // A fourth wait of Alice's is refused at once; Bob's own slots are untouched by hers.
+  auto refused = as(alice, "GET", "/v1/jobs/" + slow + "?wait=5");
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(json::parse(refused.body)["error"]["code"], "too_many_waits");
+  EXPECT_EQ(as(alice, "GET", "/v1/jobs/" + slow).status, 200);  // a plain poll holds nothing
+  EXPECT_EQ(as(bob, "GET", "/v1/jobs/" + bobs + "?wait=0.2").status, 200);
+
+  // The clients leave: every wait goes within a second, long before its 50 s or 10 min timeout.
+  const auto left = std::chrono::steady_clock::now();
+  for (auto& client : clients) client->close();
+  EXPECT_EQ(wait_for_metric("gpufleet_gateway_open_waits", 0, std::chrono::seconds(1)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - left, std::chrono::milliseconds(1100));
+  EXPECT_GE(metric("gpufleet_gateway_waits_abandoned_total"), 2);  // the long-poll and the generate
+  EXPECT_EQ(as(alice, "GET", "/v1/jobs/" + slow + "?wait=0.2").status, 200);
+  EXPECT_GE(metric("gpufleet_gateway_waits_refused_total"), 1);
+}
+
+// Guards shared storage against growing without bound: results and uploads past their TTL are deleted by
+// the gateway's sweeper (a swept result answers 410, not a broken file), and one key's uploads stop at its
+// quota while another key still uploads.
+TEST(FleetStorage, ResultsAndUploadsAreSweptAndEachKeyHasAnUploadQuota) {
+  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
+  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  Fleet fleet(FleetOptions{1, "espeak,noop", 1,
+                           {{"API_KEYS", alice_line + ";" + bob_line}, {"RESULT_TTL_S", "2"}, {"UPLOAD_TTL_S", "2"},
+                            {"SWEEP_INTERVAL_S", "1"}, {"UPLOAD_QUOTA_BYTES", "20000"}}});
+  auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
+                     const std::string& body = "", const std::string& type = "application/json") {
+    return fleet.request(method, target, body, {{"Authorization", "Bearer " + token}, {"Content-Type", type}});
+  };
+  auto created = as(alice, "POST", "/v1/jobs", R"({"input":{"text":"Soon gone."}})");
+  ASSERT_EQ(created.status, 202) << created.body;
+  const std::string id = json::parse(created.body)["id"];
+  ASSERT_EQ(json::parse(as(alice, "GET", "/v1/jobs/" + id + "?wait=20").body)["state"], "succeeded");
+  EXPECT_EQ(as(alice, "GET", "/v1/jobs/" + id + "/result").status, 200);
+
+  // Quota: two different 9,644-byte WAVs fit in 20,000 bytes, a third does not; Bob's count is his own.
+  auto wav = [](int16_t level) { return encode_wav_pcm16(std::vector<int16_t>(4800, level), 16000); };
+  EXPECT_EQ(as(alice, "POST", "/v1/files", wav(1), "audio/wav").status, 201);
+  EXPECT_EQ(as(alice, "POST", "/v1/files", wav(2), "audio/wav").status, 201);
+  EXPECT_EQ(as(alice, "POST", "/v1/files", wav(2), "audio/wav").status, 200);  // the same bytes: no new file
+  auto over = as(alice, "POST", "/v1/files", wav(3), "audio/wav");
+  EXPECT_EQ(over.status, 413) << over.body;
+  EXPECT_EQ(json::parse(over.body)["error"]["code"], "payload_too_large");
+  EXPECT_EQ(as(bob, "POST", "/v1/files", wav(3), "audio/wav").status, 201);
+  const std::string upload = json::parse(as(alice, "POST", "/v1/files", wav(1), "audio/wav").body)["id"];
+
+  // Past the TTLs the sweeper takes the result and the uploads; the record says succeeded, the file is gone.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  cli::HttpResult result;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    result = as(alice, "GET", "/v1/jobs/" + id + "/result");
+  } while (result.status == 200 && std::chrono::steady_clock::now() < end);
+  EXPECT_EQ(result.status, 410) << result.body;
+  EXPECT_EQ(json::parse(result.body)["error"]["code"], "gone");
+  while (as(alice, "GET", "/v1/files/" + upload).status == 200 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_EQ(as(alice, "GET", "/v1/files/" + upload).status, 404);
+  EXPECT_EQ(as(alice, "POST", "/v1/files", wav(3), "audio/wav").status, 201);  // room again
+  EXPECT_NE(fleet.get("/metrics").body.find("gpufleet_storage_swept_files_total{folder=\"uploads\"}"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gpufleet::testing

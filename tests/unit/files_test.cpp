@@ -113,3 +113,23 @@ TEST(ImageProbe, ReadsPngAndJpegSizesAndRefusesTheRest) {
 
 }  // namespace
 }  // namespace gpufleet
+
+namespace gpufleet {
+namespace {
+
+// Guards model errors against telling clients where things live on the server: absolute paths keep only
+// their file name, relative names (the client's own) and other slashes stay.
+TEST(RedactPaths, AbsolutePathsKeepOnlyTheirFileName) {
+  EXPECT_EQ(redact_paths("cannot open /srv/storage/inputs/uploads/key-ab/voice.wav: no such file"),
+            "cannot open .../voice.wav: no such file");
+  EXPECT_EQ(redact_paths("weights '/opt/models/xtts/model.pth' are damaged."), "weights '.../model.pth' are damaged.");
+  EXPECT_EQ(redact_paths("file=/a/b/c.pt, (see /var/log/x.log)"), "file=.../c.pt, (see .../x.log)");
+  EXPECT_EQ(redact_paths("path:/etc/passwd"), "path:.../passwd");
+  EXPECT_EQ(redact_paths("/root"), "/root");
+  EXPECT_EQ(redact_paths("speaker_wav uploads/ab.wav is 1/2 of a second, 24 kHz/16 bit"),
+            "speaker_wav uploads/ab.wav is 1/2 of a second, 24 kHz/16 bit");
+  EXPECT_EQ(redact_paths(""), "");
+}
+
+}  // namespace
+}  // namespace gpufleet

@@ -12,9 +12,9 @@ namespace {
 
 Catalog test_catalog() {
   Catalog catalog;
-  catalog.add(CatalogModel{"espeak", "tts", {"en", "de"}, false, 22050, 1, 1, {"cpu"}});
-  catalog.add(CatalogModel{"clone", "tts", {}, true, 24000, 1, 1, {"cuda"}});
-  catalog.add(CatalogModel{"portrait", "video", {}, false, 0, 1, 1, {"cpu"}});
+  catalog.add(CatalogModel{"espeak", "tts", {"en", "de"}, false, 22050, 1, 1, {"cpu"}, 1, {"speed"}});
+  catalog.add(CatalogModel{"clone", "tts", {}, true, 24000, 1, 1, {"cuda"}, 1, {"temperature", "speaker"}});
+  catalog.add(CatalogModel{"portrait", "video", {}, false, 0, 1, 1, {"cpu"}, 1, {"seed"}});
   return catalog;
 }
 
@@ -86,6 +86,32 @@ TEST(GatewayApi, SpeakerReferenceNeedsACloningModel) {
   EXPECT_EQ(std::get<SubmitRequest>(accepted).input["temperature"], 0.7);  // model parameters pass through
   // An empty reference means none, as the original service treated it.
   EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"input":{"text":"hi","speaker_wav":""}})")));
+}
+
+// Guards against inputs that nothing reads being stored for the job's lifetime: a field that is neither the
+// fleet's nor one the model declares is refused, as is a model parameter that is a document, not a value.
+TEST(GatewayApi, InputFieldsAreTheFleetsOrTheModelsOwn) {
+  auto unknown = expect_error(submit(R"({"input":{"text":"hi","padding":"xxxxxxxx"}})"));
+  EXPECT_EQ(unknown.code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(unknown.status, 422);
+  EXPECT_NE(unknown.message.find("\"padding\""), std::string::npos) << unknown.message;
+  EXPECT_NE(unknown.message.find("speed"), std::string::npos) << unknown.message;  // what it does take
+  // A parameter of another model is unknown to this one.
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi","temperature":0.7}})")).code, ErrorCode::kInvalidInput);
+  // A declared parameter must be a value: no objects, arrays or long strings.
+  for (const std::string value : {std::string(R"({"a":1})"), std::string("[1,2]"), "\"" + std::string(1025, 'x') + "\""}) {
+    auto refused = expect_error(submit(R"({"model":"clone","input":{"text":"hi","speaker":)" + value + "}}"));
+    EXPECT_EQ(refused.code, ErrorCode::kInvalidInput) << value.substr(0, 20);
+  }
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"model":"clone","input":{"text":"hi","speaker":"Ana"}})")));
+  // A field name that is not printable is not echoed back.
+  auto odd = expect_error(submit("{\"input\":{\"text\":\"hi\",\"a\\u0000b\":1}}"));
+  EXPECT_EQ(odd.message.find('\0'), std::string::npos);
+  // Video inputs likewise, the text-to-video speech fields included.
+  auto video = expect_error(submit(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"uploads/a.wav","fps":60}})"));
+  EXPECT_EQ(video.code, ErrorCode::kInvalidInput);
+  auto speech = expect_error(submit(R"({"kind":"video","input":{"text":"Hallo","reference_image":"uploads/face.png","tts":{"pitch":2}}})"));
+  EXPECT_EQ(speech.code, ErrorCode::kInvalidInput);
 }
 
 // Guards the reference rules: a cloning model gets only names of files that exist under the input folder,
@@ -452,6 +478,29 @@ TEST(GatewayApi, DeeplyNestedBodiesAreRefusedAsInvalidJson) {
   EXPECT_EQ(refused.code, ErrorCode::kInvalidJson);
   EXPECT_NE(refused.message.find("64"), std::string::npos);
   EXPECT_EQ(expect_error(submit("{\"input\":{\"text\":\"\xFF\"}}")).code, ErrorCode::kInvalidJson);
+}
+
+}  // namespace
+}  // namespace gpufleet::gateway
+
+namespace gpufleet::gateway {
+namespace {
+
+// Guards the job store's memory guard: INFO memory's fields read exactly (not used_memory_rss or
+// maxmemory_policy), no maxmemory means never full, and the high-water mark is inclusive.
+TEST(GatewayApi, RedisMemoryIsReadFromInfoAndComparedWithItsLimit) {
+  const std::string info =
+      "# Memory\r\nused_memory:900\r\nused_memory_human:900B\r\nused_memory_rss:5000\r\nmaxmemory:1000\r\n"
+      "maxmemory_human:1000B\r\nmaxmemory_policy:noeviction\r\n";
+  auto memory = parse_redis_memory(info);
+  ASSERT_TRUE(memory);
+  EXPECT_EQ(memory->used, 900u);
+  EXPECT_EQ(memory->max, 1000u);
+  EXPECT_TRUE(job_store_full(*memory, 90));
+  EXPECT_FALSE(job_store_full(*memory, 91));
+  EXPECT_FALSE(job_store_full({900, 0}, 1));  // no maxmemory: Redis grows until the host stops it
+  EXPECT_FALSE(parse_redis_memory("# Memory\r\nused_memory_rss:5000\r\n"));
+  EXPECT_FALSE(parse_redis_memory(""));
 }
 
 }  // namespace
