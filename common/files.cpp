@@ -17,6 +17,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The folder a file name lies in; "." for a bare name ("hello.wav"), whose parent_path() is empty.
+fs::path folder_of(const fs::path& file) {
+  auto folder = file.parent_path();
+  return folder.empty() ? fs::path(".") : folder;
+}
+
 [[noreturn]] void storage_failure(const std::string& what, const fs::path& path) {
   throw FleetError(ErrorCode::kStorageError, what + " " + path.string() + ": " + std::strerror(errno));
 }
@@ -43,7 +49,7 @@ void rename_durably(const fs::path& from, const fs::path& to) {
     ::unlink(from.c_str());
     storage_failure("cannot rename onto", to);
   }
-  FileDescriptor folder(::open(to.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  FileDescriptor folder(::open(folder_of(to).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (folder.get() >= 0) ::fsync(folder.get());
 }
 
@@ -51,8 +57,8 @@ void rename_durably(const fs::path& from, const fs::path& to) {
 
 void write_file_atomically(const fs::path& path, std::string_view data) {
   std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (ec) throw FleetError(ErrorCode::kStorageError, "cannot create " + path.parent_path().string() + ": " + ec.message());
+  fs::create_directories(folder_of(path), ec);
+  if (ec) throw FleetError(ErrorCode::kStorageError, "cannot create " + folder_of(path).string() + ": " + ec.message());
 
   thread_local std::mt19937_64 random{std::random_device{}()};
   fs::path temporary = path;
@@ -87,8 +93,8 @@ void write_file_atomically(const fs::path& path, std::string_view data) {
 
 void move_file_durably(const fs::path& from, const fs::path& to) {
   std::error_code ec;
-  fs::create_directories(to.parent_path(), ec);
-  if (ec) throw FleetError(ErrorCode::kStorageError, "cannot create " + to.parent_path().string() + ": " + ec.message());
+  fs::create_directories(folder_of(to), ec);
+  if (ec) throw FleetError(ErrorCode::kStorageError, "cannot create " + folder_of(to).string() + ": " + ec.message());
   {
     FileDescriptor file(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
     if (file.get() < 0 || ::fsync(file.get()) != 0) {

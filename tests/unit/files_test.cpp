@@ -28,6 +28,18 @@ TEST_F(FilesTest, AtomicWriteLeavesOnlyTheFinalFile) {
   EXPECT_EQ(entries, 1u);  // no temporary left behind
 }
 
+// Guards `gpufleet submit --out hello.wav`: a bare file name has an empty parent folder, which is the current
+// one, not a folder that cannot be created.
+TEST_F(FilesTest, AtomicWriteTakesABareFileNameInTheCurrentFolder) {
+  const auto previous = fs::current_path();
+  fs::current_path(root_);
+  write_file_atomically("hello.wav", "bare");
+  move_file_durably("hello.wav", "moved.wav");
+  fs::current_path(previous);
+  EXPECT_EQ(read_file(root_ / "moved.wav", 1024), "bare");
+  EXPECT_FALSE(fs::exists(root_ / "hello.wav"));
+}
+
 TEST_F(FilesTest, ReadFileHonoursTheSizeLimit) {
   write_file_atomically(root_ / "f", std::string(100, 'x'));
   EXPECT_FALSE(read_file(root_ / "f", 99));
