@@ -114,6 +114,7 @@ def main():
         time.sleep(16)  # the keep-alive finds them gone
         rows.append(("16 s after those clients left", rss_kib(pid), metric("gpufleet_gateway_open_waits")))
         rows.append(("waits abandoned (counter)", "", metric("gpufleet_gateway_waits_abandoned_total")))
+        call("DELETE", f"/v1/jobs/{slow}")  # else the worker's drain waits for it and `up` is killed first
     finally:
         stack.terminate()
         try:

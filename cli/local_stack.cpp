@@ -1,7 +1,9 @@
 #include "cli/local_stack.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstring>
 #include <csignal>
 #include <filesystem>
 #include <set>
@@ -74,6 +76,14 @@ StackConfig StackConfig::from_env(const std::string& bin_dir) {
   if (config.redis_appendfsync != "everysec" && config.redis_appendfsync != "always") {
     throw ConfigError("REDIS_APPENDFSYNC must be everysec or always");
   }
+  config.redis_maxmemory = env_string("REDIS_MAXMEMORY", "");
+  const bool size = !config.redis_maxmemory.empty() &&
+                    std::all_of(config.redis_maxmemory.begin(), config.redis_maxmemory.end(), [](char c) {
+                      return std::isdigit(static_cast<unsigned char>(c)) || std::strchr("kmgbKMGB", c) != nullptr;
+                    });
+  if (!config.redis_maxmemory.empty() && !size) {
+    throw ConfigError("REDIS_MAXMEMORY must be a size such as 2gb or 500mb");
+  }
   return config;
 }
 
@@ -141,10 +151,18 @@ void LocalStack::start() {
 void LocalStack::start_redis() {
   const fs::path data = fs::path(config_.state_dir) / "redis";
   fs::create_directories(data);
-  redis_ = Process::spawn({env_string("REDIS_SERVER", "redis-server"), "--port", std::to_string(config_.redis_port),
-                           "--bind", "127.0.0.1", "--dir", data.string(), "--appendonly", "yes", "--appendfsync",
-                           config_.redis_appendfsync, "--save", "", "--daemonize", "no"},
-                          {}, log_path("redis"));
+  // Job records keep Redis's compact hash encoding (a listpack, about half the memory of a hash table) while
+  // every field is at most 1 KiB; Redis's default of 64 bytes converts nearly every finished record.
+  // noeviction: a job store must refuse writes, not drop records; the gateway stops short of maxmemory.
+  std::vector<std::string> arguments{env_string("REDIS_SERVER", "redis-server"), "--port", std::to_string(config_.redis_port),
+                                     "--bind", "127.0.0.1", "--dir", data.string(), "--appendonly", "yes", "--appendfsync",
+                                     config_.redis_appendfsync, "--save", "", "--daemonize", "no",
+                                     "--hash-max-listpack-value", "1024", "--maxmemory-policy", "noeviction"};
+  if (!config_.redis_maxmemory.empty()) {
+    arguments.push_back("--maxmemory");
+    arguments.push_back(config_.redis_maxmemory);
+  }
+  redis_ = Process::spawn(arguments, {}, log_path("redis"));
   // Redis must answer before the others start, or their first writes fail needlessly.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (true) {

@@ -32,6 +32,8 @@ struct StackConfig {
   // GPUS=0,1,3: one worker per listed GPU, pinned with DEVICE=cuda:N (replaces WORKERS and DEVICE).
   std::vector<std::string> worker_devices;
   std::string redis_appendfsync = "everysec";  // REDIS_APPENDFSYNC: everysec or always (see docs/reliability.md)
+  // REDIS_MAXMEMORY: Redis's maxmemory ("2gb", bytes); empty: none. The gateway refuses new jobs short of it.
+  std::string redis_maxmemory;
   std::map<std::string, std::string> env;  // extra environment for every component
 
   // From the environment, with the documented defaults (docs/operations.md).

@@ -462,5 +462,35 @@ TEST(FleetStorage, ResultsAndUploadsAreSweptAndEachKeyHasAnUploadQuota) {
   EXPECT_NE(fleet.get("/metrics").body.find("gpufleet_storage_swept_files_total{folder=\"uploads\"}"), std::string::npos);
 }
 
+// Guards the job store against filling up: while Redis holds 90 % of its maxmemory or more, new jobs get 503
+// (not a Redis OOM error halfway through a submission) and reads go on; with room again, jobs are accepted.
+TEST(FleetRedisMemory, NewJobsAreRefusedNearMaxmemoryAndAcceptedAgainAfter) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {}});
+  const std::string before = fleet.submit({{"model", "noop"}, {"input", {{"text", "before"}}}});
+  fleet.wait_job(before, 10);
+  RedisClient redis(fleet.redis_endpoint());
+  const std::string info = redis.command({"INFO", "memory"}).str();
+  const auto at = info.find("\nused_memory:");
+  ASSERT_NE(at, std::string::npos);
+  const uint64_t used = std::stoull(info.substr(at + 13));
+  ASSERT_EQ(redis.command({"CONFIG", "SET", "maxmemory", std::to_string(used + used / 20)}).str(), "OK");
+  auto refused = fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"full"}})");
+  for (int i = 0; i < 40 && refused.status == 202; ++i) {  // the gateway looks once a second
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    refused = fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"full"}})");
+  }
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(json::parse(refused.body)["error"]["code"], "unavailable");
+  EXPECT_FALSE(refused.headers["retry-after"].empty());
+  EXPECT_EQ(fleet.get("/v1/jobs/" + before).status, 200);
+  ASSERT_EQ(redis.command({"CONFIG", "SET", "maxmemory", "0"}).str(), "OK");
+  auto accepted = fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"room"}})");
+  for (int i = 0; i < 40 && accepted.status != 202; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    accepted = fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"room"}})");
+  }
+  EXPECT_EQ(accepted.status, 202) << accepted.body;
+}
+
 }  // namespace
 }  // namespace gpufleet::testing
