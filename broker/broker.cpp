@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "broker/recovery.hpp"
 #include "broker/stages.hpp"
 #include "common/config.hpp"
@@ -139,6 +141,15 @@ bool Broker::recover() {
     RecoveredState state = recover_state(status_.client(), RedisKeys(config_.redis.prefix));
     const auto orphan_deadline = SteadyClock::now() + config_.lease + config_.heartbeat * config_.liveness;
     for (auto& job : state.queued) dispatcher_.enqueue(std::move(job));
+    // Worker ids stay bound to their keys across restarts; a key taken out of the clients file frees its ids
+    // (rotating a worker's key: replace it in the file and restart the broker).
+    for (auto& [worker, key] : state.worker_keys) {
+      if (curve_clients_.find_name(key) != nullptr) {
+        worker_users_[worker] = std::move(key);
+      } else {
+        status_.bind_worker(worker, "");
+      }
+    }
     const size_t running = state.running.size();
     for (auto& assignment : state.running) dispatcher_.add_orphan(std::move(assignment), orphan_deadline);
     reader_ = std::make_unique<SubmissionReader>(config_.redis, context_, kWakeEndpoint, state.stream_position);
@@ -277,7 +288,19 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
             }
           }
           ready.models = std::move(allowed);
-          worker_users_[identity] = user;
+          if (worker_users_.count(identity) == 0) {
+            // Each binding is kept (in Redis too): one key may not mint worker ids without bound.
+            const auto bound = std::count_if(worker_users_.begin(), worker_users_.end(),
+                                             [&user](const auto& entry) { return entry.second == user; });
+            if (bound >= static_cast<long>(kMaxWorkerIdsPerKey)) {
+              if (dropped_frames_++ % 1000 == 0) {
+                spdlog::warn("dropping READY of worker {}: key {} holds {} worker ids already", identity, user, bound);
+              }
+              return;
+            }
+            worker_users_[identity] = user;
+            status_.bind_worker(identity, user);
+          }
         }
         on_ready(identity, ready);
         break;

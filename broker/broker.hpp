@@ -96,7 +96,8 @@ class Broker {
   std::unique_ptr<MetricsServer> metrics_server_;
   std::map<std::string, double> mean_run_s_;  // by model: recent successful runs, for the backlog estimate
   CurveClients curve_clients_;
-  std::map<std::string, std::string> worker_users_;  // identity -> the CURVE client that registered it
+  std::map<std::string, std::string> worker_users_;  // identity -> the CURVE client that registered it (and Redis)
+  static constexpr size_t kMaxWorkerIdsPerKey = 1024;
 };
 
 }  // namespace gpufleet::broker

@@ -30,7 +30,7 @@ struct QueuedJob {
   int64_t created_ms = 0;
   int64_t deadline_ms = 0;      // unix ms; 0: none
   uint32_t attempts = 0;        // attempts started so far
-  uint32_t worker_losses = 0;   // attempts that ended with their worker lost (this broker's lifetime)
+  uint32_t worker_losses = 0;   // attempts that ended with their worker lost (the record's worker_losses)
   bool cancel_requested = false;
   std::string avoid_worker;     // after an out-of-memory failure: prefer any other worker
   std::string reference;        // input.speaker_wav (set by enqueue): workers holding its voice are preferred

@@ -52,6 +52,7 @@ std::optional<QueuedJob> job_from_fields(const std::string& id, const std::vecto
   job.stages_json = values[10];
   job.stage = number<uint32_t>(values[11]);
   job.stage_base = number<uint32_t>(values[12]);
+  job.worker_losses = number<uint32_t>(values[13]);
   return job;
 }
 
@@ -62,6 +63,10 @@ RecoveredState recover_state(RedisClient& redis, const RedisKeys& keys) {
   auto last = redis.command({"XREVRANGE", keys.submissions(), "+", "-", "COUNT", "1"});
   if (last.is_error()) throw RedisError("XREVRANGE: " + last.str());
   if (auto entries = last.stream_entries(); !entries.empty()) state.stream_position = entries.front().id;
+
+  auto bindings = redis.command({"HGETALL", keys.worker_keys()});
+  if (bindings.is_error()) throw RedisError("HGETALL: " + bindings.str());
+  for (auto& [worker, key] : bindings.pairs()) state.worker_keys[std::move(worker)] = std::move(key);
 
   auto models = redis.command({"SMEMBERS", keys.queue_models()});
   std::vector<std::string> queued_ids;

@@ -18,6 +18,7 @@ struct RecoveredState {
   std::string stream_position = "0-0";  // read submissions after this entry
   std::vector<QueuedJob> queued;        // oldest first
   std::vector<Assignment> running;      // worker_id and attempt as recorded
+  std::map<std::string, std::string> worker_keys;  // worker id -> the CURVE key name bound to it
 };
 
 // Throws RedisError when Redis cannot be read.

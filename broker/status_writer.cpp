@@ -211,6 +211,11 @@ void StatusWriter::worker_joined(const WorkerState& worker) {
   push({"PUBLISH", keys_.worker_events(), event.dump()});
 }
 
+void StatusWriter::bind_worker(const std::string& worker_id, const std::string& key) {
+  if (key.empty()) return push({"HDEL", keys_.worker_keys(), worker_id});
+  push({"HSETNX", keys_.worker_keys(), worker_id, key});
+}
+
 void StatusWriter::worker_left(const std::string& worker_id, const std::string& reason) {
   push({"HDEL", keys_.workers(), worker_id});
   nlohmann::json event{{"type", "worker"}, {"id", worker_id}, {"state", "down"}, {"reason", reason},

@@ -57,6 +57,9 @@ class StatusWriter {
 
   void worker_joined(const WorkerState& worker);
   void worker_left(const std::string& worker_id, const std::string& reason);
+  // Records that `worker_id` belongs to the CURVE key named `key` (kept first-come, across restarts);
+  // `key` empty: the binding is dropped.
+  void bind_worker(const std::string& worker_id, const std::string& key);
   // The periodic snapshot: workers' load and heartbeat age, the model catalog, queue depths, broker liveness.
   void snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms);
 

@@ -168,6 +168,8 @@ if f[5] then
 end
 redis.call('HSET', job, 'state', 'queued', 'updated_ms', now, 'worker', '', 'last_error_code', ARGV[8],
   'last_error_message', ARGV[9])
+-- Counted in the record so that a broker restart still knows how many workers the job has taken down.
+if ARGV[8] == 'worker_lost' then redis.call('HINCRBY', job, 'worker_losses', 1) end
 redis.call('ZADD', p .. ':queue:' .. f[3], f[4] or now, id)
 redis.call('PUBLISH', p .. ':events:jobs', ARGV[5])
 return 1

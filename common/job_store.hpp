@@ -162,7 +162,7 @@ inline const std::vector<std::string>& recovery_fields() {
   static const std::vector<std::string> fields{"state",       "kind",     "model",   "priority",
                                                "input",       "created_ms", "deadline_ms", "attempts",
                                                "worker",      "cancel_requested", "stages",
-                                               "stage",       "stage_base"};
+                                               "stage",       "stage_base", "worker_losses"};
   return fields;
 }
 

@@ -24,6 +24,8 @@ class RedisKeys {
   std::string models() const { return prefix_ + ":models"; }
   std::string queues() const { return prefix_ + ":queues"; }
   std::string broker() const { return prefix_ + ":broker"; }
+  // Under CURVE: worker id -> the name of the worker key that first registered it (broker/broker.cpp).
+  std::string worker_keys() const { return prefix_ + ":worker-keys"; }
   // The durable queue (docs/redis.md): queued job ids per model, scored by creation time; the models that
   // have such a queue; running job ids scored by start time; the stream of submissions and cancellations
   // the broker follows; idempotency keys. The job-store scripts build the same names from the prefix.

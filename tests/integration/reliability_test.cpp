@@ -299,6 +299,28 @@ TEST(Reliability, AJobThatKillsItsWorkersFailsAsPoisonAfterTwoLosses) {
   EXPECT_EQ(fleet.wait_job(after, 20)["state"], "succeeded");
 }
 
+// Guards the poison count against a broker restart: it was kept in the broker's memory, so a job could take
+// down POISON_AFTER workers per broker lifetime. Now the record counts the losses and recovery reads them.
+TEST(Reliability, APoisonCountSurvivesABrokerRestart) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"MAX_ATTEMPTS", "5"}, {"POISON_AFTER", "2"}}});
+  RedisClient redis(fleet.redis_endpoint());
+  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"crash", true}}}});
+  // The only worker dies with it; the job waits in its queue with one loss on record.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::vector<std::string> fields;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    fields = redis.command({"HMGET", fleet.keys().job(id), "state", "worker_losses"}).strings();
+  } while ((fields.size() != 2 || fields[0] != "queued" || fields[1] != "1") && std::chrono::steady_clock::now() < end);
+  ASSERT_EQ(fields, (std::vector<std::string>{"queued", "1"}));
+  fleet.stack().restart_broker(SIGKILL);
+  fleet.stack().add_worker();  // the second worker it takes down is its last
+  auto job = fleet.wait_job(id, 20);
+  EXPECT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_EQ(job["error"]["code"], "poison") << job.dump();
+  EXPECT_EQ(job["attempts"], 2);
+}
+
 // Guards "gateway restart has no effect": queued and running jobs finish while no gateway runs.
 TEST(Reliability, AGatewayRestartDoesNotTouchQueuedOrRunningJobs) {
   Fleet fleet(FleetOptions{1, "noop", 1, {}});

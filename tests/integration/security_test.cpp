@@ -12,6 +12,7 @@
 
 #include "cli/process.hpp"
 #include "common/curve.hpp"
+#include "common/redis_client.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -77,6 +78,52 @@ TEST(FleetSecurity, CurveAdmitsListedWorkerKeysForTheirModelsOnly) {
   EXPECT_EQ(fleet.wait_job(after, 30)["state"], "succeeded");
   stranger.stop(std::chrono::milliseconds(2000));
   plain.stop(std::chrono::milliseconds(2000));
+}
+
+// Guards worker ids across a broker restart: the binding of an id to the key that registered it lived in the
+// broker's memory, so after a restart any listed key could take over a known worker's id (and its jobs'
+// results). Now the binding is in Redis; a key taken out of the clients file frees its ids.
+TEST(FleetSecurity, AWorkerIdStaysWithItsKeyAcrossABrokerRestart) {
+  TempDir dir;
+  const auto broker = generate_curve_keypair();
+  const auto worker = generate_curve_keypair();
+  const auto other = generate_curve_keypair();
+  {
+    std::ofstream clients(dir.path() / "clients");
+    clients << "speech " << worker.public_key << " espeak\nother " << other.public_key << " espeak\n";
+  }
+  Fleet fleet(FleetOptions{1, "espeak", 1,
+                           {{"BROKER_CURVE_SECRET_KEY", broker.secret_key},
+                            {"BROKER_CURVE_CLIENTS_FILE", (dir.path() / "clients").string()},
+                            {"BROKER_CURVE_PUBLIC_KEY", broker.public_key},
+                            {"WORKER_CURVE_SECRET_KEY", worker.secret_key}}});
+  auto workers = json::parse(fleet.get("/v1/workers").body)["workers"];
+  ASSERT_EQ(workers.size(), 1u);
+  const std::string id = workers[0]["id"];
+  RedisClient redis(fleet.redis_endpoint());
+  const auto bound = [&] { return redis.command({"HGET", fleet.keys().worker_keys(), id}).str(); };
+  EXPECT_EQ(bound(), "speech");
+
+  // The real worker goes, the broker restarts, and another listed key comes with the same id.
+  fleet.stack().worker(0).stop(std::chrono::milliseconds(5000));
+  fleet.stack().restart_broker(SIGKILL);
+  std::map<std::string, std::string> env{
+      {"BROKER_URL", "tcp://127.0.0.1:" + std::to_string(fleet.stack().config().broker_port)},
+      {"WORKER_MODELS", "espeak"}, {"DEVICE", "cpu"}, {"HEARTBEAT_MS", "100"},
+      {"STORAGE_ROOT", fleet.storage().string()}, {"WORKER_ID", id},
+      {"BROKER_CURVE_PUBLIC_KEY", broker.public_key}, {"WORKER_CURVE_SECRET_KEY", other.secret_key}};
+  auto impostor = cli::Process::spawn({bin_dir() + "/gpufleet-worker"}, env, (dir.path() / "impostor.log").string());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (read_text(fleet.stack().log_path("broker")).find("from another key") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(read_text(fleet.stack().log_path("broker")).find("from another key"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  workers = json::parse(fleet.get("/v1/workers").body)["workers"];
+  EXPECT_EQ(workers.size(), 0u) << workers.dump();
+  EXPECT_EQ(bound(), "speech");
+  impostor.stop(std::chrono::milliseconds(2000));
 }
 
 TEST(FleetSecurity, APlainBrokerListensBeyondLoopbackOnlyWhenTold) {
