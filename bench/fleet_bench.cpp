@@ -134,9 +134,8 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
 uint64_t redis_used_memory(const RedisEndpoint& endpoint) {
   try {
     RedisClient client(endpoint);
-    const std::string info = client.command({"INFO", "memory"}).str();
-    const auto at = info.find("\nused_memory:");
-    return at == std::string::npos ? 0 : std::strtoull(info.c_str() + at + 13, nullptr, 10);
+    const auto memory = parse_redis_memory(client.command({"INFO", "memory"}).str());
+    return memory ? memory->used : 0;
   } catch (const std::exception&) {
     return 0;
   }

@@ -1,5 +1,7 @@
 #include "common/redis_client.hpp"
 
+#include <charconv>
+
 #include "common/job_store.hpp"
 
 #include <hiredis/hiredis.h>
@@ -259,6 +261,24 @@ std::optional<RedisReply> RedisClient::read_push(std::chrono::milliseconds wait)
   if (redisGetReplyFromReader(context_, &reply) != REDIS_OK) fail(context_->errstr);
   if (reply == nullptr) return std::nullopt;
   return RedisReply(static_cast<redisReply*>(reply));
+}
+
+std::optional<RedisMemory> parse_redis_memory(std::string_view info) {
+  // One "name:value" line of INFO; a name must start its line (used_memory: is not used_memory_rss:).
+  auto field = [&info](std::string_view name, uint64_t& value) {
+    for (size_t at = info.find(name); at != std::string_view::npos; at = info.find(name, at + 1)) {
+      if (at != 0 && info[at - 1] != '\n') continue;
+      const char* end_of_text = info.data() + info.size();
+      auto [end, ec] = std::from_chars(info.data() + at + name.size(), end_of_text, value);
+      if (ec == std::errc() && (end == end_of_text || *end == '\r' || *end == '\n')) return true;
+    }
+    return false;
+  };
+  RedisMemory memory;
+  const bool used = field("used_memory:", memory.used);
+  const bool max = field("maxmemory:", memory.max);
+  if (!used && !max) return std::nullopt;
+  return memory;
 }
 
 }  // namespace gpufleet

@@ -3,10 +3,12 @@
 // reconnection on the next call after a failure. Not thread-safe: one owner thread per client.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.hpp"
@@ -98,5 +100,13 @@ class RedisClient {
   std::vector<RedisArgs> pending_;
   bool job_store_scripts_ = false;
 };
+
+// Redis's memory as INFO memory reports it: used_memory and maxmemory (0: no limit). Nothing if the text
+// holds neither.
+struct RedisMemory {
+  uint64_t used = 0;
+  uint64_t max = 0;
+};
+std::optional<RedisMemory> parse_redis_memory(std::string_view info);
 
 }  // namespace gpufleet

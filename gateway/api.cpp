@@ -5,7 +5,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <initializer_list>
 #include <span>
 
 #include "common/files.hpp"
@@ -155,7 +154,6 @@ std::optional<std::filesystem::path> within_folder(std::optional<std::filesystem
   return relative;
 }
 
-// Checks a TTS input against the model that will run it, and returns it normalised.
 // The input fields the fleet itself defines for every model of a kind; a model adds its own (its parameters).
 constexpr std::string_view kTtsFields[] = {"text", "language", "speaker_wav", "stream", "timings"};
 constexpr std::string_view kVideoFields[] = {"reference_image", "audio_path", "mode", "size"};
@@ -165,16 +163,12 @@ constexpr size_t kMaxParameterBytes = 1024;
 // field nothing reads would otherwise be kept in Redis for the job's lifetime, and a model's option is never
 // a document.
 std::optional<ApiError> check_fields(const nlohmann::json& input, const CatalogModel& model,
-                                     std::initializer_list<std::span<const std::string_view>> fleet_fields) {
+                                     std::span<const std::string_view> fleet_fields) {
   for (const auto& [name, value] : input.items()) {
-    bool fleet = false;
-    for (const auto& fields : fleet_fields) fleet = fleet || std::find(fields.begin(), fields.end(), name) != fields.end();
-    if (fleet) continue;
+    if (std::find(fleet_fields.begin(), fleet_fields.end(), name) != fleet_fields.end()) continue;
     if (std::find(model.parameters.begin(), model.parameters.end(), name) == model.parameters.end()) {
       std::string known;
-      for (const auto& fields : fleet_fields) {
-        for (const auto field : fields) known += (known.empty() ? "" : ", ") + std::string(field);
-      }
+      for (const auto field : fleet_fields) known += (known.empty() ? "" : ", ") + std::string(field);
       for (const auto& field : model.parameters) known += ", " + field;
       // The name is the client's own; quoted only when it is short and printable.
       const bool printable = name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
@@ -193,10 +187,11 @@ std::optional<ApiError> check_fields(const nlohmann::json& input, const CatalogM
   return std::nullopt;
 }
 
+// Checks a TTS input against the model that will run it, and returns it normalised.
 std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& input, const CatalogModel& model,
                                                           const Limits& limits) {
   if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
-  if (auto error = check_fields(input, model, {kTtsFields})) return *error;
+  if (auto error = check_fields(input, model, kTtsFields)) return *error;
   auto text = input.find("text");
   if (text == input.end() || text->is_null()) return api_error(ErrorCode::kMissingField, "text is required");
   if (!text->is_string()) return api_error(ErrorCode::kInvalidRequest, "text must be a string");
@@ -279,7 +274,7 @@ std::variant<std::string, ApiError> input_file(const nlohmann::json& input, cons
 std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input, const CatalogModel& model,
                                                             const Limits& limits, bool speech_from_stage = false) {
   if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
-  if (auto error = check_fields(input, model, {kVideoFields})) return *error;
+  if (auto error = check_fields(input, model, kVideoFields)) return *error;
   nlohmann::json normalised = input;
   auto image = input_file(input, "reference_image", limits, "uploads/<sha256>.png");
   if (auto* error = std::get_if<ApiError>(&image)) return *error;
@@ -512,25 +507,6 @@ std::string request_fingerprint(std::string_view route, std::string_view body) {
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
   return hex;
-}
-
-std::optional<RedisMemory> parse_redis_memory(std::string_view info) {
-  RedisMemory memory;
-  bool used = false;
-  bool max = false;
-  auto field = [&info](std::string_view name, uint64_t& value) {
-    for (size_t at = info.find(name); at != std::string_view::npos; at = info.find(name, at + 1)) {
-      if (at != 0 && info[at - 1] != '\n') continue;  // a line of its own, not used_memory_rss's tail
-      const auto begin = info.data() + at + name.size();
-      auto [end, ec] = std::from_chars(begin, info.data() + info.size(), value);
-      if (ec == std::errc() && (end == info.data() + info.size() || *end == '\r' || *end == '\n')) return true;
-    }
-    return false;
-  };
-  used = field("used_memory:", memory.used);
-  max = field("maxmemory:", memory.max);
-  if (!used && !max) return std::nullopt;
-  return memory;
 }
 
 bool job_store_full(const RedisMemory& memory, int high_water_percent) {

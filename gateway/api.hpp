@@ -16,6 +16,7 @@
 #include "common/error.hpp"
 #include "common/image_probe.hpp"
 #include "common/pipeline.hpp"
+#include "common/redis_client.hpp"
 #include "common/wav.hpp"
 #include "gateway/catalog.hpp"
 
@@ -73,13 +74,6 @@ struct Limits {
   std::vector<std::string> webhook_hosts;
 };
 
-// Redis's memory as INFO memory reports it: used_memory and maxmemory (0: no limit). Nothing if the text
-// holds neither.
-struct RedisMemory {
-  uint64_t used = 0;
-  uint64_t max = 0;
-};
-std::optional<RedisMemory> parse_redis_memory(std::string_view info);
 // Whether new jobs should be refused: Redis has a maxmemory and is at `high_water_percent` of it or past.
 // With noeviction Redis would refuse writes at the limit itself, halfway through a submission's script;
 // stopping short leaves room for the jobs already admitted to finish (their results, events, acks).

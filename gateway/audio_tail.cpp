@@ -93,7 +93,6 @@ void AudioTail::schedule() {
     if (ec || self->done_) return;
     if (self->body_ && !self->body_->open()) {
       self->done_ = true;  // the client left
-      self->wait_slot_.reset();
       return;
     }
     self->pump();

@@ -255,6 +255,8 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
   metrics_.gauge("gpufleet_gateway_open_waits", "Long-polls, synchronous waits and streams held open, all keys");
   metrics_.counter("gpufleet_gateway_waits_abandoned_total", "Waits whose client left before the answer");
   metrics_.counter("gpufleet_gateway_waits_refused_total", "Waits refused with 429: the key held its MAX_WAITS_PER_KEY");
+  metrics_.counter("gpufleet_storage_swept_files_total", "Files the storage sweeper deleted, by folder");
+  metrics_.counter("gpufleet_storage_swept_bytes_total", "Bytes the storage sweeper freed, by folder");
   WebhookSender::declare_metrics(metrics_);
   if (api_keys_.enabled()) {
     spdlog::info("gateway: {} API key(s); every endpoint but /health needs one", api_keys_.size());
@@ -270,8 +272,6 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
     if (file) renew(*file);
     return file.has_value();
   };
-  metrics_.counter("gpufleet_storage_swept_files_total", "Files the storage sweeper deleted, by folder");
-  metrics_.counter("gpufleet_storage_swept_bytes_total", "Bytes the storage sweeper freed, by folder");
 }
 
 Gateway::~Gateway() = default;
@@ -322,13 +322,14 @@ void Gateway::refresh_catalog() {
   redis_.execute({{"HGETALL", keys_.models()}, {"INFO", "memory"}}, [this](RedisBatchResult result) {
     if (result.ok) {
       catalog_ = Catalog::from_redis_hash(result.replies[0].pairs());
-      const bool was_full = redis_memory_ && job_store_full(*redis_memory_, config_.redis_memory_high_water);
-      redis_memory_ = result.replies[1].error ? std::nullopt : parse_redis_memory(result.replies[1].str);
-      const bool full = redis_memory_ && job_store_full(*redis_memory_, config_.redis_memory_high_water);
-      if (full != was_full) {
-        spdlog::warn("gateway: Redis holds {} of its maxmemory {} bytes: {}", redis_memory_->used, redis_memory_->max,
+      const auto memory = result.replies[1].error ? std::nullopt : parse_redis_memory(result.replies[1].str);
+      redis_memory_ = memory.value_or(RedisMemory{});
+      const bool full = job_store_full(redis_memory_, config_.redis_memory_high_water);
+      if (full != job_store_full_) {
+        spdlog::warn("gateway: Redis holds {} of its maxmemory {} bytes: {}", redis_memory_.used, redis_memory_.max,
                      full ? "new jobs are refused (503)" : "new jobs are accepted again");
       }
+      job_store_full_ = full;
     }
     catalog_timer_.expires_after(std::chrono::seconds(1));
     catalog_timer_.async_wait([this](boost::system::error_code ec) {
@@ -690,9 +691,9 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request, con
   const auto header = http_request["Idempotency-Key"];
   auto key = parse_idempotency_key(std::string_view(header.data(), header.size()));
   if (auto* error = std::get_if<ApiError>(&key)) return done(*error);
-  if (redis_memory_ && job_store_full(*redis_memory_, config_.redis_memory_high_water)) {
+  if (job_store_full_) {
     return done(api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
-                                                       std::to_string(redis_memory_->used * 100 / redis_memory_->max) +
+                                                       std::to_string(redis_memory_.used * 100 / redis_memory_.max) +
                                                        "% of its maxmemory): retry later"));
   }
   job_store::NewJob job;

@@ -147,7 +147,9 @@ class Gateway {
   RedisExecutor redis_;
   HttpServer server_;
   Catalog catalog_;
-  std::optional<RedisMemory> redis_memory_;  // as of the last catalog refresh
+  // Redis's memory as of the last catalog refresh, and whether it is past the high-water mark then.
+  RedisMemory redis_memory_;
+  bool job_store_full_ = false;
   boost::asio::steady_timer catalog_timer_;
   boost::asio::steady_timer sweep_timer_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;

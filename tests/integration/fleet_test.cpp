@@ -469,10 +469,9 @@ TEST(FleetRedisMemory, NewJobsAreRefusedNearMaxmemoryAndAcceptedAgainAfter) {
   const std::string before = fleet.submit({{"model", "noop"}, {"input", {{"text", "before"}}}});
   fleet.wait_job(before, 10);
   RedisClient redis(fleet.redis_endpoint());
-  const std::string info = redis.command({"INFO", "memory"}).str();
-  const auto at = info.find("\nused_memory:");
-  ASSERT_NE(at, std::string::npos);
-  const uint64_t used = std::stoull(info.substr(at + 13));
+  const auto memory = parse_redis_memory(redis.command({"INFO", "memory"}).str());
+  ASSERT_TRUE(memory);
+  const uint64_t used = memory->used;
   ASSERT_EQ(redis.command({"CONFIG", "SET", "maxmemory", std::to_string(used + used / 20)}).str(), "OK");
   auto refused = fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"full"}})");
   for (int i = 0; i < 40 && refused.status == 202; ++i) {  // the gateway looks once a second
