@@ -265,6 +265,7 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
                          {"sample_rate", summary.info.sample_rate},
                          {"max_batch", summary.info.max_batch},
                          {"parameters", summary.info.parameters},
+                         {"modes", summary.info.modes},
                          {"workers", summary.workers},
                          {"slots", summary.slots},
                          {"devices", devices},

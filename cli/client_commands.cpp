@@ -12,7 +12,9 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/evaluate_command.hpp"
 #include "cli/http_client.hpp"
+#include "cli/text_columns.hpp"
 #include "common/config.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -54,21 +56,6 @@ std::optional<GatewayAddress> parse_gateway_url(const std::string& url) {
 bool is_final_state(const std::string& state) {
   return state == "succeeded" || state == "failed" || state == "cancelled" || state == "expired";
 }
-
-namespace {
-
-std::string fixed(double value, int decimals) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
-  return buffer;
-}
-
-std::string pad(std::string text, size_t width) {
-  if (text.size() < width) text.append(width - text.size(), ' ');
-  return text;
-}
-
-}  // namespace
 
 std::string progress_line(const json& job, size_t width) {
   const std::string state = job.value("state", "?");
@@ -304,10 +291,12 @@ void client_usage() {
                "  status ID [--json]  one job's state      wait ID [--timeout S] [--json]  wait until it is final\n"
                "  cancel ID [--json]  cancel a job         workers [--json]  models [--json]\n"
                "exit status: 0 success, 1 the job or the request failed, 2 usage\n";
+  evaluate_usage();
 }
 
 std::optional<int> run_client_command(const std::vector<std::string>& args) {
-  static const std::set<std::string> kCommands{"submit", "status", "wait", "cancel", "workers", "models"};
+  static const std::set<std::string> kCommands{"submit",  "status", "wait",    "cancel",
+                                               "workers", "models", "evaluate"};
   if (args.empty() || kCommands.count(args[0]) == 0) return std::nullopt;
   Client client;
   const std::string url = env_string("GPUFLEET_URL", "http://127.0.0.1:8001");
@@ -320,6 +309,10 @@ std::optional<int> run_client_command(const std::vector<std::string>& args) {
   try {
     const std::string& command = args[0];
     if (command == "submit") return submit(client, args);
+    if (command == "evaluate") {
+      return run_evaluate(HttpEndpoint{address->tls, address->host, address->port},
+                          env_string("GPUFLEET_CA_FILE", ""), args);
+    }
     std::vector<std::string> positional;
     double timeout_s = 3600;
     for (size_t i = 1; i < args.size(); ++i) {

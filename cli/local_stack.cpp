@@ -20,6 +20,13 @@ namespace gpufleet::cli {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The built-in models the stack's worker serves unless WORKER_MODELS names others: all this build can run.
+#ifdef GPUFLEET_HAVE_VIDEO
+constexpr const char* kBuiltModels = "espeak,portrait";
+#else
+constexpr const char* kBuiltModels = "espeak";
+#endif
 bool redis_answers(uint16_t port) {
   RedisEndpoint endpoint;
   endpoint.port = port;
@@ -65,7 +72,7 @@ StackConfig StackConfig::from_env(const std::string& bin_dir) {
   config.storage_root = storage_root_from_env();
   config.state_dir = env_string("STATE_DIR", (fs::temp_directory_path() / ("gpufleet-" + std::to_string(config.http_port))).string());
   config.workers = static_cast<int>(env_int("WORKERS", 1, 0, 256));
-  config.worker_models = env_string("WORKER_MODELS", "espeak");
+  config.worker_models = env_string("WORKER_MODELS", kBuiltModels);
   config.worker_slots = static_cast<int>(env_int("WORKER_SLOTS", 1, 1, 1024));
   config.device = env_string("DEVICE", "auto");
   if (auto gpus = env_value("GPUS"); gpus && !gpus->empty()) {

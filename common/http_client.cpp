@@ -72,8 +72,20 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
   }
   beast::tcp_stream& transport = secure ? beast::get_lowest_layer(*secure) : *plain;
   beast::flat_buffer buffer;
+  std::string streamed_body;  // a chunked body, when on_body_data takes it piece by piece
+  auto on_chunk = [&](std::uint64_t, beast::string_view data, beast::error_code& error) -> std::size_t {
+    const std::string_view piece(data.data(), data.size());
+    if (streamed_body.size() + piece.size() > options.max_body_bytes) {
+      error = http::error::body_limit;
+      return 0;
+    }
+    streamed_body.append(piece);
+    options.on_body_data(piece);
+    return piece.size();
+  };
   http::response_parser<http::string_body> parser;
   parser.body_limit(options.max_body_bytes);
+  if (options.on_body_data) parser.on_chunk_body(on_chunk);
 
   auto fail = [&](const beast::error_code& error) {
     result.status = 0;
@@ -82,9 +94,10 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
   };
   auto on_read = [&](beast::error_code error, size_t) {
     if (error) return fail(error);
+    const bool streamed = parser.chunked() && options.on_body_data;
     auto response = parser.release();
     result.status = static_cast<int>(response.result_int());
-    result.body = std::move(response.body());
+    result.body = streamed ? std::move(streamed_body) : std::move(response.body());
     for (const auto& field : response) {
       std::string name(field.name_string());
       std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -31,6 +31,9 @@ struct HttpCallOptions {
   // Set: only resolved addresses it accepts are connected to (the very addresses it was shown, so a name
   // that resolves differently a moment later cannot slip past it). None accepted: no answer, nothing sent.
   std::function<bool(const boost::asio::ip::address&)> address_allowed;
+  // Set: a chunked answer's body is handed here piece by piece as it arrives (a stream's time to first
+  // audio), and still collected in HttpResult::body. Answers of a known length are not split.
+  std::function<void(std::string_view)> on_body_data;
 };
 
 struct HttpResult {

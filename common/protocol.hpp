@@ -61,7 +61,10 @@ struct ModelInfo {
   // The input fields of the model's own (XTTS's "temperature", a drill's "sleep_ms"), beyond those the fleet
   // defines for every model of its kind; the gateway refuses any other field (docs/security.md).
   std::vector<std::string> parameters;
-  MSGPACK_DEFINE_MAP(name, kind, languages, cloning, sample_rate, max_batch, parameters)
+  // A video model's modes ("talking_head", "lip_sync"): /health's models.video and models.lipsync say
+  // whether any served model offers each.
+  std::vector<std::string> modes;
+  MSGPACK_DEFINE_MAP(name, kind, languages, cloning, sample_rate, max_batch, parameters, modes)
 };
 
 // A model a worker was configured with but could not load (or warm up): reported, not served.

@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   parse_upload("audio/wav", bytes);
   parse_wait(bytes, 60);
-  parse_idempotency_key(bytes);
+  parse_idempotency_key(std::string_view(bytes));
   render_job({{"id", std::string(bytes.substr(0, 40))},
               {"state", "succeeded"},
               {"result", std::string(bytes)},

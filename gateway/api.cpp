@@ -269,6 +269,13 @@ std::variant<std::string, ApiError> input_file(const nlohmann::json& input, cons
   return relative->string();
 }
 
+// The fleet's name for a video mode, given its own or one of the original service's.
+std::optional<std::string> canonical_video_mode(std::string_view mode) {
+  if (mode == "talking_head" || mode == "liveportrait") return "talking_head";
+  if (mode == "lip_sync" || mode == "lipsync" || mode == "wav2lip") return "lip_sync";
+  return std::nullopt;
+}
+
 // Checks a video input: a portrait and speech that exist where workers may read them, and the options.
 // `speech_from_stage`: the speech comes from the pipeline's TTS stage, so the input names none.
 std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input, const CatalogModel& model,
@@ -301,9 +308,17 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
     normalised["audio_path"] = std::get<std::string>(speech);
   }
   if (auto mode = input.find("mode"); mode != input.end() && !mode->is_null()) {
-    if (!mode->is_string() || (*mode != "talking_head" && *mode != "lip_sync")) {
-      return api_error(ErrorCode::kInvalidInput, "mode must be talking_head or lip_sync");
+    const auto canonical =
+        mode->is_string() ? canonical_video_mode(mode->get_ref<const std::string&>()) : std::nullopt;
+    if (!canonical) {
+      return api_error(ErrorCode::kInvalidInput,
+                       "mode must be talking_head (or liveportrait) or lip_sync (or lipsync, wav2lip)");
     }
+    if (!model.modes.empty() &&
+        std::find(model.modes.begin(), model.modes.end(), *canonical) == model.modes.end()) {
+      return api_error(ErrorCode::kInvalidInput, "model " + model.name + " has no mode " + *canonical);
+    }
+    normalised["mode"] = *canonical;
   }
   if (auto size = input.find("size"); size != input.end() && !size->is_null()) {
     const bool ok = size->is_number_integer() &&
@@ -331,8 +346,9 @@ SubmitParse text_to_video(SubmitRequest request, const CatalogModel& video_model
   const CatalogModel* speech_model = catalog.find(speech_model_name);
   if (speech_model == nullptr) return api_error(ErrorCode::kUnknownModel, "no model named '" + speech_model_name + "'");
   if (speech_model->kind != "tts") {
-    return api_error(ErrorCode::kInvalidRequest, "tts_model " + speech_model_name + " serves " + speech_model->kind +
-                                                     " jobs, not tts");
+    return api_error(ErrorCode::kUnknownModel, "no tts model named '" + speech_model_name +
+                                                   "' for tts_model (it serves " + speech_model->kind +
+                                                   " jobs)");
   }
   nlohmann::json speech_input = nlohmann::json::object();
   if (auto options = input.find("tts"); options != input.end() && !options->is_null()) {
@@ -364,12 +380,25 @@ SubmitParse text_to_video(SubmitRequest request, const CatalogModel& video_model
   return request;
 }
 
-SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, const Limits& limits) {
+// The original service named its video modes after the networks behind them: such a name, with no model
+// given, asks for that network's backend when a worker serves it, and otherwise for the default video model.
+void choose_video_model_by_mode(SubmitRequest& request, const Catalog& catalog) {
+  const auto mode = request.input.is_object() ? request.input.find("mode") : request.input.end();
+  if (mode == request.input.end() || !mode->is_string()) return;
+  const std::string& name = mode->get_ref<const std::string&>();
+  if (name != "liveportrait" && name != "wav2lip") return;
+  const CatalogModel* backend = catalog.find(name);
+  if (backend != nullptr && backend->kind == "video" && backend->workers > 0) request.model = name;
+}
+
+SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, const Limits& limits,
+                              bool model_given) {
+  if (request.kind == "video" && !model_given) choose_video_model_by_mode(request, catalog);
   const CatalogModel* model = catalog.find(request.model);
   if (model == nullptr) return api_error(ErrorCode::kUnknownModel, "no model named '" + request.model + "'");
-  if (model->kind != request.kind) {
-    return api_error(ErrorCode::kInvalidRequest,
-                     "model " + model->name + " serves " + model->kind + " jobs, not " + request.kind);
+  if (model->kind != request.kind) {  // among the models of its kind there is none of that name
+    return api_error(ErrorCode::kUnknownModel, "no " + request.kind + " model named '" + model->name +
+                                                   "' (it serves " + model->kind + " jobs)");
   }
   if (request.kind == "video" && request.input.is_object() && !request.input.contains("audio_path") &&
       request.input.contains("text")) {
@@ -391,6 +420,7 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
   const auto& json = std::get<nlohmann::json>(parsed);
 
   SubmitRequest request;
+  bool model_given = false;
   request.kind = "tts";
   if (auto kind = json.find("kind"); kind != json.end()) {
     if (!kind->is_string() || !parse_job_kind(kind->get<std::string>())) {
@@ -403,6 +433,7 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
       return api_error(ErrorCode::kInvalidRequest, "model must be a non-empty string");
     }
     request.model = model->get<std::string>();
+    model_given = true;
   } else {
     request.model = request.kind == "tts" ? limits.default_tts_model : limits.default_video_model;
   }
@@ -438,7 +469,7 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
   auto input = json.find("input");
   if (input == json.end()) return api_error(ErrorCode::kMissingField, "input is required");
   request.input = *input;
-  return finish_submission(std::move(request), catalog, limits);
+  return finish_submission(std::move(request), catalog, limits, model_given);
 }
 
 namespace {
@@ -452,12 +483,14 @@ SubmitParse parse_original(std::string_view content_type, std::string_view body,
   SubmitRequest request;
   request.kind = kind;
   request.model = default_model;
+  bool model_given = false;
   if (auto model = json.find("model"); model != json.end() && model->is_string()) {
     request.model = model->get<std::string>();
+    model_given = true;
     json.erase("model");
   }
   request.input = std::move(json);
-  return finish_submission(std::move(request), catalog, limits);
+  return finish_submission(std::move(request), catalog, limits, model_given);
 }
 
 }  // namespace
@@ -483,10 +516,11 @@ std::optional<int64_t> to_int(const std::string& text) {
 
 }  // namespace
 
-std::variant<std::string, ApiError> parse_idempotency_key(std::string_view header) {
-  if (header.empty()) return std::string();
+std::variant<std::string, ApiError> parse_idempotency_key(std::optional<std::string_view> sent) {
+  if (!sent) return std::string();
+  const std::string_view header = *sent;
   const bool printable = std::all_of(header.begin(), header.end(), [](char c) { return c > 0x20 && c < 0x7F; });
-  if (header.size() > 255 || !printable) {
+  if (header.empty() || header.size() > 255 || !printable) {
     return api_error(ErrorCode::kInvalidRequest, "Idempotency-Key must be 1 to 255 visible ASCII characters");
   }
   return std::string(header);

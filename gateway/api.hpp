@@ -119,8 +119,9 @@ SubmitParse parse_video_generate(std::string_view content_type, std::string_view
 SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                const Limits& limits);
 
-// The Idempotency-Key header: empty when absent, an error when malformed.
-std::variant<std::string, ApiError> parse_idempotency_key(std::string_view header);
+// The Idempotency-Key header (nullopt: not sent): "" when absent, an error when malformed or sent empty (a
+// client that means to send a key and sends none would otherwise make a new job on every retry).
+std::variant<std::string, ApiError> parse_idempotency_key(std::optional<std::string_view> header);
 // What identifies a request under an idempotency key: a repeat must match it.
 std::string request_fingerprint(std::string_view route, std::string_view body);
 

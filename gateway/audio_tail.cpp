@@ -50,7 +50,9 @@ void AudioTail::on_job(const std::vector<std::string>& fields) {
   }
   const std::string& state = fields[0];
   if (fields[2] != "tts") {
-    return fail(api_error(ErrorCode::kInvalidRequest, "job " + id_ + " makes " + fields[2] + ", not speech: fetch /result"));
+    // The stream is a speech job's: a video job has no such resource.
+    return fail(api_error(ErrorCode::kNotFound, "job " + id_ + " makes " + fields[2] +
+                                                    ", not speech: it has no audio stream; fetch /result"));
   }
   if (attempt_ && *attempt_ != fields[1] && offset_ > 0) {
     return abort();  // a new attempt speaks from the start: what went out cannot be continued

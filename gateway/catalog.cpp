@@ -20,6 +20,7 @@ Catalog Catalog::from_redis_hash(const std::vector<std::pair<std::string, std::s
       model.sample_rate = json.value("sample_rate", 0u);
       model.max_batch = json.value("max_batch", 1u);
       model.parameters = json.value("parameters", std::vector<std::string>{});
+      model.modes = json.value("modes", std::vector<std::string>{});
       model.workers = json.value("workers", 0u);
       model.slots = json.value("slots", 0u);
       model.devices = json.value("devices", std::vector<std::string>{});

@@ -22,6 +22,7 @@ struct CatalogModel {
   std::vector<std::string> devices;
   uint32_t max_batch = 1;  // jobs a worker runs together
   std::vector<std::string> parameters;  // input fields of the model's own (protocol::ModelInfo::parameters)
+  std::vector<std::string> modes;       // a video model's (protocol::ModelInfo::modes)
 };
 
 class Catalog {

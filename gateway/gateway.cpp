@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -14,10 +14,11 @@
 #include "common/job.hpp"
 #include "common/job_store.hpp"
 #include "common/json_text.hpp"
-#include "common/utf8.hpp"
 #include "common/redis_schema.hpp"
+#include "common/utf8.hpp"
 #include "gateway/audio_tail.hpp"
 #include "gateway/dashboard.hpp"
+#include "gateway/openapi.hpp"
 #include "gateway/storage_sweeper.hpp"
 
 namespace gpufleet::gateway {
@@ -103,8 +104,9 @@ class CorsResponder final : public Responder {
 // The route a path belongs to, as a metric label: ids folded, unknown paths one label, so that clients
 // cannot grow the number of series.
 std::string route_label(const std::string& path) {
-  static const std::set<std::string> kFixed{"/health", "/metrics", "/tts/generate", "/video/generate", "/v1/jobs",
-                                            "/v1/files", "/v1/models", "/v1/workers", "/v1/events", "/dashboard"};
+  static const std::set<std::string> kFixed{"/health",    "/metrics",   "/tts/generate", "/video/generate",
+                                            "/v1/jobs",   "/v1/files",  "/v1/models",    "/v1/workers",
+                                            "/v1/events", "/dashboard", "/openapi.json"};
   if (kFixed.count(path) != 0) return path;
   if (path.rfind("/v1/jobs/", 0) == 0) {
     if (path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0) return "/v1/jobs/{id}/result";
@@ -353,12 +355,27 @@ void Gateway::handle(Request request, Respond responder) {
   responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, route_label(path), method_label(method));
   if (path == "/metrics") {
     if (method != http::verb::get) {
-      return responder->send(error_response(api_error(ErrorCode::kMethodNotAllowed, "use GET /metrics")));
+      auto refused = error_response(api_error(ErrorCode::kMethodNotAllowed, "use GET /metrics"));
+      refused.set(http::field::allow, "GET");
+      return responder->send(std::move(refused));
     }
     StringResponse response{http::status::ok, 11};
     response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     metrics_.set("gpufleet_gateway_open_waits", {}, static_cast<double>(wait_quota_.open_total()));
     response.body() = metrics_.render();
+    response.prepare_payload();
+    return responder->send(std::move(response));
+  }
+  if (path == "/openapi.json") {  // open like /metrics: it describes the API, it holds no data
+    if (method != http::verb::get && method != http::verb::head) {
+      auto refused = error_response(api_error(ErrorCode::kMethodNotAllowed, "use GET /openapi.json"));
+      refused.set(http::field::allow, "GET, HEAD");
+      return responder->send(std::move(refused));
+    }
+    StringResponse response{http::status::ok, 11};
+    response.set(http::field::server, "gpufleet");
+    response.set(http::field::content_type, "application/json");
+    response.body() = std::string(openapi_json());
     response.prepare_payload();
     return responder->send(std::move(response));
   }
@@ -531,6 +548,7 @@ void Gateway::health(Respond responder) {
     int workers = 0;
     bool tts = false;
     bool video = false;
+    bool lipsync = false;
     int64_t queue_depth = 0;
     json queues = json::object();
     json failed_models = json::array();
@@ -566,8 +584,15 @@ void Gateway::health(Respond responder) {
       broker_state = alive_ms == 0 ? "unknown" : unix_ms() - alive_ms <= 3 * heartbeat_ms + 1000 ? "up" : "down";
       for (const auto& [name, model] : catalog_.models()) {
         if (model.workers == 0) continue;
+        // A video model that lists no modes takes any (as submissions to it are checked).
+        auto offers = [&model](const char* mode) {
+          return model.kind == "video" &&
+                 (model.modes.empty() ||
+                  std::find(model.modes.begin(), model.modes.end(), mode) != model.modes.end());
+        };
         tts = tts || model.kind == "tts";
-        video = video || model.kind == "video";
+        video = video || offers("talking_head");
+        lipsync = lipsync || offers("lip_sync");
       }
     }
     const bool healthy = result.ok && tts && broker_state == "up";
@@ -585,7 +610,7 @@ void Gateway::health(Respond responder) {
     json body{{"status", healthy ? "healthy" : "unhealthy"},
               {"device", device},
               {"capabilities", {{"mps", by_device.count("mps") > 0}, {"cuda", by_device.count("cuda") > 0}}},
-              {"models", {{"tts", tts}, {"video", video}, {"lipsync", false}}},
+              {"models", {{"tts", tts}, {"video", video}, {"lipsync", lipsync}}},
               {"fleet", fleet}};
     if (!result.ok) body["error"] = {{"code", "unavailable"}, {"message", result.failure}};
     responder->send(json_ok(healthy ? 200 : 503, body));
@@ -602,11 +627,12 @@ void Gateway::list_models(Respond responder) {
                       {"sample_rate", model.sample_rate},
                       {"max_batch", model.max_batch},
                       {"parameters", model.parameters},
+                      {"modes", model.modes},
                       {"workers", model.workers},
                       {"slots", model.slots},
                       {"devices", model.devices},
                       {"default", (model.kind == "tts" && name == config_.api.default_tts_model) ||
-                                     (model.kind == "video" && name == config_.api.default_video_model)}});
+                                      (model.kind == "video" && name == config_.api.default_video_model)}});
   }
   responder->send(json_ok(200, {{"models", models}}));
 }
@@ -688,8 +714,11 @@ void Gateway::recent_jobs(const std::string& query, const Caller& caller, Respon
 
 void Gateway::create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
                          std::function<void(std::variant<Created, ApiError>)> done) {
-  const auto header = http_request["Idempotency-Key"];
-  auto key = parse_idempotency_key(std::string_view(header.data(), header.size()));
+  std::optional<std::string_view> header;
+  if (auto field = http_request.find("Idempotency-Key"); field != http_request.end()) {
+    header.emplace(field->value().data(), field->value().size());
+  }
+  auto key = parse_idempotency_key(header);
   if (auto* error = std::get_if<ApiError>(&key)) return done(*error);
   if (job_store_full_) {
     return done(api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
@@ -854,31 +883,41 @@ void Gateway::generate(SubmitParse parsed, const std::string& path_field, const 
   // The slot first: a caller at its limit must not leave a job behind that nobody waits for.
   auto slot = take_wait_slot(caller, responder);
   if (!slot) return;
-  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller, [this, responder, path_field, slot](std::variant<Created, ApiError> created) mutable {
-    if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
-    const std::string id = std::get<Created>(created).id;
-    await_final(id, config_.sync_timeout, responder, std::move(slot), [responder, id, path_field](const FinalOutcome* outcome) {
-      json body{{"job_id", id}};
-      unsigned status = 200;
-      if (outcome == nullptr) {
-        body["success"] = false;
-        body["error"] = {{"code", "timeout"}, {"message", "the job did not finish in time; poll /v1/jobs/" + id}};
-        status = 504;
-      } else if (outcome->state == "succeeded") {
-        body["success"] = true;
-        body[path_field] = outcome->result.value(path_field, json());
-        body["duration_s"] = outcome->result.value("duration_s", 0.0);
-        body["generation_time_ms"] = outcome->result.value("generation_time_ms", 0.0);
-      } else {
-        body["success"] = false;
-        const auto code = parse_error_code(outcome->error_code).value_or(ErrorCode::kJobFailed);
-        body["error"] = {{"code", outcome->error_code.empty() ? outcome->state : outcome->error_code},
-                         {"message", outcome->error_message}};
-        status = static_cast<unsigned>(http_status_for(code));
-      }
-      responder->send(json_ok(status, body));
-    });
-  });
+  auto submission = std::get<SubmitRequest>(std::move(parsed));
+  // The model that makes the answer's file (a text-to-video job's last stage): a mode such as "liveportrait"
+  // chooses it, so the caller is told which one it got.
+  std::string model = submission.stages.empty() ? submission.model : submission.stages.back().model;
+  create_job(
+      std::move(submission), request, caller,
+      [this, responder, path_field, slot,
+       model = std::move(model)](std::variant<Created, ApiError> created) mutable {
+        if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
+        const std::string id = std::get<Created>(created).id;
+        await_final(
+            id, config_.sync_timeout, responder, std::move(slot),
+            [responder, id, path_field, model](const FinalOutcome* outcome) {
+              json body{{"job_id", id}, {"model", model}};
+              unsigned status = 200;
+              if (outcome == nullptr) {
+                body["success"] = false;
+                body["error"] = {{"code", "timeout"},
+                                 {"message", "the job did not finish in time; poll /v1/jobs/" + id}};
+                status = 504;
+              } else if (outcome->state == "succeeded") {
+                body["success"] = true;
+                body[path_field] = outcome->result.value(path_field, json());
+                body["duration_s"] = outcome->result.value("duration_s", 0.0);
+                body["generation_time_ms"] = outcome->result.value("generation_time_ms", 0.0);
+              } else {
+                body["success"] = false;
+                const auto code = parse_error_code(outcome->error_code).value_or(ErrorCode::kJobFailed);
+                body["error"] = {{"code", outcome->error_code.empty() ? outcome->state : outcome->error_code},
+                                 {"message", outcome->error_message}};
+                status = static_cast<unsigned>(http_status_for(code));
+              }
+              responder->send(json_ok(status, body));
+            });
+      });
 }
 
 void Gateway::cancel_job(const std::string& id, const Caller& caller, Respond responder) {

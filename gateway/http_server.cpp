@@ -231,9 +231,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     body_limit_ = route == limits_.body_bytes_by_path.end() ? limits_.max_body_bytes : route->second;
     parser_->body_limit(body_limit_);
     if (auto length = parser_->content_length(); length && *length > body_limit_) {
-      return reject(api_error(ErrorCode::kPayloadTooLarge,
-                              "body of " + std::to_string(*length) + " bytes is over the limit of " +
-                                  std::to_string(body_limit_)));
+      return reject_unread_body(api_error(ErrorCode::kPayloadTooLarge, "body of " + std::to_string(*length) +
+                                                                           " bytes is over the limit of " +
+                                                                           std::to_string(body_limit_)));
     }
     arm_read_deadline(limits_.body_timeout);
     http::async_read(stream_, buffer_, *parser_,
@@ -291,8 +291,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return close();
     }
     if (ec == http::error::body_limit) {
-      return reject(api_error(ErrorCode::kPayloadTooLarge, "body over the limit of " +
-                                                                std::to_string(body_limit_) + " bytes"));
+      return reject_unread_body(api_error(
+          ErrorCode::kPayloadTooLarge, "body over the limit of " + std::to_string(body_limit_) + " bytes"));
     }
     if (ec == http::error::header_limit) {
       return reject(api_error(ErrorCode::kInvalidRequest, "request headers too large"), 431);
@@ -302,6 +302,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void reject(const ApiError& error, unsigned status = 0) {
     write(json_response(status != 0 ? status : static_cast<unsigned>(error.status), error_body(error), 11, false));
+  }
+
+  // A refusal while the client is still sending its body (413): the connection is drained before it closes.
+  void reject_unread_body(const ApiError& error) {
+    drain_before_close_ = true;
+    reject(error);
   }
 
   // While a handler holds the response: a readable socket is either the client's close or a pipelined
@@ -380,7 +386,34 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void close_now() {
     beast::error_code ignored;
     socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (std::exchange(drain_before_close_, false)) return drain();
     transport().close();
+  }
+
+  // Closing a socket with unread bytes resets the connection, and the reset can destroy the answer in the
+  // client's receive buffer before it reads it: a client that writes its whole body before reading (most
+  // HTTP libraries) then sees no answer at all instead of the 413. So, as nginx's lingering close does, the
+  // rest of the body is read and discarded, for at most kDrainTime and kDrainBytes, and then the socket
+  // closes.
+  void drain() {
+    static constexpr auto kDrainTime = std::chrono::seconds(2);
+    static constexpr size_t kDrainBytes = 64u << 20;
+    if (!drain_buffer_) {
+      drain_buffer_ = std::make_unique<std::array<char, 16384>>();
+      drained_bytes_ = 0;
+      transport().expires_after(kDrainTime);  // the stream closes itself when it passes
+    }
+    transport().async_read_some(asio::buffer(*drain_buffer_),
+                                [self = shared_from_this()](beast::error_code ec, size_t n) {
+                                  self->drained_bytes_ += n;
+                                  if (ec || self->drained_bytes_ >= kDrainBytes) {
+                                    self->drain_buffer_.reset();
+                                    beast::error_code ignored;
+                                    self->transport().socket().close(ignored);
+                                    return;
+                                  }
+                                  self->drain();
+                                });
   }
 
   Stream stream_;
@@ -396,6 +429,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   size_t body_limit_ = 0;  // the current request's, by its path
+  bool drain_before_close_ = false;  // the client may still be sending a body we refused
+  std::unique_ptr<std::array<char, 16384>> drain_buffer_;  // only while draining
+  size_t drained_bytes_ = 0;
   const HttpLimits& limits_;
   std::shared_ptr<Handler> handler_;
   std::shared_ptr<size_t> connections_;  // the server's count of open sessions

@@ -161,6 +161,8 @@ class PortraitModel final : public models::Model {
     info_.name = renderer_ ? renderer_->family() : "portrait";
     info_.kind = "video";
     info_.parameters = {"seed"};
+    // Every renderer moves the mouth; lip_sync keeps the head still (a wav2lip renderer never moves it).
+    info_.modes = {"talking_head", "lip_sync"};
   }
 
   const protocol::ModelInfo& info() const override { return info_; }

@@ -3,23 +3,28 @@
 // /v1/jobs (kind video); the result streams as an MP4 that FFmpeg reads back with both streams and the
 // speech's length; bad portraits and paths outside the allowed folders are refused with clear errors.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-
+#include <array>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <cmath>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <set>
 #include <thread>
 
+#include "cli/http_client.hpp"
+#include "cli/process.hpp"
 #include "common/files.hpp"
 #include "common/wav.hpp"
+#include "models/video/motion.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/media.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/vits_voice.hpp"
-#include "models/video/motion.hpp"
 
 namespace gpufleet::testing {
 namespace {
@@ -37,6 +42,7 @@ TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
   Fleet fleet(FleetOptions{1, "espeak,portrait", 1, {}});
   auto health = json::parse(fleet.get("/health").body);
   EXPECT_EQ(health["models"]["video"], true) << health.dump();
+  EXPECT_EQ(health["models"]["lipsync"], true) << health.dump();
 
   auto image = fleet.post("/v1/files", read_all(astronaut()), "image/png");
   ASSERT_EQ(image.status, 201) << image.body;
@@ -44,16 +50,20 @@ TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
   EXPECT_EQ(json::parse(fleet.get("/v1/files/" + json::parse(image.body)["id"].get<std::string>()).body)["content_type"],
             "image/png");
 
-  // The original runtime's two calls: speech first, then the video of it.
+  // The original runtime's two calls: speech first, then the video of it, in the original documentation's
+  // words ("mode": "liveportrait", served here by the embedded backend).
   auto speech = fleet.post("/tts/generate", json{{"text", "Hello, I am a talking head made by the fleet."}}.dump());
   ASSERT_EQ(speech.status, 200) << speech.body;
   const std::string audio_path = json::parse(speech.body)["audio_path"];
   const auto wav = parse_wav(*read_file(audio_path, 64 << 20));
   ASSERT_TRUE(wav);
-  auto video = fleet.post("/video/generate", json{{"audio_path", audio_path}, {"reference_image", portrait}}.dump());
+  auto video = fleet.post(
+      "/video/generate",
+      json{{"audio_path", audio_path}, {"reference_image", portrait}, {"mode", "liveportrait"}}.dump());
   ASSERT_EQ(video.status, 200) << video.body;
   const auto answer = json::parse(video.body);
   EXPECT_EQ(answer["success"], true);
+  EXPECT_EQ(answer["model"], "portrait");
   const std::string video_path = answer["video_path"];
   const auto probe = probe_media(video_path);
   ASSERT_TRUE(probe.contains("streams")) << "ffprobe cannot read " << video_path;
@@ -65,7 +75,9 @@ TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
   // The async API: kind video, the speech as an uploaded WAV this time, the result streamed back, and the
   // frames rendered reported on the job's events while it runs.
   EventRecorder events(fleet.redis_endpoint(), fleet.keys().job_events());
-  auto uploaded = fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(48000, 0), 16000), "audio/wav");
+  // Ten seconds of speech: the render must outlast a few heartbeats (which carry progress) on a fast machine.
+  auto uploaded =
+      fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(160000, 0), 16000), "audio/wav");
   ASSERT_EQ(uploaded.status, 201) << uploaded.body;
   const std::string id = fleet.submit({{"kind", "video"},
                                        {"input", {{"audio_path", json::parse(uploaded.body)["audio_path"]},
@@ -75,7 +87,7 @@ TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
   auto job = fleet.wait_job(id, 120);
   ASSERT_EQ(job["state"], "succeeded") << job.dump();
   EXPECT_EQ(job["model"], "portrait");
-  EXPECT_EQ(job["result"]["frames"], 75);
+  EXPECT_EQ(job["result"]["frames"], 250);
   EXPECT_EQ(job["result"]["width"], 256);
   auto result = fleet.get("/v1/jobs/" + id + "/result");
   ASSERT_EQ(result.status, 200);
@@ -86,10 +98,120 @@ TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
     if (!event.contains("progress")) continue;
     ++reports;
     EXPECT_EQ(event["state"], "running");
-    EXPECT_EQ(event["progress"]["total"], 75);
-    EXPECT_LT(event["progress"]["done"].get<int>(), 75);
+    EXPECT_EQ(event["progress"]["total"], 250);
+    EXPECT_LT(event["progress"]["done"].get<int>(), 250);
   }
   EXPECT_GE(reports, 1) << "no progress was reported while the video rendered";
+}
+
+// Guards the first start (#19): `gpufleet up` with no WORKER_MODELS serves every model the build runs, so
+// a video build answers /video/generate without the user finding WORKER_MODELS=espeak,portrait.
+TEST(FleetVideo, UpServesTheTalkingHeadWithoutBeingAsked) {
+  TempDir dir;
+  const uint16_t http_port = cli::free_port();
+  auto up = cli::Process::spawn({bin_dir() + "/gpufleet", "up"},
+                                {{"HOST", "127.0.0.1"},
+                                 {"PORT", std::to_string(http_port)},
+                                 {"REDIS_PORT", std::to_string(cli::free_port())},
+                                 {"BROKER_PORT", std::to_string(cli::free_port())},
+                                 {"BROKER_METRICS_PORT", "0"},
+                                 {"STATE_DIR", (dir.path() / "state").string()},
+                                 {"STORAGE_ROOT", (dir.path() / "storage").string()}},
+                                (dir.path() / "up.log").string());
+  json health;
+  for (int i = 0; i < 600 && !(health.is_object() && health["models"]["video"] == true); ++i) {
+    health = json::parse(cli::http_request("GET", "127.0.0.1", http_port, "/health").body, nullptr, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(health.is_object()) << *read_file(dir.path() / "up.log", 1 << 20);
+  EXPECT_EQ(health["models"]["tts"], true) << health.dump();
+  EXPECT_EQ(health["models"]["video"], true) << health.dump();
+  EXPECT_EQ(health["models"]["lipsync"], true) << health.dump();
+  up.signal(SIGTERM);
+  auto status = up.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+// Guards `gpufleet evaluate` (#19): against a real fleet it runs the whole standard workload (speech of three
+// lengths, streamed every other round, and text to video), writes a report whose counts match the jobs the
+// fleet ran, with first-audio figures for the streams, and a chart with a mark per job.
+TEST(FleetVideo, EvaluateReportsEveryServedModel) {
+  Fleet fleet(FleetOptions{1, "espeak,portrait", 2, {}});
+  TempDir dir;
+  const std::string command =
+      "GPUFLEET_URL=http://127.0.0.1:" + std::to_string(fleet.stack().config().http_port) + " " + bin_dir() +
+      "/gpufleet evaluate --rounds 2 --languages 2 --concurrency 3 --image " + astronaut() + " --out " +
+      (dir.path() / "reports").string() + " 2>&1";
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::array<char, 4096> buffer{};
+  for (size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) out.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+
+  std::vector<std::filesystem::path> reports, charts;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path() / "reports")) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("summary_report_", 0) == 0 && entry.path().extension() == ".json")
+      reports.push_back(entry.path());
+    if (name.rfind("latency_", 0) == 0 && entry.path().extension() == ".svg") charts.push_back(entry.path());
+  }
+  ASSERT_EQ(reports.size(), 1u) << out;
+  ASSERT_EQ(charts.size(), 1u) << out;
+  const json report = json::parse(*read_file(reports[0], 1 << 24));
+  // espeak: 2 languages x 3 lengths x 2 rounds; portrait: one text-to-video case x 2 rounds.
+  EXPECT_EQ(report["jobs_total"], 14) << report.dump(1).substr(0, 2000);
+  EXPECT_EQ(report["failures_total"], 0);
+  const json& espeak = report["models"]["espeak"];
+  EXPECT_EQ(espeak["succeeded"], 12);
+  EXPECT_GT(espeak["latency_ms"]["p50"].get<double>(), 0);
+  EXPECT_LE(espeak["latency_ms"]["p50"].get<double>(), espeak["latency_ms"]["p99"].get<double>());
+  EXPECT_GT(espeak["rtf"]["p50"].get<double>(), 0);
+  ASSERT_TRUE(espeak["first_audio_ms"].is_object()) << "the streamed rounds time their first audio";
+  EXPECT_LE(espeak["first_audio_ms"]["p50"].get<double>(), espeak["latency_ms"]["max"].get<double>());
+  const json& portrait = report["models"]["portrait"];
+  EXPECT_EQ(portrait["kind"], "video");
+  EXPECT_EQ(portrait["succeeded"], 2);
+  EXPECT_TRUE(portrait["first_audio_ms"].is_null());
+  // The jobs the report lists are the fleet's: each finished, as the gateway records them.
+  auto recent = json::parse(fleet.get("/v1/jobs?limit=500").body);
+  EXPECT_GE(recent["jobs"].size(), 14u);
+  // The table was printed, and the chart marks every job.
+  EXPECT_NE(out.find("portrait"), std::string::npos) << out;
+  const std::string svg = *read_file(charts[0], 1 << 24);
+  size_t marks = 0;
+  for (size_t at = svg.find("class=\"job\""); at != std::string::npos; at = svg.find("class=\"job\"", at + 1))
+    ++marks;
+  EXPECT_EQ(marks, 14u);
+}
+
+// Guards the upload limit of its own (#19: a 1.6 MB portrait got 413 'over the limit of 1048576 bytes'):
+// /v1/files takes files up to MAX_UPLOAD_BYTES, far over the JSON body limit, which other paths keep.
+TEST(FleetVideo, APortraitOverOneMiBUploadsUpToMaxUploadBytes) {
+  Fleet fleet(FleetOptions{1, "espeak,portrait", 1, {{"MAX_UPLOAD_BYTES", std::to_string(3 << 20)}}});
+  auto noise_png = [](int side) {
+    cv::Mat image(side, side, CV_8UC3);
+    cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(255));
+    std::vector<uchar> bytes;
+    cv::imencode(".png", image, bytes);
+    return std::string(bytes.begin(), bytes.end());
+  };
+  const std::string photo = noise_png(800);  // incompressible: ~1.9 MB
+  ASSERT_GT(photo.size(), 1u << 20);
+  ASSERT_LT(photo.size(), 3u << 20);
+  auto uploaded = fleet.post("/v1/files", photo, "image/png");
+  EXPECT_EQ(uploaded.status, 201) << uploaded.body;
+  EXPECT_EQ(json::parse(uploaded.body)["bytes"], photo.size()) << uploaded.body;
+
+  auto too_big = fleet.post("/v1/files", noise_png(1100), "image/png");  // ~3.6 MB
+  EXPECT_EQ(too_big.status, 413) << too_big.body;
+  EXPECT_EQ(json::parse(too_big.body)["error"]["code"], "payload_too_large");
+  const std::string long_text(1200 * 1024, 'a');
+  auto job = fleet.post("/v1/jobs", json{{"input", {{"text", long_text}}}}.dump());
+  EXPECT_EQ(job.status, 413) << job.body.substr(0, 200);
+  EXPECT_EQ(fleet.get("/health").status, 200);
 }
 
 // Guards text-to-video as one job: the speech stage runs on espeak, its audio and phoneme timings feed the

@@ -5,7 +5,9 @@
 // time, and missing modules or unknown options are clear errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -121,12 +123,23 @@ TEST_F(FaceRendererTest, Wav2LipDrawsTheMouthFromTheAudioAtEachFramesTime) {
   EXPECT_GT(mean_difference(frames, 0, 2, bytes, half, bytes), 0.5) << "speech and silence drew the same mouth";
   EXPECT_EQ(mean_difference(frames, 4, 5, bytes), 0.0) << "frames past the audio did not reuse its last window";
   EXPECT_EQ(mean_difference(frames, 0, 2, bytes, 0, half), 0.0) << "this module keeps the upper half";
-  // A batch of frames equals the frames rendered one by one.
+  // A batch of frames equals the frames rendered one by one, up to rounding: LibTorch's CPU kernels may sum
+  // in another order for another batch size (seen on a machine with other vector units), which moves a value
+  // across a rounding boundary to 8 bits now and then, never by more than one step.
   std::vector<FrameMotion> plan(6);
   const auto batched = render(*session, 30, plan, 96);
   for (size_t f = 0; f < plan.size(); ++f) {
     const auto single = render(*session, 30 + f, {FrameMotion{}}, 96);
-    EXPECT_TRUE(std::equal(single.begin(), single.end(), batched.begin() + static_cast<std::ptrdiff_t>(f * bytes)));
+    int worst = 0;
+    size_t differing = 0;
+    for (size_t i = 0; i < bytes; ++i) {
+      const int difference = std::abs(int(single[i]) - int(batched[f * bytes + i]));
+      worst = std::max(worst, difference);
+      differing += difference != 0 ? 1 : 0;
+    }
+    EXPECT_LE(worst, 1) << "frame " << f;
+    EXPECT_LT(differing, bytes / 100)
+        << "frame " << f << ": " << differing << " of " << bytes << " values differ";
   }
 }
 

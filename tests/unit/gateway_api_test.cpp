@@ -3,9 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "common/sha256.hpp"
-#include "gateway/api_keys.hpp"
 #include "common/wav.hpp"
 #include "gateway/api.hpp"
+#include "gateway/api_keys.hpp"
+#include "gateway/openapi.hpp"
 
 namespace gpufleet::gateway {
 namespace {
@@ -14,7 +15,8 @@ Catalog test_catalog() {
   Catalog catalog;
   catalog.add(CatalogModel{"espeak", "tts", {"en", "de"}, false, 22050, 1, 1, {"cpu"}, 1, {"speed"}});
   catalog.add(CatalogModel{"clone", "tts", {}, true, 24000, 1, 1, {"cuda"}, 1, {"temperature", "speaker"}});
-  catalog.add(CatalogModel{"portrait", "video", {}, false, 0, 1, 1, {"cpu"}, 1, {"seed"}});
+  catalog.add(CatalogModel{
+      "portrait", "video", {}, false, 0, 1, 1, {"cpu"}, 1, {"seed"}, {"talking_head", "lip_sync"}});
   return catalog;
 }
 
@@ -99,7 +101,8 @@ TEST(GatewayApi, InputFieldsAreTheFleetsOrTheModelsOwn) {
   // A parameter of another model is unknown to this one.
   EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi","temperature":0.7}})")).code, ErrorCode::kInvalidInput);
   // A declared parameter must be a value: no objects, arrays or long strings.
-  for (const std::string value : {std::string(R"({"a":1})"), std::string("[1,2]"), "\"" + std::string(1025, 'x') + "\""}) {
+  for (const std::string& value :
+       {std::string(R"({"a":1})"), std::string("[1,2]"), "\"" + std::string(1025, 'x') + "\""}) {
     auto refused = expect_error(submit(R"({"model":"clone","input":{"text":"hi","speaker":)" + value + "}}"));
     EXPECT_EQ(refused.code, ErrorCode::kInvalidInput) << value.substr(0, 20);
   }
@@ -240,8 +243,10 @@ TEST(GatewayApi, VideoJobsNameTheirFilesInsideTheAllowedFolders) {
             ErrorCode::kInvalidInput);
   EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav","size":64}})"),
             ErrorCode::kInvalidInput);
-  EXPECT_EQ(code(R"({"kind":"video","model":"espeak","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav"}})"),
-            ErrorCode::kInvalidRequest);  // a TTS model
+  EXPECT_EQ(
+      code(
+          R"({"kind":"video","model":"espeak","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav"}})"),
+      ErrorCode::kUnknownModel);  // a TTS model: no video model of that name
 
   auto original = parse_video_generate(
       "application/json", R"({"audio_path":"ref.wav","reference_image":"uploads/face.png","mode":"lip_sync"})",
@@ -249,6 +254,70 @@ TEST(GatewayApi, VideoJobsNameTheirFilesInsideTheAllowedFolders) {
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(original));
   EXPECT_EQ(std::get<SubmitRequest>(original).kind, "video");
   EXPECT_EQ(std::get<SubmitRequest>(original).input["mode"], "lip_sync");
+}
+
+// Guards the original service's mode names: a runtime written against its documentation ("mode":
+// "liveportrait", "wav2lip", "lipsync") gets video, on that network's backend when a worker serves it and on
+// the default video model otherwise; a model named in the request is kept; a mode the model lacks is refused.
+// Guards two answers schemathesis found against the OpenAPI description (#19): an Idempotency-Key header
+// sent empty is refused (not taken as "no key", which would make a new job on every retry), and a model of
+// another kind is an unknown model of the asked kind (404), as a name no model has is.
+TEST(GatewayApi, AnEmptyIdempotencyKeyIsRefusedAndAModelOfAnotherKindIsUnknown) {
+  EXPECT_EQ(std::get<std::string>(parse_idempotency_key(std::nullopt)), "");
+  EXPECT_EQ(std::get<std::string>(parse_idempotency_key(std::string_view("retry-1"))), "retry-1");
+  EXPECT_EQ(std::get<ApiError>(parse_idempotency_key(std::string_view(""))).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(std::get<ApiError>(parse_idempotency_key(std::string_view("a b"))).code,
+            ErrorCode::kInvalidRequest);
+  EXPECT_EQ(std::get<ApiError>(parse_idempotency_key(std::string_view(std::string(256, 'k')))).code,
+            ErrorCode::kInvalidRequest);
+
+  auto wrong_kind = expect_error(parse_video_generate(
+      "application/json", R"({"model":"espeak","audio_path":"ref.wav","reference_image":"uploads/face.png"})",
+      test_catalog(), test_limits()));
+  EXPECT_EQ(wrong_kind.code, ErrorCode::kUnknownModel);
+  EXPECT_EQ(wrong_kind.status, 404);
+  EXPECT_NE(wrong_kind.message.find("serves tts jobs"), std::string::npos) << wrong_kind.message;
+}
+
+TEST(GatewayApi, TheOriginalVideoModeNamesChooseTheirBackendWhenServed) {
+  const std::string files = R"("audio_path":"ref.wav","reference_image":"uploads/face.png")";
+  auto video = [&](const Catalog& catalog, const std::string& fields) {
+    auto parsed =
+        parse_video_generate("application/json", "{" + files + "," + fields + "}", catalog, test_limits());
+    EXPECT_TRUE(std::holds_alternative<SubmitRequest>(parsed)) << std::get<ApiError>(parsed).message;
+    return std::holds_alternative<SubmitRequest>(parsed) ? std::get<SubmitRequest>(parsed) : SubmitRequest{};
+  };
+  const Catalog embedded_only = test_catalog();
+  auto request = video(embedded_only, R"("mode":"liveportrait")");
+  EXPECT_EQ(request.model, "portrait");
+  EXPECT_EQ(request.input["mode"], "talking_head");
+  EXPECT_EQ(video(embedded_only, R"("mode":"lipsync")").input["mode"], "lip_sync");
+  EXPECT_EQ(video(embedded_only, R"("mode":"wav2lip")").model, "portrait");
+
+  Catalog neural = test_catalog();
+  neural.add(CatalogModel{
+      "liveportrait", "video", {}, false, 0, 2, 2, {"cuda"}, 1, {"seed"}, {"talking_head", "lip_sync"}});
+  neural.add(
+      CatalogModel{"wav2lip", "video", {}, false, 0, 0, 0, {}, 1, {"seed"}, {"talking_head", "lip_sync"}});
+  EXPECT_EQ(video(neural, R"("mode":"liveportrait")").model, "liveportrait");
+  EXPECT_EQ(video(neural, R"("mode":"wav2lip")").model,
+            "portrait");  // in the catalog, but no worker serves it
+  EXPECT_EQ(video(neural, R"("mode":"liveportrait","model":"portrait")").model, "portrait");
+  auto job = parse_job_submission("application/json",
+                                  R"({"kind":"video","input":{)" + files + R"(,"mode":"liveportrait"}})",
+                                  neural, test_limits());
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(job));
+  EXPECT_EQ(std::get<SubmitRequest>(job).model, "liveportrait");
+
+  Catalog mouth_only = test_catalog();
+  mouth_only.add(CatalogModel{"portrait", "video", {}, false, 0, 1, 1, {"cpu"}, 1, {"seed"}, {"lip_sync"}});
+  auto refused = parse_video_generate("application/json", "{" + files + R"(,"mode":"talking_head"})",
+                                      mouth_only, test_limits());
+  EXPECT_EQ(expect_error(refused).code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(expect_error(parse_video_generate("application/json", "{" + files + R"(,"mode":"LIVEPORTRAIT"})",
+                                              embedded_only, test_limits()))
+                .code,
+            ErrorCode::kInvalidInput);
 }
 
 // Guards text-to-video: a video job given text instead of audio_path becomes one job of two stages, speech on
@@ -281,8 +350,10 @@ TEST(GatewayApi, AVideoFromTextIsAPipelineOfSpeechThenVideo) {
   auto code = [](const std::string& body) { return expect_error(submit(body)).code; };
   EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts_model":"none"}})"),
             ErrorCode::kUnknownModel);
-  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts_model":"portrait"}})"),
-            ErrorCode::kInvalidRequest);
+  EXPECT_EQ(
+      code(
+          R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts_model":"portrait"}})"),
+      ErrorCode::kUnknownModel);  // a video model: no tts model of that name
   EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts":"fast"}})"),
             ErrorCode::kInvalidRequest);
   EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","language":"xx"}})"),
@@ -501,6 +572,23 @@ TEST(GatewayApi, RedisMemoryIsReadFromInfoAndComparedWithItsLimit) {
   EXPECT_FALSE(job_store_full({900, 0}, 1));  // no maxmemory: Redis grows until the host stops it
   EXPECT_FALSE(parse_redis_memory("# Memory\r\nused_memory_rss:5000\r\n"));
   EXPECT_FALSE(parse_redis_memory(""));
+}
+
+// Guards the OpenAPI description against drift from the code: it parses, and its ErrorCode enum names every
+// code the gateway can answer (a new code not described would fail schemathesis only when it is hit).
+TEST(GatewayApi, TheOpenApiDescriptionNamesEveryErrorCode) {
+  const auto document = nlohmann::json::parse(openapi_json());
+  EXPECT_EQ(document["openapi"], "3.1.0");
+  const auto& described = document["components"]["schemas"]["ErrorCode"]["enum"];
+  for (int code = 0; code <= static_cast<int>(ErrorCode::kTooManyWaits); ++code) {
+    const std::string name(to_string(static_cast<ErrorCode>(code)));
+    EXPECT_NE(std::find(described.begin(), described.end(), name), described.end()) << name;
+  }
+  EXPECT_EQ(described.size(), static_cast<size_t>(ErrorCode::kTooManyWaits) + 1);
+  for (const char* path :
+       {"/health", "/tts/generate", "/video/generate", "/v1/jobs", "/v1/jobs/{id}", "/v1/files"}) {
+    EXPECT_TRUE(document["paths"].contains(path)) << path;
+  }
 }
 
 }  // namespace
