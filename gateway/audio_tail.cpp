@@ -34,13 +34,24 @@ void AudioTail::start() {
   poll_job();
 }
 
+void AudioTail::job_changed() {
+  if (!done_) poll_job();
+}
+
 void AudioTail::poll_job() {
-  redis_.execute({{"HMGET", keys_.job(id_), "state", "attempts", "kind", "result", "error_code", "error_message",
-                  "owner"}},
+  if (polling_) {
+    repoll_ = true;  // one read at a time; the change is looked at when this one is back
+    return;
+  }
+  polling_ = true;
+  redis_.execute({{"HMGET", keys_.job(id_), "state", "attempts", "kind", "result", "error_code",
+                   "error_message", "owner"}},
                  [self = shared_from_this()](RedisBatchResult result) {
+                   self->polling_ = false;
                    if (self->done_) return;
                    if (!result.ok) return self->fail(redis_down(result.failure));
                    self->on_job(result.replies[0].elements);
+                   if (!self->done_ && std::exchange(self->repoll_, false)) self->poll_job();
                  });
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // GET /v1/jobs/{id}/stream: a speech job's audio as it is made, in chunked HTTP. Follows the WAV file the
 // worker appends to on shared storage (models/audio_stream.hpp) every 25 ms and the job's record every
-// 200 ms; ends with the last chunk when the job succeeds. A model that does not stream still answers, with
+// 200 ms, and at once when the gateway sees one of the job's events (job_changed); ends with the last chunk
+// when the job succeeds. A model that does not stream still answers, with
 // its finished result. Nothing is sent before there is audio, so a job that fails first gets a JSON error;
 // a stream that breaks later (the job failed, or was requeued after some audio went out, which cannot be
 // spliced) ends without the terminating chunk, which HTTP clients report as an incomplete body.
@@ -27,6 +28,10 @@ class AudioTail : public std::enable_shared_from_this<AudioTail> {
             std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout, Caller caller = {},
             std::shared_ptr<void> wait_slot = nullptr);
   void start();
+  // The job's record changed (the gateway saw its event): read it now rather than at the next poll, so that
+  // a finished result or a new attempt's stream goes out without waiting up to 200 ms.
+  void job_changed();
+  bool done() const { return done_; }
 
  private:
   void poll_job();
@@ -55,6 +60,8 @@ class AudioTail : public std::enable_shared_from_this<AudioTail> {
   uint64_t offset_ = 0;  // bytes of the stream file sent
   int ticks_ = 0;
   bool done_ = false;
+  bool polling_ = false;  // a read of the record is on its way
+  bool repoll_ = false;   // and the record changed again since it was sent
 };
 
 }  // namespace gpufleet::gateway

@@ -281,11 +281,12 @@ Gateway::~Gateway() = default;
 void Gateway::start() {
   events_ = std::make_unique<EventListener>(
       config_.redis, std::vector<std::string>{keys_.job_events(), keys_.worker_events()}, io_.get_executor(),
-      [this](std::string channel, std::string message) { on_event(channel, message); }, [this] { resync_waiters(); },
+      [this](std::string channel, std::string message) { on_event(channel, message); },
+      [this] { resync_waiters(); },
       // Waiters care about final states only; a cheap look at the text spares the event loop the rest
       // (on_event still parses and checks the state properly). Event streams, while any is open, take all.
       [this](const std::string& message) {
-        if (open_streams_.load() > 0) return true;
+        if (open_streams_.load() > 0 || tail_jobs_.load() > 0) return true;
         return message.find("\"succeeded\"") != std::string::npos || message.find("\"failed\"") != std::string::npos ||
                message.find("\"cancelled\"") != std::string::npos || message.find("\"expired\"") != std::string::npos;
       });
@@ -512,9 +513,10 @@ void Gateway::handle(Request request, Respond responder) {
       if (method != http::verb::get) return wrong_method("GET");
       auto slot = take_wait_slot(caller, responder);
       if (!slot) return;
-      return std::make_shared<AudioTail>(io_, redis_, config_.storage_root, id, std::move(responder), config_.sync_timeout,
-                                         caller, std::move(slot))
-          ->start();
+      auto tail = std::make_shared<AudioTail>(io_, redis_, config_.storage_root, id, std::move(responder),
+                                              config_.sync_timeout, caller, std::move(slot));
+      watch_tail(id, tail);
+      return tail->start();
     }
     if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/events") == 0) {
       const std::string id = rest.substr(0, rest.size() - 7);
@@ -582,7 +584,8 @@ void Gateway::health(Respond responder) {
         if (field == "heartbeat_ms") heartbeat_ms = std::strtoll(value.c_str(), nullptr, 10);
       }
       broker_state = alive_ms == 0 ? "unknown" : unix_ms() - alive_ms <= 3 * heartbeat_ms + 1000 ? "up" : "down";
-      for (const auto& [name, model] : catalog_.models()) {
+      for (const auto& entry : catalog_.models()) {
+        const CatalogModel& model = entry.second;
         if (model.workers == 0) continue;
         // A video model that lists no modes takes any (as submissions to it are checked).
         auto offers = [&model](const char* mode) {
@@ -1063,11 +1066,45 @@ void Gateway::abandon(const std::string& id, const std::shared_ptr<Waiter>& wait
   metrics_.increment("gpufleet_gateway_waits_abandoned_total");
 }
 
+void Gateway::watch_tail(const std::string& id, const std::shared_ptr<AudioTail>& tail) {
+  auto ended = [](const std::weak_ptr<AudioTail>& weak) {
+    auto alive = weak.lock();
+    return !alive || alive->done();
+  };
+  // Bounded by the open streams (each holds a wait slot): ended ones go as new ones come.
+  if (tails_.size() >= 1024) {
+    for (auto it = tails_.begin(); it != tails_.end();) {
+      auto& list = it->second;
+      list.erase(std::remove_if(list.begin(), list.end(), ended), list.end());
+      it = list.empty() ? tails_.erase(it) : std::next(it);
+    }
+  }
+  auto& list = tails_[id];
+  list.erase(std::remove_if(list.begin(), list.end(), ended), list.end());
+  list.push_back(tail);
+  tail_jobs_.store(tails_.size());
+}
+
+void Gateway::wake_tails(const json& event) {
+  auto it = tails_.find(event.value("id", ""));
+  if (it == tails_.end()) return;
+  for (const auto& weak : std::vector<std::weak_ptr<AudioTail>>(it->second)) {
+    if (auto tail = weak.lock()) tail->job_changed();
+  }
+  // After a final state nothing more comes for the job: each tail has read the record that ends it.
+  auto state = parse_job_state(event.value("state", ""));
+  if (state && is_final(*state)) {
+    tails_.erase(event.value("id", ""));
+    tail_jobs_.store(tails_.size());
+  }
+}
+
 void Gateway::on_event(const std::string& channel, const std::string& message) {
-  if (waiters_.empty() && open_streams_.load() == 0) return;
+  if (waiters_.empty() && tails_.empty() && open_streams_.load() == 0) return;
   auto event = json::parse(message, nullptr, false);
   if (!event.is_object()) return;
   if (open_streams_.load() > 0) forward_to_streams(channel, event);
+  if (channel == keys_.job_events() && !tails_.empty()) wake_tails(event);
   if (channel != keys_.job_events() || waiters_.empty()) return;
   auto it = waiters_.find(event.value("id", ""));
   if (it == waiters_.end()) return;

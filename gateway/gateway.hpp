@@ -29,6 +29,8 @@
 
 namespace gpufleet::gateway {
 
+class AudioTail;
+
 struct GatewayConfig {
   std::string host = "0.0.0.0";
   uint16_t port = 8001;
@@ -94,6 +96,9 @@ class Gateway {
   using Respond = std::shared_ptr<Responder>;
 
   void handle(Request request, Respond responder);
+  // Registers an audio stream for its job's events (ended streams are dropped as others are added).
+  void watch_tail(const std::string& id, const std::shared_ptr<AudioTail>& tail);
+  void wake_tails(const nlohmann::json& event);
   void health(Respond responder);
   void list_models(Respond responder);
   void list_workers(Respond responder);
@@ -159,6 +164,10 @@ class Gateway {
   std::unordered_map<std::string, std::vector<std::shared_ptr<BodyStream>>> job_streams_;
   std::vector<std::shared_ptr<BodyStream>> fleet_streams_;
   std::atomic<size_t> open_streams_{0};
+  // Audio streams (GET /v1/jobs/{id}/stream) per job id, woken by the job's events; tail_jobs_ (its size) is
+  // read by the listener's thread, which then passes every job event on, not only final ones.
+  std::unordered_map<std::string, std::vector<std::weak_ptr<AudioTail>>> tails_;
+  std::atomic<size_t> tail_jobs_{0};
   boost::asio::steady_timer stream_timer_;
   ApiKeys api_keys_;
   std::unique_ptr<WebhookSender> webhooks_;  // with a WEBHOOK_SECRET
