@@ -63,18 +63,30 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error(arg + " needs a value");
       return argv[++i];
     };
-    if (arg == "--jobs") options.jobs = std::stoi(next());
-    else if (arg == "--seconds") options.seconds = std::stod(next());
-    else if (arg == "--workers") options.workers = std::stoi(next());
-    else if (arg == "--slots") options.slots = std::stoi(next());
-    else if (arg == "--submitters") options.submitters = std::stoi(next());
-    else if (arg == "--seed") options.seed = static_cast<unsigned>(std::stoul(next()));
-    else if (arg == "--espeak-share") options.espeak_share = std::stod(next());
-    else if (arg == "--hang-share") options.hang_share = std::stod(next());
-    else if (arg == "--appendfsync") options.appendfsync = next();
-    else if (arg == "--no-redis") options.redis_restarts = false;
-    else if (arg == "--keep") options.keep = true;
-    else throw std::runtime_error("unknown option " + arg + " (see the comment at the top of bench/chaos.cpp)");
+    if (arg == "--jobs")
+      options.jobs = std::stoi(next());
+    else if (arg == "--seconds")
+      options.seconds = std::stod(next());
+    else if (arg == "--workers")
+      options.workers = std::stoi(next());
+    else if (arg == "--slots")
+      options.slots = std::stoi(next());
+    else if (arg == "--submitters")
+      options.submitters = std::stoi(next());
+    else if (arg == "--seed")
+      options.seed = static_cast<unsigned>(std::stoul(next()));
+    else if (arg == "--espeak-share")
+      options.espeak_share = std::stod(next());
+    else if (arg == "--hang-share")
+      options.hang_share = std::stod(next());
+    else if (arg == "--appendfsync")
+      options.appendfsync = next();
+    else if (arg == "--no-redis")
+      options.redis_restarts = false;
+    else if (arg == "--keep")
+      options.keep = true;
+    else
+      throw std::runtime_error("unknown option " + arg + " (see the comment at the top of bench/chaos.cpp)");
   }
   if (options.jobs < 1 || options.workers < 1 || options.slots < 1 || options.submitters < 1) {
     throw std::runtime_error("--jobs, --workers, --slots and --submitters must be at least 1");
@@ -102,8 +114,9 @@ class Submitter {
       }
       const std::string key = "chaos-" + std::to_string(options_.seed) + "-" + std::to_string(n);
       for (int attempt = 0;; ++attempt) {
-        auto response = cli::http_request("POST", "127.0.0.1", port_, "/v1/jobs", body.dump(), "application/json",
-                                          std::chrono::milliseconds(5000), {{"Idempotency-Key", key}});
+        auto response =
+            cli::http_request("POST", "127.0.0.1", port_, "/v1/jobs", body.dump(), "application/json",
+                              std::chrono::milliseconds(5000), {{"Idempotency-Key", key}});
         if (response.status == 202) {
           auto json = nlohmann::json::parse(response.body, nullptr, false);
           std::lock_guard lock(mutex_);
@@ -117,7 +130,8 @@ class Submitter {
           std::lock_guard lock(mutex_);
           ++refusals_[response.status == 0 ? std::string("no answer") : std::to_string(response.status)];
         }
-        if (attempt > 600) throw std::runtime_error("a submission was refused for a minute: " + response.body);
+        if (attempt > 600)
+          throw std::runtime_error("a submission was refused for a minute: " + response.body);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
@@ -151,8 +165,8 @@ class Submitter {
 };
 
 struct Verdict {
-  std::map<std::string, std::string> state;           // by job id
-  std::map<std::string, std::string> error;           // "code: message" for failures
+  std::map<std::string, std::string> state;  // by job id
+  std::map<std::string, std::string> error;  // "code: message" for failures
   std::map<std::string, std::string> audio_path;
 };
 
@@ -172,7 +186,8 @@ Verdict read_records(RedisClient& redis, const RedisKeys& keys, const std::set<s
       if (values.size() == 4 && !values[1].empty()) verdict.error[id] = values[1] + ": " + values[2];
       if (values.size() == 4 && !values[3].empty()) {
         auto result = nlohmann::json::parse(values[3], nullptr, false);
-        if (result.is_object() && result["audio_path"].is_string()) verdict.audio_path[id] = result["audio_path"];
+        if (result.is_object() && result["audio_path"].is_string())
+          verdict.audio_path[id] = result["audio_path"];
       }
     }
   }
@@ -185,19 +200,22 @@ bool is_final_state(const std::string& state) {
 
 int run(const Options& options) {
   const fs::path dir = fs::temp_directory_path() / ("gpufleet-chaos-" + std::to_string(::getpid()));
-  auto config = cli::StackConfig::private_on_free_ports(fs::read_symlink("/proc/self/exe").parent_path().string(),
-                                                       dir.string());
+  auto config = cli::StackConfig::private_on_free_ports(
+      fs::read_symlink("/proc/self/exe").parent_path().string(), dir.string());
   config.workers = options.workers;
   config.worker_models = "espeak,noop";
   config.worker_slots = options.slots;
   config.redis_appendfsync = options.appendfsync;
-  config.env = {{"NOOP_DRILLS", "1"}, {"HEARTBEAT_MS", "200"}, {"HEARTBEAT_LIVENESS", "3"}, {"LEASE_MS", "2000"}, {"MAX_ATTEMPTS", "4"},
-                {"LOG_LEVEL", "info"}, {"MAX_QUEUED_PER_MODEL", "0"}};
+  config.env = {{"NOOP_DRILLS", "1"},         {"HEARTBEAT_MS", "200"}, {"HEARTBEAT_LIVENESS", "3"},
+                {"LEASE_MS", "2000"},         {"MAX_ATTEMPTS", "4"},   {"LOG_LEVEL", "info"},
+                {"MAX_QUEUED_PER_MODEL", "0"}};
   cli::LocalStack stack(config);
   stack.start();
-  if (!stack.wait_healthy(std::chrono::seconds(30))) throw std::runtime_error("the fleet did not become healthy");
+  if (!stack.wait_healthy(std::chrono::seconds(30)))
+    throw std::runtime_error("the fleet did not become healthy");
   std::printf("fleet up in %s: %d workers x %d slots, redis appendfsync %s; %d jobs over %.0f s of chaos\n",
-              dir.c_str(), options.workers, options.slots, options.appendfsync.c_str(), options.jobs, options.seconds);
+              dir.c_str(), options.workers, options.slots, options.appendfsync.c_str(), options.jobs,
+              options.seconds);
 
   Submitter submitter(config.http_port, options);
   std::vector<std::thread> submitters;
@@ -272,7 +290,8 @@ int run(const Options& options) {
     from = "(" + entries.back().id;
   }
   // Result files: the one the record names must exist; any other file of the job is an orphan of an attempt
-  // that did not count (a worker killed before it heard its result was refused), never readable through the API.
+  // that did not count (a worker killed before it heard its result was refused), never readable through the
+  // API.
   std::map<std::string, int> files_per_job;
   size_t orphan_files = 0;
   const fs::path tts = fs::path(config.storage_root) / "tts";
@@ -290,11 +309,15 @@ int run(const Options& options) {
   for (const auto& id : accepted) {
     const std::string& state = verdict.state[id];
     const bool hangs = hanging.count(id) != 0;
-    if (state == "succeeded") ++succeeded;
-    else if (state == "failed") ++failed, hanging_failed += hangs,
-                                 ++failure_reasons[(hangs ? "(hanging job) " : "") + verdict.error[id]];
-    else if (is_final_state(state)) ++other, ++failure_reasons[state + " " + verdict.error[id]];
-    else ++lost, lost_ids.push_back(id + " (" + (state.empty() ? "no record" : state) + ")");
+    if (state == "succeeded")
+      ++succeeded;
+    else if (state == "failed")
+      ++failed, hanging_failed += hangs,
+          ++failure_reasons[(hangs ? "(hanging job) " : "") + verdict.error[id]];
+    else if (is_final_state(state))
+      ++other, ++failure_reasons[state + " " + verdict.error[id]];
+    else
+      ++lost, lost_ids.push_back(id + " (" + (state.empty() ? "no record" : state) + ")");
     if (finals[id] > 1) ++duplicated;
     if (auto path = verdict.audio_path.find(id); path != verdict.audio_path.end()) {
       if (!fs::exists(path->second)) ++missing_files;
@@ -305,12 +328,14 @@ int run(const Options& options) {
   std::printf("\nchaos actions over %.1f s:\n", submit_s);
   for (const auto& [action, count] : actions) std::printf("  %-28s %4d\n", action.c_str(), count);
   std::printf("submission refusals retried (same Idempotency-Key):\n");
-  for (const auto& [status, count] : submitter.refusals()) std::printf("  %-28s %4d\n", status.c_str(), count);
+  for (const auto& [status, count] : submitter.refusals())
+    std::printf("  %-28s %4d\n", status.c_str(), count);
   std::printf("  %-28s %4d\n", "jobs accepted after a retry", submitter.retried());
-  std::printf("\nsubmitted %zu, completed %zu, failed %zu, other final %zu, lost %zu, duplicated %zu\n", accepted.size(),
-              succeeded, failed, other, lost, duplicated);
-  std::printf("hanging jobs (model call stuck past the lease): %zu, of which failed %zu; other jobs failed: %zu\n",
-              hanging.size(), hanging_failed, failed - hanging_failed);
+  std::printf("\nsubmitted %zu, completed %zu, failed %zu, other final %zu, lost %zu, duplicated %zu\n",
+              accepted.size(), succeeded, failed, other, lost, duplicated);
+  std::printf(
+      "hanging jobs (model call stuck past the lease): %zu, of which failed %zu; other jobs failed: %zu\n",
+      hanging.size(), hanging_failed, failed - hanging_failed);
   std::printf("result files: %zu named by their record missing, %zu orphan files of refused attempts\n",
               missing_files, orphan_files);
   std::printf("all final %.1f s after the start\n", total_s);
@@ -318,15 +343,20 @@ int run(const Options& options) {
   std::map<std::string, int> seen;
   std::ifstream log(stack.log_path("broker"));
   for (std::string line; std::getline(log, line);) {
-    for (const char* pattern : {"recovered from redis", "lease on worker", "refused a result", "back to the queue"}) {
+    for (const char* pattern :
+         {"recovered from redis", "lease on worker", "refused a result", "back to the queue"}) {
       if (line.find(pattern) != std::string::npos) ++seen[pattern];
     }
   }
-  std::printf("broker log: %d recoveries after a restart, %d worker losses, %d lease expiries, %d late results refused\n",
-              std::max(0, seen["recovered from redis"] - 1), seen["back to the queue"], seen["lease on worker"],
-              seen["refused a result"]);
-  for (const auto& [reason, count] : failure_reasons) std::printf("  failure x%d: %s\n", count, reason.c_str());
-  for (size_t i = 0; i < std::min<size_t>(lost_ids.size(), 20); ++i) std::printf("  lost: %s\n", lost_ids[i].c_str());
+  std::printf(
+      "broker log: %d recoveries after a restart, %d worker losses, %d lease expiries, %d late results "
+      "refused\n",
+      std::max(0, seen["recovered from redis"] - 1), seen["back to the queue"], seen["lease on worker"],
+      seen["refused a result"]);
+  for (const auto& [reason, count] : failure_reasons)
+    std::printf("  failure x%d: %s\n", count, reason.c_str());
+  for (size_t i = 0; i < std::min<size_t>(lost_ids.size(), 20); ++i)
+    std::printf("  lost: %s\n", lost_ids[i].c_str());
 
   stack.stop();
   if (!options.keep) {
@@ -335,7 +365,10 @@ int run(const Options& options) {
   } else {
     std::printf("logs and data kept in %s\n", dir.c_str());
   }
-  return lost == 0 && duplicated == 0 && missing_files == 0 && accepted.size() == static_cast<size_t>(options.jobs) ? 0 : 1;
+  return lost == 0 && duplicated == 0 && missing_files == 0 &&
+                 accepted.size() == static_cast<size_t>(options.jobs)
+             ? 0
+             : 1;
 }
 
 }  // namespace

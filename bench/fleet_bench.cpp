@@ -5,14 +5,14 @@
 //
 // Jobs are submitted over HTTP (POST /v1/jobs, keep-alive connections) and a job counts as done when its
 // completion event is seen on Redis, exactly as a runtime subscribed to the fleet would see it.
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -105,15 +105,17 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
   void submit() {
     busy_ = true;
     sent_ = Clock::now();
-    asio::async_write(stream_, asio::buffer(request_), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->finish("", 0);
-      self->response_ = {};
-      http::async_read(self->stream_, self->buffer_, self->response_, [self](beast::error_code read_ec, size_t) {
-        if (read_ec) return self->finish("", 0);
-        auto json = nlohmann::json::parse(self->response_.body(), nullptr, false);
-        self->finish(json.is_object() ? json.value("id", "") : "", self->response_.result_int());
-      });
-    });
+    asio::async_write(
+        stream_, asio::buffer(request_), [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->finish("", 0);
+          self->response_ = {};
+          http::async_read(
+              self->stream_, self->buffer_, self->response_, [self](beast::error_code read_ec, size_t) {
+                if (read_ec) return self->finish("", 0);
+                auto json = nlohmann::json::parse(self->response_.body(), nullptr, false);
+                self->finish(json.is_object() ? json.value("id", "") : "", self->response_.result_int());
+              });
+        });
   }
 
  private:
@@ -147,7 +149,8 @@ double percentile(std::vector<double> values, double p) {
   return values[std::min(values.size() - 1, static_cast<size_t>(p / 100.0 * values.size()))];
 }
 
-void throughput(uint16_t port, CompletionWatcher& watcher, const Options& options, const RedisEndpoint& redis) {
+void throughput(uint16_t port, CompletionWatcher& watcher, const Options& options,
+                const RedisEndpoint& redis) {
   const uint64_t memory_before = redis_used_memory(redis);
   asio::io_context io;
   int submitted = 0;
@@ -232,7 +235,8 @@ void latency(uint16_t port, CompletionWatcher& watcher, const Options& options) 
   std::vector<double> end_to_end;
   for (const auto& [id, sent] : sent_at) {
     auto it = done.find(id);
-    if (it != done.end()) end_to_end.push_back(std::chrono::duration<double, std::milli>(it->second - sent).count());
+    if (it != done.end())
+      end_to_end.push_back(std::chrono::duration<double, std::milli>(it->second - sent).count());
   }
   std::printf("| %-44s | %12s |\n", "latency at a fixed offered rate (open loop)", "");
   std::printf("| %-44s | %12d |\n", "offered jobs per second", options.rate);
@@ -256,7 +260,8 @@ void espeak_rtf() {
   for (int round = 0; round < 20; ++round) {
     for (const auto& text : sentences) {
       models::JobContext context;
-      auto output = model->run(models::ModelInput{"bench", {{"text", text}, {"language", "en"}}, {}}, context);
+      auto output =
+          model->run(models::ModelInput{"bench", {{"text", text}, {"language", "en"}}, {}}, context);
       audio_s += output.audio->duration_s();
     }
   }
@@ -273,12 +278,18 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const double value = std::atof(argv[i + 1]);
-    if (flag == "--jobs") options.jobs = static_cast<int>(value);
-    else if (flag == "--connections") options.connections = static_cast<int>(value);
-    else if (flag == "--rate") options.rate = static_cast<int>(value);
-    else if (flag == "--seconds") options.seconds = value;
-    else if (flag == "--workers") options.workers = static_cast<int>(value);
-    else if (flag == "--slots") options.slots = static_cast<int>(value);
+    if (flag == "--jobs")
+      options.jobs = static_cast<int>(value);
+    else if (flag == "--connections")
+      options.connections = static_cast<int>(value);
+    else if (flag == "--rate")
+      options.rate = static_cast<int>(value);
+    else if (flag == "--seconds")
+      options.seconds = value;
+    else if (flag == "--workers")
+      options.workers = static_cast<int>(value);
+    else if (flag == "--slots")
+      options.slots = static_cast<int>(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -287,8 +298,8 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   char pattern[] = "/tmp/gpufleet-bench-XXXXXX";
   const fs::path dir = ::mkdtemp(pattern);
-  auto config = cli::StackConfig::private_on_free_ports(fs::read_symlink("/proc/self/exe").parent_path().string(),
-                                                       dir.string());
+  auto config = cli::StackConfig::private_on_free_ports(
+      fs::read_symlink("/proc/self/exe").parent_path().string(), dir.string());
   config.workers = options.workers;
   config.worker_models = "noop";
   config.worker_slots = options.slots;
@@ -301,8 +312,8 @@ int main(int argc, char** argv) {
   }
   RedisEndpoint endpoint;
   endpoint.port = config.redis_port;
-  std::printf("gpufleet-bench: %d worker(s) x %d slot(s), noop model, %u cores\n\n", options.workers, options.slots,
-              std::thread::hardware_concurrency());
+  std::printf("gpufleet-bench: %d worker(s) x %d slot(s), noop model, %u cores\n\n", options.workers,
+              options.slots, std::thread::hardware_concurrency());
   std::printf("| %-44s | %12s |\n|%s|%s|\n", "measure", "value", std::string(46, '-').c_str(),
               std::string(14, '-').c_str());
   {

@@ -4,7 +4,8 @@
 // real-time factor at 25 fps.
 //
 //   gpufleet-video-bench [--image FILE] [--seconds S] [--sizes 0,512,256] [--keep DIR]
-//   gpufleet-video-bench --neural liveportrait|wav2lip:DIR [--device cpu|cuda:0] [--crop N] [--batches 1,8,32]
+//   gpufleet-video-bench --neural liveportrait|wav2lip:DIR [--device cpu|cuda:0] [--crop N] [--batches
+//   1,8,32]
 //                        [--dtype float32|float16] [--seconds S] [--sizes 512]
 //
 // --keep DIR leaves each job's MP4 in DIR (video-<size>.mp4), to look at.
@@ -14,18 +15,17 @@
 //
 // Size 0 is the portrait's own size; others are square crops around the face. Default image: the demo
 // portrait tests/data/astronaut.png (512x512), and a 2x upscale of it to show a larger own size.
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <algorithm>
 #include <cstdio>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include "common/config.hpp"
 #include "common/files.hpp"
@@ -43,7 +43,9 @@ using namespace gpufleet;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 // Voiced bursts at syllable rate with pauses, 24 kHz.
 std::vector<int16_t> speech(double seconds) {
@@ -77,7 +79,9 @@ Row measure(const fs::path& image_file, const std::string& label, int size, cons
   const auto audio_file = scratch / "speech.wav";
   write_file_atomically(audio_file, encode_wav_pcm16(audio, 24000));
   models::JobContext context;
-  models::ModelInput input{"bench", {{"audio_path", audio_file.string()}, {"reference_image", image_file.string()}, {"size", size}}};
+  models::ModelInput input{
+      "bench",
+      {{"audio_path", audio_file.string()}, {"reference_image", image_file.string()}, {"size", size}}};
   input.scratch_dir = scratch;
   auto start = Clock::now();
   const auto output = model->run(input, context);
@@ -90,7 +94,8 @@ Row measure(const fs::path& image_file, const std::string& label, int size, cons
     fs::remove(output.file->path);
   } else {
     fs::create_directories(keep);
-    fs::rename(output.file->path, fs::path(keep) / ("video-" + std::to_string(row.width) + "x" + std::to_string(row.height) + ".mp4"));
+    fs::rename(output.file->path, fs::path(keep) / ("video-" + std::to_string(row.width) + "x" +
+                                                    std::to_string(row.height) + ".mp4"));
   }
 
   // The animator and the encoder apart, on the same frames.
@@ -159,14 +164,16 @@ int run_neural(const std::string& neural, const std::string& device, int crop, c
     auto session = renderer->begin(video::FaceRenderJob{face.data(), audio, 24000, 25});
     const size_t batch = renderer->frame_batch();
     out.resize(batch * face.size());
-    session->render(0, std::span<const video::FrameMotion>(plan.data(), std::min(batch, plan.size())), out.data());  // warm-up
+    session->render(0, std::span<const video::FrameMotion>(plan.data(), std::min(batch, plan.size())),
+                    out.data());  // warm-up
     const auto start = Clock::now();
     for (size_t first = 0; first < plan.size(); first += batch) {
       const size_t count = std::min(batch, plan.size() - first);
       session->render(first, std::span<const video::FrameMotion>(plan.data() + first, count), out.data());
     }
-    std::printf("| %-12s | %-8s | %4d | %5zu | %12.1f |\n", renderer->family().c_str(), renderer->device().c_str(), size,
-                batch, static_cast<double>(plan.size()) / seconds_since(start));
+    std::printf("| %-12s | %-8s | %4d | %5zu | %12.1f |\n", renderer->family().c_str(),
+                renderer->device().c_str(), size, batch,
+                static_cast<double>(plan.size()) / seconds_since(start));
   }
   spec.options["frame_batch"] = std::stoi(batch_list.front());
   const fs::path image = fs::path(GPUFLEET_SOURCE_DIR) / "tests/data/astronaut.png";
@@ -177,15 +184,18 @@ int run_neural(const std::string& neural, const std::string& device, int crop, c
   for (const auto& size_text : split_list(sizes)) {
     auto model = video::load_neural_head_model(spec, runtime->load_face_renderer(spec, device));
     models::JobContext context;
-    models::ModelInput input{"bench", {{"audio_path", audio_file.string()}, {"reference_image", image.string()},
-                                       {"size", std::stoi(size_text)}}};
+    models::ModelInput input{"bench",
+                             {{"audio_path", audio_file.string()},
+                              {"reference_image", image.string()},
+                              {"size", std::stoi(size_text)}}};
     input.scratch_dir = scratch;
     const auto start = Clock::now();
     const auto output = model->run(input, context);
     const double fps = static_cast<double>(output.details["frames"].get<size_t>()) / seconds_since(start);
     const std::string shape = std::to_string(output.details["width"].get<int>()) + "x" +
                               std::to_string(output.details["height"].get<int>());
-    std::printf("| %-9s | %6zu | %9.1f | %9.3f |\n", shape.c_str(), output.details["frames"].get<size_t>(), fps, 25.0 / fps);
+    std::printf("| %-9s | %6zu | %9.1f | %9.3f |\n", shape.c_str(), output.details["frames"].get<size_t>(),
+                fps, 25.0 / fps);
     fs::remove(output.file->path);
   }
   fs::remove_all(scratch);
@@ -224,9 +234,11 @@ int main(int argc, char** argv) {
     } else if (arg == "--keep" && i + 1 < argc) {
       keep = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: gpufleet-video-bench [--image FILE] [--seconds S] [--sizes 0,512,256] [--keep DIR]\n"
-                           "       gpufleet-video-bench --neural FAMILY:DIR [--device D] [--crop N] [--batches 1,8,32]"
-                           " [--dtype T] [--seconds S] [--sizes 512]\n");
+      std::fprintf(
+          stderr,
+          "usage: gpufleet-video-bench [--image FILE] [--seconds S] [--sizes 0,512,256] [--keep DIR]\n"
+          "       gpufleet-video-bench --neural FAMILY:DIR [--device D] [--crop N] [--batches 1,8,32]"
+          " [--dtype T] [--seconds S] [--sizes 512]\n");
       return 2;
     }
   }
@@ -254,8 +266,8 @@ int main(int argc, char** argv) {
   const auto audio = speech(seconds);
   std::printf("gpufleet-video-bench: %.1f s of speech at 25 fps, %u hardware threads\n\n", seconds,
               std::thread::hardware_concurrency());
-  std::printf("| %-24s | %-9s | %6s | %11s | %11s | %9s | %9s |\n", "portrait", "output", "frames", "render fps",
-              "encode fps", "job fps", "job RTF");
+  std::printf("| %-24s | %-9s | %6s | %11s | %11s | %9s | %9s |\n", "portrait", "output", "frames",
+              "render fps", "encode fps", "job fps", "job RTF");
   std::printf("|%s|%s|%s|%s|%s|%s|%s|\n", std::string(26, '-').c_str(), std::string(11, '-').c_str(),
               std::string(8, '-').c_str(), std::string(13, '-').c_str(), std::string(13, '-').c_str(),
               std::string(11, '-').c_str(), std::string(11, '-').c_str());
@@ -264,8 +276,9 @@ int main(int argc, char** argv) {
       const int size = std::stoi(size_text);
       const auto row = measure(file, label, size, audio, scratch, keep);
       const std::string output = std::to_string(row.width) + "x" + std::to_string(row.height);
-      std::printf("| %-24s | %-9s | %6zu | %11.1f | %11.1f | %9.1f | %9.3f |\n", row.image.c_str(), output.c_str(),
-                  row.frames, row.render_fps, row.encode_fps, row.job_fps, 25.0 / row.job_fps);
+      std::printf("| %-24s | %-9s | %6zu | %11.1f | %11.1f | %9.1f | %9.3f |\n", row.image.c_str(),
+                  output.c_str(), row.frames, row.render_fps, row.encode_fps, row.job_fps,
+                  25.0 / row.job_fps);
     }
   }
   fs::remove_all(scratch);

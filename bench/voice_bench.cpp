@@ -59,7 +59,8 @@ Args parse(int argc, char** argv) {
       args.jobs = std::stoul(value());
     } else if (flag == "--batches") {
       args.batches.clear();
-      for (const auto& item : split_list(value())) args.batches.push_back(static_cast<uint32_t>(std::stoul(item)));
+      for (const auto& item : split_list(value()))
+        args.batches.push_back(static_cast<uint32_t>(std::stoul(item)));
     } else {
       throw ConfigError("unknown flag " + flag + " (see the comment at the top of bench/voice_bench.cpp)");
     }
@@ -86,11 +87,13 @@ int main(int argc, char** argv) {
 
     std::vector<models::ModelInput> inputs;
     for (size_t i = 0; i < args.jobs; ++i) {
-      inputs.push_back(models::ModelInput{"job" + std::to_string(i), {{"text", kSentences[i % kSentences.size()]}}, {}});
+      inputs.push_back(
+          models::ModelInput{"job" + std::to_string(i), {{"text", kSentences[i % kSentences.size()]}}, {}});
     }
-    std::printf("voice %s on %s, %zu jobs of one sentence each\n", args.voice.c_str(), args.device.c_str(), args.jobs);
-    std::printf("%6s %12s %10s %14s %12s %12s %9s\n", "batch", "audio_s", "wall_s", "audio_s/wall_s", "wait_p50_ms",
-                "wait_max_ms", "speedup");
+    std::printf("voice %s on %s, %zu jobs of one sentence each\n", args.voice.c_str(), args.device.c_str(),
+                args.jobs);
+    std::printf("%6s %12s %10s %14s %12s %12s %9s\n", "batch", "audio_s", "wall_s", "audio_s/wall_s",
+                "wait_p50_ms", "wait_max_ms", "speedup");
     double base_throughput = 0;
     for (uint32_t batch : args.batches) {
       models::PiperVoice voice("bench", config, runtime->load_vits(args.voice + "/voice.pt", args.device),
@@ -106,7 +109,8 @@ int main(int argc, char** argv) {
       const auto start = Clock::now();
       for (size_t first = 0; first < inputs.size(); first += batch) {
         std::vector<models::BatchItem> items;
-        for (size_t i = first; i < std::min(inputs.size(), first + batch); ++i) items.push_back({&inputs[i], &contexts[i]});
+        for (size_t i = first; i < std::min(inputs.size(), first + batch); ++i)
+          items.push_back({&inputs[i], &contexts[i]});
         // All jobs arrived at `start`: a job waits for every batch before its own and for its own.
         auto outcomes = voice.run_batch(items);
         const double waited = std::chrono::duration<double, std::milli>(Clock::now() - start).count();

@@ -8,9 +8,10 @@
 // Streaming is measured as the engine does it (StreamingVocoder, first audio after 8 codes); batching across
 // requests with DecodeBatch at --batches (default 1,4,16), each sequence --batch-codes long. Requests that
 // arrive while others decode (--arrivals, default 6, one every --arrival-gap seconds, default a prefill and 4
-// decode steps at batch 1; long and short by turns) are served twice: continuously (each joins between steps and is done
-// when its own codes end, as the worker runs XTTS) and in static batches (whatever waits when the engine is
-// free decodes to the end, and all of it is reported then), which is what a worker without joining does.
+// decode steps at batch 1; long and short by turns) are served twice: continuously (each joins between steps
+// and is done when its own codes end, as the worker runs XTTS) and in static batches (whatever waits when the
+// engine is free decodes to the end, and all of it is reported then), which is what a worker without joining
+// does.
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -26,16 +27,17 @@
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch/gpt.hpp"
 #include "models/xtts/torch/hifigan.hpp"
+#include "models/xtts/torch/tensors.hpp"
 #include "models/xtts/torch/weights.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
-#include "models/xtts/torch/tensors.hpp"
 
 namespace {
 
 using namespace gpufleet::xtts;
 using Clock = std::chrono::steady_clock;
 
-void add(TensorMap& map, const std::string& name, std::vector<int64_t> shape, double scale, double offset = 0) {
+void add(TensorMap& map, const std::string& name, std::vector<int64_t> shape, double scale,
+         double offset = 0) {
   map[name] = to_owned(torch::randn(shape) * scale + offset);
 }
 
@@ -54,7 +56,8 @@ TensorMap full_size_weights(const XttsConfig& config) {
   }
   add(w, "gpt.mel_head.weight", {config.gpt_num_audio_tokens, d}, 0.02);
   auto head_bias = torch::zeros({config.gpt_num_audio_tokens});
-  head_bias[config.gpt_stop_audio_token] = -1e9;  // random weights must not stop early: every run makes N codes
+  head_bias[config.gpt_stop_audio_token] =
+      -1e9;  // random weights must not stop early: every run makes N codes
   w["gpt.mel_head.bias"] = to_owned(head_bias);
   for (int64_t l = 0; l < config.gpt_layers; ++l) {
     const std::string p = "gpt.gpt.h." + std::to_string(l);
@@ -126,7 +129,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--dtype must be float32, bfloat16 or float16\n");
     return 2;
   }
-  if (*precision != torch::kFloat32) weights.convert_matrices(XttsEngine::decode_weight_prefixes(), *precision);
+  if (*precision != torch::kFloat32)
+    weights.convert_matrices(XttsEngine::decode_weight_prefixes(), *precision);
   XttsGpt gpt(weights, config);
   HifiganDecoder vocoder(weights, config);
   const double build_s = std::chrono::duration<double>(Clock::now() - built).count();
@@ -147,7 +151,9 @@ int main(int argc, char** argv) {
     const auto expected = reference.prefill(reference.prefix_embedding(cond, ids), reference_cache);
     const auto actual = gpt.prefill(gpt.prefix_embedding(cond, ids), cache);
     // In standard deviations of the float32 logits, the stop code's (a -1e9 bias here) left out.
-    const auto spoken = [&](const torch::Tensor& logits) { return logits.slice(1, 0, config.gpt_stop_audio_token); };
+    const auto spoken = [&](const torch::Tensor& logits) {
+      return logits.slice(1, 0, config.gpt_stop_audio_token);
+    };
     logits_error = ((spoken(actual) - spoken(expected)).abs().max() / spoken(expected).std()).item<double>();
     const auto expected_codes = reference.generate_greedy(cond, ids, codes);
     const auto actual_codes = gpt.generate_greedy(cond, ids, codes);
@@ -195,7 +201,8 @@ int main(int argc, char** argv) {
       auto on_host = chunk.to(torch::kCPU);  // what a sink does with it; also waits for the device
       if (!first_audio) first_audio = std::chrono::duration<double>(Clock::now() - t0).count();
     };
-    gpt.generate_greedy(cond, ids, codes, {}, [&](int64_t, const torch::Tensor& latent) { take(streamer.add(latent)); });
+    gpt.generate_greedy(cond, ids, codes, {},
+                        [&](int64_t, const torch::Tensor& latent) { take(streamer.add(latent)); });
     take(streamer.finish());
     sync(device);
     if (run == 0) continue;
@@ -229,12 +236,13 @@ int main(int argc, char** argv) {
     sync(device);
     const auto t1 = Clock::now();
     int64_t batch_samples = 0;
-    for (int64_t b = 0; b < size; ++b) batch_samples += vocoder.decode(batch.latents(static_cast<size_t>(b)), speaker).numel();
+    for (int64_t b = 0; b < size; ++b)
+      batch_samples += vocoder.decode(batch.latents(static_cast<size_t>(b)), speaker).numel();
     sync(device);
     const auto t2 = Clock::now();
-    batch_rows.push_back({size, std::chrono::duration<double>(t1 - t0).count(),
-                          std::chrono::duration<double>(t2 - t0).count(),
-                          static_cast<double>(batch_samples) / static_cast<double>(config.output_sample_rate)});
+    batch_rows.push_back(
+        {size, std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t0).count(),
+         static_cast<double>(batch_samples) / static_cast<double>(config.output_sample_rate)});
   }
 
   // Requests arriving while others decode: latency from arrival to its audio, served continuously and in
@@ -252,7 +260,8 @@ int main(int argc, char** argv) {
   for (const bool continuous : {true, false}) {
     if (arrivals <= 0) break;
     std::vector<torch::Tensor> texts;
-    for (int64_t i = 0; i < arrivals; ++i) texts.push_back(torch::randint(3, 200, {1, text_tokens}, options.dtype(torch::kLong)));
+    for (int64_t i = 0; i < arrivals; ++i)
+      texts.push_back(torch::randint(3, 200, {1, text_tokens}, options.dtype(torch::kLong)));
     auto length = [&](int64_t i) { return i % 2 == 0 ? batch_codes : short_codes; };
     std::vector<double> latency(static_cast<size_t>(arrivals), 0);
     sync(device);
@@ -278,7 +287,8 @@ int main(int argc, char** argv) {
       while (true) {
         if (batch.unfinished() == 0 && next < arrivals) wait_for(next);
         const double round_s = now_s();  // those that arrived by now; later ones join at the next round
-        for (; next < arrivals && arrival_s(next) <= round_s; ++next) request_of[batch.add(request(next))] = next;
+        for (; next < arrivals && arrival_s(next) <= round_s; ++next)
+          request_of[batch.add(request(next))] = next;
         row.most_together = std::max<int64_t>(row.most_together, static_cast<int64_t>(batch.unfinished()));
         if (batch.unfinished() == 0 && next == arrivals) break;
         batch.step();
@@ -296,7 +306,8 @@ int main(int argc, char** argv) {
         DecodeBatch batch(gpt, config);
         std::vector<std::pair<size_t, int64_t>> members;
         const double taken_s = now_s();  // the batch is what waits now, as a worker takes it from its queue
-        for (; next < arrivals && arrival_s(next) <= taken_s; ++next) members.emplace_back(batch.add(request(next)), next);
+        for (; next < arrivals && arrival_s(next) <= taken_s; ++next)
+          members.emplace_back(batch.add(request(next)), next);
         row.most_together = std::max<int64_t>(row.most_together, static_cast<int64_t>(members.size()));
         while (batch.step()) {
         }
@@ -326,11 +337,14 @@ int main(int argc, char** argv) {
 
   const double audio_s = static_cast<double>(samples) / static_cast<double>(config.output_sample_rate);
   const double total = best_gpt + best_tail;  // generate_greedy runs its own prefill
-  std::printf("gpufleet-xtts-bench: XTTS-v2 size (GPT %lld x %lld, %lld heads; HiFi-GAN 512), random weights, device %s, GPT in %s\n",
-              static_cast<long long>(config.gpt_layers), static_cast<long long>(config.gpt_n_model_channels),
-              static_cast<long long>(config.gpt_n_heads), device.str().c_str(), dtype.c_str());
+  std::printf(
+      "gpufleet-xtts-bench: XTTS-v2 size (GPT %lld x %lld, %lld heads; HiFi-GAN 512), random weights, device "
+      "%s, GPT in %s\n",
+      static_cast<long long>(config.gpt_layers), static_cast<long long>(config.gpt_n_model_channels),
+      static_cast<long long>(config.gpt_n_heads), device.str().c_str(), dtype.c_str());
   std::printf("(weights built in %.1f s; best of %d runs after a warm-up; batch 1)\n\n", build_s, runs);
-  std::printf("| %-42s | %12s |\n|%s|%s|\n", "measure", "value", std::string(44, '-').c_str(), std::string(14, '-').c_str());
+  std::printf("| %-42s | %12s |\n|%s|%s|\n", "measure", "value", std::string(44, '-').c_str(),
+              std::string(14, '-').c_str());
   std::printf("| %-42s | %12lld |\n", "text tokens", static_cast<long long>(text_tokens));
   std::printf("| %-42s | %12lld |\n", "audio codes generated", static_cast<long long>(made));
   std::printf("| %-42s | %12.2f |\n", "audio seconds", audio_s);
@@ -350,23 +364,30 @@ int main(int argc, char** argv) {
 
   std::printf("\nbatching across requests (%lld codes each, one run each, prefill and vocoder included):\n\n",
               static_cast<long long>(batch_codes));
-  std::printf("| %5s | %22s | %20s | %24s |\n|-------|------------------------|----------------------|--------------------------|\n",
-              "batch", "GPT codes/s, all, w/ prefill", "wall for the batch s", "audio seconds per second");
+  std::printf(
+      "| %5s | %22s | %20s | %24s "
+      "|\n|-------|------------------------|----------------------|--------------------------|\n",
+      "batch", "GPT codes/s, all, w/ prefill", "wall for the batch s", "audio seconds per second");
   for (const auto& row : batch_rows) {
     std::printf("| %5lld | %22.1f | %20.2f | %24.3f |\n", static_cast<long long>(row.batch),
-                static_cast<double>(row.batch * batch_codes) / row.decode_s, row.total_s, row.audio_s / row.total_s);
+                static_cast<double>(row.batch * batch_codes) / row.decode_s, row.total_s,
+                row.audio_s / row.total_s);
   }
   if (!arrival_rows.empty()) {
-    std::printf("\n%lld requests arriving %.2f s apart, %lld and %lld codes by turns (latency: arrival to audio, s):\n\n",
-                static_cast<long long>(arrivals), gap_s, static_cast<long long>(batch_codes),
-                static_cast<long long>(short_codes));
-    std::printf("| %-36s | %10s | %9s | %9s | %9s | %8s | %12s |\n|%s|%s|%s|%s|%s|%s|%s|\n", "serving", "short mean",
-                "short max", "long mean", "long max", "wall s", "most at once", std::string(38, '-').c_str(),
-                std::string(12, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str(),
-                std::string(11, '-').c_str(), std::string(10, '-').c_str(), std::string(14, '-').c_str());
+    std::printf(
+        "\n%lld requests arriving %.2f s apart, %lld and %lld codes by turns (latency: arrival to audio, "
+        "s):\n\n",
+        static_cast<long long>(arrivals), gap_s, static_cast<long long>(batch_codes),
+        static_cast<long long>(short_codes));
+    std::printf("| %-36s | %10s | %9s | %9s | %9s | %8s | %12s |\n|%s|%s|%s|%s|%s|%s|%s|\n", "serving",
+                "short mean", "short max", "long mean", "long max", "wall s", "most at once",
+                std::string(38, '-').c_str(), std::string(12, '-').c_str(), std::string(11, '-').c_str(),
+                std::string(11, '-').c_str(), std::string(11, '-').c_str(), std::string(10, '-').c_str(),
+                std::string(14, '-').c_str());
     for (const auto& row : arrival_rows) {
-      std::printf("| %-36s | %10.2f | %9.2f | %9.2f | %9.2f | %8.2f | %12lld |\n", row.mode.c_str(), row.short_mean,
-                  row.short_max, row.long_mean, row.long_max, row.wall, static_cast<long long>(row.most_together));
+      std::printf("| %-36s | %10.2f | %9.2f | %9.2f | %9.2f | %8.2f | %12lld |\n", row.mode.c_str(),
+                  row.short_mean, row.short_max, row.long_mean, row.long_max, row.wall,
+                  static_cast<long long>(row.most_together));
     }
   }
   return 0;

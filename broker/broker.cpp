@@ -21,8 +21,8 @@ constexpr const char* kWakeEndpoint = "inproc://submissions";
 BrokerConfig BrokerConfig::from_env() {
   BrokerConfig config;
   const auto port = env_int("BROKER_PORT", kDefaultBrokerPort, 1, 65535);
-  config.bind_endpoint = env_string("BROKER_BIND", "tcp://" + env_string("BROKER_HOST", "127.0.0.1") + ":" +
-                                                       std::to_string(port));
+  config.bind_endpoint = env_string(
+      "BROKER_BIND", "tcp://" + env_string("BROKER_HOST", "127.0.0.1") + ":" + std::to_string(port));
   config.heartbeat = std::chrono::milliseconds(env_int("HEARTBEAT_MS", 1000, 10, 60000));
   config.liveness = static_cast<int>(env_int("HEARTBEAT_LIVENESS", 3, 2, 100));
   config.lease = std::chrono::milliseconds(env_int("LEASE_MS", 30000, 50, 24LL * 3600 * 1000));
@@ -36,7 +36,8 @@ BrokerConfig BrokerConfig::from_env() {
   config.curve_secret_key = curve_key_from_env("BROKER_CURVE_SECRET_KEY");
   if (!config.curve_secret_key.empty()) {
     const auto clients = env_value("BROKER_CURVE_CLIENTS_FILE");
-    if (!clients) throw ConfigError("a CURVE broker needs BROKER_CURVE_CLIENTS_FILE: the worker keys it admits");
+    if (!clients)
+      throw ConfigError("a CURVE broker needs BROKER_CURVE_CLIENTS_FILE: the worker keys it admits");
     auto text = read_file(*clients, 1 << 20);
     if (!text) throw ConfigError("BROKER_CURVE_CLIENTS_FILE cannot be read: " + *clients);
     config.curve_clients_text = *text;
@@ -46,11 +47,14 @@ BrokerConfig BrokerConfig::from_env() {
 }
 
 Broker::Broker(BrokerConfig config)
-    : config_(std::move(config)), socket_(context_, zmq::socket_type::router),
-      wake_(context_, zmq::socket_type::pull), zap_(context_, zmq::socket_type::rep),
+    : config_(std::move(config)),
+      socket_(context_, zmq::socket_type::router),
+      wake_(context_, zmq::socket_type::pull),
+      zap_(context_, zmq::socket_type::rep),
       status_(config_.redis, config_.retention_s) {
   if (!config_.curve_secret_key.empty()) {
-    if (!is_z85_key(config_.curve_secret_key)) throw ConfigError("BROKER_CURVE_SECRET_KEY is not a 40-character Z85 key");
+    if (!is_z85_key(config_.curve_secret_key))
+      throw ConfigError("BROKER_CURVE_SECRET_KEY is not a 40-character Z85 key");
     curve_clients_ = CurveClients::parse(config_.curve_clients_text);
     // The ZAP handler must be bound before a CURVE socket accepts anyone, or libzmq admits without asking.
     zap_.bind("inproc://zeromq.zap.01");
@@ -64,8 +68,8 @@ Broker::Broker(BrokerConfig config)
     socket_.set(zmq::sockopt::heartbeat_ivl, 1000);
     socket_.set(zmq::sockopt::heartbeat_timeout, 3000);
   } else {
-    // Plain TCP (loopback or a private network, where anyone reaching the port may join anyway): a worker that
-    // reconnects under the same id takes over its identity instead of being ignored.
+    // Plain TCP (loopback or a private network, where anyone reaching the port may join anyway): a worker
+    // that reconnects under the same id takes over its identity instead of being ignored.
     socket_.set(zmq::sockopt::router_handover, 1);
   }
   socket_.set(zmq::sockopt::linger, 0);
@@ -79,7 +83,8 @@ Broker::Broker(BrokerConfig config)
 void Broker::declare_metrics() {
   metrics_.counter("gpufleet_jobs_total", "Jobs that reached a final state, by kind, model and state");
   metrics_.counter("gpufleet_jobs_dispatched_total", "Attempts sent to workers, by model");
-  metrics_.counter("gpufleet_jobs_poisoned_total", "Jobs failed as poison: their worker was lost POISON_AFTER times");
+  metrics_.counter("gpufleet_jobs_poisoned_total",
+                   "Jobs failed as poison: their worker was lost POISON_AFTER times");
   metrics_.counter("gpufleet_jobs_requeued_total", "Attempts put back on their queue, by model and reason");
   metrics_.histogram("gpufleet_job_queue_seconds", "Time from submission to dispatch, by model",
                      MetricsRegistry::duration_buckets());
@@ -107,7 +112,9 @@ void Broker::update_gauges() {
     metrics_.set("gpufleet_queue_depth", {{"model", model}}, static_cast<double>(depth));
     auto first = oldest.find(model);
     metrics_.set("gpufleet_queue_oldest_age_seconds", {{"model", model}},
-                 first == oldest.end() ? 0.0 : std::max<double>(0, static_cast<double>(now_ms - first->second) / 1000.0));
+                 first == oldest.end()
+                     ? 0.0
+                     : std::max<double>(0, static_cast<double>(now_ms - first->second) / 1000.0));
     auto mean = mean_run_s_.find(model);
     metrics_.set("gpufleet_queue_backlog_seconds", {{"model", model}},
                  static_cast<double>(depth) * (mean == mean_run_s_.end() ? 0.0 : mean->second));
@@ -122,8 +129,10 @@ void Broker::update_gauges() {
   }
   metrics_.clear("gpufleet_workers");
   metrics_.clear("gpufleet_worker_slots");
-  for (const auto& [key, count] : workers) metrics_.set("gpufleet_workers", {{"device", key.first}, {"state", key.second}}, count);
-  for (const auto& [device, count] : slots) metrics_.set("gpufleet_worker_slots", {{"device", device}}, count);
+  for (const auto& [key, count] : workers)
+    metrics_.set("gpufleet_workers", {{"device", key.first}, {"state", key.second}}, count);
+  for (const auto& [device, count] : slots)
+    metrics_.set("gpufleet_worker_slots", {{"device", device}}, count);
 }
 
 Broker::~Broker() = default;
@@ -152,10 +161,12 @@ bool Broker::recover() {
     }
     const size_t running = state.running.size();
     for (auto& assignment : state.running) dispatcher_.add_orphan(std::move(assignment), orphan_deadline);
-    reader_ = std::make_unique<SubmissionReader>(config_.redis, context_, kWakeEndpoint, state.stream_position);
+    reader_ =
+        std::make_unique<SubmissionReader>(config_.redis, context_, kWakeEndpoint, state.stream_position);
     next_reconcile_ = SteadyClock::now() + config_.reconcile;  // everything was just read
-    spdlog::info("recovered from redis: {} queued, {} running awaiting their workers; following submissions after {}",
-                 dispatcher_.queued(), running, state.stream_position);
+    spdlog::info(
+        "recovered from redis: {} queued, {} running awaiting their workers; following submissions after {}",
+        dispatcher_.queued(), running, state.stream_position);
     return true;
   } catch (const RedisError& error) {
     spdlog::error("cannot read the job store yet, retrying: {}", error.what());
@@ -167,7 +178,8 @@ bool Broker::recover() {
 void Broker::run(const std::atomic<bool>& stop) {
   const bool loopback = config_.bind_endpoint.rfind("tcp://127.", 0) == 0 ||
                         config_.bind_endpoint.rfind("tcp://localhost:", 0) == 0 ||
-                        config_.bind_endpoint.rfind("ipc://", 0) == 0 || config_.bind_endpoint.rfind("inproc://", 0) == 0;
+                        config_.bind_endpoint.rfind("ipc://", 0) == 0 ||
+                        config_.bind_endpoint.rfind("inproc://", 0) == 0;
   if (config_.curve_secret_key.empty() && !loopback && !config_.allow_plaintext) {
     throw ConfigError("refusing plain TCP on " + config_.bind_endpoint +
                       ": set BROKER_CURVE_SECRET_KEY and BROKER_CURVE_CLIENTS_FILE (gpufleet keys curve), or "
@@ -180,10 +192,12 @@ void Broker::run(const std::atomic<bool>& stop) {
     spdlog::warn("plain TCP on {} (BROKER_ALLOW_PLAINTEXT=1): anyone who reaches it can join as a worker",
                  config_.bind_endpoint);
   }
-  metrics_server_ = start_metrics_server(metrics_, config_.metrics_host, config_.metrics_port, "BROKER_METRICS_PORT");
+  metrics_server_ =
+      start_metrics_server(metrics_, config_.metrics_host, config_.metrics_port, "BROKER_METRICS_PORT");
   status_.reset_catalog();
-  spdlog::info("broker listening on {} (heartbeat {} ms, liveness {}, lease {} ms), redis {}", config_.bind_endpoint,
-               config_.heartbeat.count(), config_.liveness, config_.lease.count(), config_.redis.describe());
+  spdlog::info("broker listening on {} (heartbeat {} ms, liveness {}, lease {} ms), redis {}",
+               config_.bind_endpoint, config_.heartbeat.count(), config_.liveness, config_.lease.count(),
+               config_.redis.describe());
   std::vector<zmq::message_t> frames;
   zmq::pollitem_t items[] = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0},
                              {static_cast<void*>(wake_), 0, ZMQ_POLLIN, 0},
@@ -239,9 +253,11 @@ void Broker::answer_zap() {
     std::vector<std::string> frames;
     for (auto& frame : request) frames.push_back(frame.to_string());
     const auto reply = zap_reply(frames, curve_clients_);
-    if (reply[2] != "200") spdlog::warn("refused a CURVE connection from {}: {}", frames.size() > 3 ? frames[3] : "?", reply[3]);
+    if (reply[2] != "200")
+      spdlog::warn("refused a CURVE connection from {}: {}", frames.size() > 3 ? frames[3] : "?", reply[3]);
     for (size_t i = 0; i < reply.size(); ++i) {
-      zap_.send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      zap_.send(zmq::buffer(reply[i]),
+                i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
     request.clear();
   }
@@ -258,7 +274,8 @@ std::string Broker::curve_user(zmq::message_t& frame) const {
 
 void Broker::handle(std::vector<zmq::message_t>& frames) {
   if (frames.size() != 3) {
-    if (dropped_frames_++ % 1000 == 0) spdlog::warn("dropping a message of {} frames (expected 3)", frames.size());
+    if (dropped_frames_++ % 1000 == 0)
+      spdlog::warn("dropping a message of {} frames (expected 3)", frames.size());
     return;
   }
   const std::string identity = frames[0].to_string();
@@ -267,7 +284,8 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
   if (!config_.curve_secret_key.empty()) {
     auto owner = worker_users_.find(identity);
     if (user.empty() || (owner != worker_users_.end() && owner->second != user)) {
-      if (dropped_frames_++ % 1000 == 0) spdlog::warn("dropping a message for worker {} from another key", identity);
+      if (dropped_frames_++ % 1000 == 0)
+        spdlog::warn("dropping a message for worker {} from another key", identity);
       return;
     }
   }
@@ -284,7 +302,8 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
             if (client->may_serve(model.name)) {
               allowed.push_back(std::move(model));
             } else {
-              ready.failed_models.push_back({model.name, "the worker's key (" + user + ") may not serve this model"});
+              ready.failed_models.push_back(
+                  {model.name, "the worker's key (" + user + ") may not serve this model"});
             }
           }
           ready.models = std::move(allowed);
@@ -294,7 +313,8 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
                                              [&user](const auto& entry) { return entry.second == user; });
             if (bound >= static_cast<long>(kMaxWorkerIdsPerKey)) {
               if (dropped_frames_++ % 1000 == 0) {
-                spdlog::warn("dropping READY of worker {}: key {} holds {} worker ids already", identity, user, bound);
+                spdlog::warn("dropping READY of worker {}: key {} holds {} worker ids already", identity,
+                             user, bound);
               }
               return;
             }
@@ -334,10 +354,12 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
 
 void Broker::on_submission(Submission submission) {
   if (submission.op == Submission::Op::kSubmit) {
-    if (submission.job && is_valid_job_id(submission.job->id)) dispatcher_.enqueue(std::move(*submission.job));
+    if (submission.job && is_valid_job_id(submission.job->id))
+      dispatcher_.enqueue(std::move(*submission.job));
     return;
   }
-  // A cancellation: the gateway has already ended a queued job in Redis; a running one is stopped on its host.
+  // A cancellation: the gateway has already ended a queued job in Redis; a running one is stopped on its
+  // host.
   if (dispatcher_.remove_queued(submission.job_id)) return;
   dispatcher_.mark_cancel_requested(submission.job_id);
   if (const Assignment* assignment = dispatcher_.find_running(submission.job_id)) {
@@ -352,7 +374,8 @@ void Broker::send_cancel(const Assignment& assignment, ErrorCode reason) {
 }
 
 void Broker::on_ready(const std::string& identity, const protocol::Ready& ready) {
-  if (ready.worker_id != identity) throw ProtocolError("READY whose worker_id differs from the socket identity");
+  if (ready.worker_id != identity)
+    throw ProtocolError("READY whose worker_id differs from the socket identity");
   const bool known = dispatcher_.knows_worker(identity);
   auto registration = dispatcher_.add_worker(ready, SteadyClock::now(), config_.lease);
   for (auto& lost : registration.lost) {
@@ -368,8 +391,9 @@ void Broker::on_ready(const std::string& identity, const protocol::Ready& ready)
   }
   std::string models;
   for (const auto& model : ready.models) models += (models.empty() ? "" : ",") + model.name;
-  spdlog::info("worker {} {} ({} on {}, {} slots, models {}, holding {})", identity, known ? "reconnected" : "joined",
-               ready.device_name, ready.host, worker.ready.slots, models, ready.held.size());
+  spdlog::info("worker {} {} ({} on {}, {} slots, models {}, holding {})", identity,
+               known ? "reconnected" : "joined", ready.device_name, ready.host, worker.ready.slots, models,
+               ready.held.size());
   status_.worker_joined(worker);
   status_.snapshot(dispatcher_, config_.heartbeat.count());
 }
@@ -383,15 +407,17 @@ void Broker::on_heartbeat(const std::string& identity, const protocol::Heartbeat
   dispatcher_.set_draining(identity, heartbeat.draining);
   // Acknowledged at once: the worker leaves only after this, so nothing sent before it is lost on the way.
   if (heartbeat.draining) {
-    send(identity, MessageType::kHeartbeat, protocol::Heartbeat{dispatcher_.workers().at(identity).busy(), true, {}, {}});
+    send(identity, MessageType::kHeartbeat,
+         protocol::Heartbeat{dispatcher_.workers().at(identity).busy(), true, {}, {}});
   }
   if (!heartbeat.renew.empty()) dispatcher_.renew(identity, heartbeat.renew, now + config_.lease);
   dispatcher_.set_voices(identity, heartbeat.voices);
   for (const auto& progress : heartbeat.progress) {
     // Recorded only for the attempt this worker holds now; the job store checks again against Redis.
     const Assignment* assignment = dispatcher_.find_running(progress.job_id);
-    if (assignment == nullptr || assignment->worker_id != identity || assignment->attempt != progress.attempt ||
-        !assignment->confirmed || progress.total == 0 || progress.done > progress.total) {
+    if (assignment == nullptr || assignment->worker_id != identity ||
+        assignment->attempt != progress.attempt || !assignment->confirmed || progress.total == 0 ||
+        progress.done > progress.total) {
       continue;
     }
     status_.record_progress(*assignment, progress.done, progress.total);
@@ -413,24 +439,26 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
   } else {
     job.id = result.job_id;  // revoked or unknown here: the job store decides, events carry no kind/model
   }
-  auto acknowledge = [this, identity, id = result.job_id, attempt = result.attempt](std::optional<long long> verdict) {
+  auto acknowledge = [this, identity, id = result.job_id,
+                      attempt = result.attempt](std::optional<long long> verdict) {
     const bool accepted = verdict && *verdict > 0;
     if (!accepted) {
-      spdlog::warn("refused a result for job {} attempt {} from worker {}: not the job's current attempt", id, attempt,
-                   identity);
+      spdlog::warn("refused a result for job {} attempt {} from worker {}: not the job's current attempt", id,
+                   attempt, identity);
     }
     send(identity, MessageType::kResultAck, protocol::ResultAck{id, attempt, accepted});
   };
 
   if (result.ok && assignment) {
     StageStep step = step_after_success(job, result.attempt, result.result_json);
-    if (step.kind == StageStep::Kind::kNext) return advance(job, result, identity, std::move(step.next), acknowledge);
+    if (step.kind == StageStep::Kind::kNext)
+      return advance(job, result, identity, std::move(step.next), acknowledge);
     if (step.kind == StageStep::Kind::kBroken) {
       spdlog::error("job {}: {}", job.id, step.error);
-      status_.record_final(job, JobState::kRunning, result.attempt, identity,
-                           {JobState::kFailed, {}, std::string(to_string(ErrorCode::kInternal)), step.error,
-                            result.run_ms},
-                           acknowledge);
+      status_.record_final(
+          job, JobState::kRunning, result.attempt, identity,
+          {JobState::kFailed, {}, std::string(to_string(ErrorCode::kInternal)), step.error, result.run_ms},
+          acknowledge);
       return;
     }
   }
@@ -453,13 +481,16 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
     outcome.state = code == ErrorCode::kCancelled          ? JobState::kCancelled
                     : code == ErrorCode::kDeadlineExceeded ? JobState::kExpired
                                                            : JobState::kFailed;
-    if (code == ErrorCode::kOutOfMemory && assignment && job.stage_attempt(result.attempt) < config_.max_attempts) {
+    if (code == ErrorCode::kOutOfMemory && assignment &&
+        job.stage_attempt(result.attempt) < config_.max_attempts) {
       // Device memory runs out on one worker, not necessarily on another: try elsewhere.
       job.attempts = result.attempt;
       job.avoid_worker = identity;
-      metrics_.increment("gpufleet_jobs_requeued_total", {{"model", job.model}, {"reason", outcome.error_code}});
+      metrics_.increment("gpufleet_jobs_requeued_total",
+                         {{"model", job.model}, {"reason", outcome.error_code}});
       status_.record_requeue(job, result.attempt, outcome.error_code,
-                             "out of memory on worker " + identity + ": " + result.error_message, acknowledge);
+                             "out of memory on worker " + identity + ": " + result.error_message,
+                             acknowledge);
       dispatcher_.requeue(std::move(job));
       return;
     }
@@ -468,17 +499,19 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
 }
 
 // A pipeline's stage succeeded: the job store keeps the stage's result and queues the job as its next stage;
-// only once that is recorded does the dispatcher hold the next stage (a restart finds it in Redis either way).
+// only once that is recorded does the dispatcher hold the next stage (a restart finds it in Redis either
+// way).
 void Broker::advance(const QueuedJob& job, const protocol::JobResult& result, const std::string& identity,
                      QueuedJob next, std::function<void(std::optional<long long>)> acknowledge) {
   spdlog::info("job {} stage {} done on worker {}; queued as stage {} ({} {})", job.id, job.stage, identity,
                next.stage, next.kind, next.model);
-  status_.record_advance(job, result.attempt, identity, result.result_json, next,
-                         [this, next, acknowledge = std::move(acknowledge)](std::optional<long long> verdict) mutable {
-                           if (verdict && *verdict == 1) dispatcher_.enqueue(std::move(next));
-                           if (verdict && *verdict == 3) spdlog::info("job {} cancelled between stages", next.id);
-                           acknowledge(verdict);
-                         });
+  status_.record_advance(
+      job, result.attempt, identity, result.result_json, next,
+      [this, next, acknowledge = std::move(acknowledge)](std::optional<long long> verdict) mutable {
+        if (verdict && *verdict == 1) dispatcher_.enqueue(std::move(next));
+        if (verdict && *verdict == 3) spdlog::info("job {} cancelled between stages", next.id);
+        acknowledge(verdict);
+      });
 }
 
 void Broker::on_goodbye(const std::string& identity) {
@@ -491,7 +524,8 @@ void Broker::lose_worker(const std::string& worker_id, const std::string& reason
   auto assignments = dispatcher_.remove_worker(worker_id);
   spdlog::warn("worker {} removed ({}); {} job(s) back to the queue", worker_id, reason, assignments.size());
   for (auto& assignment : assignments) {
-    requeue_or_fail(std::move(assignment), ErrorCode::kWorkerLost, "worker " + worker_id + " lost: " + reason);
+    requeue_or_fail(std::move(assignment), ErrorCode::kWorkerLost,
+                    "worker " + worker_id + " lost: " + reason);
   }
   status_.worker_left(worker_id, reason);
 }
@@ -518,7 +552,8 @@ void Broker::requeue_or_fail(Assignment assignment, ErrorCode code, const std::s
     status_.record_final(job, JobState::kRunning, assignment.attempt, assignment.worker_id, outcome);
     return;
   }
-  metrics_.increment("gpufleet_jobs_requeued_total", {{"model", job.model}, {"reason", std::string(to_string(code))}});
+  metrics_.increment("gpufleet_jobs_requeued_total",
+                     {{"model", job.model}, {"reason", std::string(to_string(code))}});
   status_.record_requeue(job, assignment.attempt, std::string(to_string(code)), reason);
   dispatcher_.requeue(std::move(job));
 }
@@ -533,15 +568,18 @@ void Broker::dispatch() {
           return;  // its worker was lost meanwhile; that path requeued it
         }
         metrics_.increment("gpufleet_jobs_dispatched_total", {{"model", assignment.job.model}});
-        metrics_.observe("gpufleet_job_queue_seconds", {{"model", assignment.job.model}},
-                         static_cast<double>(std::max<int64_t>(0, unix_ms() - assignment.job.created_ms)) / 1000.0);
-        protocol::Job message{assignment.job.id,         assignment.attempt,     assignment.job.kind,
-                              assignment.job.model,      assignment.job.input_json, assignment.job.created_ms,
+        metrics_.observe(
+            "gpufleet_job_queue_seconds", {{"model", assignment.job.model}},
+            static_cast<double>(std::max<int64_t>(0, unix_ms() - assignment.job.created_ms)) / 1000.0);
+        protocol::Job message{assignment.job.id,          assignment.attempt,
+                              assignment.job.kind,        assignment.job.model,
+                              assignment.job.input_json,  assignment.job.created_ms,
                               assignment.job.deadline_ms, static_cast<uint32_t>(config_.lease.count())};
         send(assignment.worker_id, MessageType::kJob, message);
         return;
       }
-      if (!reply) spdlog::error("job store refused to dispatch job {} (see the redis error above)", assignment.job.id);
+      if (!reply)
+        spdlog::error("job store refused to dispatch job {} (see the redis error above)", assignment.job.id);
       std::optional<uint32_t> attempts_done;
       if (verdict < 0) attempts_done = static_cast<uint32_t>(-verdict - 1);
       dispatcher_.retract(assignment.worker_id, assignment.job.id, assignment.attempt, attempts_done);
@@ -558,7 +596,8 @@ void Broker::reconcile() {
         status_.client(), RedisKeys(config_.redis.prefix), dispatcher_.queue_depths(),
         [this](const std::string& id) { return dispatcher_.knows_job(id); }, unix_ms() - 2000);
     for (const auto& job : found) dispatcher_.enqueue(job);
-    if (!found.empty()) spdlog::warn("reconcile: {} queued job(s) found in redis that the broker did not hold", found.size());
+    if (!found.empty())
+      spdlog::warn("reconcile: {} queued job(s) found in redis that the broker did not hold", found.size());
   } catch (const RedisError& error) {
     spdlog::warn("reconcile skipped: {}", error.what());
     status_.client().disconnect();
@@ -588,13 +627,19 @@ void Broker::tick() {
     if (!assignment) continue;
     send_cancel(*assignment, ErrorCode::kDeadlineExceeded);
     status_.record_final(assignment->job, JobState::kRunning, assignment->attempt, assignment->worker_id,
-                         {JobState::kExpired, {}, std::string(to_string(ErrorCode::kDeadlineExceeded)),
-                          "the job's timeout ran out while it ran", 0});
+                         {JobState::kExpired,
+                          {},
+                          std::string(to_string(ErrorCode::kDeadlineExceeded)),
+                          "the job's timeout ran out while it ran",
+                          0});
   }
   for (const auto& job : dispatcher_.take_expired_queued(now_ms)) {
     status_.record_final(job, JobState::kQueued, job.attempts, "",
-                         {JobState::kExpired, {}, std::string(to_string(ErrorCode::kDeadlineExceeded)),
-                          "the job's timeout ran out before a worker took it", 0});
+                         {JobState::kExpired,
+                          {},
+                          std::string(to_string(ErrorCode::kDeadlineExceeded)),
+                          "the job's timeout ran out before a worker took it",
+                          0});
   }
   for (auto& orphan : dispatcher_.take_expired_orphans(now)) {
     const std::string worker = orphan.worker_id;

@@ -8,28 +8,29 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
 #include "broker/dispatcher.hpp"
+#include "broker/status_writer.hpp"
+#include "broker/submission_reader.hpp"
 #include "common/config.hpp"
 #include "common/curve.hpp"
 #include "common/metrics.hpp"
 #include "common/metrics_server.hpp"
-#include "broker/status_writer.hpp"
-#include "broker/submission_reader.hpp"
 
 namespace gpufleet::broker {
 
 struct BrokerConfig {
   std::string bind_endpoint = "tcp://*:5555";
   std::chrono::milliseconds heartbeat{1000};
-  int liveness = 3;           // heartbeats a worker may miss before its jobs are requeued
+  int liveness = 3;                        // heartbeats a worker may miss before its jobs are requeued
   std::chrono::milliseconds lease{30000};  // a running job without progress this long is taken back
-  std::chrono::milliseconds reconcile{10000};  // how often queued jobs in Redis that it does not hold are looked for
+  std::chrono::milliseconds reconcile{
+      10000};                 // how often queued jobs in Redis that it does not hold are looked for
   uint32_t max_attempts = 3;  // a job lost (or out of memory) this many times fails instead of looping
   // A job whose worker was lost this many times while running it fails as `poison` (POISON_AFTER): a job that
   // crashes its worker would otherwise take down one worker after another.
@@ -62,8 +63,8 @@ class Broker {
   void on_ready(const std::string& identity, const protocol::Ready& ready);
   void on_heartbeat(const std::string& identity, const protocol::Heartbeat& heartbeat);
   void on_result(const std::string& identity, const protocol::JobResult& result);
-  void advance(const QueuedJob& job, const protocol::JobResult& result, const std::string& identity, QueuedJob next,
-               std::function<void(std::optional<long long>)> acknowledge);
+  void advance(const QueuedJob& job, const protocol::JobResult& result, const std::string& identity,
+               QueuedJob next, std::function<void(std::optional<long long>)> acknowledge);
   void on_goodbye(const std::string& identity);
   void lose_worker(const std::string& worker_id, const std::string& reason);
   void requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason);
@@ -96,7 +97,8 @@ class Broker {
   std::unique_ptr<MetricsServer> metrics_server_;
   std::map<std::string, double> mean_run_s_;  // by model: recent successful runs, for the backlog estimate
   CurveClients curve_clients_;
-  std::map<std::string, std::string> worker_users_;  // identity -> the CURVE client that registered it (and Redis)
+  std::map<std::string, std::string>
+      worker_users_;  // identity -> the CURVE client that registered it (and Redis)
   static constexpr size_t kMaxWorkerIdsPerKey = 1024;
 };
 

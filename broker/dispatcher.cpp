@@ -332,7 +332,8 @@ std::vector<Assignment> Dispatcher::past_deadline(int64_t now_unix_ms) const {
   std::vector<Assignment> expired;
   for (const auto& [id, worker] : workers_) {
     for (const auto& [job_id, assignment] : worker.running) {
-      if (assignment.confirmed && assignment.job.deadline_ms > 0 && assignment.job.deadline_ms <= now_unix_ms) {
+      if (assignment.confirmed && assignment.job.deadline_ms > 0 &&
+          assignment.job.deadline_ms <= now_unix_ms) {
         expired.push_back(assignment);
       }
     }
@@ -350,7 +351,8 @@ const Assignment* Dispatcher::find_running(const std::string& job_id) const {
 }
 
 void Dispatcher::mark_cancel_requested(const std::string& job_id) {
-  if (auto orphan = orphans_.find(job_id); orphan != orphans_.end()) orphan->second.first.job.cancel_requested = true;
+  if (auto orphan = orphans_.find(job_id); orphan != orphans_.end())
+    orphan->second.first.job.cancel_requested = true;
   auto running = running_.find(job_id);
   if (running == running_.end()) return;
   auto worker = workers_.find(running->second);
@@ -389,6 +391,8 @@ std::map<std::string, int64_t> Dispatcher::oldest_queued_ms() const {
   return oldest;
 }
 
-size_t Dispatcher::running() const { return running_.size(); }
+size_t Dispatcher::running() const {
+  return running_.size();
+}
 
 }  // namespace gpufleet::broker

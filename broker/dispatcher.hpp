@@ -28,13 +28,13 @@ struct QueuedJob {
   std::string input_json;
   int32_t priority = 0;
   int64_t created_ms = 0;
-  int64_t deadline_ms = 0;      // unix ms; 0: none
-  uint32_t attempts = 0;        // attempts started so far
-  uint32_t worker_losses = 0;   // attempts that ended with their worker lost (the record's worker_losses)
+  int64_t deadline_ms = 0;     // unix ms; 0: none
+  uint32_t attempts = 0;       // attempts started so far
+  uint32_t worker_losses = 0;  // attempts that ended with their worker lost (the record's worker_losses)
   bool cancel_requested = false;
-  std::string avoid_worker;     // after an out-of-memory failure: prefer any other worker
-  std::string reference;        // input.speaker_wav (set by enqueue): workers holding its voice are preferred
-  uint64_t entry = 0;           // the Dispatcher's queue entry number (see queued_)
+  std::string avoid_worker;  // after an out-of-memory failure: prefer any other worker
+  std::string reference;     // input.speaker_wav (set by enqueue): workers holding its voice are preferred
+  uint64_t entry = 0;        // the Dispatcher's queue entry number (see queued_)
   // Pipeline jobs (common/pipeline.hpp): the stages as JSON (empty for a job of one stage), the index of
   // the stage this is, and the attempts spent before it began (max_attempts counts per stage).
   std::string stages_json;
@@ -134,7 +134,8 @@ class Dispatcher {
   // Extends the leases of `job_ids` held by `worker_id` to `deadline`.
   void renew(const std::string& worker_id, const std::vector<std::string>& job_ids,
              SteadyClock::time_point deadline);
-  std::vector<std::string> silent_workers(SteadyClock::time_point now, std::chrono::milliseconds timeout) const;
+  std::vector<std::string> silent_workers(SteadyClock::time_point now,
+                                          std::chrono::milliseconds timeout) const;
 
   // Hands queued jobs to workers that serve their model and have a free slot: a worker holding the job's
   // voice in memory first, then the least-loaded. The preference never makes a job wait: with the warm
@@ -151,7 +152,8 @@ class Dispatcher {
 
   // Ends an assignment (or a revoked one) on a worker's result. nullopt when `worker_id` did not hold
   // `job_id` at `attempt`.
-  std::optional<Assignment> complete(const std::string& worker_id, const std::string& job_id, uint32_t attempt);
+  std::optional<Assignment> complete(const std::string& worker_id, const std::string& job_id,
+                                     uint32_t attempt);
   // Takes a job away from its worker, whose slot stays busy until it reports the job (see WorkerState).
   std::optional<Assignment> revoke(const std::string& worker_id, const std::string& job_id);
   // Confirmed assignments whose lease ran out, and those past their deadline (`now_unix_ms`).

@@ -101,7 +101,8 @@ RecoveredState recover_state(RedisClient& redis, const RedisKeys& keys) {
 
 std::vector<QueuedJob> find_unknown_queued(RedisClient& redis, const RedisKeys& keys,
                                            const std::map<std::string, size_t>& depths,
-                                           const std::function<bool(const std::string&)>& known, int64_t min_age_ms) {
+                                           const std::function<bool(const std::string&)>& known,
+                                           int64_t min_age_ms) {
   std::vector<QueuedJob> found;
   const auto models = redis.command({"SMEMBERS", keys.queue_models()}).strings();
   std::vector<RedisArgs> counts;
@@ -112,7 +113,8 @@ std::vector<QueuedJob> find_unknown_queued(RedisClient& redis, const RedisKeys& 
     auto depth = depths.find(models[i]);
     const long long held = depth == depths.end() ? 0 : static_cast<long long>(depth->second);
     if (!sizes[i].is_integer() || sizes[i].integer() <= held) continue;
-    auto ids = redis.command({"ZRANGEBYSCORE", keys.queue(models[i]), "-inf", "(" + std::to_string(min_age_ms)});
+    auto ids =
+        redis.command({"ZRANGEBYSCORE", keys.queue(models[i]), "-inf", "(" + std::to_string(min_age_ms)});
     for (auto& id : ids.strings()) {
       if (!known(id)) unknown.push_back(std::move(id));
     }

@@ -15,9 +15,9 @@
 namespace gpufleet::broker {
 
 struct RecoveredState {
-  std::string stream_position = "0-0";  // read submissions after this entry
-  std::vector<QueuedJob> queued;        // oldest first
-  std::vector<Assignment> running;      // worker_id and attempt as recorded
+  std::string stream_position = "0-0";             // read submissions after this entry
+  std::vector<QueuedJob> queued;                   // oldest first
+  std::vector<Assignment> running;                 // worker_id and attempt as recorded
   std::map<std::string, std::string> worker_keys;  // worker id -> the CURVE key name bound to it
 };
 
@@ -29,13 +29,16 @@ RecoveredState recover_state(RedisClient& redis, const RedisKeys& keys);
 // than `depths` says the broker has are scanned. Throws RedisError.
 std::vector<QueuedJob> find_unknown_queued(RedisClient& redis, const RedisKeys& keys,
                                            const std::map<std::string, size_t>& depths,
-                                           const std::function<bool(const std::string&)>& known, int64_t min_age_ms);
+                                           const std::function<bool(const std::string&)>& known,
+                                           int64_t min_age_ms);
 
 // A job from its fields, read in the order of job_store::recovery_fields(); nullopt when the record is
 // gone or malformed.
 std::optional<QueuedJob> job_from_fields(const std::string& id, const std::vector<std::string>& values);
 
 // The job's state as recorded (values[0]).
-inline const std::string& recorded_state(const std::vector<std::string>& values) { return values.at(0); }
+inline const std::string& recorded_state(const std::vector<std::string>& values) {
+  return values.at(0);
+}
 
 }  // namespace gpufleet::broker

@@ -20,7 +20,8 @@ nlohmann::json worker_json(const WorkerState& worker, int64_t now_ms, int64_t he
   nlohmann::json running = nlohmann::json::array();
   for (const auto& [job_id, assignment] : worker.running) running.push_back(job_id);
   nlohmann::json failed = nlohmann::json::array();
-  for (const auto& model : worker.ready.failed_models) failed.push_back({{"name", model.name}, {"error", model.error}});
+  for (const auto& model : worker.ready.failed_models)
+    failed.push_back({{"name", model.name}, {"error", model.error}});
   return {{"id", worker.ready.worker_id},
           {"host", worker.ready.host},
           {"pid", worker.ready.pid},
@@ -59,7 +60,8 @@ void StatusWriter::reset_catalog() {
   }
 }
 
-void StatusWriter::push_group(job_store::Batch batch, std::vector<std::string> group, VerdictHandler handler) {
+void StatusWriter::push_group(job_store::Batch batch, std::vector<std::string> group,
+                              VerdictHandler handler) {
   constexpr size_t kMaxGroups = 512;
   if (!open_batch_ || open_batch_->kind != batch || open_batch_->handlers->size() >= kMaxGroups) {
     auto handlers = std::make_shared<std::vector<VerdictHandler>>();
@@ -105,23 +107,43 @@ void StatusWriter::push(RedisArgs args, ReplyHandler handler) {
 
 void StatusWriter::record_dispatch(const Assignment& assignment, VerdictHandler handler) {
   const int64_t now = unix_ms();
-  JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, now,
-                 assignment.attempt, assignment.worker_id, {}, {}, {}};
+  JobEvent event{assignment.job.id,
+                 JobState::kRunning,
+                 assignment.job.kind,
+                 assignment.job.model,
+                 now,
+                 assignment.attempt,
+                 assignment.worker_id,
+                 {},
+                 {},
+                 {}};
   with_stage(event, assignment.job);
   push_group(job_store::Batch::kDispatch,
-             job_store::dispatch_group(assignment.job.id, assignment.attempt, assignment.worker_id, now, to_json(event)),
+             job_store::dispatch_group(assignment.job.id, assignment.attempt, assignment.worker_id, now,
+                                       to_json(event)),
              std::move(handler));
 }
 
 void StatusWriter::record_progress(const Assignment& assignment, uint64_t done, uint64_t total) {
-  JobEvent event{assignment.job.id, JobState::kRunning, assignment.job.kind, assignment.job.model, unix_ms(),
-                 assignment.attempt, assignment.worker_id, {}, {}, {}, done, total};
+  JobEvent event{assignment.job.id,
+                 JobState::kRunning,
+                 assignment.job.kind,
+                 assignment.job.model,
+                 unix_ms(),
+                 assignment.attempt,
+                 assignment.worker_id,
+                 {},
+                 {},
+                 {},
+                 done,
+                 total};
   with_stage(event, assignment.job);
-  push(job_store::progress_command(keys_, assignment.job.id, assignment.attempt, done, total, to_json(event)));
+  push(
+      job_store::progress_command(keys_, assignment.job.id, assignment.attempt, done, total, to_json(event)));
 }
 
-void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
-                                const Outcome& outcome, VerdictHandler handler) {
+void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_t attempt,
+                                const std::string& worker, const Outcome& outcome, VerdictHandler handler) {
   job_store::Completion completion;
   completion.id = job.id;
   completion.expected = expected;
@@ -130,8 +152,16 @@ void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_
   completion.final_state = outcome.state;
   completion.now_ms = unix_ms();
   completion.retention_s = retention_s_;
-  JobEvent event{job.id, outcome.state, job.kind, job.model, completion.now_ms, attempt, worker,
-                 outcome.result_json, outcome.error_code, outcome.error_message};
+  JobEvent event{job.id,
+                 outcome.state,
+                 job.kind,
+                 job.model,
+                 completion.now_ms,
+                 attempt,
+                 worker,
+                 outcome.result_json,
+                 outcome.error_code,
+                 outcome.error_message};
   completion.event = to_json(with_stage(event, job));
   if (outcome.state == JobState::kSucceeded) {
     completion.fields.emplace_back(job_field::kResult, outcome.result_json);
@@ -139,11 +169,13 @@ void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_
     completion.fields.emplace_back(job_field::kErrorCode, outcome.error_code);
     completion.fields.emplace_back(job_field::kErrorMessage, outcome.error_message);
   }
-  if (expected == JobState::kRunning) completion.fields.emplace_back(job_field::kRunMs, std::to_string(outcome.run_ms));
+  if (expected == JobState::kRunning)
+    completion.fields.emplace_back(job_field::kRunMs, std::to_string(outcome.run_ms));
   if (metrics_ != nullptr) {
     // Counted once the job store has recorded it: a refused (stale) or repeated outcome is not a new job.
     handler = [metrics = metrics_, kind = job.kind.empty() ? "unknown" : job.kind,
-               model = job.model.empty() ? "unknown" : job.model, state = std::string(to_string(outcome.state)),
+               model = job.model.empty() ? "unknown" : job.model,
+               state = std::string(to_string(outcome.state)),
                run_s = expected == JobState::kRunning ? outcome.run_ms / 1000.0 : -1.0,
                handler = std::move(handler)](std::optional<long long> verdict) {
       if (verdict && *verdict == 1) {
@@ -160,7 +192,14 @@ void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const 
                                   const std::string& reason, VerdictHandler handler) {
   const int64_t now = unix_ms();
   JobEvent queued_event{job.id, JobState::kQueued, job.kind, job.model, now, attempt, {}, {}, code, reason};
-  JobEvent cancelled_event{job.id, JobState::kCancelled, job.kind, job.model, now, attempt, {}, {},
+  JobEvent cancelled_event{job.id,
+                           JobState::kCancelled,
+                           job.kind,
+                           job.model,
+                           now,
+                           attempt,
+                           {},
+                           {},
                            std::string(to_string(ErrorCode::kCancelled)),
                            "cancelled by a client; its worker stopped answering"};
   const std::string queued = to_json(with_stage(queued_event, job));
@@ -176,7 +215,8 @@ void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const 
 }
 
 void StatusWriter::record_advance(const QueuedJob& done, uint32_t attempt, const std::string& worker,
-                                  const std::string& stage_result, const QueuedJob& next, VerdictHandler handler) {
+                                  const std::string& stage_result, const QueuedJob& next,
+                                  VerdictHandler handler) {
   job_store::Advance advance;
   advance.id = done.id;
   advance.attempt = attempt;
@@ -187,11 +227,21 @@ void StatusWriter::record_advance(const QueuedJob& done, uint32_t attempt, const
   advance.next_model = next.model;
   advance.next_input = next.input_json;
   advance.stage_result = stage_result;
-  // The queued event carries the finished stage's result, so a subscriber sees each stage's output as it comes.
-  JobEvent queued{next.id, JobState::kQueued, next.kind, next.model, advance.now_ms, attempt, {}, stage_result, {}, {}};
+  // The queued event carries the finished stage's result, so a subscriber sees each stage's output as it
+  // comes.
+  JobEvent queued{next.id, JobState::kQueued, next.kind, next.model, advance.now_ms, attempt,
+                  {},      stage_result,      {},        {}};
   advance.queued_event = to_json(with_stage(queued, next));
-  JobEvent cancelled{done.id, JobState::kCancelled, done.kind, done.model, advance.now_ms, attempt, worker, {},
-                     std::string(to_string(ErrorCode::kCancelled)), "cancelled by a client"};
+  JobEvent cancelled{done.id,
+                     JobState::kCancelled,
+                     done.kind,
+                     done.model,
+                     advance.now_ms,
+                     attempt,
+                     worker,
+                     {},
+                     std::string(to_string(ErrorCode::kCancelled)),
+                     "cancelled by a client"};
   advance.cancelled_event = to_json(with_stage(cancelled, done));
   advance.retention_s = retention_s_;
   ReplyHandler on_reply;
@@ -206,8 +256,11 @@ void StatusWriter::record_advance(const QueuedJob& done, uint32_t attempt, const
 void StatusWriter::worker_joined(const WorkerState& worker) {
   const int64_t now = unix_ms();
   push({"HSET", keys_.workers(), worker.ready.worker_id, worker_json(worker, now, 0).dump()});
-  nlohmann::json event{{"type", "worker"}, {"id", worker.ready.worker_id}, {"state", "up"},
-                       {"device", worker.ready.device}, {"at_ms", now}};
+  nlohmann::json event{{"type", "worker"},
+                       {"id", worker.ready.worker_id},
+                       {"state", "up"},
+                       {"device", worker.ready.device},
+                       {"at_ms", now}};
   push({"PUBLISH", keys_.worker_events(), event.dump()});
 }
 
@@ -218,8 +271,8 @@ void StatusWriter::bind_worker(const std::string& worker_id, const std::string& 
 
 void StatusWriter::worker_left(const std::string& worker_id, const std::string& reason) {
   push({"HDEL", keys_.workers(), worker_id});
-  nlohmann::json event{{"type", "worker"}, {"id", worker_id}, {"state", "down"}, {"reason", reason},
-                       {"at_ms", unix_ms()}};
+  nlohmann::json event{
+      {"type", "worker"}, {"id", worker_id}, {"state", "down"}, {"reason", reason}, {"at_ms", unix_ms()}};
   push({"PUBLISH", keys_.worker_events(), event.dump()});
 }
 
@@ -285,9 +338,9 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
     push(std::move(queues));
     last_depths_ = depths;
   }
-  push({"HSET", keys_.broker(), "heartbeat_ms", std::to_string(heartbeat_ms), "alive_ms", std::to_string(now_ms),
-        "queued", std::to_string(dispatcher.queued()), "running", std::to_string(dispatcher.running()),
-        "workers", std::to_string(dispatcher.workers().size())});
+  push({"HSET", keys_.broker(), "heartbeat_ms", std::to_string(heartbeat_ms), "alive_ms",
+        std::to_string(now_ms), "queued", std::to_string(dispatcher.queued()), "running",
+        std::to_string(dispatcher.running()), "workers", std::to_string(dispatcher.workers().size())});
 }
 
 bool StatusWriter::flush() {
@@ -300,8 +353,9 @@ bool StatusWriter::flush() {
     constexpr size_t kSlice = 4096;
     const size_t count = std::min(kSlice, backlog_.size());
     auto replies = redis_.pipeline(std::span<const RedisArgs>(backlog_.data(), count));
-    std::vector<ReplyHandler> handlers(std::make_move_iterator(handlers_.begin()),
-                                       std::make_move_iterator(handlers_.begin() + static_cast<std::ptrdiff_t>(count)));
+    std::vector<ReplyHandler> handlers(
+        std::make_move_iterator(handlers_.begin()),
+        std::make_move_iterator(handlers_.begin() + static_cast<std::ptrdiff_t>(count)));
     backlog_.erase(backlog_.begin(), backlog_.begin() + static_cast<std::ptrdiff_t>(count));
     handlers_.erase(handlers_.begin(), handlers_.begin() + static_cast<std::ptrdiff_t>(count));
     // Handlers may push more commands; they run after the slice has left the backlog.

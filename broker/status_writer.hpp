@@ -44,11 +44,11 @@ class StatusWriter {
   };
   void record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
                     const Outcome& outcome, VerdictHandler handler = {});
-  void record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code, const std::string& reason,
-                      VerdictHandler handler = {});
+  void record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code,
+                      const std::string& reason, VerdictHandler handler = {});
 
-  // A pipeline's stage `done` succeeded with `stage_result`: the job is queued again as `next` (its next stage).
-  // The verdict is job_store::advance_command's.
+  // A pipeline's stage `done` succeeded with `stage_result`: the job is queued again as `next` (its next
+  // stage). The verdict is job_store::advance_command's.
   void record_advance(const QueuedJob& done, uint32_t attempt, const std::string& worker,
                       const std::string& stage_result, const QueuedJob& next, VerdictHandler handler);
 
@@ -80,7 +80,7 @@ class StatusWriter {
   RedisClient redis_;
   RedisKeys keys_;
   int64_t retention_s_;
-  std::vector<RedisArgs> backlog_;  // oldest first
+  std::vector<RedisArgs> backlog_;      // oldest first
   std::vector<ReplyHandler> handlers_;  // one per backlog entry
   struct OpenBatch {
     job_store::Batch kind;

@@ -8,9 +8,11 @@
 
 namespace gpufleet::broker {
 
-SubmissionReader::SubmissionReader(RedisEndpoint endpoint, zmq::context_t& context, const std::string& wake_endpoint,
-                                   std::string start_after)
-    : endpoint_(std::move(endpoint)), keys_(endpoint_.prefix), wake_(context, zmq::socket_type::push),
+SubmissionReader::SubmissionReader(RedisEndpoint endpoint, zmq::context_t& context,
+                                   const std::string& wake_endpoint, std::string start_after)
+    : endpoint_(std::move(endpoint)),
+      keys_(endpoint_.prefix),
+      wake_(context, zmq::socket_type::push),
       position_(std::move(start_after)) {
   wake_.set(zmq::sockopt::linger, 0);
   wake_.connect(wake_endpoint);
@@ -31,7 +33,8 @@ std::vector<Submission> SubmissionReader::take() {
 
 std::vector<Submission> SubmissionReader::read_batch(RedisClient& redis) {
   // Blocks for at most 200 ms so that stopping is prompt; the client's own timeout is longer.
-  auto reply = redis.command({"XREAD", "COUNT", "4096", "BLOCK", "200", "STREAMS", keys_.submissions(), position_});
+  auto reply =
+      redis.command({"XREAD", "COUNT", "4096", "BLOCK", "200", "STREAMS", keys_.submissions(), position_});
   if (reply.is_error()) throw RedisError("XREAD: " + reply.str());
   std::vector<Submission> batch;
   for (const auto& entry : reply.stream_entries()) {
@@ -41,7 +44,8 @@ std::vector<Submission> SubmissionReader::read_batch(RedisClient& redis) {
   return batch;
 }
 
-std::optional<Submission> submission_from_entry(const std::vector<std::pair<std::string, std::string>>& fields) {
+std::optional<Submission> submission_from_entry(
+    const std::vector<std::pair<std::string, std::string>>& fields) {
   Submission submission;
   // The entry as job_store::submit writes it, in recovery_fields() order where the fields exist.
   std::vector<std::string> values(job_store::recovery_fields().size());
@@ -80,7 +84,8 @@ void SubmissionReader::loop() {
       if (healthy) spdlog::error("cannot read the submissions stream, retrying: {}", error.what());
       healthy = false;
       redis.disconnect();
-      for (int i = 0; i < 5 && !stop_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 5 && !stop_.load(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
 }

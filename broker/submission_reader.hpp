@@ -25,7 +25,8 @@ struct Submission {
 };
 
 // A stream entry's fields as a submission; nullopt for an entry without an id or with a malformed job.
-std::optional<Submission> submission_from_entry(const std::vector<std::pair<std::string, std::string>>& fields);
+std::optional<Submission> submission_from_entry(
+    const std::vector<std::pair<std::string, std::string>>& fields);
 
 class SubmissionReader {
  public:

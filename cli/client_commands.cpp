@@ -43,7 +43,8 @@ std::optional<GatewayAddress> parse_gateway_url(const std::string& url) {
   if (address.host.empty()) return std::nullopt;
   if (colon != std::string::npos) {
     const std::string port = rest.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+      return std::nullopt;
     const long value = std::stol(port);
     if (value < 1 || value > 65535) return std::nullopt;
     address.port = static_cast<uint16_t>(value);
@@ -71,15 +72,15 @@ std::string progress_line(const json& job, size_t width) {
     const double done = job["progress"].value("done", 0.0), total = job["progress"].value("total", 0.0);
     const double fraction = total > 0 ? std::min(1.0, done / total) : 0.0;
     const auto filled = static_cast<size_t>(fraction * static_cast<double>(width));
-    return "[" + std::string(filled, '#') + std::string(width - filled, '-') + "] " + pad(fixed(fraction * 100, 0) + "%", 4) +
-           "  " + fixed(done, 0) + "/" + fixed(total, 0) + stage;
+    return "[" + std::string(filled, '#') + std::string(width - filled, '-') + "] " +
+           pad(fixed(fraction * 100, 0) + "%", 4) + "  " + fixed(done, 0) + "/" + fixed(total, 0) + stage;
   }
   return state + stage;
 }
 
 std::string job_summary(const json& job) {
-  std::string line = job.value("id", "?") + "  " + pad(job.value("state", "?"), 9) + "  " + job.value("kind", "?") + "/" +
-                     job.value("model", "?");
+  std::string line = job.value("id", "?") + "  " + pad(job.value("state", "?"), 9) + "  " +
+                     job.value("kind", "?") + "/" + job.value("model", "?");
   const std::string state = job.value("state", "");
   if (job.contains("timings") && job["timings"].contains("total_ms")) {
     line += "  " + fixed(job["timings"]["total_ms"].get<double>() / 1000.0, 2) + " s";
@@ -92,7 +93,8 @@ std::string job_summary(const json& job) {
         break;
       }
     }
-    if (result.contains("duration_s")) line += "  (" + fixed(result["duration_s"].get<double>(), 2) + " s of media)";
+    if (result.contains("duration_s"))
+      line += "  (" + fixed(result["duration_s"].get<double>(), 2) + " s of media)";
   } else if (job.contains("error")) {
     line += "  " + job["error"].value("code", "") + ": " + job["error"].value("message", "");
   } else if (!is_final_state(state)) {
@@ -103,15 +105,19 @@ std::string job_summary(const json& job) {
 
 std::string workers_table(const json& answer) {
   std::ostringstream out;
-  out << pad("WORKER", 28) << pad("DEVICE", 12) << pad("SLOTS", 8) << pad("HEARTBEAT", 11) << "MODELS / RUNNING\n";
+  out << pad("WORKER", 28) << pad("DEVICE", 12) << pad("SLOTS", 8) << pad("HEARTBEAT", 11)
+      << "MODELS / RUNNING\n";
   for (const auto& worker : answer.value("workers", json::array())) {
     std::string models;
-    for (const auto& model : worker.value("models", json::array())) models += (models.empty() ? "" : ",") + model.get<std::string>();
+    for (const auto& model : worker.value("models", json::array()))
+      models += (models.empty() ? "" : ",") + model.get<std::string>();
     const auto running = worker.value("running", json::array());
     out << pad(worker.value("id", "?"), 28) << pad(worker.value("device", "?"), 12)
         << pad(std::to_string(worker.value("active", 0)) + "/" + std::to_string(worker.value("slots", 0)), 8)
         << pad(std::to_string(worker.value("heartbeat_age_ms", 0)) + " ms", 11) << models;
-    if (!running.empty()) out << "  running " << running.size() << ": " << running[0].get<std::string>() << (running.size() > 1 ? " ..." : "");
+    if (!running.empty())
+      out << "  running " << running.size() << ": " << running[0].get<std::string>()
+          << (running.size() > 1 ? " ..." : "");
     out << "\n";
   }
   const auto queues = answer.value("queues", json::object());
@@ -120,7 +126,8 @@ std::string workers_table(const json& answer) {
     for (const auto& [model, queue] : queues.items()) {
       const long long depth = queue.is_object() ? queue.value("depth", 0LL) : queue.get<long long>();
       out << " " << model << "=" << depth;
-      if (queue.is_object() && depth > 0) out << " (oldest " << fixed(queue.value("oldest_age_s", 0.0), 1) << " s)";
+      if (queue.is_object() && depth > 0)
+        out << " (oldest " << fixed(queue.value("oldest_age_s", 0.0), 1) << " s)";
     }
     out << "\n";
   }
@@ -132,14 +139,16 @@ std::string models_table(const json& answer) {
   out << pad("MODEL", 18) << pad("KIND", 7) << pad("WORKERS", 9) << pad("DEVICES", 14) << "LANGUAGES\n";
   for (const auto& model : answer.value("models", json::array())) {
     std::string devices, languages;
-    for (const auto& device : model.value("devices", json::array())) devices += (devices.empty() ? "" : ",") + device.get<std::string>();
+    for (const auto& device : model.value("devices", json::array()))
+      devices += (devices.empty() ? "" : ",") + device.get<std::string>();
     for (const auto& language : model.value("languages", json::array())) {
       languages += (languages.empty() ? "" : ",") + language.get<std::string>();
     }
     std::string name = model.value("name", "?") + (model.value("default", false) ? " *" : "");
-    out << pad(name, 18) << pad(model.value("kind", "?"), 7) << pad(std::to_string(model.value("workers", 0)), 9)
-        << pad(devices.empty() ? "-" : devices, 14) << (languages.empty() ? "-" : languages)
-        << (model.value("cloning", false) ? "  (clones voices)" : "") << "\n";
+    out << pad(name, 18) << pad(model.value("kind", "?"), 7)
+        << pad(std::to_string(model.value("workers", 0)), 9) << pad(devices.empty() ? "-" : devices, 14)
+        << (languages.empty() ? "-" : languages) << (model.value("cloning", false) ? "  (clones voices)" : "")
+        << "\n";
   }
   out << "* the default model of its kind\n";
   return out.str();
@@ -154,21 +163,23 @@ struct Client {
   HttpResult request(const std::string& method, const std::string& target, const std::string& body = "",
                      const std::string& content_type = "application/json",
                      std::chrono::milliseconds timeout = std::chrono::milliseconds(30000)) const {
-    return http_request(HttpEndpoint{address.tls, address.host, address.port}, method, target, body, content_type,
-                        timeout, {}, env_string("GPUFLEET_CA_FILE", ""));
+    return http_request(HttpEndpoint{address.tls, address.host, address.port}, method, target, body,
+                        content_type, timeout, {}, env_string("GPUFLEET_CA_FILE", ""));
   }
 
   // Prints the gateway's error (or why there was no answer) and returns 1.
   int fail(const HttpResult& result) const {
     if (result.status == 0) {
-      std::cerr << "gpufleet: no answer from " << (address.tls ? "https://" : "http://") << address.host << ":"
-                << address.port << " (" << result.error
+      std::cerr << "gpufleet: no answer from " << (address.tls ? "https://" : "http://") << address.host
+                << ":" << address.port << " (" << result.error
                 << "); is the fleet up, and GPUFLEET_URL right?\n";
       return 1;
     }
     auto body = json::parse(result.body, nullptr, false);
     if (json_output) {
-      std::cout << (body.is_discarded() ? json{{"status", result.status}, {"body", result.body}} : body).dump() << "\n";
+      std::cout
+          << (body.is_discarded() ? json{{"status", result.status}, {"body", result.body}} : body).dump()
+          << "\n";
     } else if (body.is_object() && body.contains("error")) {
       std::cerr << "gpufleet: " << result.status << " " << body["error"].value("code", "") << ": "
                 << body["error"].value("message", "") << "\n";
@@ -184,7 +195,8 @@ struct Client {
     const bool terminal = show_progress && ::isatty(STDERR_FILENO) != 0;
     json job;
     while (true) {
-      auto answer = request("GET", "/v1/jobs/" + id + "?wait=1", "", "application/json", std::chrono::milliseconds(10000));
+      auto answer = request("GET", "/v1/jobs/" + id + "?wait=1", "", "application/json",
+                            std::chrono::milliseconds(10000));
       if (answer.status != 200) {
         fail(answer);
         return std::nullopt;
@@ -206,13 +218,16 @@ struct Client {
 
 // A local file becomes an upload's name in the input folder; anything else is passed on as it is (a name
 // an earlier upload answered, or a TTS result's path).
-std::optional<std::string> upload_if_local(const Client& client, const std::string& value, const char* answer_field) {
+std::optional<std::string> upload_if_local(const Client& client, const std::string& value,
+                                           const char* answer_field) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(value, ec)) return value;
   std::ifstream in(value, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string extension = std::filesystem::path(value).extension().string();
-  const std::string type = extension == ".png" ? "image/png" : (extension == ".jpg" || extension == ".jpeg") ? "image/jpeg" : "audio/wav";
+  const std::string type = extension == ".png"                             ? "image/png"
+                           : (extension == ".jpg" || extension == ".jpeg") ? "image/jpeg"
+                                                                           : "audio/wav";
   auto answer = client.request("POST", "/v1/files", bytes, type, std::chrono::milliseconds(120000));
   if (answer.status != 200 && answer.status != 201) {
     client.fail(answer);
@@ -233,26 +248,43 @@ int submit(Client& client, const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) throw ConfigError(arg + " needs a value");
       return args[++i];
     };
-    if (arg == "--json") client.json_output = true;
-    else if (arg == "--no-wait") wait = false;
-    else if (arg == "--model") request["model"] = value();
-    else if (arg == "--kind") request["kind"] = value();
-    else if (arg == "--language") request["input"]["language"] = value();
-    else if (arg == "--speaker") request["input"]["speaker"] = value();
-    else if (arg == "--speaker-wav") files["speaker_wav"] = {value(), "speaker_wav"};
-    else if (arg == "--image") files["reference_image"] = {value(), "reference_image"};
-    else if (arg == "--audio") files["audio_path"] = {value(), "audio_path"};
-    else if (arg == "--priority") request["priority"] = std::stoi(value());
-    else if (arg == "--timeout") timeout_s = std::stod(value());
-    else if (arg == "--out") out_file = value();
+    if (arg == "--json")
+      client.json_output = true;
+    else if (arg == "--no-wait")
+      wait = false;
+    else if (arg == "--model")
+      request["model"] = value();
+    else if (arg == "--kind")
+      request["kind"] = value();
+    else if (arg == "--language")
+      request["input"]["language"] = value();
+    else if (arg == "--speaker")
+      request["input"]["speaker"] = value();
+    else if (arg == "--speaker-wav")
+      files["speaker_wav"] = {value(), "speaker_wav"};
+    else if (arg == "--image")
+      files["reference_image"] = {value(), "reference_image"};
+    else if (arg == "--audio")
+      files["audio_path"] = {value(), "audio_path"};
+    else if (arg == "--priority")
+      request["priority"] = std::stoi(value());
+    else if (arg == "--timeout")
+      timeout_s = std::stod(value());
+    else if (arg == "--out")
+      out_file = value();
     else if (arg == "--param") {
       const std::string pair = value();
       const auto equals = pair.find('=');
       if (equals == std::string::npos) throw ConfigError("--param takes KEY=JSON");
       auto parsed = json::parse(pair.substr(equals + 1), nullptr, false);
-      request["input"][pair.substr(0, equals)] = parsed.is_discarded() ? json(pair.substr(equals + 1)) : parsed;
-    } else if (!arg.empty() && arg[0] == '-' && arg != "-") throw ConfigError("unknown option " + arg);
-    else text = arg == "-" ? std::string((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>()) : arg;
+      request["input"][pair.substr(0, equals)] =
+          parsed.is_discarded() ? json(pair.substr(equals + 1)) : parsed;
+    } else if (!arg.empty() && arg[0] == '-' && arg != "-")
+      throw ConfigError("unknown option " + arg);
+    else
+      text = arg == "-"
+                 ? std::string((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>())
+                 : arg;
   }
   if (!text.empty()) request["input"]["text"] = text;
   if (files.count("reference_image") != 0 && !request.contains("kind")) request["kind"] = "video";
@@ -271,10 +303,12 @@ int submit(Client& client, const std::vector<std::string>& args) {
   auto job = client.wait(id, timeout_s, !client.json_output);
   if (!job) return 1;
   if (!out_file.empty() && job->value("state", "") == "succeeded") {
-    auto result = client.request("GET", "/v1/jobs/" + id + "/result", "", "application/json", std::chrono::milliseconds(300000));
+    auto result = client.request("GET", "/v1/jobs/" + id + "/result", "", "application/json",
+                                 std::chrono::milliseconds(300000));
     if (result.status != 200) return client.fail(result);
     write_file_atomically(out_file, result.body);
-    if (!client.json_output) std::cerr << "gpufleet: wrote " << result.body.size() << " bytes to " << out_file << "\n";
+    if (!client.json_output)
+      std::cerr << "gpufleet: wrote " << result.body.size() << " bytes to " << out_file << "\n";
   }
   return client.print_job(*job);
 }
@@ -282,15 +316,20 @@ int submit(Client& client, const std::vector<std::string>& args) {
 }  // namespace
 
 void client_usage() {
-  std::cout << "client commands (GPUFLEET_URL, default http://127.0.0.1:8001; GPUFLEET_API_KEY sent as the bearer token;\n"
-               "GPUFLEET_CA_FILE: CA certificates for an https gateway):\n"
-               "  submit [TEXT|-] [--model M] [--kind tts|video] [--language L] [--speaker NAME] [--speaker-wav FILE]\n"
-               "         [--image FILE] [--audio FILE] [--param KEY=JSON] [--priority N] [--timeout S] [--out FILE]\n"
-               "         [--no-wait] [--json]\n"
-               "                     submit a job (local files are uploaded first) and wait for it with a progress line\n"
-               "  status ID [--json]  one job's state      wait ID [--timeout S] [--json]  wait until it is final\n"
-               "  cancel ID [--json]  cancel a job         workers [--json]  models [--json]\n"
-               "exit status: 0 success, 1 the job or the request failed, 2 usage\n";
+  std::cout
+      << "client commands (GPUFLEET_URL, default http://127.0.0.1:8001; GPUFLEET_API_KEY sent as the bearer "
+         "token;\n"
+         "GPUFLEET_CA_FILE: CA certificates for an https gateway):\n"
+         "  submit [TEXT|-] [--model M] [--kind tts|video] [--language L] [--speaker NAME] [--speaker-wav "
+         "FILE]\n"
+         "         [--image FILE] [--audio FILE] [--param KEY=JSON] [--priority N] [--timeout S] [--out "
+         "FILE]\n"
+         "         [--no-wait] [--json]\n"
+         "                     submit a job (local files are uploaded first) and wait for it with a progress "
+         "line\n"
+         "  status ID [--json]  one job's state      wait ID [--timeout S] [--json]  wait until it is final\n"
+         "  cancel ID [--json]  cancel a job         workers [--json]  models [--json]\n"
+         "exit status: 0 success, 1 the job or the request failed, 2 usage\n";
   evaluate_usage();
 }
 
@@ -316,16 +355,22 @@ std::optional<int> run_client_command(const std::vector<std::string>& args) {
     std::vector<std::string> positional;
     double timeout_s = 3600;
     for (size_t i = 1; i < args.size(); ++i) {
-      if (args[i] == "--json") client.json_output = true;
-      else if (args[i] == "--timeout" && i + 1 < args.size()) timeout_s = std::stod(args[++i]);
-      else if (!args[i].empty() && args[i][0] == '-') throw ConfigError("unknown option " + args[i]);
-      else positional.push_back(args[i]);
+      if (args[i] == "--json")
+        client.json_output = true;
+      else if (args[i] == "--timeout" && i + 1 < args.size())
+        timeout_s = std::stod(args[++i]);
+      else if (!args[i].empty() && args[i][0] == '-')
+        throw ConfigError("unknown option " + args[i]);
+      else
+        positional.push_back(args[i]);
     }
     if (command == "workers" || command == "models") {
       auto answer = client.request("GET", "/v1/" + command);
       if (answer.status != 200) return client.fail(answer);
       const auto body = json::parse(answer.body);
-      std::cout << (client.json_output ? body.dump() + "\n" : command == "workers" ? workers_table(body) : models_table(body));
+      std::cout << (client.json_output     ? body.dump() + "\n"
+                    : command == "workers" ? workers_table(body)
+                                           : models_table(body));
       return 0;
     }
     if (positional.size() != 1) throw ConfigError(command + " takes one job id");
@@ -343,7 +388,10 @@ std::optional<int> run_client_command(const std::vector<std::string>& args) {
     }
     auto answer = client.request("DELETE", "/v1/jobs/" + id);  // cancel
     if (answer.status != 200 && answer.status != 202) return client.fail(answer);
-    std::cout << (client.json_output ? answer.body : id + "  " + (answer.status == 200 ? "cancelled" : "cancelling (it was running)")) << "\n";
+    std::cout << (client.json_output
+                      ? answer.body
+                      : id + "  " + (answer.status == 200 ? "cancelled" : "cancelling (it was running)"))
+              << "\n";
     return 0;
   } catch (const ConfigError& error) {
     std::cerr << "gpufleet: " << error.what() << "\n";

@@ -4,11 +4,10 @@
 // it is tested as plain functions (tests/unit/cli_test.cpp); run_client_command does the I/O.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace gpufleet::cli {
 

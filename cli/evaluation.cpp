@@ -80,7 +80,6 @@ std::vector<std::string> languages_of(const json& model, size_t limit) {
   return chosen;
 }
 
-
 json distribution(const std::vector<double>& values) {
   if (values.empty()) return nullptr;
   const double sum = std::accumulate(values.begin(), values.end(), 0.0);

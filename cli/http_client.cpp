@@ -5,7 +5,8 @@
 namespace gpufleet::cli {
 
 HttpResult http_request(const HttpEndpoint& endpoint, const std::string& method, const std::string& target,
-                        const std::string& body, const std::string& content_type, std::chrono::milliseconds timeout,
+                        const std::string& body, const std::string& content_type,
+                        std::chrono::milliseconds timeout,
                         const std::map<std::string, std::string>& extra_headers, const std::string& ca_file) {
   std::map<std::string, std::string> headers;
   // The gateway's API key, for fleets that require one (see gateway/api_keys.hpp).
@@ -20,10 +21,12 @@ HttpResult http_request(const HttpEndpoint& endpoint, const std::string& method,
   return http_call(endpoint, method, target, {headers.begin(), headers.end()}, body, options);
 }
 
-HttpResult http_request(const std::string& method, const std::string& host, uint16_t port, const std::string& target,
-                        const std::string& body, const std::string& content_type, std::chrono::milliseconds timeout,
+HttpResult http_request(const std::string& method, const std::string& host, uint16_t port,
+                        const std::string& target, const std::string& body, const std::string& content_type,
+                        std::chrono::milliseconds timeout,
                         const std::map<std::string, std::string>& extra_headers) {
-  return http_request(HttpEndpoint{false, host, port}, method, target, body, content_type, timeout, extra_headers);
+  return http_request(HttpEndpoint{false, host, port}, method, target, body, content_type, timeout,
+                      extra_headers);
 }
 
 }  // namespace gpufleet::cli

@@ -17,11 +17,13 @@ using gpufleet::HttpResult;
 HttpResult http_request(const HttpEndpoint& endpoint, const std::string& method, const std::string& target,
                         const std::string& body = "", const std::string& content_type = "application/json",
                         std::chrono::milliseconds timeout = std::chrono::milliseconds(30000),
-                        const std::map<std::string, std::string>& extra_headers = {}, const std::string& ca_file = "");
+                        const std::map<std::string, std::string>& extra_headers = {},
+                        const std::string& ca_file = "");
 
 // Plain HTTP to host:port.
-HttpResult http_request(const std::string& method, const std::string& host, uint16_t port, const std::string& target,
-                        const std::string& body = "", const std::string& content_type = "application/json",
+HttpResult http_request(const std::string& method, const std::string& host, uint16_t port,
+                        const std::string& target, const std::string& body = "",
+                        const std::string& content_type = "application/json",
                         std::chrono::milliseconds timeout = std::chrono::milliseconds(30000),
                         const std::map<std::string, std::string>& extra_headers = {});
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cstring>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
@@ -70,7 +70,8 @@ StackConfig StackConfig::from_env(const std::string& bin_dir) {
   config.redis_url = env_value("REDIS_URL");
   config.redis_prefix = env_string("REDIS_PREFIX", "gpufleet");
   config.storage_root = storage_root_from_env();
-  config.state_dir = env_string("STATE_DIR", (fs::temp_directory_path() / ("gpufleet-" + std::to_string(config.http_port))).string());
+  config.state_dir = env_string(
+      "STATE_DIR", (fs::temp_directory_path() / ("gpufleet-" + std::to_string(config.http_port))).string());
   config.workers = static_cast<int>(env_int("WORKERS", 1, 0, 256));
   config.worker_models = env_string("WORKER_MODELS", kBuiltModels);
   config.worker_slots = static_cast<int>(env_int("WORKER_SLOTS", 1, 1, 1024));
@@ -84,10 +85,11 @@ StackConfig StackConfig::from_env(const std::string& bin_dir) {
     throw ConfigError("REDIS_APPENDFSYNC must be everysec or always");
   }
   config.redis_maxmemory = env_string("REDIS_MAXMEMORY", "");
-  const bool size = !config.redis_maxmemory.empty() &&
-                    std::all_of(config.redis_maxmemory.begin(), config.redis_maxmemory.end(), [](char c) {
-                      return std::isdigit(static_cast<unsigned char>(c)) || std::strchr("kmgbKMGB", c) != nullptr;
-                    });
+  const bool size =
+      !config.redis_maxmemory.empty() &&
+      std::all_of(config.redis_maxmemory.begin(), config.redis_maxmemory.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) || std::strchr("kmgbKMGB", c) != nullptr;
+      });
   if (!config.redis_maxmemory.empty() && !size) {
     throw ConfigError("REDIS_MAXMEMORY must be a size such as 2gb or 500mb");
   }
@@ -96,7 +98,9 @@ StackConfig StackConfig::from_env(const std::string& bin_dir) {
 
 LocalStack::LocalStack(StackConfig config) : config_(std::move(config)) {}
 
-LocalStack::~LocalStack() { stop(); }
+LocalStack::~LocalStack() {
+  stop();
+}
 
 std::string LocalStack::log_path(const std::string& component) const {
   return (fs::path(config_.state_dir) / "logs" / (component + ".log")).string();
@@ -161,10 +165,25 @@ void LocalStack::start_redis() {
   // Job records keep Redis's compact hash encoding (a listpack, about half the memory of a hash table) while
   // every field is at most 1 KiB; Redis's default of 64 bytes converts nearly every finished record.
   // noeviction: a job store must refuse writes, not drop records; the gateway stops short of maxmemory.
-  std::vector<std::string> arguments{env_string("REDIS_SERVER", "redis-server"), "--port", std::to_string(config_.redis_port),
-                                     "--bind", "127.0.0.1", "--dir", data.string(), "--appendonly", "yes", "--appendfsync",
-                                     config_.redis_appendfsync, "--save", "", "--daemonize", "no",
-                                     "--hash-max-listpack-value", "1024", "--maxmemory-policy", "noeviction"};
+  std::vector<std::string> arguments{env_string("REDIS_SERVER", "redis-server"),
+                                     "--port",
+                                     std::to_string(config_.redis_port),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--dir",
+                                     data.string(),
+                                     "--appendonly",
+                                     "yes",
+                                     "--appendfsync",
+                                     config_.redis_appendfsync,
+                                     "--save",
+                                     "",
+                                     "--daemonize",
+                                     "no",
+                                     "--hash-max-listpack-value",
+                                     "1024",
+                                     "--maxmemory-policy",
+                                     "noeviction"};
   if (!config_.redis_maxmemory.empty()) {
     arguments.push_back("--maxmemory");
     arguments.push_back(config_.redis_maxmemory);
@@ -189,9 +208,9 @@ bool LocalStack::restart_redis(std::chrono::milliseconds down_for) {
 }
 
 void LocalStack::start_broker() {
-  broker_ = start_component("gpufleet-broker", "broker",
-                            {{"BROKER_HOST", "127.0.0.1"},
-                             {"BROKER_METRICS_PORT", std::to_string(config_.broker_metrics_port)}});
+  broker_ = start_component(
+      "gpufleet-broker", "broker",
+      {{"BROKER_HOST", "127.0.0.1"}, {"BROKER_METRICS_PORT", std::to_string(config_.broker_metrics_port)}});
 }
 
 void LocalStack::stop_broker(int signal) {
@@ -219,23 +238,28 @@ void LocalStack::stop_gateway(int signal) {
   gateway_.wait(std::chrono::seconds(10));
 }
 
-void LocalStack::resume_gateway() { gateway_ = start_gateway(); }
+void LocalStack::resume_gateway() {
+  gateway_ = start_gateway();
+}
 
 Process LocalStack::start_worker(size_t index) {
   const std::string name = "worker-" + std::to_string(index + 1);
-  return start_component("gpufleet-worker", name,
-                         {{"WORKER_MODELS", config_.worker_models},
-                          {"WORKER_SLOTS", std::to_string(config_.worker_slots)},
-                          {"DEVICE", config_.worker_devices.empty()
-                                         ? config_.device
-                                         : config_.worker_devices[index % config_.worker_devices.size()]},
-                          {"WORKER_ID", name + "-" + std::to_string(config_.http_port)},
-                          {"WORKER_METRICS_PORT", config_.worker_metrics_port == 0
-                                                      ? std::string("0")
-                                                      : std::to_string(config_.worker_metrics_port + index)}});
+  return start_component(
+      "gpufleet-worker", name,
+      {{"WORKER_MODELS", config_.worker_models},
+       {"WORKER_SLOTS", std::to_string(config_.worker_slots)},
+       {"DEVICE", config_.worker_devices.empty()
+                      ? config_.device
+                      : config_.worker_devices[index % config_.worker_devices.size()]},
+       {"WORKER_ID", name + "-" + std::to_string(config_.http_port)},
+       {"WORKER_METRICS_PORT", config_.worker_metrics_port == 0
+                                   ? std::string("0")
+                                   : std::to_string(config_.worker_metrics_port + index)}});
 }
 
-void LocalStack::add_worker() { workers_.push_back(start_worker(workers_.size())); }
+void LocalStack::add_worker() {
+  workers_.push_back(start_worker(workers_.size()));
+}
 
 void LocalStack::restart_worker(size_t index, int signal) {
   workers_.at(index).signal(signal);
@@ -247,7 +271,8 @@ bool LocalStack::wait_healthy(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const std::string host = config_.host == "0.0.0.0" ? "127.0.0.1" : config_.host;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto response = http_request("GET", host, config_.http_port, "/health", "", "", std::chrono::milliseconds(1000));
+    auto response =
+        http_request("GET", host, config_.http_port, "/health", "", "", std::chrono::milliseconds(1000));
     if (response.status == 200) return true;
     if (exited_component()) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -14,24 +14,25 @@
 namespace gpufleet::cli {
 
 struct StackConfig {
-  std::string bin_dir;                    // where gpufleet-broker/-worker/-gateway are
-  std::string host = "127.0.0.1";         // the gateway's HOST
-  uint16_t http_port = 8001;              // PORT
-  uint16_t broker_port = 5555;            // BROKER_PORT
-  uint16_t redis_port = 6379;             // REDIS_PORT, for the redis-server it starts
-  uint16_t broker_metrics_port = 9101;    // BROKER_METRICS_PORT; 0: none
-  uint16_t worker_metrics_port = 0;       // WORKER_METRICS_PORT: worker i serves metrics on this + i; 0: none
-  std::optional<std::string> redis_url;   // REDIS_URL: use this Redis, start none
+  std::string bin_dir;                   // where gpufleet-broker/-worker/-gateway are
+  std::string host = "127.0.0.1";        // the gateway's HOST
+  uint16_t http_port = 8001;             // PORT
+  uint16_t broker_port = 5555;           // BROKER_PORT
+  uint16_t redis_port = 6379;            // REDIS_PORT, for the redis-server it starts
+  uint16_t broker_metrics_port = 9101;   // BROKER_METRICS_PORT; 0: none
+  uint16_t worker_metrics_port = 0;      // WORKER_METRICS_PORT: worker i serves metrics on this + i; 0: none
+  std::optional<std::string> redis_url;  // REDIS_URL: use this Redis, start none
   std::string redis_prefix = "gpufleet";
-  std::string storage_root;               // STORAGE_ROOT
-  std::string state_dir;                  // Redis data (AOF) and logs
+  std::string storage_root;  // STORAGE_ROOT
+  std::string state_dir;     // Redis data (AOF) and logs
   int workers = 1;
   std::string worker_models = "espeak";
   int worker_slots = 1;
   std::string device = "auto";
   // GPUS=0,1,3: one worker per listed GPU, pinned with DEVICE=cuda:N (replaces WORKERS and DEVICE).
   std::vector<std::string> worker_devices;
-  std::string redis_appendfsync = "everysec";  // REDIS_APPENDFSYNC: everysec or always (see docs/reliability.md)
+  std::string redis_appendfsync =
+      "everysec";  // REDIS_APPENDFSYNC: everysec or always (see docs/reliability.md)
   // REDIS_MAXMEMORY: Redis's maxmemory ("2gb", bytes); empty: none. The gateway refuses new jobs short of it.
   std::string redis_maxmemory;
   std::map<std::string, std::string> env;  // extra environment for every component

@@ -29,18 +29,20 @@ std::string own_bin_dir() {
 }
 
 void usage() {
-  std::cout << "usage: gpufleet <command>\n"
-               "  up                 start the local fleet (Redis, broker, workers, gateway) until Ctrl-C\n"
-               "  demo [TEXT]        start the fleet, synthesise TEXT through it, report, stop\n"
-               "  keys new NAME [RATE [BURST]] [--operator]\n"
-               "                     make an API key: prints the token (give it to the client) and the line for\n"
-               "                     the gateway's API_KEYS_FILE (it holds only the token's SHA-256)\n"
-               "  keys curve NAME [MODELS]\n"
-               "                     make a CURVE key pair (broker: BROKER_CURVE_SECRET_KEY, its public key to the\n"
-               "                     workers; worker: WORKER_CURVE_SECRET_KEY, and its line for the broker's\n"
-               "                     BROKER_CURVE_CLIENTS_FILE, MODELS a,b or * for the models it may serve)\n"
-               "environment: HOST PORT BROKER_PORT REDIS_PORT REDIS_URL STORAGE_ROOT STATE_DIR WORKERS\n"
-               "             WORKER_MODELS WORKER_SLOTS DEVICE (see docs/operations.md)\n";
+  std::cout
+      << "usage: gpufleet <command>\n"
+         "  up                 start the local fleet (Redis, broker, workers, gateway) until Ctrl-C\n"
+         "  demo [TEXT]        start the fleet, synthesise TEXT through it, report, stop\n"
+         "  keys new NAME [RATE [BURST]] [--operator]\n"
+         "                     make an API key: prints the token (give it to the client) and the line for\n"
+         "                     the gateway's API_KEYS_FILE (it holds only the token's SHA-256)\n"
+         "  keys curve NAME [MODELS]\n"
+         "                     make a CURVE key pair (broker: BROKER_CURVE_SECRET_KEY, its public key to "
+         "the\n"
+         "                     workers; worker: WORKER_CURVE_SECRET_KEY, and its line for the broker's\n"
+         "                     BROKER_CURVE_CLIENTS_FILE, MODELS a,b or * for the models it may serve)\n"
+         "environment: HOST PORT BROKER_PORT REDIS_PORT REDIS_URL STORAGE_ROOT STATE_DIR WORKERS\n"
+         "             WORKER_MODELS WORKER_SLOTS DEVICE (see docs/operations.md)\n";
   cli::client_usage();
 }
 
@@ -62,9 +64,11 @@ int wait_for_signal(cli::LocalStack& stack) {
 }
 
 void describe(const cli::StackConfig& config) {
-  std::cout << "gpufleet: starting " << (config.redis_url ? "(Redis " + *config.redis_url + ")" : "redis :" + std::to_string(config.redis_port))
-            << ", broker :" << config.broker_port << ", " << config.workers << " worker(s) [" << config.worker_models
-            << "], gateway " << config.host << ":" << config.http_port << "\n"
+  std::cout << "gpufleet: starting "
+            << (config.redis_url ? "(Redis " + *config.redis_url + ")"
+                                 : "redis :" + std::to_string(config.redis_port))
+            << ", broker :" << config.broker_port << ", " << config.workers << " worker(s) ["
+            << config.worker_models << "], gateway " << config.host << ":" << config.http_port << "\n"
             << "          storage " << config.storage_root << ", logs " << config.state_dir << "/logs\n";
 }
 
@@ -79,15 +83,16 @@ int run_up() {
   describe(config);
   stack.start();
   if (!stack.wait_healthy(std::chrono::seconds(60))) {
-    std::cerr << "gpufleet: the fleet did not become healthy; see the logs in " << config.state_dir << "/logs\n";
+    std::cerr << "gpufleet: the fleet did not become healthy; see the logs in " << config.state_dir
+              << "/logs\n";
     stack.stop();
     return 1;
   }
-  std::cout << "gpufleet: fleet up at http://" << (config.host == "0.0.0.0" ? "localhost" : config.host) << ":"
-            << config.http_port << "  (Ctrl-C stops it)" << std::endl;
+  std::cout << "gpufleet: fleet up at http://" << (config.host == "0.0.0.0" ? "localhost" : config.host)
+            << ":" << config.http_port << "  (Ctrl-C stops it)" << std::endl;
   int signal_number = wait_for_signal(stack);
-  std::cout << "gpufleet: stopping" << (signal_number > 0 ? " on signal " + std::to_string(signal_number) : "")
-            << std::endl;
+  std::cout << "gpufleet: stopping"
+            << (signal_number > 0 ? " on signal " + std::to_string(signal_number) : "") << std::endl;
   stack.stop();
   std::cout << "gpufleet: stopped" << std::endl;
   return signal_number > 0 ? 0 : 1;
@@ -106,14 +111,16 @@ int run_demo(const std::string& text) {
   const auto boot = std::chrono::steady_clock::now();
   stack.start();
   if (!stack.wait_healthy(std::chrono::seconds(60))) {
-    std::cerr << "gpufleet: the fleet did not become healthy; see the logs in " << config.state_dir << "/logs\n";
+    std::cerr << "gpufleet: the fleet did not become healthy; see the logs in " << config.state_dir
+              << "/logs\n";
     return 1;
   }
   auto seconds_since = [](auto start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   std::printf("gpufleet: fleet healthy after %.2f s\n", seconds_since(boot));
-  auto health = nlohmann::json::parse(cli::http_request("GET", config.host, config.http_port, "/health").body, nullptr, false);
+  auto health = nlohmann::json::parse(cli::http_request("GET", config.host, config.http_port, "/health").body,
+                                      nullptr, false);
   if (health.is_object()) {
     std::printf("gpufleet: /health says %s, device %s, %d worker(s)\n", health.value("status", "?").c_str(),
                 health.value("device", "?").c_str(), health["fleet"].value("workers", 0));
@@ -124,7 +131,8 @@ int run_demo(const std::string& text) {
   auto created = cli::http_request("POST", config.host, config.http_port, "/v1/jobs", request.dump());
   const double submit_ms = seconds_since(submitted) * 1000;
   if (created.status != 202) {
-    std::cerr << "gpufleet: submit failed (" << created.status << "): " << created.body << created.error << "\n";
+    std::cerr << "gpufleet: submit failed (" << created.status << "): " << created.body << created.error
+              << "\n";
     return 1;
   }
   const std::string id = nlohmann::json::parse(created.body)["id"];
@@ -163,7 +171,8 @@ int run_demo(const std::string& text) {
 int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";
   try {
-    if (auto status = cli::run_client_command(std::vector<std::string>(argv + 1, argv + argc))) return *status;
+    if (auto status = cli::run_client_command(std::vector<std::string>(argv + 1, argv + argc)))
+      return *status;
     if (command == "up") return run_up();
     if (command == "keys" && argc >= 4 && std::string(argv[2]) == "new") {
       std::vector<std::string> numbers;
@@ -188,7 +197,8 @@ int main(int argc, char** argv) {
       const std::string models = argc > 4 ? argv[4] : "*";
       std::cout << "public key: " << pair.public_key << "\n"
                 << "secret key: " << pair.secret_key << "\n"
-                << "BROKER_CURVE_CLIENTS_FILE line (workers): " << argv[3] << " " << pair.public_key << " " << models << "\n";
+                << "BROKER_CURVE_CLIENTS_FILE line (workers): " << argv[3] << " " << pair.public_key << " "
+                << models << "\n";
       return 0;
     }
     if (command == "demo") {

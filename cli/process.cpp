@@ -58,7 +58,8 @@ Process Process::spawn(const std::vector<std::string>& argv, const std::map<std:
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawnattr_t attributes;
@@ -75,9 +76,9 @@ Process Process::spawn(const std::vector<std::string>& argv, const std::map<std:
   Process process;
   // A bare name is looked up on PATH, like a shell would.
   const bool search_path = argv[0].find('/') == std::string::npos;
-  const int error = search_path
-                        ? posix_spawnp(&process.pid_, argvp[0], &actions, &attributes, argvp.data(), envp.data())
-                        : posix_spawn(&process.pid_, argvp[0], &actions, &attributes, argvp.data(), envp.data());
+  const int error =
+      search_path ? posix_spawnp(&process.pid_, argvp[0], &actions, &attributes, argvp.data(), envp.data())
+                  : posix_spawn(&process.pid_, argvp[0], &actions, &attributes, argvp.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (error != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(error));

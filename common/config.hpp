@@ -30,7 +30,8 @@ struct RedisEndpoint {
 RedisEndpoint parse_redis_url(const std::string& url);
 RedisEndpoint redis_endpoint_from_env();
 
-// The broker's ZeroMQ endpoint as seen by gateways and workers (BROKER_URL, else tcp://127.0.0.1:BROKER_PORT).
+// The broker's ZeroMQ endpoint as seen by gateways and workers (BROKER_URL, else
+// tcp://127.0.0.1:BROKER_PORT).
 std::string broker_connect_endpoint_from_env();
 constexpr int kDefaultBrokerPort = 5555;
 

@@ -70,8 +70,10 @@ CurveClients CurveClients::parse(std::string_view text) {
     if (!(fields >> client.public_key >> models) || (fields >> extra)) {
       throw ConfigError(where + "expected NAME PUBLIC_KEY MODELS (MODELS: a,b or *)");
     }
-    if (!is_z85_key(client.public_key)) throw ConfigError(where + "the key is not a 40-character Z85 CURVE key");
-    if (clients.find_name(client.name) != nullptr) throw ConfigError(where + "name " + client.name + " appears twice");
+    if (!is_z85_key(client.public_key))
+      throw ConfigError(where + "the key is not a 40-character Z85 CURVE key");
+    if (clients.find_name(client.name) != nullptr)
+      throw ConfigError(where + "name " + client.name + " appears twice");
     if (models == "*") {
       client.any_model = true;
     } else {

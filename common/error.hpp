@@ -30,19 +30,19 @@ enum class ErrorCode {
   kUnavailable,
   kTimeout,
   kInternal,
-  kCancelled,          // the job was cancelled by a client
-  kDeadlineExceeded,   // the job's timeout ran out (in the queue or while running)
-  kQueueFull,          // the model's queue is at its bound: retry later
+  kCancelled,            // the job was cancelled by a client
+  kDeadlineExceeded,     // the job's timeout ran out (in the queue or while running)
+  kQueueFull,            // the model's queue is at its bound: retry later
   kIdempotencyConflict,  // an Idempotency-Key reused with a different request
-  kOutOfMemory,        // the device ran out of memory; retried elsewhere within MAX_ATTEMPTS
-  kLeaseExpired,       // the worker stopped renewing the job's lease (hung or cut off)
-  kAlreadyFinal,       // the job has already ended; nothing to cancel
-  kUnauthorized,       // no API key, or one the gateway does not know
-  kRateLimited,        // the API key's request rate is used up: retry later
-  kForbidden,          // the API key may not use this endpoint (it needs an operator key)
-  kGone,               // the job's result file was swept after its retention ran out
-  kPoison,             // the job's attempts ended with its worker lost too often: not offered again
-  kTooManyWaits,       // the API key holds its limit of open long-polls, streams and synchronous waits
+  kOutOfMemory,          // the device ran out of memory; retried elsewhere within MAX_ATTEMPTS
+  kLeaseExpired,         // the worker stopped renewing the job's lease (hung or cut off)
+  kAlreadyFinal,         // the job has already ended; nothing to cancel
+  kUnauthorized,         // no API key, or one the gateway does not know
+  kRateLimited,          // the API key's request rate is used up: retry later
+  kForbidden,            // the API key may not use this endpoint (it needs an operator key)
+  kGone,                 // the job's result file was swept after its retention ran out
+  kPoison,               // the job's attempts ended with its worker lost too often: not offered again
+  kTooManyWaits,         // the API key holds its limit of open long-polls, streams and synchronous waits
 };
 
 std::string_view to_string(ErrorCode code);

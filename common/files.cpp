@@ -58,7 +58,9 @@ void rename_durably(const fs::path& from, const fs::path& to) {
 void write_file_atomically(const fs::path& path, std::string_view data) {
   std::error_code ec;
   fs::create_directories(folder_of(path), ec);
-  if (ec) throw FleetError(ErrorCode::kStorageError, "cannot create " + folder_of(path).string() + ": " + ec.message());
+  if (ec)
+    throw FleetError(ErrorCode::kStorageError,
+                     "cannot create " + folder_of(path).string() + ": " + ec.message());
 
   thread_local std::mt19937_64 random{std::random_device{}()};
   fs::path temporary = path;
@@ -94,7 +96,9 @@ void write_file_atomically(const fs::path& path, std::string_view data) {
 void move_file_durably(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::create_directories(folder_of(to), ec);
-  if (ec) throw FleetError(ErrorCode::kStorageError, "cannot create " + folder_of(to).string() + ": " + ec.message());
+  if (ec)
+    throw FleetError(ErrorCode::kStorageError,
+                     "cannot create " + folder_of(to).string() + ": " + ec.message());
   {
     FileDescriptor file(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
     if (file.get() < 0 || ::fsync(file.get()) != 0) {
@@ -128,7 +132,8 @@ std::optional<fs::path> relative_reference(std::string_view text, const fs::path
     const auto end = std::mismatch(base.begin(), base.end(), path.begin(), path.end());
     // A trailing separator in `root` leaves an empty last element, which matches nothing: skip it.
     auto base_end = end.first;
-    if (base_end != base.end() && base_end->empty() && std::next(base_end) == base.end()) base_end = base.end();
+    if (base_end != base.end() && base_end->empty() && std::next(base_end) == base.end())
+      base_end = base.end();
     if (base_end != base.end()) return std::nullopt;
     fs::path rest;
     for (auto it = end.second; it != path.end(); ++it) rest /= *it;

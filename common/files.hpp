@@ -30,7 +30,8 @@ std::optional<std::filesystem::path> resolve_inside(const std::filesystem::path&
 // that lies under `root` (the original service took server paths). nullopt for anything else: empty, over
 // 512 bytes, NUL or backslash, a ".." component, an absolute path elsewhere. Lexical only; resolve_inside()
 // then checks the file on disk (symlinks included).
-std::optional<std::filesystem::path> relative_reference(std::string_view text, const std::filesystem::path& root);
+std::optional<std::filesystem::path> relative_reference(std::string_view text,
+                                                        const std::filesystem::path& root);
 
 // `message` with every absolute path in it cut to ".../" and its last component: model errors reach clients,
 // and the folders of shared storage, the model files and the host are the operator's business. A path is a

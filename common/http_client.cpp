@@ -38,7 +38,8 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
   request.set(http::field::user_agent, "gpufleet");
   for (const auto& [name, value] : headers) request.set(name, value);
   request.body() = std::move(body);
-  if (!request.body().empty() || verb == http::verb::post || verb == http::verb::put) request.prepare_payload();
+  if (!request.body().empty() || verb == http::verb::post || verb == http::verb::put)
+    request.prepare_payload();
 
   std::optional<asio::ssl::context> tls;
   if (endpoint.tls) {
@@ -64,7 +65,8 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
     secure.emplace(io, *tls);
     boost::system::error_code not_an_address;
     asio::ip::make_address(endpoint.host, not_an_address);
-    if (not_an_address) SSL_set_tlsext_host_name(secure->native_handle(), endpoint.host.c_str());  // SNI: names only
+    if (not_an_address)
+      SSL_set_tlsext_host_name(secure->native_handle(), endpoint.host.c_str());  // SNI: names only
     secure->set_verify_mode(asio::ssl::verify_peer);
     secure->set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
   } else {
@@ -114,31 +116,31 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
     if (secure) return http::async_write(*secure, request, on_written);
     http::async_write(*plain, request, on_written);
   };
-  resolver.async_resolve(endpoint.host, std::to_string(endpoint.port),
-                         [&](beast::error_code error, tcp::resolver::results_type addresses) {
-                           if (error) return fail(error);
-                           std::vector<tcp::endpoint> allowed;
-                           for (const auto& entry : addresses) {
-                             if (!options.address_allowed || options.address_allowed(entry.endpoint().address())) {
-                               allowed.push_back(entry.endpoint());
-                             }
-                           }
-                           if (allowed.empty()) {
-                             result.status = 0;
-                             result.error = "the destination's addresses are not allowed";
-                             done = true;
-                             return;
-                           }
-                           transport.async_connect(allowed, [&](beast::error_code connect_error, tcp::endpoint) {
-                             if (connect_error) return fail(connect_error);
-                             if (!secure) return send();
-                             secure->async_handshake(asio::ssl::stream_base::client,
-                                                     [&](beast::error_code handshake_error) {
-                                                       if (handshake_error) return fail(handshake_error);
-                                                       send();
-                                                     });
-                           });
-                         });
+  resolver.async_resolve(
+      endpoint.host, std::to_string(endpoint.port),
+      [&](beast::error_code error, tcp::resolver::results_type addresses) {
+        if (error) return fail(error);
+        std::vector<tcp::endpoint> allowed;
+        for (const auto& entry : addresses) {
+          if (!options.address_allowed || options.address_allowed(entry.endpoint().address())) {
+            allowed.push_back(entry.endpoint());
+          }
+        }
+        if (allowed.empty()) {
+          result.status = 0;
+          result.error = "the destination's addresses are not allowed";
+          done = true;
+          return;
+        }
+        transport.async_connect(allowed, [&](beast::error_code connect_error, tcp::endpoint) {
+          if (connect_error) return fail(connect_error);
+          if (!secure) return send();
+          secure->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code handshake_error) {
+            if (handshake_error) return fail(handshake_error);
+            send();
+          });
+        });
+      });
 
   // Run in slices so that a cancel is seen within 100 ms.
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;

@@ -4,11 +4,11 @@
 // a given file) and the host name. Redirects are not followed. Used by the `gpufleet` command, the tests and
 // the gateway's webhook sender.
 
-#include <boost/asio/ip/address.hpp>
 #include <atomic>
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -25,8 +25,8 @@ struct HttpEndpoint {
 
 struct HttpCallOptions {
   std::chrono::milliseconds timeout{30000};
-  std::string ca_file;                   // https: PEM bundle to trust instead of the system's CAs
-  uint64_t max_body_bytes = 1ULL << 32;  // a longer answer is an error
+  std::string ca_file;                        // https: PEM bundle to trust instead of the system's CAs
+  uint64_t max_body_bytes = 1ULL << 32;       // a longer answer is an error
   const std::atomic<bool>* cancel = nullptr;  // gives up at once when it turns true
   // Set: only resolved addresses it accepts are connected to (the very addresses it was shown, so a name
   // that resolves differently a moment later cannot slip past it). None accepted: no answer, nothing sent.

@@ -13,7 +13,8 @@ uint32_t big_endian(std::string_view bytes, size_t at, size_t width) {
 std::optional<ImageHeader> probe_png(std::string_view bytes) {
   // Signature, then the IHDR chunk: length 13, "IHDR", width, height.
   static constexpr std::string_view kSignature("\x89PNG\r\n\x1a\n", 8);
-  if (bytes.size() < 33 || bytes.substr(0, 8) != kSignature || bytes.substr(12, 4) != "IHDR") return std::nullopt;
+  if (bytes.size() < 33 || bytes.substr(0, 8) != kSignature || bytes.substr(12, 4) != "IHDR")
+    return std::nullopt;
   if (big_endian(bytes, 8, 4) != 13) return std::nullopt;
   ImageHeader header{ImageFormat::kPng, big_endian(bytes, 16, 4), big_endian(bytes, 20, 4)};
   if (header.width == 0 || header.height == 0) return std::nullopt;
@@ -21,7 +22,8 @@ std::optional<ImageHeader> probe_png(std::string_view bytes) {
 }
 
 std::optional<ImageHeader> probe_jpeg(std::string_view bytes) {
-  if (bytes.size() < 4 || static_cast<unsigned char>(bytes[0]) != 0xFF || static_cast<unsigned char>(bytes[1]) != 0xD8) {
+  if (bytes.size() < 4 || static_cast<unsigned char>(bytes[0]) != 0xFF ||
+      static_cast<unsigned char>(bytes[1]) != 0xD8) {
     return std::nullopt;
   }
   size_t at = 2;
@@ -50,8 +52,12 @@ std::optional<ImageHeader> probe_jpeg(std::string_view bytes) {
 
 }  // namespace
 
-const char* image_content_type(ImageFormat format) { return format == ImageFormat::kPng ? "image/png" : "image/jpeg"; }
-const char* image_extension(ImageFormat format) { return format == ImageFormat::kPng ? "png" : "jpg"; }
+const char* image_content_type(ImageFormat format) {
+  return format == ImageFormat::kPng ? "image/png" : "image/jpeg";
+}
+const char* image_extension(ImageFormat format) {
+  return format == ImageFormat::kPng ? "png" : "jpg";
+}
 
 std::optional<ImageHeader> probe_image(std::string_view bytes) {
   if (auto png = probe_png(bytes)) return png;

@@ -5,17 +5,22 @@
 #include <cerrno>
 #include <system_error>
 
-
 namespace gpufleet {
 
 std::string_view to_string(JobState state) {
   switch (state) {
-    case JobState::kQueued: return "queued";
-    case JobState::kRunning: return "running";
-    case JobState::kSucceeded: return "succeeded";
-    case JobState::kFailed: return "failed";
-    case JobState::kCancelled: return "cancelled";
-    case JobState::kExpired: return "expired";
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+    case JobState::kExpired:
+      return "expired";
   }
   return "unknown";
 }
@@ -52,8 +57,10 @@ bool can_transition(JobState from, JobState to) {
 
 std::string_view to_string(JobKind kind) {
   switch (kind) {
-    case JobKind::kTts: return "tts";
-    case JobKind::kVideo: return "video";
+    case JobKind::kTts:
+      return "tts";
+    case JobKind::kVideo:
+      return "video";
   }
   return "unknown";
 }

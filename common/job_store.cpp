@@ -185,8 +185,8 @@ redis.call('PUBLISH', ARGV[1] .. ':events:jobs', ARGV[6])
 return 1
 )lua";
 
-// A pipeline's stage succeeded: its result is kept, and the job goes back to the queue as the next stage, with
-// that stage's kind, model and input, in one step, so that a broker restart finds it in the right queue.
+// A pipeline's stage succeeded: its result is kept, and the job goes back to the queue as the next stage,
+// with that stage's kind, model and input, in one step, so that a broker restart finds it in the right queue.
 // ARGV: prefix id attempt worker stage now next_kind next_model next_input stage_result queued_event
 //       cancelled_event retention
 constexpr const char* kAdvance = R"lua(
@@ -264,7 +264,9 @@ end
 return 1
 )lua";
 
-Script make(const char* name, const std::string& source) { return Script{name, source, sha1_hex(source)}; }
+Script make(const char* name, const std::string& source) {
+  return Script{name, source, sha1_hex(source)};
+}
 
 // A batched script: the prefix, the per-group function, the loop over the groups.
 Script make_batched(const char* name, const char* one) {
@@ -273,10 +275,21 @@ Script make_batched(const char* name, const char* one) {
 
 // Positions in scripts().
 enum class ScriptId : size_t {
-  kSubmit, kCancel, kDispatch, kFinish, kRequeue, kProgress, kAdvance, kWebhookSchedule, kWebhookClaim, kWebhookSettle
+  kSubmit,
+  kCancel,
+  kDispatch,
+  kFinish,
+  kRequeue,
+  kProgress,
+  kAdvance,
+  kWebhookSchedule,
+  kWebhookClaim,
+  kWebhookSettle
 };
 
-const Script& script(ScriptId id) { return scripts().at(static_cast<size_t>(id)); }
+const Script& script(ScriptId id) {
+  return scripts().at(static_cast<size_t>(id));
+}
 
 RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
   RedisArgs command{"EVALSHA", script.sha1, "0"};
@@ -287,25 +300,28 @@ RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
 }  // namespace
 
 const std::vector<Script>& scripts() {
-  static const std::vector<Script> all{make("submit", kSubmit), make("cancel", kCancel),
-                                       make_batched("dispatch", kDispatchOne), make_batched("finish", kFinishOne),
-                                       make("requeue", kRequeue), make("progress", kProgress),
-                                       make("advance", kAdvance), make("webhook_schedule", kWebhookSchedule),
-                                       make("webhook_claim", kWebhookClaim), make("webhook_settle", kWebhookSettle)};
+  static const std::vector<Script> all{make("submit", kSubmit),
+                                       make("cancel", kCancel),
+                                       make_batched("dispatch", kDispatchOne),
+                                       make_batched("finish", kFinishOne),
+                                       make("requeue", kRequeue),
+                                       make("progress", kProgress),
+                                       make("advance", kAdvance),
+                                       make("webhook_schedule", kWebhookSchedule),
+                                       make("webhook_claim", kWebhookClaim),
+                                       make("webhook_settle", kWebhookSettle)};
   return all;
 }
 
 RedisArgs submit_command(const RedisKeys& keys, const NewJob& job) {
   JobEvent queued{job.id, JobState::kQueued, job.kind, job.model, job.created_ms, 0, {}, {}, {}, {}};
   if (!job.pipeline.empty()) queued.stage = 0;
-  return eval(script(ScriptId::kSubmit),
-              {keys.prefix(), job.id, job.kind, job.model, std::to_string(job.priority), job.input_json,
-                          std::to_string(job.created_ms), std::to_string(job.deadline_ms),
-                          std::to_string(job.max_queued), job.idempotency_key,
-                          std::to_string(job.idempotency_ttl_s), job.fingerprint,
-                          to_json(queued),
-                          std::to_string(kStreamMaxLen), job.pipeline, std::to_string(job.stage_count),
-                          job.webhook, job.owner});
+  return eval(
+      script(ScriptId::kSubmit),
+      {keys.prefix(), job.id, job.kind, job.model, std::to_string(job.priority), job.input_json,
+       std::to_string(job.created_ms), std::to_string(job.deadline_ms), std::to_string(job.max_queued),
+       job.idempotency_key, std::to_string(job.idempotency_ttl_s), job.fingerprint, to_json(queued),
+       std::to_string(kStreamMaxLen), job.pipeline, std::to_string(job.stage_count), job.webhook, job.owner});
 }
 
 std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const std::string& value) {
@@ -329,8 +345,8 @@ std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const
 
 RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s,
                          const std::string& owner) {
-  return eval(script(ScriptId::kCancel), {keys.prefix(), id, std::to_string(now_ms), std::to_string(retention_s),
-                          std::to_string(kStreamMaxLen), owner});
+  return eval(script(ScriptId::kCancel), {keys.prefix(), id, std::to_string(now_ms),
+                                          std::to_string(retention_s), std::to_string(kStreamMaxLen), owner});
 }
 
 namespace {
@@ -356,8 +372,8 @@ std::vector<std::string> dispatch_group(const std::string& id, uint32_t attempt,
 std::vector<std::string> finish_group(const Completion& completion) {
   std::vector<std::string> out =
       group({completion.id, std::string(to_string(completion.expected)), std::to_string(completion.attempt),
-             completion.worker, std::string(to_string(completion.final_state)), std::to_string(completion.now_ms),
-             std::to_string(completion.retention_s), completion.event});
+             completion.worker, std::string(to_string(completion.final_state)),
+             std::to_string(completion.now_ms), std::to_string(completion.retention_s), completion.event});
   for (const auto& [field, value] : completion.fields) {
     out.push_back(field);
     out.push_back(value);
@@ -368,24 +384,25 @@ std::vector<std::string> finish_group(const Completion& completion) {
 
 RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, int64_t now_ms,
                           const std::string& queued_event, const std::string& cancelled_event,
-                          int64_t retention_s, const std::string& error_code, const std::string& error_message) {
+                          int64_t retention_s, const std::string& error_code,
+                          const std::string& error_message) {
   return eval(script(ScriptId::kRequeue),
               {keys.prefix(), id, std::to_string(attempt), std::to_string(now_ms), queued_event,
-                          cancelled_event, std::to_string(retention_s), error_code, error_message});
+               cancelled_event, std::to_string(retention_s), error_code, error_message});
 }
 
 RedisArgs progress_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, uint64_t done,
                            uint64_t total, const std::string& event) {
-  return eval(script(ScriptId::kProgress),
-              {keys.prefix(), id, std::to_string(attempt), std::to_string(done), std::to_string(total), event});
+  return eval(script(ScriptId::kProgress), {keys.prefix(), id, std::to_string(attempt), std::to_string(done),
+                                            std::to_string(total), event});
 }
 
 RedisArgs advance_command(const RedisKeys& keys, const Advance& advance) {
   return eval(script(ScriptId::kAdvance),
-              {keys.prefix(), advance.id, std::to_string(advance.attempt), advance.worker, std::to_string(advance.stage),
-               std::to_string(advance.now_ms), advance.next_kind, advance.next_model, advance.next_input,
-               advance.stage_result, advance.queued_event, advance.cancelled_event,
-               std::to_string(advance.retention_s)});
+              {keys.prefix(), advance.id, std::to_string(advance.attempt), advance.worker,
+               std::to_string(advance.stage), std::to_string(advance.now_ms), advance.next_kind,
+               advance.next_model, advance.next_input, advance.stage_result, advance.queued_event,
+               advance.cancelled_event, std::to_string(advance.retention_s)});
 }
 
 RedisArgs webhook_schedule_command(const RedisKeys& keys, const std::string& entry_id, const std::string& id,
@@ -395,7 +412,8 @@ RedisArgs webhook_schedule_command(const RedisKeys& keys, const std::string& ent
 }
 
 RedisArgs webhook_claim_command(const RedisKeys& keys, int64_t now_ms, int64_t lease_until_ms) {
-  return eval(script(ScriptId::kWebhookClaim), {keys.prefix(), std::to_string(now_ms), std::to_string(lease_until_ms)});
+  return eval(script(ScriptId::kWebhookClaim),
+              {keys.prefix(), std::to_string(now_ms), std::to_string(lease_until_ms)});
 }
 
 RedisArgs webhook_settle_command(const RedisKeys& keys, const WebhookOutcome& outcome) {
@@ -403,9 +421,9 @@ RedisArgs webhook_settle_command(const RedisKeys& keys, const WebhookOutcome& ou
                      : outcome.kind == WebhookOutcome::Kind::kRetry   ? "retry"
                                                                       : "failed";
   return eval(script(ScriptId::kWebhookSettle),
-              {keys.prefix(), outcome.id, std::to_string(outcome.lease_until_ms), kind, std::to_string(outcome.now_ms),
-               std::to_string(outcome.next_due_ms), std::to_string(outcome.attempts),
-               std::to_string(outcome.last_status), outcome.last_error});
+              {keys.prefix(), outcome.id, std::to_string(outcome.lease_until_ms), kind,
+               std::to_string(outcome.now_ms), std::to_string(outcome.next_due_ms),
+               std::to_string(outcome.attempts), std::to_string(outcome.last_status), outcome.last_error});
 }
 
 }  // namespace gpufleet::job_store

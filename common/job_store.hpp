@@ -41,8 +41,8 @@ struct NewJob {
   int32_t priority = 0;
   std::string input_json;
   int64_t created_ms = 0;
-  int64_t deadline_ms = 0;     // 0: no timeout
-  int64_t max_queued = 0;      // refuse when the model's queue holds this many; 0: unbounded
+  int64_t deadline_ms = 0;      // 0: no timeout
+  int64_t max_queued = 0;       // refuse when the model's queue holds this many; 0: unbounded
   std::string idempotency_key;  // empty: none
   int64_t idempotency_ttl_s = 86400;
   std::string fingerprint;  // of the request, to tell a retry from a different request under the same key
@@ -86,7 +86,8 @@ std::vector<std::string> dispatch_group(const std::string& id, uint32_t attempt,
 
 struct Completion {
   std::string id;
-  JobState expected = JobState::kRunning;  // kRunning: held by worker at attempt; kQueued: expiring in the queue
+  JobState expected =
+      JobState::kRunning;  // kRunning: held by worker at attempt; kQueued: expiring in the queue
   uint32_t attempt = 0;
   std::string worker;
   JobState final_state = JobState::kSucceeded;
@@ -103,16 +104,18 @@ std::vector<std::string> finish_group(const Completion& completion);
 // asked to cancel it meanwhile. Reply 1: requeued. 2: cancelled instead. 0: not running at that attempt.
 RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, int64_t now_ms,
                           const std::string& queued_event, const std::string& cancelled_event,
-                          int64_t retention_s, const std::string& error_code, const std::string& error_message);
+                          int64_t retention_s, const std::string& error_code,
+                          const std::string& error_message);
 
 // A running job's progress (e.g. video frames done of total), recorded and published only while the job
 // runs at that attempt. Reply 1: recorded. 0: not running at that attempt (finished, requeued): ignored.
 RedisArgs progress_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, uint64_t done,
                            uint64_t total, const std::string& event);
 
-// A pipeline's stage `stage` succeeded on `worker` at `attempt`: keeps its result and queues the job as the next
-// stage. Reply 1: queued as the next stage. 2: this very step was already applied (a command sent again).
-// 3: a client had asked to cancel, so the job is cancelled instead. 0: not running that stage at that attempt.
+// A pipeline's stage `stage` succeeded on `worker` at `attempt`: keeps its result and queues the job as the
+// next stage. Reply 1: queued as the next stage. 2: this very step was already applied (a command sent
+// again). 3: a client had asked to cancel, so the job is cancelled instead. 0: not running that stage at that
+// attempt.
 struct Advance {
   std::string id;
   uint32_t attempt = 0;
@@ -129,7 +132,8 @@ struct Advance {
 };
 RedisArgs advance_command(const RedisKeys& keys, const Advance& advance);
 
-// --- webhooks (gateway/webhook_sender.hpp) -------------------------------------------------------------------
+// --- webhooks (gateway/webhook_sender.hpp)
+// -------------------------------------------------------------------
 
 // The consumer group on the completions stream that turns final states into webhook deliveries.
 inline constexpr const char* kWebhookGroup = "webhooks";
@@ -139,8 +143,8 @@ inline constexpr const char* kWebhookGroup = "webhooks";
 RedisArgs webhook_schedule_command(const RedisKeys& keys, const std::string& entry_id, const std::string& id,
                                    int64_t now_ms);
 
-// Takes the earliest due delivery, leasing it until `lease_until_ms` (a sender that dies mid-delivery leaves it
-// to be taken again then). Reply {id, ""}: deliver job `id`; {"", next_due_ms or ""}: nothing due yet.
+// Takes the earliest due delivery, leasing it until `lease_until_ms` (a sender that dies mid-delivery leaves
+// it to be taken again then). Reply {id, ""}: deliver job `id`; {"", next_due_ms or ""}: nothing due yet.
 RedisArgs webhook_claim_command(const RedisKeys& keys, int64_t now_ms, int64_t lease_until_ms);
 
 struct WebhookOutcome {
@@ -148,9 +152,9 @@ struct WebhookOutcome {
   std::string id;
   int64_t lease_until_ms = 0;  // from the claim: only the lease holder settles
   int64_t now_ms = 0;
-  int64_t next_due_ms = 0;     // kRetry
+  int64_t next_due_ms = 0;  // kRetry
   int attempts = 0;
-  int last_status = 0;         // the receiver's HTTP status; 0: no answer
+  int last_status = 0;  // the receiver's HTTP status; 0: no answer
   std::string last_error;
 };
 // Records a delivery's outcome in the job record and reschedules or drops it. Reply 1: recorded; 0: the lease
@@ -159,10 +163,10 @@ RedisArgs webhook_settle_command(const RedisKeys& keys, const WebhookOutcome& ou
 
 // The fields the broker reads to rebuild a job.
 inline const std::vector<std::string>& recovery_fields() {
-  static const std::vector<std::string> fields{"state",       "kind",     "model",   "priority",
-                                               "input",       "created_ms", "deadline_ms", "attempts",
-                                               "worker",      "cancel_requested", "stages",
-                                               "stage",       "stage_base", "worker_losses"};
+  static const std::vector<std::string> fields{
+      "state",      "kind",        "model",      "priority",     "input",
+      "created_ms", "deadline_ms", "attempts",   "worker",       "cancel_requested",
+      "stages",     "stage",       "stage_base", "worker_losses"};
   return fields;
 }
 

@@ -28,8 +28,8 @@ std::string_view id_after(std::string_view message, std::string_view marker) {
     const bool word_start = at == 0 || message[at - 1] == ' ' || message[at - 1] == '(';
     const size_t begin = at + marker.size();
     size_t end = begin;
-    while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '-' ||
-                                    message[end] == '_' || message[end] == '.')) {
+    while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) ||
+                                    message[end] == '-' || message[end] == '_' || message[end] == '.')) {
       ++end;
     }
     while (end > begin && message[end - 1] == '.') --end;  // the sentence's full stop
@@ -44,16 +44,18 @@ class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const auto time = std::chrono::system_clock::to_time_t(msg.time);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() % 1000;
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() % 1000;
     std::tm utc{};
     gmtime_r(&time, &utc);
     char stamp[40];
     const size_t length = std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
     std::snprintf(stamp + length, sizeof(stamp) - length, ".%03dZ", static_cast<int>(millis));
     const auto level = spdlog::level::to_string_view(msg.level);
-    const std::string line = json_log_line(stamp, std::string_view(level.data(), level.size()),
-                                           std::string_view(msg.logger_name.data(), msg.logger_name.size()),
-                                           std::string_view(msg.payload.data(), msg.payload.size()), process_worker_id());
+    const std::string line =
+        json_log_line(stamp, std::string_view(level.data(), level.size()),
+                      std::string_view(msg.logger_name.data(), msg.logger_name.size()),
+                      std::string_view(msg.payload.data(), msg.payload.size()), process_worker_id());
     dest.append(line.data(), line.data() + line.size());
     dest.push_back('\n');
   }
@@ -62,7 +64,9 @@ class JsonFormatter final : public spdlog::formatter {
 
 }  // namespace
 
-void set_log_worker_id(std::string worker_id) { process_worker_id() = std::move(worker_id); }
+void set_log_worker_id(std::string worker_id) {
+  process_worker_id() = std::move(worker_id);
+}
 
 std::string json_log_line(std::string_view timestamp, std::string_view level, std::string_view component,
                           std::string_view message, std::string_view process_worker) {

@@ -52,7 +52,8 @@ void MetricsRegistry::gauge(const std::string& name, const std::string& help) {
   families_[name] = Family{Type::kGauge, help, {}, {}, {}};
 }
 
-void MetricsRegistry::histogram(const std::string& name, const std::string& help, std::vector<double> bounds) {
+void MetricsRegistry::histogram(const std::string& name, const std::string& help,
+                                std::vector<double> bounds) {
   std::sort(bounds.begin(), bounds.end());
   std::lock_guard lock(mutex_);
   families_[name] = Family{Type::kHistogram, help, std::move(bounds), {}, {}};
@@ -95,10 +96,13 @@ std::string MetricsRegistry::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, family] : families_) {
-    const char* type = family.type == Type::kCounter ? "counter" : family.type == Type::kGauge ? "gauge" : "histogram";
+    const char* type = family.type == Type::kCounter ? "counter"
+                       : family.type == Type::kGauge ? "gauge"
+                                                     : "histogram";
     out += "# HELP " + name + " " + family.help + "\n# TYPE " + name + " " + type + "\n";
     if (family.type != Type::kHistogram) {
-      for (const auto& [labels, value] : family.values) out += name + label_text(labels) + " " + format_value(value) + "\n";
+      for (const auto& [labels, value] : family.values)
+        out += name + label_text(labels) + " " + format_value(value) + "\n";
       continue;
     }
     for (const auto& [labels, histogram] : family.histograms) {
@@ -108,7 +112,8 @@ std::string MetricsRegistry::render() const {
         out += name + "_bucket" + label_text(labels, "le", format_value(family.bounds[i])) + " " +
                std::to_string(cumulative) + "\n";
       }
-      out += name + "_bucket" + label_text(labels, "le", "+Inf") + " " + std::to_string(histogram.count) + "\n";
+      out +=
+          name + "_bucket" + label_text(labels, "le", "+Inf") + " " + std::to_string(histogram.count) + "\n";
       out += name + "_sum" + label_text(labels) + " " + format_value(histogram.sum) + "\n";
       out += name + "_count" + label_text(labels) + " " + std::to_string(histogram.count) + "\n";
     }

@@ -1,6 +1,6 @@
 #pragma once
-// Prometheus metrics for every component: counters, gauges and histograms with labels, kept in one registry per
-// process and rendered in Prometheus' text exposition format (version 0.0.4). Thread-safe: an event loop
+// Prometheus metrics for every component: counters, gauges and histograms with labels, kept in one registry
+// per process and rendered in Prometheus' text exposition format (version 0.0.4). Thread-safe: an event loop
 // records, the metrics endpoint renders. Names follow Prometheus conventions (docs/operations.md lists them):
 // `gpufleet_` prefix, base units (seconds, bytes), `_total` on counters.
 

@@ -9,7 +9,8 @@ std::string pipeline_to_json(const std::vector<PipelineStage>& stages) {
   for (const auto& stage : stages) {
     nlohmann::json from = nlohmann::json::object();
     for (const auto& [field, source] : stage.from_previous) from[field] = source;
-    out.push_back({{"kind", stage.kind}, {"model", stage.model}, {"input", stage.input}, {"from_previous", from}});
+    out.push_back(
+        {{"kind", stage.kind}, {"model", stage.model}, {"input", stage.input}, {"from_previous", from}});
   }
   return out.dump();
 }
@@ -23,8 +24,10 @@ std::optional<std::vector<PipelineStage>> parse_pipeline(std::string_view json) 
     const auto kind = entry.find("kind");
     const auto model = entry.find("model");
     const auto input = entry.find("input");
-    if (kind == entry.end() || !kind->is_string() || !parse_job_kind(kind->get<std::string>())) return std::nullopt;
-    if (model == entry.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) return std::nullopt;
+    if (kind == entry.end() || !kind->is_string() || !parse_job_kind(kind->get<std::string>()))
+      return std::nullopt;
+    if (model == entry.end() || !model->is_string() || model->get_ref<const std::string&>().empty())
+      return std::nullopt;
     if (input == entry.end() || !input->is_object()) return std::nullopt;
     PipelineStage stage{kind->get<std::string>(), model->get<std::string>(), *input, {}};
     if (auto from = entry.find("from_previous"); from != entry.end()) {

@@ -18,7 +18,8 @@ bool strings_are_utf8(const msgpack::object& object) {
       return true;
     case msgpack::type::MAP:
       for (uint32_t i = 0; i < object.via.map.size; ++i) {
-        if (!strings_are_utf8(object.via.map.ptr[i].key) || !strings_are_utf8(object.via.map.ptr[i].val)) return false;
+        if (!strings_are_utf8(object.via.map.ptr[i].key) || !strings_are_utf8(object.via.map.ptr[i].val))
+          return false;
       }
       return true;
     default:
@@ -30,14 +31,22 @@ bool strings_are_utf8(const msgpack::object& object) {
 
 std::string_view to_string(MessageType type) {
   switch (type) {
-    case MessageType::kReady: return "READY";
-    case MessageType::kHeartbeat: return "HEARTBEAT";
-    case MessageType::kJob: return "JOB";
-    case MessageType::kJobResult: return "JOB_RESULT";
-    case MessageType::kReconnect: return "RECONNECT";
-    case MessageType::kGoodbye: return "GOODBYE";
-    case MessageType::kCancel: return "CANCEL";
-    case MessageType::kResultAck: return "RESULT_ACK";
+    case MessageType::kReady:
+      return "READY";
+    case MessageType::kHeartbeat:
+      return "HEARTBEAT";
+    case MessageType::kJob:
+      return "JOB";
+    case MessageType::kJobResult:
+      return "JOB_RESULT";
+    case MessageType::kReconnect:
+      return "RECONNECT";
+    case MessageType::kGoodbye:
+      return "GOODBYE";
+    case MessageType::kCancel:
+      return "CANCEL";
+    case MessageType::kResultAck:
+      return "RESULT_ACK";
   }
   return "UNKNOWN";
 }
@@ -67,7 +76,8 @@ Header decode_header(std::string_view frame) {
 msgpack::object_handle unpack_body(std::string_view body) {
   if (body.size() > kMaxBodyBytes) throw ProtocolError("message body over " + std::to_string(kMaxBodyBytes));
   // Bounds on element counts keep a 10-byte frame from announcing a 4-billion-entry array.
-  const msgpack::unpack_limit limits(/*array=*/4096, /*map=*/256, /*str=*/kMaxBodyBytes, /*bin=*/kMaxBodyBytes,
+  const msgpack::unpack_limit limits(/*array=*/4096, /*map=*/256, /*str=*/kMaxBodyBytes,
+                                     /*bin=*/kMaxBodyBytes,
                                      /*ext=*/0, /*depth=*/8);
   msgpack::object_handle handle;
   try {

@@ -26,14 +26,14 @@ inline constexpr size_t kMaxBodyBytes = 16 * 1024 * 1024;
 
 // Type 1 (SUBMIT in version 1) is retired: gateways hand jobs to the broker through Redis (docs/redis.md).
 enum class MessageType : uint8_t {
-  kReady = 2,       // worker -> broker: I am here, this is what I serve and what I still hold
-  kHeartbeat = 3,   // both ways, from timers; a worker's also renews the leases of jobs that progress
-  kJob = 4,         // broker -> worker: run this job
-  kJobResult = 5,   // worker -> broker: finished (ok or error); repeated until acknowledged
-  kReconnect = 6,   // broker -> worker: I do not know you, send Ready again
-  kGoodbye = 7,     // worker -> broker: leaving; requeue whatever of mine is unfinished
-  kCancel = 8,      // broker -> worker: stop this job (client cancel, deadline, or lease taken away)
-  kResultAck = 9,   // broker -> worker: this result is recorded (or refused); forget it
+  kReady = 2,      // worker -> broker: I am here, this is what I serve and what I still hold
+  kHeartbeat = 3,  // both ways, from timers; a worker's also renews the leases of jobs that progress
+  kJob = 4,        // broker -> worker: run this job
+  kJobResult = 5,  // worker -> broker: finished (ok or error); repeated until acknowledged
+  kReconnect = 6,  // broker -> worker: I do not know you, send Ready again
+  kGoodbye = 7,    // worker -> broker: leaving; requeue whatever of mine is unfinished
+  kCancel = 8,     // broker -> worker: stop this job (client cancel, deadline, or lease taken away)
+  kResultAck = 9,  // broker -> worker: this result is recorded (or refused); forget it
 };
 inline constexpr uint8_t kFirstMessageType = 2;
 inline constexpr uint8_t kLastMessageType = 9;
@@ -115,8 +115,9 @@ struct JobProgress {
 };
 
 struct Heartbeat {
-  uint32_t active = 0;    // jobs the sender is running (worker) or has assigned to the peer (broker)
-  bool draining = false;  // worker: finishing what it holds, send nothing new; broker: drain seen, nothing comes
+  uint32_t active = 0;  // jobs the sender is running (worker) or has assigned to the peer (broker)
+  bool draining =
+      false;  // worker: finishing what it holds, send nothing new; broker: drain seen, nothing comes
   std::vector<std::string> renew;  // worker: jobs whose leases it renews (they made progress, or are done)
   // Worker: the voices it holds in memory now, in full (absent in older workers' heartbeats: none). The
   // broker prefers this worker for jobs with these references.

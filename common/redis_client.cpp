@@ -1,16 +1,14 @@
 #include "common/redis_client.hpp"
 
-#include <charconv>
-
-#include "common/job_store.hpp"
-
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <sys/time.h>
 
 #include <cerrno>
+#include <charconv>
 
 #include "common/error.hpp"
+#include "common/job_store.hpp"
 
 namespace gpufleet {
 
@@ -20,13 +18,21 @@ void RedisReply::Deleter::operator()(redisReply* reply) const {
 
 RedisReply::RedisReply(redisReply* reply) : reply_(reply) {}
 
-bool RedisReply::is_nil() const { return !reply_ || reply_->type == REDIS_REPLY_NIL; }
-bool RedisReply::is_error() const { return reply_ && reply_->type == REDIS_REPLY_ERROR; }
+bool RedisReply::is_nil() const {
+  return !reply_ || reply_->type == REDIS_REPLY_NIL;
+}
+bool RedisReply::is_error() const {
+  return reply_ && reply_->type == REDIS_REPLY_ERROR;
+}
 bool RedisReply::is_string() const {
   return reply_ && (reply_->type == REDIS_REPLY_STRING || reply_->type == REDIS_REPLY_STATUS);
 }
-bool RedisReply::is_integer() const { return reply_ && reply_->type == REDIS_REPLY_INTEGER; }
-bool RedisReply::is_array() const { return reply_ && reply_->type == REDIS_REPLY_ARRAY; }
+bool RedisReply::is_integer() const {
+  return reply_ && reply_->type == REDIS_REPLY_INTEGER;
+}
+bool RedisReply::is_array() const {
+  return reply_ && reply_->type == REDIS_REPLY_ARRAY;
+}
 
 std::string RedisReply::str() const {
   if (!reply_) return {};
@@ -38,8 +44,12 @@ std::string RedisReply::str() const {
   return {};
 }
 
-long long RedisReply::integer() const { return is_integer() ? reply_->integer : 0; }
-size_t RedisReply::size() const { return is_array() ? reply_->elements : 0; }
+long long RedisReply::integer() const {
+  return is_integer() ? reply_->integer : 0;
+}
+size_t RedisReply::size() const {
+  return is_array() ? reply_->elements : 0;
+}
 
 std::string RedisReply::element_str(size_t index) const {
   if (!is_array() || index >= reply_->elements) return {};
@@ -103,8 +113,8 @@ std::vector<RedisReply::StreamEntry> RedisReply::stream_entries() const {
   // XREAD: [[stream, [entries...]], ...]; XRANGE: [entries...].
   for (size_t i = 0; i < reply_->elements; ++i) {
     const redisReply* item = reply_->element[i];
-    if (item->type == REDIS_REPLY_ARRAY && item->elements == 2 && item->element[1]->type == REDIS_REPLY_ARRAY &&
-        item->element[0]->type != REDIS_REPLY_ARRAY &&
+    if (item->type == REDIS_REPLY_ARRAY && item->elements == 2 &&
+        item->element[1]->type == REDIS_REPLY_ARRAY && item->element[0]->type != REDIS_REPLY_ARRAY &&
         (item->element[1]->elements == 0 || item->element[1]->element[0]->type == REDIS_REPLY_ARRAY)) {
       const redisReply* list = item->element[1];
       for (size_t j = 0; j < list->elements; ++j) append_entry(list->element[j], entries);
@@ -127,7 +137,9 @@ std::vector<RedisReply::StreamEntry> RedisReply::stream_entries_at(size_t index)
 RedisClient::RedisClient(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
     : endpoint_(std::move(endpoint)), timeout_(timeout) {}
 
-RedisClient::~RedisClient() { disconnect(); }
+RedisClient::~RedisClient() {
+  disconnect();
+}
 
 void RedisClient::disconnect() {
   if (context_ != nullptr) {
@@ -147,10 +159,12 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 
 void RedisClient::connect() {
   disconnect();
-  redisContext* context = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, to_timeval(timeout_));
+  redisContext* context =
+      redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, to_timeval(timeout_));
   if (context == nullptr) throw RedisError("redis: cannot allocate a context");
   if (context->err != 0) {
-    std::string message = "redis " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + context->errstr;
+    std::string message =
+        "redis " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " + context->errstr;
     redisFree(context);
     throw RedisError(message);
   }
@@ -171,7 +185,8 @@ void RedisClient::load_scripts() {
   for (const auto& script : job_store::scripts()) {
     auto reply = command({"SCRIPT", "LOAD", script.source});
     if (reply.is_error()) fail("cannot load script " + script.name + ": " + reply.str());
-    if (reply.str() != script.sha1) fail("script " + script.name + " has SHA1 " + reply.str() + ", expected " + script.sha1);
+    if (reply.str() != script.sha1)
+      fail("script " + script.name + " has SHA1 " + reply.str() + ", expected " + script.sha1);
   }
 }
 
@@ -208,7 +223,9 @@ RedisReply RedisClient::command(const RedisArgs& args) {
   return RedisReply(reply);
 }
 
-void RedisClient::append(RedisArgs args) { pending_.push_back(std::move(args)); }
+void RedisClient::append(RedisArgs args) {
+  pending_.push_back(std::move(args));
+}
 
 std::vector<RedisReply> RedisClient::flush() {
   std::vector<RedisArgs> commands;
@@ -224,7 +241,8 @@ std::vector<RedisReply> RedisClient::pipeline(std::span<const RedisArgs> command
   std::vector<size_t> lengths;
   for (const auto& args : commands) {
     argv_of(args, argv, lengths);
-    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK) {
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
+        REDIS_OK) {
       fail("cannot queue a pipelined command");
     }
   }

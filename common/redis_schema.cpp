@@ -41,7 +41,8 @@ std::string to_json(const JobEvent& event) {
   }
   // The result comes from a worker: embedded only if it is a JSON object, so a broken worker cannot break
   // every subscriber's parser.
-  if (!event.result_json.empty() && event.result_json.front() == '{' && nlohmann::json::accept(event.result_json)) {
+  if (!event.result_json.empty() && event.result_json.front() == '{' &&
+      nlohmann::json::accept(event.result_json)) {
     append_field(out, "result");
     out.append(event.result_json);
   }
@@ -51,8 +52,8 @@ std::string to_json(const JobEvent& event) {
   }
   if (event.progress_total > 0) {
     append_field(out, "progress");
-    out.append("{\"done\":" + std::to_string(event.progress_done) + ",\"total\":" +
-               std::to_string(event.progress_total) + "}");
+    out.append("{\"done\":" + std::to_string(event.progress_done) +
+               ",\"total\":" + std::to_string(event.progress_total) + "}");
   }
   if (!event.error_code.empty()) {
     append_field(out, "error");
@@ -70,8 +71,12 @@ std::vector<RedisArgs> job_transition_commands(const RedisKeys& keys, const JobE
                                                const std::vector<std::pair<std::string, std::string>>& extra,
                                                int64_t retention_s) {
   const std::string key = keys.job(event.id);
-  RedisArgs hset{"HSET", key, std::string(job_field::kState), std::string(to_string(event.state)),
-                 std::string(job_field::kUpdatedMs), std::to_string(event.at_ms)};
+  RedisArgs hset{"HSET",
+                 key,
+                 std::string(job_field::kState),
+                 std::string(to_string(event.state)),
+                 std::string(job_field::kUpdatedMs),
+                 std::to_string(event.at_ms)};
   for (const auto& [field, value] : extra) {
     hset.push_back(field);
     hset.push_back(value);

@@ -68,7 +68,8 @@ inline constexpr std::string_view kDeadlineMs = "deadline_ms";
 inline constexpr std::string_view kCancelRequested = "cancel_requested";
 inline constexpr std::string_view kLastErrorCode = "last_error_code";  // why the last attempt was requeued
 inline constexpr std::string_view kLastErrorMessage = "last_error_message";
-inline constexpr std::string_view kProgressDone = "progress_done";  // while running: units done (video frames)
+inline constexpr std::string_view kProgressDone =
+    "progress_done";  // while running: units done (video frames)
 inline constexpr std::string_view kProgressTotal = "progress_total";
 // Pipeline jobs (common/pipeline.hpp) only: the stages as JSON, the index of the one the record's kind, model
 // and input belong to now, the attempts spent before it began (attempts count on across stages, so that a
@@ -77,7 +78,9 @@ inline constexpr std::string_view kProgressTotal = "progress_total";
 inline constexpr std::string_view kStages = "stages";
 inline constexpr std::string_view kStage = "stage";
 inline constexpr std::string_view kStageBase = "stage_base";
-inline std::string stage_result_field(size_t stage) { return "stage_result_" + std::to_string(stage); }
+inline std::string stage_result_field(size_t stage) {
+  return "stage_result_" + std::to_string(stage);
+}
 // Webhook on completion: its URL; then, once the job ended, pending | retrying | delivered | failed, the
 // deliveries tried, the receiver's last HTTP status (0: none), the last failure, and when it was delivered.
 inline constexpr std::string_view kWebhook = "webhook";

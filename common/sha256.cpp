@@ -13,7 +13,9 @@ Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
   }
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(context_); }
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(context_);
+}
 
 Sha256& Sha256::update(std::string_view data) {
   if (EVP_DigestUpdate(context_, data.data(), data.size()) != 1) {
@@ -25,7 +27,8 @@ Sha256& Sha256::update(std::string_view data) {
 std::string Sha256::hex_digest() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_DigestFinal_ex(context_, digest, &length) != 1) throw std::runtime_error("OpenSSL could not compute SHA-256");
+  if (EVP_DigestFinal_ex(context_, digest, &length) != 1)
+    throw std::runtime_error("OpenSSL could not compute SHA-256");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   hex.reserve(length * 2);
@@ -36,6 +39,8 @@ std::string Sha256::hex_digest() {
   return hex;
 }
 
-std::string sha256_hex(std::string_view data) { return Sha256().update(data).hex_digest(); }
+std::string sha256_hex(std::string_view data) {
+  return Sha256().update(data).hex_digest();
+}
 
 }  // namespace gpufleet

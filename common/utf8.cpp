@@ -9,7 +9,8 @@ namespace {
 locale_t utf8_locale() {
   static locale_t locale = [] {
     locale_t created = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
-    return created != static_cast<locale_t>(0) ? created : newlocale(LC_CTYPE_MASK, "C", static_cast<locale_t>(0));
+    return created != static_cast<locale_t>(0) ? created
+                                               : newlocale(LC_CTYPE_MASK, "C", static_cast<locale_t>(0));
   }();
   return locale;
 }
@@ -112,7 +113,11 @@ std::u32string utf8_decode(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     const auto lead = static_cast<unsigned char>(text[i]);
-    int length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+    int length = lead < 0x80           ? 1
+                 : (lead >> 5) == 0x6  ? 2
+                 : (lead >> 4) == 0xE  ? 3
+                 : (lead >> 3) == 0x1E ? 4
+                                       : 0;
     if (length == 0 || i + length > text.size()) {
       out.push_back(0xFFFD);
       ++i;
@@ -161,8 +166,8 @@ std::string utf8_lower(std::string_view text) {
 bool is_word_char(char32_t c) {
   if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   return iswalnum_l(static_cast<wint_t>(c), utf8_locale()) != 0 || is_mark(c) || c == 0x200C || c == 0x200D ||
-         c == 0x203F || c == 0x2040 || c == 0x2054 || c == 0xFE33 || c == 0xFE34 || c == 0xFE4D || c == 0xFE4E ||
-         c == 0xFE4F || c == 0xFF3F;
+         c == 0x203F || c == 0x2040 || c == 0x2054 || c == 0xFE33 || c == 0xFE34 || c == 0xFE4D ||
+         c == 0xFE4E || c == 0xFE4F || c == 0xFF3F;
 }
 
 bool is_space(char32_t c) {

@@ -10,8 +10,8 @@ namespace gpufleet {
 
 // Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF).
 bool utf8_valid(std::string_view text);
-// `text` with every ill-formed byte replaced by U+FFFD: what crosses an edge from outside becomes text that JSON
-// and the logs can carry.
+// `text` with every ill-formed byte replaced by U+FFFD: what crosses an edge from outside becomes text that
+// JSON and the logs can carry.
 std::string utf8_repair(std::string_view text);
 // At most `max_bytes` of `text`, cut at a character boundary (never inside a multi-byte sequence).
 std::string utf8_truncate(std::string_view text, size_t max_bytes);

@@ -11,8 +11,8 @@
 namespace gpufleet {
 
 std::string encode_wav_pcm16(std::span<const int16_t> samples, uint32_t sample_rate, uint16_t channels = 1);
-// The 44-byte header alone; without `data_bytes`, of a stream of unknown length (sizes 0xFFFFFFFF, as streaming
-// WAV writers mark it).
+// The 44-byte header alone; without `data_bytes`, of a stream of unknown length (sizes 0xFFFFFFFF, as
+// streaming WAV writers mark it).
 std::string wav_header_pcm16(uint32_t sample_rate, uint16_t channels, std::optional<uint32_t> data_bytes);
 
 struct WavInfo {

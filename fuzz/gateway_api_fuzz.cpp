@@ -1,6 +1,7 @@
 // Fuzz target: the gateway's validation of everything a client sends (JSON bodies of both submission routes,
-// the ?wait= query, the Idempotency-Key header, uploads, speaker references) and the rendering of job records. Any outcome is fine
-// except a crash, an exception escaping, or an accepted request that breaks the limits.
+// the ?wait= query, the Idempotency-Key header, uploads, speaker references) and the rendering of job
+// records. Any outcome is fine except a crash, an exception escaping, or an accepted request that breaks the
+// limits.
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>

@@ -1,8 +1,8 @@
 #include "gateway/api.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <span>
@@ -11,8 +11,8 @@
 #include "common/job.hpp"
 #include "common/json_text.hpp"
 #include "common/pipeline.hpp"
-#include "common/sha256.hpp"
 #include "common/redis_schema.hpp"
+#include "common/sha256.hpp"
 #include "gateway/webhooks.hpp"
 
 namespace gpufleet::gateway {
@@ -85,7 +85,8 @@ std::optional<ServedResult> served_result(const nlohmann::json& result, std::str
   ServedResult served{video ? "video" : "tts", path->get<std::string>(), video ? "video/mp4" : "audio/wav"};
   // A model may name its own type, as long as it is one of the kind's.
   if (auto type = result.find("content_type"); type != result.end() && type->is_string()) {
-    static const std::vector<std::string> kAudio{"audio/wav", "audio/x-wav", "audio/ogg", "audio/mpeg", "audio/flac"};
+    static const std::vector<std::string> kAudio{"audio/wav", "audio/x-wav", "audio/ogg", "audio/mpeg",
+                                                 "audio/flac"};
     static const std::vector<std::string> kVideo{"video/mp4", "video/webm"};
     const auto& allowed = video ? kVideo : kAudio;
     if (std::find(allowed.begin(), allowed.end(), type->get<std::string>()) != allowed.end()) {
@@ -104,7 +105,9 @@ std::optional<std::string> tts_result_job_id(const std::filesystem::path& path) 
   return id;
 }
 
-ApiError api_error(ErrorCode code, std::string message) { return ApiError{http_status_for(code), code, std::move(message)}; }
+ApiError api_error(ErrorCode code, std::string message) {
+  return ApiError{http_status_for(code), code, std::move(message)};
+}
 
 std::string error_body(const ApiError& error) {
   return dump_json(nlohmann::json{{"error", {{"code", to_string(error.code)}, {"message", error.message}}}});
@@ -123,20 +126,23 @@ bool is_json_content_type(std::string_view content_type) {
 
 // Counts code points, so the limit means characters to a user, not bytes.
 size_t utf8_length(std::string_view text) {
-  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  return static_cast<size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
-std::variant<nlohmann::json, ApiError> parse_json_object(std::string_view content_type, std::string_view body) {
+std::variant<nlohmann::json, ApiError> parse_json_object(std::string_view content_type,
+                                                         std::string_view body) {
   if (!is_json_content_type(content_type)) {
     return api_error(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
   }
   // The depth is checked before anything parses or copies the value (nlohmann's copies recurse).
   if (json_nesting_depth(body) > kMaxJsonDepth) {
-    return api_error(ErrorCode::kInvalidJson,
-                     "the body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return api_error(ErrorCode::kInvalidJson, "the body nests arrays and objects deeper than " +
+                                                  std::to_string(kMaxJsonDepth) + " levels");
   }
   auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return api_error(ErrorCode::kInvalidJson, "the body is not valid JSON (or not UTF-8)");
+  if (json.is_discarded())
+    return api_error(ErrorCode::kInvalidJson, "the body is not valid JSON (or not UTF-8)");
   if (!json.is_object()) return api_error(ErrorCode::kInvalidJson, "the body must be a JSON object");
   return json;
 }
@@ -172,15 +178,18 @@ std::optional<ApiError> check_fields(const nlohmann::json& input, const CatalogM
       for (const auto& field : model.parameters) known += ", " + field;
       // The name is the client's own; quoted only when it is short and printable.
       const bool printable = name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-        return c >= 0x20 && c < 0x7F && c != '"';
-      });
-      return api_error(ErrorCode::kInvalidInput, (printable ? "unknown input field \"" + name + "\"" : std::string("an unknown input field")) +
+                               return c >= 0x20 && c < 0x7F && c != '"';
+                             });
+      return api_error(ErrorCode::kInvalidInput, (printable ? "unknown input field \"" + name + "\""
+                                                            : std::string("an unknown input field")) +
                                                      " for model " + model.name + "; it takes " + known);
     }
-    const bool scalar = value.is_null() || value.is_boolean() || value.is_number() ||
-                        (value.is_string() && value.get_ref<const std::string&>().size() <= kMaxParameterBytes);
+    const bool scalar =
+        value.is_null() || value.is_boolean() || value.is_number() ||
+        (value.is_string() && value.get_ref<const std::string&>().size() <= kMaxParameterBytes);
     if (!scalar) {
-      return api_error(ErrorCode::kInvalidInput, "input." + name + " must be a number, true/false or a string of at most " +
+      return api_error(ErrorCode::kInvalidInput, "input." + name +
+                                                     " must be a number, true/false or a string of at most " +
                                                      std::to_string(kMaxParameterBytes) + " bytes");
     }
   }
@@ -188,8 +197,8 @@ std::optional<ApiError> check_fields(const nlohmann::json& input, const CatalogM
 }
 
 // Checks a TTS input against the model that will run it, and returns it normalised.
-std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& input, const CatalogModel& model,
-                                                          const Limits& limits) {
+std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& input,
+                                                          const CatalogModel& model, const Limits& limits) {
   if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
   if (auto error = check_fields(input, model, kTtsFields)) return *error;
   auto text = input.find("text");
@@ -200,9 +209,9 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
     return api_error(ErrorCode::kMissingField, "text is empty");
   }
   if (utf8_length(text_value) > limits.max_text_chars) {
-    return api_error(ErrorCode::kTextTooLong,
-                     "text has " + std::to_string(utf8_length(text_value)) + " characters; the limit is " +
-                         std::to_string(limits.max_text_chars));
+    return api_error(ErrorCode::kTextTooLong, "text has " + std::to_string(utf8_length(text_value)) +
+                                                  " characters; the limit is " +
+                                                  std::to_string(limits.max_text_chars));
   }
   // The model's own parameters pass through unchanged; the worker's model checks their values.
   nlohmann::json normalised = input;
@@ -215,7 +224,8 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
   }
   if (!model.languages.empty() &&
       std::find(model.languages.begin(), model.languages.end(), language) == model.languages.end()) {
-    return api_error(ErrorCode::kUnsupportedLanguage, "model " + model.name + " cannot speak language '" + language + "'");
+    return api_error(ErrorCode::kUnsupportedLanguage,
+                     "model " + model.name + " cannot speak language '" + language + "'");
   }
   normalised["language"] = language;
   if (auto value = input.find("stream"); value != input.end() && !value->is_null() && !value->is_boolean()) {
@@ -225,20 +235,23 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
     if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "speaker_wav must be a string");
     if (!value->get_ref<const std::string&>().empty()) {
       if (!model.cloning) {
-        return api_error(ErrorCode::kCannotClone,
-                         "model " + model.name + " cannot clone a voice; send no speaker_wav or choose a cloning model");
+        return api_error(
+            ErrorCode::kCannotClone,
+            "model " + model.name + " cannot clone a voice; send no speaker_wav or choose a cloning model");
       }
       // Only files under the input folder, named without "..": never an arbitrary server path.
-      const auto relative = within_folder(relative_reference(value->get_ref<const std::string&>(), limits.input_root),
-                                          limits.reference_folder);
+      const auto relative =
+          within_folder(relative_reference(value->get_ref<const std::string&>(), limits.input_root),
+                        limits.reference_folder);
       if (!relative) {
         return api_error(ErrorCode::kInvalidInput,
                          "speaker_wav must name a file in the input folder, as POST /v1/files answers it "
                          "(\"uploads/<sha256>.wav\"); no \"..\" and no paths elsewhere");
       }
       if (limits.reference_exists && !limits.reference_exists(*relative)) {
-        return api_error(ErrorCode::kInvalidInput, "speaker_wav '" + relative->string() +
-                                                       "' is not a file in the input folder; upload it with POST /v1/files");
+        return api_error(ErrorCode::kInvalidInput,
+                         "speaker_wav '" + relative->string() +
+                             "' is not a file in the input folder; upload it with POST /v1/files");
       }
       normalised["speaker_wav"] = relative->string();
     } else {
@@ -249,22 +262,26 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
 }
 
 // A file under the input folder named by `field`, as a clean relative path; an error otherwise.
-std::variant<std::string, ApiError> input_file(const nlohmann::json& input, const char* field, const Limits& limits,
-                                               const char* upload_hint) {
+std::variant<std::string, ApiError> input_file(const nlohmann::json& input, const char* field,
+                                               const Limits& limits, const char* upload_hint) {
   auto value = input.find(field);
-  if (value == input.end() || value->is_null()) return api_error(ErrorCode::kMissingField, std::string(field) + " is required");
+  if (value == input.end() || value->is_null())
+    return api_error(ErrorCode::kMissingField, std::string(field) + " is required");
   if (!value->is_string() || value->get_ref<const std::string&>().empty()) {
     return api_error(ErrorCode::kInvalidRequest, std::string(field) + " must be a non-empty string");
   }
-  const auto relative = within_folder(relative_reference(value->get_ref<const std::string&>(), limits.input_root),
-                                      limits.reference_folder);
+  const auto relative = within_folder(
+      relative_reference(value->get_ref<const std::string&>(), limits.input_root), limits.reference_folder);
   if (!relative) {
-    return api_error(ErrorCode::kInvalidInput, std::string(field) + " must name a file in the input folder, as POST /v1/files "
-                                                                    "answers it (\"" + upload_hint + "\"); no \"..\" and no paths elsewhere");
+    return api_error(ErrorCode::kInvalidInput, std::string(field) +
+                                                   " must name a file in the input folder, as POST /v1/files "
+                                                   "answers it (\"" +
+                                                   upload_hint + "\"); no \"..\" and no paths elsewhere");
   }
   if (limits.reference_exists && !limits.reference_exists(*relative)) {
-    return api_error(ErrorCode::kInvalidInput, std::string(field) + " '" + relative->string() +
-                                                   "' is not a file in the input folder; upload it with POST /v1/files");
+    return api_error(ErrorCode::kInvalidInput,
+                     std::string(field) + " '" + relative->string() +
+                         "' is not a file in the input folder; upload it with POST /v1/files");
   }
   return relative->string();
 }
@@ -278,8 +295,9 @@ std::optional<std::string> canonical_video_mode(std::string_view mode) {
 
 // Checks a video input: a portrait and speech that exist where workers may read them, and the options.
 // `speech_from_stage`: the speech comes from the pipeline's TTS stage, so the input names none.
-std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input, const CatalogModel& model,
-                                                            const Limits& limits, bool speech_from_stage = false) {
+std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json& input,
+                                                            const CatalogModel& model, const Limits& limits,
+                                                            bool speech_from_stage = false) {
   if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
   if (auto error = check_fields(input, model, kVideoFields)) return *error;
   nlohmann::json normalised = input;
@@ -287,7 +305,8 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
   if (auto* error = std::get_if<ApiError>(&image)) return *error;
   normalised["reference_image"] = std::get<std::string>(image);
   if (auto phonemes = input.find("phonemes"); phonemes != input.end()) {
-    return api_error(ErrorCode::kInvalidInput, "phonemes come from the speech stage of a text-to-video job; send text");
+    return api_error(ErrorCode::kInvalidInput,
+                     "phonemes come from the speech stage of a text-to-video job; send text");
   }
   // Speech: an input file, or a TTS result by the absolute path /tts/generate answered.
   auto audio = input.find("audio_path");
@@ -321,8 +340,9 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
     normalised["mode"] = *canonical;
   }
   if (auto size = input.find("size"); size != input.end() && !size->is_null()) {
-    const bool ok = size->is_number_integer() &&
-                    (size->get<int64_t>() == 0 || (size->get<int64_t>() >= 128 && size->get<int64_t>() <= 2048));
+    const bool ok =
+        size->is_number_integer() &&
+        (size->get<int64_t>() == 0 || (size->get<int64_t>() >= 128 && size->get<int64_t>() <= 2048));
     if (!ok) return api_error(ErrorCode::kInvalidInput, "size must be 0 (the portrait's own) or 128-2048");
   }
   return normalised;
@@ -344,7 +364,8 @@ SubmitParse text_to_video(SubmitRequest request, const CatalogModel& video_model
     speech_model_name = name->get<std::string>();
   }
   const CatalogModel* speech_model = catalog.find(speech_model_name);
-  if (speech_model == nullptr) return api_error(ErrorCode::kUnknownModel, "no model named '" + speech_model_name + "'");
+  if (speech_model == nullptr)
+    return api_error(ErrorCode::kUnknownModel, "no model named '" + speech_model_name + "'");
   if (speech_model->kind != "tts") {
     return api_error(ErrorCode::kUnknownModel, "no tts model named '" + speech_model_name +
                                                    "' for tts_model (it serves " + speech_model->kind +
@@ -352,7 +373,8 @@ SubmitParse text_to_video(SubmitRequest request, const CatalogModel& video_model
   }
   nlohmann::json speech_input = nlohmann::json::object();
   if (auto options = input.find("tts"); options != input.end() && !options->is_null()) {
-    if (!options->is_object()) return api_error(ErrorCode::kInvalidRequest, "tts must be a JSON object of TTS parameters");
+    if (!options->is_object())
+      return api_error(ErrorCode::kInvalidRequest, "tts must be a JSON object of TTS parameters");
     speech_input = *options;
   }
   nlohmann::json video_input = input;
@@ -369,10 +391,11 @@ SubmitParse text_to_video(SubmitRequest request, const CatalogModel& video_model
   auto& speech_normalised = std::get<nlohmann::json>(speech);
   // Models that know when each phoneme is spoken (espeak) report it; the video stage moves the mouth with it.
   speech_normalised["timings"] = true;
-  std::vector<PipelineStage> stages{
-      {"tts", speech_model->name, speech_normalised, {}},
-      {"video", video_model.name, std::get<nlohmann::json>(std::move(video)),
-       {{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}}};
+  std::vector<PipelineStage> stages{{"tts", speech_model->name, speech_normalised, {}},
+                                    {"video",
+                                     video_model.name,
+                                     std::get<nlohmann::json>(std::move(video)),
+                                     {{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}}};
   request.kind = "tts";
   request.model = speech_model->name;
   request.input = std::move(speech_normalised);
@@ -405,7 +428,7 @@ SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, con
     return text_to_video(std::move(request), *model, catalog, limits);
   }
   auto input = request.kind == "tts" ? validate_tts_input(request.input, *model, limits)
-                                    : validate_video_input(request.input, *model, limits);
+                                     : validate_video_input(request.input, *model, limits);
   if (auto* error = std::get_if<ApiError>(&input)) return *error;
   request.input = std::get<nlohmann::json>(std::move(input));
   return request;
@@ -438,7 +461,8 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
     request.model = request.kind == "tts" ? limits.default_tts_model : limits.default_video_model;
   }
   if (auto priority = json.find("priority"); priority != json.end() && !priority->is_null()) {
-    if (!priority->is_number_integer() || priority->get<int64_t>() < -1000 || priority->get<int64_t>() > 1000) {
+    if (!priority->is_number_integer() || priority->get<int64_t>() < -1000 ||
+        priority->get<int64_t>() > 1000) {
       return api_error(ErrorCode::kInvalidRequest, "priority must be an integer in [-1000, 1000]");
     }
     request.priority = priority->get<int32_t>();
@@ -452,7 +476,8 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
   if (auto webhook = json.find("webhook"); webhook != json.end() && !webhook->is_null()) {
     if (!webhook->is_string()) return api_error(ErrorCode::kInvalidRequest, "webhook must be a URL string");
     if (!limits.webhooks_enabled) {
-      return api_error(ErrorCode::kInvalidRequest, "webhooks are not enabled on this gateway (WEBHOOK_SECRET)");
+      return api_error(ErrorCode::kInvalidRequest,
+                       "webhooks are not enabled on this gateway (WEBHOOK_SECRET)");
     }
     auto url = parse_webhook_url(webhook->get_ref<const std::string&>());
     if (auto* why = std::get_if<std::string>(&url)) return api_error(ErrorCode::kInvalidRequest, *why);
@@ -519,7 +544,8 @@ std::optional<int64_t> to_int(const std::string& text) {
 std::variant<std::string, ApiError> parse_idempotency_key(std::optional<std::string_view> sent) {
   if (!sent) return std::string();
   const std::string_view header = *sent;
-  const bool printable = std::all_of(header.begin(), header.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+  const bool printable =
+      std::all_of(header.begin(), header.end(), [](char c) { return c > 0x20 && c < 0x7F; });
   if (header.empty() || header.size() > 255 || !printable) {
     return api_error(ErrorCode::kInvalidRequest, "Idempotency-Key must be 1 to 255 visible ASCII characters");
   }
@@ -545,7 +571,8 @@ std::string request_fingerprint(std::string_view route, std::string_view body) {
 
 bool job_store_full(const RedisMemory& memory, int high_water_percent) {
   if (memory.max == 0) return false;
-  return static_cast<long double>(memory.used) * 100 >= static_cast<long double>(memory.max) * high_water_percent;
+  return static_cast<long double>(memory.used) * 100 >=
+         static_cast<long double>(memory.max) * high_water_percent;
 }
 
 ApiError redis_down(const std::string& why) {
@@ -586,7 +613,8 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
       nlohmann::json entry{{"kind", (*stages)[i].kind}, {"model", (*stages)[i].model}};
       if (i < current) {
         entry["state"] = "succeeded";
-        auto result = parse_json_bounded(get(job_field::stage_result_field(i))).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
+        auto result = parse_json_bounded(get(job_field::stage_result_field(i)))
+                          .value_or(nlohmann::json(nlohmann::json::value_t::discarded));
         if (!result.is_discarded()) entry["result"] = std::move(result);
       } else if (i == current) {
         entry["state"] = state;
@@ -615,9 +643,11 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
   if (created && started) timings["queued_ms"] = *started - *created;
   if (started && finished) timings["running_ms"] = *finished - *started;
   if (created && finished) timings["total_ms"] = *finished - *created;
-  if (auto run_ms = get(job_field::kRunMs); !run_ms.empty()) timings["worker_ms"] = std::strtod(run_ms.c_str(), nullptr);
+  if (auto run_ms = get(job_field::kRunMs); !run_ms.empty())
+    timings["worker_ms"] = std::strtod(run_ms.c_str(), nullptr);
   job["timings"] = timings;
-  if (auto result = parse_json_bounded(get(job_field::kResult)).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
+  if (auto result = parse_json_bounded(get(job_field::kResult))
+                        .value_or(nlohmann::json(nlohmann::json::value_t::discarded));
       !result.is_discarded()) {
     job["result"] = result;
   }
@@ -627,13 +657,16 @@ nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>
   if (auto code = get(job_field::kLastErrorCode); !code.empty()) {
     job["last_attempt_error"] = {{"code", code}, {"message", get(job_field::kLastErrorMessage)}};
   }
-  if (auto deadline = get_int(job_field::kDeadlineMs); deadline && *deadline > 0) job["deadline_at_ms"] = *deadline;
+  if (auto deadline = get_int(job_field::kDeadlineMs); deadline && *deadline > 0)
+    job["deadline_at_ms"] = *deadline;
   if (!get(job_field::kCancelRequested).empty()) job["cancel_requested"] = true;
   if (auto url = get(job_field::kWebhook); !url.empty()) {
-    nlohmann::json webhook{{"url", url}, {"state", get(job_field::kWebhookState).empty() ? "waiting" : get(job_field::kWebhookState)},
-                           {"attempts", get_int(job_field::kWebhookAttempts).value_or(0)}};
-    // The receiver's status class only ("2xx", "5xx"; "no_answer" for none): the owner learns whether delivery
-    // works, not what the gateway's network looks like.
+    nlohmann::json webhook{
+        {"url", url},
+        {"state", get(job_field::kWebhookState).empty() ? "waiting" : get(job_field::kWebhookState)},
+        {"attempts", get_int(job_field::kWebhookAttempts).value_or(0)}};
+    // The receiver's status class only ("2xx", "5xx"; "no_answer" for none): the owner learns whether
+    // delivery works, not what the gateway's network looks like.
     const auto status = get_int(job_field::kWebhookLastStatus);
     if (status && *status > 0) {
       webhook["last_status"] = std::to_string(*status / 100) + "xx";
@@ -676,7 +709,8 @@ std::variant<double, ApiError> parse_wait(std::string_view query, double max_s) 
   if (!value) return 0.0;
   char* parsed_end = nullptr;
   const double seconds = std::strtod(value->c_str(), &parsed_end);
-  if (value->empty() || parsed_end != value->c_str() + value->size() || !std::isfinite(seconds) || seconds < 0) {
+  if (value->empty() || parsed_end != value->c_str() + value->size() || !std::isfinite(seconds) ||
+      seconds < 0) {
     return api_error(ErrorCode::kInvalidRequest, "wait must be a non-negative number of seconds");
   }
   return std::min(seconds, max_s);
@@ -707,13 +741,15 @@ std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::
   }
   if (media != "audio/wav" && media != "audio/x-wav" && media != "audio/wave" && media != "audio/vnd.wave") {
     return api_error(ErrorCode::kUnsupportedMediaType,
-                     "upload a WAV file (Content-Type audio/wav) or a PNG or JPEG portrait (image/png, image/jpeg); got '" +
+                     "upload a WAV file (Content-Type audio/wav) or a PNG or JPEG portrait (image/png, "
+                     "image/jpeg); got '" +
                          std::string(content_type) + "'");
   }
   auto wav = parse_wav(body);
   if (!wav) return api_error(ErrorCode::kInvalidInput, "the body is not a well-formed WAV file");
   if (wav->format != 1 || wav->bits_per_sample != 16 || wav->frames == 0) {
-    return api_error(ErrorCode::kInvalidInput, "uploaded audio must be 16-bit PCM WAV with at least one sample");
+    return api_error(ErrorCode::kInvalidInput,
+                     "uploaded audio must be 16-bit PCM WAV with at least one sample");
   }
   upload.relative = std::filesystem::path("uploads") / (upload.id + ".wav");
   upload.wav = *wav;

@@ -68,8 +68,8 @@ struct Limits {
   // TTS results (<STORAGE_ROOT>/tts): a video job's audio_path may name one by the absolute path that
   // /tts/generate answered, as the original runtime passed it on. Empty: not allowed.
   std::filesystem::path tts_results;
-  // Webhooks on completion (gateway/webhooks.hpp): accepted only with a signing secret configured, and only to
-  // these hosts when the list is not empty.
+  // Webhooks on completion (gateway/webhooks.hpp): accepted only with a signing secret configured, and only
+  // to these hosts when the list is not empty.
   bool webhooks_enabled = false;
   std::vector<std::string> webhook_hosts;
 };
@@ -110,10 +110,10 @@ using SubmitParse = std::variant<SubmitRequest, ApiError>;
 SubmitParse parse_job_submission(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                  const Limits& limits);
 // POST /tts/generate, the original service's shape: {"text":..,"language":..,"speaker_wav":..}
-// POST /video/generate, the original service's planned shape: {"audio_path":..,"reference_image":..,"mode":..}
-// (optionally "model"), on the default video model. With "text" (and optionally "language", "speaker_wav",
-// "speaker", "tts_model", "tts") instead of "audio_path", the same on /v1/jobs: one job of two stages, speech
-// then video (common/pipeline.hpp).
+// POST /video/generate, the original service's planned shape:
+// {"audio_path":..,"reference_image":..,"mode":..} (optionally "model"), on the default video model. With
+// "text" (and optionally "language", "speaker_wav", "speaker", "tts_model", "tts") instead of "audio_path",
+// the same on /v1/jobs: one job of two stages, speech then video (common/pipeline.hpp).
 SubmitParse parse_video_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                  const Limits& limits);
 SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,

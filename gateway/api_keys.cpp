@@ -18,8 +18,8 @@ namespace {
 bool is_key_name(std::string_view name) {
   return !name.empty() && name.size() <= 64 && std::isalnum(static_cast<unsigned char>(name[0])) &&
          std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-  });
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+         });
 }
 
 bool is_sha256_hex(std::string_view text) {
@@ -57,7 +57,8 @@ ApiKeys ApiKeys::parse(std::string_view text) {
     if (!(fields >> key.token_sha256) || !is_sha256_hex(key.token_sha256)) {
       throw ConfigError(where + "expected '<name> <sha256 of the token, 64 hex digits> [rate [burst]]'");
     }
-    if (!is_key_name(key.name)) throw ConfigError(where + "a name is 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit");
+    if (!is_key_name(key.name))
+      throw ConfigError(where + "a name is 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit");
     std::string extra;
     int numbers = 0;
     while (fields >> extra) {
@@ -75,7 +76,8 @@ ApiKeys ApiKeys::parse(std::string_view text) {
         throw ConfigError(where + "rate and burst must be numbers");
       }
     }
-    if (!(key.rate_per_s >= 0) || !(key.burst >= 0) || !std::isfinite(key.rate_per_s) || !std::isfinite(key.burst)) {
+    if (!(key.rate_per_s >= 0) || !(key.burst >= 0) || !std::isfinite(key.rate_per_s) ||
+        !std::isfinite(key.burst)) {
       throw ConfigError(where + "rate and burst must be non-negative");
     }
     if (key.burst == 0) key.burst = std::max(1.0, key.rate_per_s);
@@ -109,7 +111,8 @@ Admission ApiKeys::admit(std::string_view authorization, Clock::time_point now) 
   if (bucket.key.rate_per_s <= 0) return admission;
   if (bucket.refilled != Clock::time_point{}) {
     const double elapsed = std::chrono::duration<double>(now - bucket.refilled).count();
-    bucket.tokens = std::min(bucket.key.burst, bucket.tokens + std::max(0.0, elapsed) * bucket.key.rate_per_s);
+    bucket.tokens =
+        std::min(bucket.key.burst, bucket.tokens + std::max(0.0, elapsed) * bucket.key.rate_per_s);
   }
   bucket.refilled = now;
   if (bucket.tokens >= 1.0) {
@@ -121,11 +124,12 @@ Admission ApiKeys::admit(std::string_view authorization, Clock::time_point now) 
   return admission;
 }
 
-std::pair<std::string, std::string> ApiKeys::generate(const std::string& name, double rate_per_s, double burst,
-                                                      bool is_operator) {
+std::pair<std::string, std::string> ApiKeys::generate(const std::string& name, double rate_per_s,
+                                                      double burst, bool is_operator) {
   if (!is_key_name(name)) throw ConfigError("a key name is 1 to 64 of A-Z a-z 0-9 . _ -");
   unsigned char random[32];
-  if (RAND_bytes(random, sizeof(random)) != 1) throw std::runtime_error("OpenSSL could not make random bytes");
+  if (RAND_bytes(random, sizeof(random)) != 1)
+    throw std::runtime_error("OpenSSL could not make random bytes");
   const std::string token = "gf_" + hex(random, sizeof(random));
   std::string line = name + " " + sha256_hex(token);
   if (rate_per_s > 0) {

@@ -7,7 +7,8 @@
 //   <name> <sha256 of the token, hex> [<requests per second> [<burst>]] [operator]
 // `gpufleet keys new NAME [RATE [BURST]] [--operator]` makes a token and prints its line. Clients send
 // "Authorization: Bearer <token>". A key owns the jobs and uploads it creates; `operator` keys see every
-// tenant's (docs/security.md). Names are 1-64 of [A-Za-z0-9._-], the first a letter or digit: they are stored as owners in Redis.
+// tenant's (docs/security.md). Names are 1-64 of [A-Za-z0-9._-], the first a letter or digit: they are stored
+// as owners in Redis.
 
 #include <chrono>
 #include <cstdint>
@@ -30,9 +31,9 @@ struct ApiKey {
 // What a request's credentials amount to.
 struct Admission {
   enum class Verdict { kAllowed, kMissing, kUnknown, kRateLimited } verdict = Verdict::kAllowed;
-  std::string key_name;       // the key that was used, when known
-  bool is_operator = false;   // kAllowed: the key is an operator's
-  double retry_after_s = 0;   // kRateLimited: when the next request would pass
+  std::string key_name;      // the key that was used, when known
+  bool is_operator = false;  // kAllowed: the key is an operator's
+  double retry_after_s = 0;  // kRateLimited: when the next request would pass
 };
 
 class ApiKeys {
@@ -50,8 +51,8 @@ class ApiKeys {
   Admission admit(std::string_view authorization, Clock::time_point now);
 
   // A new random token ("gf_" + 64 hex digits) and the line that admits it.
-  static std::pair<std::string, std::string> generate(const std::string& name, double rate_per_s = 0, double burst = 0,
-                                                      bool is_operator = false);
+  static std::pair<std::string, std::string> generate(const std::string& name, double rate_per_s = 0,
+                                                      double burst = 0, bool is_operator = false);
 
  private:
   struct Bucket {

@@ -1,8 +1,7 @@
 #include "gateway/audio_tail.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "common/files.hpp"
 #include "common/json_text.hpp"
@@ -17,10 +16,18 @@ constexpr uint64_t kWavHeaderBytes = 44;  // as AudioStreamFile writes it
 }  // namespace
 
 AudioTail::AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
-                     std::string job_id, std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout,
-                     Caller caller, std::shared_ptr<void> wait_slot)
-    : io_(io), redis_(redis), keys_(redis.keys()), storage_root_(std::move(storage_root)), id_(std::move(job_id)),
-      caller_(std::move(caller)), responder_(std::move(responder)), wait_slot_(std::move(wait_slot)), timer_(io), deadline_(std::chrono::steady_clock::now() + timeout) {}
+                     std::string job_id, std::shared_ptr<Responder> responder,
+                     std::chrono::milliseconds timeout, Caller caller, std::shared_ptr<void> wait_slot)
+    : io_(io),
+      redis_(redis),
+      keys_(redis.keys()),
+      storage_root_(std::move(storage_root)),
+      id_(std::move(job_id)),
+      caller_(std::move(caller)),
+      responder_(std::move(responder)),
+      wait_slot_(std::move(wait_slot)),
+      timer_(io),
+      deadline_(std::chrono::steady_clock::now() + timeout) {}
 
 void AudioTail::start() {
   // A client that leaves before the first audio stops the polling at once (once streaming, the body notices).
@@ -75,23 +82,29 @@ void AudioTail::on_job(const std::vector<std::string>& fields) {
   }
   pump();
   if (done_) return;
-  // The pump above already read all of it: the worker appends before it reports, and the record said succeeded
-  // only after that report.
+  // The pump above already read all of it: the worker appends before it reports, and the record said
+  // succeeded only after that report.
   if (state == "succeeded") {
     if (offset_ == 0) {
       // The model did not stream: its finished result, whole.
-      auto result = parse_json_bounded(fields[3]).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
-      const auto audio_path = result.is_object() ? result.value("audio_path", nlohmann::json()) : nlohmann::json();
-      auto path = audio_path.is_string() ? resolve_inside(storage_root_, audio_path.get<std::string>()) : std::nullopt;
+      auto result =
+          parse_json_bounded(fields[3]).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
+      const auto audio_path =
+          result.is_object() ? result.value("audio_path", nlohmann::json()) : nlohmann::json();
+      auto path = audio_path.is_string() ? resolve_inside(storage_root_, audio_path.get<std::string>())
+                                         : std::nullopt;
       auto bytes = path ? read_file(*path, 1ULL << 32) : std::nullopt;
-      if (!bytes) return fail(api_error(ErrorCode::kNotFound, "job " + id_ + " produced no audio file in shared storage"));
+      if (!bytes)
+        return fail(
+            api_error(ErrorCode::kNotFound, "job " + id_ + " produced no audio file in shared storage"));
       send(*bytes);
     }
     return finish();
   }
   if (state == "failed" || state == "cancelled" || state == "expired") {
     if (body_) return abort();
-    return fail(api_error(ErrorCode::kJobFailed, "job " + id_ + " " + state + (fields[5].empty() ? "" : ": " + fields[5])));
+    return fail(api_error(ErrorCode::kJobFailed,
+                          "job " + id_ + " " + state + (fields[5].empty() ? "" : ": " + fields[5])));
   }
   schedule();
 }

@@ -24,9 +24,9 @@ namespace gpufleet::gateway {
 
 class AudioTail : public std::enable_shared_from_this<AudioTail> {
  public:
-  AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root, std::string job_id,
-            std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout, Caller caller = {},
-            std::shared_ptr<void> wait_slot = nullptr);
+  AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
+            std::string job_id, std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout,
+            Caller caller = {}, std::shared_ptr<void> wait_slot = nullptr);
   void start();
   // The job's record changed (the gateway saw its event): read it now rather than at the next poll, so that
   // a finished result or a new attempt's stream goes out without waiting up to 200 ms.

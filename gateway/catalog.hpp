@@ -20,7 +20,7 @@ struct CatalogModel {
   uint32_t workers = 0;
   uint32_t slots = 0;
   std::vector<std::string> devices;
-  uint32_t max_batch = 1;  // jobs a worker runs together
+  uint32_t max_batch = 1;               // jobs a worker runs together
   std::vector<std::string> parameters;  // input fields of the model's own (protocol::ModelInfo::parameters)
   std::vector<std::string> modes;       // a video model's (protocol::ModelInfo::modes)
 };

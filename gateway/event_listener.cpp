@@ -12,8 +12,12 @@ namespace gpufleet::gateway {
 EventListener::EventListener(RedisEndpoint endpoint, std::vector<std::string> channels,
                              boost::asio::any_io_executor executor, MessageHandler on_message,
                              ResyncHandler on_resync, Filter filter)
-    : endpoint_(std::move(endpoint)), channels_(std::move(channels)), executor_(std::move(executor)),
-      on_message_(std::move(on_message)), on_resync_(std::move(on_resync)), filter_(std::move(filter)),
+    : endpoint_(std::move(endpoint)),
+      channels_(std::move(channels)),
+      executor_(std::move(executor)),
+      on_message_(std::move(on_message)),
+      on_resync_(std::move(on_resync)),
+      filter_(std::move(filter)),
       thread_([this] { loop(); }) {}
 
 EventListener::~EventListener() {
@@ -59,7 +63,8 @@ void EventListener::loop() {
       }
     } catch (const RedisError& error) {
       if (subscribed_.exchange(false)) spdlog::warn("event subscription lost: {}", error.what());
-      for (int i = 0; i < 5 && !stopping_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 5 && !stopping_.load(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
 }

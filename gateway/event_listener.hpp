@@ -22,8 +22,9 @@ class EventListener {
   // Runs on the listener's thread; messages it rejects never reach the event loop.
   using Filter = std::function<bool(const std::string& message)>;
 
-  EventListener(RedisEndpoint endpoint, std::vector<std::string> channels, boost::asio::any_io_executor executor,
-                MessageHandler on_message, ResyncHandler on_resync, Filter filter = nullptr);
+  EventListener(RedisEndpoint endpoint, std::vector<std::string> channels,
+                boost::asio::any_io_executor executor, MessageHandler on_message, ResyncHandler on_resync,
+                Filter filter = nullptr);
   ~EventListener();
   EventListener(const EventListener&) = delete;
   EventListener& operator=(const EventListener&) = delete;

@@ -32,19 +32,22 @@ GatewayConfig GatewayConfig::from_env() {
   config.port = static_cast<uint16_t>(env_int("PORT", config.port, 0, 65535));
   config.http.max_body_bytes = static_cast<size_t>(env_int("MAX_BODY_BYTES", 1 << 20, 1024, 1LL << 30));
   config.http.max_connections = static_cast<size_t>(env_int("MAX_CONNECTIONS", 10000, 1, 1 << 24));
-  config.http.max_stream_queued_bytes = static_cast<size_t>(env_int("SSE_MAX_QUEUED_BYTES", 1 << 20, 4096, 1LL << 30));
+  config.http.max_stream_queued_bytes =
+      static_cast<size_t>(env_int("SSE_MAX_QUEUED_BYTES", 1 << 20, 4096, 1LL << 30));
   config.http.header_timeout = std::chrono::milliseconds(env_int("HEADER_TIMEOUT_MS", 10000, 100, 600000));
   config.http.body_timeout = std::chrono::milliseconds(env_int("BODY_TIMEOUT_MS", 30000, 100, 600000));
   config.api.max_text_chars = static_cast<size_t>(env_int("MAX_TEXT_CHARS", 5000, 1, 10'000'000));
   config.api.default_tts_model = env_string("DEFAULT_TTS_MODEL", "espeak");
   config.api.default_video_model = env_string("DEFAULT_VIDEO_MODEL", "portrait");
   config.api.max_image_pixels = static_cast<uint64_t>(env_int("MAX_IMAGE_PIXELS", 16777216, 4096, 1LL << 32));
-  config.sync_timeout = std::chrono::milliseconds(env_int("SYNC_TIMEOUT_MS", 600000, 100, 24LL * 3600 * 1000));
+  config.sync_timeout =
+      std::chrono::milliseconds(env_int("SYNC_TIMEOUT_MS", 600000, 100, 24LL * 3600 * 1000));
   config.max_wait_s = static_cast<double>(env_int("MAX_WAIT_S", 60, 0, 3600));
   config.max_waits_per_key = static_cast<size_t>(env_int("MAX_WAITS_PER_KEY", 256, 1, 1 << 20));
   config.redis = redis_endpoint_from_env();
   config.storage_root = storage_root_from_env();
-  config.api.input_root = env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
+  config.api.input_root =
+      env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
   config.api.tts_results = std::filesystem::path(config.storage_root) / "tts";
   config.max_upload_bytes = static_cast<size_t>(env_int("MAX_UPLOAD_BYTES", 32 << 20, 1024, 1LL << 32));
   config.upload_quota_bytes = static_cast<uint64_t>(env_int("UPLOAD_QUOTA_BYTES", 1LL << 30, 0, 1LL << 50));
@@ -77,15 +80,20 @@ GatewayConfig GatewayConfig::from_env() {
 
 namespace {
 
-StringResponse json_ok(unsigned status, const json& body) { return json_response(status, body.dump(), 11, true); }
+StringResponse json_ok(unsigned status, const json& body) {
+  return json_response(status, body.dump(), 11, true);
+}
 
 // Adds the CORS headers of an allowed origin to whatever the routes answer.
 class CorsResponder final : public Responder {
  public:
-  CorsResponder(std::shared_ptr<Responder> inner, std::string origin) : inner_(std::move(inner)), origin_(std::move(origin)) {}
+  CorsResponder(std::shared_ptr<Responder> inner, std::string origin)
+      : inner_(std::move(inner)), origin_(std::move(origin)) {}
   void send(StringResponse response) override { inner_->send(decorate(std::move(response))); }
   void send_file(FileResponse response) override { inner_->send_file(decorate(std::move(response))); }
-  std::shared_ptr<BodyStream> stream(StringResponse head) override { return inner_->stream(decorate(std::move(head))); }
+  std::shared_ptr<BodyStream> stream(StringResponse head) override {
+    return inner_->stream(decorate(std::move(head)));
+  }
   bool connection_open() const override { return inner_->connection_open(); }
   void on_client_gone(std::function<void()> gone) override { inner_->on_client_gone(std::move(gone)); }
 
@@ -168,8 +176,12 @@ class HeadResponder final : public Responder {
 // Counts each response by route, method and status, and times it, when it is sent.
 class MetricsResponder final : public Responder {
  public:
-  MetricsResponder(std::shared_ptr<Responder> inner, MetricsRegistry& metrics, std::string route, std::string method)
-      : inner_(std::move(inner)), metrics_(metrics), route_(std::move(route)), method_(std::move(method)),
+  MetricsResponder(std::shared_ptr<Responder> inner, MetricsRegistry& metrics, std::string route,
+                   std::string method)
+      : inner_(std::move(inner)),
+        metrics_(metrics),
+        route_(std::move(route)),
+        method_(std::move(method)),
         start_(std::chrono::steady_clock::now()) {}
   void send(StringResponse response) override {
     record(response.result_int());
@@ -210,7 +222,8 @@ FinalOutcome outcome_from_event(const json& event) {
   return outcome;
 }
 
-std::optional<FinalOutcome> outcome_from_record(const std::vector<std::pair<std::string, std::string>>& fields) {
+std::optional<FinalOutcome> outcome_from_record(
+    const std::vector<std::pair<std::string, std::string>>& fields) {
   FinalOutcome outcome;
   for (const auto& [field, value] : fields) {
     if (field == job_field::kState) outcome.state = value;
@@ -240,11 +253,15 @@ std::string_view content_type(const Request& request) {
 }  // namespace
 
 Gateway::Gateway(asio::io_context& io, GatewayConfig config)
-    : io_(io), config_(std::move(config)), keys_(config_.redis.prefix),
+    : io_(io),
+      config_(std::move(config)),
+      keys_(config_.redis.prefix),
       redis_(config_.redis, io.get_executor()),
-      server_(io, config_.host, config_.port, config_.http,
-              [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); },
-              config_.tls_cert_file.empty() ? nullptr : make_server_tls(config_.tls_cert_file, config_.tls_key_file)),
+      server_(
+          io, config_.host, config_.port, config_.http,
+          [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); },
+          config_.tls_cert_file.empty() ? nullptr
+                                        : make_server_tls(config_.tls_cert_file, config_.tls_key_file)),
       catalog_timer_(io),
       sweep_timer_(io),
       wait_quota_(config_.max_waits_per_key),
@@ -253,10 +270,13 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
   metrics_.counter("gpufleet_http_requests_total", "HTTP responses, by route, method and status code");
   metrics_.histogram("gpufleet_http_request_seconds", "Time from a request to its response, by route",
                      MetricsRegistry::duration_buckets());
-  metrics_.counter("gpufleet_jobs_submitted_total", "Jobs accepted, by kind and model (a pipeline by its first stage)");
-  metrics_.gauge("gpufleet_gateway_open_waits", "Long-polls, synchronous waits and streams held open, all keys");
+  metrics_.counter("gpufleet_jobs_submitted_total",
+                   "Jobs accepted, by kind and model (a pipeline by its first stage)");
+  metrics_.gauge("gpufleet_gateway_open_waits",
+                 "Long-polls, synchronous waits and streams held open, all keys");
   metrics_.counter("gpufleet_gateway_waits_abandoned_total", "Waits whose client left before the answer");
-  metrics_.counter("gpufleet_gateway_waits_refused_total", "Waits refused with 429: the key held its MAX_WAITS_PER_KEY");
+  metrics_.counter("gpufleet_gateway_waits_refused_total",
+                   "Waits refused with 429: the key held its MAX_WAITS_PER_KEY");
   metrics_.counter("gpufleet_storage_swept_files_total", "Files the storage sweeper deleted, by folder");
   metrics_.counter("gpufleet_storage_swept_bytes_total", "Bytes the storage sweeper freed, by folder");
   WebhookSender::declare_metrics(metrics_);
@@ -287,8 +307,10 @@ void Gateway::start() {
       // (on_event still parses and checks the state properly). Event streams, while any is open, take all.
       [this](const std::string& message) {
         if (open_streams_.load() > 0 || tail_jobs_.load() > 0) return true;
-        return message.find("\"succeeded\"") != std::string::npos || message.find("\"failed\"") != std::string::npos ||
-               message.find("\"cancelled\"") != std::string::npos || message.find("\"expired\"") != std::string::npos;
+        return message.find("\"succeeded\"") != std::string::npos ||
+               message.find("\"failed\"") != std::string::npos ||
+               message.find("\"cancelled\"") != std::string::npos ||
+               message.find("\"expired\"") != std::string::npos;
       });
   stream_keepalive();
   refresh_catalog();
@@ -301,8 +323,8 @@ void Gateway::start() {
   }
   server_.start();
   spdlog::info("gateway listening on {}:{} ({}), redis {}, storage {}", config_.host, server_.port(),
-               config_.tls_cert_file.empty() ? "http" : "https",
-               config_.redis.describe(), config_.storage_root);
+               config_.tls_cert_file.empty() ? "http" : "https", config_.redis.describe(),
+               config_.storage_root);
 }
 
 void Gateway::stop() {
@@ -329,8 +351,8 @@ void Gateway::refresh_catalog() {
       redis_memory_ = memory.value_or(RedisMemory{});
       const bool full = job_store_full(redis_memory_, config_.redis_memory_high_water);
       if (full != job_store_full_) {
-        spdlog::warn("gateway: Redis holds {} of its maxmemory {} bytes: {}", redis_memory_.used, redis_memory_.max,
-                     full ? "new jobs are refused (503)" : "new jobs are accepted again");
+        spdlog::warn("gateway: Redis holds {} of its maxmemory {} bytes: {}", redis_memory_.used,
+                     redis_memory_.max, full ? "new jobs are refused (503)" : "new jobs are accepted again");
       }
       job_store_full_ = full;
     }
@@ -347,13 +369,16 @@ void Gateway::handle(Request request, Respond responder) {
   if (method == http::verb::head) responder = std::make_shared<HeadResponder>(std::move(responder));
   // Paths end up in error messages, logs and Redis: bytes that are not UTF-8 go no further than here.
   if (!utf8_valid(target)) {
-    responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, "other", method_label(method));
-    return responder->send(error_response(api_error(ErrorCode::kInvalidRequest, "the request target is not UTF-8")));
+    responder =
+        std::make_shared<MetricsResponder>(std::move(responder), metrics_, "other", method_label(method));
+    return responder->send(
+        error_response(api_error(ErrorCode::kInvalidRequest, "the request target is not UTF-8")));
   }
   const auto question = target.find('?');
   const std::string path = target.substr(0, question);
   const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
-  responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, route_label(path), method_label(method));
+  responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, route_label(path),
+                                                 method_label(method));
   if (path == "/metrics") {
     if (method != http::verb::get) {
       auto refused = error_response(api_error(ErrorCode::kMethodNotAllowed, "use GET /metrics"));
@@ -384,13 +409,16 @@ void Gateway::handle(Request request, Respond responder) {
   // here (browsers send no credentials with it).
   const std::string origin(request[http::field::origin]);
   if (!origin.empty() && !config_.cors_origins.empty()) {
-    const bool any = std::find(config_.cors_origins.begin(), config_.cors_origins.end(), "*") != config_.cors_origins.end();
-    if (any || std::find(config_.cors_origins.begin(), config_.cors_origins.end(), origin) != config_.cors_origins.end()) {
+    const bool any = std::find(config_.cors_origins.begin(), config_.cors_origins.end(), "*") !=
+                     config_.cors_origins.end();
+    if (any || std::find(config_.cors_origins.begin(), config_.cors_origins.end(), origin) !=
+                   config_.cors_origins.end()) {
       responder = std::make_shared<CorsResponder>(std::move(responder), any ? "*" : origin);
       if (method == http::verb::options) {
         StringResponse preflight{http::status::no_content, 11};
         preflight.set(http::field::access_control_allow_methods, "GET, POST, DELETE");
-        preflight.set(http::field::access_control_allow_headers, "Authorization, Content-Type, Idempotency-Key");
+        preflight.set(http::field::access_control_allow_headers,
+                      "Authorization, Content-Type, Idempotency-Key");
         preflight.set(http::field::access_control_max_age, "600");
         return responder->send(std::move(preflight));
       }
@@ -404,8 +432,9 @@ void Gateway::handle(Request request, Respond responder) {
     std::string authorization(header.data(), header.size());
     // Browsers' EventSource and <audio> cannot send headers: the event and audio streams also take the key as
     // ?access_token=.
-    const bool event_stream = path == "/v1/events" || (path.size() > 7 && (path.compare(path.size() - 7, 7, "/events") == 0 ||
-                                                                          path.compare(path.size() - 7, 7, "/stream") == 0));
+    const bool event_stream =
+        path == "/v1/events" || (path.size() > 7 && (path.compare(path.size() - 7, 7, "/events") == 0 ||
+                                                     path.compare(path.size() - 7, 7, "/stream") == 0));
     if (authorization.empty() && event_stream) {
       if (auto token = query_value(query, "access_token")) authorization = "Bearer " + *token;
     }
@@ -417,17 +446,19 @@ void Gateway::handle(Request request, Respond responder) {
         break;
       case Admission::Verdict::kMissing:
       case Admission::Verdict::kUnknown: {
-        auto response = error_response(api_error(
-            ErrorCode::kUnauthorized, admission.verdict == Admission::Verdict::kMissing
-                                          ? "send an API key: Authorization: Bearer <token>"
-                                          : "the API key is not known to this gateway"));
+        auto response = error_response(
+            api_error(ErrorCode::kUnauthorized, admission.verdict == Admission::Verdict::kMissing
+                                                    ? "send an API key: Authorization: Bearer <token>"
+                                                    : "the API key is not known to this gateway"));
         response.set(http::field::www_authenticate, "Bearer");
         return responder->send(std::move(response));
       }
       case Admission::Verdict::kRateLimited: {
-        auto response = error_response(api_error(ErrorCode::kRateLimited, "API key " + admission.key_name +
-                                                                              " is over its request rate; retry later"));
-        response.set(http::field::retry_after, std::to_string(static_cast<int64_t>(std::ceil(admission.retry_after_s))));
+        auto response =
+            error_response(api_error(ErrorCode::kRateLimited, "API key " + admission.key_name +
+                                                                  " is over its request rate; retry later"));
+        response.set(http::field::retry_after,
+                     std::to_string(static_cast<int64_t>(std::ceil(admission.retry_after_s))));
         return responder->send(std::move(response));
       }
     }
@@ -441,10 +472,12 @@ void Gateway::handle(Request request, Respond responder) {
     limits = &own_limits;
   }
   auto operators_only = [&] {
-    responder->send(error_response(api_error(ErrorCode::kForbidden, path + " shows every tenant's work: it needs an operator key")));
+    responder->send(error_response(
+        api_error(ErrorCode::kForbidden, path + " shows every tenant's work: it needs an operator key")));
   };
   auto wrong_method = [&](const char* allowed) {
-    auto response = error_response(api_error(ErrorCode::kMethodNotAllowed, "use " + std::string(allowed) + " " + path));
+    auto response =
+        error_response(api_error(ErrorCode::kMethodNotAllowed, "use " + std::string(allowed) + " " + path));
     response.set(boost::beast::http::field::allow, allowed);
     responder->send(std::move(response));
   };
@@ -455,13 +488,13 @@ void Gateway::handle(Request request, Respond responder) {
   }
   if (path == "/tts/generate") {
     if (method != http::verb::post) return wrong_method("POST");
-    return generate(parse_tts_generate(content_type(request), request.body(), catalog_, *limits), "audio_path",
-                    request, caller, std::move(responder));
+    return generate(parse_tts_generate(content_type(request), request.body(), catalog_, *limits),
+                    "audio_path", request, caller, std::move(responder));
   }
   if (path == "/video/generate") {
     if (method != http::verb::post) return wrong_method("POST");
-    return generate(parse_video_generate(content_type(request), request.body(), catalog_, *limits), "video_path",
-                    request, caller, std::move(responder));
+    return generate(parse_video_generate(content_type(request), request.body(), catalog_, *limits),
+                    "video_path", request, caller, std::move(responder));
   }
   if (path == "/v1/jobs") {
     if (method == http::verb::get) return recent_jobs(query, caller, std::move(responder));
@@ -474,7 +507,8 @@ void Gateway::handle(Request request, Respond responder) {
     page.set(http::field::server, "gpufleet");
     page.set(http::field::content_type, "text/html; charset=utf-8");
     page.set(http::field::cache_control, "no-cache");
-    page.set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+    page.set("Content-Security-Policy",
+             "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
     page.body() = std::string(dashboard_html());
     page.prepare_payload();
     return responder->send(std::move(page));
@@ -508,7 +542,8 @@ void Gateway::handle(Request request, Respond responder) {
     if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/stream") == 0) {
       const std::string id = rest.substr(0, rest.size() - 7);
       if (!is_valid_job_id(id)) {
-        return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
+        return responder->send(
+            error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
       }
       if (method != http::verb::get) return wrong_method("GET");
       auto slot = take_wait_slot(caller, responder);
@@ -521,7 +556,8 @@ void Gateway::handle(Request request, Respond responder) {
     if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/events") == 0) {
       const std::string id = rest.substr(0, rest.size() - 7);
       if (!is_valid_job_id(id)) {
-        return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
+        return responder->send(
+            error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
       }
       if (method != http::verb::get) return wrong_method("GET");
       return stream_events(id, caller, std::move(responder));
@@ -542,82 +578,92 @@ void Gateway::handle(Request request, Respond responder) {
 }
 
 void Gateway::health(Respond responder) {
-  redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}, {"HGETALL", keys_.broker()}},
-                 [this, responder](RedisBatchResult result) {
-    json fleet{{"redis", result.ok ? "up" : "down"}};
-    std::map<std::string, int> by_device;
-    std::map<std::string, std::set<std::string>> gpus;  // device kind -> host/device names
-    int workers = 0;
-    bool tts = false;
-    bool video = false;
-    bool lipsync = false;
-    int64_t queue_depth = 0;
-    json queues = json::object();
-    json failed_models = json::array();
-    std::string broker_state = "unknown";
-    if (result.ok) {
-      for (const auto& [id, value] : result.replies[0].pairs()) {
-        auto worker = json::parse(value, nullptr, false);
-        if (!worker.is_object()) continue;
-        ++workers;
-        const std::string kind = worker.value("device", "cpu");
-        ++by_device[kind];
-        // A GPU is a device on a host; several workers may share one.
-        if (kind != "cpu") gpus[kind].insert(worker.value("host", "") + "/" + worker.value("device_name", kind));
-        if (auto failed = worker.find("failed_models"); failed != worker.end() && failed->is_array()) {
-          for (const auto& model : *failed) {
-            // /health is open to anyone: the reason without the server's paths (the worker's log has them).
-            failed_models.push_back({{"worker", worker.value("id", "")}, {"name", model.value("name", "")},
-                                     {"error", redact_paths(model.value("error", ""))}});
+  redis_.execute(
+      {{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}, {"HGETALL", keys_.broker()}},
+      [this, responder](RedisBatchResult result) {
+        json fleet{{"redis", result.ok ? "up" : "down"}};
+        std::map<std::string, int> by_device;
+        std::map<std::string, std::set<std::string>> gpus;  // device kind -> host/device names
+        int workers = 0;
+        bool tts = false;
+        bool video = false;
+        bool lipsync = false;
+        int64_t queue_depth = 0;
+        json queues = json::object();
+        json failed_models = json::array();
+        std::string broker_state = "unknown";
+        if (result.ok) {
+          for (const auto& [id, value] : result.replies[0].pairs()) {
+            auto worker = json::parse(value, nullptr, false);
+            if (!worker.is_object()) continue;
+            ++workers;
+            const std::string kind = worker.value("device", "cpu");
+            ++by_device[kind];
+            // A GPU is a device on a host; several workers may share one.
+            if (kind != "cpu")
+              gpus[kind].insert(worker.value("host", "") + "/" + worker.value("device_name", kind));
+            if (auto failed = worker.find("failed_models"); failed != worker.end() && failed->is_array()) {
+              for (const auto& model : *failed) {
+                // /health is open to anyone: the reason without the server's paths (the worker's log has
+                // them).
+                failed_models.push_back({{"worker", worker.value("id", "")},
+                                         {"name", model.value("name", "")},
+                                         {"error", redact_paths(model.value("error", ""))}});
+              }
+            }
+          }
+          for (const auto& [model, depth] : result.replies[1].pairs()) {
+            const int64_t value = std::strtoll(depth.c_str(), nullptr, 10);
+            queues[model] = value;
+            queue_depth += value;
+          }
+          int64_t alive_ms = 0;
+          int64_t heartbeat_ms = 1000;
+          for (const auto& [field, value] : result.replies[2].pairs()) {
+            if (field == "alive_ms") alive_ms = std::strtoll(value.c_str(), nullptr, 10);
+            if (field == "heartbeat_ms") heartbeat_ms = std::strtoll(value.c_str(), nullptr, 10);
+          }
+          broker_state = alive_ms == 0                                     ? "unknown"
+                         : unix_ms() - alive_ms <= 3 * heartbeat_ms + 1000 ? "up"
+                                                                           : "down";
+          for (const auto& entry : catalog_.models()) {
+            const CatalogModel& model = entry.second;
+            if (model.workers == 0) continue;
+            // A video model that lists no modes takes any (as submissions to it are checked).
+            auto offers = [&model](const char* mode) {
+              return model.kind == "video" &&
+                     (model.modes.empty() ||
+                      std::find(model.modes.begin(), model.modes.end(), mode) != model.modes.end());
+            };
+            tts = tts || model.kind == "tts";
+            video = video || offers("talking_head");
+            lipsync = lipsync || offers("lip_sync");
           }
         }
-      }
-      for (const auto& [model, depth] : result.replies[1].pairs()) {
-        const int64_t value = std::strtoll(depth.c_str(), nullptr, 10);
-        queues[model] = value;
-        queue_depth += value;
-      }
-      int64_t alive_ms = 0;
-      int64_t heartbeat_ms = 1000;
-      for (const auto& [field, value] : result.replies[2].pairs()) {
-        if (field == "alive_ms") alive_ms = std::strtoll(value.c_str(), nullptr, 10);
-        if (field == "heartbeat_ms") heartbeat_ms = std::strtoll(value.c_str(), nullptr, 10);
-      }
-      broker_state = alive_ms == 0 ? "unknown" : unix_ms() - alive_ms <= 3 * heartbeat_ms + 1000 ? "up" : "down";
-      for (const auto& entry : catalog_.models()) {
-        const CatalogModel& model = entry.second;
-        if (model.workers == 0) continue;
-        // A video model that lists no modes takes any (as submissions to it are checked).
-        auto offers = [&model](const char* mode) {
-          return model.kind == "video" &&
-                 (model.modes.empty() ||
-                  std::find(model.modes.begin(), model.modes.end(), mode) != model.modes.end());
-        };
-        tts = tts || model.kind == "tts";
-        video = video || offers("talking_head");
-        lipsync = lipsync || offers("lip_sync");
-      }
-    }
-    const bool healthy = result.ok && tts && broker_state == "up";
-    const std::string device = by_device.count("cuda") ? "cuda" : by_device.count("mps") ? "mps"
-                               : by_device.count("cpu") ? "cpu" : "none";
-    fleet["broker"] = broker_state;
-    fleet["workers"] = workers;
-    fleet["workers_by_device"] = by_device;
-    json gpu_counts = json::object();
-    for (const auto& [kind, names] : gpus) gpu_counts[kind] = names.size();
-    fleet["gpus"] = gpu_counts;
-    fleet["queue_depth"] = queue_depth;
-    fleet["queues"] = queues;
-    fleet["failed_models"] = failed_models;  // configured on a worker but not loaded there, with the error
-    json body{{"status", healthy ? "healthy" : "unhealthy"},
-              {"device", device},
-              {"capabilities", {{"mps", by_device.count("mps") > 0}, {"cuda", by_device.count("cuda") > 0}}},
-              {"models", {{"tts", tts}, {"video", video}, {"lipsync", lipsync}}},
-              {"fleet", fleet}};
-    if (!result.ok) body["error"] = {{"code", "unavailable"}, {"message", result.failure}};
-    responder->send(json_ok(healthy ? 200 : 503, body));
-  });
+        const bool healthy = result.ok && tts && broker_state == "up";
+        const std::string device = by_device.count("cuda")  ? "cuda"
+                                   : by_device.count("mps") ? "mps"
+                                   : by_device.count("cpu") ? "cpu"
+                                                            : "none";
+        fleet["broker"] = broker_state;
+        fleet["workers"] = workers;
+        fleet["workers_by_device"] = by_device;
+        json gpu_counts = json::object();
+        for (const auto& [kind, names] : gpus) gpu_counts[kind] = names.size();
+        fleet["gpus"] = gpu_counts;
+        fleet["queue_depth"] = queue_depth;
+        fleet["queues"] = queues;
+        fleet["failed_models"] =
+            failed_models;  // configured on a worker but not loaded there, with the error
+        json body{
+            {"status", healthy ? "healthy" : "unhealthy"},
+            {"device", device},
+            {"capabilities", {{"mps", by_device.count("mps") > 0}, {"cuda", by_device.count("cuda") > 0}}},
+            {"models", {{"tts", tts}, {"video", video}, {"lipsync", lipsync}}},
+            {"fleet", fleet}};
+        if (!result.ok) body["error"] = {{"code", "unavailable"}, {"message", result.failure}};
+        responder->send(json_ok(healthy ? 200 : 503, body));
+      });
 }
 
 void Gateway::list_models(Respond responder) {
@@ -643,7 +689,8 @@ void Gateway::list_models(Respond responder) {
 // The workers as the broker last recorded them (keys().workers()), with their queues' depths and the age of
 // each queue's oldest job: for the CLI and dashboards, which have no Redis credentials.
 void Gateway::list_workers(Respond responder) {
-  redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}}, [this, responder](RedisBatchResult result) {
+  redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}}, [this, responder](
+                                                                                  RedisBatchResult result) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     auto workers = std::make_shared<json>(json::array());
     for (const auto& [id, value] : result.replies[0].pairs()) {
@@ -665,14 +712,17 @@ void Gateway::list_workers(Respond responder) {
         if (heads != nullptr && 2 * i + 1 < heads->size()) {
           queue["depth"] = (*heads)[2 * i].integer;
           const auto head = (*heads)[2 * i + 1].pairs();
-          if (!head.empty()) queue["oldest_age_s"] = std::max<double>(0, (now - std::strtod(head[0].second.c_str(), nullptr)) / 1000.0);
+          if (!head.empty())
+            queue["oldest_age_s"] =
+                std::max<double>(0, (now - std::strtod(head[0].second.c_str(), nullptr)) / 1000.0);
         }
         queues[models[i].first] = queue;
       }
       responder->send(json_ok(200, {{"workers", *workers}, {"queues", queues}}));
     };
     if (oldest.empty()) return answer(nullptr);
-    redis_.execute(std::move(oldest), [answer](RedisBatchResult heads) { answer(heads.ok ? &heads.replies : nullptr); });
+    redis_.execute(std::move(oldest),
+                   [answer](RedisBatchResult heads) { answer(heads.ok ? &heads.replies : nullptr); });
   });
 }
 
@@ -687,32 +737,34 @@ void Gateway::recent_jobs(const std::string& query, const Caller& caller, Respon
       return responder->send(error_response(api_error(ErrorCode::kInvalidRequest, "limit must be 1 to 500")));
     }
   }
-  // A key that sees only its own jobs looks further back for them (bounded: this is a recent list, not a search).
+  // A key that sees only its own jobs looks further back for them (bounded: this is a recent list, not a
+  // search).
   const long long scan = caller.sees_all ? limit : std::min<long long>(limit * 20, 5000);
   redis_.execute({{"XREVRANGE", keys_.completions(), "+", "-", "COUNT", std::to_string(scan)}},
                  [this, responder, caller, limit](RedisBatchResult result) {
-    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-    std::vector<std::string> ids;
-    for (const auto& entry : result.replies[0].stream_entries()) {
-      for (const auto& [field, value] : entry.fields) {
-        if (field == "id" && std::find(ids.begin(), ids.end(), value) == ids.end()) ids.push_back(value);
-      }
-    }
-    if (ids.empty()) return responder->send(json_ok(200, {{"jobs", json::array()}}));
-    std::vector<RedisArgs> reads;
-    for (const auto& id : ids) reads.push_back({"HGETALL", keys_.job(id)});
-    redis_.execute(std::move(reads), [responder, caller, limit](RedisBatchResult records) {
-      if (!records.ok) return responder->send(error_response(redis_down(records.failure)));
-      json jobs = json::array();
-      for (const auto& record : records.replies) {
-        auto fields = record.pairs();
-        if (fields.empty() || !caller.owns(owner_of(fields))) continue;
-        jobs.push_back(render_job(fields));
-        if (static_cast<long long>(jobs.size()) >= limit) break;
-      }
-      responder->send(json_ok(200, {{"jobs", jobs}}));
-    });
-  });
+                   if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+                   std::vector<std::string> ids;
+                   for (const auto& entry : result.replies[0].stream_entries()) {
+                     for (const auto& [field, value] : entry.fields) {
+                       if (field == "id" && std::find(ids.begin(), ids.end(), value) == ids.end())
+                         ids.push_back(value);
+                     }
+                   }
+                   if (ids.empty()) return responder->send(json_ok(200, {{"jobs", json::array()}}));
+                   std::vector<RedisArgs> reads;
+                   for (const auto& id : ids) reads.push_back({"HGETALL", keys_.job(id)});
+                   redis_.execute(std::move(reads), [responder, caller, limit](RedisBatchResult records) {
+                     if (!records.ok) return responder->send(error_response(redis_down(records.failure)));
+                     json jobs = json::array();
+                     for (const auto& record : records.replies) {
+                       auto fields = record.pairs();
+                       if (fields.empty() || !caller.owns(owner_of(fields))) continue;
+                       jobs.push_back(render_job(fields));
+                       if (static_cast<long long>(jobs.size()) >= limit) break;
+                     }
+                     responder->send(json_ok(200, {{"jobs", jobs}}));
+                   });
+                 });
 }
 
 void Gateway::create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
@@ -724,9 +776,10 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request, con
   auto key = parse_idempotency_key(header);
   if (auto* error = std::get_if<ApiError>(&key)) return done(*error);
   if (job_store_full_) {
-    return done(api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
-                                                       std::to_string(redis_memory_.used * 100 / redis_memory_.max) +
-                                                       "% of its maxmemory): retry later"));
+    return done(
+        api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
+                                               std::to_string(redis_memory_.used * 100 / redis_memory_.max) +
+                                               "% of its maxmemory): retry later"));
   }
   job_store::NewJob job;
   job.id = new_job_id();
@@ -743,72 +796,84 @@ void Gateway::create_job(SubmitRequest request, const Request& http_request, con
   if (request.timeout_s) job.deadline_ms = job.created_ms + static_cast<int64_t>(*request.timeout_s * 1000);
   job.max_queued = config_.max_queued_per_model;
   job.owner = caller.key;
-  // Idempotency keys are per API key: another key's identical header names another job (key names hold no '/').
+  // Idempotency keys are per API key: another key's identical header names another job (key names hold no
+  // '/').
   job.idempotency_key = std::get<std::string>(std::move(key));
-  if (!job.idempotency_key.empty() && !caller.key.empty()) job.idempotency_key = caller.key + "/" + job.idempotency_key;
+  if (!job.idempotency_key.empty() && !caller.key.empty())
+    job.idempotency_key = caller.key + "/" + job.idempotency_key;
   job.idempotency_ttl_s = config_.idempotency_ttl_s;
   if (!job.idempotency_key.empty()) {
     job.fingerprint = request_fingerprint(std::string(http_request.target()), http_request.body());
   }
-  // A video made from a TTS result by the path /tts/generate answered: only from a result of the caller's own.
+  // A video made from a TTS result by the path /tts/generate answered: only from a result of the caller's
+  // own.
   if (!caller.sees_all && request.input.is_object()) {
     const auto audio = request.input.find("audio_path");
-    if (audio != request.input.end() && audio->is_string() && std::filesystem::path(audio->get<std::string>()).is_absolute()) {
+    if (audio != request.input.end() && audio->is_string() &&
+        std::filesystem::path(audio->get<std::string>()).is_absolute()) {
       const auto id = tts_result_job_id(audio->get<std::string>());
       const ApiError refused = api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
       if (!id) return done(refused);
-      return redis_.execute({{"HGET", keys_.job(*id), std::string(job_field::kOwner)}},
-                            [this, job = std::move(job), refused, done = std::move(done)](RedisBatchResult owner) mutable {
-                              if (!owner.ok) return done(redis_down(owner.failure));
-                              if (owner.replies[0].nil || owner.replies[0].str != job.owner) return done(refused);
-                              store_job(std::move(job), std::move(done));
-                            });
+      return redis_.execute(
+          {{"HGET", keys_.job(*id), std::string(job_field::kOwner)}},
+          [this, job = std::move(job), refused, done = std::move(done)](RedisBatchResult owner) mutable {
+            if (!owner.ok) return done(redis_down(owner.failure));
+            if (owner.replies[0].nil || owner.replies[0].str != job.owner) return done(refused);
+            store_job(std::move(job), std::move(done));
+          });
     }
   }
   store_job(std::move(job), std::move(done));
 }
 
 void Gateway::store_job(job_store::NewJob job, std::function<void(std::variant<Created, ApiError>)> done) {
-  redis_.execute({job_store::submit_command(keys_, job)}, [this, job, done = std::move(done)](RedisBatchResult result) {
-    if (!result.ok) return done(redis_down(result.failure));
-    const auto& reply = result.replies[0];
-    if (reply.error) return done(redis_down(reply.str));
-    auto outcome = reply.elements.size() == 2 ? job_store::parse_submit_reply(reply.elements[0], reply.elements[1])
-                                              : std::nullopt;
-    if (!outcome) return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));
-    switch (outcome->kind) {
-      case job_store::SubmitOutcome::Kind::kCreated:
-        metrics_.increment("gpufleet_jobs_submitted_total", {{"kind", job.kind}, {"model", job.model}});
-        return done(Created{outcome->job_id, false});
-      case job_store::SubmitOutcome::Kind::kExisting:
-        if (outcome->fingerprint != job.fingerprint) {
-          return done(api_error(ErrorCode::kIdempotencyConflict,
-                                "Idempotency-Key was used for a different request (job " + outcome->job_id + ")"));
+  redis_.execute(
+      {job_store::submit_command(keys_, job)}, [this, job, done = std::move(done)](RedisBatchResult result) {
+        if (!result.ok) return done(redis_down(result.failure));
+        const auto& reply = result.replies[0];
+        if (reply.error) return done(redis_down(reply.str));
+        auto outcome = reply.elements.size() == 2
+                           ? job_store::parse_submit_reply(reply.elements[0], reply.elements[1])
+                           : std::nullopt;
+        if (!outcome) return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));
+        switch (outcome->kind) {
+          case job_store::SubmitOutcome::Kind::kCreated:
+            metrics_.increment("gpufleet_jobs_submitted_total", {{"kind", job.kind}, {"model", job.model}});
+            return done(Created{outcome->job_id, false});
+          case job_store::SubmitOutcome::Kind::kExisting:
+            if (outcome->fingerprint != job.fingerprint) {
+              return done(api_error(
+                  ErrorCode::kIdempotencyConflict,
+                  "Idempotency-Key was used for a different request (job " + outcome->job_id + ")"));
+            }
+            return done(Created{outcome->job_id, true});
+          case job_store::SubmitOutcome::Kind::kQueueFull:
+            return done(api_error(ErrorCode::kQueueFull, "the queue of model " + job.model + " holds " +
+                                                             std::to_string(outcome->queue_depth) +
+                                                             " jobs, its limit; retry later"));
         }
-        return done(Created{outcome->job_id, true});
-      case job_store::SubmitOutcome::Kind::kQueueFull:
-        return done(api_error(ErrorCode::kQueueFull, "the queue of model " + job.model + " holds " +
-                                                         std::to_string(outcome->queue_depth) +
-                                                         " jobs, its limit; retry later"));
-    }
-  });
+      });
 }
 
-void Gateway::submit_job(const Request& request, const Caller& caller, const Limits& limits, Respond responder) {
+void Gateway::submit_job(const Request& request, const Caller& caller, const Limits& limits,
+                         Respond responder) {
   auto parsed = parse_job_submission(content_type(request), request.body(), catalog_, limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
-  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller, [responder](std::variant<Created, ApiError> created) {
-    if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
-    const auto& job = std::get<Created>(created);
-    json body{{"id", job.id},
-              {"state", "queued"},
-              {"links", {{"self", "/v1/jobs/" + job.id}, {"result", "/v1/jobs/" + job.id + "/result"}}}};
-    if (job.replayed) body.erase("state");
-    auto response = json_ok(202, body);
-    response.set(http::field::location, "/v1/jobs/" + job.id);
-    if (job.replayed) response.set("Idempotent-Replayed", "true");
-    responder->send(std::move(response));
-  });
+  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller,
+             [responder](std::variant<Created, ApiError> created) {
+               if (auto* error = std::get_if<ApiError>(&created))
+                 return responder->send(error_response(*error));
+               const auto& job = std::get<Created>(created);
+               json body{
+                   {"id", job.id},
+                   {"state", "queued"},
+                   {"links", {{"self", "/v1/jobs/" + job.id}, {"result", "/v1/jobs/" + job.id + "/result"}}}};
+               if (job.replayed) body.erase("state");
+               auto response = json_ok(202, body);
+               response.set(http::field::location, "/v1/jobs/" + job.id);
+               if (job.replayed) response.set("Idempotent-Replayed", "true");
+               responder->send(std::move(response));
+             });
 }
 
 void Gateway::upload_file(Request request, const Caller& caller, Respond responder) {
@@ -830,8 +895,8 @@ void Gateway::upload_file(Request request, const Caller& caller, Respond respond
       const uint64_t held = folder_bytes(path.parent_path());
       if (held + body->size() > config_.upload_quota_bytes) {
         error = api_error(ErrorCode::kPayloadTooLarge,
-                          (key.empty() ? std::string("uploads") : "API key " + key + "'s uploads") + " hold " +
-                              std::to_string(held) + " bytes; this one would pass the quota of " +
+                          (key.empty() ? std::string("uploads") : "API key " + key + "'s uploads") +
+                              " hold " + std::to_string(held) + " bytes; this one would pass the quota of " +
                               std::to_string(config_.upload_quota_bytes) + " (uploads go " +
                               std::to_string(config_.upload_ttl_s) + " s after their last use)");
       }
@@ -855,8 +920,8 @@ void Gateway::upload_file(Request request, const Caller& caller, Respond respond
 
 void Gateway::describe_file(const std::string& id, const Caller& caller, Respond responder) {
   const bool well_formed = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
+                             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                           });
   static const std::pair<const char*, const char*> kKinds[] = {
       {".wav", "audio/wav"}, {".png", "image/png"}, {".jpg", "image/jpeg"}};
   for (const auto& [extension, type] : kKinds) {
@@ -876,8 +941,8 @@ void Gateway::describe_file(const std::string& id, const Caller& caller, Respond
   responder->send(error_response(api_error(ErrorCode::kNotFound, "no uploaded file '" + id + "'")));
 }
 
-void Gateway::generate(SubmitParse parsed, const std::string& path_field, const Request& request, const Caller& caller,
-                       Respond responder) {
+void Gateway::generate(SubmitParse parsed, const std::string& path_field, const Request& request,
+                       const Caller& caller, Respond responder) {
   if (auto* error = std::get_if<ApiError>(&parsed)) {
     json body = json::parse(error_body(*error));
     body["success"] = false;
@@ -924,23 +989,28 @@ void Gateway::generate(SubmitParse parsed, const std::string& path_field, const 
 }
 
 void Gateway::cancel_job(const std::string& id, const Caller& caller, Respond responder) {
-  redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s, caller.sees_all ? "" : caller.key)},
-                 [id, responder](RedisBatchResult result) {
-    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-    const auto& reply = result.replies[0];
-    if (reply.error || reply.elements.size() != 2) return responder->send(error_response(redis_down(reply.str)));
-    const std::string& verdict = reply.elements[0];
-    if (verdict == "missing") {
-      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
-    }
-    if (verdict == "cancelled") return responder->send(json_ok(200, {{"id", id}, {"state", "cancelled"}}));
-    if (verdict == "cancelling") {
-      // Running: the broker stops it on its worker; the final state follows as an event.
-      return responder->send(json_ok(202, {{"id", id}, {"state", "running"}, {"cancel_requested", true}}));
-    }
-    responder->send(error_response(api_error(ErrorCode::kAlreadyFinal, "job " + id + " has already ended: " +
-                                                                          reply.elements[1])));
-  });
+  redis_.execute(
+      {job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s,
+                                 caller.sees_all ? "" : caller.key)},
+      [id, responder](RedisBatchResult result) {
+        if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+        const auto& reply = result.replies[0];
+        if (reply.error || reply.elements.size() != 2)
+          return responder->send(error_response(redis_down(reply.str)));
+        const std::string& verdict = reply.elements[0];
+        if (verdict == "missing") {
+          return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+        }
+        if (verdict == "cancelled")
+          return responder->send(json_ok(200, {{"id", id}, {"state", "cancelled"}}));
+        if (verdict == "cancelling") {
+          // Running: the broker stops it on its worker; the final state follows as an event.
+          return responder->send(
+              json_ok(202, {{"id", id}, {"state", "running"}, {"cancel_requested", true}}));
+        }
+        responder->send(error_response(
+            api_error(ErrorCode::kAlreadyFinal, "job " + id + " has already ended: " + reply.elements[1])));
+      });
 }
 
 void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller, Respond responder) {
@@ -949,7 +1019,8 @@ void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller
     redis_.execute({{"HGETALL", key}}, [responder, id, caller](RedisBatchResult result) {
       if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
       auto fields = result.replies[0].pairs();
-      if (fields.empty() || !caller.owns(owner_of(fields))) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+      if (fields.empty() || !caller.owns(owner_of(fields)))
+        return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
       responder->send(json_ok(200, render_job(fields)));
     });
   };
@@ -957,30 +1028,34 @@ void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller
   auto slot = take_wait_slot(caller, responder);
   if (!slot) return;
   // Check existence first: an unknown id answers 404 at once instead of after the wait.
-  redis_.execute({{"HMGET", key, std::string(job_field::kState), std::string(job_field::kOwner)}},
-                 [this, id, wait_s, render, responder, caller, slot](RedisBatchResult result) mutable {
-    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-    const auto& fields = result.replies[0].elements;
-    if (fields.size() != 2 || fields[0].empty() || !caller.owns(fields[1])) {
-      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
-    }
-    auto state = parse_job_state(fields[0]);
-    if (state && is_final(*state)) return render();
-    await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)), responder, std::move(slot),
-                [render](const FinalOutcome*) { render(); });
-  });
+  redis_.execute(
+      {{"HMGET", key, std::string(job_field::kState), std::string(job_field::kOwner)}},
+      [this, id, wait_s, render, responder, caller, slot](RedisBatchResult result) mutable {
+        if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+        const auto& fields = result.replies[0].elements;
+        if (fields.size() != 2 || fields[0].empty() || !caller.owns(fields[1])) {
+          return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+        }
+        auto state = parse_job_state(fields[0]);
+        if (state && is_final(*state)) return render();
+        await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)), responder,
+                    std::move(slot), [render](const FinalOutcome*) { render(); });
+      });
 }
 
 void Gateway::get_result(const std::string& id, const Caller& caller, Respond responder) {
   redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id, responder, caller](RedisBatchResult result) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     auto fields = result.replies[0].pairs();
-    if (fields.empty() || !caller.owns(owner_of(fields))) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+    if (fields.empty() || !caller.owns(owner_of(fields)))
+      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
     json job = render_job(fields);
     const std::string state = job.value("state", "");
     if (state == "failed" || state == "cancelled" || state == "expired") {
-      return responder->send(error_response(api_error(ErrorCode::kJobFailed, "job " + id + " " + state +
-          (job.contains("error") ? ": " + job["error"].value("message", "") : ""))));
+      return responder->send(error_response(
+          api_error(ErrorCode::kJobFailed,
+                    "job " + id + " " + state +
+                        (job.contains("error") ? ": " + job["error"].value("message", "") : ""))));
     }
     if (state != "succeeded") {
       return responder->send(error_response(api_error(ErrorCode::kNotReady, "job " + id + " is " + state)));
@@ -988,20 +1063,24 @@ void Gateway::get_result(const std::string& id, const Caller& caller, Respond re
     const json result_json = job.value("result", json::object());
     const auto served = served_result(result_json, job.value("kind", ""));
     if (!served) {
-      return responder->send(error_response(api_error(ErrorCode::kNotFound, "job " + id + " produced no file")));
+      return responder->send(
+          error_response(api_error(ErrorCode::kNotFound, "job " + id + " produced no file")));
     }
     // The path comes from a worker; serve it only from its kind's results folder in shared storage.
     auto path = resolve_inside(std::filesystem::path(config_.storage_root) / served->folder, served->path);
     if (!path) {
       // The job succeeded, so its file was there: the sweeper has taken it (or storage lost it).
-      return responder->send(error_response(api_error(
-          ErrorCode::kGone, "the result file of job " + id + " is no longer in shared storage (results are kept " +
-                                std::to_string(config_.result_ttl_s) + " s)")));
+      return responder->send(error_response(
+          api_error(ErrorCode::kGone, "the result file of job " + id +
+                                          " is no longer in shared storage (results are kept " +
+                                          std::to_string(config_.result_ttl_s) + " s)")));
     }
     FileResponse response{http::status::ok, 11};
     boost::beast::error_code ec;
     response.body().open(path->c_str(), boost::beast::file_mode::scan, ec);
-    if (ec) return responder->send(error_response(api_error(ErrorCode::kStorageError, "cannot open the result file")));
+    if (ec)
+      return responder->send(
+          error_response(api_error(ErrorCode::kStorageError, "cannot open the result file")));
     response.set(http::field::server, "gpufleet");
     response.set(http::field::content_type, served->content_type);
     response.set(http::field::content_disposition, "inline; filename=\"" + path->filename().string() + "\"");
@@ -1014,17 +1093,19 @@ std::shared_ptr<WaitQuota::Lease> Gateway::take_wait_slot(const Caller& caller, 
   auto slot = wait_quota_.acquire(caller.key);
   if (slot) return slot;
   metrics_.increment("gpufleet_gateway_waits_refused_total");
-  responder->send(error_response(api_error(
-      ErrorCode::kTooManyWaits, (caller.key.empty() ? std::string("this gateway's callers hold ")
-                                                     : "API key " + caller.key + " holds ") +
-                                    std::to_string(wait_quota_.per_key()) +
-                                    " open waits (long-polls, synchronous generates, streams), its limit: close one, or "
-                                    "poll without ?wait=")));
+  responder->send(error_response(
+      api_error(ErrorCode::kTooManyWaits,
+                (caller.key.empty() ? std::string("this gateway's callers hold ")
+                                    : "API key " + caller.key + " holds ") +
+                    std::to_string(wait_quota_.per_key()) +
+                    " open waits (long-polls, synchronous generates, streams), its limit: close one, or "
+                    "poll without ?wait=")));
   return nullptr;
 }
 
 void Gateway::await_final(const std::string& id, std::chrono::milliseconds timeout, const Respond& client,
-                          std::shared_ptr<WaitQuota::Lease> slot, std::function<void(const FinalOutcome*)> callback) {
+                          std::shared_ptr<WaitQuota::Lease> slot,
+                          std::function<void(const FinalOutcome*)> callback) {
   auto waiter = std::make_shared<Waiter>();
   waiter->callback = std::move(callback);
   waiter->timer = std::make_unique<asio::steady_timer>(io_, timeout);
@@ -1056,7 +1137,8 @@ bool Gateway::retire(const std::string& id, const std::shared_ptr<Waiter>& waite
   return true;
 }
 
-void Gateway::resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome) {
+void Gateway::resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter,
+                      const FinalOutcome* outcome) {
   if (retire(id, waiter)) waiter->callback(outcome);
 }
 
@@ -1166,10 +1248,12 @@ void Gateway::stream_events(const std::string& job_id, const Caller& caller, Res
     ++open_streams_;
     return;
   }
-  redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, head = std::move(head), responder, caller, slot](RedisBatchResult result) mutable {
+  redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, head = std::move(head), responder, caller,
+                                                    slot](RedisBatchResult result) mutable {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     auto fields = result.replies[0].pairs();
-    if (fields.empty() || !caller.owns(owner_of(fields))) return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + job_id)));
+    if (fields.empty() || !caller.owns(owner_of(fields)))
+      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + job_id)));
     auto opened = responder->stream(std::move(head));
     if (!opened) return;
     std::shared_ptr<BodyStream> stream = std::make_shared<LeasedStream>(std::move(opened), std::move(slot));
@@ -1225,7 +1309,8 @@ void Gateway::stream_keepalive() {
 
 void Gateway::prune_streams() {
   auto closed = [](const std::shared_ptr<BodyStream>& stream) { return !stream->open(); };
-  fleet_streams_.erase(std::remove_if(fleet_streams_.begin(), fleet_streams_.end(), closed), fleet_streams_.end());
+  fleet_streams_.erase(std::remove_if(fleet_streams_.begin(), fleet_streams_.end(), closed),
+                       fleet_streams_.end());
   size_t open = fleet_streams_.size();
   for (auto it = job_streams_.begin(); it != job_streams_.end();) {
     auto& streams = it->second;
@@ -1249,18 +1334,22 @@ void Gateway::sweep_storage() {
     folders.push_back({"tts", root / "tts", config_.result_ttl_s});
     folders.push_back({"video", root / "video", config_.result_ttl_s});
   }
-  if (config_.upload_ttl_s > 0) folders.push_back({"uploads", config_.api.input_root / "uploads", config_.upload_ttl_s});
+  if (config_.upload_ttl_s > 0)
+    folders.push_back({"uploads", config_.api.input_root / "uploads", config_.upload_ttl_s});
   asio::post(storage_pool_, [this, folders] {
     for (const auto& folder : folders) {
       const SweepReport report = sweep_older_than(folder.path, std::chrono::seconds(folder.ttl_s));
       asio::post(io_, [this, label = folder.label, report] {
         if (report.files_removed > 0) {
-          metrics_.increment("gpufleet_storage_swept_files_total", {{"folder", label}}, static_cast<double>(report.files_removed));
-          metrics_.increment("gpufleet_storage_swept_bytes_total", {{"folder", label}}, static_cast<double>(report.bytes_removed));
-          spdlog::info("storage sweep: {}: {} file(s), {} bytes removed; {} kept", label, report.files_removed,
-                       report.bytes_removed, report.files_kept);
+          metrics_.increment("gpufleet_storage_swept_files_total", {{"folder", label}},
+                             static_cast<double>(report.files_removed));
+          metrics_.increment("gpufleet_storage_swept_bytes_total", {{"folder", label}},
+                             static_cast<double>(report.bytes_removed));
+          spdlog::info("storage sweep: {}: {} file(s), {} bytes removed; {} kept", label,
+                       report.files_removed, report.bytes_removed, report.files_kept);
         }
-        if (report.errors > 0) spdlog::warn("storage sweep: {}: {} entries could not be read or removed", label, report.errors);
+        if (report.errors > 0)
+          spdlog::warn("storage sweep: {}: {} entries could not be read or removed", label, report.errors);
       });
     }
   });

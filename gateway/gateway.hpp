@@ -3,10 +3,10 @@
 // fetch the result), /health, and the waiters that turn Redis completion events into responses.
 // Runs on one event loop; Redis and the event subscription run on helper threads that post back to it.
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "common/config.hpp"
-#include "common/metrics.hpp"
 #include "common/job_store.hpp"
+#include "common/metrics.hpp"
 #include "gateway/api.hpp"
 #include "gateway/api_keys.hpp"
 #include "gateway/catalog.hpp"
@@ -107,8 +107,8 @@ class Gateway {
   void submit_job(const Request& request, const Caller& caller, const Limits& limits, Respond responder);
   // /tts/generate and /video/generate: submits, waits for the outcome, answers the original service's shape
   // with the result file under `path_field` (audio_path, video_path).
-  void generate(SubmitParse parsed, const std::string& path_field, const Request& request, const Caller& caller,
-                Respond responder);
+  void generate(SubmitParse parsed, const std::string& path_field, const Request& request,
+                const Caller& caller, Respond responder);
   void get_job(const std::string& id, double wait_s, const Caller& caller, Respond responder);
   void get_result(const std::string& id, const Caller& caller, Respond responder);
   void cancel_job(const std::string& id, const Caller& caller, Respond responder);

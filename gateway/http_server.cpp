@@ -1,20 +1,17 @@
 #include "gateway/http_server.hpp"
 
-#include <algorithm>
-#include <array>
-#include <deque>
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
-#include <boost/asio/steady_timer.hpp>
-
-#include <spdlog/spdlog.h>
-
+#include <algorithm>
+#include <array>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/ssl.hpp>
+#include <deque>
 #include <optional>
 
 #include "common/error.hpp"
@@ -48,7 +45,8 @@ using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // One connection: read a request, wait for the handler's response, write it, repeat while keep-alive.
-// `Stream` is a plain TCP stream or a TLS stream over one; TLS adds a handshake first and a close_notify last.
+// `Stream` is a plain TCP stream or a TLS stream over one; TLS adds a handshake first and a close_notify
+// last.
 template <typename Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
@@ -57,17 +55,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  public:
   Session(tcp::socket socket, const HttpLimits& limits, std::shared_ptr<Handler> handler,
-          std::shared_ptr<size_t> connections)
-    requires(!kTls)
-      : stream_(std::move(socket)), deadline_(stream_.get_executor()), client_poll_(stream_.get_executor()), buffer_(limits.max_read_buffer_bytes),
-        limits_(limits), handler_(std::move(handler)), connections_(std::move(connections)) {
+          std::shared_ptr<size_t> connections) requires(!kTls)
+      : stream_(std::move(socket)),
+        deadline_(stream_.get_executor()),
+        client_poll_(stream_.get_executor()),
+        buffer_(limits.max_read_buffer_bytes),
+        limits_(limits),
+        handler_(std::move(handler)),
+        connections_(std::move(connections)) {
     ++*connections_;
   }
-  Session(tcp::socket socket, asio::ssl::context& tls, const HttpLimits& limits, std::shared_ptr<Handler> handler,
-          std::shared_ptr<size_t> connections)
-    requires(kTls)
-      : stream_(std::move(socket), tls), deadline_(stream_.get_executor()), client_poll_(stream_.get_executor()), buffer_(limits.max_read_buffer_bytes),
-        limits_(limits), handler_(std::move(handler)), connections_(std::move(connections)) {
+  Session(tcp::socket socket, asio::ssl::context& tls, const HttpLimits& limits,
+          std::shared_ptr<Handler> handler, std::shared_ptr<size_t> connections) requires(kTls)
+      : stream_(std::move(socket), tls),
+        deadline_(stream_.get_executor()),
+        client_poll_(stream_.get_executor()),
+        buffer_(limits.max_read_buffer_bytes),
+        limits_(limits),
+        handler_(std::move(handler)),
+        connections_(std::move(connections)) {
     ++*connections_;
   }
   ~Session() { --*connections_; }
@@ -76,11 +82,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if constexpr (kTls) {
       // The handshake counts against the header deadline: a client that connects and says nothing is dropped.
       arm_read_deadline(limits_.header_timeout);
-      stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
-        self->disarm_read_deadline();
-        if (ec) return self->close_now();  // not TLS, or no acceptable protocol: nothing to answer on
-        self->read_header();
-      });
+      stream_.async_handshake(
+          asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+            self->disarm_read_deadline();
+            if (ec) return self->close_now();  // not TLS, or no acceptable protocol: nothing to answer on
+            self->read_header();
+          });
     } else {
       read_header();
     }
@@ -93,8 +100,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     // A request whose handler gave up without answering (a completion threw) still gets an answer.
     ~SessionResponder() override {
       if (auto session = take(); session && !session->client_gone_) {
-        session->write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")), session->version_,
-                                     false));
+        session->write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")),
+                                     session->version_, false));
       }
     }
     void send(StringResponse response) override {
@@ -126,7 +133,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     void write(std::string data) override {
       if (!open_) return;
       constexpr size_t kMaxQueued = 1024;
-      if (queue_.size() >= kMaxQueued || queued_bytes_ + data.size() > session_->limits_.max_stream_queued_bytes) {
+      if (queue_.size() >= kMaxQueued ||
+          queued_bytes_ + data.size() > session_->limits_.max_stream_queued_bytes) {
         // The client does not keep up: what is queued goes out, then a last comment says why, then the end.
         if (!cut_off_) {
           cut_off_ = true;
@@ -171,10 +179,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                         });
     }
     void watch_for_close() {
-      session_->stream_.async_read_some(asio::buffer(scratch_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
-        if (ec) return self->finish();
-        self->watch_for_close();  // a client may send anything; ignored
-      });
+      session_->stream_.async_read_some(asio::buffer(scratch_),
+                                        [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                                          if (ec) return self->finish();
+                                          self->watch_for_close();  // a client may send anything; ignored
+                                        });
     }
     void finish() {
       if (!open_) return;
@@ -199,7 +208,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<BodyStream> start_stream(StringResponse head) {
     stop_watching_client();  // the stream watches for the close itself
     transport().expires_never();
-    std::string text = "HTTP/1.1 " + std::to_string(head.result_int()) + " " + std::string(head.reason()) + "\r\n";
+    std::string text =
+        "HTTP/1.1 " + std::to_string(head.result_int()) + " " + std::string(head.reason()) + "\r\n";
     for (const auto& field : head) {
       if (field.name() == http::field::content_length || field.name() == http::field::connection) continue;
       text += std::string(field.name_string()) + ": " + std::string(field.value()) + "\r\n";
@@ -219,8 +229,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->body_limit(body_limit_);
     parser_->header_limit(16 * 1024);
     arm_read_deadline(requests_ == 0 ? limits_.header_timeout : limits_.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
@@ -236,8 +247,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                                                                            std::to_string(body_limit_)));
     }
     arm_read_deadline(limits_.body_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code read_ec, size_t) { self->on_body(read_ec); });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code read_ec, size_t) { self->on_body(read_ec); });
   }
 
   void on_body(beast::error_code ec) {
@@ -301,7 +313,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void reject(const ApiError& error, unsigned status = 0) {
-    write(json_response(status != 0 ? status : static_cast<unsigned>(error.status), error_body(error), 11, false));
+    write(json_response(status != 0 ? status : static_cast<unsigned>(error.status), error_body(error), 11,
+                        false));
   }
 
   // A refusal while the client is still sending its body (413): the connection is drained before it closes.
@@ -317,9 +330,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (client_gone_) return;
     on_client_gone_ = std::move(gone);
     const uint64_t generation = ++watch_generation_;
-    socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
-      if (!ec) self->check_client(generation);
-    });
+    socket().async_wait(tcp::socket::wait_read,
+                        [self = shared_from_this(), generation](beast::error_code ec) {
+                          if (!ec) self->check_client(generation);
+                        });
   }
 
   void check_client(uint64_t generation) {
@@ -428,7 +442,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool client_gone_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  size_t body_limit_ = 0;  // the current request's, by its path
+  size_t body_limit_ = 0;            // the current request's, by its path
   bool drain_before_close_ = false;  // the client may still be sending a body we refused
   std::unique_ptr<std::array<char, 16384>> drain_buffer_;  // only while draining
   size_t drained_bytes_ = 0;
@@ -442,27 +456,33 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 }  // namespace
 
-std::shared_ptr<asio::ssl::context> make_server_tls(const std::string& certificate_file, const std::string& key_file) {
+std::shared_ptr<asio::ssl::context> make_server_tls(const std::string& certificate_file,
+                                                    const std::string& key_file) {
   auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
   // TLS 1.2 and 1.3 only.
   tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
-                   asio::ssl::context::single_dh_use);
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
   boost::system::error_code error;
   tls->use_certificate_chain_file(certificate_file, error);
   if (error) throw ConfigError("TLS_CERT_FILE " + certificate_file + ": " + error.message());
   tls->use_private_key_file(key_file, asio::ssl::context::pem, error);
   if (error) throw ConfigError("TLS_KEY_FILE " + key_file + ": " + error.message());
   if (SSL_CTX_check_private_key(tls->native_handle()) != 1) {
-    throw ConfigError("TLS_KEY_FILE " + key_file + " does not belong to the certificate in " + certificate_file);
+    throw ConfigError("TLS_KEY_FILE " + key_file + " does not belong to the certificate in " +
+                      certificate_file);
   }
   return tls;
 }
 
 HttpServer::HttpServer(asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits,
                        Handler handler, std::shared_ptr<asio::ssl::context> tls)
-    : io_(io), acceptor_(io), accept_pause_(io), limits_(limits),
-      handler_(std::make_shared<Handler>(std::move(handler))), tls_(std::move(tls)) {
+    : io_(io),
+      acceptor_(io),
+      accept_pause_(io),
+      limits_(limits),
+      handler_(std::make_shared<Handler>(std::move(handler))),
+      tls_(std::move(tls)) {
   tcp::endpoint endpoint(asio::ip::make_address(host), port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -470,9 +490,13 @@ HttpServer::HttpServer(asio::io_context& io, const std::string& host, uint16_t p
   acceptor_.listen(asio::socket_base::max_listen_connections);
 }
 
-uint16_t HttpServer::port() const { return acceptor_.local_endpoint().port(); }
+uint16_t HttpServer::port() const {
+  return acceptor_.local_endpoint().port();
+}
 
-void HttpServer::start() { accept(); }
+void HttpServer::start() {
+  accept();
+}
 
 void HttpServer::stop() {
   beast::error_code ignored;
@@ -486,20 +510,25 @@ void HttpServer::accept() {
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
       if (*open_connections_ >= limits_.max_connections) {
-        // Over the cap: a short answer, written without waiting (it fits the socket buffer), and the door shut.
+        // Over the cap: a short answer, written without waiting (it fits the socket buffer), and the door
+        // shut.
         static const std::string kFull = [] {
-          const std::string body = error_body(api_error(ErrorCode::kUnavailable, "the gateway holds all the connections it may"));
+          const std::string body =
+              error_body(api_error(ErrorCode::kUnavailable, "the gateway holds all the connections it may"));
           return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-                 "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+                 "Connection: close\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body;
         }();
         if (!tls_) socket.write_some(asio::buffer(kFull), ec);
         socket.close(ec);
         return accept();
       }
       if (tls_) {
-        std::make_shared<Session<TlsStream>>(std::move(socket), *tls_, limits_, handler_, open_connections_)->start();
+        std::make_shared<Session<TlsStream>>(std::move(socket), *tls_, limits_, handler_, open_connections_)
+            ->start();
       } else {
-        std::make_shared<Session<PlainStream>>(std::move(socket), limits_, handler_, open_connections_)->start();
+        std::make_shared<Session<PlainStream>>(std::move(socket), limits_, handler_, open_connections_)
+            ->start();
       }
       return accept();
     }

@@ -86,8 +86,8 @@ std::shared_ptr<boost::asio::ssl::context> make_server_tls(const std::string& ce
 class HttpServer {
  public:
   // With `tls`, every connection is HTTPS; plain HTTP on the same port is dropped at the handshake.
-  HttpServer(boost::asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits, Handler handler,
-             std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+  HttpServer(boost::asio::io_context& io, const std::string& host, uint16_t port, HttpLimits limits,
+             Handler handler, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   void start();
   void stop();
   uint16_t port() const;

@@ -93,16 +93,19 @@ void RedisExecutor::loop() {
       result.failure = shared.failure;
       if (shared.ok) {
         result.replies.reserve(batch.commands.size());
-        for (size_t i = 0; i < batch.commands.size(); ++i) result.replies.push_back(copy_reply(replies[next_reply++]));
+        for (size_t i = 0; i < batch.commands.size(); ++i)
+          result.replies.push_back(copy_reply(replies[next_reply++]));
       }
-      boost::asio::post(callbacks_, [callback = std::move(batch.callback), result = std::move(result)]() mutable {
-        // A reply the completion cannot handle (bytes it did not expect) costs that one request, not the loop.
-        try {
-          callback(std::move(result));
-        } catch (const std::exception& error) {
-          spdlog::error("a Redis completion threw: {}", error.what());
-        }
-      });
+      boost::asio::post(callbacks_,
+                        [callback = std::move(batch.callback), result = std::move(result)]() mutable {
+                          // A reply the completion cannot handle (bytes it did not expect) costs that one
+                          // request, not the loop.
+                          try {
+                            callback(std::move(result));
+                          } catch (const std::exception& error) {
+                            spdlog::error("a Redis completion threw: {}", error.what());
+                          }
+                        });
     }
     batches.clear();
   }

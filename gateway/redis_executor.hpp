@@ -30,7 +30,7 @@ struct RedisValue {
 };
 
 struct RedisBatchResult {
-  bool ok = false;        // false: Redis unreachable; `failure` says why
+  bool ok = false;  // false: Redis unreachable; `failure` says why
   std::string failure;
   std::vector<RedisValue> replies;  // one per command, in order
 };

@@ -30,15 +30,18 @@ WebhookConfig WebhookConfig::from_env() {
     throw ConfigError("WEBHOOK_SECRET must be at least 16 characters (receivers check signatures with it)");
   }
   config.allowed_hosts = split_list(env_string("WEBHOOK_ALLOWED_HOSTS", ""));
-  config.retry.max_attempts = static_cast<int>(env_int("WEBHOOK_MAX_ATTEMPTS", config.retry.max_attempts, 1, 100));
-  config.retry.first_delay =
-      std::chrono::milliseconds(env_int("WEBHOOK_RETRY_BASE_MS", config.retry.first_delay.count(), 1, 3600000));
-  config.retry.max_delay =
-      std::chrono::milliseconds(env_int("WEBHOOK_RETRY_MAX_MS", config.retry.max_delay.count(), 1, 24LL * 3600000));
-  config.timeout = std::chrono::milliseconds(env_int("WEBHOOK_TIMEOUT_MS", config.timeout.count(), 100, 600000));
+  config.retry.max_attempts =
+      static_cast<int>(env_int("WEBHOOK_MAX_ATTEMPTS", config.retry.max_attempts, 1, 100));
+  config.retry.first_delay = std::chrono::milliseconds(
+      env_int("WEBHOOK_RETRY_BASE_MS", config.retry.first_delay.count(), 1, 3600000));
+  config.retry.max_delay = std::chrono::milliseconds(
+      env_int("WEBHOOK_RETRY_MAX_MS", config.retry.max_delay.count(), 1, 24LL * 3600000));
+  config.timeout =
+      std::chrono::milliseconds(env_int("WEBHOOK_TIMEOUT_MS", config.timeout.count(), 100, 600000));
   config.concurrency = static_cast<int>(env_int("WEBHOOK_CONCURRENCY", config.concurrency, 1, 256));
   config.ca_file = env_string("WEBHOOK_CA_FILE", "");
-  config.claim_idle = std::chrono::milliseconds(env_int("WEBHOOK_CLAIM_IDLE_MS", config.claim_idle.count(), 100, 3600000));
+  config.claim_idle =
+      std::chrono::milliseconds(env_int("WEBHOOK_CLAIM_IDLE_MS", config.claim_idle.count(), 100, 3600000));
   return config;
 }
 
@@ -52,33 +55,40 @@ std::string consumer_name() {
 
 }  // namespace
 
-WebhookResponse post_webhook(const WebhookUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
-                             const std::string& body, std::chrono::milliseconds timeout, const std::string& ca_file,
-                             const std::atomic<bool>* cancel, bool private_allowed) {
-  std::vector<std::pair<std::string, std::string>> all{{"Content-Type", "application/json"},
-                                                       {"User-Agent", "gpufleet-webhook/1"},
-                                                       {"Connection", "close"}};
+WebhookResponse post_webhook(const WebhookUrl& url,
+                             const std::vector<std::pair<std::string, std::string>>& headers,
+                             const std::string& body, std::chrono::milliseconds timeout,
+                             const std::string& ca_file, const std::atomic<bool>* cancel,
+                             bool private_allowed) {
+  std::vector<std::pair<std::string, std::string>> all{
+      {"Content-Type", "application/json"}, {"User-Agent", "gpufleet-webhook/1"}, {"Connection", "close"}};
   all.insert(all.end(), headers.begin(), headers.end());
   HttpCallOptions options;
   options.timeout = timeout;
   options.ca_file = ca_file;
-  options.max_body_bytes = 64 * 1024;  // the answer's body is not used: a receiver cannot make us read much of it
+  options.max_body_bytes =
+      64 * 1024;  // the answer's body is not used: a receiver cannot make us read much of it
   options.cancel = cancel;
   // Checked on the resolved addresses and connected to those very addresses: no DNS-rebinding window.
   if (!private_allowed) options.address_allowed = webhook_address_public;
-  const auto result = http_call(HttpEndpoint{url.tls, url.host, url.port}, "POST", url.target, all, body, options);
+  const auto result =
+      http_call(HttpEndpoint{url.tls, url.host, url.port}, "POST", url.target, all, body, options);
   return WebhookResponse{result.status, result.error};
 }
 
 WebhookSender::WebhookSender(WebhookConfig config, RedisEndpoint redis, MetricsRegistry& metrics)
     : config_(std::move(config)), redis_(std::move(redis)), metrics_(metrics), consumer_(consumer_name()) {}
 
-WebhookSender::~WebhookSender() { stop(); }
+WebhookSender::~WebhookSender() {
+  stop();
+}
 
 void WebhookSender::declare_metrics(MetricsRegistry& metrics) {
-  metrics.counter("gpufleet_webhook_attempts_total",
-                  "Webhook deliveries tried, by outcome (delivered, retry: to be tried again, failed: given up)");
-  metrics.histogram("gpufleet_webhook_duration_seconds", "Time from sending a webhook to the receiver's answer",
+  metrics.counter(
+      "gpufleet_webhook_attempts_total",
+      "Webhook deliveries tried, by outcome (delivered, retry: to be tried again, failed: given up)");
+  metrics.histogram("gpufleet_webhook_duration_seconds",
+                    "Time from sending a webhook to the receiver's answer",
                     MetricsRegistry::duration_buckets());
 }
 
@@ -116,8 +126,10 @@ void WebhookSender::schedule_loop() {
     try {
       if (!group_ready) {
         // At "$": final states from before the first webhook-enabled gateway started have no webhooks anyway.
-        auto reply = redis.command({"XGROUP", "CREATE", keys.completions(), job_store::kWebhookGroup, "$", "MKSTREAM"});
-        if (reply.is_error() && reply.str().find("BUSYGROUP") == std::string::npos) throw RedisError(reply.str());
+        auto reply = redis.command(
+            {"XGROUP", "CREATE", keys.completions(), job_store::kWebhookGroup, "$", "MKSTREAM"});
+        if (reply.is_error() && reply.str().find("BUSYGROUP") == std::string::npos)
+          throw RedisError(reply.str());
         group_ready = true;
       }
       std::vector<RedisReply::StreamEntry> entries;
@@ -129,8 +141,8 @@ void WebhookSender::schedule_loop() {
         if (!reply.is_error()) entries = reply.stream_entries_at(1);
       }
       if (entries.empty()) {
-        auto reply = redis.command({"XREADGROUP", "GROUP", job_store::kWebhookGroup, consumer_, "COUNT", "500", "BLOCK",
-                                    "1000", "STREAMS", keys.completions(), ">"});
+        auto reply = redis.command({"XREADGROUP", "GROUP", job_store::kWebhookGroup, consumer_, "COUNT",
+                                    "500", "BLOCK", "1000", "STREAMS", keys.completions(), ">"});
         if (reply.is_error()) {
           group_ready = false;  // NOGROUP: the stream was deleted; make the group again
           throw RedisError(reply.str());
@@ -230,14 +242,17 @@ void WebhookSender::deliver(RedisClient& redis, const std::string& id, int64_t l
       {"X-Gpufleet-Attempt", std::to_string(outcome.attempts)},
       {"X-Gpufleet-Signature", webhook_signature(config_.secret, sent_ms / 1000, body)}};
   const bool listed = webhook_host_listed(config_.allowed_hosts, url.host);
-  const auto response = post_webhook(url, headers, body, config_.timeout, config_.ca_file, &stopping_, listed);
+  const auto response =
+      post_webhook(url, headers, body, config_.timeout, config_.ca_file, &stopping_, listed);
   // Stopped mid-delivery: the lease runs out and a gateway that still runs sends it again.
   if (stopping_) return;
   outcome.now_ms = unix_ms();
   outcome.last_status = response.status;
-  metrics_.observe("gpufleet_webhook_duration_seconds", {}, static_cast<double>(outcome.now_ms - sent_ms) / 1000.0);
+  metrics_.observe("gpufleet_webhook_duration_seconds", {},
+                   static_cast<double>(outcome.now_ms - sent_ms) / 1000.0);
 
-  const WebhookVerdict verdict = response.status == 0 ? WebhookVerdict::kRetry : webhook_verdict(response.status);
+  const WebhookVerdict verdict =
+      response.status == 0 ? WebhookVerdict::kRetry : webhook_verdict(response.status);
   if (verdict == WebhookVerdict::kDelivered) {
     outcome.kind = job_store::WebhookOutcome::Kind::kDelivered;
   } else {
@@ -251,7 +266,8 @@ void WebhookSender::deliver(RedisClient& redis, const std::string& id, int64_t l
       thread_local std::mt19937 random{std::random_device{}()};
       const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random);
       outcome.kind = job_store::WebhookOutcome::Kind::kRetry;
-      outcome.next_due_ms = outcome.now_ms + webhook_retry_delay(config_.retry, outcome.attempts, jitter).count();
+      outcome.next_due_ms =
+          outcome.now_ms + webhook_retry_delay(config_.retry, outcome.attempts, jitter).count();
     }
   }
   const char* label = outcome.kind == job_store::WebhookOutcome::Kind::kDelivered ? "delivered"
@@ -262,8 +278,8 @@ void WebhookSender::deliver(RedisClient& redis, const std::string& id, int64_t l
     spdlog::warn("job {}: webhook to {} given up after {} attempts: {}", id, url.text, outcome.attempts,
                  outcome.last_error);
   } else if (outcome.kind == job_store::WebhookOutcome::Kind::kRetry) {
-    spdlog::info("job {}: webhook attempt {} failed ({}); next in {} ms", id, outcome.attempts, outcome.last_error,
-                 outcome.next_due_ms - outcome.now_ms);
+    spdlog::info("job {}: webhook attempt {} failed ({}); next in {} ms", id, outcome.attempts,
+                 outcome.last_error, outcome.next_due_ms - outcome.now_ms);
   }
   auto settled = redis.command(job_store::webhook_settle_command(keys, outcome));
   if (settled.is_integer() && settled.integer() == 0) {

@@ -30,12 +30,12 @@ class RedisClient;
 namespace gpufleet::gateway {
 
 struct WebhookConfig {
-  std::string secret;  // WEBHOOK_SECRET(_FILE); empty: webhooks are refused at submission
+  std::string secret;                      // WEBHOOK_SECRET(_FILE); empty: webhooks are refused at submission
   std::vector<std::string> allowed_hosts;  // WEBHOOK_ALLOWED_HOSTS; empty: any host
-  WebhookRetryPolicy retry;                // WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_BASE_MS, WEBHOOK_RETRY_MAX_MS
+  WebhookRetryPolicy retry;  // WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_BASE_MS, WEBHOOK_RETRY_MAX_MS
   std::chrono::milliseconds timeout{10000};  // WEBHOOK_TIMEOUT_MS: connect, send and answer, per attempt
   int concurrency = 4;                       // WEBHOOK_CONCURRENCY: deliveries in flight per gateway
-  std::string ca_file;                       // WEBHOOK_CA_FILE: trust these CAs for https (default: the system's)
+  std::string ca_file;  // WEBHOOK_CA_FILE: trust these CAs for https (default: the system's)
   // How long an entry read by a gateway that died stays unscheduled before another gateway claims it.
   std::chrono::milliseconds claim_idle{60000};
 
@@ -82,8 +82,10 @@ class WebhookSender {
 // POSTs `body` as JSON to `url` with `headers` (common/http_client.hpp: one deadline, https verified, no
 // redirects); gives up at once when `cancel` turns true. Unless `private_allowed` (the host is listed in
 // WEBHOOK_ALLOWED_HOSTS), only public addresses are connected to (webhook_address_public).
-WebhookResponse post_webhook(const WebhookUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
-                             const std::string& body, std::chrono::milliseconds timeout, const std::string& ca_file,
-                             const std::atomic<bool>* cancel = nullptr, bool private_allowed = false);
+WebhookResponse post_webhook(const WebhookUrl& url,
+                             const std::vector<std::pair<std::string, std::string>>& headers,
+                             const std::string& body, std::chrono::milliseconds timeout,
+                             const std::string& ca_file, const std::atomic<bool>* cancel = nullptr,
+                             bool private_allowed = false);
 
 }  // namespace gpufleet::gateway

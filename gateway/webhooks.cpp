@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -33,7 +32,8 @@ bool is_host_char(char c) {
 std::variant<WebhookUrl, std::string> parse_webhook_url(std::string_view text) {
   if (text.empty() || text.size() > 2048) return std::string("webhook must be a URL of 1 to 2048 characters");
   for (unsigned char c : text) {
-    if (c <= 0x20 || c >= 0x7f) return std::string("webhook URL contains a space or a control or non-ASCII character");
+    if (c <= 0x20 || c >= 0x7f)
+      return std::string("webhook URL contains a space or a control or non-ASCII character");
   }
   WebhookUrl url;
   url.text = std::string(text);
@@ -55,7 +55,8 @@ std::variant<WebhookUrl, std::string> parse_webhook_url(std::string_view text) {
     url.target = std::string(rest.substr(authority_end));
     if (url.target.front() == '?') url.target.insert(url.target.begin(), '/');
   }
-  if (authority.find('@') != std::string_view::npos) return std::string("webhook URL must not carry credentials");
+  if (authority.find('@') != std::string_view::npos)
+    return std::string("webhook URL must not carry credentials");
   std::string_view port_text;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
@@ -73,8 +74,8 @@ std::variant<WebhookUrl, std::string> parse_webhook_url(std::string_view text) {
     const auto colon = authority.find(':');
     url.host = lower(authority.substr(0, colon));
     if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-    if (url.host.empty() || !std::all_of(url.host.begin(), url.host.end(), is_host_char) || url.host.front() == '.' ||
-        url.host.front() == '-') {
+    if (url.host.empty() || !std::all_of(url.host.begin(), url.host.end(), is_host_char) ||
+        url.host.front() == '.' || url.host.front() == '-') {
       return std::string("webhook URL has no valid host name");
     }
   }
@@ -99,7 +100,8 @@ bool webhook_host_allowed(const std::vector<std::string>& allowed, std::string_v
     const std::string pattern = lower(entry);
     if (pattern.rfind("*.", 0) == 0) {
       const std::string suffix = pattern.substr(1);  // ".example.com"
-      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
         return true;
       }
     } else if (name == pattern) {
@@ -117,20 +119,20 @@ namespace {
 
 bool v4_public(uint32_t a) {
   auto in = [a](uint32_t base, int bits) { return (a >> (32 - bits)) == (base >> (32 - bits)); };
-  return !(in(0x00000000, 8) ||     // "this network", 0.0.0.0
-           in(0x0A000000, 8) ||     // 10/8
-           in(0x64400000, 10) ||    // 100.64/10 CGNAT
-           in(0x7F000000, 8) ||     // loopback
-           in(0xA9FE0000, 16) ||    // link-local, metadata
-           in(0xAC100000, 12) ||    // 172.16/12
-           in(0xC0000000, 24) ||    // IETF protocol assignments
-           in(0xC0000200, 24) ||    // TEST-NET-1
-           in(0xC0A80000, 16) ||    // 192.168/16
-           in(0xC6120000, 15) ||    // benchmarking
-           in(0xC6336400, 24) ||    // TEST-NET-2
-           in(0xCB007100, 24) ||    // TEST-NET-3
-           in(0xE0000000, 4) ||     // multicast
-           in(0xF0000000, 4));      // reserved, broadcast
+  return !(in(0x00000000, 8) ||   // "this network", 0.0.0.0
+           in(0x0A000000, 8) ||   // 10/8
+           in(0x64400000, 10) ||  // 100.64/10 CGNAT
+           in(0x7F000000, 8) ||   // loopback
+           in(0xA9FE0000, 16) ||  // link-local, metadata
+           in(0xAC100000, 12) ||  // 172.16/12
+           in(0xC0000000, 24) ||  // IETF protocol assignments
+           in(0xC0000200, 24) ||  // TEST-NET-1
+           in(0xC0A80000, 16) ||  // 192.168/16
+           in(0xC6120000, 15) ||  // benchmarking
+           in(0xC6336400, 24) ||  // TEST-NET-2
+           in(0xCB007100, 24) ||  // TEST-NET-3
+           in(0xE0000000, 4) ||   // multicast
+           in(0xF0000000, 4));    // reserved, broadcast
 }
 
 }  // namespace
@@ -139,13 +141,15 @@ bool webhook_address_public(const boost::asio::ip::address& address) {
   if (address.is_v4()) return v4_public(address.to_v4().to_uint());
   const auto v6 = address.to_v6();
   const auto bytes = v6.to_bytes();
-  if (v6.is_unspecified() || v6.is_loopback() || v6.is_multicast() || v6.is_link_local() || v6.is_site_local() ||
-      v6.is_v4_mapped() || v6.is_v4_compatible()) {
+  if (v6.is_unspecified() || v6.is_loopback() || v6.is_multicast() || v6.is_link_local() ||
+      v6.is_site_local() || v6.is_v4_mapped() || v6.is_v4_compatible()) {
     return false;
   }
-  if ((bytes[0] & 0xFE) == 0xFC) return false;                                                    // fc00::/7
-  if (bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xFF && bytes[3] == 0x9B) return false;  // 64:ff9b::/96
-  if (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8) return false;  // 2001:db8::/32
+  if ((bytes[0] & 0xFE) == 0xFC) return false;  // fc00::/7
+  if (bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xFF && bytes[3] == 0x9B)
+    return false;  // 64:ff9b::/96
+  if (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8)
+    return false;                                          // 2001:db8::/32
   if (bytes[0] == 0x20 && bytes[1] == 0x02) return false;  // 6to4 carries an IPv4 address of any kind
   if (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x00 && bytes[3] == 0x00) return false;  // Teredo
   return true;
@@ -173,8 +177,8 @@ std::optional<std::string> webhook_host_refused(std::string_view host) {
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
-       message.size(), digest, &length);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < length; ++i) {
@@ -192,7 +196,8 @@ std::string webhook_signature(std::string_view secret, int64_t unix_s, std::stri
 }
 
 std::chrono::milliseconds webhook_retry_delay(const WebhookRetryPolicy& policy, int attempt, double jitter) {
-  const double base = static_cast<double>(policy.first_delay.count()) * std::pow(2.0, std::max(0, attempt - 1));
+  const double base =
+      static_cast<double>(policy.first_delay.count()) * std::pow(2.0, std::max(0, attempt - 1));
   const double capped = std::min(base, static_cast<double>(policy.max_delay.count()));
   const double spread = capped * 0.2 * std::clamp(jitter, 0.0, 1.0);
   return std::chrono::milliseconds(static_cast<int64_t>(capped + spread));

@@ -17,8 +17,8 @@ namespace gpufleet::gateway {
 // A webhook target: an absolute http or https URL without credentials or fragment.
 struct WebhookUrl {
   bool tls = false;
-  std::string host;   // lower case; an IPv6 literal without its brackets
-  uint16_t port = 0;  // 80 or 443 unless the URL says otherwise
+  std::string host;          // lower case; an IPv6 literal without its brackets
+  uint16_t port = 0;         // 80 or 443 unless the URL says otherwise
   std::string target = "/";  // path and query, as sent in the request line
   std::string text;          // the URL as the client gave it
 };

@@ -18,8 +18,9 @@ std::mutex& espeak_engine_mutex() {
 int espeak_engine_sample_rate() {
   static const int rate = [] {
     auto data_path = env_value("ESPEAK_DATA_PATH");
-    int sample_rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, data_path ? data_path->c_str() : nullptr,
-                                        espeakINITIALIZE_DONT_EXIT | espeakINITIALIZE_PHONEME_EVENTS);
+    int sample_rate =
+        espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, data_path ? data_path->c_str() : nullptr,
+                          espeakINITIALIZE_DONT_EXIT | espeakINITIALIZE_PHONEME_EVENTS);
     return sample_rate;
   }();
   return rate;
@@ -27,8 +28,12 @@ int espeak_engine_sample_rate() {
 
 namespace {
 
-std::mutex& engine_mutex() { return espeak_engine_mutex(); }
-int engine_sample_rate() { return espeak_engine_sample_rate(); }
+std::mutex& engine_mutex() {
+  return espeak_engine_mutex();
+}
+int engine_sample_rate() {
+  return espeak_engine_sample_rate();
+}
 
 // Phoneme onsets kept per job: enough for the one hour of speech synthesis is capped at.
 constexpr size_t kMaxPhonemes = 200'000;
@@ -53,7 +58,8 @@ int collect_samples(short* wav, int count, espeak_EVENT* events) {
     for (const espeak_EVENT* event = events; event->type != espeakEVENT_LIST_TERMINATED; ++event) {
       if (event->type != espeakEVENT_PHONEME || sink->phonemes->size() >= kMaxPhonemes) continue;
       const char* name = event->id.string;
-      sink->phonemes->push_back(PhonemeOnset{event->audio_position, std::string(name, strnlen(name, sizeof(event->id.string)))});
+      sink->phonemes->push_back(
+          PhonemeOnset{event->audio_position, std::string(name, strnlen(name, sizeof(event->id.string)))});
     }
   }
   if (wav == nullptr || count <= 0) return 0;
@@ -71,12 +77,14 @@ int collect_samples(short* wav, int count, espeak_EVENT* events) {
   return 0;
 }
 
-// Each phoneme from its onset to the next one's (the last to the end of the audio), in the form video jobs take.
+// Each phoneme from its onset to the next one's (the last to the end of the audio), in the form video jobs
+// take.
 nlohmann::json phoneme_spans(const std::vector<PhonemeOnset>& onsets, double duration_ms) {
   nlohmann::json spans = nlohmann::json::array();
   for (size_t i = 0; i < onsets.size(); ++i) {
     const double start = std::min<double>(onsets[i].at_ms, duration_ms);
-    const double end = i + 1 < onsets.size() ? std::min<double>(onsets[i + 1].at_ms, duration_ms) : duration_ms;
+    const double end =
+        i + 1 < onsets.size() ? std::min<double>(onsets[i + 1].at_ms, duration_ms) : duration_ms;
     if (end <= start) continue;
     spans.push_back({{"phoneme", onsets[i].name}, {"start_ms", start}, {"end_ms", end}});
   }
@@ -87,9 +95,9 @@ nlohmann::json phoneme_spans(const std::vector<PhonemeOnset>& onsets, double dur
 
 const std::map<std::string, std::string>& EspeakTts::language_voices() {
   static const std::map<std::string, std::string> voices{
-      {"en", "en-us"}, {"es", "es"}, {"fr", "fr"}, {"de", "de"}, {"it", "it"},   {"pt", "pt"},
-      {"pl", "pl"},    {"tr", "tr"}, {"ru", "ru"},    {"nl", "nl"}, {"cs", "cs"},   {"ar", "ar"},
-      {"zh-cn", "cmn"}, {"ja", "ja"}, {"hu", "hu"},   {"ko", "ko"}, {"hi", "hi"}};
+      {"en", "en-us"},  {"es", "es"}, {"fr", "fr"}, {"de", "de"}, {"it", "it"}, {"pt", "pt"},
+      {"pl", "pl"},     {"tr", "tr"}, {"ru", "ru"}, {"nl", "nl"}, {"cs", "cs"}, {"ar", "ar"},
+      {"zh-cn", "cmn"}, {"ja", "ja"}, {"hu", "hu"}, {"ko", "ko"}, {"hi", "hi"}};
   return voices;
 }
 
@@ -97,8 +105,9 @@ EspeakTts::EspeakTts() {
   std::lock_guard lock(engine_mutex());
   const int rate = engine_sample_rate();
   if (rate <= 0) {
-    throw ModelError(ErrorCode::kModelError,
-                     "espeak-ng could not initialise (is espeak-ng-data installed, or ESPEAK_DATA_PATH set?)");
+    throw ModelError(
+        ErrorCode::kModelError,
+        "espeak-ng could not initialise (is espeak-ng-data installed, or ESPEAK_DATA_PATH set?)");
   }
   info_.name = "espeak";
   info_.kind = "tts";
@@ -141,7 +150,8 @@ ModelOutput EspeakTts::run(const ModelInput& input, JobContext& context) {
   if (sink.overflow) throw ModelError(ErrorCode::kTextTooLong, "speech would be longer than one hour");
   if (audio.samples.empty()) throw ModelError(ErrorCode::kInvalidInput, "the text produced no speech");
   ModelOutput output{std::move(audio)};
-  if (sink.phonemes != nullptr) output.details["phonemes"] = phoneme_spans(onsets, output.audio->duration_s() * 1000.0);
+  if (sink.phonemes != nullptr)
+    output.details["phonemes"] = phoneme_spans(onsets, output.audio->duration_s() * 1000.0);
   return output;
 }
 

@@ -9,8 +9,8 @@ namespace gpufleet::models {
 
 // libespeak-ng's process-wide engine: every use (synthesis, phonemisation) holds this lock.
 std::mutex& espeak_engine_mutex();
-// Initialises the engine once per process (ESPEAK_DATA_PATH or Debian's data); its sample rate, <= 0 on failure.
-// Call with espeak_engine_mutex() held.
+// Initialises the engine once per process (ESPEAK_DATA_PATH or Debian's data); its sample rate, <= 0 on
+// failure. Call with espeak_engine_mutex() held.
 int espeak_engine_sample_rate();
 
 // The default TTS model: espeak-ng called in-process through libespeak-ng. Runs anywhere, needs no weights.

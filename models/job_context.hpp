@@ -70,8 +70,9 @@ class JobContext {
   void check() {
     if (cancelled_.load()) {
       const auto reason = static_cast<ErrorCode>(reason_.load());
-      throw ModelError(reason, reason == ErrorCode::kCancelled ? "cancelled by a client"
-                                                               : "stopped by the broker: " + std::string(to_string(reason)));
+      throw ModelError(reason, reason == ErrorCode::kCancelled
+                                   ? "cancelled by a client"
+                                   : "stopped by the broker: " + std::string(to_string(reason)));
     }
     if (deadline_unix_ms_ > 0 && unix_ms() >= deadline_unix_ms_) {
       throw ModelError(ErrorCode::kDeadlineExceeded, "the job's timeout ran out while it ran");

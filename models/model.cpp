@@ -15,7 +15,8 @@ TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelI
   }
   request.text = text->get<std::string>();
   // As the gateway defaults it: English, or the only language of a single-language model.
-  request.language = input.value("language", info.languages.size() == 1 ? info.languages.front() : std::string("en"));
+  request.language =
+      input.value("language", info.languages.size() == 1 ? info.languages.front() : std::string("en"));
   if (!info.languages.empty() &&
       std::find(info.languages.begin(), info.languages.end(), request.language) == info.languages.end()) {
     throw ModelError(ErrorCode::kUnsupportedLanguage,
@@ -25,7 +26,8 @@ TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelI
     request.speaker_wav = speaker->get<std::string>();
   }
   if (!request.speaker_wav.empty() && !info.cloning) {
-    throw ModelError(ErrorCode::kCannotClone, "model " + info.name + " cannot clone a voice from speaker_wav");
+    throw ModelError(ErrorCode::kCannotClone,
+                     "model " + info.name + " cannot clone a voice from speaker_wav");
   }
   return request;
 }
@@ -44,7 +46,8 @@ std::vector<BatchOutcome> Model::run_batch(const std::vector<BatchItem>& items) 
 
 void Model::run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed) {
   auto outcomes = run_batch(items);
-  if (outcomes.size() != items.size()) throw ModelError(ErrorCode::kModelError, "model answered a short batch");
+  if (outcomes.size() != items.size())
+    throw ModelError(ErrorCode::kModelError, "model answered a short batch");
   for (size_t i = 0; i < items.size(); ++i) feed.finish(items[i], std::move(outcomes[i]));
 }
 

@@ -20,7 +20,9 @@ namespace gpufleet::models {
 struct Audio {
   std::vector<int16_t> samples;
   uint32_t sample_rate = 0;
-  double duration_s() const { return sample_rate == 0 ? 0.0 : static_cast<double>(samples.size()) / sample_rate; }
+  double duration_s() const {
+    return sample_rate == 0 ? 0.0 : static_cast<double>(samples.size()) / sample_rate;
+  }
 };
 
 struct ModelInput {
@@ -38,7 +40,8 @@ struct ModelInput {
   std::filesystem::path stream_path;
 };
 
-// A file a model wrote into ModelInput::scratch_dir; the runner moves it to <results>/<folder>/<job>-<attempt>.<extension>.
+// A file a model wrote into ModelInput::scratch_dir; the runner moves it to
+// <results>/<folder>/<job>-<attempt>.<extension>.
 struct OutputFile {
   std::filesystem::path path;
   std::string content_type;  // "video/mp4"
@@ -48,7 +51,7 @@ struct OutputFile {
 };
 
 struct ModelOutput {
-  std::optional<Audio> audio;  // absent for models that produce no audio (noop, video)
+  std::optional<Audio> audio;                         // absent for models that produce no audio (noop, video)
   nlohmann::json details = nlohmann::json::object();  // added to the job's result (e.g. voice_cache)
   std::optional<OutputFile> file;                     // video models: the file they wrote
 };
@@ -65,8 +68,8 @@ struct BatchOutcome {
 
 // The worker's side of a batch that keeps running (Model::run_continuous): a model that works step by step
 // takes in jobs of its model that arrived after the batch began, and hands back each job's outcome as soon as
-// it has one, so that a short job is reported without waiting for the longest of its batch. Used only from the
-// thread that runs the batch.
+// it has one, so that a short job is reported without waiting for the longest of its batch. Used only from
+// the thread that runs the batch.
 class BatchFeed {
  public:
   virtual ~BatchFeed() = default;
@@ -91,9 +94,9 @@ class Model {
   // Runs jobs of this model together and answers one outcome per item, in order; one job's failure is its
   // own. The default runs them one after another.
   virtual std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items);
-  // Runs a batch that may grow while it runs and finishes each job through `feed` (see BatchFeed). The default
-  // joins nothing: run_batch(items), then every outcome. Jobs left unfinished when it returns fail as a model
-  // error; what it throws fails them all.
+  // Runs a batch that may grow while it runs and finishes each job through `feed` (see BatchFeed). The
+  // default joins nothing: run_batch(items), then every outcome. Jobs left unfinished when it returns fail as
+  // a model error; what it throws fails them all.
   virtual void run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed);
   // The references (ModelInput::reference) whose voices this model holds in memory now, so that the broker
   // sends later jobs with them here. Called from the worker's event loop while jobs run: must not wait for

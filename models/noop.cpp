@@ -35,7 +35,8 @@ int64_t drill_ms(const nlohmann::json& input, const char* field) {
 // progress, "fail" an error code the model throws (e.g. out_of_memory).
 ModelOutput NoopModel::run(const ModelInput& input, JobContext& context) {
   context.check();
-  if (!drills_ && (input.input.contains("hang_ms") || input.input.contains("fail") || input.input.contains("crash"))) {
+  if (!drills_ &&
+      (input.input.contains("hang_ms") || input.input.contains("fail") || input.input.contains("crash"))) {
     throw ModelError(ErrorCode::kInvalidInput,
                      "hang_ms, fail and crash are failure drills, off on this worker (NOOP_DRILLS=1)");
   }

@@ -7,8 +7,8 @@ namespace gpufleet::models {
 // input "sleep_ms" makes it hold its slot that long, for failure drills. With `cloning` (registry option
 // {"cloning": true}) it accepts a speaker_wav and answers that reference's audio: a drill of the reference
 // plumbing (upload, validation, the worker's path resolution) for fleets without a cloning model.
-// The failure drills ("hang_ms", "fail", "crash": the worker process exits) only with `drills` (the worker's NOOP_DRILLS=1): on a public fleet a
-// client must not be able to make a worker hang or report errors at will.
+// The failure drills ("hang_ms", "fail", "crash": the worker process exits) only with `drills` (the worker's
+// NOOP_DRILLS=1): on a public fleet a client must not be able to make a worker hang or report errors at will.
 class NoopModel final : public Model {
  public:
   explicit NoopModel(bool cloning = false, bool drills = false);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -18,8 +17,12 @@ constexpr char32_t kPad = U'_';
 constexpr char32_t kBos = U'^';
 constexpr char32_t kEos = U'$';
 
-bool ends_sentence(char c) { return c == '.' || c == '!' || c == '?'; }
-bool ends_clause(char c) { return ends_sentence(c) || c == ',' || c == ';' || c == ':'; }
+bool ends_sentence(char c) {
+  return c == '.' || c == '!' || c == '?';
+}
+bool ends_clause(char c) {
+  return ends_sentence(c) || c == ',' || c == ';' || c == ':';
+}
 
 // espeak-ng's IPA for one clause (it may answer in several pieces), joined by spaces.
 std::string clause_ipa(const std::string& clause) {
@@ -53,19 +56,22 @@ PiperVoiceConfig parse_piper_voice_config(std::string_view json_text) {
       config.noise_w = inference.value("noise_w", config.noise_w);
     }
     std::string code = config.espeak_voice;
-    if (json.contains("language") && json["language"].is_object()) code = json["language"].value("code", code);
+    if (json.contains("language") && json["language"].is_object())
+      code = json["language"].value("code", code);
     code = code.substr(0, code.find_first_of("_-"));
     std::transform(code.begin(), code.end(), code.begin(), [](unsigned char c) { return std::tolower(c); });
     if (code.empty()) throw ConfigError("piper voice config: no language (language.code or espeak.voice)");
     config.language = code;
     config.num_speakers = json.value("num_speakers", config.num_speakers);
-    if (json.contains("speaker_id_map")) config.speaker_id_map = json["speaker_id_map"].get<std::map<std::string, int64_t>>();
+    if (json.contains("speaker_id_map"))
+      config.speaker_id_map = json["speaker_id_map"].get<std::map<std::string, int64_t>>();
     if (!json.contains("phoneme_id_map") || !json["phoneme_id_map"].is_object()) {
       throw ConfigError("piper voice config: no phoneme_id_map");
     }
     for (const auto& [symbol, ids] : json["phoneme_id_map"].items()) {
       const std::u32string code_points = utf8_decode(symbol);
-      if (code_points.size() != 1) throw ConfigError("piper voice config: phoneme '" + symbol + "' is not one code point");
+      if (code_points.size() != 1)
+        throw ConfigError("piper voice config: phoneme '" + symbol + "' is not one code point");
       config.phoneme_id_map[code_points[0]] = ids.get<std::vector<int64_t>>();
     }
   } catch (const nlohmann::json::exception& error) {
@@ -73,17 +79,20 @@ PiperVoiceConfig parse_piper_voice_config(std::string_view json_text) {
   }
   for (char32_t symbol : {kPad, kBos, kEos}) {
     if (config.phoneme_id_map.count(symbol) == 0) {
-      throw ConfigError("piper voice config: phoneme_id_map lacks '" + utf8_encode(std::u32string(1, symbol)) + "'");
+      throw ConfigError("piper voice config: phoneme_id_map lacks '" +
+                        utf8_encode(std::u32string(1, symbol)) + "'");
     }
   }
-  if (config.sample_rate == 0 || config.num_speakers == 0) throw ConfigError("piper voice config: zero sample rate or speakers");
+  if (config.sample_rate == 0 || config.num_speakers == 0)
+    throw ConfigError("piper voice config: zero sample rate or speakers");
   return config;
 }
 
 std::vector<std::u32string> espeak_ipa_sentences(const std::string& text, const std::string& voice) {
   std::vector<std::u32string> sentences;
   std::lock_guard lock(espeak_engine_mutex());
-  if (espeak_engine_sample_rate() <= 0) throw ModelError(ErrorCode::kModelError, "espeak-ng could not initialise");
+  if (espeak_engine_sample_rate() <= 0)
+    throw ModelError(ErrorCode::kModelError, "espeak-ng could not initialise");
   if (espeak_SetVoiceByName(voice.c_str()) != EE_OK) {
     throw ModelError(ErrorCode::kModelError, "espeak-ng has no voice '" + voice + "'");
   }

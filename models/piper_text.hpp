@@ -15,7 +15,8 @@ namespace gpufleet::models {
 struct PiperVoiceConfig {
   uint32_t sample_rate = 22050;
   std::string espeak_voice = "en-us";
-  std::string language = "en";  // as the fleet names languages: language.code "en_US" -> "en", else espeak's prefix
+  std::string language =
+      "en";  // as the fleet names languages: language.code "en_US" -> "en", else espeak's prefix
   float noise_scale = 0.667f;
   float length_scale = 1.0f;
   float noise_w = 0.8f;
@@ -24,8 +25,9 @@ struct PiperVoiceConfig {
   std::map<std::string, int64_t> speaker_id_map;
 };
 
-// Parses a Piper voice's `.json` (`audio.sample_rate`, `espeak.voice`, `language.code`, `inference.*`, `phoneme_id_map`,
-// `num_speakers`, `speaker_id_map`). Throws ConfigError: the map must have the PAD, BOS and EOS symbols.
+// Parses a Piper voice's `.json` (`audio.sample_rate`, `espeak.voice`, `language.code`, `inference.*`,
+// `phoneme_id_map`, `num_speakers`, `speaker_id_map`). Throws ConfigError: the map must have the PAD, BOS and
+// EOS symbols.
 PiperVoiceConfig parse_piper_voice_config(std::string_view json_text);
 
 // One sentence's phonemes per element, punctuation kept as Piper keeps it (clauses end in their mark, a

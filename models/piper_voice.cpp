@@ -21,8 +21,8 @@ int64_t speaker_id(const nlohmann::json& input, const PiperVoiceConfig& config) 
   if (speaker->is_string()) {
     auto found = config.speaker_id_map.find(speaker->get<std::string>());
     if (found == config.speaker_id_map.end()) {
-      throw ModelError(ErrorCode::kInvalidInput, "input.speaker: this voice has no speaker '" +
-                                                     speaker->get<std::string>() + "'");
+      throw ModelError(ErrorCode::kInvalidInput,
+                       "input.speaker: this voice has no speaker '" + speaker->get<std::string>() + "'");
     }
     return found->second;
   }
@@ -57,8 +57,8 @@ std::vector<int16_t> to_pcm16(const std::vector<float>& audio) {
 
 }  // namespace
 
-PiperVoice::PiperVoice(std::string name, PiperVoiceConfig config, std::unique_ptr<VitsSynthesizer> synthesizer,
-                       PiperVoiceOptions options)
+PiperVoice::PiperVoice(std::string name, PiperVoiceConfig config,
+                       std::unique_ptr<VitsSynthesizer> synthesizer, PiperVoiceOptions options)
     : config_(std::move(config)), synthesizer_(std::move(synthesizer)), options_(options) {
   if (options_.max_batch == 0) options_.max_batch = 1;
   info_.name = std::move(name);
@@ -72,7 +72,8 @@ PiperVoice::PiperVoice(std::string name, PiperVoiceConfig config, std::unique_pt
 PiperVoice::Prepared PiperVoice::prepare(const ModelInput& input) const {
   const TtsRequest request = parse_tts_request(input.input, info_);  // text, language, and no speaker_wav
   Prepared prepared;
-  prepared.scales = VitsScales{config_.noise_scale, config_.length_scale / speed(input.input), config_.noise_w};
+  prepared.scales =
+      VitsScales{config_.noise_scale, config_.length_scale / speed(input.input), config_.noise_w};
   const int64_t speaker = speaker_id(input.input, config_);
   for (const auto& phonemes : espeak_ipa_sentences(request.text, config_.espeak_voice)) {
     prepared.sentences.push_back(VitsSequence{piper_phoneme_ids(phonemes, config_), speaker});
@@ -105,7 +106,8 @@ std::vector<BatchOutcome> PiperVoice::run_batch(const std::vector<BatchItem>& it
   }
   for (auto& [scales, sentences] : groups) {
     std::stable_sort(sentences.begin(), sentences.end(), [&](const auto& a, const auto& b) {
-      return prepared[a.first].sentences[a.second].ids.size() > prepared[b.first].sentences[b.second].ids.size();
+      return prepared[a.first].sentences[a.second].ids.size() >
+             prepared[b.first].sentences[b.second].ids.size();
     });
     for (size_t start = 0; start < sentences.size(); start += options_.max_batch) {
       std::vector<std::pair<size_t, size_t>> pass;
@@ -133,7 +135,8 @@ std::vector<BatchOutcome> PiperVoice::run_batch(const std::vector<BatchItem>& it
       }
     }
   }
-  const auto silence = static_cast<size_t>(options_.sentence_silence_s * static_cast<float>(config_.sample_rate));
+  const auto silence =
+      static_cast<size_t>(options_.sentence_silence_s * static_cast<float>(config_.sample_rate));
   for (size_t i = 0; i < items.size(); ++i) {
     if (outcomes[i].error) continue;
     std::vector<float> joined;

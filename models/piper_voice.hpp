@@ -14,7 +14,7 @@
 namespace gpufleet::models {
 
 struct PiperVoiceOptions {
-  uint32_t max_batch = 1;          // sentences per forward pass
+  uint32_t max_batch = 1;           // sentences per forward pass
   float sentence_silence_s = 0.2f;  // pause after each sentence, as Piper makes it
 };
 

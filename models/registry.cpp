@@ -19,11 +19,14 @@ constexpr size_t kMaxConfigBytes = 1 << 20;
 // A loaded model under the name its spec gives it: one backend can serve several named models.
 class NamedModel final : public Model {
  public:
-  NamedModel(std::unique_ptr<Model> inner, const std::string& name) : inner_(std::move(inner)), info_(inner_->info()) {
+  NamedModel(std::unique_ptr<Model> inner, const std::string& name)
+      : inner_(std::move(inner)), info_(inner_->info()) {
     info_.name = name;
   }
   const protocol::ModelInfo& info() const override { return info_; }
-  ModelOutput run(const ModelInput& input, JobContext& context) override { return inner_->run(input, context); }
+  ModelOutput run(const ModelInput& input, JobContext& context) override {
+    return inner_->run(input, context);
+  }
   bool batches() const override { return inner_->batches(); }
   std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items) override {
     return inner_->run_batch(items);
@@ -52,12 +55,13 @@ std::string string_field(const nlohmann::json& entry, const char* field, const s
   return value->get<std::string>();
 }
 
-uint32_t uint_field(const nlohmann::json& entry, const char* field, const std::string& where, uint32_t fallback,
-                    uint32_t min, uint32_t max) {
+uint32_t uint_field(const nlohmann::json& entry, const char* field, const std::string& where,
+                    uint32_t fallback, uint32_t min, uint32_t max) {
   auto value = entry.find(field);
   if (value == entry.end()) return fallback;
   if (!value->is_number_integer() || value->get<int64_t>() < min || value->get<int64_t>() > max) {
-    bad(where, std::string(field) + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    bad(where, std::string(field) + " must be an integer in [" + std::to_string(min) + ", " +
+                   std::to_string(max) + "]");
   }
   return static_cast<uint32_t>(value->get<int64_t>());
 }
@@ -65,15 +69,17 @@ uint32_t uint_field(const nlohmann::json& entry, const char* field, const std::s
 ModelSpec parse_entry(const nlohmann::json& entry, size_t index, const std::filesystem::path& base_dir) {
   std::string where = "models[" + std::to_string(index) + "]";
   if (!entry.is_object()) bad(where, "must be an object");
-  static const std::set<std::string> kFields{"name",  "kind",       "backend",            "files",  "device",
-                                             "dtype", "max_batch", "max_queue_delay_ms", "warmup", "options"};
+  static const std::set<std::string> kFields{"name",   "kind",   "backend",   "files",
+                                             "device", "dtype",  "max_batch", "max_queue_delay_ms",
+                                             "warmup", "options"};
   for (const auto& [field, value] : entry.items()) {
     if (kFields.count(field) == 0) bad(where, "unknown field '" + field + "'");
   }
   ModelSpec spec;
   spec.name = string_field(entry, "name", where, "", true);
   static const std::regex kName("[a-z0-9][a-z0-9._-]{0,63}");
-  if (!std::regex_match(spec.name, kName)) bad(where, "name must be 1-64 of a-z 0-9 . _ - (got '" + spec.name + "')");
+  if (!std::regex_match(spec.name, kName))
+    bad(where, "name must be 1-64 of a-z 0-9 . _ - (got '" + spec.name + "')");
   where += " (" + spec.name + ")";
   spec.backend = string_field(entry, "backend", where, "", true);
   spec.kind = string_field(entry, "kind", where, is_video_backend(spec.backend) ? "video" : "tts");
@@ -123,14 +129,16 @@ std::unique_ptr<Model> load_piper_voice(const ModelSpec& spec, const ModelResour
   PiperVoiceOptions options;
   options.max_batch = spec.max_batch;
   for (const auto& [key, value] : spec.options.items()) {
-    if (key == "sentence_silence_s" && value.is_number() && value.get<double>() >= 0 && value.get<double>() <= 5) {
+    if (key == "sentence_silence_s" && value.is_number() && value.get<double>() >= 0 &&
+        value.get<double>() <= 5) {
       options.sentence_silence_s = value.get<float>();
     } else {
       throw ConfigError(where + "options." + key + ": piper voices take only sentence_silence_s (0-5)");
     }
   }
   auto text = read_file(spec.files.at("config"), kMaxConfigBytes * 8);
-  if (!text) throw ModelError(ErrorCode::kModelError, where + "cannot read " + spec.files.at("config").string());
+  if (!text)
+    throw ModelError(ErrorCode::kModelError, where + "cannot read " + spec.files.at("config").string());
   PiperVoiceConfig config = parse_piper_voice_config(*text);
   if (!resources.load_vits) throw ConfigError(where + "piper voices need the worker's LibTorch plugin");
   return std::make_unique<PiperVoice>(spec.name, std::move(config),
@@ -147,7 +155,8 @@ std::unique_ptr<Model> create_builtin_model(const std::string& name) {
 }
 
 const std::vector<std::string>& known_backends() {
-  static const std::vector<std::string> backends{"espeak", "liveportrait", "noop", "piper", "portrait", "wav2lip", "xtts"};
+  static const std::vector<std::string> backends{"espeak",   "liveportrait", "noop", "piper",
+                                                 "portrait", "wav2lip",      "xtts"};
   return backends;
 }
 
@@ -155,20 +164,23 @@ bool is_video_backend(const std::string& backend) {
   return backend == "portrait" || backend == "liveportrait" || backend == "wav2lip";
 }
 
-std::vector<ModelSpec> parse_model_registry(std::string_view json_text, const std::filesystem::path& base_dir) {
+std::vector<ModelSpec> parse_model_registry(std::string_view json_text,
+                                            const std::filesystem::path& base_dir) {
   auto json = nlohmann::json::parse(json_text, nullptr, false);
   if (json.is_discarded()) throw ConfigError("model registry: not valid JSON");
   if (!json.is_object() || !json.contains("models") || !json["models"].is_array()) {
     throw ConfigError("model registry: expected {\"models\": [...]}");
   }
   for (const auto& [field, value] : json.items()) {
-    if (field != "models" && field != "comment") throw ConfigError("model registry: unknown field '" + field + "'");
+    if (field != "models" && field != "comment")
+      throw ConfigError("model registry: unknown field '" + field + "'");
   }
   std::vector<ModelSpec> specs;
   std::set<std::string> names;
   for (size_t i = 0; i < json["models"].size(); ++i) {
     ModelSpec spec = parse_entry(json["models"][i], i, base_dir);
-    if (!names.insert(spec.name).second) throw ConfigError("model registry: model '" + spec.name + "' is listed twice");
+    if (!names.insert(spec.name).second)
+      throw ConfigError("model registry: model '" + spec.name + "' is listed twice");
     specs.push_back(std::move(spec));
   }
   if (specs.empty()) throw ConfigError("model registry: lists no model");
@@ -206,26 +218,31 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
   for (const auto& [role, path] : spec.files) {
     std::error_code ec;
     // "dir": a folder of modules (the neural video backends); every other role is one file.
-    const bool found = role == "dir" ? std::filesystem::is_directory(path, ec) : std::filesystem::is_regular_file(path, ec);
+    const bool found =
+        role == "dir" ? std::filesystem::is_directory(path, ec) : std::filesystem::is_regular_file(path, ec);
     if (!found) {
-      throw ModelError(ErrorCode::kModelError, (role == "dir" ? "folder '" : "file '") + role + "' not found: " + path.string());
+      throw ModelError(ErrorCode::kModelError,
+                       (role == "dir" ? "folder '" : "file '") + role + "' not found: " + path.string());
     }
   }
   std::unique_ptr<Model> model;
   if (spec.backend == "piper") {
     model = load_piper_voice(spec, resources);
   } else if (spec.backend == "xtts") {
-    if (!resources.load_torch_model) throw ConfigError("model " + spec.name + ": xtts needs the worker's LibTorch plugin");
+    if (!resources.load_torch_model)
+      throw ConfigError("model " + spec.name + ": xtts needs the worker's LibTorch plugin");
     model = resources.load_torch_model(spec);
   } else if (is_video_backend(spec.backend)) {
     if (!resources.load_video_model) {
-      throw ConfigError("model " + spec.name + ": this build has no video support (OpenCV and FFmpeg were not found)");
+      throw ConfigError("model " + spec.name +
+                        ": this build has no video support (OpenCV and FFmpeg were not found)");
     }
     model = resources.load_video_model(spec);
   } else if (spec.backend == "noop") {
     for (const auto& [key, value] : spec.options.items()) {
       if (key != "cloning" || !value.is_boolean()) {
-        throw ConfigError("model " + spec.name + ": options." + key + ": noop takes only cloning (true/false)");
+        throw ConfigError("model " + spec.name + ": options." + key +
+                          ": noop takes only cloning (true/false)");
       }
     }
     model = std::make_unique<NoopModel>(spec.options.value("cloning", false), resources.noop_drills);
@@ -236,7 +253,8 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
     throw ConfigError("backend " + spec.backend + " runs one job at a time: max_batch must be 1");
   }
   if (model->info().kind != spec.kind) {
-    throw ConfigError("backend " + spec.backend + " serves " + model->info().kind + " jobs, not " + spec.kind);
+    throw ConfigError("backend " + spec.backend + " serves " + model->info().kind + " jobs, not " +
+                      spec.kind);
   }
   if (spec.name == model->info().name) return model;
   return std::make_unique<NamedModel>(std::move(model), spec.name);

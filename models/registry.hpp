@@ -20,10 +20,11 @@
 namespace gpufleet::models {
 
 struct ModelSpec {
-  std::string name;                                   // what clients ask for; unique per worker
-  std::string kind = "tts";                           // tts | video
-  std::string backend;                                // espeak | noop | piper | xtts | portrait | liveportrait | wav2lip
-  std::map<std::string, std::filesystem::path> files;  // role -> file, relative paths from the config's folder
+  std::string name;          // what clients ask for; unique per worker
+  std::string kind = "tts";  // tts | video
+  std::string backend;       // espeak | noop | piper | xtts | portrait | liveportrait | wav2lip
+  std::map<std::string, std::filesystem::path>
+      files;                                          // role -> file, relative paths from the config's folder
   std::string device = "auto";                        // auto | cpu | cuda | cuda:N | mps
   std::string dtype = "float32";                      // float32 | float16 | bfloat16
   uint32_t max_batch = 1;                             // jobs run together at most
@@ -39,7 +40,8 @@ bool is_video_backend(const std::string& backend);
 
 // Parses a registry file's text. `base_dir` resolves relative file paths. Throws ConfigError naming the
 // model and field at fault; unknown fields are refused too, so that a typo does not go unnoticed.
-std::vector<ModelSpec> parse_model_registry(std::string_view json_text, const std::filesystem::path& base_dir);
+std::vector<ModelSpec> parse_model_registry(std::string_view json_text,
+                                            const std::filesystem::path& base_dir);
 std::vector<ModelSpec> read_model_registry(const std::filesystem::path& file);
 // WORKER_MODELS=espeak,noop: each name is a built-in backend with default settings.
 std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names);
@@ -48,12 +50,13 @@ std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names);
 // worker's settings that built-in models follow.
 struct ModelResources {
   bool noop_drills = false;  // NOOP_DRILLS=1: the noop model's hang_ms/fail drills are served
-  std::function<std::unique_ptr<VitsSynthesizer>(const std::filesystem::path& file, const std::string& device)>
+  std::function<std::unique_ptr<VitsSynthesizer>(const std::filesystem::path& file,
+                                                 const std::string& device)>
       load_vits;
   // Backends that live wholly in the LibTorch plugin ("xtts").
   std::function<std::unique_ptr<Model>(const ModelSpec& spec)> load_torch_model;
-  // The talking-head backends ("portrait"; "liveportrait" and "wav2lip" with the LibTorch plugin's renderers),
-  // where the build has OpenCV and FFmpeg (models/video).
+  // The talking-head backends ("portrait"; "liveportrait" and "wav2lip" with the LibTorch plugin's
+  // renderers), where the build has OpenCV and FFmpeg (models/video).
   std::function<std::unique_ptr<Model>(const ModelSpec& spec)> load_video_model;
 };
 

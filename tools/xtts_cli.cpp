@@ -61,9 +61,10 @@ int main(int argc, char** argv) {
   }
   try {
     const std::string device_name = args.count("device") ? args["device"] : "auto";
-    const torch::Device device = device_name == "cuda" || (device_name == "auto" && torch::cuda::is_available())
-                                     ? torch::Device(torch::kCUDA)
-                                     : torch::Device(torch::kCPU);
+    const torch::Device device =
+        device_name == "cuda" || (device_name == "auto" && torch::cuda::is_available())
+            ? torch::Device(torch::kCUDA)
+            : torch::Device(torch::kCPU);
     at::globalContext().setAllowTF32CuDNN(tf32);
     at::globalContext().setAllowTF32CuBLAS(tf32);
     const auto started = std::chrono::steady_clock::now();
@@ -78,21 +79,25 @@ int main(int argc, char** argv) {
     if (args.count("max-codes")) options.max_codes = std::stoll(args["max-codes"]);
     if (args.count("seed")) options.seed = std::stoull(args["seed"]);
     if (!greedy) {
-      xtts::XttsGpt::Sampling sampling{engine->config().temperature, engine->config().top_k, engine->config().top_p,
-                                       engine->config().repetition_penalty};
+      xtts::XttsGpt::Sampling sampling{engine->config().temperature, engine->config().top_k,
+                                       engine->config().top_p, engine->config().repetition_penalty};
       if (args.count("temperature")) sampling.temperature = std::stod(args["temperature"]);
       if (args.count("top-k")) sampling.top_k = std::stoll(args["top-k"]);
       if (args.count("top-p")) sampling.top_p = std::stod(args["top-p"]);
-      if (args.count("repetition-penalty")) sampling.repetition_penalty = std::stod(args["repetition-penalty"]);
+      if (args.count("repetition-penalty"))
+        sampling.repetition_penalty = std::stod(args["repetition-penalty"]);
       options.sampling = sampling;
     }
     const auto loaded = std::chrono::steady_clock::now();
-    const auto result = engine->synthesize(args["text"], args.count("language") ? args["language"] : "en", voice, options);
+    const auto result =
+        engine->synthesize(args["text"], args.count("language") ? args["language"] : "en", voice, options);
     const auto done = std::chrono::steady_clock::now();
 
-    auto samples = (result.wav.to(torch::kCPU).clamp(-1.0, 1.0) * 32767.0).round().to(torch::kInt16).contiguous();
+    auto samples =
+        (result.wav.to(torch::kCPU).clamp(-1.0, 1.0) * 32767.0).round().to(torch::kInt16).contiguous();
     std::vector<int16_t> pcm(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
-    write_file_atomically(args["out"], encode_wav_pcm16(pcm, static_cast<uint32_t>(engine->config().output_sample_rate)));
+    write_file_atomically(args["out"],
+                          encode_wav_pcm16(pcm, static_cast<uint32_t>(engine->config().output_sample_rate)));
     if (args.count("dump")) {
       const std::string mode = greedy ? "greedy" : "sampled";
       xtts::TensorMap dump{{"ref.audio_22k", xtts::to_owned(voice.audio_22k)},
@@ -105,10 +110,12 @@ int main(int argc, char** argv) {
                            {mode + ".wav", xtts::to_owned(result.wav)}};
       xtts::write_safetensors(std::filesystem::path(args["dump"]) / "xtts_dump.safetensors", dump);
     }
-    const double audio_s = static_cast<double>(pcm.size()) / static_cast<double>(engine->config().output_sample_rate);
+    const double audio_s =
+        static_cast<double>(pcm.size()) / static_cast<double>(engine->config().output_sample_rate);
     const double synth_s = std::chrono::duration<double>(done - loaded).count();
-    std::printf("%s: %ld codes, %.2f s of audio in %.2f s (RTF %.3f, load %.2f s, device %s)\n", args["out"].c_str(),
-                static_cast<long>(result.codes.size(1)), audio_s, synth_s, audio_s > 0 ? synth_s / audio_s : 0.0,
+    std::printf("%s: %ld codes, %.2f s of audio in %.2f s (RTF %.3f, load %.2f s, device %s)\n",
+                args["out"].c_str(), static_cast<long>(result.codes.size(1)), audio_s, synth_s,
+                audio_s > 0 ? synth_s / audio_s : 0.0,
                 std::chrono::duration<double>(loaded - started).count(), device.str().c_str());
   } catch (const std::exception& error) {
     std::fprintf(stderr, "gpufleet-xtts: %s\n", error.what());

@@ -15,10 +15,12 @@ const BatchPolicy& BatchQueue::policy(const std::string& model) const {
   return found == policies_.end() ? single_ : found->second;
 }
 
-void BatchQueue::push(PendingJob job) { jobs_.push_back(std::move(job)); }
+void BatchQueue::push(PendingJob job) {
+  jobs_.push_back(std::move(job));
+}
 
 std::optional<std::vector<PendingJob>> BatchQueue::take(SteadyClock::time_point now,
-                                                         SteadyClock::time_point* next_check) {
+                                                        SteadyClock::time_point* next_check) {
   *next_check = SteadyClock::time_point::max();
   std::set<std::string> seen;
   for (const auto& oldest : jobs_) {
@@ -40,7 +42,9 @@ std::optional<std::vector<PendingJob>> BatchQueue::take_any() {
   return extract(model, policy(model).max_batch);
 }
 
-std::vector<PendingJob> BatchQueue::join(const std::string& model, size_t room) { return extract(model, room); }
+std::vector<PendingJob> BatchQueue::join(const std::string& model, size_t room) {
+  return extract(model, room);
+}
 
 void BatchQueue::close_join(const std::string& model) {
   auto found = joining_.find(model);

@@ -43,7 +43,8 @@ class BatchQueue {
   void push(PendingJob job);
   // The next batch that is ready at `now` (jobs of one model, in arrival order). Otherwise nothing, and
   // `*next_check` says when one will be ready (time_point::max() when the queue is empty).
-  std::optional<std::vector<PendingJob>> take(SteadyClock::time_point now, SteadyClock::time_point* next_check);
+  std::optional<std::vector<PendingJob>> take(SteadyClock::time_point now,
+                                              SteadyClock::time_point* next_check);
   // Everything, at once (when a worker stops waiting for batches to fill).
   std::optional<std::vector<PendingJob>> take_any();
   // Up to `room` jobs of `model`, oldest first, for a batch of it that is running; they do not wait for
@@ -64,7 +65,7 @@ class BatchQueue {
 
   std::map<std::string, BatchPolicy> policies_;
   BatchPolicy single_;
-  std::deque<PendingJob> jobs_;  // arrival order
+  std::deque<PendingJob> jobs_;         // arrival order
   std::map<std::string, int> joining_;  // running batches that take newcomers, by model
 };
 

@@ -6,8 +6,8 @@
 
 #include <charconv>
 
-// Only a LibTorch built with CUDA: Debian's CPU LibTorch ships the c10/cuda headers but not the header its CUDA
-// build generates, and a machine may have the CUDA toolkit's headers beside a CPU LibTorch.
+// Only a LibTorch built with CUDA: Debian's CPU LibTorch ships the c10/cuda headers but not the header its
+// CUDA build generates, and a machine may have the CUDA toolkit's headers beside a CPU LibTorch.
 #if __has_include(<c10/cuda/impl/cuda_cmake_macros.h>) && __has_include(<cuda_runtime_api.h>)
 #include <c10/cuda/CUDACachingAllocator.h>
 #define GPUFLEET_HAS_CUDA_ALLOCATOR 1
@@ -62,7 +62,8 @@ std::optional<uint64_t> device_memory_reserved(const DeviceInfo& device) {
 #ifdef GPUFLEET_HAS_CUDA_ALLOCATOR
   if (device.type == "cuda" && torch::cuda::is_available()) {
     // Stat index 0 is the aggregate over pool types, in LibTorch 1.13 and 2.x alike.
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device.index));
+    const auto stats =
+        c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device.index));
     return static_cast<uint64_t>(stats.reserved_bytes[0].current);
   }
 #else

@@ -11,7 +11,7 @@ namespace gpufleet::worker {
 struct DeviceInfo {
   std::string type = "cpu";  // "cuda", "mps" or "cpu"
   int index = 0;
-  std::string name;          // e.g. "cuda:0"
+  std::string name;  // e.g. "cuda:0"
   bool cuda_available = false;
   int cuda_devices = 0;
   bool mps_available = false;

@@ -1,7 +1,5 @@
 #include "worker/job_runner.hpp"
 
-#include "common/utf8.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/job.hpp"
+#include "common/utf8.hpp"
 #include "common/wav.hpp"
 #include "models/audio_stream.hpp"
 
@@ -21,7 +20,8 @@ namespace gpufleet::worker {
 JobRunner::JobRunner(std::map<std::string, std::unique_ptr<models::Model>> models,
                      std::filesystem::path storage_root, std::function<void()> on_out_of_memory,
                      std::filesystem::path input_root)
-    : models_(std::move(models)), storage_root_(std::move(storage_root)),
+    : models_(std::move(models)),
+      storage_root_(std::move(storage_root)),
       input_root_(input_root.empty() ? storage_root_ / "inputs" : std::move(input_root)),
       on_out_of_memory_(std::move(on_out_of_memory)) {}
 
@@ -59,9 +59,9 @@ void record_error(protocol::JobResult& result, std::exception_ptr error) {
     result.error_message = fleet_error.what();
   } catch (const std::exception& other) {
     const std::string message = other.what();
-    result.error_code = std::string(to_string(message.find("out of memory") != std::string::npos
-                                                  ? ErrorCode::kOutOfMemory
-                                                  : ErrorCode::kModelError));
+    result.error_code =
+        std::string(to_string(message.find("out of memory") != std::string::npos ? ErrorCode::kOutOfMemory
+                                                                                 : ErrorCode::kModelError));
     result.error_message = message;
   } catch (...) {
     result.error_code = std::string(to_string(ErrorCode::kModelError));
@@ -129,7 +129,8 @@ class JobRunner::Feed final : public models::BatchFeed {
       models::ModelInput input;
       try {
         if (&runner_.admit(*task.job, input) != &model_) {
-          throw ModelError(ErrorCode::kModelError, "job " + task.job->job_id + " was offered to a batch of another model");
+          throw ModelError(ErrorCode::kModelError,
+                           "job " + task.job->job_id + " was offered to a batch of another model");
         }
         items.push_back(add(task, std::move(input)));
       } catch (...) {
@@ -149,9 +150,11 @@ class JobRunner::Feed final : public models::BatchFeed {
     auto result = result_for(*entry.task.job);
     try {
       if (outcome.error) std::rethrow_exception(outcome.error);
-      if (!outcome.output) throw ModelError(ErrorCode::kModelError, "model answered neither output nor error");
+      if (!outcome.output)
+        throw ModelError(ErrorCode::kModelError, "model answered neither output nor error");
       entry.task.context->check();  // a job stopped while it finished writes nothing
-      result.result_json = runner_.store(*entry.task.job, *outcome.output, elapsed_ms(entry), entries_.size());
+      result.result_json =
+          runner_.store(*entry.task.job, *outcome.output, elapsed_ms(entry), entries_.size());
       result.ok = true;
     } catch (...) {
       record_error(result, std::current_exception());
@@ -180,7 +183,8 @@ class JobRunner::Feed final : public models::BatchFeed {
   };
 
   static double elapsed_ms(const Entry& entry) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - entry.started).count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - entry.started)
+        .count();
   }
 
   void complete(Entry& entry, protocol::JobResult result) {
@@ -216,7 +220,9 @@ std::vector<protocol::JobResult> JobRunner::run_batch(const std::vector<Task>& t
       for (size_t i = 0; i < tasks.size(); ++i) index_[tasks[i].job] = i;
     }
     std::vector<Task> more(const std::string&, size_t) override { return {}; }
-    void done(const Task& task, protocol::JobResult result) override { results_[index_.at(task.job)] = std::move(result); }
+    void done(const Task& task, protocol::JobResult result) override {
+      results_[index_.at(task.job)] = std::move(result);
+    }
 
    private:
     std::vector<protocol::JobResult>& results_;
@@ -235,7 +241,8 @@ void JobRunner::run_continuous(const std::vector<Task>& tasks, TaskSource& sourc
     models::ModelInput input;
     try {
       models::Model& model = admit(*task.job, input);
-      auto feed = std::find_if(feeds.begin(), feeds.end(), [&](const auto& f) { return &f->model() == &model; });
+      auto feed =
+          std::find_if(feeds.begin(), feeds.end(), [&](const auto& f) { return &f->model() == &model; });
       if (feed == feeds.end()) {
         feeds.push_back(std::make_unique<Feed>(*this, model, task.job->model, source));
         feed = feeds.end() - 1;
@@ -283,7 +290,8 @@ void JobRunner::resolve_reference(models::ModelInput& model_input) const {
   auto& input = model_input.input;
   if (!input.is_object()) return;
   auto speaker = input.find("speaker_wav");
-  if (speaker == input.end() || !speaker->is_string() || speaker->get_ref<const std::string&>().empty()) return;
+  if (speaker == input.end() || !speaker->is_string() || speaker->get_ref<const std::string&>().empty())
+    return;
   // The gateway checked it too; a worker trusts no path it is sent.
   const auto relative = relative_reference(speaker->get_ref<const std::string&>(), input_root_);
   const auto file = relative ? resolve_inside(input_root_, *relative) : std::nullopt;
@@ -297,7 +305,9 @@ void JobRunner::resolve_reference(models::ModelInput& model_input) const {
 
 void JobRunner::resolve_video_inputs(nlohmann::json& input) const {
   if (!input.is_object()) throw ModelError(ErrorCode::kInvalidRequest, "input must be a JSON object");
-  auto resolve = [&input](const char* field, const std::function<std::optional<std::filesystem::path>(const std::string&)>& find) {
+  auto resolve = [&input](
+                     const char* field,
+                     const std::function<std::optional<std::filesystem::path>(const std::string&)>& find) {
     auto value = input.find(field);
     if (value == input.end() || !value->is_string() || value->get_ref<const std::string&>().empty()) {
       throw ModelError(ErrorCode::kMissingField, std::string(field) + " is required");
@@ -324,15 +334,16 @@ void JobRunner::resolve_video_inputs(nlohmann::json& input) const {
   });
 }
 
-std::string JobRunner::store(const protocol::Job& job, const models::ModelOutput& output, double generation_ms,
-                             size_t batch_size) const {
+std::string JobRunner::store(const protocol::Job& job, const models::ModelOutput& output,
+                             double generation_ms, size_t batch_size) const {
   nlohmann::json json{{"generation_time_ms", generation_ms}, {"batch_size", batch_size}};
   if (output.details.is_object()) {
     for (const auto& [key, value] : output.details.items()) json[key] = value;
   }
   if (output.file) {
     const auto& file = *output.file;
-    const auto path = storage_root_ / file.folder / (job.job_id + "-" + std::to_string(job.attempt) + "." + file.extension);
+    const auto path =
+        storage_root_ / file.folder / (job.job_id + "-" + std::to_string(job.attempt) + "." + file.extension);
     std::error_code error;
     const auto bytes = std::filesystem::file_size(file.path, error);
     move_file_durably(file.path, path);

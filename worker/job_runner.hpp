@@ -45,7 +45,8 @@ class JobRunner {
   // `source` while it runs and handing each result to `source` the moment it is stored.
   void run_continuous(const std::vector<Task>& tasks, TaskSource& source) const;
   std::vector<protocol::ModelInfo> model_infos() const;
-  // The speaker references each model holds a voice for in memory, by model (see Model::references_in_memory).
+  // The speaker references each model holds a voice for in memory, by model (see
+  // Model::references_in_memory).
   std::vector<protocol::ModelVoices> voices_in_memory() const;
   const std::filesystem::path& storage_root() const { return storage_root_; }
 

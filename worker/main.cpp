@@ -2,14 +2,13 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/config.hpp"
-
 #include "common/logging.hpp"
 #include "worker/torch_runtime.hpp"
 #include "worker/worker.hpp"
@@ -19,7 +18,9 @@
 
 namespace {
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop.store(true); }
+void on_signal(int) {
+  g_stop.store(true);
+}
 }  // namespace
 
 namespace {
@@ -27,9 +28,12 @@ namespace {
 // `gpufleet-worker --print-device`: which device this host would use, as JSON, without joining a fleet.
 int print_device() {
   auto device = gpufleet::worker::load_torch_runtime()->select_device(gpufleet::env_string("DEVICE", "auto"));
-  nlohmann::json json{{"device", device.type},          {"name", device.name},
-                      {"cuda_available", device.cuda_available}, {"cuda_devices", device.cuda_devices},
-                      {"mps_available", device.mps_available},   {"torch_version", device.torch_version}};
+  nlohmann::json json{{"device", device.type},
+                      {"name", device.name},
+                      {"cuda_available", device.cuda_available},
+                      {"cuda_devices", device.cuda_devices},
+                      {"mps_available", device.mps_available},
+                      {"torch_version", device.torch_version}};
   std::cout << json.dump() << std::endl;
   return 0;
 }
@@ -59,7 +63,8 @@ int main(int argc, char** argv) {
     models::ModelResources resources;
     resources.noop_drills = env_string("NOOP_DRILLS", "0") == "1";
     // A model on "auto" runs where the worker does, so DEVICE=cuda:N pins a worker and its models to one GPU.
-    resources.load_vits = [&torch, &device](const std::filesystem::path& file, const std::string& model_device) {
+    resources.load_vits = [&torch, &device](const std::filesystem::path& file,
+                                            const std::string& model_device) {
       return torch->load_vits(file, model_device == "auto" ? device.name : model_device);
     };
     resources.load_torch_model = [&torch, &device, &config](const models::ModelSpec& spec) {
@@ -82,7 +87,8 @@ int main(int argc, char** argv) {
       try {
         auto model = models::load_model(spec, resources);
         if (spec.warmup) models::warm_up(*model);
-        spdlog::info("model {} loaded ({}, {})", spec.name, spec.backend, spec.warmup ? "warmed up" : "no warm-up");
+        spdlog::info("model {} loaded ({}, {})", spec.name, spec.backend,
+                     spec.warmup ? "warmed up" : "no warm-up");
         loaded[spec.name] = std::move(model);
       } catch (const std::exception& error) {
         // A model that fails to load is reported and not announced; the worker serves the rest.
@@ -95,9 +101,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto* runtime = torch.get();
-    auto runner = std::make_unique<worker::JobRunner>(std::move(loaded), config.storage_root,
-                                                      [runtime] { runtime->release_cached_memory(); },
-                                                      config.input_root);
+    auto runner = std::make_unique<worker::JobRunner>(
+        std::move(loaded), config.storage_root, [runtime] { runtime->release_cached_memory(); },
+        config.input_root);
     auto worker = std::make_unique<worker::Worker>(config, device, std::move(runner), std::move(failed));
     worker->set_memory_probe([runtime, device] { return runtime->memory_reserved(device); });
     worker->run(g_stop);

@@ -7,7 +7,8 @@
 namespace gpufleet::worker {
 
 inline c10::Device torch_device(const DeviceInfo& device) {
-  if (device.type == "cuda") return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device.index));
+  if (device.type == "cuda")
+    return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device.index));
   if (device.type == "mps") return c10::Device(c10::DeviceType::MPS);
   return c10::Device(c10::DeviceType::CPU);
 }

@@ -34,14 +34,19 @@ class PluginRuntime final : public TorchRuntime {
     // Not dlclose()d: LibTorch and CUDA register process-wide state that must outlive static destructors.
     (void)handle_;
   }
-  DeviceInfo select_device(const std::string& requested) override { return runtime_->select_device(requested); }
+  DeviceInfo select_device(const std::string& requested) override {
+    return runtime_->select_device(requested);
+  }
   void release_cached_memory() override { runtime_->release_cached_memory(); }
-  std::optional<uint64_t> memory_reserved(const DeviceInfo& device) override { return runtime_->memory_reserved(device); }
+  std::optional<uint64_t> memory_reserved(const DeviceInfo& device) override {
+    return runtime_->memory_reserved(device);
+  }
   std::unique_ptr<models::VitsSynthesizer> load_vits(const std::filesystem::path& file,
                                                      const std::string& device) override {
     return runtime_->load_vits(file, device);
   }
-  std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec, const std::string& device) override {
+  std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec,
+                                            const std::string& device) override {
     return runtime_->load_model(spec, device);
   }
   std::unique_ptr<video::FaceRenderer> load_face_renderer(const models::ModelSpec& spec,

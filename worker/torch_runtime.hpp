@@ -1,11 +1,11 @@
 #pragma once
 // What the worker needs from LibTorch, behind a plugin boundary. LibTorch lives in a separate shared library
-// (libgpufleet_torch.so) that the worker loads with dlopen(RTLD_LOCAL): PyTorch's CUDA wheels export their own
-// copies of libstdc++ symbols (std::filesystem among them) that, linked into the executable, took precedence
-// over the system's and crashed (seen with PyTorch 2.11 on an H100 host). Loaded locally, they cannot.
-// TorchScript model backends plug in at the same boundary. Objects cross it by their C++ interfaces, so the
-// plugin must be built with the worker's compiler and C++ ABI (_GLIBCXX_USE_CXX11_ABI; PyTorch 2.x wheels
-// use the new one, as Debian does).
+// (libgpufleet_torch.so) that the worker loads with dlopen(RTLD_LOCAL): PyTorch's CUDA wheels export their
+// own copies of libstdc++ symbols (std::filesystem among them) that, linked into the executable, took
+// precedence over the system's and crashed (seen with PyTorch 2.11 on an H100 host). Loaded locally, they
+// cannot. TorchScript model backends plug in at the same boundary. Objects cross it by their C++ interfaces,
+// so the plugin must be built with the worker's compiler and C++ ABI (_GLIBCXX_USE_CXX11_ABI; PyTorch 2.x
+// wheels use the new one, as Debian does).
 
 #include <filesystem>
 #include <memory>
@@ -33,7 +33,8 @@ class TorchRuntime {
                                                              const std::string& device) = 0;
   // Models that live wholly in the plugin (backend "xtts", see xtts_model.hpp). Throws ConfigError for a
   // backend the plugin does not have.
-  virtual std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec, const std::string& device) = 0;
+  virtual std::unique_ptr<models::Model> load_model(const models::ModelSpec& spec,
+                                                    const std::string& device) = 0;
   // Neural talking-head renderers (backends "liveportrait", "wav2lip", see torchscript_video.hpp); the video
   // job around them is models/video/talking_head.hpp.
   virtual std::unique_ptr<video::FaceRenderer> load_face_renderer(const models::ModelSpec& spec,

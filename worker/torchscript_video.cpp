@@ -39,7 +39,8 @@ double number_option(const nlohmann::json& options, const char* key, double fall
   auto value = options.find(key);
   if (value == options.end()) return fallback;
   if (!value->is_number() || value->get<double>() < low || value->get<double>() > high) {
-    throw ConfigError(where + key + " must be a number from " + std::to_string(low) + " to " + std::to_string(high));
+    throw ConfigError(where + key + " must be a number from " + std::to_string(low) + " to " +
+                      std::to_string(high));
   }
   return value->get<double>();
 }
@@ -48,7 +49,8 @@ torch::jit::Module load_module(const Common& common, const char* name) {
   const fs::path file = common.dir / name;
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) {
-    throw ModelError(ErrorCode::kModelError, "missing TorchScript module " + file.filename().string() + " in files.dir");
+    throw ModelError(ErrorCode::kModelError,
+                     "missing TorchScript module " + file.filename().string() + " in files.dir");
   }
   try {
     auto module = torch::jit::load(file.string(), common.torch_device);
@@ -84,10 +86,12 @@ auto guarded(const std::string& during, Work&& work) {
 }
 
 // `what`'s output [B, 3, S, S] in [0, 1], checked, -> B BGR uint8 HWC images in `out`.
-void write_images(const torch::Tensor& images, int64_t batch, int size, bool rgb, const char* what, uint8_t* out) {
+void write_images(const torch::Tensor& images, int64_t batch, int size, bool rgb, const char* what,
+                  uint8_t* out) {
   if (images.dim() != 4 || images.size(0) != batch || images.size(1) != 3 || images.size(2) != size ||
       images.size(3) != size) {
-    throw ModelError(ErrorCode::kModelError, std::string(what) + " must return [batch, 3, crop_size, crop_size]");
+    throw ModelError(ErrorCode::kModelError,
+                     std::string(what) + " must return [batch, 3, crop_size, crop_size]");
   }
   auto frames = images.to(torch::kFloat32).clamp(0, 1).mul(255).round().to(torch::kUInt8);
   if (rgb) frames = frames.flip({1});
@@ -97,7 +101,8 @@ void write_images(const torch::Tensor& images, int64_t batch, int size, bool rgb
 
 torch::Tensor first_tensor(const c10::IValue& value, const char* what) {
   if (value.isTensor()) return value.toTensor();
-  if (value.isTuple() && !value.toTupleRef().elements().empty() && value.toTupleRef().elements()[0].isTensor()) {
+  if (value.isTuple() && !value.toTupleRef().elements().empty() &&
+      value.toTupleRef().elements()[0].isTensor()) {
     return value.toTupleRef().elements()[0].toTensor();
   }
   throw ModelError(ErrorCode::kModelError, std::string(what) + " did not return a tensor");
@@ -109,13 +114,17 @@ torch::Tensor rotation(const torch::Tensor& pitch, const torch::Tensor& yaw, con
   const double to_rad = M_PI / 180.0;
   auto x = pitch * to_rad, y = yaw * to_rad, z = roll * to_rad;
   auto one = torch::ones_like(x), zero = torch::zeros_like(x);
-  auto rot_x = torch::stack({one, zero, zero, zero, x.cos(), -x.sin(), zero, x.sin(), x.cos()}, 1).view({-1, 3, 3});
-  auto rot_y = torch::stack({y.cos(), zero, y.sin(), zero, one, zero, -y.sin(), zero, y.cos()}, 1).view({-1, 3, 3});
-  auto rot_z = torch::stack({z.cos(), -z.sin(), zero, z.sin(), z.cos(), zero, zero, zero, one}, 1).view({-1, 3, 3});
+  auto rot_x =
+      torch::stack({one, zero, zero, zero, x.cos(), -x.sin(), zero, x.sin(), x.cos()}, 1).view({-1, 3, 3});
+  auto rot_y =
+      torch::stack({y.cos(), zero, y.sin(), zero, one, zero, -y.sin(), zero, y.cos()}, 1).view({-1, 3, 3});
+  auto rot_z =
+      torch::stack({z.cos(), -z.sin(), zero, z.sin(), z.cos(), zero, zero, zero, one}, 1).view({-1, 3, 3});
   return torch::matmul(torch::matmul(rot_z, rot_y), rot_x).transpose(1, 2);
 }
 
-// --- LivePortrait --------------------------------------------------------------------------------------------
+// --- LivePortrait
+// --------------------------------------------------------------------------------------------
 
 struct LivePortraitSettings {
   double lip_open_ratio = 0.5;    // the lip ratio a fully open mouth in the plan asks for
@@ -130,8 +139,8 @@ struct LivePortraitModules {
 
 class LivePortraitSession final : public video::FaceRenderSession {
  public:
-  LivePortraitSession(LivePortraitModules& modules, const Common& common, const LivePortraitSettings& settings,
-                      const video::FaceRenderJob& job)
+  LivePortraitSession(LivePortraitModules& modules, const Common& common,
+                      const LivePortraitSettings& settings, const video::FaceRenderJob& job)
       : modules_(modules), common_(common), settings_(settings) {
     c10::InferenceMode inference;
     auto source = image_tensor(job.bgr, common.crop_size, common, /*rgb=*/true);
@@ -150,7 +159,8 @@ class LivePortraitSession final : public video::FaceRenderSession {
     t_ = parts[4].reshape({1, 3});
     exp_ = parts[5].reshape({1, -1, 3});
     scale_ = parts[6].reshape({1, 1, 1});
-    if (exp_.size(1) != kp_.size(1)) throw ModelError(ErrorCode::kModelError, "motion_extractor: kp and exp differ in size");
+    if (exp_.size(1) != kp_.size(1))
+      throw ModelError(ErrorCode::kModelError, "motion_extractor: kp and exp differ in size");
     source_kp_ = transform(pitch_, yaw_, roll_);
   }
 
@@ -170,26 +180,32 @@ class LivePortraitSession final : public video::FaceRenderSession {
         eye[i * 3 + 2] = static_cast<float>(settings_.eye_open_ratio * (1.0 - motion.blink));
       }
       auto on_device = [this](std::vector<float>& values, std::vector<int64_t> shape) {
-        return torch::from_blob(values.data(), shape, torch::kFloat32).to(common_.torch_device).to(common_.dtype);
+        return torch::from_blob(values.data(), shape, torch::kFloat32)
+            .to(common_.torch_device)
+            .to(common_.dtype);
       };
       auto driving = transform(pitch_ + on_device(pitch, {batch}), yaw_ + on_device(yaw, {batch}),
                                roll_ + on_device(roll, {batch}));
       const int64_t points = kp_.size(1);
       auto source_flat = source_kp_.reshape({1, -1}).expand({batch, -1});
-      auto lip_delta = first_tensor(modules_.lip.forward({torch::cat({source_flat, on_device(lip, {batch, 2})}, 1)}), "lip");
-      auto eye_delta = first_tensor(modules_.eye.forward({torch::cat({source_flat, on_device(eye, {batch, 3})}, 1)}), "eye");
+      auto lip_delta = first_tensor(
+          modules_.lip.forward({torch::cat({source_flat, on_device(lip, {batch, 2})}, 1)}), "lip");
+      auto eye_delta = first_tensor(
+          modules_.eye.forward({torch::cat({source_flat, on_device(eye, {batch, 3})}, 1)}), "eye");
       driving = driving + (lip_delta + eye_delta).reshape({batch, points, 3});
       // Stitching keeps the animated face seamless with the portrait it is pasted back into.
-      auto stitch = first_tensor(modules_.stitching.forward({torch::cat({source_flat, driving.reshape({batch, -1})}, 1)}),
-                                 "stitching");
+      auto stitch = first_tensor(
+          modules_.stitching.forward({torch::cat({source_flat, driving.reshape({batch, -1})}, 1)}),
+          "stitching");
       driving = driving + stitch.narrow(1, 0, points * 3).reshape({batch, points, 3});
       auto shift = torch::zeros({batch, points, 3}, driving.options());
       shift.narrow(2, 0, 2).copy_(stitch.narrow(1, points * 3, 2).unsqueeze(1).expand({batch, points, 2}));
       driving = driving + shift;
 
       auto features = feature_.expand({batch, -1, -1, -1, -1});
-      auto warped = first_tensor(
-          modules_.warping.forward({features, source_kp_.expand({batch, -1, -1}), driving}), "warping_module");
+      auto warped =
+          first_tensor(modules_.warping.forward({features, source_kp_.expand({batch, -1, -1}), driving}),
+                       "warping_module");
       auto images = first_tensor(modules_.generator.forward({warped}), "spade_generator");
       write_images(images, batch, common_.crop_size, /*rgb=*/true, "spade_generator", bgr_out);
     });
@@ -197,7 +213,8 @@ class LivePortraitSession final : public video::FaceRenderSession {
 
  private:
   // Upstream's transform_keypoint: scale * (kp @ R + exp), then the translation's x and y.
-  torch::Tensor transform(const torch::Tensor& pitch, const torch::Tensor& yaw, const torch::Tensor& roll) const {
+  torch::Tensor transform(const torch::Tensor& pitch, const torch::Tensor& yaw,
+                          const torch::Tensor& roll) const {
     const int64_t batch = pitch.size(0);
     auto kp = torch::matmul(kp_.expand({batch, -1, -1}), rotation(pitch, yaw, roll).to(kp_.dtype())) +
               exp_.expand({batch, -1, -1});
@@ -234,9 +251,10 @@ class LivePortraitRenderer final : public video::FaceRenderer {
   size_t frame_batch() const override { return common_.frame_batch; }
   bool animates_head() const override { return true; }
   std::unique_ptr<video::FaceRenderSession> begin(const video::FaceRenderJob& job) override {
-    return guarded("liveportrait on " + common_.device.name, [&]() -> std::unique_ptr<video::FaceRenderSession> {
-      return std::make_unique<LivePortraitSession>(modules_, common_, settings_, job);
-    });
+    return guarded("liveportrait on " + common_.device.name,
+                   [&]() -> std::unique_ptr<video::FaceRenderSession> {
+                     return std::make_unique<LivePortraitSession>(modules_, common_, settings_, job);
+                   });
   }
 
  private:
@@ -245,19 +263,23 @@ class LivePortraitRenderer final : public video::FaceRenderer {
   LivePortraitModules modules_;
 };
 
-// --- Wav2Lip -------------------------------------------------------------------------------------------------
+// --- Wav2Lip
+// -------------------------------------------------------------------------------------------------
 
-// Wav2Lip's audio.melspectrogram: 16 kHz, pre-emphasis 0.97, STFT 800/200/800, 80 Slaney mels over 55-7600 Hz,
-// 20 log10 (floor 1e-5) - 20 dB, scaled symmetrically to [-4, 4]. -> [80, frames]
+// Wav2Lip's audio.melspectrogram: 16 kHz, pre-emphasis 0.97, STFT 800/200/800, 80 Slaney mels over 55-7600
+// Hz, 20 log10 (floor 1e-5) - 20 dB, scaled symmetrically to [-4, 4]. -> [80, frames]
 torch::Tensor wav2lip_mel(std::span<const int16_t> speech, uint32_t sample_rate, const c10::Device& device) {
   std::vector<float> samples(speech.size());
   for (size_t i = 0; i < speech.size(); ++i) samples[i] = static_cast<float>(speech[i]) / 32768.0f;
-  auto wav = torch::from_blob(samples.data(), {1, static_cast<int64_t>(samples.size())}, torch::kFloat32).to(device);
+  auto wav =
+      torch::from_blob(samples.data(), {1, static_cast<int64_t>(samples.size())}, torch::kFloat32).to(device);
   wav = xtts::resample(wav, sample_rate, 16000);
   if (wav.size(1) < 2) wav = torch::constant_pad_nd(wav, {0, 2 - wav.size(1)});
-  auto emphasised = torch::cat({wav.narrow(1, 0, 1), wav.narrow(1, 1, wav.size(1) - 1) - 0.97 * wav.narrow(1, 0, wav.size(1) - 1)}, 1);
+  auto emphasised = torch::cat(
+      {wav.narrow(1, 0, 1), wav.narrow(1, 1, wav.size(1) - 1) - 0.97 * wav.narrow(1, 0, wav.size(1) - 1)}, 1);
   // Reflect padding needs more samples than half the FFT size.
-  if (emphasised.size(1) <= 400) emphasised = torch::constant_pad_nd(emphasised, {0, 401 - emphasised.size(1)});
+  if (emphasised.size(1) <= 400)
+    emphasised = torch::constant_pad_nd(emphasised, {0, 401 - emphasised.size(1)});
   xtts::MelSettings settings;
   settings.sample_rate = 16000;
   settings.n_fft = 800;
@@ -316,7 +338,8 @@ class Wav2LipSession final : public video::FaceRenderSession {
 
 class Wav2LipRenderer final : public video::FaceRenderer {
  public:
-  explicit Wav2LipRenderer(Common common) : common_(std::move(common)), module_(load_module(common_, "wav2lip.pt")) {}
+  explicit Wav2LipRenderer(Common common)
+      : common_(std::move(common)), module_(load_module(common_, "wav2lip.pt")) {}
   std::string family() const override { return "wav2lip"; }
   std::string device() const override { return common_.device.name; }
   int crop_size() const override { return common_.crop_size; }
@@ -339,9 +362,11 @@ std::unique_ptr<video::FaceRenderer> load_torchscript_face_renderer(const models
                                                                     const std::string& device) {
   const std::string where = "model " + spec.name + ": options.";
   const bool liveportrait = spec.backend == "liveportrait";
-  if (!liveportrait && spec.backend != "wav2lip") throw ConfigError("no neural face renderer '" + spec.backend + "'");
+  if (!liveportrait && spec.backend != "wav2lip")
+    throw ConfigError("no neural face renderer '" + spec.backend + "'");
   auto dir = spec.files.find("dir");
-  if (dir == spec.files.end()) throw ConfigError("model " + spec.name + ": " + spec.backend + " needs files.dir");
+  if (dir == spec.files.end())
+    throw ConfigError("model " + spec.name + ": " + spec.backend + " needs files.dir");
   Common common;
   common.dir = dir->second;
   common.device = select_device(device);
@@ -351,15 +376,17 @@ std::unique_ptr<video::FaceRenderer> load_torchscript_face_renderer(const models
     if (spec.dtype == "float16") common.dtype = torch::kFloat16;
     if (spec.dtype == "bfloat16") common.dtype = torch::kBFloat16;
   }
-  static const std::set<std::string> kShared{"crop_size", "frame_batch", "crop_scale", "fps", "max_pixels",
-                                             "max_audio_s", "crf", "size"};
-  static const std::set<std::string> kLivePortrait{"lip_open_ratio", "source_lip_ratio", "eye_open_ratio", "head_degrees"};
+  static const std::set<std::string> kShared{"crop_size",  "frame_batch", "crop_scale", "fps",
+                                             "max_pixels", "max_audio_s", "crf",        "size"};
+  static const std::set<std::string> kLivePortrait{"lip_open_ratio", "source_lip_ratio", "eye_open_ratio",
+                                                   "head_degrees"};
   for (const auto& [key, value] : spec.options.items()) {
     if (kShared.count(key) == 0 && (!liveportrait || kLivePortrait.count(key) == 0)) {
       throw ConfigError(where + key + " is not an option of " + spec.backend);
     }
   }
-  common.crop_size = static_cast<int>(number_option(spec.options, "crop_size", liveportrait ? 256 : 96, 32, 1024, where));
+  common.crop_size =
+      static_cast<int>(number_option(spec.options, "crop_size", liveportrait ? 256 : 96, 32, 1024, where));
   common.frame_batch = static_cast<size_t>(number_option(spec.options, "frame_batch", 16, 1, 256, where));
   common.options = spec.options;
   if (liveportrait) return std::make_unique<LivePortraitRenderer>(std::move(common), where);

@@ -22,8 +22,7 @@ namespace {
 class TorchScriptVits final : public models::VitsSynthesizer {
  public:
   TorchScriptVits(const std::filesystem::path& file, const DeviceInfo& device)
-      : device_name_(device.name),
-        device_(torch_device(device)) {
+      : device_name_(device.name), device_(torch_device(device)) {
     try {
       module_ = torch::jit::load(file.string(), device_);
     } catch (const std::exception& error) {
@@ -52,7 +51,8 @@ class TorchScriptVits final : public models::VitsSynthesizer {
     c10::InferenceMode inference;
     const int64_t size = static_cast<int64_t>(batch.size());
     int64_t longest = 0;
-    for (const auto& sequence : batch) longest = std::max<int64_t>(longest, static_cast<int64_t>(sequence.ids.size()));
+    for (const auto& sequence : batch)
+      longest = std::max<int64_t>(longest, static_cast<int64_t>(sequence.ids.size()));
     if (longest == 0) throw ModelError(ErrorCode::kInvalidInput, "nothing to say: no phoneme ids");
 
     // Filled on the host, moved once: padding is id 0 (PAD in Piper's maps), masked by `lengths` anyway.
@@ -67,8 +67,11 @@ class TorchScriptVits final : public models::VitsSynthesizer {
       speakers[i] = sequence.speaker;
     }
     auto scalar = [&](float value) { return torch::full({1}, value, torch::kFloat).to(device_); };
-    std::vector<torch::jit::IValue> inputs{ids.to(device_), lengths.to(device_), speakers.to(device_),
-                                           scalar(scales.noise_scale), scalar(scales.length_scale),
+    std::vector<torch::jit::IValue> inputs{ids.to(device_),
+                                           lengths.to(device_),
+                                           speakers.to(device_),
+                                           scalar(scales.noise_scale),
+                                           scalar(scales.length_scale),
                                            scalar(scales.noise_w)};
     const torch::jit::IValue output = module_.forward(inputs);
 
@@ -76,7 +79,8 @@ class TorchScriptVits final : public models::VitsSynthesizer {
     torch::Tensor frame_mask;
     if (output.isTuple()) {
       const auto& elements = output.toTuple()->elements();
-      if (elements.empty() || !elements[0].isTensor()) throw ModelError(ErrorCode::kModelError, "voice answered no audio tensor");
+      if (elements.empty() || !elements[0].isTensor())
+        throw ModelError(ErrorCode::kModelError, "voice answered no audio tensor");
       audio = elements[0].toTensor();
       if (elements.size() >= 3 && elements[2].isTensor()) frame_mask = elements[2].toTensor();
     } else if (output.isTensor()) {
@@ -85,8 +89,8 @@ class TorchScriptVits final : public models::VitsSynthesizer {
       throw ModelError(ErrorCode::kModelError, "voice answered neither a tensor nor a tuple");
     }
     if (audio.dim() < 1 || audio.size(0) != size || audio.numel() % size != 0) {
-      throw ModelError(ErrorCode::kModelError, "voice audio has shape " + shape_of(audio) + " for a batch of " +
-                                                   std::to_string(size));
+      throw ModelError(ErrorCode::kModelError, "voice audio has shape " + shape_of(audio) +
+                                                   " for a batch of " + std::to_string(size));
     }
     audio = audio.reshape({size, -1}).to(torch::kCPU, torch::kFloat).contiguous();
     const int64_t samples = audio.size(1);
@@ -105,8 +109,9 @@ class TorchScriptVits final : public models::VitsSynthesizer {
         keep[static_cast<size_t>(i)] = std::min(samples, frames_per_item[i].item<int64_t>() * hop);
       }
     } else if (size > 1) {
-      throw ModelError(ErrorCode::kModelError, "voice returns no frame mask, so a padded batch cannot be cut; "
-                                               "set max_batch 1 for it");
+      throw ModelError(ErrorCode::kModelError,
+                       "voice returns no frame mask, so a padded batch cannot be cut; "
+                       "set max_batch 1 for it");
     }
     std::vector<std::vector<float>> waves(static_cast<size_t>(size));
     const float* data = audio.data_ptr<float>();
@@ -131,7 +136,7 @@ class TorchScriptVits final : public models::VitsSynthesizer {
 }  // namespace
 
 std::unique_ptr<models::VitsSynthesizer> load_torchscript_vits(const std::filesystem::path& file,
-                                                                const std::string& device) {
+                                                               const std::string& device) {
   return std::make_unique<TorchScriptVits>(file, select_device(device));
 }
 

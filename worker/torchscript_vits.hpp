@@ -17,6 +17,6 @@ namespace gpufleet::worker {
 // Loads the module onto `device` ("auto", "cpu", "cuda", "cuda:N", "mps"). Throws ConfigError for a device
 // this host lacks, ModelError for a file LibTorch cannot load.
 std::unique_ptr<models::VitsSynthesizer> load_torchscript_vits(const std::filesystem::path& file,
-                                                                const std::string& device);
+                                                               const std::string& device);
 
 }  // namespace gpufleet::worker

@@ -56,8 +56,10 @@ WorkerConfig WorkerConfig::from_env() {
     config.models = models::specs_from_names(names);
   }
   config.storage_root = storage_root_from_env();
-  config.input_root = env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
-  config.voice_store = env_string("VOICE_STORE", (std::filesystem::path(config.storage_root) / "voices").string());
+  config.input_root =
+      env_string("INPUT_ROOT", (std::filesystem::path(config.storage_root) / "inputs").string());
+  config.voice_store =
+      env_string("VOICE_STORE", (std::filesystem::path(config.storage_root) / "voices").string());
   if (config.voice_store == "off") {
     config.voice_store.clear();
   } else {
@@ -91,19 +93,24 @@ std::map<std::string, BatchPolicy> batch_policies(const std::vector<models::Mode
 
 Worker::Worker(WorkerConfig config, DeviceInfo device, std::unique_ptr<JobRunner> runner,
                std::vector<protocol::FailedModel> failed_models)
-    : config_(std::move(config)), device_(std::move(device)), runner_(std::move(runner)),
+    : config_(std::move(config)),
+      device_(std::move(device)),
+      runner_(std::move(runner)),
       failed_models_(std::move(failed_models)),
       results_(context_, zmq::socket_type::pull),
       pending_(batch_policies(config_.models)) {
   results_.bind(kResultsEndpoint);
-  metrics_.counter("gpufleet_worker_jobs_total", "Jobs this worker ran, by model and outcome (ok or an error code)");
+  metrics_.counter("gpufleet_worker_jobs_total",
+                   "Jobs this worker ran, by model and outcome (ok or an error code)");
   metrics_.histogram("gpufleet_worker_job_seconds", "Time a job spent in its model call, by model",
                      MetricsRegistry::duration_buckets());
   metrics_.histogram("gpufleet_worker_batch_size", "Jobs per model call, by model", {1, 2, 4, 8, 16, 32, 64});
   metrics_.gauge("gpufleet_worker_slots", "Jobs this worker runs at once");
   metrics_.gauge("gpufleet_worker_busy_slots", "Slots running a model call now");
-  metrics_.gauge("gpufleet_worker_held_jobs", "Jobs this worker holds (waiting, running, or finished and unacknowledged)");
-  metrics_.gauge("gpufleet_gpu_memory_reserved_bytes", "Device memory held by LibTorch's allocator, by device");
+  metrics_.gauge("gpufleet_worker_held_jobs",
+                 "Jobs this worker holds (waiting, running, or finished and unacknowledged)");
+  metrics_.gauge("gpufleet_gpu_memory_reserved_bytes",
+                 "Device memory held by LibTorch's allocator, by device");
   metrics_.set("gpufleet_worker_slots", {}, config_.slots);
   metrics_.set("gpufleet_worker_busy_slots", {}, 0);
   for (uint32_t i = 0; i < config_.slots; ++i) executors_.emplace_back([this] { executor_loop(); });
@@ -158,13 +165,16 @@ void Worker::send_heartbeat() {
   metrics_.set("gpufleet_worker_held_jobs", {}, static_cast<double>(held_.size()));
   metrics_.set("gpufleet_worker_busy_slots", {}, busy_slots_.load());
   if (memory_probe_) {
-    if (auto bytes = memory_probe_()) metrics_.set("gpufleet_gpu_memory_reserved_bytes", {{"device", device_.name}}, static_cast<double>(*bytes));
+    if (auto bytes = memory_probe_())
+      metrics_.set("gpufleet_gpu_memory_reserved_bytes", {{"device", device_.name}},
+                   static_cast<double>(*bytes));
   }
-  protocol::Heartbeat heartbeat{static_cast<uint32_t>(held_.size()), draining_, {}, runner_->voices_in_memory()};
+  protocol::Heartbeat heartbeat{
+      static_cast<uint32_t>(held_.size()), draining_, {}, runner_->voices_in_memory()};
   const auto now = SteadyClock::now();
   for (auto& [key, held] : held_) {
-    // A job renews its lease while it waits in this worker's queue, while it (or its batch) makes progress, and
-    // once finished until its result is acknowledged.
+    // A job renews its lease while it waits in this worker's queue, while it (or its batch) makes progress,
+    // and once finished until its result is acknowledged.
     if (held.finished || held.context->waiting() || now - held.context->last_progress() < held.lease) {
       heartbeat.renew.push_back(held.job_id);
     }
@@ -193,7 +203,8 @@ void Worker::send_result(const std::string& key) {
 }
 
 void Worker::run(const std::atomic<bool>& stop) {
-  metrics_server_ = start_metrics_server(metrics_, config_.metrics_host, config_.metrics_port, "WORKER_METRICS_PORT");
+  metrics_server_ =
+      start_metrics_server(metrics_, config_.metrics_host, config_.metrics_port, "WORKER_METRICS_PORT");
   connect();
   spdlog::info("worker {} on {} (torch {}), {} slot(s), broker {}", config_.worker_id, device_.name,
                device_.torch_version, config_.slots, config_.broker_endpoint);
@@ -210,9 +221,10 @@ void Worker::run(const std::atomic<bool>& stop) {
       spdlog::info("draining: {} job(s) held, grace {} ms", held_.size(), config_.drain_grace.count());
       send_heartbeat();
     }
-    // Without the broker's acknowledgment a job may still be on its way; a broker that stays silent that long is
-    // gone, and its successor learns from Redis what was dispatched here.
-    const bool nothing_in_flight = drain_acknowledged_ || now - drain_started >= config_.heartbeat * config_.liveness;
+    // Without the broker's acknowledgment a job may still be on its way; a broker that stays silent that long
+    // is gone, and its successor learns from Redis what was dispatched here.
+    const bool nothing_in_flight =
+        drain_acknowledged_ || now - drain_started >= config_.heartbeat * config_.liveness;
     if (draining_ && ((held_.empty() && nothing_in_flight) || now >= drain_deadline)) break;
     if (now - broker_seen_ > config_.heartbeat * config_.liveness) {
       spdlog::warn("broker silent for {} ms; reconnecting",
@@ -247,8 +259,10 @@ void Worker::run(const std::atomic<bool>& stop) {
     }
   }
   if (!held_.empty()) {
-    spdlog::warn("grace period over with {} job(s) unfinished or unacknowledged; the broker requeues what is not "
-                 "recorded", held_.size());
+    spdlog::warn(
+        "grace period over with {} job(s) unfinished or unacknowledged; the broker requeues what is not "
+        "recorded",
+        held_.size());
     // Stop the models at their next check: their results would not be sent any more.
     for (auto& [key, held] : held_) held.context->cancel(ErrorCode::kWorkerLost);
   }
@@ -278,7 +292,8 @@ void Worker::on_broker_message(std::vector<zmq::message_t>& frames) {
         break;
       case MessageType::kHeartbeat:
         // The link is ordered: whatever the broker sent before acknowledging the drain has arrived already.
-        if (draining_ && protocol::decode_body<protocol::Heartbeat>(body).draining) drain_acknowledged_ = true;
+        if (draining_ && protocol::decode_body<protocol::Heartbeat>(body).draining)
+          drain_acknowledged_ = true;
         break;
       case MessageType::kReconnect:
         spdlog::info("broker asked this worker to register again");
@@ -300,14 +315,20 @@ void Worker::on_job(protocol::Job job) {
   }
   if (draining_ && drain_acknowledged_) {
     // Cannot happen with an ordered link; if it does, the goodbye hands it back unstarted.
-    spdlog::warn("job {} arrived after the broker acknowledged the drain; left for the broker to requeue", job.job_id);
+    spdlog::warn("job {} arrived after the broker acknowledged the drain; left for the broker to requeue",
+                 job.job_id);
     return;
   }
   // A job that arrives while draining was sent before the broker heard of it: it is run like any other, which
   // costs less than a requeue and keeps its attempt.
   auto context = std::make_shared<models::JobContext>(job.deadline_ms);
-  held_.emplace(key, Held{job.job_id, job.attempt, context,
-                          std::chrono::milliseconds(job.lease_ms == 0 ? 30000 : job.lease_ms), false, {}, {}});
+  held_.emplace(key, Held{job.job_id,
+                          job.attempt,
+                          context,
+                          std::chrono::milliseconds(job.lease_ms == 0 ? 30000 : job.lease_ms),
+                          false,
+                          {},
+                          {}});
   spdlog::debug("job {} attempt {} model {}", job.job_id, job.attempt, job.model);
   {
     std::lock_guard lock(mutex_);
@@ -427,7 +448,8 @@ class Worker::BatchRun final : public JobRunner::TaskSource {
   void done(const JobRunner::Task& task, protocol::JobResult result) override {
     const std::string& model = task.job->model;
     auto& metrics = worker_.metrics_;
-    metrics.increment("gpufleet_worker_jobs_total", {{"model", model}, {"outcome", result.ok ? "ok" : result.error_code}});
+    metrics.increment("gpufleet_worker_jobs_total",
+                      {{"model", model}, {"outcome", result.ok ? "ok" : result.error_code}});
     metrics.observe("gpufleet_worker_job_seconds", {{"model", model}}, result.run_ms / 1000.0);
     out_.send(zmq::buffer(held_key(task.job->job_id, task.job->attempt)), zmq::send_flags::sndmore);
     out_.send(zmq::buffer(protocol::encode_body(result)), zmq::send_flags::none);
@@ -439,7 +461,8 @@ class Worker::BatchRun final : public JobRunner::TaskSource {
  private:
   Worker& worker_;
   zmq::socket_t& out_;
-  std::shared_ptr<models::JobContext::SharedProgress> progress_ = std::make_shared<models::JobContext::SharedProgress>(0);
+  std::shared_ptr<models::JobContext::SharedProgress> progress_ =
+      std::make_shared<models::JobContext::SharedProgress>(0);
   std::list<PendingJob> jobs_;  // a list: tasks point into it
   std::set<std::string> joining_;
 };

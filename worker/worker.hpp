@@ -8,13 +8,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <list>
 #include <functional>
-#include <optional>
 #include <limits>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -23,11 +23,11 @@
 #include <zmq_addon.hpp>
 
 #include "common/clock.hpp"
-#include "worker/batch_queue.hpp"
 #include "common/metrics.hpp"
 #include "common/metrics_server.hpp"
-#include "worker/device.hpp"
 #include "models/registry.hpp"
+#include "worker/batch_queue.hpp"
+#include "worker/device.hpp"
 #include "worker/job_runner.hpp"
 
 namespace gpufleet::worker {

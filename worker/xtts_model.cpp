@@ -60,7 +60,9 @@ class XttsModel final : public models::Model {
     info_.languages = engine_->config().languages;
     info_.cloning = true;
     info_.sample_rate = static_cast<uint32_t>(engine_->config().output_sample_rate);
-    if (store_) spdlog::info("model {}: voices shared in {}", spec.name, (store_->root() / engine_->voice_fingerprint()).string());
+    if (store_)
+      spdlog::info("model {}: voices shared in {}", spec.name,
+                   (store_->root() / engine_->voice_fingerprint()).string());
   }
 
   const protocol::ModelInfo& info() const override { return info_; }
@@ -80,7 +82,8 @@ class XttsModel final : public models::Model {
     // The same decoding as a running batch, without newcomers, its outcomes kept in order.
     class Collect final : public models::BatchFeed {
      public:
-      explicit Collect(const std::vector<models::BatchItem>& items) : items_(items), outcomes_(items.size()) {}
+      explicit Collect(const std::vector<models::BatchItem>& items)
+          : items_(items), outcomes_(items.size()) {}
       std::vector<models::BatchItem> join() override { return {}; }
       void finish(const models::BatchItem& item, models::BatchOutcome outcome) override {
         for (size_t i = 0; i < items_.size(); ++i) {
@@ -98,10 +101,10 @@ class XttsModel final : public models::Model {
     return collect.outcomes();
   }
 
-  // Continuous batching: every job decodes in one SpeechBatch (one GPT step for all at a time), newcomers join
-  // between steps while the worker has room for them, and each job is finished the moment its last piece is
-  // vocoded. A job's text pieces decode one after another within the batch; a streamed job streams from it; a
-  // seeded job draws from its own generator, so it sounds as it does alone.
+  // Continuous batching: every job decodes in one SpeechBatch (one GPT step for all at a time), newcomers
+  // join between steps while the worker has room for them, and each job is finished the moment its last piece
+  // is vocoded. A job's text pieces decode one after another within the batch; a streamed job streams from
+  // it; a seeded job draws from its own generator, so it sounds as it does alone.
   void run_continuous(const std::vector<models::BatchItem>& items, models::BatchFeed& feed) override {
     std::lock_guard lock(engine_mutex_);
     xtts::XttsEngine::SpeechBatch batch(*engine_);
@@ -169,7 +172,8 @@ class XttsModel final : public models::Model {
   }
 
  private:
-  // A job made ready to speak: its request, voice and sampling, its text in pieces within the language's limit.
+  // A job made ready to speak: its request, voice and sampling, its text in pieces within the language's
+  // limit.
   struct Prepared {
     models::TtsRequest request;
     std::shared_ptr<xtts::Voice> voice;
@@ -180,7 +184,8 @@ class XttsModel final : public models::Model {
 
   // A job in a running batch: its pieces decode one after another, their audio joined at the end.
   struct Member {
-    Member(const models::BatchItem& batch_item, Prepared prepared) : item(batch_item), job(std::move(prepared)) {}
+    Member(const models::BatchItem& batch_item, Prepared prepared)
+        : item(batch_item), job(std::move(prepared)) {}
     models::BatchItem item;
     Prepared job;
     size_t next_piece = 0;
@@ -203,25 +208,30 @@ class XttsModel final : public models::Model {
     Prepared job{models::parse_tts_request(input.input, info_), nullptr, "speaker", {}, {}};
     if (job.request.speaker_wav.empty()) job.voice = named_speaker(input.input);
     job.options.greedy = input.input.value("greedy", false);
-    if (auto seed = number_field(input.input, "seed", 0, 9007199254740991.0)) job.options.seed = static_cast<uint64_t>(*seed);
+    if (auto seed = number_field(input.input, "seed", 0, 9007199254740991.0))
+      job.options.seed = static_cast<uint64_t>(*seed);
     const auto& config = engine_->config();
-    xtts::XttsGpt::Sampling sampling{config.temperature, config.top_k, config.top_p, config.repetition_penalty};
+    xtts::XttsGpt::Sampling sampling{config.temperature, config.top_k, config.top_p,
+                                     config.repetition_penalty};
     if (auto value = number_field(input.input, "temperature", 0.01, 5)) sampling.temperature = *value;
-    if (auto value = number_field(input.input, "top_k", 1, 10000)) sampling.top_k = static_cast<int64_t>(*value);
+    if (auto value = number_field(input.input, "top_k", 1, 10000))
+      sampling.top_k = static_cast<int64_t>(*value);
     if (auto value = number_field(input.input, "top_p", 0.01, 1)) sampling.top_p = *value;
-    if (auto value = number_field(input.input, "repetition_penalty", 1, 50)) sampling.repetition_penalty = *value;
+    if (auto value = number_field(input.input, "repetition_penalty", 1, 50))
+      sampling.repetition_penalty = *value;
     job.options.sampling = sampling;
     // Every code drawn is progress, and a place to stop at when the job is cancelled or out of time.
     job.options.on_step = [&context] { context.check(); };
     if (!job.voice) job.voice = reference_voice(job.request.speaker_wav, input.reference, job.source);
-    // Long text is spoken piece by piece within the language's limit, as upstream splits it; the audio joined.
+    // Long text is spoken piece by piece within the language's limit, as upstream splits it; the audio
+    // joined.
     job.pieces = xtts::split_xtts_text(job.request.text, xtts::xtts_char_limit(job.request.language));
     if (job.pieces.empty()) throw ModelError(ErrorCode::kMissingField, "the text is empty");
     return job;
   }
 
-  models::ModelOutput output_of(const Prepared& job, const models::ModelInput& input, const torch::Tensor& wav,
-                                int64_t codes) const {
+  models::ModelOutput output_of(const Prepared& job, const models::ModelInput& input,
+                                const torch::Tensor& wav, int64_t codes) const {
     auto samples = to_pcm16(wav);
     models::Audio audio;
     audio.samples.assign(samples.data_ptr<int16_t>(), samples.data_ptr<int16_t>() + samples.numel());
@@ -245,7 +255,8 @@ class XttsModel final : public models::Model {
 
   // The voice of a reference recording: memory first, then the fleet's store, then the encoders (whose voice
   // goes to both). `source` says which.
-  std::shared_ptr<xtts::Voice> reference_voice(const std::string& path, const std::string& reference, std::string& source) {
+  std::shared_ptr<xtts::Voice> reference_voice(const std::string& path, const std::string& reference,
+                                               std::string& source) {
     const auto bytes = read_file(path, kMaxReferenceBytes);
     if (!bytes) throw ModelError(ErrorCode::kInvalidInput, "speaker_wav cannot be read or is over 64 MiB");
     const std::string key = sha256_hex(*bytes);
@@ -268,14 +279,16 @@ class XttsModel final : public models::Model {
   std::shared_ptr<xtts::Voice> named_speaker(const nlohmann::json& input) const {
     auto speaker = input.find("speaker");
     if (speaker == input.end() || speaker->is_null()) {
-      throw ModelError(ErrorCode::kInvalidInput, "model " + info_.name + " speaks in a cloned voice: send a speaker_wav" +
-                                                     (speakers_.empty() ? "" : " or a speaker (" + speaker_names() + ")"));
+      throw ModelError(ErrorCode::kInvalidInput,
+                       "model " + info_.name + " speaks in a cloned voice: send a speaker_wav" +
+                           (speakers_.empty() ? "" : " or a speaker (" + speaker_names() + ")"));
     }
     if (!speaker->is_string()) throw ModelError(ErrorCode::kInvalidInput, "speaker must be a string");
     auto found = speakers_.find(speaker->get<std::string>());
     if (found == speakers_.end()) {
-      throw ModelError(ErrorCode::kInvalidInput, "model " + info_.name + " has no speaker '" + speaker->get<std::string>() +
-                                                     "'" + (speakers_.empty() ? "" : "; it has " + speaker_names()));
+      throw ModelError(ErrorCode::kInvalidInput,
+                       "model " + info_.name + " has no speaker '" + speaker->get<std::string>() + "'" +
+                           (speakers_.empty() ? "" : "; it has " + speaker_names()));
     }
     return found->second;
   }
@@ -303,7 +316,8 @@ class XttsModel final : public models::Model {
       try {
         speakers_[name] = std::make_shared<xtts::Voice>(engine_->voice_from_tensors(tensors));
       } catch (const ModelError& error) {
-        throw ModelError(ErrorCode::kModelError, file.filename().string() + ": speaker '" + name + "': " + error.what());
+        throw ModelError(ErrorCode::kModelError,
+                         file.filename().string() + ": speaker '" + name + "': " + error.what());
       }
     }
     spdlog::info("model {}: {} named speakers from {}", info_.name, speakers_.size(), file.string());
@@ -334,12 +348,14 @@ class XttsModel final : public models::Model {
     try {
       return std::make_shared<xtts::Voice>(engine_->voice_from_tensors(*tensors));
     } catch (const ModelError& error) {
-      spdlog::warn("model {}: stored voice {} is unusable ({}); computing it again", info_.name, key, error.what());
+      spdlog::warn("model {}: stored voice {} is unusable ({}); computing it again", info_.name, key,
+                   error.what());
       return nullptr;
     }
   }
 
-  void remember_voice(const std::string& key, const std::string& reference, std::shared_ptr<xtts::Voice> voice) {
+  void remember_voice(const std::string& key, const std::string& reference,
+                      std::shared_ptr<xtts::Voice> voice) {
     if (capacity_ == 0) return;
     std::lock_guard lock(cache_mutex_);
     if (auto found = index_.find(key); found != index_.end()) {  // stored meanwhile under another name
@@ -377,23 +393,27 @@ std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, co
   size_t voice_cache = 32;
   std::optional<xtts::VoiceStore> store;
   for (const auto& [key, value] : spec.options.items()) {
-    if (key == "voice_cache" && value.is_number_integer() && value.get<int64_t>() >= 0 && value.get<int64_t>() <= 100000) {
+    if (key == "voice_cache" && value.is_number_integer() && value.get<int64_t>() >= 0 &&
+        value.get<int64_t>() <= 100000) {
       voice_cache = static_cast<size_t>(value.get<int64_t>());
-    } else if (key == "voice_store" && value.is_string() && std::filesystem::path(value.get<std::string>()).is_absolute()) {
+    } else if (key == "voice_store" && value.is_string() &&
+               std::filesystem::path(value.get<std::string>()).is_absolute()) {
       store.emplace(value.get<std::string>());
     } else if (key == "voice_store" && value.is_boolean() && !value.get<bool>()) {
       store.reset();
     } else {
-      throw ConfigError(where + "options." + key +
-                        ": xtts takes voice_cache (0-100000 voices in memory) and voice_store (an absolute folder "
-                        "shared by the fleet, or false)");
+      throw ConfigError(
+          where + "options." + key +
+          ": xtts takes voice_cache (0-100000 voices in memory) and voice_store (an absolute folder "
+          "shared by the fleet, or false)");
     }
   }
   // Named speakers: files.speakers, else upstream's speakers_xtts.pth beside config.json where it exists.
   std::filesystem::path speakers;
   if (auto file = spec.files.find("speakers"); file != spec.files.end()) {
     speakers = file->second;
-  } else if (std::error_code ec; std::filesystem::is_regular_file(spec.files.at("config").parent_path() / "speakers_xtts.pth", ec)) {
+  } else if (std::error_code ec; std::filesystem::is_regular_file(
+                 spec.files.at("config").parent_path() / "speakers_xtts.pth", ec)) {
     speakers = spec.files.at("config").parent_path() / "speakers_xtts.pth";
   }
   try {

@@ -16,9 +16,10 @@
 namespace gpufleet::worker {
 
 // `spec.files.config` is the model folder's config.json (vocab.json and model.safetensors or model.pth
-// beside it); `spec.files.speakers` the named speakers (default: speakers_xtts.pth beside it, if there); options: {"voice_cache": N (entries in memory, default 32), "voice_store": "/absolute/folder"
-// or false (the worker fills in its VOICE_STORE when absent)}. `device` as select_device takes it.
-// Throws ModelError or ConfigError.
+// beside it); `spec.files.speakers` the named speakers (default: speakers_xtts.pth beside it, if there);
+// options: {"voice_cache": N (entries in memory, default 32), "voice_store": "/absolute/folder" or false (the
+// worker fills in its VOICE_STORE when absent)}. `device` as select_device takes it. Throws ModelError or
+// ConfigError.
 std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, const std::string& device);
 
 }  // namespace gpufleet::worker

@@ -1,16 +1,17 @@
 #include "models/video/animator.hpp"
 
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
+#include <opencv2/imgproc.hpp>
 
 namespace gpufleet::video {
 
 namespace {
 
 // exp(-(d / width)^2): the soft falloff of every effect.
-float bump(float distance, float width) { return std::exp(-(distance / width) * (distance / width)); }
+float bump(float distance, float width) {
+  return std::exp(-(distance / width) * (distance / width));
+}
 
 }  // namespace
 
@@ -19,7 +20,8 @@ PortraitAnimator::PortraitAnimator(cv::Mat portrait, const FaceLayout& layout)
   const cv::Rect& face = layout_.face;
   const float fw = static_cast<float>(face.width), fh = static_cast<float>(face.height);
   // The head and neck with a margin, so that the feathered border lies where nothing moves much.
-  const cv::Rect wide(face.x - face.width / 2, face.y - face.height * 6 / 10, face.width * 2, face.height * 23 / 10);
+  const cv::Rect wide(face.x - face.width / 2, face.y - face.height * 6 / 10, face.width * 2,
+                      face.height * 23 / 10);
   region_ = wide & cv::Rect(0, 0, portrait_.cols, portrait_.rows);
   jaw_drop_ = 0.075f * fh;
   lid_drop_ = 0.9f * std::max(2.0f, 0.35f * layout_.eye_width);
@@ -65,7 +67,8 @@ PortraitAnimator::PortraitAnimator(cv::Mat portrait, const FaceLayout& layout)
 }
 
 void PortraitAnimator::render(const FrameMotion& motion, cv::Mat& out) const {
-  if (out.size() != portrait_.size() || out.type() != portrait_.type()) out.create(portrait_.size(), portrait_.type());
+  if (out.size() != portrait_.size() || out.type() != portrait_.type())
+    out.create(portrait_.size(), portrait_.type());
   portrait_.copyTo(out);
   const cv::Rect& face = layout_.face;
   const float fw = static_cast<float>(face.width);
@@ -91,16 +94,18 @@ void PortraitAnimator::render(const FrameMotion& motion, cv::Mat& out) const {
     const cv::Point2f seam(layout_.mouth.x + shift_x - static_cast<float>(region_.x),
                            layout_.mouth.y + shift_y - static_cast<float>(region_.y) + gap * 0.55f);
     cv::Mat cavity(moved.size(), CV_32F, cv::Scalar(0));
-    const cv::Size axes(std::max(1, static_cast<int>(layout_.mouth_width * (0.42f + 0.08f * motion.mouth_open))),
-                        std::max(1, static_cast<int>(gap * 0.55f)));
+    const cv::Size axes(
+        std::max(1, static_cast<int>(layout_.mouth_width * (0.42f + 0.08f * motion.mouth_open))),
+        std::max(1, static_cast<int>(gap * 0.55f)));
     cv::ellipse(cavity, seam, axes, motion.roll_deg, 0, 360, cv::Scalar(1.0), cv::FILLED, cv::LINE_AA);
     const int feather = std::max(3, (axes.height / 2) | 1);
     cv::GaussianBlur(cavity, cavity, cv::Size(feather, feather), 0);
     cv::Mat teeth(moved.size(), CV_32F, cv::Scalar(0));
     if (motion.mouth_open > 0.35f && !layout_.teeth_visible) {
       const cv::Size teeth_axes(std::max(1, axes.width * 7 / 10), std::max(1, axes.height / 3));
-      cv::ellipse(teeth, seam - cv::Point2f(0, static_cast<float>(axes.height) * 0.55f), teeth_axes, motion.roll_deg, 0,
-                  360, cv::Scalar(0.8 * (motion.mouth_open - 0.35) / 0.65), cv::FILLED, cv::LINE_AA);
+      cv::ellipse(teeth, seam - cv::Point2f(0, static_cast<float>(axes.height) * 0.55f), teeth_axes,
+                  motion.roll_deg, 0, 360, cv::Scalar(0.8 * (motion.mouth_open - 0.35) / 0.65), cv::FILLED,
+                  cv::LINE_AA);
       cv::GaussianBlur(teeth, teeth, cv::Size(feather, feather), 0);
       teeth = teeth.mul(cavity);
     }
@@ -110,7 +115,8 @@ void PortraitAnimator::render(const FrameMotion& motion, cv::Mat& out) const {
     cv::merge(std::vector<cv::Mat>{teeth, teeth, teeth}, teeth3);
     const cv::Scalar inner(28, 22, 58), enamel(205, 215, 225);  // BGR
     cv::Mat inner_f(moved.size(), CV_32FC3, inner), enamel_f(moved.size(), CV_32FC3, enamel);
-    moved_f = moved_f.mul(cv::Scalar::all(1) - cavity3) + inner_f.mul(cavity3 - teeth3) + enamel_f.mul(teeth3);
+    moved_f =
+        moved_f.mul(cv::Scalar::all(1) - cavity3) + inner_f.mul(cavity3 - teeth3) + enamel_f.mul(teeth3);
     moved_f.convertTo(moved, CV_8UC3);
   }
 

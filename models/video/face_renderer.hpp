@@ -37,7 +37,8 @@ class FaceRenderer {
   virtual std::string device() const = 0;  // where it runs, e.g. "cuda:0"
   virtual int crop_size() const = 0;       // the modules' fixed input side
   virtual size_t frame_batch() const = 0;  // frames per call
-  // Whether it moves the head and eyes from the plan (LivePortrait) or only the mouth from the audio (Wav2Lip).
+  // Whether it moves the head and eyes from the plan (LivePortrait) or only the mouth from the audio
+  // (Wav2Lip).
   virtual bool animates_head() const = 0;
   virtual std::unique_ptr<FaceRenderSession> begin(const FaceRenderJob& job) = 0;
 };

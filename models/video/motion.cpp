@@ -43,23 +43,34 @@ float phoneme_openness(std::string_view name) {
   if (name.empty() || name.front() == '_') return 0.0f;
   // IPA names arrive as UTF-8; their first byte is ASCII for the common symbols this needs.
   switch (name.front()) {
-    case 'm': case 'b': case 'p':
+    case 'm':
+    case 'b':
+    case 'p':
       return 0.0f;
-    case 'f': case 'v':
+    case 'f':
+    case 'v':
       return 0.12f;
     case 'w':
       return 0.15f;
-    case 'a': case 'A': case 'V':
+    case 'a':
+    case 'A':
+    case 'V':
       return 0.95f;
-    case 'E': case 'e': case 'O': case 'o':
+    case 'E':
+    case 'e':
+    case 'O':
+    case 'o':
       return 0.7f;
-    case '@': case '3':
+    case '@':
+    case '3':
       return 0.5f;
     case 'h':
       return 0.4f;
-    case 'I': case 'i':
+    case 'I':
+    case 'i':
       return 0.4f;
-    case 'U': case 'u':
+    case 'U':
+    case 'u':
       return 0.35f;
     default:
       return 0.25f;
@@ -104,7 +115,8 @@ std::vector<FrameMotion> plan_motion(const std::vector<float>& mouth, double fps
     auto& frame = plan[f];
     frame.mouth_open = mouth[f];
     if (style.head_motion) {
-      frame.roll_deg = static_cast<float>(1.2 * std::sin(6.283 * t / 4.3 + phase_a) + 0.4 * std::sin(6.283 * t / 1.9 + phase_b));
+      frame.roll_deg = static_cast<float>(1.2 * std::sin(6.283 * t / 4.3 + phase_a) +
+                                          0.4 * std::sin(6.283 * t / 1.9 + phase_b));
       frame.dx = static_cast<float>(0.010 * std::sin(6.283 * t / 5.1 + phase_c));
       frame.dy = static_cast<float>(0.006 * std::sin(6.283 * t / 3.3 + phase_b) + 0.012 * mouth[f]);
     }

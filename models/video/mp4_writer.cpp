@@ -128,7 +128,8 @@ struct Mp4Writer::State {
   }
 };
 
-Mp4Writer::Mp4Writer(const std::filesystem::path& path, const Mp4Settings& settings) : state_(std::make_unique<State>()) {
+Mp4Writer::Mp4Writer(const std::filesystem::path& path, const Mp4Settings& settings)
+    : state_(std::make_unique<State>()) {
   // FFmpeg's encoders log their statistics at info level to stderr; only its errors belong in a worker's log.
   static std::once_flag quiet;
   std::call_once(quiet, [] { av_log_set_level(AV_LOG_ERROR); });
@@ -142,7 +143,8 @@ Mp4Writer::Mp4Writer(const std::filesystem::path& path, const Mp4Settings& setti
 
   const AVCodec* h264 = avcodec_find_encoder_by_name("libx264");
   if (h264 == nullptr) h264 = avcodec_find_encoder(AV_CODEC_ID_H264);
-  if (h264 == nullptr) throw ModelError(ErrorCode::kModelError, "video encoding: this FFmpeg has no H.264 encoder");
+  if (h264 == nullptr)
+    throw ModelError(ErrorCode::kModelError, "video encoding: this FFmpeg has no H.264 encoder");
   state_->video.reset(avcodec_alloc_context3(h264));
   AVCodecContext* video = state_->video.get();
   video->width = settings.width;
@@ -158,11 +160,13 @@ Mp4Writer::Mp4Writer(const std::filesystem::path& path, const Mp4Settings& setti
   state_->video_stream = avformat_new_stream(state_->output.get(), nullptr);
   if (state_->video_stream == nullptr) throw ModelError(ErrorCode::kOutOfMemory, "video encoding: no stream");
   state_->video_stream->time_base = video->time_base;
-  check(avcodec_parameters_from_context(state_->video_stream->codecpar, video), "describing the video stream");
+  check(avcodec_parameters_from_context(state_->video_stream->codecpar, video),
+        "describing the video stream");
 
   if (settings.audio_sample_rate > 0) {
     const AVCodec* aac = avcodec_find_encoder(AV_CODEC_ID_AAC);
-    if (aac == nullptr) throw ModelError(ErrorCode::kModelError, "video encoding: this FFmpeg has no AAC encoder");
+    if (aac == nullptr)
+      throw ModelError(ErrorCode::kModelError, "video encoding: this FFmpeg has no AAC encoder");
     state_->audio.reset(avcodec_alloc_context3(aac));
     AVCodecContext* audio = state_->audio.get();
     audio->sample_fmt = AV_SAMPLE_FMT_FLTP;
@@ -173,14 +177,16 @@ Mp4Writer::Mp4Writer(const std::filesystem::path& path, const Mp4Settings& setti
     if (state_->output->oformat->flags & AVFMT_GLOBALHEADER) audio->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     check(avcodec_open2(audio, aac, nullptr), "opening the AAC encoder");
     state_->audio_stream = avformat_new_stream(state_->output.get(), nullptr);
-    if (state_->audio_stream == nullptr) throw ModelError(ErrorCode::kOutOfMemory, "video encoding: no stream");
+    if (state_->audio_stream == nullptr)
+      throw ModelError(ErrorCode::kOutOfMemory, "video encoding: no stream");
     state_->audio_stream->time_base = audio->time_base;
-    check(avcodec_parameters_from_context(state_->audio_stream->codecpar, audio), "describing the audio stream");
+    check(avcodec_parameters_from_context(state_->audio_stream->codecpar, audio),
+          "describing the audio stream");
     AVChannelLayout mono;
     av_channel_layout_default(&mono, 1);
     SwrContext* resampler = nullptr;
-    check(swr_alloc_set_opts2(&resampler, &mono, AV_SAMPLE_FMT_FLTP, audio->sample_rate, &mono, AV_SAMPLE_FMT_S16,
-                              static_cast<int>(settings.audio_sample_rate), 0, nullptr),
+    check(swr_alloc_set_opts2(&resampler, &mono, AV_SAMPLE_FMT_FLTP, audio->sample_rate, &mono,
+                              AV_SAMPLE_FMT_S16, static_cast<int>(settings.audio_sample_rate), 0, nullptr),
           "setting up the resampler");
     state_->resampler.reset(resampler);
     check(swr_init(resampler), "starting the resampler");
@@ -193,8 +199,9 @@ Mp4Writer::Mp4Writer(const std::filesystem::path& path, const Mp4Settings& setti
   av_dict_free(&options);
   check(header, "writing the MP4 header");
 
-  state_->scaler.reset(sws_getContext(settings.width, settings.height, AV_PIX_FMT_BGR24, settings.width, settings.height,
-                                      AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr, nullptr, nullptr));
+  state_->scaler.reset(sws_getContext(settings.width, settings.height, AV_PIX_FMT_BGR24, settings.width,
+                                      settings.height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr, nullptr,
+                                      nullptr));
   if (!state_->scaler) throw ModelError(ErrorCode::kModelError, "video encoding: no BGR to YUV converter");
   AVFrame* picture = state_->picture.get();
   picture->format = AV_PIX_FMT_YUV420P;

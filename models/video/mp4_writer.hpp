@@ -7,9 +7,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <span>
-
 #include <opencv2/core.hpp>
+#include <span>
 
 namespace gpufleet::video {
 

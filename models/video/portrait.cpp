@@ -1,11 +1,10 @@
 #include "models/video/portrait.hpp"
 
-#include <opencv2/imgproc.hpp>
-#include <opencv2/objdetect.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
 
 #include "common/error.hpp"
 
@@ -59,7 +58,8 @@ std::pair<float, bool> mouth_line(const cv::Mat& bgr, const cv::Mat& gray, const
   cv::split(hsv, channels);
   auto median = [](const cv::Mat& channel) {
     std::vector<uint8_t> values(channel.begin<uint8_t>(), channel.end<uint8_t>());
-    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2), values.end());
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2),
+                     values.end());
     return static_cast<double>(values[values.size() / 2]);
   };
   const double skin_s = median(channels[1]), skin_v = median(channels[2]);
@@ -99,8 +99,8 @@ std::optional<FaceLayout> FaceFinder::find(const cv::Mat& bgr) const {
     std::lock_guard lock(cascades_->mutex);
     cascades_->face.detectMultiScale(gray, faces, 1.1, 5, 0, cv::Size(min_side, min_side));
     if (faces.empty()) return std::nullopt;
-    const auto largest = *std::max_element(faces.begin(), faces.end(),
-                                           [](const cv::Rect& a, const cv::Rect& b) { return a.area() < b.area(); });
+    const auto largest = *std::max_element(
+        faces.begin(), faces.end(), [](const cv::Rect& a, const cv::Rect& b) { return a.area() < b.area(); });
     faces = {largest};
     const cv::Rect upper(largest.x, largest.y + largest.height / 5, largest.width, largest.height * 2 / 5);
     cascades_->eyes.detectMultiScale(gray(upper & cv::Rect(0, 0, gray.cols, gray.rows)), eyes, 1.1, 4, 0,
@@ -150,7 +150,8 @@ cv::Mat frame_portrait(const cv::Mat& image, const cv::Rect& face, int size) {
   const int x = std::clamp(cx - side / 2, 0, image.cols - side);
   const int y = std::clamp(cy - side / 2, 0, image.rows - side);
   cv::Mat framed;
-  cv::resize(image(cv::Rect(x, y, side, side)), framed, cv::Size(size, size), 0, 0, side > size ? cv::INTER_AREA : cv::INTER_CUBIC);
+  cv::resize(image(cv::Rect(x, y, side, side)), framed, cv::Size(size, size), 0, 0,
+             side > size ? cv::INTER_AREA : cv::INTER_CUBIC);
   return framed;
 }
 

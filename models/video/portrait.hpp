@@ -3,21 +3,20 @@
 // where its mouth line and eyes are, refined from the pixels where the cascades and the image allow and
 // taken from a face's usual proportions otherwise.
 
-#include <opencv2/core.hpp>
-
 #include <filesystem>
 #include <memory>
+#include <opencv2/core.hpp>
 #include <optional>
 #include <string>
 
 namespace gpufleet::video {
 
 struct FaceLayout {
-  cv::Rect face;          // the detected face box
-  cv::Point2f mouth;      // centre of the mouth line: where the lips meet, or under the upper teeth of a smile
-  float mouth_width = 0;  // corner to corner
+  cv::Rect face;      // the detected face box
+  cv::Point2f mouth;  // centre of the mouth line: where the lips meet, or under the upper teeth of a smile
+  float mouth_width = 0;       // corner to corner
   bool teeth_visible = false;  // the portrait smiles with its teeth: the opened mouth needs no drawn ones
-  cv::Point2f left_eye;   // in image coordinates (left as seen)
+  cv::Point2f left_eye;        // in image coordinates (left as seen)
   cv::Point2f right_eye;
   float eye_width = 0;
 };

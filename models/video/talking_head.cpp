@@ -1,12 +1,11 @@
 #include "models/video/talking_head.hpp"
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <random>
 #include <set>
 
@@ -40,12 +39,15 @@ struct PortraitOptions {
 
 int64_t integer_option(const nlohmann::json& value, const std::string& where, int64_t low, int64_t high) {
   if (!value.is_number_integer() || value.get<int64_t>() < low || value.get<int64_t>() > high) {
-    throw ConfigError(where + " must be an integer from " + std::to_string(low) + " to " + std::to_string(high));
+    throw ConfigError(where + " must be an integer from " + std::to_string(low) + " to " +
+                      std::to_string(high));
   }
   return value.get<int64_t>();
 }
 
-bool valid_size(int64_t size) { return size == 0 || (size >= 128 && size <= 2048); }
+bool valid_size(int64_t size) {
+  return size == 0 || (size >= 128 && size <= 2048);
+}
 
 // The speech as mono 16-bit samples. Throws ModelError(kInvalidInput) for anything that is not usable audio.
 std::pair<std::vector<int16_t>, uint32_t> read_speech(const std::string& path, double max_seconds) {
@@ -59,7 +61,8 @@ std::pair<std::vector<int16_t>, uint32_t> read_speech(const std::string& path, d
   }
   if (info->duration_s() > max_seconds) {
     throw ModelError(ErrorCode::kInvalidInput, "audio_path lasts " + std::to_string(info->duration_s()) +
-                                                   " s; this model renders at most " + std::to_string(max_seconds) + " s");
+                                                   " s; this model renders at most " +
+                                                   std::to_string(max_seconds) + " s");
   }
   std::vector<int16_t> mono(info->frames);
   const size_t channels = info->channels;
@@ -129,13 +132,15 @@ class ScratchFile {
   bool kept_ = false;
 };
 
-// input.phonemes ([{"phoneme","start_ms","end_ms"}], what espeak's "timings" answer), checked; nullopt if absent.
+// input.phonemes ([{"phoneme","start_ms","end_ms"}], what espeak's "timings" answer), checked; nullopt if
+// absent.
 std::optional<std::vector<PhonemeSpan>> read_phonemes(const nlohmann::json& input) {
   constexpr size_t kMaxPhonemes = 200'000;
   auto list = input.find("phonemes");
   if (list == input.end() || list->is_null()) return std::nullopt;
   if (!list->is_array() || list->size() > kMaxPhonemes) {
-    throw ModelError(ErrorCode::kInvalidInput, "phonemes must be an array of at most 200000 {phoneme,start_ms,end_ms}");
+    throw ModelError(ErrorCode::kInvalidInput,
+                     "phonemes must be an array of at most 200000 {phoneme,start_ms,end_ms}");
   }
   std::vector<PhonemeSpan> spans;
   spans.reserve(list->size());
@@ -143,11 +148,14 @@ std::optional<std::vector<PhonemeSpan>> read_phonemes(const nlohmann::json& inpu
     const auto name = entry.is_object() ? entry.find("phoneme") : entry.end();
     const auto start = entry.is_object() ? entry.find("start_ms") : entry.end();
     const auto end = entry.is_object() ? entry.find("end_ms") : entry.end();
-    const bool ok = name != entry.end() && name->is_string() && name->get_ref<const std::string&>().size() <= 16 &&
-                    start != entry.end() && start->is_number() && end != entry.end() && end->is_number() &&
+    const bool ok = name != entry.end() && name->is_string() &&
+                    name->get_ref<const std::string&>().size() <= 16 && start != entry.end() &&
+                    start->is_number() && end != entry.end() && end->is_number() &&
                     start->get<double>() >= 0 && end->get<double>() >= start->get<double>() &&
                     end->get<double>() <= 86'400'000.0;
-    if (!ok) throw ModelError(ErrorCode::kInvalidInput, "phonemes: each entry needs phoneme, 0 <= start_ms <= end_ms");
+    if (!ok)
+      throw ModelError(ErrorCode::kInvalidInput,
+                       "phonemes: each entry needs phoneme, 0 <= start_ms <= end_ms");
     spans.push_back({name->get<std::string>(), start->get<double>() / 1000.0, end->get<double>() / 1000.0});
   }
   return spans;
@@ -200,22 +208,26 @@ class PortraitModel final : public models::Model {
     // holds for the framed picture; a crop or a scaled picture is searched again.
     const bool same_pixels = size == 0 && portrait.cols >= image.cols - 1 && portrait.rows >= image.rows - 1;
     auto layout = same_pixels ? found : finder_.find(portrait);
-    if (!layout) throw ModelError(ErrorCode::kInvalidInput, "the face in reference_image is too small to animate");
+    if (!layout)
+      throw ModelError(ErrorCode::kInvalidInput, "the face in reference_image is too small to animate");
     context.check();
 
     // The mouth follows the phonemes where the speech stage reported them, else the audio's loudness.
-    const auto mouth = phonemes ? mouth_from_phonemes(*phonemes, frame_count(speech.size(), sample_rate, options_.fps),
-                                                      options_.fps)
-                                : mouth_from_audio(speech, sample_rate, options_.fps);
+    const auto mouth =
+        phonemes ? mouth_from_phonemes(*phonemes, frame_count(speech.size(), sample_rate, options_.fps),
+                                       options_.fps)
+                 : mouth_from_audio(speech, sample_rate, options_.fps);
     MotionStyle style;
     style.blinks = style.head_motion = mode == "talking_head" && (!renderer_ || renderer_->animates_head());
-    style.seed = json.contains("seed") && json["seed"].is_number_unsigned() ? json["seed"].get<uint64_t>()
-                                                                             : std::hash<std::string>()(input.job_id);
+    style.seed = json.contains("seed") && json["seed"].is_number_unsigned()
+                     ? json["seed"].get<uint64_t>()
+                     : std::hash<std::string>()(input.job_id);
     const auto plan = plan_motion(mouth, options_.fps, style);
 
     std::error_code error;
     fs::create_directories(input.scratch_dir, error);
-    ScratchFile file(input.scratch_dir / (input.job_id + "-" + std::to_string(std::random_device()()) + ".mp4"));
+    ScratchFile file(input.scratch_dir /
+                     (input.job_id + "-" + std::to_string(std::random_device()()) + ".mp4"));
     Mp4Settings settings;
     settings.width = portrait.cols;
     settings.height = portrait.rows;
@@ -227,16 +239,18 @@ class PortraitModel final : public models::Model {
     auto write_sound = [&](size_t f) {
       const auto fps = static_cast<size_t>(options_.fps);
       const size_t begin = std::min(speech.size(), f * sample_rate / fps);
-      const size_t end = f + 1 == plan.size() ? speech.size() : std::min(speech.size(), (f + 1) * sample_rate / fps);
+      const size_t end =
+          f + 1 == plan.size() ? speech.size() : std::min(speech.size(), (f + 1) * sample_rate / fps);
       writer.write_audio(std::span<const int16_t>(speech.data() + begin, end - begin));
     };
     cv::Mat frame;
     cv::Rect face_box;
     if (renderer_) {
-      face_box = render_neural(portrait, *layout, speech, sample_rate, plan, context, [&](const cv::Mat& rendered, size_t f) {
-        writer.write_frame(rendered);
-        write_sound(f);
-      });
+      face_box = render_neural(portrait, *layout, speech, sample_rate, plan, context,
+                               [&](const cv::Mat& rendered, size_t f) {
+                                 writer.write_frame(rendered);
+                                 write_sound(f);
+                               });
     } else {
       PortraitAnimator animator(portrait, *layout);
       for (size_t f = 0; f < plan.size(); ++f) {
@@ -270,9 +284,11 @@ class PortraitModel final : public models::Model {
   }
 
  private:
-  // The face box the renderer draws: a square around the face, crop_scale times its width, inside the picture.
+  // The face box the renderer draws: a square around the face, crop_scale times its width, inside the
+  // picture.
   cv::Rect face_box(const cv::Mat& portrait, const cv::Rect& face) const {
-    const int side = std::min({static_cast<int>(std::lround(face.width * options_.crop_scale)), portrait.cols, portrait.rows});
+    const int side = std::min(
+        {static_cast<int>(std::lround(face.width * options_.crop_scale)), portrait.cols, portrait.rows});
     const int cx = face.x + face.width / 2, cy = face.y + face.height / 2;
     const int x = std::clamp(cx - side / 2, 0, portrait.cols - side);
     const int y = std::clamp(cy - side / 2, 0, portrait.rows - side);
@@ -282,19 +298,21 @@ class PortraitModel final : public models::Model {
   // Renders the frames with the neural renderer in batches and pastes each face back into the portrait with a
   // feathered edge, so the seam does not show; calls `emit(frame, index)` in order. Returns the face box.
   template <typename Emit>
-  cv::Rect render_neural(const cv::Mat& portrait, const FaceLayout& layout, const std::vector<int16_t>& speech,
-                         uint32_t sample_rate, const std::vector<FrameMotion>& plan, models::JobContext& context,
-                         Emit emit) {
+  cv::Rect render_neural(const cv::Mat& portrait, const FaceLayout& layout,
+                         const std::vector<int16_t>& speech, uint32_t sample_rate,
+                         const std::vector<FrameMotion>& plan, models::JobContext& context, Emit emit) {
     const cv::Rect box = face_box(portrait, layout.face);
     const int size = renderer_->crop_size();
     cv::Mat crop;
     cv::resize(portrait(box), crop, cv::Size(size, size), 0, 0, cv::INTER_AREA);
     crop = crop.clone();
-    auto session = renderer_->begin(FaceRenderJob{crop.data, speech, sample_rate, static_cast<double>(options_.fps)});
+    auto session =
+        renderer_->begin(FaceRenderJob{crop.data, speech, sample_rate, static_cast<double>(options_.fps)});
     // Weight of the rendered face: 1 inside, falling to 0 over the outer eighth of the box.
     cv::Mat weight(box.size(), CV_32F, cv::Scalar(0));
     const int margin = std::max(1, box.width / 8);
-    cv::rectangle(weight, cv::Rect(margin, margin, box.width - 2 * margin, box.height - 2 * margin), cv::Scalar(1), cv::FILLED);
+    cv::rectangle(weight, cv::Rect(margin, margin, box.width - 2 * margin, box.height - 2 * margin),
+                  cv::Scalar(1), cv::FILLED);
     cv::blur(weight, weight, cv::Size(2 * margin + 1, 2 * margin + 1));
     const cv::Mat inverse = 1.0 - weight;
     const size_t batch = std::max<size_t>(1, renderer_->frame_batch());
@@ -365,7 +383,7 @@ std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec
 std::unique_ptr<models::Model> load_neural_head_model(const models::ModelSpec& spec,
                                                       std::unique_ptr<FaceRenderer> renderer) {
   if (!renderer) throw ConfigError("model " + spec.name + ": no renderer for backend " + spec.backend);
-  static const std::set<std::string> kRendererOptions{"crop_size",      "frame_batch",      "lip_open_ratio",
+  static const std::set<std::string> kRendererOptions{"crop_size",        "frame_batch",    "lip_open_ratio",
                                                       "source_lip_ratio", "eye_open_ratio", "head_degrees"};
   return std::make_unique<PortraitModel>(parse_options(spec, kRendererOptions), std::move(renderer));
 }

@@ -23,10 +23,10 @@ namespace gpufleet::video {
 // Throws ConfigError for bad options and ModelError when the face detectors cannot be loaded.
 std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec);
 
-// The same job around a neural face renderer (backends "liveportrait", "wav2lip"; the worker's LibTorch plugin
-// loads the renderer): the face box (crop_scale face widths, default 1.8) is cropped to the renderer's size,
-// rendered in batches of frames, and pasted back with a feathered edge; the rest of the frame is the portrait.
-// Wav2Lip moves the mouth only, so blinks and head motion are left out for it.
+// The same job around a neural face renderer (backends "liveportrait", "wav2lip"; the worker's LibTorch
+// plugin loads the renderer): the face box (crop_scale face widths, default 1.8) is cropped to the renderer's
+// size, rendered in batches of frames, and pasted back with a feathered edge; the rest of the frame is the
+// portrait. Wav2Lip moves the mouth only, so blinks and head motion are left out for it.
 std::unique_ptr<models::Model> load_neural_head_model(const models::ModelSpec& spec,
                                                       std::unique_ptr<FaceRenderer> renderer);
 

@@ -90,10 +90,12 @@ XttsConfig XttsConfig::from_json_text(std::string_view text) {
   read(json, "sound_norm_refs", config.sound_norm_refs);
   read(json, "languages", config.languages);
   if (config.gpt_n_heads <= 0 || config.gpt_n_model_channels % config.gpt_n_heads != 0) {
-    throw ModelError(ErrorCode::kModelError, "XTTS config: gpt_n_model_channels must be a multiple of gpt_n_heads");
+    throw ModelError(ErrorCode::kModelError,
+                     "XTTS config: gpt_n_model_channels must be a multiple of gpt_n_heads");
   }
   if (config.gpt_layers <= 0 || config.gpt_max_audio_tokens <= 3) {
-    throw ModelError(ErrorCode::kModelError, "XTTS config: gpt_layers and gpt_max_audio_tokens must be positive");
+    throw ModelError(ErrorCode::kModelError,
+                     "XTTS config: gpt_layers and gpt_max_audio_tokens must be positive");
   }
   return config;
 }

@@ -19,10 +19,10 @@ namespace {
 }
 
 DType parse_dtype(const std::string& name, const std::filesystem::path& path) {
-  static const std::map<std::string, DType> kNames{{"F32", DType::kF32}, {"F16", DType::kF16}, {"BF16", DType::kBF16},
-                                                   {"F64", DType::kF64}, {"I64", DType::kI64}, {"I32", DType::kI32},
-                                                   {"I16", DType::kI16}, {"I8", DType::kI8},   {"U8", DType::kU8},
-                                                   {"BOOL", DType::kBool}};
+  static const std::map<std::string, DType> kNames{
+      {"F32", DType::kF32}, {"F16", DType::kF16},  {"BF16", DType::kBF16}, {"F64", DType::kF64},
+      {"I64", DType::kI64}, {"I32", DType::kI32},  {"I16", DType::kI16},   {"I8", DType::kI8},
+      {"U8", DType::kU8},   {"BOOL", DType::kBool}};
   auto it = kNames.find(name);
   if (it == kNames.end()) bad_file(path, "unsupported dtype " + name);
   return it->second;
@@ -40,31 +40,45 @@ std::vector<T> copy_values(const TensorView& view) {
 size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::kF64:
-    case DType::kI64: return 8;
+    case DType::kI64:
+      return 8;
     case DType::kF32:
-    case DType::kI32: return 4;
+    case DType::kI32:
+      return 4;
     case DType::kF16:
     case DType::kBF16:
-    case DType::kI16: return 2;
+    case DType::kI16:
+      return 2;
     case DType::kI8:
     case DType::kU8:
-    case DType::kBool: return 1;
+    case DType::kBool:
+      return 1;
   }
   return 1;
 }
 
 const char* to_string(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "F32";
-    case DType::kF16: return "F16";
-    case DType::kBF16: return "BF16";
-    case DType::kF64: return "F64";
-    case DType::kI64: return "I64";
-    case DType::kI32: return "I32";
-    case DType::kI16: return "I16";
-    case DType::kI8: return "I8";
-    case DType::kU8: return "U8";
-    case DType::kBool: return "BOOL";
+    case DType::kF32:
+      return "F32";
+    case DType::kF16:
+      return "F16";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kF64:
+      return "F64";
+    case DType::kI64:
+      return "I64";
+    case DType::kI32:
+      return "I32";
+    case DType::kI16:
+      return "I16";
+    case DType::kI8:
+      return "I8";
+    case DType::kU8:
+      return "U8";
+    case DType::kBool:
+      return "BOOL";
   }
   return "?";
 }
@@ -76,12 +90,14 @@ int64_t TensorView::numel() const {
 }
 
 std::vector<float> TensorView::to_floats() const {
-  if (dtype != DType::kF32) throw ModelError(ErrorCode::kModelError, std::string("tensor is ") + to_string(dtype) + ", not F32");
+  if (dtype != DType::kF32)
+    throw ModelError(ErrorCode::kModelError, std::string("tensor is ") + to_string(dtype) + ", not F32");
   return copy_values<float>(*this);
 }
 
 std::vector<int64_t> TensorView::to_int64s() const {
-  if (dtype != DType::kI64) throw ModelError(ErrorCode::kModelError, std::string("tensor is ") + to_string(dtype) + ", not I64");
+  if (dtype != DType::kI64)
+    throw ModelError(ErrorCode::kModelError, std::string("tensor is ") + to_string(dtype) + ", not I64");
   return copy_values<int64_t>(*this);
 }
 
@@ -104,9 +120,11 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   const auto* base = static_cast<const std::byte*>(file.mapping_);
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<uint8_t>(base[i]);
-  if (header_size > file.size_ - 8 || header_size > (100u << 20)) bad_file(path, "header length past the end");
-  const auto header = nlohmann::json::parse(reinterpret_cast<const char*>(base + 8),
-                                            reinterpret_cast<const char*>(base + 8 + header_size), nullptr, false);
+  if (header_size > file.size_ - 8 || header_size > (100u << 20))
+    bad_file(path, "header length past the end");
+  const auto header =
+      nlohmann::json::parse(reinterpret_cast<const char*>(base + 8),
+                            reinterpret_cast<const char*>(base + 8 + header_size), nullptr, false);
   if (!header.is_object()) bad_file(path, "header is not a JSON object");
   const size_t data_start = 8 + header_size;
   const size_t data_size = file.size_ - data_start;
@@ -143,8 +161,10 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
 }
 
 SafetensorsFile::SafetensorsFile(SafetensorsFile&& other) noexcept
-    : mapping_(std::exchange(other.mapping_, nullptr)), size_(std::exchange(other.size_, 0)),
-      tensors_(std::move(other.tensors_)), metadata_(std::move(other.metadata_)) {}
+    : mapping_(std::exchange(other.mapping_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      tensors_(std::move(other.tensors_)),
+      metadata_(std::move(other.metadata_)) {}
 
 SafetensorsFile::~SafetensorsFile() {
   if (mapping_ != nullptr) ::munmap(mapping_, size_);

@@ -9,16 +9,18 @@ namespace gpufleet::xtts {
 namespace {
 
 bool ends_sentence(char32_t c) {
-  return c == U'.' || c == U'!' || c == U'?' || c == U';' || c == U'\u2026' || c == U'\u3002' || c == U'\uff01' ||
-         c == U'\uff1f' || c == U'\uff1b';
+  return c == U'.' || c == U'!' || c == U'?' || c == U';' || c == U'\u2026' || c == U'\u3002' ||
+         c == U'\uff01' || c == U'\uff1f' || c == U'\uff1b';
 }
 
 bool closes(char32_t c) {
-  return c == U'"' || c == U'\'' || c == U')' || c == U']' || c == U'\u201d' || c == U'\u2019' || c == U'\u00bb' ||
-         c == U'\u300d' || c == U'\u300f' || c == U'\uff09';
+  return c == U'"' || c == U'\'' || c == U')' || c == U']' || c == U'\u201d' || c == U'\u2019' ||
+         c == U'\u00bb' || c == U'\u300d' || c == U'\u300f' || c == U'\uff09';
 }
 
-bool is_space(char32_t c) { return c == U' ' || c == U'\t' || c == U'\n' || c == U'\r' || c == U'\u3000'; }
+bool is_space(char32_t c) {
+  return c == U' ' || c == U'\t' || c == U'\n' || c == U'\r' || c == U'\u3000';
+}
 
 std::u32string trim(std::u32string_view text) {
   size_t begin = 0, end = text.size();
@@ -39,7 +41,8 @@ std::vector<std::u32string> sentences(const std::u32string& text) {
     // need no space after them).
     const bool cjk = text[i] >= U'\u3000';
     if (!cjk && end < text.size() && !is_space(text[end])) continue;
-    if (auto sentence = trim(std::u32string_view(text).substr(start, end - start)); !sentence.empty()) out.push_back(sentence);
+    if (auto sentence = trim(std::u32string_view(text).substr(start, end - start)); !sentence.empty())
+      out.push_back(sentence);
     start = end;
     i = end - 1;
   }

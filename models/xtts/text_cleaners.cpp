@@ -5,8 +5,8 @@
 #include <set>
 
 #include "common/error.hpp"
-#include "models/xtts/tokenizer.hpp"
 #include "common/utf8.hpp"
+#include "models/xtts/tokenizer.hpp"
 
 namespace gpufleet::xtts {
 namespace {
@@ -19,26 +19,29 @@ struct Words {
 // num2words' rule for joining two spoken parts ("forty" + "two", "one hundred" + "five", ...).
 Words join(const Words& left, const Words& right) {
   if (left.value == 1 && right.value < 100) return right;
-  if (left.value < 100 && left.value > right.value) return {left.text + "-" + right.text, left.value + right.value};
-  if (left.value >= 100 && right.value < 100) return {left.text + " and " + right.text, left.value + right.value};
+  if (left.value < 100 && left.value > right.value)
+    return {left.text + "-" + right.text, left.value + right.value};
+  if (left.value >= 100 && right.value < 100)
+    return {left.text + " and " + right.text, left.value + right.value};
   if (right.value > left.value) return {left.text + " " + right.text, left.value * right.value};
   return {left.text + ", " + right.text, left.value + right.value};
 }
 
 Words spell(uint64_t n) {
-  static const std::array<const char*, 20> kSmall{
-      "zero",    "one",     "two",       "three",    "four",     "five",    "six",
-      "seven",   "eight",   "nine",      "ten",      "eleven",   "twelve",  "thirteen",
-      "fourteen", "fifteen", "sixteen",  "seventeen", "eighteen", "nineteen"};
+  static const std::array<const char*, 20> kSmall{"zero",    "one",     "two",       "three",    "four",
+                                                  "five",    "six",     "seven",     "eight",    "nine",
+                                                  "ten",     "eleven",  "twelve",    "thirteen", "fourteen",
+                                                  "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
   static const std::array<const char*, 10> kTens{"",      "",      "twenty",  "thirty", "forty",
-                                                  "fifty", "sixty", "seventy", "eighty", "ninety"};
-  static const std::array<std::pair<uint64_t, const char*>, 7> kScales{{{1'000'000'000'000'000'000ULL, "quintillion"},
-                                                                         {1'000'000'000'000'000ULL, "quadrillion"},
-                                                                         {1'000'000'000'000ULL, "trillion"},
-                                                                         {1'000'000'000ULL, "billion"},
-                                                                         {1'000'000ULL, "million"},
-                                                                         {1'000ULL, "thousand"},
-                                                                         {100ULL, "hundred"}}};
+                                                 "fifty", "sixty", "seventy", "eighty", "ninety"};
+  static const std::array<std::pair<uint64_t, const char*>, 7> kScales{
+      {{1'000'000'000'000'000'000ULL, "quintillion"},
+       {1'000'000'000'000'000ULL, "quadrillion"},
+       {1'000'000'000'000ULL, "trillion"},
+       {1'000'000'000ULL, "billion"},
+       {1'000'000ULL, "million"},
+       {1'000ULL, "thousand"},
+       {100ULL, "hundred"}}};
   if (n < 20) return {kSmall[n], n};
   if (n < 100) {
     Words tens{kTens[n / 10], n / 10 * 10};
@@ -153,10 +156,11 @@ std::string expand_english_abbreviations(std::string text) {
   // Longer forms first where one is a prefix of another (mrs before mr, drs before dr).
   static const std::vector<std::pair<std::regex, std::string>> kAbbreviations = [] {
     const std::vector<std::pair<const char*, const char*>> words{
-        {"mrs", "misess"},   {"mr", "mister"},    {"dr", "doctor"},     {"st", "saint"},    {"co", "company"},
-        {"jr", "junior"},    {"maj", "major"},    {"gen", "general"},   {"drs", "doctors"}, {"rev", "reverend"},
-        {"lt", "lieutenant"}, {"hon", "honorable"}, {"sgt", "sergeant"}, {"capt", "captain"}, {"esq", "esquire"},
-        {"ltd", "limited"},  {"col", "colonel"},  {"ft", "fort"}};
+        {"mrs", "misess"},   {"mr", "mister"},    {"dr", "doctor"},     {"st", "saint"},
+        {"co", "company"},   {"jr", "junior"},    {"maj", "major"},     {"gen", "general"},
+        {"drs", "doctors"},  {"rev", "reverend"}, {"lt", "lieutenant"}, {"hon", "honorable"},
+        {"sgt", "sergeant"}, {"capt", "captain"}, {"esq", "esquire"},   {"ltd", "limited"},
+        {"col", "colonel"},  {"ft", "fort"}};
     std::vector<std::pair<std::regex, std::string>> compiled;
     for (const auto& [abbreviation, full] : words) {
       compiled.emplace_back(std::regex(std::string("\\b") + abbreviation + "\\.", std::regex::icase), full);
@@ -176,12 +180,12 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 
 std::string expand_english_symbols(std::string text) {
   static const std::array<std::pair<const char*, const char*>, 7> kSymbols{{{"&", " and "},
-                                                                             {"@", " at "},
-                                                                             {"%", " percent "},
-                                                                             {"#", " hash "},
-                                                                             {"$", " dollar "},
-                                                                             {"£", " pound "},
-                                                                             {"°", " degree "}}};
+                                                                            {"@", " at "},
+                                                                            {"%", " percent "},
+                                                                            {"#", " hash "},
+                                                                            {"$", " dollar "},
+                                                                            {"£", " pound "},
+                                                                            {"°", " degree "}}};
   for (const auto& [symbol, word] : kSymbols) {
     text = replace_all(std::move(text), symbol, word);
     text = replace_all(std::move(text), "  ", " ");
@@ -206,13 +210,23 @@ std::string collapse_whitespace_and_strip(std::string_view text) {
 
 }  // namespace
 
-std::string english_cardinal(uint64_t number) { return spell(number).text; }
+std::string english_cardinal(uint64_t number) {
+  return spell(number).text;
+}
 
 std::string english_ordinal(uint64_t number) {
-  static const std::array<std::pair<const char*, const char*>, 12> kIrregular{
-      {{"one", "first"}, {"two", "second"}, {"three", "third"}, {"four", "fourth"}, {"five", "fifth"},
-       {"six", "sixth"}, {"seven", "seventh"}, {"eight", "eighth"}, {"nine", "ninth"}, {"ten", "tenth"},
-       {"eleven", "eleventh"}, {"twelve", "twelfth"}}};
+  static const std::array<std::pair<const char*, const char*>, 12> kIrregular{{{"one", "first"},
+                                                                               {"two", "second"},
+                                                                               {"three", "third"},
+                                                                               {"four", "fourth"},
+                                                                               {"five", "fifth"},
+                                                                               {"six", "sixth"},
+                                                                               {"seven", "seventh"},
+                                                                               {"eight", "eighth"},
+                                                                               {"nine", "ninth"},
+                                                                               {"ten", "tenth"},
+                                                                               {"eleven", "eleventh"},
+                                                                               {"twelve", "twelfth"}}};
   std::string words = english_cardinal(number);
   const size_t last_start = words.find_last_of(" -") == std::string::npos ? 0 : words.find_last_of(" -") + 1;
   std::string last = words.substr(last_start);
@@ -225,11 +239,12 @@ std::string english_ordinal(uint64_t number) {
 }
 
 std::string clean_text(std::string_view text, std::string_view language) {
-  static const std::set<std::string_view> kCleaned{"ar", "cs", "de", "en", "es", "fr", "hi", "hu",
-                                                   "it", "nl", "pl", "pt", "ru", "tr"};
+  static const std::set<std::string_view> kCleaned{"ar", "cs", "de", "en", "es", "fr", "hi",
+                                                   "hu", "it", "nl", "pl", "pt", "ru", "tr"};
   if (language == "zh" || language == "ko" || language == "ja") {
-    throw ModelError(ErrorCode::kUnsupportedLanguage,
-                     "XTTS text for '" + std::string(language) + "' needs a transliteration gpufleet does not have yet");
+    throw ModelError(
+        ErrorCode::kUnsupportedLanguage,
+        "XTTS text for '" + std::string(language) + "' needs a transliteration gpufleet does not have yet");
   }
   if (kCleaned.count(language) == 0) {
     throw ModelError(ErrorCode::kUnsupportedLanguage, "XTTS does not speak '" + std::string(language) + "'");

@@ -12,7 +12,8 @@ namespace gpufleet::xtts {
 
 BpeTokenizer BpeTokenizer::load(const std::filesystem::path& vocab_json) {
   auto text = read_file(vocab_json, 64u << 20);
-  if (!text) throw ModelError(ErrorCode::kModelError, "cannot read the XTTS vocabulary " + vocab_json.string());
+  if (!text)
+    throw ModelError(ErrorCode::kModelError, "cannot read the XTTS vocabulary " + vocab_json.string());
   return from_json(*text);
 }
 
@@ -27,8 +28,9 @@ BpeTokenizer BpeTokenizer::from_json(std::string_view json_text) {
   int64_t rank = 0;
   for (const auto& merge : model.at("merges")) {
     // Older files write a merge as "left right", newer ones as ["left", "right"].
-    std::string key = merge.is_string() ? merge.get<std::string>()
-                                        : merge.at(0).get<std::string>() + " " + merge.at(1).get<std::string>();
+    std::string key = merge.is_string()
+                          ? merge.get<std::string>()
+                          : merge.at(0).get<std::string>() + " " + merge.at(1).get<std::string>();
     // A pair listed twice takes its last rank: the tokenizers library builds its merge map by inserting
     // in order, so later entries overwrite earlier ones. XTTS' vocabulary repeats 1745 pairs.
     tokenizer.merge_ranks_[std::move(key)] = rank++;
@@ -37,7 +39,8 @@ BpeTokenizer BpeTokenizer::from_json(std::string_view json_text) {
     if (auto id = tokenizer.token_id(unk->get<std::string>())) tokenizer.unk_id_ = *id;
   }
   for (const auto& added : json.value("added_tokens", nlohmann::json::array())) {
-    tokenizer.added_tokens_.emplace_back(added.at("content").get<std::string>(), added.at("id").get<int64_t>());
+    tokenizer.added_tokens_.emplace_back(added.at("content").get<std::string>(),
+                                         added.at("id").get<int64_t>());
     tokenizer.vocab_.emplace(added.at("content").get<std::string>(), added.at("id").get<int64_t>());
   }
   std::stable_sort(tokenizer.added_tokens_.begin(), tokenizer.added_tokens_.end(),
@@ -79,7 +82,8 @@ void BpeTokenizer::encode_word(std::u32string_view word, std::vector<int64_t>& i
     std::vector<std::string> merged;
     std::vector<bool> merged_known;
     for (size_t i = 0; i < symbols.size();) {
-      if (i + 1 < symbols.size() && known[i] && known[i + 1] && symbols[i] == left && symbols[i + 1] == right) {
+      if (i + 1 < symbols.size() && known[i] && known[i + 1] && symbols[i] == left &&
+          symbols[i + 1] == right) {
         merged.push_back(left + right);
         merged_known.push_back(true);
         i += 2;

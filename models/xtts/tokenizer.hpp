@@ -29,7 +29,7 @@ class BpeTokenizer {
   void encode_word(std::u32string_view word, std::vector<int64_t>& ids) const;
 
   std::unordered_map<std::string, int64_t> vocab_;
-  std::unordered_map<std::string, int64_t> merge_ranks_;  // "left right" -> rank
+  std::unordered_map<std::string, int64_t> merge_ranks_;       // "left right" -> rank
   std::vector<std::pair<std::string, int64_t>> added_tokens_;  // longest first
   int64_t unk_id_ = -1;
 };

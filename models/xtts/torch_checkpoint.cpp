@@ -99,16 +99,24 @@ std::map<std::string, std::string_view> zip_entries(std::string_view file) {
       const uint64_t size = le(file, extra + 2, 2);
       if (id == 0x0001) {
         size_t field = extra + 4;
-        if (uncompressed == 0xFFFFFFFF) { uncompressed = le(file, field, 8); field += 8; }
-        if (compressed == 0xFFFFFFFF) { compressed = le(file, field, 8); field += 8; }
+        if (uncompressed == 0xFFFFFFFF) {
+          uncompressed = le(file, field, 8);
+          field += 8;
+        }
+        if (compressed == 0xFFFFFFFF) {
+          compressed = le(file, field, 8);
+          field += 8;
+        }
         if (local == 0xFFFFFFFF) local = le(file, field, 8);
       }
       extra += 4 + size;
     }
-    if (method != 0 || compressed != uncompressed) malformed("entry " + name + " is compressed; torch.save stores entries");
+    if (method != 0 || compressed != uncompressed)
+      malformed("entry " + name + " is compressed; torch.save stores entries");
     if (le(file, local, 4) != 0x04034b50) malformed("bad zip local header for " + name);
     const size_t data = local + 30 + le(file, local + 26, 2) + le(file, local + 28, 2);
-    if (data > file.size() || compressed > file.size() - data) malformed("entry " + name + " runs past the end");
+    if (data > file.size() || compressed > file.size() - data)
+      malformed("entry " + name + " runs past the end");
     result.emplace(std::move(name), file.substr(data, compressed));
     at += 46 + name_length + extra_length + comment_length;
   }
@@ -124,7 +132,21 @@ struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 
 struct Value {
-  enum class Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kStorage, kTensor, kMark, kOpaque };
+  enum class Kind {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kTuple,
+    kList,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor,
+    kMark,
+    kOpaque
+  };
   Kind kind = Kind::kNone;
   int64_t integer = 0;
   double real = 0;
@@ -145,10 +167,11 @@ ValuePtr make(Value::Kind kind) {
 
 DType storage_dtype(const std::string& type) {
   static const std::map<std::string, DType> kTypes{
-      {"torch.FloatStorage", DType::kF32},  {"torch.HalfStorage", DType::kF16}, {"torch.BFloat16Storage", DType::kBF16},
-      {"torch.DoubleStorage", DType::kF64}, {"torch.LongStorage", DType::kI64}, {"torch.IntStorage", DType::kI32},
-      {"torch.ShortStorage", DType::kI16},  {"torch.CharStorage", DType::kI8},  {"torch.ByteStorage", DType::kU8},
-      {"torch.BoolStorage", DType::kBool}};
+      {"torch.FloatStorage", DType::kF32},     {"torch.HalfStorage", DType::kF16},
+      {"torch.BFloat16Storage", DType::kBF16}, {"torch.DoubleStorage", DType::kF64},
+      {"torch.LongStorage", DType::kI64},      {"torch.IntStorage", DType::kI32},
+      {"torch.ShortStorage", DType::kI16},     {"torch.CharStorage", DType::kI8},
+      {"torch.ByteStorage", DType::kU8},       {"torch.BoolStorage", DType::kBool}};
   auto it = kTypes.find(type);
   if (it == kTypes.end()) malformed("unsupported storage type " + type);
   return it->second;
@@ -173,22 +196,42 @@ class Unpickler {
     while (true) {
       const uint8_t op = byte();
       switch (op) {
-        case 0x80: byte(); break;  // PROTO
-        case '.': return pop();  // STOP
-        case '}': push(make(Value::Kind::kDict)); break;
-        case ']': push(make(Value::Kind::kList)); break;
-        case ')': push(make(Value::Kind::kTuple)); break;
-        case '(': marks_.push_back(stack_.size()); break;
-        case 'N': push(make(Value::Kind::kNone)); break;
-        case 0x88: case 0x89: {
+        case 0x80:
+          byte();
+          break;  // PROTO
+        case '.':
+          return pop();  // STOP
+        case '}':
+          push(make(Value::Kind::kDict));
+          break;
+        case ']':
+          push(make(Value::Kind::kList));
+          break;
+        case ')':
+          push(make(Value::Kind::kTuple));
+          break;
+        case '(':
+          marks_.push_back(stack_.size());
+          break;
+        case 'N':
+          push(make(Value::Kind::kNone));
+          break;
+        case 0x88:
+        case 0x89: {
           auto value = make(Value::Kind::kBool);
           value->integer = op == 0x88;
           push(value);
           break;
         }
-        case 'J': push_int(static_cast<int32_t>(read_le(4))); break;
-        case 'K': push_int(static_cast<int64_t>(read_le(1))); break;
-        case 'M': push_int(static_cast<int64_t>(read_le(2))); break;
+        case 'J':
+          push_int(static_cast<int32_t>(read_le(4)));
+          break;
+        case 'K':
+          push_int(static_cast<int64_t>(read_le(1)));
+          break;
+        case 'M':
+          push_int(static_cast<int64_t>(read_le(2)));
+          break;
         case 0x8a: {  // LONG1
           const size_t length = byte();
           if (length > 8) malformed("integer too large");
@@ -205,11 +248,21 @@ class Unpickler {
           push(value);
           break;
         }
-        case 'X': push_string(read_le(4)); break;
-        case 'T': push_string(read_le(4)); break;
-        case 'U': push_string(byte()); break;
-        case 'B': push_string(read_le(4)); break;
-        case 'C': push_string(byte()); break;
+        case 'X':
+          push_string(read_le(4));
+          break;
+        case 'T':
+          push_string(read_le(4));
+          break;
+        case 'U':
+          push_string(byte());
+          break;
+        case 'B':
+          push_string(read_le(4));
+          break;
+        case 'C':
+          push_string(byte());
+          break;
         case 'c': {
           auto value = make(Value::Kind::kGlobal);
           std::string module = line();  // two statements: the order of operands in `+` is unspecified
@@ -217,17 +270,27 @@ class Unpickler {
           push(value);
           break;
         }
-        case 'q': memo_[byte()] = top(); break;
-        case 'r': memo_[static_cast<uint32_t>(read_le(4))] = top(); break;
-        case 'h': push(memo(byte())); break;
-        case 'j': push(memo(static_cast<uint32_t>(read_le(4)))); break;
+        case 'q':
+          memo_[byte()] = top();
+          break;
+        case 'r':
+          memo_[static_cast<uint32_t>(read_le(4))] = top();
+          break;
+        case 'h':
+          push(memo(byte()));
+          break;
+        case 'j':
+          push(memo(static_cast<uint32_t>(read_le(4))));
+          break;
         case 't': {
           auto value = make(Value::Kind::kTuple);
           value->items = pop_to_mark();
           push(value);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {
+        case 0x85:
+        case 0x86:
+        case 0x87: {
           const size_t count = op - 0x84u;
           if (stack_.size() < count) malformed("stack underflow");
           auto value = make(Value::Kind::kTuple);
@@ -259,7 +322,9 @@ class Unpickler {
           for (size_t i = 0; i < items.size(); i += 2) set_item(top(), items[i], items[i + 1]);
           break;
         }
-        case 'Q': push(persistent(pop())); break;
+        case 'Q':
+          push(persistent(pop()));
+          break;
         case 'R': {
           auto args = pop();
           auto callable = pop();
@@ -272,9 +337,15 @@ class Unpickler {
           push(make(Value::Kind::kOpaque));
           break;
         }
-        case 'b': pop(); break;  // BUILD: object state (an OrderedDict's _metadata, ...) is not needed
-        case '0': pop(); break;
-        case '2': push(top()); break;
+        case 'b':
+          pop();
+          break;  // BUILD: object state (an OrderedDict's _metadata, ...) is not needed
+        case '0':
+          pop();
+          break;
+        case '2':
+          push(top());
+          break;
         default:
           malformed("unsupported pickle opcode 0x" + std::to_string(op));
       }
@@ -351,7 +422,8 @@ class Unpickler {
     return storage;
   }
   static ValuePtr reduce(const ValuePtr& callable, const ValuePtr& args) {
-    if (callable->kind != Value::Kind::kGlobal || args->kind != Value::Kind::kTuple) return make(Value::Kind::kOpaque);
+    if (callable->kind != Value::Kind::kGlobal || args->kind != Value::Kind::kTuple)
+      return make(Value::Kind::kOpaque);
     const std::string& name = callable->text;
     if (name == "collections.OrderedDict") return make(Value::Kind::kDict);
     if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
@@ -398,10 +470,12 @@ OwnedTensor materialise(const Value& tensor, const std::map<std::string, std::st
     expected_stride *= tensor.shape[d];
   }
   if (contiguous) {
-    if (tensor.offset < 0 || static_cast<size_t>(tensor.offset) * element + owned.bytes.size() > storage.size()) {
+    if (tensor.offset < 0 ||
+        static_cast<size_t>(tensor.offset) * element + owned.bytes.size() > storage.size()) {
       malformed("tensor reaches past its storage " + tensor.storage.key);
     }
-    std::memcpy(owned.bytes.data(), storage.data() + static_cast<size_t>(tensor.offset) * element, owned.bytes.size());
+    std::memcpy(owned.bytes.data(), storage.data() + static_cast<size_t>(tensor.offset) * element,
+                owned.bytes.size());
     return owned;
   }
   // A strided view: walk it in row-major order.
@@ -412,7 +486,8 @@ OwnedTensor materialise(const Value& tensor, const std::map<std::string, std::st
     if (position < 0 || static_cast<size_t>(position + 1) * element > storage.size()) {
       malformed("tensor reaches past its storage " + tensor.storage.key);
     }
-    std::memcpy(owned.bytes.data() + static_cast<size_t>(n) * element, storage.data() + position * element, element);
+    std::memcpy(owned.bytes.data() + static_cast<size_t>(n) * element, storage.data() + position * element,
+                element);
     for (size_t d = index.size(); d-- > 0;) {
       if (++index[d] < tensor.shape[d]) break;
       index[d] = 0;
@@ -477,13 +552,16 @@ void write_safetensors(const std::filesystem::path& path, const TensorMap& tenso
   nlohmann::json header = nlohmann::json::object();
   size_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
-    header[name] = {{"dtype", to_string(tensor.dtype)}, {"shape", tensor.shape}, {"data_offsets", {offset, offset + tensor.bytes.size()}}};
+    header[name] = {{"dtype", to_string(tensor.dtype)},
+                    {"shape", tensor.shape},
+                    {"data_offsets", {offset, offset + tensor.bytes.size()}}};
     offset += tensor.bytes.size();
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
   std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xFF);
+  for (int i = 0; i < 8; ++i)
+    out[i] = static_cast<char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xFF);
   out += text;
   out.reserve(out.size() + offset);
   for (const auto& [name, tensor] : tensors) out += tensor.bytes;

@@ -14,7 +14,8 @@ namespace {
 
 void require_digest(const std::string& name, const char* what) {
   const bool hex = name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
-  if (!hex) throw std::invalid_argument(std::string("voice store: the ") + what + " is not a SHA-256 hex digest");
+  if (!hex)
+    throw std::invalid_argument(std::string("voice store: the ") + what + " is not a SHA-256 hex digest");
 }
 
 }  // namespace
@@ -25,7 +26,8 @@ fs::path VoiceStore::path(const std::string& fingerprint, const std::string& ref
   return root_ / fingerprint / (reference + ".safetensors");
 }
 
-std::optional<TensorMap> VoiceStore::load(const std::string& fingerprint, const std::string& reference) const {
+std::optional<TensorMap> VoiceStore::load(const std::string& fingerprint,
+                                          const std::string& reference) const {
   const auto file = path(fingerprint, reference);
   std::error_code error;
   if (!fs::is_regular_file(file, error)) return std::nullopt;
@@ -41,12 +43,14 @@ std::optional<TensorMap> VoiceStore::load(const std::string& fingerprint, const 
     }
     return voice;
   } catch (const std::exception& failure) {
-    spdlog::warn("voice store: {} is unreadable ({}); computing the voice again", file.string(), failure.what());
+    spdlog::warn("voice store: {} is unreadable ({}); computing the voice again", file.string(),
+                 failure.what());
     return std::nullopt;
   }
 }
 
-bool VoiceStore::save(const std::string& fingerprint, const std::string& reference, const TensorMap& voice) const {
+bool VoiceStore::save(const std::string& fingerprint, const std::string& reference,
+                      const TensorMap& voice) const {
   const auto file = path(fingerprint, reference);
   try {
     fs::create_directories(file.parent_path());

@@ -2,7 +2,6 @@
 // GPUFLEET_URL): submit waits and prints the result, or the id with --no-wait; status, wait and cancel act on
 // ids; workers and models list the fleet; failures exit 1 with the gateway's error, bad usage exits 2.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <array>
@@ -23,8 +22,9 @@ struct Run {
 };
 
 Run gpufleet(const Fleet& fleet, const std::string& arguments) {
-  const std::string command = "GPUFLEET_URL=http://127.0.0.1:" + std::to_string(const_cast<Fleet&>(fleet).stack().config().http_port) +
-                              " " + bin_dir() + "/gpufleet " + arguments + " 2>/dev/null";
+  const std::string command = "GPUFLEET_URL=http://127.0.0.1:" +
+                              std::to_string(const_cast<Fleet&>(fleet).stack().config().http_port) + " " +
+                              bin_dir() + "/gpufleet " + arguments + " 2>/dev/null";
   Run run;
   FILE* pipe = ::popen(command.c_str(), "r");
   std::array<char, 4096> buffer{};

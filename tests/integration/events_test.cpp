@@ -1,9 +1,8 @@
 // Guards the server-sent event streams: GET /v1/jobs/{id}/events gives the job's record, then each change,
 // and ends after its final state (also for a job that is already final); GET /v1/events carries every job
 // and worker event of the fleet; an unknown id is a JSON 404; clients that leave do not disturb the gateway.
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -29,7 +28,8 @@ class StreamReader {
     address.sin_port = htons(port);
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return;
-    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n";
+    const std::string request =
+        "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n";
     ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL);
   }
   ~StreamReader() { close(); }
@@ -74,14 +74,17 @@ TEST(FleetEvents, AJobsStreamFollowsItToItsEndAndTheFleetStreamCarriesEverything
   Fleet fleet(FleetOptions{1, "espeak,noop", 1, {}});
   const uint16_t port = fleet.stack().config().http_port;
   StreamReader everything(port, "/v1/events");
-  ASSERT_FALSE(everything.read_until([](const std::string& text) { return text.find("gpufleet events") != std::string::npos; },
-                                     std::chrono::seconds(5)));
-  EXPECT_NE(everything.text().find("Content-Type: text/event-stream"), std::string::npos) << everything.text();
+  ASSERT_FALSE(everything.read_until(
+      [](const std::string& text) { return text.find("gpufleet events") != std::string::npos; },
+      std::chrono::seconds(5)));
+  EXPECT_NE(everything.text().find("Content-Type: text/event-stream"), std::string::npos)
+      << everything.text();
 
   const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", 600}}}});
   StreamReader one(port, "/v1/jobs/" + id + "/events");
   EXPECT_TRUE(one.read_until([](const std::string&) { return false; }, std::chrono::seconds(20)))
-      << "the job's stream did not end after its final state:\n" << one.text();
+      << "the job's stream did not end after its final state:\n"
+      << one.text();
   const auto snapshots = one.events("snapshot");
   ASSERT_FALSE(snapshots.empty()) << one.text();
   EXPECT_EQ(snapshots[0]["id"], id);
@@ -91,8 +94,9 @@ TEST(FleetEvents, AJobsStreamFollowsItToItsEndAndTheFleetStreamCarriesEverything
   for (const auto& change : changes) EXPECT_EQ(change["id"], id);
 
   // The fleet stream saw the same job from its submission to its end.
-  everything.read_until([&](const std::string& text) { return text.find("\"succeeded\"") != std::string::npos; },
-                        std::chrono::seconds(10));
+  everything.read_until(
+      [&](const std::string& text) { return text.find("\"succeeded\"") != std::string::npos; },
+      std::chrono::seconds(10));
   std::vector<std::string> states;
   for (const auto& event : everything.events("job")) {
     if (event["id"] == id) states.push_back(event["state"]);
@@ -111,8 +115,9 @@ TEST(FleetEvents, AJobsStreamFollowsItToItsEndAndTheFleetStreamCarriesEverything
 
   // Clients leaving mid-stream: the gateway goes on serving, streams included.
   everything.close();
-  for (int i = 0; i < 5; ++i) StreamReader(port, "/v1/events").read_until([](const std::string& t) { return !t.empty(); },
-                                                                            std::chrono::seconds(2));
+  for (int i = 0; i < 5; ++i)
+    StreamReader(port, "/v1/events")
+        .read_until([](const std::string& t) { return !t.empty(); }, std::chrono::seconds(2));
   const std::string next = fleet.submit({{"model", "noop"}, {"input", {{"text", "after"}}}});
   StreamReader after(port, "/v1/jobs/" + next + "/events");
   EXPECT_TRUE(after.read_until([](const std::string&) { return false; }, std::chrono::seconds(10)));

@@ -90,20 +90,31 @@ TEST(FleetFailure, BrokerSurvivesGarbageFramesAndKeepsServing) {
     for (int f = 0; f < frames; ++f) {
       std::string frame;
       switch (random() % 4) {
-        case 0: frame = random_bytes(random() % 64); break;
-        case 1: frame = protocol::encode_header(static_cast<protocol::MessageType>(random() % 11)); break;
-        case 2: frame = protocol::encode_body(protocol::JobResult{random_bytes(32), 1, true, "{}", "", "", 0}); break;
-        default: frame = protocol::encode_body(protocol::Cancel{"short", 1, "cancelled"}); break;
+        case 0:
+          frame = random_bytes(random() % 64);
+          break;
+        case 1:
+          frame = protocol::encode_header(static_cast<protocol::MessageType>(random() % 11));
+          break;
+        case 2:
+          frame = protocol::encode_body(protocol::JobResult{random_bytes(32), 1, true, "{}", "", "", 0});
+          break;
+        default:
+          frame = protocol::encode_body(protocol::Cancel{"short", 1, "cancelled"});
+          break;
       }
       attacker.send(zmq::buffer(frame), f + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   }
   // Well-formed messages the broker must refuse: a forged result and a Ready under someone else's name.
-  attacker.send(zmq::buffer(protocol::encode_header(protocol::MessageType::kJobResult)), zmq::send_flags::sndmore);
-  attacker.send(zmq::buffer(protocol::encode_body(protocol::JobResult{"0123456789abcdef0123456789abcdef", 1, true, "{}", "", "", 0})));
+  attacker.send(zmq::buffer(protocol::encode_header(protocol::MessageType::kJobResult)),
+                zmq::send_flags::sndmore);
+  attacker.send(zmq::buffer(protocol::encode_body(
+      protocol::JobResult{"0123456789abcdef0123456789abcdef", 1, true, "{}", "", "", 0})));
   protocol::Ready impostor;
   impostor.worker_id = "worker-1-" + std::to_string(fleet.stack().config().http_port);
-  attacker.send(zmq::buffer(protocol::encode_header(protocol::MessageType::kReady)), zmq::send_flags::sndmore);
+  attacker.send(zmq::buffer(protocol::encode_header(protocol::MessageType::kReady)),
+                zmq::send_flags::sndmore);
   attacker.send(zmq::buffer(protocol::encode_body(impostor)));
 
   ASSERT_TRUE(fleet.stack().broker().running()) << "the broker died";
@@ -193,7 +204,8 @@ TEST(FleetCommand, UpStartsTheStackAndSigtermStopsAllOfIt) {
     if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(healthy);
-  auto spoken = cli::http_request("POST", "127.0.0.1", http_port, "/tts/generate", R"({"text":"up and running"})");
+  auto spoken =
+      cli::http_request("POST", "127.0.0.1", http_port, "/tts/generate", R"({"text":"up and running"})");
   EXPECT_EQ(spoken.status, 200) << spoken.body;
 
   up.signal(SIGTERM);
@@ -201,7 +213,10 @@ TEST(FleetCommand, UpStartsTheStackAndSigtermStopsAllOfIt) {
   ASSERT_TRUE(status) << "gpufleet up did not stop on SIGTERM";
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
   // Every part is gone: nothing answers on the gateway's or Redis' port any more.
-  EXPECT_EQ(cli::http_request("GET", "127.0.0.1", http_port, "/health", "", "", std::chrono::milliseconds(500)).status, 0);
+  EXPECT_EQ(
+      cli::http_request("GET", "127.0.0.1", http_port, "/health", "", "", std::chrono::milliseconds(500))
+          .status,
+      0);
   RedisEndpoint redis;
   redis.port = redis_port;
   EXPECT_THROW(RedisClient(redis).command({"PING"}), RedisError);

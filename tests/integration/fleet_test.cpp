@@ -2,14 +2,12 @@
 // gpufleet-gateway, talking over real sockets and writing real files.
 #include <gtest/gtest.h>
 
-#include <set>
-
-#include <thread>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <set>
+#include <thread>
 
 #include "common/files.hpp"
 #include "common/wav.hpp"
@@ -24,7 +22,8 @@ using nlohmann::json;
 class FleetTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    fleet_ = new Fleet(FleetOptions{2, "espeak,noop", 1, {{"MAX_TEXT_CHARS", "500"}, {"MAX_BODY_BYTES", "65536"}}});
+    fleet_ = new Fleet(
+        FleetOptions{2, "espeak,noop", 1, {{"MAX_TEXT_CHARS", "500"}, {"MAX_BODY_BYTES", "65536"}}});
   }
   static void TearDownTestSuite() {
     delete fleet_;
@@ -151,19 +150,23 @@ TEST_F(FleetTest, BadInputGetsAJsonErrorWithTheRightStatus) {
       {"/v1/jobs", "{not json", "application/json", 400, "invalid_json"},
       {"/v1/jobs", R"({"input":{"language":"en"}})", "application/json", 400, "missing_field"},
       {"/v1/jobs", R"({"input":{"text":""}})", "application/json", 400, "missing_field"},
-      {"/v1/jobs", json{{"input", {{"text", std::string(501, 'a')}}}}.dump(), "application/json", 422, "text_too_long"},
-      {"/v1/jobs", R"({"input":{"text":"hi","language":"tlh"}})", "application/json", 422, "unsupported_language"},
+      {"/v1/jobs", json{{"input", {{"text", std::string(501, 'a')}}}}.dump(), "application/json", 422,
+       "text_too_long"},
+      {"/v1/jobs", R"({"input":{"text":"hi","language":"tlh"}})", "application/json", 422,
+       "unsupported_language"},
       {"/v1/jobs", R"({"model":"xtts-v9","input":{"text":"hi"}})", "application/json", 404, "unknown_model"},
       {"/v1/jobs", R"({"input":{"text":"hi"}})", "text/plain", 415, "unsupported_media_type"},
       {"/v1/jobs", R"({"input":{"text":"hi"}})", "application/json; charset=utf-8", 202, ""},
-      {"/tts/generate", R"({"text":"hi","speaker_wav":"/etc/passwd"})", "application/json", 422, "cannot_clone"},
+      {"/tts/generate", R"({"text":"hi","speaker_wav":"/etc/passwd"})", "application/json", 422,
+       "cannot_clone"},
       {"/tts/generate", R"({"text":"   "})", "application/json", 400, "missing_field"},
       {"/v1/jobs", std::string(70000, ' '), "application/json", 413, "payload_too_large"},
       {"/v1/nothing", "{}", "application/json", 404, "not_found"},
   };
   for (const auto& c : cases) {
     auto response = fleet_->post(c.target, c.body, c.content_type);
-    EXPECT_EQ(response.status, c.status) << c.target << " " << c.body.substr(0, 60) << " -> " << response.body;
+    EXPECT_EQ(response.status, c.status)
+        << c.target << " " << c.body.substr(0, 60) << " -> " << response.body;
     if (c.code.empty()) continue;
     auto body = json::parse(response.body, nullptr, false);
     ASSERT_TRUE(body.is_object()) << response.body;
@@ -198,8 +201,10 @@ std::string raw_exchange(uint16_t port, const std::string& bytes) {
 TEST_F(FleetTest, MalformedHttpIsAnsweredAndTheGatewayKeepsServing) {
   const uint16_t port = fleet_->stack().config().http_port;
   EXPECT_NE(raw_exchange(port, "GARBAGE\r\n\r\n").find("400"), std::string::npos);
-  EXPECT_NE(raw_exchange(port, "POST /v1/jobs HTTP/1.1\r\nContent-Length: nope\r\n\r\n").find("400"), std::string::npos);
-  EXPECT_NE(raw_exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n" + std::string(20000, 'X') + "\r\n\r\n").find("431"),
+  EXPECT_NE(raw_exchange(port, "POST /v1/jobs HTTP/1.1\r\nContent-Length: nope\r\n\r\n").find("400"),
+            std::string::npos);
+  EXPECT_NE(raw_exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n" + std::string(20000, 'X') + "\r\n\r\n")
+                .find("431"),
             std::string::npos);
   EXPECT_NE(raw_exchange(port, "POST /v1/jobs HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n").find("413"),
             std::string::npos);
@@ -226,8 +231,11 @@ TEST_F(FleetTest, ModelsListingShowsWhatTheFleetServes) {
 TEST(FleetAuth, KeysRatesAndCors) {
   const auto [alice, alice_line] = gateway::ApiKeys::generate("alice", 1, 2);
   const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
-  Fleet fleet(FleetOptions{1, "espeak", 1, {{"API_KEYS", alice_line + ";" + bob_line},
-                                            {"CORS_ORIGINS", "https://studio.example"}}});
+  Fleet fleet(
+      FleetOptions{1,
+                   "espeak",
+                   1,
+                   {{"API_KEYS", alice_line + ";" + bob_line}, {"CORS_ORIGINS", "https://studio.example"}}});
   EXPECT_EQ(fleet.get("/health").status, 200);
   auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
                      std::map<std::string, std::string> headers = {}) {
@@ -249,7 +257,8 @@ TEST(FleetAuth, KeysRatesAndCors) {
   EXPECT_EQ(json::parse(limited.body)["error"]["code"], "rate_limited");
   EXPECT_EQ(limited.headers["retry-after"], "1");
   EXPECT_EQ(as(bob, "GET", "/v1/models").status, 200);
-  auto created = fleet.request("POST", "/v1/jobs", R"({"input":{"text":"With a key."}})", {{"Authorization", "Bearer " + bob}});
+  auto created = fleet.request("POST", "/v1/jobs", R"({"input":{"text":"With a key."}})",
+                               {{"Authorization", "Bearer " + bob}});
   EXPECT_EQ(created.status, 202) << created.body;
 
   auto allowed = as(bob, "GET", "/v1/models", {{"Origin", "https://studio.example"}});
@@ -278,14 +287,15 @@ TEST(FleetAuth, KeysRatesAndCors) {
   EXPECT_EQ(as("", "GET", "/v1/workers").status, 401);
 }
 
-// Guards tenancy: any key could read, list, stream, fetch, cancel and replay any other key's jobs and probe its
-// uploads. Now another key's job or upload answers 404 exactly as an unknown one, Idempotency-Keys are per key,
-// the fleet-wide views need an operator key, and an operator key sees every tenant's jobs.
+// Guards tenancy: any key could read, list, stream, fetch, cancel and replay any other key's jobs and probe
+// its uploads. Now another key's job or upload answers 404 exactly as an unknown one, Idempotency-Keys are
+// per key, the fleet-wide views need an operator key, and an operator key sees every tenant's jobs.
 TEST(FleetTenancy, AKeySeesOnlyItsOwnJobsAndUploadsAndOperatorsSeeAll) {
   const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
   const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
   const auto [ops, ops_line] = gateway::ApiKeys::generate("ops", 0, 0, true);
-  Fleet fleet(FleetOptions{1, "espeak,noop", 2, {{"API_KEYS", alice_line + ";" + bob_line + ";" + ops_line}}});
+  Fleet fleet(
+      FleetOptions{1, "espeak,noop", 2, {{"API_KEYS", alice_line + ";" + bob_line + ";" + ops_line}}});
   auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
                      const std::string& body = "", std::map<std::string, std::string> headers = {}) {
     headers["Authorization"] = "Bearer " + token;
@@ -355,14 +365,16 @@ TEST(FleetWaits, AbandonedWaitsAreReleasedAndEachKeyHoldsAtMostItsLimit) {
   namespace asio = boost::asio;
   const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
   const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
-  Fleet fleet(FleetOptions{1, "espeak,noop", 2, {{"API_KEYS", alice_line + ";" + bob_line}, {"MAX_WAITS_PER_KEY", "3"}}});
+  Fleet fleet(FleetOptions{
+      1, "espeak,noop", 2, {{"API_KEYS", alice_line + ";" + bob_line}, {"MAX_WAITS_PER_KEY", "3"}}});
   const uint16_t port = fleet.stack().config().http_port;
   auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
                      const std::string& body = "") {
     return fleet.request(method, target, body, {{"Authorization", "Bearer " + token}});
   };
   auto submit_slow = [&](const std::string& token) {
-    auto created = as(token, "POST", "/v1/jobs", R"({"model":"noop","input":{"text":"slow","sleep_ms":8000}})");
+    auto created =
+        as(token, "POST", "/v1/jobs", R"({"model":"noop","input":{"text":"slow","sleep_ms":8000}})");
     EXPECT_EQ(created.status, 202) << created.body;
     return json::parse(created.body).value("id", "");
   };
@@ -388,8 +400,8 @@ TEST(FleetWaits, AbandonedWaitsAreReleasedAndEachKeyHoldsAtMostItsLimit) {
   const std::vector<std::string> held = {
       "GET /v1/jobs/" + slow + "?wait=50 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice + "\r\n\r\n",
       "POST /tts/generate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice +
-          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(generate.size()) + "\r\n\r\n" +
-          generate,
+          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(generate.size()) +
+          "\r\n\r\n" + generate,
       "GET /v1/jobs/" + slow + "/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice + "\r\n\r\n"};
   for (const auto& request : held) {
     clients.push_back(std::make_unique<asio::ip::tcp::socket>(io));
@@ -421,12 +433,18 @@ TEST(FleetWaits, AbandonedWaitsAreReleasedAndEachKeyHoldsAtMostItsLimit) {
 TEST(FleetStorage, ResultsAndUploadsAreSweptAndEachKeyHasAnUploadQuota) {
   const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
   const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
-  Fleet fleet(FleetOptions{1, "espeak,noop", 1,
-                           {{"API_KEYS", alice_line + ";" + bob_line}, {"RESULT_TTL_S", "2"}, {"UPLOAD_TTL_S", "2"},
-                            {"SWEEP_INTERVAL_S", "1"}, {"UPLOAD_QUOTA_BYTES", "20000"}}});
+  Fleet fleet(FleetOptions{1,
+                           "espeak,noop",
+                           1,
+                           {{"API_KEYS", alice_line + ";" + bob_line},
+                            {"RESULT_TTL_S", "2"},
+                            {"UPLOAD_TTL_S", "2"},
+                            {"SWEEP_INTERVAL_S", "1"},
+                            {"UPLOAD_QUOTA_BYTES", "20000"}}});
   auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
                      const std::string& body = "", const std::string& type = "application/json") {
-    return fleet.request(method, target, body, {{"Authorization", "Bearer " + token}, {"Content-Type", type}});
+    return fleet.request(method, target, body,
+                         {{"Authorization", "Bearer " + token}, {"Content-Type", type}});
   };
   auto created = as(alice, "POST", "/v1/jobs", R"({"input":{"text":"Soon gone."}})");
   ASSERT_EQ(created.status, 202) << created.body;
@@ -459,7 +477,8 @@ TEST(FleetStorage, ResultsAndUploadsAreSweptAndEachKeyHasAnUploadQuota) {
   }
   EXPECT_EQ(as(alice, "GET", "/v1/files/" + upload).status, 404);
   EXPECT_EQ(as(alice, "POST", "/v1/files", wav(3), "audio/wav").status, 201);  // room again
-  EXPECT_NE(fleet.get("/metrics").body.find("gpufleet_storage_swept_files_total{folder=\"uploads\"}"), std::string::npos);
+  EXPECT_NE(fleet.get("/metrics").body.find("gpufleet_storage_swept_files_total{folder=\"uploads\"}"),
+            std::string::npos);
 }
 
 // Guards the job store against filling up: while Redis holds 90 % of its maxmemory or more, new jobs get 503

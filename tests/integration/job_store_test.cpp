@@ -3,10 +3,11 @@
 // can never end the job; advancing keeps the stage's result and queues the job under the next model in one
 // step; a repeated advance is recognised, a stale one refused; a cancel asked for while a stage ran cancels
 // the job instead of starting the next stage; and a restarted broker finds the job in its next stage.
+#include "common/job_store.hpp"
+
 #include <gtest/gtest.h>
 
 #include "broker/recovery.hpp"
-#include "common/job_store.hpp"
 #include "common/pipeline.hpp"
 #include "tests/support/fleet_fixture.hpp"
 
@@ -103,7 +104,8 @@ TEST_F(JobStorePipeline, StagesAdvanceAtomicallyAndOnlyTheLastStageEndsTheJob) {
   auto entries = redis_.command({"XREVRANGE", keys_.submissions(), "+", "-", "COUNT", "1"}).stream_entries();
   ASSERT_EQ(entries.size(), 1u);
   bool has_stages = false;
-  for (const auto& [field, value] : entries[0].fields) has_stages = has_stages || (field == "stages" && value == job["stages"]);
+  for (const auto& [field, value] : entries[0].fields)
+    has_stages = has_stages || (field == "stages" && value == job["stages"]);
   EXPECT_TRUE(has_stages) << "the submission stream entry lacks the stages";
 
   ASSERT_EQ(dispatch(id, 1, "w1"), 1);
@@ -118,7 +120,8 @@ TEST_F(JobStorePipeline, StagesAdvanceAtomicallyAndOnlyTheLastStageEndsTheJob) {
   EXPECT_EQ(job["stage"], "1");
   EXPECT_EQ(job["stage_base"], "1");
   EXPECT_EQ(job["stage_result_0"], R"({"audio_path":"/s/tts/a.wav"})");
-  EXPECT_EQ(redis_.command({"ZSCORE", keys_.queue("portrait"), id}).str(), "1000000");  // its age keeps its place
+  EXPECT_EQ(redis_.command({"ZSCORE", keys_.queue("portrait"), id}).str(),
+            "1000000");  // its age keeps its place
   EXPECT_TRUE(redis_.command({"ZSCORE", keys_.running(), id}).is_nil());
 
   // A restarted broker finds it queued as its video stage, with the attempts it has used.

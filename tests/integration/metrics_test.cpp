@@ -37,7 +37,8 @@ TEST(FleetMetrics, EveryComponentCountsTheSameJobsAndPrometheusScrapesThem) {
   Fleet fleet(options);
   const auto& config = fleet.stack().config();
   std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) ids.push_back(fleet.submit({{"input", {{"text", "Metrics " + std::to_string(i)}}}}));
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(fleet.submit({{"input", {{"text", "Metrics " + std::to_string(i)}}}}));
   ids.push_back(fleet.submit({{"model", "noop"}, {"input", {{"text", "fails"}, {"fail", "model_error"}}}}));
   for (const auto& id : ids) EXPECT_TRUE(json(fleet.wait_job(id, 60))["state"] != "queued");
   // The broker's gauges follow its heartbeat (100 ms here).
@@ -45,11 +46,13 @@ TEST(FleetMetrics, EveryComponentCountsTheSameJobsAndPrometheusScrapesThem) {
 
   const std::string gateway = scrape(config.http_port);
   EXPECT_EQ(series(gateway, R"(gpufleet_jobs_submitted_total{kind="tts",model="espeak"})"), 3) << gateway;
-  EXPECT_EQ(series(gateway, R"(gpufleet_http_requests_total{route="/v1/jobs",method="POST",code="202"})"), 4) << gateway;
+  EXPECT_EQ(series(gateway, R"(gpufleet_http_requests_total{route="/v1/jobs",method="POST",code="202"})"), 4)
+      << gateway;
   EXPECT_GE(series(gateway, R"(gpufleet_http_request_seconds_count{route="/v1/jobs/{id}"})"), 4) << gateway;
 
   const std::string broker = scrape(config.broker_metrics_port);
-  EXPECT_EQ(series(broker, R"(gpufleet_jobs_total{kind="tts",model="espeak",state="succeeded"})"), 3) << broker;
+  EXPECT_EQ(series(broker, R"(gpufleet_jobs_total{kind="tts",model="espeak",state="succeeded"})"), 3)
+      << broker;
   EXPECT_EQ(series(broker, R"(gpufleet_jobs_total{kind="tts",model="noop",state="failed"})"), 1) << broker;
   EXPECT_EQ(series(broker, R"(gpufleet_job_run_seconds_count{model="espeak"})"), 3) << broker;
   EXPECT_EQ(series(broker, R"(gpufleet_jobs_dispatched_total{model="espeak"})"), 3) << broker;
@@ -70,14 +73,18 @@ TEST(FleetMetrics, EveryComponentCountsTheSameJobsAndPrometheusScrapesThem) {
   {
     std::ofstream file(dir.path() / "prometheus.yml");
     file << "global:\n  scrape_interval: 1s\nscrape_configs:\n"
-         << "  - job_name: gateway\n    static_configs: [{targets: ['127.0.0.1:" << config.http_port << "']}]\n"
-         << "  - job_name: broker\n    static_configs: [{targets: ['127.0.0.1:" << config.broker_metrics_port << "']}]\n"
-         << "  - job_name: worker\n    static_configs: [{targets: ['127.0.0.1:" << config.worker_metrics_port << "']}]\n";
+         << "  - job_name: gateway\n    static_configs: [{targets: ['127.0.0.1:" << config.http_port
+         << "']}]\n"
+         << "  - job_name: broker\n    static_configs: [{targets: ['127.0.0.1:" << config.broker_metrics_port
+         << "']}]\n"
+         << "  - job_name: worker\n    static_configs: [{targets: ['127.0.0.1:" << config.worker_metrics_port
+         << "']}]\n";
   }
-  auto prometheus = cli::Process::spawn(
-      {"prometheus", "--config.file=" + (dir.path() / "prometheus.yml").string(),
-       "--storage.tsdb.path=" + (dir.path() / "data").string(), "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
-      {}, (dir.path() / "prometheus.log").string());
+  auto prometheus =
+      cli::Process::spawn({"prometheus", "--config.file=" + (dir.path() / "prometheus.yml").string(),
+                           "--storage.tsdb.path=" + (dir.path() / "data").string(),
+                           "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
+                          {}, (dir.path() / "prometheus.log").string());
   auto query = [&](const std::string& promql) {
     std::string encoded;
     for (unsigned char c : promql) {
@@ -93,8 +100,8 @@ TEST(FleetMetrics, EveryComponentCountsTheSameJobsAndPrometheusScrapesThem) {
   while (std::chrono::steady_clock::now() < deadline) {
     auto jobs = query(R"(sum(gpufleet_jobs_total{state="succeeded"}))");
     auto up = query("sum(up)");
-    if (jobs.is_object() && jobs.value("status", "") == "success" && !jobs["data"]["result"].empty() && up.is_object() &&
-        !up["data"]["result"].empty()) {
+    if (jobs.is_object() && jobs.value("status", "") == "success" && !jobs["data"]["result"].empty() &&
+        up.is_object() && !up["data"]["result"].empty()) {
       succeeded = std::stod(jobs["data"]["result"][0]["value"][1].get<std::string>());
       targets_up = std::stod(up["data"]["result"][0]["value"][1].get<std::string>());
       if (targets_up == 3) break;
@@ -113,7 +120,8 @@ TEST(FleetMetrics, EveryComponentCountsTheSameJobsAndPrometheusScrapesThem) {
 // a job's failure is logged by its worker with the job's id and the worker's.
 TEST(FleetLogs, JsonLinesCarryTheJobAndWorkerInEveryComponent) {
   Fleet fleet(FleetOptions{1, "espeak,noop", 1, {{"LOG_FORMAT", "json"}}});
-  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"fail", "model_error"}}}});
+  const std::string id =
+      fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"fail", "model_error"}}}});
   EXPECT_EQ(fleet.wait_job(id, 30)["state"], "failed");
   bool worker_named_the_job = false;
   for (const char* component : {"broker", "gateway", "worker-1"}) {

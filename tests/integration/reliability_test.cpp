@@ -1,16 +1,15 @@
 // The guarantees of docs/reliability.md, each against a real fleet: accepted jobs survive a broker killed
-// with SIGKILL and a Redis restart; a hung model loses its lease and its late result is refused; cancellation,
-// deadlines, priorities, the queue bound and idempotency keys behave as documented; out-of-memory is retried
-// on another worker. Each test says which failure it guards.
+// with SIGKILL and a Redis restart; a hung model loses its lease and its late result is refused;
+// cancellation, deadlines, priorities, the queue bound and idempotency keys behave as documented;
+// out-of-memory is retried on another worker. Each test says which failure it guards.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-
-#include <fstream>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -29,7 +28,8 @@ std::map<std::string, int> finals_by_job(EventRecorder& events, const std::vecto
   for (const auto& id : ids) {
     for (const auto& event : events.events_for(id)) {
       const std::string state = event.value("state", "");
-      if (state == "succeeded" || state == "failed" || state == "cancelled" || state == "expired") ++finals[id];
+      if (state == "succeeded" || state == "failed" || state == "cancelled" || state == "expired")
+        ++finals[id];
     }
   }
   return finals;
@@ -46,8 +46,10 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
 
 // Submits a `noop` job that sleeps `sleep_ms` and waits until it runs: it keeps a one-slot worker busy.
 std::string start_blocker(Fleet& fleet, int sleep_ms) {
-  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", sleep_ms}}}});
-  EXPECT_TRUE(wait_for([&] { return fleet.wait_job(id, 0)["state"] == "running"; }, std::chrono::seconds(10)));
+  const std::string id =
+      fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", sleep_ms}}}});
+  EXPECT_TRUE(
+      wait_for([&] { return fleet.wait_job(id, 0)["state"] == "running"; }, std::chrono::seconds(10)));
   return id;
 }
 
@@ -80,8 +82,9 @@ TEST(Reliability, ARedisRestartLosesNoJobAndEveryComponentReconnects) {
   }
   ASSERT_TRUE(fleet.stack().restart_redis(std::chrono::milliseconds(300)));
   // The gateway answers again once Redis is back, and new work flows.
-  ASSERT_TRUE(wait_for([&] { return fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"z"}})").status == 202; },
-                       std::chrono::seconds(20)));
+  ASSERT_TRUE(wait_for(
+      [&] { return fleet.post("/v1/jobs", R"({"model":"noop","input":{"text":"z"}})").status == 202; },
+      std::chrono::seconds(20)));
   for (const auto& id : ids) {
     auto job = fleet.wait_job(id, 30);
     EXPECT_EQ(job["state"], "succeeded") << job.dump();
@@ -147,7 +150,8 @@ TEST(Reliability, CancellationEndsQueuedJobsAtOnceAndStopsRunningOnes) {
 TEST(Reliability, DeadlinesExpireJobsAndPrioritiesOrderTheQueue) {
   Fleet fleet(FleetOptions{1, "noop", 1, {}});
   start_blocker(fleet, 800);
-  const std::string doomed = fleet.submit({{"model", "noop"}, {"timeout_s", 0.2}, {"input", {{"text", "late"}}}});
+  const std::string doomed =
+      fleet.submit({{"model", "noop"}, {"timeout_s", 0.2}, {"input", {{"text", "late"}}}});
   const std::string low1 = fleet.submit({{"model", "noop"}, {"input", {{"text", "low1"}}}});
   const std::string low2 = fleet.submit({{"model", "noop"}, {"input", {{"text", "low2"}}}});
   const std::string high = fleet.submit({{"model", "noop"}, {"priority", 10}, {"input", {{"text", "high"}}}});
@@ -157,12 +161,15 @@ TEST(Reliability, DeadlinesExpireJobsAndPrioritiesOrderTheQueue) {
   EXPECT_EQ(expired["error"]["code"], "deadline_exceeded");
   EXPECT_EQ(expired["attempts"], 0);
 
-  auto started = [&](const std::string& id) { return fleet.wait_job(id, 10)["started_at_ms"].get<int64_t>(); };
+  auto started = [&](const std::string& id) {
+    return fleet.wait_job(id, 10)["started_at_ms"].get<int64_t>();
+  };
   EXPECT_LE(started(high), started(low1));
   EXPECT_LE(started(low1), started(low2));
 
   auto overrun = fleet.wait_job(
-      fleet.submit({{"model", "noop"}, {"timeout_s", 0.3}, {"input", {{"text", "x"}, {"sleep_ms", 10000}}}}), 10);
+      fleet.submit({{"model", "noop"}, {"timeout_s", 0.3}, {"input", {{"text", "x"}, {"sleep_ms", 10000}}}}),
+      10);
   EXPECT_EQ(overrun["state"], "expired") << overrun.dump();
   EXPECT_EQ(overrun["attempts"], 1);
   auto bad = fleet.post("/v1/jobs", R"({"model":"noop","timeout_s":-1,"input":{"text":"x"}})");
@@ -186,17 +193,20 @@ TEST(Reliability, ASigtermedWorkerFinishesItsJobTakesNothingNewAndLeaves) {
   EXPECT_EQ(fleet.wait_job(later, 10)["state"], "succeeded");
 }
 
-// Guards the drain's edge, which CI once hit: a job recorded as dispatched but still unread by its worker when
-// SIGTERM arrives must be run by the draining worker (one attempt), not dropped and left for a lease to find.
-// The worker is frozen (SIGSTOP) while the job is dispatched to it, so the job is always unread at the signal.
+// Guards the drain's edge, which CI once hit: a job recorded as dispatched but still unread by its worker
+// when SIGTERM arrives must be run by the draining worker (one attempt), not dropped and left for a lease to
+// find. The worker is frozen (SIGSTOP) while the job is dispatched to it, so the job is always unread at the
+// signal.
 TEST(Reliability, AJobOnTheWireWhenAWorkerIsSigtermedIsRunOnce) {
   // Liveness 20 beats: the frozen worker is not declared lost while the test waits for the dispatch.
   Fleet fleet(FleetOptions{1, "noop", 2, {{"HEARTBEAT_LIVENESS", "20"}}});
   for (size_t round = 0; round < 3; ++round) {
     auto& worker = fleet.stack().worker(round);
     worker.signal(SIGSTOP);
-    const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "edge"}, {"sleep_ms", 100}}}});
-    ASSERT_TRUE(wait_for([&] { return fleet.wait_job(id, 0)["state"] == "running"; }, std::chrono::seconds(5)));
+    const std::string id =
+        fleet.submit({{"model", "noop"}, {"input", {{"text", "edge"}, {"sleep_ms", 100}}}});
+    ASSERT_TRUE(
+        wait_for([&] { return fleet.wait_job(id, 0)["state"] == "running"; }, std::chrono::seconds(5)));
     worker.signal(SIGTERM);
     worker.signal(SIGCONT);
     auto job = fleet.wait_job(id, 10);
@@ -216,12 +226,14 @@ TEST(Reliability, JobsWaitingInAWorkerOrInABatchKeepTheirLeases) {
   TempDir dir;
   const std::string registry = write_model_registry(
       dir.path(), R"({"models":[{"name":"noop","backend":"noop","max_batch":2,"max_queue_delay_ms":100}]})");
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry},
-                                          {"LEASE_MS", "600"}}});
-  auto slow = [](int sleep_ms) { return json{{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", sleep_ms}}}}; };
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}, {"LEASE_MS", "600"}}});
+  auto slow = [](int sleep_ms) {
+    return json{{"model", "noop"}, {"input", {{"text", "x"}, {"sleep_ms", sleep_ms}}}};
+  };
   // The worker holds slots x max_batch = 2 jobs: the second arrives while the first runs, and waits there.
   const std::string running = fleet.submit(slow(2000));
-  ASSERT_TRUE(wait_for([&] { return fleet.wait_job(running, 0)["state"] == "running"; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(
+      wait_for([&] { return fleet.wait_job(running, 0)["state"] == "running"; }, std::chrono::seconds(5)));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the queue delay: its batch has started
   const std::string queued_in_worker = fleet.submit(slow(100));
   // Two that arrive together form one batch; noop runs them one after the other.
@@ -261,7 +273,8 @@ TEST(Reliability, AnIdempotencyKeyReturnsTheSameJobForARepeatedRequest) {
                              {{"Idempotency-Key", "order-42"}});
   EXPECT_EQ(other.status, 422);
   EXPECT_EQ(json::parse(other.body)["error"]["code"], "idempotency_conflict");
-  EXPECT_EQ(fleet.request("POST", "/v1/jobs", body, {{"Idempotency-Key", std::string(300, 'k')}}).status, 400);
+  EXPECT_EQ(fleet.request("POST", "/v1/jobs", body, {{"Idempotency-Key", std::string(300, 'k')}}).status,
+            400);
   auto fresh = fleet.request("POST", "/v1/jobs", body, {{"Idempotency-Key", "order-43"}});
   EXPECT_NE(json::parse(fresh.body)["id"], json::parse(first.body)["id"]);
 }
@@ -271,7 +284,8 @@ TEST(Reliability, AnIdempotencyKeyReturnsTheSameJobForARepeatedRequest) {
 TEST(Reliability, OutOfMemoryIsRetriedOnAnotherWorkerThenFailsWithItsCode) {
   Fleet fleet(FleetOptions{2, "noop", 1, {{"MAX_ATTEMPTS", "2"}}});
   EventRecorder events(fleet.redis_endpoint(), fleet.keys().job_events());
-  const std::string id = fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"fail", "out_of_memory"}}}});
+  const std::string id =
+      fleet.submit({{"model", "noop"}, {"input", {{"text", "x"}, {"fail", "out_of_memory"}}}});
   auto job = fleet.wait_job(id, 20);
   EXPECT_EQ(job["state"], "failed") << job.dump();
   EXPECT_EQ(job["error"]["code"], "out_of_memory");
@@ -311,7 +325,8 @@ TEST(Reliability, APoisonCountSurvivesABrokerRestart) {
   do {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     fields = redis.command({"HMGET", fleet.keys().job(id), "state", "worker_losses"}).strings();
-  } while ((fields.size() != 2 || fields[0] != "queued" || fields[1] != "1") && std::chrono::steady_clock::now() < end);
+  } while ((fields.size() != 2 || fields[0] != "queued" || fields[1] != "1") &&
+           std::chrono::steady_clock::now() < end);
   ASSERT_EQ(fields, (std::vector<std::string>{"queued", "1"}));
   fleet.stack().restart_broker(SIGKILL);
   fleet.stack().add_worker();  // the second worker it takes down is its last
@@ -341,9 +356,17 @@ TEST(Reliability, AQueuedJobTheBrokerNeverHeardOfIsFoundAndRun) {
   const auto keys = fleet.keys();
   const std::string id = "feedfacefeedfacefeedfacefeedface";
   const std::string created = std::to_string(unix_ms() - 5000);
-  redis.command({"HSET", keys.job(id), "id", id, "kind", "tts", "model", "noop", "state", "queued", "priority", "0",
-                 "input", R"({"text":"x","language":"en"})", "created_ms", created, "updated_ms", created,
-                 "attempts", "0", "deadline_ms", "0"});
+  redis.command({"HSET",        keys.job(id),
+                 "id",          id,
+                 "kind",        "tts",
+                 "model",       "noop",
+                 "state",       "queued",
+                 "priority",    "0",
+                 "input",       R"({"text":"x","language":"en"})",
+                 "created_ms",  created,
+                 "updated_ms",  created,
+                 "attempts",    "0",
+                 "deadline_ms", "0"});
   redis.command({"ZADD", keys.queue("noop"), created, id});
   redis.command({"SADD", keys.queue_models(), "noop"});
   auto job = fleet.wait_job(id, 10);
@@ -370,7 +393,8 @@ std::pair<std::string, std::chrono::milliseconds> stalled_exchange(uint16_t port
     while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) answer.append(buffer, static_cast<size_t>(n));
   }
   ::close(fd);
-  return {answer, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)};
+  return {answer,
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)};
 }
 
 // Guards against slow clients tying up the gateway: a stalled header or body is cut off with 408 after its
@@ -381,8 +405,9 @@ TEST(Reliability, SlowClientsAreCutOffAfterTheirDeadlineWhileOthersAreServed) {
   std::pair<std::string, std::chrono::milliseconds> header, body;
   std::thread slow_header([&] { header = stalled_exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\n"); });
   std::thread slow_body([&] {
-    body = stalled_exchange(port, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                  "Content-Length: 100\r\n\r\n{\"model\":");
+    body = stalled_exchange(port,
+                            "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 100\r\n\r\n{\"model\":");
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const auto started = std::chrono::steady_clock::now();

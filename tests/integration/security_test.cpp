@@ -2,7 +2,6 @@
 // serves only the models its key allows; a worker with an unlisted key, and one without CURVE, never
 // register; and a broker refuses to listen on plain TCP beyond loopback unless told to.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <chrono>
@@ -35,7 +34,9 @@ TEST(FleetSecurity, CurveAdmitsListedWorkerKeysForTheirModelsOnly) {
     std::ofstream clients(dir.path() / "clients");
     clients << "# the workers this broker admits\nspeech " << worker.public_key << " espeak\n";
   }
-  Fleet fleet(FleetOptions{1, "espeak,noop", 1,
+  Fleet fleet(FleetOptions{1,
+                           "espeak,noop",
+                           1,
                            {{"BROKER_CURVE_SECRET_KEY", broker.secret_key},
                             {"BROKER_CURVE_CLIENTS_FILE", (dir.path() / "clients").string()},
                             {"BROKER_CURVE_PUBLIC_KEY", broker.public_key},
@@ -47,30 +48,39 @@ TEST(FleetSecurity, CurveAdmitsListedWorkerKeysForTheirModelsOnly) {
   EXPECT_EQ(workers[0]["models"], json::array({"espeak"}));
   ASSERT_EQ(workers[0]["failed_models"].size(), 1u) << workers.dump();
   EXPECT_EQ(workers[0]["failed_models"][0]["name"], "noop");
-  EXPECT_NE(workers[0]["failed_models"][0]["error"].get<std::string>().find("may not serve"), std::string::npos);
+  EXPECT_NE(workers[0]["failed_models"][0]["error"].get<std::string>().find("may not serve"),
+            std::string::npos);
   auto refused = fleet.post("/v1/jobs", json{{"model", "noop"}, {"input", {{"text", "x"}}}}.dump());
   EXPECT_EQ(refused.status, 404) << "a model no admitted worker may serve was accepted: " << refused.body;
 
   // An unlisted key, and a worker without CURVE: neither registers, the fleet keeps serving.
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(fleet.stack().config().broker_port);
-  std::map<std::string, std::string> base{{"BROKER_URL", endpoint}, {"WORKER_MODELS", "espeak"}, {"DEVICE", "cpu"},
-                                          {"HEARTBEAT_MS", "100"}, {"STORAGE_ROOT", fleet.storage().string()},
-                                          {"BROKER_CURVE_PUBLIC_KEY", ""}, {"WORKER_CURVE_SECRET_KEY", ""}};
+  std::map<std::string, std::string> base{{"BROKER_URL", endpoint},
+                                          {"WORKER_MODELS", "espeak"},
+                                          {"DEVICE", "cpu"},
+                                          {"HEARTBEAT_MS", "100"},
+                                          {"STORAGE_ROOT", fleet.storage().string()},
+                                          {"BROKER_CURVE_PUBLIC_KEY", ""},
+                                          {"WORKER_CURVE_SECRET_KEY", ""}};
   auto stranger_env = base;
   stranger_env["WORKER_ID"] = "stranger";
   stranger_env["BROKER_CURVE_PUBLIC_KEY"] = broker.public_key;
   stranger_env["WORKER_CURVE_SECRET_KEY"] = intruder.secret_key;
   auto plain_env = base;
   plain_env["WORKER_ID"] = "plain";
-  auto stranger = cli::Process::spawn({bin_dir() + "/gpufleet-worker"}, stranger_env, (dir.path() / "stranger.log").string());
-  auto plain = cli::Process::spawn({bin_dir() + "/gpufleet-worker"}, plain_env, (dir.path() / "plain.log").string());
+  auto stranger = cli::Process::spawn({bin_dir() + "/gpufleet-worker"}, stranger_env,
+                                      (dir.path() / "stranger.log").string());
+  auto plain =
+      cli::Process::spawn({bin_dir() + "/gpufleet-worker"}, plain_env, (dir.path() / "plain.log").string());
   // The stranger's handshake is refused (the broker says so); give both time to start and try.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (read_text(fleet.stack().log_path("broker")).find("refused a CURVE connection") == std::string::npos &&
+  while (read_text(fleet.stack().log_path("broker")).find("refused a CURVE connection") ==
+             std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_NE(read_text(fleet.stack().log_path("broker")).find("refused a CURVE connection"), std::string::npos);
+  EXPECT_NE(read_text(fleet.stack().log_path("broker")).find("refused a CURVE connection"),
+            std::string::npos);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   workers = json::parse(fleet.get("/v1/workers").body)["workers"];
   EXPECT_EQ(workers.size(), 1u) << workers.dump();
@@ -92,7 +102,9 @@ TEST(FleetSecurity, AWorkerIdStaysWithItsKeyAcrossABrokerRestart) {
     std::ofstream clients(dir.path() / "clients");
     clients << "speech " << worker.public_key << " espeak\nother " << other.public_key << " espeak\n";
   }
-  Fleet fleet(FleetOptions{1, "espeak", 1,
+  Fleet fleet(FleetOptions{1,
+                           "espeak",
+                           1,
                            {{"BROKER_CURVE_SECRET_KEY", broker.secret_key},
                             {"BROKER_CURVE_CLIENTS_FILE", (dir.path() / "clients").string()},
                             {"BROKER_CURVE_PUBLIC_KEY", broker.public_key},
@@ -109,10 +121,15 @@ TEST(FleetSecurity, AWorkerIdStaysWithItsKeyAcrossABrokerRestart) {
   fleet.stack().restart_broker(SIGKILL);
   std::map<std::string, std::string> env{
       {"BROKER_URL", "tcp://127.0.0.1:" + std::to_string(fleet.stack().config().broker_port)},
-      {"WORKER_MODELS", "espeak"}, {"DEVICE", "cpu"}, {"HEARTBEAT_MS", "100"},
-      {"STORAGE_ROOT", fleet.storage().string()}, {"WORKER_ID", id},
-      {"BROKER_CURVE_PUBLIC_KEY", broker.public_key}, {"WORKER_CURVE_SECRET_KEY", other.secret_key}};
-  auto impostor = cli::Process::spawn({bin_dir() + "/gpufleet-worker"}, env, (dir.path() / "impostor.log").string());
+      {"WORKER_MODELS", "espeak"},
+      {"DEVICE", "cpu"},
+      {"HEARTBEAT_MS", "100"},
+      {"STORAGE_ROOT", fleet.storage().string()},
+      {"WORKER_ID", id},
+      {"BROKER_CURVE_PUBLIC_KEY", broker.public_key},
+      {"WORKER_CURVE_SECRET_KEY", other.secret_key}};
+  auto impostor =
+      cli::Process::spawn({bin_dir() + "/gpufleet-worker"}, env, (dir.path() / "impostor.log").string());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (read_text(fleet.stack().log_path("broker")).find("from another key") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
@@ -128,16 +145,20 @@ TEST(FleetSecurity, AWorkerIdStaysWithItsKeyAcrossABrokerRestart) {
 
 TEST(FleetSecurity, APlainBrokerListensBeyondLoopbackOnlyWhenTold) {
   TempDir dir;
-  std::map<std::string, std::string> env{{"BROKER_HOST", "0.0.0.0"}, {"BROKER_PORT", std::to_string(cli::free_port())},
-                                         {"BROKER_METRICS_PORT", "0"}, {"REDIS_PORT", std::to_string(cli::free_port())}};
-  auto refused = cli::Process::spawn({bin_dir() + "/gpufleet-broker"}, env, (dir.path() / "refused.log").string());
+  std::map<std::string, std::string> env{{"BROKER_HOST", "0.0.0.0"},
+                                         {"BROKER_PORT", std::to_string(cli::free_port())},
+                                         {"BROKER_METRICS_PORT", "0"},
+                                         {"REDIS_PORT", std::to_string(cli::free_port())}};
+  auto refused =
+      cli::Process::spawn({bin_dir() + "/gpufleet-broker"}, env, (dir.path() / "refused.log").string());
   const auto status = refused.wait(std::chrono::seconds(10));
   ASSERT_TRUE(status) << "a plain broker on 0.0.0.0 kept running";
   EXPECT_NE(WEXITSTATUS(*status), 0);
   EXPECT_NE(read_text((dir.path() / "refused.log").string()).find("refusing plain TCP"), std::string::npos);
 
   env["BROKER_ALLOW_PLAINTEXT"] = "1";
-  auto allowed = cli::Process::spawn({bin_dir() + "/gpufleet-broker"}, env, (dir.path() / "allowed.log").string());
+  auto allowed =
+      cli::Process::spawn({bin_dir() + "/gpufleet-broker"}, env, (dir.path() / "allowed.log").string());
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_TRUE(allowed.running()) << read_text((dir.path() / "allowed.log").string());
   allowed.stop(std::chrono::milliseconds(3000));

@@ -3,10 +3,10 @@
 // close_notify, so a TLS client sees a complete body), drops plain HTTP on its port without harm, is refused
 // by clients that do not trust its certificate, and will not start on a half or mismatched configuration.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
-#include <sys/wait.h>
 
 #include "cli/process.hpp"
 #include "tests/support/fleet_fixture.hpp"
@@ -47,7 +47,8 @@ class GatewayTls : public ::testing::Test {
     tls_ = new SinkTls(make_self_signed_certificate(certs_->path(), "gateway"));
     fleet_ = new Fleet();
     port_ = cli::free_port();
-    gateway_ = new cli::Process(start_gateway(port_, tls_->certificate.string(), tls_->private_key.string(), "tls-gateway"));
+    gateway_ = new cli::Process(
+        start_gateway(port_, tls_->certificate.string(), tls_->private_key.string(), "tls-gateway"));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (curl("/health").exit_code != 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -79,13 +80,16 @@ class GatewayTls : public ::testing::Test {
                                            {"STORAGE_ROOT", fleet_->storage().string()}};
     if (!certificate.empty()) env["TLS_CERT_FILE"] = certificate;
     if (!key.empty()) env["TLS_KEY_FILE"] = key;
-    return cli::Process::spawn({bin_dir() + "/gpufleet-gateway"}, env, (certs_->path() / (name + ".log")).string());
+    return cli::Process::spawn({bin_dir() + "/gpufleet-gateway"}, env,
+                               (certs_->path() / (name + ".log")).string());
   }
 
-  static std::string url(const std::string& path) { return "https://127.0.0.1:" + std::to_string(port_) + path; }
+  static std::string url(const std::string& path) {
+    return "https://127.0.0.1:" + std::to_string(port_) + path;
+  }
   static Command curl(const std::string& path, const std::string& options = "") {
-    return run("curl -sS --max-time 20 --cacert '" + tls_->certificate.string() + "' " + options + " '" + url(path) +
-               "' 2>&1");
+    return run("curl -sS --max-time 20 --cacert '" + tls_->certificate.string() + "' " + options + " '" +
+               url(path) + "' 2>&1");
   }
 
   static TempDir* certs_;
@@ -107,12 +111,13 @@ TEST_F(GatewayTls, ServesTheApiOverVerifiedTls) {
 
   // gpufleet's own client, verifying the gateway against the same certificate.
   const HttpEndpoint endpoint{true, "127.0.0.1", port_};
-  auto created = cli::http_request(endpoint, "POST", "/v1/jobs", R"({"model":"noop","input":{"text":"over tls"}})",
-                                   "application/json", std::chrono::seconds(10), {}, tls_->certificate.string());
+  auto created =
+      cli::http_request(endpoint, "POST", "/v1/jobs", R"({"model":"noop","input":{"text":"over tls"}})",
+                        "application/json", std::chrono::seconds(10), {}, tls_->certificate.string());
   ASSERT_EQ(created.status, 202) << created.body << created.error;
   const std::string id = json::parse(created.body)["id"];
-  auto waited = cli::http_request(endpoint, "GET", "/v1/jobs/" + id + "?wait=10", "", "", std::chrono::seconds(20), {},
-                                  tls_->certificate.string());
+  auto waited = cli::http_request(endpoint, "GET", "/v1/jobs/" + id + "?wait=10", "", "",
+                                  std::chrono::seconds(20), {}, tls_->certificate.string());
   ASSERT_EQ(waited.status, 200) << waited.error;
   EXPECT_EQ(json::parse(waited.body)["state"], "succeeded");
 
@@ -133,7 +138,8 @@ TEST_F(GatewayTls, PlainHttpAndUntrustedClientsGetNothing) {
   EXPECT_EQ(plain.status, 0) << "plain HTTP was answered on the TLS port: " << plain.body;
 
   auto untrusted = run("curl -sS --max-time 10 '" + url("/health") + "' 2>&1; echo \" exit=$?\"");
-  EXPECT_NE(untrusted.output.find("exit=60"), std::string::npos) << untrusted.output;  // peer certificate refused
+  EXPECT_NE(untrusted.output.find("exit=60"), std::string::npos)
+      << untrusted.output;  // peer certificate refused
   auto ours = cli::http_request(HttpEndpoint{true, "127.0.0.1", port_}, "GET", "/health");
   EXPECT_EQ(ours.status, 0);
   EXPECT_NE(ours.error.find("certificate"), std::string::npos) << ours.error;
@@ -150,7 +156,8 @@ TEST_F(GatewayTls, RefusesToStartOnAHalfOrMismatchedConfiguration) {
   EXPECT_NE(read_text(certs_->path() / "half.log").find("TLS_KEY_FILE"), std::string::npos);
 
   const auto other = make_self_signed_certificate(certs_->path(), "other");
-  auto mismatched = start_gateway(cli::free_port(), tls_->certificate.string(), other.private_key.string(), "mismatch");
+  auto mismatched =
+      start_gateway(cli::free_port(), tls_->certificate.string(), other.private_key.string(), "mismatch");
   status = mismatched.wait(std::chrono::seconds(10));
   ASSERT_TRUE(status.has_value()) << "a gateway whose key does not match its certificate kept running";
   EXPECT_NE(WEXITSTATUS(*status), 0);

@@ -36,7 +36,9 @@ std::string read_all(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-std::string astronaut() { return std::string(std::getenv("GPUFLEET_SOURCE_DIR")) + "/tests/data/astronaut.png"; }
+std::string astronaut() {
+  return std::string(std::getenv("GPUFLEET_SOURCE_DIR")) + "/tests/data/astronaut.png";
+}
 
 TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
   Fleet fleet(FleetOptions{1, "espeak,portrait", 1, {}});
@@ -47,12 +49,15 @@ TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
   auto image = fleet.post("/v1/files", read_all(astronaut()), "image/png");
   ASSERT_EQ(image.status, 201) << image.body;
   const std::string portrait = json::parse(image.body)["reference_image"];
-  EXPECT_EQ(json::parse(fleet.get("/v1/files/" + json::parse(image.body)["id"].get<std::string>()).body)["content_type"],
-            "image/png");
+  EXPECT_EQ(
+      json::parse(
+          fleet.get("/v1/files/" + json::parse(image.body)["id"].get<std::string>()).body)["content_type"],
+      "image/png");
 
   // The original runtime's two calls: speech first, then the video of it, in the original documentation's
   // words ("mode": "liveportrait", served here by the embedded backend).
-  auto speech = fleet.post("/tts/generate", json{{"text", "Hello, I am a talking head made by the fleet."}}.dump());
+  auto speech =
+      fleet.post("/tts/generate", json{{"text", "Hello, I am a talking head made by the fleet."}}.dump());
   ASSERT_EQ(speech.status, 200) << speech.body;
   const std::string audio_path = json::parse(speech.body)["audio_path"];
   const auto wav = parse_wav(*read_file(audio_path, 64 << 20));
@@ -80,10 +85,11 @@ TEST(FleetVideo, SpeechAndAPortraitBecomeATalkingHeadMp4) {
       fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(160000, 0), 16000), "audio/wav");
   ASSERT_EQ(uploaded.status, 201) << uploaded.body;
   const std::string id = fleet.submit({{"kind", "video"},
-                                       {"input", {{"audio_path", json::parse(uploaded.body)["audio_path"]},
-                                                  {"reference_image", portrait},
-                                                  {"mode", "lip_sync"},
-                                                  {"size", 256}}}});
+                                       {"input",
+                                        {{"audio_path", json::parse(uploaded.body)["audio_path"]},
+                                         {"reference_image", portrait},
+                                         {"mode", "lip_sync"},
+                                         {"size", 256}}}});
   auto job = fleet.wait_job(id, 120);
   ASSERT_EQ(job["state"], "succeeded") << job.dump();
   EXPECT_EQ(job["model"], "portrait");
@@ -224,9 +230,12 @@ TEST(FleetVideo, TextBecomesATalkingHeadAsOneJobOfTwoStages) {
   const std::string portrait = json::parse(image.body)["reference_image"];
 
   EventRecorder events(fleet.redis_endpoint(), fleet.keys().job_events());
-  const std::string id = fleet.submit(
-      {{"kind", "video"},
-       {"input", {{"text", "Mama made my mom a map."}, {"reference_image", portrait}, {"size", 256}, {"mode", "lip_sync"}}}});
+  const std::string id = fleet.submit({{"kind", "video"},
+                                       {"input",
+                                        {{"text", "Mama made my mom a map."},
+                                         {"reference_image", portrait},
+                                         {"size", 256},
+                                         {"mode", "lip_sync"}}}});
   auto job = fleet.wait_job(id, 120);
   ASSERT_EQ(job["state"], "succeeded") << job.dump();
   EXPECT_EQ(job["kind"], "video");
@@ -238,7 +247,8 @@ TEST(FleetVideo, TextBecomesATalkingHeadAsOneJobOfTwoStages) {
   EXPECT_EQ(job["stages"][1]["state"], "succeeded");
   const auto& speech_result = job["stages"][0]["result"];
   const std::string audio_path = speech_result["audio_path"];
-  ASSERT_TRUE(speech_result["phonemes"].is_array() && !speech_result["phonemes"].empty()) << speech_result.dump();
+  ASSERT_TRUE(speech_result["phonemes"].is_array() && !speech_result["phonemes"].empty())
+      << speech_result.dump();
   EXPECT_EQ(job["result"]["mouth"], "phonemes");
   const auto wav = parse_wav(*read_file(audio_path, 64 << 20));
   ASSERT_TRUE(wav);
@@ -264,7 +274,8 @@ TEST(FleetVideo, TextBecomesATalkingHeadAsOneJobOfTwoStages) {
       EXPECT_EQ(event["model"], "portrait");
     }
   }
-  EXPECT_EQ(seen, (std::vector<std::string>{"queued@0", "running@0", "queued@1", "running@1", "succeeded@1"}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"queued@0", "running@0", "queued@1", "running@1", "succeeded@1"}));
 
   // The mouth region's opening (difference from the first, closed frame) against the phonemes' openness.
   const int width = job["result"]["width"], height = job["result"]["height"];
@@ -275,7 +286,8 @@ TEST(FleetVideo, TextBecomesATalkingHeadAsOneJobOfTwoStages) {
   const cv::Rect mouth(fx + fw * 3 / 10, fy + fh * 65 / 100, fw * 4 / 10, fh * 40 / 100);
   std::vector<video::PhonemeSpan> spans;
   for (const auto& phoneme : speech_result["phonemes"]) {
-    spans.push_back({phoneme["phoneme"], phoneme["start_ms"].get<double>() / 1000, phoneme["end_ms"].get<double>() / 1000});
+    spans.push_back({phoneme["phoneme"], phoneme["start_ms"].get<double>() / 1000,
+                     phoneme["end_ms"].get<double>() / 1000});
   }
   const auto planned = video::mouth_from_phonemes(spans, frames, 25);
   std::vector<double> opening(frames), expected(planned.begin(), planned.end());
@@ -289,15 +301,16 @@ TEST(FleetVideo, TextBecomesATalkingHeadAsOneJobOfTwoStages) {
   EXPECT_GT(r, 0.6);
 
   // The original route takes text as well and answers when the video is made.
-  auto original = fleet.post("/video/generate", json{{"text", "Hello there."}, {"reference_image", portrait}, {"size", 128}}.dump());
+  auto original = fleet.post(
+      "/video/generate", json{{"text", "Hello there."}, {"reference_image", portrait}, {"size", 128}}.dump());
   ASSERT_EQ(original.status, 200) << original.body;
   EXPECT_EQ(json::parse(original.body)["success"], true);
   EXPECT_EQ(probe_media(json::parse(original.body)["video_path"].get<std::string>())["format"]["format_name"],
             "mov,mp4,m4a,3gp,3g2,mj2");
 }
 
-// Guards a pipeline cancelled while its video stage renders: the whole job ends cancelled, the finished speech
-// stage keeps its result, and no further work is queued for it.
+// Guards a pipeline cancelled while its video stage renders: the whole job ends cancelled, the finished
+// speech stage keeps its result, and no further work is queued for it.
 TEST(FleetVideo, CancellingATextToVideoJobEndsItWhicheverStageRuns) {
   Fleet fleet(FleetOptions{1, "espeak,portrait", 1, {}});
   auto image = fleet.post("/v1/files", read_all(astronaut()), "image/png");
@@ -307,12 +320,14 @@ TEST(FleetVideo, CancellingATextToVideoJobEndsItWhicheverStageRuns) {
   for (int i = 0; i < 12; ++i) text += "This sentence gives the portrait plenty of frames to render. ";
   const std::string id = fleet.submit(
       {{"kind", "video"},
-       {"input", {{"text", text}, {"reference_image", json::parse(image.body)["reference_image"]}, {"size", 512}}}});
+       {"input",
+        {{"text", text}, {"reference_image", json::parse(image.body)["reference_image"]}, {"size", 512}}}});
   // Cancel once the video stage has rendered some frames.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   bool rendering = false;
   while (!rendering && std::chrono::steady_clock::now() < deadline) {
-    for (const auto& event : events.events_for(id)) rendering = rendering || (event.value("stage", -1) == 1 && event.contains("progress"));
+    for (const auto& event : events.events_for(id))
+      rendering = rendering || (event.value("stage", -1) == 1 && event.contains("progress"));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_TRUE(rendering) << fleet.wait_job(id, 0).dump();
@@ -342,13 +357,19 @@ TEST(FleetVideo, NeuralRenderersServeVideoJobs) {
   ASSERT_EQ(image.status, 201) << image.body;
   const std::string portrait = json::parse(image.body)["reference_image"];
 
-  const std::string text_job = fleet.submit(
-      {{"kind", "video"}, {"model", "lp"}, {"input", {{"text", "A neural face."}, {"reference_image", portrait}, {"size", 256}}}});
-  auto uploaded = fleet.post("/v1/files", encode_wav_pcm16(speech_like_audio(2.0, 16000), 16000), "audio/wav");
+  const std::string text_job =
+      fleet.submit({{"kind", "video"},
+                    {"model", "lp"},
+                    {"input", {{"text", "A neural face."}, {"reference_image", portrait}, {"size", 256}}}});
+  auto uploaded =
+      fleet.post("/v1/files", encode_wav_pcm16(speech_like_audio(2.0, 16000), 16000), "audio/wav");
   ASSERT_EQ(uploaded.status, 201) << uploaded.body;
-  const std::string speech_job = fleet.submit(
-      {{"kind", "video"}, {"model", "w2l"},
-       {"input", {{"audio_path", json::parse(uploaded.body)["audio_path"]}, {"reference_image", portrait}, {"size", 256}}}});
+  const std::string speech_job = fleet.submit({{"kind", "video"},
+                                               {"model", "w2l"},
+                                               {"input",
+                                                {{"audio_path", json::parse(uploaded.body)["audio_path"]},
+                                                 {"reference_image", portrait},
+                                                 {"size", 256}}}});
 
   for (const auto& [id, family] : {std::pair{text_job, "liveportrait"}, std::pair{speech_job, "wav2lip"}}) {
     auto job = fleet.wait_job(id, 120);
@@ -361,7 +382,8 @@ TEST(FleetVideo, NeuralRenderersServeVideoJobs) {
     const std::string video_path = result["video_path"];
     const auto probe = probe_media(video_path);
     ASSERT_TRUE(probe.contains("format"));
-    EXPECT_NEAR(std::stod(probe["format"]["duration"].get<std::string>()), result["audio_duration_s"].get<double>(), 0.05);
+    EXPECT_NEAR(std::stod(probe["format"]["duration"].get<std::string>()),
+                result["audio_duration_s"].get<double>(), 0.05);
     const auto decoded = decode_gray_frames(video_path, 256, 256);
     ASSERT_EQ(decoded.size(), frames);
     const auto& box_json = result["renderer"]["box"];
@@ -384,11 +406,13 @@ TEST(FleetVideo, BadPortraitsAndPathsAreRefused) {
   EXPECT_EQ(not_an_image.status, 422) << not_an_image.body;
   EXPECT_EQ(json::parse(not_an_image.body)["error"]["code"], "invalid_input");
 
-  auto speech = fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(8000, 500), 16000), "audio/wav");
+  auto speech =
+      fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(8000, 500), 16000), "audio/wav");
   const std::string audio_path = json::parse(speech.body)["audio_path"];
-  auto escape = fleet.post("/v1/jobs", json{{"kind", "video"},
-                                             {"input", {{"audio_path", audio_path}, {"reference_image", "../../etc/passwd"}}}}
-                                           .dump());
+  auto escape = fleet.post(
+      "/v1/jobs", json{{"kind", "video"},
+                       {"input", {{"audio_path", audio_path}, {"reference_image", "../../etc/passwd"}}}}
+                      .dump());
   EXPECT_EQ(escape.status, 422) << escape.body;
   EXPECT_EQ(escape.body.find("/etc"), std::string::npos) << "the error echoes a server path";
 
@@ -399,7 +423,9 @@ TEST(FleetVideo, BadPortraitsAndPathsAreRefused) {
   auto faceless = fleet.post("/v1/files", std::string(png.begin(), png.end()), "image/png");
   ASSERT_EQ(faceless.status, 201) << faceless.body;
   const std::string id = fleet.submit(
-      {{"kind", "video"}, {"input", {{"audio_path", audio_path}, {"reference_image", json::parse(faceless.body)["reference_image"]}}}});
+      {{"kind", "video"},
+       {"input",
+        {{"audio_path", audio_path}, {"reference_image", json::parse(faceless.body)["reference_image"]}}}});
   auto job = fleet.wait_job(id, 60);
   EXPECT_EQ(job["state"], "failed");
   EXPECT_EQ(job["error"]["code"], "invalid_input");

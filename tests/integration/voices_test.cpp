@@ -1,7 +1,12 @@
 // Guards TorchScript voices in the real fleet: a Piper-interface voice built at test time is served from a
 // WORKER_CONFIG registry through the real gateway, broker and worker; concurrent jobs are batched by the
 // worker, and every batched job's audio equals what the same request gets alone.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -9,12 +14,6 @@
 #include <fstream>
 #include <iterator>
 #include <thread>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "common/wav.hpp"
 #include "tests/support/fleet_fixture.hpp"
@@ -45,7 +44,8 @@ int worst_sample_difference(Fleet& fleet, const std::string& id, const std::stri
   const auto other_samples = wav_samples_pcm16(other_bytes, *other_info);
   if (samples.size() != other_samples.size()) return -1;
   int worst = 0;
-  for (size_t k = 0; k < samples.size(); ++k) worst = std::max(worst, std::abs(samples[k] - other_samples[k]));
+  for (size_t k = 0; k < samples.size(); ++k)
+    worst = std::max(worst, std::abs(samples[k] - other_samples[k]));
   return worst;
 }
 
@@ -54,15 +54,20 @@ int worst_sample_difference(Fleet& fleet, const std::string& id, const std::stri
 struct BatchingXttsFleet {
   BatchingXttsFleet(int max_batch, int max_queue_delay_ms) {
     const std::string golden = xtts_golden_dir();
-    const json xtts{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
-                    {"max_batch", max_batch}, {"max_queue_delay_ms", max_queue_delay_ms},
+    const json xtts{{"name", "xtts"},
+                    {"backend", "xtts"},
+                    {"device", "cpu"},
+                    {"warmup", false},
+                    {"max_batch", max_batch},
+                    {"max_queue_delay_ms", max_queue_delay_ms},
                     {"files", {{"config", golden + "/config.json"}}}};
     const std::string registry = write_model_registry(dir.path(), json{{"models", {xtts}}}.dump());
     fleet = std::make_unique<Fleet>(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});
     std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
     const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     speaker_wav = json::parse(fleet->post("/v1/files", reference, "audio/wav").body)["speaker_wav"];
-    warm = fleet->wait_job(fleet->submit({{"model", "xtts"}, {"input", input("Warm up.")}}), 120)["state"] == "succeeded";
+    warm = fleet->wait_job(fleet->submit({{"model", "xtts"}, {"input", input("Warm up.")}}), 120)["state"] ==
+           "succeeded";
   }
   json input(const std::string& text, const std::string& language = "en") const {
     return json{{"text", text}, {"language", language}, {"speaker_wav", speaker_wav}, {"greedy", true}};
@@ -80,8 +85,7 @@ TEST(FleetVoices, APiperVoiceIsServedAndConcurrentJobsBatchToTheirSoloAudio) {
         {"name":"voice","backend":"piper","device":"cpu","max_batch":4,"max_queue_delay_ms":300,
          "files":{"model":"voice/voice.pt","config":"voice/voice.json"}},
         {"name":"noop","backend":"noop"}]})");
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry},
-                                          {"DEFAULT_TTS_MODEL", "voice"}}});
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}, {"DEFAULT_TTS_MODEL", "voice"}}});
   auto models = json::parse(fleet.get("/v1/models").body)["models"];
   json voice;
   for (const auto& model : models) {
@@ -95,7 +99,8 @@ TEST(FleetVoices, APiperVoiceIsServedAndConcurrentJobsBatchToTheirSoloAudio) {
   const std::vector<std::string> texts{"The first request.", "A second, longer request than the first one.",
                                        "Third.", "And a fourth request, to fill the batch."};
   std::vector<std::string> ids;
-  for (const auto& text : texts) ids.push_back(fleet.submit({{"model", "voice"}, {"input", {{"text", text}}}}));
+  for (const auto& text : texts)
+    ids.push_back(fleet.submit({{"model", "voice"}, {"input", {{"text", text}}}}));
   size_t largest_batch = 0;
   std::vector<std::string> batched_audio;
   for (const auto& id : ids) {
@@ -144,8 +149,7 @@ TEST(FleetReferences, UploadedReferencesReachTheModelAndNothingElseDoes) {
   TempDir dir;
   const std::string registry = write_model_registry(
       dir.path(), R"({"models":[{"name":"echo","backend":"noop","options":{"cloning":true}}]})");
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry},
-                                          {"MAX_UPLOAD_BYTES", "200000"}}});
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}, {"MAX_UPLOAD_BYTES", "200000"}}});
   std::vector<int16_t> samples(16000);
   for (size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<int16_t>((i * 37) % 2000 - 1000);
   const std::string wav = encode_wav_pcm16(samples, 16000);
@@ -163,7 +167,8 @@ TEST(FleetReferences, UploadedReferencesReachTheModelAndNothingElseDoes) {
   EXPECT_EQ(fleet.get("/v1/files/" + file["id"].get<std::string>()).status, 200);
   EXPECT_EQ(fleet.get("/v1/files/" + std::string(64, 'f')).status, 404);
 
-  const std::string id = fleet.submit({{"model", "echo"}, {"input", {{"text", "x"}, {"speaker_wav", reference}}}});
+  const std::string id =
+      fleet.submit({{"model", "echo"}, {"input", {{"text", "x"}, {"speaker_wav", reference}}}});
   auto job = fleet.wait_job(id);
   ASSERT_EQ(job["state"], "succeeded") << job.dump();
   auto result = fleet.get("/v1/jobs/" + id + "/result");
@@ -172,20 +177,26 @@ TEST(FleetReferences, UploadedReferencesReachTheModelAndNothingElseDoes) {
   // A symlink planted in the input folder that points outside it is refused like any other escape.
   std::filesystem::create_symlink("/etc/hostname", fleet.storage() / "inputs" / "planted.wav");
   for (const std::string bad : {"../../etc/passwd", "/etc/hostname", "planted.wav", "uploads/nothing.wav"}) {
-    auto refused = fleet.post("/v1/jobs", json{{"model", "echo"}, {"input", {{"text", "x"}, {"speaker_wav", bad}}}}.dump());
+    auto refused = fleet.post(
+        "/v1/jobs", json{{"model", "echo"}, {"input", {{"text", "x"}, {"speaker_wav", bad}}}}.dump());
     EXPECT_EQ(refused.status, 422) << bad << ": " << refused.body;
     EXPECT_EQ(json::parse(refused.body)["error"]["code"], "invalid_input") << bad;
     EXPECT_EQ(refused.body.find(fleet.storage().string()), std::string::npos) << "a server path leaked";
   }
   EXPECT_EQ(fleet.post("/v1/files", "not a wav", "audio/wav").status, 422);
   EXPECT_EQ(fleet.post("/v1/files", wav, "text/plain").status, 415);
-  EXPECT_EQ(fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(200000), 16000), "audio/wav").status, 413);
+  EXPECT_EQ(
+      fleet.post("/v1/files", encode_wav_pcm16(std::vector<int16_t>(200000), 16000), "audio/wav").status,
+      413);
   EXPECT_EQ(fleet.request("DELETE", "/v1/files").status, 405);
 }
 
 // A registry serving the golden set's checkpoint as model "xtts" on the CPU.
 std::string xtts_registry(const TempDir& dir, const std::string& golden) {
-  const json entry{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+  const json entry{{"name", "xtts"},
+                   {"backend", "xtts"},
+                   {"device", "cpu"},
+                   {"warmup", false},
                    {"files", {{"config", golden + "/config.json"}}}};
   return write_model_registry(dir.path(), json{{"models", {entry}}}.dump());
 }
@@ -213,7 +224,8 @@ TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
   std::vector<json> results;
   for (const char* text : {"Hello there.", "A second sentence in the same voice."}) {
     const std::string id = fleet.submit(
-        {{"model", "xtts"}, {"input", {{"text", text}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 7}}}});
+        {{"model", "xtts"},
+         {"input", {{"text", text}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 7}}}});
     auto job = fleet.wait_job(id, 120);
     ASSERT_EQ(job["state"], "succeeded") << job.dump();
     auto audio = fleet.get("/v1/jobs/" + id + "/result");
@@ -224,14 +236,17 @@ TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
     results.push_back(job["result"]);
   }
   EXPECT_EQ(results[0]["voice_cache"], "miss");
-  EXPECT_EQ(results[1]["voice_cache"], "memory") << "the second job with the same reference computed the voice again";
+  EXPECT_EQ(results[1]["voice_cache"], "memory")
+      << "the second job with the same reference computed the voice again";
   EXPECT_EQ(results[1]["pieces"], 1);
 
   // Longer than English's 250-character limit for one generation: spoken in pieces, the audio joined.
   std::string long_text;
-  for (int i = 0; i < 6; ++i) long_text += "This is sentence number " + std::to_string(i) + " of a text that is long. ";
+  for (int i = 0; i < 6; ++i)
+    long_text += "This is sentence number " + std::to_string(i) + " of a text that is long. ";
   const std::string long_id = fleet.submit(
-      {{"model", "xtts"}, {"input", {{"text", long_text}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 7}}}});
+      {{"model", "xtts"},
+       {"input", {{"text", long_text}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 7}}}});
   auto long_job = fleet.wait_job(long_id, 120);
   ASSERT_EQ(long_job["state"], "succeeded") << long_job.dump();
   EXPECT_EQ(long_job["result"]["pieces"], 2);
@@ -244,7 +259,8 @@ TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
 
 // Guards the fleet-wide voice cache. Two workers each compute one voice; later jobs with either voice go to
 // the worker holding it in memory (by load alone, both would go to worker-1, which wins ties), and a worker
-// that restarted without its memory loads the voice its peer left in the shared store instead of computing it.
+// that restarted without its memory loads the voice its peer left in the shared store instead of computing
+// it.
 TEST(FleetXtts, JobsFollowTheirVoiceAndVoicesAreSharedThroughStorage) {
   const std::string golden = xtts_golden_dir();
   if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
@@ -268,8 +284,10 @@ TEST(FleetXtts, JobsFollowTheirVoiceAndVoicesAreSharedThroughStorage) {
   const std::string alice_wav = upload(alice);
   const std::string bob_wav = upload(bob);
   auto submit = [&fleet](const std::string& speaker_wav) {
-    return fleet.submit({{"model", "xtts"},
-                         {"input", {{"text", "Hello there."}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 3}}}});
+    return fleet.submit(
+        {{"model", "xtts"},
+         {"input",
+          {{"text", "Hello there."}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 3}}}});
   };
   auto finished = [&fleet](const std::string& id) {
     auto job = fleet.wait_job(id, 120);
@@ -296,7 +314,8 @@ TEST(FleetXtts, JobsFollowTheirVoiceAndVoicesAreSharedThroughStorage) {
 
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // heartbeats carry what each worker holds
   for (int round = 0; round < 2; ++round) {
-    for (const auto& [speaker_wav, worker] : {std::pair{alice_wav, alice_worker}, std::pair{bob_wav, bob_worker}}) {
+    for (const auto& [speaker_wav, worker] :
+         {std::pair{alice_wav, alice_worker}, std::pair{bob_wav, bob_worker}}) {
       const auto job = finished(submit(speaker_wav));
       EXPECT_EQ(job["worker"], worker) << "a job went past the worker holding its voice: " << job.dump();
       EXPECT_EQ(job["result"]["voice_cache"], "memory") << job.dump();
@@ -329,22 +348,29 @@ TEST(FleetXtts, NamedSpeakersFromTheCheckpointsSpeakersFile) {
                               "/tests/models/make_xtts_speakers.py " + golden + " " +
                               (model_dir / "speakers_xtts.pth").string() + " 'Ana Florence' 'Test Speaker'";
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  const json entry{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+  const json entry{{"name", "xtts"},
+                   {"backend", "xtts"},
+                   {"device", "cpu"},
+                   {"warmup", false},
                    {"files", {{"config", (model_dir / "config.json").string()}}}};
-  Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", write_model_registry(dir.path(), json{{"models", {entry}}}.dump())}}});
+  Fleet fleet(FleetOptions{
+      1, "noop", 1, {{"WORKER_CONFIG", write_model_registry(dir.path(), json{{"models", {entry}}}.dump())}}});
 
-  const std::string id = fleet.submit({{"model", "xtts"}, {"input", {{"text", "Hello there."}, {"speaker", "Ana Florence"}, {"seed", 1}}}});
+  const std::string id = fleet.submit(
+      {{"model", "xtts"}, {"input", {{"text", "Hello there."}, {"speaker", "Ana Florence"}, {"seed", 1}}}});
   auto job = fleet.wait_job(id, 120);
   ASSERT_EQ(job["state"], "succeeded") << job.dump();
   EXPECT_EQ(job["result"]["speaker"], "Ana Florence");
   EXPECT_FALSE(job["result"].contains("voice_cache"));
   EXPECT_EQ(parse_wav(fleet.get("/v1/jobs/" + id + "/result").body)->sample_rate, 24000u);
 
-  const std::string unknown = fleet.submit({{"model", "xtts"}, {"input", {{"text", "Hello."}, {"speaker", "Nobody"}}}});
+  const std::string unknown =
+      fleet.submit({{"model", "xtts"}, {"input", {{"text", "Hello."}, {"speaker", "Nobody"}}}});
   auto refused = fleet.wait_job(unknown, 60);
   EXPECT_EQ(refused["state"], "failed");
   EXPECT_EQ(refused["error"]["code"], "invalid_input");
-  EXPECT_NE(refused["error"]["message"].get<std::string>().find("Ana Florence, Test Speaker"), std::string::npos)
+  EXPECT_NE(refused["error"]["message"].get<std::string>().find("Ana Florence, Test Speaker"),
+            std::string::npos)
       << refused.dump();
 }
 
@@ -419,7 +445,10 @@ TEST(FleetXtts, StreamedSpeechArrivesInChunksAndEqualsTheResult) {
   const std::string golden = xtts_golden_dir();
   if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
   TempDir dir;
-  const json xtts{{"name", "xtts"}, {"backend", "xtts"}, {"device", "cpu"}, {"warmup", false},
+  const json xtts{{"name", "xtts"},
+                  {"backend", "xtts"},
+                  {"device", "cpu"},
+                  {"warmup", false},
                   {"files", {{"config", golden + "/config.json"}}}};
   const json espeak{{"name", "espeak"}, {"backend", "espeak"}};
   const std::string registry = write_model_registry(dir.path(), json{{"models", {xtts, espeak}}}.dump());
@@ -428,13 +457,17 @@ TEST(FleetXtts, StreamedSpeechArrivesInChunksAndEqualsTheResult) {
 
   std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
   const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string speaker_wav = json::parse(fleet.post("/v1/files", reference, "audio/wav").body)["speaker_wav"];
+  const std::string speaker_wav =
+      json::parse(fleet.post("/v1/files", reference, "audio/wav").body)["speaker_wav"];
 
   const auto submitted = std::chrono::steady_clock::now();
   const std::string id = fleet.submit({{"model", "xtts"},
-                                       {"input", {{"text", "Hello world! This is test number 42, isn't it?"},
-                                                  {"language", "en"}, {"speaker_wav", speaker_wav}, {"greedy", true},
-                                                  {"stream", true}}}});
+                                       {"input",
+                                        {{"text", "Hello world! This is test number 42, isn't it?"},
+                                         {"language", "en"},
+                                         {"speaker_wav", speaker_wav},
+                                         {"greedy", true},
+                                         {"stream", true}}}});
   const auto streamed = read_chunked(port, "/v1/jobs/" + id + "/stream", std::chrono::seconds(120));
   ASSERT_EQ(streamed.status, 200) << streamed.head << streamed.body;
   EXPECT_NE(streamed.head.find("audio/wav"), std::string::npos);
@@ -448,26 +481,34 @@ TEST(FleetXtts, StreamedSpeechArrivesInChunksAndEqualsTheResult) {
   ASSERT_GT(streamed.body.size(), 44u);
   EXPECT_EQ(streamed.body.substr(44), result.substr(info->data_offset, info->data_bytes))
       << "the streamed samples differ from the result's";
-  const auto first_ms = std::chrono::duration_cast<std::chrono::milliseconds>(streamed.arrivals.front() - submitted);
-  const auto last_ms = std::chrono::duration_cast<std::chrono::milliseconds>(streamed.arrivals.back() - submitted);
+  const auto first_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(streamed.arrivals.front() - submitted);
+  const auto last_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(streamed.arrivals.back() - submitted);
   std::cout << "streamed " << streamed.arrivals.size() << " chunks; first audio " << first_ms.count()
             << " ms after submission, last " << last_ms.count() << " ms (job ran "
             << job["timings"]["running_ms"] << " ms)\n";
 
   // A model that does not stream: its finished WAV, as /result serves it.
-  const std::string spoken = fleet.submit({{"model", "espeak"}, {"input", {{"text", "Not streamed."}, {"stream", true}}}});
+  const std::string spoken =
+      fleet.submit({{"model", "espeak"}, {"input", {{"text", "Not streamed."}, {"stream", true}}}});
   const auto whole = read_chunked(port, "/v1/jobs/" + spoken + "/stream", std::chrono::seconds(60));
   ASSERT_EQ(whole.status, 200) << whole.head << whole.body;
   EXPECT_TRUE(whole.complete);
   EXPECT_EQ(whole.body, fleet.get("/v1/jobs/" + spoken + "/result").body);
 
-  const auto unknown = read_chunked(port, "/v1/jobs/0123456789abcdef0123456789abcdef/stream", std::chrono::seconds(10));
+  const auto unknown =
+      read_chunked(port, "/v1/jobs/0123456789abcdef0123456789abcdef/stream", std::chrono::seconds(10));
   EXPECT_EQ(unknown.status, 404);
-  const std::string doomed = fleet.submit({{"model", "xtts"}, {"input", {{"text", "No reference."}, {"stream", true}}}});
+  const std::string doomed =
+      fleet.submit({{"model", "xtts"}, {"input", {{"text", "No reference."}, {"stream", true}}}});
   const auto failed = read_chunked(port, "/v1/jobs/" + doomed + "/stream", std::chrono::seconds(60));
   EXPECT_EQ(failed.status, 409);
   EXPECT_NE(failed.body.find("job_failed"), std::string::npos) << failed.body;
-  EXPECT_EQ(fleet.post("/v1/jobs", json{{"model", "espeak"}, {"input", {{"text", "x"}, {"stream", "yes"}}}}.dump()).status, 400);
+  EXPECT_EQ(
+      fleet.post("/v1/jobs", json{{"model", "espeak"}, {"input", {{"text", "x"}, {"stream", "yes"}}}}.dump())
+          .status,
+      400);
 }
 
 // Guards batching across requests in the fleet: XTTS jobs that reach a worker together (max_batch 4, 300 ms
@@ -477,20 +518,24 @@ TEST(FleetXtts, JobsArrivingTogetherDecodeTogetherToTheirSoloAudio) {
   BatchingXttsFleet xtts(4, 300);
   ASSERT_TRUE(xtts.warm);
   Fleet& fleet = *xtts.fleet;
-  auto input = [&](const std::string& text, const std::string& language) { return xtts.input(text, language); };
+  auto input = [&](const std::string& text, const std::string& language) {
+    return xtts.input(text, language);
+  };
 
   const std::vector<std::pair<std::string, std::string>> texts{
       {"Hello world! This is test number 42, isn't it?", "en"},
       {"Guten Morgen, wie geht es dir heute?", "de"},
       {"Le chat dort sur la chaise.", "fr"}};
   std::vector<std::string> ids;
-  for (const auto& [text, language] : texts) ids.push_back(fleet.submit({{"model", "xtts"}, {"input", input(text, language)}}));
+  for (const auto& [text, language] : texts)
+    ids.push_back(fleet.submit({{"model", "xtts"}, {"input", input(text, language)}}));
   size_t decoded_together = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     auto job = fleet.wait_job(ids[i], 120);
     ASSERT_EQ(job["state"], "succeeded") << job.dump();
     decoded_together = std::max<size_t>(decoded_together, job["result"].value("batch_decoded", 1));
-    const std::string alone = fleet.submit({{"model", "xtts"}, {"input", input(texts[i].first, texts[i].second)}});
+    const std::string alone =
+        fleet.submit({{"model", "xtts"}, {"input", input(texts[i].first, texts[i].second)}});
     auto solo_job = fleet.wait_job(alone, 120);
     ASSERT_EQ(solo_job["state"], "succeeded") << solo_job.dump();
     EXPECT_EQ(solo_job["result"].value("batch_decoded", 1), 1);
@@ -514,14 +559,17 @@ TEST(FleetXtts, AJobArrivingMidDecodeJoinsTheBatchAndIsReportedFirst) {
   // Many pieces (the text is split at the language's limit), each decoded in turn: a long job.
   std::string long_text;
   for (int i = 0; i < 10; ++i) {
-    long_text += "Sentence number " + std::to_string(i) + " is long enough to be a piece of its own when it is joined "
-                 "with the others, because the English limit is two hundred and fifty characters, which this one "
-                 "together with its neighbour exceeds by far. ";
+    long_text +=
+        "Sentence number " + std::to_string(i) +
+        " is long enough to be a piece of its own when it is joined "
+        "with the others, because the English limit is two hundred and fifty characters, which this one "
+        "together with its neighbour exceeds by far. ";
   }
   const std::string long_id = fleet.submit({{"model", "xtts"}, {"input", input(long_text)}});
   const auto waiting_since = std::chrono::steady_clock::now();
   while (json::parse(fleet.get("/v1/jobs/" + long_id).body)["state"] != "running") {
-    ASSERT_LT(std::chrono::steady_clock::now() - waiting_since, std::chrono::seconds(60)) << "the long job never ran";
+    ASSERT_LT(std::chrono::steady_clock::now() - waiting_since, std::chrono::seconds(60))
+        << "the long job never ran";
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -533,13 +581,15 @@ TEST(FleetXtts, AJobArrivingMidDecodeJoinsTheBatchAndIsReportedFirst) {
   ASSERT_EQ(short_job["state"], "succeeded") << short_job.dump();
   ASSERT_EQ(long_job["state"], "succeeded") << long_job.dump();
   EXPECT_GE(long_job["result"]["pieces"].get<int>(), 5) << long_job.dump();
-  EXPECT_GE(short_job["result"].value("batch_decoded", 1), 2) << "the newcomer did not join: " << short_job.dump();
+  EXPECT_GE(short_job["result"].value("batch_decoded", 1), 2)
+      << "the newcomer did not join: " << short_job.dump();
   EXPECT_GE(long_job["result"].value("batch_decoded", 1), 2) << long_job.dump();
   EXPECT_LT(short_job["finished_at_ms"].get<int64_t>(), long_job["finished_at_ms"].get<int64_t>())
       << "the short job waited for the long one";
   EXPECT_GE(short_job["result"].value("stream_chunks", 0), 1) << short_job.dump();
   std::cout << "long job " << long_job["timings"]["running_ms"] << " ms (" << long_job["result"]["pieces"]
-            << " pieces); the newcomer ran " << short_job["timings"]["running_ms"] << " ms inside it, finished "
+            << " pieces); the newcomer ran " << short_job["timings"]["running_ms"]
+            << " ms inside it, finished "
             << long_job["finished_at_ms"].get<int64_t>() - short_job["finished_at_ms"].get<int64_t>()
             << " ms before it\n";
 

@@ -24,7 +24,8 @@ constexpr const char* kSecret = "test-secret-for-webhooks-0123456789";
 
 // The receiver's side of the signature, computed here with OpenSSL directly rather than through gpufleet.
 bool signature_valid(const ReceivedRequest& request) {
-  const std::string header = request.headers.count("x-gpufleet-signature") ? request.headers.at("x-gpufleet-signature") : "";
+  const std::string header =
+      request.headers.count("x-gpufleet-signature") ? request.headers.at("x-gpufleet-signature") : "";
   const auto comma = header.find(",v1=");
   if (header.rfind("t=", 0) != 0 || comma == std::string::npos) return false;
   const std::string stamp = header.substr(2, comma - 2);
@@ -65,7 +66,8 @@ class WebhooksTest : public ::testing::Test {
   }
 
   static std::string submit_noop(const std::string& webhook, int sleep_ms = 0) {
-    return fleet_->submit({{"model", "noop"}, {"webhook", webhook}, {"input", {{"text", "hook"}, {"sleep_ms", sleep_ms}}}});
+    return fleet_->submit(
+        {{"model", "noop"}, {"webhook", webhook}, {"input", {{"text", "hook"}, {"sleep_ms", sleep_ms}}}});
   }
   // The job's record once its webhook reached `state` (or as it is after `timeout`).
   static json wait_webhook_state(const std::string& id, const std::string& state, milliseconds timeout) {
@@ -178,21 +180,24 @@ TEST_F(WebhooksTest, HttpsVerifiesTheReceiversCertificate) {
   EXPECT_EQ(job["webhook"]["attempts"], 4) << job.dump();
   // The owner learns that nothing answered; why (the certificate) is the operator's to read in the log.
   EXPECT_EQ(job["webhook"]["last_status"], "no_answer") << job.dump();
-  EXPECT_NE(read_file(fleet_->stack().log_path("gateway"), 64 << 20).value_or("").find("certificate"), std::string::npos);
+  EXPECT_NE(read_file(fleet_->stack().log_path("gateway"), 64 << 20).value_or("").find("certificate"),
+            std::string::npos);
   EXPECT_TRUE(stranger.requests().empty());
 }
 
 TEST_F(WebhooksTest, RefusesWebhooksItWouldNotSend) {
   const json input{{"text", "x"}};
   for (const char* url : {"ftp://127.0.0.1/x", "http://user:pw@127.0.0.1/", "http://10.1.2.3/",
-                                 "https://example.com/", "http://127.0.0.1:0/", "not a url"}) {
+                          "https://example.com/", "http://127.0.0.1:0/", "not a url"}) {
     SCOPED_TRACE(url);
-    auto response = fleet_->post("/v1/jobs", json{{"model", "noop"}, {"webhook", url}, {"input", input}}.dump());
+    auto response =
+        fleet_->post("/v1/jobs", json{{"model", "noop"}, {"webhook", url}, {"input", input}}.dump());
     EXPECT_EQ(response.status, 400);
     EXPECT_EQ(json::parse(response.body)["error"]["code"], "invalid_request");
   }
-  auto allowed = fleet_->post("/v1/jobs", json{{"model", "noop"}, {"webhook", "https://hooks.example.com/x"},
-                                               {"input", input}}.dump());
+  auto allowed = fleet_->post(
+      "/v1/jobs",
+      json{{"model", "noop"}, {"webhook", "https://hooks.example.com/x"}, {"input", input}}.dump());
   EXPECT_EQ(allowed.status, 202) << allowed.body;
 }
 
@@ -227,26 +232,32 @@ TEST_F(WebhooksTest, AFinalStateReadByAGatewayThatDiedIsTakenOverByTheNextOne) {
   job.kind = "tts";
   job.model = "noop";
   job.input_json = R"({"text":"x"})";
-  job.created_ms = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  job.created_ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   job.webhook = "http://127.0.0.1:" + std::to_string(sink.port()) + "/takeover";
   ASSERT_FALSE(redis.command(job_store::submit_command(fleet_->keys(), job)).is_error());
   std::vector<RedisReply::StreamEntry> read;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (read.empty() && std::chrono::steady_clock::now() < deadline) {
-    auto reply = redis.command({"XREADGROUP", "GROUP", job_store::kWebhookGroup, "dead-gateway", "COUNT", "10", "BLOCK",
-                                "500", "STREAMS", fleet_->keys().completions(), ">"});
+    auto reply = redis.command({"XREADGROUP", "GROUP", job_store::kWebhookGroup, "dead-gateway", "COUNT",
+                                "10", "BLOCK", "500", "STREAMS", fleet_->keys().completions(), ">"});
     for (auto& entry : reply.stream_entries()) read.push_back(entry);
   }
-  ASSERT_FALSE(read.empty()) << "the job did not finish: "
-                              << nlohmann::json(redis.command({"HGETALL", fleet_->keys().job(job.id)}).pairs()).dump();
-  EXPECT_EQ(redis.command({"XPENDING", fleet_->keys().completions(), job_store::kWebhookGroup}).element_integer(0), 1);
+  ASSERT_FALSE(read.empty())
+      << "the job did not finish: "
+      << nlohmann::json(redis.command({"HGETALL", fleet_->keys().job(job.id)}).pairs()).dump();
+  EXPECT_EQ(
+      redis.command({"XPENDING", fleet_->keys().completions(), job_store::kWebhookGroup}).element_integer(0),
+      1);
 
   stack.resume_gateway();
   ASSERT_TRUE(stack.wait_healthy(std::chrono::seconds(20)));
   ASSERT_TRUE(sink.wait_requests(1, std::chrono::seconds(15)));
   EXPECT_EQ(sink.requests()[0].target, "/takeover");
   EXPECT_EQ(json::parse(sink.requests()[0].body)["job"]["id"], job.id);
-  EXPECT_EQ(redis.command({"XPENDING", fleet_->keys().completions(), job_store::kWebhookGroup}).element_integer(0), 0);
+  EXPECT_EQ(
+      redis.command({"XPENDING", fleet_->keys().completions(), job_store::kWebhookGroup}).element_integer(0),
+      0);
 }
 
 }  // namespace

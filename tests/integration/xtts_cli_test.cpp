@@ -21,7 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path golden_dir() { return gpufleet::testing::xtts_golden_dir(); }
+fs::path golden_dir() {
+  return gpufleet::testing::xtts_golden_dir();
+}
 
 // XTTS_TEST_DEVICE=cuda runs the binary on the GPU (the tolerances then also bound CUDA's rounding).
 std::string test_device() {
@@ -29,7 +31,8 @@ std::string test_device() {
   return device != nullptr ? device : "cpu";
 }
 
-::testing::AssertionResult close(const torch::Tensor& actual, const torch::Tensor& expected, double atol, double rtol) {
+::testing::AssertionResult close(const torch::Tensor& actual, const torch::Tensor& expected, double atol,
+                                 double rtol) {
   if (actual.sizes() != expected.sizes()) {
     return ::testing::AssertionFailure() << "shape " << actual.sizes() << " vs " << expected.sizes();
   }
@@ -47,7 +50,8 @@ void run_and_compare(const fs::path& model_dir) {
        (out.path() / "out.wav").string(), "--dump", out.path().string()},
       {}, (out.path() / "log.txt").string());
   auto status = process.wait(std::chrono::seconds(120));
-  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *read_file(out.path() / "log.txt", 1 << 20);
+  ASSERT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << *read_file(out.path() / "log.txt", 1 << 20);
 
   const auto dump = xtts::SafetensorsFile::open(out.path() / "xtts_dump.safetensors");
   const auto golden = xtts::SafetensorsFile::open(golden_dir() / "golden.safetensors");
@@ -71,7 +75,8 @@ void run_and_compare(const fs::path& model_dir) {
 }
 
 TEST(XttsCli, GreedyRunMatchesUpstreamFromSafetensors) {
-  if (!fs::exists(golden_dir() / "golden.safetensors")) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  if (!fs::exists(golden_dir() / "golden.safetensors"))
+    GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
   run_and_compare(golden_dir());
 }
 
@@ -85,12 +90,18 @@ TEST(XttsCli, GreedyRunMatchesUpstreamFromModelPth) {
 }
 
 TEST(XttsCli, BadInputsAreClearErrors) {
-  if (!fs::exists(golden_dir() / "golden.safetensors")) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  if (!fs::exists(golden_dir() / "golden.safetensors"))
+    GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
   TempDir out;
   write_file_atomically(out.path() / "not.wav", "this is not audio");
   auto run = [&](std::vector<std::string> extra) {
-    std::vector<std::string> argv{bin_dir() + "/gpufleet-xtts", "--model-dir", golden_dir().string(), "--out",
-                                  (out.path() / "o.wav").string(), "--device", "cpu"};
+    std::vector<std::string> argv{bin_dir() + "/gpufleet-xtts",
+                                  "--model-dir",
+                                  golden_dir().string(),
+                                  "--out",
+                                  (out.path() / "o.wav").string(),
+                                  "--device",
+                                  "cpu"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto process = cli::Process::spawn(argv, {}, (out.path() / "log.txt").string());
     auto status = process.wait(std::chrono::seconds(60));
@@ -98,7 +109,9 @@ TEST(XttsCli, BadInputsAreClearErrors) {
   };
   EXPECT_EQ(run({"--text", "hi", "--speaker-wav", (out.path() / "not.wav").string()}), 1);
   EXPECT_EQ(run({"--text", "hi", "--speaker-wav", (out.path() / "missing.wav").string()}), 1);
-  EXPECT_EQ(run({"--text", "hi", "--language", "tlh", "--speaker-wav", (golden_dir() / "inputs" / "ref.wav").string()}), 1);
+  EXPECT_EQ(run({"--text", "hi", "--language", "tlh", "--speaker-wav",
+                 (golden_dir() / "inputs" / "ref.wav").string()}),
+            1);
   EXPECT_EQ(run({"--text", "hi"}), 2);  // no reference: usage
   const std::string reference = (golden_dir() / "inputs" / "ref.wav").string();
   EXPECT_EQ(run({"--text", "hi", "--speaker-wav", reference, "--dtype", "float64"}), 2);

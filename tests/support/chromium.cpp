@@ -4,7 +4,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -44,17 +43,19 @@ std::string base64_decode(const std::string& text) {
 
 HeadlessChromium::HeadlessChromium(const std::string& url, const std::filesystem::path& dir) {
   const uint16_t port = cli::free_port();
-  browser_ = cli::Process::spawn({"chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                  "--no-first-run", "--hide-scrollbars", "--window-size=1280,800",
-                                  "--user-data-dir=" + (dir / "profile").string(),
-                                  "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=" + std::to_string(port),
-                                  "--remote-allow-origins=*", url},
-                                 {}, (dir / "chromium.log").string());
+  browser_ = cli::Process::spawn(
+      {"chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+       "--no-first-run", "--hide-scrollbars", "--window-size=1280,800",
+       "--user-data-dir=" + (dir / "profile").string(), "--remote-debugging-address=127.0.0.1",
+       "--remote-debugging-port=" + std::to_string(port), "--remote-allow-origins=*", url},
+      {}, (dir / "chromium.log").string());
   std::string socket_path;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (socket_path.empty()) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("chromium's DevTools did not answer");
-    auto list = cli::http_request("GET", "127.0.0.1", port, "/json/list", "", "application/json", std::chrono::milliseconds(1000));
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("chromium's DevTools did not answer");
+    auto list = cli::http_request("GET", "127.0.0.1", port, "/json/list", "", "application/json",
+                                  std::chrono::milliseconds(1000));
     auto pages = nlohmann::json::parse(list.body.empty() ? "[]" : list.body, nullptr, false);
     if (pages.is_array()) {
       for (const auto& page : pages) {
@@ -97,7 +98,8 @@ nlohmann::json HeadlessChromium::call(const std::string& method, const nlohmann:
 
 nlohmann::json HeadlessChromium::evaluate(const std::string& expression) {
   auto result = call("Runtime.evaluate", {{"expression", expression}, {"returnByValue", true}});
-  if (result.contains("exceptionDetails")) throw std::runtime_error("page threw: " + result["exceptionDetails"].dump());
+  if (result.contains("exceptionDetails"))
+    throw std::runtime_error("page threw: " + result["exceptionDetails"].dump());
   return result["result"].value("value", nlohmann::json());
 }
 

@@ -4,9 +4,8 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "cli/process.hpp"
 

@@ -29,7 +29,8 @@ Fleet::Fleet(FleetOptions options) : storage_(dir_.path() / "storage") {
   config.worker_slots = options.slots;
   if (options.worker_metrics) config.worker_metrics_port = cli::free_port();
   // The noop model's failure drills are the tests' way to make a model hang or fail.
-  config.env = {{"HEARTBEAT_MS", "100"}, {"HEARTBEAT_LIVENESS", "3"}, {"LOG_LEVEL", "info"}, {"NOOP_DRILLS", "1"}};
+  config.env = {
+      {"HEARTBEAT_MS", "100"}, {"HEARTBEAT_LIVENESS", "3"}, {"LOG_LEVEL", "info"}, {"NOOP_DRILLS", "1"}};
   for (const auto& [key, value] : options.env) config.env[key] = value;
   stack_ = std::make_unique<cli::LocalStack>(config);
   stack_->start();
@@ -77,7 +78,8 @@ cli::HttpResult Fleet::get(const std::string& target, std::chrono::milliseconds 
   return cli::http_request("GET", "127.0.0.1", stack_->config().http_port, target, "", "", timeout);
 }
 
-cli::HttpResult Fleet::post(const std::string& target, const std::string& body, const std::string& content_type) {
+cli::HttpResult Fleet::post(const std::string& target, const std::string& body,
+                            const std::string& content_type) {
   return cli::http_request("POST", "127.0.0.1", stack_->config().http_port, target, body, content_type);
 }
 
@@ -103,7 +105,8 @@ nlohmann::json Fleet::wait_job(const std::string& id, double wait_s) {
 }
 
 void Fleet::dump_logs() {
-  for (const std::string component : {"redis", "broker", "gateway", "worker-1", "worker-2", "worker-3", "worker-4"}) {
+  for (const std::string component :
+       {"redis", "broker", "gateway", "worker-1", "worker-2", "worker-3", "worker-4"}) {
     std::ifstream log(stack_->log_path(component));
     if (!log) continue;
     std::cerr << "----- " << component << " log -----\n" << log.rdbuf() << "\n";

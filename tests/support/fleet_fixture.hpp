@@ -33,7 +33,8 @@ struct FleetOptions {
 // Writes a model registry (docs/models.md) as <dir>/models.json and answers the WORKER_CONFIG value for it.
 std::string write_model_registry(const std::filesystem::path& dir, const std::string& json_text);
 
-// A running fleet for one test suite. Heartbeats are fast so that lost workers are noticed in well under a second.
+// A running fleet for one test suite. Heartbeats are fast so that lost workers are noticed in well under a
+// second.
 class Fleet {
  public:
   explicit Fleet(FleetOptions options = {});
@@ -44,7 +45,8 @@ class Fleet {
   RedisEndpoint redis_endpoint() const;
   RedisKeys keys() const { return RedisKeys(stack_->config().redis_prefix); }
 
-  cli::HttpResult get(const std::string& target, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  cli::HttpResult get(const std::string& target,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
   cli::HttpResult post(const std::string& target, const std::string& body,
                        const std::string& content_type = "application/json");
   cli::HttpResult request(const std::string& method, const std::string& target, const std::string& body = "",

@@ -1,12 +1,12 @@
 #include "tests/support/http_sink.hpp"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <algorithm>
 #include <cctype>
 #include <condition_variable>
 #include <cstdlib>
@@ -21,9 +21,10 @@ using tcp = asio::ip::tcp;
 
 SinkTls make_self_signed_certificate(const std::filesystem::path& dir, const std::string& name) {
   SinkTls tls{dir / (name + ".crt"), dir / (name + ".key")};
-  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
-                              " -addext subjectAltName=IP:127.0.0.1 -keyout '" + tls.private_key.string() +
-                              "' -out '" + tls.certificate.string() + "' >/dev/null 2>&1";
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+      " -addext subjectAltName=IP:127.0.0.1 -keyout '" +
+      tls.private_key.string() + "' -out '" + tls.certificate.string() + "' >/dev/null 2>&1";
   if (std::system(command.c_str()) != 0) throw std::runtime_error("openssl req failed: " + command);
   return tls;
 }
@@ -77,7 +78,8 @@ struct HttpSink::State {
   void accept() {
     acceptor.async_accept([this](beast::error_code error, tcp::socket socket) {
       if (error) return;
-      // One connection at a time, synchronously: enough for tests, and the order of requests is the order seen.
+      // One connection at a time, synchronously: enough for tests, and the order of requests is the order
+      // seen.
       socket.non_blocking(false);
       timeval timeout{5, 0};
       ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));

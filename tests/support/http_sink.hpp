@@ -35,8 +35,8 @@ class HttpSink {
  public:
   // Listens on 127.0.0.1:`port` (0: a free port). Answers the i-th request with statuses[i], later ones with
   // `otherwise`.
-  explicit HttpSink(std::vector<int> statuses = {}, int otherwise = 200, std::optional<SinkTls> tls = std::nullopt,
-                    uint16_t port = 0);
+  explicit HttpSink(std::vector<int> statuses = {}, int otherwise = 200,
+                    std::optional<SinkTls> tls = std::nullopt, uint16_t port = 0);
   ~HttpSink();
   HttpSink(const HttpSink&) = delete;
   HttpSink& operator=(const HttpSink&) = delete;

@@ -18,23 +18,29 @@ std::string run_capture(const std::string& command) {
   return out;
 }
 
-std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const std::filesystem::path& path) {
+  return "'" + path.string() + "'";
+}
 
 }  // namespace
 
 nlohmann::json probe_media(const std::filesystem::path& file) {
-  const auto text = run_capture("ffprobe -v error -count_frames -print_format json -show_streams -show_format " +
-                                quoted(file) + " 2>/dev/null");
+  const auto text =
+      run_capture("ffprobe -v error -count_frames -print_format json -show_streams -show_format " +
+                  quoted(file) + " 2>/dev/null");
   auto json = nlohmann::json::parse(text, nullptr, false);
   return json.is_discarded() ? nlohmann::json::object() : json;
 }
 
-std::vector<std::vector<uint8_t>> decode_gray_frames(const std::filesystem::path& file, int width, int height) {
-  const auto raw = run_capture("ffmpeg -v error -i " + quoted(file) + " -f rawvideo -pix_fmt gray - 2>/dev/null");
+std::vector<std::vector<uint8_t>> decode_gray_frames(const std::filesystem::path& file, int width,
+                                                     int height) {
+  const auto raw =
+      run_capture("ffmpeg -v error -i " + quoted(file) + " -f rawvideo -pix_fmt gray - 2>/dev/null");
   const size_t frame_bytes = static_cast<size_t>(width) * static_cast<size_t>(height);
   std::vector<std::vector<uint8_t>> frames;
   for (size_t at = 0; frame_bytes > 0 && at + frame_bytes <= raw.size(); at += frame_bytes) {
-    frames.emplace_back(raw.begin() + static_cast<std::ptrdiff_t>(at), raw.begin() + static_cast<std::ptrdiff_t>(at + frame_bytes));
+    frames.emplace_back(raw.begin() + static_cast<std::ptrdiff_t>(at),
+                        raw.begin() + static_cast<std::ptrdiff_t>(at + frame_bytes));
   }
   return frames;
 }

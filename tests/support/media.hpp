@@ -13,7 +13,8 @@ namespace gpufleet::testing {
 nlohmann::json probe_media(const std::filesystem::path& file);
 
 // Every frame of the file's video as 8-bit gray, row-major width x height.
-std::vector<std::vector<uint8_t>> decode_gray_frames(const std::filesystem::path& file, int width, int height);
+std::vector<std::vector<uint8_t>> decode_gray_frames(const std::filesystem::path& file, int width,
+                                                     int height);
 
 // Pearson correlation of two equally long series (0 when either is constant).
 double correlation(const std::vector<double>& a, const std::vector<double>& b);

@@ -1,6 +1,7 @@
 #pragma once
 // Builds random-weight TorchScript models for tests (a VITS voice, face renderers) with the scripts in
-// tests/models/ and Debian's python3-torch (GPUFLEET_PYTHON overrides the interpreter; the pyenv `python3` on PATH has no torch).
+// tests/models/ and Debian's python3-torch (GPUFLEET_PYTHON overrides the interpreter; the pyenv `python3` on
+// PATH has no torch).
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -16,7 +17,8 @@ inline std::string python_for_models() {
 // Writes `dir`/voice.pt and `dir`/voice.json; `options` are the script's flags. Throws when it fails.
 inline void make_vits_voice(const std::filesystem::path& dir, const std::string& options = "") {
   const char* source = std::getenv("GPUFLEET_SOURCE_DIR");
-  const std::string script = std::string(source != nullptr ? source : ".") + "/tests/models/make_vits_voice.py";
+  const std::string script =
+      std::string(source != nullptr ? source : ".") + "/tests/models/make_vits_voice.py";
   const std::string command = python_for_models() + " " + script + " " + dir.string() + " " + options;
   if (std::system(command.c_str()) != 0) throw std::runtime_error("cannot build the test voice: " + command);
 }
@@ -24,9 +26,11 @@ inline void make_vits_voice(const std::filesystem::path& dir, const std::string&
 // Writes `dir`/liveportrait/*.pt and `dir`/wav2lip/wav2lip.pt (tests/models/make_face_modules.py).
 inline void make_face_modules(const std::filesystem::path& dir, const std::string& options = "") {
   const char* source = std::getenv("GPUFLEET_SOURCE_DIR");
-  const std::string script = std::string(source != nullptr ? source : ".") + "/tests/models/make_face_modules.py";
+  const std::string script =
+      std::string(source != nullptr ? source : ".") + "/tests/models/make_face_modules.py";
   const std::string command = python_for_models() + " " + script + " " + dir.string() + " " + options;
-  if (std::system(command.c_str()) != 0) throw std::runtime_error("cannot build the test face modules: " + command);
+  if (std::system(command.c_str()) != 0)
+    throw std::runtime_error("cannot build the test face modules: " + command);
 }
 
 }  // namespace gpufleet::testing

@@ -1,7 +1,7 @@
 #pragma once
-// Where the XTTS golden set is: XTTS_GOLDEN_DIR, else ../shared/xtts-golden beside the source tree. Tests that
-// need it skip with a message when it is absent. A plain string: no std::filesystem call, which matters in
-// binaries that link PyTorch's LibTorch directly (see worker/torch_runtime.hpp).
+// Where the XTTS golden set is: XTTS_GOLDEN_DIR, else ../shared/xtts-golden beside the source tree. Tests
+// that need it skip with a message when it is absent. A plain string: no std::filesystem call, which matters
+// in binaries that link PyTorch's LibTorch directly (see worker/torch_runtime.hpp).
 #include <cstdlib>
 #include <string>
 
@@ -9,7 +9,8 @@ namespace gpufleet::testing {
 
 inline std::string xtts_golden_dir() {
   if (const char* dir = std::getenv("XTTS_GOLDEN_DIR")) return dir;
-  if (const char* source = std::getenv("GPUFLEET_SOURCE_DIR")) return std::string(source) + "/../shared/xtts-golden";
+  if (const char* source = std::getenv("GPUFLEET_SOURCE_DIR"))
+    return std::string(source) + "/../shared/xtts-golden";
   return "../shared/xtts-golden";
 }
 

@@ -1,7 +1,7 @@
 // Guards the worker's dynamic batching policy: which jobs run together, and when a batch stops waiting.
-#include <gtest/gtest.h>
-
 #include "worker/batch_queue.hpp"
+
+#include <gtest/gtest.h>
 
 namespace gpufleet::worker {
 namespace {
@@ -10,7 +10,8 @@ using std::chrono::milliseconds;
 
 const auto kStart = SteadyClock::now();
 
-PendingJob pending(const std::string& id, const std::string& model, milliseconds arrived_after = milliseconds(0)) {
+PendingJob pending(const std::string& id, const std::string& model,
+                   milliseconds arrived_after = milliseconds(0)) {
   PendingJob job;
   job.job.job_id = id;
   job.job.model = model;

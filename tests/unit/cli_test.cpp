@@ -28,14 +28,25 @@ TEST(CliClient, GatewayUrlsAreHttpHostAndPort) {
 }
 
 TEST(CliClient, SummariesSayWhatHappenedToAJob) {
-  const json done{{"id", "abc"}, {"state", "succeeded"}, {"kind", "tts"}, {"model", "espeak"},
-                  {"timings", {{"total_ms", 2150}}}, {"result", {{"audio_path", "/s/tts/abc-1.wav"}, {"duration_s", 1.5}}}};
+  const json done{{"id", "abc"},
+                  {"state", "succeeded"},
+                  {"kind", "tts"},
+                  {"model", "espeak"},
+                  {"timings", {{"total_ms", 2150}}},
+                  {"result", {{"audio_path", "/s/tts/abc-1.wav"}, {"duration_s", 1.5}}}};
   EXPECT_EQ(job_summary(done), "abc  succeeded  tts/espeak  2.15 s  /s/tts/abc-1.wav  (1.50 s of media)");
-  const json failed{{"id", "abc"}, {"state", "failed"}, {"kind", "video"}, {"model", "portrait"},
+  const json failed{{"id", "abc"},
+                    {"state", "failed"},
+                    {"kind", "video"},
+                    {"model", "portrait"},
                     {"error", {{"code", "invalid_input"}, {"message", "no face found"}}}};
   EXPECT_EQ(job_summary(failed), "abc  failed     video/portrait  invalid_input: no face found");
-  const json rendering{{"id", "abc"}, {"state", "running"}, {"kind", "video"}, {"model", "portrait"},
-                       {"progress", {{"done", 50}, {"total", 200}}}, {"stage", 1},
+  const json rendering{{"id", "abc"},
+                       {"state", "running"},
+                       {"kind", "video"},
+                       {"model", "portrait"},
+                       {"progress", {{"done", 50}, {"total", 200}}},
+                       {"stage", 1},
                        {"stages", {{{"kind", "tts"}}, {{"kind", "video"}}}}};
   EXPECT_EQ(progress_line(rendering, 8), "[##------] 25%   50/200  stage 2/2 video");
   EXPECT_EQ(progress_line(json{{"state", "queued"}}), "queued");
@@ -45,8 +56,14 @@ TEST(CliClient, SummariesSayWhatHappenedToAJob) {
 }
 
 TEST(CliClient, TablesListWorkersAndModels) {
-  const json workers{{"workers", {{{"id", "w1"}, {"device", "cuda:0"}, {"slots", 2}, {"active", 1},
-                                   {"heartbeat_age_ms", 40}, {"models", {"espeak", "xtts"}}, {"running", {"job1"}}}}},
+  const json workers{{"workers",
+                      {{{"id", "w1"},
+                        {"device", "cuda:0"},
+                        {"slots", 2},
+                        {"active", 1},
+                        {"heartbeat_age_ms", 40},
+                        {"models", {"espeak", "xtts"}},
+                        {"running", {"job1"}}}}},
                      {"queues", {{"xtts", {{"depth", 3}, {"oldest_age_s", 12.5}}}}}};
   const std::string table = workers_table(workers);
   EXPECT_NE(table.find("w1"), std::string::npos);
@@ -54,8 +71,13 @@ TEST(CliClient, TablesListWorkersAndModels) {
   EXPECT_NE(table.find("1/2"), std::string::npos);
   EXPECT_NE(table.find("espeak,xtts  running 1: job1"), std::string::npos) << table;
   EXPECT_NE(table.find("queues: xtts=3 (oldest 12.5 s)"), std::string::npos) << table;
-  const json models{{"models", {{{"name", "espeak"}, {"kind", "tts"}, {"workers", 1}, {"devices", {"cpu"}},
-                                 {"languages", {"en", "de"}}, {"default", true}}}}};
+  const json models{{"models",
+                     {{{"name", "espeak"},
+                       {"kind", "tts"},
+                       {"workers", 1},
+                       {"devices", {"cpu"}},
+                       {"languages", {"en", "de"}},
+                       {"default", true}}}}};
   const std::string list = models_table(models);
   EXPECT_NE(list.find("espeak *"), std::string::npos) << list;
   EXPECT_NE(list.find("en,de"), std::string::npos) << list;

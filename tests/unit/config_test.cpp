@@ -1,9 +1,10 @@
 // Guards configuration parsing: bad values are errors with the variable's name, never silent defaults.
+#include "common/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 
-#include "common/config.hpp"
 #include "common/error.hpp"
 
 namespace gpufleet {

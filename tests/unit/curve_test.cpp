@@ -1,12 +1,12 @@
 // Guards the CURVE allow-list: key pairs and their public halves, the clients file (names, keys, the models
 // each key may serve) with clear errors for bad lines, and the ZAP decision that admits listed keys only.
-#include <gtest/gtest.h>
+#include "common/curve.hpp"
 
+#include <gtest/gtest.h>
 #include <zmq.h>
 
 #include <array>
 
-#include "common/curve.hpp"
 #include "common/error.hpp"
 
 namespace gpufleet {
@@ -39,9 +39,10 @@ TEST(Curve, KeysAndTheClientsFileDecideWhoMayServeWhat) {
   const std::string hashed = "a#cdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
   ASSERT_TRUE(is_z85_key(hashed));
   EXPECT_EQ(CurveClients::parse("h " + hashed + " espeak").find_name("h")->public_key, hashed);
-  EXPECT_THROW(CurveClients::parse("gpu-a " + worker.public_key), ConfigError);             // no models
-  EXPECT_THROW(CurveClients::parse("gpu-a shortkey espeak"), ConfigError);                  // not a key
-  EXPECT_THROW(CurveClients::parse("a " + worker.public_key + " x\na " + other.public_key + " y"), ConfigError);
+  EXPECT_THROW(CurveClients::parse("gpu-a " + worker.public_key), ConfigError);  // no models
+  EXPECT_THROW(CurveClients::parse("gpu-a shortkey espeak"), ConfigError);       // not a key
+  EXPECT_THROW(CurveClients::parse("a " + worker.public_key + " x\na " + other.public_key + " y"),
+               ConfigError);
   EXPECT_THROW(CurveClients::parse("a " + worker.public_key + " x extra"), ConfigError);
 
   // ZAP: 200 with the client's name for a listed CURVE key, 400 for an unknown key or another mechanism.

@@ -1,9 +1,9 @@
 // Guards the broker's scheduling decisions: order, capacity, model routing, the fencing that refuses a
 // result from a worker that no longer holds the job, leases, removal by id, deadlines, and the adoption of
 // jobs a previous broker left running.
-#include <gtest/gtest.h>
-
 #include "broker/dispatcher.hpp"
+
+#include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
@@ -46,7 +46,8 @@ Registration add(Dispatcher& dispatcher, const protocol::Ready& ready, SteadyClo
 std::vector<Assignment> dispatch_confirmed(Dispatcher& dispatcher, SteadyClock::time_point now = kNow) {
   auto assignments = dispatcher.dispatch();
   for (auto& assignment : assignments) {
-    EXPECT_TRUE(dispatcher.confirm(assignment.worker_id, assignment.job.id, assignment.attempt, now + kLease));
+    EXPECT_TRUE(
+        dispatcher.confirm(assignment.worker_id, assignment.job.id, assignment.attempt, now + kLease));
   }
   return assignments;
 }
@@ -232,7 +233,8 @@ TEST(Dispatcher, ARestartedBrokerAdoptsOrphansFromTheirWorkerOrGivesThemBack) {
   auto ready = worker("w", {"espeak"}, 2);
   ready.held = {protocol::HeldJob{"mine", 2}};
   auto registration = add(dispatcher, ready);
-  ASSERT_EQ(registration.lost.size(), 1u);  // the worker does not hold it: requeued at once, not after a lease
+  ASSERT_EQ(registration.lost.size(),
+            1u);  // the worker does not hold it: requeued at once, not after a lease
   EXPECT_EQ(registration.lost[0].job.id, "unsent");
   EXPECT_TRUE(registration.unknown.empty());
   EXPECT_EQ(dispatcher.orphans(), 1u);

@@ -34,7 +34,8 @@ class FaceRendererTest : public ::testing::Test {
     dir_ = nullptr;
   }
 
-  static models::ModelSpec spec(const std::string& backend, nlohmann::json options = nlohmann::json::object()) {
+  static models::ModelSpec spec(const std::string& backend,
+                                nlohmann::json options = nlohmann::json::object()) {
     models::ModelSpec spec;
     spec.name = backend;
     spec.kind = "video";
@@ -51,8 +52,8 @@ class FaceRendererTest : public ::testing::Test {
     return pixels;
   }
 
-  static std::vector<uint8_t> render(video::FaceRenderSession& session, size_t first, const std::vector<FrameMotion>& motions,
-                                     int size) {
+  static std::vector<uint8_t> render(video::FaceRenderSession& session, size_t first,
+                                     const std::vector<FrameMotion>& motions, int size) {
     std::vector<uint8_t> out(motions.size() * static_cast<size_t>(size) * size * 3, 0);
     session.render(first, motions, out.data());
     return out;
@@ -62,7 +63,8 @@ class FaceRendererTest : public ::testing::Test {
                                 size_t from = 0, size_t to = 0) {
     if (to == 0) to = frame_bytes;
     double sum = 0;
-    for (size_t i = from; i < to; ++i) sum += std::abs(int(frames[a * frame_bytes + i]) - int(frames[b * frame_bytes + i]));
+    for (size_t i = from; i < to; ++i)
+      sum += std::abs(int(frames[a * frame_bytes + i]) - int(frames[b * frame_bytes + i]));
     return sum / static_cast<double>(to - from);
   }
 
@@ -74,7 +76,8 @@ TempDir* FaceRendererTest::dir_ = nullptr;
 TorchRuntime* FaceRendererTest::runtime_ = nullptr;
 
 TEST_F(FaceRendererTest, LivePortraitMovesTheFaceWithThePlanAndBatchesByFrames) {
-  auto renderer = runtime_->load_face_renderer(spec("liveportrait", {{"crop_size", 64}, {"frame_batch", 4}}), "cpu");
+  auto renderer =
+      runtime_->load_face_renderer(spec("liveportrait", {{"crop_size", 64}, {"frame_batch", 4}}), "cpu");
   EXPECT_EQ(renderer->family(), "liveportrait");
   EXPECT_EQ(renderer->device(), "cpu");
   EXPECT_EQ(renderer->crop_size(), 64);
@@ -98,7 +101,8 @@ TEST_F(FaceRendererTest, LivePortraitMovesTheFaceWithThePlanAndBatchesByFrames) 
   for (size_t f = 0; f < plan.size(); ++f) {
     const auto single = render(*session, f, {plan[f]}, 64);
     double largest = 0;
-    for (size_t i = 0; i < bytes; ++i) largest = std::max<double>(largest, std::abs(int(single[i]) - int(batched[f * bytes + i])));
+    for (size_t i = 0; i < bytes; ++i)
+      largest = std::max<double>(largest, std::abs(int(single[i]) - int(batched[f * bytes + i])));
     EXPECT_LE(largest, 1.0) << "frame " << f << " differs when rendered alone";
   }
 }
@@ -110,7 +114,8 @@ TEST_F(FaceRendererTest, Wav2LipDrawsTheMouthFromTheAudioAtEachFramesTime) {
   const auto source = crop(96);
   // One second of silence, then one second of a 300 Hz tone, at 22.05 kHz (resampled to 16 kHz inside).
   std::vector<int16_t> speech(44100, 0);
-  for (size_t i = 22050; i < speech.size(); ++i) speech[i] = static_cast<int16_t>(8000 * std::sin(i * 2 * M_PI * 300 / 22050));
+  for (size_t i = 22050; i < speech.size(); ++i)
+    speech[i] = static_cast<int16_t>(8000 * std::sin(i * 2 * M_PI * 300 / 22050));
   auto session = renderer->begin(video::FaceRenderJob{source.data(), speech, 22050, 25});
   const size_t bytes = 96 * 96 * 3, half = 48 * 96 * 3;
   // Frames 5 and 10 (silence), 35 and 40 (tone), and 49 (the last, its window clamped to the end).
@@ -119,9 +124,12 @@ TEST_F(FaceRendererTest, Wav2LipDrawsTheMouthFromTheAudioAtEachFramesTime) {
     const auto one = render(*session, f, {FrameMotion{}}, 96);
     frames.insert(frames.end(), one.begin(), one.end());
   }
-  EXPECT_EQ(mean_difference(frames, 0, 1, bytes, half, bytes), 0.0) << "two silent windows drew different mouths";
-  EXPECT_GT(mean_difference(frames, 0, 2, bytes, half, bytes), 0.5) << "speech and silence drew the same mouth";
-  EXPECT_EQ(mean_difference(frames, 4, 5, bytes), 0.0) << "frames past the audio did not reuse its last window";
+  EXPECT_EQ(mean_difference(frames, 0, 1, bytes, half, bytes), 0.0)
+      << "two silent windows drew different mouths";
+  EXPECT_GT(mean_difference(frames, 0, 2, bytes, half, bytes), 0.5)
+      << "speech and silence drew the same mouth";
+  EXPECT_EQ(mean_difference(frames, 4, 5, bytes), 0.0)
+      << "frames past the audio did not reuse its last window";
   EXPECT_EQ(mean_difference(frames, 0, 2, bytes, 0, half), 0.0) << "this module keeps the upper half";
   // A batch of frames equals the frames rendered one by one, up to rounding: LibTorch's CPU kernels may sum
   // in another order for another batch size (seen on a machine with other vector units), which moves a value
@@ -150,7 +158,8 @@ TEST_F(FaceRendererTest, MissingModulesAndUnknownOptionsAreClearErrors) {
     runtime_->load_face_renderer(broken, "cpu");
     FAIL() << "expected ModelError";
   } catch (const ModelError& error) {
-    EXPECT_NE(std::string(error.what()).find("appearance_feature_extractor.pt"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("appearance_feature_extractor.pt"), std::string::npos)
+        << error.what();
   }
   EXPECT_THROW(runtime_->load_face_renderer(spec("wav2lip", {{"lip_open_ratio", 0.5}}), "cpu"), ConfigError);
   EXPECT_THROW(runtime_->load_face_renderer(spec("liveportrait", {{"crop_size", 4}}), "cpu"), ConfigError);

@@ -1,9 +1,10 @@
 // Guards shared-storage safety: atomic writes, and paths that must not escape their root.
+#include "common/files.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include "common/files.hpp"
 #include "common/image_probe.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -117,7 +118,7 @@ TEST(ImageProbe, ReadsPngAndJpegSizesAndRefusesTheRest) {
   EXPECT_EQ(header->width, 32u);
   EXPECT_EQ(header->height, 16u);
   EXPECT_FALSE(probe_image(jpeg.substr(0, 10)));
-  EXPECT_FALSE(probe_image(std::string("\xff\xd8\xff\xd9", 4)));  // ends before any frame
+  EXPECT_FALSE(probe_image(std::string("\xff\xd8\xff\xd9", 4)));          // ends before any frame
   EXPECT_FALSE(probe_image(std::string("\xff\xd8\xff\xe0\xff\xff", 6)));  // a segment past the end
   EXPECT_FALSE(probe_image("GIF89a"));
   EXPECT_FALSE(probe_image(""));
@@ -134,7 +135,8 @@ namespace {
 TEST(RedactPaths, AbsolutePathsKeepOnlyTheirFileName) {
   EXPECT_EQ(redact_paths("cannot open /srv/storage/inputs/uploads/key-ab/voice.wav: no such file"),
             "cannot open .../voice.wav: no such file");
-  EXPECT_EQ(redact_paths("weights '/opt/models/xtts/model.pth' are damaged."), "weights '.../model.pth' are damaged.");
+  EXPECT_EQ(redact_paths("weights '/opt/models/xtts/model.pth' are damaged."),
+            "weights '.../model.pth' are damaged.");
   EXPECT_EQ(redact_paths("file=/a/b/c.pt, (see /var/log/x.log)"), "file=.../c.pt, (see .../x.log)");
   EXPECT_EQ(redact_paths("path:/etc/passwd"), "path:.../passwd");
   EXPECT_EQ(redact_paths("/root"), "/root");

@@ -50,7 +50,8 @@ TEST(GatewayApi, AcceptsAMinimalJobWithDefaults) {
 }
 
 TEST(GatewayApi, ContentTypeWithCharsetIsJson) {
-  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"input":{"text":"hi"}})", "Application/JSON; charset=utf-8")));
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(
+      submit(R"({"input":{"text":"hi"}})", "Application/JSON; charset=utf-8")));
 }
 
 TEST(GatewayApi, EachBadInputHasItsCode) {
@@ -63,13 +64,17 @@ TEST(GatewayApi, EachBadInputHasItsCode) {
   EXPECT_EQ(expect_error(submit(R"({"input":{"text":5}})")).code, ErrorCode::kInvalidRequest);
   EXPECT_EQ(expect_error(submit(R"({"input":{"text":"this text is far longer than twenty"}})")).code,
             ErrorCode::kTextTooLong);
-  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi","language":"fr"}})")).code, ErrorCode::kUnsupportedLanguage);
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi","language":"fr"}})")).code,
+            ErrorCode::kUnsupportedLanguage);
   auto unknown = expect_error(submit(R"({"model":"nope","input":{"text":"hi"}})"));
   EXPECT_EQ(unknown.code, ErrorCode::kUnknownModel);
   EXPECT_EQ(unknown.status, 404);
-  EXPECT_EQ(expect_error(submit(R"({"kind":"opera","input":{"text":"hi"}})")).code, ErrorCode::kInvalidRequest);
-  EXPECT_EQ(expect_error(submit(R"({"priority":"high","input":{"text":"hi"}})")).code, ErrorCode::kInvalidRequest);
-  EXPECT_EQ(expect_error(submit(R"({"priority":99999,"input":{"text":"hi"}})")).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(submit(R"({"kind":"opera","input":{"text":"hi"}})")).code,
+            ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(submit(R"({"priority":"high","input":{"text":"hi"}})")).code,
+            ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(submit(R"({"priority":99999,"input":{"text":"hi"}})")).code,
+            ErrorCode::kInvalidRequest);
   EXPECT_EQ(expect_error(submit(R"({"kind":"video","input":{}})")).code, ErrorCode::kMissingField);
 }
 
@@ -82,7 +87,8 @@ TEST(GatewayApi, SpeakerReferenceNeedsACloningModel) {
   auto refused = expect_error(submit(R"({"input":{"text":"hi","speaker_wav":"ref.wav"}})"));
   EXPECT_EQ(refused.code, ErrorCode::kCannotClone);
   EXPECT_EQ(refused.status, 422);
-  auto accepted = submit(R"({"model":"clone","input":{"text":"hi","speaker_wav":"ref.wav","temperature":0.7}})");
+  auto accepted =
+      submit(R"({"model":"clone","input":{"text":"hi","speaker_wav":"ref.wav","temperature":0.7}})");
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(accepted));
   EXPECT_EQ(std::get<SubmitRequest>(accepted).input["speaker_wav"], "ref.wav");
   EXPECT_EQ(std::get<SubmitRequest>(accepted).input["temperature"], 0.7);  // model parameters pass through
@@ -99,21 +105,25 @@ TEST(GatewayApi, InputFieldsAreTheFleetsOrTheModelsOwn) {
   EXPECT_NE(unknown.message.find("\"padding\""), std::string::npos) << unknown.message;
   EXPECT_NE(unknown.message.find("speed"), std::string::npos) << unknown.message;  // what it does take
   // A parameter of another model is unknown to this one.
-  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi","temperature":0.7}})")).code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi","temperature":0.7}})")).code,
+            ErrorCode::kInvalidInput);
   // A declared parameter must be a value: no objects, arrays or long strings.
   for (const std::string& value :
        {std::string(R"({"a":1})"), std::string("[1,2]"), "\"" + std::string(1025, 'x') + "\""}) {
     auto refused = expect_error(submit(R"({"model":"clone","input":{"text":"hi","speaker":)" + value + "}}"));
     EXPECT_EQ(refused.code, ErrorCode::kInvalidInput) << value.substr(0, 20);
   }
-  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"model":"clone","input":{"text":"hi","speaker":"Ana"}})")));
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(
+      submit(R"({"model":"clone","input":{"text":"hi","speaker":"Ana"}})")));
   // A field name that is not printable is not echoed back.
   auto odd = expect_error(submit("{\"input\":{\"text\":\"hi\",\"a\\u0000b\":1}}"));
   EXPECT_EQ(odd.message.find('\0'), std::string::npos);
   // Video inputs likewise, the text-to-video speech fields included.
-  auto video = expect_error(submit(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"uploads/a.wav","fps":60}})"));
+  auto video = expect_error(submit(
+      R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"uploads/a.wav","fps":60}})"));
   EXPECT_EQ(video.code, ErrorCode::kInvalidInput);
-  auto speech = expect_error(submit(R"({"kind":"video","input":{"text":"Hallo","reference_image":"uploads/face.png","tts":{"pitch":2}}})"));
+  auto speech = expect_error(submit(
+      R"({"kind":"video","input":{"text":"Hallo","reference_image":"uploads/face.png","tts":{"pitch":2}}})"));
   EXPECT_EQ(speech.code, ErrorCode::kInvalidInput);
 }
 
@@ -126,11 +136,13 @@ TEST(GatewayApi, SpeakerReferencesMustBeFilesInTheInputFolder) {
   auto accepted = reference("/srv/inputs/uploads/known.wav");
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(accepted));
   EXPECT_EQ(std::get<SubmitRequest>(accepted).input["speaker_wav"], "uploads/known.wav");
-  for (const std::string bad : {"../ref.wav", "/etc/passwd", "uploads/../../ref.wav", "uploads/missing.wav"}) {
+  for (const std::string bad :
+       {"../ref.wav", "/etc/passwd", "uploads/../../ref.wav", "uploads/missing.wav"}) {
     auto refused = expect_error(reference(bad));
     EXPECT_EQ(refused.code, ErrorCode::kInvalidInput) << bad;
     EXPECT_EQ(refused.status, 422) << bad;
-    EXPECT_EQ(refused.message.find("/srv/inputs"), std::string::npos) << "the server's folder leaked: " << refused.message;
+    EXPECT_EQ(refused.message.find("/srv/inputs"), std::string::npos)
+        << "the server's folder leaked: " << refused.message;
   }
 }
 
@@ -145,8 +157,10 @@ TEST(GatewayApi, UploadsAreWavFilesNamedByTheirContent) {
   EXPECT_EQ(stored.relative, std::filesystem::path("uploads") / (stored.id + ".wav"));
   EXPECT_EQ(upload_json(stored)["duration_s"], 0.1);
   EXPECT_EQ(std::get<Upload>(parse_upload("audio/x-wav; charset=binary", wav)).id, stored.id);
-  EXPECT_NE(std::get<Upload>(parse_upload("audio/wav", encode_wav_pcm16(std::vector<int16_t>(1600, 999), 16000))).id,
-            stored.id);
+  EXPECT_NE(
+      std::get<Upload>(parse_upload("audio/wav", encode_wav_pcm16(std::vector<int16_t>(1600, 999), 16000)))
+          .id,
+      stored.id);
   auto code_of = [](const std::variant<Upload, ApiError>& parsed) { return std::get<ApiError>(parsed).code; };
   EXPECT_EQ(code_of(parse_upload("text/plain", wav)), ErrorCode::kUnsupportedMediaType);
   EXPECT_EQ(code_of(parse_upload("audio/wav", "RIFF....WAVEjunk")), ErrorCode::kInvalidInput);
@@ -165,16 +179,16 @@ TEST(GatewayApi, Sha256MatchesTheStandardVector) {
 TEST(GatewayApi, ASingleLanguageModelDefaultsToItsLanguage) {
   Catalog catalog = test_catalog();
   catalog.add(CatalogModel{"thorsten", "tts", {"de"}, false, 22050, 1, 1, {"cpu"}});
-  auto parsed = parse_job_submission("application/json", R"({"model":"thorsten","input":{"text":"Hallo"}})", catalog,
-                                     test_limits());
+  auto parsed = parse_job_submission("application/json", R"({"model":"thorsten","input":{"text":"Hallo"}})",
+                                     catalog, test_limits());
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed));
   EXPECT_EQ(std::get<SubmitRequest>(parsed).input["language"], "de");
-  auto english = parse_job_submission("application/json", R"({"model":"espeak","input":{"text":"Hi"}})", catalog,
-                                      test_limits());
+  auto english = parse_job_submission("application/json", R"({"model":"espeak","input":{"text":"Hi"}})",
+                                      catalog, test_limits());
   EXPECT_EQ(std::get<SubmitRequest>(english).input["language"], "en");
   auto refused = parse_job_submission("application/json",
-                                      R"({"model":"thorsten","input":{"text":"Hi","language":"en"}})", catalog,
-                                      test_limits());
+                                      R"({"model":"thorsten","input":{"text":"Hi","language":"en"}})",
+                                      catalog, test_limits());
   EXPECT_EQ(std::get<ApiError>(refused).code, ErrorCode::kUnsupportedLanguage);
 }
 
@@ -184,7 +198,9 @@ TEST(GatewayApi, OriginalTtsGenerateShape) {
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed));
   EXPECT_EQ(std::get<SubmitRequest>(parsed).model, "espeak");
   EXPECT_EQ(std::get<SubmitRequest>(parsed).input["language"], "de");
-  EXPECT_EQ(expect_error(parse_tts_generate("application/json", R"({"language":"de"})", test_catalog(), test_limits())).code,
+  EXPECT_EQ(expect_error(
+                parse_tts_generate("application/json", R"({"language":"de"})", test_catalog(), test_limits()))
+                .code,
             ErrorCode::kMissingField);
 }
 
@@ -226,7 +242,8 @@ TEST(GatewayApi, WaitParameter) {
 // files where workers may read them (no "..", no other server paths); mode and size are checked; the
 // original /video/generate shape works.
 TEST(GatewayApi, VideoJobsNameTheirFilesInsideTheAllowedFolders) {
-  auto parsed = submit(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"/srv/inputs/ref.wav"}})");
+  auto parsed = submit(
+      R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"/srv/inputs/ref.wav"}})");
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed)) << std::get<ApiError>(parsed).message;
   const auto& request = std::get<SubmitRequest>(parsed);
   EXPECT_EQ(request.model, "portrait");
@@ -235,22 +252,28 @@ TEST(GatewayApi, VideoJobsNameTheirFilesInsideTheAllowedFolders) {
   EXPECT_EQ(code(R"({"kind":"video","input":{"audio_path":"ref.wav"}})"), ErrorCode::kMissingField);
   EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"../etc/passwd","audio_path":"ref.wav"}})"),
             ErrorCode::kInvalidInput);
-  EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"/etc/passwd"}})"),
-            ErrorCode::kInvalidInput);
+  EXPECT_EQ(
+      code(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"/etc/passwd"}})"),
+      ErrorCode::kInvalidInput);
   EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/none.png","audio_path":"ref.wav"}})"),
             ErrorCode::kInvalidInput);
-  EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav","mode":"x"}})"),
-            ErrorCode::kInvalidInput);
-  EXPECT_EQ(code(R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav","size":64}})"),
-            ErrorCode::kInvalidInput);
+  EXPECT_EQ(
+      code(
+          R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav","mode":"x"}})"),
+      ErrorCode::kInvalidInput);
+  EXPECT_EQ(
+      code(
+          R"({"kind":"video","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav","size":64}})"),
+      ErrorCode::kInvalidInput);
   EXPECT_EQ(
       code(
           R"({"kind":"video","model":"espeak","input":{"reference_image":"uploads/face.png","audio_path":"ref.wav"}})"),
       ErrorCode::kUnknownModel);  // a TTS model: no video model of that name
 
   auto original = parse_video_generate(
-      "application/json", R"({"audio_path":"ref.wav","reference_image":"uploads/face.png","mode":"lip_sync"})",
-      test_catalog(), test_limits());
+      "application/json",
+      R"({"audio_path":"ref.wav","reference_image":"uploads/face.png","mode":"lip_sync"})", test_catalog(),
+      test_limits());
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(original));
   EXPECT_EQ(std::get<SubmitRequest>(original).kind, "video");
   EXPECT_EQ(std::get<SubmitRequest>(original).input["mode"], "lip_sync");
@@ -324,7 +347,8 @@ TEST(GatewayApi, TheOriginalVideoModeNamesChooseTheirBackendWhenServed) {
 // the TTS model (asking for phoneme timings) then the video on its result, each stage's input checked at
 // submission so that a bad voice or portrait is refused before anything runs.
 TEST(GatewayApi, AVideoFromTextIsAPipelineOfSpeechThenVideo) {
-  auto parsed = submit(R"({"kind":"video","input":{"text":"Hallo","language":"de","reference_image":"uploads/face.png",
+  auto parsed =
+      submit(R"({"kind":"video","input":{"text":"Hallo","language":"de","reference_image":"uploads/face.png",
                           "mode":"lip_sync","tts":{"speed":1.1}}})");
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed)) << std::get<ApiError>(parsed).message;
   const auto& request = std::get<SubmitRequest>(parsed);
@@ -341,47 +365,63 @@ TEST(GatewayApi, AVideoFromTextIsAPipelineOfSpeechThenVideo) {
   EXPECT_EQ(request.stages[1].input["mode"], "lip_sync");
   EXPECT_FALSE(request.stages[1].input.contains("text"));
   EXPECT_FALSE(request.stages[1].input.contains("tts"));
-  EXPECT_EQ(request.stages[1].from_previous,
-            (std::vector<std::pair<std::string, std::string>>{{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}));
+  EXPECT_EQ(request.stages[1].from_previous, (std::vector<std::pair<std::string, std::string>>{
+                                                 {"audio_path", "audio_path"}, {"phonemes", "phonemes"}}));
   const auto round_trip = parse_pipeline(pipeline_to_json(request.stages));
   ASSERT_TRUE(round_trip);
   EXPECT_EQ((*round_trip)[1].input, request.stages[1].input);
 
   auto code = [](const std::string& body) { return expect_error(submit(body)).code; };
-  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts_model":"none"}})"),
-            ErrorCode::kUnknownModel);
+  EXPECT_EQ(
+      code(
+          R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts_model":"none"}})"),
+      ErrorCode::kUnknownModel);
   EXPECT_EQ(
       code(
           R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts_model":"portrait"}})"),
       ErrorCode::kUnknownModel);  // a video model: no tts model of that name
-  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts":"fast"}})"),
-            ErrorCode::kInvalidRequest);
-  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","language":"xx"}})"),
-            ErrorCode::kUnsupportedLanguage);
-  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","speaker_wav":"ref.wav"}})"),
-            ErrorCode::kCannotClone);
+  EXPECT_EQ(
+      code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","tts":"fast"}})"),
+      ErrorCode::kInvalidRequest);
+  EXPECT_EQ(
+      code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","language":"xx"}})"),
+      ErrorCode::kUnsupportedLanguage);
+  EXPECT_EQ(
+      code(
+          R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/face.png","speaker_wav":"ref.wav"}})"),
+      ErrorCode::kCannotClone);
   EXPECT_EQ(code(R"({"kind":"video","input":{"text":"Hi","reference_image":"uploads/missing.png"}})"),
             ErrorCode::kInvalidInput);
-  EXPECT_EQ(code(R"({"kind":"video","input":{"text":"much longer than twenty characters","reference_image":"uploads/face.png"}})"),
-            ErrorCode::kTextTooLong);
-  EXPECT_EQ(code(R"({"kind":"video","input":{"audio_path":"ref.wav","reference_image":"uploads/face.png","phonemes":[]}})"),
-            ErrorCode::kInvalidInput);
+  EXPECT_EQ(
+      code(
+          R"({"kind":"video","input":{"text":"much longer than twenty characters","reference_image":"uploads/face.png"}})"),
+      ErrorCode::kTextTooLong);
+  EXPECT_EQ(
+      code(
+          R"({"kind":"video","input":{"audio_path":"ref.wav","reference_image":"uploads/face.png","phonemes":[]}})"),
+      ErrorCode::kInvalidInput);
 
   // The original route takes the same shape.
-  auto original = parse_video_generate("application/json", R"({"text":"Hi","reference_image":"uploads/face.png"})",
-                                       test_catalog(), test_limits());
+  auto original =
+      parse_video_generate("application/json", R"({"text":"Hi","reference_image":"uploads/face.png"})",
+                           test_catalog(), test_limits());
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(original));
   EXPECT_EQ(std::get<SubmitRequest>(original).stages.size(), 2u);
 }
 
-// Guards how a pipeline job reads: as what it makes (its last stage's kind and model), with each stage's state
-// and the finished stages' results, and later stages pending (or skipped once the job ended).
+// Guards how a pipeline job reads: as what it makes (its last stage's kind and model), with each stage's
+// state and the finished stages' results, and later stages pending (or skipped once the job ended).
 TEST(GatewayApi, RenderJobShowsAPipelinesStages) {
-  std::vector<PipelineStage> stages{{"tts", "espeak", {{"text", "Hi"}}, {}},
-                                    {"video", "portrait", {{"reference_image", "uploads/face.png"}}, {{"audio_path", "audio_path"}}}};
-  std::vector<std::pair<std::string, std::string>> fields{
-      {"id", "abc"}, {"kind", "tts"}, {"model", "espeak"}, {"state", "running"}, {"input", R"({"text":"Hi"})"},
-      {"stages", pipeline_to_json(stages)}, {"stage", "0"}};
+  std::vector<PipelineStage> stages{
+      {"tts", "espeak", {{"text", "Hi"}}, {}},
+      {"video", "portrait", {{"reference_image", "uploads/face.png"}}, {{"audio_path", "audio_path"}}}};
+  std::vector<std::pair<std::string, std::string>> fields{{"id", "abc"},
+                                                          {"kind", "tts"},
+                                                          {"model", "espeak"},
+                                                          {"state", "running"},
+                                                          {"input", R"({"text":"Hi"})"},
+                                                          {"stages", pipeline_to_json(stages)},
+                                                          {"stage", "0"}};
   auto job = render_job(fields);
   EXPECT_EQ(job["kind"], "video");
   EXPECT_EQ(job["model"], "portrait");
@@ -390,8 +430,10 @@ TEST(GatewayApi, RenderJobShowsAPipelinesStages) {
   EXPECT_EQ(job["stages"][0]["input"]["text"], "Hi");
   EXPECT_EQ(job["stages"][1]["state"], "pending");
 
-  fields = {{"id", "abc"}, {"kind", "video"}, {"model", "portrait"}, {"state", "failed"}, {"input", "{}"},
-            {"stages", pipeline_to_json(stages)}, {"stage", "1"}, {"stage_result_0", R"({"audio_path":"/s/tts/a.wav"})"}};
+  fields = {{"id", "abc"},         {"kind", "video"},
+            {"model", "portrait"}, {"state", "failed"},
+            {"input", "{}"},       {"stages", pipeline_to_json(stages)},
+            {"stage", "1"},        {"stage_result_0", R"({"audio_path":"/s/tts/a.wav"})"}};
   job = render_job(fields);
   EXPECT_EQ(job["stages"][0]["state"], "succeeded");
   EXPECT_EQ(job["stages"][0]["result"]["audio_path"], "/s/tts/a.wav");
@@ -410,12 +452,16 @@ TEST(GatewayApi, PipelineStagesParseStrictlyAndFillTheNextInput) {
   EXPECT_FALSE(parse_pipeline("[]"));
   EXPECT_FALSE(parse_pipeline("not json"));
   EXPECT_FALSE(parse_pipeline(R"([{"kind":"tts","model":"a","input":{}}])"));  // one stage is no pipeline
-  EXPECT_FALSE(parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"film","model":"b","input":{}}])"));
-  EXPECT_FALSE(parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"video","model":"","input":{}}])"));
-  EXPECT_FALSE(parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"video","model":"b","input":[]}])"));
+  EXPECT_FALSE(
+      parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"film","model":"b","input":{}}])"));
+  EXPECT_FALSE(
+      parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"video","model":"","input":{}}])"));
+  EXPECT_FALSE(
+      parse_pipeline(R"([{"kind":"tts","model":"a","input":{}},{"kind":"video","model":"b","input":[]}])"));
   EXPECT_FALSE(parse_pipeline(
       R"([{"kind":"tts","model":"a","input":{}},{"kind":"video","model":"b","input":{},"from_previous":{"x":1}}])"));
-  const PipelineStage next{"video", "portrait", {{"size", 256}}, {{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}};
+  const PipelineStage next{
+      "video", "portrait", {{"size", 256}}, {{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}};
   auto input = next_stage_input(next, R"({"audio_path":"/s/a.wav","duration_s":1.5})");
   ASSERT_TRUE(input);
   EXPECT_EQ(nlohmann::json::parse(*input), (nlohmann::json{{"size", 256}, {"audio_path", "/s/a.wav"}}));
@@ -439,7 +485,10 @@ TEST(GatewayApi, PortraitUploadsAreCheckedByTheirHeaders) {
   EXPECT_EQ(code_of(parse_upload("image/gif", png)), ErrorCode::kUnsupportedMediaType);
   EXPECT_EQ(code_of(parse_upload("image/png", png, 512 * 383)), ErrorCode::kInvalidInput);
   // A JPEG: SOI, an APP0 segment, then the frame header with height 300 and width 200.
-  std::string jpeg("\xff\xd8\xff\xe0\0\x04" "ab\xff\xc0\0\x0b\x08\x01\x2c\0\xc8\x01\x01\x11\0", 21);
+  std::string jpeg(
+      "\xff\xd8\xff\xe0\0\x04"
+      "ab\xff\xc0\0\x0b\x08\x01\x2c\0\xc8\x01\x01\x11\0",
+      21);
   auto jpeg_upload = parse_upload("image/jpeg", jpeg);
   ASSERT_TRUE(std::holds_alternative<Upload>(jpeg_upload));
   EXPECT_EQ(upload_json(std::get<Upload>(jpeg_upload))["width"], 200);
@@ -461,15 +510,19 @@ TEST(ApiKeys, TokensAreCheckedByTheirHashAndEachKeyHasItsRate) {
   EXPECT_EQ(keys.admit("", t0).verdict, Verdict::kMissing);
   EXPECT_EQ(keys.admit("Basic abc", t0).verdict, Verdict::kMissing);
   EXPECT_EQ(keys.admit("Bearer gf_nope", t0).verdict, Verdict::kUnknown);
-  EXPECT_EQ(keys.admit("Bearer " + sha256_hex(alice_token), t0).verdict, Verdict::kUnknown);  // the hash is no token
+  EXPECT_EQ(keys.admit("Bearer " + sha256_hex(alice_token), t0).verdict,
+            Verdict::kUnknown);  // the hash is no token
   // Alice: a burst of 3, then 2 per second.
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(keys.admit("Bearer " + alice_token, t0).verdict, Verdict::kAllowed) << i;
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(keys.admit("Bearer " + alice_token, t0).verdict, Verdict::kAllowed) << i;
   const auto limited = keys.admit("Bearer " + alice_token, t0);
   EXPECT_EQ(limited.verdict, Verdict::kRateLimited);
   EXPECT_EQ(limited.key_name, "alice");
   EXPECT_NEAR(limited.retry_after_s, 0.5, 1e-9);
-  EXPECT_EQ(keys.admit("Bearer " + alice_token, t0 + std::chrono::milliseconds(500)).verdict, Verdict::kAllowed);
-  EXPECT_EQ(keys.admit("Bearer " + alice_token, t0 + std::chrono::milliseconds(600)).verdict, Verdict::kRateLimited);
+  EXPECT_EQ(keys.admit("Bearer " + alice_token, t0 + std::chrono::milliseconds(500)).verdict,
+            Verdict::kAllowed);
+  EXPECT_EQ(keys.admit("Bearer " + alice_token, t0 + std::chrono::milliseconds(600)).verdict,
+            Verdict::kRateLimited);
   // Bob has no limit, and Alice's bucket is hers alone.
   for (int i = 0; i < 100; ++i) EXPECT_EQ(keys.admit("Bearer " + bob_token, t0).verdict, Verdict::kAllowed);
 
@@ -499,9 +552,10 @@ TEST(Tenancy, AKeyReferencesOnlyItsOwnUploads) {
   limits.reference_exists = [](const std::filesystem::path&) { return true; };  // every file exists here
   limits.reference_folder = upload_folder(alice);
   auto submit_as = [&](const std::filesystem::path& reference) {
-    return parse_job_submission("application/json",
-                                R"({"model":"clone","input":{"text":"hi","speaker_wav":")" + reference.string() + R"("}})",
-                                test_catalog(), limits);
+    return parse_job_submission(
+        "application/json",
+        R"({"model":"clone","input":{"text":"hi","speaker_wav":")" + reference.string() + R"("}})",
+        test_catalog(), limits);
   };
   EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit_as(upload_folder(alice) / "a.wav")));
   auto refused = expect_error(submit_as(upload_folder(bob) / "a.wav"));
@@ -524,7 +578,8 @@ TEST(Tenancy, AResultIsServedOnlyFromItsKindsFolderWithAnAllowedType) {
   EXPECT_EQ(video->folder, "video");
   EXPECT_FALSE(served_result({{"video_path", "/srv/tts/x-1.wav"}}, "tts"));
   EXPECT_FALSE(served_result({{"audio_path", 5}}, "tts"));
-  EXPECT_EQ(tts_result_job_id("/srv/tts/0123456789abcdef0123456789abcdef-2.wav"), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(tts_result_job_id("/srv/tts/0123456789abcdef0123456789abcdef-2.wav"),
+            "0123456789abcdef0123456789abcdef");
   EXPECT_FALSE(tts_result_job_id("/srv/tts/passwd"));
 }
 

@@ -14,19 +14,26 @@ namespace {
 
 TEST(Utf8, WellFormedTextPassesAndEveryKindOfIllFormedByteIsCaught) {
   EXPECT_TRUE(utf8_valid("plain ascii"));
-  EXPECT_TRUE(utf8_valid("Gr\xC3\xBC\xC3\x9F" "e \xE2\x82\xAC \xF0\x9F\x8E\x99"));  // ü ß € 🎙
-  EXPECT_FALSE(utf8_valid("\xFF"));                  // never a UTF-8 byte
-  EXPECT_FALSE(utf8_valid("\xC3"));                  // cut short
-  EXPECT_FALSE(utf8_valid("\xC0\xAF"));              // overlong '/'
-  EXPECT_FALSE(utf8_valid("\xE0\x80\xAF"));          // overlong, three bytes
-  EXPECT_FALSE(utf8_valid("\xED\xA0\x80"));          // a surrogate
-  EXPECT_FALSE(utf8_valid("\xF4\x90\x80\x80"));      // past U+10FFFF
-  EXPECT_FALSE(utf8_valid("a\x80" "b"));             // a lone continuation byte
+  EXPECT_TRUE(
+      utf8_valid("Gr\xC3\xBC\xC3\x9F"
+                 "e \xE2\x82\xAC \xF0\x9F\x8E\x99"));  // ü ß € 🎙
+  EXPECT_FALSE(utf8_valid("\xFF"));                    // never a UTF-8 byte
+  EXPECT_FALSE(utf8_valid("\xC3"));                    // cut short
+  EXPECT_FALSE(utf8_valid("\xC0\xAF"));                // overlong '/'
+  EXPECT_FALSE(utf8_valid("\xE0\x80\xAF"));            // overlong, three bytes
+  EXPECT_FALSE(utf8_valid("\xED\xA0\x80"));            // a surrogate
+  EXPECT_FALSE(utf8_valid("\xF4\x90\x80\x80"));        // past U+10FFFF
+  EXPECT_FALSE(
+      utf8_valid("a\x80"
+                 "b"));  // a lone continuation byte
 }
 
 TEST(Utf8, RepairReplacesEachBadByteAndKeepsTheRest) {
   EXPECT_EQ(utf8_repair("ok"), "ok");
-  EXPECT_EQ(utf8_repair("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(utf8_repair("a\xFF"
+                        "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_TRUE(utf8_valid(utf8_repair("\xC3\x28\xE2\x82")));
 }
 

@@ -1,6 +1,8 @@
 // Guards the worker's job execution without sockets: real espeak-ng speech lands as a valid WAV under the
 // storage root, every refusal becomes an error result instead of an exception, and cancellation, deadlines
 // and out-of-memory end a job with their own codes.
+#include "worker/job_runner.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +14,6 @@
 #include "common/wav.hpp"
 #include "models/noop.hpp"
 #include "tests/support/temp_dir.hpp"
-#include "worker/job_runner.hpp"
 
 namespace gpufleet::worker {
 namespace {
@@ -31,8 +32,8 @@ class JobRunnerTest : public ::testing::Test {
     models::JobContext context;
     return run_with(context, model, input, attempt);
   }
-  protocol::JobResult run_with(models::JobContext& context, const std::string& model, const std::string& input,
-                               uint32_t attempt = 1) {
+  protocol::JobResult run_with(models::JobContext& context, const std::string& model,
+                               const std::string& input, uint32_t attempt = 1) {
     return runner_->run(protocol::Job{kId, attempt, "tts", model, input, 0, 0, 0}, context);
   }
 
@@ -97,7 +98,8 @@ TEST_F(JobRunnerTest, EachAttemptWritesItsOwnFile) {
   auto first = run("espeak", R"({"text":"one","language":"en"})", 1);
   auto second = run("espeak", R"({"text":"two","language":"en"})", 2);
   ASSERT_TRUE(first.ok && second.ok);
-  EXPECT_NE(nlohmann::json::parse(first.result_json)["audio_path"], nlohmann::json::parse(second.result_json)["audio_path"]);
+  EXPECT_NE(nlohmann::json::parse(first.result_json)["audio_path"],
+            nlohmann::json::parse(second.result_json)["audio_path"]);
   EXPECT_TRUE(fs::exists(root_ / "tts" / (std::string(kId) + "-1.wav")));
   EXPECT_TRUE(fs::exists(root_ / "tts" / (std::string(kId) + "-2.wav")));
 }
@@ -146,8 +148,9 @@ TEST_F(JobRunnerTest, AnnouncesLanguagesEspeakCanSpeak) {
   EXPECT_NE(std::find(espeak.languages.begin(), espeak.languages.end(), "fr"), espeak.languages.end());
 }
 
-// A model that works in rounds, as a decoding model does: each round it takes newcomers, then finishes the job
-// whose "rounds" ran out (so short jobs end first), and it can be told to forget a job or to finish one twice.
+// A model that works in rounds, as a decoding model does: each round it takes newcomers, then finishes the
+// job whose "rounds" ran out (so short jobs end first), and it can be told to forget a job or to finish one
+// twice.
 class RoundsModel final : public models::Model {
  public:
   RoundsModel() {
@@ -161,7 +164,8 @@ class RoundsModel final : public models::Model {
     std::vector<std::pair<models::BatchItem, int>> running;
     for (const auto& item : items) running.emplace_back(item, item.input->input.value("rounds", 1));
     for (int round = 1; !running.empty(); ++round) {
-      for (const auto& item : feed.join()) running.emplace_back(item, round + item.input->input.value("rounds", 1));
+      for (const auto& item : feed.join())
+        running.emplace_back(item, round + item.input->input.value("rounds", 1));
       log.push_back("round " + std::to_string(round) + ": " + std::to_string(running.size()) + " running");
       for (auto it = running.begin(); it != running.end();) {
         if (it->second > round) {
@@ -175,7 +179,8 @@ class RoundsModel final : public models::Model {
         models::ModelOutput output;
         output.details["round"] = round;
         feed.finish(it->first, models::BatchOutcome{output, nullptr});
-        if (it->first.input->input.value("twice", false)) feed.finish(it->first, models::BatchOutcome{output, nullptr});
+        if (it->first.input->input.value("twice", false))
+          feed.finish(it->first, models::BatchOutcome{output, nullptr});
         it = running.erase(it);
       }
     }
@@ -206,7 +211,9 @@ class ScriptedSource final : public JobRunner::TaskSource {
   std::map<std::string, protocol::JobResult> results;
 };
 
-std::string job_id(char fill) { return std::string(32, fill); }
+std::string job_id(char fill) {
+  return std::string(32, fill);
+}
 
 // Guards continuous batching in the runner: a job that joins a running batch is checked like any other, each
 // result is handed over when its job ends (a short job before a long one that started earlier), a job the
@@ -233,12 +240,16 @@ TEST(JobRunnerContinuous, JoinersAreCheckedAndEachResultLeavesWhenItsJobEnds) {
 
   EXPECT_EQ(source.asked.front(), "rounds/2") << "the batch asks with its running count";
   ASSERT_EQ(source.results.size(), 5u);
-  EXPECT_EQ(source.order, (std::vector<std::string>{job_id('c'), job_id('e'), job_id('b'), job_id('a'), job_id('d')}));
-  EXPECT_EQ(source.results[job_id('c')].error_code, "invalid_json") << "a joiner is checked before its model sees it";
+  EXPECT_EQ(source.order,
+            (std::vector<std::string>{job_id('c'), job_id('e'), job_id('b'), job_id('a'), job_id('d')}));
+  EXPECT_EQ(source.results[job_id('c')].error_code, "invalid_json")
+      << "a joiner is checked before its model sees it";
   ASSERT_TRUE(source.results[job_id('b')].ok) << source.results[job_id('b')].error_message;
-  EXPECT_EQ(nlohmann::json::parse(source.results[job_id('b')].result_json)["round"], 2) << "joined in round 1, ended in round 2";
+  EXPECT_EQ(nlohmann::json::parse(source.results[job_id('b')].result_json)["round"], 2)
+      << "joined in round 1, ended in round 2";
   EXPECT_EQ(nlohmann::json::parse(source.results[job_id('a')].result_json)["round"], 4);
-  EXPECT_EQ(source.results[job_id('d')].error_code, "model_error") << "a forgotten job fails when the call returns";
+  EXPECT_EQ(source.results[job_id('d')].error_code, "model_error")
+      << "a forgotten job fails when the call returns";
   EXPECT_TRUE(source.results[job_id('e')].ok);
   EXPECT_EQ(rounds->log.front(), "round 1: 4 running");
 

@@ -1,10 +1,11 @@
 // Guards the job state machine (no way out of a final state, requeue allowed) and job id format.
+#include "common/job.hpp"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/job.hpp"
 #include "common/redis_schema.hpp"
 
 namespace gpufleet {
@@ -19,7 +20,8 @@ TEST(JobState, NamesRoundTrip) {
 }
 
 TEST(JobState, FinalStatesAreTerminal) {
-  for (auto final_state : {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled, JobState::kExpired}) {
+  for (auto final_state :
+       {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled, JobState::kExpired}) {
     EXPECT_TRUE(is_final(final_state));
     for (auto to : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
                     JobState::kCancelled, JobState::kExpired}) {
@@ -51,8 +53,16 @@ TEST(JobId, IsHexOf32AndUnique) {
 
 TEST(RedisSchema, TransitionWritesHashExpiresFinalAndPublishes) {
   RedisKeys keys("gf");
-  JobEvent event{"0123456789abcdef0123456789abcdef", JobState::kSucceeded, "tts", "espeak", 5, 1, "w", R"({"a":1})",
-                 {}, {}};
+  JobEvent event{"0123456789abcdef0123456789abcdef",
+                 JobState::kSucceeded,
+                 "tts",
+                 "espeak",
+                 5,
+                 1,
+                 "w",
+                 R"({"a":1})",
+                 {},
+                 {}};
   auto commands = job_transition_commands(keys, event, {{"result", R"({"a":1})"}}, 60);
   ASSERT_EQ(commands.size(), 3u);
   EXPECT_EQ(commands[0][0], "HSET");
@@ -74,7 +84,15 @@ namespace {
 
 // The event writer is hand-made for speed; it must still produce JSON that any parser reads back exactly.
 TEST(RedisSchema, EventJsonParsesBackWithEscapesAndRejectsABrokenResult) {
-  JobEvent event{"0123456789abcdef0123456789abcdef", JobState::kFailed, "tts", "esp\"eak", 42, 2, "w\\1", "", "model_error",
+  JobEvent event{"0123456789abcdef0123456789abcdef",
+                 JobState::kFailed,
+                 "tts",
+                 "esp\"eak",
+                 42,
+                 2,
+                 "w\\1",
+                 "",
+                 "model_error",
                  "line1\nline2\t\x01 \"quoted\" é"};
   auto json = nlohmann::json::parse(to_json(event));
   EXPECT_EQ(json["type"], "job");

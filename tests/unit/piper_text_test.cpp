@@ -1,10 +1,11 @@
 // Guards the text side of Piper voices: the voice config is read as Piper writes it, espeak-ng gives IPA per
 // sentence with Piper's punctuation, and ids come out in Piper's BOS/PAD/EOS layout.
+#include "models/piper_text.hpp"
+
 #include <gtest/gtest.h>
 
 #include "common/error.hpp"
 #include "common/utf8.hpp"
-#include "models/piper_text.hpp"
 
 namespace gpufleet::models {
 namespace {

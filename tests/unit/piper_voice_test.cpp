@@ -45,7 +45,8 @@ class PiperVoiceTest : public ::testing::Test {
   static std::unique_ptr<Model> load(const std::string& name, uint32_t max_batch = 1,
                                      const std::string& extra = "") {
     const std::string registry = R"({"models":[{"name":"piper-test","backend":"piper","device":"cpu",)"
-                                 R"("max_batch":)" + std::to_string(max_batch) + extra +
+                                 R"("max_batch":)" +
+                                 std::to_string(max_batch) + extra +
                                  R"(,"files":{"model":"voice.pt","config":"voice.json"}}]})";
     return load_model(parse_model_registry(registry, voice(name)).at(0), resources());
   }
@@ -80,7 +81,8 @@ TEST_F(PiperVoiceTest, ABatchedSequenceEqualsItsSoloRun) {
     ASSERT_EQ(alone[0].size(), together[i].size()) << "sequence " << i;
     ASSERT_GT(alone[0].size(), 0u);
     double worst = 0;
-    for (size_t s = 0; s < alone[0].size(); ++s) worst = std::max(worst, std::fabs(double(alone[0][s]) - together[i][s]));
+    for (size_t s = 0; s < alone[0].size(); ++s)
+      worst = std::max(worst, std::fabs(double(alone[0][s]) - together[i][s]));
     EXPECT_LT(worst, 1e-5) << "sequence " << i;
   }
   EXPECT_GT(together[0].size(), together[2].size());
@@ -120,7 +122,8 @@ TEST_F(PiperVoiceTest, BatchedJobsGetWhatTheyGetAlone) {
       {{"text", "Batching keeps the device busy. It pads, then cuts."}, {"speed", 1.5}},
       {{"text", "Hi."}, {"speed", 0.5}}};
   std::vector<ModelInput> model_inputs;
-  for (size_t i = 0; i < inputs.size(); ++i) model_inputs.push_back(ModelInput{"j" + std::to_string(i), inputs[i]});
+  for (size_t i = 0; i < inputs.size(); ++i)
+    model_inputs.push_back(ModelInput{"j" + std::to_string(i), inputs[i]});
   std::vector<JobContext> contexts(inputs.size());
   std::vector<BatchItem> items;
   for (size_t i = 0; i < inputs.size(); ++i) items.push_back(BatchItem{&model_inputs[i], &contexts[i]});
@@ -133,7 +136,8 @@ TEST_F(PiperVoiceTest, BatchedJobsGetWhatTheyGetAlone) {
     const auto& batched = outcomes[i].output->audio->samples;
     ASSERT_EQ(batched.size(), alone.audio->samples.size()) << "job " << i;
     int worst = 0;
-    for (size_t s = 0; s < batched.size(); ++s) worst = std::max(worst, std::abs(batched[s] - alone.audio->samples[s]));
+    for (size_t s = 0; s < batched.size(); ++s)
+      worst = std::max(worst, std::abs(batched[s] - alone.audio->samples[s]));
     EXPECT_LE(worst, 1) << "job " << i << " differs from its solo run";
   }
   EXPECT_GT(outcomes[3].output->audio->samples.size(), outcomes[1].output->audio->samples.size());
@@ -147,7 +151,8 @@ TEST_F(PiperVoiceTest, OneJobsFailureStaysItsOwn) {
                                  {"bad", {{"text", "Fine."}, {"speed", 100}}}};
   std::vector<JobContext> contexts(3);
   contexts[1].cancel(ErrorCode::kCancelled);
-  auto outcomes = model->run_batch({{&inputs[0], &contexts[0]}, {&inputs[1], &contexts[1]}, {&inputs[2], &contexts[2]}});
+  auto outcomes =
+      model->run_batch({{&inputs[0], &contexts[0]}, {&inputs[1], &contexts[1]}, {&inputs[2], &contexts[2]}});
   EXPECT_TRUE(outcomes[0].output && !outcomes[0].error);
   auto code_of = [](const std::exception_ptr& error) {
     try {
@@ -197,15 +202,17 @@ TEST_F(PiperVoiceTest, BadFilesAndImpossibleSettingsAreClearErrors) {
     load_model(parse_model_registry(registry, broken.path()).at(0), resources());
     FAIL() << "a broken module loaded";
   } catch (const ModelError& error) {
-    EXPECT_NE(std::string(error.what()).find("cannot load TorchScript voice"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("cannot load TorchScript voice"), std::string::npos)
+        << error.what();
   }
   std::ofstream(broken.path() / "voice.json", std::ios::trunc) << R"({"audio":{"sample_rate":22050}})";
   EXPECT_THROW(load_model(parse_model_registry(registry, broken.path()).at(0), resources()), ConfigError);
   EXPECT_THROW(load_model(parse_model_registry(registry, voice("single")).at(0)), ConfigError)
       << "without the LibTorch plugin a piper voice cannot load";
-  EXPECT_THROW(load_model(parse_model_registry(R"({"models":[{"name":"e","backend":"espeak","max_batch":4}]})", ".")
-                              .at(0)),
-               ConfigError);
+  EXPECT_THROW(
+      load_model(
+          parse_model_registry(R"({"models":[{"name":"e","backend":"espeak","max_batch":4}]})", ".").at(0)),
+      ConfigError);
   EXPECT_THROW(load("single", 1, R"(,"options":{"sentence_silence_s":"long"})"), ConfigError);
 
   auto synthesizer = runtime_->load_vits(voice("audio-only") / "voice.pt", "cpu");

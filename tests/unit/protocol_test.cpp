@@ -1,17 +1,18 @@
 // Guards the wire format: round trips, and that no byte sequence a peer can send makes decoding crash,
 // hang or allocate without bound.
+#include "common/protocol.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "common/protocol.hpp"
 
 namespace gpufleet::protocol {
 namespace {
 
 TEST(ProtocolHeader, RoundTripsEveryType) {
-  for (auto type : {MessageType::kReady, MessageType::kHeartbeat, MessageType::kJob, MessageType::kJobResult,
-                    MessageType::kReconnect, MessageType::kGoodbye, MessageType::kCancel, MessageType::kResultAck}) {
+  for (auto type :
+       {MessageType::kReady, MessageType::kHeartbeat, MessageType::kJob, MessageType::kJobResult,
+        MessageType::kReconnect, MessageType::kGoodbye, MessageType::kCancel, MessageType::kResultAck}) {
     const auto header = decode_header(encode_header(type));
     EXPECT_EQ(header.type, type);
     EXPECT_EQ(header.version, kVersion);
@@ -92,7 +93,8 @@ TEST(ProtocolBody, HugeDeclaredSizesAreRefusedWithoutAllocating) {
 
 TEST(ProtocolBody, RandomAndTruncatedBytesNeverCrash) {
   std::mt19937 random(1234);
-  const std::string valid = encode_body(Job{"0123456789abcdef0123456789abcdef", 1, "tts", "espeak", "{}", 1, 2, 3});
+  const std::string valid =
+      encode_body(Job{"0123456789abcdef0123456789abcdef", 1, "tts", "espeak", "{}", 1, 2, 3});
   for (int round = 0; round < 20000; ++round) {
     std::string bytes;
     if (round % 2 == 0) {

@@ -1,12 +1,13 @@
 // Guards the model registry: the example file in the repository parses, every malformed field is refused
 // with a message naming the model and field, relative paths resolve from the file's folder, and loading
 // checks files and gives backends the configured name.
+#include "models/registry.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "common/error.hpp"
-#include "models/registry.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace gpufleet::models {
@@ -45,7 +46,8 @@ TEST(ModelRegistry, TheExampleInTheRepositoryParses) {
 
 TEST(ModelRegistry, DefaultsAndRelativeFiles) {
   auto specs = parse_model_registry(
-      R"({"models":[{"name":"v","backend":"noop","files":{"model":"voices/v.pt","abs":"/data/x.json"}}]})", "/base");
+      R"({"models":[{"name":"v","backend":"noop","files":{"model":"voices/v.pt","abs":"/data/x.json"}}]})",
+      "/base");
   ASSERT_EQ(specs.size(), 1u);
   EXPECT_EQ(specs[0].kind, "tts");
   EXPECT_EQ(specs[0].device, "auto");
@@ -61,11 +63,14 @@ TEST(ModelRegistry, EveryMalformedFieldIsNamed) {
   EXPECT_NE(error_of(R"({"models":[]})").find("no model"), std::string::npos);
   EXPECT_NE(error_of(R"({"modles":[]})").find("expected"), std::string::npos);
   EXPECT_NE(error_of(R"({"models":[{"backend":"noop"}]})").find("name is required"), std::string::npos);
-  EXPECT_NE(error_of(R"({"models":[{"name":"Bad Name","backend":"noop"}]})").find("name must be"), std::string::npos);
-  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"vits"}]})").find("unknown backend 'vits'"), std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"Bad Name","backend":"noop"}]})").find("name must be"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"vits"}]})").find("unknown backend 'vits'"),
+            std::string::npos);
   EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","device":"gpu"}]})").find("(a): device"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","dtype":"int8"}]})").find("dtype"), std::string::npos);
+  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","dtype":"int8"}]})").find("dtype"),
+            std::string::npos);
   EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","max_batch":0}]})").find("max_batch"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","warmup":"yes"}]})").find("warmup"),
@@ -74,9 +79,11 @@ TEST(ModelRegistry, EveryMalformedFieldIsNamed) {
             std::string::npos);
   EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop","files":{"m":""}}]})").find("files.m"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"models":[{"name":"a","backend":"noop"},{"name":"a","backend":"espeak"}]})").find("twice"),
-            std::string::npos);
-  EXPECT_EQ(error_of(R"({"models":[{"name":"a","kind":"video","backend":"noop"}]})"), "");  // parses; load refuses
+  EXPECT_NE(
+      error_of(R"({"models":[{"name":"a","backend":"noop"},{"name":"a","backend":"espeak"}]})").find("twice"),
+      std::string::npos);
+  EXPECT_EQ(error_of(R"({"models":[{"name":"a","kind":"video","backend":"noop"}]})"),
+            "");  // parses; load refuses
 }
 
 TEST(ModelRegistry, LoadingChecksFilesKindAndGivesTheConfiguredName) {

@@ -1,18 +1,21 @@
 // Guards what the broker does when a pipeline stage succeeds: the job becomes its next stage (kind, model,
 // input filled from the result, attempts counted on from where the stage ended), the last stage's result is
 // the job's, and stages or results it cannot read fail the job instead of looping or guessing.
+#include "broker/stages.hpp"
+
 #include <gtest/gtest.h>
 
-#include "broker/stages.hpp"
 #include "common/pipeline.hpp"
 
 namespace gpufleet::broker {
 namespace {
 
 QueuedJob pipeline_job() {
-  std::vector<PipelineStage> stages{
-      {"tts", "espeak", {{"text", "Hi"}}, {}},
-      {"video", "portrait", {{"reference_image", "uploads/face.png"}}, {{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}}};
+  std::vector<PipelineStage> stages{{"tts", "espeak", {{"text", "Hi"}}, {}},
+                                    {"video",
+                                     "portrait",
+                                     {{"reference_image", "uploads/face.png"}},
+                                     {{"audio_path", "audio_path"}, {"phonemes", "phonemes"}}}};
   QueuedJob job;
   job.id = "0123456789abcdef0123456789abcdef";
   job.kind = "tts";
@@ -29,7 +32,8 @@ QueuedJob pipeline_job() {
 
 TEST(PipelineStages, ASucceededStageBecomesTheNextStageWithItsResultFilledIn) {
   const QueuedJob job = pipeline_job();
-  auto step = step_after_success(job, 2, R"({"audio_path":"/storage/tts/x-2.wav","phonemes":[{"phoneme":"h"}]})");
+  auto step =
+      step_after_success(job, 2, R"({"audio_path":"/storage/tts/x-2.wav","phonemes":[{"phoneme":"h"}]})");
   ASSERT_EQ(step.kind, StageStep::Kind::kNext);
   EXPECT_EQ(step.next.id, job.id);
   EXPECT_EQ(step.next.kind, "video");
@@ -37,7 +41,7 @@ TEST(PipelineStages, ASucceededStageBecomesTheNextStageWithItsResultFilledIn) {
   EXPECT_EQ(step.next.stage, 1u);
   EXPECT_EQ(step.next.stage_base, 2u);
   EXPECT_EQ(step.next.attempts, 2u);
-  EXPECT_EQ(step.next.stage_attempt(3), 1u);  // its first attempt counts as the stage's first
+  EXPECT_EQ(step.next.stage_attempt(3), 1u);        // its first attempt counts as the stage's first
   EXPECT_EQ(step.next.created_ms, job.created_ms);  // keeps its place by age, its priority and its deadline
   EXPECT_EQ(step.next.deadline_ms, job.deadline_ms);
   EXPECT_EQ(step.next.priority, 5);

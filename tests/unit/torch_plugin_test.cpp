@@ -7,8 +7,8 @@
 
 #include <filesystem>
 
-#include "common/files.hpp"
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "worker/torch_runtime.hpp"
 
 namespace gpufleet::worker {

@@ -5,12 +5,11 @@
 // and every kind of bad input is a clear invalid_input, never a crash or a huge allocation.
 #include <gtest/gtest.h>
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -76,8 +75,8 @@ TEST(VideoMotion, TheMouthFollowsPhonemeTimings) {
   EXPECT_GT(phoneme_openness("aI"), phoneme_openness("i:"));
   EXPECT_GT(phoneme_openness("i:"), phoneme_openness("f"));
   // "mama", each phoneme 120 ms (3 frames), then a 200 ms pause.
-  std::vector<PhonemeSpan> spans{{"m", 0.0, 0.12}, {"A:", 0.12, 0.24}, {"m", 0.24, 0.36}, {"a", 0.36, 0.48},
-                                 {"_", 0.48, 0.68}};
+  std::vector<PhonemeSpan> spans{
+      {"m", 0.0, 0.12}, {"A:", 0.12, 0.24}, {"m", 0.24, 0.36}, {"a", 0.36, 0.48}, {"_", 0.48, 0.68}};
   const auto mouth = mouth_from_phonemes(spans, 17, kFps);
   ASSERT_EQ(mouth.size(), 17u);
   EXPECT_LT(mouth[1], 0.05f);  // inside the first m
@@ -170,7 +169,8 @@ class PortraitModelTest : public ::testing::Test {
 TEST_F(PortraitModelTest, TheVideoHasBothStreamsTheSpeechsLengthAndAMouthThatMovesWithIt) {
   const auto speech = speech_like_audio(4.2, kRate);
   const std::string audio = write("speech.wav", encode_wav_pcm16(speech, kRate));
-  auto output = run({{"audio_path", audio}, {"reference_image", astronaut()}, {"mode", "lip_sync"}, {"size", 256}});
+  auto output =
+      run({{"audio_path", audio}, {"reference_image", astronaut()}, {"mode", "lip_sync"}, {"size", 256}});
   ASSERT_TRUE(output.file);
   EXPECT_EQ(output.file->content_type, "video/mp4");
   const size_t frames = output.details["frames"];
@@ -209,8 +209,9 @@ TEST_F(PortraitModelTest, TheVideoHasBothStreamsTheSpeechsLengthAndAMouthThatMov
   const auto energy = frame_energy(speech, frames);
   const double with_change = correlation(change, energy);
   const double with_opening = correlation(opening, energy);
-  std::printf("mouth region vs audio energy: frame-to-frame change r=%.2f, difference from the first frame r=%.2f\n",
-              with_change, with_opening);
+  std::printf(
+      "mouth region vs audio energy: frame-to-frame change r=%.2f, difference from the first frame r=%.2f\n",
+      with_change, with_opening);
   EXPECT_GT(with_change, 0.3);
   EXPECT_GT(with_opening, 0.6);
 }
@@ -229,7 +230,8 @@ TEST_F(PortraitModelTest, TheRestOfTheFrameStaysStillWhileTheHeadMoves) {
   // Against the first frame: outside the head region (the face box widened as the animator does) only the
   // codec's noise; inside the face box, the mouth, blinks and sway.
   cv::Mat outside(height, width, CV_8U, cv::Scalar(255));
-  outside(cv::Rect(fx - fw / 2, fy - fh * 6 / 10, fw * 2, fh * 23 / 10) & cv::Rect(0, 0, width, height)).setTo(0);
+  outside(cv::Rect(fx - fw / 2, fy - fh * 6 / 10, fw * 2, fh * 23 / 10) & cv::Rect(0, 0, width, height))
+      .setTo(0);
   cv::Mat inside(height, width, CV_8U, cv::Scalar(0));
   inside(cv::Rect(fx, fy, fw, fh)).setTo(255);
   const cv::Mat first(height, width, CV_8U, const_cast<uint8_t*>(decoded[0].data()));
@@ -241,8 +243,9 @@ TEST_F(PortraitModelTest, TheRestOfTheFrameStaysStillWhileTheHeadMoves) {
     still = std::max(still, cv::mean(difference, outside)[0]);
     moving = std::max(moving, cv::mean(difference, inside)[0]);
   }
-  std::printf("largest mean difference from the first frame: outside the head %.2f, in the face %.2f (grey levels)\n",
-              still, moving);
+  std::printf(
+      "largest mean difference from the first frame: outside the head %.2f, in the face %.2f (grey levels)\n",
+      still, moving);
   EXPECT_LT(still, 2.5);  // the codec's noise only (CRF 23 on a detailed photograph)
   EXPECT_GT(moving, 5 * still);
 }
@@ -256,7 +259,8 @@ TEST(VideoAnimator, OutsideTheHeadRegionFramesEqualThePortrait) {
   cv::Mat outside(portrait.size(), CV_8U, cv::Scalar(255));
   outside(animator.head_region()).setTo(0);
   cv::Mat frame;
-  for (const FrameMotion motion : {FrameMotion{1.0f, 1.0f, 2.0f, 0.02f, 0.02f}, FrameMotion{0.5f, 0.0f, -1.5f, -0.01f, 0.0f}}) {
+  for (const FrameMotion motion :
+       {FrameMotion{1.0f, 1.0f, 2.0f, 0.02f, 0.02f}, FrameMotion{0.5f, 0.0f, -1.5f, -0.01f, 0.0f}}) {
     animator.render(motion, frame);
     cv::Mat difference;
     cv::absdiff(frame, portrait, difference);
@@ -273,39 +277,48 @@ TEST_F(PortraitModelTest, BadInputsAreClearErrors) {
   const std::string face = astronaut();
   std::string message;
 
-  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", write("text.png", "this is not an image")}}, &message),
+  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", write("text.png", "this is not an image")}},
+                    &message),
             ErrorCode::kInvalidInput);
   EXPECT_NE(message.find("not a PNG or JPEG"), std::string::npos) << message;
 
   cv::Mat flat(300, 300, CV_8UC3, cv::Scalar(90, 140, 200));
   std::vector<uint8_t> png;
   cv::imencode(".png", flat, png);
-  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", write("flat.png", std::string(png.begin(), png.end()))}},
+  EXPECT_EQ(failure({{"audio_path", audio},
+                     {"reference_image", write("flat.png", std::string(png.begin(), png.end()))}},
                     &message),
             ErrorCode::kInvalidInput);
   EXPECT_NE(message.find("no face"), std::string::npos) << message;
 
-  EXPECT_EQ(failure({{"audio_path", write("text.wav", "RIFF but not really")}, {"reference_image", face}}, &message),
+  EXPECT_EQ(failure({{"audio_path", write("text.wav", "RIFF but not really")}, {"reference_image", face}},
+                    &message),
             ErrorCode::kInvalidInput);
   EXPECT_NE(message.find("not a WAV"), std::string::npos) << message;
 
-  EXPECT_EQ(failure({{"audio_path", write("empty.wav", encode_wav_pcm16({}, kRate))}, {"reference_image", face}}, &message),
-            ErrorCode::kInvalidInput);
+  EXPECT_EQ(
+      failure({{"audio_path", write("empty.wav", encode_wav_pcm16({}, kRate))}, {"reference_image", face}},
+              &message),
+      ErrorCode::kInvalidInput);
   EXPECT_NE(message.find("no samples"), std::string::npos) << message;
 
   // A few hundred bytes that claim 100000 x 100000 pixels: refused from the header, nothing decoded.
   std::string huge("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0\x08\x02\0\0\0", 29);
   huge += std::string(300, '\0');
-  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", write("huge.png", huge)}}, &message), ErrorCode::kInvalidInput);
+  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", write("huge.png", huge)}}, &message),
+            ErrorCode::kInvalidInput);
   EXPECT_NE(message.find("limit"), std::string::npos) << message;
 
-  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", face}, {"mode", "dance"}}), ErrorCode::kInvalidInput);
-  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", face}, {"size", 100}}), ErrorCode::kInvalidInput);
+  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", face}, {"mode", "dance"}}),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", face}, {"size", 100}}),
+            ErrorCode::kInvalidInput);
   EXPECT_EQ(failure({{"reference_image", face}}), ErrorCode::kMissingField);
-  for (const auto& phonemes : {nlohmann::json("m a"), nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", 50}, {"end_ms", 10}}}),
-                               nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", -5}, {"end_ms", 10}}}),
-                               nlohmann::json::array({{{"phoneme", 3}, {"start_ms", 0}, {"end_ms", 10}}}),
-                               nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", 0}}})}) {
+  for (const auto& phonemes :
+       {nlohmann::json("m a"), nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", 50}, {"end_ms", 10}}}),
+        nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", -5}, {"end_ms", 10}}}),
+        nlohmann::json::array({{{"phoneme", 3}, {"start_ms", 0}, {"end_ms", 10}}}),
+        nlohmann::json::array({{{"phoneme", "a"}, {"start_ms", 0}}})}) {
     EXPECT_EQ(failure({{"audio_path", audio}, {"reference_image", face}, {"phonemes", phonemes}}, &message),
               ErrorCode::kInvalidInput)
         << phonemes.dump();

@@ -1,7 +1,7 @@
 // Guards WAV encoding and the strict parser used on results and references.
-#include <gtest/gtest.h>
-
 #include "common/wav.hpp"
+
+#include <gtest/gtest.h>
 
 namespace gpufleet {
 namespace {

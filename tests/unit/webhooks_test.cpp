@@ -1,10 +1,11 @@
 // Guards the pure parts of webhooks: which URLs are accepted (and why others are not), the host allow-list,
 // the signature (HMAC-SHA256 against RFC 4231), the retry schedule, which answers end the deliveries, and how
 // a submission and a job record carry the webhook.
+#include "gateway/webhooks.hpp"
+
 #include <gtest/gtest.h>
 
 #include "gateway/api.hpp"
-#include "gateway/webhooks.hpp"
 
 namespace gpufleet::gateway {
 namespace {
@@ -34,9 +35,10 @@ TEST(Webhooks, UrlsSplitIntoHostPortAndTarget) {
 }
 
 TEST(Webhooks, RefusesUrlsItCannotOrShouldNotCall) {
-  for (const std::string& bad : std::vector<std::string>{"", "ftp://h/", "h/path", "http://", "http:///x", "http://user@h/", "http://h:/", "http://h:0/",
-        "http://h:65536/", "http://h:8x/", "http://h /", "http://h/\x01", "http://[::1/", "http://-h/",
-        "http://h\xc3\xa9/", std::string("http://h/") + std::string(2100, 'a')}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "ftp://h/", "h/path", "http://", "http:///x", "http://user@h/", "http://h:/", "http://h:0/",
+           "http://h:65536/", "http://h:8x/", "http://h /", "http://h/\x01", "http://[::1/", "http://-h/",
+           "http://h\xc3\xa9/", std::string("http://h/") + std::string(2100, 'a')}) {
     EXPECT_TRUE(std::holds_alternative<std::string>(parse_webhook_url(bad))) << bad;
   }
 }
@@ -79,7 +81,8 @@ TEST(Webhooks, OnlySuccessAndGoneEndTheDeliveries) {
   EXPECT_EQ(webhook_verdict(200), WebhookVerdict::kDelivered);
   EXPECT_EQ(webhook_verdict(204), WebhookVerdict::kDelivered);
   EXPECT_EQ(webhook_verdict(410), WebhookVerdict::kGone);
-  for (int status : {301, 400, 404, 429, 500, 503}) EXPECT_EQ(webhook_verdict(status), WebhookVerdict::kRetry) << status;
+  for (int status : {301, 400, 404, 429, 500, 503})
+    EXPECT_EQ(webhook_verdict(status), WebhookVerdict::kRetry) << status;
 }
 
 TEST(Webhooks, SubmissionsCarryAWebhookOnlyWhereTheGatewayCanSendIt) {
@@ -98,19 +101,29 @@ TEST(Webhooks, SubmissionsCarryAWebhookOnlyWhereTheGatewayCanSendIt) {
   EXPECT_FALSE(std::get<SubmitRequest>(on).input.contains("webhook"));
 
   limits.webhook_hosts = {"other.example.com"};
-  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_job_submission("application/json", body, catalog, limits)));
+  EXPECT_TRUE(
+      std::holds_alternative<ApiError>(parse_job_submission("application/json", body, catalog, limits)));
   EXPECT_TRUE(std::holds_alternative<ApiError>(
       parse_job_submission("application/json", R"({"webhook":5,"input":{"text":"hi"}})", catalog, limits)));
 }
 
 TEST(Webhooks, TheJobRecordShowsTheDeliveryState) {
-  auto job = render_job({{"id", "j"}, {"state", "succeeded"}, {"webhook", "http://h/"}, {"webhook_state", "retrying"},
-                         {"webhook_attempts", "2"}, {"webhook_last_status", "503"}, {"webhook_last_error", "HTTP 503"}});
+  auto job = render_job({{"id", "j"},
+                         {"state", "succeeded"},
+                         {"webhook", "http://h/"},
+                         {"webhook_state", "retrying"},
+                         {"webhook_attempts", "2"},
+                         {"webhook_last_status", "503"},
+                         {"webhook_last_error", "HTTP 503"}});
   // The status class only: the record must not tell its reader what the gateway's network answered.
-  EXPECT_EQ(job["webhook"], (nlohmann::json{{"url", "http://h/"}, {"state", "retrying"}, {"attempts", 2},
-                                            {"last_status", "5xx"}}));
-  auto unanswered = render_job({{"id", "j"}, {"state", "succeeded"}, {"webhook", "http://h/"},
-                                {"webhook_attempts", "1"}, {"webhook_last_error", "Connection refused"}});
+  EXPECT_EQ(
+      job["webhook"],
+      (nlohmann::json{{"url", "http://h/"}, {"state", "retrying"}, {"attempts", 2}, {"last_status", "5xx"}}));
+  auto unanswered = render_job({{"id", "j"},
+                                {"state", "succeeded"},
+                                {"webhook", "http://h/"},
+                                {"webhook_attempts", "1"},
+                                {"webhook_last_error", "Connection refused"}});
   EXPECT_EQ(unanswered["webhook"]["last_status"], "no_answer");
   EXPECT_FALSE(unanswered["webhook"].contains("last_error"));
   auto waiting = render_job({{"id", "j"}, {"state", "running"}, {"webhook", "http://h/"}});
@@ -122,10 +135,11 @@ TEST(Webhooks, TheJobRecordShowsTheDeliveryState) {
 // services and to private networks, in every spelling of an address.
 TEST(Webhooks, OnlyPublicAddressesAreDeliveredToUnlessListed) {
   auto address = [](const char* text) { return boost::asio::ip::make_address(text); };
-  for (const char* refused : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
-                              "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1",
-                              "fd00:ec2::254", "fc00::1", "::ffff:127.0.0.1", "::ffff:8.8.8.8", "64:ff9b::7f00:1",
-                              "ff02::1", "2001:db8::1"}) {
+  for (const char* refused : {"127.0.0.1",      "10.1.2.3",        "172.16.0.1", "172.31.255.255",
+                              "192.168.1.1",    "169.254.169.254", "100.64.0.1", "0.0.0.0",
+                              "224.0.0.1",      "255.255.255.255", "::1",        "::",
+                              "fe80::1",        "fd00:ec2::254",   "fc00::1",    "::ffff:127.0.0.1",
+                              "::ffff:8.8.8.8", "64:ff9b::7f00:1", "ff02::1",    "2001:db8::1"}) {
     EXPECT_FALSE(webhook_address_public(address(refused))) << refused;
   }
   for (const char* allowed : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111"}) {
@@ -134,8 +148,9 @@ TEST(Webhooks, OnlyPublicAddressesAreDeliveredToUnlessListed) {
 }
 
 TEST(Webhooks, AddressLiteralsInAnySpellingAndLocalNamesAreRefusedAtSubmission) {
-  for (const char* host : {"127.0.0.1", "127.1", "0x7f000001", "2130706433", "0177.0.0.1", "localhost", "LOCALHOST",
-                           "api.localhost", "::ffff:127.0.0.1", "::1", "169.254.169.254", "10.0.0.7"}) {
+  for (const char* host :
+       {"127.0.0.1", "127.1", "0x7f000001", "2130706433", "0177.0.0.1", "localhost", "LOCALHOST",
+        "api.localhost", "::ffff:127.0.0.1", "::1", "169.254.169.254", "10.0.0.7"}) {
     EXPECT_TRUE(webhook_host_refused(host).has_value()) << host;
   }
   for (const char* host : {"hooks.example.com", "8.8.8.8", "example.com"}) {
@@ -146,10 +161,12 @@ TEST(Webhooks, AddressLiteralsInAnySpellingAndLocalNamesAreRefusedAtSubmission) 
   Limits limits;
   limits.webhooks_enabled = true;
   const std::string body = R"({"webhook":"http://127.0.0.1:6379/","input":{"text":"hi"}})";
-  EXPECT_TRUE(std::holds_alternative<ApiError>(parse_job_submission("application/json", body, catalog, limits)));
+  EXPECT_TRUE(
+      std::holds_alternative<ApiError>(parse_job_submission("application/json", body, catalog, limits)));
   // Listed, it is the operator's own receiver.
   limits.webhook_hosts = {"127.0.0.1"};
-  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(parse_job_submission("application/json", body, catalog, limits)));
+  EXPECT_TRUE(
+      std::holds_alternative<SubmitRequest>(parse_job_submission("application/json", body, catalog, limits)));
   EXPECT_TRUE(webhook_host_listed(limits.webhook_hosts, "127.0.0.1"));
   EXPECT_FALSE(webhook_host_listed({}, "127.0.0.1"));
 }

@@ -22,7 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path golden_dir() { return gpufleet::testing::xtts_golden_dir(); }
+fs::path golden_dir() {
+  return gpufleet::testing::xtts_golden_dir();
+}
 
 TEST(XttsConfig, ReadsTheGoldenConfigWithItsInfinity) {
   const fs::path dir = golden_dir();
@@ -47,8 +49,9 @@ TEST(XttsConfig, PythonLiteralsOnlyOutsideStrings) {
   EXPECT_TRUE(json["c"].is_null());
   EXPECT_EQ(json["d"], "Infinity and NaN");
   EXPECT_THROW(XttsConfig::from_json_text("{not json"), ModelError);
-  EXPECT_THROW(XttsConfig::from_json_text(R"({"model_args": {"gpt_n_heads": 3, "gpt_n_model_channels": 128}})"),
-               ModelError);
+  EXPECT_THROW(
+      XttsConfig::from_json_text(R"({"model_args": {"gpt_n_heads": 3, "gpt_n_model_channels": 128}})"),
+      ModelError);
   EXPECT_THROW(XttsConfig::from_json_text(R"({"model_args": {"gpt_layers": "two"}})"), ModelError);
 }
 
@@ -62,7 +65,8 @@ TEST(Safetensors, ReadsTheGoldenTensors) {
     ASSERT_TRUE(golden.contains(name)) << name;
     EXPECT_EQ(golden.get(name).shape, entry["shape"].get<std::vector<int64_t>>()) << name;
   }
-  EXPECT_EQ(golden.get("text0.ids").to_int64s(), manifest["info"]["texts"][0]["ids"].get<std::vector<int64_t>>());
+  EXPECT_EQ(golden.get("text0.ids").to_int64s(),
+            manifest["info"]["texts"][0]["ids"].get<std::vector<int64_t>>());
   const auto audio = golden.get("ref.audio_22k").to_floats();
   EXPECT_EQ(audio.size(), 139487u);
   EXPECT_THROW(golden.get("text0.ids").to_floats(), ModelError);
@@ -96,8 +100,10 @@ TEST(TorchCheckpoint, TrainerLayoutIsNormalised) {
   TensorMap checkpoint;
   checkpoint["model.xtts.gpt.ln.weight"] = OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
   checkpoint["model.dvae.codebook"] = OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
-  checkpoint["model.hifigan_decoder.conv.parametrizations.weight.original0"] = OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
-  checkpoint["model.hifigan_decoder.conv.parametrizations.weight.original1"] = OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
+  checkpoint["model.hifigan_decoder.conv.parametrizations.weight.original0"] =
+      OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
+  checkpoint["model.hifigan_decoder.conv.parametrizations.weight.original1"] =
+      OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
   const auto state = xtts_state_dict(checkpoint);
   EXPECT_EQ(state.size(), 3u);
   EXPECT_TRUE(state.count("gpt.ln.weight"));
@@ -122,11 +128,16 @@ class SafetensorsBadFiles : public ::testing::Test {
 };
 
 TEST_F(SafetensorsBadFiles, InconsistentFilesAreRefused) {
-  EXPECT_NO_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8)));
-  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", 8)), ModelError);
-  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8)), ModelError);
-  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8)), ModelError);
-  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8)), ModelError);
+  EXPECT_NO_THROW(
+      SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8)));
+  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", 8)),
+               ModelError);
+  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8)),
+               ModelError);
+  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8)),
+               ModelError);
+  EXPECT_THROW(SafetensorsFile::open(write(R"({"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8)),
+               ModelError);
   EXPECT_THROW(SafetensorsFile::open(write("not json", 8)), ModelError);
   EXPECT_THROW(SafetensorsFile::open(dir_ / "missing.safetensors"), ModelError);
   // A header length that points past the end of the file.

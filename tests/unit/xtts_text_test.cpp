@@ -17,7 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path golden_dir() { return gpufleet::testing::xtts_golden_dir(); }
+fs::path golden_dir() {
+  return gpufleet::testing::xtts_golden_dir();
+}
 
 std::string strip_lower(const std::string& text) {
   // What Xtts.inference does before the tokenizer: text.strip().lower() (ASCII is enough for the goldens).
@@ -30,7 +32,8 @@ std::string strip_lower(const std::string& text) {
 
 TEST(XttsTokenizer, MatchesUpstreamIdsOnTheGoldenTexts) {
   const fs::path dir = golden_dir();
-  if (!fs::exists(dir / "golden.json")) GTEST_SKIP() << "no XTTS golden set at " << dir << " (set XTTS_GOLDEN_DIR)";
+  if (!fs::exists(dir / "golden.json"))
+    GTEST_SKIP() << "no XTTS golden set at " << dir << " (set XTTS_GOLDEN_DIR)";
   const auto tokenizer = BpeTokenizer::load(dir / "vocab.json");
   std::ifstream in(dir / "golden.json");
   const auto golden = nlohmann::json::parse(in);
@@ -41,7 +44,8 @@ TEST(XttsTokenizer, MatchesUpstreamIdsOnTheGoldenTexts) {
     const std::string input = strip_lower(text["text"]);
     EXPECT_EQ(input, text["inference_input"].get<std::string>());
     EXPECT_EQ(clean_text(input, lang), text["cleaned"].get<std::string>()) << lang;
-    EXPECT_EQ(encode_xtts_text(tokenizer, input, lang), text["ids"].get<std::vector<int64_t>>()) << text["bpe_input"];
+    EXPECT_EQ(encode_xtts_text(tokenizer, input, lang), text["ids"].get<std::vector<int64_t>>())
+        << text["bpe_input"];
   }
 }
 
@@ -54,7 +58,7 @@ TEST(XttsTokenizer, BpeOnASmallVocabulary) {
   EXPECT_EQ(tokenizer.encode("[en]abc[SPACE]ab!?"), (std::vector<int64_t>{9, 7, 0, 6, 5, 8}));
   EXPECT_EQ(tokenizer.encode("ba"), (std::vector<int64_t>{3, 2}));
   EXPECT_EQ(tokenizer.encode("axb"), (std::vector<int64_t>{2, 1, 3}));  // unknown characters are [UNK]
-  EXPECT_EQ(tokenizer.encode("ab ab"), (std::vector<int64_t>{6, 6}));  // spaces split words and vanish
+  EXPECT_EQ(tokenizer.encode("ab ab"), (std::vector<int64_t>{6, 6}));   // spaces split words and vanish
   EXPECT_EQ(tokenizer.encode(""), std::vector<int64_t>{});
   EXPECT_THROW(BpeTokenizer::from_json("{}"), ModelError);
   // A merge listed twice counts at its last position, as in the tokenizers library.
@@ -92,7 +96,8 @@ TEST(XttsText, EnglishCleaning) {
   EXPECT_EQ(clean_text("hello mr. smith & dr. jones", "en"), "hello mister smith and doctor jones");
   EXPECT_EQ(clean_text("i have 14% battery", "en"), "i have fourteen percent battery");
   EXPECT_EQ(clean_text("  she said \"hi\"\n\tthere  ", "en"), "she said hi there");
-  EXPECT_EQ(clean_text(std::string(30, '9'), "en").substr(0, 15), "nine nine nine ");  // past num2words' range
+  EXPECT_EQ(clean_text(std::string(30, '9'), "en").substr(0, 15),
+            "nine nine nine ");  // past num2words' range
 }
 
 TEST(XttsText, OtherLanguagesAndRefusals) {
@@ -131,7 +136,8 @@ TEST(XttsSentences, PiecesFitTheLimitAndKeepEveryWord) {
 
   // A long English text: every piece within 250 code points, the words in order.
   std::string text;
-  for (int i = 0; i < 40; ++i) text += "Sentence number " + std::to_string(i) + " is here, and it says little. ";
+  for (int i = 0; i < 40; ++i)
+    text += "Sentence number " + std::to_string(i) + " is here, and it says little. ";
   const auto pieces = split_xtts_text(text, xtts_char_limit("en"));
   EXPECT_GT(pieces.size(), 5u);
   std::string all;

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/error.hpp"
@@ -18,20 +18,25 @@
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch/gpt.hpp"
 #include "models/xtts/torch/hifigan.hpp"
-#include "models/xtts/torch/speaker.hpp"
 #include "models/xtts/torch/mel.hpp"
+#include "models/xtts/torch/speaker.hpp"
 #include "models/xtts/torch/tensors.hpp"
 #include "tests/support/xtts_golden.hpp"
 
 namespace gpufleet::xtts {
 namespace {
 
-std::string golden_dir() { return gpufleet::testing::xtts_golden_dir(); }
+std::string golden_dir() {
+  return gpufleet::testing::xtts_golden_dir();
+}
 
-bool have_golden() { return std::ifstream(golden_dir() + "/golden.safetensors").good(); }
+bool have_golden() {
+  return std::ifstream(golden_dir() + "/golden.safetensors").good();
+}
 
 // The README's suggested tolerance for spectrograms: |a-b| <= 1e-4 + 1e-4*|b|.
-::testing::AssertionResult close(const torch::Tensor& actual, const torch::Tensor& expected, double atol, double rtol) {
+::testing::AssertionResult close(const torch::Tensor& actual, const torch::Tensor& expected, double atol,
+                                 double rtol) {
   if (actual.sizes() != expected.sizes()) {
     return ::testing::AssertionFailure() << "shape " << actual.sizes() << " vs " << expected.sizes();
   }
@@ -63,7 +68,8 @@ TEST(XttsConditioning, EncoderPerceiverAndLatentMatchUpstream) {
   const auto weights = Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors"));
   const auto config = XttsConfig::load(golden_dir() + "/config.json");
   for (const std::string chunk : {"cond.chunk0", "cond.chunk1"}) {
-    const auto encoded = conditioning_encoder(weights, to_tensor(golden.get(chunk + ".mel")), config.gpt_n_heads);
+    const auto encoded =
+        conditioning_encoder(weights, to_tensor(golden.get(chunk + ".mel")), config.gpt_n_heads);
     EXPECT_TRUE(close(encoded, to_tensor(golden.get(chunk + ".conditioning_encoder")), 1e-4, 1e-4)) << chunk;
     const auto resampled = perceiver_resampler(weights, encoded.transpose(1, 2));
     EXPECT_TRUE(close(resampled, to_tensor(golden.get(chunk + ".perceiver")), 1e-4, 1e-4)) << chunk;
@@ -77,7 +83,8 @@ class XttsGptTest : public ::testing::Test {
   void SetUp() override {
     if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
     golden_ = std::make_unique<SafetensorsFile>(SafetensorsFile::open(golden_dir() + "/golden.safetensors"));
-    weights_ = std::make_unique<Weights>(Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors")));
+    weights_ = std::make_unique<Weights>(
+        Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors")));
     config_ = XttsConfig::load(golden_dir() + "/config.json");
   }
   torch::Tensor golden(const std::string& name) const { return to_tensor(golden_->get(name)); }
@@ -128,15 +135,17 @@ TEST_F(XttsGptTest, GreedyCodesAreExactlyUpstreams) {
   XttsGpt gpt(*weights_, config_);
   for (int text = 0; text < 3; ++text) {
     const std::string t = std::to_string(text);
-    const auto codes = gpt.generate_greedy(golden("cond.gpt_cond_latent"), golden("text" + t + ".ids").unsqueeze(0),
-                                           config_.max_generated_codes());
+    const auto codes =
+        gpt.generate_greedy(golden("cond.gpt_cond_latent"), golden("text" + t + ".ids").unsqueeze(0),
+                            config_.max_generated_codes());
     EXPECT_TRUE(torch::equal(codes, golden("greedy.text" + t + ".codes"))) << "text " << t;
   }
 }
 
 TEST_F(XttsGptTest, TeacherForcedLatentsAndVocoderMatchUpstream) {
   XttsGpt gpt(*weights_, config_);
-  const auto latents = gpt.latents(golden("cond.gpt_cond_latent"), golden("text0.ids").unsqueeze(0), golden("tf.codes"));
+  const auto latents =
+      gpt.latents(golden("cond.gpt_cond_latent"), golden("text0.ids").unsqueeze(0), golden("tf.codes"));
   EXPECT_TRUE(close(latents, golden("tf.latents"), 1e-4, 1e-4));
   HifiganDecoder vocoder(*weights_, config_);
   const auto input = vocoder.decoder_input(golden("tf.latents"));
@@ -260,7 +269,8 @@ TEST(XttsEngineBatching, BatchedSequencesEqualEachAloneAndMayJoinBetweenSteps) {
   SynthesisOptions greedy;
   greedy.greedy = true;
   std::vector<Synthesis> alone;
-  for (const auto& [text, language] : texts) alone.push_back(engine->synthesize(text, language, voice, greedy));
+  for (const auto& [text, language] : texts)
+    alone.push_back(engine->synthesize(text, language, voice, greedy));
 
   std::vector<XttsEngine::BatchRequest> requests;
   for (const auto& [text, language] : texts) requests.push_back({text, language, &voice, greedy});
@@ -303,9 +313,9 @@ TEST(XttsEngineBatching, BatchedSequencesEqualEachAloneAndMayJoinBetweenSteps) {
   EXPECT_TRUE(torch::equal(batch.codes(joined), alone[2].codes));
 }
 
-// Guards continuous batching in the engine: a request that ends early is vocoded and handed out while a longer
-// one still decodes (a short job never waits for the longest of its batch), and a streamed request that joins
-// mid-decode gets the chunks and audio it gets alone.
+// Guards continuous batching in the engine: a request that ends early is vocoded and handed out while a
+// longer one still decodes (a short job never waits for the longest of its batch), and a streamed request
+// that joins mid-decode gets the chunks and audio it gets alone.
 TEST(XttsEngineBatching, ASpeechBatchHandsOutEachRequestWhenItsCodesEnd) {
   if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
   const auto golden = golden_voice();
@@ -359,7 +369,6 @@ TEST(XttsEngineBatching, ASpeechBatchHandsOutEachRequestWhenItsCodesEnd) {
   EXPECT_EQ(streamed_chunks.size(), streamed_alone_chunks.size());
   EXPECT_TRUE(torch::equal(torch::cat(streamed_chunks), results[*streamed_index].wav));
   EXPECT_TRUE(close(results[*streamed_index].wav, streamed_alone.wav, 1e-4, 1e-3));
-
 }
 
 // Guards seeded sampling: a seed draws from a generator of the request's own, so the same seed gives the same
@@ -377,35 +386,38 @@ TEST(XttsEngineBatching, ASeededRequestSamplesTheSameAloneAndInABatch) {
   SynthesisOptions other_seed = seeded;
   other_seed.seed = 8;
   EXPECT_FALSE(torch::equal(engine->synthesize(text, "en", voice, other_seed).codes, alone.codes));
-  const auto batched = engine->synthesize_batch({{text, "en", &voice, seeded}, {text, "en", &voice, SynthesisOptions{}},
-                                                 {text, "en", &voice, seeded}});
+  const auto batched = engine->synthesize_batch(
+      {{text, "en", &voice, seeded}, {text, "en", &voice, SynthesisOptions{}}, {text, "en", &voice, seeded}});
   for (size_t i : {0u, 2u}) {
     ASSERT_TRUE(std::holds_alternative<Synthesis>(batched[i]));
     EXPECT_TRUE(torch::equal(std::get<Synthesis>(batched[i]).codes, alone.codes)) << "request " << i;
   }
 }
 
-// Guards reduced precision: a GPT with bfloat16 weight matrices (activations, attention, logits and latents in
-// float32) gives first-code logits close to float32's, float32 outputs, and the same voices; float16 is refused
-// on the CPU, where LibTorch has no float16 matrix products. Prints what it measured.
+// Guards reduced precision: a GPT with bfloat16 weight matrices (activations, attention, logits and latents
+// in float32) gives first-code logits close to float32's, float32 outputs, and the same voices; float16 is
+// refused on the CPU, where LibTorch has no float16 matrix products. Prints what it measured.
 TEST(XttsEnginePrecision, ABfloat16GptStaysCloseToFloat32) {
   if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
   const auto golden = golden_voice();
   const auto reduced = XttsEngine::load(golden_dir(), torch::kCPU, torch::kBFloat16);
-  EXPECT_EQ(reduced->voice_fingerprint(), golden.engine->voice_fingerprint()) << "voices do not depend on the GPT's precision";
+  EXPECT_EQ(reduced->voice_fingerprint(), golden.engine->voice_fingerprint())
+      << "voices do not depend on the GPT's precision";
   EXPECT_THROW(XttsEngine::load(golden_dir(), torch::kCPU, torch::kFloat16), ModelError);
   SynthesisOptions greedy;
   greedy.greedy = true;
   double worst_logits = 0;
   int64_t same_codes = 0, codes = 0;
   for (const auto& [text, language] : std::vector<std::pair<std::string, std::string>>{
-           {"Hello world! This is test number 42, isn't it?", "en"}, {"Guten Morgen, wie geht es dir heute?", "de"}}) {
+           {"Hello world! This is test number 42, isn't it?", "en"},
+           {"Guten Morgen, wie geht es dir heute?", "de"}}) {
     const auto full = golden.engine->synthesize(text, language, golden.voice, greedy);
     const auto half = reduced->synthesize(text, language, golden.voice, greedy);
     EXPECT_EQ(half.prefill_logits.scalar_type(), torch::kFloat32);
     EXPECT_EQ(half.wav.scalar_type(), torch::kFloat32);
     const double scale = full.prefill_logits.std().item<double>();
-    worst_logits = std::max(worst_logits, (half.prefill_logits - full.prefill_logits).abs().max().item<double>() / scale);
+    worst_logits = std::max(worst_logits,
+                            (half.prefill_logits - full.prefill_logits).abs().max().item<double>() / scale);
     const int64_t n = std::min(full.codes.size(1), half.codes.size(1));
     // The codes up to the first disagreement: after it the two decode different histories.
     int64_t k = 0;
@@ -413,12 +425,14 @@ TEST(XttsEnginePrecision, ABfloat16GptStaysCloseToFloat32) {
     same_codes += k;
     codes += full.codes.size(1);
   }
-  std::cout << "bfloat16 GPT on CPU: first-code logits within " << worst_logits << " standard deviations of float32's; "
-            << same_codes << " of " << codes << " greedy codes equal before the first difference\n";
+  std::cout << "bfloat16 GPT on CPU: first-code logits within " << worst_logits
+            << " standard deviations of float32's; " << same_codes << " of " << codes
+            << " greedy codes equal before the first difference\n";
   // A wrong conversion (a transposed or unconverted matrix meeting the other precision) is off by the logits'
-  // whole spread or throws; rounding the products' inputs and outputs to bfloat16 costs about a tenth of it on
-  // this model (rounding only the weights, a hundredth). Which greedy code flips first depends on near-ties in
-  // the random weights and on the CPU's bfloat16 kernels, so the codes are reported, not asserted.
+  // whole spread or throws; rounding the products' inputs and outputs to bfloat16 costs about a tenth of it
+  // on this model (rounding only the weights, a hundredth). Which greedy code flips first depends on
+  // near-ties in the random weights and on the CPU's bfloat16 kernels, so the codes are reported, not
+  // asserted.
   EXPECT_LT(worst_logits, 0.3);
 }
 

@@ -24,7 +24,8 @@ torch::Tensor conv1x1(const torch::Tensor& x, const Weights& w, const std::strin
 }
 
 // One AttentionBlock as XTTS builds it (tortoise_norm off): the residual adds the *normalised* input.
-torch::Tensor attention_block(const torch::Tensor& x, const Weights& w, const std::string& name, int64_t heads) {
+torch::Tensor attention_block(const torch::Tensor& x, const Weights& w, const std::string& name,
+                              int64_t heads) {
   const int64_t channels = x.size(1);
   auto x_norm = F::group_norm(x, F::GroupNormFuncOptions(group_count(channels))
                                      .weight(w.get(name + ".norm.weight"))
@@ -49,8 +50,10 @@ torch::Tensor conditioning_encoder(const Weights& weights, const torch::Tensor& 
   const std::string prefix = "gpt.conditioning_encoder";
   auto h = conv1x1(mel, weights, prefix + ".init");
   const int64_t blocks = weights.count(prefix + ".attn.", ".qkv.weight");
-  if (blocks == 0) throw ModelError(ErrorCode::kModelError, "XTTS checkpoint has no conditioning-encoder blocks");
-  for (int64_t i = 0; i < blocks; ++i) h = attention_block(h, weights, prefix + ".attn." + std::to_string(i), heads);
+  if (blocks == 0)
+    throw ModelError(ErrorCode::kModelError, "XTTS checkpoint has no conditioning-encoder blocks");
+  for (int64_t i = 0; i < blocks; ++i)
+    h = attention_block(h, weights, prefix + ".attn." + std::to_string(i), heads);
   return h;
 }
 
@@ -77,19 +80,24 @@ torch::Tensor perceiver_resampler(const Weights& weights, const torch::Tensor& c
     auto out = torch::matmul(attention, v).transpose(1, 2).reshape({batch, latents.size(1), -1});
     latents = F::linear(out, weights.get(layer + ".0.to_out.weight")) + latents;
     // Feed-forward with a GEGLU: the first half of the projection is gated by GELU of the second.
-    auto hidden = F::linear(latents, weights.get(layer + ".1.0.weight"), weights.get(layer + ".1.0.bias")).chunk(2, -1);
+    auto hidden =
+        F::linear(latents, weights.get(layer + ".1.0.weight"), weights.get(layer + ".1.0.bias")).chunk(2, -1);
     auto gated = hidden[0] * F::gelu(hidden[1]);
-    latents = F::linear(gated, weights.get(layer + ".1.2.weight"), weights.get(layer + ".1.2.bias")) + latents;
+    latents =
+        F::linear(gated, weights.get(layer + ".1.2.weight"), weights.get(layer + ".1.2.bias")) + latents;
   }
   // RMSNorm: unit L2 norm, times sqrt(d), times gamma.
   const double root = std::sqrt(static_cast<double>(latents.size(-1)));
-  return F::normalize(latents, F::NormalizeFuncOptions().dim(-1)) * root * weights.get(prefix + ".norm.gamma");
+  return F::normalize(latents, F::NormalizeFuncOptions().dim(-1)) * root *
+         weights.get(prefix + ".norm.gamma");
 }
 
-torch::Tensor gpt_conditioning_latents(const Weights& weights, const XttsConfig& config, const torch::Tensor& wav) {
+torch::Tensor gpt_conditioning_latents(const Weights& weights, const XttsConfig& config,
+                                       const torch::Tensor& wav) {
   constexpr int64_t kRate = 22050;
   auto audio = wav;
-  if (config.gpt_cond_len > 0) audio = audio.slice(1, 0, static_cast<int64_t>(kRate * static_cast<int64_t>(config.gpt_cond_len)));
+  if (config.gpt_cond_len > 0)
+    audio = audio.slice(1, 0, static_cast<int64_t>(kRate * static_cast<int64_t>(config.gpt_cond_len)));
   const int64_t chunk = kRate * static_cast<int64_t>(config.gpt_cond_chunk_len);
   const auto& mel_stats = weights.get("mel_stats");
   std::vector<torch::Tensor> styles;
@@ -99,7 +107,8 @@ torch::Tensor gpt_conditioning_latents(const Weights& weights, const XttsConfig&
     auto encoded = conditioning_encoder(weights, conditioning_mel(piece, mel_stats), config.gpt_n_heads);
     styles.push_back(perceiver_resampler(weights, encoded.transpose(1, 2)));
   }
-  if (styles.empty()) throw ModelError(ErrorCode::kInvalidInput, "the reference audio is shorter than 0.33 s");
+  if (styles.empty())
+    throw ModelError(ErrorCode::kInvalidInput, "the reference audio is shorter than 0.33 s");
   return torch::stack(styles).mean(0);
 }
 

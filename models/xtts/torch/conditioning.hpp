@@ -17,6 +17,7 @@ torch::Tensor conditioning_encoder(const Weights& weights, const torch::Tensor& 
 torch::Tensor perceiver_resampler(const Weights& weights, const torch::Tensor& context);
 
 // Upstream's get_gpt_cond_latents: wav [1, samples] at 22.05 kHz -> [1, latents, d].
-torch::Tensor gpt_conditioning_latents(const Weights& weights, const XttsConfig& config, const torch::Tensor& wav);
+torch::Tensor gpt_conditioning_latents(const Weights& weights, const XttsConfig& config,
+                                       const torch::Tensor& wav);
 
 }  // namespace gpufleet::xtts

@@ -7,12 +7,12 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/sha256.hpp"
+#include "common/utf8.hpp"
 #include "common/wav.hpp"
 #include "models/xtts/torch/conditioning.hpp"
 #include "models/xtts/torch/speaker.hpp"
 #include "models/xtts/torch/tensors.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
-#include "common/utf8.hpp"
 
 namespace gpufleet::xtts {
 
@@ -24,14 +24,15 @@ namespace {
 // sink as CPU float32 samples and kept for the result's whole waveform.
 class AudioOut {
  public:
-  AudioOut(const HifiganDecoder& vocoder, const torch::Tensor& speaker_embedding, const StreamSchedule& schedule,
-           AudioSink sink)
+  AudioOut(const HifiganDecoder& vocoder, const torch::Tensor& speaker_embedding,
+           const StreamSchedule& schedule, AudioSink sink)
       : streamer_(vocoder, speaker_embedding, schedule), sink_(std::move(sink)) {}
 
   void add(const torch::Tensor& latent) { deliver(streamer_.add(latent)); }
   // No more codes: sends the rest and fills the synthesis's latents and waveform. Throws when no code came.
   void finish(Synthesis& synthesis) {
-    if (streamer_.latent_count() == 0) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+    if (streamer_.latent_count() == 0)
+      throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
     deliver(streamer_.finish());
     synthesis.latents = streamer_.latents();
     synthesis.wav = torch::cat(sent_);
@@ -65,20 +66,23 @@ const std::vector<std::string>& XttsEngine::decode_weight_prefixes() {
   return prefixes;
 }
 
-std::unique_ptr<XttsEngine> XttsEngine::load(const fs::path& model_dir, torch::Device device, torch::ScalarType dtype) {
+std::unique_ptr<XttsEngine> XttsEngine::load(const fs::path& model_dir, torch::Device device,
+                                             torch::ScalarType dtype) {
   if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16) {
     throw ModelError(ErrorCode::kModelError, "XTTS runs in float32, bfloat16 or float16");
   }
   if (dtype == torch::kFloat16 && !device.is_cuda()) {
-    throw ModelError(ErrorCode::kModelError, "float16 needs a CUDA device (LibTorch has no float16 matrix products on "
-                                             "the CPU); use bfloat16 or float32 there");
+    throw ModelError(ErrorCode::kModelError,
+                     "float16 needs a CUDA device (LibTorch has no float16 matrix products on "
+                     "the CPU); use bfloat16 or float32 there");
   }
   std::unique_ptr<XttsEngine> engine(new XttsEngine());
   engine->device_ = device;
   engine->config_ = XttsConfig::load(model_dir / "config.json");
   engine->tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::load(model_dir / "vocab.json"));
   if (fs::exists(model_dir / "model.safetensors")) {
-    engine->weights_ = std::make_unique<Weights>(Weights::from_safetensors(SafetensorsFile::open(model_dir / "model.safetensors"), device));
+    engine->weights_ = std::make_unique<Weights>(
+        Weights::from_safetensors(SafetensorsFile::open(model_dir / "model.safetensors"), device));
   } else if (fs::exists(model_dir / "model.pth")) {
     // Read directly; `gpufleet-xtts-convert` makes a safetensors file once, for faster starts.
     engine->weights_ = std::make_unique<Weights>(
@@ -100,17 +104,20 @@ std::unique_ptr<XttsEngine> XttsEngine::load(const fs::path& model_dir, torch::D
 }
 
 TensorMap XttsEngine::voice_tensors(const Voice& voice) {
-  return {{"gpt_cond_latent", to_owned(voice.gpt_cond_latent)}, {"speaker_embedding", to_owned(voice.speaker_embedding)}};
+  return {{"gpt_cond_latent", to_owned(voice.gpt_cond_latent)},
+          {"speaker_embedding", to_owned(voice.speaker_embedding)}};
 }
 
 Voice XttsEngine::voice_from_tensors(const TensorMap& tensors) const {
-  const auto& latents = weights_->get("gpt.conditioning_perceiver.latents");      // [n, d]
+  const auto& latents = weights_->get("gpt.conditioning_perceiver.latents");            // [n, d]
   const auto& speaker_fc = weights_->get("hifigan_decoder.speaker_encoder.fc.weight");  // [d_vector, in]
   auto take = [&tensors](const char* name, std::vector<int64_t> shape) {
     auto found = tensors.find(name);
-    if (found == tensors.end()) throw ModelError(ErrorCode::kModelError, std::string("stored voice has no ") + name);
+    if (found == tensors.end())
+      throw ModelError(ErrorCode::kModelError, std::string("stored voice has no ") + name);
     if (found->second.dtype != DType::kF32 || found->second.shape != shape) {
-      throw ModelError(ErrorCode::kModelError, std::string("stored voice's ") + name + " does not fit this model");
+      throw ModelError(ErrorCode::kModelError,
+                       std::string("stored voice's ") + name + " does not fit this model");
     }
     auto tensor = to_tensor(found->second);
     if (!torch::isfinite(tensor).all().item<bool>()) {
@@ -131,18 +138,23 @@ Voice XttsEngine::clone(const std::string& wav_bytes) const {
   torch::Tensor samples;
   if (info->format == 1 && info->bits_per_sample == 16) {
     auto pcm = wav_samples_pcm16(wav_bytes, *info);
-    samples = torch::from_blob(pcm.data(), {static_cast<int64_t>(pcm.size())}, torch::kInt16).to(torch::kFloat32) / 32768.0;
+    samples =
+        torch::from_blob(pcm.data(), {static_cast<int64_t>(pcm.size())}, torch::kInt16).to(torch::kFloat32) /
+        32768.0;
   } else if (info->format == 3 && info->bits_per_sample == 32) {
     std::vector<float> floats(info->data_bytes / 4);
     std::memcpy(floats.data(), wav_bytes.data() + info->data_offset, floats.size() * 4);
     samples = torch::tensor(floats);
   } else {
-    throw ModelError(ErrorCode::kInvalidInput, "the speaker reference must be 16-bit PCM or 32-bit float WAV");
+    throw ModelError(ErrorCode::kInvalidInput,
+                     "the speaker reference must be 16-bit PCM or 32-bit float WAV");
   }
   if (info->frames == 0) throw ModelError(ErrorCode::kInvalidInput, "the speaker reference has no samples");
   // Interleaved frames -> channels, mixed to mono like upstream's load_audio.
   samples = samples.slice(0, 0, static_cast<int64_t>(info->frames) * info->channels)
-                .reshape({static_cast<int64_t>(info->frames), info->channels}).t().mean(0, true);
+                .reshape({static_cast<int64_t>(info->frames), info->channels})
+                .t()
+                .mean(0, true);
   constexpr int64_t kRate = 22050;
   samples = resample(samples, info->sample_rate, kRate).clamp(-1.0, 1.0);
   samples = samples.slice(1, 0, kRate * static_cast<int64_t>(config_.max_ref_len)).to(device_);
@@ -185,9 +197,11 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
     on_code = [&out](int64_t, const torch::Tensor& latent) { out->add(latent); };
   }
   if (const auto sampling = sampling_of(options)) {
-    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, *sampling, options.on_step, on_code);
+    result.codes = gpt_->generate_sampled(voice.gpt_cond_latent, text_ids, max_codes, *sampling,
+                                          options.on_step, on_code);
   } else {
-    result.codes = gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes, options.on_step, on_code);
+    result.codes =
+        gpt_->generate_greedy(voice.gpt_cond_latent, text_ids, max_codes, options.on_step, on_code);
   }
   result.prefill_logits = gpt_->last_prefill_logits();
   if (out) {
@@ -206,7 +220,8 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
 }
 
 int64_t XttsEngine::code_limit(const SynthesisOptions& options) const {
-  return options.max_codes > 0 ? std::min(options.max_codes, config_.max_generated_codes()) : config_.max_generated_codes();
+  return options.max_codes > 0 ? std::min(options.max_codes, config_.max_generated_codes())
+                               : config_.max_generated_codes();
 }
 
 std::optional<XttsGpt::Sampling> XttsEngine::sampling_of(const SynthesisOptions& options) const {
@@ -217,7 +232,8 @@ std::optional<XttsGpt::Sampling> XttsEngine::sampling_of(const SynthesisOptions&
   return sampling;
 }
 
-std::vector<XttsEngine::BatchResult> XttsEngine::synthesize_batch(const std::vector<BatchRequest>& requests) const {
+std::vector<XttsEngine::BatchResult> XttsEngine::synthesize_batch(
+    const std::vector<BatchRequest>& requests) const {
   std::vector<BatchResult> results(requests.size());
   std::map<size_t, size_t> request_of;  // batch index -> request
   SpeechBatch batch(*this);
@@ -242,7 +258,8 @@ struct XttsEngine::SpeechBatch::Member {
   std::optional<AudioOut> out;  // streamed requests
 };
 
-XttsEngine::SpeechBatch::SpeechBatch(const XttsEngine& engine) : engine_(engine), decode_(*engine.gpt_, engine.config_) {}
+XttsEngine::SpeechBatch::SpeechBatch(const XttsEngine& engine)
+    : engine_(engine), decode_(*engine.gpt_, engine.config_) {}
 
 XttsEngine::SpeechBatch::~SpeechBatch() = default;
 
@@ -289,8 +306,10 @@ std::vector<std::pair<size_t, XttsEngine::BatchResult>> XttsEngine::SpeechBatch:
         member.out->finish(synthesis);
       } else {
         synthesis.latents = decode_.latents(index);
-        if (!synthesis.latents.defined()) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
-        synthesis.wav = engine_.vocoder_->decode(synthesis.latents, member.voice->speaker_embedding).flatten();
+        if (!synthesis.latents.defined())
+          throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+        synthesis.wav =
+            engine_.vocoder_->decode(synthesis.latents, member.voice->speaker_embedding).flatten();
       }
       finished.emplace_back(index, std::move(synthesis));
     } catch (...) {

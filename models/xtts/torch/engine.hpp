@@ -54,13 +54,15 @@ struct Synthesis {
 
 class XttsEngine {
  public:
-  // Throws ModelError for a missing or inconsistent model folder. `dtype` is the precision of the GPT's weight
-  // matrices and their products (float32, bfloat16, or float16 on CUDA only: LibTorch's CPU matrix products
-  // lack it); activations, norms, attention, the KV cache, logits and latents stay float32, as under autocast.
-  // Conditioning, speaker encoder and vocoder run in float32 either way.
-  static std::unique_ptr<XttsEngine> load(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
+  // Throws ModelError for a missing or inconsistent model folder. `dtype` is the precision of the GPT's
+  // weight matrices and their products (float32, bfloat16, or float16 on CUDA only: LibTorch's CPU matrix
+  // products lack it); activations, norms, attention, the KV cache, logits and latents stay float32, as under
+  // autocast. Conditioning, speaker encoder and vocoder run in float32 either way.
+  static std::unique_ptr<XttsEngine> load(const std::filesystem::path& model_dir,
+                                          torch::Device device = torch::kCPU,
                                           torch::ScalarType dtype = torch::kFloat32);
-  // The precision a name stands for ("float32", "bfloat16", "float16", as the registry and the tools spell it).
+  // The precision a name stands for ("float32", "bfloat16", "float16", as the registry and the tools spell
+  // it).
   static std::optional<torch::ScalarType> dtype_named(const std::string& name);
   // Where the GPT decode's weight matrices are, by name prefix: what a reduced precision converts.
   static const std::vector<std::string>& decode_weight_prefixes();
@@ -113,8 +115,8 @@ class XttsEngine {
 // Speech decoded together as requests come and go (continuous batching): one DecodeBatch step for every
 // unfinished request at a time, a request may join between steps, and each is vocoded as soon as its own
 // codes end, so a short request never waits for a long one. A streamed request (options.on_audio) is vocoded
-// a window at a time as its codes come, as synthesize() streams it. A seeded request draws from a generator of
-// its own (XttsGpt::Sampling::seed), so it gets the codes it gets alone.
+// a window at a time as its codes come, as synthesize() streams it. A seeded request draws from a generator
+// of its own (XttsGpt::Sampling::seed), so it gets the codes it gets alone.
 class XttsEngine::SpeechBatch {
  public:
   explicit SpeechBatch(const XttsEngine& engine);
@@ -128,8 +130,8 @@ class XttsEngine::SpeechBatch {
   // One code for every unfinished request. False when none is left.
   bool step();
   size_t unfinished() const { return decode_.unfinished(); }
-  // The requests whose codes ended since the last call, vocoded: a Synthesis each (without prefill logits), or
-  // the exception that ended it. Each request is answered once, and then forgotten.
+  // The requests whose codes ended since the last call, vocoded: a Synthesis each (without prefill logits),
+  // or the exception that ended it. Each request is answered once, and then forgotten.
   std::vector<std::pair<size_t, BatchResult>> take_finished();
 
  private:

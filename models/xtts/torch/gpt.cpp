@@ -21,8 +21,8 @@ torch::Tensor gelu_new(const torch::Tensor& x) {
 }
 
 // GPT-2's Conv1D, y = x W + b with W stored [in, out]. A weight kept in reduced precision (XttsEngine::load's
-// dtype) multiplies x cast to its precision; the product comes back to x's float32, where the bias, residuals,
-// norms and attention stay, as autocast runs a model.
+// dtype) multiplies x cast to its precision; the product comes back to x's float32, where the bias,
+// residuals, norms and attention stay, as autocast runs a model.
 torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (weight.scalar_type() == x.scalar_type()) return torch::addmm(bias, x, weight);
   return torch::matmul(x.to(weight.scalar_type()), weight).to(x.scalar_type()) + bias;
@@ -36,7 +36,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   const int64_t keys = k.size(-2);
   // [Tq, Tk], true where a query may look, aligned to the bottom right.
   auto visible = [&] {
-    return torch::ones({queries, keys}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril(keys - queries);
+    return torch::ones({queries, keys}, torch::TensorOptions().dtype(torch::kBool).device(q.device()))
+        .tril(keys - queries);
   };
 #if TORCH_VERSION_MAJOR >= 2
   // Its is_causal aligns the mask to the top left, which is the same only without a cache before the queries.
@@ -51,7 +52,8 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 }  // namespace
 
-std::pair<torch::Tensor, torch::Tensor> KvCache::append(size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
+std::pair<torch::Tensor, torch::Tensor> KvCache::append(size_t layer, const torch::Tensor& k,
+                                                        const torch::Tensor& v) {
   const int64_t added = k.size(2);
   const int64_t needed = length + added;
   torch::Tensor& key_buffer = keys.at(layer);
@@ -78,7 +80,8 @@ XttsGpt::XttsGpt(const Weights& weights, const XttsConfig& config) : weights_(we
   if (layers_ == 0) throw ModelError(ErrorCode::kModelError, "XTTS checkpoint has no GPT layers");
 }
 
-torch::Tensor XttsGpt::prefix_embedding(const torch::Tensor& cond_latents, const torch::Tensor& text_ids) const {
+torch::Tensor XttsGpt::prefix_embedding(const torch::Tensor& cond_latents,
+                                        const torch::Tensor& text_ids) const {
   const auto options = text_ids.options();
   const int64_t batch = text_ids.size(0);
   auto framed = torch::cat({torch::full({batch, 1}, config_.gpt_start_text_token, options), text_ids,
@@ -95,8 +98,10 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
   const int64_t batch = x.size(0);
   const int64_t length = x.size(1);
   const int64_t width = x.size(2);
-  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_1.weight"))
-                                .bias(weights_.get(name + ".ln_1.bias")).eps(1e-5));
+  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width})
+                                .weight(weights_.get(name + ".ln_1.weight"))
+                                .bias(weights_.get(name + ".ln_1.bias"))
+                                .eps(1e-5));
   auto qkv = conv1d(h.reshape({-1, width}), weights_.get(name + ".attn.c_attn.weight"),
                     weights_.get(name + ".attn.c_attn.bias"))
                  .reshape({batch, length, 3, heads_, width / heads_})
@@ -110,27 +115,34 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
   return block_tail(x, attended, name);
 }
 
-torch::Tensor XttsGpt::block_tail(const torch::Tensor& x, const torch::Tensor& attended, const std::string& name) const {
+torch::Tensor XttsGpt::block_tail(const torch::Tensor& x, const torch::Tensor& attended,
+                                  const std::string& name) const {
   const int64_t batch = x.size(0);
   const int64_t length = x.size(1);
   const int64_t width = x.size(2);
-  auto out = x + conv1d(attended, weights_.get(name + ".attn.c_proj.weight"), weights_.get(name + ".attn.c_proj.bias"))
+  auto out = x + conv1d(attended, weights_.get(name + ".attn.c_proj.weight"),
+                        weights_.get(name + ".attn.c_proj.bias"))
                      .reshape({batch, length, width});
-  auto m = F::layer_norm(out, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_2.weight"))
-                                  .bias(weights_.get(name + ".ln_2.bias")).eps(1e-5));
+  auto m = F::layer_norm(out, F::LayerNormFuncOptions({width})
+                                  .weight(weights_.get(name + ".ln_2.weight"))
+                                  .bias(weights_.get(name + ".ln_2.bias"))
+                                  .eps(1e-5));
   auto fc = gelu_new(conv1d(m.reshape({batch * length, width}), weights_.get(name + ".mlp.c_fc.weight"),
                             weights_.get(name + ".mlp.c_fc.bias")));
   return out + conv1d(fc, weights_.get(name + ".mlp.c_proj.weight"), weights_.get(name + ".mlp.c_proj.bias"))
                    .reshape({batch, length, width});
 }
 
-torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer, const std::vector<KvCache*>& caches) const {
+torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer,
+                                  const std::vector<KvCache*>& caches) const {
   const std::string name = "gpt.gpt.h." + std::to_string(layer);
   const int64_t batch = x.size(0);
   const int64_t width = x.size(2);
   const int64_t head_dim = width / heads_;
-  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get(name + ".ln_1.weight"))
-                                .bias(weights_.get(name + ".ln_1.bias")).eps(1e-5));
+  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width})
+                                .weight(weights_.get(name + ".ln_1.weight"))
+                                .bias(weights_.get(name + ".ln_1.bias"))
+                                .eps(1e-5));
   auto qkv = conv1d(h.reshape({batch, width}), weights_.get(name + ".attn.c_attn.weight"),
                     weights_.get(name + ".attn.c_attn.bias"))
                  .reshape({batch, 3, heads_, 1, head_dim});  // one position per sequence
@@ -139,7 +151,8 @@ torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer, const s
   for (int64_t b = 0; b < batch; ++b) {
     KvCache& cache = *caches[static_cast<size_t>(b)];
     auto q = qkv[b][0].unsqueeze(0);  // [1, H, 1, Dh]
-    const auto [keys, values] = cache.append(static_cast<size_t>(layer), qkv[b][1].unsqueeze(0), qkv[b][2].unsqueeze(0));
+    const auto [keys, values] =
+        cache.append(static_cast<size_t>(layer), qkv[b][1].unsqueeze(0), qkv[b][2].unsqueeze(0));
     attended.push_back(attend(q, keys, values, false).reshape({1, width}));
   }
   return block_tail(x, torch::cat(attended, 0), name);
@@ -148,7 +161,8 @@ torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer, const s
 torch::Tensor XttsGpt::final_norm(const torch::Tensor& hidden) const {
   return F::layer_norm(hidden, F::LayerNormFuncOptions({hidden.size(-1)})
                                    .weight(weights_.get("gpt.final_norm.weight"))
-                                   .bias(weights_.get("gpt.final_norm.bias")).eps(1e-5));
+                                   .bias(weights_.get("gpt.final_norm.bias"))
+                                   .eps(1e-5));
 }
 
 torch::Tensor XttsGpt::logits(const torch::Tensor& last_hidden, torch::Tensor* latent) const {
@@ -158,14 +172,15 @@ torch::Tensor XttsGpt::logits(const torch::Tensor& last_hidden, torch::Tensor* l
   return conv1d(normed, weights_.get("gpt.mel_head.weight").t(), weights_.get("gpt.mel_head.bias"));
 }
 
-torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden,
-                               torch::Tensor* latent) const {
+torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache,
+                               std::vector<torch::Tensor>* hidden, torch::Tensor* latent) const {
   cache.keys.assign(static_cast<size_t>(layers_), torch::Tensor());
   cache.values.assign(static_cast<size_t>(layers_), torch::Tensor());
   cache.length = 0;
   cache.prefix_length = prefix.size(1);
   const int64_t batch = prefix.size(0);
-  auto start = torch::full({batch, 1}, config_.gpt_start_audio_token, torch::TensorOptions().dtype(torch::kLong).device(prefix.device()));
+  auto start = torch::full({batch, 1}, config_.gpt_start_audio_token,
+                           torch::TensorOptions().dtype(torch::kLong).device(prefix.device()));
   auto audio = F::embedding(start, weights_.get("gpt.mel_embedding.weight")) +
                weights_.get("gpt.mel_pos_embedding.emb.weight").slice(0, 0, 1).unsqueeze(0);
   auto x = torch::cat({prefix, audio}, 1);
@@ -174,8 +189,10 @@ torch::Tensor XttsGpt::prefill(const torch::Tensor& prefix, KvCache& cache, std:
     x = block(x, layer, cache);
   }
   const int64_t width = x.size(-1);
-  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
-                           .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width})
+                           .weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias"))
+                           .eps(1e-5));
   if (hidden != nullptr) hidden->push_back(x);
   cache.length = x.size(1);
   return logits(x.select(1, x.size(1) - 1), latent);
@@ -186,11 +203,14 @@ torch::Tensor XttsGpt::decode(const torch::Tensor& codes, KvCache& cache, torch:
   if (cache.codes() >= positions.size(0)) {
     throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
   }
-  auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions[cache.codes()]).unsqueeze(1);
+  auto x =
+      (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions[cache.codes()]).unsqueeze(1);
   for (int64_t layer = 0; layer < layers_; ++layer) x = block(x, layer, cache);
   const int64_t width = x.size(-1);
-  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
-                           .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width})
+                           .weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias"))
+                           .eps(1e-5));
   ++cache.length;
   return logits(x.select(1, 0), latent);
 }
@@ -206,11 +226,14 @@ torch::Tensor XttsGpt::decode_each(const torch::Tensor& codes, const std::vector
     at.push_back(cache->codes());
   }
   auto index = torch::tensor(at, torch::TensorOptions().dtype(torch::kLong)).to(positions.device());
-  auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions.index_select(0, index)).unsqueeze(1);
+  auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) + positions.index_select(0, index))
+               .unsqueeze(1);
   for (int64_t layer = 0; layer < layers_; ++layer) x = block_each(x, layer, caches);
   const int64_t width = x.size(-1);
-  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
-                           .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width})
+                           .weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias"))
+                           .eps(1e-5));
   for (KvCache* cache : caches) ++cache->length;
   return logits(x.select(1, 0), latents);
 }
@@ -224,26 +247,33 @@ torch::Tensor XttsGpt::latents(const torch::Tensor& cond_latents, const torch::T
   auto start = torch::full({batch, 1}, config_.gpt_start_audio_token, codes.options());
   auto tokens = torch::cat({start, codes.slice(1, 0, n - 1)}, 1);
   const auto& positions = weights_.get("gpt.mel_pos_embedding.emb.weight");
-  if (n > positions.size(0)) throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
-  auto audio = F::embedding(tokens, weights_.get("gpt.mel_embedding.weight")) + positions.slice(0, 0, n).unsqueeze(0);
+  if (n > positions.size(0))
+    throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
+  auto audio =
+      F::embedding(tokens, weights_.get("gpt.mel_embedding.weight")) + positions.slice(0, 0, n).unsqueeze(0);
   auto x = torch::cat({prefix_embedding(cond_latents, text_ids), audio}, 1);
   KvCache scratch;
   scratch.keys.assign(static_cast<size_t>(layers_), torch::Tensor());
   scratch.values.assign(static_cast<size_t>(layers_), torch::Tensor());
   for (int64_t layer = 0; layer < layers_; ++layer) x = block(x, layer, scratch);
   const int64_t width = x.size(-1);
-  x = F::layer_norm(x, F::LayerNormFuncOptions({width}).weight(weights_.get("gpt.gpt.ln_f.weight"))
-                           .bias(weights_.get("gpt.gpt.ln_f.bias")).eps(1e-5));
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width})
+                           .weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias"))
+                           .eps(1e-5));
   return final_norm(x).slice(1, x.size(1) - n);
 }
 
-torch::Tensor XttsGpt::repetition_penalty(const torch::Tensor& scores, const torch::Tensor& seen, double penalty) {
+torch::Tensor XttsGpt::repetition_penalty(const torch::Tensor& scores, const torch::Tensor& seen,
+                                          double penalty) {
   auto picked = scores.gather(1, seen);
   picked = torch::where(picked < 0, picked * penalty, picked / penalty);
   return scores.scatter(1, seen, picked);
 }
 
-torch::Tensor XttsGpt::temperature(const torch::Tensor& scores, double value) { return scores / value; }
+torch::Tensor XttsGpt::temperature(const torch::Tensor& scores, double value) {
+  return scores / value;
+}
 
 torch::Tensor XttsGpt::top_k(const torch::Tensor& scores, int64_t k) {
   k = std::min<int64_t>(std::max<int64_t>(k, 1), scores.size(-1));
@@ -261,18 +291,20 @@ torch::Tensor XttsGpt::top_p(const torch::Tensor& scores, double p) {
 }
 
 torch::Tensor XttsGpt::generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
-                                       int64_t max_codes, const StepHook& on_step, const CodeHook& on_code) const {
+                                       int64_t max_codes, const StepHook& on_step,
+                                       const CodeHook& on_code) const {
   return generate(cond_latents, text_ids, max_codes, nullptr, on_step, on_code);
 }
 
 torch::Tensor XttsGpt::generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
-                                        int64_t max_codes, const Sampling& sampling,
-                                        const StepHook& on_step, const CodeHook& on_code) const {
+                                        int64_t max_codes, const Sampling& sampling, const StepHook& on_step,
+                                        const CodeHook& on_code) const {
   return generate(cond_latents, text_ids, max_codes, &sampling, on_step, on_code);
 }
 
-torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                                const Sampling* sampling, const StepHook& on_step, const CodeHook& on_code) const {
+torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
+                                int64_t max_codes, const Sampling* sampling, const StepHook& on_step,
+                                const CodeHook& on_code) const {
   KvCache cache;
   auto prefix = prefix_embedding(cond_latents, text_ids);
   torch::Tensor latent;  // of the code the current scores draw
@@ -302,13 +334,16 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
 
 torch::Tensor XttsGpt::draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling,
                             at::Generator* generator) const {
-  if (sampling == nullptr) return repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]
+  if (sampling == nullptr)
+    return repetition_penalty(scores, seen, config_.repetition_penalty).argmax(-1);  // [1]
   auto processed = repetition_penalty(scores, seen, sampling->repetition_penalty);
   processed = top_p(top_k(temperature(processed, sampling->temperature), sampling->top_k), sampling->top_p);
   auto probabilities = torch::softmax(processed, -1);
   if (generator == nullptr) return torch::multinomial(probabilities, 1).squeeze(1);
   // The stop decision reads the code on the host anyway; the draw's input is one row of probabilities.
-  return torch::multinomial(probabilities.to(torch::kCPU), 1, false, *generator).squeeze(1).to(scores.device());
+  return torch::multinomial(probabilities.to(torch::kCPU), 1, false, *generator)
+      .squeeze(1)
+      .to(scores.device());
 }
 
 std::optional<at::Generator> XttsGpt::generator_for(const Sampling* sampling) {
@@ -325,7 +360,8 @@ size_t DecodeBatch::add(Request request) {
                               torch::full({1, 1}, config_.gpt_start_audio_token, options)},
                              1);
   sequence.request = std::move(request);
-  sequence.generator = XttsGpt::generator_for(sequence.request.sampling ? &*sequence.request.sampling : nullptr);
+  sequence.generator =
+      XttsGpt::generator_for(sequence.request.sampling ? &*sequence.request.sampling : nullptr);
   const bool empty = sequence.request.max_codes <= 0;
   const size_t index = next_index_++;
   sequences_.emplace(index, std::move(sequence));
@@ -344,16 +380,18 @@ std::vector<size_t> DecodeBatch::take_finished() {
   return finished;
 }
 
-void DecodeBatch::release(size_t index) { sequences_.erase(index); }
+void DecodeBatch::release(size_t index) {
+  sequences_.erase(index);
+}
 
 size_t DecodeBatch::unfinished() const {
-  return static_cast<size_t>(
-      std::count_if(sequences_.begin(), sequences_.end(), [](const auto& entry) { return !entry.second.done; }));
+  return static_cast<size_t>(std::count_if(sequences_.begin(), sequences_.end(),
+                                           [](const auto& entry) { return !entry.second.done; }));
 }
 
 bool DecodeBatch::step() {
-  // Draw every unfinished sequence's code on the device first, then read them all with one copy: one host sync
-  // per step for the whole batch, not one per sequence.
+  // Draw every unfinished sequence's code on the device first, then read them all with one copy: one host
+  // sync per step for the whole batch, not one per sequence.
   std::vector<size_t> drawn;
   std::vector<torch::Tensor> draws;
   for (auto& [index, s] : sequences_) {
@@ -400,9 +438,10 @@ bool DecodeBatch::step() {
   if (!continuing.empty()) {
     std::vector<KvCache*> caches;
     for (size_t index : continuing) caches.push_back(&sequences_.at(index).cache);
-    const auto next_codes = continuing.size() == drawn.size()
-                                ? all_draws
-                                : all_draws.index_select(0, torch::tensor(continuing_rows).to(all_draws.device()));
+    const auto next_codes =
+        continuing.size() == drawn.size()
+            ? all_draws
+            : all_draws.index_select(0, torch::tensor(continuing_rows).to(all_draws.device()));
     torch::Tensor latents;
     auto scores = gpt_.decode_each(next_codes, caches, &latents);
     for (size_t k = 0; k < continuing.size(); ++k) {

@@ -20,7 +20,8 @@ namespace gpufleet::xtts {
 
 // Keys and values of every layer so far. Each layer's buffer is [B, heads, capacity, head_dim] with the first
 // `length` positions filled; a full buffer doubles, so a decode step writes its one position in place instead
-// of copying the whole cache (as appending by concatenation does), and a buffer is copied log(n) times in all.
+// of copying the whole cache (as appending by concatenation does), and a buffer is copied log(n) times in
+// all.
 struct KvCache {
   std::vector<torch::Tensor> keys;
   std::vector<torch::Tensor> values;
@@ -32,7 +33,8 @@ struct KvCache {
 
   // Writes `k` and `v` [B, heads, T, head_dim] at positions [length, length + T) of `layer` and returns that
   // layer's keys and values up to them (views of the buffers).
-  std::pair<torch::Tensor, torch::Tensor> append(size_t layer, const torch::Tensor& k, const torch::Tensor& v);
+  std::pair<torch::Tensor, torch::Tensor> append(size_t layer, const torch::Tensor& k,
+                                                 const torch::Tensor& v);
 };
 
 class XttsGpt {
@@ -45,8 +47,8 @@ class XttsGpt {
   // Runs the prefix plus the start-of-audio token; returns the raw logits for the first code [B, V].
   // When `hidden` is given it receives each block's input and the final ln_f output. `latent` receives the
   // final-normed hidden state of the last position [B, d]: the latent of the code these logits draw.
-  torch::Tensor prefill(const torch::Tensor& prefix, KvCache& cache, std::vector<torch::Tensor>* hidden = nullptr,
-                        torch::Tensor* latent = nullptr) const;
+  torch::Tensor prefill(const torch::Tensor& prefix, KvCache& cache,
+                        std::vector<torch::Tensor>* hidden = nullptr, torch::Tensor* latent = nullptr) const;
   // Feeds one code per sequence [B]; returns the raw logits for the next [B, V] (and its latent, as prefill).
   torch::Tensor decode(const torch::Tensor& codes, KvCache& cache, torch::Tensor* latent = nullptr) const;
   // The same for sequences that each have their own cache, of any length (requests that started at different
@@ -56,7 +58,8 @@ class XttsGpt {
 
   // Hugging Face's RepetitionPenaltyLogitsProcessor over `seen` ids [B, N]: scores of ids present are divided
   // by the penalty when positive, multiplied when negative.
-  static torch::Tensor repetition_penalty(const torch::Tensor& scores, const torch::Tensor& seen, double penalty);
+  static torch::Tensor repetition_penalty(const torch::Tensor& scores, const torch::Tensor& seen,
+                                          double penalty);
   static torch::Tensor temperature(const torch::Tensor& scores, double temperature);
   static torch::Tensor top_k(const torch::Tensor& scores, int64_t k);
   static torch::Tensor top_p(const torch::Tensor& scores, double p);
@@ -70,8 +73,9 @@ class XttsGpt {
   // Called with each spoken code (not the stop code) and its latent [1, d] as the decode loop draws it: the
   // same latent the teacher-forced pass gives that code, without a second pass (streaming uses it).
   using CodeHook = std::function<void(int64_t code, const torch::Tensor& latent)>;
-  torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                                const StepHook& on_step = {}, const CodeHook& on_code = {}) const;
+  torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
+                                int64_t max_codes, const StepHook& on_step = {},
+                                const CodeHook& on_code = {}) const;
 
   // Sampling as upstream's default inference: the four processors in Hugging Face's order, then one draw from
   // the softmax. With a seed the draws come from a CPU generator of the sequence's own, seeded with it (as
@@ -85,13 +89,13 @@ class XttsGpt {
     double repetition_penalty = 10.0;
     std::optional<uint64_t> seed;
   };
-  torch::Tensor generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, int64_t max_codes,
-                                 const Sampling& sampling, const StepHook& on_step = {},
+  torch::Tensor generate_sampled(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
+                                 int64_t max_codes, const Sampling& sampling, const StepHook& on_step = {},
                                  const CodeHook& on_code = {}) const;
 
-  // One draw as generate() makes it: the processors over `scores` [1, V] with the ids `seen` so far, then argmax
-  // (greedy: `sampling` null, the config's repetition penalty) or a multinomial draw, from `generator` (a CPU
-  // generator; see Sampling::seed) when given. [1] on the scores' device.
+  // One draw as generate() makes it: the processors over `scores` [1, V] with the ids `seen` so far, then
+  // argmax (greedy: `sampling` null, the config's repetition penalty) or a multinomial draw, from `generator`
+  // (a CPU generator; see Sampling::seed) when given. [1] on the scores' device.
   torch::Tensor draw(const torch::Tensor& scores, const torch::Tensor& seen, const Sampling* sampling,
                      at::Generator* generator = nullptr) const;
   // The CPU generator a seeded sampling draws from; none for greedy decoding or an unseeded sampling.
@@ -100,9 +104,10 @@ class XttsGpt {
   // The raw logits for the first code, as returned by the last prefill (for inspection and dumps).
   const torch::Tensor& last_prefill_logits() const { return last_prefill_logits_; }
 
-  // Upstream's teacher-forced pass (gpt.forward with return_latent): the final-normed hidden state at the start
-  // token and each code but the last, one latent per code. [B, n] codes -> [B, n, d].
-  torch::Tensor latents(const torch::Tensor& cond_latents, const torch::Tensor& text_ids, const torch::Tensor& codes) const;
+  // Upstream's teacher-forced pass (gpt.forward with return_latent): the final-normed hidden state at the
+  // start token and each code but the last, one latent per code. [B, n] codes -> [B, n, d].
+  torch::Tensor latents(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
+                        const torch::Tensor& codes) const;
 
   int64_t layers() const { return layers_; }
 
@@ -110,7 +115,8 @@ class XttsGpt {
   torch::Tensor block(const torch::Tensor& x, int64_t layer, KvCache& cache) const;
   torch::Tensor block_each(const torch::Tensor& x, int64_t layer, const std::vector<KvCache*>& caches) const;
   // The block's second half: x + attention output projection, then the MLP with its residual.
-  torch::Tensor block_tail(const torch::Tensor& x, const torch::Tensor& attended, const std::string& name) const;
+  torch::Tensor block_tail(const torch::Tensor& x, const torch::Tensor& attended,
+                           const std::string& name) const;
   torch::Tensor final_norm(const torch::Tensor& hidden) const;
   // The mel head over the last position's ln_f output; its final-normed input goes to `latent` when given.
   torch::Tensor logits(const torch::Tensor& last_hidden, torch::Tensor* latent) const;
@@ -127,8 +133,8 @@ class XttsGpt {
 
 // Several sequences decoded together, each with its own text, voice, cache, sampling and length: the batch
 // runs one decode step for all unfinished sequences at a time, a sequence leaves when it stops, and a new one
-// may join between steps (continuous batching). Codes equal generating each alone, up to float rounding of the
-// shared products.
+// may join between steps (continuous batching). Codes equal generating each alone, up to float rounding of
+// the shared products.
 class DecodeBatch {
  public:
   explicit DecodeBatch(const XttsGpt& gpt, const XttsConfig& config) : gpt_(gpt), config_(config) {}

@@ -12,7 +12,8 @@ namespace F = torch::nn::functional;
 namespace {
 
 constexpr double kLeakySlope = 0.1;
-// Upstream's HifiDecoder fixes these; the weights only carry the kernel sizes, which are checked against them.
+// Upstream's HifiDecoder fixes these; the weights only carry the kernel sizes, which are checked against
+// them.
 const std::vector<int64_t> kUpsampleRates{8, 8, 2, 2};
 const std::vector<int64_t> kResblockDilations{1, 3, 5};
 
@@ -38,28 +39,33 @@ HifiganDecoder::Conv HifiganDecoder::conv(const std::string& name, int64_t dilat
   return c;
 }
 
-HifiganDecoder::HifiganDecoder(const Weights& weights, const XttsConfig& config) : weights_(weights), config_(config) {
+HifiganDecoder::HifiganDecoder(const Weights& weights, const XttsConfig& config)
+    : weights_(weights), config_(config) {
   const std::string prefix = "hifigan_decoder.waveform_decoder";
   conv_pre_ = conv(prefix + ".conv_pre");
   conv_post_ = conv(prefix + ".conv_post");
   if (weights.contains(prefix + ".cond_layer.weight")) cond_layer_ = conv(prefix + ".cond_layer");
   const int64_t upsamples = weights.count(prefix + ".ups.", ".bias");
   if (upsamples != static_cast<int64_t>(kUpsampleRates.size())) {
-    throw ModelError(ErrorCode::kModelError, "XTTS HiFi-GAN: expected 4 upsampling layers, found " + std::to_string(upsamples));
+    throw ModelError(ErrorCode::kModelError,
+                     "XTTS HiFi-GAN: expected 4 upsampling layers, found " + std::to_string(upsamples));
   }
   const int64_t resblocks = weights.count(prefix + ".resblocks.", ".convs1.0.bias");
   kernels_per_upsample_ = resblocks / upsamples;
   if (kernels_per_upsample_ == 0 || resblocks % upsamples != 0) {
-    throw ModelError(ErrorCode::kModelError, "XTTS HiFi-GAN: resblock count does not fit the upsampling layers");
+    throw ModelError(ErrorCode::kModelError,
+                     "XTTS HiFi-GAN: resblock count does not fit the upsampling layers");
   }
   for (int64_t i = 0; i < upsamples; ++i) {
     ups_.push_back(conv(prefix + ".ups." + std::to_string(i)));
     const int64_t kernel = ups_.back().weight.size(2);
     if (kernel != 2 * kUpsampleRates[i]) {
-      throw ModelError(ErrorCode::kModelError, "XTTS HiFi-GAN: upsampling kernel " + std::to_string(kernel) + " is not upstream's");
+      throw ModelError(ErrorCode::kModelError,
+                       "XTTS HiFi-GAN: upsampling kernel " + std::to_string(kernel) + " is not upstream's");
     }
     up_strides_.push_back(kUpsampleRates[i]);
-    if (config.cond_d_vector_in_each_upsampling_layer && weights.contains(prefix + ".conds." + std::to_string(i) + ".weight")) {
+    if (config.cond_d_vector_in_each_upsampling_layer &&
+        weights.contains(prefix + ".conds." + std::to_string(i) + ".weight")) {
       conds_.push_back(conv(prefix + ".conds." + std::to_string(i)));
     }
   }
@@ -75,21 +81,33 @@ HifiganDecoder::HifiganDecoder(const Weights& weights, const XttsConfig& config)
 }
 
 torch::Tensor HifiganDecoder::decoder_input(const torch::Tensor& latents) const {
-  // Two linear stretches with the *given* scale factors (align_corners off), as upstream's F.interpolate calls.
+  // Two linear stretches with the *given* scale factors (align_corners off), as upstream's F.interpolate
+  // calls.
   auto z = latents.transpose(1, 2);
-  const double to_frames = static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
-  z = F::interpolate(z, F::InterpolateFuncOptions().scale_factor(std::vector<double>{to_frames}).mode(torch::kLinear).align_corners(false));
+  const double to_frames =
+      static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
+  z = F::interpolate(z, F::InterpolateFuncOptions()
+                            .scale_factor(std::vector<double>{to_frames})
+                            .mode(torch::kLinear)
+                            .align_corners(false));
   if (config_.output_sample_rate != config_.input_sample_rate) {
-    const double to_rate = static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate);
-    z = F::interpolate(z, F::InterpolateFuncOptions().scale_factor(std::vector<double>{to_rate}).mode(torch::kLinear).align_corners(false));
+    const double to_rate =
+        static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate);
+    z = F::interpolate(z, F::InterpolateFuncOptions()
+                              .scale_factor(std::vector<double>{to_rate})
+                              .mode(torch::kLinear)
+                              .align_corners(false));
   }
   return z;
 }
 
-torch::Tensor HifiganDecoder::generate(const torch::Tensor& input, const torch::Tensor& speaker_embedding) const {
+torch::Tensor HifiganDecoder::generate(const torch::Tensor& input,
+                                       const torch::Tensor& speaker_embedding) const {
   auto apply = [](const torch::Tensor& x, const Conv& c) {
     const int64_t kernel = c.weight.size(2);
-    return F::conv1d(x, c.weight, F::Conv1dFuncOptions().bias(c.bias).padding(c.dilation * (kernel - 1) / 2).dilation(c.dilation));
+    return F::conv1d(
+        x, c.weight,
+        F::Conv1dFuncOptions().bias(c.bias).padding(c.dilation * (kernel - 1) / 2).dilation(c.dilation));
   };
   auto o = apply(input, conv_pre_);
   if (cond_layer_.weight.defined()) o = o + apply(speaker_embedding, cond_layer_);
@@ -97,7 +115,10 @@ torch::Tensor HifiganDecoder::generate(const torch::Tensor& input, const torch::
     o = F::leaky_relu(o, F::LeakyReLUFuncOptions().negative_slope(kLeakySlope));
     const int64_t kernel = ups_[i].weight.size(2);
     o = F::conv_transpose1d(o, ups_[i].weight,
-                            F::ConvTranspose1dFuncOptions().bias(ups_[i].bias).stride(up_strides_[i]).padding((kernel - up_strides_[i]) / 2));
+                            F::ConvTranspose1dFuncOptions()
+                                .bias(ups_[i].bias)
+                                .stride(up_strides_[i])
+                                .padding((kernel - up_strides_[i]) / 2));
     if (i < conds_.size()) o = o + apply(speaker_embedding, conds_[i]);
     torch::Tensor sum;
     for (int64_t j = 0; j < kernels_per_upsample_; ++j) {
@@ -115,7 +136,8 @@ torch::Tensor HifiganDecoder::generate(const torch::Tensor& input, const torch::
   return torch::tanh(apply(o, conv_post_));
 }
 
-torch::Tensor HifiganDecoder::decode(const torch::Tensor& latents, const torch::Tensor& speaker_embedding) const {
+torch::Tensor HifiganDecoder::decode(const torch::Tensor& latents,
+                                     const torch::Tensor& speaker_embedding) const {
   return generate(decoder_input(latents), speaker_embedding);
 }
 
@@ -149,14 +171,18 @@ int64_t HifiganDecoder::receptive_frames() const {
 
 namespace {
 // PyTorch's output length for a stretch by `scale` (floor of input x scale, in double).
-int64_t stretched(int64_t length, double scale) { return static_cast<int64_t>(std::floor(static_cast<double>(length) * scale)); }
+int64_t stretched(int64_t length, double scale) {
+  return static_cast<int64_t>(std::floor(static_cast<double>(length) * scale));
+}
 }  // namespace
 
 int64_t HifiganDecoder::frames_for(int64_t latents) const {
-  const double to_frames = static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
+  const double to_frames =
+      static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
   int64_t frames = stretched(latents, to_frames);
   if (config_.output_sample_rate != config_.input_sample_rate) {
-    frames = stretched(frames, static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate));
+    frames = stretched(frames, static_cast<double>(config_.output_sample_rate) /
+                                   static_cast<double>(config_.input_sample_rate));
   }
   return frames;
 }
@@ -165,10 +191,12 @@ int64_t HifiganDecoder::final_frames_for(int64_t latents) const {
   // A stretched frame interpolates between source i0 and i0 + 1, clamped at the last source; the first
   // floor((m - 1) x scale) frames of a stretch over m sources never touch the last one, so they do not change
   // when more sources follow.
-  const double to_frames = static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
+  const double to_frames =
+      static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
   int64_t frames = std::max<int64_t>(0, stretched(latents - 1, to_frames));
   if (config_.output_sample_rate != config_.input_sample_rate) {
-    const double to_rate = static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate);
+    const double to_rate =
+        static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate);
     frames = std::max<int64_t>(0, stretched(frames - 1, to_rate));
   }
   return frames;
@@ -176,7 +204,9 @@ int64_t HifiganDecoder::final_frames_for(int64_t latents) const {
 
 StreamingVocoder::StreamingVocoder(const HifiganDecoder& decoder, torch::Tensor speaker_embedding,
                                    StreamSchedule schedule)
-    : decoder_(decoder), speaker_embedding_(std::move(speaker_embedding)), schedule_(schedule),
+    : decoder_(decoder),
+      speaker_embedding_(std::move(speaker_embedding)),
+      schedule_(schedule),
       due_at_(std::max<int64_t>(1, schedule.first_chunk_codes)) {}
 
 torch::Tensor StreamingVocoder::add(const torch::Tensor& latent) {
@@ -187,7 +217,9 @@ torch::Tensor StreamingVocoder::add(const torch::Tensor& latent) {
   return emit(false);
 }
 
-torch::Tensor StreamingVocoder::finish() { return emit(true); }
+torch::Tensor StreamingVocoder::finish() {
+  return emit(true);
+}
 
 torch::Tensor StreamingVocoder::latents() const {
   return latents_.empty() ? torch::Tensor() : torch::cat(latents_, 1);
@@ -218,9 +250,11 @@ torch::Tensor StreamingVocoder::emit(bool last) {
     const int64_t overlap = std::min(tail_.numel(), fresh.numel());
     auto ramp = torch::linspace(0.0, 1.0, overlap + 2, options).slice(0, 1, overlap + 1);
     fresh = fresh.clone();
-    fresh.slice(0, 0, overlap).copy_(tail_.slice(0, 0, overlap) * (1 - ramp) + fresh.slice(0, 0, overlap) * ramp);
+    fresh.slice(0, 0, overlap)
+        .copy_(tail_.slice(0, 0, overlap) * (1 - ramp) + fresh.slice(0, 0, overlap) * ramp);
   }
-  tail_ = fade > 0 ? audio.slice(0, (end - window_start) * hop, (end + fade - window_start) * hop) : torch::Tensor();
+  tail_ = fade > 0 ? audio.slice(0, (end - window_start) * hop, (end + fade - window_start) * hop)
+                   : torch::Tensor();
   emitted_frames_ = end;
   return fresh;
 }

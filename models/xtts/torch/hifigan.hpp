@@ -47,7 +47,8 @@ class HifiganDecoder {
   Conv conv_pre_, conv_post_, cond_layer_;
   std::vector<Conv> ups_, conds_;
   std::vector<int64_t> up_strides_;
-  std::vector<std::vector<std::pair<Conv, Conv>>> resblocks_;  // [upsample * kernels][dilation] -> (convs1, convs2)
+  std::vector<std::vector<std::pair<Conv, Conv>>>
+      resblocks_;  // [upsample * kernels][dilation] -> (convs1, convs2)
   int64_t kernels_per_upsample_ = 0;
 };
 
@@ -65,7 +66,8 @@ struct StreamSchedule {
 // to float rounding (the crossfade covers what rounding leaves).
 class StreamingVocoder {
  public:
-  StreamingVocoder(const HifiganDecoder& decoder, torch::Tensor speaker_embedding, StreamSchedule schedule = {});
+  StreamingVocoder(const HifiganDecoder& decoder, torch::Tensor speaker_embedding,
+                   StreamSchedule schedule = {});
   // One code's latent [1, d]; returns the samples that became final when a chunk is due ([n] on the model's
   // device), else an empty tensor.
   torch::Tensor add(const torch::Tensor& latent);

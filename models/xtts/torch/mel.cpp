@@ -38,7 +38,8 @@ torch::Tensor mel_to_hz(const torch::Tensor& mels, MelScale scale) {
 torch::Tensor mel_filterbank(const MelSettings& settings) {
   const int64_t n_freqs = settings.n_fft / 2 + 1;
   // torchaudio works in float32 here: its numbers, not float64's, are the reference.
-  auto all_freqs = torch::linspace(0, static_cast<double>(settings.sample_rate / 2), n_freqs, torch::kFloat32);
+  auto all_freqs =
+      torch::linspace(0, static_cast<double>(settings.sample_rate / 2), n_freqs, torch::kFloat32);
   const double m_min = hz_to_mel(settings.f_min, settings.scale);
   const double m_max = hz_to_mel(settings.f_max, settings.scale);
   auto m_pts = torch::linspace(m_min, m_max, settings.n_mels + 2, torch::kFloat32);

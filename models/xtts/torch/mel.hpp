@@ -29,7 +29,8 @@ torch::Tensor mel_filterbank(const MelSettings& settings);
 torch::Tensor mel_spectrogram(const torch::Tensor& wav, const MelSettings& settings);
 
 // Upstream's wav_to_mel_cloning for GPT conditioning: log(clamp(mel, 1e-5)) / mel_stats, with XTTS-v2's
-// settings (n_fft 2048, hop 256, win 1024, 80 mels over 0-8 kHz, Slaney norm). wav: [1, samples] at 22.05 kHz.
+// settings (n_fft 2048, hop 256, win 1024, 80 mels over 0-8 kHz, Slaney norm). wav: [1, samples] at 22.05
+// kHz.
 torch::Tensor conditioning_mel(const torch::Tensor& wav, const torch::Tensor& mel_stats);
 
 }  // namespace gpufleet::xtts

@@ -31,8 +31,9 @@ const torch::Tensor& Weights::get(const std::string& name) const {
 
 void Weights::convert_matrices(const std::vector<std::string>& prefixes, torch::ScalarType dtype) {
   for (auto& [name, tensor] : tensors_) {
-    const bool chosen = std::any_of(prefixes.begin(), prefixes.end(),
-                                    [&name = name](const std::string& prefix) { return name.rfind(prefix, 0) == 0; });
+    const bool chosen =
+        std::any_of(prefixes.begin(), prefixes.end(),
+                    [&name = name](const std::string& prefix) { return name.rfind(prefix, 0) == 0; });
     if (chosen && tensor.dim() == 2 && tensor.is_floating_point()) tensor = tensor.to(dtype);
   }
 }
@@ -59,7 +60,8 @@ std::string Weights::digest(const std::vector<std::string>& prefixes) const {
     std::string description = name + "|" + std::string(c10::toString(values.scalar_type())) + "|";
     for (auto size : values.sizes()) description += std::to_string(size) + ",";
     sha.update(description);
-    sha.update(std::string_view(static_cast<const char*>(values.data_ptr()), values.numel() * values.element_size()));
+    sha.update(std::string_view(static_cast<const char*>(values.data_ptr()),
+                                values.numel() * values.element_size()));
   }
   return sha.hex_digest();
 }
