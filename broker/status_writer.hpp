@@ -1,8 +1,9 @@
 #pragma once
 // Everything the broker records in Redis: job transitions (with their published events), the worker
 // registry, the model catalog and queue depths. Commands are pipelined and sent once per loop turn, so
-// the Redis round trip is paid per batch, not per job. Redis being down never stops dispatching: writes
-// wait in a bounded backlog and go out when it is back.
+// the Redis round trip is paid per batch, not per job. While Redis is down the broker dispatches nothing new
+// (a dispatch is recorded before its job is sent); the other writes wait in a bounded backlog and go out
+// when it is back.
 
 #include <chrono>
 #include <cstdint>

@@ -48,19 +48,12 @@ enum class ErrorCode {
 std::string_view to_string(ErrorCode code);
 std::optional<ErrorCode> parse_error_code(std::string_view text);
 
-// An error with a code, as it is reported to clients.
-struct Error {
-  ErrorCode code = ErrorCode::kInternal;
-  std::string message;
-};
-
 // Base of the fleet's exceptions: used for real failures only (a bad config, a lost connection, a model
 // that throws), never for control flow on the hot path.
 class FleetError : public std::runtime_error {
  public:
   FleetError(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
   ErrorCode code() const noexcept { return code_; }
-  Error error() const { return Error{code_, what()}; }
 
  private:
   ErrorCode code_;

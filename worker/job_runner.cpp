@@ -334,6 +334,23 @@ void JobRunner::resolve_video_inputs(nlohmann::json& input) const {
   });
 }
 
+std::vector<std::filesystem::path> JobRunner::files_of_attempt(std::string_view result_json,
+                                                               const std::string& job_id,
+                                                               uint32_t attempt) const {
+  std::vector<std::filesystem::path> files;
+  const auto json = nlohmann::json::parse(result_json, nullptr, false);
+  if (!json.is_object()) return files;
+  const std::string stem = job_id + "-" + std::to_string(attempt) + ".";
+  for (const char* field : {"audio_path", "video_path"}) {
+    const auto value = json.find(field);
+    if (value == json.end() || !value->is_string()) continue;
+    auto path = resolve_inside(storage_root_, value->get<std::string>());
+    // Only this attempt's own output: never an input, nor another attempt's file.
+    if (path && path->filename().string().rfind(stem, 0) == 0) files.push_back(*path);
+  }
+  return files;
+}
+
 std::string JobRunner::store(const protocol::Job& job, const models::ModelOutput& output,
                              double generation_ms, size_t batch_size) const {
   nlohmann::json json{{"generation_time_ms", generation_ms}, {"batch_size", batch_size}};

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/protocol.hpp"
@@ -53,6 +54,10 @@ class JobRunner {
   // Where an attempt's audio lands: <root>/tts/<job id>-<attempt>.wav. One file per attempt, so that a
   // worker that lost its lease but runs on can never overwrite the file of the attempt that counted.
   std::filesystem::path audio_path(const std::string& job_id, uint32_t attempt) const;
+  // The files an attempt's result names that this runner wrote for it (its audio_path or video_path, inside
+  // the storage root and named after the attempt): what to delete when the broker refuses the result.
+  std::vector<std::filesystem::path> files_of_attempt(std::string_view result_json, const std::string& job_id,
+                                                      uint32_t attempt) const;
 
  private:
   // Replaces a job's speaker_wav by the absolute path of the file it names under input_root_, keeping the

@@ -353,13 +353,10 @@ void Worker::on_ack(const protocol::ResultAck& ack) {
     // not stay where a client could mistake it for the job's result.
     try {
       const auto result = protocol::decode_body<protocol::JobResult>(held->second.result_body);
-      auto json = nlohmann::json::parse(result.result_json, nullptr, false);
-      if (json.is_object() && json.contains("audio_path") && json["audio_path"].is_string()) {
-        if (auto path = resolve_inside(runner_->storage_root(), json["audio_path"].get<std::string>())) {
-          std::error_code ignored;
-          std::filesystem::remove(*path, ignored);
-          spdlog::info("removed {} of refused job {} attempt {}", path->string(), ack.job_id, ack.attempt);
-        }
+      for (const auto& path : runner_->files_of_attempt(result.result_json, ack.job_id, ack.attempt)) {
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
+        spdlog::info("removed {} of refused job {} attempt {}", path.string(), ack.job_id, ack.attempt);
       }
     } catch (const std::exception& error) {
       spdlog::warn("cannot clean up refused job {}: {}", ack.job_id, error.what());

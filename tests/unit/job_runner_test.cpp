@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <thread>
@@ -218,6 +219,27 @@ std::string job_id(char fill) {
 // Guards continuous batching in the runner: a job that joins a running batch is checked like any other, each
 // result is handed over when its job ends (a short job before a long one that started earlier), a job the
 // model forgets fails instead of hanging, and a job finished twice is reported once.
+// Guards the clean-up of a refused result (#16: only audio was deleted, so a refused video attempt left its
+// MP4 behind): an attempt's audio and video files are named, nothing else its result mentions is.
+TEST_F(JobRunnerTest, ARefusedAttemptsFilesAreItsOwnOutputsOfEitherKind) {
+  const fs::path audio = root_ / "tts" / (std::string(kId) + "-2.wav");
+  const fs::path video = root_ / "video" / (std::string(kId) + "-2.mp4");
+  const fs::path earlier = root_ / "tts" / (std::string(kId) + "-1.wav");
+  for (const auto& file : {audio, video, earlier}) write_file_atomically(file, "bytes");
+  const nlohmann::json result{{"video_path", video.string()}, {"audio_path", audio.string()}, {"frames", 25}};
+  auto files = runner_->files_of_attempt(result.dump(), kId, 2);
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<fs::path>{audio, video}));
+  // Another attempt's file, an input (a video job's speech from the TTS stage), a path outside the storage.
+  const nlohmann::json others{{"audio_path", earlier.string()}, {"video_path", "/etc/passwd"}};
+  EXPECT_TRUE(runner_->files_of_attempt(others.dump(), kId, 2).empty());
+  const nlohmann::json escape{
+      {"video_path", (root_ / "video" / ".." / ".." / (std::string(kId) + "-2.mp4")).string()}};
+  EXPECT_TRUE(runner_->files_of_attempt(escape.dump(), kId, 2).empty());
+  EXPECT_TRUE(runner_->files_of_attempt("not json", kId, 2).empty());
+  EXPECT_TRUE(runner_->files_of_attempt(R"({"audio_path":null})", kId, 2).empty());
+}
+
 TEST(JobRunnerContinuous, JoinersAreCheckedAndEachResultLeavesWhenItsJobEnds) {
   testing::TempDir dir;
   std::map<std::string, std::unique_ptr<models::Model>> loaded;
