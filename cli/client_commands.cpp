@@ -54,6 +54,13 @@ std::optional<GatewayAddress> parse_gateway_url(const std::string& url) {
   return address;
 }
 
+std::string upload_content_type(const std::string& path) {
+  const std::string extension = std::filesystem::path(path).extension().string();
+  if (extension == ".png") return "image/png";
+  if (extension == ".jpg" || extension == ".jpeg") return "image/jpeg";
+  return "audio/wav";
+}
+
 bool is_final_state(const std::string& state) {
   return state == "succeeded" || state == "failed" || state == "cancelled" || state == "expired";
 }
@@ -224,11 +231,8 @@ std::optional<std::string> upload_if_local(const Client& client, const std::stri
   if (!std::filesystem::is_regular_file(value, ec)) return value;
   std::ifstream in(value, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string extension = std::filesystem::path(value).extension().string();
-  const std::string type = extension == ".png"                             ? "image/png"
-                           : (extension == ".jpg" || extension == ".jpeg") ? "image/jpeg"
-                                                                           : "audio/wav";
-  auto answer = client.request("POST", "/v1/files", bytes, type, std::chrono::milliseconds(120000));
+  auto answer = client.request("POST", "/v1/files", bytes, upload_content_type(value),
+                               std::chrono::milliseconds(120000));
   if (answer.status != 200 && answer.status != 201) {
     client.fail(answer);
     return std::nullopt;

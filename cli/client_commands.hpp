@@ -29,6 +29,9 @@ std::string models_table(const nlohmann::json& answer);   // GET /v1/models
 
 bool is_final_state(const std::string& state);
 
+// The Content-Type POST /v1/files is given for a local file: by its extension (.png, .jpg/.jpeg), else WAV.
+std::string upload_content_type(const std::string& path);
+
 // Runs `gpufleet <args...>` for a client command; returns the exit status (0 success, 1 the job or request
 // failed, 2 usage). nullopt when args[0] is not a client command.
 std::optional<int> run_client_command(const std::vector<std::string>& args);

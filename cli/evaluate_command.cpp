@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +15,7 @@
 
 #include "cli/client_commands.hpp"
 #include "cli/evaluation.hpp"
+#include "cli/http_client.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
 
@@ -100,28 +100,18 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// The fleet as the run sees it: every call carries the API key and the CA file.
+// The fleet as the run sees it: every call goes to one gateway with the command's API key and CA file.
 class FleetCalls {
  public:
   FleetCalls(HttpEndpoint gateway, std::string ca_file)
-      : gateway_(std::move(gateway)), ca_file_(std::move(ca_file)) {
-    if (const char* key = std::getenv("GPUFLEET_API_KEY"); key != nullptr && *key != '\0') {
-      authorization_ = std::string("Bearer ") + key;
-    }
-  }
+      : gateway_(std::move(gateway)), ca_file_(std::move(ca_file)) {}
 
   HttpResult call(const std::string& method, const std::string& target, std::string body = "",
                   const std::string& content_type = "application/json",
                   std::chrono::milliseconds timeout = std::chrono::seconds(60),
                   std::function<void(std::string_view)> on_body_data = {}) const {
-    std::vector<std::pair<std::string, std::string>> headers;
-    if (!authorization_.empty()) headers.emplace_back("Authorization", authorization_);
-    if (method == "POST") headers.emplace_back("Content-Type", content_type);
-    HttpCallOptions options;
-    options.timeout = timeout;
-    options.ca_file = ca_file_;
-    options.on_body_data = std::move(on_body_data);
-    return http_call(gateway_, method, target, headers, std::move(body), options);
+    return http_request(gateway_, method, target, body, content_type, timeout, {}, ca_file_,
+                        std::move(on_body_data));
   }
 
   std::string url() const {
@@ -131,7 +121,6 @@ class FleetCalls {
  private:
   HttpEndpoint gateway_;
   std::string ca_file_;
-  std::string authorization_;
 };
 
 // The gateway's error code in an answer, or why there was none.
@@ -149,11 +138,8 @@ std::string upload(const FleetCalls& fleet, const std::string& path, const char*
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("evaluate: cannot read " + path);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string extension = std::filesystem::path(path).extension().string();
-  const std::string type = extension == ".png"                             ? "image/png"
-                           : (extension == ".jpg" || extension == ".jpeg") ? "image/jpeg"
-                                                                           : "audio/wav";
-  auto answer = fleet.call("POST", "/v1/files", std::move(bytes), type, std::chrono::seconds(120));
+  auto answer =
+      fleet.call("POST", "/v1/files", std::move(bytes), upload_content_type(path), std::chrono::seconds(120));
   if (answer.status != 200 && answer.status != 201) {
     throw std::runtime_error("uploading " + path + " failed: " + error_code_of(answer) + " " +
                              answer.body.substr(0, 200));

@@ -7,7 +7,8 @@ namespace gpufleet::cli {
 HttpResult http_request(const HttpEndpoint& endpoint, const std::string& method, const std::string& target,
                         const std::string& body, const std::string& content_type,
                         std::chrono::milliseconds timeout,
-                        const std::map<std::string, std::string>& extra_headers, const std::string& ca_file) {
+                        const std::map<std::string, std::string>& extra_headers, const std::string& ca_file,
+                        std::function<void(std::string_view)> on_body_data) {
   std::map<std::string, std::string> headers;
   // The gateway's API key, for fleets that require one (see gateway/api_keys.hpp).
   if (const char* key = std::getenv("GPUFLEET_API_KEY"); key != nullptr && *key != '\0') {
@@ -18,6 +19,7 @@ HttpResult http_request(const HttpEndpoint& endpoint, const std::string& method,
   HttpCallOptions options;
   options.timeout = timeout;
   options.ca_file = ca_file;
+  options.on_body_data = std::move(on_body_data);
   return http_call(endpoint, method, target, {headers.begin(), headers.end()}, body, options);
 }
 

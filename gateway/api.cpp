@@ -333,8 +333,7 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
       return api_error(ErrorCode::kInvalidInput,
                        "mode must be talking_head (or liveportrait) or lip_sync (or lipsync, wav2lip)");
     }
-    if (!model.modes.empty() &&
-        std::find(model.modes.begin(), model.modes.end(), *canonical) == model.modes.end()) {
+    if (!model.offers(*canonical)) {
       return api_error(ErrorCode::kInvalidInput, "model " + model.name + " has no mode " + *canonical);
     }
     normalised["mode"] = *canonical;

@@ -2,10 +2,12 @@
 // The models the fleet serves, as the broker records them in Redis (<prefix>:models). The gateway keeps a
 // copy, refreshed every second, to refuse unknown models and unsupported languages before queueing.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,11 @@ struct CatalogModel {
   uint32_t max_batch = 1;               // jobs a worker runs together
   std::vector<std::string> parameters;  // input fields of the model's own (protocol::ModelInfo::parameters)
   std::vector<std::string> modes;       // a video model's (protocol::ModelInfo::modes)
+
+  // Whether jobs may ask this video model for `mode`: one it lists, or any when it lists none.
+  bool offers(std::string_view mode) const {
+    return kind == "video" && (modes.empty() || std::find(modes.begin(), modes.end(), mode) != modes.end());
+  }
 };
 
 class Catalog {

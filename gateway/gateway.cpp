@@ -626,18 +626,11 @@ void Gateway::health(Respond responder) {
           broker_state = alive_ms == 0                                     ? "unknown"
                          : unix_ms() - alive_ms <= 3 * heartbeat_ms + 1000 ? "up"
                                                                            : "down";
-          for (const auto& entry : catalog_.models()) {
-            const CatalogModel& model = entry.second;
+          for (const auto& [name, model] : catalog_.models()) {
             if (model.workers == 0) continue;
-            // A video model that lists no modes takes any (as submissions to it are checked).
-            auto offers = [&model](const char* mode) {
-              return model.kind == "video" &&
-                     (model.modes.empty() ||
-                      std::find(model.modes.begin(), model.modes.end(), mode) != model.modes.end());
-            };
             tts = tts || model.kind == "tts";
-            video = video || offers("talking_head");
-            lipsync = lipsync || offers("lip_sync");
+            video = video || model.offers("talking_head");
+            lipsync = lipsync || model.offers("lip_sync");
           }
         }
         const bool healthy = result.ok && tts && broker_state == "up";
