@@ -43,6 +43,9 @@ enum class ErrorCode {
   kGone,                 // the job's result file was swept after its retention ran out
   kPoison,               // the job's attempts ended with its worker lost too often: not offered again
   kTooManyWaits,         // the API key holds its limit of open long-polls, streams and synchronous waits
+  kNoFace,               // a video model found no face to move in the portrait or in any frame of the video
+  kUnreadableMedia,      // a video (or its container) cannot be read, or holds no video stream
+  kMediaTooLong,         // a video or its speech lasts longer than the limit
 };
 
 std::string_view to_string(ErrorCode code);

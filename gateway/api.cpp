@@ -42,6 +42,9 @@ int http_status_for(ErrorCode code) {
     case ErrorCode::kCannotClone:
     case ErrorCode::kInvalidInput:
     case ErrorCode::kIdempotencyConflict:
+    case ErrorCode::kNoFace:
+    case ErrorCode::kUnreadableMedia:
+    case ErrorCode::kMediaTooLong:
       return 422;
     case ErrorCode::kUnauthorized:
       return 401;
@@ -162,7 +165,7 @@ std::optional<std::filesystem::path> within_folder(std::optional<std::filesystem
 
 // The input fields the fleet itself defines for every model of a kind; a model adds its own (its parameters).
 constexpr std::string_view kTtsFields[] = {"text", "language", "speaker_wav", "stream", "timings"};
-constexpr std::string_view kVideoFields[] = {"reference_image", "audio_path", "mode", "size"};
+constexpr std::string_view kVideoFields[] = {"reference_image", "video", "audio_path", "mode", "size"};
 constexpr size_t kMaxParameterBytes = 1024;
 
 // Every field is the fleet's or one the model declares, and the model's own are scalars of bounded size: a
@@ -286,6 +289,9 @@ std::variant<std::string, ApiError> input_file(const nlohmann::json& input, cons
   return relative->string();
 }
 
+// The mode a video model announces when it lip-syncs an existing video (input.video), not only a portrait.
+constexpr std::string_view kLipSyncVideoMode = "lip_sync_video";
+
 // The fleet's name for a video mode, given its own or one of the original service's.
 std::optional<std::string> canonical_video_mode(std::string_view mode) {
   if (mode == "talking_head" || mode == "liveportrait") return "talking_head";
@@ -301,9 +307,27 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
   if (!input.is_object()) return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
   if (auto error = check_fields(input, model, kVideoFields)) return *error;
   nlohmann::json normalised = input;
-  auto image = input_file(input, "reference_image", limits, "uploads/<sha256>.png");
-  if (auto* error = std::get_if<ApiError>(&image)) return *error;
-  normalised["reference_image"] = std::get<std::string>(image);
+  // The picture: a portrait to animate, or a video whose speech is replaced and whose mouth is moved to it.
+  const auto video = input.find("video");
+  const bool of_video = video != input.end() && !video->is_null();
+  if (of_video) {
+    if (input.contains("reference_image")) {
+      return api_error(ErrorCode::kInvalidInput,
+                       "send reference_image (a portrait to animate) or video (to lip-sync), not both");
+    }
+    if (!model.offers(kLipSyncVideoMode)) {
+      return api_error(ErrorCode::kInvalidInput,
+                       "model " + model.name + " animates portraits only; lip-sync a video with a model " +
+                           "that offers mode " + std::string(kLipSyncVideoMode) + " (GET /v1/models)");
+    }
+    auto file = input_file(input, "video", limits, "uploads/<sha256>.mp4");
+    if (auto* error = std::get_if<ApiError>(&file)) return *error;
+    normalised["video"] = std::get<std::string>(file);
+  } else {
+    auto image = input_file(input, "reference_image", limits, "uploads/<sha256>.png");
+    if (auto* error = std::get_if<ApiError>(&image)) return *error;
+    normalised["reference_image"] = std::get<std::string>(image);
+  }
   if (auto phonemes = input.find("phonemes"); phonemes != input.end()) {
     return api_error(ErrorCode::kInvalidInput,
                      "phonemes come from the speech stage of a text-to-video job; send text");
@@ -336,7 +360,17 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
     if (!model.offers(*canonical)) {
       return api_error(ErrorCode::kInvalidInput, "model " + model.name + " has no mode " + *canonical);
     }
+    if (of_video && *canonical != "lip_sync") {
+      return api_error(ErrorCode::kInvalidInput, "a video is lip-synced: mode must be lip_sync or absent");
+    }
     normalised["mode"] = *canonical;
+  }
+  if (of_video) {
+    normalised["mode"] = "lip_sync";
+    if (input.contains("size")) {
+      return api_error(ErrorCode::kInvalidInput,
+                       "size does not apply to a video: the result keeps the video's own frames");
+    }
   }
   if (auto size = input.find("size"); size != input.end() && !size->is_null()) {
     const bool ok =
@@ -413,8 +447,33 @@ void choose_video_model_by_mode(SubmitRequest& request, const Catalog& catalog) 
   if (backend != nullptr && backend->kind == "video" && backend->workers > 0) request.model = name;
 }
 
+// A lipsync job with no model named: the default video model when it lip-syncs videos, else the first served
+// one that does (a fleet whose default renders portraits only may still serve wav2lip).
+void choose_lipsync_model(SubmitRequest& request, const Catalog& catalog) {
+  const CatalogModel* chosen = catalog.find(request.model);
+  if (chosen != nullptr && chosen->offers(kLipSyncVideoMode) && chosen->workers > 0) return;
+  for (const auto& [name, model] : catalog.models()) {
+    if (model.offers(kLipSyncVideoMode) && model.workers > 0) {
+      request.model = name;
+      return;
+    }
+  }
+}
+
 SubmitParse finish_submission(SubmitRequest request, const Catalog& catalog, const Limits& limits,
                               bool model_given) {
+  if (request.kind == "lipsync") {
+    // A video job by another name: the picture is a video, and lip sync is the only mode.
+    request.kind = "video";
+    if (!request.input.is_object())
+      return api_error(ErrorCode::kInvalidRequest, "input must be a JSON object");
+    const auto video = request.input.find("video");
+    if (video == request.input.end() || video->is_null()) {
+      return api_error(ErrorCode::kMissingField,
+                       "video is required: the uploaded video to lip-sync (\"uploads/<sha256>.mp4\")");
+    }
+    if (!model_given) choose_lipsync_model(request, catalog);
+  }
   if (request.kind == "video" && !model_given) choose_video_model_by_mode(request, catalog);
   const CatalogModel* model = catalog.find(request.model);
   if (model == nullptr) return api_error(ErrorCode::kUnknownModel, "no model named '" + request.model + "'");
@@ -445,8 +504,9 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
   bool model_given = false;
   request.kind = "tts";
   if (auto kind = json.find("kind"); kind != json.end()) {
-    if (!kind->is_string() || !parse_job_kind(kind->get<std::string>())) {
-      return api_error(ErrorCode::kInvalidRequest, "kind must be one of tts, video");
+    const bool lipsync = kind->is_string() && kind->get_ref<const std::string&>() == "lipsync";
+    if (!kind->is_string() || (!parse_job_kind(kind->get<std::string>()) && !lipsync)) {
+      return api_error(ErrorCode::kInvalidRequest, "kind must be one of tts, video, lipsync");
     }
     request.kind = kind->get<std::string>();
   }
@@ -522,6 +582,11 @@ SubmitParse parse_original(std::string_view content_type, std::string_view body,
 SubmitParse parse_video_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                  const Limits& limits) {
   return parse_original(content_type, body, catalog, limits, "video", limits.default_video_model);
+}
+
+SubmitParse parse_lipsync_generate(std::string_view content_type, std::string_view body,
+                                   const Catalog& catalog, const Limits& limits) {
+  return parse_original(content_type, body, catalog, limits, "lipsync", limits.default_video_model);
 }
 
 SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
@@ -716,7 +781,7 @@ std::variant<double, ApiError> parse_wait(std::string_view query, double max_s) 
 }
 
 std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body,
-                                            uint64_t max_image_pixels) {
+                                            uint64_t max_image_pixels, double max_video_s) {
   std::string media(content_type.substr(0, content_type.find(';')));
   while (!media.empty() && media.back() == ' ') media.pop_back();
   std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -738,10 +803,38 @@ std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::
     upload.image = *image;
     return upload;
   }
+  if (media == "video/mp4" || media == "video/quicktime" || media == "video/webm") {
+    // Checked by its container's structure only (common/video_probe.hpp); the worker's decoder checks the
+    // frames themselves. MP4 and MOV share one structure, so either name is taken for either.
+    auto video = probe_video(body);
+    const bool webm_named = media == "video/webm";
+    if (!video || (video->container == VideoContainer::kWebm) != webm_named) {
+      return api_error(ErrorCode::kUnreadableMedia,
+                       "the body is not a well-formed " + media + " file (its container cannot be read)");
+    }
+    if (!video->has_video) {
+      return api_error(ErrorCode::kUnreadableMedia, "the file has no video track");
+    }
+    if (static_cast<uint64_t>(video->width) * video->height > max_image_pixels) {
+      return api_error(ErrorCode::kInvalidInput, "the video is " + std::to_string(video->width) + "x" +
+                                                     std::to_string(video->height) + "; the limit is " +
+                                                     std::to_string(max_image_pixels) + " pixels a frame");
+    }
+    if (video->duration_s && *video->duration_s > max_video_s) {
+      return api_error(ErrorCode::kMediaTooLong,
+                       "the video lasts " +
+                           std::to_string(static_cast<int64_t>(std::ceil(*video->duration_s))) +
+                           " s; the limit is " + std::to_string(static_cast<int64_t>(max_video_s)) + " s");
+    }
+    upload.relative =
+        std::filesystem::path("uploads") / (upload.id + "." + video_extension(video->container));
+    upload.video = *video;
+    return upload;
+  }
   if (media != "audio/wav" && media != "audio/x-wav" && media != "audio/wave" && media != "audio/vnd.wave") {
     return api_error(ErrorCode::kUnsupportedMediaType,
-                     "upload a WAV file (Content-Type audio/wav) or a PNG or JPEG portrait (image/png, "
-                     "image/jpeg); got '" +
+                     "upload a WAV file (Content-Type audio/wav), a PNG or JPEG portrait (image/png, "
+                     "image/jpeg) or a video to lip-sync (video/mp4, video/quicktime, video/webm); got '" +
                          std::string(content_type) + "'");
   }
   auto wav = parse_wav(body);
@@ -762,6 +855,13 @@ nlohmann::json upload_json(const Upload& upload) {
     json["content_type"] = image_content_type(upload.image->format);
     json["width"] = upload.image->width;
     json["height"] = upload.image->height;
+  } else if (upload.video) {
+    json["video"] = upload.relative.string();
+    json["content_type"] = video_content_type(upload.video->container);
+    json["width"] = upload.video->width;
+    json["height"] = upload.video->height;
+    json["has_audio"] = upload.video->has_audio;
+    if (upload.video->duration_s) json["duration_s"] = *upload.video->duration_s;
   } else if (upload.wav) {
     // The same file serves as a speaker reference and as a video's speech.
     json["speaker_wav"] = upload.relative.string();

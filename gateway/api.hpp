@@ -17,6 +17,7 @@
 #include "common/image_probe.hpp"
 #include "common/pipeline.hpp"
 #include "common/redis_client.hpp"
+#include "common/video_probe.hpp"
 #include "common/wav.hpp"
 #include "gateway/catalog.hpp"
 
@@ -56,7 +57,8 @@ struct Limits {
   size_t max_text_chars = 5000;
   std::string default_tts_model = "espeak";
   std::string default_video_model = "portrait";
-  uint64_t max_image_pixels = 16777216;  // uploaded portraits (MAX_IMAGE_PIXELS)
+  uint64_t max_image_pixels = 16777216;  // uploaded portraits and a video's frames (MAX_IMAGE_PIXELS)
+  double max_video_s = 600;              // uploaded videos, as their container states (MAX_VIDEO_S)
   // Where speaker references live (INPUT_ROOT): uploads land in its uploads/ folder, and a job's
   // speaker_wav must name a file under it.
   std::filesystem::path input_root;
@@ -79,17 +81,18 @@ struct Limits {
 // stopping short leaves room for the jobs already admitted to finish (their results, events, acks).
 bool job_store_full(const RedisMemory& memory, int high_water_percent);
 
-// POST /v1/files: a WAV (speaker reference or speech for a video) or a PNG/JPEG portrait, stored by content.
-// The checks; the gateway writes the file.
+// POST /v1/files: a WAV (speaker reference or speech for a video), a PNG/JPEG portrait, or a video to
+// lip-sync (MP4, MOV, WebM), stored by content. The checks; the gateway writes the file.
 struct Upload {
   std::string id;                  // SHA-256 of the bytes, hex
-  std::filesystem::path relative;  // under input_root: uploads/<id>.wav|.png|.jpg
+  std::filesystem::path relative;  // under input_root: uploads/<id>.wav|.png|.jpg|.mp4|.mov|.webm
   size_t bytes = 0;
   std::optional<WavInfo> wav;
   std::optional<ImageHeader> image;
+  std::optional<VideoHeader> video;
 };
 std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::string_view body,
-                                            uint64_t max_image_pixels = 16777216);
+                                            uint64_t max_image_pixels = 16777216, double max_video_s = 600);
 nlohmann::json upload_json(const Upload& upload);
 
 struct SubmitRequest {
@@ -118,6 +121,12 @@ SubmitParse parse_video_generate(std::string_view content_type, std::string_view
                                  const Limits& limits);
 SubmitParse parse_tts_generate(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                const Limits& limits);
+// POST /lipsync/generate, the original documentation's example of a new task:
+// {"video":..,"audio_path":..} or {"video":..,"text":..} (optionally "model"): the uploaded video with its
+// audio replaced by the speech and the mouth moved to it; the same as /v1/jobs kind "lipsync". The model is
+// the default video model when it lip-syncs videos, else one that does.
+SubmitParse parse_lipsync_generate(std::string_view content_type, std::string_view body,
+                                   const Catalog& catalog, const Limits& limits);
 
 // The Idempotency-Key header (nullopt: not sent): "" when absent, an error when malformed or sent empty (a
 // client that means to send a key and sends none would otherwise make a new job on every retry).

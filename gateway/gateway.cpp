@@ -40,6 +40,7 @@ GatewayConfig GatewayConfig::from_env() {
   config.api.default_tts_model = env_string("DEFAULT_TTS_MODEL", "espeak");
   config.api.default_video_model = env_string("DEFAULT_VIDEO_MODEL", "portrait");
   config.api.max_image_pixels = static_cast<uint64_t>(env_int("MAX_IMAGE_PIXELS", 16777216, 4096, 1LL << 32));
+  config.api.max_video_s = static_cast<double>(env_int("MAX_VIDEO_S", 600, 1, 86400));
   config.sync_timeout =
       std::chrono::milliseconds(env_int("SYNC_TIMEOUT_MS", 600000, 100, 24LL * 3600 * 1000));
   config.max_wait_s = static_cast<double>(env_int("MAX_WAIT_S", 60, 0, 3600));
@@ -112,9 +113,9 @@ class CorsResponder final : public Responder {
 // The route a path belongs to, as a metric label: ids folded, unknown paths one label, so that clients
 // cannot grow the number of series.
 std::string route_label(const std::string& path) {
-  static const std::set<std::string> kFixed{"/health",    "/metrics",   "/tts/generate", "/video/generate",
-                                            "/v1/jobs",   "/v1/files",  "/v1/models",    "/v1/workers",
-                                            "/v1/events", "/dashboard", "/openapi.json"};
+  static const std::set<std::string> kFixed{
+      "/health",   "/metrics",   "/tts/generate", "/video/generate", "/lipsync/generate", "/v1/jobs",
+      "/v1/files", "/v1/models", "/v1/workers",   "/v1/events",      "/dashboard",        "/openapi.json"};
   if (kFixed.count(path) != 0) return path;
   if (path.rfind("/v1/jobs/", 0) == 0) {
     if (path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0) return "/v1/jobs/{id}/result";
@@ -496,6 +497,11 @@ void Gateway::handle(Request request, Respond responder) {
     return generate(parse_video_generate(content_type(request), request.body(), catalog_, *limits),
                     "video_path", request, caller, std::move(responder));
   }
+  if (path == "/lipsync/generate") {
+    if (method != http::verb::post) return wrong_method("POST");
+    return generate(parse_lipsync_generate(content_type(request), request.body(), catalog_, *limits),
+                    "video_path", request, caller, std::move(responder));
+  }
   if (path == "/v1/jobs") {
     if (method == http::verb::get) return recent_jobs(query, caller, std::move(responder));
     if (method != http::verb::post) return wrong_method("POST, GET");
@@ -870,7 +876,8 @@ void Gateway::submit_job(const Request& request, const Caller& caller, const Lim
 }
 
 void Gateway::upload_file(Request request, const Caller& caller, Respond responder) {
-  auto parsed = parse_upload(content_type(request), request.body(), config_.api.max_image_pixels);
+  auto parsed = parse_upload(content_type(request), request.body(), config_.api.max_image_pixels,
+                             config_.api.max_video_s);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
   auto upload = std::make_shared<Upload>(std::get<Upload>(std::move(parsed)));
   // Each key's uploads in a folder of its own: the same bytes from two keys are two files.
@@ -916,7 +923,8 @@ void Gateway::describe_file(const std::string& id, const Caller& caller, Respond
                              return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
                            });
   static const std::pair<const char*, const char*> kKinds[] = {
-      {".wav", "audio/wav"}, {".png", "image/png"}, {".jpg", "image/jpeg"}};
+      {".wav", "audio/wav"}, {".png", "image/png"},       {".jpg", "image/jpeg"},
+      {".mp4", "video/mp4"}, {".mov", "video/quicktime"}, {".webm", "video/webm"}};
   for (const auto& [extension, type] : kKinds) {
     const auto relative = upload_folder(caller) / (id + extension);
     const auto file = well_formed ? resolve_inside(config_.api.input_root, relative) : std::nullopt;
@@ -926,6 +934,8 @@ void Gateway::describe_file(const std::string& id, const Caller& caller, Respond
     json body{{"id", id}, {"content_type", type}, {"bytes", ec ? 0 : bytes}};
     if (std::string_view(extension) == ".wav") {
       body["speaker_wav"] = body["audio_path"] = relative.string();
+    } else if (std::string_view(type).rfind("video/", 0) == 0) {
+      body["video"] = relative.string();
     } else {
       body["reference_image"] = relative.string();
     }

@@ -323,7 +323,8 @@ void JobRunner::resolve_video_inputs(nlohmann::json& input) const {
     const auto relative = relative_reference(name, input_root_);
     return relative ? resolve_inside(input_root_, *relative) : std::nullopt;
   };
-  resolve("reference_image", in_inputs);
+  // The picture: a portrait, or a video to lip-sync.
+  resolve(input.contains("video") ? "video" : "reference_image", in_inputs);
   // Speech may also be a TTS result (what /tts/generate answered), as the original runtime passed it on.
   resolve("audio_path", [&](const std::string& name) -> std::optional<std::filesystem::path> {
     const std::filesystem::path path(name);

@@ -301,16 +301,34 @@ class Wav2LipSession final : public video::FaceRenderSession {
   Wav2LipSession(torch::jit::Module& module, const Common& common, const video::FaceRenderJob& job)
       : module_(module), common_(common), fps_(job.fps) {
     c10::InferenceMode inference;
-    auto reference = image_tensor(job.bgr, common.crop_size, common, /*rgb=*/false);
-    auto masked = reference.clone();
-    masked.narrow(2, common.crop_size / 2, common.crop_size - common.crop_size / 2).zero_();
-    faces_ = torch::cat({masked, reference}, 1);  // upstream: the lower half hidden, then the reference
+    faces_ = faces_of(image_tensor(job.bgr, common.crop_size, common, /*rgb=*/false));
     mel_ = wav2lip_mel(job.speech, job.sample_rate, common.torch_device);
     if (mel_.size(1) < kMelStep) mel_ = torch::constant_pad_nd(mel_, {0, kMelStep - mel_.size(1)}, -4.0);
     mel_ = mel_.to(common.dtype);
   }
 
   void render(size_t first, std::span<const video::FrameMotion> motions, uint8_t* bgr_out) override {
+    render_with(first, motions, nullptr, bgr_out);
+  }
+
+  void render_sources(size_t first, std::span<const video::FrameMotion> motions, const uint8_t* sources,
+                      uint8_t* bgr_out) override {
+    render_with(first, motions, sources, bgr_out);
+  }
+
+ private:
+  static constexpr int64_t kMelStep = 16;
+
+  // Upstream's input: the lower half of the reference hidden, then the reference, channels stacked.
+  torch::Tensor faces_of(const torch::Tensor& reference) const {
+    auto masked = reference.clone();
+    masked.narrow(2, common_.crop_size / 2, common_.crop_size - common_.crop_size / 2).zero_();
+    return torch::cat({masked, reference}, 1);
+  }
+
+  // `sources` null: the job's one reference for every frame.
+  void render_with(size_t first, std::span<const video::FrameMotion> motions, const uint8_t* sources,
+                   uint8_t* bgr_out) {
     guarded("wav2lip on " + common_.device.name, [&] {
       c10::InferenceMode inference;
       const auto batch = static_cast<int64_t>(motions.size());
@@ -323,13 +341,21 @@ class Wav2LipSession final : public video::FaceRenderSession {
         chunks.push_back(mel_.narrow(1, start, kMelStep));
       }
       auto mels = torch::stack(chunks).unsqueeze(1);  // [B, 1, 80, 16]
-      auto images = first_tensor(module_.forward({mels, faces_.expand({batch, -1, -1, -1})}), "wav2lip");
+      torch::Tensor faces = faces_.expand({batch, -1, -1, -1});
+      if (sources != nullptr) {
+        const size_t crop_bytes = static_cast<size_t>(common_.crop_size) * common_.crop_size * 3;
+        std::vector<torch::Tensor> each;
+        for (int64_t i = 0; i < batch; ++i) {
+          each.push_back(faces_of(image_tensor(sources + static_cast<size_t>(i) * crop_bytes,
+                                               common_.crop_size, common_, /*rgb=*/false)));
+        }
+        faces = torch::cat(each, 0);
+      }
+      auto images = first_tensor(module_.forward({mels, faces}), "wav2lip");
       write_images(images, batch, common_.crop_size, /*rgb=*/false, "wav2lip", bgr_out);
     });
   }
 
- private:
-  static constexpr int64_t kMelStep = 16;
   torch::jit::Module& module_;
   const Common& common_;
   double fps_;
@@ -345,6 +371,7 @@ class Wav2LipRenderer final : public video::FaceRenderer {
   int crop_size() const override { return common_.crop_size; }
   size_t frame_batch() const override { return common_.frame_batch; }
   bool animates_head() const override { return false; }
+  bool renders_frame_sources() const override { return true; }
   std::unique_ptr<video::FaceRenderSession> begin(const video::FaceRenderJob& job) override {
     return guarded("wav2lip on " + common_.device.name, [&]() -> std::unique_ptr<video::FaceRenderSession> {
       return std::make_unique<Wav2LipSession>(module_, common_, job);

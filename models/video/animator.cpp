@@ -67,9 +67,13 @@ PortraitAnimator::PortraitAnimator(cv::Mat portrait, const FaceLayout& layout)
 }
 
 void PortraitAnimator::render(const FrameMotion& motion, cv::Mat& out) const {
-  if (out.size() != portrait_.size() || out.type() != portrait_.type())
-    out.create(portrait_.size(), portrait_.type());
-  portrait_.copyTo(out);
+  render(portrait_, motion, out);
+}
+
+void PortraitAnimator::render(const cv::Mat& source, const FrameMotion& motion, cv::Mat& out) const {
+  CV_Assert(source.size() == portrait_.size() && source.type() == portrait_.type());
+  if (out.size() != source.size() || out.type() != source.type()) out.create(source.size(), source.type());
+  source.copyTo(out);
   const cv::Rect& face = layout_.face;
   const float fw = static_cast<float>(face.width);
   // Head motion about the bottom of the face (the neck): out(p) = in(R^-1 (p - pivot - shift) + pivot).
@@ -86,7 +90,7 @@ void PortraitAnimator::render(const FrameMotion& motion, cv::Mat& out) const {
   map_y -= jaw_ * (motion.mouth_open * jaw_drop_) + eyelids_ * (motion.blink * lid_drop_);
 
   cv::Mat moved;
-  cv::remap(portrait_, moved, map_x, map_y, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  cv::remap(source, moved, map_x, map_y, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
 
   // The opened mouth: a dark cavity between the lips, teeth showing along its top when wide.
   if (motion.mouth_open > 0.03f) {
@@ -122,7 +126,7 @@ void PortraitAnimator::render(const FrameMotion& motion, cv::Mat& out) const {
 
   // Feathered into the untouched picture.
   cv::Mat base_f, moved_f, blend3;
-  portrait_(region_).convertTo(base_f, CV_32FC3);
+  source(region_).convertTo(base_f, CV_32FC3);
   moved.convertTo(moved_f, CV_32FC3);
   cv::merge(std::vector<cv::Mat>{blend_, blend_, blend_}, blend3);
   cv::Mat mixed = base_f + (moved_f - base_f).mul(blend3);

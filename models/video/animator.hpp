@@ -19,6 +19,9 @@ class PortraitAnimator {
 
   // Renders one frame into `out` (same size as the portrait, BGR 8-bit); `out` is reused between calls.
   void render(const FrameMotion& motion, cv::Mat& out) const;
+  // The same on another picture of the portrait's size whose face has the same layout: a video's frame,
+  // where the face moves so little between frames that the patterns computed once still fit.
+  void render(const cv::Mat& source, const FrameMotion& motion, cv::Mat& out) const;
 
   // The head region: what render may change. Outside it, every frame equals the portrait.
   const cv::Rect& head_region() const { return region_; }

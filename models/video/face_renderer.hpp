@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 
+#include "common/error.hpp"
 #include "models/video/motion.hpp"
 
 namespace gpufleet::video {
@@ -28,6 +29,15 @@ class FaceRenderSession {
   // Frames first .. first + motions.size() - 1 of the video, each as a crop_size() x crop_size() BGR image
   // written one after another to `bgr_out`. Throws ModelError (kOutOfMemory when the device ran out).
   virtual void render(size_t first, std::span<const FrameMotion> motions, uint8_t* bgr_out) = 0;
+  // The same with a source picture per frame (`sources`: motions.size() crops, one after another), for lip
+  // sync of a video, where each frame's own face is the reference. Only where the renderer's
+  // renders_frame_sources(); frame indices count the video's frames, so the speech window follows them.
+  virtual void render_sources(size_t first, std::span<const FrameMotion> motions, const uint8_t* sources,
+                              uint8_t* bgr_out) {
+    (void)first, (void)motions, (void)sources, (void)bgr_out;
+    throw ModelError(ErrorCode::kInvalidInput,
+                     "this renderer animates one source picture, not a video's frames");
+  }
 };
 
 class FaceRenderer {
@@ -40,6 +50,9 @@ class FaceRenderer {
   // Whether it moves the head and eyes from the plan (LivePortrait) or only the mouth from the audio
   // (Wav2Lip).
   virtual bool animates_head() const = 0;
+  // Whether sessions take a source per frame (FaceRenderSession::render_sources): Wav2Lip does, as upstream
+  // runs it on videos; LivePortrait animates one source picture.
+  virtual bool renders_frame_sources() const { return false; }
   virtual std::unique_ptr<FaceRenderSession> begin(const FaceRenderJob& job) = 0;
 };
 

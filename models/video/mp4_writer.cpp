@@ -16,33 +16,20 @@ extern "C" {
 #include <vector>
 
 #include "common/error.hpp"
+#include "models/video/ffmpeg_handles.hpp"
 
 namespace gpufleet::video {
 
 namespace {
 
 [[noreturn]] void fail(const std::string& what, int code) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, text, sizeof(text));
-  throw ModelError(ErrorCode::kModelError, "video encoding: " + what + ": " + text);
+  throw ModelError(ErrorCode::kModelError, "video encoding: " + what + ": " + ffmpeg::error_text(code));
 }
 
 void check(int code, const char* what) {
   if (code < 0) fail(what, code);
 }
 
-struct CodecContextDeleter {
-  void operator()(AVCodecContext* context) const { avcodec_free_context(&context); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* frame) const { av_frame_free(&frame); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* packet) const { av_packet_free(&packet); }
-};
-struct SwsDeleter {
-  void operator()(SwsContext* context) const { sws_freeContext(context); }
-};
 struct SwrDeleter {
   void operator()(SwrContext* context) const { swr_free(&context); }
 };
@@ -54,9 +41,9 @@ struct OutputDeleter {
   }
 };
 
-using CodecContext = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
-using Frame = std::unique_ptr<AVFrame, FrameDeleter>;
-using Packet = std::unique_ptr<AVPacket, PacketDeleter>;
+using ffmpeg::CodecContext;
+using ffmpeg::Frame;
+using ffmpeg::Packet;
 
 Frame make_frame() {
   Frame frame(av_frame_alloc());
@@ -81,7 +68,7 @@ struct Mp4Writer::State {
   CodecContext audio;
   AVStream* video_stream = nullptr;
   AVStream* audio_stream = nullptr;
-  std::unique_ptr<SwsContext, SwsDeleter> scaler;
+  ffmpeg::Scaler scaler;
   std::unique_ptr<SwrContext, SwrDeleter> resampler;
   Frame picture = make_frame();
   Packet packet{av_packet_alloc()};
@@ -149,7 +136,9 @@ Mp4Writer::Mp4Writer(const std::filesystem::path& path, const Mp4Settings& setti
   AVCodecContext* video = state_->video.get();
   video->width = settings.width;
   video->height = settings.height;
-  video->time_base = AVRational{1, settings.fps};
+  video->time_base = settings.time_base_num > 0 && settings.time_base_den > 0
+                         ? AVRational{settings.time_base_num, settings.time_base_den}
+                         : AVRational{1, settings.fps};
   video->framerate = AVRational{settings.fps, 1};
   video->pix_fmt = AV_PIX_FMT_YUV420P;
   video->gop_size = settings.fps * 2;
@@ -212,7 +201,7 @@ Mp4Writer::Mp4Writer(const std::filesystem::path& path, const Mp4Settings& setti
 
 Mp4Writer::~Mp4Writer() = default;
 
-void Mp4Writer::write_frame(const cv::Mat& bgr) {
+void Mp4Writer::write_frame(const cv::Mat& bgr, std::optional<int64_t> pts) {
   AVCodecContext* video = state_->video.get();
   if (bgr.type() != CV_8UC3 || bgr.cols != video->width || bgr.rows != video->height) {
     throw ModelError(ErrorCode::kModelError, "video encoding: a frame of the wrong size or type");
@@ -222,7 +211,11 @@ void Mp4Writer::write_frame(const cv::Mat& bgr) {
   const uint8_t* source[] = {bgr.data};
   const int stride[] = {static_cast<int>(bgr.step[0])};
   sws_scale(state_->scaler.get(), source, stride, 0, bgr.rows, picture->data, picture->linesize);
-  picture->pts = frames_++;
+  if (pts && *pts <= last_pts_)
+    throw ModelError(ErrorCode::kModelError, "video encoding: frame times go back");
+  picture->pts = pts ? *pts : last_pts_ + 1;
+  last_pts_ = picture->pts;
+  ++frames_;
   state_->encode(video, state_->video_stream, picture);
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <span>
 
 namespace gpufleet::video {
@@ -16,6 +17,11 @@ struct Mp4Settings {
   int width = 0;   // even
   int height = 0;  // even
   int fps = 25;
+  // The frames' clock: write_frame's pts counts ticks of time_base_num / time_base_den seconds, so that a
+  // lip-synced video keeps its input's frame times (variable rates included). 0: ticks of 1 / fps, frames
+  // numbered 0, 1, 2, ...
+  int time_base_num = 0;
+  int time_base_den = 0;
   uint32_t audio_sample_rate = 0;  // of the samples given to write_audio; 0: no audio stream
   int crf = 23;                    // x264 quality (lower: better, bigger)
   const char* preset = "veryfast";
@@ -28,8 +34,9 @@ class Mp4Writer {
   Mp4Writer(const Mp4Writer&) = delete;
   Mp4Writer& operator=(const Mp4Writer&) = delete;
 
-  // One BGR 8-bit frame of the settings' size, in order.
-  void write_frame(const cv::Mat& bgr);
+  // One BGR 8-bit frame of the settings' size, in order; `pts` (strictly increasing, in the settings' time
+  // base) is the frame's time, else the frame after the last.
+  void write_frame(const cv::Mat& bgr, std::optional<int64_t> pts = std::nullopt);
   // The soundtrack, mono 16-bit at the settings' rate, in pieces of any size (in order), before finish().
   void write_audio(std::span<const int16_t> samples);
   // Flushes the encoders and writes the index. Without it the file is incomplete (and the destructor
@@ -42,6 +49,7 @@ class Mp4Writer {
   struct State;
   std::unique_ptr<State> state_;
   int64_t frames_ = 0;
+  int64_t last_pts_ = -1;
 };
 
 }  // namespace gpufleet::video

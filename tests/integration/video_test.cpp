@@ -1,7 +1,9 @@
 // Guards video jobs through the real fleet: a portrait uploaded through /v1/files and speech from the
 // original /tts/generate make a talking head through the original /video/generate and through
 // /v1/jobs (kind video); the result streams as an MP4 that FFmpeg reads back with both streams and the
-// speech's length; bad portraits and paths outside the allowed folders are refused with clear errors.
+// speech's length; bad portraits and paths outside the allowed folders are refused with clear errors. An
+// uploaded video is lip-synced through /lipsync/generate and /v1/jobs kind lipsync (also from text), and bad
+// videos are refused at the upload with their codes.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
@@ -398,6 +401,39 @@ TEST(FleetVideo, NeuralRenderersServeVideoJobs) {
     }
     EXPECT_LT(largest, 2.5) << family << ": the picture outside the face box moved";
   }
+
+  // Lip sync of a video on Wav2Lip, each frame's own face its reference; LivePortrait animates one picture
+  // and is refused before queueing.
+  const auto clip = dir.path() / "clip.mp4";
+  ASSERT_TRUE(make_test_video(astronaut(), clip, 2.0, "25", 256, 0.4, false));
+  auto clip_upload = fleet.post("/v1/files", read_all(clip.string()), "video/mp4");
+  ASSERT_EQ(clip_upload.status, 201) << clip_upload.body;
+  const std::string video = json::parse(clip_upload.body)["video"];
+  const std::string synced =
+      fleet.submit({{"kind", "lipsync"},
+                    {"model", "w2l"},
+                    {"input", {{"video", video}, {"audio_path", json::parse(uploaded.body)["audio_path"]}}}});
+  auto job = fleet.wait_job(synced, 120);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["result"]["renderer"]["family"], "wav2lip");
+  EXPECT_EQ(job["result"]["frames"], 50);
+  EXPECT_GE(job["result"]["frames_with_face"].get<int>(), 35);
+  const auto before = decode_gray_frames(clip, 256, 256);
+  const auto after = decode_gray_frames(job["result"]["video_path"].get<std::string>(), 256, 256);
+  ASSERT_EQ(after.size(), 50u);
+  ASSERT_EQ(before.size(), 50u);
+  // The dark, faceless frames pass through; a frame with a face has the renderer's face pasted in.
+  const cv::Mat dark_in(256, 256, CV_8U, const_cast<uint8_t*>(before[2].data()));
+  const cv::Mat dark_out(256, 256, CV_8U, const_cast<uint8_t*>(after[2].data()));
+  EXPECT_LT(cv::norm(dark_in, dark_out, cv::NORM_L1) / (256.0 * 256.0), 1.0);
+  const cv::Mat face_in(256, 256, CV_8U, const_cast<uint8_t*>(before[30].data()));
+  const cv::Mat face_out(256, 256, CV_8U, const_cast<uint8_t*>(after[30].data()));
+  EXPECT_GT(cv::norm(face_in, face_out, cv::NORM_L1) / (256.0 * 256.0), 3.0)
+      << "the random Wav2Lip module's face was not pasted in";
+  auto refused = fleet.post(
+      "/v1/jobs",
+      json{{"kind", "lipsync"}, {"model", "lp"}, {"input", {{"video", video}, {"text", "No."}}}}.dump());
+  EXPECT_EQ(refused.status, 422) << refused.body;
 }
 
 TEST(FleetVideo, BadPortraitsAndPathsAreRefused) {
@@ -428,12 +464,101 @@ TEST(FleetVideo, BadPortraitsAndPathsAreRefused) {
         {{"audio_path", audio_path}, {"reference_image", json::parse(faceless.body)["reference_image"]}}}});
   auto job = fleet.wait_job(id, 60);
   EXPECT_EQ(job["state"], "failed");
-  EXPECT_EQ(job["error"]["code"], "invalid_input");
+  EXPECT_EQ(job["error"]["code"], "no_face");
   EXPECT_NE(job["error"]["message"].get<std::string>().find("no face"), std::string::npos) << job.dump();
 
   auto text_video = fleet.post("/video/generate", json{{"audio_path", audio_path}}.dump());
   EXPECT_EQ(text_video.status, 400) << text_video.body;
   EXPECT_EQ(json::parse(text_video.body)["error"]["code"], "missing_field");
+}
+
+// Guards #19's lip sync of an existing video: upload checked by its container, the original documentation's
+// POST /lipsync/generate, kind lipsync on /v1/jobs from text, and the refusals a runtime needs to tell apart.
+TEST(FleetVideo, AnUploadedVideoIsLipSyncedToNewSpeech) {
+  TempDir dir;
+  Fleet fleet(FleetOptions{1, "espeak,portrait", 1, {{"MAX_VIDEO_S", "5"}}});
+  auto health = json::parse(fleet.get("/health").body);
+  EXPECT_EQ(health["models"]["lipsync"], true) << health.dump();
+  const auto models = json::parse(fleet.get("/v1/models").body).dump();
+  EXPECT_NE(models.find("lip_sync_video"), std::string::npos) << models;
+
+  const auto clip = dir.path() / "clip.mp4";
+  ASSERT_TRUE(make_test_video(astronaut(), clip, 3.0, "25", 256, 0.4, true));
+  auto uploaded = fleet.post("/v1/files", read_all(clip.string()), "video/mp4");
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  const auto upload = json::parse(uploaded.body);
+  EXPECT_EQ(upload["content_type"], "video/mp4");
+  EXPECT_EQ(upload["width"], 256);
+  EXPECT_EQ(upload["has_audio"], true);
+  EXPECT_NEAR(upload["duration_s"].get<double>(), 3.0, 0.1);
+  const std::string video = upload["video"];
+  EXPECT_EQ(json::parse(fleet.get("/v1/files/" + upload["id"].get<std::string>()).body)["video"], video);
+
+  // Refused at the upload, each with its code: another container than named, a cut file, sound only, too
+  // long for MAX_VIDEO_S.
+  auto misnamed = fleet.post("/v1/files", read_all(clip.string()), "video/webm");
+  EXPECT_EQ(misnamed.status, 422) << misnamed.body;
+  EXPECT_EQ(json::parse(misnamed.body)["error"]["code"], "unreadable_media");
+  const std::string whole = read_all(clip.string());
+  auto cut = fleet.post("/v1/files", whole.substr(0, whole.size() / 2), "video/mp4");
+  EXPECT_EQ(json::parse(cut.body)["error"]["code"], "unreadable_media") << cut.body;
+  const auto sound = dir.path() / "sound.mp4";
+  ASSERT_EQ(std::system(("ffmpeg -v error -y -f lavfi -i sine=duration=1 -c:a aac '" + sound.string() +
+                         "' >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  auto sound_only = fleet.post("/v1/files", read_all(sound.string()), "video/mp4");
+  EXPECT_EQ(sound_only.status, 422) << sound_only.body;
+  EXPECT_NE(sound_only.body.find("no video track"), std::string::npos) << sound_only.body;
+  const auto long_clip = dir.path() / "long.mp4";
+  ASSERT_TRUE(make_test_video(astronaut(), long_clip, 6.0, "25", 128, 0, false));
+  auto too_long = fleet.post("/v1/files", read_all(long_clip.string()), "video/mp4");
+  EXPECT_EQ(json::parse(too_long.body)["error"]["code"], "media_too_long") << too_long.body;
+
+  // The original documentation's call: the video and speech in, the lip-synced MP4's path out.
+  auto speech = fleet.post("/v1/files", encode_wav_pcm16(speech_like_audio(2.0, 16000), 16000), "audio/wav");
+  ASSERT_EQ(speech.status, 201) << speech.body;
+  auto synced =
+      fleet.post("/lipsync/generate",
+                 json{{"video", video}, {"audio_path", json::parse(speech.body)["audio_path"]}}.dump());
+  ASSERT_EQ(synced.status, 200) << synced.body;
+  const auto answer = json::parse(synced.body);
+  EXPECT_EQ(answer["model"], "portrait");
+  const auto probe = probe_media(answer["video_path"].get<std::string>());
+  ASSERT_TRUE(probe.contains("streams")) << synced.body;
+  std::map<std::string, json> streams;
+  for (const auto& stream : probe["streams"]) streams[stream.value("codec_type", "")] = stream;
+  ASSERT_TRUE(streams.count("video") && streams.count("audio")) << probe.dump();
+  EXPECT_EQ(std::stoul(streams["video"]["nb_read_frames"].get<std::string>()), 75u);
+  EXPECT_EQ(streams["video"]["r_frame_rate"], "25/1");
+  EXPECT_NEAR(std::stod(streams["audio"]["duration"].get<std::string>()), 3.0, 0.06);
+
+  // The async API from text: speech made by the TTS stage, then the lip sync, one job.
+  const std::string id = fleet.submit(
+      {{"kind", "lipsync"}, {"input", {{"video", video}, {"text", "Now I say something new."}}}});
+  auto job = fleet.wait_job(id, 120);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["result"]["frames"], 75);
+  EXPECT_EQ(job["result"]["source"], "video");
+  EXPECT_EQ(job["result"]["mouth"], "phonemes");
+  auto result = fleet.get("/v1/jobs/" + id + "/result");
+  ASSERT_EQ(result.status, 200);
+  EXPECT_EQ(result.body.substr(4, 4), "ftyp");
+
+  // Requests that cannot be lip-synced are answered before anything is queued.
+  auto no_video = fleet.post("/v1/jobs", json{{"kind", "lipsync"}, {"input", {{"text", "hi"}}}}.dump());
+  EXPECT_EQ(no_video.status, 400) << no_video.body;
+  EXPECT_EQ(json::parse(no_video.body)["error"]["code"], "missing_field");
+  auto image = fleet.post("/v1/files", read_all(astronaut()), "image/png");
+  auto both =
+      fleet.post("/lipsync/generate", json{{"video", video},
+                                           {"reference_image", json::parse(image.body)["reference_image"]},
+                                           {"audio_path", json::parse(speech.body)["audio_path"]}}
+                                          .dump());
+  EXPECT_EQ(both.status, 422) << both.body;
+  auto outside = fleet.post("/lipsync/generate", json{{"video", "../../etc/passwd"}, {"text", "hi"}}.dump());
+  EXPECT_EQ(outside.status, 422) << outside.body;
+  EXPECT_EQ(outside.body.find("/etc"), std::string::npos) << "the error echoes a server path";
 }
 
 }  // namespace

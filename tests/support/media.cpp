@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 namespace gpufleet::testing {
@@ -43,6 +44,24 @@ std::vector<std::vector<uint8_t>> decode_gray_frames(const std::filesystem::path
                         raw.begin() + static_cast<std::ptrdiff_t>(at + frame_bytes));
   }
   return frames;
+}
+
+bool make_test_video(const std::filesystem::path& picture, const std::filesystem::path& out, double seconds,
+                     const std::string& rate, int side, double dark_s, bool with_sound) {
+  const bool webm = out.extension() == ".webm";
+  const std::string duration = std::to_string(seconds);
+  // Scaled a little larger than the frame and panned across it: the face moves by a few pixels a second.
+  const std::string filter = "scale=" + std::to_string(side + 24) + ":" + std::to_string(side + 24) +
+                             ",crop=" + std::to_string(side) + ":" + std::to_string(side) +
+                             ":x='12+10*sin(t)':y=12,drawbox=enable='lt(t," + std::to_string(dark_s) +
+                             ")':x=0:y=0:w=iw:h=ih:color=black:t=fill,format=yuv420p";
+  std::string command = "ffmpeg -v error -y -loop 1 -framerate " + rate + " -i " + quoted(picture);
+  if (with_sound) command += " -f lavfi -i sine=frequency=440:duration=" + duration;
+  command += " -t " + duration + " -vf \"" + filter + "\" -r " + rate;
+  command += webm ? " -c:v libvpx -b:v 1M" : " -c:v libx264 -preset ultrafast";
+  if (with_sound) command += webm ? " -c:a libopus" : " -c:a aac";
+  command += " " + quoted(out) + " </dev/null >/dev/null 2>&1";
+  return std::system(command.c_str()) == 0;
 }
 
 double correlation(const std::vector<double>& a, const std::vector<double>& b) {

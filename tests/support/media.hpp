@@ -16,6 +16,14 @@ nlohmann::json probe_media(const std::filesystem::path& file);
 std::vector<std::vector<uint8_t>> decode_gray_frames(const std::filesystem::path& file, int width,
                                                      int height);
 
+// A test video made by the ffmpeg command-line tool from a still picture (the portrait moving slowly
+// sideways, as a filmed head would), `seconds` long at `rate` frames a second ("25", "30000/1001"), `side`
+// pixels square, with a 440 Hz tone as its own sound when `with_sound`; the first `dark_s` seconds are
+// black (frames without a face). The container follows the file's extension (.mp4, .mov, .webm).
+// Returns whether ffmpeg succeeded.
+bool make_test_video(const std::filesystem::path& picture, const std::filesystem::path& out, double seconds,
+                     const std::string& rate, int side, double dark_s, bool with_sound);
+
 // Pearson correlation of two equally long series (0 when either is constant).
 double correlation(const std::vector<double>& a, const std::vector<double>& b);
 

@@ -343,6 +343,93 @@ TEST(GatewayApi, TheOriginalVideoModeNamesChooseTheirBackendWhenServed) {
             ErrorCode::kInvalidInput);
 }
 
+// Guards lip sync of a video (#19): kind lipsync and /lipsync/generate are video jobs whose input names an
+// uploaded video, in mode lip_sync, on a model that offers lip_sync_video (the default when it does, else one
+// that does); a portrait and a video together, a size, another mode or a portrait-only model are refused.
+TEST(GatewayApi, ALipsyncJobIsAVideoJobOnAModelThatLipSyncsVideos) {
+  Catalog catalog = test_catalog();  // portrait animates portraits only here
+  catalog.add(CatalogModel{
+      "dubber", "video", {}, false, 0, 1, 1, {"cpu"}, 1, {"seed"}, {"lip_sync", "lip_sync_video"}});
+  Limits limits = test_limits();
+  limits.reference_exists = [](const std::filesystem::path&) { return true; };
+  auto job = parse_job_submission(
+      "application/json", R"({"kind":"lipsync","input":{"video":"uploads/a.mp4","audio_path":"ref.wav"}})",
+      catalog, limits);
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(job)) << std::get<ApiError>(job).message;
+  const auto& request = std::get<SubmitRequest>(job);
+  EXPECT_EQ(request.kind, "video");
+  EXPECT_EQ(request.model, "dubber");
+  EXPECT_EQ(request.input["mode"], "lip_sync");
+  EXPECT_EQ(request.input["video"], "uploads/a.mp4");
+
+  auto from_text = parse_lipsync_generate("application/json", R"({"video":"uploads/a.mp4","text":"Hello"})",
+                                          catalog, limits);
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(from_text)) << std::get<ApiError>(from_text).message;
+  ASSERT_EQ(std::get<SubmitRequest>(from_text).stages.size(), 2u);
+  EXPECT_EQ(std::get<SubmitRequest>(from_text).stages[1].model, "dubber");
+
+  auto refused = [&](const std::string& body) {
+    return expect_error(parse_lipsync_generate("application/json", body, catalog, limits)).code;
+  };
+  EXPECT_EQ(refused(R"({"text":"Hello"})"), ErrorCode::kMissingField);
+  EXPECT_EQ(refused(R"({"video":"uploads/a.mp4","reference_image":"uploads/face.png","text":"Hi"})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(refused(R"({"video":"uploads/a.mp4","audio_path":"ref.wav","size":256})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(refused(R"({"video":"uploads/a.mp4","audio_path":"ref.wav","mode":"talking_head"})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(refused(R"({"video":"uploads/a.mp4","audio_path":"ref.wav","model":"portrait"})"),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(refused(R"({"video":"../a.mp4","audio_path":"ref.wav"})"), ErrorCode::kInvalidInput);
+  EXPECT_EQ(
+      expect_error(parse_job_submission("application/json", R"({"kind":"dub","input":{}})", catalog, limits))
+          .code,
+      ErrorCode::kInvalidRequest);
+}
+
+// Guards the upload check of videos: the container decides the stored extension, the named type must match
+// it (MP4 and MOV are one structure), and files that are no video, hold no picture, or are too long or too
+// large are refused with their codes before anything is stored.
+TEST(GatewayApi, VideoUploadsAreCheckedByTheirContainer) {
+  auto box = [](const std::string& type, const std::string& body) {
+    const uint32_t size = static_cast<uint32_t>(body.size() + 8);
+    return std::string{static_cast<char>(size >> 24), static_cast<char>(size >> 16),
+                       static_cast<char>(size >> 8), static_cast<char>(size)} +
+           type + body;
+  };
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  auto mp4 = [&](uint32_t seconds, uint32_t side, const char* handler) {
+    const std::string mvhd =
+        std::string(12, '\0') + be32(1000) + be32(seconds * 1000) + std::string(80, '\0');
+    const std::string tkhd = std::string(24 + 52, '\0') + be32(side << 16) + be32(side << 16);
+    const std::string hdlr = std::string(8, '\0') + handler + std::string(12, '\0');
+    return box("ftyp", "isom" + be32(0)) +
+           box("moov", box("mvhd", mvhd) + box("trak", box("tkhd", tkhd) + box("mdia", box("hdlr", hdlr))));
+  };
+  auto code_of = [](const std::variant<Upload, ApiError>& parsed) {
+    return std::holds_alternative<ApiError>(parsed) ? std::get<ApiError>(parsed).code : ErrorCode::kInternal;
+  };
+  auto upload = parse_upload("video/mp4", mp4(3, 640, "vide"));
+  ASSERT_TRUE(std::holds_alternative<Upload>(upload)) << std::get<ApiError>(upload).message;
+  const auto& stored = std::get<Upload>(upload);
+  EXPECT_EQ(stored.relative.extension(), ".mp4");
+  const auto json = upload_json(stored);
+  EXPECT_EQ(json["video"], stored.relative.string());
+  EXPECT_EQ(json["width"], 640);
+  EXPECT_DOUBLE_EQ(json["duration_s"].get<double>(), 3.0);
+  EXPECT_TRUE(std::holds_alternative<Upload>(parse_upload("video/quicktime", mp4(3, 640, "vide"))));
+  EXPECT_EQ(code_of(parse_upload("video/webm", mp4(3, 640, "vide"))), ErrorCode::kUnreadableMedia);
+  EXPECT_EQ(code_of(parse_upload("video/mp4", "definitely not a video")), ErrorCode::kUnreadableMedia);
+  EXPECT_EQ(code_of(parse_upload("video/mp4", mp4(3, 0, "soun"))), ErrorCode::kUnreadableMedia);
+  EXPECT_EQ(code_of(parse_upload("video/mp4", mp4(700, 640, "vide"))), ErrorCode::kMediaTooLong);
+  EXPECT_EQ(code_of(parse_upload("video/mp4", mp4(3, 640, "vide"), 16777216, 2)), ErrorCode::kMediaTooLong);
+  EXPECT_EQ(code_of(parse_upload("video/mp4", mp4(3, 8000, "vide"))), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code_of(parse_upload("video/x-msvideo", mp4(3, 640, "vide"))), ErrorCode::kUnsupportedMediaType);
+}
+
 // Guards text-to-video: a video job given text instead of audio_path becomes one job of two stages, speech on
 // the TTS model (asking for phoneme timings) then the video on its result, each stage's input checked at
 // submission so that a bad voice or portrait is refused before anything runs.
@@ -635,13 +722,13 @@ TEST(GatewayApi, TheOpenApiDescriptionNamesEveryErrorCode) {
   const auto document = nlohmann::json::parse(openapi_json());
   EXPECT_EQ(document["openapi"], "3.1.0");
   const auto& described = document["components"]["schemas"]["ErrorCode"]["enum"];
-  for (int code = 0; code <= static_cast<int>(ErrorCode::kTooManyWaits); ++code) {
+  for (int code = 0; code <= static_cast<int>(ErrorCode::kMediaTooLong); ++code) {
     const std::string name(to_string(static_cast<ErrorCode>(code)));
     EXPECT_NE(std::find(described.begin(), described.end(), name), described.end()) << name;
   }
-  EXPECT_EQ(described.size(), static_cast<size_t>(ErrorCode::kTooManyWaits) + 1);
-  for (const char* path :
-       {"/health", "/tts/generate", "/video/generate", "/v1/jobs", "/v1/jobs/{id}", "/v1/files"}) {
+  EXPECT_EQ(described.size(), static_cast<size_t>(ErrorCode::kMediaTooLong) + 1);
+  for (const char* path : {"/health", "/tts/generate", "/video/generate", "/lipsync/generate", "/v1/jobs",
+                           "/v1/jobs/{id}", "/v1/files"}) {
     EXPECT_TRUE(document["paths"].contains(path)) << path;
   }
 }

@@ -2,7 +2,9 @@
 // in words), blinks and sway only where asked; the face of the demo portrait is found and a faceless image
 // is refused; the rendered MP4, read back by FFmpeg's own tools, has H.264 video and AAC audio, the right
 // frame count and duration, a mouth that moves with the audio energy and a background that stays still;
-// and every kind of bad input is a clear invalid_input, never a crash or a huge allocation.
+// and every kind of bad input is a clear error code, never a crash or a huge allocation. Lip sync of a
+// video: the face tracked over detections with gaps, the input's frames, times and size kept, its sound
+// replaced by the speech (cut or padded to the video), faceless frames passed through, bad videos refused.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +18,7 @@
 #include "common/image_probe.hpp"
 #include "common/wav.hpp"
 #include "models/video/animator.hpp"
+#include "models/video/face_track.hpp"
 #include "models/video/motion.hpp"
 #include "models/video/portrait.hpp"
 #include "models/video/talking_head.hpp"
@@ -288,7 +291,7 @@ TEST_F(PortraitModelTest, BadInputsAreClearErrors) {
   EXPECT_EQ(failure({{"audio_path", audio},
                      {"reference_image", write("flat.png", std::string(png.begin(), png.end()))}},
                     &message),
-            ErrorCode::kInvalidInput);
+            ErrorCode::kNoFace);
   EXPECT_NE(message.find("no face"), std::string::npos) << message;
 
   EXPECT_EQ(failure({{"audio_path", write("text.wav", "RIFF but not really")}, {"reference_image", face}},
@@ -324,6 +327,187 @@ TEST_F(PortraitModelTest, BadInputsAreClearErrors) {
         << phonemes.dump();
     EXPECT_NE(message.find("phonemes"), std::string::npos) << message;
   }
+  // Nothing was left behind in the scratch folder by the failures.
+  std::error_code ec;
+  EXPECT_TRUE(!fs::exists(temp_.path() / "scratch", ec) || fs::is_empty(temp_.path() / "scratch", ec));
+}
+
+FaceLayout layout_at(int x, int y, int width) {
+  FaceLayout layout;
+  layout.face = cv::Rect(x, y, width, width);
+  layout.mouth = cv::Point2f(static_cast<float>(x) + width / 2.0f, static_cast<float>(y) + 0.8f * width);
+  layout.mouth_width = 0.36f * width;
+  layout.eye_width = 0.2f * width;
+  return layout;
+}
+
+TEST(FaceTrack, FillsShortGapsSmoothsJitterAndLeavesFarFramesEmpty) {
+  std::vector<std::optional<FaceLayout>> detected(40);
+  // A face seen on frames 0-9 with a one-pixel jitter, missed on 10-13, seen again on 14-19 four pixels
+  // further; then gone for good.
+  for (int f = 0; f < 10; ++f) detected[f] = layout_at(100 + (f % 2), 50, 80);
+  for (int f = 14; f < 20; ++f) detected[f] = layout_at(104, 50, 80);
+  TrackOptions options;
+  options.max_gap = 5;
+  options.hold = 2;
+  options.smooth_radius = 2;
+  const auto track = track_faces(detected, options);
+  ASSERT_EQ(track.size(), detected.size());
+  for (int f = 0; f < 22; ++f) ASSERT_TRUE(track[f]) << "frame " << f;
+  // The gap is bridged between the two sides, in order.
+  EXPECT_GE(track[12]->face.x, track[10]->face.x);
+  EXPECT_LE(track[12]->face.x, 104);
+  // Jitter is averaged out: neighbours differ by less than the raw one pixel.
+  EXPECT_LE(std::abs(track[4]->face.x - track[5]->face.x), 1);
+  // Held two frames past the last detection, then no face: those frames pass through.
+  EXPECT_EQ(track[21]->face.x, track[19]->face.x);
+  for (size_t f = 22; f < track.size(); ++f) EXPECT_FALSE(track[f]) << "frame " << f;
+}
+
+TEST(FaceTrack, DoesNotBridgeALongGapOrTwoDifferentFaces) {
+  std::vector<std::optional<FaceLayout>> detected(30);
+  detected[0] = layout_at(10, 10, 50);
+  detected[20] = layout_at(10, 10, 50);   // 19 frames later: too long a gap
+  detected[22] = layout_at(200, 10, 50);  // another face, two frames on
+  TrackOptions options;
+  options.max_gap = 5;
+  options.hold = 1;
+  options.smooth_radius = 0;
+  const auto track = track_faces(detected, options);
+  EXPECT_TRUE(track[1]);
+  EXPECT_FALSE(track[5]);
+  EXPECT_FALSE(track[10]);
+  ASSERT_TRUE(track[21]);
+  EXPECT_TRUE(track[21]->face.x == 10 || track[21]->face.x == 200) << "interpolated between two faces";
+  EXPECT_FLOAT_EQ(layout_distance(layout_at(0, 0, 100), layout_at(3, 0, 100)), 0.03f);
+}
+
+class VideoLipSyncTest : public PortraitModelTest {
+ protected:
+  std::string video(const std::string& name, double seconds, const std::string& rate, double dark_s,
+                    bool with_sound = true, const std::string& picture = astronaut()) {
+    const auto path = temp_.path() / name;
+    EXPECT_TRUE(gpufleet::testing::make_test_video(picture, path, seconds, rate, 256, dark_s, with_sound))
+        << "ffmpeg could not make " << name;
+    return path.string();
+  }
+};
+
+TEST_F(VideoLipSyncTest, KeepsTheFramesAndTimesReplacesTheSoundAndMovesTheMouth) {
+  const std::string input = video("talk.mp4", 3.0, "25", 0.6);
+  const auto speech = speech_like_audio(2.0, kRate);
+  auto output = run({{"video", input}, {"audio_path", write("speech.wav", encode_wav_pcm16(speech, kRate))}});
+  ASSERT_TRUE(output.file);
+  EXPECT_EQ(output.details["frames"], 75);
+  EXPECT_EQ(output.details["speech_fit"], "padded");
+  EXPECT_EQ(output.details["source"], "video");
+  const int with_face = output.details["frames_with_face"];
+  // 15 dark frames have no face; all the others do (the pan is slow, the face big).
+  EXPECT_GE(with_face, 55);
+  EXPECT_LE(with_face, 62);
+
+  const auto probe = gpufleet::testing::probe_media(output.file->path);
+  std::map<std::string, nlohmann::json> streams;
+  for (const auto& stream : probe["streams"]) streams[stream.value("codec_type", "")] = stream;
+  ASSERT_TRUE(streams.count("video") && streams.count("audio")) << probe.dump();
+  EXPECT_EQ(streams["video"]["r_frame_rate"], "25/1");
+  EXPECT_EQ(streams["video"]["width"], 256);
+  EXPECT_EQ(std::stoul(streams["video"]["nb_read_frames"].get<std::string>()), 75u);
+  EXPECT_NEAR(std::stod(streams["video"]["duration"].get<std::string>()), 3.0, 0.05);
+  // The sound is the speech padded to the video, not the input's tone.
+  EXPECT_NEAR(std::stod(streams["audio"]["duration"].get<std::string>()), 3.0, 0.06);
+
+  const auto before = gpufleet::testing::decode_gray_frames(input, 256, 256);
+  const auto after = gpufleet::testing::decode_gray_frames(output.file->path, 256, 256);
+  ASSERT_EQ(before.size(), 75u);
+  ASSERT_EQ(after.size(), 75u);
+  // Re-encoding costs a little everywhere; the mouth moving changes one place a lot. Per frame: the mean
+  // difference of the 16 x 16 block that changed most, against the input's frame.
+  auto difference = [&](size_t f) {
+    const cv::Mat a(256, 256, CV_8U, const_cast<uint8_t*>(before[f].data()));
+    const cv::Mat b(256, 256, CV_8U, const_cast<uint8_t*>(after[f].data()));
+    cv::Mat delta, blocks;
+    cv::absdiff(a, b, delta);
+    cv::resize(delta, blocks, cv::Size(16, 16), 0, 0, cv::INTER_AREA);
+    double largest = 0;
+    cv::minMaxLoc(blocks, nullptr, &largest);
+    return largest;
+  };
+  // Faceless frames pass through (only the encoder's loss); speaking frames changed where the mouth is;
+  // after the speech the mouth is shut again and the frames are the input's.
+  for (size_t f = 0; f < 14; ++f) EXPECT_LT(difference(f), 2.0) << "dark frame " << f;
+  const auto energy = frame_energy(speech, 75);
+  double speaking = 0, quiet_after = 0;
+  int speaking_frames = 0;
+  for (size_t f = 16; f < 50; ++f) {
+    if (energy[f] > 4000) speaking = std::max(speaking, difference(f)), ++speaking_frames;
+  }
+  for (size_t f = 56; f < 75; ++f) quiet_after = std::max(quiet_after, difference(f));
+  std::printf(
+      "most changed 16x16 block: speaking frames %.1f, after the speech %.1f (mean |gray| difference)\n",
+      speaking, quiet_after);
+  EXPECT_GT(speaking_frames, 5);
+  EXPECT_GT(speaking, 2.0 * quiet_after + 2.0) << "the mouth did not move with the speech";
+}
+
+TEST_F(VideoLipSyncTest, AWebmAtNtscRateKeepsItsRateAndLongSpeechIsCut) {
+  const std::string input = video("talk.webm", 2.0, "30000/1001", 0.0);
+  const auto speech = speech_like_audio(3.5, kRate);
+  auto output = run({{"video", input}, {"audio_path", write("speech.wav", encode_wav_pcm16(speech, kRate))}});
+  ASSERT_TRUE(output.file);
+  EXPECT_EQ(output.details["codec"], "vp8");
+  EXPECT_EQ(output.details["speech_fit"], "cut");
+  const auto probe = gpufleet::testing::probe_media(output.file->path);
+  std::map<std::string, nlohmann::json> streams;
+  for (const auto& stream : probe["streams"]) streams[stream.value("codec_type", "")] = stream;
+  ASSERT_TRUE(streams.count("video") && streams.count("audio")) << probe.dump();
+  EXPECT_EQ(streams["video"]["r_frame_rate"], "30000/1001");
+  const auto input_probe = gpufleet::testing::probe_media(input);
+  size_t input_frames = 0;
+  for (const auto& stream : input_probe["streams"]) {
+    if (stream.value("codec_type", "") == "video")
+      input_frames = std::stoul(stream["nb_read_frames"].get<std::string>());
+  }
+  EXPECT_EQ(std::stoul(streams["video"]["nb_read_frames"].get<std::string>()), input_frames);
+  EXPECT_NEAR(std::stod(streams["audio"]["duration"].get<std::string>()),
+              output.details["video_duration_s"].get<double>(), 0.06);
+  EXPECT_LT(std::stod(streams["audio"]["duration"].get<std::string>()), 2.2);
+}
+
+TEST_F(VideoLipSyncTest, BadVideosAreClearErrors) {
+  const std::string audio = write("speech.wav", encode_wav_pcm16(speech_like_audio(1.0, kRate), kRate));
+  std::string message;
+  // No face anywhere.
+  cv::Mat sky(256, 256, CV_8UC3, cv::Scalar(230, 180, 120));
+  cv::imwrite((temp_.path() / "sky.png").string(), sky);
+  const std::string faceless = video("sky.mp4", 1.0, "25", 0.0, false, (temp_.path() / "sky.png").string());
+  EXPECT_EQ(failure({{"video", faceless}, {"audio_path", audio}}, &message), ErrorCode::kNoFace);
+  EXPECT_NE(message.find("no face"), std::string::npos) << message;
+  // A corrupt container: the file cut before its index.
+  const std::string whole = video("whole.mp4", 1.0, "25", 0.0);
+  const auto bytes = read_file(whole, 64 << 20);
+  ASSERT_TRUE(bytes);
+  const std::string cut = write("cut.mp4", bytes->substr(0, bytes->size() / 2));
+  EXPECT_EQ(failure({{"video", cut}, {"audio_path", audio}}, &message), ErrorCode::kUnreadableMedia);
+  EXPECT_EQ(failure({{"video", write("text.mp4", "not a video at all")}, {"audio_path", audio}}),
+            ErrorCode::kUnreadableMedia);
+  // Sound only: no video stream.
+  const std::string sound = (temp_.path() / "sound.m4a").string();
+  ASSERT_EQ(
+      std::system(("ffmpeg -v error -y -f lavfi -i sine=duration=1 -c:a aac '" + sound + "' >/dev/null 2>&1")
+                      .c_str()),
+      0);
+  EXPECT_EQ(failure({{"video", sound}, {"audio_path", audio}}, &message), ErrorCode::kUnreadableMedia);
+  EXPECT_NE(message.find("no video stream"), std::string::npos) << message;
+  // Longer than the model's limit.
+  models::ModelSpec spec;
+  spec.name = "short";
+  spec.backend = "portrait";
+  spec.kind = "video";
+  spec.options = {{"max_video_s", 1}};
+  model_ = load_portrait_model(spec);
+  const std::string long_video = video("long.mp4", 2.5, "25", 0.0, false);
+  EXPECT_EQ(failure({{"video", long_video}, {"audio_path", audio}}, &message), ErrorCode::kMediaTooLong);
   // Nothing was left behind in the scratch folder by the failures.
   std::error_code ec;
   EXPECT_TRUE(!fs::exists(temp_.path() / "scratch", ec) || fs::is_empty(temp_.path() / "scratch", ec));

@@ -119,6 +119,21 @@ class OriginalCalls(unittest.TestCase):
             self.client.tts("Hi", language="xx-nope")
         self.assertEqual(unknown.exception.code, "unsupported_language")
 
+    def test_a_video_uploads_by_its_container_and_lipsync_names_the_missing_model(self) -> None:
+        # This fleet serves no video model: the upload is checked and stored, the lip sync refused with 404.
+        video = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "fuzz", "corpus",
+                             "video_probe", "tiny.mp4")
+        uploaded = self.client.upload(video)
+        self.assertEqual(uploaded["content_type"], "video/mp4")
+        self.assertTrue(uploaded["video"].endswith(".mp4"))
+        with self.assertRaises(ApiError) as refused:
+            self.client.lipsync(uploaded["video"], text="Hello")
+        self.assertEqual(refused.exception.status, 404)
+        self.assertEqual(refused.exception.code, "unknown_model")
+        with self.assertRaises(ApiError) as garbage:
+            self.client.upload(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 8, content_type="video/mp4")
+        self.assertEqual(garbage.exception.code, "unreadable_media")
+
 
 class JobApi(unittest.TestCase):
     def setUp(self) -> None:

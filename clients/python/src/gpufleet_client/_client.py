@@ -126,6 +126,16 @@ class Client:
                 body[name] = value
         return self._json("POST", "/video/generate", body, timeout=self._sync_timeout, idempotent=True)
 
+    def lipsync(self, video: str, audio_path: Optional[str] = None, text: Optional[str] = None,
+                model: Optional[str] = None, **parameters: Any) -> JsonObject:
+        """POST /lipsync/generate: the uploaded `video` (its `upload(...)["video"]`) with its sound replaced by
+        `audio_path` (or `text`, made into speech first) and the mouth moved to it."""
+        body: JsonObject = {"video": video, **parameters}
+        for name, value in (("audio_path", audio_path), ("text", text), ("model", model)):
+            if value is not None:
+                body[name] = value
+        return self._json("POST", "/lipsync/generate", body, timeout=self._sync_timeout, idempotent=True)
+
     # --- The async job API ------------------------------------------------------------------------
 
     def submit(self, input: JsonObject, kind: str = "tts", model: Optional[str] = None,
@@ -358,7 +368,8 @@ def _job_path(job_id: str) -> str:
 
 def _content_type_for(name: str) -> Optional[str]:
     lower = name.lower()
-    for suffix, kind in ((".wav", "audio/wav"), (".png", "image/png"), (".jpg", "image/jpeg"), (".jpeg", "image/jpeg")):
+    for suffix, kind in ((".wav", "audio/wav"), (".png", "image/png"), (".jpg", "image/jpeg"), (".jpeg", "image/jpeg"),
+                         (".mp4", "video/mp4"), (".mov", "video/quicktime"), (".webm", "video/webm")):
         if lower.endswith(suffix):
             return kind
     return None
@@ -371,4 +382,8 @@ def _sniff(payload: bytes) -> str:
         return "image/png"
     if payload[:3] == b"\xff\xd8\xff":
         return "image/jpeg"
+    if payload[4:8] == b"ftyp":
+        return "video/quicktime" if payload[8:12] == b"qt  " else "video/mp4"
+    if payload[:4] == b"\x1a\x45\xdf\xa3":
+        return "video/webm"
     return "application/octet-stream"
