@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Guards the OpenAPI description (gateway/openapi.json): it is valid OpenAPI 3.1, the live gateway serves
-# exactly it at /openapi.json, and schemathesis' examples, coverage, fuzzing and stateful phases against a
+# exactly it at /openapi.json, and schemathesis' examples, fuzzing and stateful phases against a
 # live fleet (gpufleet up: Redis, broker, a worker of every built-in model it serves, the gateway) find no 5xx and no response
 # that the description does not allow. The tools come from scripts/install-test-tools.sh (.tools/venv).
 # Usage: tests/openapi/run.sh BIN_DIR [MAX_EXAMPLES]
@@ -43,10 +43,13 @@ curl -sf "$url/openapi.json" | cmp - "$root/gateway/openapi.json"
 status=0
 # hooks.py: an Idempotency-Key specific to its request (why: see there).
 # schemathesis.toml: which refusals of schema-valid submissions are by design (why: see there).
+# No coverage phase: with schemathesis 4.32.5 and hypothesis 6.160-6.170 it fails now and then inside
+# hypothesis' own lambda-source cache while building POST /tts/generate's cases (KeyError, then CPython's "AST
+# constructor recursion depth mismatch"), a crash of the tool, not an answer of the gateway's.
 PYTHONPATH="$root/tests/openapi" SCHEMATHESIS_HOOKS=hooks "$tools/schemathesis" \
   --config-file "$root/tests/openapi/schemathesis.toml" run "$url/openapi.json" \
   --checks all \
-  --phases examples,coverage,fuzzing,stateful \
+  --phases examples,fuzzing,stateful \
   --max-examples "$examples" \
   --exclude-path /v1/events \
   --request-timeout 30 \
