@@ -231,8 +231,10 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
                      "model " + model.name + " cannot speak language '" + language + "'");
   }
   normalised["language"] = language;
-  if (auto value = input.find("stream"); value != input.end() && !value->is_null() && !value->is_boolean()) {
-    return api_error(ErrorCode::kInvalidRequest, "stream must be true or false");
+  for (const char* flag : {"stream", "timings"}) {
+    if (auto value = input.find(flag); value != input.end() && !value->is_null() && !value->is_boolean()) {
+      return api_error(ErrorCode::kInvalidRequest, std::string(flag) + " must be true or false");
+    }
   }
   if (auto value = input.find("speaker_wav"); value != input.end() && !value->is_null()) {
     if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "speaker_wav must be a string");
