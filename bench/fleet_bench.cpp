@@ -2,9 +2,16 @@
 // percentiles at a fixed offered rate) and espeak's real-time factor. Starts its own fleet on free ports.
 //
 //   gpufleet-bench [--jobs N] [--connections C] [--rate R] [--seconds S] [--workers W] [--slots K]
+//                  [--soak SECONDS] [--bin DIR]
 //
 // Jobs are submitted over HTTP (POST /v1/jobs, keep-alive connections) and a job counts as done when its
 // completion event is seen on Redis, exactly as a runtime subscribed to the fleet would see it.
+// The closed-loop run also reports each component's CPU time and context switches per job, read from
+// /proc, so a change shows where it moved cost. --soak runs the closed loop for that long instead of N
+// jobs and reports what Redis holds at the end (the job store's growth at full speed). --bin starts the
+// fleet from other binaries (an older build, to compare back to back on the same machine).
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -15,8 +22,11 @@
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -42,12 +52,75 @@ struct Options {
   double seconds = 5;
   int workers = 2;
   int slots = 8;
+  double soak_s = 0;    // > 0: closed loop for this long instead of `jobs` jobs
+  std::string bin_dir;  // empty: beside this binary
+};
+
+// CPU time and context switches of one process so far, from /proc (0 when it cannot be read).
+struct ProcessCost {
+  double cpu_s = 0;
+  uint64_t switches = 0;
+};
+
+ProcessCost process_cost(pid_t pid) {
+  ProcessCost cost;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (std::getline(stat, line)) {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int index = 3; fields >> field && index <= 15; ++index) {
+      if (index == 14 || index == 15) ticks += std::atof(field.c_str());  // utime, stime
+    }
+    cost.cpu_s = ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  while (std::getline(status, line)) {
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+      cost.switches += std::strtoull(line.substr(line.find(':') + 1).c_str(), nullptr, 10);
+  }
+  return cost;
+}
+
+// Each component's cost over one phase; workers are summed into one row, as they share the work.
+class CostMeter {
+ public:
+  explicit CostMeter(std::vector<std::pair<std::string, pid_t>> parts) : parts_(std::move(parts)) {
+    parts_.emplace_back("load generator (this process)", ::getpid());
+    for (const auto& [name, pid] : parts_) start_.push_back(process_cost(pid));
+  }
+  void print(double jobs) const {
+    std::map<std::string, ProcessCost> rows;
+    double total = 0;
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      const auto now = process_cost(parts_[i].second);
+      const std::string row = parts_[i].first.rfind("worker-", 0) == 0 ? "workers" : parts_[i].first;
+      rows[row].cpu_s += now.cpu_s - start_[i].cpu_s;
+      rows[row].switches += now.switches - start_[i].switches;
+      if (row != "load generator (this process)") total += now.cpu_s - start_[i].cpu_s;
+    }
+    std::printf("| %-44s | %12s |\n", "CPU us / context switches per job", "");
+    for (const auto& [row, cost] : rows) {
+      char value[32];
+      std::snprintf(value, sizeof(value), "%.1f / %.2f", cost.cpu_s * 1e6 / jobs, cost.switches / jobs);
+      std::printf("| %-44s | %12s |\n", ("  " + row).c_str(), value);
+    }
+    std::printf("| %-44s | %12.1f |\n", "  fleet total CPU us per job", total * 1e6 / jobs);
+  }
+
+ private:
+  std::vector<std::pair<std::string, pid_t>> parts_;
+  std::vector<ProcessCost> start_;
 };
 
 // Watches the job event channel and stamps when each job's final event arrived.
 class CompletionWatcher {
  public:
-  CompletionWatcher(RedisEndpoint endpoint) : thread_([this, endpoint] { run(endpoint); }) {
+  // keep_times: remember when each job finished (latency runs); otherwise only count (long runs).
+  CompletionWatcher(RedisEndpoint endpoint, bool keep_times)
+      : keep_times_(keep_times), thread_([this, endpoint] { run(endpoint); }) {
     while (!ready_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ~CompletionWatcher() {
@@ -75,6 +148,10 @@ class CompletionWatcher {
           message.find("\"state\":\"failed\"") == std::string::npos) {
         continue;
       }
+      if (!keep_times_) {
+        completed_.fetch_add(1);
+        continue;
+      }
       auto event = nlohmann::json::parse(message, nullptr, false);
       if (!event.is_object()) continue;
       std::lock_guard lock(mutex_);
@@ -87,6 +164,7 @@ class CompletionWatcher {
   std::atomic<size_t> completed_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> ready_{false};
+  const bool keep_times_;
   std::thread thread_;
 };
 
@@ -149,46 +227,65 @@ double percentile(std::vector<double> values, double p) {
   return values[std::min(values.size() - 1, static_cast<size_t>(p / 100.0 * values.size()))];
 }
 
-void throughput(uint16_t port, CompletionWatcher& watcher, const Options& options,
-                const RedisEndpoint& redis) {
+void throughput(uint16_t port, CompletionWatcher& watcher, const Options& options, const RedisEndpoint& redis,
+                CostMeter cost) {
   const uint64_t memory_before = redis_used_memory(redis);
   asio::io_context io;
   int submitted = 0;
+  int accepted = 0;
+  int refused_full = 0;  // 503: the job store is near maxmemory, or Redis is away
   int errors = 0;
   std::vector<std::shared_ptr<Submitter>> submitters;
   const auto start = Clock::now();
-  auto on_done = [&](Submitter& submitter, Clock::time_point, const std::string& id, int status) {
-    if (status != 202) ++errors;
-    if (submitted < options.jobs) {
+  const auto soak_end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.soak_s));
+  auto more = [&] { return options.soak_s > 0 ? Clock::now() < soak_end : submitted < options.jobs; };
+  auto on_done = [&](Submitter& submitter, Clock::time_point, const std::string&, int status) {
+    if (status == 202)
+      ++accepted;
+    else if (status == 503)
+      ++refused_full;
+    else
+      ++errors;
+    if (more()) {
       ++submitted;
       submitter.submit();
     }
   };
-  for (int i = 0; i < options.connections && submitted < options.jobs; ++i) {
+  for (int i = 0; i < options.connections && more(); ++i) {
     submitters.push_back(std::make_shared<Submitter>(io, port, on_done));
     ++submitted;
     submitters.back()->submit();
   }
   io.run();
-  const auto accepted = Clock::now();
-  while (watcher.completed() < static_cast<size_t>(options.jobs - errors) &&
-         Clock::now() - accepted < std::chrono::seconds(60)) {
+  const auto accepted_at = Clock::now();
+  const size_t backlog_at_end = accepted - std::min<size_t>(accepted, watcher.completed());
+  while (watcher.completed() < static_cast<size_t>(accepted) &&
+         Clock::now() - accepted_at < std::chrono::seconds(60)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  const double accept_s = std::chrono::duration<double>(accepted - start).count();
+  const double accept_s = std::chrono::duration<double>(accepted_at - start).count();
   const double total_s = std::chrono::duration<double>(Clock::now() - start).count();
-  watcher.take();
-  std::printf("| %-44s | %12s |\n", "throughput (closed loop)", "");
-  std::printf("| %-44s | %12d |\n", "jobs submitted over HTTP", options.jobs);
+  const size_t completed = watcher.completed();
+  std::printf("| %-44s | %12s |\n",
+              options.soak_s > 0 ? "soak: closed loop at full speed" : "throughput (closed loop)", "");
+  if (options.soak_s > 0) std::printf("| %-44s | %12.0f |\n", "seconds of submitting", accept_s);
+  std::printf("| %-44s | %12d |\n", "jobs submitted over HTTP", submitted);
   std::printf("| %-44s | %12d |\n", "HTTP connections", options.connections);
-  std::printf("| %-44s | %12d |\n", "submit errors", errors);
-  std::printf("| %-44s | %12.0f |\n", "accepted (202) per second", options.jobs / accept_s);
-  std::printf("| %-44s | %12.0f |\n", "completed end to end per second", options.jobs / total_s);
+  std::printf("| %-44s | %12d |\n", "refused 503 (job store full or away)", refused_full);
+  std::printf("| %-44s | %12d |\n", "other submit errors", errors);
+  std::printf("| %-44s | %12.0f |\n", "accepted (202) per second", accepted / accept_s);
+  std::printf("| %-44s | %12.0f |\n", "completed end to end per second", completed / total_s);
+  std::printf("| %-44s | %12zu |\n", "backlog when submitting stopped", backlog_at_end);
+  if (completed > 0) cost.print(static_cast<double>(completed));
   // What stays until JOB_TTL: records, events stream entries, listings. Compare runs, not absolute bytes.
   const uint64_t memory_after = redis_used_memory(redis);
-  if (memory_before > 0 && memory_after > memory_before && options.jobs > 0) {
+  if (memory_before > 0 && memory_after > memory_before && completed > 0) {
     std::printf("| %-44s | %12.0f |\n", "Redis bytes kept per finished job",
-                static_cast<double>(memory_after - memory_before) / options.jobs);
+                static_cast<double>(memory_after - memory_before) / completed);
+  }
+  if (options.soak_s > 0) {
+    std::printf("| %-44s | %12.1f |\n", "Redis used memory at the end (MB)", memory_after / 1e6);
   }
 }
 
@@ -290,6 +387,10 @@ int main(int argc, char** argv) {
       options.workers = static_cast<int>(value);
     else if (flag == "--slots")
       options.slots = static_cast<int>(value);
+    else if (flag == "--soak")
+      options.soak_s = value;
+    else if (flag == "--bin")
+      options.bin_dir = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -298,8 +399,9 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   char pattern[] = "/tmp/gpufleet-bench-XXXXXX";
   const fs::path dir = ::mkdtemp(pattern);
-  auto config = cli::StackConfig::private_on_free_ports(
-      fs::read_symlink("/proc/self/exe").parent_path().string(), dir.string());
+  const std::string bin_dir =
+      options.bin_dir.empty() ? fs::read_symlink("/proc/self/exe").parent_path().string() : options.bin_dir;
+  auto config = cli::StackConfig::private_on_free_ports(bin_dir, dir.string());
   config.workers = options.workers;
   config.worker_models = "noop";
   config.worker_slots = options.slots;
@@ -317,14 +419,16 @@ int main(int argc, char** argv) {
   std::printf("| %-44s | %12s |\n|%s|%s|\n", "measure", "value", std::string(46, '-').c_str(),
               std::string(14, '-').c_str());
   {
-    CompletionWatcher watcher(endpoint);
-    throughput(config.http_port, watcher, options, endpoint);
+    CompletionWatcher watcher(endpoint, false);
+    throughput(config.http_port, watcher, options, endpoint, CostMeter(stack.components()));
   }
-  {
-    CompletionWatcher watcher(endpoint);
-    latency(config.http_port, watcher, options);
+  if (options.soak_s <= 0) {
+    {
+      CompletionWatcher watcher(endpoint, true);
+      latency(config.http_port, watcher, options);
+    }
+    espeak_rtf();
   }
-  espeak_rtf();
   stack.stop();
   fs::remove_all(dir);
   return 0;

@@ -32,15 +32,26 @@ std::vector<Submission> SubmissionReader::take() {
 }
 
 std::vector<Submission> SubmissionReader::read_batch(RedisClient& redis) {
+  std::vector<RedisArgs> commands;
+  // What was read before is trimmed off in the same round trip: a submission's input lives in its job record,
+  // and the stream entry, which repeats it, is only the announcement. The last entry read stays (MINID keeps
+  // it), since a restarted broker follows on from it; "~" trims whole stream nodes, so up to one node's worth
+  // (at most 100 entries) of read entries may wait for the next trim.
+  if (!trim_before_.empty()) commands.push_back({"XTRIM", keys_.submissions(), "MINID", "~", trim_before_});
   // Blocks for at most 200 ms so that stopping is prompt; the client's own timeout is longer.
-  auto reply =
-      redis.command({"XREAD", "COUNT", "4096", "BLOCK", "200", "STREAMS", keys_.submissions(), position_});
+  commands.push_back({"XREAD", "COUNT", "4096", "BLOCK", "200", "STREAMS", keys_.submissions(), position_});
+  auto replies = redis.pipeline(commands);
+  if (commands.size() == 2 && replies.front().is_error()) throw RedisError("XTRIM: " + replies.front().str());
+  trim_before_.clear();
+  const auto& reply = replies.back();
   if (reply.is_error()) throw RedisError("XREAD: " + reply.str());
   std::vector<Submission> batch;
-  for (const auto& entry : reply.stream_entries()) {
+  const auto entries = reply.stream_entries();
+  for (const auto& entry : entries) {
     position_ = entry.id;
     if (auto submission = submission_from_entry(entry.fields)) batch.push_back(std::move(*submission));
   }
+  if (!entries.empty()) trim_before_ = position_;
   return batch;
 }
 

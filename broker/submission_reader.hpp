@@ -1,7 +1,8 @@
 #pragma once
 // Follows the job store's submissions stream on a thread of its own (a blocking XREAD needs its own
 // connection) and hands new jobs and cancellations to the broker's loop, waking it through an inproc socket.
-// Redis going away is waited out: the reader reconnects and goes on from the last entry it read.
+// Redis going away is waited out: the reader reconnects and goes on from the last entry it read. Entries it
+// has read are trimmed off the stream, so a submission's input is kept once, in its job record.
 
 #include <atomic>
 #include <deque>
@@ -48,6 +49,7 @@ class SubmissionReader {
   RedisKeys keys_;
   zmq::socket_t wake_;
   std::string position_;
+  std::string trim_before_;  // the stream's entries before this id have been read; empty: nothing to trim
   std::mutex mutex_;
   std::vector<Submission> ready_;
   std::atomic<bool> stop_{false};

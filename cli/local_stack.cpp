@@ -290,6 +290,17 @@ std::optional<std::string> LocalStack::exited_component() {
   return std::nullopt;
 }
 
+std::vector<std::pair<std::string, pid_t>> LocalStack::components() const {
+  std::vector<std::pair<std::string, pid_t>> parts;
+  if (own_redis_ && redis_.pid() > 0) parts.emplace_back("redis", redis_.pid());
+  if (broker_.pid() > 0) parts.emplace_back("broker", broker_.pid());
+  if (gateway_.pid() > 0) parts.emplace_back("gateway", gateway_.pid());
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (workers_[i].pid() > 0) parts.emplace_back("worker-" + std::to_string(i + 1), workers_[i].pid());
+  }
+  return parts;
+}
+
 void LocalStack::stop() {
   gateway_.stop(std::chrono::milliseconds(5000));
   for (auto& worker : workers_) worker.signal(SIGTERM);

@@ -82,6 +82,8 @@ class LocalStack {
   bool restart_redis(std::chrono::milliseconds down_for = std::chrono::milliseconds(0));
   // A part that exited on its own, by name ("broker", "gateway", "worker-1", "redis"), if any.
   std::optional<std::string> exited_component();
+  // Every running part by name ("redis" only when this stack started it), for measuring them from outside.
+  std::vector<std::pair<std::string, pid_t>> components() const;
   std::string log_path(const std::string& component) const;
 
  private:

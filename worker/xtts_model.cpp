@@ -259,7 +259,7 @@ class XttsModel final : public models::Model {
                                                std::string& source) {
     const auto bytes = read_file(path, kMaxReferenceBytes);
     if (!bytes) throw ModelError(ErrorCode::kInvalidInput, "speaker_wav cannot be read or is over 64 MiB");
-    const std::string key = sha256_hex(*bytes);
+    const std::string key = xtts::voice_key(sha256_hex(*bytes), reference);
     source = "memory";
     auto voice = find_voice(key, reference);
     if (!voice) {

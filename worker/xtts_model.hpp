@@ -1,7 +1,8 @@
 #pragma once
 // XTTS-v2 as a worker model (backend "xtts"): the native engine of models/xtts/torch behind the torch-free
 // Model interface, in the LibTorch plugin. A voice (conditioning latents and speaker embedding) is computed
-// from the job's speaker_wav once: kept in an in-memory LRU keyed by the reference's SHA-256, whose
+// from the job's speaker_wav once: kept in an in-memory LRU keyed by the reference's SHA-256 within its
+// tenant's upload folder (xtts::voice_key: one API key's voice is never another's cache hit), whose
 // references the worker advertises so that the broker sends jobs with them here, and saved to the fleet's
 // voice store (models/xtts/voice_store.hpp) so that other workers load it instead of computing it. A job's
 // result says where its voice came from: voice_cache "memory", "shared" or "miss". A job may instead name

@@ -4,9 +4,14 @@
 
 #include <stdexcept>
 
+#include "common/sha256.hpp"
 #include "models/xtts/safetensors.hpp"
 
 namespace gpufleet::xtts {
+
+std::string voice_key(const std::string& reference_sha256, const std::filesystem::path& reference) {
+  return sha256_hex(reference.parent_path().lexically_normal().generic_string() + '\n' + reference_sha256);
+}
 
 namespace fs = std::filesystem;
 

@@ -510,5 +510,29 @@ TEST(FleetRedisMemory, NewJobsAreRefusedNearMaxmemoryAndAcceptedAgainAfter) {
   EXPECT_EQ(accepted.status, 202) << accepted.body;
 }
 
+// Guards against the input being kept twice: the submissions stream repeated every job's input (up to the
+// body limit) for as long as the entry lived, ~100,000 entries. The broker now trims what it has read.
+TEST(FleetRedisMemory, TheInputIsKeptOnceTheBrokerHasReadTheSubmission) {
+  Fleet fleet(FleetOptions{1, "noop", 8, {}});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 300; ++i) {
+    ids.push_back(fleet.submit({{"model", "noop"}, {"input", {{"text", "job " + std::to_string(i)}}}}));
+  }
+  for (const auto& id : ids) fleet.wait_job(id, 30);
+  // One more submission after the others were read: the reader trims with its next read.
+  fleet.wait_job(fleet.submit({{"model", "noop"}, {"input", {{"text", "last"}}}}), 10);
+  RedisClient redis(fleet.redis_endpoint());
+  long long length = 0;
+  for (int i = 0; i < 50; ++i) {
+    length = redis.command({"XLEN", fleet.keys().submissions()}).integer();
+    if (length <= 100) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // "~" trimming leaves at most one stream node (100 entries) behind; untrimmed, all 301 stay.
+  EXPECT_LE(length, 100);
+  EXPECT_GE(length, 1);  // the last entry read stays: a restarted broker follows on from it
+  EXPECT_EQ(fleet.get("/v1/jobs/" + ids.front()).status, 200);
+}
+
 }  // namespace
 }  // namespace gpufleet::testing

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/wav.hpp"
+#include "gateway/api_keys.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/vits_voice.hpp"
@@ -329,6 +330,54 @@ TEST(FleetXtts, JobsFollowTheirVoiceAndVoicesAreSharedThroughStorage) {
   ASSERT_TRUE(fleet.wait_workers(2));
   const auto again = finished(submit(alice_wav));
   EXPECT_EQ(again["result"]["voice_cache"], "shared") << again.dump();
+}
+
+// Guards the voice cache's side channel between tenants: the cache was keyed by the reference's content
+// alone, so a key that uploaded the same recording as another key got voice_cache "memory" (and a faster
+// answer), learning that someone else had used that voice. Now each key's voices are its own: the second
+// key's first job computes the voice again, and each key then hits its own entry.
+TEST(FleetXtts, AVoiceComputedForOneKeyIsNotAnotherKeysCacheHit) {
+  const std::string golden = xtts_golden_dir();
+  if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
+  TempDir dir;
+  const std::string registry = xtts_registry(dir, golden);
+  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
+  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  Fleet fleet(
+      FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}, {"API_KEYS", alice_line + ";" + bob_line}}});
+  std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
+  const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
+                     const std::string& body, const std::string& content_type = "application/json") {
+    return fleet.request(method, target, body,
+                         {{"Authorization", "Bearer " + token}, {"Content-Type", content_type}});
+  };
+  auto voice_source = [&](const std::string& token, const std::string& speaker_wav) {
+    const json request{
+        {"model", "xtts"},
+        {"input", {{"text", "Hello there."}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"seed", 5}}}};
+    auto created = as(token, "POST", "/v1/jobs", request.dump());
+    EXPECT_EQ(created.status, 202) << created.body;
+    const std::string id = json::parse(created.body).value("id", "");
+    auto job = json::parse(as(token, "GET", "/v1/jobs/" + id + "?wait=120", "").body);
+    EXPECT_EQ(job["state"], "succeeded") << job.dump();
+    return job["result"].value("voice_cache", "");
+  };
+  std::string speaker_wav[2];
+  for (int i = 0; i < 2; ++i) {
+    auto upload = as(i == 0 ? alice : bob, "POST", "/v1/files", reference, "audio/wav");
+    ASSERT_EQ(upload.status, 201) << upload.body;
+    speaker_wav[i] = json::parse(upload.body)["speaker_wav"];
+  }
+  EXPECT_EQ(voice_source(alice, speaker_wav[0]), "miss");
+  EXPECT_EQ(voice_source(bob, speaker_wav[1]), "miss") << "Bob's job hit the voice Alice's job computed";
+  EXPECT_EQ(voice_source(alice, speaker_wav[0]), "memory");
+  EXPECT_EQ(voice_source(bob, speaker_wav[1]), "memory");
+  size_t stored = 0;
+  for (const auto& file : std::filesystem::recursive_directory_iterator(fleet.storage() / "voices")) {
+    stored += file.path().extension() == ".safetensors" ? 1 : 0;
+  }
+  EXPECT_EQ(stored, 2u) << "one stored voice per key";
 }
 
 // Guards named speakers: a checkpoint folder with upstream's speakers_xtts.pth (written at test time by
