@@ -2,14 +2,15 @@
 // percentiles at a fixed offered rate) and espeak's real-time factor. Starts its own fleet on free ports.
 //
 //   gpufleet-bench [--jobs N] [--connections C] [--rate R] [--seconds S] [--workers W] [--slots K]
-//                  [--soak SECONDS] [--bin DIR]
+//                  [--soak SECONDS] [--bin DIR] [--maxmemory SIZE]
 //
 // Jobs are submitted over HTTP (POST /v1/jobs, keep-alive connections) and a job counts as done when its
 // completion event is seen on Redis, exactly as a runtime subscribed to the fleet would see it.
 // The closed-loop run also reports each component's CPU time and context switches per job, read from
 // /proc, so a change shows where it moved cost. --soak runs the closed loop for that long instead of N
 // jobs and reports what Redis holds at the end (the job store's growth at full speed). --bin starts the
-// fleet from other binaries (an older build, to compare back to back on the same machine).
+// fleet from other binaries (an older build, to compare back to back on the same machine); --maxmemory gives
+// its Redis a maxmemory (as REDIS_MAXMEMORY does for gpufleet up), to watch the gateway refuse short of it.
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,8 +53,9 @@ struct Options {
   double seconds = 5;
   int workers = 2;
   int slots = 8;
-  double soak_s = 0;    // > 0: closed loop for this long instead of `jobs` jobs
-  std::string bin_dir;  // empty: beside this binary
+  double soak_s = 0;      // > 0: closed loop for this long instead of `jobs` jobs
+  std::string bin_dir;    // empty: beside this binary
+  std::string maxmemory;  // Redis's maxmemory ("256mb"); empty: none
 };
 
 // CPU time and context switches of one process so far, from /proc (0 when it cannot be read).
@@ -233,7 +235,8 @@ void throughput(uint16_t port, CompletionWatcher& watcher, const Options& option
   asio::io_context io;
   int submitted = 0;
   int accepted = 0;
-  int refused_full = 0;  // 503: the job store is near maxmemory, or Redis is away
+  int refused_full = 0;    // 503: the job store is near maxmemory, or Redis is away
+  int refused_queued = 0;  // 429: the model's queue holds MAX_QUEUED_PER_MODEL jobs
   int errors = 0;
   std::vector<std::shared_ptr<Submitter>> submitters;
   const auto start = Clock::now();
@@ -245,6 +248,8 @@ void throughput(uint16_t port, CompletionWatcher& watcher, const Options& option
       ++accepted;
     else if (status == 503)
       ++refused_full;
+    else if (status == 429)
+      ++refused_queued;
     else
       ++errors;
     if (more()) {
@@ -272,6 +277,7 @@ void throughput(uint16_t port, CompletionWatcher& watcher, const Options& option
   if (options.soak_s > 0) std::printf("| %-44s | %12.0f |\n", "seconds of submitting", accept_s);
   std::printf("| %-44s | %12d |\n", "jobs submitted over HTTP", submitted);
   std::printf("| %-44s | %12d |\n", "HTTP connections", options.connections);
+  std::printf("| %-44s | %12d |\n", "refused 429 (model's queue full)", refused_queued);
   std::printf("| %-44s | %12d |\n", "refused 503 (job store full or away)", refused_full);
   std::printf("| %-44s | %12d |\n", "other submit errors", errors);
   std::printf("| %-44s | %12.0f |\n", "accepted (202) per second", accepted / accept_s);
@@ -391,6 +397,8 @@ int main(int argc, char** argv) {
       options.soak_s = value;
     else if (flag == "--bin")
       options.bin_dir = argv[i + 1];
+    else if (flag == "--maxmemory")
+      options.maxmemory = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -406,6 +414,7 @@ int main(int argc, char** argv) {
   config.worker_models = "noop";
   config.worker_slots = options.slots;
   config.env = {{"LOG_LEVEL", "warn"}};
+  config.redis_maxmemory = options.maxmemory;
   cli::LocalStack stack(config);
   stack.start();
   if (!stack.wait_healthy(std::chrono::seconds(30))) {

@@ -1,15 +1,35 @@
 // Fuzz target: the gateway's validation of everything a client sends (JSON bodies of both submission routes,
 // the ?wait= query, the Idempotency-Key header, uploads, speaker references) and the rendering of job
 // records. Any outcome is fine except a crash, an exception escaping, or an accepted request that breaks the
-// limits.
+// limits. It brings its own mutator (below), which libFuzzer uses instead of only flipping bytes.
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <string_view>
 
 #include "common/files.hpp"
+#include "fuzz/json_mutator.hpp"
 #include "gateway/api.hpp"
+
+#ifdef GPUFLEET_LIBFUZZER
+extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
+#endif
+
+// Half of libFuzzer's mutations stay its own byte-level ones (with the dictionary), half are structure-aware
+// (fuzz/json_mutator.hpp: deep nesting, ill-formed UTF-8 in strings). The replay build uses the latter too.
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size, unsigned int seed) {
+  std::mt19937_64 random(seed);
+#ifdef GPUFLEET_LIBFUZZER
+  if (random() % 2 == 0) return LLVMFuzzerMutate(data, size, max_size);
+#endif
+  const auto mutated = gpufleet::fuzz::mutate_json_structure(
+      std::string(reinterpret_cast<const char*>(data), size), max_size, random);
+  std::memcpy(data, mutated.data(), mutated.size());
+  return mutated.size();
+}
 
 namespace {
 

@@ -1,8 +1,10 @@
 // Drives a libFuzzer target without libFuzzer (any compiler): every file of a corpus folder, then seeded
-// mutations of them (bytes flipped, cut, repeated, spliced) and pure random inputs. A crash or sanitizer
-// report fails the CTest run; the real fuzzing is scripts/fuzz.sh.
+// mutations of them (bytes flipped, cut, repeated, spliced; half through the target's own mutator where it
+// has one) and pure random inputs. A crash or sanitizer report fails the CTest run; the real fuzzing is
+// scripts/fuzz.sh.
 //
 //   <target>_replay CORPUS_DIR [MUTATIONS]
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,9 @@
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+// A target's own structure-aware mutator, where it has one (as libFuzzer looks for it).
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size, unsigned int seed)
+    __attribute__((weak));
 
 namespace {
 
@@ -22,6 +27,15 @@ void run(const std::string& input) {
 }
 
 std::string mutate(std::string input, const std::vector<std::string>& corpus, std::mt19937& random) {
+  if (LLVMFuzzerCustomMutator != nullptr && random() % 2 == 0) {
+    constexpr size_t kMaxSize = 1 << 16;
+    input.resize(std::min(input.size(), kMaxSize));
+    const size_t size = input.size();
+    input.resize(kMaxSize);
+    input.resize(LLVMFuzzerCustomMutator(reinterpret_cast<uint8_t*>(input.data()), size, kMaxSize,
+                                         static_cast<unsigned>(random())));
+    return input;
+  }
   const int edits = 1 + static_cast<int>(random() % 4);
   for (int i = 0; i < edits; ++i) {
     switch (random() % 5) {
