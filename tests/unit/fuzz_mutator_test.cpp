@@ -1,13 +1,12 @@
 // Guards the gateway fuzz target's structure-aware mutator (fuzz/json_mutator.hpp): it must build the inputs
-// byte flips do not (nesting past the parser's limit inside a field, ill-formed UTF-8 inside strings) and stay
-// within libFuzzer's size bound; a mutator that quietly stopped doing so would leave the fuzzing blind to the
-// crashes it is there to find.
-#include "fuzz/json_mutator.hpp"
-
+// byte flips do not (nesting past the parser's limit inside a field, ill-formed UTF-8 inside strings) and
+// stay within libFuzzer's size bound; a mutator that quietly stopped doing so would leave the fuzzing blind
+// to the crashes it is there to find.
 #include <gtest/gtest.h>
 
 #include "common/json_text.hpp"
 #include "common/utf8.hpp"
+#include "fuzz/json_mutator.hpp"
 
 namespace {
 

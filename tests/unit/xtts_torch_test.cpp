@@ -21,6 +21,8 @@
 #include "models/xtts/torch/mel.hpp"
 #include "models/xtts/torch/speaker.hpp"
 #include "models/xtts/torch/tensors.hpp"
+#include "models/xtts/torch_checkpoint.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/xtts_golden.hpp"
 
 namespace gpufleet::xtts {
@@ -392,6 +394,68 @@ TEST(XttsEngineBatching, ASeededRequestSamplesTheSameAloneAndInABatch) {
     ASSERT_TRUE(std::holds_alternative<Synthesis>(batched[i]));
     EXPECT_TRUE(torch::equal(std::get<Synthesis>(batched[i]).codes, alone.codes)) << "request " << i;
   }
+}
+
+// The golden checkpoint with the stop code's logit raised by `bias`, in a folder of its own (the golden set's
+// random weights never draw STOP within the 40-code cap).
+std::unique_ptr<XttsEngine> engine_favouring_stop(const gpufleet::testing::TempDir& dir, float bias) {
+  auto tensors = xtts_state_dict(read_torch_checkpoint(golden_dir() + "/model.pth"));
+  auto head_bias = to_tensor(tensors.at("gpt.mel_head.bias")).clone();
+  const auto config = XttsConfig::load(golden_dir() + "/config.json");
+  head_bias[config.gpt_stop_audio_token] += bias;
+  tensors["gpt.mel_head.bias"] = to_owned(head_bias);
+  write_safetensors(dir.path() / "model.safetensors", tensors);
+  for (const char* file : {"config.json", "vocab.json"}) {
+    std::filesystem::copy_file(std::filesystem::path(golden_dir()) / file, dir.path() / file,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  return XttsEngine::load(dir.path());
+}
+
+// Guards the stop code's latent, which the engine dropped: upstream keeps the stop code in the teacher-forced
+// pass, so the latent that drew STOP is vocoded (every piece ended ~1,024 samples early otherwise, and a
+// first code of STOP failed the job). Whole, batched and streamed decoding each give one latent per code,
+// STOP included, and the same audio; a first code of STOP gives one latent of sound.
+TEST(XttsEngineStop, TheLatentThatDrewStopIsSpokenOnEveryPath) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const std::string text = "Hello world! This is test number 42, isn't it?";
+  SynthesisOptions greedy;
+  greedy.greedy = true;
+  bool stopped_midway = false;
+  bool stopped_first = false;
+  // Raise STOP's logit step by step: first it wins somewhere in the middle, at last at the first code.
+  for (float bias = 1; bias < 4096 && !(stopped_midway && stopped_first); bias *= 2) {
+    SCOPED_TRACE("stop bias " + std::to_string(bias));
+    gpufleet::testing::TempDir dir;
+    const auto engine = engine_favouring_stop(dir, bias);
+    const auto reference = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
+    ASSERT_TRUE(reference);
+    const auto voice = engine->clone(*reference);
+    const auto whole = engine->synthesize(text, "en", voice, greedy);
+    const int64_t n = whole.codes.size(1);
+    const int64_t stop = engine->config().gpt_stop_audio_token;
+    if (whole.codes[0][n - 1].item<int64_t>() != stop) continue;
+    (n == 1 ? stopped_first : stopped_midway) = true;
+    ASSERT_EQ(whole.latents.size(1), n) << "one latent per code, the stop code's included";
+    EXPECT_GT(whole.wav.numel(), 0);
+
+    const auto batched = engine->synthesize_batch({{text, "en", &voice, greedy}});
+    ASSERT_TRUE(std::holds_alternative<Synthesis>(batched[0]));
+    const auto& batch = std::get<Synthesis>(batched[0]);
+    EXPECT_TRUE(torch::equal(batch.codes, whole.codes));
+    EXPECT_TRUE(close(batch.latents, whole.latents, 1e-4, 1e-4));
+    EXPECT_TRUE(close(batch.wav, whole.wav, 1e-4, 1e-3));
+
+    SynthesisOptions streamed = greedy;
+    std::vector<torch::Tensor> chunks;
+    streamed.on_audio = [&](const torch::Tensor& samples) { chunks.push_back(samples.clone()); };
+    const auto stream = engine->synthesize(text, "en", voice, streamed);
+    ASSERT_FALSE(chunks.empty());
+    EXPECT_EQ(stream.latents.size(1), n);
+    EXPECT_TRUE(close(torch::cat(chunks), whole.wav, 1e-4, 1e-3));
+  }
+  EXPECT_TRUE(stopped_midway) << "no bias made STOP win after some codes";
+  EXPECT_TRUE(stopped_first) << "no bias made STOP the first code";
 }
 
 // Guards reduced precision: a GPT with bfloat16 weight matrices (activations, attention, logits and latents

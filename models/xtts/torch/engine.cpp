@@ -208,13 +208,11 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
     out->finish(result);
     return result;
   }
-  // The stop code, when emitted, is not spoken.
-  auto spoken = result.codes;
-  if (spoken.size(1) > 0 && spoken[0][spoken.size(1) - 1].item<int64_t>() == config_.gpt_stop_audio_token) {
-    spoken = spoken.slice(1, 0, spoken.size(1) - 1);
-  }
-  if (spoken.size(1) == 0) throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
-  result.latents = gpt_->latents(voice.gpt_cond_latent, text_ids, spoken);
+  // As upstream: the stop code stays in the teacher-forced pass, whose latents are one per code, so the
+  // latent that drew STOP is spoken too (and a first code of STOP still gives one latent of sound).
+  if (result.codes.size(1) == 0)
+    throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
+  result.latents = gpt_->latents(voice.gpt_cond_latent, text_ids, result.codes);
   result.wav = vocoder_->decode(result.latents, voice.speaker_embedding).flatten();
   return result;
 }

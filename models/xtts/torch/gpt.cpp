@@ -323,8 +323,9 @@ torch::Tensor XttsGpt::generate(const torch::Tensor& cond_latents, const torch::
     // The one host sync per step: the stop decision needs the code on the CPU.
     const int64_t code = next.item<int64_t>();
     codes.push_back(code);
+    if (on_code)
+      on_code(code, latent);  // the stop code's latent is spoken too, as upstream's stream yields it
     if (code == config_.gpt_stop_audio_token) break;
-    if (on_code) on_code(code, latent);
     seen = torch::cat({seen, next.unsqueeze(0)}, 1);
     if (static_cast<int64_t>(codes.size()) == max_codes) break;
     scores = decode(next, cache, on_code ? &latent : nullptr);
@@ -417,12 +418,13 @@ bool DecodeBatch::step() {
     try {
       const int64_t code = code_of[k];
       s.codes.push_back(code);
+      // The latent that drew a code is kept for it, the stop code's included (upstream vocodes it).
+      s.latents.push_back(s.latent);
+      if (s.request.on_code) s.request.on_code(code, s.latent);
       if (code == config_.gpt_stop_audio_token) {
         end(drawn[k]);
         continue;
       }
-      s.latents.push_back(s.latent);
-      if (s.request.on_code) s.request.on_code(code, s.latent);
       s.seen = torch::cat({s.seen, draws[k].unsqueeze(0)}, 1);
       if (static_cast<int64_t>(s.codes.size()) >= s.request.max_codes) {
         end(drawn[k]);

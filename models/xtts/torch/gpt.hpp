@@ -70,8 +70,9 @@ class XttsGpt {
   // `on_step` runs before each code is drawn (a job's cancellation check and lease renewal); what it throws
   // ends the generation.
   using StepHook = std::function<void()>;
-  // Called with each spoken code (not the stop code) and its latent [1, d] as the decode loop draws it: the
-  // same latent the teacher-forced pass gives that code, without a second pass (streaming uses it).
+  // Called with each code, the stop code included, and the latent [1, d] that drew it, as the decode loop
+  // draws it: the same latent the teacher-forced pass gives that code, without a second pass (streaming uses
+  // it). Every one is spoken, as upstream vocodes the stop code's latent too.
   using CodeHook = std::function<void(int64_t code, const torch::Tensor& latent)>;
   torch::Tensor generate_greedy(const torch::Tensor& cond_latents, const torch::Tensor& text_ids,
                                 int64_t max_codes, const StepHook& on_step = {},
@@ -158,8 +159,8 @@ class DecodeBatch {
   // Forgets a finished sequence once its caller has taken what it needs (its cache, codes and latents go).
   void release(size_t index);
 
-  // A sequence's codes [1, n] (the stop code included when drawn), its latents [1, n', d] for its spoken
-  // codes, and what ended it early (a hook's exception), if anything.
+  // A sequence's codes [1, n] (the stop code included when drawn), its latents [1, n, d] (one per code, the
+  // stop code's included), and what ended it early (a hook's exception), if anything.
   torch::Tensor codes(size_t index) const;
   torch::Tensor latents(size_t index) const;
   std::exception_ptr error(size_t index) const { return sequences_.at(index).error; }
