@@ -116,6 +116,32 @@ std::string error_body(const ApiError& error) {
   return dump_json(nlohmann::json{{"error", {{"code", to_string(error.code)}, {"message", error.message}}}});
 }
 
+std::optional<std::string> announced_language(std::string_view tag,
+                                              const std::vector<std::string>& languages) {
+  std::string lower(tag);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(c == '_' ? '-' : std::tolower(c)); });
+  auto find = [&languages](std::string_view wanted) -> std::optional<std::string> {
+    for (const auto& language : languages) {
+      if (language.size() != wanted.size()) continue;
+      if (std::equal(language.begin(), language.end(), wanted.begin(),
+                     [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; })) {
+        return language;
+      }
+    }
+    return std::nullopt;
+  };
+  if (auto exact = find(lower)) return exact;
+  const std::string primary = lower.substr(0, lower.find('-'));
+  if (primary.empty()) return std::nullopt;
+  if (primary != lower) {
+    if (auto found = find(primary)) return found;
+  }
+  // Chinese is "zh-cn" in XTTS' list; upstream takes "zh" (and any "zh-..." tag) for it.
+  if (primary == "zh") return find("zh-cn");
+  return std::nullopt;
+}
+
 namespace {
 
 bool is_json_content_type(std::string_view content_type) {
@@ -225,10 +251,13 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
     if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "language must be a string");
     language = value->get<std::string>();
   }
-  if (!model.languages.empty() &&
-      std::find(model.languages.begin(), model.languages.end(), language) == model.languages.end()) {
-    return api_error(ErrorCode::kUnsupportedLanguage,
-                     "model " + model.name + " cannot speak language '" + language + "'");
+  if (!model.languages.empty()) {
+    auto announced = announced_language(language, model.languages);
+    if (!announced) {
+      return api_error(ErrorCode::kUnsupportedLanguage,
+                       "model " + model.name + " cannot speak language '" + language + "'");
+    }
+    language = std::move(*announced);
   }
   normalised["language"] = language;
   for (const char* flag : {"stream", "timings"}) {

@@ -49,6 +49,13 @@ struct Caller {
 // ("uploads/key-<16 hex of its name's SHA-256>"), so the same bytes from two keys are two files.
 std::filesystem::path upload_folder(const Caller& caller);
 
+// The language a model announces for a client's tag, or nullopt when it speaks none such. Tags compare
+// without case and with "_" as "-" (BCP 47); a tag the model does not list falls back to its primary subtag
+// ("en-US", "pt-BR" -> "en", "pt"), as upstream XTTS strips the region, and "zh" or "zh-TW" name XTTS'
+// "zh-cn".
+std::optional<std::string> announced_language(std::string_view tag,
+                                              const std::vector<std::string>& languages);
+
 // A TTS result by the path /tts/generate answered (<tts_results>/<job id>-<attempt>.wav): the job's id, whose
 // owner decides whether a caller may use it; nullopt for any other name.
 std::optional<std::string> tts_result_job_id(const std::filesystem::path& path);

@@ -32,6 +32,18 @@ TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelI
   return request;
 }
 
+void Model::warm_up() {
+  const auto& languages = info().languages;
+  if (info().kind != "tts") return;
+  nlohmann::json input{{"text", "Warming up."}};
+  input["language"] =
+      languages.empty() || std::find(languages.begin(), languages.end(), "en") != languages.end()
+          ? "en"
+          : languages.front();
+  JobContext context;
+  run(ModelInput{"warmup", input}, context);
+}
+
 std::vector<BatchOutcome> Model::run_batch(const std::vector<BatchItem>& items) {
   std::vector<BatchOutcome> outcomes(items.size());
   for (size_t i = 0; i < items.size(); ++i) {

@@ -102,6 +102,11 @@ class Model {
   // sends later jobs with them here. Called from the worker's event loop while jobs run: must not wait for
   // one. Models without a voice cache have none.
   virtual std::vector<std::string> references_in_memory() const { return {}; }
+  // Runs one small job before the model is announced (a registry entry's `warmup`), so the first client does
+  // not pay for lazy initialisation. The default speaks a short sentence for a TTS model (in English where it
+  // speaks English) and does nothing for a video model (it has no portrait to animate). A model that needs
+  // more than text (a cloned voice) overrides it. Throws what the model throws.
+  virtual void warm_up();
 };
 
 // The fields a TTS job carries.

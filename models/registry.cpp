@@ -34,6 +34,8 @@ class NamedModel final : public Model {
   void run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed) override {
     inner_->run_continuous(items, feed);
   }
+  std::vector<std::string> references_in_memory() const override { return inner_->references_in_memory(); }
+  void warm_up() override { inner_->warm_up(); }
 
  private:
   std::unique_ptr<Model> inner_;
@@ -258,19 +260,6 @@ std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& r
   }
   if (spec.name == model->info().name) return model;
   return std::make_unique<NamedModel>(std::move(model), spec.name);
-}
-
-void warm_up(Model& model) {
-  const auto& info = model.info();
-  // A video model has nothing to warm without a portrait: its detectors load when it is created.
-  if (info.kind != "tts") return;
-  nlohmann::json input{{"text", "Warming up."}};
-  input["language"] = info.languages.empty() ? "en"
-                      : std::find(info.languages.begin(), info.languages.end(), "en") != info.languages.end()
-                          ? "en"
-                          : info.languages.front();
-  JobContext context;
-  model.run(ModelInput{"warmup", input}, context);
 }
 
 }  // namespace gpufleet::models

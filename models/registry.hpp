@@ -63,7 +63,5 @@ struct ModelResources {
 // Creates the model a spec describes and checks its files. Throws ModelError or ConfigError (also for a
 // max_batch above 1 on a model that cannot batch, and for a LibTorch backend without `resources`).
 std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& resources = {});
-// Runs one small job through a loaded model (the spec's warm-up). Throws what the model throws.
-void warm_up(Model& model);
 
 }  // namespace gpufleet::models

@@ -2,8 +2,9 @@
 //
 //   gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav
 //                 [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]
-//                 [--max-codes N] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16] [--tf32]
-//                 --out OUT.wav [--dump DIR]
+//                 [--max-codes N] [--speed S] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16]
+//                 [--tf32] --out OUT.wav [--dump DIR]
+// An option it does not know, or one without its value, prints the usage and exits with status 2.
 //
 // --dtype sets the GPT's precision (see XttsEngine::load); the golden checks are float32.
 // On CUDA the run is plain fp32 unless --tf32 is given: with TF32 (PyTorch's default for cuDNN convolutions)
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 
 #include "common/files.hpp"
@@ -30,13 +32,20 @@ namespace {
 using namespace gpufleet;
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav\n"
-               "       [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]\n"
-               "       [--max-codes N] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16] [--tf32]\n"
-               "       --out OUT.wav [--dump DIR]\n");
+  std::fprintf(
+      stderr,
+      "usage: gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav\n"
+      "       [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]\n"
+      "       [--max-codes N] [--speed S] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16]\n"
+      "       [--tf32] --out OUT.wav [--dump DIR]\n");
   return 2;
 }
+
+// The options that take a value.
+const std::set<std::string> kValued{"--model-dir",   "--text",      "--language", "--speaker-wav",
+                                    "--temperature", "--top-k",     "--top-p",    "--repetition-penalty",
+                                    "--seed",        "--max-codes", "--speed",    "--device",
+                                    "--dtype",       "--out",       "--dump"};
 
 }  // namespace
 
@@ -50,9 +59,11 @@ int main(int argc, char** argv) {
       tf32 = true;
     } else if (flag == "--greedy") {
       greedy = true;
-    } else if (flag.rfind("--", 0) == 0 && i + 1 < argc) {
+    } else if (kValued.count(flag) && i + 1 < argc) {
       args[flag.substr(2)] = argv[++i];
     } else {
+      std::fprintf(stderr, "gpufleet-xtts: %s %s\n", flag.c_str(),
+                   kValued.count(flag) ? "needs a value" : "is not an option");
       return usage();
     }
   }
@@ -78,6 +89,7 @@ int main(int argc, char** argv) {
     options.greedy = greedy;
     if (args.count("max-codes")) options.max_codes = std::stoll(args["max-codes"]);
     if (args.count("seed")) options.seed = std::stoull(args["seed"]);
+    if (args.count("speed")) options.speed = std::stod(args["speed"]);
     if (!greedy) {
       xtts::XttsGpt::Sampling sampling{engine->config().temperature, engine->config().top_k,
                                        engine->config().top_p, engine->config().repetition_penalty};

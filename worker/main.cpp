@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     for (const auto& spec : config.models) {
       try {
         auto model = models::load_model(spec, resources);
-        if (spec.warmup) models::warm_up(*model);
+        if (spec.warmup) model->warm_up();
         spdlog::info("model {} loaded ({}, {})", spec.name, spec.backend,
                      spec.warmup ? "warmed up" : "no warm-up");
         loaded[spec.name] = std::move(model);

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <list>
 #include <map>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/sha256.hpp"
+#include "common/wav.hpp"
 #include "models/audio_stream.hpp"
 #include "models/xtts/sentences.hpp"
 #include "models/xtts/torch/engine.hpp"
@@ -45,6 +47,23 @@ void append_pcm(models::AudioStreamFile& stream, const torch::Tensor& chunk) {
   stream.append(pcm.data_ptr<int16_t>(), static_cast<size_t>(pcm.numel()));
 }
 
+// 3 s of a 110 Hz tone with its first harmonics and a slow swell, as 16-bit WAV at 22,050 Hz: something
+// voiced for the encoders to condition on when no recording is at hand (the warm-up).
+std::string synthetic_reference() {
+  constexpr uint32_t kRate = 22050;
+  constexpr double kPi = 3.14159265358979323846;
+  std::vector<int16_t> samples(3 * kRate);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const double t = static_cast<double>(i) / kRate;
+    double value = 0;
+    for (int harmonic = 1; harmonic <= 6; ++harmonic)
+      value += std::sin(2 * kPi * 110.0 * harmonic * t) / harmonic;
+    value *= 0.25 * (0.6 + 0.4 * std::sin(2 * kPi * 1.5 * t));
+    samples[i] = static_cast<int16_t>(std::lround(value * 32767.0 * 0.5));
+  }
+  return encode_wav_pcm16(samples, kRate);
+}
+
 class XttsModel final : public models::Model {
  public:
   XttsModel(const models::ModelSpec& spec, const DeviceInfo& device, size_t voice_cache,
@@ -56,7 +75,8 @@ class XttsModel final : public models::Model {
     if (!speakers_file.empty()) load_speakers(speakers_file);
     info_.name = spec.name;
     info_.kind = "tts";
-    info_.parameters = {"speaker", "greedy", "seed", "temperature", "top_k", "top_p", "repetition_penalty"};
+    info_.parameters = {"speaker", "greedy", "seed", "temperature", "top_k", "top_p", "repetition_penalty",
+                        "speed"};
     info_.languages = engine_->config().languages;
     info_.cloning = true;
     info_.sample_rate = static_cast<uint32_t>(engine_->config().output_sample_rate);
@@ -159,6 +179,25 @@ class XttsModel final : public models::Model {
     }
   }
 
+  // A cloned-voice model cannot speak the default warm-up's bare text: it warms with its first named speaker,
+  // else with a voice cloned from a synthetic reference (a 3-second harmonic tone, built here), so the
+  // encoders, the GPT and the vocoder all run once. A short greedy decode is enough to initialise them.
+  void warm_up() override {
+    std::lock_guard lock(engine_mutex_);
+    std::shared_ptr<xtts::Voice> voice =
+        speakers_.empty() ? std::make_shared<xtts::Voice>(engine_->clone(synthetic_reference()))
+                          : speakers_.begin()->second;
+    const auto& languages = info_.languages;
+    const std::string language =
+        languages.empty() || std::find(languages.begin(), languages.end(), "en") != languages.end()
+            ? "en"
+            : languages.front();
+    xtts::SynthesisOptions options;
+    options.greedy = true;
+    options.max_codes = 16;
+    engine_->synthesize("Warming up.", language, *voice, options);
+  }
+
   std::vector<std::string> references_in_memory() const override {
     std::lock_guard lock(cache_mutex_);
     std::vector<std::string> references;
@@ -206,7 +245,10 @@ class XttsModel final : public models::Model {
   // Under engine_mutex_ (a voice may be computed).
   Prepared prepare(const models::ModelInput& input, models::JobContext& context) {
     Prepared job{models::parse_tts_request(input.input, info_), nullptr, "speaker", {}, {}};
-    if (job.request.speaker_wav.empty()) job.voice = named_speaker(input.input);
+    // As upstream's Xtts.synthesize: a named speaker wins over a reference recording when both come.
+    const auto speaker = input.input.find("speaker");
+    if ((speaker != input.input.end() && !speaker->is_null()) || job.request.speaker_wav.empty())
+      job.voice = named_speaker(input.input);
     job.options.greedy = input.input.value("greedy", false);
     if (auto seed = number_field(input.input, "seed", 0, 9007199254740991.0))
       job.options.seed = static_cast<uint64_t>(*seed);
@@ -214,11 +256,13 @@ class XttsModel final : public models::Model {
     xtts::XttsGpt::Sampling sampling{config.temperature, config.top_k, config.top_p,
                                      config.repetition_penalty};
     if (auto value = number_field(input.input, "temperature", 0.01, 5)) sampling.temperature = *value;
-    if (auto value = number_field(input.input, "top_k", 1, 10000))
+    if (auto value = number_field(input.input, "top_k", 0, 10000))  // 0: off, as upstream
       sampling.top_k = static_cast<int64_t>(*value);
     if (auto value = number_field(input.input, "top_p", 0.01, 1)) sampling.top_p = *value;
     if (auto value = number_field(input.input, "repetition_penalty", 1, 50))
       sampling.repetition_penalty = *value;
+    // Upstream takes any speed and stretches by 1 / max(speed, 0.05); past 10 little speech is left.
+    if (auto value = number_field(input.input, "speed", 0, 10)) job.options.speed = *value;
     job.options.sampling = sampling;
     // Every code drawn is progress, and a place to stop at when the job is cancelled or out of time.
     job.options.on_step = [&context] { context.check(); };

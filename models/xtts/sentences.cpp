@@ -8,9 +8,37 @@ namespace gpufleet::xtts {
 
 namespace {
 
+// The marks of spaCy's sentencizer (its default punct_chars, which upstream's split_sentence uses) in the
+// scripts XTTS speaks and their neighbours: ';' and '…' are not among them, '।' and '؟' are.
 bool ends_sentence(char32_t c) {
-  return c == U'.' || c == U'!' || c == U'?' || c == U';' || c == U'\u2026' || c == U'\u3002' ||
-         c == U'\uff01' || c == U'\uff1f' || c == U'\uff1b';
+  switch (c) {
+    case U'.':
+    case U'!':
+    case U'?':
+    case U'\u0589':  // ։ Armenian
+    case U'\u061f':
+    case U'\u06d4':  // ؟ ۔ Arabic, Urdu
+    case U'\u0964':
+    case U'\u0965':  // । ॥ Devanagari
+    case U'\u104b':
+    case U'\u1362':  // ။ ። Myanmar, Ethiopic
+    case U'\u203c':
+    case U'\u203d':
+    case U'\u2047':
+    case U'\u2048':
+    case U'\u2049':  // ‼ ‽ ⁇ ⁈ ⁉
+    case U'\ufe52':
+    case U'\ufe56':
+    case U'\ufe57':  // small . ? !
+    case U'\uff01':
+    case U'\uff0e':
+    case U'\uff1f':
+    case U'\uff61':
+    case U'\u3002':  // ！ ． ？ ｡ 。
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool closes(char32_t c) {
@@ -54,8 +82,9 @@ std::vector<std::u32string> sentences(const std::u32string& text) {
 
 size_t xtts_char_limit(std::string_view language) {
   static const std::map<std::string, size_t, std::less<>> kLimits{
-      {"en", 250}, {"de", 253}, {"fr", 273}, {"es", 239}, {"it", 213}, {"pt", 203}, {"pl", 224}, {"zh", 82},
-      {"ar", 166}, {"cs", 186}, {"ru", 182}, {"nl", 251}, {"tr", 226}, {"ja", 71},  {"hu", 224}, {"ko", 95}};
+      {"en", 250}, {"de", 253}, {"fr", 273}, {"es", 239}, {"it", 213}, {"pt", 203},
+      {"pl", 224}, {"zh", 82},  {"ar", 166}, {"cs", 186}, {"ru", 182}, {"nl", 251},
+      {"tr", 226}, {"ja", 71},  {"hu", 224}, {"ko", 95},  {"hi", 150}};
   const auto found = kLimits.find(language.substr(0, language.find('-')));
   return found == kLimits.end() ? 250 : found->second;
 }

@@ -115,6 +115,9 @@ TEST(XttsCli, BadInputsAreClearErrors) {
   EXPECT_EQ(run({"--text", "hi"}), 2);  // no reference: usage
   const std::string reference = (golden_dir() / "inputs" / "ref.wav").string();
   EXPECT_EQ(run({"--text", "hi", "--speaker-wav", reference, "--dtype", "float64"}), 2);
+  // An option the CLI does not know was taken silently and ignored (exit 0).
+  EXPECT_EQ(run({"--text", "hi", "--speaker-wav", reference, "--bogus-flag", "7"}), 2);
+  EXPECT_EQ(run({"--text", "hi", "--speaker-wav", reference, "--speed"}), 2);             // no value
   EXPECT_EQ(run({"--text", "hi", "--speaker-wav", reference, "--dtype", "float16"}), 1);  // not on the CPU
   const auto log = read_file(out.path() / "log.txt", 1 << 20);
   ASSERT_TRUE(log);

@@ -192,6 +192,33 @@ TEST(GatewayApi, ASingleLanguageModelDefaultsToItsLanguage) {
   EXPECT_EQ(std::get<ApiError>(refused).code, ErrorCode::kUnsupportedLanguage);
 }
 
+// Guards language tags: "en-US" or "zh" were refused by a model announcing "en" and "zh-cn", though upstream
+// XTTS strips the region ("es-ES" -> "es") and takes "zh" for Chinese. The job carries the announced tag.
+TEST(GatewayApi, LanguageTagsFallBackToTheirPrimarySubtagAsUpstream) {
+  const std::vector<std::string> xtts{"en", "es", "pt", "zh-cn", "ja"};
+  EXPECT_EQ(announced_language("en", xtts), "en");
+  EXPECT_EQ(announced_language("en-US", xtts), "en");
+  EXPECT_EQ(announced_language("EN_gb", xtts), "en");
+  EXPECT_EQ(announced_language("pt-BR", xtts), "pt");
+  EXPECT_EQ(announced_language("zh", xtts), "zh-cn");
+  EXPECT_EQ(announced_language("zh-CN", xtts), "zh-cn");
+  EXPECT_EQ(announced_language("zh-TW", xtts), "zh-cn");
+  EXPECT_EQ(announced_language("fr-FR", xtts), std::nullopt);
+  EXPECT_EQ(announced_language("", xtts), std::nullopt);
+  EXPECT_EQ(announced_language("-en", xtts), std::nullopt);
+  EXPECT_EQ(announced_language("eng", xtts), std::nullopt);
+  // A model whose list holds the regional tag keeps it.
+  EXPECT_EQ(announced_language("en-us", {"en-US", "en"}), "en-US");
+
+  Catalog catalog = test_catalog();
+  catalog.add(CatalogModel{"xtts", "tts", xtts, true, 24000, 1, 1, {"cpu"}});
+  auto parsed = parse_job_submission("application/json",
+                                     R"({"model":"xtts","input":{"text":"Hola","language":"es-ES"}})",
+                                     catalog, test_limits());
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(parsed));
+  EXPECT_EQ(std::get<SubmitRequest>(parsed).input["language"], "es");
+}
+
 TEST(GatewayApi, OriginalTtsGenerateShape) {
   auto parsed = parse_tts_generate("application/json", R"({"text":"hallo","language":"de"})", test_catalog(),
                                    test_limits());

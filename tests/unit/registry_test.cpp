@@ -97,7 +97,7 @@ TEST(ModelRegistry, LoadingChecksFilesKindAndGivesTheConfiguredName) {
   auto fast = load_model(specs[0]);
   EXPECT_EQ(fast->info().name, "fast");
   EXPECT_EQ(fast->info().kind, "tts");
-  warm_up(*fast);
+  fast->warm_up();
   try {
     load_model(specs[1]);
     ADD_FAILURE() << "a missing file loaded";

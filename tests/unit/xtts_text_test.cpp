@@ -115,6 +115,7 @@ TEST(XttsSentences, PiecesFitTheLimitAndKeepEveryWord) {
   EXPECT_EQ(xtts_char_limit("en"), 250u);
   EXPECT_EQ(xtts_char_limit("zh-cn"), 82u);
   EXPECT_EQ(xtts_char_limit("ja"), 71u);
+  EXPECT_EQ(xtts_char_limit("hi"), 150u);  // upstream's char_limits; it fell to the default 250
   EXPECT_EQ(xtts_char_limit("xx"), 250u);
 
   EXPECT_EQ(split_xtts_text("  Hello there.  ", 250), (std::vector<std::string>{"Hello there."}));
@@ -133,6 +134,15 @@ TEST(XttsSentences, PiecesFitTheLimitAndKeepEveryWord) {
             (std::vector<std::string>{"\u4f60\u597d\u3002", "\u6211\u5f88\u597d\u3002"}));
   EXPECT_EQ(split_xtts_text("\u4e00\u4e8c\u4e09\u56db\u4e94", 2).size(), 3u);
   EXPECT_TRUE(split_xtts_text("   ", 10).empty());
+  // The marks of spaCy's sentencizer, as upstream splits: Hindi's danda and the Arabic question mark end a
+  // sentence; ';' and '…' do not (the splitter had them the other way round). Where a mark ends a sentence
+  // the piece ends there; otherwise the over-long sentence is cut at its last space that fits.
+  EXPECT_EQ(split_xtts_text("\u0915\u0964 \u0916 \u0917 \u0918", 5),
+            (std::vector<std::string>{"\u0915\u0964", "\u0916 \u0917 \u0918"}));
+  EXPECT_EQ(split_xtts_text("\u0627\u061f \u0628 \u062a \u062b", 5),
+            (std::vector<std::string>{"\u0627\u061f", "\u0628 \u062a \u062b"}));
+  EXPECT_EQ(split_xtts_text("a; bb cc dd", 9), (std::vector<std::string>{"a; bb cc", "dd"}));
+  EXPECT_EQ(split_xtts_text("a\u2026 bb cc dd", 9), (std::vector<std::string>{"a\u2026 bb cc", "dd"}));
 
   // A long English text: every piece within 250 code points, the words in order.
   std::string text;

@@ -131,6 +131,9 @@ TEST_F(XttsGptTest, LogitsProcessorsMatchHuggingFaceOrder) {
   EXPECT_TRUE(torch::equal(torch::isinf(scores), torch::isinf(expected_p)));
   auto finite = torch::isfinite(expected_p);
   EXPECT_TRUE(close(scores.masked_select(finite), expected_p.masked_select(finite), 1e-4, 1e-4));
+  // top_k 0 is no top-k at all, as in Hugging Face's generate (it was argmax, k clamped to 1).
+  const auto raw = golden("proc.scores_in");
+  EXPECT_TRUE(torch::equal(XttsGpt::top_k(raw, 0), raw));
 }
 
 TEST_F(XttsGptTest, GreedyCodesAreExactlyUpstreams) {
@@ -456,6 +459,55 @@ TEST(XttsEngineStop, TheLatentThatDrewStopIsSpokenOnEveryPath) {
   }
   EXPECT_TRUE(stopped_midway) << "no bias made STOP win after some codes";
   EXPECT_TRUE(stopped_first) << "no bias made STOP the first code";
+}
+
+// Guards `speed`, which the engine ignored: upstream stretches the GPT latents by 1 / max(speed, 0.05)
+// (linear, align_corners off) before the vocoder's own stretches. The whole decode equals that stretch done
+// by hand and then vocoded; the batched and the streamed decode (whose windows must know which frames are
+// final under the extra stretch) give the same audio; speed 2 gives about half the samples, 0.5 about twice.
+TEST(XttsEngineSpeed, SpeedStretchesTheLatentsAsUpstreamOnEveryPath) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  namespace F = torch::nn::functional;
+  const auto golden = golden_voice();
+  const auto& engine = golden.engine;
+  const auto& voice = golden.voice;
+  const std::string text = "Hello world! This is test number 42, isn't it?";
+  SynthesisOptions greedy;
+  greedy.greedy = true;
+  const auto normal = engine->synthesize(text, "en", voice, greedy);
+  const auto weights = Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors"));
+  HifiganDecoder vocoder(weights, engine->config());
+  for (const double speed : {2.0, 0.5, 1.3}) {
+    SCOPED_TRACE("speed " + std::to_string(speed));
+    SynthesisOptions options = greedy;
+    options.speed = speed;
+    const auto whole = engine->synthesize(text, "en", voice, options);
+    EXPECT_TRUE(torch::equal(whole.codes, normal.codes)) << "speed changed the codes";
+    const auto by_hand =
+        F::interpolate(whole.latents.transpose(1, 2), F::InterpolateFuncOptions()
+                                                          .scale_factor(std::vector<double>{1.0 / speed})
+                                                          .mode(torch::kLinear)
+                                                          .align_corners(false))
+            .transpose(1, 2);
+    EXPECT_TRUE(close(whole.wav, vocoder.decode(by_hand, voice.speaker_embedding).flatten(), 1e-5, 1e-4));
+    const double ratio = static_cast<double>(whole.wav.numel()) / static_cast<double>(normal.wav.numel());
+    EXPECT_NEAR(ratio, 1.0 / speed, 0.05);
+
+    const auto batched = engine->synthesize_batch({{text, "en", &voice, options}});
+    ASSERT_TRUE(std::holds_alternative<Synthesis>(batched[0]));
+    EXPECT_TRUE(close(std::get<Synthesis>(batched[0]).wav, whole.wav, 1e-4, 1e-3));
+
+    for (const auto& [first, every] : std::vector<std::pair<int64_t, int64_t>>{{8, 20}, {3, 4}}) {
+      SynthesisOptions streamed = options;
+      streamed.stream.first_chunk_codes = first;
+      streamed.stream.chunk_codes = every;
+      std::vector<torch::Tensor> chunks;
+      streamed.on_audio = [&](const torch::Tensor& samples) { chunks.push_back(samples.clone()); };
+      engine->synthesize(text, "en", voice, streamed);
+      ASSERT_GE(chunks.size(), 2u);
+      EXPECT_TRUE(close(torch::cat(chunks), whole.wav, 1e-4, 1e-3)) << "chunks of " << first << "/" << every;
+    }
+  }
 }
 
 // Guards reduced precision: a GPT with bfloat16 weight matrices (activations, attention, logits and latents

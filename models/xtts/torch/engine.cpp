@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -25,8 +26,8 @@ namespace {
 class AudioOut {
  public:
   AudioOut(const HifiganDecoder& vocoder, const torch::Tensor& speaker_embedding,
-           const StreamSchedule& schedule, AudioSink sink)
-      : streamer_(vocoder, speaker_embedding, schedule), sink_(std::move(sink)) {}
+           const StreamSchedule& schedule, double length_scale, AudioSink sink)
+      : streamer_(vocoder, speaker_embedding, schedule, length_scale), sink_(std::move(sink)) {}
 
   void add(const torch::Tensor& latent) { deliver(streamer_.add(latent)); }
   // No more codes: sends the rest and fills the synthesis's latents and waveform. Throws when no code came.
@@ -193,7 +194,7 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
   std::optional<AudioOut> out;
   XttsGpt::CodeHook on_code;
   if (options.on_audio) {
-    out.emplace(*vocoder_, voice.speaker_embedding, options.stream, options.on_audio);
+    out.emplace(*vocoder_, voice.speaker_embedding, options.stream, length_scale(options), options.on_audio);
     on_code = [&out](int64_t, const torch::Tensor& latent) { out->add(latent); };
   }
   if (const auto sampling = sampling_of(options)) {
@@ -213,8 +214,12 @@ Synthesis XttsEngine::synthesize(const std::string& text, const std::string& lan
   if (result.codes.size(1) == 0)
     throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
   result.latents = gpt_->latents(voice.gpt_cond_latent, text_ids, result.codes);
-  result.wav = vocoder_->decode(result.latents, voice.speaker_embedding).flatten();
+  result.wav = vocoder_->decode(result.latents, voice.speaker_embedding, length_scale(options)).flatten();
   return result;
+}
+
+double XttsEngine::length_scale(const SynthesisOptions& options) {
+  return 1.0 / std::max(options.speed, 0.05);
 }
 
 int64_t XttsEngine::code_limit(const SynthesisOptions& options) const {
@@ -253,6 +258,7 @@ std::vector<XttsEngine::BatchResult> XttsEngine::synthesize_batch(
 struct XttsEngine::SpeechBatch::Member {
   torch::Tensor text_ids;  // [T], CPU
   const Voice* voice = nullptr;
+  double length_scale = 1.0;
   std::optional<AudioOut> out;  // streamed requests
 };
 
@@ -266,6 +272,7 @@ size_t XttsEngine::SpeechBatch::add(const BatchRequest& request) {
   auto member = std::make_unique<Member>();
   member->text_ids = engine_.text_ids(request.text, request.language);
   member->voice = request.voice;
+  member->length_scale = length_scale(request.options);
   DecodeBatch::Request sequence;
   sequence.cond_latents = request.voice->gpt_cond_latent;
   sequence.text_ids = member->text_ids.unsqueeze(0).to(engine_.device_);
@@ -274,7 +281,7 @@ size_t XttsEngine::SpeechBatch::add(const BatchRequest& request) {
   sequence.on_step = request.options.on_step;
   if (request.options.on_audio) {
     member->out.emplace(*engine_.vocoder_, request.voice->speaker_embedding, request.options.stream,
-                        request.options.on_audio);
+                        member->length_scale, request.options.on_audio);
     AudioOut* out = &*member->out;
     sequence.on_code = [out](int64_t, const torch::Tensor& latent) { out->add(latent); };
   }
@@ -307,7 +314,8 @@ std::vector<std::pair<size_t, XttsEngine::BatchResult>> XttsEngine::SpeechBatch:
         if (!synthesis.latents.defined())
           throw ModelError(ErrorCode::kModelError, "the model produced no audio codes");
         synthesis.wav =
-            engine_.vocoder_->decode(synthesis.latents, member.voice->speaker_embedding).flatten();
+            engine_.vocoder_->decode(synthesis.latents, member.voice->speaker_embedding, member.length_scale)
+                .flatten();
       }
       finished.emplace_back(index, std::move(synthesis));
     } catch (...) {

@@ -37,6 +37,9 @@ struct SynthesisOptions {
   std::optional<XttsGpt::Sampling> sampling;  // default: the config's settings
   int64_t max_codes = 0;                      // 0: the config's limit
   std::optional<uint64_t> seed;
+  // Upstream's `speed`: the latents are stretched by 1 / max(speed, 0.05) (linear) before the vocoder, on
+  // every path; `Synthesis::latents` stay the GPT's own.
+  double speed = 1.0;
   XttsGpt::StepHook on_step;  // before each code (see XttsGpt::generate_greedy)
   // Set: stream (StreamingVocoder: a window per chunk while the GPT still decodes). Latents then come from
   // the decode loop itself (no teacher-forced pass) and `wav` is what the sink was given, joined.
@@ -103,6 +106,8 @@ class XttsEngine {
   // The most codes a request may draw, and its sampling (none: greedy), from its options and the config.
   int64_t code_limit(const SynthesisOptions& options) const;
   std::optional<XttsGpt::Sampling> sampling_of(const SynthesisOptions& options) const;
+  // 1 / max(speed, 0.05), as upstream.
+  static double length_scale(const SynthesisOptions& options);
   XttsConfig config_;
   std::unique_ptr<BpeTokenizer> tokenizer_;
   std::unique_ptr<Weights> weights_;

@@ -276,7 +276,8 @@ torch::Tensor XttsGpt::temperature(const torch::Tensor& scores, double value) {
 }
 
 torch::Tensor XttsGpt::top_k(const torch::Tensor& scores, int64_t k) {
-  k = std::min<int64_t>(std::max<int64_t>(k, 1), scores.size(-1));
+  if (k <= 0) return scores;  // as Hugging Face's generate: top_k 0 adds no top-k warper
+  k = std::min<int64_t>(k, scores.size(-1));
   auto threshold = std::get<0>(torch::topk(scores, k)).select(-1, k - 1).unsqueeze(-1);
   return scores.masked_fill(scores < threshold, -std::numeric_limits<float>::infinity());
 }

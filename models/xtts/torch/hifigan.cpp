@@ -80,21 +80,27 @@ HifiganDecoder::HifiganDecoder(const Weights& weights, const XttsConfig& config)
   }
 }
 
-torch::Tensor HifiganDecoder::decoder_input(const torch::Tensor& latents) const {
-  // Two linear stretches with the *given* scale factors (align_corners off), as upstream's F.interpolate
-  // calls.
-  auto z = latents.transpose(1, 2);
-  const double to_frames =
-      static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
-  z = F::interpolate(z, F::InterpolateFuncOptions()
-                            .scale_factor(std::vector<double>{to_frames})
-                            .mode(torch::kLinear)
-                            .align_corners(false));
+std::vector<double> HifiganDecoder::stretches(double length_scale) const {
+  std::vector<double> scales;
+  if (length_scale != 1.0) scales.push_back(length_scale);
+  scales.push_back(static_cast<double>(config_.gpt_code_stride_len) /
+                   static_cast<double>(config_.output_hop_length));
   if (config_.output_sample_rate != config_.input_sample_rate) {
-    const double to_rate =
-        static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate);
+    scales.push_back(static_cast<double>(config_.output_sample_rate) /
+                     static_cast<double>(config_.input_sample_rate));
+  }
+  return scales;
+}
+
+torch::Tensor HifiganDecoder::decoder_input(const torch::Tensor& latents, double length_scale) const {
+  if (frames_for(latents.size(1), length_scale) < 1) {
+    throw ModelError(ErrorCode::kInvalidInput, "the speed is too high for so short a piece of speech");
+  }
+  // Linear stretches with the *given* scale factors (align_corners off), as upstream's F.interpolate calls.
+  auto z = latents.transpose(1, 2);
+  for (const double scale : stretches(length_scale)) {
     z = F::interpolate(z, F::InterpolateFuncOptions()
-                              .scale_factor(std::vector<double>{to_rate})
+                              .scale_factor(std::vector<double>{scale})
                               .mode(torch::kLinear)
                               .align_corners(false));
   }
@@ -136,9 +142,9 @@ torch::Tensor HifiganDecoder::generate(const torch::Tensor& input,
   return torch::tanh(apply(o, conv_post_));
 }
 
-torch::Tensor HifiganDecoder::decode(const torch::Tensor& latents,
-                                     const torch::Tensor& speaker_embedding) const {
-  return generate(decoder_input(latents), speaker_embedding);
+torch::Tensor HifiganDecoder::decode(const torch::Tensor& latents, const torch::Tensor& speaker_embedding,
+                                     double length_scale) const {
+  return generate(decoder_input(latents, length_scale), speaker_embedding);
 }
 
 int64_t HifiganDecoder::samples_per_frame() const {
@@ -176,37 +182,28 @@ int64_t stretched(int64_t length, double scale) {
 }
 }  // namespace
 
-int64_t HifiganDecoder::frames_for(int64_t latents) const {
-  const double to_frames =
-      static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
-  int64_t frames = stretched(latents, to_frames);
-  if (config_.output_sample_rate != config_.input_sample_rate) {
-    frames = stretched(frames, static_cast<double>(config_.output_sample_rate) /
-                                   static_cast<double>(config_.input_sample_rate));
-  }
+int64_t HifiganDecoder::frames_for(int64_t latents, double length_scale) const {
+  int64_t frames = latents;
+  for (const double scale : stretches(length_scale)) frames = stretched(frames, scale);
   return frames;
 }
 
-int64_t HifiganDecoder::final_frames_for(int64_t latents) const {
+int64_t HifiganDecoder::final_frames_for(int64_t latents, double length_scale) const {
   // A stretched frame interpolates between source i0 and i0 + 1, clamped at the last source; the first
   // floor((m - 1) x scale) frames of a stretch over m sources never touch the last one, so they do not change
-  // when more sources follow.
-  const double to_frames =
-      static_cast<double>(config_.gpt_code_stride_len) / static_cast<double>(config_.output_hop_length);
-  int64_t frames = std::max<int64_t>(0, stretched(latents - 1, to_frames));
-  if (config_.output_sample_rate != config_.input_sample_rate) {
-    const double to_rate =
-        static_cast<double>(config_.output_sample_rate) / static_cast<double>(config_.input_sample_rate);
-    frames = std::max<int64_t>(0, stretched(frames - 1, to_rate));
-  }
+  // when more sources follow (for any scale: it counts fewer frames than could be final, never more).
+  int64_t frames = latents;
+  for (const double scale : stretches(length_scale))
+    frames = std::max<int64_t>(0, stretched(frames - 1, scale));
   return frames;
 }
 
 StreamingVocoder::StreamingVocoder(const HifiganDecoder& decoder, torch::Tensor speaker_embedding,
-                                   StreamSchedule schedule)
+                                   StreamSchedule schedule, double length_scale)
     : decoder_(decoder),
       speaker_embedding_(std::move(speaker_embedding)),
       schedule_(schedule),
+      length_scale_(length_scale),
       due_at_(std::max<int64_t>(1, schedule.first_chunk_codes)) {}
 
 torch::Tensor StreamingVocoder::add(const torch::Tensor& latent) {
@@ -230,8 +227,8 @@ torch::Tensor StreamingVocoder::emit(bool last) {
   if (latent_count_ == 0) return torch::empty({0}, options);
   const int64_t context = decoder_.receptive_frames();
   const int64_t hop = decoder_.samples_per_frame();
-  const int64_t total = decoder_.frames_for(latent_count_);
-  const int64_t final_frames = last ? total : decoder_.final_frames_for(latent_count_);
+  const int64_t total = decoder_.frames_for(latent_count_, length_scale_);
+  const int64_t final_frames = last ? total : decoder_.final_frames_for(latent_count_, length_scale_);
   // Emit up to `end`; compute `fade` frames past it for the next window's crossfade; keep `context` beyond.
   const int64_t fade = last ? 0 : schedule_.crossfade_frames;
   const int64_t end = last ? total : final_frames - context - fade;
@@ -241,7 +238,7 @@ torch::Tensor StreamingVocoder::emit(bool last) {
   if (end <= emitted_frames_) return torch::empty({0}, options);
 
   // The stretch runs over every latent so far (cheap: no convolutions); only the window is vocoded.
-  const auto input = decoder_.decoder_input(torch::cat(latents_, 1));
+  const auto input = decoder_.decoder_input(torch::cat(latents_, 1), length_scale_);
   const int64_t window_start = std::max<int64_t>(0, emitted_frames_ - context);
   const int64_t window_end = std::min(total, end + fade + context);
   auto audio = decoder_.generate(input.slice(2, window_start, window_end), speaker_embedding_).flatten();

@@ -1,6 +1,7 @@
 #pragma once
-// XTTS-v2's vocoder: GPT latents are stretched to the output frame rate (linear interpolation by
-// code_stride/hop, then output/input sample rate) and decoded by a HiFi-GAN generator conditioned on the
+// XTTS-v2's vocoder: GPT latents are stretched to the output frame rate (linear interpolation by the
+// speed's length scale 1/speed where it is not 1, by code_stride/hop, then output/input sample rate, as
+// upstream's Xtts.inference and HifiDecoder do) and decoded by a HiFi-GAN generator conditioned on the
 // speaker embedding (once at the input and after every upsampling). Widths and kernel sizes are read off
 // the weights; weight norm is folded into plain weights once, at load.
 
@@ -17,10 +18,12 @@ class HifiganDecoder {
  public:
   HifiganDecoder(const Weights& weights, const XttsConfig& config);
 
-  // [B, n, d] latents -> [B, d, frames] decoder input.
-  torch::Tensor decoder_input(const torch::Tensor& latents) const;
+  // [B, n, d] latents -> [B, d, frames] decoder input; `length_scale` (1 / speed) stretches the latents
+  // first. Throws ModelError(kInvalidInput) when the stretch leaves no frame.
+  torch::Tensor decoder_input(const torch::Tensor& latents, double length_scale = 1.0) const;
   // [B, n, d] latents and [B, d_vector, 1] speaker embedding -> [B, 1, samples] at the output rate.
-  torch::Tensor decode(const torch::Tensor& latents, const torch::Tensor& speaker_embedding) const;
+  torch::Tensor decode(const torch::Tensor& latents, const torch::Tensor& speaker_embedding,
+                       double length_scale = 1.0) const;
   // The generator alone on an already stretched input [B, d, frames].
   torch::Tensor generate(const torch::Tensor& input, const torch::Tensor& speaker_embedding) const;
 
@@ -32,8 +35,8 @@ class HifiganDecoder {
   int64_t receptive_frames() const;
   // Decoder-input frames for `latents` latents, and how many of them are already final while more latents
   // may follow (the linear stretches near the end still wait for their right neighbours).
-  int64_t frames_for(int64_t latents) const;
-  int64_t final_frames_for(int64_t latents) const;
+  int64_t frames_for(int64_t latents, double length_scale = 1.0) const;
+  int64_t final_frames_for(int64_t latents, double length_scale = 1.0) const;
 
  private:
   struct Conv {
@@ -41,6 +44,8 @@ class HifiganDecoder {
     int64_t dilation = 1;
   };
   Conv conv(const std::string& name, int64_t dilation = 1) const;
+  // The scale factors of the linear stretches from latents to decoder-input frames, in order.
+  std::vector<double> stretches(double length_scale) const;
 
   const Weights& weights_;
   XttsConfig config_;
@@ -66,8 +71,9 @@ struct StreamSchedule {
 // to float rounding (the crossfade covers what rounding leaves).
 class StreamingVocoder {
  public:
+  // `length_scale` as HifiganDecoder::decode takes it (1 / speed).
   StreamingVocoder(const HifiganDecoder& decoder, torch::Tensor speaker_embedding,
-                   StreamSchedule schedule = {});
+                   StreamSchedule schedule = {}, double length_scale = 1.0);
   // One code's latent [1, d]; returns the samples that became final when a chunk is due ([n] on the model's
   // device), else an empty tensor.
   torch::Tensor add(const torch::Tensor& latent);
@@ -83,6 +89,7 @@ class StreamingVocoder {
   const HifiganDecoder& decoder_;
   torch::Tensor speaker_embedding_;
   StreamSchedule schedule_;
+  double length_scale_ = 1.0;
   std::vector<torch::Tensor> latents_;  // each [1, 1, d]
   int64_t latent_count_ = 0;
   int64_t due_at_ = 0;  // latent count at which the next chunk is vocoded
