@@ -1,5 +1,7 @@
 #include "common/wav.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace gpufleet {
@@ -20,6 +22,9 @@ uint32_t get_u32(std::string_view in, size_t at) {
 uint16_t get_u16(std::string_view in, size_t at) {
   return static_cast<uint16_t>(static_cast<uint8_t>(in[at]) | (static_cast<uint8_t>(in[at + 1]) << 8));
 }
+
+constexpr uint16_t kFormatExtensible = 0xFFFE;
+constexpr std::string_view kSubformatTail{"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xAA\x00\x38\x9B\x71", 14};
 
 }  // namespace
 
@@ -65,6 +70,13 @@ std::optional<WavInfo> parse_wav(std::string_view bytes) {
       info.sample_rate = get_u32(bytes, body + 4);
       info.bits_per_sample = get_u16(bytes, body + 14);
       if (info.channels == 0 || info.sample_rate == 0 || info.bits_per_sample == 0) return std::nullopt;
+      if (info.format == kFormatExtensible) {
+        // cbSize 22: valid bits, channel mask, then the subformat GUID, whose first two bytes are the format
+        // code and the rest KSDATAFORMAT's fixed tail.
+        if (size < 40 || get_u16(bytes, body + 16) < 22) return std::nullopt;
+        if (bytes.substr(body + 26, 14) != kSubformatTail) return std::nullopt;
+        info.format = get_u16(bytes, body + 24);
+      }
       have_format = true;
     } else if (id == "data") {
       if (!have_format) return std::nullopt;
@@ -80,6 +92,57 @@ std::optional<WavInfo> parse_wav(std::string_view bytes) {
     at = body + size + (size & 1);  // chunks are word-aligned
   }
   return std::nullopt;
+}
+
+bool wav_decodable(const WavInfo& info) {
+  const auto bits = info.bits_per_sample;
+  if (info.format == 1) return bits == 8 || bits == 16 || bits == 24 || bits == 32;
+  return info.format == 3 && (bits == 32 || bits == 64);
+}
+
+std::vector<float> wav_samples_float(std::string_view bytes, const WavInfo& info) {
+  std::vector<float> samples;
+  if (!wav_decodable(info)) return samples;
+  const size_t width = info.bits_per_sample / 8;
+  const size_t count = info.frames * info.channels;
+  if (count * width > info.data_bytes || info.data_offset + count * width > bytes.size()) return samples;
+  samples.resize(count);
+  const char* data = bytes.data() + info.data_offset;
+  for (size_t i = 0; i < count; ++i) {
+    const auto* p = reinterpret_cast<const uint8_t*>(data + i * width);
+    float value = 0;
+    if (info.format == 3 && width == 4) {
+      std::memcpy(&value, p, 4);
+    } else if (info.format == 3) {
+      double wide = 0;
+      std::memcpy(&wide, p, 8);
+      value = static_cast<float>(wide);
+    } else if (width == 1) {
+      value = (static_cast<float>(p[0]) - 128.0f) / 128.0f;  // 8-bit PCM is unsigned
+    } else {
+      // Little-endian signed integer of `width` bytes, scaled by its full range.
+      int64_t integer = static_cast<int8_t>(p[width - 1]);
+      for (size_t b = width - 1; b-- > 0;) integer = integer * 256 + p[b];
+      value = static_cast<float>(static_cast<double>(integer) /
+                                 static_cast<double>(int64_t{1} << (8 * width - 1)));
+    }
+    samples[i] = std::isfinite(value) ? std::clamp(value, -1.0f, 1.0f) : 0.0f;
+  }
+  return samples;
+}
+
+std::vector<int16_t> wav_mono_pcm16(std::string_view bytes, const WavInfo& info) {
+  const auto samples = wav_samples_float(bytes, info);
+  std::vector<int16_t> mono(samples.empty() ? 0 : info.frames);
+  const size_t channels = info.channels;
+  for (size_t frame = 0; frame < mono.size(); ++frame) {
+    float sum = 0;
+    for (size_t c = 0; c < channels; ++c) sum += samples[frame * channels + c];
+    // x 32768, the inverse of the 16-bit decode, so 16-bit audio comes back bit for bit.
+    const float scaled = std::round(sum / static_cast<float>(channels) * 32768.0f);
+    mono[frame] = static_cast<int16_t>(std::clamp(scaled, -32768.0f, 32767.0f));
+  }
+  return mono;
 }
 
 std::vector<int16_t> wav_samples_pcm16(std::string_view bytes, const WavInfo& info) {

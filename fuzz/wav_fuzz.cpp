@@ -11,6 +11,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto info = gpufleet::parse_wav(bytes)) {
     const auto samples = gpufleet::wav_samples_pcm16(bytes, *info);
     if (samples.size() * 2 > size) std::abort();
+    const auto floats = gpufleet::wav_samples_float(bytes, *info);
+    if (floats.size() > size) std::abort();
+    for (float value : floats) {
+      if (!(value >= -1.0f && value <= 1.0f)) std::abort();
+    }
+    if (gpufleet::wav_mono_pcm16(bytes, *info).size() > floats.size()) std::abort();
   }
   return 0;
 }

@@ -870,9 +870,10 @@ std::variant<Upload, ApiError> parse_upload(std::string_view content_type, std::
   }
   auto wav = parse_wav(body);
   if (!wav) return api_error(ErrorCode::kInvalidInput, "the body is not a well-formed WAV file");
-  if (wav->format != 1 || wav->bits_per_sample != 16 || wav->frames == 0) {
+  if (!wav_decodable(*wav) || wav->frames == 0) {
     return api_error(ErrorCode::kInvalidInput,
-                     "uploaded audio must be 16-bit PCM WAV with at least one sample");
+                     "uploaded audio must be WAV (PCM of 8, 16, 24 or 32 bits, or float of 32 or 64 bits; "
+                     "WAVE_FORMAT_EXTENSIBLE too) with at least one sample");
   }
   upload.relative = std::filesystem::path("uploads") / (upload.id + ".wav");
   upload.wav = *wav;

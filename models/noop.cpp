@@ -61,10 +61,10 @@ ModelOutput NoopModel::run(const ModelInput& input, JobContext& context) {
     const TtsRequest request = parse_tts_request(input.input, info_);
     const auto bytes = read_file(request.speaker_wav, 64 << 20);
     const auto wav = bytes ? parse_wav(*bytes) : std::nullopt;
-    if (!wav || wav->channels != 1 || wav->bits_per_sample != 16) {
-      throw ModelError(ErrorCode::kInvalidInput, "speaker_wav is not a mono 16-bit WAV file");
+    if (!wav || !wav_decodable(*wav)) {
+      throw ModelError(ErrorCode::kInvalidInput, "speaker_wav is not a WAV file the fleet reads");
     }
-    return ModelOutput{Audio{wav_samples_pcm16(*bytes, *wav), wav->sample_rate}};
+    return ModelOutput{Audio{wav_mono_pcm16(*bytes, *wav), wav->sample_rate}};
   }
   return {};
 }

@@ -67,28 +67,11 @@ std::pair<std::vector<int16_t>, uint32_t> read_speech(const std::string& path, d
                                                    " s; this model renders at most " +
                                                    std::to_string(max_seconds) + " s");
   }
-  std::vector<int16_t> mono(info->frames);
-  const size_t channels = info->channels;
-  if (info->format == 1 && info->bits_per_sample == 16) {
-    const auto all = wav_samples_pcm16(*bytes, *info);
-    for (size_t i = 0; i < info->frames; ++i) {
-      int32_t sum = 0;
-      for (size_t c = 0; c < channels; ++c) sum += all[i * channels + c];
-      mono[i] = static_cast<int16_t>(sum / static_cast<int32_t>(channels));
-    }
-  } else if (info->format == 3 && info->bits_per_sample == 32) {
-    for (size_t i = 0; i < info->frames; ++i) {
-      float sum = 0;
-      for (size_t c = 0; c < channels; ++c) {
-        float value = 0;
-        std::memcpy(&value, bytes->data() + info->data_offset + (i * channels + c) * 4, 4);
-        sum += std::isfinite(value) ? value : 0.0f;
-      }
-      mono[i] = static_cast<int16_t>(std::clamp(sum / static_cast<float>(channels), -1.0f, 1.0f) * 32767.0f);
-    }
-  } else {
-    throw ModelError(ErrorCode::kInvalidInput, "audio_path must be 16-bit PCM or 32-bit float WAV");
+  if (!wav_decodable(*info)) {
+    throw ModelError(ErrorCode::kInvalidInput,
+                     "audio_path must be PCM WAV of 8, 16, 24 or 32 bits or float WAV of 32 or 64 bits");
   }
+  auto mono = wav_mono_pcm16(*bytes, *info);
   return {std::move(mono), info->sample_rate};
 }
 

@@ -7,6 +7,7 @@
 #include "gateway/api.hpp"
 #include "gateway/api_keys.hpp"
 #include "gateway/openapi.hpp"
+#include "tests/support/wav_variants.hpp"
 
 namespace gpufleet::gateway {
 namespace {
@@ -146,7 +147,8 @@ TEST(GatewayApi, SpeakerReferencesMustBeFilesInTheInputFolder) {
   }
 }
 
-// Guards uploads: only 16-bit PCM WAV bodies with a WAV content type; the id is the SHA-256 of the bytes.
+// Guards uploads: only WAV bodies the fleet decodes, with a WAV content type; the id is the SHA-256 of the
+// bytes.
 TEST(GatewayApi, UploadsAreWavFilesNamedByTheirContent) {
   const std::vector<int16_t> samples(1600, 1000);
   const std::string wav = encode_wav_pcm16(samples, 16000);
@@ -165,6 +167,16 @@ TEST(GatewayApi, UploadsAreWavFilesNamedByTheirContent) {
   EXPECT_EQ(code_of(parse_upload("text/plain", wav)), ErrorCode::kUnsupportedMediaType);
   EXPECT_EQ(code_of(parse_upload("audio/wav", "RIFF....WAVEjunk")), ErrorCode::kInvalidInput);
   EXPECT_EQ(code_of(parse_upload("audio/wav", encode_wav_pcm16({}, 16000))), ErrorCode::kInvalidInput);
+  // Other tools' encodings are references too (24-bit, float, WAVE_FORMAT_EXTENSIBLE); a 12-bit one is not.
+  for (const gpufleet::testing::WavVariant variant :
+       {gpufleet::testing::WavVariant{1, 24, false}, gpufleet::testing::WavVariant{1, 16, true},
+        gpufleet::testing::WavVariant{3, 64, true}}) {
+    EXPECT_TRUE(std::holds_alternative<Upload>(
+        parse_upload("audio/wav", gpufleet::testing::encode_wav_variant(samples, 16000, 1, variant))));
+  }
+  auto twelve_bits = gpufleet::testing::encode_wav_variant(samples, 16000, 1, {1, 16, false});
+  twelve_bits[34] = 12;
+  EXPECT_EQ(code_of(parse_upload("audio/wav", twelve_bits)), ErrorCode::kInvalidInput);
 }
 
 // Guards the hash itself against a known vector (FIPS 180-2, "abc").

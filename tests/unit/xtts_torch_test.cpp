@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/wav.hpp"
 #include "models/xtts/config.hpp"
 #include "models/xtts/safetensors.hpp"
 #include "models/xtts/torch/conditioning.hpp"
@@ -23,6 +24,7 @@
 #include "models/xtts/torch/tensors.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/wav_variants.hpp"
 #include "tests/support/xtts_golden.hpp"
 
 namespace gpufleet::xtts {
@@ -198,6 +200,28 @@ GoldenVoice golden_voice() {
   if (!reference) throw std::runtime_error("no inputs/ref.wav in the golden set");
   golden.voice = golden.engine->clone(*reference);
   return golden;
+}
+
+// Guards reference formats: the engine took 16-bit PCM and 32-bit float WAV only, so the golden reference
+// saved as 24-bit or 32-bit PCM, 64-bit float or with a WAVE_FORMAT_EXTENSIBLE header was refused; each now
+// clones exactly the voice of the 16-bit file (the same levels), as upstream's torchaudio load gives.
+TEST(XttsEngineVoices, EveryWavEncodingOfAReferenceClonesTheSameVoice) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto golden = golden_voice();
+  const auto bytes = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
+  ASSERT_TRUE(bytes);
+  const auto info = parse_wav(*bytes);
+  ASSERT_TRUE(info);
+  const auto samples = wav_samples_pcm16(*bytes, *info);
+  for (const gpufleet::testing::WavVariant variant :
+       {gpufleet::testing::WavVariant{1, 24, false}, gpufleet::testing::WavVariant{1, 32, true},
+        gpufleet::testing::WavVariant{1, 16, true}, gpufleet::testing::WavVariant{3, 64, false}}) {
+    SCOPED_TRACE(std::to_string(variant.format) + "/" + std::to_string(variant.bits));
+    const auto voice = golden.engine->clone(
+        gpufleet::testing::encode_wav_variant(samples, info->sample_rate, info->channels, variant));
+    EXPECT_TRUE(torch::equal(voice.gpt_cond_latent, golden.voice.gpt_cond_latent));
+    EXPECT_TRUE(torch::equal(voice.speaker_embedding, golden.voice.speaker_embedding));
+  }
 }
 
 TEST(XttsEngineVoices, AStoredVoiceRoundTripsAndAForeignOneIsRefused) {

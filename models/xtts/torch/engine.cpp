@@ -136,21 +136,15 @@ Voice XttsEngine::clone(const std::string& wav_bytes) const {
   torch::NoGradGuard no_grad;
   auto info = parse_wav(wav_bytes);
   if (!info) throw ModelError(ErrorCode::kInvalidInput, "the speaker reference is not a WAV file");
-  torch::Tensor samples;
-  if (info->format == 1 && info->bits_per_sample == 16) {
-    auto pcm = wav_samples_pcm16(wav_bytes, *info);
-    samples =
-        torch::from_blob(pcm.data(), {static_cast<int64_t>(pcm.size())}, torch::kInt16).to(torch::kFloat32) /
-        32768.0;
-  } else if (info->format == 3 && info->bits_per_sample == 32) {
-    std::vector<float> floats(info->data_bytes / 4);
-    std::memcpy(floats.data(), wav_bytes.data() + info->data_offset, floats.size() * 4);
-    samples = torch::tensor(floats);
-  } else {
-    throw ModelError(ErrorCode::kInvalidInput,
-                     "the speaker reference must be 16-bit PCM or 32-bit float WAV");
+  if (!wav_decodable(*info)) {
+    throw ModelError(
+        ErrorCode::kInvalidInput,
+        "the speaker reference must be PCM WAV of 8, 16, 24 or 32 bits or float WAV of 32 or 64 bits");
   }
   if (info->frames == 0) throw ModelError(ErrorCode::kInvalidInput, "the speaker reference has no samples");
+  auto floats = wav_samples_float(wav_bytes, *info);
+  torch::Tensor samples =
+      torch::from_blob(floats.data(), {static_cast<int64_t>(floats.size())}, torch::kFloat32).clone();
   // Interleaved frames -> channels, mixed to mono like upstream's load_audio.
   samples = samples.slice(0, 0, static_cast<int64_t>(info->frames) * info->channels)
                 .reshape({static_cast<int64_t>(info->frames), info->channels})
