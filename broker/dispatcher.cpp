@@ -31,7 +31,16 @@ std::string speaker_reference(const std::string& input_json) {
   const auto input = nlohmann::json::parse(input_json, nullptr, false);
   if (!input.is_object()) return {};
   const auto speaker = input.find("speaker_wav");
-  return speaker != input.end() && speaker->is_string() ? speaker->get<std::string>() : std::string();
+  if (speaker == input.end()) return {};
+  if (speaker->is_string()) return speaker->get<std::string>();
+  // Several references of one voice: their names, one per line, as the worker reports them.
+  std::string names;
+  if (!speaker->is_array()) return names;
+  for (const auto& name : *speaker) {
+    if (!name.is_string()) return {};
+    names += (names.empty() ? "" : "\n") + name.get<std::string>();
+  }
+  return names;
 }
 
 }  // namespace

@@ -57,10 +57,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (catalog().find(request->model) == nullptr) std::abort();
       // An accepted reference is a clean relative name: never absolute, never "..".
       if (auto speaker = request->input.find("speaker_wav"); speaker != request->input.end()) {
-        const std::filesystem::path path = speaker->get<std::string>();
-        if (path.is_absolute()) std::abort();
-        for (const auto& part : path) {
-          if (part == "..") std::abort();
+        // One name or a list of 1 to 8, each a string.
+        if (speaker->is_array() && (speaker->empty() || speaker->size() > 8)) std::abort();
+        for (const auto& name : speaker->is_array() ? *speaker : nlohmann::json::array({*speaker})) {
+          if (!name.is_string()) std::abort();
+          const std::filesystem::path path = name.get<std::string>();
+          if (path.is_absolute()) std::abort();
+          for (const auto& part : path) {
+            if (part == "..") std::abort();
+          }
         }
       }
     }

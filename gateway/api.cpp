@@ -191,6 +191,8 @@ std::optional<std::filesystem::path> within_folder(std::optional<std::filesystem
 
 // The input fields the fleet itself defines for every model of a kind; a model adds its own (its parameters).
 constexpr std::string_view kTtsFields[] = {"text", "language", "speaker_wav", "stream", "timings"};
+// References of one voice a job may list (upstream takes any number; each is read and encoded).
+constexpr size_t kMaxReferences = 8;
 constexpr std::string_view kVideoFields[] = {"reference_image", "video", "audio_path", "mode", "size"};
 constexpr size_t kMaxParameterBytes = 1024;
 
@@ -242,8 +244,14 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
                                                   " characters; the limit is " +
                                                   std::to_string(limits.max_text_chars));
   }
-  // The model's own parameters pass through unchanged; the worker's model checks their values.
+  // The model's own parameters pass through unchanged; the worker's model checks their values. The fleet's
+  // own optional fields given as null mean their default and are left out, so no model reads a null
+  // (schemathesis found `"timings": null` failing espeak's job with a type error).
   nlohmann::json normalised = input;
+  for (const auto field : kTtsFields) {
+    if (auto value = normalised.find(field); value != normalised.end() && value->is_null())
+      normalised.erase(value);
+  }
   // The original service defaulted to English; a model that speaks one other language only (a German voice)
   // defaults to that one instead of refusing requests that name none.
   std::string language = model.languages.size() == 1 ? model.languages.front() : "en";
@@ -266,16 +274,30 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
     }
   }
   if (auto value = input.find("speaker_wav"); value != input.end() && !value->is_null()) {
-    if (!value->is_string()) return api_error(ErrorCode::kInvalidRequest, "speaker_wav must be a string");
-    if (!value->get_ref<const std::string&>().empty()) {
-      if (!model.cloning) {
-        return api_error(
-            ErrorCode::kCannotClone,
-            "model " + model.name + " cannot clone a voice; send no speaker_wav or choose a cloning model");
+    // One reference, or several of the same voice (upstream takes a list); an empty one means none.
+    const bool list = value->is_array();
+    if (!value->is_string() && !list) {
+      return api_error(ErrorCode::kInvalidRequest, "speaker_wav must be a string or a list of strings");
+    }
+    if (list && (value->empty() || value->size() > kMaxReferences)) {
+      return api_error(ErrorCode::kInvalidRequest,
+                       "speaker_wav lists 1 to " + std::to_string(kMaxReferences) + " references");
+    }
+    const bool none = !list && value->get_ref<const std::string&>().empty();
+    if (!none && !model.cloning) {
+      return api_error(
+          ErrorCode::kCannotClone,
+          "model " + model.name + " cannot clone a voice; send no speaker_wav or choose a cloning model");
+    }
+    nlohmann::json references = nlohmann::json::array();
+    for (const auto& reference : list ? *value : nlohmann::json::array({*value})) {
+      if (none) break;
+      if (!reference.is_string() || reference.get_ref<const std::string&>().empty()) {
+        return api_error(ErrorCode::kInvalidRequest, "each speaker_wav must be a non-empty string");
       }
       // Only files under the input folder, named without "..": never an arbitrary server path.
       const auto relative =
-          within_folder(relative_reference(value->get_ref<const std::string&>(), limits.input_root),
+          within_folder(relative_reference(reference.get_ref<const std::string&>(), limits.input_root),
                         limits.reference_folder);
       if (!relative) {
         return api_error(ErrorCode::kInvalidInput,
@@ -287,9 +309,12 @@ std::variant<nlohmann::json, ApiError> validate_tts_input(const nlohmann::json& 
                          "speaker_wav '" + relative->string() +
                              "' is not a file in the input folder; upload it with POST /v1/files");
       }
-      normalised["speaker_wav"] = relative->string();
-    } else {
+      references.push_back(relative->string());
+    }
+    if (none) {
       normalised.erase("speaker_wav");
+    } else {
+      normalised["speaker_wav"] = list ? references : references.front();
     }
   }
   return normalised;

@@ -24,6 +24,14 @@ TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelI
   }
   if (auto speaker = input.find("speaker_wav"); speaker != input.end() && speaker->is_string()) {
     request.speaker_wav = speaker->get<std::string>();
+    if (!request.speaker_wav.empty()) request.speaker_wavs.push_back(request.speaker_wav);
+  } else if (speaker != input.end() && speaker->is_array()) {
+    for (const auto& path : *speaker) {
+      if (!path.is_string() || path.get_ref<const std::string&>().empty())
+        throw ModelError(ErrorCode::kInvalidInput, "each speaker_wav must be a non-empty string");
+      request.speaker_wavs.push_back(path.get<std::string>());
+    }
+    if (!request.speaker_wavs.empty()) request.speaker_wav = request.speaker_wavs.front();
   }
   if (!request.speaker_wav.empty() && !info.cloning) {
     throw ModelError(ErrorCode::kCannotClone,

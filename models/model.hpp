@@ -28,8 +28,9 @@ struct Audio {
 struct ModelInput {
   std::string job_id;
   nlohmann::json input;  // the client's "input" object, as validated by the gateway
-  // The speaker reference as clients name it (relative to the input folder), while input.speaker_wav is the
-  // file's path on this worker; empty without one. Voice caches report references by this name.
+  // The speaker reference as clients name it (relative to the input folder; several, one per line), while
+  // input.speaker_wav is the file's path on this worker (a list of them for several); empty without one.
+  // Voice caches report references by this name.
   std::string reference;
   // Where a model that writes its own output file (video) puts it: on the results' filesystem, so that the
   // runner moves it into place with a rename. Empty: the model must not write files.
@@ -113,7 +114,8 @@ class Model {
 struct TtsRequest {
   std::string text;
   std::string language;
-  std::string speaker_wav;  // empty: no cloning reference
+  std::string speaker_wav;                // empty: no cloning reference; the first where several come
+  std::vector<std::string> speaker_wavs;  // every reference of the voice (speaker_wav first)
 };
 
 // Parses and checks a TTS input against a model's capabilities. Throws ModelError.

@@ -278,7 +278,9 @@ models::Model& JobRunner::admit(const protocol::Job& job, models::ModelInput& in
   if (model->second->info().cloning) resolve_reference(input);
   if (model->second->info().kind == "video") resolve_video_inputs(input.input);
   input.scratch_dir = storage_root_ / ".partial";
-  if (model->second->info().kind == "tts" && input.input.value("stream", false) == true) {
+  // Read as a peer's field: anything but true (a null, a number) is no stream, never a type error.
+  const auto stream = input.input.is_object() ? input.input.find("stream") : input.input.end();
+  if (model->second->info().kind == "tts" && stream != input.input.end() && *stream == true) {
     input.stream_path = storage_root_ / "streams" / (job.job_id + "-" + std::to_string(job.attempt) + ".wav");
     // Streams of earlier jobs, long read (or never): the result file holds the same audio.
     models::AudioStreamFile::sweep(storage_root_ / "streams", std::chrono::minutes(10));
@@ -290,17 +292,37 @@ void JobRunner::resolve_reference(models::ModelInput& model_input) const {
   auto& input = model_input.input;
   if (!input.is_object()) return;
   auto speaker = input.find("speaker_wav");
-  if (speaker == input.end() || !speaker->is_string() || speaker->get_ref<const std::string&>().empty())
+  if (speaker == input.end()) return;
+  if (speaker->is_string() && speaker->get_ref<const std::string&>().empty()) return;
+  if (!speaker->is_string() && !speaker->is_array()) return;
+  // The gateway checked them too; a worker trusts no path it is sent.
+  auto resolve = [this](const nlohmann::json& name) {
+    const auto relative =
+        name.is_string() ? relative_reference(name.get_ref<const std::string&>(), input_root_) : std::nullopt;
+    const auto file = relative ? resolve_inside(input_root_, *relative) : std::nullopt;
+    if (!file) {
+      throw ModelError(ErrorCode::kInvalidInput,
+                       "speaker_wav '" + (name.is_string() ? name.get<std::string>() : name.dump()) +
+                           "' is not a file in this worker's input folder");
+    }
+    return std::pair{relative->string(), file->string()};
+  };
+  if (speaker->is_string()) {
+    auto [relative, file] = resolve(*speaker);
+    model_input.reference = std::move(relative);
+    *speaker = std::move(file);
     return;
-  // The gateway checked it too; a worker trusts no path it is sent.
-  const auto relative = relative_reference(speaker->get_ref<const std::string&>(), input_root_);
-  const auto file = relative ? resolve_inside(input_root_, *relative) : std::nullopt;
-  if (!file) {
-    throw ModelError(ErrorCode::kInvalidInput, "speaker_wav '" + speaker->get<std::string>() +
-                                                   "' is not a file in this worker's input folder");
   }
-  model_input.reference = relative->string();
-  *speaker = file->string();
+  if (speaker->empty() || speaker->size() > 8) {
+    throw ModelError(ErrorCode::kInvalidInput, "speaker_wav lists 1 to 8 references");
+  }
+  std::string names;
+  for (auto& name : *speaker) {
+    auto [relative, file] = resolve(name);
+    names += (names.empty() ? "" : "\n") + relative;
+    name = std::move(file);
+  }
+  model_input.reference = std::move(names);
 }
 
 void JobRunner::resolve_video_inputs(nlohmann::json& input) const {

@@ -266,7 +266,7 @@ class XttsModel final : public models::Model {
     job.options.sampling = sampling;
     // Every code drawn is progress, and a place to stop at when the job is cancelled or out of time.
     job.options.on_step = [&context] { context.check(); };
-    if (!job.voice) job.voice = reference_voice(job.request.speaker_wav, input.reference, job.source);
+    if (!job.voice) job.voice = reference_voice(job.request.speaker_wavs, input.reference, job.source);
     // Long text is spoken piece by piece within the language's limit, as upstream splits it; the audio
     // joined.
     job.pieces = xtts::split_xtts_text(job.request.text, xtts::xtts_char_limit(job.request.language));
@@ -297,13 +297,26 @@ class XttsModel final : public models::Model {
   };
   static constexpr size_t kNamesPerVoice = 4;
 
-  // The voice of a reference recording: memory first, then the fleet's store, then the encoders (whose voice
-  // goes to both). `source` says which.
-  std::shared_ptr<xtts::Voice> reference_voice(const std::string& path, const std::string& reference,
-                                               std::string& source) {
-    const auto bytes = read_file(path, kMaxReferenceBytes);
-    if (!bytes) throw ModelError(ErrorCode::kInvalidInput, "speaker_wav cannot be read or is over 64 MiB");
-    const std::string key = xtts::voice_key(sha256_hex(*bytes), reference);
+  // The voice of one or several reference recordings: memory first, then the fleet's store, then the
+  // encoders (whose voice goes to both). `source` says which. `reference` is the client's name of them (one
+  // per line for several).
+  std::shared_ptr<xtts::Voice> reference_voice(const std::vector<std::string>& paths,
+                                               const std::string& reference, std::string& source) {
+    std::vector<std::string> recordings;
+    size_t total = 0;
+    std::string contents;  // the recordings' SHA-256s, one per line
+    for (const auto& path : paths) {
+      auto bytes = read_file(path, kMaxReferenceBytes - total);
+      if (!bytes)
+        throw ModelError(ErrorCode::kInvalidInput, "speaker_wav cannot be read or is over 64 MiB in all");
+      total += bytes->size();
+      contents += (contents.empty() ? "" : "\n") + sha256_hex(*bytes);
+      recordings.push_back(std::move(*bytes));
+    }
+    // One recording keeps its own SHA-256 as its content (stored voices stay valid); several, their list's.
+    const std::string first_name = reference.substr(0, reference.find('\n'));
+    const std::string key =
+        xtts::voice_key(recordings.size() == 1 ? contents : sha256_hex(contents), first_name);
     source = "memory";
     auto voice = find_voice(key, reference);
     if (!voice) {
@@ -312,7 +325,7 @@ class XttsModel final : public models::Model {
     }
     if (!voice) {
       source = "miss";
-      voice = std::make_shared<xtts::Voice>(engine_->clone(*bytes));
+      voice = std::make_shared<xtts::Voice>(engine_->clone(recordings));
       if (store_) store_->save(engine_->voice_fingerprint(), key, xtts::XttsEngine::voice_tensors(*voice));
     }
     if (source != "memory") remember_voice(key, reference, voice);

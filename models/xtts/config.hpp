@@ -33,15 +33,16 @@ struct XttsConfig {
   int64_t decoder_input_dim = 1024;
   int64_t d_vector_dim = 512;
   bool cond_d_vector_in_each_upsampling_layer = true;
-  // inference defaults
-  double temperature = 0.75;
+  // Inference settings where config.json lacks them: upstream XttsConfig's defaults, which its load_json
+  // fills in and Xtts.synthesize passes on (not Xtts.full_inference's keyword defaults, which differ).
+  double temperature = 0.85;
   double length_penalty = 1.0;
-  double repetition_penalty = 10.0;
+  double repetition_penalty = 2.0;
   int64_t top_k = 50;
   double top_p = 0.85;
-  double gpt_cond_len = 30;
-  double gpt_cond_chunk_len = 6;
-  double max_ref_len = 30;
+  double gpt_cond_len = 12;
+  double gpt_cond_chunk_len = 4;
+  double max_ref_len = 10;
   bool sound_norm_refs = false;
   std::vector<std::string> languages;
 

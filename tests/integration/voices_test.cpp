@@ -253,6 +253,25 @@ TEST(FleetXtts, AClonedVoiceIsComputedOnceAndReused) {
   ASSERT_EQ(long_job["state"], "succeeded") << long_job.dump();
   EXPECT_EQ(long_job["result"]["pieces"], 2);
 
+  // Several references of one voice, as upstream takes a list: one voice computed for the list, reused.
+  auto parsed = parse_wav(reference);
+  ASSERT_TRUE(parsed);
+  auto reversed = wav_samples_pcm16(reference, *parsed);
+  std::reverse(reversed.begin(), reversed.end());
+  auto second = fleet.post("/v1/files", encode_wav_pcm16(reversed, parsed->sample_rate), "audio/wav");
+  ASSERT_EQ(second.status, 201) << second.body;
+  const json both = json::array({speaker_wav, json::parse(second.body)["speaker_wav"]});
+  for (const char* expected : {"miss", "memory"}) {
+    const auto job = fleet.wait_job(
+        fleet.submit(
+            {{"model", "xtts"},
+             {"input",
+              {{"text", "Two recordings."}, {"language", "en"}, {"speaker_wav", both}, {"seed", 7}}}}),
+        120);
+    ASSERT_EQ(job["state"], "succeeded") << job.dump();
+    EXPECT_EQ(job["result"]["voice_cache"], expected) << job.dump();
+  }
+
   const std::string bare = fleet.submit({{"model", "xtts"}, {"input", {{"text", "No reference."}}}});
   auto refused = fleet.wait_job(bare, 60);
   EXPECT_EQ(refused["state"], "failed");

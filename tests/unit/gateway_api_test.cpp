@@ -26,7 +26,8 @@ Limits test_limits() {
   limits.max_text_chars = 20;
   limits.input_root = "/srv/inputs";
   limits.reference_exists = [](const std::filesystem::path& relative) {
-    return relative == "ref.wav" || relative == "uploads/known.wav" || relative == "uploads/face.png";
+    return relative == "ref.wav" || relative == "uploads/known.wav" || relative == "uploads/other.wav" ||
+           relative == "uploads/face.png";
   };
   return limits;
 }
@@ -93,6 +94,15 @@ TEST(GatewayApi, SpeakerReferenceNeedsACloningModel) {
   ASSERT_TRUE(std::holds_alternative<SubmitRequest>(accepted));
   EXPECT_EQ(std::get<SubmitRequest>(accepted).input["speaker_wav"], "ref.wav");
   EXPECT_EQ(std::get<SubmitRequest>(accepted).input["temperature"], 0.7);  // model parameters pass through
+  // Null optional fields mean their defaults and reach no model (a worker read "timings": null as a bool).
+  auto nulls =
+      submit(R"({"input":{"text":"hi","stream":null,"timings":null,"speaker_wav":null,"language":null}})");
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(nulls));
+  const auto& nulls_input = std::get<SubmitRequest>(nulls).input;
+  EXPECT_FALSE(nulls_input.contains("stream"));
+  EXPECT_FALSE(nulls_input.contains("timings"));
+  EXPECT_FALSE(nulls_input.contains("speaker_wav"));
+  EXPECT_EQ(nulls_input["language"], "en");
   // An empty reference means none, as the original service treated it.
   EXPECT_TRUE(std::holds_alternative<SubmitRequest>(submit(R"({"input":{"text":"hi","speaker_wav":""}})")));
 }
@@ -145,6 +155,25 @@ TEST(GatewayApi, SpeakerReferencesMustBeFilesInTheInputFolder) {
     EXPECT_EQ(refused.message.find("/srv/inputs"), std::string::npos)
         << "the server's folder leaked: " << refused.message;
   }
+  // Several references of one voice: each checked as one, the list kept in order; 1 to 8 of them.
+  auto listed = [](const std::string& list) {
+    return submit(R"({"model":"clone","input":{"text":"hi","speaker_wav":)" + list + "}}");
+  };
+  auto several = listed(R"(["uploads/known.wav", "/srv/inputs/uploads/other.wav"])");
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(several));
+  EXPECT_EQ(std::get<SubmitRequest>(several).input["speaker_wav"],
+            nlohmann::json::array({"uploads/known.wav", "uploads/other.wav"}));
+  EXPECT_EQ(expect_error(listed(R"(["uploads/known.wav", "../ref.wav"])")).code, ErrorCode::kInvalidInput);
+  EXPECT_EQ(expect_error(listed(R"(["uploads/known.wav", "uploads/missing.wav"])")).code,
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(expect_error(listed("[]")).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(listed(R"(["uploads/known.wav", 7])")).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(listed(R"(["uploads/known.wav", ""])")).code, ErrorCode::kInvalidRequest);
+  std::string nine = "[";
+  for (int i = 0; i < 9; ++i) nine += std::string(i ? "," : "") + "\"uploads/known.wav\"";
+  EXPECT_EQ(expect_error(listed(nine + "]")).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(expect_error(submit(R"({"input":{"text":"hi","speaker_wav":["uploads/known.wav"]}})")).code,
+            ErrorCode::kCannotClone);
 }
 
 // Guards uploads: only WAV bodies the fleet decodes, with a WAV content type; the id is the SHA-256 of the

@@ -66,6 +66,15 @@ TEST_F(JobRunnerTest, EspeakWritesRealSpeech) {
   EXPECT_GT(std::sqrt(energy / samples.size()), 300.0);  // speech, not silence
 }
 
+// Guards a peer's odd field: "stream": null (or a number) in a job's input threw a JSON type error in the
+// worker, which failed the job as a model error; anything but true is simply no stream.
+TEST_F(JobRunnerTest, AStreamFieldThatIsNotTrueMeansNoStream) {
+  for (const char* stream : {"null", "1", "\"yes\""}) {
+    auto result = run("espeak", std::string(R"({"text":"Hello.","language":"en","stream":)") + stream + "}");
+    EXPECT_TRUE(result.ok) << stream << ": " << result.error_code << ": " << result.error_message;
+  }
+}
+
 TEST_F(JobRunnerTest, EspeakSpeaksGerman) {
   auto result = run("espeak", R"({"text":"Guten Morgen","language":"de"})");
   EXPECT_TRUE(result.ok) << result.error_message;

@@ -41,6 +41,21 @@ TEST(XttsConfig, ReadsTheGoldenConfigWithItsInfinity) {
   EXPECT_EQ(config.languages.size(), 17u);
 }
 
+// Guards the inference settings of a config.json without them: they were Xtts.full_inference's keyword
+// defaults (repetition 10.0, chunks of 6 s, 30 s of reference) instead of XttsConfig's, which upstream uses.
+TEST(XttsConfig, MissingInferenceSettingsAreXttsConfigDefaults) {
+  const auto config = XttsConfig::from_json_text(R"({"model_args": {}})");
+  EXPECT_DOUBLE_EQ(config.temperature, 0.85);
+  EXPECT_DOUBLE_EQ(config.length_penalty, 1.0);
+  EXPECT_DOUBLE_EQ(config.repetition_penalty, 2.0);
+  EXPECT_EQ(config.top_k, 50);
+  EXPECT_DOUBLE_EQ(config.top_p, 0.85);
+  EXPECT_DOUBLE_EQ(config.gpt_cond_len, 12.0);
+  EXPECT_DOUBLE_EQ(config.gpt_cond_chunk_len, 4.0);
+  EXPECT_DOUBLE_EQ(config.max_ref_len, 10.0);
+  EXPECT_FALSE(config.sound_norm_refs);
+}
+
 TEST(XttsConfig, PythonLiteralsOnlyOutsideStrings) {
   auto json = parse_python_json(R"({"a": Infinity, "b": -Infinity, "c": NaN, "d": "Infinity and NaN"})");
   ASSERT_TRUE(json.is_object());

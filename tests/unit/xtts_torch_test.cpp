@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -222,6 +223,37 @@ TEST(XttsEngineVoices, EveryWavEncodingOfAReferenceClonesTheSameVoice) {
     EXPECT_TRUE(torch::equal(voice.gpt_cond_latent, golden.voice.gpt_cond_latent));
     EXPECT_TRUE(torch::equal(voice.speaker_embedding, golden.voice.speaker_embedding));
   }
+}
+
+// Guards several references of one voice, which the engine refused: as upstream's get_conditioning_latents,
+// the speaker embeddings of the references are averaged and the GPT is conditioned on the recordings joined
+// (so two references give the GPT latent of one file holding both, and the mean of their embeddings).
+TEST(XttsEngineVoices, SeveralReferencesAverageTheSpeakerAndJoinTheConditioning) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto golden = golden_voice();
+  const auto bytes = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
+  ASSERT_TRUE(bytes);
+  const auto info = parse_wav(*bytes);
+  ASSERT_TRUE(info);
+  auto first = wav_samples_pcm16(*bytes, *info);
+  auto second = first;
+  std::reverse(second.begin(), second.end());  // another recording, as far as the encoders go
+  auto joined = first;
+  joined.insert(joined.end(), second.begin(), second.end());
+  const auto a = encode_wav_pcm16(first, info->sample_rate);
+  const auto b = encode_wav_pcm16(second, info->sample_rate);
+  const auto both = golden.engine->clone(std::vector<std::string>{a, b});
+  const auto alone_a = golden.engine->clone(a);
+  const auto alone_b = golden.engine->clone(b);
+  const auto one_file = golden.engine->clone(encode_wav_pcm16(joined, info->sample_rate));
+  EXPECT_TRUE(
+      close(both.speaker_embedding, (alone_a.speaker_embedding + alone_b.speaker_embedding) / 2, 1e-6, 1e-5));
+  EXPECT_TRUE(close(both.gpt_cond_latent, one_file.gpt_cond_latent, 1e-6, 1e-5));
+  EXPECT_FALSE(torch::allclose(both.gpt_cond_latent, alone_a.gpt_cond_latent))
+      << "the second reference was not used";
+  EXPECT_TRUE(torch::equal(golden.engine->clone(std::vector<std::string>{a}).gpt_cond_latent,
+                           alone_a.gpt_cond_latent));
+  EXPECT_THROW(golden.engine->clone(std::vector<std::string>{}), ModelError);
 }
 
 TEST(XttsEngineVoices, AStoredVoiceRoundTripsAndAForeignOneIsRefused) {

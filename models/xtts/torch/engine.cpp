@@ -133,7 +133,28 @@ Voice XttsEngine::voice_from_tensors(const TensorMap& tensors) const {
 }
 
 Voice XttsEngine::clone(const std::string& wav_bytes) const {
+  return clone(std::vector<std::string>{wav_bytes});
+}
+
+Voice XttsEngine::clone(const std::vector<std::string>& references) const {
   torch::NoGradGuard no_grad;
+  if (references.empty()) throw ModelError(ErrorCode::kInvalidInput, "no speaker reference");
+  // As upstream's get_conditioning_latents: each reference cut to max_ref_len and normalised on its own,
+  // the speaker embeddings averaged, the GPT conditioned on all of them joined.
+  std::vector<torch::Tensor> audios;
+  std::vector<torch::Tensor> embeddings;
+  for (const auto& bytes : references) {
+    audios.push_back(reference_audio(bytes));
+    embeddings.push_back(speaker_embedding(*weights_, audios.back(), kReferenceRate));
+  }
+  Voice voice;
+  voice.audio_22k = torch::cat(audios, 1);
+  voice.speaker_embedding = torch::stack(embeddings).mean(0);
+  voice.gpt_cond_latent = gpt_conditioning_latents(*weights_, config_, voice.audio_22k);
+  return voice;
+}
+
+torch::Tensor XttsEngine::reference_audio(const std::string& wav_bytes) const {
   auto info = parse_wav(wav_bytes);
   if (!info) throw ModelError(ErrorCode::kInvalidInput, "the speaker reference is not a WAV file");
   if (!wav_decodable(*info)) {
@@ -150,15 +171,10 @@ Voice XttsEngine::clone(const std::string& wav_bytes) const {
                 .reshape({static_cast<int64_t>(info->frames), info->channels})
                 .t()
                 .mean(0, true);
-  constexpr int64_t kRate = 22050;
-  samples = resample(samples, info->sample_rate, kRate).clamp(-1.0, 1.0);
-  samples = samples.slice(1, 0, kRate * static_cast<int64_t>(config_.max_ref_len)).to(device_);
+  samples = resample(samples, info->sample_rate, kReferenceRate).clamp(-1.0, 1.0);
+  samples = samples.slice(1, 0, kReferenceRate * static_cast<int64_t>(config_.max_ref_len)).to(device_);
   if (config_.sound_norm_refs) samples = samples / samples.abs().max() * 0.75;
-  Voice voice;
-  voice.audio_22k = samples;
-  voice.speaker_embedding = speaker_embedding(*weights_, samples, kRate);
-  voice.gpt_cond_latent = gpt_conditioning_latents(*weights_, config_, samples);
-  return voice;
+  return samples;
 }
 
 torch::Tensor XttsEngine::text_ids(const std::string& text, const std::string& language) const {

@@ -70,8 +70,12 @@ class XttsEngine {
   // Where the GPT decode's weight matrices are, by name prefix: what a reduced precision converts.
   static const std::vector<std::string>& decode_weight_prefixes();
 
-  // A 16-bit or float WAV file; mixed to mono, resampled to 22.05 kHz, clipped and cut at max_ref_len.
+  // A WAV file (any encoding wav_decodable reads); mixed to mono, resampled to 22.05 kHz, clipped and cut at
+  // max_ref_len.
   Voice clone(const std::string& wav_bytes) const;
+  // Several references of one voice, as upstream takes a list: each cut to max_ref_len, the speaker
+  // embeddings averaged, the GPT conditioned on the recordings joined. Throws ModelError(kInvalidInput).
+  Voice clone(const std::vector<std::string>& references) const;
   Synthesis synthesize(const std::string& text, const std::string& language, const Voice& voice,
                        const SynthesisOptions& options) const;
 
@@ -104,6 +108,9 @@ class XttsEngine {
   // Upstream's text preparation and tokenization; throws for empty or too long text.
   torch::Tensor text_ids(const std::string& text, const std::string& language) const;
   // The most codes a request may draw, and its sampling (none: greedy), from its options and the config.
+  // A reference recording as the encoders take it: mono, 22,050 Hz, clipped, cut to max_ref_len.
+  torch::Tensor reference_audio(const std::string& wav_bytes) const;
+  static constexpr int64_t kReferenceRate = 22050;
   int64_t code_limit(const SynthesisOptions& options) const;
   std::optional<XttsGpt::Sampling> sampling_of(const SynthesisOptions& options) const;
   // 1 / max(speed, 0.05), as upstream.
