@@ -203,23 +203,27 @@ GoldenVoice golden_voice() {
   return golden;
 }
 
+// The golden reference recording's 16-bit samples and its header.
+std::pair<std::vector<int16_t>, WavInfo> golden_reference_samples() {
+  const auto bytes = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
+  const auto info = bytes ? parse_wav(*bytes) : std::nullopt;
+  if (!info) throw std::runtime_error("no readable inputs/ref.wav in the golden set");
+  return {wav_samples_pcm16(*bytes, *info), *info};
+}
+
 // Guards reference formats: the engine took 16-bit PCM and 32-bit float WAV only, so the golden reference
 // saved as 24-bit or 32-bit PCM, 64-bit float or with a WAVE_FORMAT_EXTENSIBLE header was refused; each now
 // clones exactly the voice of the 16-bit file (the same levels), as upstream's torchaudio load gives.
 TEST(XttsEngineVoices, EveryWavEncodingOfAReferenceClonesTheSameVoice) {
   if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
   const auto golden = golden_voice();
-  const auto bytes = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
-  ASSERT_TRUE(bytes);
-  const auto info = parse_wav(*bytes);
-  ASSERT_TRUE(info);
-  const auto samples = wav_samples_pcm16(*bytes, *info);
+  const auto [samples, info] = golden_reference_samples();
   for (const gpufleet::testing::WavVariant variant :
        {gpufleet::testing::WavVariant{1, 24, false}, gpufleet::testing::WavVariant{1, 32, true},
         gpufleet::testing::WavVariant{1, 16, true}, gpufleet::testing::WavVariant{3, 64, false}}) {
     SCOPED_TRACE(std::to_string(variant.format) + "/" + std::to_string(variant.bits));
     const auto voice = golden.engine->clone(
-        gpufleet::testing::encode_wav_variant(samples, info->sample_rate, info->channels, variant));
+        gpufleet::testing::encode_wav_variant(samples, info.sample_rate, info.channels, variant));
     EXPECT_TRUE(torch::equal(voice.gpt_cond_latent, golden.voice.gpt_cond_latent));
     EXPECT_TRUE(torch::equal(voice.speaker_embedding, golden.voice.speaker_embedding));
   }
@@ -231,21 +235,17 @@ TEST(XttsEngineVoices, EveryWavEncodingOfAReferenceClonesTheSameVoice) {
 TEST(XttsEngineVoices, SeveralReferencesAverageTheSpeakerAndJoinTheConditioning) {
   if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
   const auto golden = golden_voice();
-  const auto bytes = read_file(golden_dir() + "/inputs/ref.wav", 64u << 20);
-  ASSERT_TRUE(bytes);
-  const auto info = parse_wav(*bytes);
-  ASSERT_TRUE(info);
-  auto first = wav_samples_pcm16(*bytes, *info);
+  const auto [first, info] = golden_reference_samples();
   auto second = first;
   std::reverse(second.begin(), second.end());  // another recording, as far as the encoders go
   auto joined = first;
   joined.insert(joined.end(), second.begin(), second.end());
-  const auto a = encode_wav_pcm16(first, info->sample_rate);
-  const auto b = encode_wav_pcm16(second, info->sample_rate);
+  const auto a = encode_wav_pcm16(first, info.sample_rate);
+  const auto b = encode_wav_pcm16(second, info.sample_rate);
   const auto both = golden.engine->clone(std::vector<std::string>{a, b});
   const auto alone_a = golden.engine->clone(a);
   const auto alone_b = golden.engine->clone(b);
-  const auto one_file = golden.engine->clone(encode_wav_pcm16(joined, info->sample_rate));
+  const auto one_file = golden.engine->clone(encode_wav_pcm16(joined, info.sample_rate));
   EXPECT_TRUE(
       close(both.speaker_embedding, (alone_a.speaker_embedding + alone_b.speaker_embedding) / 2, 1e-6, 1e-5));
   EXPECT_TRUE(close(both.gpt_cond_latent, one_file.gpt_cond_latent, 1e-6, 1e-5));
