@@ -73,7 +73,7 @@ std::optional<WavInfo> parse_wav(std::string_view bytes) {
       if (info.format == kFormatExtensible) {
         // cbSize 22: valid bits, channel mask, then the subformat GUID, whose first two bytes are the format
         // code and the rest KSDATAFORMAT's fixed tail.
-        if (size < 40 || get_u16(bytes, body + 16) < 22) return std::nullopt;
+        if (size < 40 || body + 40 > bytes.size() || get_u16(bytes, body + 16) < 22) return std::nullopt;
         if (bytes.substr(body + 26, 14) != kSubformatTail) return std::nullopt;
         info.format = get_u16(bytes, body + 24);
       }

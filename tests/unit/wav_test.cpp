@@ -33,6 +33,13 @@ TEST(Wav, RejectsNonWavAndBrokenChunks) {
   std::string no_format = bytes;
   no_format.replace(12, 4, "junk");  // fmt chunk renamed: data comes without a format
   EXPECT_FALSE(parse_wav(no_format));
+  // An extensible fmt chunk whose size claims more than the file holds (found by fuzz/wav_fuzz.cpp: the
+  // subformat was read past the end and threw).
+  const std::string cut_extensible(
+      "RIFFd\x00\x04\x80WAVEfmt \xed\xff\xff\xff\xfe\xff\xfe\xff\x22\x92"
+      "data@\xe4\x00\x00\x00\x60R\x00\x00\xc5M",
+      41);
+  EXPECT_FALSE(parse_wav(cut_extensible));
   std::string huge_chunk = bytes;
   huge_chunk.replace(16, 4, std::string("\xff\xff\xff\x7f", 4));  // fmt size past the end
   EXPECT_FALSE(parse_wav(huge_chunk));
