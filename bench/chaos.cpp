@@ -26,14 +26,18 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "cli/http_client.hpp"
 #include "cli/local_stack.hpp"
 #include "cli/process.hpp"
+#include "common/json_text.hpp"
 #include "common/redis_client.hpp"
+#include "common/usage.hpp"
 
 namespace {
 
@@ -55,12 +59,20 @@ struct Options {
   bool keep = false;
 };
 
+constexpr std::string_view kUsage =
+    "usage: gpufleet-chaos [--jobs N] [--seconds S] [--workers W] [--slots K] [--submitters T] [--seed X]\n"
+    "                      [--espeak-share P] [--hang-share P] [--appendfsync everysec|always] [--no-redis]\n"
+    "                      [--keep]\n"
+    "  Starts its own fleet and submits jobs while it kills and restarts the broker, workers, Redis and the\n"
+    "  gateway at random; then prints submitted, completed, failed, lost and duplicated jobs. Exit status 1\n"
+    "  when anything was lost or duplicated.\n";
+
 Options parse(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error(arg + " needs a value");
+      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
       return argv[++i];
     };
     if (arg == "--jobs")
@@ -86,10 +98,10 @@ Options parse(int argc, char** argv) {
     else if (arg == "--keep")
       options.keep = true;
     else
-      throw std::runtime_error("unknown option " + arg + " (see the comment at the top of bench/chaos.cpp)");
+      throw std::invalid_argument("unknown option " + arg);
   }
   if (options.jobs < 1 || options.workers < 1 || options.slots < 1 || options.submitters < 1) {
-    throw std::runtime_error("--jobs, --workers, --slots and --submitters must be at least 1");
+    throw std::invalid_argument("--jobs, --workers, --slots and --submitters must be at least 1");
   }
   return options;
 }
@@ -115,10 +127,10 @@ class Submitter {
       const std::string key = "chaos-" + std::to_string(options_.seed) + "-" + std::to_string(n);
       for (int attempt = 0;; ++attempt) {
         auto response =
-            cli::http_request("POST", "127.0.0.1", port_, "/v1/jobs", body.dump(), "application/json",
+            cli::http_request("POST", "127.0.0.1", port_, "/v1/jobs", dump_json(body), "application/json",
                               std::chrono::milliseconds(5000), {{"Idempotency-Key", key}});
         if (response.status == 202) {
-          auto json = nlohmann::json::parse(response.body, nullptr, false);
+          auto json = parse_json_or_discarded(response.body);
           std::lock_guard lock(mutex_);
           accepted_.insert(json.value("id", ""));
           if (body["input"].contains("hang_ms")) hanging_.insert(json.value("id", ""));
@@ -185,7 +197,7 @@ Verdict read_records(RedisClient& redis, const RedisKeys& keys, const std::set<s
       verdict.state[id] = values.size() == 4 ? values[0] : "";
       if (values.size() == 4 && !values[1].empty()) verdict.error[id] = values[1] + ": " + values[2];
       if (values.size() == 4 && !values[3].empty()) {
-        auto result = nlohmann::json::parse(values[3], nullptr, false);
+        auto result = parse_json_or_discarded(values[3]);
         if (result.is_object() && result["audio_path"].is_string())
           verdict.audio_path[id] = result["audio_path"];
       }
@@ -374,10 +386,17 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (asks_for_help(argc, argv)) return print_usage(kUsage);
+  Options options;
   try {
-    return run(parse(argc, argv));
+    options = parse(argc, argv);
+  } catch (const std::exception& error) {  // an option it cannot use, or a number std::stoi cannot read
+    return usage_error("gpufleet-chaos", error.what(), kUsage);
+  }
+  try {
+    return run(options);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "gpufleet-chaos: %s\n", error.what());
-    return 2;
+    return 1;
   }
 }

@@ -22,6 +22,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -29,13 +30,17 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "cli/local_stack.hpp"
 #include "cli/process.hpp"
+#include "common/json_text.hpp"
 #include "common/redis_client.hpp"
+#include "common/usage.hpp"
 #include "models/model.hpp"
 
 namespace {
@@ -154,7 +159,7 @@ class CompletionWatcher {
         completed_.fetch_add(1);
         continue;
       }
-      auto event = nlohmann::json::parse(message, nullptr, false);
+      auto event = parse_json_or_discarded(message);
       if (!event.is_object()) continue;
       std::lock_guard lock(mutex_);
       done_.emplace(event.value("id", ""), now);
@@ -192,7 +197,7 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
           http::async_read(
               self->stream_, self->buffer_, self->response_, [self](beast::error_code read_ec, size_t) {
                 if (read_ec) return self->finish("", 0);
-                auto json = nlohmann::json::parse(self->response_.body(), nullptr, false);
+                auto json = parse_json_or_discarded(self->response_.body());
                 self->finish(json.is_object() ? json.value("id", "") : "", self->response_.result_int());
               });
         });
@@ -374,35 +379,50 @@ void espeak_rtf() {
   std::printf("| %-44s | %12.4f |\n", "real-time factor (wall / audio)", wall_s / audio_s);
 }
 
+constexpr std::string_view kUsage =
+    "usage: gpufleet-bench [--jobs N] [--connections C] [--rate R] [--seconds S] [--workers W] [--slots K]\n"
+    "                      [--soak SECONDS] [--bin DIR] [--maxmemory SIZE]\n"
+    "  Measures a fleet it starts on free ports with the noop model: jobs per second end to end, latency\n"
+    "  percentiles at a fixed offered rate, CPU per job by component, and espeak's real-time factor.\n"
+    "  --bin starts the fleet from other binaries; --soak runs the closed loop that long instead of N "
+    "jobs.\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (asks_for_help(argc, argv)) return print_usage(kUsage);
+  auto parsed = parse_options(
+      argc, argv, {"jobs", "connections", "rate", "seconds", "workers", "slots", "soak", "bin", "maxmemory"});
+  if (auto* why = std::get_if<std::string>(&parsed)) return usage_error("gpufleet-bench", *why, kUsage);
   Options options;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    const double value = std::atof(argv[i + 1]);
-    if (flag == "--jobs")
-      options.jobs = static_cast<int>(value);
-    else if (flag == "--connections")
-      options.connections = static_cast<int>(value);
-    else if (flag == "--rate")
-      options.rate = static_cast<int>(value);
-    else if (flag == "--seconds")
-      options.seconds = value;
-    else if (flag == "--workers")
-      options.workers = static_cast<int>(value);
-    else if (flag == "--slots")
-      options.slots = static_cast<int>(value);
-    else if (flag == "--soak")
-      options.soak_s = value;
-    else if (flag == "--bin")
-      options.bin_dir = argv[i + 1];
-    else if (flag == "--maxmemory")
-      options.maxmemory = argv[i + 1];
-    else {
-      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
-      return 2;
+  for (const auto& [flag, text] : std::get<ParsedOptions>(parsed).values) {
+    if (flag == "bin") {
+      options.bin_dir = text;
+      continue;
     }
+    if (flag == "maxmemory") {
+      options.maxmemory = text;
+      continue;
+    }
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(value >= 0)) {
+      return usage_error("gpufleet-bench", "--" + flag + " takes a number, not " + text, kUsage);
+    }
+    if (flag == "jobs")
+      options.jobs = static_cast<int>(value);
+    else if (flag == "connections")
+      options.connections = static_cast<int>(value);
+    else if (flag == "rate")
+      options.rate = static_cast<int>(value);
+    else if (flag == "seconds")
+      options.seconds = value;
+    else if (flag == "workers")
+      options.workers = static_cast<int>(value);
+    else if (flag == "slots")
+      options.slots = static_cast<int>(value);
+    else if (flag == "soak")
+      options.soak_s = value;
   }
   namespace fs = std::filesystem;
   char pattern[] = "/tmp/gpufleet-bench-XXXXXX";

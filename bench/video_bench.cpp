@@ -24,11 +24,13 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "common/config.hpp"
 #include "common/files.hpp"
+#include "common/usage.hpp"
 #include "common/wav.hpp"
 #include "models/video/animator.hpp"
 #include "models/video/motion.hpp"
@@ -204,7 +206,16 @@ int run_neural(const std::string& neural, const std::string& device, int crop, c
 
 }  // namespace
 
+constexpr std::string_view kUsage =
+    "usage: gpufleet-video-bench [--image FILE] [--seconds S] [--sizes 0,512,256] [--keep DIR]\n"
+    "       gpufleet-video-bench --neural liveportrait|wav2lip:DIR [--device cpu|cuda:0] [--crop N]\n"
+    "                            [--batches 1,8,32] [--dtype float32|float16] [--seconds S] [--sizes 512]\n"
+    "  Frames per second of the talking-head backend on this machine: the animator alone, the encoder alone\n"
+    "  and the whole job, per output size (0: the portrait's own), with the real-time factor at 25 fps;\n"
+    "  --neural: a neural renderer's TorchScript modules from DIR instead, per frame batch.\n";
+
 int main(int argc, char** argv) {
+  if (gpufleet::asks_for_help(argc, argv)) return gpufleet::print_usage(kUsage);
   std::string image;
   double seconds = 8;
   std::string sizes = "0,512,256";
@@ -234,12 +245,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--keep" && i + 1 < argc) {
       keep = argv[++i];
     } else {
-      std::fprintf(
-          stderr,
-          "usage: gpufleet-video-bench [--image FILE] [--seconds S] [--sizes 0,512,256] [--keep DIR]\n"
-          "       gpufleet-video-bench --neural FAMILY:DIR [--device D] [--crop N] [--batches 1,8,32]"
-          " [--dtype T] [--seconds S] [--sizes 512]\n");
-      return 2;
+      return gpufleet::usage_error("gpufleet-video-bench",
+                                   (i + 1 < argc ? "unknown option " : "unknown option or no value: ") + arg,
+                                   kUsage);
     }
   }
   if (!neural.empty()) {

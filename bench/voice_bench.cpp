@@ -13,10 +13,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.hpp"
 #include "common/files.hpp"
+#include "common/usage.hpp"
 #include "models/piper_voice.hpp"
 #include "worker/torch_runtime.hpp"
 
@@ -43,6 +45,12 @@ struct Args {
   std::vector<uint32_t> batches{1, 2, 4, 8};
 };
 
+constexpr std::string_view kUsage =
+    "usage: gpufleet-voice-bench --voice DIR [--device cpu|cuda|cuda:N|mps] [--jobs N] [--batches 1,2,4,8]\n"
+    "  What dynamic batching buys a TorchScript (Piper-interface) voice: audio seconds per wall second and\n"
+    "  the wait for a batch, per batch size. DIR holds voice.pt and voice.json; make one with\n"
+    "  /usr/bin/python3 tests/models/make_vits_voice.py DIR --size medium\n";
+
 Args parse(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) {
@@ -62,7 +70,7 @@ Args parse(int argc, char** argv) {
       for (const auto& item : split_list(value()))
         args.batches.push_back(static_cast<uint32_t>(std::stoul(item)));
     } else {
-      throw ConfigError("unknown flag " + flag + " (see the comment at the top of bench/voice_bench.cpp)");
+      throw ConfigError("unknown option " + flag);
     }
   }
   if (args.voice.empty()) throw ConfigError("--voice DIR is required");
@@ -78,8 +86,14 @@ double percentile(std::vector<double> values, double q) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (asks_for_help(argc, argv)) return print_usage(kUsage);
+  Args args;
   try {
-    const Args args = parse(argc, argv);
+    args = parse(argc, argv);
+  } catch (const std::exception& error) {  // ConfigError, or a number std::stoul cannot read
+    return usage_error("gpufleet-voice-bench", error.what(), kUsage);
+  }
+  try {
     auto runtime = worker::load_torch_runtime();
     const auto config_text = read_file(args.voice + "/voice.json", 1 << 24);
     if (!config_text) throw ConfigError("cannot read " + args.voice + "/voice.json");

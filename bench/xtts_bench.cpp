@@ -20,9 +20,12 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <variant>
 #include <vector>
 
+#include "common/usage.hpp"
 #include "models/xtts/config.hpp"
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch/gpt.hpp"
@@ -34,6 +37,11 @@
 namespace {
 
 using namespace gpufleet::xtts;
+using gpufleet::asks_for_help;
+using gpufleet::parse_options;
+using gpufleet::ParsedOptions;
+using gpufleet::print_usage;
+using gpufleet::usage_error;
 using Clock = std::chrono::steady_clock;
 
 void add(TensorMap& map, const std::string& name, std::vector<int64_t> shape, double scale,
@@ -111,9 +119,22 @@ void sync(const torch::Device& device) {
 
 }  // namespace
 
+constexpr std::string_view kUsage =
+    "usage: gpufleet-xtts-bench [--device cpu|cuda] [--codes N] [--text-tokens T] [--runs R] [--batches "
+    "1,4,16]\n"
+    "                           [--batch-codes N] [--arrivals N] [--arrival-gap S]\n"
+    "                           [--dtype float32|bfloat16|float16]\n"
+    "  Speed of the native XTTS-v2 engine at the released model's size with random weights: codes per "
+    "second,\n"
+    "  vocoder time, real-time factor, time to first audio, batched and continuous decoding (a table).\n";
+
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args;
-  for (int i = 1; i + 1 < argc; i += 2) args[std::string(argv[i]).substr(2)] = argv[i + 1];
+  if (asks_for_help(argc, argv)) return print_usage(kUsage);
+  auto parsed = parse_options(argc, argv,
+                              {"device", "codes", "text-tokens", "runs", "batches", "batch-codes", "arrivals",
+                               "arrival-gap", "dtype"});
+  if (auto* why = std::get_if<std::string>(&parsed)) return usage_error("gpufleet-xtts-bench", *why, kUsage);
+  auto args = std::get<ParsedOptions>(parsed).values;
   const torch::Device device(args.count("device") && args["device"] == "cuda" ? torch::kCUDA : torch::kCPU);
   const int64_t codes = args.count("codes") ? std::stoll(args["codes"]) : 100;
   const int64_t text_tokens = args.count("text-tokens") ? std::stoll(args["text-tokens"]) : 40;
@@ -126,8 +147,7 @@ int main(int argc, char** argv) {
   const std::string dtype = args.count("dtype") ? args["dtype"] : "float32";
   const auto precision = XttsEngine::dtype_named(dtype);
   if (!precision) {
-    std::fprintf(stderr, "--dtype must be float32, bfloat16 or float16\n");
-    return 2;
+    return usage_error("gpufleet-xtts-bench", "--dtype must be float32, bfloat16 or float16", kUsage);
   }
   if (*precision != torch::kFloat32)
     weights.convert_matrices(XttsEngine::decode_weight_prefixes(), *precision);

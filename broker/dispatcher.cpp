@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.hpp"
+
 namespace gpufleet::broker {
 
 void Dispatcher::push(QueuedJob job, bool front) {
@@ -28,7 +30,7 @@ namespace {
 // mention one are parsed.
 std::string speaker_reference(const std::string& input_json) {
   if (input_json.find("speaker_wav") == std::string::npos) return {};
-  const auto input = nlohmann::json::parse(input_json, nullptr, false);
+  const auto input = parse_json_or_discarded(input_json);
   if (!input.is_object()) return {};
   const auto speaker = input.find("speaker_wav");
   if (speaker == input.end()) return {};

@@ -7,6 +7,7 @@
 #include "common/clock.hpp"
 #include "common/error.hpp"
 #include "common/job_store.hpp"
+#include "common/json_text.hpp"
 
 namespace gpufleet::broker {
 namespace {
@@ -255,13 +256,13 @@ void StatusWriter::record_advance(const QueuedJob& done, uint32_t attempt, const
 
 void StatusWriter::worker_joined(const WorkerState& worker) {
   const int64_t now = unix_ms();
-  push({"HSET", keys_.workers(), worker.ready.worker_id, worker_json(worker, now, 0).dump()});
+  push({"HSET", keys_.workers(), worker.ready.worker_id, dump_json(worker_json(worker, now, 0))});
   nlohmann::json event{{"type", "worker"},
                        {"id", worker.ready.worker_id},
                        {"state", "up"},
                        {"device", worker.ready.device},
                        {"at_ms", now}};
-  push({"PUBLISH", keys_.worker_events(), event.dump()});
+  push({"PUBLISH", keys_.worker_events(), dump_json(event)});
 }
 
 void StatusWriter::bind_worker(const std::string& worker_id, const std::string& key) {
@@ -273,7 +274,7 @@ void StatusWriter::worker_left(const std::string& worker_id, const std::string& 
   push({"HDEL", keys_.workers(), worker_id});
   nlohmann::json event{
       {"type", "worker"}, {"id", worker_id}, {"state", "down"}, {"reason", reason}, {"at_ms", unix_ms()}};
-  push({"PUBLISH", keys_.worker_events(), event.dump()});
+  push({"PUBLISH", keys_.worker_events(), dump_json(event)});
 }
 
 void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) {
@@ -284,7 +285,7 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
     for (const auto& [id, worker] : dispatcher.workers()) {
       auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - worker.last_seen).count();
       workers.push_back(id);
-      workers.push_back(worker_json(worker, now_ms, age).dump());
+      workers.push_back(dump_json(worker_json(worker, now_ms, age)));
     }
     push(std::move(workers));
   }
@@ -298,14 +299,14 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
       ++it;
       continue;
     }
-    auto entry = nlohmann::json::parse(it->second, nullptr, false);
+    auto entry = parse_json_or_discarded(it->second);
     if (entry.is_object()) {
       entry["workers"] = 0;
       entry["slots"] = 0;
       entry["devices"] = nlohmann::json::array();
       entry["updated_ms"] = now_ms;
       catalog.push_back(it->first);
-      catalog.push_back(entry.dump());
+      catalog.push_back(dump_json(entry));
     }
     it = served_models_.erase(it);
   }
@@ -324,7 +325,7 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
                          {"devices", devices},
                          {"updated_ms", now_ms}};
     catalog.push_back(name);
-    catalog.push_back(entry.dump());
+    catalog.push_back(dump_json(entry));
     served_models_[name] = catalog.back();
     depths.try_emplace(name, 0);
   }

@@ -12,12 +12,16 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/command_help.hpp"
 #include "cli/evaluate_command.hpp"
 #include "cli/http_client.hpp"
 #include "cli/text_columns.hpp"
 #include "common/config.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/json_text.hpp"
+#include "common/usage.hpp"
+#include "common/utf8.hpp"
 
 namespace gpufleet::cli {
 
@@ -182,11 +186,11 @@ struct Client {
                 << "); is the fleet up, and GPUFLEET_URL right?\n";
       return 1;
     }
-    auto body = json::parse(result.body, nullptr, false);
+    auto body = parse_json_or_discarded(result.body);
     if (json_output) {
-      std::cout
-          << (body.is_discarded() ? json{{"status", result.status}, {"body", result.body}} : body).dump()
-          << "\n";
+      std::cout << dump_json(body.is_discarded() ? json{{"status", result.status}, {"body", result.body}}
+                                                 : body)
+                << "\n";
     } else if (body.is_object() && body.contains("error")) {
       std::cerr << "gpufleet: " << result.status << " " << body["error"].value("code", "") << ": "
                 << body["error"].value("message", "") << "\n";
@@ -208,7 +212,7 @@ struct Client {
         fail(answer);
         return std::nullopt;
       }
-      job = json::parse(answer.body, nullptr, false);
+      job = parse_json_or_discarded(answer.body);
       if (!job.is_object()) return std::nullopt;
       if (terminal) std::cerr << "\r\033[K" << id.substr(0, 8) << "  " << progress_line(job) << std::flush;
       if (is_final_state(job.value("state", "")) || std::chrono::steady_clock::now() >= deadline) break;
@@ -218,7 +222,7 @@ struct Client {
   }
 
   int print_job(const json& job) const {
-    std::cout << (json_output ? job.dump() : job_summary(job)) << "\n";
+    std::cout << (json_output ? dump_json(job) : job_summary(job)) << "\n";
     return job.value("state", "") == "succeeded" ? 0 : 1;
   }
 };
@@ -237,7 +241,7 @@ std::optional<std::string> upload_if_local(const Client& client, const std::stri
     client.fail(answer);
     return std::nullopt;
   }
-  return json::parse(answer.body).value(answer_field, "");
+  return parse_json_or_discarded(answer.body).value(answer_field, "");
 }
 
 int submit(Client& client, const std::vector<std::string>& args) {
@@ -280,7 +284,7 @@ int submit(Client& client, const std::vector<std::string>& args) {
       const std::string pair = value();
       const auto equals = pair.find('=');
       if (equals == std::string::npos) throw ConfigError("--param takes KEY=JSON");
-      auto parsed = json::parse(pair.substr(equals + 1), nullptr, false);
+      auto parsed = parse_json_or_discarded(pair.substr(equals + 1));
       request["input"][pair.substr(0, equals)] =
           parsed.is_discarded() ? json(pair.substr(equals + 1)) : parsed;
     } else if (!arg.empty() && arg[0] == '-' && arg != "-")
@@ -290,6 +294,8 @@ int submit(Client& client, const std::vector<std::string>& args) {
                  ? std::string((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>())
                  : arg;
   }
+  // Sent as it is or not at all: the JSON writer would turn ill-formed bytes into U+FFFD, another text.
+  if (!utf8_valid(text)) throw ConfigError("the text is not UTF-8");
   if (!text.empty()) request["input"]["text"] = text;
   if (files.count("reference_image") != 0 && !request.contains("kind")) request["kind"] = "video";
   for (const auto& [field, file] : files) {
@@ -297,9 +303,9 @@ int submit(Client& client, const std::vector<std::string>& args) {
     if (!name) return 1;
     request["input"][field] = *name;
   }
-  auto created = client.request("POST", "/v1/jobs", request.dump());
+  auto created = client.request("POST", "/v1/jobs", dump_json(request));
   if (created.status != 202) return client.fail(created);
-  const std::string id = json::parse(created.body).value("id", "");
+  const std::string id = parse_json_or_discarded(created.body).value("id", "");
   if (!wait) {
     std::cout << (client.json_output ? created.body : id) << "\n";
     return 0;
@@ -319,34 +325,20 @@ int submit(Client& client, const std::vector<std::string>& args) {
 
 }  // namespace
 
-void client_usage() {
-  std::cout
-      << "client commands (GPUFLEET_URL, default http://127.0.0.1:8001; GPUFLEET_API_KEY sent as the bearer "
-         "token;\n"
-         "GPUFLEET_CA_FILE: CA certificates for an https gateway):\n"
-         "  submit [TEXT|-] [--model M] [--kind tts|video] [--language L] [--speaker NAME] [--speaker-wav "
-         "FILE]\n"
-         "         [--image FILE] [--audio FILE] [--param KEY=JSON] [--priority N] [--timeout S] [--out "
-         "FILE]\n"
-         "         [--no-wait] [--json]\n"
-         "                     submit a job (local files are uploaded first) and wait for it with a progress "
-         "line\n"
-         "  status ID [--json]  one job's state      wait ID [--timeout S] [--json]  wait until it is final\n"
-         "  cancel ID [--json]  cancel a job         workers [--json]  models [--json]\n"
-         "exit status: 0 success, 1 the job or the request failed, 2 usage\n";
-  evaluate_usage();
-}
-
 std::optional<int> run_client_command(const std::vector<std::string>& args) {
   static const std::set<std::string> kCommands{"submit",  "status", "wait",    "cancel",
                                                "workers", "models", "evaluate"};
   if (args.empty() || kCommands.count(args[0]) == 0) return std::nullopt;
+  const std::string usage(usage_of(args[0]).value_or(""));
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (is_help_option(args[i])) return print_usage(usage);
+  }
   Client client;
   const std::string url = env_string("GPUFLEET_URL", "http://127.0.0.1:8001");
   const auto address = parse_gateway_url(url);
   if (!address) {
     std::cerr << "gpufleet: GPUFLEET_URL must be http(s)://HOST[:PORT], not " << url << "\n";
-    return 2;
+    return kExitUsage;
   }
   client.address = *address;
   try {
@@ -354,7 +346,7 @@ std::optional<int> run_client_command(const std::vector<std::string>& args) {
     if (command == "submit") return submit(client, args);
     if (command == "evaluate") {
       return run_evaluate(HttpEndpoint{address->tls, address->host, address->port},
-                          env_string("GPUFLEET_CA_FILE", ""), args);
+                          env_string("GPUFLEET_CA_FILE", ""), args, usage);
     }
     std::vector<std::string> positional;
     double timeout_s = 3600;
@@ -371,8 +363,8 @@ std::optional<int> run_client_command(const std::vector<std::string>& args) {
     if (command == "workers" || command == "models") {
       auto answer = client.request("GET", "/v1/" + command);
       if (answer.status != 200) return client.fail(answer);
-      const auto body = json::parse(answer.body);
-      std::cout << (client.json_output     ? body.dump() + "\n"
+      const auto body = parse_json_or_discarded(answer.body);
+      std::cout << (client.json_output     ? dump_json(body) + "\n"
                     : command == "workers" ? workers_table(body)
                                            : models_table(body));
       return 0;
@@ -382,8 +374,8 @@ std::optional<int> run_client_command(const std::vector<std::string>& args) {
     if (command == "status") {
       auto answer = client.request("GET", "/v1/jobs/" + id);
       if (answer.status != 200) return client.fail(answer);
-      const auto job = json::parse(answer.body);
-      std::cout << (client.json_output ? job.dump() : job_summary(job)) << "\n";
+      const auto job = parse_json_or_discarded(answer.body);
+      std::cout << (client.json_output ? dump_json(job) : job_summary(job)) << "\n";
       return 0;
     }
     if (command == "wait") {
@@ -398,12 +390,11 @@ std::optional<int> run_client_command(const std::vector<std::string>& args) {
               << "\n";
     return 0;
   } catch (const ConfigError& error) {
-    std::cerr << "gpufleet: " << error.what() << "\n";
-    client_usage();
-    return 2;
+    return usage_error("gpufleet " + args[0], error.what(), usage);
   } catch (const std::exception& error) {
+    // A malformed number (std::stoi) or an answer that is not the JSON the gateway sends.
     std::cerr << "gpufleet: " << error.what() << "\n";
-    return 2;
+    return kExitUsage;
   }
 }
 

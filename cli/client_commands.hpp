@@ -33,8 +33,8 @@ bool is_final_state(const std::string& state);
 std::string upload_content_type(const std::string& path);
 
 // Runs `gpufleet <args...>` for a client command; returns the exit status (0 success, 1 the job or request
-// failed, 2 usage). nullopt when args[0] is not a client command.
+// failed, 2 usage; -h or --help prints the command's usage and returns 0). nullopt when args[0] is not a
+// client command.
 std::optional<int> run_client_command(const std::vector<std::string>& args);
-void client_usage();
 
 }  // namespace gpufleet::cli

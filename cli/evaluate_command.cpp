@@ -18,6 +18,8 @@
 #include "cli/http_client.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/json_text.hpp"
+#include "common/usage.hpp"
 
 namespace gpufleet::cli {
 
@@ -80,7 +82,7 @@ EvaluateOptions parse_options(const std::vector<std::string>& args) {
     else if (arg == "--timeout")
       options.job_timeout_s = number(1, 86400);
     else
-      throw ConfigError("evaluate: unknown option " + arg);
+      throw ConfigError("unknown option " + arg);
   }
   return options;
 }
@@ -126,7 +128,7 @@ class FleetCalls {
 // The gateway's error code in an answer, or why there was none.
 std::string error_code_of(const HttpResult& answer) {
   if (answer.status == 0) return "no_answer";
-  auto body = json::parse(answer.body, nullptr, false);
+  auto body = parse_json_or_discarded(answer.body);
   if (body.is_object() && body.contains("error") && body["error"].is_object()) {
     return body["error"].value("code", "http_" + std::to_string(answer.status));
   }
@@ -144,7 +146,7 @@ std::string upload(const FleetCalls& fleet, const std::string& path, const char*
     throw std::runtime_error("uploading " + path + " failed: " + error_code_of(answer) + " " +
                              answer.body.substr(0, 200));
   }
-  return json::parse(answer.body).value(answer_field, "");
+  return parse_json_or_discarded(answer.body).value(answer_field, "");
 }
 
 // Waits for a job's final state by long polls until `deadline`; nullopt when none was seen.
@@ -161,7 +163,7 @@ std::optional<json> await_final(const FleetCalls& fleet, const std::string& id, 
       error_code = error_code_of(answer);
       return std::nullopt;
     }
-    auto job = json::parse(answer.body, nullptr, false);
+    auto job = parse_json_or_discarded(answer.body);
     if (!job.is_object()) {
       error_code = "bad_answer";
       return std::nullopt;
@@ -190,12 +192,12 @@ JobOutcome run_case(const RunContext& run, const EvaluationCase& job) {
   if (job.clone) input["speaker_wav"] = run.speaker_wav;
   if (job.kind == "video") input["reference_image"] = run.reference_image;
   const json request{{"kind", job.kind}, {"model", job.model}, {"input", input}};
-  auto created = run.fleet.call("POST", "/v1/jobs", request.dump());
+  auto created = run.fleet.call("POST", "/v1/jobs", dump_json(request));
   if (created.status != 202) {
     outcome.error_code = error_code_of(created);
     return outcome;
   }
-  const std::string id = json::parse(created.body, nullptr, false).value("id", "");
+  const std::string id = parse_json_or_discarded(created.body).value("id", "");
   const auto deadline = submitted + std::chrono::duration_cast<Clock::duration>(
                                         std::chrono::duration<double>(run.options.job_timeout_s));
   if (job.stream) {
@@ -239,9 +241,9 @@ std::optional<std::string> make_reference_voice(const FleetCalls& fleet, const j
                        {"input",
                         {{"text", "This is the reference voice of the evaluation, spoken for a few seconds."},
                          {"language", "en"}}}};
-    auto created = fleet.call("POST", "/v1/jobs", request.dump());
+    auto created = fleet.call("POST", "/v1/jobs", dump_json(request));
     if (created.status != 202) return std::nullopt;
-    const std::string id = json::parse(created.body).value("id", "");
+    const std::string id = parse_json_or_discarded(created.body).value("id", "");
     std::string error;
     auto final = await_final(fleet, id, Clock::now() + std::chrono::seconds(120), error);
     if (!final || final->value("state", "") != "succeeded") return std::nullopt;
@@ -250,7 +252,7 @@ std::optional<std::string> make_reference_voice(const FleetCalls& fleet, const j
     if (wav.status != 200) return std::nullopt;
     auto stored = fleet.call("POST", "/v1/files", std::move(wav.body), "audio/wav", std::chrono::seconds(60));
     if (stored.status != 200 && stored.status != 201) return std::nullopt;
-    return json::parse(stored.body).value("speaker_wav", "");
+    return parse_json_or_discarded(stored.body).value("speaker_wav", "");
   }
   return std::nullopt;
 }
@@ -285,26 +287,13 @@ class Progress {
 
 }  // namespace
 
-void evaluate_usage() {
-  std::cout
-      << "  evaluate [--concurrency N] [--rounds R] [--languages N] [--models A,B] [--image FILE]\n"
-         "           [--speaker-wav FILE] [--timeout S] [--out DIR]\n"
-         "                     run the standard workload against the fleet (every served model; sentences "
-         "of\n"
-         "                     three lengths in up to N languages, streamed every other round; cloning and\n"
-         "                     text-to-video where offered) and write DIR/summary_report_<UTC>.json and\n"
-         "                     DIR/latency_<UTC>.svg; prints the table\n";
-}
-
 int run_evaluate(const HttpEndpoint& gateway, const std::string& ca_file,
-                 const std::vector<std::string>& args) {
+                 const std::vector<std::string>& args, std::string_view usage) {
   EvaluateOptions options;
   try {
     options = parse_options(args);
   } catch (const ConfigError& error) {
-    std::cerr << "gpufleet: " << error.what() << "\n";
-    evaluate_usage();
-    return 2;
+    return usage_error("gpufleet evaluate", error.what(), usage);
   }
   const FleetCalls fleet(gateway, ca_file);
   auto health = fleet.call("GET", "/health");
@@ -319,7 +308,7 @@ int run_evaluate(const HttpEndpoint& gateway, const std::string& ca_file,
               << error_code_of(models_answer) << "\n";
     return 1;
   }
-  const json models = json::parse(models_answer.body, nullptr, false);
+  const json models = parse_json_or_discarded(models_answer.body);
 
   RunContext run{fleet, options, "", "", Clock::now()};
   if (!options.image.empty()) {
@@ -349,7 +338,7 @@ int run_evaluate(const HttpEndpoint& gateway, const std::string& ca_file,
   info.gateway = fleet.url();
   info.concurrency = options.concurrency;
   info.rounds = options.workload.rounds;
-  if (auto body = json::parse(health.body, nullptr, false); body.is_object()) {
+  if (auto body = parse_json_or_discarded(health.body); body.is_object()) {
     info.fleet = {{"status", body.value("status", "")},
                   {"device", body.value("device", "")},
                   {"fleet", body.value("fleet", json::object())}};
@@ -380,7 +369,7 @@ int run_evaluate(const HttpEndpoint& gateway, const std::string& ca_file,
   std::filesystem::create_directories(options.out_dir, ec);
   const auto report_path = options.out_dir / ("summary_report_" + stamp + ".json");
   const auto chart_path = options.out_dir / ("latency_" + stamp + ".svg");
-  write_file_atomically(report_path, report.summary(info).dump(2) + "\n");
+  write_file_atomically(report_path, dump_json(report.summary(info), 2) + "\n");
   write_file_atomically(chart_path, report.latency_svg());
   std::cout << report.table() << "report " << report_path.string() << "\nchart  " << chart_path.string()
             << "\n";

@@ -4,17 +4,22 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cli/client_commands.hpp"
+#include "cli/command_help.hpp"
 #include "cli/http_client.hpp"
 #include "cli/local_stack.hpp"
 #include "common/config.hpp"
 #include "common/curve.hpp"
+#include "common/json_text.hpp"
+#include "common/usage.hpp"
 #include "gateway/api_keys.hpp"
 
 namespace {
@@ -26,24 +31,6 @@ std::string own_bin_dir() {
   std::error_code ec;
   auto self = fs::read_symlink("/proc/self/exe", ec);
   return ec ? std::string(".") : self.parent_path().string();
-}
-
-void usage() {
-  std::cout
-      << "usage: gpufleet <command>\n"
-         "  up                 start the local fleet (Redis, broker, workers, gateway) until Ctrl-C\n"
-         "  demo [TEXT]        start the fleet, synthesise TEXT through it, report, stop\n"
-         "  keys new NAME [RATE [BURST]] [--operator]\n"
-         "                     make an API key: prints the token (give it to the client) and the line for\n"
-         "                     the gateway's API_KEYS_FILE (it holds only the token's SHA-256)\n"
-         "  keys curve NAME [MODELS]\n"
-         "                     make a CURVE key pair (broker: BROKER_CURVE_SECRET_KEY, its public key to "
-         "the\n"
-         "                     workers; worker: WORKER_CURVE_SECRET_KEY, and its line for the broker's\n"
-         "                     BROKER_CURVE_CLIENTS_FILE, MODELS a,b or * for the models it may serve)\n"
-         "environment: HOST PORT BROKER_PORT REDIS_PORT REDIS_URL STORAGE_ROOT STATE_DIR WORKERS\n"
-         "             WORKER_MODELS WORKER_SLOTS DEVICE (see docs/operations.md)\n";
-  cli::client_usage();
 }
 
 // Blocks SIGINT/SIGTERM and returns when one arrives or `check` reports a dead component.
@@ -119,8 +106,8 @@ int run_demo(const std::string& text) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   std::printf("gpufleet: fleet healthy after %.2f s\n", seconds_since(boot));
-  auto health = nlohmann::json::parse(cli::http_request("GET", config.host, config.http_port, "/health").body,
-                                      nullptr, false);
+  auto health =
+      parse_json_or_discarded(cli::http_request("GET", config.host, config.http_port, "/health").body);
   if (health.is_object()) {
     std::printf("gpufleet: /health says %s, device %s, %d worker(s)\n", health.value("status", "?").c_str(),
                 health.value("device", "?").c_str(), health["fleet"].value("workers", 0));
@@ -128,18 +115,18 @@ int run_demo(const std::string& text) {
 
   nlohmann::json request{{"kind", "tts"}, {"input", {{"text", text}, {"language", "en"}}}};
   const auto submitted = std::chrono::steady_clock::now();
-  auto created = cli::http_request("POST", config.host, config.http_port, "/v1/jobs", request.dump());
+  auto created = cli::http_request("POST", config.host, config.http_port, "/v1/jobs", dump_json(request));
   const double submit_ms = seconds_since(submitted) * 1000;
   if (created.status != 202) {
     std::cerr << "gpufleet: submit failed (" << created.status << "): " << created.body << created.error
               << "\n";
     return 1;
   }
-  const std::string id = nlohmann::json::parse(created.body)["id"];
+  const std::string id = parse_json_or_discarded(created.body)["id"];
   auto waited = cli::http_request("GET", config.host, config.http_port, "/v1/jobs/" + id + "?wait=60", "", "",
                                   std::chrono::seconds(70));
   const double client_ms = seconds_since(submitted) * 1000;
-  auto job = nlohmann::json::parse(waited.body, nullptr, false);
+  auto job = parse_json_or_discarded(waited.body);
   if (waited.status != 200 || !job.is_object() || job.value("state", "") != "succeeded") {
     std::cerr << "gpufleet: job " << id << " did not succeed: " << waited.body << "\n";
     return 1;
@@ -166,46 +153,82 @@ int run_demo(const std::string& text) {
   return 0;
 }
 
+// `gpufleet keys new NAME [RATE [BURST]] [--operator]` and `gpufleet keys curve NAME [MODELS]`.
+int run_keys(const std::vector<std::string>& args, std::string_view usage) {
+  const std::string action = args.size() > 1 ? args[1] : "";
+  if (action == "new") {
+    std::vector<double> numbers;
+    bool is_operator = false;
+    for (size_t i = 3; i < args.size(); ++i) {
+      if (args[i] == "--operator") {
+        is_operator = true;
+        continue;
+      }
+      char* end = nullptr;
+      const double number = std::strtod(args[i].c_str(), &end);
+      if (args[i].empty() || *end != '\0' || !(number >= 0) || numbers.size() == 2) {
+        return usage_error("gpufleet keys", "unexpected argument " + args[i], usage);
+      }
+      numbers.push_back(number);
+    }
+    if (args.size() < 3 || args[2].empty() || args[2][0] == '-') {
+      return usage_error("gpufleet keys", "keys new needs the key's NAME", usage);
+    }
+    const auto [token, line] = gpufleet::gateway::ApiKeys::generate(
+        args[2], numbers.size() > 0 ? numbers[0] : 0, numbers.size() > 1 ? numbers[1] : 0, is_operator);
+    std::cout << "token:              " << token << "\n"
+              << "API_KEYS_FILE line: " << line << "\n";
+    return 0;
+  }
+  if (action == "curve") {
+    if (args.size() < 3 || args.size() > 4 || args[2].empty() || args[2][0] == '-' ||
+        (args.size() == 4 && args[3][0] == '-')) {
+      return usage_error("gpufleet keys", "keys curve takes NAME [MODELS]", usage);
+    }
+    // A CURVE key pair for a broker or a worker; for a worker, also its line for BROKER_CURVE_CLIENTS_FILE.
+    const auto pair = gpufleet::generate_curve_keypair();
+    const std::string models = args.size() > 3 ? args[3] : "*";
+    std::cout << "public key: " << pair.public_key << "\n"
+              << "secret key: " << pair.secret_key << "\n"
+              << "BROKER_CURVE_CLIENTS_FILE line (workers): " << args[2] << " " << pair.public_key << " "
+              << models << "\n";
+    return 0;
+  }
+  return usage_error("gpufleet keys",
+                     action.empty() ? "keys needs new or curve" : "unknown keys action " + action, usage);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string command = argc > 1 ? argv[1] : "";
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  const std::string command = args.empty() ? "" : args[0];
   try {
-    if (auto status = cli::run_client_command(std::vector<std::string>(argv + 1, argv + argc)))
-      return *status;
-    if (command == "up") return run_up();
-    if (command == "keys" && argc >= 4 && std::string(argv[2]) == "new") {
-      std::vector<std::string> numbers;
-      bool is_operator = false;
-      for (int i = 4; i < argc; ++i) {
-        if (std::string(argv[i]) == "--operator") {
-          is_operator = true;
-        } else {
-          numbers.emplace_back(argv[i]);
-        }
-      }
-      const double rate = numbers.size() > 0 ? std::stod(numbers[0]) : 0;
-      const double burst = numbers.size() > 1 ? std::stod(numbers[1]) : 0;
-      const auto [token, line] = gpufleet::gateway::ApiKeys::generate(argv[3], rate, burst, is_operator);
-      std::cout << "token:              " << token << "\n"
-                << "API_KEYS_FILE line: " << line << "\n";
-      return 0;
+    if (command.empty()) return usage_error("gpufleet", "no command given", cli::overall_usage());
+    if (is_help_option(command)) return print_usage(cli::overall_usage());
+    if (command == "help") {
+      if (args.size() == 1) return print_usage(cli::overall_usage());
+      if (is_help_option(args[1])) return print_usage(*cli::usage_of("help"));
+      if (auto usage = cli::usage_of(args[1]); usage && args.size() == 2) return print_usage(*usage);
+      return usage_error("gpufleet help", "help takes one command's name", *cli::usage_of("help"));
     }
-    if (command == "keys" && argc >= 4 && std::string(argv[2]) == "curve") {
-      // A CURVE key pair for a broker or a worker; for a worker, also its line for BROKER_CURVE_CLIENTS_FILE.
-      const auto pair = gpufleet::generate_curve_keypair();
-      const std::string models = argc > 4 ? argv[4] : "*";
-      std::cout << "public key: " << pair.public_key << "\n"
-                << "secret key: " << pair.secret_key << "\n"
-                << "BROKER_CURVE_CLIENTS_FILE line (workers): " << argv[3] << " " << pair.public_key << " "
-                << models << "\n";
-      return 0;
+    if (auto status = cli::run_client_command(args)) return *status;
+    const auto usage = cli::usage_of(command);
+    if (!usage) return usage_error("gpufleet", "unknown command " + command, cli::overall_usage());
+    for (const auto& arg : args) {
+      if (is_help_option(arg)) return print_usage(*usage);
     }
-    if (command == "demo") {
-      return run_demo(argc > 2 ? argv[2] : "Hello! This sentence was spoken by the GPU fleet, end to end.");
+    if (command == "up") {
+      if (args.size() > 1) return usage_error("gpufleet up", "unexpected argument " + args[1], *usage);
+      return run_up();
     }
-    usage();
-    return command.empty() || command == "help" || command == "--help" ? 0 : 2;
+    if (command == "keys") return run_keys(args, *usage);
+    // demo
+    if (args.size() > 2 || (args.size() == 2 && !args[1].empty() && args[1][0] == '-')) {
+      return usage_error("gpufleet demo", "unexpected argument " + args.back(), *usage);
+    }
+    return run_demo(args.size() > 1 ? args[1]
+                                    : "Hello! This sentence was spoken by the GPU fleet, end to end.");
   } catch (const std::exception& error) {
     std::cerr << "gpufleet: " << error.what() << "\n";
     return 1;

@@ -76,8 +76,12 @@ std::optional<nlohmann::json> parse_json_bounded(std::string_view text, size_t m
   return value;
 }
 
-std::string dump_json(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+nlohmann::json parse_json_or_discarded(std::string_view text, size_t max_depth) {
+  return parse_json_bounded(text, max_depth).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
+}
+
+std::string dump_json(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace gpufleet

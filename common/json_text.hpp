@@ -24,7 +24,15 @@ size_t json_nesting_depth(std::string_view text, size_t limit = kMaxJsonDepth);
 // UTF-8 (which nlohmann's parser refuses). Never throws.
 std::optional<nlohmann::json> parse_json_bounded(std::string_view text, size_t max_depth = kMaxJsonDepth);
 
-// JSON text of `value` that never throws: ill-formed UTF-8 in a string is written as U+FFFD.
-std::string dump_json(const nlohmann::json& value);
+// parse_json_bounded's value, or a discarded value (is_discarded(), which is no object, array or string)
+// where it gives none: for readers that check the value's type next anyway. Every JSON the fleet reads from
+// Redis, a peer, an HTTP body or a file is parsed here or by parse_json_bounded (scripts/check-json.sh).
+nlohmann::json parse_json_or_discarded(std::string_view text, size_t max_depth = kMaxJsonDepth);
+
+// JSON text of `value` that never throws: ill-formed UTF-8 in a string is written as U+FFFD. Every JSON the
+// fleet writes goes through here (scripts/check-json.sh keeps it so), since a string read back from Redis,
+// a peer or a file may hold any bytes, and nlohmann's dump() throws on them. `indent` as dump()'s (-1: one
+// line).
+std::string dump_json(const nlohmann::json& value, int indent = -1);
 
 }  // namespace gpufleet

@@ -1,6 +1,7 @@
 #include "common/pipeline.hpp"
 
 #include "common/job.hpp"
+#include "common/json_text.hpp"
 
 namespace gpufleet {
 
@@ -12,11 +13,11 @@ std::string pipeline_to_json(const std::vector<PipelineStage>& stages) {
     out.push_back(
         {{"kind", stage.kind}, {"model", stage.model}, {"input", stage.input}, {"from_previous", from}});
   }
-  return out.dump();
+  return dump_json(out);
 }
 
 std::optional<std::vector<PipelineStage>> parse_pipeline(std::string_view json) {
-  const auto parsed = nlohmann::json::parse(json, nullptr, false);
+  const auto parsed = parse_json_or_discarded(json);
   if (!parsed.is_array() || parsed.size() < 2 || parsed.size() > kMaxPipelineStages) return std::nullopt;
   std::vector<PipelineStage> stages;
   for (const auto& entry : parsed) {
@@ -43,13 +44,13 @@ std::optional<std::vector<PipelineStage>> parse_pipeline(std::string_view json) 
 }
 
 std::optional<std::string> next_stage_input(const PipelineStage& next, std::string_view previous_result) {
-  const auto result = nlohmann::json::parse(previous_result, nullptr, false);
+  const auto result = parse_json_or_discarded(previous_result);
   if (!result.is_object()) return std::nullopt;
   nlohmann::json input = next.input;
   for (const auto& [field, source] : next.from_previous) {
     if (auto value = result.find(source); value != result.end() && !value->is_null()) input[field] = *value;
   }
-  return input.dump();
+  return dump_json(input);
 }
 
 }  // namespace gpufleet

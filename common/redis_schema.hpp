@@ -1,6 +1,8 @@
 #pragma once
 // The Redis key schema and event format: a public interface (docs/redis.md) that dashboards and the
-// runtime build on. Every key and channel name in the fleet is made here and nowhere else.
+// runtime build on. Every key and channel name in the fleet is defined here. C++ code builds them with
+// RedisKeys; the job-store scripts (common/job_store.cpp) build the same names from the prefix in Lua, and
+// tests/unit/redis_schema_test.cpp holds each name a script spells to one RedisKeys makes.
 
 #include <cstdint>
 #include <optional>
@@ -28,7 +30,7 @@ class RedisKeys {
   std::string worker_keys() const { return prefix_ + ":worker-keys"; }
   // The durable queue (docs/redis.md): queued job ids per model, scored by creation time; the models that
   // have such a queue; running job ids scored by start time; the stream of submissions and cancellations
-  // the broker follows; idempotency keys. The job-store scripts build the same names from the prefix.
+  // the broker follows; idempotency keys.
   std::string queue(std::string_view model) const { return prefix_ + ":queue:" + std::string(model); }
   std::string queue_models() const { return prefix_ + ":queue-models"; }
   std::string running() const { return prefix_ + ":running"; }

@@ -169,7 +169,7 @@ std::variant<nlohmann::json, ApiError> parse_json_object(std::string_view conten
     return api_error(ErrorCode::kInvalidJson, "the body nests arrays and objects deeper than " +
                                                   std::to_string(kMaxJsonDepth) + " levels");
   }
-  auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto json = parse_json_or_discarded(body);
   if (json.is_discarded())
     return api_error(ErrorCode::kInvalidJson, "the body is not valid JSON (or not UTF-8)");
   if (!json.is_object()) return api_error(ErrorCode::kInvalidJson, "the body must be a JSON object");
@@ -397,7 +397,7 @@ std::variant<nlohmann::json, ApiError> validate_video_input(const nlohmann::json
     result = relative_reference(audio->get<std::string>(), limits.tts_results);
   }
   if (result) {
-    if (!resolve_inside(limits.tts_results, *result)) {
+    if (!limits.tts_result_exists || !limits.tts_result_exists(*result)) {
       return api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
     }
     normalised["audio_path"] = (limits.tts_results / *result).string();

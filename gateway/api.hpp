@@ -1,6 +1,8 @@
 #pragma once
 // The HTTP API's logic without the transport: request validation, error bodies and the job representation.
-// Everything here is a pure function, tested without sockets (tests/unit/gateway_api_test.cpp).
+// No I/O of its own: whether a file a request names exists is asked through the Limits' callbacks
+// (reference_exists, tts_result_exists), which the gateway points at the disk; so every function here runs
+// in tests without sockets or files (tests/unit/gateway_api_test.cpp).
 
 #include <cstdint>
 #include <filesystem>
@@ -69,7 +71,8 @@ struct Limits {
   // Where speaker references live (INPUT_ROOT): uploads land in its uploads/ folder, and a job's
   // speaker_wav must name a file under it.
   std::filesystem::path input_root;
-  // Whether a clean relative reference names an existing file under input_root; unset: not checked.
+  // Whether a clean relative reference names an existing file under input_root; unset: not checked. The
+  // gateway's also marks the file as used now, so the storage sweeper keeps what jobs still name.
   std::function<bool(const std::filesystem::path& relative)> reference_exists;
   // The folder (relative to input_root) that a caller's references must lie in; empty: anywhere under
   // input_root. Set per request to the caller's upload_folder() for keys that do not see all.
@@ -77,6 +80,9 @@ struct Limits {
   // TTS results (<STORAGE_ROOT>/tts): a video job's audio_path may name one by the absolute path that
   // /tts/generate answered, as the original runtime passed it on. Empty: not allowed.
   std::filesystem::path tts_results;
+  // Whether a clean relative name under tts_results is a finished result (a file that resolves inside the
+  // folder, no symlink out); unset: none is.
+  std::function<bool(const std::filesystem::path& relative)> tts_result_exists;
   // Webhooks on completion (gateway/webhooks.hpp): accepted only with a signing secret configured, and only
   // to these hosts when the list is not empty.
   bool webhooks_enabled = false;

@@ -87,8 +87,7 @@ void AudioTail::on_job(const std::vector<std::string>& fields) {
   if (state == "succeeded") {
     if (offset_ == 0) {
       // The model did not stream: its finished result, whole.
-      auto result =
-          parse_json_bounded(fields[3]).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
+      auto result = parse_json_or_discarded(fields[3]);
       const auto audio_path =
           result.is_object() ? result.value("audio_path", nlohmann::json()) : nlohmann::json();
       auto path = audio_path.is_string() ? resolve_inside(storage_root_, audio_path.get<std::string>())

@@ -9,7 +9,7 @@ namespace gpufleet::gateway {
 Catalog Catalog::from_redis_hash(const std::vector<std::pair<std::string, std::string>>& fields) {
   Catalog catalog;
   for (const auto& [name, value] : fields) {
-    auto json = parse_json_bounded(value).value_or(nlohmann::json(nlohmann::json::value_t::discarded));
+    auto json = parse_json_or_discarded(value);
     if (!json.is_object()) continue;
     CatalogModel model;
     model.name = name;

@@ -82,7 +82,7 @@ GatewayConfig GatewayConfig::from_env() {
 namespace {
 
 StringResponse json_ok(unsigned status, const json& body) {
-  return json_response(status, body.dump(), 11, true);
+  return json_response(status, dump_json(body), 11, true);
 }
 
 // Adds the CORS headers of an allowed origin to whatever the routes answer.
@@ -228,7 +228,7 @@ std::optional<FinalOutcome> outcome_from_record(
   FinalOutcome outcome;
   for (const auto& [field, value] : fields) {
     if (field == job_field::kState) outcome.state = value;
-    if (field == job_field::kResult) outcome.result = json::parse(value, nullptr, false);
+    if (field == job_field::kResult) outcome.result = parse_json_or_discarded(value);
     if (field == job_field::kErrorCode) outcome.error_code = value;
     if (field == job_field::kErrorMessage) outcome.error_message = value;
   }
@@ -294,6 +294,10 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
     auto file = resolve_inside(input_root, relative);
     if (file) renew(*file);
     return file.has_value();
+  };
+  config_.api.tts_result_exists = [tts_results =
+                                       config_.api.tts_results](const std::filesystem::path& relative) {
+    return resolve_inside(tts_results, relative).has_value();
   };
 }
 
@@ -600,7 +604,7 @@ void Gateway::health(Respond responder) {
         std::string broker_state = "unknown";
         if (result.ok) {
           for (const auto& [id, value] : result.replies[0].pairs()) {
-            auto worker = json::parse(value, nullptr, false);
+            auto worker = parse_json_or_discarded(value);
             if (!worker.is_object()) continue;
             ++workers;
             const std::string kind = worker.value("device", "cpu");
@@ -693,7 +697,7 @@ void Gateway::list_workers(Respond responder) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     auto workers = std::make_shared<json>(json::array());
     for (const auto& [id, value] : result.replies[0].pairs()) {
-      auto worker = json::parse(value, nullptr, false);
+      auto worker = parse_json_or_discarded(value);
       if (worker.is_object()) workers->push_back(std::move(worker));
     }
     auto models = result.replies[1].pairs();
@@ -947,7 +951,7 @@ void Gateway::describe_file(const std::string& id, const Caller& caller, Respond
 void Gateway::generate(SubmitParse parsed, const std::string& path_field, const Request& request,
                        const Caller& caller, Respond responder) {
   if (auto* error = std::get_if<ApiError>(&parsed)) {
-    json body = json::parse(error_body(*error));
+    json body = parse_json_or_discarded(error_body(*error));
     body["success"] = false;
     return responder->send(json_response(static_cast<unsigned>(error->status), dump_json(body), 11, true));
   }
@@ -1186,7 +1190,7 @@ void Gateway::wake_tails(const json& event) {
 
 void Gateway::on_event(const std::string& channel, const std::string& message) {
   if (waiters_.empty() && tails_.empty() && open_streams_.load() == 0) return;
-  auto event = json::parse(message, nullptr, false);
+  auto event = parse_json_or_discarded(message);
   if (!event.is_object()) return;
   if (open_streams_.load() > 0) forward_to_streams(channel, event);
   if (channel == keys_.job_events() && !tails_.empty()) wake_tails(event);
@@ -1261,7 +1265,7 @@ void Gateway::stream_events(const std::string& job_id, const Caller& caller, Res
     if (!opened) return;
     std::shared_ptr<BodyStream> stream = std::make_shared<LeasedStream>(std::move(opened), std::move(slot));
     const json job = render_job(fields);
-    stream->write(sse_event("snapshot", job.dump()));
+    stream->write(sse_event("snapshot", dump_json(job)));
     const auto state = parse_job_state(job.value("state", ""));
     if (state && is_final(*state)) return stream->end();
     job_streams_[job_id].push_back(stream);
@@ -1272,7 +1276,7 @@ void Gateway::stream_events(const std::string& job_id, const Caller& caller, Res
       const json now = render_job(again.replies[0].pairs());
       const auto now_state = parse_job_state(now.value("state", ""));
       if (now_state && is_final(*now_state)) {
-        stream->write(sse_event("snapshot", now.dump()));
+        stream->write(sse_event("snapshot", dump_json(now)));
         stream->end();
       }
     });
@@ -1281,7 +1285,7 @@ void Gateway::stream_events(const std::string& job_id, const Caller& caller, Res
 
 void Gateway::forward_to_streams(const std::string& channel, const json& event) {
   const bool job_event = channel == keys_.job_events();
-  const std::string text = sse_event(job_event ? "job" : "worker", event.dump());
+  const std::string text = sse_event(job_event ? "job" : "worker", dump_json(event));
   for (auto& stream : fleet_streams_) stream->write(text);
   if (!job_event) return;
   auto it = job_streams_.find(event.value("id", ""));

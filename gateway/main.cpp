@@ -3,11 +3,30 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <string>
+#include <string_view>
 
 #include "common/logging.hpp"
+#include "common/usage.hpp"
 #include "gateway/gateway.hpp"
 
-int main() {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: gpufleet-gateway [-h|--help]\n"
+    "  The fleet's HTTP API (GET /health, POST /tts/generate, /v1/jobs, ...), on HOST:PORT (0.0.0.0:8001).\n"
+    "  Takes no arguments: every setting comes from the environment (docs/operations.md), chiefly\n"
+    "    HOST PORT REDIS_URL (or REDIS_HOST REDIS_PORT) REDIS_PREFIX STORAGE_ROOT INPUT_ROOT\n"
+    "    API_KEYS_FILE TLS_CERT_FILE TLS_KEY_FILE CORS_ORIGINS WEBHOOK_SECRET MAX_BODY_BYTES MAX_TEXT_CHARS\n"
+    "    MAX_UPLOAD_BYTES MAX_QUEUED_PER_MODEL MAX_WAIT_S JOB_TTL LOG_LEVEL LOG_FORMAT\n"
+    "  Stops on SIGINT or SIGTERM.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (gpufleet::asks_for_help(argc, argv)) return gpufleet::print_usage(kUsage);
+  if (argc > 1)
+    return gpufleet::usage_error("gpufleet-gateway", std::string("unknown argument ") + argv[1], kUsage);
   gpufleet::init_logging("gateway");
   try {
     boost::asio::io_context io(1);

@@ -11,6 +11,7 @@
 #include "common/files.hpp"
 #include "common/http_client.hpp"
 #include "common/job_store.hpp"
+#include "common/json_text.hpp"
 #include "common/redis_client.hpp"
 #include "gateway/api.hpp"
 
@@ -234,7 +235,7 @@ void WebhookSender::deliver(RedisClient& redis, const std::string& id, int64_t l
   nlohmann::json job = render_job(fields);
   job.erase("webhook");  // the delivery's own bookkeeping, which this very delivery changes
   const nlohmann::json payload{{"event", "job.finished"}, {"attempt", outcome.attempts}, {"job", job}};
-  const std::string body = payload.dump();
+  const std::string body = dump_json(payload);
   const int64_t sent_ms = unix_ms();
   const std::vector<std::pair<std::string, std::string>> headers{
       {"X-Gpufleet-Event", "job.finished"},

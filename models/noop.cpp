@@ -13,7 +13,8 @@ namespace gpufleet::models {
 NoopModel::NoopModel(bool cloning, bool drills) : drills_(drills) {
   info_.name = "noop";
   info_.kind = "tts";
-  info_.parameters = {"sleep_ms", "hang_ms", "fail", "crash"};
+  info_.parameters = {"sleep_ms"};
+  for (const char* drill : kDrills) info_.parameters.emplace_back(drill);
   info_.cloning = cloning;
 }
 
@@ -32,13 +33,15 @@ int64_t drill_ms(const nlohmann::json& input, const char* field) {
 
 // The drills stand in for what real models do, for benchmarks and failure tests: "sleep_ms" is a long model
 // call that checks for cancellation every 10 ms (and so renews its lease), "hang_ms" a call stuck without
-// progress, "fail" an error code the model throws (e.g. out_of_memory).
+// progress, "fail" an error code the model throws (e.g. out_of_memory), "crash" a call that ends its worker
+// process.
 ModelOutput NoopModel::run(const ModelInput& input, JobContext& context) {
   context.check();
-  if (!drills_ &&
-      (input.input.contains("hang_ms") || input.input.contains("fail") || input.input.contains("crash"))) {
-    throw ModelError(ErrorCode::kInvalidInput,
-                     "hang_ms, fail and crash are failure drills, off on this worker (NOOP_DRILLS=1)");
+  for (const char* drill : kDrills) {
+    if (!drills_ && input.input.contains(drill)) {
+      throw ModelError(ErrorCode::kInvalidInput,
+                       "hang_ms, fail and crash are failure drills, off on this worker (NOOP_DRILLS=1)");
+    }
   }
   // A job that takes its worker down with it: what the broker's poison limit is for.
   if (input.input.value("crash", false) == true) std::_Exit(70);

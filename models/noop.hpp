@@ -11,6 +11,9 @@ namespace gpufleet::models {
 // NOOP_DRILLS=1): on a public fleet a client must not be able to make a worker hang or report errors at will.
 class NoopModel final : public Model {
  public:
+  // The input fields that are failure drills, refused unless `drills`.
+  static constexpr const char* kDrills[] = {"hang_ms", "fail", "crash"};
+
   explicit NoopModel(bool cloning = false, bool drills = false);
   const protocol::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "common/utf8.hpp"
 #include "models/espeak_tts.hpp"
 
@@ -43,7 +44,7 @@ std::string clause_ipa(const std::string& clause) {
 }  // namespace
 
 PiperVoiceConfig parse_piper_voice_config(std::string_view json_text) {
-  auto json = nlohmann::json::parse(json_text, nullptr, false);
+  auto json = parse_json_or_discarded(json_text);
   if (!json.is_object()) throw ConfigError("piper voice config: not a JSON object");
   PiperVoiceConfig config;
   try {

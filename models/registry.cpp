@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/json_text.hpp"
 #include "models/espeak_tts.hpp"
 #include "models/noop.hpp"
 #include "models/piper_voice.hpp"
@@ -168,7 +169,7 @@ bool is_video_backend(const std::string& backend) {
 
 std::vector<ModelSpec> parse_model_registry(std::string_view json_text,
                                             const std::filesystem::path& base_dir) {
-  auto json = nlohmann::json::parse(json_text, nullptr, false);
+  auto json = parse_json_or_discarded(json_text);
   if (json.is_discarded()) throw ConfigError("model registry: not valid JSON");
   if (!json.is_object() || !json.contains("models") || !json["models"].is_array()) {
     throw ConfigError("model registry: expected {\"models\": [...]}");

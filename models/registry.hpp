@@ -49,7 +49,7 @@ std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names);
 // What a process lends the registry: loaders for models that need LibTorch (the worker's plugin), and the
 // worker's settings that built-in models follow.
 struct ModelResources {
-  bool noop_drills = false;  // NOOP_DRILLS=1: the noop model's hang_ms/fail drills are served
+  bool noop_drills = false;  // NOOP_DRILLS=1: the noop model's hang_ms/fail/crash drills are served
   std::function<std::unique_ptr<VitsSynthesizer>(const std::filesystem::path& file,
                                                  const std::string& device)>
       load_vits;

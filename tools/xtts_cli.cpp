@@ -21,8 +21,10 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "common/files.hpp"
+#include "common/usage.hpp"
 #include "common/wav.hpp"
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch/tensors.hpp"
@@ -31,14 +33,16 @@ namespace {
 
 using namespace gpufleet;
 
-int usage() {
-  std::fprintf(
-      stderr,
-      "usage: gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav\n"
-      "       [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]\n"
-      "       [--max-codes N] [--speed S] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16]\n"
-      "       [--tf32] --out OUT.wav [--dump DIR]\n");
-  return 2;
+constexpr std::string_view kUsage =
+    "usage: gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav\n"
+    "       [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]\n"
+    "       [--max-codes N] [--speed S] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16]\n"
+    "       [--tf32] --out OUT.wav [--dump DIR]\n"
+    "  Runs the native XTTS-v2 engine on one text and writes OUT.wav; --dump DIR also writes every stage's\n"
+    "  tensors to DIR/xtts_dump.safetensors, named as in the golden set.\n";
+
+int usage(std::string_view why) {
+  return usage_error("gpufleet-xtts", why, kUsage);
 }
 
 // The options that take a value.
@@ -50,6 +54,7 @@ const std::set<std::string> kValued{"--model-dir",   "--text",      "--language"
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (asks_for_help(argc, argv)) return print_usage(kUsage);
   std::map<std::string, std::string> args;
   bool greedy = false;
   bool tf32 = false;
@@ -62,13 +67,11 @@ int main(int argc, char** argv) {
     } else if (kValued.count(flag) && i + 1 < argc) {
       args[flag.substr(2)] = argv[++i];
     } else {
-      std::fprintf(stderr, "gpufleet-xtts: %s %s\n", flag.c_str(),
-                   kValued.count(flag) ? "needs a value" : "is not an option");
-      return usage();
+      return usage(flag + (kValued.count(flag) ? " needs a value" : " is not an option"));
     }
   }
   for (const char* required : {"model-dir", "text", "speaker-wav", "out"}) {
-    if (!args.count(required)) return usage();
+    if (!args.count(required)) return usage(std::string("--") + required + " is required");
   }
   try {
     const std::string device_name = args.count("device") ? args["device"] : "auto";
@@ -80,7 +83,7 @@ int main(int argc, char** argv) {
     at::globalContext().setAllowTF32CuBLAS(tf32);
     const auto started = std::chrono::steady_clock::now();
     const auto dtype = xtts::XttsEngine::dtype_named(args.count("dtype") ? args["dtype"] : "float32");
-    if (!dtype) return usage();
+    if (!dtype) return usage("--dtype takes float32, bfloat16 or float16");
     auto engine = xtts::XttsEngine::load(args["model-dir"], device, *dtype);
     auto reference = read_file(args["speaker-wav"], 256u << 20);
     if (!reference) throw std::runtime_error("cannot read " + args["speaker-wav"]);

@@ -4,13 +4,24 @@
 //   gpufleet-xtts-convert model.pth model.safetensors
 #include <cstdio>
 #include <exception>
+#include <string_view>
 
+#include "common/usage.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
 
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: gpufleet-xtts-convert MODEL.pth OUT.safetensors\n"
+    "  Turns an upstream XTTS-v2 checkpoint (torch.save, released or trainer layout) into the safetensors\n"
+    "  file the native engine loads.\n";
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (gpufleet::asks_for_help(argc, argv)) return gpufleet::print_usage(kUsage);
   if (argc != 3) {
-    std::fprintf(stderr, "usage: gpufleet-xtts-convert MODEL.pth OUT.safetensors\n");
-    return 2;
+    return gpufleet::usage_error("gpufleet-xtts-convert", "takes two file names", kUsage);
   }
   try {
     auto tensors = gpufleet::xtts::xtts_state_dict(gpufleet::xtts::read_torch_checkpoint(argv[1]));

@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/job.hpp"
+#include "common/json_text.hpp"
 #include "common/utf8.hpp"
 #include "common/wav.hpp"
 #include "models/audio_stream.hpp"
@@ -272,7 +273,7 @@ models::Model& JobRunner::admit(const protocol::Job& job, models::ModelInput& in
   if (model == models_.end()) {
     throw ModelError(ErrorCode::kUnknownModel, "this worker does not serve model '" + job.model + "'");
   }
-  input = models::ModelInput{job.job_id, nlohmann::json::parse(job.input_json, nullptr, false)};
+  input = models::ModelInput{job.job_id, parse_json_or_discarded(job.input_json)};
   if (input.input.is_discarded()) throw ModelError(ErrorCode::kInvalidJson, "job input is not valid JSON");
   // A model that cannot clone says so itself (cannot_clone) rather than hearing about paths.
   if (model->second->info().cloning) resolve_reference(input);
@@ -302,7 +303,7 @@ void JobRunner::resolve_reference(models::ModelInput& model_input) const {
     const auto file = relative ? resolve_inside(input_root_, *relative) : std::nullopt;
     if (!file) {
       throw ModelError(ErrorCode::kInvalidInput,
-                       "speaker_wav '" + (name.is_string() ? name.get<std::string>() : name.dump()) +
+                       "speaker_wav '" + (name.is_string() ? name.get<std::string>() : dump_json(name)) +
                            "' is not a file in this worker's input folder");
     }
     return std::pair{relative->string(), file->string()};
@@ -361,7 +362,7 @@ std::vector<std::filesystem::path> JobRunner::files_of_attempt(std::string_view 
                                                                const std::string& job_id,
                                                                uint32_t attempt) const {
   std::vector<std::filesystem::path> files;
-  const auto json = nlohmann::json::parse(result_json, nullptr, false);
+  const auto json = parse_json_or_discarded(result_json);
   if (!json.is_object()) return files;
   const std::string stem = job_id + "-" + std::to_string(attempt) + ".";
   for (const char* field : {"audio_path", "video_path"}) {
@@ -404,7 +405,7 @@ std::string JobRunner::store(const protocol::Job& job, const models::ModelOutput
     json["audio_path"] = nullptr;
     json["duration_s"] = 0.0;
   }
-  return json.dump();
+  return dump_json(json);
 }
 
 }  // namespace gpufleet::worker

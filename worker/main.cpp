@@ -7,12 +7,16 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 #include "common/config.hpp"
 #include "common/logging.hpp"
+#include "common/usage.hpp"
 #include "worker/torch_runtime.hpp"
 #include "worker/worker.hpp"
 #ifdef GPUFLEET_HAVE_VIDEO
+#include "common/json_text.hpp"
 #include "models/video/talking_head.hpp"
 #endif
 
@@ -25,6 +29,16 @@ void on_signal(int) {
 
 namespace {
 
+constexpr std::string_view kUsage =
+    "usage: gpufleet-worker [--print-device] [-h|--help]\n"
+    "  Loads its models, picks its device and serves jobs from the broker until SIGINT or SIGTERM (then\n"
+    "  drains for DRAIN_GRACE_MS). --print-device: prints the device this host would use, as JSON, and "
+    "exits.\n"
+    "  Every other setting comes from the environment (docs/operations.md), chiefly\n"
+    "    BROKER_URL (or BROKER_PORT) BROKER_CURVE_PUBLIC_KEY WORKER_CURVE_SECRET_KEY WORKER_CONFIG\n"
+    "    WORKER_MODELS WORKER_SLOTS WORKER_ID DEVICE STORAGE_ROOT INPUT_ROOT VOICE_STORE DRAIN_GRACE_MS\n"
+    "    WORKER_METRICS_PORT NOOP_DRILLS LOG_LEVEL LOG_FORMAT\n";
+
 // `gpufleet-worker --print-device`: which device this host would use, as JSON, without joining a fleet.
 int print_device() {
   auto device = gpufleet::worker::load_torch_runtime()->select_device(gpufleet::env_string("DEVICE", "auto"));
@@ -34,15 +48,20 @@ int print_device() {
                       {"cuda_devices", device.cuda_devices},
                       {"mps_available", device.mps_available},
                       {"torch_version", device.torch_version}};
-  std::cout << json.dump() << std::endl;
+  std::cout << gpufleet::dump_json(json) << std::endl;
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (gpufleet::asks_for_help(argc, argv)) return gpufleet::print_usage(kUsage);
+  if (argc > 2 || (argc == 2 && std::string(argv[1]) != "--print-device")) {
+    return gpufleet::usage_error("gpufleet-worker", std::string("unknown argument ") + argv[argc - 1],
+                                 kUsage);
+  }
   gpufleet::init_logging("worker");
-  if (argc > 1 && std::string(argv[1]) == "--print-device") {
+  if (argc > 1) {
     try {
       return print_device();
     } catch (const std::exception& error) {

@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/json_text.hpp"
 
 namespace gpufleet::xtts {
 
@@ -36,7 +37,7 @@ nlohmann::json parse_python_json(std::string_view text) {
       rewritten.push_back(c);
     }
   }
-  return nlohmann::json::parse(rewritten, nullptr, false);
+  return parse_json_or_discarded(rewritten);
 }
 
 namespace {

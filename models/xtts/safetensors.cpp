@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 
 namespace gpufleet::xtts {
 namespace {
@@ -123,8 +124,7 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   if (header_size > file.size_ - 8 || header_size > (100u << 20))
     bad_file(path, "header length past the end");
   const auto header =
-      nlohmann::json::parse(reinterpret_cast<const char*>(base + 8),
-                            reinterpret_cast<const char*>(base + 8 + header_size), nullptr, false);
+      parse_json_or_discarded(std::string_view(reinterpret_cast<const char*>(base + 8), header_size));
   if (!header.is_object()) bad_file(path, "header is not a JSON object");
   const size_t data_start = 8 + header_size;
   const size_t data_size = file.size_ - data_start;

@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/json_text.hpp"
 #include "common/utf8.hpp"
 
 namespace gpufleet::xtts {
@@ -18,7 +19,7 @@ BpeTokenizer BpeTokenizer::load(const std::filesystem::path& vocab_json) {
 }
 
 BpeTokenizer BpeTokenizer::from_json(std::string_view json_text) {
-  auto json = nlohmann::json::parse(json_text, nullptr, false);
+  auto json = parse_json_or_discarded(json_text);
   if (!json.is_object() || !json.contains("model") || json["model"].value("type", "") != "BPE") {
     throw ModelError(ErrorCode::kModelError, "the XTTS vocabulary is not a BPE tokenizer.json");
   }

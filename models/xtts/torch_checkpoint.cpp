@@ -14,6 +14,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/json_text.hpp"
 
 namespace gpufleet::xtts {
 namespace {
@@ -557,7 +558,7 @@ void write_safetensors(const std::filesystem::path& path, const TensorMap& tenso
                     {"data_offsets", {offset, offset + tensor.bytes.size()}}};
     offset += tensor.bytes.size();
   }
-  std::string text = header.dump();
+  std::string text = dump_json(header);
   text.append((8 - text.size() % 8) % 8, ' ');
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i)

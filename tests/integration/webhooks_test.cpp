@@ -11,6 +11,7 @@
 
 #include "common/files.hpp"
 #include "common/job_store.hpp"
+#include "common/utf8.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/http_sink.hpp"
 
@@ -258,6 +259,52 @@ TEST_F(WebhooksTest, AFinalStateReadByAGatewayThatDiedIsTakenOverByTheNextOne) {
   EXPECT_EQ(
       redis.command({"XPENDING", fleet_->keys().completions(), job_store::kWebhookGroup}).element_integer(0),
       0);
+}
+
+// Guards the gateway's JSON writers against bytes a record may hold (#33): a job record whose strings are
+// not UTF-8 (written by an older component, a script or an operator's redis-cli) made nlohmann's dump()
+// throw in GET /v1/jobs/{id}, in the event stream's snapshot and in the webhook sender. Each now writes the
+// bad bytes as U+FFFD, and each answer is valid JSON.
+TEST_F(WebhooksTest, IllFormedBytesInARecordReachEveryWriterAsReplacementCharacters) {
+  HttpSink sink;
+  const std::string id =
+      submit_noop("http://127.0.0.1:" + std::to_string(sink.port()) + "/bad-bytes", /*sleep_ms=*/1500);
+  RedisClient redis(fleet_->redis_endpoint());
+  const std::string bad = std::string("lost \xff\xfe worker \xc3(");
+  ASSERT_FALSE(redis
+                   .command({"HSET", fleet_->keys().job(id), "last_error_code", "worker_lost",
+                             "last_error_message", bad})
+                   .is_error());
+  const std::string replacement = "\xEF\xBF\xBD";
+  auto check_json = [&](const std::string& what, const std::string& text) {
+    EXPECT_TRUE(utf8_valid(text)) << what;
+    const json parsed = json::parse(text, nullptr, false);
+    ASSERT_TRUE(parsed.is_object()) << what << ": " << text.substr(0, 300);
+    const json* job = parsed.contains("job") ? &parsed["job"] : &parsed;
+    ASSERT_TRUE(job->contains("last_attempt_error")) << what << ": " << text.substr(0, 300);
+    const std::string message = (*job)["last_attempt_error"]["message"];
+    EXPECT_NE(message.find(replacement), std::string::npos) << what << ": " << message;
+    EXPECT_EQ(message.rfind("lost ", 0), 0u) << what << ": " << message;
+  };
+
+  // GET /v1/jobs/{id} while the job runs, and once it is final.
+  auto running = fleet_->get("/v1/jobs/" + id);
+  ASSERT_EQ(running.status, 200) << running.body;
+  check_json("GET /v1/jobs/{id}", running.body);
+  const json final_job = wait_webhook_state(id, "delivered", std::chrono::seconds(15));
+  EXPECT_EQ(final_job.value("state", ""), "succeeded") << final_job.dump();
+
+  // The event stream of a final job: its snapshot, then the end.
+  auto events = fleet_->get("/v1/jobs/" + id + "/events", std::chrono::seconds(10));
+  ASSERT_EQ(events.status, 200) << events.body;
+  const auto data = events.body.find("data: ");
+  ASSERT_NE(data, std::string::npos) << events.body;
+  check_json("GET /v1/jobs/{id}/events",
+             events.body.substr(data + 6, events.body.find('\n', data) - data - 6));
+
+  // The webhook's body.
+  ASSERT_TRUE(sink.wait_requests(1, std::chrono::seconds(10)));
+  check_json("webhook", sink.requests()[0].body);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "cli/client_commands.hpp"
+#include "cli/command_help.hpp"
+#include "common/usage.hpp"
 
 namespace gpufleet::cli {
 namespace {
@@ -81,6 +83,46 @@ TEST(CliClient, TablesListWorkersAndModels) {
   const std::string list = models_table(models);
   EXPECT_NE(list.find("espeak *"), std::string::npos) << list;
   EXPECT_NE(list.find("en,de"), std::string::npos) << list;
+}
+
+// Guards the help of `gpufleet` (#33): each subcommand's usage names it first, `gpufleet --help` lists every
+// one, and a name that is no command has none.
+TEST(CommandHelp, EveryCommandHasAUsageThatTheOverviewLists) {
+  const std::string overview = overall_usage();
+  EXPECT_GE(command_help().size(), 11u);
+  for (const auto& command : command_help()) {
+    const std::string name(command.name);
+    EXPECT_EQ(std::string(command.usage).rfind("usage: gpufleet " + name, 0), 0u) << name;
+    EXPECT_EQ(command.usage.back(), '\n') << name;
+    EXPECT_NE(overview.find("\n  " + name), std::string::npos) << name;
+    EXPECT_EQ(usage_of(name), command.usage);
+  }
+  EXPECT_FALSE(usage_of("--help"));
+  EXPECT_FALSE(usage_of("submitt"));
+}
+
+// Guards the option parser of the benchmarks and tools: a last option without its value, an unknown option
+// and a stray word are errors (one benchmark read "--help" as a run with defaults, another dropped a
+// trailing option silently).
+TEST(CommandLine, OptionsWithValuesAndFlagsAndEveryMistake) {
+  auto parse = [](std::vector<std::string> words) {
+    words.insert(words.begin(), "program");
+    std::vector<char*> argv;
+    for (auto& word : words) argv.push_back(word.data());
+    return parse_options(static_cast<int>(argv.size()), argv.data(), {"jobs", "bin"}, {"keep"});
+  };
+  auto good = parse({"--jobs", "5", "--keep", "--bin", "/x"});
+  ASSERT_TRUE(std::holds_alternative<ParsedOptions>(good));
+  EXPECT_EQ(std::get<ParsedOptions>(good).values.at("jobs"), "5");
+  EXPECT_EQ(std::get<ParsedOptions>(good).values.at("bin"), "/x");
+  EXPECT_EQ(std::get<ParsedOptions>(good).flags.count("keep"), 1u);
+  EXPECT_EQ(std::get<std::string>(parse({"--jobs"})), "--jobs needs a value");
+  EXPECT_EQ(std::get<std::string>(parse({"--help"})), "unknown option --help");
+  EXPECT_EQ(std::get<std::string>(parse({"--jobs", "1", "stray"})), "unexpected argument stray");
+  EXPECT_EQ(std::get<std::string>(parse({"-jobs", "1"})), "unknown option -jobs");
+  EXPECT_TRUE(is_help_option("-h"));
+  EXPECT_TRUE(is_help_option("--help"));
+  EXPECT_FALSE(is_help_option("-help"));
 }
 
 }  // namespace

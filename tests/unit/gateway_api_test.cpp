@@ -347,6 +347,36 @@ TEST(GatewayApi, VideoJobsNameTheirFilesInsideTheAllowedFolders) {
   EXPECT_EQ(std::get<SubmitRequest>(original).input["mode"], "lip_sync");
 }
 
+// Guards api.cpp's promise of no I/O of its own (#33): a TTS result named by the absolute path /tts/generate
+// answered is checked only through the gateway's tts_result_exists, so the folder need not exist here; with
+// no such callback, no result is accepted.
+TEST(GatewayApi, ATtsResultPathIsCheckedThroughTheGatewaysCallbackOnly) {
+  Limits limits = test_limits();
+  limits.tts_results = "/nowhere/gpufleet-test/tts";
+  std::vector<std::filesystem::path> asked;
+  bool exists = true;
+  limits.tts_result_exists = [&](const std::filesystem::path& relative) {
+    asked.push_back(relative);
+    return exists;
+  };
+  const std::string body =
+      R"({"audio_path":"/nowhere/gpufleet-test/tts/0123456789abcdef0123456789abcdef-1.wav",)"
+      R"("reference_image":"uploads/face.png"})";
+  auto accepted = parse_video_generate("application/json", body, test_catalog(), limits);
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(accepted));
+  EXPECT_EQ(std::get<SubmitRequest>(accepted).input["audio_path"],
+            "/nowhere/gpufleet-test/tts/0123456789abcdef0123456789abcdef-1.wav");
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0], std::filesystem::path("0123456789abcdef0123456789abcdef-1.wav"));
+
+  exists = false;
+  EXPECT_EQ(expect_error(parse_video_generate("application/json", body, test_catalog(), limits)).code,
+            ErrorCode::kInvalidInput);
+  limits.tts_result_exists = nullptr;
+  EXPECT_EQ(expect_error(parse_video_generate("application/json", body, test_catalog(), limits)).code,
+            ErrorCode::kInvalidInput);
+}
+
 // Guards the original service's mode names: a runtime written against its documentation ("mode":
 // "liveportrait", "wav2lip", "lipsync") gets video, on that network's backend when a worker serves it and on
 // the default video model otherwise; a model named in the request is kept; a mode the model lacks is refused.

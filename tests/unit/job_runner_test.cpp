@@ -75,9 +75,31 @@ TEST_F(JobRunnerTest, AStreamFieldThatIsNotTrueMeansNoStream) {
   }
 }
 
+// The language reaches espeak-ng's voice: the same words spoken as German and as English are speech both
+// times, and not the same sound (an ignored language would give the same samples twice).
 TEST_F(JobRunnerTest, EspeakSpeaksGerman) {
-  auto result = run("espeak", R"({"text":"Guten Morgen","language":"de"})");
-  EXPECT_TRUE(result.ok) << result.error_message;
+  auto samples_of = [this](const char* language, uint32_t attempt) {
+    auto result =
+        run("espeak",
+            std::string(R"({"text":"Guten Morgen, wie geht es Ihnen?","language":")") + language + "\"}",
+            attempt);
+    EXPECT_TRUE(result.ok) << language << ": " << result.error_code << ": " << result.error_message;
+    if (!result.ok) return std::vector<int16_t>{};
+    const std::string path = nlohmann::json::parse(result.result_json)["audio_path"];
+    auto bytes = read_file(path, 1 << 24);
+    auto info = bytes ? parse_wav(*bytes) : std::nullopt;
+    EXPECT_TRUE(info) << path;
+    return info ? wav_samples_pcm16(*bytes, *info) : std::vector<int16_t>{};
+  };
+  const auto german = samples_of("de", 1);
+  const auto english = samples_of("en", 2);
+  for (const auto* samples : {&german, &english}) {
+    ASSERT_GT(samples->size(), 22050u / 2);  // at least half a second at 22,050 Hz
+    double energy = 0;
+    for (auto sample : *samples) energy += static_cast<double>(sample) * sample;
+    EXPECT_GT(std::sqrt(energy / static_cast<double>(samples->size())), 300.0);  // speech, not silence
+  }
+  EXPECT_NE(german, english);
 }
 
 TEST_F(JobRunnerTest, RefusalsBecomeErrorResults) {

@@ -6,6 +6,8 @@
 
 #include <random>
 
+#include "common/utf8.hpp"
+
 namespace gpufleet::protocol {
 namespace {
 
@@ -91,10 +93,15 @@ TEST(ProtocolBody, HugeDeclaredSizesAreRefusedWithoutAllocating) {
   EXPECT_THROW(decode_body<Job>(std::string(64, '\x91')), ProtocolError);
 }
 
-TEST(ProtocolBody, RandomAndTruncatedBytesNeverCrash) {
+// Every byte string decodes to a Job or is refused with ProtocolError: no other exception, and whatever
+// decodes is a Job with UTF-8 strings that encodes and decodes to itself. Both outcomes must occur, so the
+// loop is known to reach the decoder's refusals and its successes (a broken generator would test nothing).
+TEST(ProtocolBody, RandomAndTruncatedBytesDecodeOrAreRefused) {
   std::mt19937 random(1234);
-  const std::string valid =
-      encode_body(Job{"0123456789abcdef0123456789abcdef", 1, "tts", "espeak", "{}", 1, 2, 3});
+  const Job original{"0123456789abcdef0123456789abcdef", 1, "tts", "espeak", "{}", 1, 2, 3};
+  const std::string valid = encode_body(original);
+  ASSERT_EQ(decode_body<Job>(valid).job_id, original.job_id);
+  size_t refused = 0, decoded = 0;
   for (int round = 0; round < 20000; ++round) {
     std::string bytes;
     if (round % 2 == 0) {
@@ -105,11 +112,24 @@ TEST(ProtocolBody, RandomAndTruncatedBytesNeverCrash) {
       for (auto& byte : bytes) byte = static_cast<char>(random());
     }
     try {
-      decode_body<Job>(bytes);
+      const Job job = decode_body<Job>(bytes);
+      ++decoded;
+      for (const std::string* text : {&job.job_id, &job.kind, &job.model, &job.input_json}) {
+        EXPECT_TRUE(utf8_valid(*text)) << "round " << round;
+      }
+      const Job again = decode_body<Job>(encode_body(job));
+      EXPECT_EQ(again.job_id, job.job_id);
+      EXPECT_EQ(again.attempt, job.attempt);
+      EXPECT_EQ(again.input_json, job.input_json);
+      EXPECT_EQ(again.lease_ms, job.lease_ms);
     } catch (const ProtocolError&) {
+      ++refused;
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << "round " << round << ": " << error.what() << " is not a ProtocolError";
     }
   }
-  SUCCEED();
+  EXPECT_GT(refused, 0u);
+  EXPECT_GT(decoded, 0u);
 }
 
 }  // namespace

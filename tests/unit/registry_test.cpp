@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "common/error.hpp"
+#include "models/noop.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace gpufleet::models {
@@ -112,6 +114,34 @@ TEST(ModelRegistry, BuiltInNamesAreTheShortForm) {
   ASSERT_EQ(specs.size(), 2u);
   EXPECT_EQ(specs[1].backend, "noop");
   EXPECT_THROW(specs_from_names({"xtts"}), ConfigError);
+}
+
+}  // namespace
+}  // namespace gpufleet::models
+
+namespace gpufleet::models {
+namespace {
+
+// Guards NOOP_DRILLS (#33: "crash" was missing from the lists that describe it): without it every drill,
+// the one that ends the worker process included, is refused before it runs, and each is announced as one of
+// the model's parameters so that the gateway lets it through to a worker that serves it.
+TEST(NoopDrills, EveryDrillIsRefusedWithoutNoopDrills) {
+  NoopModel model(/*cloning=*/false, /*drills=*/false);
+  for (const char* drill : NoopModel::kDrills) {
+    JobContext context;
+    nlohmann::json input{
+        {"text", "hi"},
+        {drill, drill == std::string("fail") ? nlohmann::json("internal") : nlohmann::json(true)}};
+    try {
+      model.run(ModelInput{"job", input, {}}, context);
+      ADD_FAILURE() << drill << " ran on a worker without NOOP_DRILLS";
+    } catch (const ModelError& error) {
+      EXPECT_EQ(error.code(), ErrorCode::kInvalidInput) << drill;
+    }
+    const auto& parameters = model.info().parameters;
+    EXPECT_NE(std::find(parameters.begin(), parameters.end(), drill), parameters.end()) << drill;
+  }
+  EXPECT_EQ(std::size(NoopModel::kDrills), 3u);
 }
 
 }  // namespace
