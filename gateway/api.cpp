@@ -699,6 +699,13 @@ ApiError redis_down(const std::string& why) {
   return api_error(ErrorCode::kUnavailable, "job store unavailable: " + why);
 }
 
+std::string job_owner(const std::vector<std::pair<std::string, std::string>>& fields) {
+  for (const auto& [field, value] : fields) {
+    if (field == job_field::kOwner) return value;
+  }
+  return "";
+}
+
 nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields) {
   std::map<std::string, std::string> hash(fields.begin(), fields.end());
   auto get = [&](std::string_view name) -> std::string {

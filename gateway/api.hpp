@@ -160,6 +160,9 @@ std::optional<ServedResult> served_result(const nlohmann::json& result, std::str
 // The public JSON of a job from its Redis hash.
 nlohmann::json render_job(const std::vector<std::pair<std::string, std::string>>& fields);
 
+// The API key that created a job, from its Redis hash ("" without keys).
+std::string job_owner(const std::vector<std::pair<std::string, std::string>>& fields);
+
 // A query parameter's value, percent-decoded ("a=1&b=x%20y", "b" -> "x y"); nullopt when absent.
 std::optional<std::string> query_value(std::string_view query, std::string_view name);
 

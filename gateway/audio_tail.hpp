@@ -17,7 +17,7 @@
 #include <string>
 
 #include "gateway/api.hpp"
-#include "gateway/http_server.hpp"
+#include "gateway/http/http_server.hpp"
 #include "gateway/redis_executor.hpp"
 
 namespace gpufleet::gateway {

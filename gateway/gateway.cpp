@@ -6,7 +6,6 @@
 #include <boost/asio/post.hpp>
 #include <cmath>
 #include <filesystem>
-#include <set>
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
@@ -18,6 +17,10 @@
 #include "common/utf8.hpp"
 #include "gateway/audio_tail.hpp"
 #include "gateway/dashboard.hpp"
+#include "gateway/event_hub.hpp"
+#include "gateway/fleet_status.hpp"
+#include "gateway/http/middleware.hpp"
+#include "gateway/http/routes.hpp"
 #include "gateway/openapi.hpp"
 #include "gateway/storage_sweeper.hpp"
 
@@ -85,170 +88,13 @@ StringResponse json_ok(unsigned status, const json& body) {
   return json_response(status, dump_json(body), 11, true);
 }
 
-// Adds the CORS headers of an allowed origin to whatever the routes answer.
-class CorsResponder final : public Responder {
- public:
-  CorsResponder(std::shared_ptr<Responder> inner, std::string origin)
-      : inner_(std::move(inner)), origin_(std::move(origin)) {}
-  void send(StringResponse response) override { inner_->send(decorate(std::move(response))); }
-  void send_file(FileResponse response) override { inner_->send_file(decorate(std::move(response))); }
-  std::shared_ptr<BodyStream> stream(StringResponse head) override {
-    return inner_->stream(decorate(std::move(head)));
-  }
-  bool connection_open() const override { return inner_->connection_open(); }
-  void on_client_gone(std::function<void()> gone) override { inner_->on_client_gone(std::move(gone)); }
-
- private:
-  template <typename Response>
-  Response decorate(Response response) const {
-    response.set(boost::beast::http::field::access_control_allow_origin, origin_);
-    response.set(boost::beast::http::field::vary, "Origin");
-    response.set(boost::beast::http::field::access_control_expose_headers, "Location, Retry-After");
-    return response;
-  }
-  std::shared_ptr<Responder> inner_;
-  std::string origin_;
-};
-
-// The route a path belongs to, as a metric label: ids folded, unknown paths one label, so that clients
-// cannot grow the number of series.
-std::string route_label(const std::string& path) {
-  static const std::set<std::string> kFixed{
-      "/health",   "/metrics",   "/tts/generate", "/video/generate", "/lipsync/generate", "/v1/jobs",
-      "/v1/files", "/v1/models", "/v1/workers",   "/v1/events",      "/dashboard",        "/openapi.json"};
-  if (kFixed.count(path) != 0) return path;
-  if (path.rfind("/v1/jobs/", 0) == 0) {
-    if (path.size() > 7 && path.compare(path.size() - 7, 7, "/result") == 0) return "/v1/jobs/{id}/result";
-    if (path.size() > 7 && path.compare(path.size() - 7, 7, "/events") == 0) return "/v1/jobs/{id}/events";
-    if (path.size() > 7 && path.compare(path.size() - 7, 7, "/stream") == 0) return "/v1/jobs/{id}/stream";
-    return "/v1/jobs/{id}";
-  }
-  if (path.rfind("/v1/files/", 0) == 0) return "/v1/files/{id}";
-  return "other";
-}
-
-// The method as a metric label: the methods HTTP defines for this API, every other name one label, so that a
-// client sending made-up methods cannot grow the number of series.
-std::string method_label(http::verb method) {
-  switch (method) {
-    case http::verb::get:
-    case http::verb::head:
-    case http::verb::post:
-    case http::verb::put:
-    case http::verb::patch:
-    case http::verb::delete_:
-    case http::verb::options:
-      return std::string(http::to_string(method));
-    default:
-      return "other";
-  }
-}
-
-// HEAD: the headers GET would send, Content-Length included, and no body.
-class HeadResponder final : public Responder {
- public:
-  explicit HeadResponder(std::shared_ptr<Responder> inner) : inner_(std::move(inner)) {}
-  void send(StringResponse response) override {
-    const auto length = response.body().size();
-    response.body().clear();
-    response.content_length(length);
-    inner_->send(std::move(response));
-  }
-  void send_file(FileResponse response) override {
-    StringResponse head{response.result(), response.version()};
-    for (const auto& field : response) head.set(field.name_string(), field.value());
-    head.content_length(response.body().size());
-    head.keep_alive(response.keep_alive());
-    inner_->send(std::move(head));
-  }
-  std::shared_ptr<BodyStream> stream(StringResponse head) override {
-    head.body().clear();
-    head.content_length(0);
-    inner_->send(std::move(head));
-    return nullptr;
-  }
-  bool connection_open() const override { return inner_->connection_open(); }
-  void on_client_gone(std::function<void()> gone) override { inner_->on_client_gone(std::move(gone)); }
-
- private:
-  std::shared_ptr<Responder> inner_;
-};
-
-// Counts each response by route, method and status, and times it, when it is sent.
-class MetricsResponder final : public Responder {
- public:
-  MetricsResponder(std::shared_ptr<Responder> inner, MetricsRegistry& metrics, std::string route,
-                   std::string method)
-      : inner_(std::move(inner)),
-        metrics_(metrics),
-        route_(std::move(route)),
-        method_(std::move(method)),
-        start_(std::chrono::steady_clock::now()) {}
-  void send(StringResponse response) override {
-    record(response.result_int());
-    inner_->send(std::move(response));
-  }
-  void send_file(FileResponse response) override {
-    record(response.result_int());
-    inner_->send_file(std::move(response));
-  }
-  std::shared_ptr<BodyStream> stream(StringResponse head) override {
-    record(head.result_int());  // the time to the head; the stream lasts as long as the client stays
-    return inner_->stream(std::move(head));
-  }
-  bool connection_open() const override { return inner_->connection_open(); }
-  void on_client_gone(std::function<void()> gone) override { inner_->on_client_gone(std::move(gone)); }
-
- private:
-  void record(unsigned status) {
-    metrics_.increment("gpufleet_http_requests_total",
-                       {{"route", route_}, {"method", method_}, {"code", std::to_string(status)}});
-    metrics_.observe("gpufleet_http_request_seconds", {{"route", route_}},
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
-  }
-  std::shared_ptr<Responder> inner_;
-  MetricsRegistry& metrics_;
-  std::string route_, method_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-FinalOutcome outcome_from_event(const json& event) {
-  FinalOutcome outcome;
-  outcome.state = event.value("state", "");
-  if (auto result = event.find("result"); result != event.end()) outcome.result = *result;
-  if (auto error = event.find("error"); error != event.end() && error->is_object()) {
-    outcome.error_code = error->value("code", "");
-    outcome.error_message = error->value("message", "");
-  }
-  return outcome;
-}
-
-std::optional<FinalOutcome> outcome_from_record(
-    const std::vector<std::pair<std::string, std::string>>& fields) {
-  FinalOutcome outcome;
-  for (const auto& [field, value] : fields) {
-    if (field == job_field::kState) outcome.state = value;
-    if (field == job_field::kResult) outcome.result = parse_json_or_discarded(value);
-    if (field == job_field::kErrorCode) outcome.error_code = value;
-    if (field == job_field::kErrorMessage) outcome.error_message = value;
-  }
-  auto state = parse_job_state(outcome.state);
-  if (!state || !is_final(*state)) return std::nullopt;
-  if (outcome.result.is_discarded()) outcome.result = nullptr;
-  return outcome;
-}
-
-// The API key that created a job, from its record ("" without keys).
-std::string owner_of(const std::vector<std::pair<std::string, std::string>>& fields) {
-  for (const auto& [field, value] : fields) {
-    if (field == job_field::kOwner) return value;
-  }
-  return "";
+std::string_view header(const Request& request, http::field field) {
+  auto value = request[field];
+  return {value.data(), value.size()};
 }
 
 std::string_view content_type(const Request& request) {
-  auto value = request[http::field::content_type];
-  return {value.data(), value.size()};
+  return header(request, http::field::content_type);
 }
 
 }  // namespace
@@ -266,16 +112,13 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
       catalog_timer_(io),
       sweep_timer_(io),
       wait_quota_(config_.max_waits_per_key),
-      stream_timer_(io),
+      event_hub_(io, redis_, keys_, metrics_),
       api_keys_(ApiKeys::parse(config_.api_keys)) {
-  metrics_.counter("gpufleet_http_requests_total", "HTTP responses, by route, method and status code");
-  metrics_.histogram("gpufleet_http_request_seconds", "Time from a request to its response, by route",
-                     MetricsRegistry::duration_buckets());
+  MetricsResponder::declare_metrics(metrics_);
   metrics_.counter("gpufleet_jobs_submitted_total",
                    "Jobs accepted, by kind and model (a pipeline by its first stage)");
   metrics_.gauge("gpufleet_gateway_open_waits",
                  "Long-polls, synchronous waits and streams held open, all keys");
-  metrics_.counter("gpufleet_gateway_waits_abandoned_total", "Waits whose client left before the answer");
   metrics_.counter("gpufleet_gateway_waits_refused_total",
                    "Waits refused with 429: the key held its MAX_WAITS_PER_KEY");
   metrics_.counter("gpufleet_storage_swept_files_total", "Files the storage sweeper deleted, by folder");
@@ -306,18 +149,10 @@ Gateway::~Gateway() = default;
 void Gateway::start() {
   events_ = std::make_unique<EventListener>(
       config_.redis, std::vector<std::string>{keys_.job_events(), keys_.worker_events()}, io_.get_executor(),
-      [this](std::string channel, std::string message) { on_event(channel, message); },
-      [this] { resync_waiters(); },
-      // Waiters care about final states only; a cheap look at the text spares the event loop the rest
-      // (on_event still parses and checks the state properly). Event streams, while any is open, take all.
-      [this](const std::string& message) {
-        if (open_streams_.load() > 0 || tail_jobs_.load() > 0) return true;
-        return message.find("\"succeeded\"") != std::string::npos ||
-               message.find("\"failed\"") != std::string::npos ||
-               message.find("\"cancelled\"") != std::string::npos ||
-               message.find("\"expired\"") != std::string::npos;
-      });
-  stream_keepalive();
+      [this](std::string channel, std::string message) { event_hub_.on_event(channel, message); },
+      [this] { event_hub_.resync(); },
+      [this](const std::string& message) { return event_hub_.wants(message); });
+  event_hub_.start();
   refresh_catalog();
   sweep_storage();
   if (config_.webhooks.enabled()) {
@@ -336,14 +171,7 @@ void Gateway::stop() {
   server_.stop();
   catalog_timer_.cancel();
   sweep_timer_.cancel();
-  stream_timer_.cancel();
-  for (auto& stream : fleet_streams_) stream->end();
-  for (auto& [id, streams] : job_streams_) {
-    for (auto& stream : streams) stream->end();
-  }
-  for (auto& [id, list] : waiters_) {
-    for (auto& waiter : list) waiter->timer->cancel();
-  }
+  event_hub_.stop();
   events_.reset();
   if (webhooks_) webhooks_->stop();
 }
@@ -382,91 +210,33 @@ void Gateway::handle(Request request, Respond responder) {
   const auto question = target.find('?');
   const std::string path = target.substr(0, question);
   const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
-  responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_, route_label(path),
-                                                 method_label(method));
-  if (path == "/metrics") {
-    if (method != http::verb::get) {
-      auto refused = error_response(api_error(ErrorCode::kMethodNotAllowed, "use GET /metrics"));
-      refused.set(http::field::allow, "GET");
-      return responder->send(std::move(refused));
-    }
-    StringResponse response{http::status::ok, 11};
-    response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    metrics_.set("gpufleet_gateway_open_waits", {}, static_cast<double>(wait_quota_.open_total()));
-    response.body() = metrics_.render();
-    response.prepare_payload();
-    return responder->send(std::move(response));
+  const Route route = match_route(path);
+  responder = std::make_shared<MetricsResponder>(std::move(responder), metrics_,
+                                                 std::string(route.spec->label), method_label(method));
+  if (route.spec->before_middleware) {
+    if (!route.takes(method)) return responder->send(method_not_allowed(route, path));
+    return route.route() == RouteId::kMetrics ? send_metrics(std::move(responder))
+                                              : send_static(StaticPage::kOpenApi, std::move(responder));
   }
-  if (path == "/openapi.json") {  // open like /metrics: it describes the API, it holds no data
-    if (method != http::verb::get && method != http::verb::head) {
-      auto refused = error_response(api_error(ErrorCode::kMethodNotAllowed, "use GET /openapi.json"));
-      refused.set(http::field::allow, "GET, HEAD");
-      return responder->send(std::move(refused));
-    }
-    StringResponse response{http::status::ok, 11};
-    response.set(http::field::server, "gpufleet");
-    response.set(http::field::content_type, "application/json");
-    response.body() = std::string(openapi_json());
-    response.prepare_payload();
-    return responder->send(std::move(response));
+  if (auto origin = cors_allowed_origin(config_.cors_origins, header(request, http::field::origin))) {
+    responder = std::make_shared<CorsResponder>(std::move(responder), std::move(*origin));
+    if (method == http::verb::options) return responder->send(cors_preflight());
   }
-  // CORS, where configured: an allowed origin's responses carry its headers, and its preflight is answered
-  // here (browsers send no credentials with it).
-  const std::string origin(request[http::field::origin]);
-  if (!origin.empty() && !config_.cors_origins.empty()) {
-    const bool any = std::find(config_.cors_origins.begin(), config_.cors_origins.end(), "*") !=
-                     config_.cors_origins.end();
-    if (any || std::find(config_.cors_origins.begin(), config_.cors_origins.end(), origin) !=
-                   config_.cors_origins.end()) {
-      responder = std::make_shared<CorsResponder>(std::move(responder), any ? "*" : origin);
-      if (method == http::verb::options) {
-        StringResponse preflight{http::status::no_content, 11};
-        preflight.set(http::field::access_control_allow_methods, "GET, POST, DELETE");
-        preflight.set(http::field::access_control_allow_headers,
-                      "Authorization, Content-Type, Idempotency-Key");
-        preflight.set(http::field::access_control_max_age, "600");
-        return responder->send(std::move(preflight));
-      }
-    }
+  auto admitted = admit(api_keys_, route, header(request, http::field::authorization), query,
+                        std::chrono::steady_clock::now());
+  if (auto* refusal = std::get_if<StringResponse>(&admitted)) return responder->send(std::move(*refusal));
+  const Caller caller = std::get<Caller>(std::move(admitted));
+  if (route.route() == RouteId::kUnknown) {
+    return responder->send(error_response(api_error(ErrorCode::kNotFound, "no route for " + path)));
   }
-  // Without keys everyone sees everything (local use); with keys, what a key creates is its own.
-  Caller caller;
-  // The dashboard's page holds no data (its calls need a key); /health stays open for probes.
-  if (path != "/health" && path != "/dashboard" && path != "/dashboard/" && api_keys_.enabled()) {
-    const auto header = request[http::field::authorization];
-    std::string authorization(header.data(), header.size());
-    // Browsers' EventSource and <audio> cannot send headers: the event and audio streams also take the key as
-    // ?access_token=.
-    const bool event_stream =
-        path == "/v1/events" || (path.size() > 7 && (path.compare(path.size() - 7, 7, "/events") == 0 ||
-                                                     path.compare(path.size() - 7, 7, "/stream") == 0));
-    if (authorization.empty() && event_stream) {
-      if (auto token = query_value(query, "access_token")) authorization = "Bearer " + *token;
-    }
-    const auto admission = api_keys_.admit(authorization, std::chrono::steady_clock::now());
-    switch (admission.verdict) {
-      case Admission::Verdict::kAllowed:
-        caller.key = admission.key_name;
-        caller.sees_all = admission.is_operator;
-        break;
-      case Admission::Verdict::kMissing:
-      case Admission::Verdict::kUnknown: {
-        auto response = error_response(
-            api_error(ErrorCode::kUnauthorized, admission.verdict == Admission::Verdict::kMissing
-                                                    ? "send an API key: Authorization: Bearer <token>"
-                                                    : "the API key is not known to this gateway"));
-        response.set(http::field::www_authenticate, "Bearer");
-        return responder->send(std::move(response));
-      }
-      case Admission::Verdict::kRateLimited: {
-        auto response =
-            error_response(api_error(ErrorCode::kRateLimited, "API key " + admission.key_name +
-                                                                  " is over its request rate; retry later"));
-        response.set(http::field::retry_after,
-                     std::to_string(static_cast<int64_t>(std::ceil(admission.retry_after_s))));
-        return responder->send(std::move(response));
-      }
-    }
+  if (route.names_job() && !is_valid_job_id(route.id)) {
+    return responder->send(
+        error_response(api_error(ErrorCode::kNotFound, "no job with id '" + route.id + "'")));
+  }
+  if (!route.takes(method)) return responder->send(method_not_allowed(route, path));
+  if (route.spec->access == Access::kOperator && !caller.sees_all) {
+    return responder->send(error_response(
+        api_error(ErrorCode::kForbidden, path + " shows every tenant's work: it needs an operator key")));
   }
   // A key that sees only its own may reference only its own uploads.
   Limits own_limits;
@@ -476,217 +246,105 @@ void Gateway::handle(Request request, Respond responder) {
     own_limits.reference_folder = upload_folder(caller);
     limits = &own_limits;
   }
-  auto operators_only = [&] {
-    responder->send(error_response(
-        api_error(ErrorCode::kForbidden, path + " shows every tenant's work: it needs an operator key")));
-  };
-  auto wrong_method = [&](const char* allowed) {
-    auto response =
-        error_response(api_error(ErrorCode::kMethodNotAllowed, "use " + std::string(allowed) + " " + path));
-    response.set(boost::beast::http::field::allow, allowed);
-    responder->send(std::move(response));
-  };
-
-  if (path == "/health") {
-    if (method != http::verb::get && method != http::verb::head) return wrong_method("GET");
-    return health(std::move(responder));
-  }
-  if (path == "/tts/generate") {
-    if (method != http::verb::post) return wrong_method("POST");
-    return generate(parse_tts_generate(content_type(request), request.body(), catalog_, *limits),
-                    "audio_path", request, caller, std::move(responder));
-  }
-  if (path == "/video/generate") {
-    if (method != http::verb::post) return wrong_method("POST");
-    return generate(parse_video_generate(content_type(request), request.body(), catalog_, *limits),
-                    "video_path", request, caller, std::move(responder));
-  }
-  if (path == "/lipsync/generate") {
-    if (method != http::verb::post) return wrong_method("POST");
-    return generate(parse_lipsync_generate(content_type(request), request.body(), catalog_, *limits),
-                    "video_path", request, caller, std::move(responder));
-  }
-  if (path == "/v1/jobs") {
-    if (method == http::verb::get) return recent_jobs(query, caller, std::move(responder));
-    if (method != http::verb::post) return wrong_method("POST, GET");
-    return submit_job(request, caller, *limits, std::move(responder));
-  }
-  if (path == "/dashboard" || path == "/dashboard/") {
-    if (method != http::verb::get && method != http::verb::head) return wrong_method("GET");
-    StringResponse page{http::status::ok, 11};
-    page.set(http::field::server, "gpufleet");
-    page.set(http::field::content_type, "text/html; charset=utf-8");
-    page.set(http::field::cache_control, "no-cache");
-    page.set("Content-Security-Policy",
-             "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
-    page.body() = std::string(dashboard_html());
-    page.prepare_payload();
-    return responder->send(std::move(page));
-  }
-  if (path == "/v1/files") {
-    if (method != http::verb::post) return wrong_method("POST");
-    return upload_file(std::move(request), caller, std::move(responder));
-  }
-  constexpr std::string_view kFiles = "/v1/files/";
-  if (path.rfind(kFiles, 0) == 0) {
-    if (method != http::verb::get && method != http::verb::head) return wrong_method("GET");
-    return describe_file(path.substr(kFiles.size()), caller, std::move(responder));
-  }
-  if (path == "/v1/models") {
-    if (method != http::verb::get) return wrong_method("GET");
-    return list_models(std::move(responder));
-  }
-  if (path == "/v1/workers") {
-    if (method != http::verb::get) return wrong_method("GET");
-    if (!caller.sees_all) return operators_only();
-    return list_workers(std::move(responder));
-  }
-  if (path == "/v1/events") {
-    if (method != http::verb::get) return wrong_method("GET");
-    if (!caller.sees_all) return operators_only();
-    return stream_events("", caller, std::move(responder));
-  }
-  constexpr std::string_view kJobs = "/v1/jobs/";
-  if (path.rfind(kJobs, 0) == 0) {
-    std::string rest = path.substr(kJobs.size());
-    if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/stream") == 0) {
-      const std::string id = rest.substr(0, rest.size() - 7);
-      if (!is_valid_job_id(id)) {
-        return responder->send(
-            error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
-      }
-      if (method != http::verb::get) return wrong_method("GET");
+  switch (route.route()) {
+    case RouteId::kHealth:
+      return health(std::move(responder));
+    case RouteId::kDashboard:
+      return send_static(StaticPage::kDashboard, std::move(responder));
+    case RouteId::kTtsGenerate:
+      return generate(parse_tts_generate(content_type(request), request.body(), catalog_, *limits),
+                      "audio_path", request, caller, std::move(responder));
+    case RouteId::kVideoGenerate:
+      return generate(parse_video_generate(content_type(request), request.body(), catalog_, *limits),
+                      "video_path", request, caller, std::move(responder));
+    case RouteId::kLipsyncGenerate:
+      return generate(parse_lipsync_generate(content_type(request), request.body(), catalog_, *limits),
+                      "video_path", request, caller, std::move(responder));
+    case RouteId::kJobs:
+      if (method == http::verb::get) return recent_jobs(query, caller, std::move(responder));
+      return submit_job(request, caller, *limits, std::move(responder));
+    case RouteId::kJob: {
+      if (method == http::verb::delete_) return cancel_job(route.id, caller, std::move(responder));
+      auto wait = parse_wait(query, config_.max_wait_s);
+      if (auto* error = std::get_if<ApiError>(&wait)) return responder->send(error_response(*error));
+      return get_job(route.id, std::get<double>(wait), caller, std::move(responder));
+    }
+    case RouteId::kJobResult:
+      return get_result(route.id, caller, std::move(responder));
+    case RouteId::kJobEvents:
+      return stream_events(route.id, caller, std::move(responder));
+    case RouteId::kJobStream: {
       auto slot = take_wait_slot(caller, responder);
       if (!slot) return;
-      auto tail = std::make_shared<AudioTail>(io_, redis_, config_.storage_root, id, std::move(responder),
-                                              config_.sync_timeout, caller, std::move(slot));
-      watch_tail(id, tail);
+      auto tail =
+          std::make_shared<AudioTail>(io_, redis_, config_.storage_root, route.id, std::move(responder),
+                                      config_.sync_timeout, caller, std::move(slot));
+      event_hub_.watch_tail(route.id, tail);
       return tail->start();
     }
-    if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/events") == 0) {
-      const std::string id = rest.substr(0, rest.size() - 7);
-      if (!is_valid_job_id(id)) {
-        return responder->send(
-            error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
-      }
-      if (method != http::verb::get) return wrong_method("GET");
-      return stream_events(id, caller, std::move(responder));
-    }
-    const bool wants_result = rest.size() > 7 && rest.compare(rest.size() - 7, 7, "/result") == 0;
-    const std::string id = wants_result ? rest.substr(0, rest.size() - 7) : rest;
-    if (!is_valid_job_id(id)) {
-      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id '" + id + "'")));
-    }
-    if (!wants_result && method == http::verb::delete_) return cancel_job(id, caller, std::move(responder));
-    if (method != http::verb::get) return wrong_method(wants_result ? "GET" : "GET, DELETE");
-    if (wants_result) return get_result(id, caller, std::move(responder));
-    auto wait = parse_wait(query, config_.max_wait_s);
-    if (auto* error = std::get_if<ApiError>(&wait)) return responder->send(error_response(*error));
-    return get_job(id, std::get<double>(wait), caller, std::move(responder));
+    case RouteId::kFiles:
+      return upload_file(std::move(request), caller, std::move(responder));
+    case RouteId::kFile:
+      return describe_file(route.id, caller, std::move(responder));
+    case RouteId::kModels:
+      return list_models(std::move(responder));
+    case RouteId::kWorkers:
+      return list_workers(std::move(responder));
+    case RouteId::kEvents:
+      return stream_events("", caller, std::move(responder));
+    case RouteId::kMetrics:
+    case RouteId::kOpenApi:
+    case RouteId::kUnknown:
+      break;
   }
   responder->send(error_response(api_error(ErrorCode::kNotFound, "no route for " + path)));
 }
 
+void Gateway::send_metrics(Respond responder) {
+  StringResponse response{http::status::ok, 11};
+  response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  metrics_.set("gpufleet_gateway_open_waits", {}, static_cast<double>(wait_quota_.open_total()));
+  response.body() = metrics_.render();
+  response.prepare_payload();
+  responder->send(std::move(response));
+}
+
+void Gateway::send_static(StaticPage page, Respond responder) {
+  StringResponse response{http::status::ok, 11};
+  response.set(http::field::server, "gpufleet");
+  if (page == StaticPage::kOpenApi) {
+    response.set(http::field::content_type, "application/json");
+    response.body() = std::string(openapi_json());
+  } else {
+    response.set(http::field::content_type, "text/html; charset=utf-8");
+    response.set(http::field::cache_control, "no-cache");
+    response.set("Content-Security-Policy",
+                 "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+    response.body() = std::string(dashboard_html());
+  }
+  response.prepare_payload();
+  responder->send(std::move(response));
+}
+
 void Gateway::health(Respond responder) {
-  redis_.execute(
-      {{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}, {"HGETALL", keys_.broker()}},
-      [this, responder](RedisBatchResult result) {
-        json fleet{{"redis", result.ok ? "up" : "down"}};
-        std::map<std::string, int> by_device;
-        std::map<std::string, std::set<std::string>> gpus;  // device kind -> host/device names
-        int workers = 0;
-        bool tts = false;
-        bool video = false;
-        bool lipsync = false;
-        int64_t queue_depth = 0;
-        json queues = json::object();
-        json failed_models = json::array();
-        std::string broker_state = "unknown";
-        if (result.ok) {
-          for (const auto& [id, value] : result.replies[0].pairs()) {
-            auto worker = parse_json_or_discarded(value);
-            if (!worker.is_object()) continue;
-            ++workers;
-            const std::string kind = worker.value("device", "cpu");
-            ++by_device[kind];
-            // A GPU is a device on a host; several workers may share one.
-            if (kind != "cpu")
-              gpus[kind].insert(worker.value("host", "") + "/" + worker.value("device_name", kind));
-            if (auto failed = worker.find("failed_models"); failed != worker.end() && failed->is_array()) {
-              for (const auto& model : *failed) {
-                // /health is open to anyone: the reason without the server's paths (the worker's log has
-                // them).
-                failed_models.push_back({{"worker", worker.value("id", "")},
-                                         {"name", model.value("name", "")},
-                                         {"error", redact_paths(model.value("error", ""))}});
-              }
-            }
-          }
-          for (const auto& [model, depth] : result.replies[1].pairs()) {
-            const int64_t value = std::strtoll(depth.c_str(), nullptr, 10);
-            queues[model] = value;
-            queue_depth += value;
-          }
-          int64_t alive_ms = 0;
-          int64_t heartbeat_ms = 1000;
-          for (const auto& [field, value] : result.replies[2].pairs()) {
-            if (field == "alive_ms") alive_ms = std::strtoll(value.c_str(), nullptr, 10);
-            if (field == "heartbeat_ms") heartbeat_ms = std::strtoll(value.c_str(), nullptr, 10);
-          }
-          broker_state = alive_ms == 0                                     ? "unknown"
-                         : unix_ms() - alive_ms <= 3 * heartbeat_ms + 1000 ? "up"
-                                                                           : "down";
-          for (const auto& [name, model] : catalog_.models()) {
-            if (model.workers == 0) continue;
-            tts = tts || model.kind == "tts";
-            video = video || model.offers("talking_head");
-            lipsync = lipsync || model.offers("lip_sync");
-          }
-        }
-        const bool healthy = result.ok && tts && broker_state == "up";
-        const std::string device = by_device.count("cuda")  ? "cuda"
-                                   : by_device.count("mps") ? "mps"
-                                   : by_device.count("cpu") ? "cpu"
-                                                            : "none";
-        fleet["broker"] = broker_state;
-        fleet["workers"] = workers;
-        fleet["workers_by_device"] = by_device;
-        json gpu_counts = json::object();
-        for (const auto& [kind, names] : gpus) gpu_counts[kind] = names.size();
-        fleet["gpus"] = gpu_counts;
-        fleet["queue_depth"] = queue_depth;
-        fleet["queues"] = queues;
-        fleet["failed_models"] =
-            failed_models;  // configured on a worker but not loaded there, with the error
-        json body{
-            {"status", healthy ? "healthy" : "unhealthy"},
-            {"device", device},
-            {"capabilities", {{"mps", by_device.count("mps") > 0}, {"cuda", by_device.count("cuda") > 0}}},
-            {"models", {{"tts", tts}, {"video", video}, {"lipsync", lipsync}}},
-            {"fleet", fleet}};
-        if (!result.ok) body["error"] = {{"code", "unavailable"}, {"message", result.failure}};
-        responder->send(json_ok(healthy ? 200 : 503, body));
-      });
+  redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}, {"HGETALL", keys_.broker()}},
+                 [this, responder](RedisBatchResult result) {
+                   FleetRecords records;
+                   records.redis_ok = result.ok;
+                   records.redis_failure = result.failure;
+                   if (result.ok) {
+                     records.workers = result.replies[0].pairs();
+                     records.queues = result.replies[1].pairs();
+                     records.broker = result.replies[2].pairs();
+                   }
+                   const auto report = health_report(records, catalog_, unix_ms());
+                   responder->send(json_ok(report.status_code, report.body));
+                 });
 }
 
 void Gateway::list_models(Respond responder) {
-  json models = json::array();
-  for (const auto& [name, model] : catalog_.models()) {
-    models.push_back({{"name", name},
-                      {"kind", model.kind},
-                      {"languages", model.languages},
-                      {"cloning", model.cloning},
-                      {"sample_rate", model.sample_rate},
-                      {"max_batch", model.max_batch},
-                      {"parameters", model.parameters},
-                      {"modes", model.modes},
-                      {"workers", model.workers},
-                      {"slots", model.slots},
-                      {"devices", model.devices},
-                      {"default", (model.kind == "tts" && name == config_.api.default_tts_model) ||
-                                      (model.kind == "video" && name == config_.api.default_video_model)}});
-  }
-  responder->send(json_ok(200, {{"models", models}}));
+  responder->send(
+      json_ok(200, models_listing(catalog_, config_.api.default_tts_model, config_.api.default_video_model)));
 }
 
 // The workers as the broker last recorded them (keys().workers()), with their queues' depths and the age of
@@ -708,20 +366,17 @@ void Gateway::list_workers(Respond responder) {
       oldest.push_back({"ZRANGE", keys_.queue(model), "0", "0", "WITHSCORES"});
     }
     auto answer = [responder, workers, models](const std::vector<RedisValue>* heads) {
-      json queues = json::object();
-      const int64_t now = unix_ms();
+      std::vector<QueueHead> queues;
       for (size_t i = 0; i < models.size(); ++i) {
-        json queue{{"depth", std::strtoll(models[i].second.c_str(), nullptr, 10)}, {"oldest_age_s", 0.0}};
+        QueueHead queue{models[i].first, std::strtoll(models[i].second.c_str(), nullptr, 10), std::nullopt};
         if (heads != nullptr && 2 * i + 1 < heads->size()) {
-          queue["depth"] = (*heads)[2 * i].integer;
+          queue.depth = (*heads)[2 * i].integer;
           const auto head = (*heads)[2 * i + 1].pairs();
-          if (!head.empty())
-            queue["oldest_age_s"] =
-                std::max<double>(0, (now - std::strtod(head[0].second.c_str(), nullptr)) / 1000.0);
+          if (!head.empty()) queue.oldest_created_ms = std::strtod(head[0].second.c_str(), nullptr);
         }
-        queues[models[i].first] = queue;
+        queues.push_back(std::move(queue));
       }
-      responder->send(json_ok(200, {{"workers", *workers}, {"queues", queues}}));
+      responder->send(json_ok(200, {{"workers", *workers}, {"queues", queues_summary(queues, unix_ms())}}));
     };
     if (oldest.empty()) return answer(nullptr);
     redis_.execute(std::move(oldest),
@@ -761,7 +416,7 @@ void Gateway::recent_jobs(const std::string& query, const Caller& caller, Respon
                      json jobs = json::array();
                      for (const auto& record : records.replies) {
                        auto fields = record.pairs();
-                       if (fields.empty() || !caller.owns(owner_of(fields))) continue;
+                       if (fields.empty() || !caller.owns(job_owner(fields))) continue;
                        jobs.push_back(render_job(fields));
                        if (static_cast<long long>(jobs.size()) >= limit) break;
                      }
@@ -968,7 +623,7 @@ void Gateway::generate(SubmitParse parsed, const std::string& path_field, const 
        model = std::move(model)](std::variant<Created, ApiError> created) mutable {
         if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
         const std::string id = std::get<Created>(created).id;
-        await_final(
+        event_hub_.await_final(
             id, config_.sync_timeout, responder, std::move(slot),
             [responder, id, path_field, model](const FinalOutcome* outcome) {
               json body{{"job_id", id}, {"model", model}};
@@ -1026,7 +681,7 @@ void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller
     redis_.execute({{"HGETALL", key}}, [responder, id, caller](RedisBatchResult result) {
       if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
       auto fields = result.replies[0].pairs();
-      if (fields.empty() || !caller.owns(owner_of(fields)))
+      if (fields.empty() || !caller.owns(job_owner(fields)))
         return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
       responder->send(json_ok(200, render_job(fields)));
     });
@@ -1045,8 +700,8 @@ void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller
         }
         auto state = parse_job_state(fields[0]);
         if (state && is_final(*state)) return render();
-        await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)), responder,
-                    std::move(slot), [render](const FinalOutcome*) { render(); });
+        event_hub_.await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)), responder,
+                               std::move(slot), [render](const FinalOutcome*) { render(); });
       });
 }
 
@@ -1054,7 +709,7 @@ void Gateway::get_result(const std::string& id, const Caller& caller, Respond re
   redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id, responder, caller](RedisBatchResult result) {
     if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
     auto fields = result.replies[0].pairs();
-    if (fields.empty() || !caller.owns(owner_of(fields)))
+    if (fields.empty() || !caller.owns(job_owner(fields)))
       return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
     json job = render_job(fields);
     const std::string state = job.value("state", "");
@@ -1110,222 +765,10 @@ std::shared_ptr<WaitQuota::Lease> Gateway::take_wait_slot(const Caller& caller, 
   return nullptr;
 }
 
-void Gateway::await_final(const std::string& id, std::chrono::milliseconds timeout, const Respond& client,
-                          std::shared_ptr<WaitQuota::Lease> slot,
-                          std::function<void(const FinalOutcome*)> callback) {
-  auto waiter = std::make_shared<Waiter>();
-  waiter->callback = std::move(callback);
-  waiter->timer = std::make_unique<asio::steady_timer>(io_, timeout);
-  waiter->slot = std::move(slot);
-  waiters_[id].push_back(waiter);
-  client->on_client_gone([this, id, weak = std::weak_ptr<Waiter>(waiter)] {
-    if (auto gone = weak.lock()) abandon(id, gone);
-  });
-  waiter->timer->async_wait([this, id, waiter](boost::system::error_code ec) {
-    if (!ec) resolve(id, waiter, nullptr);
-  });
-  // The job may have finished before the waiter existed: look once, after registering.
-  redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id, waiter](RedisBatchResult result) {
-    if (!result.ok || waiter->done) return;
-    if (auto outcome = outcome_from_record(result.replies[0].pairs())) resolve(id, waiter, &*outcome);
-  });
-}
-
-bool Gateway::retire(const std::string& id, const std::shared_ptr<Waiter>& waiter) {
-  if (waiter->done) return false;
-  waiter->done = true;
-  waiter->timer->cancel();
-  if (auto it = waiters_.find(id); it != waiters_.end()) {
-    auto& list = it->second;
-    list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
-    if (list.empty()) waiters_.erase(it);
-  }
-  waiter->slot.reset();
-  return true;
-}
-
-void Gateway::resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter,
-                      const FinalOutcome* outcome) {
-  if (retire(id, waiter)) waiter->callback(outcome);
-}
-
-void Gateway::abandon(const std::string& id, const std::shared_ptr<Waiter>& waiter) {
-  if (!retire(id, waiter)) return;
-  waiter->callback = nullptr;  // drops the responder, whose connection is already closed
-  metrics_.increment("gpufleet_gateway_waits_abandoned_total");
-}
-
-void Gateway::watch_tail(const std::string& id, const std::shared_ptr<AudioTail>& tail) {
-  auto ended = [](const std::weak_ptr<AudioTail>& weak) {
-    auto alive = weak.lock();
-    return !alive || alive->done();
-  };
-  // Bounded by the open streams (each holds a wait slot): ended ones go as new ones come.
-  if (tails_.size() >= 1024) {
-    for (auto it = tails_.begin(); it != tails_.end();) {
-      auto& list = it->second;
-      list.erase(std::remove_if(list.begin(), list.end(), ended), list.end());
-      it = list.empty() ? tails_.erase(it) : std::next(it);
-    }
-  }
-  auto& list = tails_[id];
-  list.erase(std::remove_if(list.begin(), list.end(), ended), list.end());
-  list.push_back(tail);
-  tail_jobs_.store(tails_.size());
-}
-
-void Gateway::wake_tails(const json& event) {
-  auto it = tails_.find(event.value("id", ""));
-  if (it == tails_.end()) return;
-  for (const auto& weak : std::vector<std::weak_ptr<AudioTail>>(it->second)) {
-    if (auto tail = weak.lock()) tail->job_changed();
-  }
-  // After a final state nothing more comes for the job: each tail has read the record that ends it.
-  auto state = parse_job_state(event.value("state", ""));
-  if (state && is_final(*state)) {
-    tails_.erase(event.value("id", ""));
-    tail_jobs_.store(tails_.size());
-  }
-}
-
-void Gateway::on_event(const std::string& channel, const std::string& message) {
-  if (waiters_.empty() && tails_.empty() && open_streams_.load() == 0) return;
-  auto event = parse_json_or_discarded(message);
-  if (!event.is_object()) return;
-  if (open_streams_.load() > 0) forward_to_streams(channel, event);
-  if (channel == keys_.job_events() && !tails_.empty()) wake_tails(event);
-  if (channel != keys_.job_events() || waiters_.empty()) return;
-  auto it = waiters_.find(event.value("id", ""));
-  if (it == waiters_.end()) return;
-  auto state = parse_job_state(event.value("state", ""));
-  if (!state || !is_final(*state)) return;
-  const FinalOutcome outcome = outcome_from_event(event);
-  const std::string id = it->first;
-  for (auto waiter : std::vector<std::shared_ptr<Waiter>>(it->second)) resolve(id, waiter, &outcome);
-}
-
-namespace {
-
-// One server-sent event; data lines split so that a newline inside can never end the event early.
-std::string sse_event(const std::string& name, const std::string& data) {
-  std::string out = "event: " + name + "\n";
-  size_t start = 0;
-  while (true) {
-    const auto end = data.find('\n', start);
-    out += "data: " + data.substr(start, end == std::string::npos ? std::string::npos : end - start) + "\n";
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return out + "\n";
-}
-
-// An event stream that holds its caller's wait slot for as long as the gateway keeps it (until the job's
-// final event, or the keep-alive that finds its client gone).
-class LeasedStream final : public BodyStream {
- public:
-  LeasedStream(std::shared_ptr<BodyStream> inner, std::shared_ptr<WaitQuota::Lease> slot)
-      : inner_(std::move(inner)), slot_(std::move(slot)) {}
-  void write(std::string data) override { inner_->write(std::move(data)); }
-  void end() override { inner_->end(); }
-  bool open() const override { return inner_->open(); }
-
- private:
-  std::shared_ptr<BodyStream> inner_;
-  std::shared_ptr<WaitQuota::Lease> slot_;
-};
-
-}  // namespace
-
-// GET /v1/jobs/{id}/events (one job: its record now, then each change, ending with its final state) and
-// GET /v1/events (`job_id` empty: every job and worker event of the fleet, until the client leaves).
 void Gateway::stream_events(const std::string& job_id, const Caller& caller, Respond responder) {
-  StringResponse head{http::status::ok, 11};
-  head.set(http::field::server, "gpufleet");
-  head.set(http::field::content_type, "text/event-stream");
-  head.set(http::field::cache_control, "no-cache");
-  head.set("X-Accel-Buffering", "no");  // nginx in front: do not hold events back
   auto slot = take_wait_slot(caller, responder);
   if (!slot) return;
-  if (job_id.empty()) {
-    auto opened = responder->stream(std::move(head));
-    if (!opened) return;
-    auto stream = std::make_shared<LeasedStream>(std::move(opened), std::move(slot));
-    stream->write(": gpufleet events\n\n");
-    fleet_streams_.push_back(stream);
-    ++open_streams_;
-    return;
-  }
-  redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, head = std::move(head), responder, caller,
-                                                    slot](RedisBatchResult result) mutable {
-    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-    auto fields = result.replies[0].pairs();
-    if (fields.empty() || !caller.owns(owner_of(fields)))
-      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + job_id)));
-    auto opened = responder->stream(std::move(head));
-    if (!opened) return;
-    std::shared_ptr<BodyStream> stream = std::make_shared<LeasedStream>(std::move(opened), std::move(slot));
-    const json job = render_job(fields);
-    stream->write(sse_event("snapshot", dump_json(job)));
-    const auto state = parse_job_state(job.value("state", ""));
-    if (state && is_final(*state)) return stream->end();
-    job_streams_[job_id].push_back(stream);
-    ++open_streams_;
-    // A final event published before this stream was registered would be missed: look once more.
-    redis_.execute({{"HGETALL", keys_.job(job_id)}}, [this, job_id, stream](RedisBatchResult again) {
-      if (!again.ok || !stream->open()) return;
-      const json now = render_job(again.replies[0].pairs());
-      const auto now_state = parse_job_state(now.value("state", ""));
-      if (now_state && is_final(*now_state)) {
-        stream->write(sse_event("snapshot", dump_json(now)));
-        stream->end();
-      }
-    });
-  });
-}
-
-void Gateway::forward_to_streams(const std::string& channel, const json& event) {
-  const bool job_event = channel == keys_.job_events();
-  const std::string text = sse_event(job_event ? "job" : "worker", dump_json(event));
-  for (auto& stream : fleet_streams_) stream->write(text);
-  if (!job_event) return;
-  auto it = job_streams_.find(event.value("id", ""));
-  if (it == job_streams_.end()) return;
-  const auto state = parse_job_state(event.value("state", ""));
-  const bool final = state && is_final(*state);
-  for (auto& stream : it->second) {
-    stream->write(text);
-    if (final) stream->end();
-  }
-  // Ended streams go at once; streams whose clients left are found by the keep-alive.
-  if (final) prune_streams();
-}
-
-// Every 15 s a comment keeps proxies from timing the streams out and finds clients that left.
-void Gateway::stream_keepalive() {
-  stream_timer_.expires_after(std::chrono::seconds(15));
-  stream_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
-    for (auto& stream : fleet_streams_) stream->write(": keep-alive\n\n");
-    for (auto& [id, streams] : job_streams_) {
-      for (auto& stream : streams) stream->write(": keep-alive\n\n");
-    }
-    prune_streams();
-    stream_keepalive();
-  });
-}
-
-void Gateway::prune_streams() {
-  auto closed = [](const std::shared_ptr<BodyStream>& stream) { return !stream->open(); };
-  fleet_streams_.erase(std::remove_if(fleet_streams_.begin(), fleet_streams_.end(), closed),
-                       fleet_streams_.end());
-  size_t open = fleet_streams_.size();
-  for (auto it = job_streams_.begin(); it != job_streams_.end();) {
-    auto& streams = it->second;
-    streams.erase(std::remove_if(streams.begin(), streams.end(), closed), streams.end());
-    open += streams.size();
-    it = streams.empty() ? job_streams_.erase(it) : std::next(it);
-  }
-  open_streams_.store(open);
+  event_hub_.stream_events(job_id, caller, std::move(responder), std::move(slot));
 }
 
 // Off the event loop (the storage pool), then again every sweep_interval; the counts come back to the loop.
@@ -1364,18 +807,6 @@ void Gateway::sweep_storage() {
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) sweep_storage();
   });
-}
-
-void Gateway::resync_waiters() {
-  for (const auto& [id, list] : waiters_) {
-    redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id = id](RedisBatchResult result) {
-      if (!result.ok) return;
-      auto outcome = outcome_from_record(result.replies[0].pairs());
-      auto it = waiters_.find(id);
-      if (!outcome || it == waiters_.end()) return;
-      for (auto waiter : std::vector<std::shared_ptr<Waiter>>(it->second)) resolve(id, waiter, &*outcome);
-    });
-  }
 }
 
 }  // namespace gpufleet::gateway

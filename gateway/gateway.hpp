@@ -1,6 +1,6 @@
 #pragma once
-// The gateway's request handling: routes, the job life cycle as seen over HTTP (create, read, long-poll,
-// fetch the result), /health, and the waiters that turn Redis completion events into responses.
+// The gateway's request handling: route handlers, the job life cycle as seen over HTTP (create, read,
+// long-poll, fetch the result), /health. What the job events wake (waiters, streams) is the EventHub's.
 // Runs on one event loop; Redis and the event subscription run on helper threads that post back to it.
 
 #include <atomic>
@@ -21,15 +21,14 @@
 #include "gateway/api.hpp"
 #include "gateway/api_keys.hpp"
 #include "gateway/catalog.hpp"
+#include "gateway/event_hub.hpp"
 #include "gateway/event_listener.hpp"
-#include "gateway/http_server.hpp"
+#include "gateway/http/http_server.hpp"
 #include "gateway/redis_executor.hpp"
 #include "gateway/wait_quota.hpp"
 #include "gateway/webhook_sender.hpp"
 
 namespace gpufleet::gateway {
-
-class AudioTail;
 
 struct GatewayConfig {
   std::string host = "0.0.0.0";
@@ -70,14 +69,6 @@ struct GatewayConfig {
   static GatewayConfig from_env();
 };
 
-// How a job ended, from its completion event or its record.
-struct FinalOutcome {
-  std::string state;
-  nlohmann::json result;  // null unless succeeded
-  std::string error_code;
-  std::string error_message;
-};
-
 class Gateway {
  public:
   Gateway(boost::asio::io_context& io, GatewayConfig config);
@@ -87,18 +78,15 @@ class Gateway {
   uint16_t port() const { return server_.port(); }
 
  private:
-  struct Waiter {
-    std::function<void(const FinalOutcome*)> callback;  // nullptr: timed out
-    std::unique_ptr<boost::asio::steady_timer> timer;
-    std::shared_ptr<WaitQuota::Lease> slot;  // the caller's, returned when the wait ends
-    bool done = false;
-  };
   using Respond = std::shared_ptr<Responder>;
 
+  // Matches the route (http/routes.hpp), runs the middleware (http/middleware.hpp) and calls the route's
+  // handler below.
   void handle(Request request, Respond responder);
-  // Registers an audio stream for its job's events (ended streams are dropped as others are added).
-  void watch_tail(const std::string& id, const std::shared_ptr<AudioTail>& tail);
-  void wake_tails(const nlohmann::json& event);
+  enum class StaticPage { kOpenApi, kDashboard };
+  // Pages compiled in, which hold no tenant's data: the OpenAPI description and the dashboard's page.
+  void send_static(StaticPage page, Respond responder);
+  void send_metrics(Respond responder);
   void health(Respond responder);
   void list_models(Respond responder);
   void list_workers(Respond responder);
@@ -127,21 +115,8 @@ class Gateway {
   void store_job(job_store::NewJob job, std::function<void(std::variant<Created, ApiError>)> done);
   // A wait slot of the caller's (WaitQuota), or nothing after answering `responder` 429 too_many_waits.
   std::shared_ptr<WaitQuota::Lease> take_wait_slot(const Caller& caller, const Respond& responder);
-  // Calls `callback` once: with the outcome when the job reaches a final state, or nullptr after `timeout`;
-  // never if `client` leaves first (the wait is dropped then, and `slot` returned).
-  void await_final(const std::string& id, std::chrono::milliseconds timeout, const Respond& client,
-                   std::shared_ptr<WaitQuota::Lease> slot, std::function<void(const FinalOutcome*)> callback);
-  void resolve(const std::string& id, const std::shared_ptr<Waiter>& waiter, const FinalOutcome* outcome);
-  // Takes `waiter` out of the table, stops its timer and returns its slot; false if it had ended already.
-  bool retire(const std::string& id, const std::shared_ptr<Waiter>& waiter);
-  // Ends a wait without an answer: its client has gone.
-  void abandon(const std::string& id, const std::shared_ptr<Waiter>& waiter);
-  void on_event(const std::string& channel, const std::string& message);
+  // GET /v1/jobs/{id}/events and GET /v1/events (`job_id` empty), each holding a wait slot of the caller's.
   void stream_events(const std::string& job_id, const Caller& caller, Respond responder);
-  void forward_to_streams(const std::string& channel, const nlohmann::json& event);
-  void stream_keepalive();
-  void prune_streams();
-  void resync_waiters();
   void refresh_catalog();
   void sweep_storage();
 
@@ -157,18 +132,9 @@ class Gateway {
   bool job_store_full_ = false;
   boost::asio::steady_timer catalog_timer_;
   boost::asio::steady_timer sweep_timer_;
-  std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;
   WaitQuota wait_quota_;
+  EventHub event_hub_;  // waiters and streams, fed by `events_`
   std::unique_ptr<EventListener> events_;
-  // Server-sent event streams: per job id, and fleet-wide. open_streams_ is read by the listener's thread.
-  std::unordered_map<std::string, std::vector<std::shared_ptr<BodyStream>>> job_streams_;
-  std::vector<std::shared_ptr<BodyStream>> fleet_streams_;
-  std::atomic<size_t> open_streams_{0};
-  // Audio streams (GET /v1/jobs/{id}/stream) per job id, woken by the job's events; tail_jobs_ (its size) is
-  // read by the listener's thread, which then passes every job event on, not only final ones.
-  std::unordered_map<std::string, std::vector<std::weak_ptr<AudioTail>>> tails_;
-  std::atomic<size_t> tail_jobs_{0};
-  boost::asio::steady_timer stream_timer_;
   ApiKeys api_keys_;
   std::unique_ptr<WebhookSender> webhooks_;  // with a WEBHOOK_SECRET
   // Writes uploads (fsync included) off the event loop.

@@ -175,7 +175,7 @@ TEST_F(FleetTest, BadInputGetsAJsonErrorWithTheRightStatus) {
   }
   auto wrong_method = cli::http_request("DELETE", "127.0.0.1", fleet_->stack().config().http_port, "/health");
   EXPECT_EQ(wrong_method.status, 405);
-  EXPECT_EQ(wrong_method.headers["allow"], "GET");
+  EXPECT_EQ(wrong_method.headers["allow"], "GET, HEAD");
   EXPECT_EQ(fleet_->get("/v1/jobs/0123456789abcdef0123456789abcdef?wait=soon").status, 400);
 }
 
