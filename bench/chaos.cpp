@@ -36,8 +36,8 @@
 #include "cli/local_stack.hpp"
 #include "cli/process.hpp"
 #include "common/json_text.hpp"
-#include "common/redis_client.hpp"
 #include "common/usage.hpp"
+#include "store/redis_client.hpp"
 
 namespace {
 

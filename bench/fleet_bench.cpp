@@ -39,9 +39,9 @@
 #include "cli/local_stack.hpp"
 #include "cli/process.hpp"
 #include "common/json_text.hpp"
-#include "common/redis_client.hpp"
 #include "common/usage.hpp"
 #include "models/model.hpp"
+#include "store/redis_client.hpp"
 
 namespace {
 

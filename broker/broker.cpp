@@ -439,9 +439,8 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
   } else {
     job.id = result.job_id;  // revoked or unknown here: the job store decides, events carry no kind/model
   }
-  auto acknowledge = [this, identity, id = result.job_id,
-                      attempt = result.attempt](std::optional<long long> verdict) {
-    const bool accepted = verdict && *verdict > 0;
+  // Whether the job store took the result decides whether the worker keeps the attempt's output files.
+  auto acknowledge = [this, identity, id = result.job_id, attempt = result.attempt](bool accepted) {
     if (!accepted) {
       spdlog::warn("refused a result for job {} attempt {} from worker {}: not the job's current attempt", id,
                    attempt, identity);
@@ -458,7 +457,9 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
       status_.record_final(
           job, JobState::kRunning, result.attempt, identity,
           {JobState::kFailed, {}, std::string(to_string(ErrorCode::kInternal)), step.error, result.run_ms},
-          acknowledge);
+          [acknowledge](job_store::FinishVerdict verdict) {
+            acknowledge(job_store::result_accepted(verdict));
+          });
       return;
     }
   }
@@ -490,27 +491,32 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
                          {{"model", job.model}, {"reason", outcome.error_code}});
       status_.record_requeue(job, result.attempt, outcome.error_code,
                              "out of memory on worker " + identity + ": " + result.error_message,
-                             acknowledge);
+                             [acknowledge](job_store::RequeueVerdict verdict) {
+                               acknowledge(job_store::result_accepted(verdict));
+                             });
       dispatcher_.requeue(std::move(job));
       return;
     }
   }
-  status_.record_final(job, JobState::kRunning, result.attempt, identity, outcome, acknowledge);
+  status_.record_final(
+      job, JobState::kRunning, result.attempt, identity, outcome,
+      [acknowledge](job_store::FinishVerdict verdict) { acknowledge(job_store::result_accepted(verdict)); });
 }
 
 // A pipeline's stage succeeded: the job store keeps the stage's result and queues the job as its next stage;
 // only once that is recorded does the dispatcher hold the next stage (a restart finds it in Redis either
 // way).
 void Broker::advance(const QueuedJob& job, const protocol::JobResult& result, const std::string& identity,
-                     QueuedJob next, std::function<void(std::optional<long long>)> acknowledge) {
+                     QueuedJob next, std::function<void(bool accepted)> acknowledge) {
   spdlog::info("job {} stage {} done on worker {}; queued as stage {} ({} {})", job.id, job.stage, identity,
                next.stage, next.kind, next.model);
   status_.record_advance(
       job, result.attempt, identity, result.result_json, next,
-      [this, next, acknowledge = std::move(acknowledge)](std::optional<long long> verdict) mutable {
-        if (verdict && *verdict == 1) dispatcher_.enqueue(std::move(next));
-        if (verdict && *verdict == 3) spdlog::info("job {} cancelled between stages", next.id);
-        acknowledge(verdict);
+      [this, next, acknowledge = std::move(acknowledge)](job_store::AdvanceVerdict verdict) mutable {
+        if (verdict == job_store::AdvanceVerdict::kAdvanced) dispatcher_.enqueue(std::move(next));
+        if (verdict == job_store::AdvanceVerdict::kCancelled)
+          spdlog::info("job {} cancelled between stages", next.id);
+        acknowledge(job_store::result_accepted(verdict));
       });
 }
 
@@ -560,9 +566,8 @@ void Broker::requeue_or_fail(Assignment assignment, ErrorCode code, const std::s
 
 void Broker::dispatch() {
   for (auto& assignment : dispatcher_.dispatch()) {
-    status_.record_dispatch(assignment, [this, assignment](std::optional<long long> reply) {
-      const long long verdict = reply.value_or(0);
-      if (verdict == 1) {
+    status_.record_dispatch(assignment, [this, assignment](job_store::DispatchVerdict verdict) {
+      if (verdict.kind == job_store::DispatchVerdict::Kind::kSend) {
         if (!dispatcher_.confirm(assignment.worker_id, assignment.job.id, assignment.attempt,
                                  SteadyClock::now() + config_.lease)) {
           return;  // its worker was lost meanwhile; that path requeued it
@@ -578,10 +583,10 @@ void Broker::dispatch() {
         send(assignment.worker_id, MessageType::kJob, message);
         return;
       }
-      if (!reply)
+      if (verdict.kind == job_store::DispatchVerdict::Kind::kUnanswered)
         spdlog::error("job store refused to dispatch job {} (see the redis error above)", assignment.job.id);
       std::optional<uint32_t> attempts_done;
-      if (verdict < 0) attempts_done = static_cast<uint32_t>(-verdict - 1);
+      if (verdict.kind == job_store::DispatchVerdict::Kind::kRecount) attempts_done = verdict.attempts_done;
       dispatcher_.retract(assignment.worker_id, assignment.job.id, assignment.attempt, attempts_done);
     });
   }

@@ -18,9 +18,9 @@
 #include "broker/status_writer.hpp"
 #include "broker/submission_reader.hpp"
 #include "common/config.hpp"
-#include "common/curve.hpp"
 #include "common/metrics.hpp"
 #include "common/metrics_server.hpp"
+#include "protocol/curve.hpp"
 
 namespace gpufleet::broker {
 
@@ -64,7 +64,7 @@ class Broker {
   void on_heartbeat(const std::string& identity, const protocol::Heartbeat& heartbeat);
   void on_result(const std::string& identity, const protocol::JobResult& result);
   void advance(const QueuedJob& job, const protocol::JobResult& result, const std::string& identity,
-               QueuedJob next, std::function<void(std::optional<long long>)> acknowledge);
+               QueuedJob next, std::function<void(bool accepted)> acknowledge);
   void on_goodbye(const std::string& identity);
   void lose_worker(const std::string& worker_id, const std::string& reason);
   void requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason);

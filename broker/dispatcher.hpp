@@ -3,7 +3,7 @@
 // per-model queues (higher priority first, FIFO within a priority), the registry of workers with their
 // free slots, which job each worker holds under which lease, and the jobs a restarted broker found running
 // whose workers have not come back yet. The transport (broker.hpp) turns its decisions into messages and
-// the job store (common/job_store.hpp) has the last word on every state change.
+// the job store (store/job_store.hpp) has the last word on every state change.
 
 #include <chrono>
 #include <cstdint>
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
-#include "common/protocol.hpp"
+#include "protocol/protocol.hpp"
 
 namespace gpufleet::broker {
 

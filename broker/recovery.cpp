@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "common/job_store.hpp"
+#include "store/job_store.hpp"
 
 namespace gpufleet::broker {
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "broker/dispatcher.hpp"
-#include "common/redis_client.hpp"
+#include "store/redis_client.hpp"
 
 namespace gpufleet::broker {
 

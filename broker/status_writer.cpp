@@ -6,8 +6,8 @@
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
-#include "common/job_store.hpp"
 #include "common/json_text.hpp"
+#include "store/job_store.hpp"
 
 namespace gpufleet::broker {
 namespace {
@@ -61,11 +61,10 @@ void StatusWriter::reset_catalog() {
   }
 }
 
-void StatusWriter::push_group(job_store::Batch batch, std::vector<std::string> group,
-                              VerdictHandler handler) {
+void StatusWriter::push_group(job_store::Batch batch, std::vector<std::string> group, GroupHandler handler) {
   constexpr size_t kMaxGroups = 512;
   if (!open_batch_ || open_batch_->kind != batch || open_batch_->handlers->size() >= kMaxGroups) {
-    auto handlers = std::make_shared<std::vector<VerdictHandler>>();
+    auto handlers = std::make_shared<std::vector<GroupHandler>>();
     push(job_store::batch_command(keys_, batch), [handlers](const RedisReply& reply) {
       for (size_t i = 0; i < handlers->size(); ++i) {
         if ((*handlers)[i]) (*handlers)[i](reply.element_integer(i));
@@ -106,7 +105,8 @@ void StatusWriter::push(RedisArgs args, ReplyHandler handler) {
   handlers_.push_back(std::move(handler));
 }
 
-void StatusWriter::record_dispatch(const Assignment& assignment, VerdictHandler handler) {
+void StatusWriter::record_dispatch(const Assignment& assignment,
+                                   std::function<void(job_store::DispatchVerdict)> handler) {
   const int64_t now = unix_ms();
   JobEvent event{assignment.job.id,
                  JobState::kRunning,
@@ -122,7 +122,9 @@ void StatusWriter::record_dispatch(const Assignment& assignment, VerdictHandler 
   push_group(job_store::Batch::kDispatch,
              job_store::dispatch_group(assignment.job.id, assignment.attempt, assignment.worker_id, now,
                                        to_json(event)),
-             std::move(handler));
+             [handler = std::move(handler)](std::optional<long long> reply) {
+               if (handler) handler(job_store::parse_dispatch_verdict(reply));
+             });
 }
 
 void StatusWriter::record_progress(const Assignment& assignment, uint64_t done, uint64_t total) {
@@ -144,7 +146,8 @@ void StatusWriter::record_progress(const Assignment& assignment, uint64_t done, 
 }
 
 void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_t attempt,
-                                const std::string& worker, const Outcome& outcome, VerdictHandler handler) {
+                                const std::string& worker, const Outcome& outcome,
+                                std::function<void(job_store::FinishVerdict)> handler) {
   job_store::Completion completion;
   completion.id = job.id;
   completion.expected = expected;
@@ -178,19 +181,23 @@ void StatusWriter::record_final(const QueuedJob& job, JobState expected, uint32_
                model = job.model.empty() ? "unknown" : job.model,
                state = std::string(to_string(outcome.state)),
                run_s = expected == JobState::kRunning ? outcome.run_ms / 1000.0 : -1.0,
-               handler = std::move(handler)](std::optional<long long> verdict) {
-      if (verdict && *verdict == 1) {
+               handler = std::move(handler)](job_store::FinishVerdict verdict) {
+      if (verdict == job_store::FinishVerdict::kRecorded) {
         metrics->increment("gpufleet_jobs_total", {{"kind", kind}, {"model", model}, {"state", state}});
         if (run_s >= 0) metrics->observe("gpufleet_job_run_seconds", {{"model", model}}, run_s);
       }
       if (handler) handler(verdict);
     };
   }
-  push_group(job_store::Batch::kFinish, job_store::finish_group(completion), std::move(handler));
+  push_group(job_store::Batch::kFinish, job_store::finish_group(completion),
+             [handler = std::move(handler)](std::optional<long long> reply) {
+               if (handler) handler(job_store::parse_finish_verdict(reply));
+             });
 }
 
 void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code,
-                                  const std::string& reason, VerdictHandler handler) {
+                                  const std::string& reason,
+                                  std::function<void(job_store::RequeueVerdict)> handler) {
   const int64_t now = unix_ms();
   JobEvent queued_event{job.id, JobState::kQueued, job.kind, job.model, now, attempt, {}, {}, code, reason};
   JobEvent cancelled_event{job.id,
@@ -208,7 +215,8 @@ void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const 
   ReplyHandler on_reply;
   if (handler) {
     on_reply = [handler = std::move(handler)](const RedisReply& reply) {
-      handler(reply.is_integer() ? std::optional<long long>(reply.integer()) : std::nullopt);
+      handler(job_store::parse_requeue_verdict(reply.is_integer() ? std::optional<long long>(reply.integer())
+                                                                  : std::nullopt));
     };
   }
   push(job_store::requeue_command(keys_, job.id, attempt, now, queued, cancelled, retention_s_, code, reason),
@@ -217,7 +225,7 @@ void StatusWriter::record_requeue(const QueuedJob& job, uint32_t attempt, const 
 
 void StatusWriter::record_advance(const QueuedJob& done, uint32_t attempt, const std::string& worker,
                                   const std::string& stage_result, const QueuedJob& next,
-                                  VerdictHandler handler) {
+                                  std::function<void(job_store::AdvanceVerdict)> handler) {
   job_store::Advance advance;
   advance.id = done.id;
   advance.attempt = attempt;
@@ -248,7 +256,8 @@ void StatusWriter::record_advance(const QueuedJob& done, uint32_t attempt, const
   ReplyHandler on_reply;
   if (handler) {
     on_reply = [handler = std::move(handler)](const RedisReply& reply) {
-      handler(reply.is_integer() ? std::optional<long long>(reply.integer()) : std::nullopt);
+      handler(job_store::parse_advance_verdict(reply.is_integer() ? std::optional<long long>(reply.integer())
+                                                                  : std::nullopt));
     };
   }
   push(job_store::advance_command(keys_, advance), std::move(on_reply));

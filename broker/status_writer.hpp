@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "broker/dispatcher.hpp"
-#include "common/job_store.hpp"
 #include "common/metrics.hpp"
-#include "common/redis_client.hpp"
+#include "store/job_store.hpp"
+#include "store/redis_client.hpp"
 
 namespace gpufleet::broker {
 
@@ -30,11 +30,9 @@ class StatusWriter {
 
   // Called with the reply once the command has been through Redis (maybe after an outage, never twice).
   using ReplyHandler = std::function<void(const RedisReply&)>;
-  // Called with a batched operation's verdict (nullopt: Redis refused the batch), as ReplyHandler.
-  using VerdictHandler = std::function<void(std::optional<long long>)>;
-
-  // The job-store operations of common/job_store.hpp, with their events.
-  void record_dispatch(const Assignment& assignment, VerdictHandler handler);
+  // The job-store operations of store/job_store.hpp, with their events; each handler gets its operation's
+  // verdict (kUnanswered when Redis refused the command).
+  void record_dispatch(const Assignment& assignment, std::function<void(job_store::DispatchVerdict)> handler);
   // A final state. `expected` is the state the job must be in (running at `attempt` on `worker`, or queued).
   struct Outcome {
     JobState state = JobState::kSucceeded;
@@ -44,14 +42,15 @@ class StatusWriter {
     double run_ms = 0;
   };
   void record_final(const QueuedJob& job, JobState expected, uint32_t attempt, const std::string& worker,
-                    const Outcome& outcome, VerdictHandler handler = {});
+                    const Outcome& outcome, std::function<void(job_store::FinishVerdict)> handler = {});
   void record_requeue(const QueuedJob& job, uint32_t attempt, const std::string& code,
-                      const std::string& reason, VerdictHandler handler = {});
+                      const std::string& reason, std::function<void(job_store::RequeueVerdict)> handler = {});
 
   // A pipeline's stage `done` succeeded with `stage_result`: the job is queued again as `next` (its next
-  // stage). The verdict is job_store::advance_command's.
+  // stage).
   void record_advance(const QueuedJob& done, uint32_t attempt, const std::string& worker,
-                      const std::string& stage_result, const QueuedJob& next, VerdictHandler handler);
+                      const std::string& stage_result, const QueuedJob& next,
+                      std::function<void(job_store::AdvanceVerdict)> handler);
 
   // A running job's progress report (kept only while that attempt runs), with its event.
   void record_progress(const Assignment& assignment, uint64_t done, uint64_t total);
@@ -73,9 +72,11 @@ class StatusWriter {
   RedisClient& client() { return redis_; }
 
  private:
+  // A batched group's integer verdict (nullopt: Redis refused the batch).
+  using GroupHandler = std::function<void(std::optional<long long>)>;
   void push(RedisArgs args, ReplyHandler handler = {});
   // Adds a group to the batch at the tail of the backlog (or starts one there): order is kept exactly.
-  void push_group(job_store::Batch batch, std::vector<std::string> group, VerdictHandler handler);
+  void push_group(job_store::Batch batch, std::vector<std::string> group, GroupHandler handler);
   void close_batch() { open_batch_.reset(); }
 
   RedisClient redis_;
@@ -85,7 +86,7 @@ class StatusWriter {
   std::vector<ReplyHandler> handlers_;  // one per backlog entry
   struct OpenBatch {
     job_store::Batch kind;
-    std::shared_ptr<std::vector<VerdictHandler>> handlers;  // one per group of the backlog's last entry
+    std::shared_ptr<std::vector<GroupHandler>> handlers;  // one per group of the backlog's last entry
   };
   std::optional<OpenBatch> open_batch_;
   bool healthy_ = true;

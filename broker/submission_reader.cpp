@@ -4,7 +4,7 @@
 
 #include "broker/recovery.hpp"
 #include "common/error.hpp"
-#include "common/job_store.hpp"
+#include "store/job_store.hpp"
 
 namespace gpufleet::broker {
 

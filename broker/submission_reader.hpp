@@ -14,7 +14,7 @@
 #include <zmq.hpp>
 
 #include "broker/dispatcher.hpp"
-#include "common/redis_client.hpp"
+#include "store/redis_client.hpp"
 
 namespace gpufleet::broker {
 

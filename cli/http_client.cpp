@@ -10,7 +10,7 @@ HttpResult http_request(const HttpEndpoint& endpoint, const std::string& method,
                         const std::map<std::string, std::string>& extra_headers, const std::string& ca_file,
                         std::function<void(std::string_view)> on_body_data) {
   std::map<std::string, std::string> headers;
-  // The gateway's API key, for fleets that require one (see gateway/api_keys.hpp).
+  // The gateway's API key, for fleets that require one (see common/api_keys.hpp).
   if (const char* key = std::getenv("GPUFLEET_API_KEY"); key != nullptr && *key != '\0') {
     headers["Authorization"] = std::string("Bearer ") + key;
   }

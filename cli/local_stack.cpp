@@ -13,7 +13,7 @@
 #include "cli/http_client.hpp"
 #include "common/config.hpp"
 #include "common/error.hpp"
-#include "common/redis_client.hpp"
+#include "store/redis_client.hpp"
 
 namespace gpufleet::cli {
 

@@ -16,11 +16,11 @@
 #include "cli/command_help.hpp"
 #include "cli/http_client.hpp"
 #include "cli/local_stack.hpp"
+#include "common/api_keys.hpp"
 #include "common/config.hpp"
-#include "common/curve.hpp"
 #include "common/json_text.hpp"
 #include "common/usage.hpp"
-#include "gateway/api_keys.hpp"
+#include "protocol/curve.hpp"
 
 namespace {
 
@@ -174,8 +174,8 @@ int run_keys(const std::vector<std::string>& args, std::string_view usage) {
     if (args.size() < 3 || args[2].empty() || args[2][0] == '-') {
       return usage_error("gpufleet keys", "keys new needs the key's NAME", usage);
     }
-    const auto [token, line] = gpufleet::gateway::ApiKeys::generate(
-        args[2], numbers.size() > 0 ? numbers[0] : 0, numbers.size() > 1 ? numbers[1] : 0, is_operator);
+    const auto [token, line] = ApiKeys::generate(args[2], numbers.size() > 0 ? numbers[0] : 0,
+                                                 numbers.size() > 1 ? numbers[1] : 0, is_operator);
     std::cout << "token:              " << token << "\n"
               << "API_KEYS_FILE line: " << line << "\n";
     return 0;

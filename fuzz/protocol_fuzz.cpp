@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "common/protocol.hpp"
+#include "protocol/protocol.hpp"
 
 namespace {
 

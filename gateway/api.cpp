@@ -11,9 +11,9 @@
 #include "common/job.hpp"
 #include "common/json_text.hpp"
 #include "common/pipeline.hpp"
-#include "common/redis_schema.hpp"
 #include "common/sha256.hpp"
 #include "gateway/webhooks.hpp"
+#include "store/redis_schema.hpp"
 
 namespace gpufleet::gateway {
 

@@ -18,10 +18,10 @@
 #include "common/error.hpp"
 #include "common/image_probe.hpp"
 #include "common/pipeline.hpp"
-#include "common/redis_client.hpp"
 #include "common/video_probe.hpp"
 #include "common/wav.hpp"
 #include "gateway/catalog.hpp"
+#include "store/redis_client.hpp"
 
 namespace gpufleet::gateway {
 

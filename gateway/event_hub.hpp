@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "common/metrics.hpp"
-#include "common/redis_schema.hpp"
 #include "gateway/api.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/redis_executor.hpp"
 #include "gateway/wait_quota.hpp"
+#include "store/redis_schema.hpp"
 
 namespace gpufleet::gateway {
 

@@ -5,7 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/error.hpp"
-#include "common/redis_client.hpp"
+#include "store/redis_client.hpp"
 
 namespace gpufleet::gateway {
 

@@ -11,9 +11,7 @@
 #include "common/config.hpp"
 #include "common/files.hpp"
 #include "common/job.hpp"
-#include "common/job_store.hpp"
 #include "common/json_text.hpp"
-#include "common/redis_schema.hpp"
 #include "common/utf8.hpp"
 #include "gateway/audio_tail.hpp"
 #include "gateway/dashboard.hpp"
@@ -23,6 +21,8 @@
 #include "gateway/http/routes.hpp"
 #include "gateway/openapi.hpp"
 #include "gateway/storage_sweeper.hpp"
+#include "store/job_store.hpp"
+#include "store/redis_schema.hpp"
 
 namespace gpufleet::gateway {
 
@@ -657,21 +657,23 @@ void Gateway::cancel_job(const std::string& id, const Caller& caller, Respond re
       [id, responder](RedisBatchResult result) {
         if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
         const auto& reply = result.replies[0];
-        if (reply.error || reply.elements.size() != 2)
-          return responder->send(error_response(redis_down(reply.str)));
-        const std::string& verdict = reply.elements[0];
-        if (verdict == "missing") {
-          return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
-        }
-        if (verdict == "cancelled")
-          return responder->send(json_ok(200, {{"id", id}, {"state", "cancelled"}}));
-        if (verdict == "cancelling") {
-          // Running: the broker stops it on its worker; the final state follows as an event.
-          return responder->send(
-              json_ok(202, {{"id", id}, {"state", "running"}, {"cancel_requested", true}}));
+        const auto outcome = reply.error ? std::nullopt : job_store::parse_cancel_reply(reply.elements);
+        if (!outcome)
+          return responder->send(error_response(redis_down(reply.error ? reply.str : "unexpected reply")));
+        switch (outcome->kind) {
+          case job_store::CancelOutcome::Kind::kMissing:
+            return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
+          case job_store::CancelOutcome::Kind::kCancelled:
+            return responder->send(json_ok(200, {{"id", id}, {"state", "cancelled"}}));
+          case job_store::CancelOutcome::Kind::kCancelling:
+            // Running: the broker stops it on its worker; the final state follows as an event.
+            return responder->send(
+                json_ok(202, {{"id", id}, {"state", "running"}, {"cancel_requested", true}}));
+          case job_store::CancelOutcome::Kind::kAlreadyFinal:
+            break;
         }
         responder->send(error_response(
-            api_error(ErrorCode::kAlreadyFinal, "job " + id + " has already ended: " + reply.elements[1])));
+            api_error(ErrorCode::kAlreadyFinal, "job " + id + " has already ended: " + outcome->state)));
       });
 }
 

@@ -15,11 +15,10 @@
 #include <variant>
 #include <vector>
 
+#include "common/api_keys.hpp"
 #include "common/config.hpp"
-#include "common/job_store.hpp"
 #include "common/metrics.hpp"
 #include "gateway/api.hpp"
-#include "gateway/api_keys.hpp"
 #include "gateway/catalog.hpp"
 #include "gateway/event_hub.hpp"
 #include "gateway/event_listener.hpp"
@@ -27,6 +26,7 @@
 #include "gateway/redis_executor.hpp"
 #include "gateway/wait_quota.hpp"
 #include "gateway/webhook_sender.hpp"
+#include "store/job_store.hpp"
 
 namespace gpufleet::gateway {
 

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/redis_client.hpp"
+#include "store/redis_client.hpp"
 
 namespace gpufleet::gateway {
 

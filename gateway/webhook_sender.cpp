@@ -10,10 +10,10 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/http_client.hpp"
-#include "common/job_store.hpp"
 #include "common/json_text.hpp"
-#include "common/redis_client.hpp"
 #include "gateway/api.hpp"
+#include "store/job_store.hpp"
+#include "store/redis_client.hpp"
 
 namespace gpufleet::gateway {
 

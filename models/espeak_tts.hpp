@@ -18,14 +18,14 @@ int espeak_engine_sample_rate();
 class EspeakTts final : public Model {
  public:
   EspeakTts();
-  const protocol::ModelInfo& info() const override { return info_; }
+  const models::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override;
 
   // XTTS-v2's language codes mapped to espeak-ng voices; only those the installed data can speak are served.
   static const std::map<std::string, std::string>& language_voices();
 
  private:
-  protocol::ModelInfo info_;
+  models::ModelInfo info_;
   std::map<std::string, std::string> voices_;  // language -> espeak voice, available ones
 };
 

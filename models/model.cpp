@@ -6,7 +6,7 @@
 
 namespace gpufleet::models {
 
-TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelInfo& info) {
+TtsRequest parse_tts_request(const nlohmann::json& input, const models::ModelInfo& info) {
   if (!input.is_object()) throw ModelError(ErrorCode::kInvalidInput, "input must be an object");
   TtsRequest request;
   auto text = input.find("text");

@@ -1,6 +1,7 @@
 #pragma once
 // What a worker runs. A Model turns one job's validated input into an output; the worker owns storage,
-// timing and the protocol. Models report refusals and failures as ModelError with an ErrorCode.
+// timing and the protocol (models never see the wire format: scripts/check-layers.sh). Models report refusals
+// and failures as ModelError with an ErrorCode.
 
 #include <cstdint>
 #include <exception>
@@ -11,10 +12,28 @@
 #include <string>
 #include <vector>
 
-#include "common/protocol.hpp"
+#include "common/error.hpp"
 #include "models/job_context.hpp"
 
 namespace gpufleet::models {
+
+// What a model serves: its name, kind and the inputs it takes. The worker announces it to the broker (as
+// protocol::ModelInfo); the gateway's catalog is built from those announcements.
+struct ModelInfo {
+  std::string name;
+  std::string kind;                    // "tts", "video", "noop"
+  std::vector<std::string> languages;  // empty: any
+  bool cloning = false;                // accepts a speaker reference
+  uint32_t sample_rate = 0;
+  // Jobs a worker runs together (dynamic batching); the broker lets a worker hold slots x max_batch of them.
+  uint32_t max_batch = 1;
+  // The input fields of the model's own (XTTS's "temperature", a drill's "sleep_ms"), beyond those the fleet
+  // defines for every model of its kind; the gateway refuses any other field (docs/security.md).
+  std::vector<std::string> parameters;
+  // A video model's modes ("talking_head", "lip_sync"): /health's models.video and models.lipsync say
+  // whether any served model offers each.
+  std::vector<std::string> modes;
+};
 
 // Mono 16-bit PCM.
 struct Audio {
@@ -85,7 +104,7 @@ class BatchFeed {
 class Model {
  public:
   virtual ~Model() = default;
-  virtual const protocol::ModelInfo& info() const = 0;
+  virtual const ModelInfo& info() const = 0;
   // Called from one of the worker's executor threads; a model that is not thread-safe serialises inside.
   // Between chunks of work it calls context.check(), which throws when the job must stop and otherwise
   // renews its lease.
@@ -101,8 +120,8 @@ class Model {
   virtual void run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed);
   // The references (ModelInput::reference) whose voices this model holds in memory now, so that the broker
   // sends later jobs with them here. Called from the worker's event loop while jobs run: must not wait for
-  // one. Models without a voice cache have none.
-  virtual std::vector<std::string> references_in_memory() const { return {}; }
+  // one. At most `limit` (what the worker can announce). Models without a voice cache have none.
+  virtual std::vector<std::string> references_in_memory(size_t limit) const { return {}; }
   // Runs one small job before the model is announced (a registry entry's `warmup`), so the first client does
   // not pay for lazy initialisation. The default speaks a short sentence for a TTS model (in English where it
   // speaks English) and does nothing for a video model (it has no portrait to animate). A model that needs
@@ -119,7 +138,7 @@ struct TtsRequest {
 };
 
 // Parses and checks a TTS input against a model's capabilities. Throws ModelError.
-TtsRequest parse_tts_request(const nlohmann::json& input, const protocol::ModelInfo& info);
+TtsRequest parse_tts_request(const nlohmann::json& input, const ModelInfo& info);
 
 // Creates a built-in model by name ("espeak", "noop"). Throws ConfigError for an unknown name and
 // ModelError when the model cannot load.

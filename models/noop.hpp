@@ -15,13 +15,13 @@ class NoopModel final : public Model {
   static constexpr const char* kDrills[] = {"hang_ms", "fail", "crash"};
 
   explicit NoopModel(bool cloning = false, bool drills = false);
-  const protocol::ModelInfo& info() const override { return info_; }
+  const models::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override;
   // Batches one job after another: lets the batching path be drilled without LibTorch.
   bool batches() const override { return true; }
 
  private:
-  protocol::ModelInfo info_;
+  models::ModelInfo info_;
   bool drills_ = false;
 };
 

@@ -24,7 +24,7 @@ class PiperVoice final : public Model {
  public:
   PiperVoice(std::string name, PiperVoiceConfig config, std::unique_ptr<VitsSynthesizer> synthesizer,
              PiperVoiceOptions options);
-  const protocol::ModelInfo& info() const override { return info_; }
+  const models::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override;
   bool batches() const override { return true; }
   std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items) override;
@@ -33,7 +33,7 @@ class PiperVoice final : public Model {
   struct Prepared;
   Prepared prepare(const ModelInput& input) const;
 
-  protocol::ModelInfo info_;
+  models::ModelInfo info_;
   PiperVoiceConfig config_;
   std::unique_ptr<VitsSynthesizer> synthesizer_;
   PiperVoiceOptions options_;

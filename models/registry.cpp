@@ -24,7 +24,7 @@ class NamedModel final : public Model {
       : inner_(std::move(inner)), info_(inner_->info()) {
     info_.name = name;
   }
-  const protocol::ModelInfo& info() const override { return info_; }
+  const models::ModelInfo& info() const override { return info_; }
   ModelOutput run(const ModelInput& input, JobContext& context) override {
     return inner_->run(input, context);
   }
@@ -35,12 +35,14 @@ class NamedModel final : public Model {
   void run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed) override {
     inner_->run_continuous(items, feed);
   }
-  std::vector<std::string> references_in_memory() const override { return inner_->references_in_memory(); }
+  std::vector<std::string> references_in_memory(size_t limit) const override {
+    return inner_->references_in_memory(limit);
+  }
   void warm_up() override { inner_->warm_up(); }
 
  private:
   std::unique_ptr<Model> inner_;
-  protocol::ModelInfo info_;
+  models::ModelInfo info_;
 };
 
 [[noreturn]] void bad(const std::string& where, const std::string& what) {

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "common/clock.hpp"
-#include "common/protocol.hpp"
 #include "models/job_context.hpp"
+#include "protocol/protocol.hpp"
 
 namespace gpufleet::worker {
 

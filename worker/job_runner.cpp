@@ -28,15 +28,20 @@ JobRunner::JobRunner(std::map<std::string, std::unique_ptr<models::Model>> model
 
 std::vector<protocol::ModelInfo> JobRunner::model_infos() const {
   std::vector<protocol::ModelInfo> infos;
-  for (const auto& [name, model] : models_) infos.push_back(model->info());
+  for (const auto& [name, model] : models_) {
+    const models::ModelInfo& info = model->info();
+    infos.push_back(protocol::ModelInfo{info.name, info.kind, info.languages, info.cloning, info.sample_rate,
+                                        info.max_batch, info.parameters, info.modes});
+  }
   return infos;
 }
 
 std::vector<protocol::ModelVoices> JobRunner::voices_in_memory() const {
   std::vector<protocol::ModelVoices> voices;
   for (const auto& [name, model] : models_) {
-    auto references = model->references_in_memory();
+    auto references = model->references_in_memory(protocol::kMaxAdvertisedVoices);
     if (references.empty()) continue;
+    // A model that ignores the limit is cut to it: the broker refuses longer lists.
     if (references.size() > protocol::kMaxAdvertisedVoices) references.resize(protocol::kMaxAdvertisedVoices);
     voices.push_back(protocol::ModelVoices{name, std::move(references)});
   }

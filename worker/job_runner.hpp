@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/protocol.hpp"
 #include "models/model.hpp"
+#include "protocol/protocol.hpp"
 
 namespace gpufleet::worker {
 

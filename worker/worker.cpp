@@ -7,9 +7,9 @@
 #include <sstream>
 
 #include "common/config.hpp"
-#include "common/curve.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "protocol/curve.hpp"
 
 namespace gpufleet::worker {
 

@@ -85,7 +85,7 @@ class XttsModel final : public models::Model {
                    (store_->root() / engine_->voice_fingerprint()).string());
   }
 
-  const protocol::ModelInfo& info() const override { return info_; }
+  const models::ModelInfo& info() const override { return info_; }
 
   // One engine call at a time (engine_mutex_): jobs that arrive together, or while others decode, share the
   // decode steps inside run_continuous instead. A single job is a batch of one.
@@ -198,12 +198,12 @@ class XttsModel final : public models::Model {
     engine_->synthesize("Warming up.", language, *voice, options);
   }
 
-  std::vector<std::string> references_in_memory() const override {
+  std::vector<std::string> references_in_memory(size_t limit) const override {
     std::lock_guard lock(cache_mutex_);
     std::vector<std::string> references;
     for (const auto& entry : voices_) {
       for (const auto& name : entry.references) {
-        if (references.size() == protocol::kMaxAdvertisedVoices) return references;
+        if (references.size() == limit) return references;
         references.push_back(name);
       }
     }
@@ -429,7 +429,7 @@ class XttsModel final : public models::Model {
   }
 
   std::unique_ptr<xtts::XttsEngine> engine_;
-  protocol::ModelInfo info_;
+  models::ModelInfo info_;
   std::mutex engine_mutex_;
   size_t capacity_;
   std::optional<xtts::VoiceStore> store_;

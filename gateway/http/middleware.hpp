@@ -11,9 +11,9 @@
 #include <variant>
 #include <vector>
 
+#include "common/api_keys.hpp"
 #include "common/metrics.hpp"
 #include "gateway/api.hpp"
-#include "gateway/api_keys.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/http/routes.hpp"
 

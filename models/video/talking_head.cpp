@@ -169,7 +169,7 @@ class PortraitModel final : public models::Model {
     if (!renderer_ || renderer_->renders_frame_sources()) info_.modes.push_back("lip_sync_video");
   }
 
-  const protocol::ModelInfo& info() const override { return info_; }
+  const models::ModelInfo& info() const override { return info_; }
 
   models::ModelOutput run(const models::ModelInput& input, models::JobContext& context) override {
     const auto& json = input.input;
@@ -572,7 +572,7 @@ class PortraitModel final : public models::Model {
 
   PortraitOptions options_;
   std::unique_ptr<FaceRenderer> renderer_;
-  protocol::ModelInfo info_;
+  models::ModelInfo info_;
   FaceFinder finder_;
 };
 

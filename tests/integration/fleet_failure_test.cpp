@@ -12,7 +12,7 @@
 #include "cli/process.hpp"
 #include "common/error.hpp"
 #include "common/files.hpp"
-#include "common/protocol.hpp"
+#include "protocol/protocol.hpp"
 #include "tests/support/fleet_fixture.hpp"
 
 namespace gpufleet::testing {

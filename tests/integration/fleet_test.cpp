@@ -9,9 +9,9 @@
 #include <set>
 #include <thread>
 
+#include "common/api_keys.hpp"
 #include "common/files.hpp"
 #include "common/wav.hpp"
-#include "gateway/api_keys.hpp"
 #include "tests/support/fleet_fixture.hpp"
 
 namespace gpufleet::testing {
@@ -229,8 +229,8 @@ TEST_F(FleetTest, ModelsListingShowsWhatTheFleetServes) {
 // Retry-After while another key is unaffected, and an allowed browser origin gets its CORS headers and a
 // preflight answer while others get none.
 TEST(FleetAuth, KeysRatesAndCors) {
-  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice", 1, 2);
-  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  const auto [alice, alice_line] = ApiKeys::generate("alice", 1, 2);
+  const auto [bob, bob_line] = ApiKeys::generate("bob");
   Fleet fleet(
       FleetOptions{1,
                    "espeak",
@@ -291,9 +291,9 @@ TEST(FleetAuth, KeysRatesAndCors) {
 // its uploads. Now another key's job or upload answers 404 exactly as an unknown one, Idempotency-Keys are
 // per key, the fleet-wide views need an operator key, and an operator key sees every tenant's jobs.
 TEST(FleetTenancy, AKeySeesOnlyItsOwnJobsAndUploadsAndOperatorsSeeAll) {
-  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
-  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
-  const auto [ops, ops_line] = gateway::ApiKeys::generate("ops", 0, 0, true);
+  const auto [alice, alice_line] = ApiKeys::generate("alice");
+  const auto [bob, bob_line] = ApiKeys::generate("bob");
+  const auto [ops, ops_line] = ApiKeys::generate("ops", 0, 0, true);
   Fleet fleet(
       FleetOptions{1, "espeak,noop", 2, {{"API_KEYS", alice_line + ";" + bob_line + ";" + ops_line}}});
   auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
@@ -363,8 +363,8 @@ TEST(FleetTenancy, AKeySeesOnlyItsOwnJobsAndUploadsAndOperatorsSeeAll) {
 // past MAX_WAITS_PER_KEY a key gets 429 while another key still waits.
 TEST(FleetWaits, AbandonedWaitsAreReleasedAndEachKeyHoldsAtMostItsLimit) {
   namespace asio = boost::asio;
-  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
-  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  const auto [alice, alice_line] = ApiKeys::generate("alice");
+  const auto [bob, bob_line] = ApiKeys::generate("bob");
   Fleet fleet(FleetOptions{
       1, "espeak,noop", 2, {{"API_KEYS", alice_line + ";" + bob_line}, {"MAX_WAITS_PER_KEY", "3"}}});
   const uint16_t port = fleet.stack().config().http_port;
@@ -431,8 +431,8 @@ TEST(FleetWaits, AbandonedWaitsAreReleasedAndEachKeyHoldsAtMostItsLimit) {
 // the gateway's sweeper (a swept result answers 410, not a broken file), and one key's uploads stop at its
 // quota while another key still uploads.
 TEST(FleetStorage, ResultsAndUploadsAreSweptAndEachKeyHasAnUploadQuota) {
-  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
-  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  const auto [alice, alice_line] = ApiKeys::generate("alice");
+  const auto [bob, bob_line] = ApiKeys::generate("bob");
   Fleet fleet(FleetOptions{1,
                            "espeak,noop",
                            1,

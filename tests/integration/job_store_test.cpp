@@ -3,7 +3,7 @@
 // can never end the job; advancing keeps the stage's result and queues the job under the next model in one
 // step; a repeated advance is recognised, a stale one refused; a cancel asked for while a stage ran cancels
 // the job instead of starting the next stage; and a restarted broker finds the job in its next stage.
-#include "common/job_store.hpp"
+#include "store/job_store.hpp"
 
 #include <gtest/gtest.h>
 

@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "cli/process.hpp"
-#include "common/curve.hpp"
-#include "common/redis_client.hpp"
+#include "protocol/curve.hpp"
+#include "store/redis_client.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -15,8 +15,8 @@
 #include <iterator>
 #include <thread>
 
+#include "common/api_keys.hpp"
 #include "common/wav.hpp"
-#include "gateway/api_keys.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/vits_voice.hpp"
@@ -361,8 +361,8 @@ TEST(FleetXtts, AVoiceComputedForOneKeyIsNotAnotherKeysCacheHit) {
   if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
   TempDir dir;
   const std::string registry = xtts_registry(dir, golden);
-  const auto [alice, alice_line] = gateway::ApiKeys::generate("alice");
-  const auto [bob, bob_line] = gateway::ApiKeys::generate("bob");
+  const auto [alice, alice_line] = ApiKeys::generate("alice");
+  const auto [bob, bob_line] = ApiKeys::generate("bob");
   Fleet fleet(
       FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}, {"API_KEYS", alice_line + ";" + bob_line}}});
   std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);

@@ -10,8 +10,8 @@
 #include <csignal>
 
 #include "common/files.hpp"
-#include "common/job_store.hpp"
 #include "common/utf8.hpp"
+#include "store/job_store.hpp"
 #include "tests/support/fleet_fixture.hpp"
 #include "tests/support/http_sink.hpp"
 

@@ -15,7 +15,7 @@
 
 #include "cli/http_client.hpp"
 #include "cli/local_stack.hpp"
-#include "common/redis_client.hpp"
+#include "store/redis_client.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace gpufleet::testing {

@@ -1,6 +1,6 @@
 // Guards the CURVE allow-list: key pairs and their public halves, the clients file (names, keys, the models
 // each key may serve) with clear errors for bad lines, and the ZAP decision that admits listed keys only.
-#include "common/curve.hpp"
+#include "protocol/curve.hpp"
 
 #include <gtest/gtest.h>
 #include <zmq.h>

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/redis_schema.hpp"
+#include "store/redis_schema.hpp"
 
 namespace gpufleet::gateway {
 namespace {

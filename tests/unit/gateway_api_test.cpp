@@ -2,10 +2,10 @@
 // normalised the same way for /v1/jobs and the original /tts/generate.
 #include <gtest/gtest.h>
 
+#include "common/api_keys.hpp"
 #include "common/sha256.hpp"
 #include "common/wav.hpp"
 #include "gateway/api.hpp"
-#include "gateway/api_keys.hpp"
 #include "gateway/openapi.hpp"
 #include "tests/support/wav_variants.hpp"
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "common/json_text.hpp"
-#include "common/protocol.hpp"
 #include "common/utf8.hpp"
+#include "protocol/protocol.hpp"
 
 namespace gpufleet {
 namespace {

@@ -189,7 +189,7 @@ class RoundsModel final : public models::Model {
     info_.name = "rounds";
     info_.kind = "tts";
   }
-  const protocol::ModelInfo& info() const override { return info_; }
+  const models::ModelInfo& info() const override { return info_; }
   models::ModelOutput run(const models::ModelInput&, models::JobContext&) override { return {}; }
   bool batches() const override { return true; }
   void run_continuous(const std::vector<models::BatchItem>& items, models::BatchFeed& feed) override {
@@ -220,7 +220,7 @@ class RoundsModel final : public models::Model {
   std::vector<std::string> log;
 
  private:
-  protocol::ModelInfo info_;
+  models::ModelInfo info_;
 };
 
 // A worker's side of a batch: newcomers offered once the batch asks, results in the order they come.

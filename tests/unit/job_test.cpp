@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/redis_schema.hpp"
+#include "store/redis_schema.hpp"
 
 namespace gpufleet {
 namespace {

@@ -1,6 +1,6 @@
 // Guards the wire format: round trips, and that no byte sequence a peer can send makes decoding crash,
 // hang or allocate without bound.
-#include "common/protocol.hpp"
+#include "protocol/protocol.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Guards the Redis schema's one definition (#33): the job-store scripts build key names from the prefix in
 // Lua, and each name they spell must be one RedisKeys makes, so that a key renamed in C++ (or a new one added
 // to a script) cannot leave the scripts writing where no reader looks.
-#include "common/redis_schema.hpp"
+#include "store/redis_schema.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-#include "common/job_store.hpp"
+#include "store/job_store.hpp"
 
 namespace gpufleet {
 namespace {
@@ -37,7 +37,7 @@ TEST(RedisSchema, EveryKeyAJobStoreScriptSpellsIsOneRedisKeysMakes) {
       const std::string name = (*it)[1];
       ++names_seen;
       EXPECT_EQ(defined.count(name), 1u) << "script " << script.name << " builds a key '<prefix>" << name
-                                         << "' that common/redis_schema.hpp does not define";
+                                         << "' that store/redis_schema.hpp does not define";
     }
   }
   // The scripts do build names: a change that stopped this scan from finding them must not pass silently.

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/job.hpp"
-#include "common/redis_schema.hpp"
+#include "store/redis_schema.hpp"
 
 namespace gpufleet::job_store {
 
@@ -70,6 +70,19 @@ std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const
 RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s,
                          const std::string& owner = "");
 
+// What the cancel script answered ({verdict, state}).
+struct CancelOutcome {
+  enum class Kind {
+    kMissing,       // no such job (or another owner's)
+    kCancelled,     // it was queued: cancelled now
+    kCancelling,    // it runs: marked, the broker stops it on its worker and the final state follows
+    kAlreadyFinal,  // it had ended: `state` says how
+  } kind = Kind::kMissing;
+  std::string state;
+};
+// nullopt for a reply this code does not understand.
+std::optional<CancelOutcome> parse_cancel_reply(const std::vector<std::string>& elements);
+
 // --- broker -----------------------------------------------------------------------------------------------
 
 // Dispatches and outcomes go to Redis in batches: batch_command() followed by any number of groups, each
@@ -78,11 +91,21 @@ enum class Batch { kDispatch, kFinish };
 RedisArgs batch_command(const RedisKeys& keys, Batch batch);
 
 // Write-ahead of a dispatch: marks the job running on `worker` at `attempt` if it is still queued at
-// attempt - 1. Verdict 1: send the job (also when this very dispatch was already recorded: a command sent
-// again after a broken connection). 0: the job is no longer queued (cancelled, expired, done): drop it.
-// A negative verdict -(n + 1): it is queued but Redis counts n attempts; correct the count and retry.
+// attempt - 1.
 std::vector<std::string> dispatch_group(const std::string& id, uint32_t attempt, const std::string& worker,
                                         int64_t now_ms, const std::string& running_event);
+struct DispatchVerdict {
+  enum class Kind {
+    kSend,        // recorded (also when this very dispatch was already: a command sent again after a broken
+                  // connection): send the job
+    kGone,        // the job is no longer queued (cancelled, expired, done): drop it
+    kRecount,     // it is queued but Redis counts `attempts_done` attempts: correct the count and retry
+    kUnanswered,  // Redis refused the batch (logged where it happened)
+  } kind = Kind::kUnanswered;
+  uint32_t attempts_done = 0;  // kRecount
+};
+// From the script's integer (nullopt: no answer): 1 send, 0 gone, -(n + 1) recount to n.
+DispatchVerdict parse_dispatch_verdict(std::optional<long long> reply);
 
 struct Completion {
   std::string id;
@@ -96,16 +119,29 @@ struct Completion {
   std::string event;
   std::vector<std::pair<std::string, std::string>> fields;
 };
-// Records a final state. Verdict 1: recorded. 2: this very outcome was already recorded (a repeated result).
-// 0: the job is not in the expected state at that attempt: a stale result, to be refused.
+// Records a final state.
 std::vector<std::string> finish_group(const Completion& completion);
+enum class FinishVerdict {
+  kRecorded,    // 1
+  kRepeated,    // 2: this very outcome was already recorded (a repeated result)
+  kStale,       // 0: the job is not in the expected state at that attempt: a stale result, to be refused
+  kUnanswered,  // no answer from Redis
+};
+FinishVerdict parse_finish_verdict(std::optional<long long> reply);
 
 // Puts a running job back on its queue after its worker was lost or its lease ran out, unless a client
-// asked to cancel it meanwhile. Reply 1: requeued. 2: cancelled instead. 0: not running at that attempt.
+// asked to cancel it meanwhile (RequeueVerdict).
 RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, int64_t now_ms,
                           const std::string& queued_event, const std::string& cancelled_event,
                           int64_t retention_s, const std::string& error_code,
                           const std::string& error_message);
+enum class RequeueVerdict {
+  kRequeued,    // 1
+  kCancelled,   // 2: a client had asked to cancel: cancelled instead
+  kNotRunning,  // 0: not running at that attempt
+  kUnanswered,  // no answer from Redis
+};
+RequeueVerdict parse_requeue_verdict(std::optional<long long> reply);
 
 // A running job's progress (e.g. video frames done of total), recorded and published only while the job
 // runs at that attempt. Reply 1: recorded. 0: not running at that attempt (finished, requeued): ignored.
@@ -113,9 +149,7 @@ RedisArgs progress_command(const RedisKeys& keys, const std::string& id, uint32_
                            uint64_t total, const std::string& event);
 
 // A pipeline's stage `stage` succeeded on `worker` at `attempt`: keeps its result and queues the job as the
-// next stage. Reply 1: queued as the next stage. 2: this very step was already applied (a command sent
-// again). 3: a client had asked to cancel, so the job is cancelled instead. 0: not running that stage at that
-// attempt.
+// next stage (AdvanceVerdict).
 struct Advance {
   std::string id;
   uint32_t attempt = 0;
@@ -131,6 +165,20 @@ struct Advance {
   int64_t retention_s = 0;
 };
 RedisArgs advance_command(const RedisKeys& keys, const Advance& advance);
+enum class AdvanceVerdict {
+  kAdvanced,    // 1: queued as the next stage
+  kRepeated,    // 2: this very step was already applied (a command sent again)
+  kCancelled,   // 3: a client had asked to cancel, so the job is cancelled instead
+  kNotRunning,  // 0: not running that stage at that attempt
+  kUnanswered,  // no answer from Redis
+};
+AdvanceVerdict parse_advance_verdict(std::optional<long long> reply);
+
+// Whether a worker's result counts: the job store took it (or had taken this very result before). A worker
+// told "no" removes the attempt's output files.
+bool result_accepted(FinishVerdict verdict);
+bool result_accepted(AdvanceVerdict verdict);
+bool result_accepted(RequeueVerdict verdict);  // an attempt that ran out of memory, put back on its queue
 
 // --- webhooks (gateway/webhook_sender.hpp)
 // -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-#include "gateway/api_keys.hpp"
+#include "common/api_keys.hpp"
 
 #include <openssl/rand.h>
 
@@ -11,7 +11,7 @@
 #include "common/error.hpp"
 #include "common/sha256.hpp"
 
-namespace gpufleet::gateway {
+namespace gpufleet {
 
 namespace {
 
@@ -142,4 +142,4 @@ std::pair<std::string, std::string> ApiKeys::generate(const std::string& name, d
   return {token, line};
 }
 
-}  // namespace gpufleet::gateway
+}  // namespace gpufleet

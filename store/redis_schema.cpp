@@ -1,4 +1,4 @@
-#include "common/redis_schema.hpp"
+#include "store/redis_schema.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/config.hpp"
-#include "common/redis_schema.hpp"
+#include "store/redis_schema.hpp"
 
 struct redisContext;
 struct redisReply;
@@ -70,7 +70,7 @@ class RedisClient {
 
   // Connects (or reconnects); throws RedisError. With job-store scripts enabled, loads them as well.
   void connect();
-  // Loads the job-store scripts (common/job_store.hpp) on every connect, and once more when Redis answers
+  // Loads the job-store scripts (store/job_store.hpp) on every connect, and once more when Redis answers
   // NOSCRIPT (after a SCRIPT FLUSH), so that EVALSHA commands always find them.
   void enable_job_store_scripts() { job_store_scripts_ = true; }
   bool connected() const { return context_ != nullptr; }

@@ -1,4 +1,4 @@
-#include "common/redis_client.hpp"
+#include "store/redis_client.hpp"
 
 #include <hiredis/hiredis.h>
 #include <poll.h>
@@ -8,7 +8,7 @@
 #include <charconv>
 
 #include "common/error.hpp"
-#include "common/job_store.hpp"
+#include "store/job_store.hpp"
 
 namespace gpufleet {
 

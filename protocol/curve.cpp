@@ -1,4 +1,4 @@
-#include "common/curve.hpp"
+#include "protocol/curve.hpp"
 
 #include <zmq.h>
 

@@ -1,7 +1,7 @@
 #pragma once
 // The Redis key schema and event format: a public interface (docs/redis.md) that dashboards and the
 // runtime build on. Every key and channel name in the fleet is defined here. C++ code builds them with
-// RedisKeys; the job-store scripts (common/job_store.cpp) build the same names from the prefix in Lua, and
+// RedisKeys; the job-store scripts (store/job_store.cpp) build the same names from the prefix in Lua, and
 // tests/unit/redis_schema_test.cpp holds each name a script spells to one RedisKeys makes.
 
 #include <cstdint>

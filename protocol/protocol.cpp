@@ -1,4 +1,4 @@
-#include "common/protocol.hpp"
+#include "protocol/protocol.hpp"
 
 #include "common/utf8.hpp"
 

@@ -1,4 +1,4 @@
-#include "common/job_store.hpp"
+#include "store/job_store.hpp"
 
 #include <boost/uuid/detail/sha1.hpp>
 #include <cstdio>
@@ -341,6 +341,74 @@ std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const
     return std::nullopt;
   }
   return outcome;
+}
+
+std::optional<CancelOutcome> parse_cancel_reply(const std::vector<std::string>& elements) {
+  if (elements.size() != 2) return std::nullopt;
+  CancelOutcome outcome;
+  outcome.state = elements[1];
+  const std::string& verdict = elements[0];
+  if (verdict == "missing") {
+    outcome.kind = CancelOutcome::Kind::kMissing;
+  } else if (verdict == "cancelled") {
+    outcome.kind = CancelOutcome::Kind::kCancelled;
+  } else if (verdict == "cancelling") {
+    outcome.kind = CancelOutcome::Kind::kCancelling;
+  } else if (verdict == "final") {
+    outcome.kind = CancelOutcome::Kind::kAlreadyFinal;
+  } else {
+    return std::nullopt;
+  }
+  return outcome;
+}
+
+DispatchVerdict parse_dispatch_verdict(std::optional<long long> reply) {
+  DispatchVerdict verdict;
+  if (!reply) return verdict;
+  if (*reply == 1) {
+    verdict.kind = DispatchVerdict::Kind::kSend;
+  } else if (*reply < 0 && *reply >= -(static_cast<long long>(UINT32_MAX) + 1)) {
+    verdict.kind = DispatchVerdict::Kind::kRecount;
+    verdict.attempts_done = static_cast<uint32_t>(-*reply - 1);
+  } else {
+    verdict.kind = DispatchVerdict::Kind::kGone;
+  }
+  return verdict;
+}
+
+FinishVerdict parse_finish_verdict(std::optional<long long> reply) {
+  if (!reply) return FinishVerdict::kUnanswered;
+  if (*reply == 1) return FinishVerdict::kRecorded;
+  if (*reply == 2) return FinishVerdict::kRepeated;
+  return FinishVerdict::kStale;
+}
+
+RequeueVerdict parse_requeue_verdict(std::optional<long long> reply) {
+  if (!reply) return RequeueVerdict::kUnanswered;
+  if (*reply == 1) return RequeueVerdict::kRequeued;
+  if (*reply == 2) return RequeueVerdict::kCancelled;
+  return RequeueVerdict::kNotRunning;
+}
+
+AdvanceVerdict parse_advance_verdict(std::optional<long long> reply) {
+  if (!reply) return AdvanceVerdict::kUnanswered;
+  if (*reply == 1) return AdvanceVerdict::kAdvanced;
+  if (*reply == 2) return AdvanceVerdict::kRepeated;
+  if (*reply == 3) return AdvanceVerdict::kCancelled;
+  return AdvanceVerdict::kNotRunning;
+}
+
+bool result_accepted(FinishVerdict verdict) {
+  return verdict == FinishVerdict::kRecorded || verdict == FinishVerdict::kRepeated;
+}
+
+bool result_accepted(RequeueVerdict verdict) {
+  return verdict == RequeueVerdict::kRequeued || verdict == RequeueVerdict::kCancelled;
+}
+
+bool result_accepted(AdvanceVerdict verdict) {
+  return verdict == AdvanceVerdict::kAdvanced || verdict == AdvanceVerdict::kRepeated ||
+         verdict == AdvanceVerdict::kCancelled;
 }
 
 RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s,

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace gpufleet::gateway {
+namespace gpufleet {
 
 struct ApiKey {
   std::string name;
@@ -63,4 +63,4 @@ class ApiKeys {
   std::unordered_map<std::string, Bucket> by_hash_;
 };
 
-}  // namespace gpufleet::gateway
+}  // namespace gpufleet

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Fails when a file includes a layer its folder may not use (CTest layers_check). The layers, bottom up:
+#   common    base utilities (errors, config, files, JSON, metrics, WAV, job states, API keys file)
+#   protocol  the broker-worker wire (MessagePack, ZeroMQ, CURVE)      used by: broker, worker, cli (keys)
+#   store     the job store (Redis client, schema, Lua scripts)       used by: gateway, broker, cli (local stack)
+#   models    what a worker runs                                      never sees the wire or the store
+#   worker, broker, gateway, cli, tools, bench: programs on top
+# So "workers never write job state" and "models never speak the protocol" hold by construction; tests/ and
+# fuzz/ exercise every layer and are not checked. Prints every edge it found, then what is forbidden.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A allowed=(
+  [common]="common"
+  [protocol]="common protocol"
+  [store]="common store"
+  [models]="common models"
+  [worker]="common protocol models worker"
+  [broker]="common protocol store broker"
+  [gateway]="common store gateway"
+  [cli]="common protocol store cli"
+  [tools]="common models"
+  [bench]="common store models worker cli"
+)
+
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  files=$(git ls-files '*.cpp' '*.hpp' '*.cpp.in')
+else
+  files=$(find . -path ./build -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print | sed 's#^\./##')
+fi
+
+declare -A edges=()
+violations=0
+for file in $files; do
+  folder=${file%%/*}
+  [ -n "${allowed[$folder]+set}" ] || continue
+  while IFS= read -r included; do
+    [ -n "$included" ] || continue
+    target=${included%%/*}
+    edges["$folder -> $target"]=$(( ${edges["$folder -> $target"]:-0} + 1 ))
+    if [[ " ${allowed[$folder]} " != *" $target "* ]]; then
+      echo "check-layers: $file includes \"$included\": $folder/ may use only ${allowed[$folder]}" >&2
+      violations=$((violations + 1))
+    fi
+  done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\/[^"]*\)".*/\1/p' "$file")
+done
+
+echo "check-layers: includes between folders (count):"
+for edge in "${!edges[@]}"; do echo "  $edge ${edges[$edge]}"; done | sort
+if [ "$violations" -gt 0 ]; then
+  echo "check-layers: $violations forbidden include(s)" >&2
+  exit 1
+fi
+echo "check-layers: no forbidden edge (models -/-> protocol|store|worker, worker -/-> store, gateway -/-> protocol, cli -/-> gateway)"
