@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "broker/recovery.hpp"
+#include "broker/retry_policy.hpp"
 #include "broker/stages.hpp"
 #include "common/config.hpp"
 #include "common/error.hpp"
@@ -476,21 +477,18 @@ void Broker::on_result(const std::string& identity, const protocol::JobResult& r
     outcome.state = JobState::kSucceeded;
     outcome.result_json = result.result_json;
   } else {
-    const auto code = parse_error_code(result.error_code).value_or(ErrorCode::kModelError);
-    outcome.error_code = std::string(to_string(code));
-    outcome.error_message = result.error_message;
-    outcome.state = code == ErrorCode::kCancelled          ? JobState::kCancelled
-                    : code == ErrorCode::kDeadlineExceeded ? JobState::kExpired
-                                                           : JobState::kFailed;
-    if (code == ErrorCode::kOutOfMemory && assignment &&
-        job.stage_attempt(result.attempt) < config_.max_attempts) {
-      // Device memory runs out on one worker, not necessarily on another: try elsewhere.
+    const RetryDecision decision =
+        after_failure(result.error_code, result.error_message, identity, assignment.has_value(),
+                      job.stage_attempt(result.attempt), retry_limits());
+    outcome.state = decision.state;
+    outcome.error_code = std::string(to_string(decision.code));
+    outcome.error_message = decision.message;
+    if (decision.kind == RetryDecision::Kind::kRequeue) {
       job.attempts = result.attempt;
-      job.avoid_worker = identity;
+      if (decision.avoid_worker) job.avoid_worker = identity;
       metrics_.increment("gpufleet_jobs_requeued_total",
                          {{"model", job.model}, {"reason", outcome.error_code}});
-      status_.record_requeue(job, result.attempt, outcome.error_code,
-                             "out of memory on worker " + identity + ": " + result.error_message,
+      status_.record_requeue(job, result.attempt, outcome.error_code, decision.message,
                              [acknowledge](job_store::RequeueVerdict verdict) {
                                acknowledge(job_store::result_accepted(verdict));
                              });
@@ -539,22 +537,19 @@ void Broker::lose_worker(const std::string& worker_id, const std::string& reason
 void Broker::requeue_or_fail(Assignment assignment, ErrorCode code, const std::string& reason) {
   QueuedJob job = std::move(assignment.job);
   job.attempts = assignment.attempt;
-  if (code == ErrorCode::kWorkerLost && ++job.worker_losses >= config_.poison_after) {
-    spdlog::warn("job {}: {} workers lost while running it; not offered again", job.id, job.worker_losses);
+  if (code == ErrorCode::kWorkerLost) ++job.worker_losses;
+  const RetryDecision decision =
+      after_lost_attempt(code, reason, assignment.attempt, job.stage_attempt(assignment.attempt),
+                         job.worker_losses, retry_limits());
+  if (decision.kind == RetryDecision::Kind::kFinal) {
+    if (decision.poisoned) {
+      spdlog::warn("job {}: {} workers lost while running it; not offered again", job.id, job.worker_losses);
+      metrics_.increment("gpufleet_jobs_poisoned_total", {{"model", job.model}});
+    }
     StatusWriter::Outcome outcome;
-    outcome.state = JobState::kFailed;
-    outcome.error_code = std::string(to_string(ErrorCode::kPoison));
-    outcome.error_message = "the job's worker was lost " + std::to_string(job.worker_losses) +
-                            " times while running it; it is not offered again (last: " + reason + ")";
-    metrics_.increment("gpufleet_jobs_poisoned_total", {{"model", job.model}});
-    status_.record_final(job, JobState::kRunning, assignment.attempt, assignment.worker_id, outcome);
-    return;
-  }
-  if (job.stage_attempt(assignment.attempt) >= config_.max_attempts) {
-    StatusWriter::Outcome outcome;
-    outcome.state = JobState::kFailed;
-    outcome.error_code = std::string(to_string(code));
-    outcome.error_message = reason + " (after " + std::to_string(assignment.attempt) + " attempts)";
+    outcome.state = decision.state;
+    outcome.error_code = std::string(to_string(decision.code));
+    outcome.error_message = decision.message;
     status_.record_final(job, JobState::kRunning, assignment.attempt, assignment.worker_id, outcome);
     return;
   }

@@ -15,6 +15,7 @@
 #include <zmq_addon.hpp>
 
 #include "broker/dispatcher.hpp"
+#include "broker/retry_policy.hpp"
 #include "broker/status_writer.hpp"
 #include "broker/submission_reader.hpp"
 #include "common/config.hpp"
@@ -57,6 +58,7 @@ class Broker {
   void run(const std::atomic<bool>& stop);
 
  private:
+  RetryLimits retry_limits() const { return {config_.max_attempts, config_.poison_after}; }
   bool recover();
   void handle(std::vector<zmq::message_t>& frames);
   void on_submission(Submission submission);

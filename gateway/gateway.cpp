@@ -16,11 +16,11 @@
 #include "gateway/audio_tail.hpp"
 #include "gateway/dashboard.hpp"
 #include "gateway/event_hub.hpp"
+#include "gateway/file_store.hpp"
 #include "gateway/fleet_status.hpp"
 #include "gateway/http/middleware.hpp"
 #include "gateway/http/routes.hpp"
 #include "gateway/openapi.hpp"
-#include "gateway/storage_sweeper.hpp"
 #include "store/job_store.hpp"
 #include "store/redis_schema.hpp"
 
@@ -110,10 +110,13 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
           config_.tls_cert_file.empty() ? nullptr
                                         : make_server_tls(config_.tls_cert_file, config_.tls_key_file)),
       catalog_timer_(io),
-      sweep_timer_(io),
       wait_quota_(config_.max_waits_per_key),
       event_hub_(io, redis_, keys_, metrics_),
-      api_keys_(ApiKeys::parse(config_.api_keys)) {
+      api_keys_(ApiKeys::parse(config_.api_keys)),
+      file_store_(io,
+                  FileStoreConfig{config_.storage_root, config_.api.input_root, config_.upload_quota_bytes,
+                                  config_.upload_ttl_s, config_.result_ttl_s, config_.sweep_interval},
+                  metrics_) {
   MetricsResponder::declare_metrics(metrics_);
   metrics_.counter("gpufleet_jobs_submitted_total",
                    "Jobs accepted, by kind and model (a pipeline by its first stage)");
@@ -121,26 +124,17 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
                  "Long-polls, synchronous waits and streams held open, all keys");
   metrics_.counter("gpufleet_gateway_waits_refused_total",
                    "Waits refused with 429: the key held its MAX_WAITS_PER_KEY");
-  metrics_.counter("gpufleet_storage_swept_files_total", "Files the storage sweeper deleted, by folder");
-  metrics_.counter("gpufleet_storage_swept_bytes_total", "Bytes the storage sweeper freed, by folder");
   WebhookSender::declare_metrics(metrics_);
   if (api_keys_.enabled()) {
     spdlog::info("gateway: {} API key(s); every endpoint but /health needs one", api_keys_.size());
   } else {
     spdlog::warn("gateway: no API keys configured (API_KEYS_FILE): every request is admitted");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(config_.api.input_root / "uploads", ec);
-  const std::filesystem::path input_root = config_.api.input_root;
-  // A referenced file counts as used now: the sweeper keeps a voice or portrait that jobs still name.
-  config_.api.reference_exists = [input_root](const std::filesystem::path& relative) {
-    auto file = resolve_inside(input_root, relative);
-    if (file) renew(*file);
-    return file.has_value();
+  config_.api.reference_exists = [this](const std::filesystem::path& relative) {
+    return file_store_.reference_exists(relative);
   };
-  config_.api.tts_result_exists = [tts_results =
-                                       config_.api.tts_results](const std::filesystem::path& relative) {
-    return resolve_inside(tts_results, relative).has_value();
+  config_.api.tts_result_exists = [this](const std::filesystem::path& relative) {
+    return file_store_.tts_result_exists(relative);
   };
 }
 
@@ -154,7 +148,7 @@ void Gateway::start() {
       [this](const std::string& message) { return event_hub_.wants(message); });
   event_hub_.start();
   refresh_catalog();
-  sweep_storage();
+  file_store_.start();
   if (config_.webhooks.enabled()) {
     webhooks_ = std::make_unique<WebhookSender>(config_.webhooks, config_.redis, metrics_);
     webhooks_->start();
@@ -170,7 +164,7 @@ void Gateway::start() {
 void Gateway::stop() {
   server_.stop();
   catalog_timer_.cancel();
-  sweep_timer_.cancel();
+  file_store_.stop();
   event_hub_.stop();
   events_.reset();
   if (webhooks_) webhooks_->stop();
@@ -538,68 +532,21 @@ void Gateway::upload_file(Request request, const Caller& caller, Respond respond
   auto parsed = parse_upload(content_type(request), request.body(), config_.api.max_image_pixels,
                              config_.api.max_video_s);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
-  auto upload = std::make_shared<Upload>(std::get<Upload>(std::move(parsed)));
-  // Each key's uploads in a folder of its own: the same bytes from two keys are two files.
-  upload->relative = upload_folder(caller) / upload->relative.filename();
-  auto body = std::make_shared<std::string>(std::move(request.body()));
-  asio::post(storage_pool_, [this, upload, body, responder, key = caller.key] {
-    // Content-addressed: the same bytes are the same file, so a repeat is answered without writing (and
-    // counts as a use, which restarts its UPLOAD_TTL_S).
-    const auto path = config_.api.input_root / upload->relative;
-    std::error_code ec;
-    const bool existed = std::filesystem::exists(path, ec);
-    std::optional<ApiError> error;
-    if (existed) renew(path);
-    if (!existed && config_.upload_quota_bytes > 0) {
-      const uint64_t held = folder_bytes(path.parent_path());
-      if (held + body->size() > config_.upload_quota_bytes) {
-        error = api_error(ErrorCode::kPayloadTooLarge,
-                          (key.empty() ? std::string("uploads") : "API key " + key + "'s uploads") +
-                              " hold " + std::to_string(held) + " bytes; this one would pass the quota of " +
-                              std::to_string(config_.upload_quota_bytes) + " (uploads go " +
-                              std::to_string(config_.upload_ttl_s) + " s after their last use)");
-      }
-    }
-    if (!existed && !error) {
-      try {
-        write_file_atomically(path, *body);
-      } catch (const std::exception& failure) {
-        spdlog::error("cannot store upload {}: {}", upload->id, failure.what());
-        error = api_error(ErrorCode::kStorageError, "the upload could not be stored");
-      }
-    }
-    asio::post(io_, [upload, responder, existed, error] {
-      if (error) return responder->send(error_response(*error));
-      auto response = json_ok(existed ? 200 : 201, upload_json(*upload));
-      response.set(http::field::location, "/v1/files/" + upload->id);
-      responder->send(std::move(response));
-    });
-  });
+  file_store_.store_upload(std::get<Upload>(std::move(parsed)), std::move(request.body()), caller,
+                           [responder](std::variant<bool, ApiError> stored, const Upload& upload) {
+                             if (auto* error = std::get_if<ApiError>(&stored)) {
+                               return responder->send(error_response(*error));
+                             }
+                             const bool existed = std::get<bool>(stored);
+                             auto response = json_ok(existed ? 200 : 201, upload_json(upload));
+                             response.set(http::field::location, "/v1/files/" + upload.id);
+                             responder->send(std::move(response));
+                           });
 }
 
 void Gateway::describe_file(const std::string& id, const Caller& caller, Respond responder) {
-  const bool well_formed = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
-                             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                           });
-  static const std::pair<const char*, const char*> kKinds[] = {
-      {".wav", "audio/wav"}, {".png", "image/png"},       {".jpg", "image/jpeg"},
-      {".mp4", "video/mp4"}, {".mov", "video/quicktime"}, {".webm", "video/webm"}};
-  for (const auto& [extension, type] : kKinds) {
-    const auto relative = upload_folder(caller) / (id + extension);
-    const auto file = well_formed ? resolve_inside(config_.api.input_root, relative) : std::nullopt;
-    if (!file) continue;
-    std::error_code ec;
-    const auto bytes = std::filesystem::file_size(*file, ec);
-    json body{{"id", id}, {"content_type", type}, {"bytes", ec ? 0 : bytes}};
-    if (std::string_view(extension) == ".wav") {
-      body["speaker_wav"] = body["audio_path"] = relative.string();
-    } else if (std::string_view(type).rfind("video/", 0) == 0) {
-      body["video"] = relative.string();
-    } else {
-      body["reference_image"] = relative.string();
-    }
-    return responder->send(json_ok(200, body));
-  }
+  if (auto described = file_store_.describe_upload(id, caller))
+    return responder->send(json_ok(200, *described));
   responder->send(error_response(api_error(ErrorCode::kNotFound, "no uploaded file '" + id + "'")));
 }
 
@@ -724,30 +671,18 @@ void Gateway::get_result(const std::string& id, const Caller& caller, Respond re
     if (state != "succeeded") {
       return responder->send(error_response(api_error(ErrorCode::kNotReady, "job " + id + " is " + state)));
     }
-    const json result_json = job.value("result", json::object());
-    const auto served = served_result(result_json, job.value("kind", ""));
-    if (!served) {
-      return responder->send(
-          error_response(api_error(ErrorCode::kNotFound, "job " + id + " produced no file")));
-    }
-    // The path comes from a worker; serve it only from its kind's results folder in shared storage.
-    auto path = resolve_inside(std::filesystem::path(config_.storage_root) / served->folder, served->path);
-    if (!path) {
-      // The job succeeded, so its file was there: the sweeper has taken it (or storage lost it).
-      return responder->send(error_response(
-          api_error(ErrorCode::kGone, "the result file of job " + id +
-                                          " is no longer in shared storage (results are kept " +
-                                          std::to_string(config_.result_ttl_s) + " s)")));
-    }
+    auto file = file_store_.result_file(id, job.value("result", json::object()), job.value("kind", ""));
+    if (auto* error = std::get_if<ApiError>(&file)) return responder->send(error_response(*error));
+    const auto& [path, served_type] = std::get<ResultFile>(file);
     FileResponse response{http::status::ok, 11};
     boost::beast::error_code ec;
-    response.body().open(path->c_str(), boost::beast::file_mode::scan, ec);
+    response.body().open(path.c_str(), boost::beast::file_mode::scan, ec);
     if (ec)
       return responder->send(
           error_response(api_error(ErrorCode::kStorageError, "cannot open the result file")));
     response.set(http::field::server, "gpufleet");
-    response.set(http::field::content_type, served->content_type);
-    response.set(http::field::content_disposition, "inline; filename=\"" + path->filename().string() + "\"");
+    response.set(http::field::content_type, served_type);
+    response.set(http::field::content_disposition, "inline; filename=\"" + path.filename().string() + "\"");
     response.prepare_payload();
     responder->send_file(std::move(response));
   });
@@ -771,44 +706,6 @@ void Gateway::stream_events(const std::string& job_id, const Caller& caller, Res
   auto slot = take_wait_slot(caller, responder);
   if (!slot) return;
   event_hub_.stream_events(job_id, caller, std::move(responder), std::move(slot));
-}
-
-// Off the event loop (the storage pool), then again every sweep_interval; the counts come back to the loop.
-void Gateway::sweep_storage() {
-  struct Folder {
-    std::string label;
-    std::filesystem::path path;
-    int64_t ttl_s;
-  };
-  std::vector<Folder> folders;
-  const std::filesystem::path root(config_.storage_root);
-  if (config_.result_ttl_s > 0) {
-    folders.push_back({"tts", root / "tts", config_.result_ttl_s});
-    folders.push_back({"video", root / "video", config_.result_ttl_s});
-  }
-  if (config_.upload_ttl_s > 0)
-    folders.push_back({"uploads", config_.api.input_root / "uploads", config_.upload_ttl_s});
-  asio::post(storage_pool_, [this, folders] {
-    for (const auto& folder : folders) {
-      const SweepReport report = sweep_older_than(folder.path, std::chrono::seconds(folder.ttl_s));
-      asio::post(io_, [this, label = folder.label, report] {
-        if (report.files_removed > 0) {
-          metrics_.increment("gpufleet_storage_swept_files_total", {{"folder", label}},
-                             static_cast<double>(report.files_removed));
-          metrics_.increment("gpufleet_storage_swept_bytes_total", {{"folder", label}},
-                             static_cast<double>(report.bytes_removed));
-          spdlog::info("storage sweep: {}: {} file(s), {} bytes removed; {} kept", label,
-                       report.files_removed, report.bytes_removed, report.files_kept);
-        }
-        if (report.errors > 0)
-          spdlog::warn("storage sweep: {}: {} entries could not be read or removed", label, report.errors);
-      });
-    }
-  });
-  sweep_timer_.expires_after(config_.sweep_interval);
-  sweep_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) sweep_storage();
-  });
 }
 
 }  // namespace gpufleet::gateway

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "gateway/catalog.hpp"
 #include "gateway/event_hub.hpp"
 #include "gateway/event_listener.hpp"
+#include "gateway/file_store.hpp"
 #include "gateway/http/http_server.hpp"
 #include "gateway/redis_executor.hpp"
 #include "gateway/wait_quota.hpp"
@@ -118,7 +118,6 @@ class Gateway {
   // GET /v1/jobs/{id}/events and GET /v1/events (`job_id` empty), each holding a wait slot of the caller's.
   void stream_events(const std::string& job_id, const Caller& caller, Respond responder);
   void refresh_catalog();
-  void sweep_storage();
 
   boost::asio::io_context& io_;
   GatewayConfig config_;
@@ -131,14 +130,13 @@ class Gateway {
   RedisMemory redis_memory_;
   bool job_store_full_ = false;
   boost::asio::steady_timer catalog_timer_;
-  boost::asio::steady_timer sweep_timer_;
   WaitQuota wait_quota_;
   EventHub event_hub_;  // waiters and streams, fed by `events_`
   std::unique_ptr<EventListener> events_;
   ApiKeys api_keys_;
   std::unique_ptr<WebhookSender> webhooks_;  // with a WEBHOOK_SECRET
-  // Writes uploads (fsync included) off the event loop.
-  boost::asio::thread_pool storage_pool_{1};
+  // Uploads, results and the sweeper; its storage thread goes first when the gateway does.
+  FileStore file_store_;
 };
 
 }  // namespace gpufleet::gateway
