@@ -1,58 +1,47 @@
 #include "broker/recovery.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 #include "store/job_store.hpp"
 
 namespace gpufleet::broker {
 namespace {
 
-template <typename T>
-T number(const std::string& text, T fallback = 0) {
-  T value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return ec == std::errc() && end == text.data() + text.size() ? value : fallback;
-}
-
 constexpr size_t kChunk = 1000;
 
-// HMGET of the recovery fields for `ids`, pipelined in chunks.
-std::vector<std::vector<std::string>> read_jobs(RedisClient& redis, const RedisKeys& keys,
-                                                const std::vector<std::string>& ids) {
-  std::vector<std::vector<std::string>> values;
+// The records of `ids`, pipelined in chunks.
+std::vector<job_store::JobRecord> read_jobs(RedisClient& redis, const RedisKeys& keys,
+                                            const std::vector<std::string>& ids) {
+  std::vector<job_store::JobRecord> records;
   for (size_t start = 0; start < ids.size(); start += kChunk) {
     std::vector<RedisArgs> commands;
     for (size_t i = start; i < std::min(ids.size(), start + kChunk); ++i) {
-      RedisArgs command{"HMGET", keys.job(ids[i])};
-      for (const auto& field : job_store::recovery_fields()) command.push_back(field);
-      commands.push_back(std::move(command));
+      commands.push_back(job_store::read_record_command(keys, ids[i]));
     }
-    for (auto& reply : redis.pipeline(commands)) values.push_back(reply.strings());
+    for (auto& reply : redis.pipeline(commands))
+      records.push_back(job_store::record_from_hmget(reply.strings()));
   }
-  return values;
+  return records;
 }
 
 }  // namespace
 
-std::optional<QueuedJob> job_from_fields(const std::string& id, const std::vector<std::string>& values) {
-  if (values.size() != job_store::recovery_fields().size() || values[0].empty() || values[2].empty()) {
-    return std::nullopt;
-  }
+std::optional<QueuedJob> job_from_record(const std::string& id, const job_store::JobRecord& record) {
+  if (record.state.empty() || record.model.empty()) return std::nullopt;
   QueuedJob job;
   job.id = id;
-  job.kind = values[1];
-  job.model = values[2];
-  job.priority = number<int32_t>(values[3]);
-  job.input_json = values[4];
-  job.created_ms = number<int64_t>(values[5]);
-  job.deadline_ms = number<int64_t>(values[6]);
-  job.attempts = number<uint32_t>(values[7]);
-  job.cancel_requested = !values[9].empty();
-  job.stages_json = values[10];
-  job.stage = number<uint32_t>(values[11]);
-  job.stage_base = number<uint32_t>(values[12]);
-  job.worker_losses = number<uint32_t>(values[13]);
+  job.kind = record.kind;
+  job.model = record.model;
+  job.priority = record.priority;
+  job.input_json = record.input_json;
+  job.created_ms = record.created_ms;
+  job.deadline_ms = record.deadline_ms;
+  job.attempts = record.attempts;
+  job.cancel_requested = record.cancel_requested;
+  job.stages_json = record.stages_json;
+  job.stage = record.stage;
+  job.stage_base = record.stage_base;
+  job.worker_losses = record.worker_losses;
   return job;
 }
 
@@ -76,21 +65,21 @@ RecoveredState recover_state(RedisClient& redis, const RedisKeys& keys) {
   }
   auto running_ids = redis.command({"ZRANGE", keys.running(), "0", "-1"}).strings();
 
-  auto queued_values = read_jobs(redis, keys, queued_ids);
+  auto queued = read_jobs(redis, keys, queued_ids);
   for (size_t i = 0; i < queued_ids.size(); ++i) {
-    if (recorded_state(queued_values[i]) != "queued") continue;
-    if (auto job = job_from_fields(queued_ids[i], queued_values[i])) state.queued.push_back(std::move(*job));
+    if (queued[i].state != "queued") continue;
+    if (auto job = job_from_record(queued_ids[i], queued[i])) state.queued.push_back(std::move(*job));
   }
   std::stable_sort(state.queued.begin(), state.queued.end(),
                    [](const QueuedJob& a, const QueuedJob& b) { return a.created_ms < b.created_ms; });
 
-  auto running_values = read_jobs(redis, keys, running_ids);
+  auto running = read_jobs(redis, keys, running_ids);
   for (size_t i = 0; i < running_ids.size(); ++i) {
-    if (recorded_state(running_values[i]) != "running") continue;
-    auto job = job_from_fields(running_ids[i], running_values[i]);
+    if (running[i].state != "running") continue;
+    auto job = job_from_record(running_ids[i], running[i]);
     if (!job) continue;
     Assignment assignment;
-    assignment.worker_id = running_values[i][8];
+    assignment.worker_id = running[i].worker;
     assignment.attempt = job->attempts;
     assignment.confirmed = true;
     assignment.job = std::move(*job);
@@ -119,10 +108,10 @@ std::vector<QueuedJob> find_unknown_queued(RedisClient& redis, const RedisKeys& 
       if (!known(id)) unknown.push_back(std::move(id));
     }
   }
-  auto values = read_jobs(redis, keys, unknown);
+  auto records = read_jobs(redis, keys, unknown);
   for (size_t i = 0; i < unknown.size(); ++i) {
-    if (recorded_state(values[i]) != "queued") continue;
-    if (auto job = job_from_fields(unknown[i], values[i])) found.push_back(std::move(*job));
+    if (records[i].state != "queued") continue;
+    if (auto job = job_from_record(unknown[i], records[i])) found.push_back(std::move(*job));
   }
   return found;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "broker/dispatcher.hpp"
+#include "store/job_store.hpp"
 #include "store/redis_client.hpp"
 
 namespace gpufleet::broker {
@@ -32,13 +33,7 @@ std::vector<QueuedJob> find_unknown_queued(RedisClient& redis, const RedisKeys& 
                                            const std::function<bool(const std::string&)>& known,
                                            int64_t min_age_ms);
 
-// A job from its fields, read in the order of job_store::recovery_fields(); nullopt when the record is
-// gone or malformed.
-std::optional<QueuedJob> job_from_fields(const std::string& id, const std::vector<std::string>& values);
-
-// The job's state as recorded (values[0]).
-inline const std::string& recorded_state(const std::vector<std::string>& values) {
-  return values.at(0);
-}
+// The job its record describes; nullopt when the record is gone (no state) or names no model.
+std::optional<QueuedJob> job_from_record(const std::string& id, const job_store::JobRecord& record);
 
 }  // namespace gpufleet::broker

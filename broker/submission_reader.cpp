@@ -58,20 +58,16 @@ std::vector<Submission> SubmissionReader::read_batch(RedisClient& redis) {
 std::optional<Submission> submission_from_entry(
     const std::vector<std::pair<std::string, std::string>>& fields) {
   Submission submission;
-  // The entry as job_store::submit writes it, in recovery_fields() order where the fields exist.
-  std::vector<std::string> values(job_store::recovery_fields().size());
-  values[0] = "queued";
   for (const auto& [field, value] : fields) {
     if (field == "op") submission.op = value == "cancel" ? Submission::Op::kCancel : Submission::Op::kSubmit;
     if (field == "id") submission.job_id = value;
-    const auto& names = job_store::recovery_fields();
-    for (size_t i = 1; i < names.size(); ++i) {
-      if (names[i] == field) values[i] = value;
-    }
   }
   if (submission.job_id.empty()) return std::nullopt;
   if (submission.op == Submission::Op::kSubmit) {
-    submission.job = job_from_fields(submission.job_id, values);
+    // The entry carries the record's fields as job_store::submit wrote them; it is new, so queued.
+    auto record = job_store::record_from_fields(fields);
+    record.state = "queued";
+    submission.job = job_from_record(submission.job_id, record);
     if (!submission.job) return std::nullopt;
   }
   return submission;

@@ -1,6 +1,7 @@
 #include "store/job_store.hpp"
 
 #include <boost/uuid/detail/sha1.hpp>
+#include <charconv>
 #include <cstdio>
 
 namespace gpufleet::job_store {
@@ -492,6 +493,69 @@ RedisArgs webhook_settle_command(const RedisKeys& keys, const WebhookOutcome& ou
               {keys.prefix(), outcome.id, std::to_string(outcome.lease_until_ms), kind,
                std::to_string(outcome.now_ms), std::to_string(outcome.next_due_ms),
                std::to_string(outcome.attempts), std::to_string(outcome.last_status), outcome.last_error});
+}
+
+namespace {
+
+template <typename T>
+T record_number(const std::string& text) {
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size() ? value : T{};
+}
+
+// Each JobRecord field: its name in the record, and how its text is kept.
+struct RecordField {
+  std::string_view name;
+  void (*set)(JobRecord&, const std::string&);
+};
+const RecordField kRecordFields[] = {
+    {job_field::kState, [](JobRecord& r, const std::string& v) { r.state = v; }},
+    {job_field::kKind, [](JobRecord& r, const std::string& v) { r.kind = v; }},
+    {job_field::kModel, [](JobRecord& r, const std::string& v) { r.model = v; }},
+    {job_field::kPriority,
+     [](JobRecord& r, const std::string& v) { r.priority = record_number<int32_t>(v); }},
+    {job_field::kInput, [](JobRecord& r, const std::string& v) { r.input_json = v; }},
+    {job_field::kCreatedMs,
+     [](JobRecord& r, const std::string& v) { r.created_ms = record_number<int64_t>(v); }},
+    {job_field::kDeadlineMs,
+     [](JobRecord& r, const std::string& v) { r.deadline_ms = record_number<int64_t>(v); }},
+    {job_field::kAttempts,
+     [](JobRecord& r, const std::string& v) { r.attempts = record_number<uint32_t>(v); }},
+    {job_field::kWorker, [](JobRecord& r, const std::string& v) { r.worker = v; }},
+    {job_field::kCancelRequested,
+     [](JobRecord& r, const std::string& v) { r.cancel_requested = !v.empty(); }},
+    {job_field::kStages, [](JobRecord& r, const std::string& v) { r.stages_json = v; }},
+    {job_field::kStage, [](JobRecord& r, const std::string& v) { r.stage = record_number<uint32_t>(v); }},
+    {job_field::kStageBase,
+     [](JobRecord& r, const std::string& v) { r.stage_base = record_number<uint32_t>(v); }},
+    {job_field::kWorkerLosses,
+     [](JobRecord& r, const std::string& v) { r.worker_losses = record_number<uint32_t>(v); }},
+};
+
+}  // namespace
+
+RedisArgs read_record_command(const RedisKeys& keys, const std::string& id) {
+  RedisArgs command{"HMGET", keys.job(id)};
+  for (const auto& field : kRecordFields) command.emplace_back(field.name);
+  return command;
+}
+
+JobRecord record_from_hmget(const std::vector<std::string>& values) {
+  JobRecord record;
+  if (values.size() != std::size(kRecordFields)) return record;  // not this command's reply: no record
+  for (size_t i = 0; i < values.size(); ++i) kRecordFields[i].set(record, values[i]);
+  return record;
+}
+
+JobRecord record_from_fields(const std::vector<std::pair<std::string, std::string>>& fields) {
+  JobRecord record;
+  for (const auto& [name, value] : fields) {
+    for (const auto& field : kRecordFields) {
+      if (field.name == name) field.set(record, value);
+    }
+  }
+  return record;
 }
 
 }  // namespace gpufleet::job_store

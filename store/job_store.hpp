@@ -209,13 +209,32 @@ struct WebhookOutcome {
 // was lost (it ran out and another sender took the delivery): nothing changed.
 RedisArgs webhook_settle_command(const RedisKeys& keys, const WebhookOutcome& outcome);
 
-// The fields the broker reads to rebuild a job.
-inline const std::vector<std::string>& recovery_fields() {
-  static const std::vector<std::string> fields{
-      "state",      "kind",        "model",      "priority",     "input",
-      "created_ms", "deadline_ms", "attempts",   "worker",       "cancel_requested",
-      "stages",     "stage",       "stage_base", "worker_losses"};
-  return fields;
-}
+// --- reading records back (broker) ------------------------------------------------------------------------
+
+// The fields of a job's record the broker rebuilds a job from: at start (recovery), when reconciling, and
+// from a submissions stream entry (which carries the same names).
+struct JobRecord {
+  std::string state;  // empty: no record
+  std::string kind;
+  std::string model;
+  int32_t priority = 0;
+  std::string input_json;
+  int64_t created_ms = 0;
+  int64_t deadline_ms = 0;
+  uint32_t attempts = 0;
+  std::string worker;  // running: the worker that holds it
+  bool cancel_requested = false;
+  std::string stages_json;
+  uint32_t stage = 0;
+  uint32_t stage_base = 0;
+  uint32_t worker_losses = 0;
+};
+
+// HMGET of a JobRecord's fields of job `id`; record_from_hmget() reads its reply.
+RedisArgs read_record_command(const RedisKeys& keys, const std::string& id);
+JobRecord record_from_hmget(const std::vector<std::string>& values);
+// From field/value pairs (HGETALL, a submissions stream entry). Unknown fields are passed over; a number that
+// does not parse is 0.
+JobRecord record_from_fields(const std::vector<std::pair<std::string, std::string>>& fields);
 
 }  // namespace gpufleet::job_store

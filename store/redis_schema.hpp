@@ -68,6 +68,8 @@ inline constexpr std::string_view kErrorMessage = "error_message";
 inline constexpr std::string_view kRunMs = "run_ms";
 inline constexpr std::string_view kDeadlineMs = "deadline_ms";
 inline constexpr std::string_view kCancelRequested = "cancel_requested";
+// Workers lost while running the job (POISON_AFTER counts them).
+inline constexpr std::string_view kWorkerLosses = "worker_losses";
 inline constexpr std::string_view kLastErrorCode = "last_error_code";  // why the last attempt was requeued
 inline constexpr std::string_view kLastErrorMessage = "last_error_message";
 inline constexpr std::string_view kProgressDone =
