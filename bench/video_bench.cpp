@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -204,6 +205,13 @@ int run_neural(const std::string& neural, const std::string& device, int crop, c
   return 0;
 }
 
+// A pixel count, frame batch or size: a whole number within [min, max].
+std::optional<int> whole_number(std::string_view text, double min, double max) {
+  const auto value = gpufleet::option_number(text, min, max);
+  if (!value || std::floor(*value) != *value) return std::nullopt;
+  return static_cast<int>(*value);
+}
+
 }  // namespace
 
 constexpr std::string_view kUsage =
@@ -230,7 +238,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--device" && i + 1 < argc) {
       device = argv[++i];
     } else if (arg == "--crop" && i + 1 < argc) {
-      crop = std::stoi(argv[++i]);
+      const auto value = whole_number(argv[++i], 0, 4096);
+      if (!value)
+        return gpufleet::usage_error("gpufleet-video-bench", "--crop takes 0 to 4096 pixels", kUsage);
+      crop = *value;
     } else if (arg == "--batches" && i + 1 < argc) {
       batches = argv[++i];
     } else if (arg == "--dtype" && i + 1 < argc) {
@@ -238,7 +249,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--image" && i + 1 < argc) {
       image = argv[++i];
     } else if (arg == "--seconds" && i + 1 < argc) {
-      seconds = std::stod(argv[++i]);
+      const auto value = gpufleet::option_number(argv[++i], 0.1, 3600);
+      if (!value) return gpufleet::usage_error("gpufleet-video-bench", "--seconds takes 0.1 to 3600", kUsage);
+      seconds = *value;
     } else if (arg == "--sizes" && i + 1 < argc) {
       sizes = argv[++i];
       sizes_given = true;
@@ -247,6 +260,20 @@ int main(int argc, char** argv) {
     } else {
       return gpufleet::usage_error("gpufleet-video-bench",
                                    (i + 1 < argc ? "unknown option " : "unknown option or no value: ") + arg,
+                                   kUsage);
+    }
+  }
+  // Lists of numbers are checked here, before anything is loaded or rendered.
+  for (const auto& [name, list, min, max] :
+       {std::tuple{"--sizes", &sizes, 0.0, 8192.0}, std::tuple{"--batches", &batches, 1.0, 1024.0}}) {
+    const auto items = split_list(*list);
+    const bool numbers =
+        !items.empty() && std::all_of(items.begin(), items.end(), [&](const std::string& item) {
+          return whole_number(item, min, max).has_value();
+        });
+    if (!numbers) {
+      return gpufleet::usage_error("gpufleet-video-bench",
+                                   std::string(name) + " takes a comma-separated list of whole numbers",
                                    kUsage);
     }
   }

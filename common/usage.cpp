@@ -1,6 +1,8 @@
 #include "common/usage.hpp"
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 
 namespace gpufleet {
 
@@ -26,6 +28,18 @@ int usage_error(std::string_view program, std::string_view why, std::string_view
                static_cast<int>(why.size()), why.data());
   std::fwrite(usage.data(), 1, usage.size(), stderr);
   return kExitUsage;
+}
+
+std::optional<double> option_number(std::string_view text, double min, double max) {
+  const std::string copy(text);  // strtod needs a terminated string
+  char* end = nullptr;
+  const double value = std::strtod(copy.c_str(), &end);
+  // strtod would skip leading blanks; an option's value has none.
+  if (copy.empty() || std::isspace(static_cast<unsigned char>(copy[0])) ||
+      end != copy.c_str() + copy.size() || !(value >= min && value <= max)) {
+    return std::nullopt;
+  }
+  return value;
 }
 
 std::variant<ParsedOptions, std::string> parse_options(int argc, char** argv,

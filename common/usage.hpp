@@ -4,6 +4,7 @@
 // value) prints why and the usage to stderr and exits kExitUsage. tests/cli/help.sh walks every program.
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -25,6 +26,10 @@ int print_usage(std::string_view usage);
 
 // Prints "<program>: <why>" and `usage` to stderr; returns kExitUsage.
 int usage_error(std::string_view program, std::string_view why, std::string_view usage);
+
+// An option's number: the whole of `text` a number within [min, max] (no trailing bytes, no NaN); nullopt
+// otherwise, for the program to refuse with usage_error naming the option.
+std::optional<double> option_number(std::string_view text, double min, double max);
 
 // A command line of "--name VALUE" options and bare "--flag"s: values by name without the dashes ("jobs"),
 // flags likewise. Anything else (an unknown option, a positional word, a last option without its value) is

@@ -85,5 +85,14 @@ done
 run "gpufleet (no command)" 2 "usage: gpufleet" err "$bin_dir/gpufleet"
 run "gpufleet no-such-command" 2 "usage: gpufleet" err "$bin_dir/gpufleet" no-such-command
 
+# Numbers given to the benchmarks are checked before anything runs: a word where a number goes is a usage
+# error (exit 2), not an uncaught exception (exit 134).
+if [ -x "$bin_dir/gpufleet-video-bench" ]; then
+  for bad in "--crop x" "--seconds soon" "--sizes 512,big" "--sizes 1.5" "--batches 0" "--seconds nan"; do
+    # shellcheck disable=SC2086  # the option and its value are two words
+    run "gpufleet-video-bench $bad" 2 "usage: gpufleet-video-bench" err "$bin_dir/gpufleet-video-bench" $bad
+  done
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

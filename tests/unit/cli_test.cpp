@@ -104,6 +104,15 @@ TEST(CommandHelp, EveryCommandHasAUsageThatTheOverviewLists) {
 // Guards the option parser of the benchmarks and tools: a last option without its value, an unknown option
 // and a stray word are errors (one benchmark read "--help" as a run with defaults, another dropped a
 // trailing option silently).
+TEST(CommandLine, OptionNumbersAreWholeAndWithinRange) {
+  EXPECT_EQ(option_number("12", 0, 100), 12.0);
+  EXPECT_EQ(option_number("0.5", 0, 1), 0.5);
+  EXPECT_EQ(option_number("100", 0, 100), 100.0);
+  for (const char* bad : {"", "x", "12x", " 12", "101", "-1", "nan", "inf", "1e999"}) {
+    EXPECT_FALSE(option_number(bad, 0, 100)) << bad;
+  }
+}
+
 TEST(CommandLine, OptionsWithValuesAndFlagsAndEveryMistake) {
   auto parse = [](std::vector<std::string> words) {
     words.insert(words.begin(), "program");
