@@ -8,6 +8,7 @@
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "store/job_store.hpp"
+#include "store/records.hpp"
 
 namespace gpufleet::broker {
 namespace {
@@ -15,28 +16,23 @@ namespace {
 // Bounded so that a long Redis outage costs memory in proportion to this, not to the job rate.
 constexpr size_t kMaxBacklog = 1'000'000;
 
-nlohmann::json worker_json(const WorkerState& worker, int64_t now_ms, int64_t heartbeat_age_ms) {
-  nlohmann::json models = nlohmann::json::array();
-  for (const auto& model : worker.ready.models) models.push_back(model.name);
-  nlohmann::json running = nlohmann::json::array();
-  for (const auto& [job_id, assignment] : worker.running) running.push_back(job_id);
-  nlohmann::json failed = nlohmann::json::array();
+std::string worker_record(const WorkerState& worker, int64_t now_ms, int64_t heartbeat_age_ms) {
+  WorkerRecord record;
+  record.id = worker.ready.worker_id;
+  record.host = worker.ready.host;
+  record.pid = worker.ready.pid;
+  record.device = worker.ready.device;
+  record.device_name = worker.ready.device_name;
+  record.slots = worker.ready.slots;
+  record.active = worker.running.size();
+  for (const auto& model : worker.ready.models) record.models.push_back(model.name);
+  for (const auto& [job_id, assignment] : worker.running) record.running.push_back(job_id);
   for (const auto& model : worker.ready.failed_models)
-    failed.push_back({{"name", model.name}, {"error", model.error}});
-  return {{"id", worker.ready.worker_id},
-          {"host", worker.ready.host},
-          {"pid", worker.ready.pid},
-          {"device", worker.ready.device},
-          {"device_name", worker.ready.device_name},
-          {"slots", worker.ready.slots},
-          {"active", worker.running.size()},
-          {"models", models},
-          {"running", running},
-          {"failed_models", failed},
-          {"version", worker.ready.version},
-          {"state", "up"},
-          {"updated_ms", now_ms},
-          {"heartbeat_age_ms", heartbeat_age_ms}};
+    record.failed_models.push_back({model.name, model.error});
+  record.version = worker.ready.version;
+  record.updated_ms = now_ms;
+  record.heartbeat_age_ms = heartbeat_age_ms;
+  return dump_json(to_json(record));
 }
 
 // Events of a pipeline job say which stage they are about.
@@ -265,7 +261,7 @@ void StatusWriter::record_advance(const QueuedJob& done, uint32_t attempt, const
 
 void StatusWriter::worker_joined(const WorkerState& worker) {
   const int64_t now = unix_ms();
-  push({"HSET", keys_.workers(), worker.ready.worker_id, dump_json(worker_json(worker, now, 0))});
+  push({"HSET", keys_.workers(), worker.ready.worker_id, worker_record(worker, now, 0)});
   nlohmann::json event{{"type", "worker"},
                        {"id", worker.ready.worker_id},
                        {"state", "up"},
@@ -294,7 +290,7 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
     for (const auto& [id, worker] : dispatcher.workers()) {
       auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - worker.last_seen).count();
       workers.push_back(id);
-      workers.push_back(dump_json(worker_json(worker, now_ms, age)));
+      workers.push_back(worker_record(worker, now_ms, age));
     }
     push(std::move(workers));
   }
@@ -308,33 +304,32 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
       ++it;
       continue;
     }
-    auto entry = parse_json_or_discarded(it->second);
-    if (entry.is_object()) {
-      entry["workers"] = 0;
-      entry["slots"] = 0;
-      entry["devices"] = nlohmann::json::array();
-      entry["updated_ms"] = now_ms;
+    if (auto entry = parse_model_record(it->first, it->second)) {
+      entry->workers = 0;
+      entry->slots = 0;
+      entry->devices.clear();
+      entry->updated_ms = now_ms;
       catalog.push_back(it->first);
-      catalog.push_back(dump_json(entry));
+      catalog.push_back(dump_json(to_json(*entry)));
     }
     it = served_models_.erase(it);
   }
   for (const auto& [name, summary] : models) {
-    nlohmann::json devices = summary.devices;
-    nlohmann::json entry{{"name", name},
-                         {"kind", summary.info.kind},
-                         {"languages", summary.info.languages},
-                         {"cloning", summary.info.cloning},
-                         {"sample_rate", summary.info.sample_rate},
-                         {"max_batch", summary.info.max_batch},
-                         {"parameters", summary.info.parameters},
-                         {"modes", summary.info.modes},
-                         {"workers", summary.workers},
-                         {"slots", summary.slots},
-                         {"devices", devices},
-                         {"updated_ms", now_ms}};
+    ModelRecord entry;
+    entry.name = name;
+    entry.kind = summary.info.kind;
+    entry.languages = summary.info.languages;
+    entry.cloning = summary.info.cloning;
+    entry.sample_rate = summary.info.sample_rate;
+    entry.max_batch = summary.info.max_batch;
+    entry.parameters = summary.info.parameters;
+    entry.modes = summary.info.modes;
+    entry.workers = summary.workers;
+    entry.slots = summary.slots;
+    entry.devices.assign(summary.devices.begin(), summary.devices.end());
+    entry.updated_ms = now_ms;
     catalog.push_back(name);
-    catalog.push_back(dump_json(entry));
+    catalog.push_back(dump_json(to_json(entry)));
     served_models_[name] = catalog.back();
     depths.try_emplace(name, 0);
   }

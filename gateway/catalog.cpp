@@ -1,32 +1,26 @@
 #include "gateway/catalog.hpp"
 
-#include <nlohmann/json.hpp>
-
-#include "common/json_text.hpp"
+#include "store/records.hpp"
 
 namespace gpufleet::gateway {
 
 Catalog Catalog::from_redis_hash(const std::vector<std::pair<std::string, std::string>>& fields) {
   Catalog catalog;
   for (const auto& [name, value] : fields) {
-    auto json = parse_json_or_discarded(value);
-    if (!json.is_object()) continue;
+    auto record = parse_model_record(name, value);
+    if (!record) continue;
     CatalogModel model;
     model.name = name;
-    try {
-      model.kind = json.value("kind", "");
-      model.languages = json.value("languages", std::vector<std::string>{});
-      model.cloning = json.value("cloning", false);
-      model.sample_rate = json.value("sample_rate", 0u);
-      model.max_batch = json.value("max_batch", 1u);
-      model.parameters = json.value("parameters", std::vector<std::string>{});
-      model.modes = json.value("modes", std::vector<std::string>{});
-      model.workers = json.value("workers", 0u);
-      model.slots = json.value("slots", 0u);
-      model.devices = json.value("devices", std::vector<std::string>{});
-    } catch (const nlohmann::json::exception&) {
-      continue;
-    }
+    model.kind = std::move(record->kind);
+    model.languages = std::move(record->languages);
+    model.cloning = record->cloning;
+    model.sample_rate = record->sample_rate;
+    model.max_batch = record->max_batch;
+    model.parameters = std::move(record->parameters);
+    model.modes = std::move(record->modes);
+    model.workers = record->workers;
+    model.slots = record->slots;
+    model.devices = std::move(record->devices);
     catalog.models_[name] = std::move(model);
   }
   return catalog;

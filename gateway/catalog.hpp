@@ -1,6 +1,7 @@
 #pragma once
-// The models the fleet serves, as the broker records them in Redis (<prefix>:models). The gateway keeps a
-// copy, refreshed every second, to refuse unknown models and unsupported languages before queueing.
+// The models the fleet serves, as the broker records them in Redis (<prefix>:models, store/records.hpp's
+// ModelRecord). The gateway keeps a copy, refreshed every second, to refuse unknown models and unsupported
+// languages before queueing.
 
 #include <algorithm>
 #include <cstdint>
@@ -23,8 +24,8 @@ struct CatalogModel {
   uint32_t slots = 0;
   std::vector<std::string> devices;
   uint32_t max_batch = 1;               // jobs a worker runs together
-  std::vector<std::string> parameters;  // input fields of the model's own (protocol::ModelInfo::parameters)
-  std::vector<std::string> modes;       // a video model's (protocol::ModelInfo::modes)
+  std::vector<std::string> parameters;  // input fields of the model's own (models::ModelInfo::parameters)
+  std::vector<std::string> modes;       // a video model's (models::ModelInfo::modes)
 
   // Whether jobs may ask this video model for `mode`: one it lists, or any when it lists none.
   bool offers(std::string_view mode) const {

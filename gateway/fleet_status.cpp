@@ -7,6 +7,7 @@
 
 #include "common/files.hpp"
 #include "common/json_text.hpp"
+#include "store/records.hpp"
 
 namespace gpufleet::gateway {
 
@@ -51,20 +52,18 @@ HealthReport health_report(const FleetRecords& records, const Catalog& catalog, 
   int workers = 0;
   json failed_models = json::array();
   for (const auto& [id, value] : records.workers) {
-    auto worker = parse_json_or_discarded(value);
-    if (!worker.is_object()) continue;
+    const auto worker = parse_worker_record(value);
+    if (!worker) continue;
     ++workers;
-    const std::string kind = worker.value("device", "cpu");
-    ++by_device[kind];
+    ++by_device[worker->device];
     // A GPU is a device on a host; several workers may share one.
-    if (kind != "cpu") gpus[kind].insert(worker.value("host", "") + "/" + worker.value("device_name", kind));
-    if (auto failed = worker.find("failed_models"); failed != worker.end() && failed->is_array()) {
-      for (const auto& model : *failed) {
-        if (!model.is_object()) continue;
-        failed_models.push_back({{"worker", worker.value("id", "")},
-                                 {"name", model.value("name", "")},
-                                 {"error", redact_paths(model.value("error", ""))}});
-      }
+    if (worker->device != "cpu") {
+      gpus[worker->device].insert(worker->host + "/" +
+                                  (worker->device_name.empty() ? worker->device : worker->device_name));
+    }
+    for (const auto& model : worker->failed_models) {
+      failed_models.push_back(
+          {{"worker", worker->id}, {"name", model.name}, {"error", redact_paths(model.error)}});
     }
   }
   json queues = json::object();

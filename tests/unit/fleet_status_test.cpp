@@ -116,6 +116,8 @@ TEST(FleetStatus, MalformedRecordsArePassedOverAndPathsRedacted) {
                                                  json{{"name", "xtts"},
                                                       {"error", "cannot open /srv/models/xtts/model.pth"}}})}}
                  .dump()});
+  // Fields of the wrong type threw out of value() too: such a record is no worker.
+  records.workers.push_back({"typed", json{{"id", "w6"}, {"device", 5}, {"host", json::array()}}.dump()});
   records.queues.push_back({"portrait", "many"});
   const auto report = health_report(records, catalog_with({served("espeak", "tts", 1)}), kNow);
   const auto& fleet = report.body["fleet"];
