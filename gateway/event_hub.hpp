@@ -80,9 +80,6 @@ class EventHub {
   // Registers an audio stream for its job's events (ended streams are dropped as others are added).
   void watch_tail(const std::string& id, const std::shared_ptr<AudioTail>& tail);
 
-  size_t open_streams() const { return open_streams_.load(); }
-  size_t waiting_jobs() const { return waiters_.size(); }
-
  private:
   struct Waiter {
     std::function<void(const FinalOutcome*)> callback;  // nullptr: timed out

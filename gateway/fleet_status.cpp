@@ -97,7 +97,6 @@ HealthReport health_report(const FleetRecords& records, const Catalog& catalog, 
 
   HealthReport report;
   report.healthy = records.redis_ok && tts && broker == BrokerState::kUp;
-  report.status_code = report.healthy ? 200 : 503;
   const std::string device = by_device.count("cuda")  ? "cuda"
                              : by_device.count("mps") ? "mps"
                              : by_device.count("cpu") ? "cpu"

@@ -40,8 +40,8 @@ struct FleetRecords {
 // /health is open to anyone.
 struct HealthReport {
   bool healthy = false;
-  unsigned status_code = 503;
   nlohmann::json body;
+  unsigned status_code() const { return healthy ? 200 : 503; }
 };
 HealthReport health_report(const FleetRecords& records, const Catalog& catalog, int64_t now_ms);
 

@@ -332,7 +332,7 @@ void Gateway::health(Respond responder) {
                      records.broker = result.replies[2].pairs();
                    }
                    const auto report = health_report(records, catalog_, unix_ms());
-                   responder->send(json_ok(report.status_code, report.body));
+                   responder->send(json_ok(report.status_code(), report.body));
                  });
 }
 

@@ -45,7 +45,7 @@ TEST(FleetStatus, HealthyWithRedisABrokerThatBeatsAndATtsWorker) {
   const auto catalog = catalog_with({served("espeak", "tts", 1), served("portrait", "video", 1)});
   const auto report = health_report(up_fleet(), catalog, kNow);
   EXPECT_TRUE(report.healthy);
-  EXPECT_EQ(report.status_code, 200u);
+  EXPECT_EQ(report.status_code(), 200u);
   EXPECT_EQ(report.body["status"], "healthy");
   EXPECT_EQ(report.body["device"], "cuda");
   EXPECT_EQ(report.body["capabilities"]["cuda"], true);
@@ -68,7 +68,7 @@ TEST(FleetStatus, UnhealthyWithoutATtsWorkerOrWithASilentBroker) {
       catalog_with({served("espeak", "tts", 0), served("portrait", "video", 2, {"talking_head"})});
   auto report = health_report(records, no_tts, kNow);
   EXPECT_FALSE(report.healthy);
-  EXPECT_EQ(report.status_code, 503u);
+  EXPECT_EQ(report.status_code(), 503u);
   EXPECT_EQ(report.body["models"], (json{{"tts", false}, {"video", true}, {"lipsync", false}}));
 
   const auto catalog = catalog_with({served("espeak", "tts", 1)});
