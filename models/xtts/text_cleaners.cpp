@@ -1,241 +1,467 @@
-// Text cleaning before XTTS tokenisation, following upstream's multilingual_cleaners step by step
-// (quotes, lower case, numbers, abbreviations, symbols, whitespace) and num2words' English wording.
-#include <array>
-#include <regex>
+// Text cleaning before XTTS tokenisation: upstream's multilingual_cleaners (TTS/tts/layers/xtts/tokenizer.py
+// of coqui-tts 0.28) step by step: quotes, Turkish capitals, lower case, numbers (grouping marks, £ $ €
+// amounts, decimals, ordinals, whole numbers, worded by num2words), abbreviations, symbols, whitespace.
+// The patterns are Python `re` patterns on str; each is matched here by hand over code points with the
+// same greedy-then-backtrack order, so that every match, and so every replacement, is the one upstream makes.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "common/error.hpp"
 #include "common/utf8.hpp"
+#include "models/xtts/numbers/number_words.hpp"
 #include "models/xtts/tokenizer.hpp"
 
 namespace gpufleet::xtts {
 namespace {
 
-struct Words {
-  std::string text;
-  uint64_t value;
-};
+using Text = std::u32string;
 
-// num2words' rule for joining two spoken parts ("forty" + "two", "one hundred" + "five", ...).
-Words join(const Words& left, const Words& right) {
-  if (left.value == 1 && right.value < 100) return right;
-  if (left.value < 100 && left.value > right.value)
-    return {left.text + "-" + right.text, left.value + right.value};
-  if (left.value >= 100 && right.value < 100)
-    return {left.text + " and " + right.text, left.value + right.value};
-  if (right.value > left.value) return {left.text + " " + right.text, left.value * right.value};
-  return {left.text + ", " + right.text, left.value + right.value};
+Text u32(std::string_view utf8) {
+  return utf8_decode(utf8);
 }
 
-Words spell(uint64_t n) {
-  static const std::array<const char*, 20> kSmall{"zero",    "one",     "two",       "three",    "four",
-                                                  "five",    "six",     "seven",     "eight",    "nine",
-                                                  "ten",     "eleven",  "twelve",    "thirteen", "fourteen",
-                                                  "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
-  static const std::array<const char*, 10> kTens{"",      "",      "twenty",  "thirty", "forty",
-                                                 "fifty", "sixty", "seventy", "eighty", "ninety"};
-  static const std::array<std::pair<uint64_t, const char*>, 7> kScales{
-      {{1'000'000'000'000'000'000ULL, "quintillion"},
-       {1'000'000'000'000'000ULL, "quadrillion"},
-       {1'000'000'000'000ULL, "trillion"},
-       {1'000'000'000ULL, "billion"},
-       {1'000'000ULL, "million"},
-       {1'000ULL, "thousand"},
-       {100ULL, "hundred"}}};
-  if (n < 20) return {kSmall[n], n};
-  if (n < 100) {
-    Words tens{kTens[n / 10], n / 10 * 10};
-    return n % 10 == 0 ? tens : join(tens, spell(n % 10));
+// Python's str.isspace() (what `\s` and str.strip() mean): includes U+001C..U+001F, U+00A0 and the narrow
+// no-break space U+202F that glibc's iswspace leaves out.
+bool python_space(char32_t c) {
+  if (c <= 0x20) return c == 0x20 || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// `\w` for `\b`. Python's excludes combining marks, tokenizers' includes them; the difference matters only
+// for a digit or an abbreviation written straight after a mark.
+bool word_char(char32_t c) {
+  return is_word_char(c);
+}
+
+bool ascii_digit(char32_t c) {
+  return c >= U'0' && c <= U'9';
+}
+
+// Python's `\d` on str: any decimal digit (Nd), not only ASCII; the scripts of XTTS's languages.
+bool unicode_digit(char32_t c) {
+  static const std::pair<char32_t, char32_t> kRanges[] = {
+      {0x30, 0x39},   {0x660, 0x669}, {0x6F0, 0x6F9}, {0x7C0, 0x7C9}, {0x966, 0x96F},   {0x9E6, 0x9EF},
+      {0xA66, 0xA6F}, {0xAE6, 0xAEF}, {0xB66, 0xB6F}, {0xBE6, 0xBEF}, {0xC66, 0xC6F},   {0xCE6, 0xCEF},
+      {0xD66, 0xD6F}, {0xE50, 0xE59}, {0xED0, 0xED9}, {0xF20, 0xF29}, {0x1040, 0x1049}, {0xFF10, 0xFF19}};
+  for (const auto& [first, last] : kRanges) {
+    if (c >= first && c <= last) return true;
   }
-  for (const auto& [scale, name] : kScales) {
-    if (n < scale) continue;
-    Words spoken = join(n / scale == 1 ? Words{"one", 1} : spell(n / scale), Words{name, scale});
-    return n % scale == 0 ? spoken : join(spoken, spell(n % scale));
-  }
-  return {"", 0};
+  return false;
 }
 
-// Replaces every match of `pattern` in `text` with what `replace` makes of it.
-template <typename Replace>
-std::string replace_matches(const std::string& text, const std::regex& pattern, Replace replace) {
-  std::string out;
-  auto last = text.cbegin();
-  for (std::sregex_iterator it(text.begin(), text.end(), pattern), end; it != end; ++it) {
-    out.append(last, (*it)[0].first);
-    out += replace(*it);
-    last = (*it)[0].second;
-  }
-  out.append(last, text.cend());
-  return out;
+bool boundary(const Text& text, size_t at) {
+  const bool before = at > 0 && word_char(text[at - 1]);
+  const bool after = at < text.size() && word_char(text[at]);
+  return before != after;
 }
 
-// Integer part of a digit string as words; beyond 18 digits num2words' range ends, so digits are read singly.
-std::string spell_digits(const std::string& digits) {
-  if (digits.size() <= 18) return english_cardinal(std::stoull(digits));
-  std::string out;
-  for (char c : digits) out += (out.empty() ? "" : " ") + english_cardinal(static_cast<uint64_t>(c - '0'));
-  return out;
+size_t digits_from(const Text& text, size_t at, bool (*digit)(char32_t) = ascii_digit) {
+  while (at < text.size() && digit(text[at])) ++at;
+  return at;
 }
 
-// "12.5" -> "twelve point five": the decimals as Python's str(float) shows them (trailing zeros dropped,
-// at least one digit), each digit spoken on its own.
-std::string spell_decimal(const std::string& number) {
-  const auto point = number.find('.');
-  std::string fraction = number.substr(point + 1);
-  while (fraction.size() > 1 && fraction.back() == '0') fraction.pop_back();
-  std::string out = spell_digits(number.substr(0, point)) + " point";
-  for (char c : fraction) out += " " + english_cardinal(static_cast<uint64_t>(c - '0'));
-  return out;
-}
-
-struct Currency {
-  const char* unit;
-  const char* units;
-  const char* cent;
-  const char* cents;
-};
-
-std::string spell_currency(const std::string& matched, const Currency& currency) {
-  // Like upstream: commas become points, everything but digits and points goes.
-  std::string amount;
-  for (char c : matched) {
-    if (c == ',') c = '.';
-    if ((c >= '0' && c <= '9') || c == '.') amount.push_back(c);
-  }
-  const auto point = amount.find('.');
-  if (point != amount.rfind('.')) return matched;  // not a number upstream could read either
-  const std::string whole_digits = amount.substr(0, point);
-  const uint64_t whole = whole_digits.empty() ? 0 : std::stoull(whole_digits.substr(0, 18));
-  uint64_t cents = 0;
-  if (point != std::string::npos) {
-    std::string fraction = amount.substr(point + 1) + "00";
-    cents = std::stoull(fraction.substr(0, 2));
-    if (fraction.size() > 2 && fraction[2] >= '5') ++cents;  // rounded like num2words
-  }
-  std::string out = english_cardinal(whole) + " " + (whole == 1 ? currency.unit : currency.units);
-  // An integer amount drops num2words' ", zero cents".
-  if (cents != 0) out += ", " + english_cardinal(cents) + " " + (cents == 1 ? currency.cent : currency.cents);
-  return out;
-}
-
-std::string expand_english_numbers(std::string text) {
-  static const std::regex kCommaNumber(R"(\b\d{1,3}(,\d{3})*(\.\d+)?\b)");
-  static const std::regex kPound(R"(((£[0-9\.\,]*[0-9]+)|([0-9\.\,]*[0-9]+£)))");
-  static const std::regex kDollar(R"(((\$[0-9\.\,]*[0-9]+)|([0-9\.\,]*[0-9]+\$)))");
-  static const std::regex kEuro(R"((([0-9\.\,]*[0-9]+€)|((€[0-9\.\,]*[0-9]+))))");
-  static const std::regex kDecimal(R"(([0-9]+[.,][0-9]+))");
-  static const std::regex kOrdinal(R"(([0-9]+)(st|nd|rd|th))");
-  static const std::regex kNumber(R"([0-9]+)");
-  text = replace_matches(text, kCommaNumber, [](const std::smatch& m) {
-    std::string s = m.str();
-    s.erase(std::remove(s.begin(), s.end(), ','), s.end());
-    return s;
-  });
-  text = replace_matches(text, kPound, [](const std::smatch& m) {
-    return spell_currency(m.str(), {"pound", "pounds", "penny", "pence"});
-  });
-  text = replace_matches(text, kDollar, [](const std::smatch& m) {
-    return spell_currency(m.str(), {"dollar", "dollars", "cent", "cents"});
-  });
-  text = replace_matches(text, kEuro, [](const std::smatch& m) {
-    return spell_currency(m.str(), {"euro", "euro", "cent", "cents"});
-  });
-  text = replace_matches(text, kDecimal, [](const std::smatch& m) {
-    std::string s = m.str(1);
-    std::replace(s.begin(), s.end(), ',', '.');
-    return spell_decimal(s);
-  });
-  text = replace_matches(text, kOrdinal, [](const std::smatch& m) {
-    const std::string digits = m.str(1);
-    return digits.size() <= 18 ? english_ordinal(std::stoull(digits)) : m.str();
-  });
-  return replace_matches(text, kNumber, [](const std::smatch& m) { return spell_digits(m.str()); });
-}
-
-std::string expand_english_abbreviations(std::string text) {
-  // Longer forms first where one is a prefix of another (mrs before mr, drs before dr).
-  static const std::vector<std::pair<std::regex, std::string>> kAbbreviations = [] {
-    const std::vector<std::pair<const char*, const char*>> words{
-        {"mrs", "misess"},   {"mr", "mister"},    {"dr", "doctor"},     {"st", "saint"},
-        {"co", "company"},   {"jr", "junior"},    {"maj", "major"},     {"gen", "general"},
-        {"drs", "doctors"},  {"rev", "reverend"}, {"lt", "lieutenant"}, {"hon", "honorable"},
-        {"sgt", "sergeant"}, {"capt", "captain"}, {"esq", "esquire"},   {"ltd", "limited"},
-        {"col", "colonel"},  {"ft", "fort"}};
-    std::vector<std::pair<std::regex, std::string>> compiled;
-    for (const auto& [abbreviation, full] : words) {
-      compiled.emplace_back(std::regex(std::string("\\b") + abbreviation + "\\.", std::regex::icase), full);
+// re.sub with a hand-written matcher: `match(text, at)` returns the end of a match starting at `at`.
+template <typename Match, typename Replace>
+Text substitute(const Text& text, Match match, Replace replace) {
+  Text out;
+  out.reserve(text.size());
+  size_t at = 0;
+  while (at < text.size()) {
+    if (const auto end = match(text, at)) {
+      out += replace(text.substr(at, *end - at));
+      at = *end;
+    } else {
+      out.push_back(text[at++]);
     }
-    return compiled;
+  }
+  return out;
+}
+
+// Per-language tables, as upstream's _abbreviations, _symbols_multilingual, _ordinal_re and the currency
+// "and" words.
+struct OrdinalSuffix {
+  Text text;
+  bool before_space_or_end = false;  // `\.(?=\s|$)`
+};
+
+struct LanguageRules {
+  std::vector<std::pair<Text, Text>> abbreviations;
+  bool abbreviation_ends_at_boundary = false;  // Russian: `\bг-н\b` instead of `\bdr\.`
+  std::vector<std::pair<Text, Text>> symbols;
+  std::vector<OrdinalSuffix> ordinals;
+  std::string currency_and;
+  bool comma_groups = false;  // "1,000.5" (English, Russian) rather than "1.000,5"
+};
+
+std::vector<std::pair<Text, Text>> pairs(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> list) {
+  std::vector<std::pair<Text, Text>> out;
+  for (const auto& [from, to] : list) out.emplace_back(u32(from), u32(to));
+  return out;
+}
+
+std::vector<OrdinalSuffix> suffixes(std::initializer_list<std::string_view> list) {
+  std::vector<OrdinalSuffix> out;
+  for (const auto suffix : list) out.push_back({u32(suffix), false});
+  return out;
+}
+
+std::vector<std::pair<Text, Text>> symbols(std::string_view and_, std::string_view at,
+                                           std::string_view percent, std::string_view hash,
+                                           std::string_view dollar, std::string_view pound,
+                                           std::string_view degree) {
+  auto spaced = [](std::string_view word) { return " " + std::string(word) + " "; };
+  return pairs({{"&", spaced(and_)},
+                {"@", spaced(at)},
+                {"%", spaced(percent)},
+                {"#", spaced(hash)},
+                {"$", spaced(dollar)},
+                {"£", spaced(pound)},
+                {"°", spaced(degree)}});
+}
+
+const LanguageRules& rules_for(std::string_view language) {
+  static const std::map<std::string, LanguageRules, std::less<>> kRules = [] {
+    std::map<std::string, LanguageRules, std::less<>> rules;
+    rules["en"] = {pairs({{"mrs", "misess"},
+                          {"mr", "mister"},
+                          {"dr", "doctor"},
+                          {"st", "saint"},
+                          {"co", "company"},
+                          {"jr", "junior"},
+                          {"maj", "major"},
+                          {"gen", "general"},
+                          {"drs", "doctors"},
+                          {"rev", "reverend"},
+                          {"lt", "lieutenant"},
+                          {"hon", "honorable"},
+                          {"sgt", "sergeant"},
+                          {"capt", "captain"},
+                          {"esq", "esquire"},
+                          {"ltd", "limited"},
+                          {"col", "colonel"},
+                          {"ft", "fort"}}),
+                   false,
+                   symbols("and", "at", "percent", "hash", "dollar", "pound", "degree"),
+                   suffixes({"st", "nd", "rd", "th"}),
+                   ", ",
+                   true};
+    rules["es"] = {pairs({{"sra", "señora"},
+                          {"sr", "señor"},
+                          {"dr", "doctor"},
+                          {"dra", "doctora"},
+                          {"st", "santo"},
+                          {"co", "compañía"},
+                          {"jr", "junior"},
+                          {"ltd", "limitada"}}),
+                   false, symbols("y", "arroba", "por ciento", "numeral", "dolar", "libra", "grados"),
+                   suffixes({"º", "ª", "er", "o", "a", "os", "as"}), " con "};
+    rules["fr"] = {pairs({{"mme", "madame"},
+                          {"mr", "monsieur"},
+                          {"dr", "docteur"},
+                          {"st", "saint"},
+                          {"co", "compagnie"},
+                          {"jr", "junior"},
+                          {"ltd", "limitée"}}),
+                   false, symbols("et", "arobase", "pour cent", "dièse", "dollar", "livre", "degrés"),
+                   suffixes({"º", "ª", "er", "re", "e", "ème"}), " et "};
+    rules["de"] = {
+        pairs({{"fr", "frau"}, {"dr", "doktor"}, {"st", "sankt"}, {"co", "firma"}, {"jr", "junior"}}), false,
+        symbols("und", "at", "prozent", "raute", "dollar", "pfund", "grad"),
+        suffixes({"st", "nd", "rd", "th", "º", "ª"}), " und "};
+    rules["de"].ordinals.push_back({U".", true});
+    rules["pt"] = {pairs({{"sra", "senhora"},
+                          {"sr", "senhor"},
+                          {"dr", "doutor"},
+                          {"dra", "doutora"},
+                          {"st", "santo"},
+                          {"co", "companhia"},
+                          {"jr", "júnior"},
+                          {"ltd", "limitada"}}),
+                   false, symbols("e", "arroba", "por cento", "cardinal", "dólar", "libra", "graus"),
+                   suffixes({"º", "ª", "o", "a", "os", "as"}), " e "};
+    rules["it"] = {pairs({{"sig", "signore"},
+                          {"dr", "dottore"},
+                          {"st", "santo"},
+                          {"co", "compagnia"},
+                          {"jr", "junior"},
+                          {"ltd", "limitata"}}),
+                   false,
+                   symbols("e", "chiocciola", "per cento", "cancelletto", "dollaro", "sterlina", "gradi"),
+                   suffixes({"º", "°", "ª", "o", "a", "i", "e"}), " e "};
+    rules["pl"] = {pairs({{"p", "pani"}, {"m", "pan"}, {"dr", "doktor"}, {"sw", "święty"}, {"jr", "junior"}}),
+                   false, symbols("i", "małpa", "procent", "krzyżyk", "dolar", "funt", "stopnie"),
+                   suffixes({"º", "ª", "st", "nd", "rd", "th"}), ", "};
+    rules["ar"] = {{},
+                   false,
+                   symbols("و", "على", "في المئة", "رقم", "دولار", "جنيه", "درجة"),
+                   suffixes({"ون", "ين", "ث", "ر", "ى"}),
+                   ", "};
+    rules["cs"] = {pairs({{"dr", "doktor"}, {"ing", "inženýr"}, {"p", "pan"}}),
+                   false,
+                   symbols("a", "na", "procento", "křížek", "dolar", "libra", "stupně"),
+                   {{U".", true}},
+                   ", "};
+    rules["ru"] = {pairs({{"г-жа", "госпожа"}, {"г-н", "господин"}, {"д-р", "доктор"}}),
+                   true,
+                   symbols("и", "собака", "процентов", "номер", "доллар", "фунт", "градус"),
+                   suffixes({"-й", "-я", "-е", "-ое", "-ье", "-го"}),
+                   ", ",
+                   true};
+    rules["nl"] = {pairs({{"dhr", "de heer"}, {"mevr", "mevrouw"}, {"dr", "dokter"}, {"jhr", "jonkheer"}}),
+                   false, symbols("en", "bij", "procent", "hekje", "dollar", "pond", "graden"),
+                   suffixes({"de", "ste", "e"}), ", "};
+    rules["tr"] = {pairs({{"b", "bay"}, {"byk", "büyük"}, {"dr", "doktor"}}), false,
+                   symbols("ve", "at", "yüzde", "diyez", "dolar", "sterlin", "derece"),
+                   suffixes({".", "inci", "nci", "uncu", "üncü", "."}), ", "};
+    rules["hu"] = {pairs({{"dr", "doktor"}, {"b", "bácsi"}, {"nőv", "nővér"}}), false,
+                   symbols("és", "kukac", "százalék", "kettőskereszt", "dollár", "font", "fok"),
+                   suffixes({".", "adik", "edik", "odik", "edik", "ödik", "ödike", "ik"}), ", "};
+    rules["hi"] = {{},
+                   false,
+                   symbols("और", "ऐट दी रेट", "प्रतिशत", "हैश", "डॉलर", "पाउंड", "डिग्री"),
+                   suffixes({"st", "nd", "rd", "th"}),
+                   ", "};
+    return rules;
   }();
-  for (const auto& [pattern, full] : kAbbreviations) text = std::regex_replace(text, pattern, full);
-  return text;
+  return kRules.find(language)->second;
 }
 
-std::string replace_all(std::string text, std::string_view from, std::string_view to) {
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
-    text.replace(at, from.size(), to);
+// `\b\d{1,3}(,\d{3})*(\.\d+)?\b` (comma groups) or `\b\d{1,3}(.\d{3})*(\,\d+)?\b` (any one character
+// between groups, as upstream's unescaped dot): the grouping marks inside a match are removed.
+std::optional<size_t> grouped_number(const Text& text, size_t at, bool comma_groups) {
+  if (!unicode_digit(text[at]) || !boundary(text, at)) return std::nullopt;
+  const char32_t decimal_mark = comma_groups ? U'.' : U',';
+  auto group_at = [&](size_t p) {
+    if (p + 4 > text.size()) return false;
+    if (comma_groups ? text[p] != U',' : text[p] == U'\n') return false;
+    return unicode_digit(text[p + 1]) && unicode_digit(text[p + 2]) && unicode_digit(text[p + 3]);
+  };
+  const size_t lead = std::min<size_t>(3, digits_from(text, at, unicode_digit) - at);
+  for (size_t digits = lead; digits >= 1; --digits) {
+    std::vector<size_t> ends{at + digits};
+    while (group_at(ends.back())) ends.push_back(ends.back() + 4);
+    for (size_t k = ends.size(); k-- > 0;) {
+      const size_t p = ends[k];
+      if (p + 1 < text.size() && text[p] == decimal_mark && unicode_digit(text[p + 1])) {
+        const size_t run_end = digits_from(text, p + 1, unicode_digit);
+        if (boundary(text, run_end)) return run_end;  // shorter runs end between two digits: no boundary
+      }
+      if (boundary(text, p)) return p;
+    }
   }
-  return text;
+  return std::nullopt;
 }
 
-std::string expand_english_symbols(std::string text) {
-  static const std::array<std::pair<const char*, const char*>, 7> kSymbols{{{"&", " and "},
-                                                                            {"@", " at "},
-                                                                            {"%", " percent "},
-                                                                            {"#", " hash "},
-                                                                            {"$", " dollar "},
-                                                                            {"£", " pound "},
-                                                                            {"°", " degree "}}};
-  for (const auto& [symbol, word] : kSymbols) {
-    text = replace_all(std::move(text), symbol, word);
-    text = replace_all(std::move(text), "  ", " ");
+// `(S[0-9\.\,]*[0-9]+)` and `([0-9\.\,]*[0-9]+S)` in the order upstream's pattern lists them.
+std::optional<size_t> currency_amount(const Text& text, size_t at, char32_t symbol, bool symbol_first) {
+  auto in_class = [](char32_t c) { return ascii_digit(c) || c == U'.' || c == U','; };
+  auto prefixed = [&]() -> std::optional<size_t> {
+    if (text[at] != symbol) return std::nullopt;
+    size_t end = at + 1;
+    while (end < text.size() && in_class(text[end])) ++end;
+    while (end > at + 1 && !ascii_digit(text[end - 1])) --end;
+    if (end == at + 1) return std::nullopt;
+    return end;
+  };
+  auto suffixed = [&]() -> std::optional<size_t> {
+    size_t end = at;
+    while (end < text.size() && in_class(text[end])) ++end;
+    if (end == at || end >= text.size() || text[end] != symbol || !ascii_digit(text[end - 1]))
+      return std::nullopt;
+    return end + 1;
+  };
+  if (symbol_first) {
+    if (auto end = prefixed()) return end;
+    return suffixed();
   }
-  return text;
+  if (auto end = suffixed()) return end;
+  return prefixed();
 }
 
-std::string collapse_whitespace_and_strip(std::string_view text) {
+// Python's float() of upstream's cleaned amount; a second point is a ValueError.
+double python_float(const std::string& text) {
+  if (std::count(text.begin(), text.end(), '.') > 1)
+    throw NumberNotSpeakable("could not convert string to float");
+  return std::strtod(text.c_str(), nullptr);
+}
+
+std::string ascii_of(const Text& text) {
   std::string out;
+  for (char32_t c : text) out.push_back(static_cast<char>(c));
+  return out;
+}
+
+Text expand_currency(const Text& text, const LanguageRules& rules, const NumberWords& words,
+                     Currency currency) {
+  const char32_t symbol = currency == Currency::kGbp ? U'£' : currency == Currency::kUsd ? U'$' : U'€';
+  const bool symbol_first = currency != Currency::kEur;
+  return substitute(
+      text, [&](const Text& t, size_t at) { return currency_amount(t, at, symbol, symbol_first); },
+      [&](const Text& matched) {
+        std::string amount_text;
+        for (char32_t c : matched) {
+          if (c == U',') c = U'.';
+          if (ascii_digit(c) || c == U'.') amount_text.push_back(static_cast<char>(c));
+        }
+        const double amount = python_float(amount_text);
+        std::string spoken = words.currency(amount, currency);
+        if (std::trunc(amount) == amount) {  // a whole amount loses its "and zero cents"
+          const size_t last_and = spoken.rfind(rules.currency_and);
+          if (last_and != std::string::npos) spoken.resize(last_and);
+        }
+        return u32(spoken);
+      });
+}
+
+Text expand_numbers(Text text, std::string_view language, const LanguageRules& rules,
+                    const NumberWords& words) {
+  const char32_t group_mark = rules.comma_groups ? U',' : U'.';
+  text = substitute(
+      text, [&](const Text& t, size_t at) { return grouped_number(t, at, rules.comma_groups); },
+      [&](Text matched) {
+        matched.erase(std::remove(matched.begin(), matched.end(), group_mark), matched.end());
+        return matched;
+      });
+  // Upstream suppresses any error of the three currency passes together: the pass that fails leaves the
+  // text as it was and the passes after it do not run.
+  try {
+    for (const Currency currency : {Currency::kGbp, Currency::kUsd, Currency::kEur}) {
+      text = expand_currency(text, rules, words, currency);
+    }
+  } catch (const NumberNotSpeakable&) {
+  }
+  if (language != "tr") {
+    text = substitute(
+        text,
+        [](const Text& t, size_t at) -> std::optional<size_t> {
+          if (!ascii_digit(t[at])) return std::nullopt;
+          const size_t run = digits_from(t, at);
+          if (run + 1 >= t.size() || (t[run] != U'.' && t[run] != U',') || !ascii_digit(t[run + 1]))
+            return std::nullopt;
+          return digits_from(t, run + 1);
+        },
+        [&](Text matched) {
+          std::replace(matched.begin(), matched.end(), U',', U'.');
+          return u32(words.real(python_float(ascii_of(matched))));
+        });
+  }
+  text = substitute(
+      text,
+      [&](const Text& t, size_t at) -> std::optional<size_t> {
+        if (!ascii_digit(t[at])) return std::nullopt;
+        const size_t run = digits_from(t, at);
+        for (const auto& suffix : rules.ordinals) {
+          if (t.compare(run, suffix.text.size(), suffix.text) != 0) continue;
+          const size_t end = run + suffix.text.size();
+          if (suffix.before_space_or_end && end < t.size() && !python_space(t[end])) continue;
+          return end;
+        }
+        return std::nullopt;
+      },
+      [&](const Text& matched) {
+        const size_t run = digits_from(matched, 0);
+        return u32(words.ordinal(parse_whole_number(ascii_of(matched.substr(0, run)))));
+      });
+  return substitute(
+      text,
+      [](const Text& t, size_t at) -> std::optional<size_t> {
+        if (!ascii_digit(t[at])) return std::nullopt;
+        return digits_from(t, at);
+      },
+      [&](const Text& matched) { return u32(words.cardinal(parse_whole_number(ascii_of(matched)))); });
+}
+
+Text expand_abbreviations(Text text, const LanguageRules& rules) {
+  for (const auto& [abbreviation, full] : rules.abbreviations) {
+    text = substitute(
+        text,
+        [&](const Text& t, size_t at) -> std::optional<size_t> {
+          if (t.compare(at, abbreviation.size(), abbreviation) != 0 || !boundary(t, at)) return std::nullopt;
+          const size_t end = at + abbreviation.size();
+          if (rules.abbreviation_ends_at_boundary)
+            return boundary(t, end) ? std::optional<size_t>(end) : std::nullopt;
+          return end < t.size() && t[end] == U'.' ? std::optional<size_t>(end + 1) : std::nullopt;
+        },
+        [&](const Text&) { return full; });
+  }
+  return text;
+}
+
+// str.replace: every occurrence, left to right, none overlapping.
+Text replace_all(const Text& text, const Text& from, const Text& to) {
+  Text out;
+  size_t last = 0;
+  for (size_t at = text.find(from); at != Text::npos; at = text.find(from, last)) {
+    out.append(text, last, at - last);
+    out += to;
+    last = at + from.size();
+  }
+  out.append(text, last, Text::npos);
+  return out;
+}
+
+Text strip(const Text& text) {
+  size_t first = 0;
+  size_t last = text.size();
+  while (first < last && python_space(text[first])) ++first;
+  while (last > first && python_space(text[last - 1])) --last;
+  return text.substr(first, last - first);
+}
+
+Text expand_symbols(Text text, const LanguageRules& rules) {
+  for (const auto& [symbol, word] : rules.symbols) {
+    text = replace_all(text, symbol, word);
+    text = replace_all(text, U"  ", U" ");
+  }
+  return strip(text);
+}
+
+Text collapse_whitespace(const Text& text) {
+  Text out;
   bool in_space = false;
-  for (char32_t c : utf8_decode(text)) {
-    if (is_space(c)) {
+  for (char32_t c : text) {
+    if (python_space(c)) {
       in_space = true;
       continue;
     }
-    if (in_space && !out.empty()) out.push_back(' ');
+    if (in_space) out.push_back(U' ');
     in_space = false;
-    utf8_append(out, c);
+    out.push_back(c);
   }
-  return out;
+  return strip(out);
 }
 
 }  // namespace
 
 std::string english_cardinal(uint64_t number) {
-  return spell(number).text;
+  return number_words("en")->cardinal(number);
 }
 
 std::string english_ordinal(uint64_t number) {
-  static const std::array<std::pair<const char*, const char*>, 12> kIrregular{{{"one", "first"},
-                                                                               {"two", "second"},
-                                                                               {"three", "third"},
-                                                                               {"four", "fourth"},
-                                                                               {"five", "fifth"},
-                                                                               {"six", "sixth"},
-                                                                               {"seven", "seventh"},
-                                                                               {"eight", "eighth"},
-                                                                               {"nine", "ninth"},
-                                                                               {"ten", "tenth"},
-                                                                               {"eleven", "eleventh"},
-                                                                               {"twelve", "twelfth"}}};
-  std::string words = english_cardinal(number);
-  const size_t last_start = words.find_last_of(" -") == std::string::npos ? 0 : words.find_last_of(" -") + 1;
-  std::string last = words.substr(last_start);
-  std::string ordinal;
-  for (const auto& [cardinal, form] : kIrregular) {
-    if (last == cardinal) ordinal = form;
+  return number_words("en")->ordinal(number);
+}
+
+std::string python_lower(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char32_t c : utf8_decode(text)) {
+    if (c == U'İ') {
+      out += "i\u0307";
+    } else {
+      utf8_append(out, unicode_lower(c));
+    }
   }
-  if (ordinal.empty()) ordinal = (last.back() == 'y' ? last.substr(0, last.size() - 1) + "ie" : last) + "th";
-  return words.substr(0, last_start) + ordinal;
+  return out;
+}
+
+std::string inference_text(std::string_view text) {
+  return utf8_encode(strip(u32(python_lower(text))));
 }
 
 std::string clean_text(std::string_view text, std::string_view language) {
@@ -249,17 +475,28 @@ std::string clean_text(std::string_view text, std::string_view language) {
   if (kCleaned.count(language) == 0) {
     throw ModelError(ErrorCode::kUnsupportedLanguage, "XTTS does not speak '" + std::string(language) + "'");
   }
-  std::string cleaned = replace_all(std::string(text), "\"", "");
+  const LanguageRules& rules = rules_for(language);
+  Text cleaned = replace_all(u32(text), U"\"", U"");
   if (language == "tr") {
-    cleaned = replace_all(replace_all(replace_all(std::move(cleaned), "İ", "i"), "Ö", "ö"), "Ü", "ü");
+    cleaned = replace_all(replace_all(replace_all(cleaned, U"İ", U"i"), U"Ö", U"ö"), U"Ü", U"ü");
   }
-  cleaned = utf8_lower(cleaned);
-  if (language == "en") {
-    cleaned = expand_english_numbers(std::move(cleaned));
-    cleaned = expand_english_abbreviations(std::move(cleaned));
-    cleaned = expand_english_symbols(std::move(cleaned));
+  cleaned = u32(python_lower(utf8_encode(cleaned)));
+  if (const NumberWords* words = number_words(language)) {
+    try {
+      cleaned = expand_numbers(std::move(cleaned), language, rules, *words);
+    } catch (const NumberNotSpeakable& e) {
+      throw ModelError(ErrorCode::kInvalidInput,
+                       "XTTS cannot say a number of this " + std::string(language) + " text: " + e.what());
+    }
+  } else if (language == "hi" && std::any_of(cleaned.begin(), cleaned.end(), ascii_digit)) {
+    // num2words has no Hindi: upstream fails on the first digit. Refused here with the reason instead.
+    throw ModelError(
+        ErrorCode::kInvalidInput,
+        "XTTS reads no digits in Hindi text (upstream's num2words has no Hindi): write numbers as words");
   }
-  return collapse_whitespace_and_strip(cleaned);
+  cleaned = expand_abbreviations(std::move(cleaned), rules);
+  cleaned = expand_symbols(std::move(cleaned), rules);
+  return utf8_encode(collapse_whitespace(cleaned));
 }
 
 }  // namespace gpufleet::xtts

@@ -77,25 +77,12 @@ void BpeTokenizer::encode_word(std::u32string_view word, std::vector<int64_t>& i
       }
     }
     if (best_rank == std::numeric_limits<int64_t>::max()) break;
-    // Merge every occurrence of the best pair, left to right, as one step.
-    const std::string left = symbols[best];
-    const std::string right = symbols[best + 1];
-    std::vector<std::string> merged;
-    std::vector<bool> merged_known;
-    for (size_t i = 0; i < symbols.size();) {
-      if (i + 1 < symbols.size() && known[i] && known[i + 1] && symbols[i] == left &&
-          symbols[i + 1] == right) {
-        merged.push_back(left + right);
-        merged_known.push_back(true);
-        i += 2;
-      } else {
-        merged.push_back(std::move(symbols[i]));
-        merged_known.push_back(known[i]);
-        ++i;
-      }
-    }
-    symbols = std::move(merged);
-    known = std::move(merged_known);
+    // One merge per step, the leftmost pair of the lowest rank, as the tokenizers library's heap does it:
+    // merging every occurrence at once (GPT-2's loop) differs when the merged symbol and its neighbour
+    // form a pair of a lower rank than the next occurrence.
+    symbols[best] += symbols[best + 1];
+    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+    known.erase(known.begin() + static_cast<std::ptrdiff_t>(best) + 1);
   }
   for (size_t i = 0; i < symbols.size(); ++i) {
     auto it = known[i] ? vocab_.find(symbols[i]) : vocab_.end();

@@ -34,10 +34,19 @@ class BpeTokenizer {
   int64_t unk_id_ = -1;
 };
 
-// Upstream's per-language text cleaning before tokenisation. Complete for English (numbers, ordinals,
-// decimals, currencies, abbreviations, symbols); for the other languages only quotes, lower case and
-// whitespace are handled so far, numbers stay as digits. Throws ModelError(kUnsupportedLanguage).
+// Upstream's multilingual_cleaners for a language: quotes, lower case, numbers, abbreviations, symbols and
+// whitespace, equal to upstream's output for every language whose num2words wording gpufleet has
+// (number_words(): en, es, fr, de, nl); in the others numbers stay digits so far. Throws
+// ModelError(kUnsupportedLanguage) for a language it cannot clean, ModelError(kInvalidInput) for a number
+// upstream cannot say either (digits in Hindi; a number past a language's largest word) or one of more
+// than 36 digits.
 std::string clean_text(std::string_view text, std::string_view language);
+
+// Python's str.lower(), which upstream applies: Unicode's lower-case mapping, with U+0130 (İ) becoming
+// "i" and a combining dot above. Greek's final sigma (no XTTS language) is lowered as any sigma.
+std::string python_lower(std::string_view text);
+// What Xtts.inference hands its tokenizer: text.strip().lower(), with Python's whitespace.
+std::string inference_text(std::string_view text);
 
 // What upstream's VoiceBpeTokenizer.encode(text, lang) returns, for text already strip()ped and lower()ed.
 std::vector<int64_t> encode_xtts_text(const BpeTokenizer& tokenizer, std::string_view text,

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "models/xtts/numbers/number_words.hpp"
 #include "models/xtts/sentences.hpp"
 #include "models/xtts/tokenizer.hpp"
 #include "tests/support/xtts_golden.hpp"
@@ -58,7 +59,15 @@ TEST(XttsTokenizer, BpeOnASmallVocabulary) {
   EXPECT_EQ(tokenizer.encode("[en]abc[SPACE]ab!?"), (std::vector<int64_t>{9, 7, 0, 6, 5, 8}));
   EXPECT_EQ(tokenizer.encode("ba"), (std::vector<int64_t>{3, 2}));
   EXPECT_EQ(tokenizer.encode("axb"), (std::vector<int64_t>{2, 1, 3}));  // unknown characters are [UNK]
-  EXPECT_EQ(tokenizer.encode("ab ab"), (std::vector<int64_t>{6, 6}));   // spaces split words and vanish
+  // One merge at a time, as the tokenizers library: after "e n" -> "en" the pair "en e" ranks first, so
+  // "enen" is "ene" + "n", where merging every "e n" at once would give "en" + "en".
+  const auto ranked = BpeTokenizer::from_json(R"({
+    "added_tokens": [],
+    "model": {"type": "BPE", "unk_token": "[UNK]",
+              "vocab": {"[UNK]": 0, "e": 1, "n": 2, "en": 3, "ene": 4},
+              "merges": ["en e", "e n"]}})");
+  EXPECT_EQ(ranked.encode("enen"), (std::vector<int64_t>{4, 2}));
+  EXPECT_EQ(tokenizer.encode("ab ab"), (std::vector<int64_t>{6, 6}));  // spaces split words and vanish
   EXPECT_EQ(tokenizer.encode(""), std::vector<int64_t>{});
   EXPECT_THROW(BpeTokenizer::from_json("{}"), ModelError);
   // A merge listed twice counts at its last position, as in the tokenizers library.
@@ -96,8 +105,41 @@ TEST(XttsText, EnglishCleaning) {
   EXPECT_EQ(clean_text("hello mr. smith & dr. jones", "en"), "hello mister smith and doctor jones");
   EXPECT_EQ(clean_text("i have 14% battery", "en"), "i have fourteen percent battery");
   EXPECT_EQ(clean_text("  she said \"hi\"\n\tthere  ", "en"), "she said hi there");
-  EXPECT_EQ(clean_text(std::string(30, '9'), "en").substr(0, 15),
-            "nine nine nine ");  // past num2words' range
+  EXPECT_EQ(clean_text(std::string(30, '9'), "en").substr(0, 38), "nine hundred and ninety-nine octillion");
+}
+
+// Each language's num2words quirks, without upstream at hand (tests/parity compares whole sentences).
+TEST(XttsText, NumberWordsPerLanguage) {
+  EXPECT_EQ(number_words("fr")->cardinal(80), "quatre-vingts");
+  EXPECT_EQ(number_words("fr")->cardinal(81), "quatre-vingt-un");
+  EXPECT_EQ(number_words("de")->cardinal(21), "einundzwanzig");
+  EXPECT_EQ(number_words("de")->cardinal(1000000), "eine Million");
+  EXPECT_EQ(number_words("es")->ordinal(21), "vigésimo primero");
+  EXPECT_EQ(number_words("nl")->cardinal(21), "eenentwintig");
+  EXPECT_EQ(number_words("es")->currency(21.0, Currency::kGbp), "veintiuna libras con cero peniques");
+  EXPECT_EQ(number_words("hi"), nullptr);  // num2words has no Hindi
+}
+
+TEST(XttsText, NumbersUpstreamCannotSayAreRefused) {
+  // Spanish has no word past "cuatrillón": num2words raises OverflowError from 10^27 on.
+  EXPECT_THROW(clean_text("1" + std::string(27, '0'), "es"), ModelError);
+  EXPECT_NO_THROW(clean_text("1" + std::string(26, '0'), "es"));
+  // Past 36 digits gpufleet refuses although upstream could go on.
+  EXPECT_THROW(clean_text(std::string(37, '9'), "en"), ModelError);
+  try {
+    clean_text("आज 5 बजे", "hi");
+    ADD_FAILURE() << "digits in Hindi text were accepted";
+  } catch (const ModelError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidInput);
+  }
+  EXPECT_EQ(clean_text("आज पाँच बजे", "hi"), "आज पाँच बजे");
+}
+
+TEST(XttsText, PythonWhitespaceAndLowerCase) {
+  // U+202F (French "Bonjour !") and U+2007 are whitespace to Python, not to glibc.
+  EXPECT_EQ(clean_text("bonjour\u202f! a\u2007b", "fr"), "bonjour ! a b");
+  EXPECT_EQ(python_lower("İ"), "i\u0307");
+  EXPECT_EQ(inference_text("  İSTANBUL\u00a0"), "i\u0307stanbul");
 }
 
 TEST(XttsText, OtherLanguagesAndRefusals) {

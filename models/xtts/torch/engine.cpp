@@ -8,7 +8,6 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/sha256.hpp"
-#include "common/utf8.hpp"
 #include "common/wav.hpp"
 #include "models/xtts/torch/conditioning.hpp"
 #include "models/xtts/torch/speaker.hpp"
@@ -178,11 +177,8 @@ torch::Tensor XttsEngine::reference_audio(const std::string& wav_bytes) const {
 }
 
 torch::Tensor XttsEngine::text_ids(const std::string& text, const std::string& language) const {
-  // Upstream: text.strip().lower(), then the tokenizer's own cleaning.
-  std::string prepared = utf8_lower(text);
-  const auto first = prepared.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) throw ModelError(ErrorCode::kMissingField, "the text is empty");
-  prepared = prepared.substr(first, prepared.find_last_not_of(" \t\r\n") - first + 1);
+  const std::string prepared = inference_text(text);
+  if (prepared.empty()) throw ModelError(ErrorCode::kMissingField, "the text is empty");
   auto ids = encode_xtts_text(*tokenizer_, prepared, language);
   if (static_cast<int64_t>(ids.size()) >= config_.gpt_max_text_tokens) {
     throw ModelError(ErrorCode::kTextTooLong, "the text needs " + std::to_string(ids.size()) +

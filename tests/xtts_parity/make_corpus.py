@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Writes tests/xtts_parity/corpus/<lang>.txt: the sentences the XTTS text parity test sends through
+upstream's cleaner and gpufleet's. Each language gets the same battery of numbers (cardinals across every
+scale word, grouping marks, decimals, currencies before and after the amount, ordinal suffixes, percent,
+degrees) set in a sentence of that language, its abbreviations as upstream lists them, and its symbols.
+Run it again after adding a case; the corpus files are committed so that a change in them shows in review."""
+import pathlib
+
+FRAMES = {
+    "en": "We counted {} today.",
+    "es": "Contamos {} hoy.",
+    "fr": "Nous avons compté {} aujourd'hui.",
+    "de": "Wir zählten heute {} Stück.",
+    "pt": "Contamos {} hoje.",
+    "it": "Abbiamo contato {} oggi.",
+    "pl": "Policzyliśmy dziś {} sztuk.",
+    "ar": "عددنا {} اليوم.",
+    "cs": "Dnes jsme napočítali {} kusů.",
+    "ru": "Сегодня мы насчитали {} штук.",
+    "nl": "We telden vandaag {} stuks.",
+    "tr": "Bugün {} tane saydık.",
+    "hu": "Ma {} darabot számoltunk.",
+    "hi": "आज हमने {} गिने।",
+}
+
+NUMBERS = [
+    "0", "1", "7", "13", "16", "21", "31", "44", "71", "80", "81", "91", "99", "100", "101", "115", "180", "200",
+    "201", "500", "999", "1000", "1001", "1100", "1999", "2024", "10000", "21000", "100000", "1000000",
+    "2000000", "21000000", "1000000000", "123456789", "1000000000000", "007", "9" * 30,
+    "1,000", "1.000", "12,5", "12.5", "3,14159", "0.5", "100.000,5", "100,000.5", "1.2.3", "2.50",
+    "$20", "$1", "$1.01", "$21.21", "$1000000", "1$", "£3.50", "£1", "£21", "£200", "$.5", "£1,5", "20€", "20,15€", "€1", "€101,50", "1.000.000€",
+    "50%", "30°", "#1", "A&B", "x@y",
+]
+
+ORDINALS = {
+    "en": ["1st", "2nd", "3rd", "4th", "21st", "101st", "1000th"],
+    "es": ["1º", "2ª", "3er", "5o", "11o", "21o", "100o", "1000o", "2os"],
+    "fr": ["1er", "2e", "3ème", "1re", "21e", "80e", "100e"],
+    "de": ["1. Mai", "3. Mal", "21. Mal", "100. Mal", "1000. Mal", "2. ", "21st"],
+    "pt": ["1º", "2ª", "3o", "21o"],
+    "it": ["1º", "2°", "3ª", "4o"],
+    "pl": ["1º", "2st"],
+    "ar": ["1ر", "3ث"],
+    "cs": ["3. května", "1. "],
+    "ru": ["1-й", "2-я", "3-е", "5-го"],
+    "nl": ["1ste", "2de", "3e", "8ste"],
+    "tr": ["1. sırada", "3inci", "4üncü"],
+    "hu": ["1. helyen", "2odik", "5ödik"],
+    "hi": ["1st"],
+}
+
+ABBREVIATIONS = {
+    "en": ["Mrs", "Mr", "Dr", "St", "Co", "Jr", "Maj", "Gen", "Drs", "Rev", "Lt", "Hon", "Sgt", "Capt", "Esq", "Ltd",
+           "Col", "Ft"],
+    "es": ["Sra", "Sr", "Dr", "Dra", "St", "Co", "Jr", "Ltd"],
+    "fr": ["Mme", "Mr", "Dr", "St", "Co", "Jr", "Ltd"],
+    "de": ["Fr", "Dr", "St", "Co", "Jr"],
+    "pt": ["Sra", "Sr", "Dr", "Dra", "St", "Co", "Jr", "Ltd"],
+    "it": ["Sig", "Dr", "St", "Co", "Jr", "Ltd"],
+    "pl": ["P", "M", "Dr", "Sw", "Jr"],
+    "ar": [],
+    "cs": ["Dr", "Ing", "P"],
+    "ru": ["г-жа", "г-н", "д-р"],
+    "nl": ["Dhr", "Mevr", "Dr", "Jhr"],
+    "tr": ["B", "Byk", "Dr"],
+    "hu": ["Dr", "B", "Nőv"],
+    "hi": [],
+}
+
+SENTENCES = {
+    "en": ["Hello there, \"friend\"!", "Salt & pepper @ 5 o'clock, #3 at 40% off."],
+    "es": ["¿Dónde está la estación?", "Sal & pimienta, 30 % de descuento."],
+    "fr": ["Bonjour\u202f! Ça va ?", "Sel & poivre, 30 % de remise, 5 °C."],
+    "de": ["Grüße AUS Köln!", "Salz & Pfeffer, 30 % Rabatt."],
+    "pt": ["Olá, tudo bem?", "Sal & pimenta, 30% de desconto."],
+    "it": ["Buongiorno a tutti.", "Sale & pepe, sconto del 30%."],
+    "pl": ["Dzień dobry!", "Sól & pieprz, 30% zniżki."],
+    "ar": ["مرحبا بكم.", "ملح & فلفل، خصم 30%."],
+    "cs": ["Dobrý den!", "Sůl & pepř, sleva 30 %."],
+    "ru": ["ПРИВЕТ, мир!", "Соль & перец, скидка 30%."],
+    "nl": ["Goedemorgen allemaal.", "Zout & peper, 30% korting."],
+    "tr": ["İSTANBUL'a ÖĞLEDEN sonra ÜÇ kişi geldi.", "Tuz & biber, %30 indirim."],
+    "hu": ["Jó napot kívánok!", "Só & bors, 30% kedvezmény."],
+    "hi": ["नमस्ते दुनिया।", "नमक & मिर्च, 30% छूट।"],
+}
+
+
+def main():
+    out = pathlib.Path(__file__).resolve().parent / "corpus"
+    out.mkdir(exist_ok=True)
+    for lang, frame in FRAMES.items():
+        lines = list(SENTENCES[lang])
+        lines += [frame.format(n) for n in NUMBERS + ORDINALS[lang]]
+        lines += [f"{a}. Novak {frame.format('')}" for a in ABBREVIATIONS[lang]]
+        (out / f"{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
