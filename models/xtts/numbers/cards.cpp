@@ -48,6 +48,8 @@ FloatRepr float_repr(double value) {
   const int decimal_point = std::atoi(text.c_str() + e + 1) + 1;  // value = 0.<digits> x 10^decimal_point
   const int length = static_cast<int>(repr.digits.size());
   const bool scientific = decimal_point <= -4 || decimal_point > 16;  // repr()'s switch to exponent form
+  repr.decimal_point = decimal_point;
+  repr.scientific = scientific;
   if (length > decimal_point) {
     repr.decimals = length - decimal_point;
   } else {
@@ -261,12 +263,12 @@ std::string CardsNumberWords::float_words(double value) const {
   return out;
 }
 
-std::string CardsNumberWords::pluralize(WholeNumber n, const std::vector<std::string>& forms) const {
+std::string Num2WordBase::pluralize(WholeNumber n, const std::vector<std::string>& forms) const {
   return forms[n == 1 ? 0 : 1];
 }
 
-std::string CardsNumberWords::base_currency(double amount, Currency currency,
-                                            const std::string& separator) const {
+std::string Num2WordBase::base_currency(double amount, Currency currency,
+                                        const std::string& separator) const {
   const auto [whole, cents] = currency_parts(amount);
   const auto forms = currency_forms_.find(currency);
   if (forms == currency_forms_.end()) throw NumberNotSpeakable("a currency the language has no words for");
@@ -274,7 +276,7 @@ std::string CardsNumberWords::base_currency(double amount, Currency currency,
          cent_words(cents) + " " + pluralize(cents, forms->second.cent);
 }
 
-std::string CardsNumberWords::currency(double amount, Currency currency) const {
+std::string Num2WordBase::currency(double amount, Currency currency) const {
   return base_currency(amount, currency, ",");
 }
 

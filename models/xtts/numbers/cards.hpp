@@ -26,6 +26,8 @@ WholeNumber power_of_ten(int exponent);  // exponent <= 38
 struct FloatRepr {
   std::string digits;
   int decimals = 0;
+  int decimal_point = 0;    // value = 0.<digits> x 10^decimal_point
+  bool scientific = false;  // repr() writes "1e-05", "1.5e+16"
 };
 FloatRepr float_repr(double value);
 
@@ -35,11 +37,28 @@ struct CurrencyForms {
   std::vector<std::string> cent;
 };
 
-class CardsNumberWords : public NumberWords {
+// Num2Word_Base's currency reading, shared by every language: whole units and cents, each worded and followed
+// by its unit's form, joined by the language's separator.
+class Num2WordBase : public NumberWords {
+ public:
+  std::string currency(double amount, Currency currency) const override;
+
+ protected:
+  // Num2Word_Base.to_currency with the language's separator; the parts before the language's own edits.
+  std::string base_currency(double amount, Currency currency, const std::string& separator) const;
+  virtual std::string pluralize(WholeNumber n, const std::vector<std::string>& forms) const;
+  virtual std::string money_words(WholeNumber n) const { return cardinal(n); }
+  virtual std::string cent_words(WholeNumber n) const { return cardinal(n); }
+
+  std::string point_word_;
+  std::map<Currency, CurrencyForms> currency_forms_;
+};
+
+// The cards machinery: most num2words languages word numbers this way.
+class CardsNumberWords : public Num2WordBase {
  public:
   std::string cardinal(WholeNumber n) const override;
   std::string real(double value) const override;
-  std::string currency(double amount, Currency currency) const override;
 
   // Num2Word_EU.gen_high_numwords
   static std::vector<std::string> high_stems(const std::vector<std::string>& units,
@@ -60,14 +79,6 @@ class CardsNumberWords : public NumberWords {
   virtual Spoken merge(const Spoken& left, const Spoken& right) const = 0;
   // Num2Word_Base.to_cardinal_float
   std::string float_words(double value) const;
-  // Num2Word_Base.to_currency with the language's separator; the parts before the language's own edits.
-  std::string base_currency(double amount, Currency currency, const std::string& separator) const;
-  virtual std::string pluralize(WholeNumber n, const std::vector<std::string>& forms) const;
-  virtual std::string money_words(WholeNumber n) const { return cardinal(n); }
-  virtual std::string cent_words(WholeNumber n) const { return cardinal(n); }
-
-  std::string point_word_;
-  std::map<Currency, CurrencyForms> currency_forms_;
 
  private:
   struct Node;

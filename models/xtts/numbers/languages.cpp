@@ -1,6 +1,8 @@
 // num2words' English, French, Spanish, German and Dutch converters (lang_EN, lang_FR, lang_ES, lang_DE,
 // lang_NL of num2words 0.5.14), each the word tables and rules of its Python class. Quirks are kept on
 // purpose ("veintiún libras", German's capitalised "Million"): they are what upstream feeds the model.
+#include "models/xtts/numbers/languages.hpp"
+
 #include <cmath>
 #include <memory>
 
@@ -470,6 +472,8 @@ const NumberWords* number_words(std::string_view language) {
   if (language == "es") return &spanish;
   if (language == "de") return &german;
   if (language == "nl") return &dutch;
+  if (language == "it") return &numbers::italian();
+  if (language == "pt") return &numbers::portuguese();
   return nullptr;
 }
 

@@ -1,0 +1,12 @@
+#pragma once
+// The converters of number_words(), one per num2words language gpufleet has ported; each file
+// models/xtts/numbers/<language>.cpp defines its own.
+
+#include "models/xtts/numbers/number_words.hpp"
+
+namespace gpufleet::xtts::numbers {
+
+const NumberWords& italian();
+const NumberWords& portuguese();
+
+}  // namespace gpufleet::xtts::numbers
