@@ -474,6 +474,8 @@ const NumberWords* number_words(std::string_view language) {
   if (language == "nl") return &dutch;
   if (language == "it") return &numbers::italian();
   if (language == "pt") return &numbers::portuguese();
+  if (language == "pl") return &numbers::polish();
+  if (language == "cs") return &numbers::czech();
   return nullptr;
 }
 

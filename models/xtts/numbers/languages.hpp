@@ -8,5 +8,7 @@ namespace gpufleet::xtts::numbers {
 
 const NumberWords& italian();
 const NumberWords& portuguese();
+const NumberWords& polish();
+const NumberWords& czech();
 
 }  // namespace gpufleet::xtts::numbers
