@@ -476,6 +476,7 @@ const NumberWords* number_words(std::string_view language) {
   if (language == "pt") return &numbers::portuguese();
   if (language == "pl") return &numbers::polish();
   if (language == "cs") return &numbers::czech();
+  if (language == "hu") return &numbers::hungarian();
   return nullptr;
 }
 

@@ -10,5 +10,6 @@ const NumberWords& italian();
 const NumberWords& portuguese();
 const NumberWords& polish();
 const NumberWords& czech();
+const NumberWords& hungarian();
 
 }  // namespace gpufleet::xtts::numbers
