@@ -378,7 +378,9 @@ Text expand_numbers(Text text, std::string_view language, const LanguageRules& r
 }
 
 Text expand_abbreviations(Text text, const LanguageRules& rules) {
-  for (const auto& [abbreviation, full] : rules.abbreviations) {
+  for (const auto& pair : rules.abbreviations) {
+    const Text& abbreviation = pair.first;  // named: clang 14 lambdas cannot capture structured bindings
+    const Text& full = pair.second;
     text = substitute(
         text,
         [&](const Text& t, size_t at) -> std::optional<size_t> {
