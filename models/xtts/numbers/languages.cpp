@@ -477,6 +477,7 @@ const NumberWords* number_words(std::string_view language) {
   if (language == "pl") return &numbers::polish();
   if (language == "cs") return &numbers::czech();
   if (language == "hu") return &numbers::hungarian();
+  if (language == "ru") return &numbers::russian();
   return nullptr;
 }
 

@@ -11,5 +11,6 @@ const NumberWords& portuguese();
 const NumberWords& polish();
 const NumberWords& czech();
 const NumberWords& hungarian();
+const NumberWords& russian();
 
 }  // namespace gpufleet::xtts::numbers
