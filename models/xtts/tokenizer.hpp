@@ -36,7 +36,7 @@ class BpeTokenizer {
 
 // Upstream's multilingual_cleaners for a language: quotes, lower case, numbers, abbreviations, symbols and
 // whitespace, equal to upstream's output for every language whose num2words wording gpufleet has
-// (number_words(): en, es, fr, de, nl, it, pt, pl, cs, hu, ru); in the others numbers stay digits so far. Throws
+// (number_words(): all but Turkish); in the others numbers stay digits so far. Throws
 // ModelError(kUnsupportedLanguage) for a language it cannot clean, ModelError(kInvalidInput) for a number
 // upstream cannot say either (digits in Hindi; a number past a language's largest word) or one of more
 // than 36 digits.

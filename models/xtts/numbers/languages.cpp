@@ -478,6 +478,7 @@ const NumberWords* number_words(std::string_view language) {
   if (language == "cs") return &numbers::czech();
   if (language == "hu") return &numbers::hungarian();
   if (language == "ru") return &numbers::russian();
+  if (language == "ar") return &numbers::arabic();
   return nullptr;
 }
 

@@ -12,5 +12,6 @@ const NumberWords& polish();
 const NumberWords& czech();
 const NumberWords& hungarian();
 const NumberWords& russian();
+const NumberWords& arabic();
 
 }  // namespace gpufleet::xtts::numbers
