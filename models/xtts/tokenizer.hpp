@@ -34,12 +34,11 @@ class BpeTokenizer {
   int64_t unk_id_ = -1;
 };
 
-// Upstream's multilingual_cleaners for a language: quotes, lower case, numbers, abbreviations, symbols and
-// whitespace, equal to upstream's output for every language whose num2words wording gpufleet has
-// (number_words(): all but Turkish); in the others numbers stay digits so far. Throws
-// ModelError(kUnsupportedLanguage) for a language it cannot clean, ModelError(kInvalidInput) for a number
-// upstream cannot say either (digits in Hindi; a number past a language's largest word) or one of more
-// than 36 digits.
+// Upstream's multilingual_cleaners for a language: quotes, lower case, numbers (worded as num2words words
+// them), abbreviations, symbols and whitespace, equal to upstream's output in all 14 languages it cleans
+// (tests/parity). Throws ModelError(kUnsupportedLanguage) for a language it cannot clean (zh, ja, ko and
+// unknown tags), ModelError(kInvalidInput) where upstream raises (digits in Hindi, Czech ordinals, a number
+// past a language's largest word, ...) or for a number of more than 36 digits.
 std::string clean_text(std::string_view text, std::string_view language);
 
 // Python's str.lower(), which upstream applies: Unicode's lower-case mapping, with U+0130 (İ) becoming

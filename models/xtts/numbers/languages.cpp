@@ -479,6 +479,7 @@ const NumberWords* number_words(std::string_view language) {
   if (language == "hu") return &numbers::hungarian();
   if (language == "ru") return &numbers::russian();
   if (language == "ar") return &numbers::arabic();
+  if (language == "tr") return &numbers::turkish();
   return nullptr;
 }
 

@@ -13,5 +13,6 @@ const NumberWords& czech();
 const NumberWords& hungarian();
 const NumberWords& russian();
 const NumberWords& arabic();
+const NumberWords& turkish();
 
 }  // namespace gpufleet::xtts::numbers
