@@ -16,6 +16,7 @@
 #include "common/wav.hpp"
 #include "models/audio_stream.hpp"
 #include "models/xtts/sentences.hpp"
+#include "models/xtts/tokenizer.hpp"
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
 #include "models/xtts/voice_store.hpp"
@@ -77,7 +78,11 @@ class XttsModel final : public models::Model {
     info_.kind = "tts";
     info_.parameters = {"speaker", "greedy", "seed", "temperature", "top_k", "top_p", "repetition_penalty",
                         "speed"};
-    info_.languages = engine_->config().languages;
+    // Only what the text front end can clean: the checkpoint lists zh-cn, ja and ko, which need
+    // transliterations gpufleet does not have, so they are not announced and the gateway refuses them.
+    for (const auto& language : engine_->config().languages) {
+      if (xtts::text_front_end_speaks(language)) info_.languages.push_back(language);
+    }
     info_.cloning = true;
     info_.sample_rate = static_cast<uint32_t>(engine_->config().output_sample_rate);
     if (store_)

@@ -466,9 +466,17 @@ std::string inference_text(std::string_view text) {
   return utf8_encode(strip(u32(python_lower(text))));
 }
 
+namespace {
+// The languages upstream's multilingual_cleaners takes that gpufleet cleans (not zh, ko: transliterations).
+const std::set<std::string_view> kCleaned{"ar", "cs", "de", "en", "es", "fr", "hi",
+                                          "hu", "it", "nl", "pl", "pt", "ru", "tr"};
+}  // namespace
+
+bool text_front_end_speaks(std::string_view language) {
+  return kCleaned.count(language.substr(0, language.find('-'))) != 0;
+}
+
 std::string clean_text(std::string_view text, std::string_view language) {
-  static const std::set<std::string_view> kCleaned{"ar", "cs", "de", "en", "es", "fr", "hi",
-                                                   "hu", "it", "nl", "pl", "pt", "ru", "tr"};
   if (language == "zh" || language == "ko" || language == "ja") {
     throw ModelError(
         ErrorCode::kUnsupportedLanguage,

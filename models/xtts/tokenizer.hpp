@@ -40,6 +40,9 @@ class BpeTokenizer {
 // unknown tags), ModelError(kInvalidInput) where upstream raises (digits in Hindi, Czech ordinals, a number
 // past a language's largest word, ...) or for a number of more than 36 digits.
 std::string clean_text(std::string_view text, std::string_view language);
+// Whether clean_text cleans a language of a checkpoint's list ("zh-cn" -> zh): a worker announces only
+// these, so that a job in Japanese is refused when it is submitted, not after its voice was computed.
+bool text_front_end_speaks(std::string_view language);
 
 // Python's str.lower(), which upstream applies: Unicode's lower-case mapping, with U+0130 (İ) becoming
 // "i" and a combining dot above. Greek's final sigma (no XTTS language) is lowered as any sigma.

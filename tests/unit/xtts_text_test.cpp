@@ -135,6 +135,14 @@ TEST(XttsText, NumbersUpstreamCannotSayAreRefused) {
   EXPECT_EQ(clean_text("आज पाँच बजे", "hi"), "आज पाँच बजे");
 }
 
+TEST(XttsText, OnlyCleanableLanguagesAreSpoken) {
+  for (const char* spoken : {"en", "hi", "ar", "tr", "pt-BR"})
+    EXPECT_TRUE(text_front_end_speaks(spoken)) << spoken;
+  for (const char* unspoken : {"zh-cn", "ja", "ko", "xx", ""}) {
+    EXPECT_FALSE(text_front_end_speaks(unspoken)) << unspoken;
+  }
+}
+
 TEST(XttsText, PythonWhitespaceAndLowerCase) {
   // U+202F (French "Bonjour !") and U+2007 are whitespace to Python, not to glibc.
   EXPECT_EQ(clean_text("bonjour\u202f! a\u2007b", "fr"), "bonjour ! a b");
