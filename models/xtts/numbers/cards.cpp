@@ -58,6 +58,34 @@ FloatRepr float_repr(double value) {
   return repr;
 }
 
+PointSplit split_at_point(double value) {
+  if (!std::isfinite(value)) throw NumberNotSpeakable("a number that is not finite");
+  const FloatRepr repr = float_repr(value);
+  if (repr.scientific) throw NumberNotSpeakable("a number Python writes with an exponent");
+  const int point = repr.decimal_point;
+  const int length = static_cast<int>(repr.digits.size());
+  PointSplit split{"0", "0"};
+  if (point > 0) {
+    split.whole = repr.digits.substr(0, static_cast<size_t>(std::min(point, length))) +
+                  std::string(static_cast<size_t>(std::max(0, point - length)), '0');
+  }
+  if (length > point) {
+    split.fraction = point >= 0 ? repr.digits.substr(static_cast<size_t>(point))
+                                : std::string(static_cast<size_t>(-point), '0') + repr.digits;
+  }
+  return split;
+}
+
+std::vector<unsigned> groups_of_three(const std::string& digits) {
+  std::vector<unsigned> groups;
+  const size_t lead = digits.size() % 3;
+  if (lead > 0) groups.push_back(static_cast<unsigned>(std::stoul(digits.substr(0, lead))));
+  for (size_t at = lead; at < digits.size(); at += 3) {
+    groups.push_back(static_cast<unsigned>(std::stoul(digits.substr(at, 3))));
+  }
+  return groups;
+}
+
 std::pair<WholeNumber, unsigned> currency_parts(double amount) {
   if (!std::isfinite(amount)) throw NumberNotSpeakable("an amount that is not a finite number");
   // Decimal(amount) is the double's exact value; printed with enough places, the third decimal digit

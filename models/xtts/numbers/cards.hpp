@@ -31,6 +31,18 @@ struct FloatRepr {
 };
 FloatRepr float_repr(double value);
 
+// str(value).split('.') for a finite float: the digits before and after the point ("12.0" -> "12", "0").
+// Throws NumberNotSpeakable for a value repr() writes with an exponent ("1e-05"), which num2words' string
+// splitting cannot take apart (upstream raises).
+struct PointSplit {
+  std::string whole;
+  std::string fraction;
+};
+PointSplit split_at_point(double value);
+
+// utils.splitbyx(str(n), 3): groups of three digits from the left, the first holding what is left over.
+std::vector<unsigned> groups_of_three(const std::string& digits);
+
 // A currency's words: (singular, plural) for the unit and for the hundredth.
 struct CurrencyForms {
   std::vector<std::string> unit;

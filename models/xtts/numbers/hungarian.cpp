@@ -101,12 +101,9 @@ class Hungarian final : public Num2WordBase {
       return to_cardinal({static_cast<WholeNumber>(std::fabs(value)), true}, "nulla");
     }
     // to_cardinal_float: str(value).split('.'), the fraction as "<n> tized/század/ezred".
-    const FloatRepr repr = float_repr(value);
-    if (repr.scientific) throw NumberNotSpeakable("a number Python writes with an exponent");
-    const int point = repr.decimal_point;
-    const std::string left = point > 0 ? repr.digits.substr(0, static_cast<size_t>(point)) : "0";
-    const std::string right = point >= 0 ? repr.digits.substr(static_cast<size_t>(point))
-                                         : std::string(static_cast<size_t>(-point), '0') + repr.digits;
+    const PointSplit split = split_at_point(value);
+    const std::string& left = split.whole;
+    const std::string& right = split.fraction;
     static const std::map<size_t, const char*> kFractions{{1, "tized"}, {2, "század"}, {3, "ezred"}};
     const auto fraction = kFractions.find(right.size());
     if (fraction == kFractions.end()) throw NumberNotSpeakable("more than three decimal places in Hungarian");

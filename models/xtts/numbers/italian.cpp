@@ -81,15 +81,7 @@ class Italian final : public Num2WordBase {
   // float_to_words: the whole part, "virgola", then each digit repr() shows after the point. repr()'s
   // exponent forms ("1e-05") have none to split off: num2words fails on them.
   std::string real(double value) const override {
-    if (!std::isfinite(value)) throw NumberNotSpeakable("a number that is not finite");
-    const FloatRepr repr = float_repr(value);
-    if (repr.scientific) throw NumberNotSpeakable("a number Python writes with an exponent");
-    std::string fraction = "0";
-    if (static_cast<int>(repr.digits.size()) > repr.decimal_point) {
-      fraction = repr.decimal_point >= 0
-                     ? repr.digits.substr(static_cast<size_t>(repr.decimal_point))
-                     : std::string(static_cast<size_t>(-repr.decimal_point), '0') + repr.digits;
-    }
+    const std::string fraction = split_at_point(value).fraction;
     // The whole part accentuated, then the whole string again: "ventitré" + ... becomes "ventitre ...".
     std::string words = cardinal(static_cast<WholeNumber>(std::fabs(std::trunc(value)))) + " virgola ";
     for (size_t i = 0; i < fraction.size(); ++i) {

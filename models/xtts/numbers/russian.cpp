@@ -121,16 +121,6 @@ std::string scale_ordinal(size_t scale, Form form) {
   return adjective(scale == 1 ? "тысячн" : scale_prefix(scale) + "н", 1, form);
 }
 
-std::vector<unsigned> groups_of_three(const std::string& digits) {
-  std::vector<unsigned> groups;
-  const size_t lead = digits.size() % 3;
-  if (lead > 0) groups.push_back(static_cast<unsigned>(std::stoul(digits.substr(0, lead))));
-  for (size_t at = lead; at < digits.size(); at += 3) {
-    groups.push_back(static_cast<unsigned>(std::stoul(digits.substr(at, 3))));
-  }
-  return groups;
-}
-
 class Russian final : public Num2WordBase {
  public:
   Russian() {
@@ -147,20 +137,9 @@ class Russian final : public Num2WordBase {
   }
 
   std::string real(double value) const override {
-    if (!std::isfinite(value)) throw NumberNotSpeakable("a number that is not finite");
-    const FloatRepr repr = float_repr(value);
-    if (repr.scientific) throw NumberNotSpeakable("a number Python writes with an exponent");
-    const int point = repr.decimal_point;
-    const int length = static_cast<int>(repr.digits.size());
-    const std::string left = point > 0
-                                 ? repr.digits.substr(0, static_cast<size_t>(std::min(point, length))) +
-                                       std::string(static_cast<size_t>(std::max(0, point - length)), '0')
-                                 : "0";
-    std::string right = "0";
-    if (length > point) {
-      right = point >= 0 ? repr.digits.substr(static_cast<size_t>(point))
-                         : std::string(static_cast<size_t>(-point), '0') + repr.digits;
-    }
+    const PointSplit split = split_at_point(value);
+    const std::string& left = split.whole;
+    const std::string& right = split.fraction;
     const WholeNumber whole = parse_whole_number(left);
     // __decimal_bitness: the denominator 10^places as an ordinal, feminine after a final 1 (not 11).
     const bool one =

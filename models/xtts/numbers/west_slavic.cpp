@@ -22,17 +22,6 @@ Digits digits_of(unsigned group) {
   return {group % 10, group / 10 % 10, group / 100 % 10};
 }
 
-// utils.splitbyx(str(n), 3): the leading group holds what is left over.
-std::vector<unsigned> groups_of_three(const std::string& digits) {
-  std::vector<unsigned> groups;
-  const size_t lead = digits.size() % 3;
-  if (lead > 0) groups.push_back(static_cast<unsigned>(std::stoul(digits.substr(0, lead))));
-  for (size_t at = lead; at < digits.size(); at += 3) {
-    groups.push_back(static_cast<unsigned>(std::stoul(digits.substr(at, 3))));
-  }
-  return groups;
-}
-
 // The word tables of one language.
 struct SlavicWords {
   const char* zero;
@@ -51,20 +40,9 @@ class WestSlavic : public Num2WordBase {
   std::string cardinal(WholeNumber n) const override { return int_to_words(n); }
 
   std::string real(double value) const override {
-    if (!std::isfinite(value)) throw NumberNotSpeakable("a number that is not finite");
-    const FloatRepr repr = float_repr(value);
-    if (repr.scientific) throw NumberNotSpeakable("a number Python writes with an exponent");
-    const int point = repr.decimal_point;
-    const int length = static_cast<int>(repr.digits.size());
-    const std::string left = point > 0
-                                 ? repr.digits.substr(0, static_cast<size_t>(std::min(point, length))) +
-                                       std::string(static_cast<size_t>(std::max(0, point - length)), '0')
-                                 : "0";
-    std::string right = "0";
-    if (length > point) {
-      right = point >= 0 ? repr.digits.substr(static_cast<size_t>(point))
-                         : std::string(static_cast<size_t>(-point), '0') + repr.digits;
-    }
+    const PointSplit split = split_at_point(value);
+    const std::string& left = split.whole;
+    const std::string& right = split.fraction;
     const size_t leading_zeros = std::min(right.find_first_not_of('0'), right.size());
     std::string fraction;
     for (size_t i = 0; i < leading_zeros; ++i) fraction += std::string(words_.zero) + " ";
