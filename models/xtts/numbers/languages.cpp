@@ -1,6 +1,8 @@
 // num2words' English, French, Spanish, German and Dutch converters (lang_EN, lang_FR, lang_ES, lang_DE,
-// lang_NL of num2words 0.5.14), each the word tables and rules of its Python class. Quirks are kept on
-// purpose ("veintiún libras", German's capitalised "Million"): they are what upstream feeds the model.
+// lang_NL of num2words 0.5.14), each the word tables and rules of its Python class, all on the cards
+// machinery; and number_words(), which also hands out the languages in their own files (languages.hpp).
+// Quirks are kept on purpose ("veintiún libras", German's capitalised "Million"): they are what upstream
+// feeds the model.
 #include "models/xtts/numbers/languages.hpp"
 
 #include <cmath>

@@ -40,8 +40,8 @@ class NumberWords {
   virtual std::string currency(double amount, Currency currency) const = 0;
 };
 
-// The converter num2words uses for an XTTS language tag (its code for Czech is "cs"); nullptr where
-// num2words has none (Hindi: upstream fails on every digit) or gpufleet has not ported it yet.
+// The converter num2words uses for one of XTTS's 13 languages it covers (its code for Czech is "cs");
+// nullptr for any other tag, Hindi included: num2words has no Hindi, so upstream fails on every digit.
 const NumberWords* number_words(std::string_view language);
 
 // Digits to a WholeNumber (Python's int(digits)); throws NumberNotSpeakable past kMaxNumberDigits.
