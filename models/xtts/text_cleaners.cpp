@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -32,26 +33,33 @@ bool python_space(char32_t c) {
          c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-// `\w` for `\b`. Python's excludes combining marks, tokenizers' includes them; the difference matters only
-// for a digit or an abbreviation written straight after a mark.
+struct CodeRange {
+  char32_t first;
+  char32_t last;
+};
+#include "models/xtts/python_char_classes.inc"
+
+template <size_t N>
+bool in_ranges(char32_t c, const CodeRange (&ranges)[N]) {
+  // The last range starting at or before c.
+  const auto* after =
+      std::upper_bound(std::begin(ranges), std::end(ranges), c,
+                       [](char32_t value, const CodeRange& range) { return value < range.first; });
+  return after != std::begin(ranges) && c <= (after - 1)->last;
+}
+
+// Python's `\w` on str, for `\b`: letters and numbers of every script, '_', and no combining marks.
 bool word_char(char32_t c) {
-  return is_word_char(c);
+  return in_ranges(c, kPythonWordRanges);
 }
 
 bool ascii_digit(char32_t c) {
   return c >= U'0' && c <= U'9';
 }
 
-// Python's `\d` on str: any decimal digit (Nd), not only ASCII; the scripts of XTTS's languages.
+// Python's `\d` on str: every decimal digit (Nd), not only ASCII.
 bool unicode_digit(char32_t c) {
-  static const std::pair<char32_t, char32_t> kRanges[] = {
-      {0x30, 0x39},   {0x660, 0x669}, {0x6F0, 0x6F9}, {0x7C0, 0x7C9}, {0x966, 0x96F},   {0x9E6, 0x9EF},
-      {0xA66, 0xA6F}, {0xAE6, 0xAEF}, {0xB66, 0xB6F}, {0xBE6, 0xBEF}, {0xC66, 0xC6F},   {0xCE6, 0xCEF},
-      {0xD66, 0xD6F}, {0xE50, 0xE59}, {0xED0, 0xED9}, {0xF20, 0xF29}, {0x1040, 0x1049}, {0xFF10, 0xFF19}};
-  for (const auto& [first, last] : kRanges) {
-    if (c >= first && c <= last) return true;
-  }
-  return false;
+  return in_ranges(c, kPythonDigitRanges);
 }
 
 bool boundary(const Text& text, size_t at) {

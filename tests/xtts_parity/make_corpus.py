@@ -69,7 +69,8 @@ ABBREVIATIONS = {
 
 SENTENCES = {
     "en": ["Hello there, \"friend\"!", "Salt & pepper @ 5 o'clock, #3 at 40% off."],
-    "es": ["¿Dónde está la estación?", "Sal & pimienta, 30 % de descuento."],
+    # A combining mark straight before a number: not \w to Python, so "\b" holds before the digits.
+    "es": ["¿Dónde está la estación?", "Sal & pimienta, 30 % de descuento.", "Un cafe\u03011.000 veces."],
     "fr": ["Bonjour\u202f! Ça va ?", "Sel & poivre, 30 % de remise, 5 °C."],
     "de": ["Grüße AUS Köln!", "Salz & Pfeffer, 30 % Rabatt."],
     "pt": ["Olá, tudo bem?", "Sal & pimenta, 30% de desconto."],
