@@ -124,6 +124,10 @@ TEST(XttsText, NumbersUpstreamCannotSayAreRefused) {
   // Spanish has no word past "cuatrillón": num2words raises OverflowError from 10^27 on.
   EXPECT_THROW(clean_text("1" + std::string(27, '0'), "es"), ModelError);
   EXPECT_NO_THROW(clean_text("1" + std::string(26, '0'), "es"));
+  // 10^15 - 1 as a Spanish ordinal: num2words' floating-point logarithm says 10^15, and it recurses forever
+  // (upstream's RecursionError; here it overflowed the stack, found by xtts_text_fuzz).
+  EXPECT_THROW(number_words("es")->ordinal(999999999999999ULL), NumberNotSpeakable);
+  EXPECT_THROW(clean_text("el 999999999999999o", "es"), ModelError);
   // Past 36 digits gpufleet refuses although upstream could go on.
   EXPECT_THROW(clean_text(std::string(37, '9'), "en"), ModelError);
   try {

@@ -192,6 +192,9 @@ class Spanish final : public CardsNumberWords {
       const WholeNumber scale = power_of_ten(3 * exponent);
       const WholeNumber high = n / scale;
       const WholeNumber low = n % scale;
+      // The logarithm can round up to the next power (log(10^15 - 1) / log(1000) is 5.0): num2words then
+      // reads the same number again until Python's RecursionError.
+      if (high == 0) throw NumberNotSpeakable("a Spanish ordinal num2words recurses on without end");
       text = (high != 1 ? cardinal(high) : "") + stem(scale) + "o " + ordinal(low);
     } else {
       text = cardinal(n);
