@@ -9,7 +9,6 @@
 #include <iterator>
 #include <map>
 #include <optional>
-#include <set>
 
 #include "common/error.hpp"
 #include "common/utf8.hpp"
@@ -133,7 +132,8 @@ std::vector<std::pair<Text, Text>> symbols(std::string_view and_, std::string_vi
                 {"°", spaced(degree)}});
 }
 
-const LanguageRules& rules_for(std::string_view language) {
+// The rules of a language upstream's multilingual_cleaners takes and gpufleet cleans; nullptr for any other.
+const LanguageRules* rules_for(std::string_view language) {
   static const std::map<std::string, LanguageRules, std::less<>> kRules = [] {
     std::map<std::string, LanguageRules, std::less<>> rules;
     rules["en"] = {pairs({{"mrs", "misess"},
@@ -237,7 +237,8 @@ const LanguageRules& rules_for(std::string_view language) {
                    ", "};
     return rules;
   }();
-  return kRules.find(language)->second;
+  const auto found = kRules.find(language);
+  return found == kRules.end() ? nullptr : &found->second;
 }
 
 // `\b\d{1,3}(,\d{3})*(\.\d+)?\b` (comma groups) or `\b\d{1,3}(.\d{3})*(\,\d+)?\b` (any one character
@@ -449,14 +450,6 @@ Text collapse_whitespace(const Text& text) {
 
 }  // namespace
 
-std::string english_cardinal(uint64_t number) {
-  return number_words("en")->cardinal(number);
-}
-
-std::string english_ordinal(uint64_t number) {
-  return number_words("en")->ordinal(number);
-}
-
 std::string python_lower(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -474,14 +467,8 @@ std::string inference_text(std::string_view text) {
   return utf8_encode(strip(u32(python_lower(text))));
 }
 
-namespace {
-// The languages upstream's multilingual_cleaners takes that gpufleet cleans (not zh, ko: transliterations).
-const std::set<std::string_view> kCleaned{"ar", "cs", "de", "en", "es", "fr", "hi",
-                                          "hu", "it", "nl", "pl", "pt", "ru", "tr"};
-}  // namespace
-
 bool text_front_end_speaks(std::string_view language) {
-  return kCleaned.count(language.substr(0, language.find('-'))) != 0;
+  return rules_for(language.substr(0, language.find('-'))) != nullptr;
 }
 
 std::string clean_text(std::string_view text, std::string_view language) {
@@ -490,10 +477,10 @@ std::string clean_text(std::string_view text, std::string_view language) {
         ErrorCode::kUnsupportedLanguage,
         "XTTS text for '" + std::string(language) + "' needs a transliteration gpufleet does not have yet");
   }
-  if (kCleaned.count(language) == 0) {
+  const LanguageRules* rules = rules_for(language);
+  if (rules == nullptr) {
     throw ModelError(ErrorCode::kUnsupportedLanguage, "XTTS does not speak '" + std::string(language) + "'");
   }
-  const LanguageRules& rules = rules_for(language);
   Text cleaned = replace_all(u32(text), U"\"", U"");
   if (language == "tr") {
     cleaned = replace_all(replace_all(replace_all(cleaned, U"İ", U"i"), U"Ö", U"ö"), U"Ü", U"ü");
@@ -501,7 +488,7 @@ std::string clean_text(std::string_view text, std::string_view language) {
   cleaned = u32(python_lower(utf8_encode(cleaned)));
   if (const NumberWords* words = number_words(language)) {
     try {
-      cleaned = expand_numbers(std::move(cleaned), language, rules, *words);
+      cleaned = expand_numbers(std::move(cleaned), language, *rules, *words);
     } catch (const NumberNotSpeakable& e) {
       throw ModelError(ErrorCode::kInvalidInput,
                        "XTTS cannot say a number of this " + std::string(language) + " text: " + e.what());
@@ -512,8 +499,8 @@ std::string clean_text(std::string_view text, std::string_view language) {
         ErrorCode::kInvalidInput,
         "XTTS reads no digits in Hindi text (upstream's num2words has no Hindi): write numbers as words");
   }
-  cleaned = expand_abbreviations(std::move(cleaned), rules);
-  cleaned = expand_symbols(std::move(cleaned), rules);
+  cleaned = expand_abbreviations(std::move(cleaned), *rules);
+  cleaned = expand_symbols(std::move(cleaned), *rules);
   return utf8_encode(collapse_whitespace(cleaned));
 }
 

@@ -54,8 +54,4 @@ std::string inference_text(std::string_view text);
 std::vector<int64_t> encode_xtts_text(const BpeTokenizer& tokenizer, std::string_view text,
                                       std::string_view language);
 
-// English number words as num2words writes them ("forty-two", "one thousand, two hundred and five").
-std::string english_cardinal(uint64_t number);
-std::string english_ordinal(uint64_t number);
-
 }  // namespace gpufleet::xtts

@@ -78,20 +78,20 @@ TEST(XttsTokenizer, BpeOnASmallVocabulary) {
 }
 
 TEST(XttsText, EnglishNumbersAsNum2wordsSaysThem) {
-  EXPECT_EQ(english_cardinal(0), "zero");
-  EXPECT_EQ(english_cardinal(21), "twenty-one");
-  EXPECT_EQ(english_cardinal(100), "one hundred");
-  EXPECT_EQ(english_cardinal(105), "one hundred and five");
-  EXPECT_EQ(english_cardinal(1001), "one thousand and one");
-  EXPECT_EQ(english_cardinal(1100), "one thousand, one hundred");
-  EXPECT_EQ(english_cardinal(1234), "one thousand, two hundred and thirty-four");
-  EXPECT_EQ(english_cardinal(123000), "one hundred and twenty-three thousand");
-  EXPECT_EQ(english_cardinal(2000500), "two million, five hundred");
-  EXPECT_EQ(english_ordinal(1), "first");
-  EXPECT_EQ(english_ordinal(12), "twelfth");
-  EXPECT_EQ(english_ordinal(20), "twentieth");
-  EXPECT_EQ(english_ordinal(42), "forty-second");
-  EXPECT_EQ(english_ordinal(100), "one hundredth");
+  EXPECT_EQ(number_words("en")->cardinal(0), "zero");
+  EXPECT_EQ(number_words("en")->cardinal(21), "twenty-one");
+  EXPECT_EQ(number_words("en")->cardinal(100), "one hundred");
+  EXPECT_EQ(number_words("en")->cardinal(105), "one hundred and five");
+  EXPECT_EQ(number_words("en")->cardinal(1001), "one thousand and one");
+  EXPECT_EQ(number_words("en")->cardinal(1100), "one thousand, one hundred");
+  EXPECT_EQ(number_words("en")->cardinal(1234), "one thousand, two hundred and thirty-four");
+  EXPECT_EQ(number_words("en")->cardinal(123000), "one hundred and twenty-three thousand");
+  EXPECT_EQ(number_words("en")->cardinal(2000500), "two million, five hundred");
+  EXPECT_EQ(number_words("en")->ordinal(1), "first");
+  EXPECT_EQ(number_words("en")->ordinal(12), "twelfth");
+  EXPECT_EQ(number_words("en")->ordinal(20), "twentieth");
+  EXPECT_EQ(number_words("en")->ordinal(42), "forty-second");
+  EXPECT_EQ(number_words("en")->ordinal(100), "one hundredth");
 }
 
 TEST(XttsText, EnglishCleaning) {

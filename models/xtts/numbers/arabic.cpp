@@ -66,7 +66,6 @@ class Arabic final : public NumberWords {
     if (n <= 19) return kOrdinals[static_cast<size_t>(n)];
     Reading reading;
     reading.feminine_units = n < 100;
-    reading.separator = ",";  // the state to_cardinal leaves; never read for a whole number
     return strip(convert(to_decimal(n), reading));
   }
 

@@ -46,15 +46,8 @@ FloatRepr float_repr(double value) {
     if (text[i] != '.') repr.digits.push_back(text[i]);
   }
   const int decimal_point = std::atoi(text.c_str() + e + 1) + 1;  // value = 0.<digits> x 10^decimal_point
-  const int length = static_cast<int>(repr.digits.size());
-  const bool scientific = decimal_point <= -4 || decimal_point > 16;  // repr()'s switch to exponent form
   repr.decimal_point = decimal_point;
-  repr.scientific = scientific;
-  if (length > decimal_point) {
-    repr.decimals = length - decimal_point;
-  } else {
-    repr.decimals = scientific ? decimal_point - length : 1;  // "1e+16" -> 16 places; "12.0" -> 1
-  }
+  repr.scientific = decimal_point <= -4 || decimal_point > 16;  // repr()'s switch to exponent form
   return repr;
 }
 
@@ -102,6 +95,13 @@ std::pair<WholeNumber, unsigned> currency_parts(double amount) {
     whole += 1;
   }
   return {whole, cents};
+}
+
+std::map<Currency, CurrencyForms> european_currency_forms() {
+  const std::vector<std::string> cents{"cent", "cents"};
+  return {{Currency::kEur, {{"euro", "euro"}, cents}},
+          {Currency::kGbp, {{"pound sterling", "pounds sterling"}, {"penny", "pence"}}},
+          {Currency::kUsd, {{"dollar", "dollars"}, cents}}};
 }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -274,7 +274,7 @@ std::string CardsNumberWords::real(double value) const {
 std::string CardsNumberWords::float_words(double value) const {
   const FloatRepr repr = float_repr(value);
   const double whole = std::trunc(value);
-  const int precision = repr.decimals;
+  const int precision = repr.decimals();
   // Python multiplies by the int 10**precision, converted to the nearest double (an OverflowError past
   // 10^308); strtod rounds the same way.
   const std::string power = "1e" + std::to_string(precision);

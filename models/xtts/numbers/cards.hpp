@@ -25,9 +25,15 @@ WholeNumber power_of_ten(int exponent);  // exponent <= 38
 // them follow the decimal point (Decimal(str(value)).as_tuple().exponent, negated).
 struct FloatRepr {
   std::string digits;
-  int decimals = 0;
   int decimal_point = 0;    // value = 0.<digits> x 10^decimal_point
   bool scientific = false;  // repr() writes "1e-05", "1.5e+16"
+
+  // The places after the point: "12.5" 1, "12.0" 1 (repr's ".0"), "1e+16" 16 (the exponent's), "1e-05" 5.
+  int decimals() const {
+    const int length = static_cast<int>(digits.size());
+    if (length > decimal_point) return length - decimal_point;
+    return scientific ? decimal_point - length : 1;
+  }
 };
 FloatRepr float_repr(double value);
 
@@ -101,6 +107,9 @@ class CardsNumberWords : public Num2WordBase {
   std::vector<std::pair<WholeNumber, std::string>> cards_;  // highest first, as num2words' OrderedDict
   std::optional<WholeNumber> max_value_;                    // 1000 x the highest card, when that fits
 };
+
+// Num2Word_EU's currency table, which English and Hungarian keep ("euro", "pounds sterling", "dollars").
+std::map<Currency, CurrencyForms> european_currency_forms();
 
 // Python's float amount split as num2words' parse_currency_parts: whole units and cents, half up.
 std::pair<WholeNumber, unsigned> currency_parts(double amount);

@@ -21,9 +21,7 @@ struct PyNumber {
 class Hungarian final : public Num2WordBase {
  public:
   Hungarian() {
-    currency_forms_ = {{Currency::kEur, {{"euro", "euro"}, {"cent", "cents"}}},
-                       {Currency::kGbp, {{"pound sterling", "pounds sterling"}, {"penny", "pence"}}},
-                       {Currency::kUsd, {{"dollar", "dollars"}, {"cent", "cents"}}}};
+    currency_forms_ = european_currency_forms();
     const std::vector<std::string> low{"kilenc", "nyolc", "hét",   "hat", "öt",
                                        "négy",   "három", "kettő", "egy"};
     std::vector<std::string> descending;

@@ -13,16 +13,6 @@
 namespace gpufleet::xtts::numbers {
 namespace {
 
-const std::vector<std::string> kDollars{"dollar", "dollars"};
-const std::vector<std::string> kCents{"cent", "cents"};
-
-// Num2Word_EU's table, which English and Dutch keep.
-std::map<Currency, CurrencyForms> european_currency_forms() {
-  return {{Currency::kEur, {{"euro", "euro"}, kCents}},
-          {Currency::kGbp, {{"pound sterling", "pounds sterling"}, {"penny", "pence"}}},
-          {Currency::kUsd, {kDollars, kCents}}};
-}
-
 // German's and Dutch's Latin stems ("okto", "dez"), after their own word for 10^600.
 std::vector<std::string> germanic_stems(const std::string& highest, const std::vector<std::string>& lows) {
   auto stems = CardsNumberWords::high_stems(

@@ -12,7 +12,7 @@
 namespace gpufleet::xtts::numbers {
 namespace {
 
-using Forms = std::array<std::string, 3>;
+using Forms = std::vector<std::string>;  // one, few, many
 
 struct Digits {
   unsigned ones, tens, hundreds;
@@ -55,10 +55,6 @@ class WestSlavic : public Num2WordBase {
     if (n == 1) return forms[0];
     if (n % 10 > 1 && n % 10 < 5 && (n % 100 < 10 || n % 100 > 20)) return forms[1];
     return forms[2];
-  }
-
-  std::string pluralize(WholeNumber n, const Forms& forms) const {
-    return pluralize(n, std::vector<std::string>(forms.begin(), forms.end()));
   }
 
   // _int2word
