@@ -4,9 +4,12 @@
 //
 //   gpufleet-xtts-bench [--device cpu|cuda] [--codes N] [--text-tokens T] [--runs R] [--batches 1,4,16]
 //                       [--batch-codes N] [--arrivals N] [--arrival-gap S] [--dtype float32|bfloat16|float16]
+//                       [--steps dynamic,fixed,graphs]
 //
 // Streaming is measured as the engine does it (StreamingVocoder, first audio after 8 codes); batching across
-// requests with DecodeBatch at --batches (default 1,4,16), each sequence --batch-codes long. Requests that
+// requests with DecodeBatch at --batches (default 1,4,16), each sequence --batch-codes long, once per decode
+// step kind in --steps (default all three; graphs only on CUDA): a cache per sequence, fixed-shape slots run
+// eagerly, and the fixed-shape step replayed as a CUDA graph. Requests that
 // arrive while others decode (--arrivals, default 6, one every --arrival-gap seconds, default a prefill and 4
 // decode steps at batch 1; long and short by turns) are served twice: continuously (each joins between steps
 // and is done when its own codes end, as the worker runs XTTS) and in static batches (whatever waits when the
@@ -27,6 +30,7 @@
 
 #include "common/usage.hpp"
 #include "models/xtts/config.hpp"
+#include "models/xtts/torch/decode_graph.hpp"
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch/gpt.hpp"
 #include "models/xtts/torch/hifigan.hpp"
@@ -123,7 +127,7 @@ constexpr std::string_view kUsage =
     "usage: gpufleet-xtts-bench [--device cpu|cuda] [--codes N] [--text-tokens T] [--runs R] [--batches "
     "1,4,16]\n"
     "                           [--batch-codes N] [--arrivals N] [--arrival-gap S]\n"
-    "                           [--dtype float32|bfloat16|float16]\n"
+    "                           [--dtype float32|bfloat16|float16] [--steps dynamic,fixed,graphs]\n"
     "  Speed of the native XTTS-v2 engine at the released model's size with random weights: codes per "
     "second,\n"
     "  vocoder time, real-time factor, time to first audio, batched and continuous decoding (a table).\n";
@@ -132,7 +136,7 @@ int main(int argc, char** argv) {
   if (asks_for_help(argc, argv)) return print_usage(kUsage);
   auto parsed = parse_options(argc, argv,
                               {"device", "codes", "text-tokens", "runs", "batches", "batch-codes", "arrivals",
-                               "arrival-gap", "dtype"});
+                               "arrival-gap", "dtype", "steps"});
   if (auto* why = std::get_if<std::string>(&parsed)) return usage_error("gpufleet-xtts-bench", *why, kUsage);
   auto args = std::get<ParsedOptions>(parsed).values;
   const torch::Device device(args.count("device") && args["device"] == "cuda" ? torch::kCUDA : torch::kCPU);
@@ -231,38 +235,59 @@ int main(int argc, char** argv) {
   }
   // Batching across requests: B sequences (different texts) through one DecodeBatch, each vocoded on its own.
   struct BatchRow {
+    std::string step;
     int64_t batch = 0;
     double decode_s = 0, total_s = 0, audio_s = 0;
   };
   std::vector<BatchRow> batch_rows;
   std::string batch_list = args.count("batches") ? args["batches"] : "1,4,16";
   const int64_t batch_codes = args.count("batch-codes") ? std::stoll(args["batch-codes"]) : codes;
+  std::vector<std::pair<std::string, DecodeSettings>> step_kinds;
+  const std::string step_list = args.count("steps") ? args["steps"] : "dynamic,fixed,graphs";
+  for (size_t at = 0; at < step_list.size();) {
+    const size_t comma = std::min(step_list.find(',', at), step_list.size());
+    const std::string kind = step_list.substr(at, comma - at);
+    at = comma + 1;
+    if (kind == "dynamic") {
+      step_kinds.emplace_back(kind, DecodeSettings{false, false});
+    } else if (kind == "fixed") {
+      step_kinds.emplace_back(kind, DecodeSettings{true, false});
+    } else if (kind == "graphs") {
+      if (device.is_cuda() && DecodeGraph::available())
+        step_kinds.emplace_back(kind, DecodeSettings{true, true});
+    } else {
+      return usage_error("gpufleet-xtts-bench", "--steps takes dynamic, fixed and graphs", kUsage);
+    }
+  }
   for (size_t at = 0; at < batch_list.size();) {
     const size_t comma = std::min(batch_list.find(',', at), batch_list.size());
     const int64_t size = std::stoll(batch_list.substr(at, comma - at));
     at = comma + 1;
-    sync(device);
-    const auto t0 = Clock::now();
-    DecodeBatch batch(gpt, config);
-    for (int64_t b = 0; b < size; ++b) {
-      DecodeBatch::Request request;
-      request.cond_latents = cond;
-      request.text_ids = torch::randint(3, 200, {1, text_tokens}, options.dtype(torch::kLong));
-      request.max_codes = batch_codes;
-      batch.add(std::move(request));
+    for (const auto& [step_kind, settings] : step_kinds) {
+      sync(device);
+      const auto t0 = Clock::now();
+      DecodeBatch batch(gpt, config, settings);
+      for (int64_t b = 0; b < size; ++b) {
+        DecodeBatch::Request request;
+        request.cond_latents = cond;
+        request.text_ids = torch::randint(3, 200, {1, text_tokens}, options.dtype(torch::kLong));
+        request.max_codes = batch_codes;
+        batch.add(std::move(request));
+      }
+      while (batch.step()) {
+      }
+      sync(device);
+      const auto t1 = Clock::now();
+      int64_t batch_samples = 0;
+      for (int64_t b = 0; b < size; ++b)
+        batch_samples += vocoder.decode(batch.latents(static_cast<size_t>(b)), speaker).numel();
+      sync(device);
+      const auto t2 = Clock::now();
+      batch_rows.push_back(
+          {step_kind, size, std::chrono::duration<double>(t1 - t0).count(),
+           std::chrono::duration<double>(t2 - t0).count(),
+           static_cast<double>(batch_samples) / static_cast<double>(config.output_sample_rate)});
     }
-    while (batch.step()) {
-    }
-    sync(device);
-    const auto t1 = Clock::now();
-    int64_t batch_samples = 0;
-    for (int64_t b = 0; b < size; ++b)
-      batch_samples += vocoder.decode(batch.latents(static_cast<size_t>(b)), speaker).numel();
-    sync(device);
-    const auto t2 = Clock::now();
-    batch_rows.push_back(
-        {size, std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t0).count(),
-         static_cast<double>(batch_samples) / static_cast<double>(config.output_sample_rate)});
   }
 
   // Requests arriving while others decode: latency from arrival to its audio, served continuously and in
@@ -385,13 +410,13 @@ int main(int argc, char** argv) {
   std::printf("\nbatching across requests (%lld codes each, one run each, prefill and vocoder included):\n\n",
               static_cast<long long>(batch_codes));
   std::printf(
-      "| %5s | %22s | %20s | %24s "
-      "|\n|-------|------------------------|----------------------|--------------------------|\n",
-      "batch", "GPT codes/s, all, w/ prefill", "wall for the batch s", "audio seconds per second");
+      "| %-7s | %5s | %22s | %20s | %24s "
+      "|\n|---------|-------|------------------------|----------------------|--------------------------|\n",
+      "step", "batch", "GPT codes/s, all, w/ prefill", "wall for the batch s", "audio seconds per second");
   for (const auto& row : batch_rows) {
-    std::printf("| %5lld | %22.1f | %20.2f | %24.3f |\n", static_cast<long long>(row.batch),
-                static_cast<double>(row.batch * batch_codes) / row.decode_s, row.total_s,
-                row.audio_s / row.total_s);
+    std::printf(
+        "| %-7s | %5lld | %22.1f | %20.2f | %24.3f |\n", row.step.c_str(), static_cast<long long>(row.batch),
+        static_cast<double>(row.batch * batch_codes) / row.decode_s, row.total_s, row.audio_s / row.total_s);
   }
   if (!arrival_rows.empty()) {
     std::printf(

@@ -21,11 +21,33 @@ target_include_directories(gpufleet_deps_msgpack SYSTEM INTERFACE ${MSGPACK_INCL
 # msgpack-c's C++ side only needs its headers; keep Boost out of its adaptors.
 target_compile_definitions(gpufleet_deps_msgpack INTERFACE MSGPACK_NO_BOOST)
 
-# LibTorch: Debian's libtorch-dev (CPU) or the one inside a CUDA PyTorch
-# (-DCMAKE_PREFIX_PATH="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')").
+# LibTorch: Debian's libtorch-dev (1.13, CPU; the default build) or the one inside a CUDA PyTorch, such as the
+# pinned wheel scripts/install-torch.sh puts in .tools/torch (build-torch2/, scripts/test-torch2.sh):
+# -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')".
 if(NOT GPUFLEET_FUZZ_ONLY)
+  # A CUDA LibTorch's CMake config otherwise compiles and runs a probe for the GPUs of this machine, which fails
+  # where there are none (and with CMake 3.25, which cannot pass C++20 to nvcc 13). gpufleet compiles no CUDA
+  # code of its own, so the list only matters to a .cu file added later: A100, H100/H200 and Blackwell.
+  if("$ENV{TORCH_CUDA_ARCH_LIST}" STREQUAL "")
+    set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;9.0;10.0")
+  endif()
   find_package(Torch REQUIRED)
-  message(STATUS "gpufleet: LibTorch ${Torch_VERSION} flags='${TORCH_CXX_FLAGS}'")
+  if(TORCH_CUDA_LIBRARIES)
+    set(GPUFLEET_TORCH_CUDA ON)
+  else()
+    set(GPUFLEET_TORCH_CUDA OFF)
+  endif()
+  # A PyTorch wheel's CUDA libraries (cuDNN, NCCL, cuBLAS, the runtime) are wheels of their own beside torch/,
+  # found by libtorch_cuda.so through its RPATH. The linker must take the same ones when it checks an
+  # executable's indirect references, not the older copies the CUDA toolkit installs (NCCL's symbols differ),
+  # and programs should load them too.
+  file(GLOB GPUFLEET_TORCH_WHEEL_LIBS LIST_DIRECTORIES true "${TORCH_INSTALL_PREFIX}/../nvidia/*/lib")
+  if(GPUFLEET_TORCH_CUDA AND GPUFLEET_TORCH_WHEEL_LIBS)
+    list(JOIN GPUFLEET_TORCH_WHEEL_LIBS ":" wheel_libs)
+    add_link_options("LINKER:-rpath-link,${wheel_libs}" "LINKER:-rpath,${wheel_libs}")
+  endif()
+  message(STATUS "gpufleet: LibTorch ${Torch_VERSION}, CUDA compiled in: ${GPUFLEET_TORCH_CUDA}"
+                 " (flags='${TORCH_CXX_FLAGS}')")
 endif()
 
 # Video (the "portrait" backend): OpenCV and FFmpeg's libraries, where they are installed. Without them the

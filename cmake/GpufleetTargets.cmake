@@ -23,6 +23,16 @@ function(gpufleet_executable name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
 endfunction()
 
+# The Python whose torch builds the tests' TorchScript modules (tests/models/): its torch must be able to write
+# what this build's LibTorch reads. Debian's python3-torch for Debian's LibTorch; the wheel's own Python for a
+# build against a PyTorch wheel's LibTorch (scripts/test-torch2.sh passes .tools/torch/bin/python).
+if(DEFINED ENV{GPUFLEET_PYTHON})
+  set(GPUFLEET_MODELS_PYTHON_DEFAULT "$ENV{GPUFLEET_PYTHON}")
+else()
+  set(GPUFLEET_MODELS_PYTHON_DEFAULT /usr/bin/python3)
+endif()
+set(GPUFLEET_MODELS_PYTHON "${GPUFLEET_MODELS_PYTHON_DEFAULT}" CACHE FILEPATH "Python that builds test models")
+
 # gpufleet_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s]): a GoogleTest binary registered with CTest.
 # Integration tests get the built binaries' folder through GPUFLEET_BIN_DIR.
 function(gpufleet_test name)
@@ -36,6 +46,14 @@ function(gpufleet_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${name} COMMAND ${name} --gtest_color=no)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}"
-    ENVIRONMENT "GPUFLEET_BIN_DIR=${CMAKE_BINARY_DIR}/bin;GPUFLEET_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT
+    "GPUFLEET_BIN_DIR=${CMAKE_BINARY_DIR}/bin;GPUFLEET_SOURCE_DIR=${PROJECT_SOURCE_DIR};GPUFLEET_PYTHON=${GPUFLEET_MODELS_PYTHON}")
 endfunction()
 
+
+# gpufleet_torch_headers(TARGET HEADER...): LibTorch's headers parsed once for all of TARGET's sources (a
+# precompiled header) instead of once per source, where most of their compile time goes. Only for targets of
+# several LibTorch sources: for one source, building the header costs what it saves.
+function(gpufleet_torch_headers target)
+  target_precompile_headers(${target} PRIVATE ${ARGN})
+endfunction()

@@ -106,4 +106,15 @@ void init_logging(const std::string& component) {
   spdlog::set_default_logger(logger);
 }
 
+void log_line(LogLevel level, std::string_view message) {
+  switch (level) {
+    case LogLevel::kInfo:
+      spdlog::info("{}", message);
+      return;
+    case LogLevel::kWarn:
+      spdlog::warn("{}", message);
+      return;
+  }
+}
+
 }  // namespace gpufleet

@@ -18,4 +18,12 @@ std::string json_log_line(std::string_view timestamp, std::string_view level, st
 // A worker process names itself once its id is known, so that its JSON lines carry it (call before threads).
 void set_log_worker_id(std::string worker_id);
 
+enum class LogLevel { kInfo, kWarn };
+
+// One already-formatted line through spdlog's default logger, for code that must not include spdlog: the
+// translation units that see a PyTorch wheel's LibTorch headers, which carry their own fmt (v12) ahead of
+// Debian's on the include path, while spdlog here is built on Debian's fmt 9 (scripts/check-layers.sh keeps
+// spdlog out of every file that includes LibTorch).
+void log_line(LogLevel level, std::string_view message);
+
 }  // namespace gpufleet

@@ -45,10 +45,22 @@ for file in $files; do
   done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\/[^"]*\)".*/\1/p' "$file")
 done
 
+# Files that see LibTorch (its headers, or ours that include them) never include spdlog or fmt: a PyTorch
+# wheel's include folder carries its own fmt (v12), found ahead of Debian's fmt 9 that spdlog is built on. Such
+# files log through common/logging.hpp's log_line.
+torch_include='^[[:space:]]*#[[:space:]]*include[[:space:]]*(<(torch|ATen|c10)/|"models/xtts/torch/|"worker/torch_device\.hpp")'
+for file in $(git ls-files '*.cpp' '*.hpp' 2>/dev/null || true); do
+  grep -qE "$torch_include" "$file" || continue
+  if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(spdlog|fmt)/' "$file" >&2; then
+    echo "check-layers: $file includes LibTorch and spdlog/fmt (a wheel's LibTorch brings its own fmt)" >&2
+    violations=$((violations + 1))
+  fi
+done
+
 echo "check-layers: includes between folders (count):"
 for edge in "${!edges[@]}"; do echo "  $edge ${edges[$edge]}"; done | sort
 if [ "$violations" -gt 0 ]; then
   echo "check-layers: $violations forbidden include(s)" >&2
   exit 1
 fi
-echo "check-layers: no forbidden edge (models -/-> protocol|store|worker, worker -/-> store, gateway -/-> protocol, cli -/-> gateway)"
+echo "check-layers: no forbidden edge (models -/-> protocol|store|worker, worker -/-> store, gateway -/-> protocol, cli -/-> gateway); no LibTorch file includes spdlog or fmt"

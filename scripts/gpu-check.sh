@@ -23,7 +23,10 @@ step "unpack Debian dependencies"
 source scripts/gpu-env.sh
 
 step "configure and build"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# Test modules (TorchScript voices, renderers) are built with the PyTorch of this host (Debian's python3-torch is
+# not here).
+export GPUFLEET_PYTHON="${GPUFLEET_PYTHON:-$(command -v python3)}"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPUFLEET_MODELS_PYTHON="$GPUFLEET_PYTHON" \
   -DCMAKE_PREFIX_PATH="$torch_prefix;${CMAKE_PREFIX_PATH//:/;}" >"$out/configure.log" 2>&1 \
   || { tail -40 "$out/configure.log"; exit 1; }
 grep -E "gpufleet: LibTorch" "$out/configure.log"
@@ -36,8 +39,6 @@ DEVICE=auto build-gpu/bin/gpufleet-worker --print-device
 DEVICE=cuda:0 build-gpu/bin/gpufleet-worker --print-device
 
 step "tests"
-# Test voices are built with the PyTorch of this host (Debian's python3-torch is not here).
-export GPUFLEET_PYTHON="${GPUFLEET_PYTHON:-$(command -v python3)}"
 (cd build-gpu && ctest --output-on-failure --timeout 300 2>&1 | tee "$out/ctest.log" | tail -25)
 
 step "demo with DEVICE=auto (the worker on CUDA)"

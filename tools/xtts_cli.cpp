@@ -3,8 +3,12 @@
 //   gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav
 //                 [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]
 //                 [--max-codes N] [--speed S] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16]
-//                 [--tf32] --out OUT.wav [--dump DIR]
+//                 [--tf32] [--step dynamic|fixed] [--cuda-graphs] --out OUT.wav [--dump DIR]
 // An option it does not know, or one without its value, prints the usage and exits with status 2.
+//
+// --step dynamic (the default) decodes with a cache of its own, the reference path; fixed runs the text as
+// the worker does, through a SpeechBatch on the fixed-shape step, and --cuda-graphs replays that step as a
+// CUDA graph on CUDA (it implies --step fixed). Their dumps have no gpt.prefill_logits.
 //
 // --dtype sets the GPT's precision (see XttsEngine::load); the golden checks are float32.
 // On CUDA the run is plain fp32 unless --tf32 is given: with TF32 (PyTorch's default for cuDNN convolutions)
@@ -22,6 +26,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "common/files.hpp"
 #include "common/usage.hpp"
@@ -37,7 +42,7 @@ constexpr std::string_view kUsage =
     "usage: gpufleet-xtts --model-dir DIR --text TEXT [--language en] --speaker-wav REF.wav\n"
     "       [--greedy | --temperature T --top-k K --top-p P --repetition-penalty R --seed S]\n"
     "       [--max-codes N] [--speed S] [--device auto|cpu|cuda] [--dtype float32|bfloat16|float16]\n"
-    "       [--tf32] --out OUT.wav [--dump DIR]\n"
+    "       [--tf32] [--step dynamic|fixed] [--cuda-graphs] --out OUT.wav [--dump DIR]\n"
     "  Runs the native XTTS-v2 engine on one text and writes OUT.wav; --dump DIR also writes every stage's\n"
     "  tensors to DIR/xtts_dump.safetensors, named as in the golden set.\n";
 
@@ -49,7 +54,7 @@ int usage(std::string_view why) {
 const std::set<std::string> kValued{"--model-dir",   "--text",      "--language", "--speaker-wav",
                                     "--temperature", "--top-k",     "--top-p",    "--repetition-penalty",
                                     "--seed",        "--max-codes", "--speed",    "--device",
-                                    "--dtype",       "--out",       "--dump"};
+                                    "--dtype",       "--out",       "--dump",     "--step"};
 
 }  // namespace
 
@@ -58,10 +63,13 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> args;
   bool greedy = false;
   bool tf32 = false;
+  bool cuda_graphs = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--tf32") {
       tf32 = true;
+    } else if (flag == "--cuda-graphs") {
+      cuda_graphs = true;
     } else if (flag == "--greedy") {
       greedy = true;
     } else if (kValued.count(flag) && i + 1 < argc) {
@@ -73,6 +81,9 @@ int main(int argc, char** argv) {
   for (const char* required : {"model-dir", "text", "speaker-wav", "out"}) {
     if (!args.count(required)) return usage(std::string("--") + required + " is required");
   }
+  const std::string step = args.count("step") ? args["step"] : (cuda_graphs ? "fixed" : "dynamic");
+  if (step != "dynamic" && step != "fixed") return usage("--step takes dynamic or fixed");
+  if (cuda_graphs && step != "fixed") return usage("--cuda-graphs needs --step fixed");
   try {
     const std::string device_name = args.count("device") ? args["device"] : "auto";
     const torch::Device device =
@@ -103,9 +114,17 @@ int main(int argc, char** argv) {
         sampling.repetition_penalty = std::stod(args["repetition-penalty"]);
       options.sampling = sampling;
     }
+    const std::string language = args.count("language") ? args["language"] : "en";
     const auto loaded = std::chrono::steady_clock::now();
-    const auto result =
-        engine->synthesize(args["text"], args.count("language") ? args["language"] : "en", voice, options);
+    xtts::Synthesis result;
+    if (step == "dynamic") {
+      result = engine->synthesize(args["text"], language, voice, options);
+    } else {
+      engine->set_decode_settings(xtts::DecodeSettings{true, cuda_graphs});
+      auto batched = engine->synthesize_batch({{args["text"], language, &voice, options}});
+      if (auto* error = std::get_if<std::exception_ptr>(&batched.front())) std::rethrow_exception(*error);
+      result = std::get<xtts::Synthesis>(std::move(batched.front()));
+    }
     const auto done = std::chrono::steady_clock::now();
 
     auto samples =
@@ -119,10 +138,11 @@ int main(int argc, char** argv) {
                            {"spk.embedding", xtts::to_owned(voice.speaker_embedding)},
                            {"cond.gpt_cond_latent", xtts::to_owned(voice.gpt_cond_latent)},
                            {"text.ids", xtts::to_owned(result.text_ids)},
-                           {"gpt.prefill_logits", xtts::to_owned(result.prefill_logits)},
                            {mode + ".codes", xtts::to_owned(result.codes)},
                            {mode + ".latents", xtts::to_owned(result.latents)},
                            {mode + ".wav", xtts::to_owned(result.wav)}};
+      if (result.prefill_logits.defined())
+        dump.emplace("gpt.prefill_logits", xtts::to_owned(result.prefill_logits));
       xtts::write_safetensors(std::filesystem::path(args["dump"]) / "xtts_dump.safetensors", dump);
     }
     const double audio_s =

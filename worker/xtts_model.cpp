@@ -1,6 +1,5 @@
 #include "worker/xtts_model.hpp"
 
-#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/logging.hpp"
 #include "common/sha256.hpp"
 #include "common/wav.hpp"
 #include "models/audio_stream.hpp"
@@ -68,11 +68,13 @@ std::string synthetic_reference() {
 class XttsModel final : public models::Model {
  public:
   XttsModel(const models::ModelSpec& spec, const DeviceInfo& device, size_t voice_cache,
-            std::optional<xtts::VoiceStore> store, const std::filesystem::path& speakers_file)
+            std::optional<xtts::VoiceStore> store, const std::filesystem::path& speakers_file,
+            const xtts::DecodeSettings& decode)
       : engine_(xtts::XttsEngine::load(spec.files.at("config").parent_path(), torch_device(device),
                                        xtts::XttsEngine::dtype_named(spec.dtype).value_or(torch::kFloat32))),
         capacity_(voice_cache),
         store_(std::move(store)) {
+    engine_->set_decode_settings(decode);
     if (!speakers_file.empty()) load_speakers(speakers_file);
     info_.name = spec.name;
     info_.kind = "tts";
@@ -86,8 +88,8 @@ class XttsModel final : public models::Model {
     info_.cloning = true;
     info_.sample_rate = static_cast<uint32_t>(engine_->config().output_sample_rate);
     if (store_)
-      spdlog::info("model {}: voices shared in {}", spec.name,
-                   (store_->root() / engine_->voice_fingerprint()).string());
+      log_line(LogLevel::kInfo, "model " + spec.name + ": voices shared in " +
+                                    (store_->root() / engine_->voice_fingerprint()).string());
   }
 
   const models::ModelInfo& info() const override { return info_; }
@@ -382,7 +384,8 @@ class XttsModel final : public models::Model {
                          file.filename().string() + ": speaker '" + name + "': " + error.what());
       }
     }
-    spdlog::info("model {}: {} named speakers from {}", info_.name, speakers_.size(), file.string());
+    log_line(LogLevel::kInfo, "model " + info_.name + ": " + std::to_string(speakers_.size()) +
+                                  " named speakers from " + file.string());
   }
 
   static void add_name(CachedVoice& entry, const std::string& reference) {
@@ -410,8 +413,8 @@ class XttsModel final : public models::Model {
     try {
       return std::make_shared<xtts::Voice>(engine_->voice_from_tensors(*tensors));
     } catch (const ModelError& error) {
-      spdlog::warn("model {}: stored voice {} is unusable ({}); computing it again", info_.name, key,
-                   error.what());
+      log_line(LogLevel::kWarn, "model " + info_.name + ": stored voice " + key + " is unusable (" +
+                                    error.what() + "); computing it again");
       return nullptr;
     }
   }
@@ -454,9 +457,14 @@ std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, co
   }
   size_t voice_cache = 32;
   std::optional<xtts::VoiceStore> store;
+  xtts::DecodeSettings decode;
   for (const auto& [key, value] : spec.options.items()) {
-    if (key == "voice_cache" && value.is_number_integer() && value.get<int64_t>() >= 0 &&
-        value.get<int64_t>() <= 100000) {
+    if (key == "static_decode" && value.is_boolean()) {
+      decode.fixed_shapes = value.get<bool>();
+    } else if (key == "cuda_graphs" && value.is_boolean()) {
+      decode.cuda_graphs = value.get<bool>();
+    } else if (key == "voice_cache" && value.is_number_integer() && value.get<int64_t>() >= 0 &&
+               value.get<int64_t>() <= 100000) {
       voice_cache = static_cast<size_t>(value.get<int64_t>());
     } else if (key == "voice_store" && value.is_string() &&
                std::filesystem::path(value.get<std::string>()).is_absolute()) {
@@ -466,9 +474,12 @@ std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, co
     } else {
       throw ConfigError(
           where + "options." + key +
-          ": xtts takes voice_cache (0-100000 voices in memory) and voice_store (an absolute folder "
-          "shared by the fleet, or false)");
+          ": xtts takes voice_cache (0-100000 voices in memory), voice_store (an absolute folder "
+          "shared by the fleet, or false), static_decode and cuda_graphs (true or false)");
     }
+  }
+  if (decode.cuda_graphs && !decode.fixed_shapes) {
+    throw ConfigError(where + "options.cuda_graphs needs the fixed-shape step: static_decode true");
   }
   // Named speakers: files.speakers, else upstream's speakers_xtts.pth beside config.json where it exists.
   std::filesystem::path speakers;
@@ -479,7 +490,8 @@ std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, co
     speakers = spec.files.at("config").parent_path() / "speakers_xtts.pth";
   }
   try {
-    return std::make_unique<XttsModel>(spec, select_device(device), voice_cache, std::move(store), speakers);
+    return std::make_unique<XttsModel>(spec, select_device(device), voice_cache, std::move(store), speakers,
+                                       decode);
   } catch (const FleetError&) {
     throw;
   } catch (const std::exception& error) {

@@ -1,7 +1,8 @@
 #pragma once
 // Builds random-weight TorchScript models for tests (a VITS voice, face renderers) with the scripts in
-// tests/models/ and Debian's python3-torch (GPUFLEET_PYTHON overrides the interpreter; the pyenv `python3` on
-// PATH has no torch).
+// tests/models/. GPUFLEET_PYTHON names the interpreter (CTest sets it to the build's GPUFLEET_MODELS_PYTHON,
+// whose torch writes what that build's LibTorch reads); without it, Debian's python3 with python3-torch (the
+// pyenv `python3` on PATH has no torch).
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>

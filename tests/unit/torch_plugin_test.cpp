@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "tests/support/xtts_golden.hpp"
 #include "worker/torch_runtime.hpp"
 
 namespace gpufleet::worker {
@@ -43,6 +45,46 @@ TEST(TorchPlugin, AMissingPluginIsAClearError) {
   } catch (const ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("/nonexistent/libgpufleet_torch.so"), std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace gpufleet::worker
+
+namespace gpufleet::worker {
+namespace {
+
+// Guards the XTTS entry's decode options (#17): booleans only, CUDA graphs only with the fixed-shape step,
+// and an entry that sets both to their other values loads.
+TEST(TorchPlugin, XttsDecodeOptionsAreCheckedAtLoad) {
+  const std::string golden = gpufleet::testing::xtts_golden_dir();
+  if (!std::ifstream(golden + "/config.json").good()) GTEST_SKIP() << "no XTTS golden set at " << golden;
+  auto runtime = load_torch_runtime();
+  models::ModelSpec spec;
+  spec.name = "xtts";
+  spec.backend = "xtts";
+  spec.device = "cpu";
+  spec.files["config"] = golden + "/config.json";
+  spec.options = {{"voice_store", false}, {"cuda_graphs", "yes"}};
+  try {
+    runtime->load_model(spec, "cpu");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("static_decode and cuda_graphs (true or false)"),
+              std::string::npos)
+        << error.what();
+  }
+  spec.options = {{"voice_store", false}, {"cuda_graphs", true}, {"static_decode", false}};
+  try {
+    runtime->load_model(spec, "cpu");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("needs the fixed-shape step"), std::string::npos)
+        << error.what();
+  }
+  spec.options = {{"voice_store", false}, {"cuda_graphs", true}, {"static_decode", true}};
+  EXPECT_NE(runtime->load_model(spec, "cpu"), nullptr);  // on the CPU the step runs eagerly
+  spec.options = {{"voice_store", false}, {"static_decode", false}};
+  EXPECT_NE(runtime->load_model(spec, "cpu"), nullptr);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "models/xtts/config.hpp"
 #include "models/xtts/safetensors.hpp"
 #include "models/xtts/torch/conditioning.hpp"
+#include "models/xtts/torch/decode_graph.hpp"
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch/gpt.hpp"
 #include "models/xtts/torch/hifigan.hpp"
@@ -606,6 +607,152 @@ TEST(XttsEnginePrecision, ABfloat16GptStaysCloseToFloat32) {
   // near-ties in the random weights and on the CPU's bfloat16 kernels, so the codes are reported, not
   // asserted.
   EXPECT_LT(worst_logits, 0.3);
+}
+
+// Guards the fixed-shape decode step (#17): a sequence in a slot of a SlotCache, beside empty slots, decodes
+// upstream's logits step by step as the per-sequence cache does, although its attention runs over the whole
+// capacity under a mask built from the lengths on the device.
+TEST_F(XttsGptTest, ASlotStepDecodesUpstreamsLogitsBesideEmptySlots) {
+  XttsGpt gpt(*weights_, config_);
+  const auto prefix = gpt.prefix_embedding(golden("cond.gpt_cond_latent"), golden("text0.ids").unsqueeze(0));
+  KvCache prefilled;
+  gpt.prefill(prefix, prefilled);
+  KvCache reference = prefilled;  // the per-sequence path, fed the same codes
+  SlotCache slots = gpt.make_slots(3, prefilled.length + 40, torch::kCPU);
+  gpt.load_slot(slots, 1, prefilled);
+  const auto codes = golden("gpt.text0.decode_codes");
+  const auto expected = golden("gpt.text0.decode_logits");
+  ASSERT_LT(prefilled.length + codes.size(1), slots.capacity());
+  for (int64_t k = 0; k < codes.size(1); ++k) {
+    const auto code = codes.select(1, k);
+    const auto fed = torch::zeros({3}, torch::kLong).index_put_({1}, code[0]);
+    torch::Tensor latents;
+    const auto step = gpt.decode_slots(fed, slots, &latents);
+    ASSERT_EQ(step.sizes(), (std::vector<int64_t>{3, expected.size(1)}));
+    EXPECT_TRUE(close(step.slice(0, 1, 2), expected.slice(0, k, k + 1), 1e-3, 0)) << "decode step " << k;
+    torch::Tensor latent;
+    const auto cached = gpt.decode(code, reference, &latent);
+    EXPECT_TRUE(close(step.slice(0, 1, 2), cached, 1e-4, 1e-4)) << "decode step " << k;
+    EXPECT_TRUE(close(latents.slice(0, 1, 2), latent, 1e-5, 1e-5)) << "decode step " << k;
+  }
+  // Only the active slot advanced.
+  EXPECT_EQ(slots.lengths[1].item<int64_t>(), prefilled.length + codes.size(1));
+  EXPECT_EQ(slots.lengths[0].item<int64_t>(), 0);
+  EXPECT_EQ(slots.positions[1].item<int64_t>(), prefilled.codes() + codes.size(1));
+}
+
+// Guards continuous batching on fixed shapes: sequences that join and leave between steps, with the slots
+// doubling and the capacity growing on the way, draw exactly the codes the per-sequence caches draw, and a
+// freed slot is reused by the next sequence.
+TEST(XttsEngineBatching, FixedShapeSlotsDrawTheCodesOfPerSequenceCaches) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto golden = golden_voice();
+  const auto weights = Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors"));
+  const auto config = XttsConfig::load(golden_dir() + "/config.json");
+  XttsGpt gpt(weights, config);
+  torch::NoGradGuard no_grad;
+  const std::vector<std::pair<std::string, std::string>> texts{
+      {"Hello world! This is test number 42, isn't it?", "en"},
+      {"Guten Morgen, wie geht es dir heute?", "de"},
+      {"Le chat dort sur la chaise.", "fr"},
+      {"A fourth one takes a freed slot.", "en"}};
+  std::vector<torch::Tensor> ids;
+  for (const auto& [text, language] : texts) {
+    SynthesisOptions greedy;
+    greedy.greedy = true;
+    greedy.max_codes = 1;
+    ids.push_back(golden.engine->synthesize(text, language, golden.voice, greedy).text_ids.unsqueeze(0));
+  }
+  // Joins after 0, 3 and 9 steps; the fourth joins once a sequence has left. Capacity steps of 8 positions,
+  // so that the slots outgrow their first capacity within the golden model's 40 codes.
+  const int64_t longest = config.max_generated_codes();
+  auto run = [&](DecodeSettings settings, std::vector<std::pair<int64_t, int64_t>>* shapes) {
+    DecodeBatch batch(gpt, config, settings);
+    auto request = [&](size_t i, int64_t max_codes) {
+      DecodeBatch::Request r;
+      r.cond_latents = golden.voice.gpt_cond_latent;
+      r.text_ids = ids[i];
+      r.max_codes = max_codes;
+      return r;
+    };
+    std::vector<size_t> index{batch.add(request(0, longest))};
+    for (int k = 0; k < 3; ++k) batch.step();
+    index.push_back(batch.add(request(1, 12)));
+    for (int k = 0; k < 6; ++k) batch.step();
+    index.push_back(batch.add(request(2, longest)));
+    bool fourth = false;
+    int steps = 0;
+    while ((batch.step() || !fourth) && ++steps < 2000) {
+      if (!fourth && !batch.take_finished().empty()) {
+        index.push_back(batch.add(request(3, longest - 10)));
+        fourth = true;
+      }
+    }
+    std::vector<torch::Tensor> codes;
+    for (size_t i : index) codes.push_back(batch.codes(i));
+    if (shapes != nullptr) *shapes = batch.slot_shapes();
+    return codes;
+  };
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  const auto fixed = run(DecodeSettings{true, false, 8}, &shapes);
+  const auto dynamic = run(DecodeSettings{false, false, 8}, nullptr);
+  ASSERT_EQ(fixed.size(), 4u);
+  for (size_t i = 0; i < fixed.size(); ++i) {
+    EXPECT_GT(fixed[i].size(1), 0) << i;
+    EXPECT_TRUE(torch::equal(fixed[i], dynamic[i])) << "sequence " << i;
+  }
+  // 1 slot, then 2, then 4; the capacity grew at least once on the way (the first sequence outgrows its
+  // prefill + 8), and the fourth sequence needed no fifth slot.
+  ASSERT_GE(shapes.size(), 4u);
+  EXPECT_EQ(shapes.front().first, 1);
+  EXPECT_EQ(shapes.back().first, 4);
+  EXPECT_GT(shapes.back().second, shapes.front().second);
+  for (const auto& [slots, capacity] : shapes) EXPECT_EQ(capacity % 8, 0);
+  // CUDA graphs asked for where the slots are on the CPU: the step runs eagerly, the same codes.
+  const auto eager = run(DecodeSettings{true, true, 8}, nullptr);
+  for (size_t i = 0; i < fixed.size(); ++i) EXPECT_TRUE(torch::equal(eager[i], fixed[i])) << "sequence " << i;
+}
+
+// Guards the CUDA graph of the decode step (#17): replaying the captured step draws exactly the codes of the
+// eager step, across capacity growths (steps of 8 positions: new captures). Needs a CUDA device; elsewhere it
+// checks only that a LibTorch without CUDA refuses graphs instead of running something else.
+TEST(XttsEngineBatching, AGraphReplayDrawsTheEagerCodes) {
+  if (!have_golden()) GTEST_SKIP() << "no XTTS golden set at " << golden_dir();
+  const auto weights_cpu =
+      Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors"));
+  const auto config = XttsConfig::load(golden_dir() + "/config.json");
+  if (!DecodeGraph::available()) {
+    XttsGpt gpt(weights_cpu, config);
+    EXPECT_THROW(DecodeGraph{gpt}, ModelError);
+    GTEST_SKIP() << "this LibTorch has no CUDA: graphs refused, as they should be";
+  }
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA compiled in, no CUDA device here";
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
+  const auto weights = Weights::from_safetensors(SafetensorsFile::open(golden_dir() + "/model.safetensors"),
+                                                 torch::Device(torch::kCUDA, 0));
+  XttsGpt gpt(weights, config);
+  torch::NoGradGuard no_grad;
+  const auto golden = golden_voice();
+  SynthesisOptions greedy;
+  greedy.greedy = true;
+  greedy.max_codes = 1;
+  const auto ids =
+      golden.engine->synthesize("Hello world! This is test number 42, isn't it?", "en", golden.voice, greedy)
+          .text_ids.unsqueeze(0)
+          .to(torch::kCUDA);
+  auto run = [&](bool graphs) {
+    DecodeBatch batch(gpt, config, DecodeSettings{true, graphs, 8});
+    DecodeBatch::Request r;
+    r.cond_latents = golden.voice.gpt_cond_latent.to(torch::kCUDA);
+    r.text_ids = ids;
+    r.max_codes = config.max_generated_codes();
+    const size_t index = batch.add(r);
+    while (batch.step()) {
+    }
+    return batch.codes(index);
+  };
+  EXPECT_TRUE(torch::equal(run(true), run(false)));
 }
 
 }  // namespace

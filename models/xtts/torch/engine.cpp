@@ -269,7 +269,7 @@ struct XttsEngine::SpeechBatch::Member {
 };
 
 XttsEngine::SpeechBatch::SpeechBatch(const XttsEngine& engine)
-    : engine_(engine), decode_(*engine.gpt_, engine.config_) {}
+    : engine_(engine), decode_(*engine.gpt_, engine.config_, engine.decode_settings_) {}
 
 XttsEngine::SpeechBatch::~SpeechBatch() = default;
 

@@ -92,6 +92,10 @@ class XttsEngine {
   std::vector<BatchResult> synthesize_batch(const std::vector<BatchRequest>& requests) const;
 
   const XttsConfig& config() const { return config_; }
+  // How SpeechBatch decodes (fixed-shape slots by default; CUDA graphs where asked for and on CUDA). The
+  // single-request synthesize() keeps the per-sequence cache, the reference path of the golden checks.
+  void set_decode_settings(const DecodeSettings& settings) { decode_settings_ = settings; }
+  const DecodeSettings& decode_settings() const { return decode_settings_; }
 
   // What identifies the voices this engine computes: its config and the weights of the conditioning
   // encoders, the perceiver and the speaker encoder (mel_stats too). A stored voice is used only by an
@@ -121,6 +125,7 @@ class XttsEngine {
   std::unique_ptr<XttsGpt> gpt_;
   std::unique_ptr<HifiganDecoder> vocoder_;
   torch::Device device_ = torch::kCPU;
+  DecodeSettings decode_settings_;
   std::string voice_fingerprint_;
 };
 

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "common/error.hpp"
+#include "models/xtts/torch/decode_graph.hpp"
 
 namespace gpufleet::xtts {
 namespace F = torch::nn::functional;
@@ -46,6 +47,20 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
 #else
   auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
   if (causal) scores = scores.masked_fill(visible().logical_not(), std::numeric_limits<float>::lowest());
+  return torch::matmul(torch::softmax(scores, -1), v);
+#endif
+}
+
+// Attention of q [S, H, 1, Dh] over k and v [S, H, C, Dh] where `visible` [S, 1, 1, C] is true: fixed shapes
+// whatever the lengths, for the slot step. A masked position's weight is exactly zero (its score is the
+// lowest float before the softmax), so only the sum's order differs from attending over the filled positions.
+torch::Tensor attend_visible(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const torch::Tensor& visible) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, visible, 0.0, false);
+#else
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
+  scores = scores.masked_fill(visible.logical_not(), std::numeric_limits<float>::lowest());
   return torch::matmul(torch::softmax(scores, -1), v);
 #endif
 }
@@ -98,12 +113,7 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
   const int64_t batch = x.size(0);
   const int64_t length = x.size(1);
   const int64_t width = x.size(2);
-  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width})
-                                .weight(weights_.get(name + ".ln_1.weight"))
-                                .bias(weights_.get(name + ".ln_1.bias"))
-                                .eps(1e-5));
-  auto qkv = conv1d(h.reshape({-1, width}), weights_.get(name + ".attn.c_attn.weight"),
-                    weights_.get(name + ".attn.c_attn.bias"))
+  auto qkv = block_head(x, name)
                  .reshape({batch, length, 3, heads_, width / heads_})
                  .permute({2, 0, 3, 1, 4});  // [3, B, H, T, Dh]
   auto q = qkv[0];
@@ -113,6 +123,16 @@ torch::Tensor XttsGpt::block(const torch::Tensor& x, int64_t layer, KvCache& cac
   // Causal: new position i sees the cache and the new positions up to i.
   auto attended = attend(q, k, v, length > 1).permute({0, 2, 1, 3}).reshape({batch * length, width});
   return block_tail(x, attended, name);
+}
+
+torch::Tensor XttsGpt::block_head(const torch::Tensor& x, const std::string& name) const {
+  const int64_t width = x.size(2);
+  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width})
+                                .weight(weights_.get(name + ".ln_1.weight"))
+                                .bias(weights_.get(name + ".ln_1.bias"))
+                                .eps(1e-5));
+  return conv1d(h.reshape({-1, width}), weights_.get(name + ".attn.c_attn.weight"),
+                weights_.get(name + ".attn.c_attn.bias"));
 }
 
 torch::Tensor XttsGpt::block_tail(const torch::Tensor& x, const torch::Tensor& attended,
@@ -139,13 +159,7 @@ torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer,
   const int64_t batch = x.size(0);
   const int64_t width = x.size(2);
   const int64_t head_dim = width / heads_;
-  auto h = F::layer_norm(x, F::LayerNormFuncOptions({width})
-                                .weight(weights_.get(name + ".ln_1.weight"))
-                                .bias(weights_.get(name + ".ln_1.bias"))
-                                .eps(1e-5));
-  auto qkv = conv1d(h.reshape({batch, width}), weights_.get(name + ".attn.c_attn.weight"),
-                    weights_.get(name + ".attn.c_attn.bias"))
-                 .reshape({batch, 3, heads_, 1, head_dim});  // one position per sequence
+  auto qkv = block_head(x, name).reshape({batch, 3, heads_, 1, head_dim});  // one position per sequence
   std::vector<torch::Tensor> attended;
   attended.reserve(static_cast<size_t>(batch));
   for (int64_t b = 0; b < batch; ++b) {
@@ -156,6 +170,82 @@ torch::Tensor XttsGpt::block_each(const torch::Tensor& x, int64_t layer,
     attended.push_back(attend(q, keys, values, false).reshape({1, width}));
   }
   return block_tail(x, torch::cat(attended, 0), name);
+}
+
+torch::Tensor XttsGpt::block_slots(const torch::Tensor& x, int64_t layer, SlotCache& cache,
+                                   const torch::Tensor& write_at, const torch::Tensor& visible) const {
+  const std::string name = "gpt.gpt.h." + std::to_string(layer);
+  const int64_t slots = x.size(0);
+  const int64_t width = x.size(2);
+  auto qkv = block_head(x, name).reshape({slots, 3, heads_, 1, width / heads_});
+  auto& keys = cache.keys.at(static_cast<size_t>(layer));
+  auto& values = cache.values.at(static_cast<size_t>(layer));
+  keys.scatter_(2, write_at, qkv.select(1, 1));
+  values.scatter_(2, write_at, qkv.select(1, 2));
+  auto attended = attend_visible(qkv.select(1, 0), keys, values, visible).reshape({slots, width});
+  return block_tail(x, attended, name);
+}
+
+int64_t XttsGpt::audio_positions() const {
+  return weights_.get("gpt.mel_pos_embedding.emb.weight").size(0);
+}
+
+torch::Device XttsGpt::device() const {
+  return weights_.get("gpt.mel_embedding.weight").device();
+}
+
+SlotCache XttsGpt::make_slots(int64_t slots, int64_t capacity, torch::Device device) const {
+  const int64_t width = weights_.get("gpt.mel_embedding.weight").size(1);
+  const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  const auto longs = torch::TensorOptions().dtype(torch::kLong).device(device);
+  SlotCache cache;
+  for (int64_t layer = 0; layer < layers_; ++layer) {
+    cache.keys.push_back(torch::zeros({slots, heads_, capacity, width / heads_}, floats));
+    cache.values.push_back(torch::zeros({slots, heads_, capacity, width / heads_}, floats));
+  }
+  cache.lengths = torch::zeros({slots}, longs);
+  cache.positions = torch::zeros({slots}, longs);
+  cache.active = torch::zeros({slots}, longs);
+  cache.columns = torch::arange(capacity, longs);
+  return cache;
+}
+
+SlotCache XttsGpt::grow_slots(const SlotCache& cache, int64_t slots, int64_t capacity) const {
+  if (slots < cache.slots() || capacity < cache.capacity())
+    throw ModelError(ErrorCode::kModelError, "slots may grow, never shrink");
+  SlotCache grown = make_slots(slots, capacity, cache.lengths.device());
+  const int64_t old_slots = cache.slots();
+  const int64_t old_capacity = cache.capacity();
+  for (size_t layer = 0; layer < cache.keys.size(); ++layer) {
+    grown.keys[layer].narrow(0, 0, old_slots).narrow(2, 0, old_capacity).copy_(cache.keys[layer]);
+    grown.values[layer].narrow(0, 0, old_slots).narrow(2, 0, old_capacity).copy_(cache.values[layer]);
+  }
+  grown.lengths.narrow(0, 0, old_slots).copy_(cache.lengths);
+  grown.positions.narrow(0, 0, old_slots).copy_(cache.positions);
+  grown.active.narrow(0, 0, old_slots).copy_(cache.active);
+  return grown;
+}
+
+void XttsGpt::load_slot(SlotCache& cache, int64_t slot, const KvCache& prefilled) const {
+  if (slot < 0 || slot >= cache.slots() || prefilled.length >= cache.capacity())
+    throw ModelError(ErrorCode::kModelError, "a sequence does not fit its slot");
+  for (size_t layer = 0; layer < cache.keys.size(); ++layer) {
+    cache.keys[layer][slot]
+        .narrow(1, 0, prefilled.length)
+        .copy_(prefilled.keys.at(layer)[0].narrow(1, 0, prefilled.length));
+    cache.values[layer][slot]
+        .narrow(1, 0, prefilled.length)
+        .copy_(prefilled.values.at(layer)[0].narrow(1, 0, prefilled.length));
+  }
+  cache.lengths[slot].fill_(prefilled.length);
+  cache.positions[slot].fill_(prefilled.codes());
+  cache.active[slot].fill_(1);
+}
+
+void XttsGpt::clear_slot(SlotCache& cache, int64_t slot) {
+  cache.lengths[slot].fill_(0);
+  cache.positions[slot].fill_(0);
+  cache.active[slot].fill_(0);
 }
 
 torch::Tensor XttsGpt::final_norm(const torch::Tensor& hidden) const {
@@ -235,6 +325,27 @@ torch::Tensor XttsGpt::decode_each(const torch::Tensor& codes, const std::vector
                            .bias(weights_.get("gpt.gpt.ln_f.bias"))
                            .eps(1e-5));
   for (KvCache* cache : caches) ++cache->length;
+  return logits(x.select(1, 0), latents);
+}
+
+torch::Tensor XttsGpt::decode_slots(const torch::Tensor& codes, SlotCache& cache,
+                                    torch::Tensor* latents) const {
+  const auto& positions = weights_.get("gpt.mel_pos_embedding.emb.weight");
+  const int64_t slots = cache.slots();
+  const int64_t width = positions.size(1);
+  auto x = (F::embedding(codes, weights_.get("gpt.mel_embedding.weight")) +
+            positions.index_select(0, cache.positions))
+               .unsqueeze(1);
+  const auto write_at = cache.lengths.view({slots, 1, 1, 1}).expand({slots, heads_, 1, width / heads_});
+  // A slot sees its filled positions and the one this step writes.
+  const auto visible = (cache.columns.unsqueeze(0) <= cache.lengths.unsqueeze(1)).view({slots, 1, 1, -1});
+  for (int64_t layer = 0; layer < layers_; ++layer) x = block_slots(x, layer, cache, write_at, visible);
+  x = F::layer_norm(x, F::LayerNormFuncOptions({width})
+                           .weight(weights_.get("gpt.gpt.ln_f.weight"))
+                           .bias(weights_.get("gpt.gpt.ln_f.bias"))
+                           .eps(1e-5));
+  cache.lengths.add_(cache.active);
+  cache.positions.add_(cache.active);
   return logits(x.select(1, 0), latents);
 }
 
@@ -353,10 +464,97 @@ std::optional<at::Generator> XttsGpt::generator_for(const Sampling* sampling) {
   return at::make_generator<at::CPUGeneratorImpl>(*sampling->seed);
 }
 
+namespace {
+
+int64_t round_up(int64_t value, int64_t step) {
+  return (value + step - 1) / step * step;
+}
+
+}  // namespace
+
+DecodeBatch::DecodeBatch(const XttsGpt& gpt, const XttsConfig& config, DecodeSettings settings)
+    : gpt_(gpt), config_(config), settings_(settings) {
+  if (settings_.capacity_step <= 0)
+    throw ModelError(ErrorCode::kModelError, "capacity_step must be positive");
+}
+
+DecodeBatch::~DecodeBatch() = default;
+
+void DecodeBatch::reshape_slots(int64_t slots, int64_t capacity) {
+  slots_ = gpt_.grow_slots(slots_, slots, capacity);
+  slot_taken_.resize(static_cast<size_t>(slots), false);
+  slot_shapes_.emplace_back(slots, capacity);
+}
+
+int64_t DecodeBatch::take_slot(int64_t length) {
+  const auto device = gpt_.device();
+  if (slots_.slots() == 0) {
+    slots_ = gpt_.make_slots(0, 0, device);
+    reshape_slots(1, round_up(length + settings_.capacity_step, settings_.capacity_step));
+  }
+  reserve_capacity(length + 1);
+  auto free = std::find(slot_taken_.begin(), slot_taken_.end(), false);
+  if (free == slot_taken_.end()) {
+    reshape_slots(2 * slots_.slots(), slots_.capacity());
+    free = std::find(slot_taken_.begin(), slot_taken_.end(), false);
+  }
+  *free = true;
+  return static_cast<int64_t>(free - slot_taken_.begin());
+}
+
+void DecodeBatch::reserve_capacity(int64_t length) {
+  if (length <= slots_.capacity()) return;
+  reshape_slots(slots_.slots(),
+                round_up(std::max(length, slots_.capacity() * 3 / 2), settings_.capacity_step));
+}
+
+torch::Tensor DecodeBatch::decode(const std::vector<size_t>& continuing, const torch::Tensor& codes,
+                                  torch::Tensor& latents) {
+  if (!settings_.fixed_shapes) {
+    std::vector<KvCache*> caches;
+    for (size_t index : continuing) caches.push_back(&sequences_.at(index).cache);
+    return gpt_.decode_each(codes, caches, &latents);
+  }
+  const auto& positions = gpt_.audio_positions();
+  int64_t longest = 0;
+  std::vector<int64_t> rows;
+  for (size_t index : continuing) {
+    const Sequence& s = sequences_.at(index);
+    if (s.cache.codes() >= positions) {
+      throw ModelError(ErrorCode::kInvalidInput, "more audio codes than the model has positions for");
+    }
+    longest = std::max(longest, s.cache.length);
+    rows.push_back(s.slot);
+  }
+  reserve_capacity(longest + 1);
+  const auto slot_rows = torch::tensor(rows, torch::TensorOptions().dtype(torch::kLong)).to(codes.device());
+  auto slot_codes = torch::zeros({slots_.slots()}, codes.options()).index_copy_(0, slot_rows, codes);
+  torch::Tensor slot_latents;
+  torch::Tensor logits;
+  if (settings_.cuda_graphs && codes.device().is_cuda()) {
+    if (!graph_) graph_ = std::make_unique<DecodeGraph>(gpt_);
+    // The graph's output buffers are overwritten by its next replay: the rows kept are copies.
+    logits = graph_->step(slot_codes, slots_, slot_latents).index_select(0, slot_rows);
+    latents = slot_latents.index_select(0, slot_rows);
+  } else {
+    logits = gpt_.decode_slots(slot_codes, slots_, &slot_latents).index_select(0, slot_rows);
+    latents = slot_latents.index_select(0, slot_rows);
+  }
+  for (size_t index : continuing) ++sequences_.at(index).cache.length;
+  return logits;
+}
+
 size_t DecodeBatch::add(Request request) {
   Sequence sequence;
   auto prefix = gpt_.prefix_embedding(request.cond_latents, request.text_ids);
   sequence.scores = gpt_.prefill(prefix, sequence.cache, nullptr, &sequence.latent);
+  if (settings_.fixed_shapes && request.max_codes > 0) {
+    sequence.slot = take_slot(sequence.cache.length);
+    gpt_.load_slot(slots_, sequence.slot, sequence.cache);
+    // Its keys and values live in the slot now; the cache keeps only its lengths.
+    sequence.cache.keys.clear();
+    sequence.cache.values.clear();
+  }
   auto options = torch::TensorOptions().dtype(torch::kLong).device(prefix.device());
   sequence.seen = torch::cat({torch::ones({1, prefix.size(1)}, options),
                               torch::full({1, 1}, config_.gpt_start_audio_token, options)},
@@ -372,7 +570,13 @@ size_t DecodeBatch::add(Request request) {
 }
 
 void DecodeBatch::end(size_t index) {
-  sequences_.at(index).done = true;
+  Sequence& s = sequences_.at(index);
+  s.done = true;
+  if (s.slot >= 0) {
+    XttsGpt::clear_slot(slots_, s.slot);
+    slot_taken_[static_cast<size_t>(s.slot)] = false;
+    s.slot = -1;
+  }
   newly_finished_.push_back(index);
 }
 
@@ -439,14 +643,12 @@ bool DecodeBatch::step() {
     }
   }
   if (!continuing.empty()) {
-    std::vector<KvCache*> caches;
-    for (size_t index : continuing) caches.push_back(&sequences_.at(index).cache);
     const auto next_codes =
         continuing.size() == drawn.size()
             ? all_draws
             : all_draws.index_select(0, torch::tensor(continuing_rows).to(all_draws.device()));
     torch::Tensor latents;
-    auto scores = gpt_.decode_each(next_codes, caches, &latents);
+    auto scores = decode(continuing, next_codes, latents);
     for (size_t k = 0; k < continuing.size(); ++k) {
       Sequence& s = sequences_.at(continuing[k]);
       s.scores = scores.slice(0, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1);

@@ -9,6 +9,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -37,6 +38,23 @@ struct KvCache {
                                                  const torch::Tensor& v);
 };
 
+// Keys and values of up to `slots()` sequences in buffers of one fixed shape, [slots, heads, capacity,
+// head_dim] per layer, with each slot's filled length and next audio position as device tensors. A decode
+// step over them (XttsGpt::decode_slots) has the same shapes and reads and writes the same memory every time:
+// no host sync inside it, and on CUDA it is captured once as a graph and replayed (DecodeGraph). A slot
+// without a sequence (`active` 0) still runs through the step, its row ignored, and does not advance.
+struct SlotCache {
+  std::vector<torch::Tensor> keys;    // per layer [slots, heads, capacity, head_dim]
+  std::vector<torch::Tensor> values;  // the same
+  torch::Tensor lengths;              // [slots] long: positions filled (prefix, start token, codes fed)
+  torch::Tensor positions;            // [slots] long: the audio position of the code fed next
+  torch::Tensor active;               // [slots] long: 1 where a sequence decodes, else 0
+  torch::Tensor columns;              // [capacity] long: 0 .. capacity - 1, for the attention mask
+
+  int64_t slots() const { return lengths.defined() ? lengths.size(0) : 0; }
+  int64_t capacity() const { return columns.defined() ? columns.size(0) : 0; }
+};
+
 class XttsGpt {
  public:
   XttsGpt(const Weights& weights, const XttsConfig& config);
@@ -55,6 +73,22 @@ class XttsGpt {
   // times): the weight products run once for all rows, attention per sequence over its own cache.
   torch::Tensor decode_each(const torch::Tensor& codes, const std::vector<KvCache*>& caches,
                             torch::Tensor* latents = nullptr) const;
+
+  // Empty slots of `capacity` positions each on `device` (float32 keys and values, as KvCache's).
+  SlotCache make_slots(int64_t slots, int64_t capacity, torch::Device device) const;
+  // The same slots in larger buffers (more slots, more capacity): what they hold is kept, new slots empty.
+  SlotCache grow_slots(const SlotCache& cache, int64_t slots, int64_t capacity) const;
+  // Puts a prefilled sequence (prefill's cache, batch 1) in `slot` and marks it active. Its length must fit.
+  void load_slot(SlotCache& cache, int64_t slot, const KvCache& prefilled) const;
+  // Empties `slot`: inactive, its length and position back to 0 (so its row's writes stay in bounds).
+  static void clear_slot(SlotCache& cache, int64_t slot);
+  // One fixed-shape decode step: feeds `codes` [slots] (one per slot; an inactive slot's is ignored), writes
+  // each active slot's keys and values at its length, attends over the filled positions (a mask from the
+  // lengths) and advances the active slots. Returns the raw logits [slots, V] (and latents [slots, d]), the
+  // same as decode_each's for the active slots up to rounding. The caller keeps every active slot's length
+  // below capacity and its position within the model's audio positions (the step does not check).
+  torch::Tensor decode_slots(const torch::Tensor& codes, SlotCache& cache,
+                             torch::Tensor* latents = nullptr) const;
 
   // Hugging Face's RepetitionPenaltyLogitsProcessor over `seen` ids [B, N]: scores of ids present are divided
   // by the penalty when positive, multiplied when negative.
@@ -111,10 +145,19 @@ class XttsGpt {
                         const torch::Tensor& codes) const;
 
   int64_t layers() const { return layers_; }
+  // How many audio positions the model has (the most codes a sequence may feed).
+  int64_t audio_positions() const;
+  // Where the weights are.
+  torch::Device device() const;
 
  private:
   torch::Tensor block(const torch::Tensor& x, int64_t layer, KvCache& cache) const;
   torch::Tensor block_each(const torch::Tensor& x, int64_t layer, const std::vector<KvCache*>& caches) const;
+  // `write_at` [slots, heads, 1, head_dim]: each slot's length; `visible` [slots, 1, 1, capacity].
+  torch::Tensor block_slots(const torch::Tensor& x, int64_t layer, SlotCache& cache,
+                            const torch::Tensor& write_at, const torch::Tensor& visible) const;
+  // The block's first half: ln_1, then the fused query/key/value projection, one row per position.
+  torch::Tensor block_head(const torch::Tensor& x, const std::string& name) const;
   // The block's second half: x + attention output projection, then the MLP with its residual.
   torch::Tensor block_tail(const torch::Tensor& x, const torch::Tensor& attended,
                            const std::string& name) const;
@@ -132,13 +175,34 @@ class XttsGpt {
   int64_t heads_ = 0;
 };
 
+// How a DecodeBatch runs its steps.
+struct DecodeSettings {
+  // Slots of fixed shapes (SlotCache, XttsGpt::decode_slots): one step of the same shapes whatever the
+  // sequences' lengths, on every device. Off: a cache per sequence (XttsGpt::decode_each), attention per
+  // sequence over exactly its filled positions (the reference the fixed-shape step is checked against).
+  bool fixed_shapes = true;
+  // On CUDA, with fixed shapes: the step captured as a CUDA graph once per slot count and capacity and
+  // replayed (DecodeGraph); elsewhere the step runs eagerly.
+  bool cuda_graphs = false;
+  // Slot capacities are multiples of this many positions; the first slot gets one multiple of room past its
+  // prefill. Larger: fewer growths (each a new graph), more masked positions in every step's attention.
+  int64_t capacity_step = 64;
+};
+
+class DecodeGraph;
+
 // Several sequences decoded together, each with its own text, voice, cache, sampling and length: the batch
 // runs one decode step for all unfinished sequences at a time, a sequence leaves when it stops, and a new one
 // may join between steps (continuous batching). Codes equal generating each alone, up to float rounding of
-// the shared products.
+// the shared products. With fixed shapes a sequence holds a slot of a SlotCache from its prefill to its end;
+// slots double when all are taken and capacity grows by half, in whole capacity steps, when a sequence
+// needs more (each a new graph on CUDA).
 class DecodeBatch {
  public:
-  explicit DecodeBatch(const XttsGpt& gpt, const XttsConfig& config) : gpt_(gpt), config_(config) {}
+  DecodeBatch(const XttsGpt& gpt, const XttsConfig& config, DecodeSettings settings = {});
+  ~DecodeBatch();
+  DecodeBatch(const DecodeBatch&) = delete;
+  DecodeBatch& operator=(const DecodeBatch&) = delete;
 
   struct Request {
     torch::Tensor cond_latents;  // [1, latents, d]
@@ -165,10 +229,14 @@ class DecodeBatch {
   torch::Tensor latents(size_t index) const;
   std::exception_ptr error(size_t index) const { return sequences_.at(index).error; }
 
+  // Slot counts and capacities a fixed-shape batch has had: what its graphs were captured for.
+  const std::vector<std::pair<int64_t, int64_t>>& slot_shapes() const { return slot_shapes_; }
+
  private:
   struct Sequence {
     Request request;
-    KvCache cache;
+    KvCache cache;      // its keys and values; with fixed shapes only its lengths (the keys are in its slot)
+    int64_t slot = -1;  // with fixed shapes, its row of slots_ until it ends
     torch::Tensor scores;  // [1, V] for its next code
     torch::Tensor latent;  // [1, d] of its next code
     torch::Tensor seen;    // [1, N] ids the repetition penalty sees
@@ -180,8 +248,22 @@ class DecodeBatch {
   };
   const XttsGpt& gpt_;
   const XttsConfig& config_;
-  // Marks a sequence ended and queues it for take_finished().
+  DecodeSettings settings_;
+  // Marks a sequence ended and queues it for take_finished(); frees its slot.
   void end(size_t index);
+  // A free slot for a sequence of `length` positions, the slots grown when none is free or too short.
+  int64_t take_slot(int64_t length);
+  // Makes every slot hold `length` positions at least.
+  void reserve_capacity(int64_t length);
+  void reshape_slots(int64_t slots, int64_t capacity);
+  // The decode step over the continuing sequences: decode_each, or decode_slots (eager or a graph's replay).
+  torch::Tensor decode(const std::vector<size_t>& continuing, const torch::Tensor& codes,
+                       torch::Tensor& latents);
+
+  SlotCache slots_;
+  std::vector<bool> slot_taken_;
+  std::vector<std::pair<int64_t, int64_t>> slot_shapes_;
+  std::unique_ptr<DecodeGraph> graph_;
 
   std::map<size_t, Sequence> sequences_;  // by index, in the order they were added; released ones gone
   size_t next_index_ = 0;
