@@ -230,6 +230,11 @@ const LanguageRules* rules_for(std::string_view language) {
     rules["hu"] = {pairs({{"dr", "doktor"}, {"b", "bácsi"}, {"nőv", "nővér"}}), false,
                    symbols("és", "kukac", "százalék", "kettőskereszt", "dollár", "font", "fok"),
                    suffixes({".", "adik", "edik", "odik", "edik", "ödik", "ödike", "ik"}), ", "};
+    rules["ko"] = {{},
+                   false,
+                   symbols("그리고", "에", "퍼센트", "번호", "달러", "파운드", "도"),
+                   suffixes({"번째", "번", "차", "째"}),
+                   ", "};
     rules["hi"] = {{},
                    false,
                    symbols("और", "ऐट दी रेट", "प्रतिशत", "हैश", "डॉलर", "पाउंड", "डिग्री"),
@@ -472,7 +477,7 @@ bool text_front_end_speaks(std::string_view language) {
 }
 
 std::string clean_text(std::string_view text, std::string_view language) {
-  if (language == "zh" || language == "ko" || language == "ja") {
+  if (language == "zh" || language == "ja") {
     throw ModelError(
         ErrorCode::kUnsupportedLanguage,
         "XTTS text for '" + std::string(language) + "' needs a transliteration gpufleet does not have yet");

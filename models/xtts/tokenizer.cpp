@@ -8,6 +8,7 @@
 #include "common/files.hpp"
 #include "common/json_text.hpp"
 #include "common/utf8.hpp"
+#include "models/xtts/hangul.hpp"
 
 namespace gpufleet::xtts {
 
@@ -136,10 +137,15 @@ std::vector<int64_t> BpeTokenizer::encode(std::string_view text) const {
   return ids;
 }
 
+std::string preprocess_text(std::string_view text, std::string_view language) {
+  std::string cleaned = clean_text(text, language);
+  return language == "ko" ? hangul_romanize(cleaned) : cleaned;
+}
+
 std::vector<int64_t> encode_xtts_text(const BpeTokenizer& tokenizer, std::string_view text,
                                       std::string_view language) {
   std::string lang(language.substr(0, language.find('-')));  // "zh-cn" -> "zh", as upstream
-  std::string cleaned = clean_text(text, lang);
+  std::string cleaned = preprocess_text(text, lang);
   if (lang == "zh") lang = "zh-cn";
   std::string prefixed = "[" + lang + "]";
   for (char c : cleaned) {

@@ -35,11 +35,13 @@ class BpeTokenizer {
 };
 
 // Upstream's multilingual_cleaners for a language: quotes, lower case, numbers (worded as num2words words
-// them), abbreviations, symbols and whitespace, equal to upstream's output in all 14 languages it cleans
-// (tests/parity). Throws ModelError(kUnsupportedLanguage) for a language it cannot clean (zh, ja, ko and
+// them), abbreviations, symbols and whitespace, equal to upstream's output in all 15 languages it cleans
+// (tests/parity). Throws ModelError(kUnsupportedLanguage) for a language it cannot clean (zh, ja and
 // unknown tags), ModelError(kInvalidInput) where upstream raises (digits in Hindi, Czech ordinals, a number
 // past a language's largest word, ...) or for a number of more than 36 digits.
 std::string clean_text(std::string_view text, std::string_view language);
+// VoiceBpeTokenizer.preprocess_text: clean_text, then Korean romanised (hangul.hpp). What is tokenised.
+std::string preprocess_text(std::string_view text, std::string_view language);
 // Whether clean_text cleans a language of a checkpoint's list ("zh-cn" -> zh): a worker announces only
 // these, so that a job in Japanese is refused when it is submitted, not after its voice was computed.
 bool text_front_end_speaks(std::string_view language);

@@ -1,6 +1,7 @@
-// Guards XTTS text parity with upstream (#18): every corpus sentence cleaned and tokenised exactly as
-// coqui-tts' own front end does (its output is made at test time by tests/xtts_parity/upstream_text.py,
-// the fixture CTest runs first). Where upstream raises, gpufleet must refuse the text too.
+// Guards XTTS text parity with upstream (#18): every corpus sentence cleaned, romanised (Korean) and
+// tokenised exactly as coqui-tts' own front end does (its output is made at test time by
+// tests/xtts_parity/upstream_text.py, the fixture CTest runs first). Where upstream raises, gpufleet must
+// refuse the text too.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -60,6 +61,10 @@ TEST(XttsTextParity, EveryCorpusSentenceAsUpstreamCleansAndTokenisesIt) {
       }
       bool same = cleaned == item["cleaned"].get<std::string>();
       EXPECT_EQ(cleaned, item["cleaned"].get<std::string>()) << language << ": \"" << text << "\"";
+      const std::string preprocessed = preprocess_text(text, language);
+      EXPECT_EQ(preprocessed, item["preprocessed"].get<std::string>())
+          << language << " romanised: \"" << text << "\"";
+      same = same && preprocessed == item["preprocessed"].get<std::string>();
       if (tokenizer && item.contains("ids")) {
         const auto ids = encode_xtts_text(*tokenizer, inference_text(text), language);
         EXPECT_EQ(ids, item["ids"].get<std::vector<int64_t>>()) << language << " ids: \"" << text << "\"";

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "models/xtts/hangul.hpp"
 #include "models/xtts/numbers/number_words.hpp"
 #include "models/xtts/sentences.hpp"
 #include "models/xtts/tokenizer.hpp"
@@ -120,6 +121,28 @@ TEST(XttsText, NumberWordsPerLanguage) {
   EXPECT_EQ(number_words("hi"), nullptr);  // num2words has no Hindi
 }
 
+// Korean: myriad scale words, "일" dropped before a scale word, native ordinals rebuilt from the cardinal,
+// then the romanisation the tokenizer sees (hyphens where letters could be read into the wrong syllable).
+TEST(XttsText, KoreanNumbersAndRomanisation) {
+  const NumberWords& korean = *number_words("ko");
+  EXPECT_EQ(korean.cardinal(10000), "만");
+  EXPECT_EQ(korean.cardinal(21000), "이만 천");
+  EXPECT_EQ(korean.cardinal(123456789), "일억 이천삼백사십오만 육천칠백팔십구");
+  EXPECT_EQ(korean.ordinal(1), "첫 번째");
+  EXPECT_EQ(korean.ordinal(21), "스물한 번째");
+  EXPECT_EQ(korean.ordinal(12345), "만 이천삼백 마흔다섯 번째");
+  EXPECT_EQ(korean.currency(1.01, Currency::kUsd), "일달러 일센트");
+  // num2words has no Korean ordinal for a round hundred or thousand (a KeyError upstream): refused.
+  for (const char* text : {"100번째", "1000번째", "0번째"})
+    EXPECT_THROW(clean_text(text, "ko"), ModelError) << text;
+  // Pounds have no Korean words: the currency passes stop and the symbol becomes a word.
+  EXPECT_EQ(clean_text("£3", "ko"), "파운드 삼");
+  EXPECT_EQ(hangul_romanize("물엿 값이 밖까지"), "mul-yeos gabs-i bakkkkaji");
+  EXPECT_EQ(hangul_romanize("ㅋㅋ OK 신라"), "ㅋㅋ OK sinla");
+  EXPECT_EQ(preprocess_text("사과 3개", "ko"), "sagwa samgae");
+  EXPECT_EQ(preprocess_text("Grüße", "de"), clean_text("Grüße", "de"));
+}
+
 TEST(XttsText, NumbersUpstreamCannotSayAreRefused) {
   // Spanish has no word past "cuatrillón": num2words raises OverflowError from 10^27 on.
   EXPECT_THROW(clean_text("1" + std::string(27, '0'), "es"), ModelError);
@@ -140,9 +163,9 @@ TEST(XttsText, NumbersUpstreamCannotSayAreRefused) {
 }
 
 TEST(XttsText, OnlyCleanableLanguagesAreSpoken) {
-  for (const char* spoken : {"en", "hi", "ar", "tr", "pt-BR"})
+  for (const char* spoken : {"en", "hi", "ar", "tr", "pt-BR", "ko"})
     EXPECT_TRUE(text_front_end_speaks(spoken)) << spoken;
-  for (const char* unspoken : {"zh-cn", "ja", "ko", "xx", ""}) {
+  for (const char* unspoken : {"zh-cn", "ja", "xx", ""}) {
     EXPECT_FALSE(text_front_end_speaks(unspoken)) << unspoken;
   }
 }

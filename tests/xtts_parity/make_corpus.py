@@ -21,6 +21,7 @@ FRAMES = {
     "tr": "Bugün {} tane saydık.",
     "hu": "Ma {} darabot számoltunk.",
     "hi": "आज हमने {} गिने।",
+    "ko": "오늘 {} 개를 세었습니다.",
 }
 
 NUMBERS = [
@@ -47,6 +48,11 @@ ORDINALS = {
     "tr": ["1. sırada", "3inci", "4üncü", "10. sırada", "20. sırada", "100. sırada", "101. sırada", "110. sırada", "1000. sırada", "1001. sırada", "2000. sırada", "12000. sırada", "100000. sırada", "123456. sırada", "1000000. sırada", "2001000. sırada", "3.5 kez"],
     "hu": ["1. helyen", "2odik", "5ödik", "20. helyen", "1000. helyen", "2000000. helyen"],
     "hi": ["1st"],
+    # Native-Korean ordinals are rebuilt from the cardinal's last words; 0, 100, 1000, 1010 and 10000 have
+    # none (a KeyError upstream).
+    "ko": ["1번째", "2번째", "3번", "4차", "5째", "10번째", "11번째", "20번째", "21번째", "25번", "39번째",
+           "99번째", "100번째", "101번째", "110번째", "111번째", "120번째", "1000번째", "1010번째", "1011번째",
+           "1234번째", "10000번째", "12345번째", "20000번째", "100000001번째", "0번째", "1 번째"],
 }
 
 ABBREVIATIONS = {
@@ -65,6 +71,7 @@ ABBREVIATIONS = {
     "tr": ["B", "Byk", "Dr"],
     "hu": ["Dr", "B", "Nőv"],
     "hi": [],
+    "ko": ["Dr", "St"],
 }
 
 SENTENCES = {
@@ -83,6 +90,11 @@ SENTENCES = {
     "tr": ["İSTANBUL'a ÖĞLEDEN sonra ÜÇ kişi geldi.", "Tuz & biber, %30 indirim."],
     "hu": ["Jó napot kívánok!", "Só & bors, 30% kedvezmény."],
     "hi": ["नमस्ते दुनिया।", "नमक & मिर्च, 30% छूट।"],
+    # Romanisation: hyphens before a silent ㅇ and between letters that could be read two ways (값이, 밖까지),
+    # jamo and Latin letters kept, numbers stuck to their counter word (no \b after the digits).
+    "ko": ["안녕하세요, 반갑습니다!", "소금 & 후추, 30% 할인.", "물엿을 샀어요.", "값이 밖까지 올랐다.",
+           "ㅋㅋㅋ 정말? OK, KTX 타자.", "50명의 병사가 있었다.", "사과 3개와 배 12개.", "배터리 잔량이 14%입니다.",
+           "12.5 초 안에.", "1,000원입니다.", "신라 시대의 국립 박물관.", "\"따옴표\" 안의 글."],
 }
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs upstream XTTS-v2's text front end (coqui-tts, pinned in scripts/install-test-tools.sh) over the parity
-corpus and writes what it makes of every sentence: the cleaned string (multilingual_cleaners) and, given
+corpus and writes what it makes of every sentence: the cleaned string (multilingual_cleaners), what is tokenised
+(VoiceBpeTokenizer.preprocess_text: Korean romanised) and, given
 a vocab.json, the token ids (VoiceBpeTokenizer.encode of the stripped, lower-cased text, as
 Xtts.inference calls it), or the exception upstream raises.
 
@@ -36,6 +37,7 @@ def main():
     vocab = sys.argv[3] if len(sys.argv) == 4 and os.path.exists(sys.argv[3]) else None
     upstream = load_upstream_tokenizer()
     bpe = upstream.VoiceBpeTokenizer(vocab) if vocab else None
+    text_front_end = upstream.VoiceBpeTokenizer()  # preprocess_text needs no vocabulary
     result = {"upstream": "coqui-tts " + __import__("importlib.metadata").metadata.version("coqui-tts"),
               "num2words": __import__("importlib.metadata").metadata.version("num2words"),
               "languages": {}}
@@ -45,6 +47,7 @@ def main():
             case = {"text": line}
             try:
                 case["cleaned"] = upstream.multilingual_cleaners(line, path.stem)
+                case["preprocessed"] = text_front_end.preprocess_text(line, path.stem)
                 if bpe is not None:
                     case["ids"] = bpe.encode(line.strip().lower(), path.stem)
             except Exception as error:  # what upstream raises is the expected outcome for this sentence

@@ -173,6 +173,12 @@ void CardsNumberWords::set_high_short_scale(const std::vector<std::string>& stem
   }
 }
 
+void CardsNumberWords::set_high_powers(const std::vector<std::pair<int, std::string>>& words) {
+  for (const auto& [exponent, word] : words) {
+    if (exponent <= 38) cards_.emplace_back(power_of_ten(exponent), word);
+  }
+}
+
 void CardsNumberWords::set_mid(const std::vector<std::pair<int, std::string>>& words) {
   for (const auto& [value, word] : words) cards_.emplace_back(static_cast<WholeNumber>(value), word);
 }

@@ -91,6 +91,9 @@ class CardsNumberWords : public Num2WordBase {
                            const std::string& mega);
   // English's short scale: 10^n "<stem>illion", n from 3 + 3 * stems down by 3.
   void set_high_short_scale(const std::vector<std::string>& stems);
+  // Cards at powers of ten, highest first: (exponent, word); those past 10^38 are left out (no number of
+  // kMaxNumberDigits reaches them) and set no largest value.
+  void set_high_powers(const std::vector<std::pair<int, std::string>>& words);
   void set_mid(const std::vector<std::pair<int, std::string>>& words);
   void set_low(const std::vector<std::string>& words_from_highest);  // the last word is zero
 

@@ -475,6 +475,7 @@ const NumberWords* number_words(std::string_view language) {
   if (language == "ru") return &numbers::russian();
   if (language == "ar") return &numbers::arabic();
   if (language == "tr") return &numbers::turkish();
+  if (language == "ko") return &numbers::korean();
   return nullptr;
 }
 

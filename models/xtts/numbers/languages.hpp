@@ -14,5 +14,6 @@ const NumberWords& hungarian();
 const NumberWords& russian();
 const NumberWords& arabic();
 const NumberWords& turkish();
+const NumberWords& korean();
 
 }  // namespace gpufleet::xtts::numbers

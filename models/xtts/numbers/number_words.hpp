@@ -40,7 +40,7 @@ class NumberWords {
   virtual std::string currency(double amount, Currency currency) const = 0;
 };
 
-// The converter num2words uses for one of XTTS's 13 languages it covers (its code for Czech is "cs");
+// The converter num2words uses for one of XTTS's 14 languages it covers (its code for Czech is "cs");
 // nullptr for any other tag, Hindi included: num2words has no Hindi, so upstream fails on every digit.
 const NumberWords* number_words(std::string_view language);
 
