@@ -2,7 +2,7 @@
 // percentiles at a fixed offered rate) and espeak's real-time factor. Starts its own fleet on free ports.
 //
 //   gpufleet-bench [--jobs N] [--connections C] [--rate R] [--seconds S] [--workers W] [--slots K]
-//                  [--soak SECONDS] [--bin DIR] [--maxmemory SIZE]
+//                  [--soak SECONDS] [--bin DIR] [--maxmemory SIZE] [--bulk N]
 //
 // Jobs are submitted over HTTP (POST /v1/jobs, keep-alive connections) and a job counts as done when its
 // completion event is seen on Redis, exactly as a runtime subscribed to the fleet would see it.
@@ -11,6 +11,7 @@
 // jobs and reports what Redis holds at the end (the job store's growth at full speed). --bin starts the
 // fleet from other binaries (an older build, to compare back to back on the same machine); --maxmemory gives
 // its Redis a maxmemory (as REDIS_MAXMEMORY does for gpufleet up), to watch the gateway refuse short of it.
+// --bulk N submits the closed loop's jobs N per request through POST /v1/jobs:batch instead.
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,6 +62,7 @@ struct Options {
   double soak_s = 0;      // > 0: closed loop for this long instead of `jobs` jobs
   std::string bin_dir;    // empty: beside this binary
   std::string maxmemory;  // Redis's maxmemory ("256mb"); empty: none
+  int bulk = 0;           // > 0: the closed loop sends this many jobs per POST /v1/jobs:batch
 };
 
 // CPU time and context switches of one process so far, from /proc (0 when it cannot be read).
@@ -175,15 +177,26 @@ class CompletionWatcher {
   std::thread thread_;
 };
 
-// One keep-alive HTTP connection that submits jobs one after another.
+// One keep-alive HTTP connection that submits jobs one after another: one per POST /v1/jobs, or `bulk` per
+// POST /v1/jobs:batch.
 class Submitter : public std::enable_shared_from_this<Submitter> {
  public:
-  using Done = std::function<void(Submitter&, Clock::time_point sent, const std::string& id, int status)>;
-  Submitter(asio::io_context& io, uint16_t port, Done done) : stream_(io), done_(std::move(done)) {
+  // `answer`: the response body as JSON (discarded when it is not).
+  using Done =
+      std::function<void(Submitter&, Clock::time_point sent, const nlohmann::json& answer, int status)>;
+  Submitter(asio::io_context& io, uint16_t port, Done done, int bulk = 0)
+      : stream_(io), done_(std::move(done)) {
     stream_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     stream_.socket().set_option(asio::ip::tcp::no_delay(true));
-    const std::string body = R"({"model":"noop","input":{"text":"benchmark"}})";
-    request_ = "POST /v1/jobs HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: " +
+    const std::string job = R"({"model":"noop","input":{"text":"benchmark"}})";
+    std::string body = job;
+    if (bulk > 0) {
+      body = R"({"jobs":[)";
+      for (int i = 0; i < bulk; ++i) body += (i == 0 ? "" : ",") + job;
+      body += "]}";
+    }
+    request_ = std::string("POST ") + (bulk > 0 ? "/v1/jobs:batch" : "/v1/jobs") +
+               " HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: " +
                std::to_string(body.size()) + "\r\n\r\n" + body;
   }
   bool busy() const { return busy_; }
@@ -192,21 +205,20 @@ class Submitter : public std::enable_shared_from_this<Submitter> {
     sent_ = Clock::now();
     asio::async_write(
         stream_, asio::buffer(request_), [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->finish("", 0);
+          if (ec) return self->finish(nlohmann::json(), 0);
           self->response_ = {};
           http::async_read(
               self->stream_, self->buffer_, self->response_, [self](beast::error_code read_ec, size_t) {
-                if (read_ec) return self->finish("", 0);
-                auto json = parse_json_or_discarded(self->response_.body());
-                self->finish(json.is_object() ? json.value("id", "") : "", self->response_.result_int());
+                if (read_ec) return self->finish(nlohmann::json(), 0);
+                self->finish(parse_json_or_discarded(self->response_.body()), self->response_.result_int());
               });
         });
   }
 
  private:
-  void finish(const std::string& id, int status) {
+  void finish(const nlohmann::json& answer, int status) {
     busy_ = false;
-    done_(*this, sent_, id, status);
+    done_(*this, sent_, answer, status);
   }
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
@@ -247,24 +259,36 @@ void throughput(uint16_t port, CompletionWatcher& watcher, const Options& option
   const auto start = Clock::now();
   const auto soak_end =
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.soak_s));
+  const int per_request = std::max(1, options.bulk);
   auto more = [&] { return options.soak_s > 0 ? Clock::now() < soak_end : submitted < options.jobs; };
-  auto on_done = [&](Submitter& submitter, Clock::time_point, const std::string&, int status) {
-    if (status == 202)
+  auto on_done = [&](Submitter& submitter, Clock::time_point, const nlohmann::json& answer, int status) {
+    if (status == 202) {
       ++accepted;
-    else if (status == 503)
+    } else if (status == 200 && options.bulk > 0 && answer.is_object()) {
+      // Per job: 202, or 429 when its model's queue is full.
+      for (const auto& job : answer.value("jobs", nlohmann::json::array())) {
+        const int job_status = job.value("status", 0);
+        if (job_status == 202)
+          ++accepted;
+        else if (job_status == 429)
+          ++refused_queued;
+        else
+          ++errors;
+      }
+    } else if (status == 503)
       ++refused_full;
     else if (status == 429)
       ++refused_queued;
     else
-      ++errors;
+      errors += per_request;
     if (more()) {
-      ++submitted;
+      submitted += per_request;
       submitter.submit();
     }
   };
   for (int i = 0; i < options.connections && more(); ++i) {
-    submitters.push_back(std::make_shared<Submitter>(io, port, on_done));
-    ++submitted;
+    submitters.push_back(std::make_shared<Submitter>(io, port, on_done, options.bulk));
+    submitted += per_request;
     submitters.back()->submit();
   }
   io.run();
@@ -281,6 +305,7 @@ void throughput(uint16_t port, CompletionWatcher& watcher, const Options& option
               options.soak_s > 0 ? "soak: closed loop at full speed" : "throughput (closed loop)", "");
   if (options.soak_s > 0) std::printf("| %-44s | %12.0f |\n", "seconds of submitting", accept_s);
   std::printf("| %-44s | %12d |\n", "jobs submitted over HTTP", submitted);
+  if (options.bulk > 0) std::printf("| %-44s | %12d |\n", "jobs per POST /v1/jobs:batch", options.bulk);
   std::printf("| %-44s | %12d |\n", "HTTP connections", options.connections);
   std::printf("| %-44s | %12d |\n", "refused 429 (model's queue full)", refused_queued);
   std::printf("| %-44s | %12d |\n", "refused 503 (job store full or away)", refused_full);
@@ -306,12 +331,12 @@ void latency(uint16_t port, CompletionWatcher& watcher, const Options& options) 
   std::unordered_map<std::string, Clock::time_point> sent_at;
   std::vector<double> accept_ms;
   int errors = 0;
-  auto on_done = [&](Submitter&, Clock::time_point sent, const std::string& id, int status) {
-    if (status != 202) {
+  auto on_done = [&](Submitter&, Clock::time_point sent, const nlohmann::json& answer, int status) {
+    if (status != 202 || !answer.is_object()) {
       ++errors;
       return;
     }
-    sent_at.emplace(id, sent);
+    sent_at.emplace(answer.value("id", ""), sent);
     accept_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
   };
   for (int i = 0; i < 64; ++i) pool.push_back(std::make_shared<Submitter>(io, port, on_done));
@@ -381,18 +406,20 @@ void espeak_rtf() {
 
 constexpr std::string_view kUsage =
     "usage: gpufleet-bench [--jobs N] [--connections C] [--rate R] [--seconds S] [--workers W] [--slots K]\n"
-    "                      [--soak SECONDS] [--bin DIR] [--maxmemory SIZE]\n"
+    "                      [--soak SECONDS] [--bin DIR] [--maxmemory SIZE] [--bulk N]\n"
     "  Measures a fleet it starts on free ports with the noop model: jobs per second end to end, latency\n"
     "  percentiles at a fixed offered rate, CPU per job by component, and espeak's real-time factor.\n"
     "  --bin starts the fleet from other binaries; --soak runs the closed loop that long instead of N "
-    "jobs.\n";
+    "jobs;\n"
+    "  --bulk N sends the closed loop's jobs N per POST /v1/jobs:batch (1 to 1000).\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (asks_for_help(argc, argv)) return print_usage(kUsage);
   auto parsed = parse_options(
-      argc, argv, {"jobs", "connections", "rate", "seconds", "workers", "slots", "soak", "bin", "maxmemory"});
+      argc, argv,
+      {"jobs", "connections", "rate", "seconds", "workers", "slots", "soak", "bin", "maxmemory", "bulk"});
   if (auto* why = std::get_if<std::string>(&parsed)) return usage_error("gpufleet-bench", *why, kUsage);
   Options options;
   for (const auto& [flag, text] : std::get<ParsedOptions>(parsed).values) {
@@ -423,7 +450,11 @@ int main(int argc, char** argv) {
       options.slots = static_cast<int>(value);
     else if (flag == "soak")
       options.soak_s = value;
+    else if (flag == "bulk")
+      options.bulk = static_cast<int>(value);
   }
+  if (options.bulk > 1000)
+    return usage_error("gpufleet-bench", "--bulk takes 1 to 1000 jobs per request", kUsage);
   namespace fs = std::filesystem;
   char pattern[] = "/tmp/gpufleet-bench-XXXXXX";
   const fs::path dir = ::mkdtemp(pattern);

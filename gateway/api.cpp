@@ -554,8 +554,54 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
                                  const Limits& limits) {
   auto parsed = parse_json_object(content_type, body);
   if (auto* error = std::get_if<ApiError>(&parsed)) return *error;
-  const auto& json = std::get<nlohmann::json>(parsed);
+  return parse_job_object(std::get<nlohmann::json>(parsed), catalog, limits);
+}
 
+std::variant<std::vector<BatchItem>, ApiError> parse_job_batch(std::string_view content_type,
+                                                               std::string_view body, const Catalog& catalog,
+                                                               const Limits& limits) {
+  auto parsed = parse_json_object(content_type, body);
+  if (auto* error = std::get_if<ApiError>(&parsed)) return *error;
+  auto& json = std::get<nlohmann::json>(parsed);
+  for (const auto& [field, value] : json.items()) {
+    if (field != "jobs") return api_error(ErrorCode::kInvalidRequest, "a batch has one field, jobs");
+  }
+  auto jobs = json.find("jobs");
+  if (jobs == json.end()) return api_error(ErrorCode::kMissingField, "jobs is required");
+  if (!jobs->is_array() || jobs->empty() || jobs->size() > kMaxBatchJobs) {
+    return api_error(ErrorCode::kInvalidRequest,
+                     "jobs must be an array of 1 to " + std::to_string(kMaxBatchJobs) + " job objects");
+  }
+  std::vector<BatchItem> items;
+  items.reserve(jobs->size());
+  for (auto& job : *jobs) {
+    BatchItem& item = items.emplace_back();
+    if (!job.is_object()) {
+      item.parsed = api_error(ErrorCode::kInvalidRequest, "each job must be a JSON object");
+      continue;
+    }
+    if (auto key = job.find("idempotency_key"); key != job.end()) {
+      if (!key->is_string()) {
+        item.parsed = api_error(ErrorCode::kInvalidRequest, "idempotency_key must be a string");
+        continue;
+      }
+      auto checked = parse_idempotency_key(key->get_ref<const std::string&>());
+      if (auto* error = std::get_if<ApiError>(&checked)) {
+        error->message = "idempotency_key must be 1 to 255 visible ASCII characters";
+        item.parsed = *error;
+        continue;
+      }
+      item.idempotency_key = std::get<std::string>(std::move(checked));
+      job.erase(key);
+      // The job as parsed, without its key: a retry of the same batch item matches whatever its spacing.
+      item.fingerprint = request_fingerprint("/v1/jobs:batch", dump_json(job));
+    }
+    item.parsed = parse_job_object(job, catalog, limits);
+  }
+  return items;
+}
+
+SubmitParse parse_job_object(const nlohmann::json& json, const Catalog& catalog, const Limits& limits) {
   SubmitRequest request;
   bool model_given = false;
   request.kind = "tts";

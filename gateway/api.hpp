@@ -125,6 +125,21 @@ using SubmitParse = std::variant<SubmitRequest, ApiError>;
 //                 "input":{"text":..,"language":..,"speaker_wav":..}}
 SubmitParse parse_job_submission(std::string_view content_type, std::string_view body, const Catalog& catalog,
                                  const Limits& limits);
+// The same for a body already parsed as a JSON object.
+SubmitParse parse_job_object(const nlohmann::json& json, const Catalog& catalog, const Limits& limits);
+
+// POST /v1/jobs:batch: {"jobs":[<a POST /v1/jobs body, with an optional "idempotency_key">, ...]}, 1 to
+// kMaxBatchJobs of them. The batch as a whole is refused only when its shape is wrong; each job is checked
+// on its own and answered on its own.
+inline constexpr size_t kMaxBatchJobs = 1000;
+struct BatchItem {
+  SubmitParse parsed;
+  std::string idempotency_key;  // empty: none
+  std::string fingerprint;      // of the job without its key, when it has one
+};
+std::variant<std::vector<BatchItem>, ApiError> parse_job_batch(std::string_view content_type,
+                                                               std::string_view body, const Catalog& catalog,
+                                                               const Limits& limits);
 // POST /tts/generate, the original service's shape: {"text":..,"language":..,"speaker_wav":..}
 // POST /video/generate, the original service's planned shape:
 // {"audio_path":..,"reference_image":..,"mode":..} (optionally "model"), on the default video model. With

@@ -58,6 +58,10 @@ GatewayConfig GatewayConfig::from_env() {
   config.upload_ttl_s = env_int("UPLOAD_TTL_S", config.upload_ttl_s, 0, 3650LL * 24 * 3600);
   config.sweep_interval = std::chrono::seconds(env_int("SWEEP_INTERVAL_S", 300, 1, 24 * 3600));
   config.http.body_bytes_by_path["/v1/files"] = config.max_upload_bytes;
+  // A batch of up to 1,000 jobs: its own bound, never below a single job's.
+  config.http.body_bytes_by_path["/v1/jobs:batch"] =
+      std::max(config.http.max_body_bytes,
+               static_cast<size_t>(env_int("MAX_BATCH_BODY_BYTES", 8 << 20, 1024, 1LL << 30)));
   config.redis_memory_high_water = static_cast<int>(env_int("REDIS_MEMORY_HIGH_WATER", 90, 1, 100));
   config.max_queued_per_model = env_int("MAX_QUEUED_PER_MODEL", config.max_queued_per_model, 0, 1LL << 40);
   config.idempotency_ttl_s = env_int("IDEMPOTENCY_TTL_S", config.idempotency_ttl_s, 1, 365LL * 24 * 3600);
@@ -104,6 +108,7 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
       config_(std::move(config)),
       keys_(config_.redis.prefix),
       redis_(config_.redis, io.get_executor()),
+      submitter_(redis_, metrics_, {config_.max_queued_per_model, config_.idempotency_ttl_s}),
       server_(
           io, config_.host, config_.port, config_.http,
           [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); },
@@ -257,6 +262,8 @@ void Gateway::handle(Request request, Respond responder) {
     case RouteId::kJobs:
       if (method == http::verb::get) return recent_jobs(query, caller, std::move(responder));
       return submit_job(request, caller, *limits, std::move(responder));
+    case RouteId::kJobBatch:
+      return submit_batch(request, caller, *limits, std::move(responder));
     case RouteId::kJob: {
       if (method == http::verb::delete_) return cancel_job(route.id, caller, std::move(responder));
       auto wait = parse_wait(query, config_.max_wait_s);
@@ -419,113 +426,94 @@ void Gateway::recent_jobs(const std::string& query, const Caller& caller, Respon
                  });
 }
 
+std::optional<ApiError> Gateway::store_refusal() const {
+  if (!job_store_full_) return std::nullopt;
+  return api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
+                                                std::to_string(redis_memory_.used * 100 / redis_memory_.max) +
+                                                "% of its maxmemory): retry later");
+}
+
 void Gateway::create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
-                         std::function<void(std::variant<Created, ApiError>)> done) {
+                         std::function<void(SubmitOutcome)> done) {
   std::optional<std::string_view> header;
   if (auto field = http_request.find("Idempotency-Key"); field != http_request.end()) {
     header.emplace(field->value().data(), field->value().size());
   }
   auto key = parse_idempotency_key(header);
   if (auto* error = std::get_if<ApiError>(&key)) return done(*error);
-  if (job_store_full_) {
-    return done(
-        api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
-                                               std::to_string(redis_memory_.used * 100 / redis_memory_.max) +
-                                               "% of its maxmemory): retry later"));
+  if (auto refused = store_refusal()) return done(*refused);
+  Submission submission{std::move(request), std::get<std::string>(std::move(key)), {}};
+  if (!submission.idempotency_key.empty()) {
+    submission.fingerprint = request_fingerprint(std::string(http_request.target()), http_request.body());
   }
-  job_store::NewJob job;
-  job.id = new_job_id();
-  job.kind = request.kind;
-  job.model = request.model;
-  job.priority = request.priority;
-  job.input_json = dump_json(request.input);
-  job.webhook = request.webhook;
-  if (!request.stages.empty()) {
-    job.pipeline = pipeline_to_json(request.stages);
-    job.stage_count = request.stages.size();
-  }
-  job.created_ms = unix_ms();
-  if (request.timeout_s) job.deadline_ms = job.created_ms + static_cast<int64_t>(*request.timeout_s * 1000);
-  job.max_queued = config_.max_queued_per_model;
-  job.owner = caller.key;
-  // Idempotency keys are per API key: another key's identical header names another job (key names hold no
-  // '/').
-  job.idempotency_key = std::get<std::string>(std::move(key));
-  if (!job.idempotency_key.empty() && !caller.key.empty())
-    job.idempotency_key = caller.key + "/" + job.idempotency_key;
-  job.idempotency_ttl_s = config_.idempotency_ttl_s;
-  if (!job.idempotency_key.empty()) {
-    job.fingerprint = request_fingerprint(std::string(http_request.target()), http_request.body());
-  }
-  // A video made from a TTS result by the path /tts/generate answered: only from a result of the caller's
-  // own.
-  if (!caller.sees_all && request.input.is_object()) {
-    const auto audio = request.input.find("audio_path");
-    if (audio != request.input.end() && audio->is_string() &&
-        std::filesystem::path(audio->get<std::string>()).is_absolute()) {
-      const auto id = tts_result_job_id(audio->get<std::string>());
-      const ApiError refused = api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
-      if (!id) return done(refused);
-      return redis_.execute(
-          {{"HGET", keys_.job(*id), std::string(job_field::kOwner)}},
-          [this, job = std::move(job), refused, done = std::move(done)](RedisBatchResult owner) mutable {
-            if (!owner.ok) return done(redis_down(owner.failure));
-            if (owner.replies[0].nil || owner.replies[0].str != job.owner) return done(refused);
-            store_job(std::move(job), std::move(done));
-          });
-    }
-  }
-  store_job(std::move(job), std::move(done));
+  submitter_.submit(std::move(submission), caller, std::move(done));
 }
 
-void Gateway::store_job(job_store::NewJob job, std::function<void(std::variant<Created, ApiError>)> done) {
-  redis_.execute(
-      {job_store::submit_command(keys_, job)}, [this, job, done = std::move(done)](RedisBatchResult result) {
-        if (!result.ok) return done(redis_down(result.failure));
-        const auto& reply = result.replies[0];
-        if (reply.error) return done(redis_down(reply.str));
-        auto outcome = reply.elements.size() == 2
-                           ? job_store::parse_submit_reply(reply.elements[0], reply.elements[1])
-                           : std::nullopt;
-        if (!outcome) return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));
-        switch (outcome->kind) {
-          case job_store::SubmitOutcome::Kind::kCreated:
-            metrics_.increment("gpufleet_jobs_submitted_total", {{"kind", job.kind}, {"model", job.model}});
-            return done(Created{outcome->job_id, false});
-          case job_store::SubmitOutcome::Kind::kExisting:
-            if (outcome->fingerprint != job.fingerprint) {
-              return done(api_error(
-                  ErrorCode::kIdempotencyConflict,
-                  "Idempotency-Key was used for a different request (job " + outcome->job_id + ")"));
-            }
-            return done(Created{outcome->job_id, true});
-          case job_store::SubmitOutcome::Kind::kQueueFull:
-            return done(api_error(ErrorCode::kQueueFull, "the queue of model " + job.model + " holds " +
-                                                             std::to_string(outcome->queue_depth) +
-                                                             " jobs, its limit; retry later"));
-        }
-      });
+namespace {
+
+json accepted_json(const Created& job) {
+  json body{{"id", job.id},
+            {"state", "queued"},
+            {"links", {{"self", "/v1/jobs/" + job.id}, {"result", "/v1/jobs/" + job.id + "/result"}}}};
+  if (job.replayed) body.erase("state");
+  return body;
 }
+
+}  // namespace
 
 void Gateway::submit_job(const Request& request, const Caller& caller, const Limits& limits,
                          Respond responder) {
   auto parsed = parse_job_submission(content_type(request), request.body(), catalog_, limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
-  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller,
-             [responder](std::variant<Created, ApiError> created) {
-               if (auto* error = std::get_if<ApiError>(&created))
-                 return responder->send(error_response(*error));
-               const auto& job = std::get<Created>(created);
-               json body{
-                   {"id", job.id},
-                   {"state", "queued"},
-                   {"links", {{"self", "/v1/jobs/" + job.id}, {"result", "/v1/jobs/" + job.id + "/result"}}}};
-               if (job.replayed) body.erase("state");
-               auto response = json_ok(202, body);
-               response.set(http::field::location, "/v1/jobs/" + job.id);
-               if (job.replayed) response.set("Idempotent-Replayed", "true");
-               responder->send(std::move(response));
-             });
+  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller, [responder](SubmitOutcome created) {
+    if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
+    const auto& job = std::get<Created>(created);
+    auto response = json_ok(202, accepted_json(job));
+    response.set(http::field::location, "/v1/jobs/" + job.id);
+    if (job.replayed) response.set("Idempotent-Replayed", "true");
+    responder->send(std::move(response));
+  });
+}
+
+void Gateway::submit_batch(const Request& request, const Caller& caller, const Limits& limits,
+                           Respond responder) {
+  if (request.find("Idempotency-Key") != request.end()) {
+    return responder->send(error_response(
+        api_error(ErrorCode::kInvalidRequest,
+                  "a batch takes no Idempotency-Key header: give each job an idempotency_key")));
+  }
+  auto parsed = parse_job_batch(content_type(request), request.body(), catalog_, limits);
+  if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
+  if (auto refused = store_refusal()) return responder->send(error_response(*refused));
+  std::vector<JobSubmitter::BatchItem> items;
+  for (auto& item : std::get<std::vector<BatchItem>>(parsed)) {
+    if (auto* error = std::get_if<ApiError>(&item.parsed)) {
+      items.emplace_back(std::move(*error));
+    } else {
+      items.emplace_back(Submission{std::get<SubmitRequest>(std::move(item.parsed)),
+                                    std::move(item.idempotency_key), std::move(item.fingerprint)});
+    }
+  }
+  submitter_.submit_batch(std::move(items), caller, [responder](JobSubmitter::BatchOutcome outcome) {
+    if (auto* error = std::get_if<ApiError>(&outcome)) return responder->send(error_response(*error));
+    json jobs = json::array();
+    size_t accepted = 0;
+    for (const auto& item : std::get<std::vector<SubmitOutcome>>(outcome)) {
+      if (const auto* error = std::get_if<ApiError>(&item)) {
+        jobs.push_back({{"status", error->status},
+                        {"error", {{"code", to_string(error->code)}, {"message", error->message}}}});
+        continue;
+      }
+      const auto& job = std::get<Created>(item);
+      json accepted_job = accepted_json(job);
+      accepted_job["status"] = 202;
+      if (job.replayed) accepted_job["replayed"] = true;
+      jobs.push_back(std::move(accepted_job));
+      ++accepted;
+    }
+    const size_t refused = jobs.size() - accepted;
+    responder->send(json_ok(200, {{"accepted", accepted}, {"refused", refused}, {"jobs", std::move(jobs)}}));
+  });
 }
 
 void Gateway::upload_file(Request request, const Caller& caller, Respond responder) {

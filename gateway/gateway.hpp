@@ -23,6 +23,7 @@
 #include "gateway/event_listener.hpp"
 #include "gateway/file_store.hpp"
 #include "gateway/http/http_server.hpp"
+#include "gateway/job_submitter.hpp"
 #include "gateway/redis_executor.hpp"
 #include "gateway/wait_quota.hpp"
 #include "gateway/webhook_sender.hpp"
@@ -103,16 +104,14 @@ class Gateway {
   void upload_file(Request request, const Caller& caller, Respond responder);
   void describe_file(const std::string& id, const Caller& caller, Respond responder);
 
-  struct Created {
-    std::string id;
-    bool replayed = false;  // an earlier request with the same Idempotency-Key created it
-  };
-  // Records a new job with its queue entry in Redis (the broker follows the job store, see job_store.hpp);
-  // `done` gets the job or the error. Nothing is answered as accepted before Redis has it.
+  // Records a new job (JobSubmitter) under the request's Idempotency-Key; `done` gets the job or the error.
+  // Nothing is answered as accepted before Redis has it.
   void create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
-                  std::function<void(std::variant<Created, ApiError>)> done);
-  // The Redis half of create_job: the job store's submit script, and its verdict.
-  void store_job(job_store::NewJob job, std::function<void(std::variant<Created, ApiError>)> done);
+                  std::function<void(SubmitOutcome)> done);
+  // POST /v1/jobs:batch: each job checked, stored and answered on its own, in one Redis round trip.
+  void submit_batch(const Request& request, const Caller& caller, const Limits& limits, Respond responder);
+  // 503 while Redis is past its memory high-water mark (as of the last catalog refresh).
+  std::optional<ApiError> store_refusal() const;
   // A wait slot of the caller's (WaitQuota), or nothing after answering `responder` 429 too_many_waits.
   std::shared_ptr<WaitQuota::Lease> take_wait_slot(const Caller& caller, const Respond& responder);
   // GET /v1/jobs/{id}/events and GET /v1/events (`job_id` empty), each holding a wait slot of the caller's.
@@ -124,6 +123,7 @@ class Gateway {
   MetricsRegistry metrics_;  // GET /metrics
   RedisKeys keys_;
   RedisExecutor redis_;
+  JobSubmitter submitter_;
   HttpServer server_;
   Catalog catalog_;
   // Redis's memory as of the last catalog refresh, and whether it is past the high-water mark then.

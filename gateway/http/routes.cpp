@@ -8,7 +8,7 @@ namespace http = boost::beast::http;
 
 namespace {
 
-constexpr std::array<RouteSpec, 18> kRoutes{{
+constexpr std::array<RouteSpec, 19> kRoutes{{
     {RouteId::kHealth, "/health", kGet | kHead, Access::kOpen},
     {RouteId::kMetrics, "/metrics", kGet, Access::kOpen, false, true},
     {RouteId::kOpenApi, "/openapi.json", kGet | kHead, Access::kOpen, false, true},
@@ -17,6 +17,7 @@ constexpr std::array<RouteSpec, 18> kRoutes{{
     {RouteId::kVideoGenerate, "/video/generate", kPost, Access::kKey},
     {RouteId::kLipsyncGenerate, "/lipsync/generate", kPost, Access::kKey},
     {RouteId::kJobs, "/v1/jobs", kPost | kGet, Access::kKey},
+    {RouteId::kJobBatch, "/v1/jobs:batch", kPost, Access::kKey},
     {RouteId::kJob, "/v1/jobs/{id}", kGet | kDelete, Access::kKey},
     {RouteId::kJobResult, "/v1/jobs/{id}/result", kGet, Access::kKey},
     {RouteId::kJobEvents, "/v1/jobs/{id}/events", kGet, Access::kKey, true},

@@ -23,6 +23,7 @@ enum class RouteId {
   kVideoGenerate,    // POST /video/generate
   kLipsyncGenerate,  // POST /lipsync/generate
   kJobs,             // POST, GET /v1/jobs
+  kJobBatch,         // POST /v1/jobs:batch
   kJob,              // GET, DELETE /v1/jobs/{id}
   kJobResult,        // GET /v1/jobs/{id}/result
   kJobEvents,        // GET /v1/jobs/{id}/events

@@ -833,3 +833,68 @@ TEST(GatewayApi, TheOpenApiDescriptionNamesEveryErrorCode) {
 
 }  // namespace
 }  // namespace gpufleet::gateway
+
+namespace gpufleet::gateway {
+namespace {
+
+std::variant<std::vector<BatchItem>, ApiError> batch(const std::string& body) {
+  return parse_job_batch("application/json", body, test_catalog(), test_limits());
+}
+
+// Guards POST /v1/jobs:batch's parse: a batch is refused whole only for its shape (and then with a code);
+// every job in it is checked on its own, a bad one failing alone, and an idempotency key travels with its job
+// and not into the job's input.
+TEST(GatewayApiBatch, AWrongShapeRefusesTheBatchAndABadJobOnlyItself) {
+  for (const std::string body : {R"({"jobs":[]})", R"({"jobs":{}})", R"({"jobs":"x"})",
+                                 R"({"jobs":[{"input":{"text":"a"}}],"extra":1})"}) {
+    auto parsed = batch(body);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(parsed)) << body;
+    EXPECT_EQ(std::get<ApiError>(parsed).code, ErrorCode::kInvalidRequest) << body;
+  }
+  EXPECT_EQ(std::get<ApiError>(batch("{}")).code, ErrorCode::kMissingField);
+  EXPECT_EQ(std::get<ApiError>(batch("[1]")).code, ErrorCode::kInvalidJson);
+  EXPECT_EQ(
+      std::get<ApiError>(parse_job_batch("text/plain", R"({"jobs":[]})", test_catalog(), test_limits())).code,
+      ErrorCode::kUnsupportedMediaType);
+
+  nlohmann::json jobs = nlohmann::json::array();
+  for (size_t i = 0; i <= kMaxBatchJobs; ++i) jobs.push_back({{"input", {{"text", "a"}}}});
+  EXPECT_TRUE(std::holds_alternative<ApiError>(batch(nlohmann::json{{"jobs", jobs}}.dump())));
+  jobs.erase(jobs.begin());
+  ASSERT_TRUE(std::holds_alternative<std::vector<BatchItem>>(batch(nlohmann::json{{"jobs", jobs}}.dump())));
+
+  auto parsed = batch(R"({"jobs":[{"input":{"text":"fine"}}, 7, {"model":"nope","input":{"text":"a"}},
+      {"input":{"text":"this text is far longer than twenty characters"}}, {"idempotency_key":5,"input":{"text":"a"}},
+      {"idempotency_key":"bad key","input":{"text":"a"}}, {"idempotency_key":"k-1","input":{"text":"keyed"}}]})");
+  ASSERT_TRUE(std::holds_alternative<std::vector<BatchItem>>(parsed));
+  const auto& items = std::get<std::vector<BatchItem>>(parsed);
+  ASSERT_EQ(items.size(), 7u);
+  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(items[0].parsed));
+  EXPECT_EQ(std::get<ApiError>(items[1].parsed).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(std::get<ApiError>(items[2].parsed).status, 404);  // unknown model, as POST /v1/jobs says
+  EXPECT_EQ(std::get<ApiError>(items[3].parsed).code, ErrorCode::kTextTooLong);
+  EXPECT_EQ(std::get<ApiError>(items[4].parsed).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(std::get<ApiError>(items[5].parsed).code, ErrorCode::kInvalidRequest);
+  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(items[6].parsed));
+  EXPECT_EQ(items[6].idempotency_key, "k-1");
+  EXPECT_FALSE(items[6].fingerprint.empty());
+  EXPECT_FALSE(std::get<SubmitRequest>(items[6].parsed).input.contains("idempotency_key"));
+  EXPECT_TRUE(items[0].idempotency_key.empty());
+}
+
+// Guards the idempotency fingerprint of a batch job: the same job sent again (other spacing, key order) is a
+// retry; other content under the same key is not.
+TEST(GatewayApiBatch, AJobsFingerprintIsItsContent) {
+  auto first = batch(R"({"jobs":[{"idempotency_key":"k","input":{"text":"a"},"priority":1}]})");
+  auto spaced =
+      batch(R"({ "jobs" : [ { "priority" : 1, "input" : { "text" : "a" }, "idempotency_key" : "k" } ] })");
+  auto other = batch(R"({"jobs":[{"idempotency_key":"k","input":{"text":"b"},"priority":1}]})");
+  const auto print = [](const auto& parsed) {
+    return std::get<std::vector<BatchItem>>(parsed)[0].fingerprint;
+  };
+  EXPECT_EQ(print(first), print(spaced));
+  EXPECT_NE(print(first), print(other));
+}
+
+}  // namespace
+}  // namespace gpufleet::gateway

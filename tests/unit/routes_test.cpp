@@ -24,6 +24,7 @@ TEST(Routes, EveryDocumentedPathReachesItsRoute) {
       {"/video/generate", RouteId::kVideoGenerate},
       {"/lipsync/generate", RouteId::kLipsyncGenerate},
       {"/v1/jobs", RouteId::kJobs},
+      {"/v1/jobs:batch", RouteId::kJobBatch},
       {"/v1/jobs/abc", RouteId::kJob},
       {"/v1/jobs/abc/result", RouteId::kJobResult},
       {"/v1/jobs/abc/events", RouteId::kJobEvents},
@@ -45,8 +46,9 @@ TEST(Routes, TheIdIsTheSegmentBetweenPrefixAndSuffix) {
 }
 
 TEST(Routes, LookAlikePathsAreNotRoutes) {
-  for (const char* path : {"", "/", "/health/", "/HEALTH", "/v1", "/v1/job", "/v1/jobsx", "/v1/filesx",
-                           "/tts", "/tts/generate/", "other", "/dashboard//"}) {
+  for (const char* path :
+       {"", "/", "/health/", "/HEALTH", "/v1", "/v1/job", "/v1/jobsx", "/v1/filesx", "/v1/jobs:batch/",
+        "/v1/jobs:BATCH", "/tts", "/tts/generate/", "other", "/dashboard//"}) {
     EXPECT_EQ(match_route(path).route(), RouteId::kUnknown) << path;
     EXPECT_EQ(match_route(path).spec->label, "other") << path;
   }

@@ -1,0 +1,93 @@
+// Guards POST /v1/jobs:batch against the real gateway, Redis, broker and workers: each job of a batch is
+// accepted or refused on its own, in the order sent; accepted jobs run to completion; an idempotency key
+// per job makes a retried batch return the same jobs; a batch is refused whole only for its shape.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/support/fleet_fixture.hpp"
+
+namespace gpufleet::testing {
+namespace {
+
+using nlohmann::json;
+
+json noop(const std::string& text) {
+  return {{"model", "noop"}, {"input", {{"text", text}}}};
+}
+
+TEST(BatchSubmit, EachJobIsAnsweredOnItsOwnAndAcceptedJobsRun) {
+  Fleet fleet(FleetOptions{1, "noop", 4, {}});
+  json keyed = noop("keyed");
+  keyed["idempotency_key"] = "order-1";
+  json conflicting = noop("other content");
+  conflicting["idempotency_key"] = "order-1";
+  const json jobs = json::array({noop("first"), json{{"model", "nope"}, {"input", {{"text", "x"}}}}, 42,
+                                 keyed, keyed, conflicting, json{{"model", "noop"}}, noop("last")});
+  auto answer = fleet.post("/v1/jobs:batch", json{{"jobs", jobs}}.dump());
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  const auto body = json::parse(answer.body);
+  ASSERT_EQ(body["jobs"].size(), jobs.size()) << body.dump();
+  EXPECT_EQ(body["accepted"], 4);
+  EXPECT_EQ(body["refused"], 4);
+  const auto& items = body["jobs"];
+  const std::vector<int> statuses{202, 404, 400, 202, 202, 422, 400, 202};
+  for (size_t i = 0; i < statuses.size(); ++i)
+    EXPECT_EQ(items[i]["status"], statuses[i]) << i << ": " << items[i];
+  EXPECT_EQ(items[1]["error"]["code"], "unknown_model");
+  EXPECT_EQ(items[5]["error"]["code"], "idempotency_conflict");
+  EXPECT_EQ(items[6]["error"]["code"], "missing_field");
+  // The second copy of the keyed job is the first one's, replayed.
+  EXPECT_EQ(items[4]["id"], items[3]["id"]);
+  EXPECT_EQ(items[4]["replayed"], true);
+  EXPECT_FALSE(items[3].contains("replayed"));
+  for (const size_t i : {0, 3, 7}) {
+    const std::string id = items[i]["id"];
+    EXPECT_EQ(items[i]["links"]["self"], "/v1/jobs/" + id);
+    auto job = fleet.wait_job(id, 20);
+    EXPECT_EQ(job["state"], "succeeded") << job.dump();
+  }
+
+  // The same batch again: the keyed jobs are the same, the others new.
+  auto again = json::parse(fleet.post("/v1/jobs:batch", json{{"jobs", jobs}}.dump()).body);
+  EXPECT_EQ(again["jobs"][3]["id"], items[3]["id"]);
+  EXPECT_EQ(again["jobs"][3]["replayed"], true);
+  EXPECT_NE(again["jobs"][0]["id"], items[0]["id"]);
+  // A job sent alone with the key of a batch job is another request: the key is the batch job's.
+  auto alone = fleet.request("POST", "/v1/jobs", noop("keyed").dump(), {{"Idempotency-Key", "order-1"}});
+  EXPECT_EQ(alone.status, 422) << alone.body;
+}
+
+TEST(BatchSubmit, AWrongShapeRefusesTheWholeBatchAndAThousandJobsAllRun) {
+  Fleet fleet(FleetOptions{2, "noop", 8, {}});
+  auto code = [](const cli::HttpResult& response) {
+    return json::parse(response.body)["error"]["code"].get<std::string>();
+  };
+  EXPECT_EQ(code(fleet.post("/v1/jobs:batch", "{not json")), "invalid_json");
+  EXPECT_EQ(code(fleet.post("/v1/jobs:batch", R"({"jobs":[]})")), "invalid_request");
+  auto with_header = fleet.request("POST", "/v1/jobs:batch", json{{"jobs", {noop("a")}}}.dump(),
+                                   {{"Idempotency-Key", "whole-batch"}});
+  EXPECT_EQ(with_header.status, 400) << with_header.body;
+  EXPECT_EQ(fleet.request("GET", "/v1/jobs:batch", "").status, 405);
+
+  json too_many = json::array();
+  for (int i = 0; i < 1001; ++i) too_many.push_back(noop(std::to_string(i)));
+  auto refused = fleet.post("/v1/jobs:batch", json{{"jobs", too_many}}.dump());
+  EXPECT_EQ(refused.status, 400) << refused.body.substr(0, 200);
+
+  too_many.erase(too_many.end() - 1);
+  auto accepted = fleet.post("/v1/jobs:batch", json{{"jobs", too_many}}.dump());
+  ASSERT_EQ(accepted.status, 200) << accepted.body.substr(0, 300);
+  const auto body = json::parse(accepted.body);
+  EXPECT_EQ(body["accepted"], 1000);
+  std::set<std::string> ids;
+  for (const auto& item : body["jobs"]) ids.insert(item["id"].get<std::string>());
+  EXPECT_EQ(ids.size(), 1000u);
+  for (const auto& id : ids) {
+    auto job = fleet.wait_job(id, 60);
+    ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  }
+}
+
+}  // namespace
+}  // namespace gpufleet::testing
