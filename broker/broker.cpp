@@ -252,6 +252,7 @@ void Broker::answer_zap() {
   std::vector<zmq::message_t> request;
   while (zmq::recv_multipart(zap_, std::back_inserter(request), zmq::recv_flags::dontwait)) {
     std::vector<std::string> frames;
+    frames.reserve(request.size());
     for (auto& frame : request) frames.push_back(frame.to_string());
     const auto reply = zap_reply(frames, curve_clients_);
     if (reply[2] != "200")
@@ -511,9 +512,11 @@ void Broker::advance(const QueuedJob& job, const protocol::JobResult& result, co
   status_.record_advance(
       job, result.attempt, identity, result.result_json, next,
       [this, next, acknowledge = std::move(acknowledge)](job_store::AdvanceVerdict verdict) mutable {
-        if (verdict == job_store::AdvanceVerdict::kAdvanced) dispatcher_.enqueue(std::move(next));
-        if (verdict == job_store::AdvanceVerdict::kCancelled)
+        if (verdict == job_store::AdvanceVerdict::kAdvanced) {
+          dispatcher_.enqueue(std::move(next));
+        } else if (verdict == job_store::AdvanceVerdict::kCancelled) {
           spdlog::info("job {} cancelled between stages", next.id);
+        }
         acknowledge(job_store::result_accepted(verdict));
       });
 }

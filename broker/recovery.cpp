@@ -95,6 +95,7 @@ std::vector<QueuedJob> find_unknown_queued(RedisClient& redis, const RedisKeys& 
   std::vector<QueuedJob> found;
   const auto models = redis.command({"SMEMBERS", keys.queue_models()}).strings();
   std::vector<RedisArgs> counts;
+  counts.reserve(models.size());
   for (const auto& model : models) counts.push_back({"ZCARD", keys.queue(model)});
   const auto sizes = redis.pipeline(counts);
   std::vector<std::string> unknown;

@@ -108,7 +108,7 @@ class FleetCalls {
   FleetCalls(HttpEndpoint gateway, std::string ca_file)
       : gateway_(std::move(gateway)), ca_file_(std::move(ca_file)) {}
 
-  HttpResult call(const std::string& method, const std::string& target, std::string body = "",
+  HttpResult call(const std::string& method, const std::string& target, const std::string& body = "",
                   const std::string& content_type = "application/json",
                   std::chrono::milliseconds timeout = std::chrono::seconds(60),
                   std::function<void(std::string_view)> on_body_data = {}) const {
@@ -140,8 +140,7 @@ std::string upload(const FleetCalls& fleet, const std::string& path, const char*
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("evaluate: cannot read " + path);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto answer =
-      fleet.call("POST", "/v1/files", std::move(bytes), upload_content_type(path), std::chrono::seconds(120));
+  auto answer = fleet.call("POST", "/v1/files", bytes, upload_content_type(path), std::chrono::seconds(120));
   if (answer.status != 200 && answer.status != 201) {
     throw std::runtime_error("uploading " + path + " failed: " + error_code_of(answer) + " " +
                              answer.body.substr(0, 200));
@@ -250,7 +249,7 @@ std::optional<std::string> make_reference_voice(const FleetCalls& fleet, const j
     auto wav =
         fleet.call("GET", "/v1/jobs/" + id + "/result", "", "application/json", std::chrono::seconds(60));
     if (wav.status != 200) return std::nullopt;
-    auto stored = fleet.call("POST", "/v1/files", std::move(wav.body), "audio/wav", std::chrono::seconds(60));
+    auto stored = fleet.call("POST", "/v1/files", wav.body, "audio/wav", std::chrono::seconds(60));
     if (stored.status != 200 && stored.status != 201) return std::nullopt;
     return parse_json_or_discarded(stored.body).value("speaker_wav", "");
   }

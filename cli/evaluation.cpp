@@ -216,7 +216,7 @@ std::vector<EvaluationCase> standard_workload(const json& models_answer, const W
         if (!options.have_reference_voice) {
           skip(name + ": cloning cases need a reference voice (--speaker-wav, or a first speech result)");
         } else {
-          const std::string language = languages.front();
+          const std::string& language = languages.front();
           one_round.push_back({"clone-" + language + "-medium", name, "tts", language,
                                sentences_for(language)->medium_text, false, true});
         }

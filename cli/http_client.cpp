@@ -11,6 +11,7 @@ HttpResult http_request(const HttpEndpoint& endpoint, const std::string& method,
                         std::function<void(std::string_view)> on_body_data) {
   std::map<std::string, std::string> headers;
   // The gateway's API key, for fleets that require one (see common/api_keys.hpp).
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in gpufleet calls setenv
   if (const char* key = std::getenv("GPUFLEET_API_KEY"); key != nullptr && *key != '\0') {
     headers["Authorization"] = std::string("Bearer ") + key;
   }

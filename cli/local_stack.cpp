@@ -135,7 +135,7 @@ StackConfig StackConfig::private_on_free_ports(const std::string& bin_dir, const
 }
 
 Process LocalStack::start_component(const std::string& binary, const std::string& log_name,
-                                    std::map<std::string, std::string> extra) {
+                                    const std::map<std::string, std::string>& extra) {
   auto env = component_env();
   for (auto& [key, value] : extra) env[key] = value;
   return Process::spawn({(fs::path(config_.bin_dir) / binary).string()}, env, log_path(log_name));

@@ -89,7 +89,7 @@ class LocalStack {
  private:
   std::map<std::string, std::string> component_env() const;
   Process start_component(const std::string& binary, const std::string& log_name,
-                          std::map<std::string, std::string> extra = {});
+                          const std::map<std::string, std::string>& extra = {});
   void start_redis();
   Process start_worker(size_t index);
   Process start_gateway();

@@ -1,5 +1,6 @@
 // gpufleet: the operator's command. `gpufleet up` runs the local fleet; `gpufleet demo` starts it, speaks a
 // sentence through it and shows where the audio landed and how long each stage took.
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -64,7 +65,7 @@ int run_up() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto config = cli::StackConfig::from_env(own_bin_dir());
   cli::LocalStack stack(config);
   describe(config);

@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -47,12 +48,15 @@ Process Process::spawn(const std::vector<std::string>& argv, const std::map<std:
   }
   for (const auto& [key, value] : env) merged[key] = value;
   std::vector<std::string> env_strings;
+  env_strings.reserve(merged.size());
   for (const auto& [key, value] : merged) env_strings.push_back(key + "=" + value);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& text : env_strings) envp.push_back(text.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> argvp;
+  argvp.reserve(args.size() + 1);
   for (auto& text : args) argvp.push_back(text.data());
   argvp.push_back(nullptr);
 
@@ -81,7 +85,8 @@ Process Process::spawn(const std::vector<std::string>& argv, const std::map<std:
                   : posix_spawn(&process.pid_, argvp[0], &actions, &attributes, argvp.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  if (error != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(error));
+  if (error != 0)
+    throw std::runtime_error("cannot start " + argv[0] + ": " + std::generic_category().message(error));
   return process;
 }
 

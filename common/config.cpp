@@ -10,7 +10,8 @@
 namespace gpufleet {
 
 std::optional<std::string> env_value(const char* name) {
-  const char* value = std::getenv(name);
+  // Nothing in gpufleet calls setenv, which is what makes getenv unsafe across threads.
+  const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
   if (value == nullptr || *value == '\0') return std::nullopt;
   return std::string(value);
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <system_error>
 #include <utility>
 
 #include "common/error.hpp"
@@ -24,7 +25,9 @@ fs::path folder_of(const fs::path& file) {
 }
 
 [[noreturn]] void storage_failure(const std::string& what, const fs::path& path) {
-  throw FleetError(ErrorCode::kStorageError, what + " " + path.string() + ": " + std::strerror(errno));
+  const int error = errno;  // before anything below can change it
+  throw FleetError(ErrorCode::kStorageError,
+                   what + " " + path.string() + ": " + std::generic_category().message(error));
 }
 
 // Closes a file descriptor on every path out.

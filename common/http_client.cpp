@@ -118,7 +118,7 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
   };
   resolver.async_resolve(
       endpoint.host, std::to_string(endpoint.port),
-      [&](beast::error_code error, tcp::resolver::results_type addresses) {
+      [&](beast::error_code error, const tcp::resolver::results_type& addresses) {
         if (error) return fail(error);
         std::vector<tcp::endpoint> allowed;
         for (const auto& entry : addresses) {
@@ -132,7 +132,7 @@ HttpResult http_call(const HttpEndpoint& endpoint, std::string_view method, std:
           done = true;
           return;
         }
-        transport.async_connect(allowed, [&](beast::error_code connect_error, tcp::endpoint) {
+        transport.async_connect(allowed, [&](beast::error_code connect_error, const tcp::endpoint&) {
           if (connect_error) return fail(connect_error);
           if (!secure) return send();
           secure->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code handshake_error) {

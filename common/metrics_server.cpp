@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <system_error>
 
 #include "common/error.hpp"
 
@@ -44,7 +45,7 @@ MetricsServer::MetricsServer(const MetricsRegistry& registry, const std::string&
                      ::listen(listener_, 16) == 0;
   ::freeaddrinfo(found);
   if (!bound) {
-    const std::string reason = std::strerror(errno);
+    const std::string reason = std::generic_category().message(errno);
     if (listener_ >= 0) ::close(listener_);
     throw ConfigError("metrics: cannot listen on " + host + ":" + std::to_string(port) + ": " + reason);
   }

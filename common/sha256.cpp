@@ -31,7 +31,7 @@ std::string Sha256::hex_digest() {
     throw std::runtime_error("OpenSSL could not compute SHA-256");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(length * 2);
+  hex.reserve(size_t{length} * 2);
   for (unsigned int i = 0; i < length; ++i) {
     hex += kHex[digest[i] >> 4];
     hex += kHex[digest[i] & 15];

@@ -121,7 +121,8 @@ std::vector<float> wav_samples_float(std::string_view bytes, const WavInfo& info
       value = (static_cast<float>(p[0]) - 128.0f) / 128.0f;  // 8-bit PCM is unsigned
     } else {
       // Little-endian signed integer of `width` bytes, scaled by its full range.
-      int64_t integer = static_cast<int8_t>(p[width - 1]);
+      const int64_t top = p[width - 1];  // unsigned byte: its high bit is the sign
+      int64_t integer = top >= 0x80 ? top - 0x100 : top;
       for (size_t b = width - 1; b-- > 0;) integer = integer * 256 + p[b];
       value = static_cast<float>(static_cast<double>(integer) /
                                  static_cast<double>(int64_t{1} << (8 * width - 1)));

@@ -211,9 +211,9 @@ std::optional<ApiError> check_fields(const nlohmann::json& input, const CatalogM
       const bool printable = name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
                                return c >= 0x20 && c < 0x7F && c != '"';
                              });
-      return api_error(ErrorCode::kInvalidInput, (printable ? "unknown input field \"" + name + "\""
-                                                            : std::string("an unknown input field")) +
-                                                     " for model " + model.name + "; it takes " + known);
+      std::string message = printable ? "unknown input field \"" + name + "\"" : "an unknown input field";
+      message += " for model " + model.name + "; it takes " + known;
+      return api_error(ErrorCode::kInvalidInput, std::move(message));
     }
     const bool scalar =
         value.is_null() || value.is_boolean() || value.is_number() ||

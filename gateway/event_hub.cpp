@@ -115,17 +115,18 @@ void EventHub::on_event(const std::string& channel, const std::string& message) 
   const auto outcome = outcome_from_event(event);
   if (!outcome) return;
   const std::string id = it->first;
-  for (auto waiter : std::vector<std::shared_ptr<Waiter>>(it->second)) resolve(id, waiter, &*outcome);
+  for (const auto& waiter : std::vector<std::shared_ptr<Waiter>>(it->second)) resolve(id, waiter, &*outcome);
 }
 
 void EventHub::resync() {
   for (const auto& [id, list] : waiters_) {
-    redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id = id](RedisBatchResult result) {
+    redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id = id](const RedisBatchResult& result) {
       if (!result.ok) return;
       auto outcome = outcome_from_record(result.replies[0].pairs());
       auto it = waiters_.find(id);
       if (!outcome || it == waiters_.end()) return;
-      for (auto waiter : std::vector<std::shared_ptr<Waiter>>(it->second)) resolve(id, waiter, &*outcome);
+      for (const auto& waiter : std::vector<std::shared_ptr<Waiter>>(it->second))
+        resolve(id, waiter, &*outcome);
     });
   }
 }

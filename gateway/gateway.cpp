@@ -56,7 +56,7 @@ GatewayConfig GatewayConfig::from_env() {
   config.max_upload_bytes = static_cast<size_t>(env_int("MAX_UPLOAD_BYTES", 32 << 20, 1024, 1LL << 32));
   config.upload_quota_bytes = static_cast<uint64_t>(env_int("UPLOAD_QUOTA_BYTES", 1LL << 30, 0, 1LL << 50));
   config.upload_ttl_s = env_int("UPLOAD_TTL_S", config.upload_ttl_s, 0, 3650LL * 24 * 3600);
-  config.sweep_interval = std::chrono::seconds(env_int("SWEEP_INTERVAL_S", 300, 1, 24 * 3600));
+  config.sweep_interval = std::chrono::seconds(env_int("SWEEP_INTERVAL_S", 300, 1, 24LL * 3600));
   config.http.body_bytes_by_path["/v1/files"] = config.max_upload_bytes;
   // A batch of up to 1,000 jobs: its own bound, never below a single job's.
   config.http.body_bytes_by_path["/v1/jobs:batch"] =
@@ -148,7 +148,9 @@ Gateway::~Gateway() = default;
 void Gateway::start() {
   events_ = std::make_unique<EventListener>(
       config_.redis, std::vector<std::string>{keys_.job_events(), keys_.worker_events()}, io_.get_executor(),
-      [this](std::string channel, std::string message) { event_hub_.on_event(channel, message); },
+      [this](const std::string& channel, const std::string& message) {
+        event_hub_.on_event(channel, message);
+      },
       [this] { event_hub_.resync(); },
       [this](const std::string& message) { return event_hub_.wants(message); });
   event_hub_.start();
@@ -411,18 +413,21 @@ void Gateway::recent_jobs(const std::string& query, const Caller& caller, Respon
                    }
                    if (ids.empty()) return responder->send(json_ok(200, {{"jobs", json::array()}}));
                    std::vector<RedisArgs> reads;
+                   reads.reserve(ids.size());
                    for (const auto& id : ids) reads.push_back({"HGETALL", keys_.job(id)});
-                   redis_.execute(std::move(reads), [responder, caller, limit](RedisBatchResult records) {
-                     if (!records.ok) return responder->send(error_response(redis_down(records.failure)));
-                     json jobs = json::array();
-                     for (const auto& record : records.replies) {
-                       auto fields = record.pairs();
-                       if (fields.empty() || !caller.owns(job_owner(fields))) continue;
-                       jobs.push_back(render_job(fields));
-                       if (static_cast<long long>(jobs.size()) >= limit) break;
-                     }
-                     responder->send(json_ok(200, {{"jobs", jobs}}));
-                   });
+                   redis_.execute(std::move(reads),
+                                  [responder, caller, limit](const RedisBatchResult& records) {
+                                    if (!records.ok)
+                                      return responder->send(error_response(redis_down(records.failure)));
+                                    json jobs = json::array();
+                                    for (const auto& record : records.replies) {
+                                      auto fields = record.pairs();
+                                      if (fields.empty() || !caller.owns(job_owner(fields))) continue;
+                                      jobs.push_back(render_job(fields));
+                                      if (static_cast<long long>(jobs.size()) >= limit) break;
+                                    }
+                                    responder->send(json_ok(200, {{"jobs", jobs}}));
+                                  });
                  });
 }
 

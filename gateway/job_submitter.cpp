@@ -112,7 +112,7 @@ void JobSubmitter::submit_batch(std::vector<BatchItem> items, const Caller& call
   // Only from a result of the caller's own: another key's result is refused as a missing one is.
   auto pending = std::make_shared<std::vector<std::variant<job_store::NewJob, ApiError>>>(std::move(jobs));
   redis_.execute(std::move(owner_reads), [this, pending, owner_checked = std::move(owner_checked),
-                                          done = std::move(done)](RedisBatchResult owners) mutable {
+                                          done = std::move(done)](const RedisBatchResult& owners) mutable {
     if (!owners.ok) return done(redis_down(owners.failure));
     for (size_t i = 0; i < owner_checked.size(); ++i) {
       auto& job = (*pending)[owner_checked[i]];
@@ -151,7 +151,7 @@ void JobSubmitter::store(std::vector<std::variant<job_store::NewJob, ApiError>> 
   auto pending = std::make_shared<std::vector<std::variant<job_store::NewJob, ApiError>>>(std::move(jobs));
   const size_t expected = commands.size();
   redis_.execute(std::move(commands),
-                 [pending, finish, expected, done = std::move(done)](RedisBatchResult result) {
+                 [pending, finish, expected, done = std::move(done)](const RedisBatchResult& result) {
                    if (!result.ok) return done(redis_down(result.failure));
                    if (result.replies.size() != expected) {
                      return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));

@@ -68,7 +68,7 @@ WebhookResponse post_webhook(const WebhookUrl& url,
   options.timeout = timeout;
   options.ca_file = ca_file;
   options.max_body_bytes =
-      64 * 1024;  // the answer's body is not used: a receiver cannot make us read much of it
+      size_t{64} * 1024;  // the answer's body is not used: a receiver cannot make us read much of it
   options.cancel = cancel;
   // Checked on the resolved addresses and connected to those very addresses: no DNS-rebinding window.
   if (!private_allowed) options.address_allowed = webhook_address_public;

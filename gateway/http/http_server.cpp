@@ -99,9 +99,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     explicit SessionResponder(std::shared_ptr<Session> session) : session_(std::move(session)) {}
     // A request whose handler gave up without answering (a completion threw) still gets an answer.
     ~SessionResponder() override {
-      if (auto session = take(); session && !session->client_gone_) {
-        session->write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")),
-                                     session->version_, false));
+      try {
+        if (auto session = take(); session && !session->client_gone_) {
+          session->write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")),
+                                       session->version_, false));
+        }
+      } catch (...) {
+        // Out of memory while answering: the connection is dropped, as it would be after its timeout.
       }
     }
     void send(StringResponse response) override {
@@ -205,7 +209,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
   beast::tcp_stream& transport() { return beast::get_lowest_layer(stream_); }
 
-  std::shared_ptr<BodyStream> start_stream(StringResponse head) {
+  std::shared_ptr<BodyStream> start_stream(const StringResponse& head) {
     stop_watching_client();  // the stream watches for the close itself
     transport().expires_never();
     std::string text =
@@ -480,7 +484,7 @@ HttpServer::HttpServer(asio::io_context& io, const std::string& host, uint16_t p
     : io_(io),
       acceptor_(io),
       accept_pause_(io),
-      limits_(limits),
+      limits_(std::move(limits)),
       handler_(std::make_shared<Handler>(std::move(handler))),
       tls_(std::move(tls)) {
   tcp::endpoint endpoint(asio::ip::make_address(host), port);
