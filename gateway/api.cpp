@@ -557,6 +557,31 @@ SubmitParse parse_job_submission(std::string_view content_type, std::string_view
   return parse_job_object(std::get<nlohmann::json>(parsed), catalog, limits);
 }
 
+namespace {
+
+BatchItem parse_batch_job(nlohmann::json& job, const Catalog& catalog, const Limits& limits) {
+  if (!job.is_object()) return api_error(ErrorCode::kInvalidRequest, "each job must be a JSON object");
+  Submission submission;
+  if (auto key = job.find("idempotency_key"); key != job.end()) {
+    if (!key->is_string()) return api_error(ErrorCode::kInvalidRequest, "idempotency_key must be a string");
+    auto checked = parse_idempotency_key(key->get_ref<const std::string&>());
+    if (std::holds_alternative<ApiError>(checked)) {
+      return api_error(ErrorCode::kInvalidRequest,
+                       "idempotency_key must be 1 to 255 visible ASCII characters");
+    }
+    submission.idempotency_key = std::get<std::string>(std::move(checked));
+    job.erase(key);
+    // The job as parsed, without its key: a retry of the same batch item matches whatever its spacing.
+    submission.fingerprint = request_fingerprint("/v1/jobs:batch", dump_json(job));
+  }
+  auto parsed = parse_job_object(job, catalog, limits);
+  if (auto* error = std::get_if<ApiError>(&parsed)) return std::move(*error);
+  submission.request = std::get<SubmitRequest>(std::move(parsed));
+  return submission;
+}
+
+}  // namespace
+
 std::variant<std::vector<BatchItem>, ApiError> parse_job_batch(std::string_view content_type,
                                                                std::string_view body, const Catalog& catalog,
                                                                const Limits& limits) {
@@ -574,30 +599,7 @@ std::variant<std::vector<BatchItem>, ApiError> parse_job_batch(std::string_view 
   }
   std::vector<BatchItem> items;
   items.reserve(jobs->size());
-  for (auto& job : *jobs) {
-    BatchItem& item = items.emplace_back();
-    if (!job.is_object()) {
-      item.parsed = api_error(ErrorCode::kInvalidRequest, "each job must be a JSON object");
-      continue;
-    }
-    if (auto key = job.find("idempotency_key"); key != job.end()) {
-      if (!key->is_string()) {
-        item.parsed = api_error(ErrorCode::kInvalidRequest, "idempotency_key must be a string");
-        continue;
-      }
-      auto checked = parse_idempotency_key(key->get_ref<const std::string&>());
-      if (auto* error = std::get_if<ApiError>(&checked)) {
-        error->message = "idempotency_key must be 1 to 255 visible ASCII characters";
-        item.parsed = *error;
-        continue;
-      }
-      item.idempotency_key = std::get<std::string>(std::move(checked));
-      job.erase(key);
-      // The job as parsed, without its key: a retry of the same batch item matches whatever its spacing.
-      item.fingerprint = request_fingerprint("/v1/jobs:batch", dump_json(job));
-    }
-    item.parsed = parse_job_object(job, catalog, limits);
-  }
+  for (auto& job : *jobs) items.push_back(parse_batch_job(job, catalog, limits));
   return items;
 }
 

@@ -132,11 +132,15 @@ SubmitParse parse_job_object(const nlohmann::json& json, const Catalog& catalog,
 // kMaxBatchJobs of them. The batch as a whole is refused only when its shape is wrong; each job is checked
 // on its own and answered on its own.
 inline constexpr size_t kMaxBatchJobs = 1000;
-struct BatchItem {
-  SubmitParse parsed;
+// One job to store: the checked request, and the idempotency key it came with (not yet made per API key)
+// with the fingerprint of what was sent under it.
+struct Submission {
+  SubmitRequest request;
   std::string idempotency_key;  // empty: none
-  std::string fingerprint;      // of the job without its key, when it has one
+  std::string fingerprint;
 };
+// A batch's job: ready to store, or why it is refused.
+using BatchItem = std::variant<Submission, ApiError>;
 std::variant<std::vector<BatchItem>, ApiError> parse_job_batch(std::string_view content_type,
                                                                std::string_view body, const Catalog& catalog,
                                                                const Limits& limits);

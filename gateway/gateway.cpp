@@ -464,6 +464,26 @@ json accepted_json(const Created& job) {
   return body;
 }
 
+// POST /v1/jobs:batch's answer: each job's outcome in the order sent, and the counts.
+json batch_answer(const std::vector<SubmitOutcome>& outcomes) {
+  json jobs = json::array();
+  size_t accepted = 0;
+  for (const auto& item : outcomes) {
+    if (const auto* error = std::get_if<ApiError>(&item)) {
+      jobs.push_back({{"status", error->status},
+                      {"error", {{"code", to_string(error->code)}, {"message", error->message}}}});
+      continue;
+    }
+    const auto& job = std::get<Created>(item);
+    json accepted_job = accepted_json(job);
+    accepted_job["status"] = 202;
+    if (job.replayed) accepted_job["replayed"] = true;
+    jobs.push_back(std::move(accepted_job));
+    ++accepted;
+  }
+  return {{"accepted", accepted}, {"refused", outcomes.size() - accepted}, {"jobs", std::move(jobs)}};
+}
+
 }  // namespace
 
 void Gateway::submit_job(const Request& request, const Caller& caller, const Limits& limits,
@@ -490,35 +510,12 @@ void Gateway::submit_batch(const Request& request, const Caller& caller, const L
   auto parsed = parse_job_batch(content_type(request), request.body(), catalog_, limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
   if (auto refused = store_refusal()) return responder->send(error_response(*refused));
-  std::vector<JobSubmitter::BatchItem> items;
-  for (auto& item : std::get<std::vector<BatchItem>>(parsed)) {
-    if (auto* error = std::get_if<ApiError>(&item.parsed)) {
-      items.emplace_back(std::move(*error));
-    } else {
-      items.emplace_back(Submission{std::get<SubmitRequest>(std::move(item.parsed)),
-                                    std::move(item.idempotency_key), std::move(item.fingerprint)});
-    }
-  }
-  submitter_.submit_batch(std::move(items), caller, [responder](JobSubmitter::BatchOutcome outcome) {
-    if (auto* error = std::get_if<ApiError>(&outcome)) return responder->send(error_response(*error));
-    json jobs = json::array();
-    size_t accepted = 0;
-    for (const auto& item : std::get<std::vector<SubmitOutcome>>(outcome)) {
-      if (const auto* error = std::get_if<ApiError>(&item)) {
-        jobs.push_back({{"status", error->status},
-                        {"error", {{"code", to_string(error->code)}, {"message", error->message}}}});
-        continue;
-      }
-      const auto& job = std::get<Created>(item);
-      json accepted_job = accepted_json(job);
-      accepted_job["status"] = 202;
-      if (job.replayed) accepted_job["replayed"] = true;
-      jobs.push_back(std::move(accepted_job));
-      ++accepted;
-    }
-    const size_t refused = jobs.size() - accepted;
-    responder->send(json_ok(200, {{"accepted", accepted}, {"refused", refused}, {"jobs", std::move(jobs)}}));
-  });
+  submitter_.submit_batch(
+      std::get<std::vector<BatchItem>>(std::move(parsed)), caller,
+      [responder](JobSubmitter::BatchOutcome outcome) {
+        if (auto* error = std::get_if<ApiError>(&outcome)) return responder->send(error_response(*error));
+        responder->send(json_ok(200, batch_answer(std::get<std::vector<SubmitOutcome>>(outcome))));
+      });
 }
 
 void Gateway::upload_file(Request request, const Caller& caller, Respond responder) {

@@ -22,14 +22,6 @@ struct Created {
 };
 using SubmitOutcome = std::variant<Created, ApiError>;
 
-// One job to store: the checked request, and the idempotency key (already made per API key) with the
-// fingerprint of what was sent under it.
-struct Submission {
-  SubmitRequest request;
-  std::string idempotency_key;  // empty: none
-  std::string fingerprint;
-};
-
 class JobSubmitter {
  public:
   struct Settings {
@@ -44,7 +36,6 @@ class JobSubmitter {
   // Stores every submission of a batch that is not already an error, in order; `done` gets one outcome per
   // item, or one error for the whole batch when Redis could not be reached (then some may have been
   // stored: a retry with the same idempotency keys finds them).
-  using BatchItem = std::variant<Submission, ApiError>;
   using BatchOutcome = std::variant<std::vector<SubmitOutcome>, ApiError>;
   void submit_batch(std::vector<BatchItem> items, const Caller& caller,
                     std::function<void(BatchOutcome)> done);

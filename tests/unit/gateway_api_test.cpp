@@ -869,17 +869,17 @@ TEST(GatewayApiBatch, AWrongShapeRefusesTheBatchAndABadJobOnlyItself) {
   ASSERT_TRUE(std::holds_alternative<std::vector<BatchItem>>(parsed));
   const auto& items = std::get<std::vector<BatchItem>>(parsed);
   ASSERT_EQ(items.size(), 7u);
-  EXPECT_TRUE(std::holds_alternative<SubmitRequest>(items[0].parsed));
-  EXPECT_EQ(std::get<ApiError>(items[1].parsed).code, ErrorCode::kInvalidRequest);
-  EXPECT_EQ(std::get<ApiError>(items[2].parsed).status, 404);  // unknown model, as POST /v1/jobs says
-  EXPECT_EQ(std::get<ApiError>(items[3].parsed).code, ErrorCode::kTextTooLong);
-  EXPECT_EQ(std::get<ApiError>(items[4].parsed).code, ErrorCode::kInvalidRequest);
-  EXPECT_EQ(std::get<ApiError>(items[5].parsed).code, ErrorCode::kInvalidRequest);
-  ASSERT_TRUE(std::holds_alternative<SubmitRequest>(items[6].parsed));
-  EXPECT_EQ(items[6].idempotency_key, "k-1");
-  EXPECT_FALSE(items[6].fingerprint.empty());
-  EXPECT_FALSE(std::get<SubmitRequest>(items[6].parsed).input.contains("idempotency_key"));
-  EXPECT_TRUE(items[0].idempotency_key.empty());
+  EXPECT_TRUE(std::holds_alternative<Submission>(items[0]));
+  EXPECT_EQ(std::get<ApiError>(items[1]).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(std::get<ApiError>(items[2]).status, 404);  // unknown model, as POST /v1/jobs says
+  EXPECT_EQ(std::get<ApiError>(items[3]).code, ErrorCode::kTextTooLong);
+  EXPECT_EQ(std::get<ApiError>(items[4]).code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(std::get<ApiError>(items[5]).code, ErrorCode::kInvalidRequest);
+  ASSERT_TRUE(std::holds_alternative<Submission>(items[6]));
+  EXPECT_EQ(std::get<Submission>(items[6]).idempotency_key, "k-1");
+  EXPECT_FALSE(std::get<Submission>(items[6]).fingerprint.empty());
+  EXPECT_FALSE(std::get<Submission>(items[6]).request.input.contains("idempotency_key"));
+  EXPECT_TRUE(std::get<Submission>(items[0]).idempotency_key.empty());
 }
 
 // Guards the idempotency fingerprint of a batch job: the same job sent again (other spacing, key order) is a
@@ -890,7 +890,7 @@ TEST(GatewayApiBatch, AJobsFingerprintIsItsContent) {
       batch(R"({ "jobs" : [ { "priority" : 1, "input" : { "text" : "a" }, "idempotency_key" : "k" } ] })");
   auto other = batch(R"({"jobs":[{"idempotency_key":"k","input":{"text":"b"},"priority":1}]})");
   const auto print = [](const auto& parsed) {
-    return std::get<std::vector<BatchItem>>(parsed)[0].fingerprint;
+    return std::get<Submission>(std::get<std::vector<BatchItem>>(parsed)[0]).fingerprint;
   };
   EXPECT_EQ(print(first), print(spaced));
   EXPECT_NE(print(first), print(other));

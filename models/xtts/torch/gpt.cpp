@@ -515,7 +515,7 @@ torch::Tensor DecodeBatch::decode(const std::vector<size_t>& continuing, const t
     for (size_t index : continuing) caches.push_back(&sequences_.at(index).cache);
     return gpt_.decode_each(codes, caches, &latents);
   }
-  const auto& positions = gpt_.audio_positions();
+  const int64_t positions = gpt_.audio_positions();
   int64_t longest = 0;
   std::vector<int64_t> rows;
   for (size_t index : continuing) {
@@ -530,16 +530,16 @@ torch::Tensor DecodeBatch::decode(const std::vector<size_t>& continuing, const t
   const auto slot_rows = torch::tensor(rows, torch::TensorOptions().dtype(torch::kLong)).to(codes.device());
   auto slot_codes = torch::zeros({slots_.slots()}, codes.options()).index_copy_(0, slot_rows, codes);
   torch::Tensor slot_latents;
-  torch::Tensor logits;
+  torch::Tensor slot_logits;
   if (settings_.cuda_graphs && codes.device().is_cuda()) {
     if (!graph_) graph_ = std::make_unique<DecodeGraph>(gpt_);
-    // The graph's output buffers are overwritten by its next replay: the rows kept are copies.
-    logits = graph_->step(slot_codes, slots_, slot_latents).index_select(0, slot_rows);
-    latents = slot_latents.index_select(0, slot_rows);
+    slot_logits = graph_->step(slot_codes, slots_, slot_latents);
   } else {
-    logits = gpt_.decode_slots(slot_codes, slots_, &slot_latents).index_select(0, slot_rows);
-    latents = slot_latents.index_select(0, slot_rows);
+    slot_logits = gpt_.decode_slots(slot_codes, slots_, &slot_latents);
   }
+  // index_select copies: a graph's output buffers are overwritten by its next replay.
+  auto logits = slot_logits.index_select(0, slot_rows);
+  latents = slot_latents.index_select(0, slot_rows);
   for (size_t index : continuing) ++sequences_.at(index).cache.length;
   return logits;
 }
