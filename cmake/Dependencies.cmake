@@ -86,3 +86,20 @@ endif()
 if(GPUFLEET_BUILD_TESTS AND NOT GPUFLEET_FUZZ_ONLY)
   find_package(GTest REQUIRED)
 endif()
+
+# WebRTC egress (media/): GStreamer's webrtcbin with libnice, Opus and SRTP from Debian's packages.
+# AUTO: built when the development files are found; ON: required; OFF: the gateway answers WHEP with 503.
+set(GPUFLEET_WEBRTC AUTO CACHE STRING "Build WebRTC egress with GStreamer (AUTO, ON, OFF)")
+set_property(CACHE GPUFLEET_WEBRTC PROPERTY STRINGS AUTO ON OFF)
+set(GPUFLEET_HAVE_WEBRTC OFF)
+if(NOT GPUFLEET_WEBRTC STREQUAL "OFF" AND NOT GPUFLEET_FUZZ_ONLY)
+  pkg_check_modules(GST_WEBRTC IMPORTED_TARGET gstreamer-1.0 gstreamer-app-1.0 gstreamer-sdp-1.0
+    gstreamer-webrtc-1.0)
+  if(GST_WEBRTC_FOUND)
+    set(GPUFLEET_HAVE_WEBRTC ON)
+  elseif(GPUFLEET_WEBRTC STREQUAL "ON")
+    message(FATAL_ERROR "GPUFLEET_WEBRTC=ON but GStreamer's WebRTC development files are missing "
+      "(scripts/install-deps.sh installs them)")
+  endif()
+endif()
+message(STATUS "gpufleet: WebRTC egress ${GPUFLEET_HAVE_WEBRTC}")

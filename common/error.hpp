@@ -46,6 +46,8 @@ enum class ErrorCode {
   kNoFace,               // a video model found no face to move in the portrait or in any frame of the video
   kUnreadableMedia,      // a video (or its container) cannot be read, or holds no video stream
   kMediaTooLong,         // a video or its speech lasts longer than the limit
+  kInvalidSdp,       // a WHEP offer is not SDP the gateway can answer (no receiving Opus audio, no ICE...)
+  kTooManySessions,  // the API key (or the gateway) holds its limit of WebRTC sessions
 };
 
 std::string_view to_string(ErrorCode code);

@@ -22,6 +22,7 @@ int http_status_for(ErrorCode code) {
     case ErrorCode::kInvalidRequest:
     case ErrorCode::kInvalidJson:
     case ErrorCode::kMissingField:
+    case ErrorCode::kInvalidSdp:
       return 400;
     case ErrorCode::kNotFound:
     case ErrorCode::kUnknownModel:
@@ -57,6 +58,7 @@ int http_status_for(ErrorCode code) {
     case ErrorCode::kQueueFull:
     case ErrorCode::kRateLimited:
     case ErrorCode::kTooManyWaits:
+    case ErrorCode::kTooManySessions:
       return 429;
     case ErrorCode::kUnavailable:
     case ErrorCode::kWorkerLost:

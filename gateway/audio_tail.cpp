@@ -16,7 +16,7 @@ constexpr uint64_t kWavHeaderBytes = 44;  // as AudioStreamFile writes it
 }  // namespace
 
 AudioTail::AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
-                     std::string job_id, std::shared_ptr<Responder> responder,
+                     std::string job_id, std::shared_ptr<AudioOutput> output,
                      std::chrono::milliseconds timeout, Caller caller, std::shared_ptr<void> wait_slot)
     : io_(io),
       redis_(redis),
@@ -24,14 +24,14 @@ AudioTail::AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::fil
       storage_root_(std::move(storage_root)),
       id_(std::move(job_id)),
       caller_(std::move(caller)),
-      responder_(std::move(responder)),
+      output_(std::move(output)),
       wait_slot_(std::move(wait_slot)),
       timer_(io),
       deadline_(std::chrono::steady_clock::now() + timeout) {}
 
 void AudioTail::start() {
-  // A client that leaves before the first audio stops the polling at once (once streaming, the body notices).
-  responder_->on_client_gone([weak = weak_from_this()] {
+  // A client that leaves stops the polling at once.
+  output_->on_gone([weak = weak_from_this()] {
     auto self = weak.lock();
     if (!self || self->done_) return;
     self->done_ = true;
@@ -101,7 +101,7 @@ void AudioTail::on_job(const std::vector<std::string>& fields) {
     return finish();
   }
   if (state == "failed" || state == "cancelled" || state == "expired") {
-    if (body_) return abort();
+    if (output_->started()) return abort();
     return fail(api_error(ErrorCode::kJobFailed,
                           "job " + id_ + " " + state + (fields[5].empty() ? "" : ": " + fields[5])));
   }
@@ -110,13 +110,13 @@ void AudioTail::on_job(const std::vector<std::string>& fields) {
 
 void AudioTail::schedule() {
   if (std::chrono::steady_clock::now() >= deadline_) {
-    if (body_) return abort();
+    if (output_->started()) return abort();
     return fail(api_error(ErrorCode::kTimeout, "job " + id_ + " made no audio in time"));
   }
   timer_.expires_after(kTick);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->done_) return;
-    if (self->body_ && !self->body_->open()) {
+    if (!self->output_->open()) {
       self->done_ = true;  // the client left
       return;
     }
@@ -149,6 +149,32 @@ void AudioTail::pump() {
 
 void AudioTail::send(const std::string& bytes) {
   if (bytes.empty() || done_) return;
+  output_->write(bytes);
+  if (!output_->open()) done_ = true;
+}
+
+void AudioTail::finish() {
+  done_ = true;
+  output_->finish();
+}
+
+void AudioTail::abort() {
+  done_ = true;
+  output_->abort();
+}
+
+void AudioTail::fail(const ApiError& error) {
+  if (output_->started()) return abort();
+  done_ = true;
+  output_->fail(error);
+}
+
+bool HttpAudioOutput::open() const {
+  return !closed_ && (!body_ || body_->open());
+}
+
+void HttpAudioOutput::write(const std::string& bytes) {
+  if (closed_) return;
   if (!body_) {
     StringResponse head{http::status::ok, 11};
     head.set(http::field::server, "gpufleet");
@@ -157,7 +183,7 @@ void AudioTail::send(const std::string& bytes) {
     head.set(http::field::cache_control, "no-store");
     body_ = responder_->stream(std::move(head));
     if (!body_) {
-      done_ = true;
+      closed_ = true;
       return;
     }
   }
@@ -166,21 +192,20 @@ void AudioTail::send(const std::string& bytes) {
   body_->write(size + bytes + "\r\n");
 }
 
-void AudioTail::finish() {
-  done_ = true;
+void HttpAudioOutput::finish() {
+  closed_ = true;
   if (!body_) return;
   body_->write("0\r\n\r\n");
   body_->end();
 }
 
-void AudioTail::abort() {
-  done_ = true;
+void HttpAudioOutput::abort() {
+  closed_ = true;
   if (body_) body_->end();
 }
 
-void AudioTail::fail(const ApiError& error) {
-  if (body_) return abort();
-  done_ = true;
+void HttpAudioOutput::fail(const ApiError& error) {
+  closed_ = true;
   responder_->send(error_response(error));
 }
 

@@ -1,17 +1,18 @@
 #pragma once
-// GET /v1/jobs/{id}/stream: a speech job's audio as it is made, in chunked HTTP. Follows the WAV file the
-// worker appends to on shared storage (models/audio_stream.hpp) every 25 ms and the job's record every
-// 200 ms, and at once when the gateway sees one of the job's events (job_changed); ends with the last chunk
-// when the job succeeds. A model that does not stream still answers, with
-// its finished result. Nothing is sent before there is audio, so a job that fails first gets a JSON error;
-// a stream that breaks later (the job failed, or was requeued after some audio went out, which cannot be
-// spliced) ends without the terminating chunk, which HTTP clients report as an incomplete body.
+// A speech job's audio as it is made, for GET /v1/jobs/{id}/stream (chunked HTTP) and WHEP sessions
+// (whep_service.hpp). Follows the WAV file the worker appends to on shared storage (models/audio_stream.hpp)
+// every 25 ms and the job's record every 200 ms, and at once when the gateway sees one of the job's events
+// (job_changed); ends when the job succeeds. A model that does not stream still answers, with its finished
+// result. Nothing is sent before there is audio, so a job that fails first gets an error; a stream that
+// breaks later (the job failed, or was requeued after some audio went out, which cannot be spliced) is
+// aborted: HTTP clients see a body without its terminating chunk, a WebRTC session ends.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,10 +23,43 @@
 
 namespace gpufleet::gateway {
 
+// Where AudioTail's bytes go: the WAV file's bytes in order, header first.
+class AudioOutput {
+ public:
+  virtual ~AudioOutput() = default;
+  // Calls `gone` once if the receiver leaves before the audio ends (the tail stops polling).
+  virtual void on_gone(std::function<void()> gone) = 0;
+  // False once the receiver left.
+  virtual bool open() const = 0;
+  virtual void write(const std::string& wav_bytes) = 0;
+  virtual void finish() = 0;                     // all of it went out
+  virtual void abort() = 0;                      // it broke after some audio went out
+  virtual void fail(const ApiError& error) = 0;  // it broke before any audio went out
+  virtual bool started() const = 0;              // some audio went out
+};
+
+// The /stream route's output: chunked HTTP of audio/wav; an error before the first chunk is a JSON answer.
+class HttpAudioOutput final : public AudioOutput {
+ public:
+  explicit HttpAudioOutput(std::shared_ptr<Responder> responder) : responder_(std::move(responder)) {}
+  void on_gone(std::function<void()> gone) override { responder_->on_client_gone(std::move(gone)); }
+  bool open() const override;
+  void write(const std::string& wav_bytes) override;
+  void finish() override;
+  void abort() override;
+  void fail(const ApiError& error) override;
+  bool started() const override { return body_ != nullptr; }
+
+ private:
+  std::shared_ptr<Responder> responder_;
+  std::shared_ptr<BodyStream> body_;
+  bool closed_ = false;
+};
+
 class AudioTail : public std::enable_shared_from_this<AudioTail> {
  public:
   AudioTail(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
-            std::string job_id, std::shared_ptr<Responder> responder, std::chrono::milliseconds timeout,
+            std::string job_id, std::shared_ptr<AudioOutput> output, std::chrono::milliseconds timeout,
             Caller caller = {}, std::shared_ptr<void> wait_slot = nullptr);
   void start();
   // The job's record changed (the gateway saw its event): read it now rather than at the next poll, so that
@@ -50,9 +84,8 @@ class AudioTail : public std::enable_shared_from_this<AudioTail> {
   std::filesystem::path storage_root_;
   std::string id_;
   Caller caller_;  // another key's job answers 404, as an unknown one
-  std::shared_ptr<Responder> responder_;
+  std::shared_ptr<AudioOutput> output_;
   std::shared_ptr<void> wait_slot_;  // the caller's WaitQuota lease, held while the tail runs
-  std::shared_ptr<BodyStream> body_;
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_;
   std::optional<std::string> attempt_;

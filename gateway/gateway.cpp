@@ -83,6 +83,7 @@ GatewayConfig GatewayConfig::from_env() {
   config.webhooks = WebhookConfig::from_env();
   config.api.webhooks_enabled = config.webhooks.enabled();
   config.api.webhook_hosts = config.webhooks.allowed_hosts;
+  config.whep = WhepConfig::from_env();
   return config;
 }
 
@@ -121,7 +122,8 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
       file_store_(io,
                   FileStoreConfig{config_.storage_root, config_.api.input_root, config_.upload_quota_bytes,
                                   config_.upload_ttl_s, config_.result_ttl_s, config_.sweep_interval},
-                  metrics_) {
+                  metrics_),
+      whep_(io, redis_, config_.storage_root, config_.whep, metrics_, event_hub_) {
   MetricsResponder::declare_metrics(metrics_);
   metrics_.counter("gpufleet_jobs_submitted_total",
                    "Jobs accepted, by kind and model (a pipeline by its first stage)");
@@ -279,9 +281,9 @@ void Gateway::handle(Request request, Respond responder) {
     case RouteId::kJobStream: {
       auto slot = take_wait_slot(caller, responder);
       if (!slot) return;
-      auto tail =
-          std::make_shared<AudioTail>(io_, redis_, config_.storage_root, route.id, std::move(responder),
-                                      config_.sync_timeout, caller, std::move(slot));
+      auto tail = std::make_shared<AudioTail>(io_, redis_, config_.storage_root, route.id,
+                                              std::make_shared<HttpAudioOutput>(std::move(responder)),
+                                              config_.sync_timeout, caller, std::move(slot));
       event_hub_.watch_tail(route.id, tail);
       return tail->start();
     }
@@ -295,6 +297,10 @@ void Gateway::handle(Request request, Respond responder) {
       return list_workers(std::move(responder));
     case RouteId::kEvents:
       return stream_events("", caller, std::move(responder));
+    case RouteId::kJobWhep:
+      return whep_.open(route.id, request, caller, std::move(responder));
+    case RouteId::kWhepSession:
+      return whep_.close(route.id, caller, std::move(responder));
     case RouteId::kMetrics:
     case RouteId::kOpenApi:
     case RouteId::kUnknown:

@@ -27,6 +27,7 @@
 #include "gateway/redis_executor.hpp"
 #include "gateway/wait_quota.hpp"
 #include "gateway/webhook_sender.hpp"
+#include "gateway/whep_service.hpp"
 #include "store/job_store.hpp"
 
 namespace gpufleet::gateway {
@@ -66,6 +67,7 @@ struct GatewayConfig {
   // HTTPS on `port` (TLS_CERT_FILE: PEM chain, TLS_KEY_FILE: its key); both empty: plain HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
+  WhepConfig whep;  // WebRTC delivery (WEBRTC_*)
 
   static GatewayConfig from_env();
 };
@@ -137,6 +139,7 @@ class Gateway {
   std::unique_ptr<WebhookSender> webhooks_;  // with a WEBHOOK_SECRET
   // Uploads, results and the sweeper; its storage thread goes first when the gateway does.
   FileStore file_store_;
+  WhepService whep_;  // WebRTC sessions; its media thread stops before the event hub and metrics go
 };
 
 }  // namespace gpufleet::gateway

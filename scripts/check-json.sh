@@ -6,7 +6,7 @@
 # Prints the offending lines and exits 1 when there are any.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-folders=(bench broker cli common gateway models tools worker)
+folders=(bench broker cli common gateway media models tools worker)
 offending=$(grep -rnE --include='*.cpp' --include='*.hpp' --include='*.in' \
   '(json::parse\(|\.dump\()' "${folders[@]}" | grep -v '^common/json_text\.cpp:' || true)
 if [ -n "$offending" ]; then

@@ -4,7 +4,8 @@
 #   protocol  the broker-worker wire (MessagePack, ZeroMQ, CURVE)      used by: broker, worker, cli (keys)
 #   store     the job store (Redis client, schema, Lua scripts)       used by: gateway, broker, cli (local stack)
 #   models    what a worker runs                                      never sees the wire or the store
-#   worker, broker, gateway, cli, tools, bench: programs on top
+#   media     real-time delivery (WebRTC sessions, SDP checks)       used by: gateway
+#   worker, broker, gateway, cli, tools, bench: programs on top (bench may drive a browser through tests/support)
 # So "workers never write job state" and "models never speak the protocol" hold by construction; tests/ and
 # fuzz/ exercise every layer and are not checked. Prints every edge it found, then what is forbidden.
 set -euo pipefail
@@ -15,12 +16,13 @@ declare -A allowed=(
   [protocol]="common protocol"
   [store]="common store"
   [models]="common models"
+  [media]="common media"
   [worker]="common protocol models worker"
   [broker]="common protocol store broker"
-  [gateway]="common store gateway"
+  [gateway]="common store media gateway"
   [cli]="common protocol store cli"
   [tools]="common models"
-  [bench]="common store models worker cli"
+  [bench]="common store models worker cli media tests"
 )
 
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then

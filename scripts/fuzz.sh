@@ -12,7 +12,7 @@ CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelW
   -DGPUFLEET_BUILD_TESTS=OFF -DGPUFLEET_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build_dir" -j "${JOBS:-$(nproc)}"
 mkdir -p "$build_dir/crashes"
-for target in protocol gateway_api wav video_probe xtts_text; do
+for target in protocol gateway_api wav video_probe xtts_text sdp_offer; do
   corpus="$build_dir/corpus/$target"
   mkdir -p "$corpus"
   echo "fuzz: $target for ${seconds}s"

@@ -4,7 +4,7 @@
 # Idempotent: packages already present are skipped, so a developer machine pays nothing the second time.
 #   scripts/install-deps.sh            everything (scripts/test.sh, CI)
 #   scripts/install-deps.sh --minimal  only what building and running the fleet's speech path needs
-#                                      (scripts/quickstart.sh): no test, lint, video or browser packages
+#                                      (scripts/quickstart.sh): no test, lint, video, WebRTC or browser packages
 set -euo pipefail
 
 minimal=false
@@ -37,6 +37,9 @@ if ! $minimal; then
     python3-torch python3-numpy python3-venv python3-setuptools python3-wheel
     libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-objdetect-dev opencv-data
     libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev ffmpeg
+    # WebRTC egress (media/): webrtcbin, libnice's ICE elements, Opus, DTLS-SRTP.
+    libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
   )
 fi
 

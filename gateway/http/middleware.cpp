@@ -69,7 +69,7 @@ template <typename Response>
 Response with_cors(Response response, const std::string& origin) {
   response.set(http::field::access_control_allow_origin, origin);
   response.set(http::field::vary, "Origin");
-  response.set(http::field::access_control_expose_headers, "Location, Retry-After");
+  response.set(http::field::access_control_expose_headers, "Location, Link, Retry-After");
   return response;
 }
 

@@ -8,7 +8,7 @@ namespace http = boost::beast::http;
 
 namespace {
 
-constexpr std::array<RouteSpec, 19> kRoutes{{
+constexpr std::array<RouteSpec, 21> kRoutes{{
     {RouteId::kHealth, "/health", kGet | kHead, Access::kOpen},
     {RouteId::kMetrics, "/metrics", kGet, Access::kOpen, false, true},
     {RouteId::kOpenApi, "/openapi.json", kGet | kHead, Access::kOpen, false, true},
@@ -27,6 +27,8 @@ constexpr std::array<RouteSpec, 19> kRoutes{{
     {RouteId::kModels, "/v1/models", kGet, Access::kKey},
     {RouteId::kWorkers, "/v1/workers", kGet, Access::kOperator},
     {RouteId::kEvents, "/v1/events", kGet, Access::kOperator, true},
+    {RouteId::kJobWhep, "/v1/jobs/{id}/whep", kPost, Access::kKey, true},
+    {RouteId::kWhepSession, "/v1/whep/{id}", kDelete, Access::kKey, true},
     {RouteId::kUnknown, "other", 0, Access::kKey},
 }};
 
@@ -50,8 +52,10 @@ struct Suffix {
   std::string_view text;
   RouteId route;
 };
-constexpr std::array<Suffix, 3> kJobSuffixes{
-    {{"/result", RouteId::kJobResult}, {"/events", RouteId::kJobEvents}, {"/stream", RouteId::kJobStream}}};
+constexpr std::array<Suffix, 4> kJobSuffixes{{{"/result", RouteId::kJobResult},
+                                              {"/events", RouteId::kJobEvents},
+                                              {"/stream", RouteId::kJobStream},
+                                              {"/whep", RouteId::kJobWhep}}};
 
 const RouteSpec& spec(RouteId id) {
   return kRoutes[static_cast<size_t>(id)];
@@ -99,6 +103,7 @@ bool Route::names_job() const {
     case RouteId::kJobResult:
     case RouteId::kJobEvents:
     case RouteId::kJobStream:
+    case RouteId::kJobWhep:
       return true;
     default:
       return false;
@@ -125,6 +130,10 @@ Route match_route(std::string_view path) {
   constexpr std::string_view kFilesPrefix = "/v1/files/";
   if (path.substr(0, kFilesPrefix.size()) == kFilesPrefix) {
     return {&spec(RouteId::kFile), std::string(path.substr(kFilesPrefix.size()))};
+  }
+  constexpr std::string_view kWhepPrefix = "/v1/whep/";
+  if (path.substr(0, kWhepPrefix.size()) == kWhepPrefix) {
+    return {&spec(RouteId::kWhepSession), std::string(path.substr(kWhepPrefix.size()))};
   }
   return {&spec(RouteId::kUnknown), ""};
 }

@@ -33,6 +33,8 @@ enum class RouteId {
   kModels,           // GET /v1/models
   kWorkers,          // GET /v1/workers
   kEvents,           // GET /v1/events
+  kJobWhep,          // POST /v1/jobs/{id}/whep (WebRTC, whep_service.hpp)
+  kWhepSession,      // DELETE /v1/whep/{id}
   kUnknown,          // anything else: 404
 };
 

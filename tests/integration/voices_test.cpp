@@ -541,11 +541,7 @@ TEST(FleetXtts, StreamedSpeechArrivesInChunksAndEqualsTheResult) {
   const std::string golden = xtts_golden_dir();
   if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
   TempDir dir;
-  const json xtts{{"name", "xtts"},
-                  {"backend", "xtts"},
-                  {"device", "cpu"},
-                  {"warmup", false},
-                  {"files", {{"config", golden + "/config.json"}}}};
+  const json xtts = xtts_golden_entry(golden);
   const json espeak{{"name", "espeak"}, {"backend", "espeak"}};
   const std::string registry = write_model_registry(dir.path(), json{{"models", {xtts, espeak}}}.dump());
   Fleet fleet(FleetOptions{1, "noop", 1, {{"WORKER_CONFIG", registry}}});

@@ -41,14 +41,24 @@ std::string base64_decode(const std::string& text) {
 
 }  // namespace
 
-HeadlessChromium::HeadlessChromium(const std::string& url, const std::filesystem::path& dir) {
+HeadlessChromium::HeadlessChromium(const std::string& url, const std::filesystem::path& dir,
+                                   const std::vector<std::string>& extra_flags) {
   const uint16_t port = cli::free_port();
-  browser_ = cli::Process::spawn(
-      {"chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-       "--no-first-run", "--hide-scrollbars", "--window-size=1280,800",
-       "--user-data-dir=" + (dir / "profile").string(), "--remote-debugging-address=127.0.0.1",
-       "--remote-debugging-port=" + std::to_string(port), "--remote-allow-origins=*", url},
-      {}, (dir / "chromium.log").string());
+  std::vector<std::string> command{"chromium",
+                                   "--headless=new",
+                                   "--no-sandbox",
+                                   "--disable-gpu",
+                                   "--disable-dev-shm-usage",
+                                   "--no-first-run",
+                                   "--hide-scrollbars",
+                                   "--window-size=1280,800",
+                                   "--user-data-dir=" + (dir / "profile").string(),
+                                   "--remote-debugging-address=127.0.0.1",
+                                   "--remote-debugging-port=" + std::to_string(port),
+                                   "--remote-allow-origins=*"};
+  command.insert(command.end(), extra_flags.begin(), extra_flags.end());
+  command.push_back(url);
+  browser_ = cli::Process::spawn(command, {}, (dir / "chromium.log").string());
   std::string socket_path;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (socket_path.empty()) {
@@ -98,6 +108,14 @@ nlohmann::json HeadlessChromium::call(const std::string& method, const nlohmann:
 
 nlohmann::json HeadlessChromium::evaluate(const std::string& expression) {
   auto result = call("Runtime.evaluate", {{"expression", expression}, {"returnByValue", true}});
+  if (result.contains("exceptionDetails"))
+    throw std::runtime_error("page threw: " + result["exceptionDetails"].dump());
+  return result["result"].value("value", nlohmann::json());
+}
+
+nlohmann::json HeadlessChromium::evaluate_async(const std::string& expression) {
+  auto result =
+      call("Runtime.evaluate", {{"expression", expression}, {"returnByValue", true}, {"awaitPromise", true}});
   if (result.contains("exceptionDetails"))
     throw std::runtime_error("page threw: " + result["exceptionDetails"].dump());
   return result["result"].value("value", nlohmann::json());

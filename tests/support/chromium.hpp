@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "cli/process.hpp"
 
@@ -15,11 +16,15 @@ class HeadlessChromium {
  public:
   // Opens `url` in a fresh profile under `dir` (the browser's log lands there too). Throws when the browser
   // does not start or its DevTools endpoint does not answer.
-  HeadlessChromium(const std::string& url, const std::filesystem::path& dir);
+  // `extra_flags` go on the browser's command line (say, WebRTC and autoplay switches).
+  HeadlessChromium(const std::string& url, const std::filesystem::path& dir,
+                   const std::vector<std::string>& extra_flags = {});
   ~HeadlessChromium();
 
   // The value of a JavaScript expression in the page (returned by value).
   nlohmann::json evaluate(const std::string& expression);
+  // The value a Promise-valued expression settles to (an async function's call, say); throws if it rejects.
+  nlohmann::json evaluate_async(const std::string& expression);
   // Polls `expression` until it is true; false on timeout.
   bool wait_for(const std::string& expression, std::chrono::milliseconds timeout);
   // A PNG of the page as shown.

@@ -34,6 +34,8 @@ TEST(Routes, EveryDocumentedPathReachesItsRoute) {
       {"/v1/models", RouteId::kModels},
       {"/v1/workers", RouteId::kWorkers},
       {"/v1/events", RouteId::kEvents},
+      {"/v1/jobs/abc/whep", RouteId::kJobWhep},
+      {"/v1/whep/0123abcd", RouteId::kWhepSession},
   };
   for (const auto& [path, route] : cases) EXPECT_EQ(match_route(path).route(), route) << path;
 }
@@ -43,12 +45,17 @@ TEST(Routes, TheIdIsTheSegmentBetweenPrefixAndSuffix) {
   EXPECT_EQ(match_route("/v1/jobs/0123").id, "0123");
   EXPECT_EQ(match_route("/v1/files/a/b").id, "a/b");  // describe_file refuses it; the table does not judge
   EXPECT_EQ(match_route("/health").id, "");
+  EXPECT_EQ(match_route("/v1/jobs/0123/whep").id, "0123");
+  EXPECT_TRUE(match_route("/v1/jobs/0123/whep").names_job());
+  EXPECT_EQ(match_route("/v1/whep/s1").id, "s1");
+  EXPECT_FALSE(match_route("/v1/whep/s1").names_job());     // a session id, checked by the WHEP service
+  EXPECT_EQ(match_route("/v1/whep/s1").allow(), "DELETE");  // PATCH (trickle ICE) answers 405
 }
 
 TEST(Routes, LookAlikePathsAreNotRoutes) {
   for (const char* path :
        {"", "/", "/health/", "/HEALTH", "/v1", "/v1/job", "/v1/jobsx", "/v1/filesx", "/v1/jobs:batch/",
-        "/v1/jobs:BATCH", "/tts", "/tts/generate/", "other", "/dashboard//"}) {
+        "/v1/jobs:BATCH", "/tts", "/tts/generate/", "other", "/dashboard//", "/v1/whep", "/v1/whepx"}) {
     EXPECT_EQ(match_route(path).route(), RouteId::kUnknown) << path;
     EXPECT_EQ(match_route(path).spec->label, "other") << path;
   }

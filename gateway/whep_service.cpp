@@ -1,0 +1,286 @@
+#include "gateway/whep_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/config.hpp"
+#include "common/json_text.hpp"
+#include "common/wav.hpp"
+#include "gateway/audio_tail.hpp"
+#include "media/ice_servers.hpp"
+
+namespace gpufleet::gateway {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr size_t kMaxWavHeaderBytes = 64 << 10;
+
+// An AudioTail's WAV bytes into a WebRTC session: the header read for the format, the samples pushed as they
+// come. Event loop only; the session is safe to call from it.
+class WhepAudioOutput final : public AudioOutput {
+ public:
+  explicit WhepAudioOutput(std::shared_ptr<media::AudioSession> session) : session_(std::move(session)) {}
+
+  void on_gone(std::function<void()>) override {}  // the tail sees open() turn false at its next tick
+  bool open() const override { return !closed_ && !session_->ended(); }
+
+  void write(const std::string& bytes) override {
+    if (closed_) return;
+    if (!started_format_) {
+      header_ += bytes;
+      auto info = parse_wav(header_);
+      if (!info) {
+        if (header_.size() > kMaxWavHeaderBytes) close_failed("the job's audio is not a WAV file");
+        return;
+      }
+      if (info->format != 1 || info->bits_per_sample != 16)
+        return close_failed("the job's audio is not 16-bit PCM");
+      // A finished file's data chunk has its size (trailing chunks are not audio); a stream's has none.
+      const auto* size_at = reinterpret_cast<const unsigned char*>(header_.data() + info->data_offset - 4);
+      const uint32_t declared =
+          size_at[0] | (size_at[1] << 8) | (size_at[2] << 16) | (uint32_t{size_at[3]} << 24);
+      remaining_ = (declared == 0 || declared == 0xFFFFFFFFu) ? UINT64_MAX : declared;
+      session_->start_audio(static_cast<int>(info->sample_rate), info->channels);
+      started_format_ = true;
+      const std::string samples = header_.substr(info->data_offset);
+      header_.clear();
+      return push(samples);
+    }
+    push(bytes);
+  }
+  void finish() override {
+    if (closed_) return;
+    closed_ = true;
+    session_->end_audio();
+  }
+  void abort() override {
+    closed_ = true;
+    session_->fail();
+  }
+  void fail(const ApiError& error) override {
+    spdlog::info("whep: session {} ends without audio: {}", session_->id(), error.message);
+    abort();
+  }
+  bool started() const override { return pushed_; }
+
+ private:
+  void push(std::string_view pcm) {
+    if (pcm.size() > remaining_) pcm = pcm.substr(0, remaining_);
+    remaining_ -= pcm.size();
+    if (pcm.empty()) return;
+    pushed_ = true;
+    session_->push(pcm);
+  }
+  void close_failed(const std::string& why) {
+    spdlog::warn("whep: session {}: {}", session_->id(), why);
+    abort();
+  }
+
+  std::shared_ptr<media::AudioSession> session_;
+  std::string header_;
+  bool started_format_ = false;
+  bool pushed_ = false;
+  bool closed_ = false;
+  uint64_t remaining_ = UINT64_MAX;
+};
+
+bool is_session_id(std::string_view id) {
+  if (id.size() != 32) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) items.push_back(item);
+    start = end + 1;
+  }
+  return items;
+}
+
+}  // namespace
+
+WhepConfig WhepConfig::from_env() {
+  WhepConfig config;
+  config.webrtc.stun_server = env_string("WEBRTC_STUN_SERVER", "");
+  config.webrtc.turn_servers = split_list(env_string("WEBRTC_TURN_SERVERS", ""));
+  config.webrtc.max_sessions = static_cast<size_t>(env_int("WEBRTC_MAX_SESSIONS", 64, 0, 100000));
+  config.webrtc.connect_timeout =
+      std::chrono::milliseconds(env_int("WEBRTC_CONNECT_TIMEOUT_MS", 15000, 100, 600000));
+  config.webrtc.port_min = static_cast<uint16_t>(env_int("WEBRTC_PORT_MIN", 0, 0, 65535));
+  config.webrtc.port_max = static_cast<uint16_t>(env_int("WEBRTC_PORT_MAX", 0, 0, 65535));
+  if ((config.webrtc.port_min == 0) != (config.webrtc.port_max == 0) ||
+      config.webrtc.port_min > config.webrtc.port_max)
+    throw ConfigError("WEBRTC_PORT_MIN and WEBRTC_PORT_MAX go together, the first not above the second");
+  config.max_sessions_per_key = static_cast<size_t>(env_int("WEBRTC_MAX_SESSIONS_PER_KEY", 4, 1, 100000));
+  return config;
+}
+
+WhepService::WhepService(asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
+                         WhepConfig config, MetricsRegistry& metrics, EventHub& event_hub)
+    : io_(io),
+      redis_(redis),
+      keys_(redis.keys()),
+      storage_root_(std::move(storage_root)),
+      config_(std::move(config)),
+      metrics_(metrics),
+      event_hub_(event_hub),
+      quota_(config_.max_sessions_per_key) {
+  metrics_.gauge("gpufleet_webrtc_sessions", "WebRTC (WHEP) sessions open");
+  metrics_.counter("gpufleet_webrtc_sessions_opened_total", "WebRTC sessions answered");
+  metrics_.counter("gpufleet_webrtc_sessions_ended_total",
+                   "WebRTC sessions ended, by reason (played, deleted, ice_failed, connect_timeout, ...)");
+  metrics_.counter("gpufleet_webrtc_sessions_refused_total",
+                   "WHEP offers refused, by reason (invalid_sdp, too_many_sessions, unavailable, ...)");
+  metrics_.counter("gpufleet_webrtc_ice_failures_total",
+                   "WebRTC sessions that never connected or whose ICE failed");
+  metrics_.counter("gpufleet_webrtc_sent_bytes_total", "RTP payload bytes sent to WebRTC peers");
+  metrics_.histogram("gpufleet_webrtc_first_packet_seconds",
+                     "From a session's answer to its first audio packet",
+                     {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  metrics_.set("gpufleet_webrtc_sessions", {}, 0);
+  egress_ = std::make_unique<media::WebrtcEgress>(
+      config_.webrtc, [this, table = std::weak_ptr<Table>(table_)](
+                          const std::string& id, media::SessionEnd end, const media::SessionStats& stats) {
+        // Media thread: metrics are thread-safe; the table is the event loop's.
+        metrics_.increment("gpufleet_webrtc_sessions_ended_total", {{"reason", std::string(to_string(end))}});
+        if (end == media::SessionEnd::kIceFailed || end == media::SessionEnd::kConnectTimeout)
+          metrics_.increment("gpufleet_webrtc_ice_failures_total");
+        metrics_.increment("gpufleet_webrtc_sent_bytes_total", {}, static_cast<double>(stats.bytes_sent));
+        if (stats.first_packet_after)
+          metrics_.observe("gpufleet_webrtc_first_packet_seconds", {},
+                           std::chrono::duration<double>(*stats.first_packet_after).count());
+        asio::post(io_, [this, table, id] {
+          auto alive = table.lock();
+          if (!alive) return;
+          alive->sessions.erase(id);
+          metrics_.set("gpufleet_webrtc_sessions", {}, static_cast<double>(alive->sessions.size()));
+        });
+      });
+  if (auto why = egress_->unavailable()) spdlog::info("gateway: WebRTC (WHEP) unavailable: {}", *why);
+}
+
+WhepService::~WhepService() {
+  egress_.reset();  // ends every session while the table and metrics are still here
+}
+
+size_t WhepService::open_sessions() const {
+  return table_->sessions.size();
+}
+
+void WhepService::open(const std::string& job_id, const Request& request, const Caller& caller,
+                       std::shared_ptr<Responder> responder) {
+  auto refuse = [&](ErrorCode code, const std::string& reason, std::string message) {
+    metrics_.increment("gpufleet_webrtc_sessions_refused_total", {{"reason", reason}});
+    responder->send(error_response(api_error(code, std::move(message))));
+  };
+  if (auto why = egress_->unavailable())
+    return refuse(ErrorCode::kUnavailable, "unavailable", "WebRTC is unavailable: " + *why);
+  const auto type = request[http::field::content_type];
+  if (type.substr(0, 15) != "application/sdp")
+    return refuse(ErrorCode::kUnsupportedMediaType, "invalid_sdp",
+                  "Content-Type must be application/sdp (a WHEP offer)");
+  auto checked = media::check_whep_offer(request.body());
+  if (auto* refusal = std::get_if<media::OfferRefusal>(&checked))
+    return refuse(ErrorCode::kInvalidSdp, "invalid_sdp", refusal->message);
+  auto lease = quota_.acquire(caller.key);
+  if (!lease) {
+    return refuse(ErrorCode::kTooManySessions, "too_many_sessions",
+                  "this API key holds its limit of " + std::to_string(quota_.per_key()) +
+                      " WebRTC sessions (WEBRTC_MAX_SESSIONS_PER_KEY): end one with DELETE first");
+  }
+  redis_.execute({{"HMGET", keys_.job(job_id), "state", "kind", "owner"}},
+                 [this, job_id, offer = std::get<media::WhepOffer>(std::move(checked)), caller,
+                  lease = std::move(lease), responder, refuse](RedisBatchResult result) mutable {
+                   if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+                   const auto& fields = result.replies[0].elements;
+                   if (fields.size() < 3 || fields[0].empty() || !caller.owns(fields[2]))
+                     return refuse(ErrorCode::kNotFound, "not_found", "no job with id " + job_id);
+                   if (fields[1] != "tts") {
+                     return refuse(
+                         ErrorCode::kInvalidRequest, "not_speech",
+                         "job " + job_id + " makes " + fields[1] +
+                             ": WebRTC delivers speech jobs' audio (video over WebRTC is not built yet)");
+                   }
+                   const std::string& state = fields[0];
+                   if (state == "failed" || state == "cancelled" || state == "expired")
+                     return refuse(ErrorCode::kJobFailed, "job_failed",
+                                   "job " + job_id + " " + state + ": it has no audio to send");
+                   negotiate(job_id, std::move(offer), caller, std::move(lease), std::move(responder));
+                 });
+}
+
+void WhepService::negotiate(const std::string& job_id, media::WhepOffer offer, const Caller& caller,
+                            std::shared_ptr<WaitQuota::Lease> lease, std::shared_ptr<Responder> responder) {
+  egress_->open(std::move(offer), [this, table = std::weak_ptr<Table>(table_), job_id, caller,
+                                   lease = std::move(lease), responder](media::OpenResult result) mutable {
+    // Media thread: the answer goes back to the event loop.
+    asio::post(io_, [this, table, job_id, caller, lease = std::move(lease), responder,
+                     result = std::move(result)]() mutable {
+      if (!table.lock()) return;
+      answered(job_id, std::move(result), caller, std::move(lease), responder);
+    });
+  });
+}
+
+void WhepService::answered(const std::string& job_id, media::OpenResult result, const Caller& caller,
+                           std::shared_ptr<WaitQuota::Lease> lease,
+                           const std::shared_ptr<Responder>& responder) {
+  if (auto* refusal = std::get_if<media::EgressRefusal>(&result)) {
+    using Reason = media::EgressRefusal::Reason;
+    const ErrorCode code = refusal->reason == Reason::kFull          ? ErrorCode::kTooManySessions
+                           : refusal->reason == Reason::kNegotiation ? ErrorCode::kInvalidSdp
+                                                                     : ErrorCode::kUnavailable;
+    metrics_.increment("gpufleet_webrtc_sessions_refused_total", {{"reason", std::string(to_string(code))}});
+    return responder->send(error_response(api_error(code, refusal->message)));
+  }
+  auto answer = std::get<media::SessionAnswer>(std::move(result));
+  if (!responder->connection_open()) {
+    egress_->close(answer.session->id());  // the client left while the answer was made
+    return;
+  }
+  table_->sessions[answer.session->id()] = Session{caller.key, std::move(lease)};
+  metrics_.increment("gpufleet_webrtc_sessions_opened_total");
+  metrics_.set("gpufleet_webrtc_sessions", {}, static_cast<double>(table_->sessions.size()));
+
+  StringResponse response{http::status::created, 11};
+  response.set(http::field::server, "gpufleet");
+  response.set(http::field::content_type, "application/sdp");
+  response.set(http::field::location, "/v1/whep/" + answer.session->id());
+  response.set(http::field::cache_control, "no-store");
+  // The gateway's STUN and TURN servers, for a client that has none configured (RFC 9725, section 4.6).
+  for (const auto& link : media::ice_server_links(config_.webrtc.stun_server, config_.webrtc.turn_servers))
+    response.insert(http::field::link, link);
+  response.body() = std::move(answer.sdp);
+  response.prepare_payload();
+  responder->send(std::move(response));
+
+  auto tail = std::make_shared<AudioTail>(io_, redis_, storage_root_, job_id,
+                                          std::make_shared<WhepAudioOutput>(answer.session),
+                                          config_.audio_timeout, caller);
+  event_hub_.watch_tail(job_id, tail);
+  tail->start();
+}
+
+void WhepService::close(const std::string& session_id, const Caller& caller,
+                        std::shared_ptr<Responder> responder) {
+  auto it = is_session_id(session_id) ? table_->sessions.find(session_id) : table_->sessions.end();
+  if (it == table_->sessions.end() || !caller.owns(it->second.owner) || !egress_->close(session_id))
+    return responder->send(error_response(api_error(ErrorCode::kNotFound, "no WebRTC session with that id")));
+  responder->send(
+      json_response(200, dump_json(nlohmann::json{{"id", session_id}, {"state", "ending"}}), 11, true));
+}
+
+}  // namespace gpufleet::gateway

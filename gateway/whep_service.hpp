@@ -1,0 +1,74 @@
+#pragma once
+// WebRTC delivery of speech jobs over WHEP (RFC 9725): POST /v1/jobs/{id}/whep takes a browser's SDP offer
+// and answers 201 with the SDP answer and the session's Location; the job's audio then goes out as Opus, as
+// the worker makes it (an AudioTail feeds the session), paced in real time. DELETE /v1/whep/{session} ends
+// a session early; PATCH (trickle ICE) is not offered: the answer carries every candidate, so it answers 405.
+// The HTTP side runs here on the gateway's event loop (the offer's checks, the job and its owner, per-key
+// limits, the session table, metrics); the WebRTC side is media::WebrtcEgress's, on its own threads.
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "common/metrics.hpp"
+#include "gateway/api.hpp"
+#include "gateway/event_hub.hpp"
+#include "gateway/http/http_server.hpp"
+#include "gateway/redis_executor.hpp"
+#include "gateway/wait_quota.hpp"
+#include "media/webrtc_egress.hpp"
+
+namespace gpufleet::gateway {
+
+struct WhepConfig {
+  media::WebrtcConfig webrtc;
+  size_t max_sessions_per_key = 4;  // WEBRTC_MAX_SESSIONS_PER_KEY; past it 429 too_many_sessions
+  std::chrono::milliseconds audio_timeout{600000};  // a job that makes no audio this long ends its session
+
+  static WhepConfig from_env();
+};
+
+class WhepService {
+ public:
+  WhepService(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
+              WhepConfig config, MetricsRegistry& metrics, EventHub& event_hub);
+  ~WhepService();
+
+  // POST /v1/jobs/{id}/whep.
+  void open(const std::string& job_id, const Request& request, const Caller& caller,
+            std::shared_ptr<Responder> responder);
+  // DELETE /v1/whep/{session}: 200 once the session is ending; 404 for an unknown or another key's.
+  void close(const std::string& session_id, const Caller& caller, std::shared_ptr<Responder> responder);
+  size_t open_sessions() const;
+
+ private:
+  struct Session {
+    std::string owner;  // the API key's name
+    std::shared_ptr<WaitQuota::Lease> lease;
+  };
+  // What the media thread's callbacks reach, through a weak pointer: they may outlive the service.
+  struct Table {
+    std::unordered_map<std::string, Session> sessions;
+  };
+
+  void negotiate(const std::string& job_id, media::WhepOffer offer, const Caller& caller,
+                 std::shared_ptr<WaitQuota::Lease> lease, std::shared_ptr<Responder> responder);
+  void answered(const std::string& job_id, media::OpenResult result, const Caller& caller,
+                std::shared_ptr<WaitQuota::Lease> lease, const std::shared_ptr<Responder>& responder);
+
+  boost::asio::io_context& io_;
+  RedisExecutor& redis_;
+  RedisKeys keys_;
+  std::filesystem::path storage_root_;
+  WhepConfig config_;
+  MetricsRegistry& metrics_;
+  EventHub& event_hub_;
+  WaitQuota quota_;
+  std::shared_ptr<Table> table_ = std::make_shared<Table>();
+  std::unique_ptr<media::WebrtcEgress> egress_;  // last: its media thread stops first
+};
+
+}  // namespace gpufleet::gateway

@@ -1,0 +1,139 @@
+#include "media/sdp_offer.hpp"
+
+#include <charconv>
+#include <vector>
+
+#include "common/utf8.hpp"
+
+namespace gpufleet::media {
+
+namespace {
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// One m= section (or the session part before the first): the attributes an egress session looks at.
+struct Section {
+  std::string_view kind;  // "audio", "video", "application"; empty for the session part
+  std::string_view protocol;
+  bool port_zero = false;  // rejected section
+  std::string_view direction = "sendrecv";
+  std::optional<int> opus_payload_type;
+  std::string_view mid;
+  bool ice_ufrag = false, ice_pwd = false, fingerprint = false;
+};
+
+// "a=rtpmap:111 opus/48000/2" → 111 when the codec is Opus at 48 kHz.
+std::optional<int> opus_rtpmap(std::string_view value) {
+  const auto space = value.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  int payload_type = -1;
+  const auto digits = value.substr(0, space);
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), payload_type);
+  if (error != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  if (payload_type < 96 || payload_type > 127) return std::nullopt;  // dynamic types only
+  std::string codec(value.substr(space + 1));
+  for (auto& c : codec) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!starts_with(codec, "opus/48000")) return std::nullopt;
+  return payload_type;
+}
+
+}  // namespace
+
+std::variant<WhepOffer, OfferRefusal> check_whep_offer(std::string_view body, const OfferLimits& limits) {
+  if (body.empty()) return OfferRefusal{"the offer is empty: send an SDP offer as application/sdp"};
+  if (body.size() > limits.max_bytes)
+    return OfferRefusal{"the offer is larger than " + std::to_string(limits.max_bytes) + " bytes"};
+  if (!utf8_valid(body)) return OfferRefusal{"the offer is not UTF-8"};
+
+  std::vector<Section> sections(1);
+  size_t line_number = 0;
+  size_t start = 0;
+  while (start < body.size()) {
+    auto end = body.find('\n', start);
+    if (end == std::string_view::npos) end = body.size();
+    std::string_view line = body.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    ++line_number;
+    const auto where = "line " + std::to_string(line_number);
+    if (line_number > limits.max_lines)
+      return OfferRefusal{"the offer has more than " + std::to_string(limits.max_lines) + " lines"};
+    if (line.size() > limits.max_line_bytes) return OfferRefusal{where + " is too long"};
+    if (line.empty()) continue;  // a trailing blank line; SDP has no others but browsers are forgiving
+    for (char c : line) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 && c != '\t') return OfferRefusal{where + " holds a control character"};
+      if (byte == 0x7F) return OfferRefusal{where + " holds a control character"};
+    }
+    if (line.size() < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z')
+      return OfferRefusal{where + " is not an SDP line (<letter>=<value>)"};
+    if (line_number == 1 && line != "v=0") return OfferRefusal{"an SDP offer starts with v=0"};
+    const char type = line[0];
+    const std::string_view value = line.substr(2);
+    if (type == 'm') {
+      if (sections.size() > limits.max_media_sections)
+        return OfferRefusal{"the offer has more than " + std::to_string(limits.max_media_sections) +
+                            " media sections"};
+      // m=<media> <port> <proto> <fmt> ...
+      Section section;
+      const auto first = value.find(' ');
+      const auto second = first == std::string_view::npos ? first : value.find(' ', first + 1);
+      const auto third = second == std::string_view::npos ? second : value.find(' ', second + 1);
+      if (third == std::string_view::npos)
+        return OfferRefusal{where + ": m= needs a media, port, protocol and format"};
+      section.kind = value.substr(0, first);
+      section.port_zero = value.substr(first + 1, second - first - 1) == "0";
+      section.protocol = value.substr(second + 1, third - second - 1);
+      section.direction = sections.front().direction;  // the session-level direction, unless overridden
+      sections.push_back(section);
+      continue;
+    }
+    if (type != 'a') continue;
+    Section& section = sections.back();
+    const auto colon = value.find(':');
+    const auto name = value.substr(0, colon);
+    const auto argument = colon == std::string_view::npos ? std::string_view() : value.substr(colon + 1);
+    if (name == "sendrecv" || name == "sendonly" || name == "recvonly" || name == "inactive") {
+      section.direction = name;
+    } else if (name == "rtpmap") {
+      if (!section.opus_payload_type) section.opus_payload_type = opus_rtpmap(argument);
+    } else if (name == "mid") {
+      section.mid = argument;
+    } else if (name == "ice-ufrag") {
+      section.ice_ufrag = !argument.empty();
+    } else if (name == "ice-pwd") {
+      section.ice_pwd = !argument.empty();
+    } else if (name == "fingerprint") {
+      section.fingerprint = !argument.empty();
+    }
+  }
+  if (line_number == 0) return OfferRefusal{"the offer is empty: send an SDP offer as application/sdp"};
+
+  const Section& session = sections.front();
+  WhepOffer offer;
+  const Section* audio = nullptr;
+  for (size_t i = 1; i < sections.size(); ++i) {
+    const Section& section = sections[i];
+    const bool receives = section.direction == "recvonly" || section.direction == "sendrecv";
+    if (section.port_zero || !receives) continue;
+    if (section.kind == "audio" && !audio) audio = &section;
+    if (section.kind == "video") offer.wants_video = true;
+  }
+  if (!audio)
+    return OfferRefusal{"the offer has no audio section that receives (m=audio, recvonly or sendrecv)"};
+  if (audio->protocol != "UDP/TLS/RTP/SAVPF" && audio->protocol != "UDP/TLS/RTP/SAVP")
+    return OfferRefusal{"the audio section's protocol is not DTLS-SRTP (UDP/TLS/RTP/SAVPF)"};
+  if (!audio->opus_payload_type) return OfferRefusal{"the audio section does not offer Opus at 48 kHz"};
+  if (!(audio->ice_ufrag || session.ice_ufrag) || !(audio->ice_pwd || session.ice_pwd))
+    return OfferRefusal{"the offer has no ICE credentials (a=ice-ufrag, a=ice-pwd)"};
+  if (!(audio->fingerprint || session.fingerprint))
+    return OfferRefusal{"the offer has no DTLS fingerprint (a=fingerprint)"};
+  offer.opus_payload_type = *audio->opus_payload_type;
+  offer.audio_mid = std::string(audio->mid);
+  offer.sdp = std::string(body);
+  return offer;
+}
+
+}  // namespace gpufleet::media

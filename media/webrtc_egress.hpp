@@ -1,0 +1,121 @@
+#pragma once
+// WebRTC egress: sessions that each send one Opus audio track to a peer that offered to receive it (WHEP,
+// RFC 9725). The gateway answers the HTTP side (auth, the job, limits); this unit owns the WebRTC side:
+// negotiation, ICE and DTLS, pacing the audio in real time, and ending each session (played out, deleted,
+// ICE failed or never connected, peer gone, too long). Built on GStreamer's webrtcbin (libnice, libsrtp,
+// Opus); without it (GPUFLEET_WEBRTC=OFF) every open is refused as unavailable. No GStreamer type appears
+// here, so the gateway compiles the same either way.
+//
+// Threads: one media thread negotiates new sessions and reaps ended ones; GStreamer's own threads encode and
+// send. Every public method is safe from any thread; callbacks run on the media thread.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "media/sdp_offer.hpp"
+
+namespace gpufleet::media {
+
+struct WebrtcConfig {
+  // ICE servers the gateway's side uses (WEBRTC_STUN_SERVER: stun://host:port; WEBRTC_TURN_SERVERS:
+  // comma-separated turn(s)://user:password@host:port). None: host candidates only (same network or a
+  // public address).
+  std::string stun_server;
+  std::vector<std::string> turn_servers;
+  // UDP ports the gateway's candidates use (WEBRTC_PORT_MIN, WEBRTC_PORT_MAX), for a firewall to open; 0:
+  // any.
+  uint16_t port_min = 0;
+  uint16_t port_max = 0;
+  size_t max_sessions = 64;                          // WEBRTC_MAX_SESSIONS: past it, opens are refused
+  std::chrono::milliseconds answer_timeout{5000};    // negotiation and candidate gathering, at most
+  std::chrono::milliseconds connect_timeout{15000};  // WEBRTC_CONNECT_TIMEOUT_MS: ICE + DTLS, else reaped
+  std::chrono::milliseconds max_duration{std::chrono::minutes(30)};  // a session's life, at most
+  std::chrono::milliseconds peer_gone_after{5000};  // ICE disconnected this long: the peer left
+  // Nothing from a connected peer this long (browsers send RTCP every few seconds): the peer left.
+  std::chrono::milliseconds peer_silence{12000};
+  std::chrono::milliseconds linger{300};  // after the last packet, before teardown
+  uint64_t max_pending_bytes = 64 << 20;  // audio held for a session that has not sent it yet
+};
+
+// How a session ended (the label of its metrics).
+enum class SessionEnd {
+  kPlayed,          // all its audio went out
+  kDeleted,         // the client sent DELETE
+  kIceFailed,       // ICE or DTLS failed after the answer
+  kConnectTimeout,  // never connected within connect_timeout
+  kPeerGone,        // connected, then said goodbye (DTLS alert), fell silent or was disconnected
+  kTooLong,         // reached max_duration
+  kSourceFailed,    // the audio's source broke (the job failed, was requeued, or timed out)
+  kOverflow,        // more audio waited than max_pending_bytes
+  kShutdown,        // the process is stopping
+};
+std::string_view to_string(SessionEnd end);
+
+struct SessionStats {
+  std::chrono::steady_clock::time_point opened;
+  std::optional<std::chrono::steady_clock::duration> connected_after;     // since opened
+  std::optional<std::chrono::steady_clock::duration> first_packet_after;  // first RTP packet, since opened
+  uint64_t bytes_sent = 0;                                                // RTP payload bytes
+};
+
+// One session's audio track. The source feeds it 16-bit little-endian PCM in order: start_audio once, push
+// as often as it has samples (faster than real time is fine: the session paces), end_audio after the last.
+class AudioSession {
+ public:
+  virtual ~AudioSession() = default;
+  virtual const std::string& id() const = 0;
+  virtual void start_audio(int sample_rate, int channels) = 0;
+  virtual void push(std::string_view pcm) = 0;
+  virtual void end_audio() = 0;
+  // The source broke: the session ends now (kSourceFailed).
+  virtual void fail() = 0;
+  virtual bool ended() const = 0;
+  virtual SessionStats stats() const = 0;
+};
+
+struct SessionAnswer {
+  std::shared_ptr<AudioSession> session;
+  std::string sdp;  // the answer, with the gateway's ICE candidates (no trickle needed)
+};
+
+struct EgressRefusal {
+  enum class Reason {
+    kUnavailable,  // built without WebRTC, or GStreamer's elements are missing
+    kFull,         // max_sessions open
+    kNegotiation,  // the offer could not be answered
+  };
+  Reason reason;
+  std::string message;
+};
+using OpenResult = std::variant<SessionAnswer, EgressRefusal>;
+
+class WebrtcEgress {
+ public:
+  // `on_end` runs on the media thread once per session, after its teardown.
+  using EndCallback = std::function<void(const std::string& id, SessionEnd end, const SessionStats& stats)>;
+  WebrtcEgress(WebrtcConfig config, EndCallback on_end);
+  ~WebrtcEgress();  // ends every session (kShutdown)
+  WebrtcEgress(const WebrtcEgress&) = delete;
+  WebrtcEgress& operator=(const WebrtcEgress&) = delete;
+
+  // Empty when sessions can be opened; else why not (no WebRTC in this build, a GStreamer element missing).
+  std::optional<std::string> unavailable() const;
+  // Answers `offer` on the media thread; `done` gets the answer (the session is open) or the refusal.
+  void open(WhepOffer offer, std::function<void(OpenResult)> done);
+  // Ends a session (kDeleted); false when no such session is open.
+  bool close(const std::string& id);
+  size_t open_sessions() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gpufleet::media

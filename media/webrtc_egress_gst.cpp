@@ -1,0 +1,642 @@
+// WebrtcEgress on GStreamer's webrtcbin. One pipeline per session:
+//   appsrc (16-bit PCM, timestamped here) ! audioconvert ! audioresample ! clocksync (real-time pacing)
+//   ! opusenc ! rtpopuspay (the offer's payload type) ! webrtcbin (sendonly audio, bundled)
+// Audio pushed before ICE and DTLS are up waits in the session (packets sent earlier would be dropped), so
+// the first word is heard; after that, buffers are stamped on a schedule that clocksync holds to, re-based
+// when the source falls behind real time (the gap is silence, not a burst).
+
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <gst/sdp/sdp.h>
+#define GST_USE_UNSTABLE_API
+#include <gst/webrtc/webrtc.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "media/webrtc_egress.hpp"
+
+namespace gpufleet::media {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr GstClockTime kLead = 100 * GST_MSECOND;  // a re-based schedule starts this far ahead of now
+constexpr int kChunksPerSecond = 50;               // 20 ms buffers: clocksync paces at this grain
+
+std::string random_id() {
+  static thread_local std::mt19937_64 engine{std::random_device{}()};
+  char text[33];
+  std::snprintf(text, sizeof(text), "%016llx%016llx", static_cast<unsigned long long>(engine()),
+                static_cast<unsigned long long>(engine()));
+  return text;
+}
+
+// Waits for a GstPromise's reply with a timeout (gst_promise_wait has none).
+class PromiseWaiter {
+ public:
+  PromiseWaiter() : promise_(gst_promise_new_with_change_func(&PromiseWaiter::changed, this, nullptr)) {}
+  ~PromiseWaiter() {
+    gst_promise_interrupt(promise_);  // a late reply must not reach a destroyed waiter
+    gst_promise_unref(promise_);
+  }
+  GstPromise* get() { return promise_; }
+  // The reply's structure (owned by the promise), or nullptr on timeout or error.
+  const GstStructure* wait(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    if (!cv_.wait_for(lock, timeout, [&] { return done_; })) return nullptr;
+    if (gst_promise_wait(promise_) != GST_PROMISE_RESULT_REPLIED) return nullptr;
+    return gst_promise_get_reply(promise_);
+  }
+  bool replied(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return done_; }) &&
+           gst_promise_wait(promise_) == GST_PROMISE_RESULT_REPLIED;
+  }
+
+ private:
+  static void changed(GstPromise*, gpointer self) {
+    auto* waiter = static_cast<PromiseWaiter*>(self);
+    std::lock_guard lock(waiter->mutex_);
+    waiter->done_ = true;
+    waiter->cv_.notify_all();
+  }
+  GstPromise* promise_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+class GstAudioSession final : public AudioSession {
+ public:
+  GstAudioSession(std::string id, const WebrtcConfig& config) : id_(std::move(id)), config_(config) {}
+  ~GstAudioSession() override { teardown(); }
+
+  const std::string& id() const override { return id_; }
+
+  // Builds the pipeline and answers the offer; an error message on failure. Media thread.
+  std::optional<std::string> negotiate(const WhepOffer& offer, std::string& answer_sdp);
+
+  void start_audio(int sample_rate, int channels) override {
+    std::lock_guard lock(mutex_);
+    if (ending_ || rate_ || sample_rate <= 0 || channels <= 0 || channels > 8) return;
+    rate_ = sample_rate;
+    channels_ = channels;
+    GstCaps* caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "layout",
+                                        G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT, sample_rate,
+                                        "channels", G_TYPE_INT, channels, nullptr);
+    gst_app_src_set_caps(GST_APP_SRC(appsrc_), caps);
+    gst_caps_unref(caps);
+  }
+
+  void push(std::string_view pcm) override {
+    std::lock_guard lock(mutex_);
+    if (ending_ || audio_ended_ || !rate_) return;
+    if (!connected_) {
+      pending_bytes_ += pcm.size();
+      if (pending_bytes_ > config_.max_pending_bytes) return end_locked(SessionEnd::kOverflow);
+      pending_.emplace_back(pcm);
+      return;
+    }
+    send_locked(pcm);
+  }
+
+  void end_audio() override {
+    std::lock_guard lock(mutex_);
+    if (audio_ended_) return;
+    audio_ended_ = true;
+    if (connected_ && !ending_) gst_app_src_end_of_stream(GST_APP_SRC(appsrc_));
+  }
+
+  void fail() override {
+    std::lock_guard lock(mutex_);
+    end_locked(SessionEnd::kSourceFailed);
+  }
+
+  bool ended() const override {
+    std::lock_guard lock(mutex_);
+    return ending_.has_value();
+  }
+
+  SessionStats stats() const override {
+    std::lock_guard lock(mutex_);
+    SessionStats stats;
+    stats.opened = opened_;
+    if (connected_at_) stats.connected_after = *connected_at_ - opened_;
+    if (first_packet_at_) stats.first_packet_after = *first_packet_at_ - opened_;
+    stats.bytes_sent = bytes_sent_;
+    return stats;
+  }
+
+  void request_end(SessionEnd end) {
+    std::lock_guard lock(mutex_);
+    end_locked(end);
+  }
+
+  // Whether the session is due to end now, and why. Media thread.
+  std::optional<SessionEnd> due(Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    if (ending_) return ending_;
+    if (ice_failed_) return SessionEnd::kIceFailed;
+    if (!connected_ && now - opened_ > config_.connect_timeout) return SessionEnd::kConnectTimeout;
+    if (peer_closed_) return SessionEnd::kPeerGone;
+    if (connected_ && now - last_received_ > config_.peer_silence) return SessionEnd::kPeerGone;
+    if (disconnected_since_ && now - *disconnected_since_ > config_.peer_gone_after)
+      return SessionEnd::kPeerGone;
+    if (drained_at_ && now - *drained_at_ > config_.linger) return SessionEnd::kPlayed;
+    if (now - opened_ > config_.max_duration) return SessionEnd::kTooLong;
+    return std::nullopt;
+  }
+
+  // Stops the pipeline; idempotent. Media thread (never a GStreamer streaming thread).
+  void teardown() {
+    if (!pipeline_) return;
+    {
+      std::lock_guard lock(mutex_);
+      end_locked(SessionEnd::kShutdown);  // nothing more reaches appsrc_
+    }
+    // Without the lock: stopping waits for the streaming threads, whose callbacks take it.
+    gst_element_set_state(pipeline_, GST_STATE_NULL);
+    gst_object_unref(pipeline_);
+    pipeline_ = nullptr;
+  }
+
+ private:
+  void end_locked(SessionEnd end) {
+    if (!ending_) ending_ = end;
+  }
+
+  GstClockTime running_time() const {
+    GstClock* clock = gst_element_get_clock(pipeline_);
+    if (!clock) return 0;
+    const GstClockTime now = gst_clock_get_time(clock);
+    gst_object_unref(clock);
+    const GstClockTime base = gst_element_get_base_time(pipeline_);
+    return now > base ? now - base : 0;
+  }
+
+  // Stamps and hands `pcm` to appsrc in 20 ms buffers, whole frames only (a split frame waits in carry_).
+  void send_locked(std::string_view pcm) {
+    carry_.append(pcm);
+    const size_t frame = 2 * static_cast<size_t>(channels_);
+    const size_t chunk = frame * static_cast<size_t>(std::max(1, rate_ / kChunksPerSecond));
+    size_t at = 0;
+    const GstClockTime now = running_time();
+    if (next_pts_ < now + kLead / 2) next_pts_ = now + kLead;  // behind real time: re-base, leave a gap
+    while (carry_.size() - at >= frame) {
+      const size_t bytes = std::min(chunk, (carry_.size() - at) / frame * frame);
+      GstBuffer* buffer = gst_buffer_new_memdup(carry_.data() + at, bytes);
+      const GstClockTime duration =
+          gst_util_uint64_scale(bytes / frame, GST_SECOND, static_cast<guint64>(rate_));
+      GST_BUFFER_PTS(buffer) = next_pts_;
+      GST_BUFFER_DURATION(buffer) = duration;
+      next_pts_ += duration;
+      gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buffer);
+      at += bytes;
+    }
+    carry_.erase(0, at);
+  }
+
+  static void on_connection_state(GObject* webrtc, GParamSpec*, gpointer self) {
+    GstWebRTCPeerConnectionState state;
+    g_object_get(webrtc, "connection-state", &state, nullptr);
+    static_cast<GstAudioSession*>(self)->connection_changed(state);
+  }
+
+  void connection_changed(GstWebRTCPeerConnectionState state) {
+    std::lock_guard lock(mutex_);
+    switch (state) {
+      case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
+        disconnected_since_.reset();
+        if (connected_ || ending_) return;
+        connected_ = true;
+        connected_at_ = Clock::now();
+        for (const auto& pcm : pending_) send_locked(pcm);
+        pending_.clear();
+        pending_bytes_ = 0;
+        if (audio_ended_) gst_app_src_end_of_stream(GST_APP_SRC(appsrc_));
+        return;
+      case GST_WEBRTC_PEER_CONNECTION_STATE_DISCONNECTED:
+        if (!disconnected_since_) disconnected_since_ = Clock::now();
+        return;
+      case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
+        ice_failed_ = true;
+        return;
+      case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED:
+        if (!disconnected_since_) disconnected_since_ = Clock::now();
+        return;
+      default:
+        return;
+    }
+  }
+
+  // The DTLS transport closes when the peer sends close_notify (a page that closes its peer connection or
+  // goes away); webrtcbin's overall state does not show it in GStreamer 1.22, so it is watched here.
+  static void on_dtls_state(GObject* transport, GParamSpec*, gpointer self) {
+    GstWebRTCDTLSTransportState state;
+    g_object_get(transport, "state", &state, nullptr);
+    auto* session = static_cast<GstAudioSession*>(self);
+    std::lock_guard lock(session->mutex_);
+    if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_CLOSED) session->peer_closed_ = true;
+    if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_FAILED) session->ice_failed_ = true;
+  }
+
+  static void on_ice_state(GObject* transport, GParamSpec*, gpointer self) {
+    GstWebRTCICEConnectionState state;
+    g_object_get(transport, "state", &state, nullptr);
+    auto* session = static_cast<GstAudioSession*>(self);
+    std::lock_guard lock(session->mutex_);
+    if (state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) session->ice_failed_ = true;
+    if (state == GST_WEBRTC_ICE_CONNECTION_STATE_DISCONNECTED && !session->disconnected_since_)
+      session->disconnected_since_ = Clock::now();
+    if (state == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
+        state == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED)
+      session->disconnected_since_.reset();
+  }
+
+  // Everything the peer sends (DTLS, SRTCP; STUN stays inside libnice) passes here. A browser receiving audio
+  // sends RTCP every few seconds, so silence means it is gone; and a DTLS alert record (content type 21,
+  // in clear text in the record header) after the handshake is its goodbye (close_notify) or a fatal error.
+  static GstPadProbeReturn on_received(GstPad*, GstPadProbeInfo* info, gpointer self) {
+    auto* session = static_cast<GstAudioSession*>(self);
+    std::lock_guard lock(session->mutex_);
+    session->last_received_ = Clock::now();
+    if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
+      GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+      guint8 first = 0;
+      constexpr guint8 kDtlsAlert = 21;
+      if (session->connected_ && gst_buffer_extract(buffer, 0, &first, 1) == 1 && first == kDtlsAlert)
+        session->peer_closed_ = true;
+    }
+    return GST_PAD_PROBE_OK;
+  }
+
+  // A server's ICE agent: UDP candidates only (a browser reaches a server over UDP, and TCP candidates add
+  // gathering time), no UPnP port mapping (a home router's feature, which delays every answer by its
+  // timeout), and the configured port range for firewalls.
+  void configure_ice() {
+    GObject* ice = nullptr;
+    g_object_get(webrtc_, "ice-agent", &ice, nullptr);
+    if (!ice) return;
+    GObjectClass* ice_class = G_OBJECT_GET_CLASS(ice);
+    if (g_object_class_find_property(ice_class, "ice-tcp")) g_object_set(ice, "ice-tcp", FALSE, nullptr);
+    if (config_.port_min > 0 && g_object_class_find_property(ice_class, "min-rtp-port")) {
+      g_object_set(ice, "max-rtp-port", static_cast<guint>(config_.port_max), "min-rtp-port",
+                   static_cast<guint>(config_.port_min), nullptr);
+    }
+    if (g_object_class_find_property(ice_class, "agent")) {
+      GObject* agent = nullptr;
+      g_object_get(ice, "agent", &agent, nullptr);
+      if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp"))
+        g_object_set(agent, "upnp", FALSE, nullptr);
+      if (agent) g_object_unref(agent);
+    }
+    g_object_unref(ice);
+  }
+
+  // Watches the transports the answer settled on. Media thread, after set-local-description.
+  void watch_transports() {
+    GstIterator* elements = gst_bin_iterate_recurse(GST_BIN(webrtc_));
+    GValue item = G_VALUE_INIT;
+    while (gst_iterator_next(elements, &item) == GST_ITERATOR_OK) {
+      auto* element = GST_ELEMENT(g_value_get_object(&item));
+      GstElementFactory* factory = gst_element_get_factory(element);
+      if (factory && std::string_view(GST_OBJECT_NAME(factory)) == "nicesrc") {
+        GstPad* pad = gst_element_get_static_pad(element, "src");
+        gst_pad_add_probe(
+            pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            &GstAudioSession::on_received, this, nullptr);
+        gst_object_unref(pad);
+      }
+      g_value_reset(&item);
+    }
+    g_value_unset(&item);
+    gst_iterator_free(elements);
+    GstWebRTCRTPTransceiver* transceiver = nullptr;
+    g_signal_emit_by_name(webrtc_, "get-transceiver", 0, &transceiver);
+    if (!transceiver) return;
+    GstWebRTCRTPSender* sender = nullptr;
+    g_object_get(transceiver, "sender", &sender, nullptr);
+    gst_object_unref(transceiver);
+    if (!sender) return;
+    GstWebRTCDTLSTransport* dtls = nullptr;
+    g_object_get(sender, "transport", &dtls, nullptr);
+    gst_object_unref(sender);
+    if (!dtls) return;
+    g_signal_connect(dtls, "notify::state", G_CALLBACK(&GstAudioSession::on_dtls_state), this);
+    GstWebRTCICETransport* ice = nullptr;
+    g_object_get(dtls, "transport", &ice, nullptr);
+    if (ice) {
+      g_signal_connect(ice, "notify::state", G_CALLBACK(&GstAudioSession::on_ice_state), this);
+      gst_object_unref(ice);
+    }
+    gst_object_unref(dtls);
+  }
+
+  static void on_gathering_state(GObject* webrtc, GParamSpec*, gpointer self) {
+    GstWebRTCICEGatheringState state;
+    g_object_get(webrtc, "ice-gathering-state", &state, nullptr);
+    auto* session = static_cast<GstAudioSession*>(self);
+    std::lock_guard lock(session->mutex_);
+    if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) {
+      session->gathered_ = true;
+      session->gathered_cv_.notify_all();
+    }
+  }
+
+  // On the payloader's output: counts what goes out, notes the first packet and the end of the audio.
+  static GstPadProbeReturn on_packet(GstPad*, GstPadProbeInfo* info, gpointer self) {
+    auto* session = static_cast<GstAudioSession*>(self);
+    std::lock_guard lock(session->mutex_);
+    if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
+      GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+      session->bytes_sent_ += gst_buffer_get_size(buffer);
+      if (!session->first_packet_at_) session->first_packet_at_ = Clock::now();
+    } else if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+      if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+        session->drained_at_ = Clock::now();
+    }
+    return GST_PAD_PROBE_OK;
+  }
+
+  std::string id_;
+  const WebrtcConfig& config_;
+  GstElement* pipeline_ = nullptr;
+  GstElement* webrtc_ = nullptr;  // owned by pipeline_
+  GstElement* appsrc_ = nullptr;  // owned by pipeline_
+
+  mutable std::mutex mutex_;
+  std::condition_variable gathered_cv_;
+  bool gathered_ = false;
+  Clock::time_point opened_ = Clock::now();
+  int rate_ = 0, channels_ = 1;
+  bool connected_ = false, audio_ended_ = false, ice_failed_ = false, peer_closed_ = false;
+  std::deque<std::string> pending_;
+  uint64_t pending_bytes_ = 0;
+  std::string carry_;
+  GstClockTime next_pts_ = 0;
+  std::optional<Clock::time_point> connected_at_, first_packet_at_, drained_at_, disconnected_since_;
+  Clock::time_point last_received_ = Clock::now();  // the last packet from the peer
+  uint64_t bytes_sent_ = 0;
+  std::optional<SessionEnd> ending_;
+};
+
+std::optional<std::string> GstAudioSession::negotiate(const WhepOffer& offer, std::string& answer_sdp) {
+  const std::string description =
+      "appsrc name=src is-live=true format=time do-timestamp=false ! audioconvert ! audioresample"
+      " ! audio/x-raw,rate=48000 ! clocksync sync=true ! opusenc perfect-timestamp=false"
+      " ! rtpopuspay name=pay pt=" +
+      std::to_string(offer.opus_payload_type) +
+      " ! application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=" +
+      std::to_string(offer.opus_payload_type) + " ! webrtcbin name=webrtc bundle-policy=max-bundle";
+  GError* error = nullptr;
+  pipeline_ = gst_parse_launch(description.c_str(), &error);
+  if (error) {
+    std::string message = error->message;
+    g_error_free(error);
+    if (pipeline_) gst_object_unref(pipeline_);
+    pipeline_ = nullptr;
+    return "the media pipeline could not be built: " + message;
+  }
+  webrtc_ = gst_bin_get_by_name(GST_BIN(pipeline_), "webrtc");
+  appsrc_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
+  gst_object_unref(webrtc_);  // the pipeline keeps them alive; these stay borrowed
+  gst_object_unref(appsrc_);
+  configure_ice();
+  if (!config_.stun_server.empty())
+    g_object_set(webrtc_, "stun-server", config_.stun_server.c_str(), nullptr);
+  for (const auto& turn : config_.turn_servers) {
+    gboolean added = FALSE;
+    g_signal_emit_by_name(webrtc_, "add-turn-server", turn.c_str(), &added);
+  }
+  g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(&GstAudioSession::on_connection_state),
+                   this);
+  g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(&GstAudioSession::on_gathering_state),
+                   this);
+  GstElement* pay = gst_bin_get_by_name(GST_BIN(pipeline_), "pay");
+  GstPad* pay_src = gst_element_get_static_pad(pay, "src");
+  gst_pad_add_probe(
+      pay_src, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      &GstAudioSession::on_packet, this, nullptr);
+  gst_object_unref(pay_src);
+  gst_object_unref(pay);
+
+  // The transceiver webrtcbin made for the linked pad only sends.
+  GstWebRTCRTPTransceiver* transceiver = nullptr;
+  g_signal_emit_by_name(webrtc_, "get-transceiver", 0, &transceiver);
+  if (transceiver) {
+    g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, nullptr);
+    gst_object_unref(transceiver);
+  }
+
+  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    return "the media pipeline did not start";
+
+  GstSDPMessage* sdp = nullptr;
+  if (gst_sdp_message_new_from_text(offer.sdp.c_str(), &sdp) != GST_SDP_OK || !sdp)
+    return "the offer is not SDP GStreamer can read";
+  GstWebRTCSessionDescription* remote = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
+  {
+    PromiseWaiter waiter;
+    g_signal_emit_by_name(webrtc_, "set-remote-description", remote, waiter.get());
+    gst_webrtc_session_description_free(remote);
+    const GstStructure* reply = waiter.wait(config_.answer_timeout);
+    GError* remote_error = nullptr;
+    if (reply && gst_structure_get(reply, "error", G_TYPE_ERROR, &remote_error, nullptr)) {
+      std::string message = remote_error->message;
+      g_error_free(remote_error);
+      return "the offer was not accepted: " + message;
+    }
+  }
+  GstWebRTCSessionDescription* answer = nullptr;
+  {
+    PromiseWaiter waiter;
+    g_signal_emit_by_name(webrtc_, "create-answer", nullptr, waiter.get());
+    const GstStructure* reply = waiter.wait(config_.answer_timeout);
+    if (!reply) return "no answer could be made in time";
+    GError* answer_error = nullptr;
+    if (gst_structure_get(reply, "error", G_TYPE_ERROR, &answer_error, nullptr)) {
+      std::string message = answer_error->message;
+      g_error_free(answer_error);
+      return "no answer could be made: " + message;
+    }
+    gst_structure_get(reply, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, nullptr);
+    if (!answer) return "no answer could be made";
+  }
+  {
+    PromiseWaiter waiter;
+    g_signal_emit_by_name(webrtc_, "set-local-description", answer, waiter.get());
+    gst_webrtc_session_description_free(answer);
+    if (!waiter.replied(config_.answer_timeout)) return "the answer could not be applied in time";
+  }
+  watch_transports();
+  {
+    // The answer goes out whole, candidates included: WHEP clients need no trickle.
+    std::unique_lock lock(mutex_);
+    if (!gathered_cv_.wait_for(lock, config_.answer_timeout, [&] { return gathered_; }))
+      return "ICE candidates were not gathered in time";
+  }
+  GstWebRTCSessionDescription* local = nullptr;
+  g_object_get(webrtc_, "local-description", &local, nullptr);
+  if (!local) return "no local description";
+  gchar* text = gst_sdp_message_as_text(local->sdp);
+  answer_sdp = text;
+  g_free(text);
+  gst_webrtc_session_description_free(local);
+  if (answer_sdp.find("m=audio 0 ") != std::string::npos ||
+      answer_sdp.find("a=inactive") != std::string::npos)
+    return "the offer's audio section could not be matched to the audio this session sends";
+  return std::nullopt;
+}
+
+}  // namespace
+
+struct WebrtcEgress::Impl {
+  WebrtcConfig config;
+  EndCallback on_end;
+  std::optional<std::string> unavailable;
+
+  mutable std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  struct OpenRequest {
+    WhepOffer offer;
+    std::function<void(OpenResult)> done;
+  };
+  std::deque<OpenRequest> opens;
+  std::unordered_map<std::string, std::shared_ptr<GstAudioSession>> sessions;
+  std::atomic<size_t> count{0};
+  std::thread thread;
+
+  void run() {
+    std::unique_lock lock(mutex);
+    while (true) {
+      wake.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping || !opens.empty(); });
+      if (stopping) break;
+      while (!opens.empty()) {
+        auto request = std::move(opens.front());
+        opens.pop_front();
+        lock.unlock();
+        negotiate(request);
+        lock.lock();
+      }
+      reap(lock, false);
+    }
+    reap(lock, true);
+  }
+
+  void negotiate(const OpenRequest& request) {
+    if (count.load() >= config.max_sessions) {
+      return request.done(EgressRefusal{
+          EgressRefusal::Reason::kFull,
+          "this gateway holds its limit of " + std::to_string(config.max_sessions) + " WebRTC sessions"});
+    }
+    auto session = std::make_shared<GstAudioSession>(random_id(), config);
+    std::string answer;
+    if (auto error = session->negotiate(request.offer, answer)) {
+      session->teardown();
+      return request.done(EgressRefusal{EgressRefusal::Reason::kNegotiation, *error});
+    }
+    {
+      std::lock_guard lock(mutex);
+      sessions.emplace(session->id(), session);
+      count = sessions.size();
+    }
+    request.done(SessionAnswer{session, std::move(answer)});
+  }
+
+  // Tears down the sessions that are due (all of them when stopping) and reports each. Holds `lock` on entry
+  // and exit; releases it for the teardowns, which may block on GStreamer's threads.
+  void reap(std::unique_lock<std::mutex>& lock, bool all) {
+    std::vector<std::pair<std::shared_ptr<GstAudioSession>, SessionEnd>> due;
+    const auto now = Clock::now();
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      auto end = all ? std::optional<SessionEnd>(SessionEnd::kShutdown) : it->second->due(now);
+      if (!end) {
+        ++it;
+        continue;
+      }
+      it->second->request_end(*end);
+      due.emplace_back(it->second, *end);
+      it = sessions.erase(it);
+    }
+    count = sessions.size();
+    if (due.empty()) return;
+    lock.unlock();
+    for (auto& [session, end] : due) {
+      session->teardown();
+      if (on_end) on_end(session->id(), end, session->stats());
+    }
+    lock.lock();
+  }
+};
+
+WebrtcEgress::WebrtcEgress(WebrtcConfig config, EndCallback on_end) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+  impl_->on_end = std::move(on_end);
+  GError* error = nullptr;
+  if (!gst_init_check(nullptr, nullptr, &error)) {
+    impl_->unavailable =
+        std::string("GStreamer did not start: ") + (error ? error->message : "unknown error");
+    if (error) g_error_free(error);
+  } else {
+    std::string missing;
+    for (const char* element : {"appsrc", "audioconvert", "audioresample", "clocksync", "opusenc",
+                                "rtpopuspay", "webrtcbin", "nicesink", "dtlssrtpenc"}) {
+      GstElementFactory* factory = gst_element_factory_find(element);
+      if (!factory) {
+        missing += (missing.empty() ? "" : ", ") + std::string(element);
+      } else {
+        gst_object_unref(factory);
+      }
+    }
+    if (!missing.empty()) impl_->unavailable = "GStreamer lacks the elements " + missing;
+  }
+  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+WebrtcEgress::~WebrtcEgress() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  impl_->thread.join();
+  for (auto& request : impl_->opens)
+    request.done(EgressRefusal{EgressRefusal::Reason::kUnavailable, "the gateway is stopping"});
+}
+
+std::optional<std::string> WebrtcEgress::unavailable() const {
+  return impl_->unavailable;
+}
+
+void WebrtcEgress::open(WhepOffer offer, std::function<void(OpenResult)> done) {
+  if (impl_->unavailable)
+    return done(EgressRefusal{EgressRefusal::Reason::kUnavailable, *impl_->unavailable});
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->opens.push_back({std::move(offer), std::move(done)});
+  }
+  impl_->wake.notify_all();
+}
+
+bool WebrtcEgress::close(const std::string& id) {
+  std::lock_guard lock(impl_->mutex);
+  auto it = impl_->sessions.find(id);
+  if (it == impl_->sessions.end()) return false;
+  it->second->request_end(SessionEnd::kDeleted);
+  impl_->wake.notify_all();
+  return true;
+}
+
+size_t WebrtcEgress::open_sessions() const {
+  return impl_->count.load();
+}
+
+}  // namespace gpufleet::media

@@ -1,0 +1,274 @@
+// WHEP (RFC 9725) through the real gateway, against a real fleet and a real browser: headless Chromium loads
+// a page from the gateway, submits a speech job, offers to receive its audio before the job has finished and
+// hears it over WebRTC; the time from submit to first audible audio is printed. And the hostile side:
+// offers that are not SDP or have no audio, the wrong Content-Type, unknown and other keys' jobs and
+// sessions, more sessions than a key may hold, a session whose ICE never connects (reaped, counted), PATCH.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+
+#include "common/api_keys.hpp"
+#include "tests/media/webrtc_browser.hpp"
+#include "tests/support/chromium.hpp"
+#include "tests/support/fleet_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/xtts_golden.hpp"
+
+namespace gpufleet::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// The value of one sample line of the gateway's /metrics ("name{labels} value"); 0 when absent.
+double metric(Fleet& fleet, const std::string& series) {
+  const auto body = fleet.get("/metrics").body;
+  const auto at = body.find("\n" + series + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(body.substr(at + series.size() + 2));
+}
+
+bool wait_metric(Fleet& fleet, const std::string& series, double value, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (metric(fleet, series) == value) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+std::string page_url(Fleet& fleet) {
+  return "http://127.0.0.1:" + std::to_string(fleet.stack().config().http_port) + "/health";
+}
+
+// A page of the gateway's origin with the WHEP client loaded (the browser lists the page before it has left
+// about:blank).
+void load_client(HeadlessChromium& page) {
+  ASSERT_TRUE(page.wait_for("location.protocol === 'http:' && document.readyState === 'complete'", 15s));
+  page.evaluate(kWhepClientScript);
+}
+
+TEST(Whep, BrowserHearsASpeechJobWhileItIsMadeAndTheSessionEnds) {
+  const auto [alice, alice_line] = ApiKeys::generate("alice");
+  Fleet fleet(FleetOptions{1, "espeak", 1, {{"API_KEYS", alice_line}}});
+  TempDir dir;
+  HeadlessChromium page(page_url(fleet), dir.path(), webrtc_browser_flags());
+  load_client(page);
+  // The page submits the job and, without waiting for it, asks for its audio over WebRTC.
+  const auto opened = page.evaluate_async(R"JS((async () => {
+    const auth = {'Authorization': 'Bearer )JS" +
+                                          alice + R"JS('};
+    const submitted = await fetch('/v1/jobs', {method: 'POST', headers: Object.assign({'Content-Type': 'application/json'}, auth),
+      body: JSON.stringify({input: {text: 'The first sentence is spoken here. After a pause, a second sentence follows it.'}})});
+    const job = await submitted.json();
+    whep.submittedAt = performance.now() - whep.t0;
+    const answer = await whep.post('/v1/jobs/' + job.id + '/whep', auth);
+    return Object.assign(answer, {job: job.id});
+  })())JS");
+  ASSERT_EQ(opened["status"], 201) << opened.dump();
+  const std::string location = opened["location"].get<std::string>();
+  EXPECT_TRUE(std::regex_match(location, std::regex("/v1/whep/[0-9a-f]{32}"))) << location;
+  EXPECT_NE(opened["body"].get<std::string>().find("a=sendonly"), std::string::npos);
+
+  ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"played\"}", 1, 30s))
+      << "the session did not play out; page state: " << page.evaluate("whep.state");
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions"), 0);
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_opened_total"), 1);
+  EXPECT_GT(metric(fleet, "gpufleet_webrtc_sent_bytes_total"), 2000);
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_first_packet_seconds_count"), 1);
+  std::this_thread::sleep_for(400ms);  // the jitter buffer's tail
+
+  // Speech is heard, with a pause between the two sentences.
+  const auto levels = page.evaluate("whep.levels");
+  const double submitted_at = page.evaluate("whep.submittedAt").get<double>();
+  const auto first_audible = page.evaluate("whep.firstAudible");
+  ASSERT_TRUE(first_audible.is_number()) << "nothing audible; levels: " << levels.dump();
+  std::vector<std::pair<double, double>> series;
+  for (const auto& sample : levels) series.emplace_back(sample[0].get<double>(), sample[1].get<double>());
+  size_t loud = 0;
+  double longest_pause_ms = 0, pause_start = -1, last_loud = -1;
+  for (const auto& [t, rms] : series) {
+    if (rms > 0.02) {
+      ++loud;
+      if (pause_start >= 0 && last_loud >= 0) longest_pause_ms = std::max(longest_pause_ms, t - pause_start);
+      pause_start = -1;
+      last_loud = t;
+    } else if (rms < 0.003 && last_loud >= 0 && pause_start < 0) {
+      pause_start = t;
+    }
+  }
+  std::cout << "submit to first audible audio: " << first_audible.get<double>() - submitted_at
+            << " ms (answer to first packet sent: "
+            << 1000 * metric(fleet, "gpufleet_webrtc_first_packet_seconds_sum") << " ms); " << loud * 20
+            << " ms of speech heard; longest pause inside it " << longest_pause_ms << " ms\n";
+  EXPECT_GT(loud * 20, 2000u) << "too little speech heard";
+  EXPECT_GT(longest_pause_ms, 150) << "no pause between the sentences";
+  EXPECT_LT(first_audible.get<double>() - submitted_at, 5000);
+}
+
+// A streamed XTTS job (its audio appended to the stream file while it decodes, which the session follows) is
+// heard over WebRTC. The golden set's random-weight checkpoint on the CPU, skipped without it; it is so small
+// that its jobs end in under half a second, before the session has connected, so this checks the streamed
+// path end to end, not that audio goes out before the job ends.
+TEST(Whep, AStreamedXttsJobIsHeard) {
+  const std::string golden = xtts_golden_dir();
+  if (!std::filesystem::exists(golden + "/config.json")) GTEST_SKIP() << "no XTTS golden set at " << golden;
+  TempDir dir;
+  const json xtts = xtts_golden_entry(golden);
+  Fleet fleet(FleetOptions{
+      1, "noop", 1, {{"WORKER_CONFIG", write_model_registry(dir.path(), json{{"models", {xtts}}}.dump())}}});
+  std::ifstream in(golden + "/inputs/ref.wav", std::ios::binary);
+  const std::string reference((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string speaker_wav =
+      json::parse(fleet.post("/v1/files", reference, "audio/wav").body)["speaker_wav"];
+  auto input = [&](const std::string& text) {
+    return json{
+        {"text", text}, {"language", "en"}, {"speaker_wav", speaker_wav}, {"greedy", true}, {"stream", true}};
+  };
+  // The voice is computed once, before the measured job.
+  ASSERT_EQ(fleet.wait_job(fleet.submit({{"model", "xtts"}, {"input", input("Warm up.")}}), 120)["state"],
+            "succeeded");
+
+  HeadlessChromium page(page_url(fleet), dir.path(), webrtc_browser_flags());
+  load_client(page);
+  const json job{{"model", "xtts"},
+                 {"input", input("The streamed voice starts speaking before the whole sentence is made.")}};
+  const auto opened = page.evaluate_async(R"JS((async () => {
+    const submitted = await fetch('/v1/jobs', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify()JS" + job.dump() +
+                                          R"JS()});
+    const job = await submitted.json();
+    whep.submittedAt = performance.now() - whep.t0;
+    const answer = await whep.post('/v1/jobs/' + job.id + '/whep');
+    return Object.assign(answer, {job: job.id});
+  })())JS");
+  ASSERT_EQ(opened["status"], 201) << opened.dump();
+  ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"played\"}", 1, 120s))
+      << "the session did not play out";
+  EXPECT_GT(metric(fleet, "gpufleet_webrtc_sent_bytes_total"), 1000);
+  const json finished = fleet.wait_job(opened["job"], 30);
+  EXPECT_EQ(finished["state"], "succeeded");
+  const auto first_audible = page.evaluate("whep.firstAudible");
+  const double submitted_at = page.evaluate("whep.submittedAt").get<double>();
+  std::cout << "xtts (golden, CPU): submit to first audible audio "
+            << (first_audible.is_number() ? std::to_string(first_audible.get<double>() - submitted_at) + " ms"
+                                          : std::string("(nothing above the threshold)"))
+            << "; the job ran "
+            << finished.value("finished_at_ms", 0.0) - finished.value("started_at_ms", 0.0) << " ms\n";
+  EXPECT_TRUE(first_audible.is_number()) << "nothing audible";
+}
+
+// The client vanishes mid-stream (its peer connection closed, as when a tab closes): the session ends and
+// its slot and table entry go, without waiting for the rest of the audio.
+TEST(Whep, AClientThatVanishesMidStreamEndsItsSession) {
+  const auto [alice, alice_line] = ApiKeys::generate("alice");
+  Fleet fleet(FleetOptions{1, "espeak", 1, {{"API_KEYS", alice_line}}});
+  TempDir dir;
+  HeadlessChromium page(page_url(fleet), dir.path(), webrtc_browser_flags());
+  load_client(page);
+  std::string text;
+  for (int i = 0; i < 12; ++i) text += "This long sentence keeps the session busy for a while. ";
+  const auto opened = page.evaluate_async(R"JS((async () => {
+    const auth = {'Authorization': 'Bearer )JS" +
+                                          alice + R"JS('};
+    const submitted = await fetch('/v1/jobs', {method: 'POST', headers: Object.assign({'Content-Type': 'application/json'}, auth),
+      body: JSON.stringify({input: {text: ')JS" +
+                                          text + R"JS('}})});
+    const job = await submitted.json();
+    return await whep.post('/v1/jobs/' + job.id + '/whep', auth);
+  })())JS");
+  ASSERT_EQ(opened["status"], 201) << opened.dump();
+  ASSERT_TRUE(page.wait_for("whep.firstAudible !== null", 15s));
+  const auto closed_at = std::chrono::steady_clock::now();
+  page.evaluate("whep.pc.close(), true");
+  ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions", 0, 60s));
+  const auto took = std::chrono::steady_clock::now() - closed_at;
+  std::cout << "session ended " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms after the client left\n";
+  EXPECT_LT(took, 5s) << "the session outlived its client";
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"peer_gone\"}"), 1);
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"played\"}"), 0);
+}
+
+TEST(Whep, HostileOffersJobsAndSessionsAreRefusedAndUnconnectedSessionsAreReaped) {
+  const auto [alice, alice_line] = ApiKeys::generate("alice");
+  const auto [bob, bob_line] = ApiKeys::generate("bob");
+  Fleet fleet(FleetOptions{1,
+                           "espeak",
+                           1,
+                           {{"API_KEYS", alice_line + ";" + bob_line},
+                            {"WEBRTC_MAX_SESSIONS_PER_KEY", "1"},
+                            {"WEBRTC_CONNECT_TIMEOUT_MS", "2000"}}});
+  TempDir dir;
+  HeadlessChromium page(page_url(fleet), dir.path(), webrtc_browser_flags());
+  load_client(page);
+  // A real browser offer, never answered back to the browser: its ICE never connects.
+  const std::string offer = page.evaluate_async("whep.offer()").get<std::string>();
+
+  auto as = [&fleet](const std::string& token, const std::string& method, const std::string& target,
+                     const std::string& body = "", const std::string& type = "application/sdp") {
+    std::map<std::string, std::string> headers{{"Authorization", "Bearer " + token}};
+    if (!type.empty()) headers["Content-Type"] = type;
+    return fleet.request(method, target, body, headers);
+  };
+  auto code_of = [](const cli::HttpResult& result) {
+    auto body = json::parse(result.body, nullptr, false);
+    return body.is_object() && body.contains("error") ? body["error"].value("code", "") : "(not an error)";
+  };
+  auto created = as(alice, "POST", "/v1/jobs", R"({"model":"espeak","input":{"text":"Alice speaks."}})",
+                    "application/json");
+  ASSERT_EQ(created.status, 202) << created.body;
+  const std::string alices = json::parse(created.body)["id"];
+  const std::string whep = "/v1/jobs/" + alices + "/whep";
+
+  auto wrong_type = as(alice, "POST", whep, offer, "text/plain");
+  EXPECT_EQ(wrong_type.status, 415) << wrong_type.body;
+  auto not_sdp = as(alice, "POST", whep, "hello");
+  EXPECT_EQ(not_sdp.status, 400);
+  EXPECT_EQ(code_of(not_sdp), "invalid_sdp");
+  std::string video_only = std::regex_replace(offer, std::regex("m=audio"), "m=video");
+  auto no_audio = as(alice, "POST", whep, video_only);
+  EXPECT_EQ(no_audio.status, 400);
+  EXPECT_EQ(code_of(no_audio), "invalid_sdp");
+  EXPECT_NE(no_audio.body.find("no audio section"), std::string::npos) << no_audio.body;
+  auto binary = as(alice, "POST", whep, std::string("v=0\r\n\xff\xfe\r\n", 9));
+  EXPECT_EQ(code_of(binary), "invalid_sdp");
+  EXPECT_EQ(as(alice, "POST", "/v1/jobs/0123456789abcdef0123456789abcdef/whep", offer).status, 404);
+  EXPECT_EQ(as(bob, "POST", whep, offer).status, 404) << "bob reached alice's job";
+  EXPECT_EQ(fleet.request("POST", whep, offer, {{"Content-Type", "application/sdp"}}).status, 401);
+
+  // Alice's one session; a second is refused while it is open.
+  auto first = as(alice, "POST", whep, offer);
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(first.headers["content-type"], "application/sdp");
+  const std::string location = first.headers["location"];
+  auto second = as(alice, "POST", whep, offer);
+  EXPECT_EQ(second.status, 429);
+  EXPECT_EQ(code_of(second), "too_many_sessions");
+  EXPECT_EQ(as(bob, "DELETE", location, "", "").status, 404) << "bob ended alice's session";
+  EXPECT_EQ(as(alice, "PATCH", location, "a=end-of-candidates\r\n", "application/trickle-ice-sdpfrag").status,
+            405);
+  EXPECT_EQ(as(alice, "DELETE", "/v1/whep/../../etc/passwd", "", "").status, 404);
+
+  // Its ICE never connects: reaped after WEBRTC_CONNECT_TIMEOUT_MS, counted, and the key's slot is free.
+  ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"connect_timeout\"}", 1, 10s));
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_ice_failures_total"), 1);
+  EXPECT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions", 0, 2s));
+  EXPECT_EQ(as(alice, "DELETE", location, "", "").status, 404) << "a reaped session is gone";
+
+  // Free again: another session, ended by its owner.
+  auto third = as(alice, "POST", whep, offer);
+  ASSERT_EQ(third.status, 201) << third.body;
+  auto deleted = as(alice, "DELETE", third.headers["location"], "", "");
+  EXPECT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"deleted\"}", 1, 5s));
+  EXPECT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions", 0, 2s));
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_refused_total{reason=\"too_many_sessions\"}"), 1);
+}
+
+}  // namespace
+}  // namespace gpufleet::testing

@@ -1,0 +1,73 @@
+#pragma once
+// The browser side of the WebRTC tests: a WHEP client written as a real page would write it, run in headless
+// Chromium. It offers to receive audio, plays the track into WebAudio and samples its level every 20 ms.
+
+#include <string>
+#include <vector>
+
+namespace gpufleet::testing {
+
+// Chromium switches for WebRTC in a headless test: real host candidates (not mDNS names, which the
+// gateway's ICE agent cannot resolve) and WebAudio that runs without a user gesture.
+inline std::vector<std::string> webrtc_browser_flags() {
+  return {"--autoplay-policy=no-user-gesture-required", "--disable-features=WebRtcHideLocalIpsWithMdns",
+          "--use-fake-ui-for-media-stream"};
+}
+
+// JavaScript for the page: defines window.whep with
+//   offer()            creates the peer connection, gathers candidates, resolves to the offer's SDP
+//   answer(sdp)        applies the gateway's answer
+//   post(url, headers) offer(), POSTs it as application/sdp, answer(); resolves to {status, location, body}
+//   levels             [[ms since the page script ran, RMS], ...] of the received audio, every 20 ms
+//   firstAudible       ms at which the level first passed 0.02 (null until then)
+//   state              the peer connection's connectionState
+inline const char* kWhepClientScript = R"JS(
+window.whep = {levels: [], firstAudible: null, state: 'new', t0: performance.now(), pc: null};
+whep.offer = async () => {
+  const pc = new RTCPeerConnection();
+  whep.pc = pc;
+  pc.onconnectionstatechange = () => { whep.state = pc.connectionState; };
+  pc.addTransceiver('audio', {direction: 'recvonly'});
+  pc.ontrack = (event) => {
+    const stream = event.streams[0] || new MediaStream([event.track]);
+    // Chromium plays a remote track into WebAudio only while a media element also holds it.
+    const element = new Audio();
+    element.srcObject = stream;
+    element.muted = true;
+    element.play().catch(() => {});
+    const context = new AudioContext();
+    context.resume();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 1024;
+    context.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const v of samples) sum += v * v;
+      const rms = Math.sqrt(sum / samples.length);
+      const t = performance.now() - whep.t0;
+      whep.levels.push([t, rms]);
+      if (whep.firstAudible === null && rms > 0.02) whep.firstAudible = t;
+    }, 20);
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') resolve(); };
+    setTimeout(resolve, 3000);
+  });
+  return pc.localDescription.sdp;
+};
+whep.answer = async (sdp) => { await whep.pc.setRemoteDescription({type: 'answer', sdp}); return true; };
+whep.post = async (url, headers) => {
+  const offer = await whep.offer();
+  const response = await fetch(url, {method: 'POST', headers: Object.assign({'Content-Type': 'application/sdp'}, headers || {}), body: offer});
+  const body = await response.text();
+  if (response.status === 201) await whep.answer(body);
+  return {status: response.status, location: response.headers.get('Location'), body};
+};
+true
+)JS";
+
+}  // namespace gpufleet::testing

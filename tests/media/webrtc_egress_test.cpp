@@ -1,0 +1,208 @@
+// WebRTC egress against a real browser: headless Chromium offers to receive audio, the egress answers, sends
+// a tone, a silence and a tone, and the page hears them in that order, paced in real time. Guards against: an
+// answer the browser refuses, audio sent before DTLS is up (the first word lost), audio sent as a burst
+// instead of in real time, sessions that never end or are never reaped.
+
+#include "media/webrtc_egress.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "tests/media/webrtc_browser.hpp"
+#include "tests/support/chromium.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace gpufleet::media {
+namespace {
+
+using namespace std::chrono_literals;
+
+// 16-bit mono PCM: `seconds` of a sine at `hz` (silence when hz is 0), amplitude one half of full scale.
+std::string tone(int rate, double seconds, double hz) {
+  std::string pcm;
+  const int samples = static_cast<int>(rate * seconds);
+  for (int i = 0; i < samples; ++i) {
+    const auto value = static_cast<int16_t>(hz > 0 ? 16000 * std::sin(2 * M_PI * hz * i / rate) : 0);
+    pcm.push_back(static_cast<char>(value & 0xFF));
+    pcm.push_back(static_cast<char>((value >> 8) & 0xFF));
+  }
+  return pcm;
+}
+
+struct Ends {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, SessionEnd>> ends;
+  SessionStats last;
+  void add(const std::string& id, SessionEnd end, const SessionStats& stats) {
+    std::lock_guard lock(mutex);
+    ends.emplace_back(id, end);
+    last = stats;
+  }
+  std::optional<SessionEnd> of(const std::string& id) {
+    std::lock_guard lock(mutex);
+    for (auto& [session, end] : ends)
+      if (session == id) return end;
+    return std::nullopt;
+  }
+};
+
+OpenResult open_sync(WebrtcEgress& egress, WhepOffer offer) {
+  std::promise<OpenResult> promise;
+  auto future = promise.get_future();
+  egress.open(std::move(offer), [&](OpenResult result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+
+class WebrtcEgressTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WebrtcConfig config;
+    config.connect_timeout = 4000ms;
+    egress_ = std::make_unique<WebrtcEgress>(
+        config, [this](const std::string& id, SessionEnd end, const SessionStats& stats) {
+          ends_.add(id, end, stats);
+        });
+    if (auto why = egress_->unavailable()) GTEST_SKIP() << *why;
+  }
+  bool wait_end(const std::string& id, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (ends_.of(id)) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  // Starts the browser, takes its offer and has `egress` answer it (the answer is not yet given to the page).
+  OpenResult open_from_browser(WebrtcEgress& egress) {
+    browser_ = std::make_unique<testing::HeadlessChromium>("about:blank", dir_.path(),
+                                                           testing::webrtc_browser_flags());
+    browser_->evaluate(testing::kWhepClientScript);
+    auto offer = check_whep_offer(browser_->evaluate_async("whep.offer()").get<std::string>());
+    if (auto* refused = std::get_if<OfferRefusal>(&offer)) {
+      ADD_FAILURE() << "the browser's offer was refused: " << refused->message;
+      return EgressRefusal{EgressRefusal::Reason::kNegotiation, refused->message};
+    }
+    return open_sync(egress, std::get<WhepOffer>(offer));
+  }
+  SessionAnswer answered(OpenResult result) {
+    if (auto* refused = std::get_if<EgressRefusal>(&result)) ADD_FAILURE() << "refused: " << refused->message;
+    return std::holds_alternative<SessionAnswer>(result) ? std::get<SessionAnswer>(std::move(result))
+                                                         : SessionAnswer{};
+  }
+  Ends ends_;
+  std::unique_ptr<WebrtcEgress> egress_;
+  testing::TempDir dir_;
+  std::unique_ptr<testing::HeadlessChromium> browser_;
+};
+
+TEST_F(WebrtcEgressTest, BrowserHearsToneSilenceToneInRealTime) {
+  auto answer = answered(open_from_browser(*egress_));
+  ASSERT_TRUE(answer.session);
+  auto& browser = *browser_;
+  EXPECT_NE(answer.sdp.find("a=sendonly"), std::string::npos) << answer.sdp;
+  EXPECT_NE(answer.sdp.find("a=candidate"), std::string::npos) << answer.sdp;
+  EXPECT_EQ(egress_->open_sessions(), 1u);
+
+  // All the audio arrives before the browser has even applied the answer: the session holds it until DTLS is
+  // up, then paces it.
+  constexpr int kRate = 24000;
+  answer.session->start_audio(kRate, 1);
+  answer.session->push(tone(kRate, 1.0, 440) + tone(kRate, 0.8, 0) + tone(kRate, 1.0, 660));
+  answer.session->end_audio();
+  const auto pushed = std::chrono::steady_clock::now();
+  browser.evaluate_async("whep.answer(" + nlohmann::json(answer.sdp).dump() + ")");
+
+  ASSERT_TRUE(wait_end(answer.session->id(), 20s)) << "the session did not end";
+  const auto played_for = std::chrono::steady_clock::now() - pushed;
+  EXPECT_EQ(ends_.of(answer.session->id()), SessionEnd::kPlayed);
+  EXPECT_EQ(egress_->open_sessions(), 0u);
+  {
+    std::lock_guard lock(ends_.mutex);
+    EXPECT_TRUE(ends_.last.connected_after.has_value());
+    EXPECT_TRUE(ends_.last.first_packet_after.has_value());
+    EXPECT_GT(ends_.last.bytes_sent, 2000u);
+  }
+  // 2.8 s of audio takes 2.8 s to go out, not a burst.
+  EXPECT_GE(played_for, 2600ms);
+
+  std::this_thread::sleep_for(500ms);  // the browser's jitter buffer plays out the tail
+  auto levels = browser.evaluate("whep.levels");
+  ASSERT_TRUE(levels.is_array());
+  // Loud, then quiet for most of the 0.8 s gap, then loud again.
+  std::vector<std::pair<double, double>> series;
+  for (const auto& sample : levels) series.emplace_back(sample[0].get<double>(), sample[1].get<double>());
+  auto first_loud = std::find_if(series.begin(), series.end(), [](auto& s) { return s.second > 0.1; });
+  ASSERT_NE(first_loud, series.end()) << "the browser heard nothing; levels: " << levels.dump();
+  auto gap = std::find_if(first_loud, series.end(), [](auto& s) { return s.second < 0.01; });
+  ASSERT_NE(gap, series.end()) << "no silence after the first tone";
+  auto second_loud = std::find_if(gap, series.end(), [](auto& s) { return s.second > 0.1; });
+  ASSERT_NE(second_loud, series.end()) << "no second tone after the silence";
+  const double first_tone_ms = gap->first - first_loud->first;
+  const double silence_ms = second_loud->first - gap->first;
+  std::cout << "heard: first tone " << first_tone_ms << " ms, silence " << silence_ms
+            << " ms, first audible at " << browser.evaluate("whep.firstAudible").dump()
+            << " ms (page clock); " << series.size() << " level samples\n";
+  EXPECT_GT(first_tone_ms, 700) << "the first tone was cut";
+  EXPECT_LT(first_tone_ms, 1400);
+  EXPECT_GT(silence_ms, 500);
+  EXPECT_LT(silence_ms, 1100);
+}
+
+// A peer that closes its connection mid-stream (a tab closed): the session ends within seconds, not when its
+// audio would have played out.
+TEST_F(WebrtcEgressTest, PeerThatLeavesMidStreamEndsTheSession) {
+  auto answer = answered(open_from_browser(*egress_));
+  ASSERT_TRUE(answer.session);
+  answer.session->start_audio(24000, 1);
+  answer.session->push(tone(24000, 30, 440));
+  answer.session->end_audio();
+  browser_->evaluate_async("whep.answer(" + nlohmann::json(answer.sdp).dump() + ")");
+  ASSERT_TRUE(browser_->wait_for("whep.firstAudible !== null", 10s));
+  std::this_thread::sleep_for(1s);
+  const auto left = std::chrono::steady_clock::now();
+  browser_->evaluate("whep.pc.close(), true");
+  ASSERT_TRUE(wait_end(answer.session->id(), 20s)) << "the session outlived its peer";
+  const auto took = std::chrono::steady_clock::now() - left;
+  std::cout << "ended " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms after the peer left, as " << to_string(*ends_.of(answer.session->id())) << "\n";
+  EXPECT_EQ(ends_.of(answer.session->id()), SessionEnd::kPeerGone);
+  EXPECT_LT(took, 3s) << "the peer's goodbye was missed";
+}
+
+TEST_F(WebrtcEgressTest, SessionThatNeverConnectsIsReaped) {
+  auto session = answered(open_from_browser(*egress_)).session;
+  ASSERT_TRUE(session);
+  // The browser never gets the answer: ICE never starts.
+  ASSERT_TRUE(wait_end(session->id(), 10s));
+  EXPECT_EQ(ends_.of(session->id()), SessionEnd::kConnectTimeout);
+  EXPECT_TRUE(session->ended());
+  session->push(tone(24000, 0.1, 440));  // a late source does nothing
+  EXPECT_EQ(egress_->open_sessions(), 0u);
+}
+
+TEST_F(WebrtcEgressTest, DeleteEndsSessionAndUnknownIdIsRefused) {
+  auto session = answered(open_from_browser(*egress_)).session;
+  ASSERT_TRUE(session);
+  EXPECT_FALSE(egress_->close("not-a-session"));
+  EXPECT_TRUE(egress_->close(session->id()));
+  ASSERT_TRUE(wait_end(session->id(), 5s));
+  EXPECT_EQ(ends_.of(session->id()), SessionEnd::kDeleted);
+  EXPECT_FALSE(egress_->close(session->id()));
+}
+
+TEST_F(WebrtcEgressTest, FullEgressRefusesNewSessions) {
+  WebrtcConfig config;
+  config.max_sessions = 0;
+  WebrtcEgress full(config, nullptr);
+  auto result = open_from_browser(full);
+  ASSERT_TRUE(std::holds_alternative<EgressRefusal>(result));
+  EXPECT_EQ(std::get<EgressRefusal>(result).reason, EgressRefusal::Reason::kFull);
+}
+
+}  // namespace
+}  // namespace gpufleet::media
