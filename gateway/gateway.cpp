@@ -123,7 +123,16 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
                   FileStoreConfig{config_.storage_root, config_.api.input_root, config_.upload_quota_bytes,
                                   config_.upload_ttl_s, config_.result_ttl_s, config_.sweep_interval},
                   metrics_),
-      whep_(io, redis_, config_.storage_root, config_.whep, metrics_, event_hub_) {
+      whep_(io, redis_, config_.storage_root, config_.whep, metrics_, event_hub_,
+            LiveJobs{[this](const std::string& body, const Caller& caller,
+                            std::function<void(SubmitOutcome)> done) {
+                       submit_spoken(body, caller, std::move(done));
+                     },
+                     [this](const std::string& id, const Caller& caller) {
+                       redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s,
+                                                                 caller.sees_all ? "" : caller.key)},
+                                      [](const RedisBatchResult&) {});
+                     }}) {
   MetricsResponder::declare_metrics(metrics_);
   metrics_.counter("gpufleet_jobs_submitted_total",
                    "Jobs accepted, by kind and model (a pipeline by its first stage)");
@@ -241,14 +250,8 @@ void Gateway::handle(Request request, Respond responder) {
     return responder->send(error_response(
         api_error(ErrorCode::kForbidden, path + " shows every tenant's work: it needs an operator key")));
   }
-  // A key that sees only its own may reference only its own uploads.
-  Limits own_limits;
-  const Limits* limits = &config_.api;
-  if (!caller.sees_all) {
-    own_limits = config_.api;
-    own_limits.reference_folder = upload_folder(caller);
-    limits = &own_limits;
-  }
+  const Limits caller_limits = limits_for(caller);
+  const Limits* limits = &caller_limits;
   switch (route.route()) {
     case RouteId::kHealth:
       return health(std::move(responder));
@@ -301,6 +304,8 @@ void Gateway::handle(Request request, Respond responder) {
       return whep_.open(route.id, request, caller, std::move(responder));
     case RouteId::kWhepSession:
       return whep_.close(route.id, caller, std::move(responder));
+    case RouteId::kLiveSessions:
+      return whep_.open_live(request, caller, std::move(responder));
     case RouteId::kMetrics:
     case RouteId::kOpenApi:
     case RouteId::kUnknown:
@@ -442,6 +447,21 @@ std::optional<ApiError> Gateway::store_refusal() const {
   return api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
                                                 std::to_string(redis_memory_.used * 100 / redis_memory_.max) +
                                                 "% of its maxmemory): retry later");
+}
+
+Limits Gateway::limits_for(const Caller& caller) const {
+  Limits limits = config_.api;
+  // A key that sees only its own may reference only its own uploads.
+  if (!caller.sees_all) limits.reference_folder = upload_folder(caller);
+  return limits;
+}
+
+void Gateway::submit_spoken(const std::string& body, const Caller& caller,
+                            std::function<void(SubmitOutcome)> done) {
+  auto parsed = parse_job_submission("application/json", body, catalog_, limits_for(caller));
+  if (auto* error = std::get_if<ApiError>(&parsed)) return done(*error);
+  if (auto refused = store_refusal()) return done(*refused);
+  submitter_.submit(Submission{std::get<SubmitRequest>(std::move(parsed)), "", ""}, caller, std::move(done));
 }
 
 void Gateway::create_job(SubmitRequest request, const Request& http_request, const Caller& caller,

@@ -110,6 +110,11 @@ class Gateway {
   // Nothing is answered as accepted before Redis has it.
   void create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
                   std::function<void(SubmitOutcome)> done);
+  // A live WebRTC session's utterance: a job made from a JSON body as POST /v1/jobs makes it (no
+  // Idempotency-Key).
+  void submit_spoken(const std::string& body, const Caller& caller, std::function<void(SubmitOutcome)> done);
+  // The request limits of `caller`: its own uploads folder for a key that sees only its own.
+  Limits limits_for(const Caller& caller) const;
   // POST /v1/jobs:batch: each job checked, stored and answered on its own, in one Redis round trip.
   void submit_batch(const Request& request, const Caller& caller, const Limits& limits, Respond responder);
   // 503 while Redis is past its memory high-water mark (as of the last catalog refresh).

@@ -7,8 +7,8 @@
 
 #include "common/config.hpp"
 #include "common/json_text.hpp"
-#include "common/wav.hpp"
 #include "gateway/audio_tail.hpp"
+#include "gateway/session_audio.hpp"
 #include "media/ice_servers.hpp"
 
 namespace gpufleet::gateway {
@@ -16,77 +16,6 @@ namespace gpufleet::gateway {
 namespace asio = boost::asio;
 
 namespace {
-
-constexpr size_t kMaxWavHeaderBytes = 64 << 10;
-
-// An AudioTail's WAV bytes into a WebRTC session: the header read for the format, the samples pushed as they
-// come. Event loop only; the session is safe to call from it.
-class WhepAudioOutput final : public AudioOutput {
- public:
-  explicit WhepAudioOutput(std::shared_ptr<media::AudioSession> session) : session_(std::move(session)) {}
-
-  void on_gone(std::function<void()>) override {}  // the tail sees open() turn false at its next tick
-  bool open() const override { return !closed_ && !session_->ended(); }
-
-  void write(const std::string& bytes) override {
-    if (closed_) return;
-    if (!started_format_) {
-      header_ += bytes;
-      auto info = parse_wav(header_);
-      if (!info) {
-        if (header_.size() > kMaxWavHeaderBytes) close_failed("the job's audio is not a WAV file");
-        return;
-      }
-      if (info->format != 1 || info->bits_per_sample != 16)
-        return close_failed("the job's audio is not 16-bit PCM");
-      // A finished file's data chunk has its size (trailing chunks are not audio); a stream's has none.
-      const auto* size_at = reinterpret_cast<const unsigned char*>(header_.data() + info->data_offset - 4);
-      const uint32_t declared =
-          size_at[0] | (size_at[1] << 8) | (size_at[2] << 16) | (uint32_t{size_at[3]} << 24);
-      remaining_ = (declared == 0 || declared == 0xFFFFFFFFu) ? UINT64_MAX : declared;
-      session_->start_audio(static_cast<int>(info->sample_rate), info->channels);
-      started_format_ = true;
-      const std::string samples = header_.substr(info->data_offset);
-      header_.clear();
-      return push(samples);
-    }
-    push(bytes);
-  }
-  void finish() override {
-    if (closed_) return;
-    closed_ = true;
-    session_->end_audio();
-  }
-  void abort() override {
-    closed_ = true;
-    session_->fail();
-  }
-  void fail(const ApiError& error) override {
-    spdlog::info("whep: session {} ends without audio: {}", session_->id(), error.message);
-    abort();
-  }
-  bool started() const override { return pushed_; }
-
- private:
-  void push(std::string_view pcm) {
-    if (pcm.size() > remaining_) pcm = pcm.substr(0, remaining_);
-    remaining_ -= pcm.size();
-    if (pcm.empty()) return;
-    pushed_ = true;
-    session_->push(pcm);
-  }
-  void close_failed(const std::string& why) {
-    spdlog::warn("whep: session {}: {}", session_->id(), why);
-    abort();
-  }
-
-  std::shared_ptr<media::AudioSession> session_;
-  std::string header_;
-  bool started_format_ = false;
-  bool pushed_ = false;
-  bool closed_ = false;
-  uint64_t remaining_ = UINT64_MAX;
-};
 
 bool is_session_id(std::string_view id) {
   if (id.size() != 32) return false;
@@ -129,7 +58,7 @@ WhepConfig WhepConfig::from_env() {
 }
 
 WhepService::WhepService(asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
-                         WhepConfig config, MetricsRegistry& metrics, EventHub& event_hub)
+                         WhepConfig config, MetricsRegistry& metrics, EventHub& event_hub, LiveJobs jobs)
     : io_(io),
       redis_(redis),
       keys_(redis.keys()),
@@ -137,9 +66,10 @@ WhepService::WhepService(asio::io_context& io, RedisExecutor& redis, std::filesy
       config_(std::move(config)),
       metrics_(metrics),
       event_hub_(event_hub),
+      jobs_(std::move(jobs)),
       quota_(config_.max_sessions_per_key) {
   metrics_.gauge("gpufleet_webrtc_sessions", "WebRTC (WHEP) sessions open");
-  metrics_.counter("gpufleet_webrtc_sessions_opened_total", "WebRTC sessions answered");
+  metrics_.counter("gpufleet_webrtc_sessions_opened_total", "WebRTC sessions answered, by kind (job, live)");
   metrics_.counter("gpufleet_webrtc_sessions_ended_total",
                    "WebRTC sessions ended, by reason (played, deleted, ice_failed, connect_timeout, ...)");
   metrics_.counter("gpufleet_webrtc_sessions_refused_total",
@@ -165,7 +95,10 @@ WhepService::WhepService(asio::io_context& io, RedisExecutor& redis, std::filesy
         asio::post(io_, [this, table, id] {
           auto alive = table.lock();
           if (!alive) return;
-          alive->sessions.erase(id);
+          auto it = alive->sessions.find(id);
+          if (it == alive->sessions.end()) return;
+          if (it->second.speaker) it->second.speaker->close();
+          alive->sessions.erase(it);
           metrics_.set("gpufleet_webrtc_sessions", {}, static_cast<double>(alive->sessions.size()));
         });
       });
@@ -180,98 +113,154 @@ size_t WhepService::open_sessions() const {
   return table_->sessions.size();
 }
 
-void WhepService::open(const std::string& job_id, const Request& request, const Caller& caller,
-                       std::shared_ptr<Responder> responder) {
-  auto refuse = [&](ErrorCode code, const std::string& reason, std::string message) {
-    metrics_.increment("gpufleet_webrtc_sessions_refused_total", {{"reason", reason}});
-    responder->send(error_response(api_error(code, std::move(message))));
-  };
-  if (auto why = egress_->unavailable())
-    return refuse(ErrorCode::kUnavailable, "unavailable", "WebRTC is unavailable: " + *why);
-  const auto type = request[http::field::content_type];
-  if (type.substr(0, 15) != "application/sdp")
-    return refuse(ErrorCode::kUnsupportedMediaType, "invalid_sdp",
-                  "Content-Type must be application/sdp (a WHEP offer)");
+void WhepService::refuse(const std::shared_ptr<Responder>& responder, ErrorCode code,
+                         const std::string& reason, std::string message) {
+  metrics_.increment("gpufleet_webrtc_sessions_refused_total", {{"reason", reason}});
+  responder->send(error_response(api_error(code, std::move(message))));
+}
+
+std::optional<WhepService::Admitted> WhepService::admit(const Request& request, const Caller& caller,
+                                                        const std::shared_ptr<Responder>& responder) {
+  if (auto why = egress_->unavailable()) {
+    refuse(responder, ErrorCode::kUnavailable, "unavailable", "WebRTC is unavailable: " + *why);
+    return std::nullopt;
+  }
+  if (request[http::field::content_type].substr(0, 15) != "application/sdp") {
+    refuse(responder, ErrorCode::kUnsupportedMediaType, "invalid_sdp",
+           "Content-Type must be application/sdp (a WHEP offer)");
+    return std::nullopt;
+  }
   auto checked = media::check_whep_offer(request.body());
-  if (auto* refusal = std::get_if<media::OfferRefusal>(&checked))
-    return refuse(ErrorCode::kInvalidSdp, "invalid_sdp", refusal->message);
+  if (auto* refusal = std::get_if<media::OfferRefusal>(&checked)) {
+    refuse(responder, ErrorCode::kInvalidSdp, "invalid_sdp", refusal->message);
+    return std::nullopt;
+  }
   auto lease = quota_.acquire(caller.key);
   if (!lease) {
-    return refuse(ErrorCode::kTooManySessions, "too_many_sessions",
-                  "this API key holds its limit of " + std::to_string(quota_.per_key()) +
-                      " WebRTC sessions (WEBRTC_MAX_SESSIONS_PER_KEY): end one with DELETE first");
+    refuse(responder, ErrorCode::kTooManySessions, "too_many_sessions",
+           "this API key holds its limit of " + std::to_string(quota_.per_key()) +
+               " WebRTC sessions (WEBRTC_MAX_SESSIONS_PER_KEY): end one with DELETE first");
+    return std::nullopt;
   }
-  redis_.execute({{"HMGET", keys_.job(job_id), "state", "kind", "owner"}},
-                 [this, job_id, offer = std::get<media::WhepOffer>(std::move(checked)), caller,
-                  lease = std::move(lease), responder, refuse](RedisBatchResult result) mutable {
-                   if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-                   const auto& fields = result.replies[0].elements;
-                   if (fields.size() < 3 || fields[0].empty() || !caller.owns(fields[2]))
-                     return refuse(ErrorCode::kNotFound, "not_found", "no job with id " + job_id);
-                   if (fields[1] != "tts") {
-                     return refuse(
-                         ErrorCode::kInvalidRequest, "not_speech",
-                         "job " + job_id + " makes " + fields[1] +
-                             ": WebRTC delivers speech jobs' audio (video over WebRTC is not built yet)");
-                   }
-                   const std::string& state = fields[0];
-                   if (state == "failed" || state == "cancelled" || state == "expired")
-                     return refuse(ErrorCode::kJobFailed, "job_failed",
-                                   "job " + job_id + " " + state + ": it has no audio to send");
-                   negotiate(job_id, std::move(offer), caller, std::move(lease), std::move(responder));
-                 });
+  return Admitted{std::get<media::WhepOffer>(std::move(checked)), std::move(lease)};
 }
 
-void WhepService::negotiate(const std::string& job_id, media::WhepOffer offer, const Caller& caller,
-                            std::shared_ptr<WaitQuota::Lease> lease, std::shared_ptr<Responder> responder) {
-  egress_->open(std::move(offer), [this, table = std::weak_ptr<Table>(table_), job_id, caller,
-                                   lease = std::move(lease), responder](media::OpenResult result) mutable {
-    // Media thread: the answer goes back to the event loop.
-    asio::post(io_, [this, table, job_id, caller, lease = std::move(lease), responder,
-                     result = std::move(result)]() mutable {
+void WhepService::open(const std::string& job_id, const Request& request, const Caller& caller,
+                       std::shared_ptr<Responder> responder) {
+  auto admitted = admit(request, caller, responder);
+  if (!admitted) return;
+  redis_.execute(
+      {{"HMGET", keys_.job(job_id), "state", "kind", "owner"}},
+      [this, table = std::weak_ptr<Table>(table_), job_id, admitted = std::move(*admitted), caller,
+       responder](RedisBatchResult result) mutable {
+        if (!table.lock()) return;
+        if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
+        const auto& fields = result.replies[0].elements;
+        if (fields.size() < 3 || fields[0].empty() || !caller.owns(fields[2]))
+          return refuse(responder, ErrorCode::kNotFound, "not_found", "no job with id " + job_id);
+        if (fields[1] != "tts") {
+          return refuse(responder, ErrorCode::kInvalidRequest, "not_speech",
+                        "job " + job_id + " makes " + fields[1] +
+                            ": WebRTC delivers speech jobs' audio (video over WebRTC is not built yet)");
+        }
+        const std::string& state = fields[0];
+        if (state == "failed" || state == "cancelled" || state == "expired") {
+          return refuse(responder, ErrorCode::kJobFailed, "job_failed",
+                        "job " + job_id + " " + state + ": it has no audio to send");
+        }
+        egress_->open(
+            std::move(admitted.offer), [this, table, job_id, caller, lease = std::move(admitted.lease),
+                                        responder](media::OpenResult opened) mutable {
+              // Media thread: the answer goes back to the event loop.
+              asio::post(io_, [this, table, job_id, caller, lease = std::move(lease), responder,
+                               opened = std::move(opened)]() mutable {
+                if (!table.lock() || !answer(opened, caller, std::move(lease), responder)) return;
+                auto& session = std::get<media::SessionAnswer>(opened).session;
+                auto tail = std::make_shared<AudioTail>(io_, redis_, storage_root_, job_id,
+                                                        std::make_shared<SessionAudioOutput>(session),
+                                                        config_.audio_timeout, caller);
+                event_hub_.watch_tail(job_id, tail);
+                tail->start();
+              });
+            });
+      });
+}
+
+void WhepService::open_live(const Request& request, const Caller& caller,
+                            std::shared_ptr<Responder> responder) {
+  auto admitted = admit(request, caller, responder);
+  if (!admitted) return;
+  if (!admitted->offer.has_data_channel) {
+    return refuse(responder, ErrorCode::kInvalidSdp, "invalid_sdp",
+                  "a live session needs a data channel in the offer (createDataChannel before createOffer)");
+  }
+  auto relay = std::make_shared<LiveRelay>();
+  media::SessionOptions options;
+  options.data_channel = true;
+  options.on_text = [this, relay, table = std::weak_ptr<Table>(table_)](std::string text) {
+    asio::post(io_, [relay, table, text = std::move(text)] {
       if (!table.lock()) return;
-      answered(job_id, std::move(result), caller, std::move(lease), responder);
+      if (auto speaker = relay->speaker.lock()) speaker->on_text(text);
     });
-  });
+  };
+  options.on_utterance = [this, relay, table = std::weak_ptr<Table>(table_)](uint64_t utterance,
+                                                                             media::UtteranceEvent event) {
+    asio::post(io_, [relay, table, utterance, event] {
+      if (!table.lock()) return;
+      if (auto speaker = relay->speaker.lock()) speaker->on_utterance(utterance, event);
+    });
+  };
+  egress_->open(std::move(admitted->offer), std::move(options),
+                [this, table = std::weak_ptr<Table>(table_), caller, relay,
+                 lease = std::move(admitted->lease), responder](media::OpenResult opened) mutable {
+                  asio::post(io_, [this, table, caller, relay, lease = std::move(lease), responder,
+                                   opened = std::move(opened)]() mutable {
+                    if (!table.lock()) return;
+                    std::shared_ptr<LiveSpeaker> speaker;
+                    if (auto* answered = std::get_if<media::SessionAnswer>(&opened)) {
+                      speaker = std::make_shared<LiveSpeaker>(
+                          io_, redis_, event_hub_, jobs_,
+                          LiveSpeaker::Settings{storage_root_, config_.audio_timeout}, caller,
+                          answered->session);
+                      relay->speaker = speaker;
+                    }
+                    answer(opened, caller, std::move(lease), responder, std::move(speaker));
+                  });
+                });
 }
 
-void WhepService::answered(const std::string& job_id, media::OpenResult result, const Caller& caller,
-                           std::shared_ptr<WaitQuota::Lease> lease,
-                           const std::shared_ptr<Responder>& responder) {
+bool WhepService::answer(media::OpenResult& result, const Caller& caller,
+                         std::shared_ptr<WaitQuota::Lease> lease, const std::shared_ptr<Responder>& responder,
+                         std::shared_ptr<LiveSpeaker> speaker) {
   if (auto* refusal = std::get_if<media::EgressRefusal>(&result)) {
     using Reason = media::EgressRefusal::Reason;
     const ErrorCode code = refusal->reason == Reason::kFull          ? ErrorCode::kTooManySessions
                            : refusal->reason == Reason::kNegotiation ? ErrorCode::kInvalidSdp
                                                                      : ErrorCode::kUnavailable;
-    metrics_.increment("gpufleet_webrtc_sessions_refused_total", {{"reason", std::string(to_string(code))}});
-    return responder->send(error_response(api_error(code, refusal->message)));
+    refuse(responder, code, std::string(to_string(code)), refusal->message);
+    return false;
   }
-  auto answer = std::get<media::SessionAnswer>(std::move(result));
+  auto& answered = std::get<media::SessionAnswer>(result);
   if (!responder->connection_open()) {
-    egress_->close(answer.session->id());  // the client left while the answer was made
-    return;
+    egress_->close(answered.session->id());  // the client left while the answer was made
+    return false;
   }
-  table_->sessions[answer.session->id()] = Session{caller.key, std::move(lease)};
-  metrics_.increment("gpufleet_webrtc_sessions_opened_total");
+  metrics_.increment("gpufleet_webrtc_sessions_opened_total", {{"kind", speaker ? "live" : "job"}});
+  table_->sessions[answered.session->id()] = Session{caller.key, std::move(lease), std::move(speaker)};
   metrics_.set("gpufleet_webrtc_sessions", {}, static_cast<double>(table_->sessions.size()));
 
   StringResponse response{http::status::created, 11};
   response.set(http::field::server, "gpufleet");
   response.set(http::field::content_type, "application/sdp");
-  response.set(http::field::location, "/v1/whep/" + answer.session->id());
+  response.set(http::field::location, "/v1/whep/" + answered.session->id());
   response.set(http::field::cache_control, "no-store");
   // The gateway's STUN and TURN servers, for a client that has none configured (RFC 9725, section 4.6).
   for (const auto& link : media::ice_server_links(config_.webrtc.stun_server, config_.webrtc.turn_servers))
     response.insert(http::field::link, link);
-  response.body() = std::move(answer.sdp);
+  response.body() = answered.sdp;
   response.prepare_payload();
   responder->send(std::move(response));
-
-  auto tail = std::make_shared<AudioTail>(io_, redis_, storage_root_, job_id,
-                                          std::make_shared<WhepAudioOutput>(answer.session),
-                                          config_.audio_timeout, caller);
-  event_hub_.watch_tail(job_id, tail);
-  tail->start();
+  return true;
 }
 
 void WhepService::close(const std::string& session_id, const Caller& caller,

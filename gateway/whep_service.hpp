@@ -17,6 +17,7 @@
 #include "gateway/api.hpp"
 #include "gateway/event_hub.hpp"
 #include "gateway/http/http_server.hpp"
+#include "gateway/live_speaker.hpp"
 #include "gateway/redis_executor.hpp"
 #include "gateway/wait_quota.hpp"
 #include "media/webrtc_egress.hpp"
@@ -34,12 +35,14 @@ struct WhepConfig {
 class WhepService {
  public:
   WhepService(boost::asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
-              WhepConfig config, MetricsRegistry& metrics, EventHub& event_hub);
+              WhepConfig config, MetricsRegistry& metrics, EventHub& event_hub, LiveJobs jobs);
   ~WhepService();
 
   // POST /v1/jobs/{id}/whep.
   void open(const std::string& job_id, const Request& request, const Caller& caller,
             std::shared_ptr<Responder> responder);
+  // POST /v1/sessions/whep: a live session (live_speaker.hpp); the offer must carry a data channel.
+  void open_live(const Request& request, const Caller& caller, std::shared_ptr<Responder> responder);
   // DELETE /v1/whep/{session}: 200 once the session is ending; 404 for an unknown or another key's.
   void close(const std::string& session_id, const Caller& caller, std::shared_ptr<Responder> responder);
   size_t open_sessions() const;
@@ -48,16 +51,31 @@ class WhepService {
   struct Session {
     std::string owner;  // the API key's name
     std::shared_ptr<WaitQuota::Lease> lease;
+    std::shared_ptr<LiveSpeaker> speaker;  // a live session's
+  };
+  // Forwards a live session's callbacks (on the egress's threads) to its speaker on the event loop; the
+  // speaker exists only once the answer is back.
+  struct LiveRelay {
+    std::weak_ptr<LiveSpeaker> speaker;  // event loop only
   };
   // What the media thread's callbacks reach, through a weak pointer: they may outlive the service.
   struct Table {
     std::unordered_map<std::string, Session> sessions;
   };
 
-  void negotiate(const std::string& job_id, media::WhepOffer offer, const Caller& caller,
-                 std::shared_ptr<WaitQuota::Lease> lease, std::shared_ptr<Responder> responder);
-  void answered(const std::string& job_id, media::OpenResult result, const Caller& caller,
-                std::shared_ptr<WaitQuota::Lease> lease, const std::shared_ptr<Responder>& responder);
+  // The checks both routes share: the egress, the Content-Type, the offer, the key's limit. Answers the
+  // refusal itself and returns nothing then.
+  struct Admitted {
+    media::WhepOffer offer;
+    std::shared_ptr<WaitQuota::Lease> lease;
+  };
+  std::optional<Admitted> admit(const Request& request, const Caller& caller,
+                                const std::shared_ptr<Responder>& responder);
+  // The answer with its Location, or the refusal; the session's entry in the table. False when refused.
+  bool answer(media::OpenResult& result, const Caller& caller, std::shared_ptr<WaitQuota::Lease> lease,
+              const std::shared_ptr<Responder>& responder, std::shared_ptr<LiveSpeaker> speaker = nullptr);
+  void refuse(const std::shared_ptr<Responder>& responder, ErrorCode code, const std::string& reason,
+              std::string message);
 
   boost::asio::io_context& io_;
   RedisExecutor& redis_;
@@ -66,6 +84,7 @@ class WhepService {
   WhepConfig config_;
   MetricsRegistry& metrics_;
   EventHub& event_hub_;
+  LiveJobs jobs_;
   WaitQuota quota_;
   std::shared_ptr<Table> table_ = std::make_shared<Table>();
   std::unique_ptr<media::WebrtcEgress> egress_;  // last: its media thread stops first

@@ -116,6 +116,9 @@ std::variant<WhepOffer, OfferRefusal> check_whep_offer(std::string_view body, co
   const Section* audio = nullptr;
   for (size_t i = 1; i < sections.size(); ++i) {
     const Section& section = sections[i];
+    if (section.kind == "application" && !section.port_zero &&
+        section.protocol.find("SCTP") != std::string_view::npos)
+      offer.has_data_channel = true;
     const bool receives = section.direction == "recvonly" || section.direction == "sendrecv";
     if (section.port_zero || !receives) continue;
     if (section.kind == "audio" && !audio) audio = &section;

@@ -21,10 +21,11 @@ struct OfferLimits {
 
 // What the session needs from the offer.
 struct WhepOffer {
-  std::string sdp;              // the offer, as sent (lines end in CRLF or LF)
-  int opus_payload_type = 111;  // the dynamic payload type the offer gave "opus/48000/2"
-  std::string audio_mid;        // the audio section's a=mid, if any
-  bool wants_video = false;     // the offer also has a video section that may receive
+  std::string sdp;                // the offer, as sent (lines end in CRLF or LF)
+  int opus_payload_type = 111;    // the dynamic payload type the offer gave "opus/48000/2"
+  std::string audio_mid;          // the audio section's a=mid, if any
+  bool wants_video = false;       // the offer also has a video section that may receive
+  bool has_data_channel = false;  // the offer has an SCTP data channel section (m=application)
 };
 
 // Why an offer is refused; `message` names the line or the missing part, never echoes the body.

@@ -6,8 +6,9 @@
 // Opus); without it (GPUFLEET_WEBRTC=OFF) every open is refused as unavailable. No GStreamer type appears
 // here, so the gateway compiles the same either way.
 //
-// Threads: one media thread negotiates new sessions and reaps ended ones; GStreamer's own threads encode and
-// send. Every public method is safe from any thread; callbacks run on the media thread.
+// Threads: one media thread negotiates new sessions and reaps ended ones; one pacing thread hands each
+// session's audio to GStreamer 20 ms at a time, at most 60 ms ahead of real time (so that a barge-in cuts
+// within about 100 ms); GStreamer's own threads encode and send. Every public method is safe from any thread.
 
 #include <chrono>
 #include <cstdint>
@@ -41,7 +42,7 @@ struct WebrtcConfig {
   // Nothing from a connected peer this long (browsers send RTCP every few seconds): the peer left.
   std::chrono::milliseconds peer_silence{12000};
   std::chrono::milliseconds linger{300};  // after the last packet, before teardown
-  uint64_t max_pending_bytes = 64 << 20;  // audio held for a session that has not sent it yet
+  uint64_t max_pending_bytes = 64 << 20;  // audio a session holds that has not gone out yet
 };
 
 // How a session ended (the label of its metrics).
@@ -65,19 +66,42 @@ struct SessionStats {
   uint64_t bytes_sent = 0;                                                // RTP payload bytes
 };
 
-// One session's audio track. The source feeds it 16-bit little-endian PCM in order: start_audio once, push
-// as often as it has samples (faster than real time is fine: the session paces), end_audio after the last.
+// One session's audio track, and for a live session its data channel. Audio comes in utterances (a WHEP
+// session of one job has one, number 0): 16-bit little-endian PCM pushed in order, faster than real time if
+// it is there (the session paces it), each push in the format start_audio last set. Safe from any thread.
 class AudioSession {
  public:
   virtual ~AudioSession() = default;
   virtual const std::string& id() const = 0;
   virtual void start_audio(int sample_rate, int channels) = 0;
-  virtual void push(std::string_view pcm) = 0;
+  virtual void push(std::string_view pcm, uint64_t utterance = 0) = 0;
+  // The utterance's audio is complete: kPlayed follows once its last packet went out.
+  virtual void end_utterance(uint64_t utterance) = 0;
+  // Drops what the utterance has not sent yet (barge-in): what is already in flight (under 100 ms) still
+  // plays; no kPlayed follows for it.
+  virtual void flush(uint64_t utterance) = 0;
+  // No audio follows: the session ends once the last has played (a WHEP session of one job).
   virtual void end_audio() = 0;
+  // A text message to the peer over the session's data channel; dropped without one (or before it opens).
+  virtual void send_text(const std::string& text) = 0;
   // The source broke: the session ends now (kSourceFailed).
   virtual void fail() = 0;
   virtual bool ended() const = 0;
   virtual SessionStats stats() const = 0;
+};
+
+enum class UtteranceEvent {
+  kStarted,  // its first packet went out
+  kPlayed,   // its last packet went out (after end_utterance)
+};
+
+// How a session is opened. The callbacks run on the egress's threads; they must not block.
+struct SessionOptions {
+  // A live session: the offer must carry a data channel (m=application), which the answer accepts.
+  bool data_channel = false;
+  // Each text message the peer sends on its data channel (at most 64 KiB; longer ones are dropped).
+  std::function<void(std::string text)> on_text;
+  std::function<void(uint64_t utterance, UtteranceEvent event)> on_utterance;
 };
 
 struct SessionAnswer {
@@ -108,7 +132,10 @@ class WebrtcEgress {
   // Empty when sessions can be opened; else why not (no WebRTC in this build, a GStreamer element missing).
   std::optional<std::string> unavailable() const;
   // Answers `offer` on the media thread; `done` gets the answer (the session is open) or the refusal.
-  void open(WhepOffer offer, std::function<void(OpenResult)> done);
+  void open(WhepOffer offer, SessionOptions options, std::function<void(OpenResult)> done);
+  void open(WhepOffer offer, std::function<void(OpenResult)> done) {
+    open(std::move(offer), SessionOptions{}, std::move(done));
+  }
   // Ends a session (kDeleted); false when no such session is open.
   bool close(const std::string& id);
   size_t open_sessions() const;

@@ -16,8 +16,11 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "media/webrtc_egress.hpp"
 
@@ -27,8 +30,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr GstClockTime kLead = 100 * GST_MSECOND;  // a re-based schedule starts this far ahead of now
-constexpr int kChunksPerSecond = 50;               // 20 ms buffers: clocksync paces at this grain
+constexpr GstClockTime kLead = 40 * GST_MSECOND;       // a re-based schedule starts this far ahead of now
+constexpr GstClockTime kLookahead = 40 * GST_MSECOND;  // audio handed to GStreamer ahead of real time
+constexpr int kChunksPerSecond = 50;                   // 20 ms buffers: clocksync paces at this grain
+constexpr auto kPumpInterval = std::chrono::milliseconds(10);
+constexpr size_t kMaxEndedUtterances = 1024;
+constexpr int kSilenceChunksAfterCut = 5;  // 100 ms
+constexpr uint64_t kSilence = UINT64_MAX;  // the utterance number of that silence
+constexpr size_t kMaxTextBytes = 64 << 10;
 
 std::string random_id() {
   static thread_local std::mt19937_64 engine{std::random_device{}()};
@@ -75,7 +84,8 @@ class PromiseWaiter {
 
 class GstAudioSession final : public AudioSession {
  public:
-  GstAudioSession(std::string id, const WebrtcConfig& config) : id_(std::move(id)), config_(config) {}
+  GstAudioSession(std::string id, const WebrtcConfig& config, SessionOptions options)
+      : id_(std::move(id)), config_(config), options_(std::move(options)) {}
   ~GstAudioSession() override { teardown(); }
 
   const std::string& id() const override { return id_; }
@@ -85,33 +95,133 @@ class GstAudioSession final : public AudioSession {
 
   void start_audio(int sample_rate, int channels) override {
     std::lock_guard lock(mutex_);
-    if (ending_ || rate_ || sample_rate <= 0 || channels <= 0 || channels > 8) return;
+    if (ending_ || sample_rate <= 0 || sample_rate > 384000 || channels <= 0 || channels > 8) return;
     rate_ = sample_rate;
     channels_ = channels;
-    GstCaps* caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "layout",
-                                        G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT, sample_rate,
-                                        "channels", G_TYPE_INT, channels, nullptr);
-    gst_app_src_set_caps(GST_APP_SRC(appsrc_), caps);
-    gst_caps_unref(caps);
+    carry_.clear();  // a split frame of another format is not continued
   }
 
-  void push(std::string_view pcm) override {
+  void push(std::string_view pcm, uint64_t utterance) override {
     std::lock_guard lock(mutex_);
     if (ending_ || audio_ended_ || !rate_) return;
-    if (!connected_) {
-      pending_bytes_ += pcm.size();
-      if (pending_bytes_ > config_.max_pending_bytes) return end_locked(SessionEnd::kOverflow);
-      pending_.emplace_back(pcm);
-      return;
+    if (utterance != carry_utterance_) carry_.clear();
+    carry_utterance_ = utterance;
+    carry_.append(pcm);
+    // 20 ms chunks of whole frames; a split frame waits in carry_ for the next push.
+    const size_t frame = 2 * static_cast<size_t>(channels_);
+    const size_t chunk = frame * static_cast<size_t>(std::max(1, rate_ / kChunksPerSecond));
+    size_t at = 0;
+    while (carry_.size() - at >= frame) {
+      const size_t bytes = std::min(chunk, (carry_.size() - at) / frame * frame);
+      outbox_.push_back(Chunk{carry_.substr(at, bytes), rate_, channels_, utterance});
+      outbox_bytes_ += bytes;
+      at += bytes;
     }
-    send_locked(pcm);
+    carry_.erase(0, at);
+    if (outbox_bytes_ > config_.max_pending_bytes) end_locked(SessionEnd::kOverflow);
+  }
+
+  void end_utterance(uint64_t utterance) override {
+    std::lock_guard lock(mutex_);
+    if (ended_utterances_.size() < kMaxEndedUtterances) ended_utterances_.insert(utterance);
+  }
+
+  void flush(uint64_t utterance) override {
+    std::lock_guard lock(mutex_);
+    for (auto it = outbox_.begin(); it != outbox_.end();) {
+      if (it->utterance != utterance) {
+        ++it;
+        continue;
+      }
+      outbox_bytes_ -= it->pcm.size();
+      it = outbox_.erase(it);
+    }
+    if (carry_utterance_ == utterance) carry_.clear();
+    ended_utterances_.erase(utterance);
+    if (speaking_ != utterance) return;
+    speaking_.reset();
+    // A cut, not a fade: without packets the receiver conceals the loss by stretching the last sound for
+    // 100 ms or more, so real silence goes next.
+    if (sent_rate_ > 0) {
+      const size_t frame = 2 * static_cast<size_t>(sent_channels_);
+      const size_t bytes = frame * static_cast<size_t>(std::max(1, sent_rate_ / kChunksPerSecond));
+      for (int i = 0; i < kSilenceChunksAfterCut; ++i) {
+        outbox_.push_front(Chunk{std::string(bytes, '\0'), sent_rate_, sent_channels_, kSilence});
+        outbox_bytes_ += bytes;
+      }
+    }
   }
 
   void end_audio() override {
     std::lock_guard lock(mutex_);
-    if (audio_ended_) return;
     audio_ended_ = true;
-    if (connected_ && !ending_) gst_app_src_end_of_stream(GST_APP_SRC(appsrc_));
+  }
+
+  void send_text(const std::string& text) override {
+    GstWebRTCDataChannel* channel = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      if (ending_ || !channel_) return;
+      channel = GST_WEBRTC_DATA_CHANNEL(g_object_ref(channel_));
+    }
+    // Without the session's lock: the channel takes webrtcbin's, under which webrtcbin calls back into us.
+    g_signal_emit_by_name(channel, "send-string", text.c_str());
+    g_object_unref(channel);
+  }
+
+  // Hands appsrc what is due: chunks up to kLookahead ahead of the pipeline's clock, stamped on a schedule
+  // that clocksync holds to, re-based when the source fell behind real time (the gap is silence, not a
+  // burst). Reports utterances starting and played. Pacing thread.
+  void pump() {
+    std::vector<std::pair<uint64_t, UtteranceEvent>> events;
+    {
+      std::lock_guard lock(mutex_);
+      if (!connected_ || ending_) return;
+      const GstClockTime now = running_time();
+      while (!outbox_.empty() && next_pts_ <= now + kLookahead) {
+        if (next_pts_ < now + kLead / 3) next_pts_ = now + kLead;
+        Chunk& chunk = outbox_.front();
+        if (chunk.rate != sent_rate_ || chunk.channels != sent_channels_) {
+          GstCaps* caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "layout",
+                                              G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT, chunk.rate,
+                                              "channels", G_TYPE_INT, chunk.channels, nullptr);
+          gst_app_src_set_caps(GST_APP_SRC(appsrc_), caps);
+          gst_caps_unref(caps);
+          sent_rate_ = chunk.rate;
+          sent_channels_ = chunk.channels;
+        }
+        if (chunk.utterance != kSilence && speaking_ != chunk.utterance) {
+          if (speaking_ && ended_utterances_.erase(*speaking_))
+            events.emplace_back(*speaking_, UtteranceEvent::kPlayed);
+          speaking_ = chunk.utterance;
+          events.emplace_back(chunk.utterance, UtteranceEvent::kStarted);
+        }
+        const size_t frame = 2 * static_cast<size_t>(chunk.channels);
+        GstBuffer* buffer = gst_buffer_new_memdup(chunk.pcm.data(), chunk.pcm.size());
+        const GstClockTime duration =
+            gst_util_uint64_scale(chunk.pcm.size() / frame, GST_SECOND, static_cast<guint64>(chunk.rate));
+        GST_BUFFER_PTS(buffer) = next_pts_;
+        GST_BUFFER_DURATION(buffer) = duration;
+        next_pts_ += duration;
+        gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buffer);
+        outbox_bytes_ -= chunk.pcm.size();
+        outbox_.pop_front();
+      }
+      // The utterance going out is played once its end is known and none of it waits.
+      if (speaking_ && ended_utterances_.count(*speaking_) != 0 &&
+          (outbox_.empty() || outbox_.front().utterance != *speaking_)) {
+        ended_utterances_.erase(*speaking_);
+        events.emplace_back(*speaking_, UtteranceEvent::kPlayed);
+        speaking_.reset();
+      }
+      if (audio_ended_ && outbox_.empty() && !eos_sent_) {
+        eos_sent_ = true;
+        gst_app_src_end_of_stream(GST_APP_SRC(appsrc_));
+      }
+    }
+    if (options_.on_utterance) {
+      for (const auto& [utterance, event] : events) options_.on_utterance(utterance, event);
+    }
   }
 
   void fail() override {
@@ -165,6 +275,12 @@ class GstAudioSession final : public AudioSession {
     gst_element_set_state(pipeline_, GST_STATE_NULL);
     gst_object_unref(pipeline_);
     pipeline_ = nullptr;
+    GstWebRTCDataChannel* channel = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      channel = std::exchange(channel_, nullptr);
+    }
+    if (channel) g_object_unref(channel);
   }
 
  private:
@@ -181,28 +297,6 @@ class GstAudioSession final : public AudioSession {
     return now > base ? now - base : 0;
   }
 
-  // Stamps and hands `pcm` to appsrc in 20 ms buffers, whole frames only (a split frame waits in carry_).
-  void send_locked(std::string_view pcm) {
-    carry_.append(pcm);
-    const size_t frame = 2 * static_cast<size_t>(channels_);
-    const size_t chunk = frame * static_cast<size_t>(std::max(1, rate_ / kChunksPerSecond));
-    size_t at = 0;
-    const GstClockTime now = running_time();
-    if (next_pts_ < now + kLead / 2) next_pts_ = now + kLead;  // behind real time: re-base, leave a gap
-    while (carry_.size() - at >= frame) {
-      const size_t bytes = std::min(chunk, (carry_.size() - at) / frame * frame);
-      GstBuffer* buffer = gst_buffer_new_memdup(carry_.data() + at, bytes);
-      const GstClockTime duration =
-          gst_util_uint64_scale(bytes / frame, GST_SECOND, static_cast<guint64>(rate_));
-      GST_BUFFER_PTS(buffer) = next_pts_;
-      GST_BUFFER_DURATION(buffer) = duration;
-      next_pts_ += duration;
-      gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buffer);
-      at += bytes;
-    }
-    carry_.erase(0, at);
-  }
-
   static void on_connection_state(GObject* webrtc, GParamSpec*, gpointer self) {
     GstWebRTCPeerConnectionState state;
     g_object_get(webrtc, "connection-state", &state, nullptr);
@@ -215,12 +309,8 @@ class GstAudioSession final : public AudioSession {
       case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
         disconnected_since_.reset();
         if (connected_ || ending_) return;
-        connected_ = true;
+        connected_ = true;  // the pacing thread starts handing audio out
         connected_at_ = Clock::now();
-        for (const auto& pcm : pending_) send_locked(pcm);
-        pending_.clear();
-        pending_bytes_ = 0;
-        if (audio_ended_) gst_app_src_end_of_stream(GST_APP_SRC(appsrc_));
         return;
       case GST_WEBRTC_PEER_CONNECTION_STATE_DISCONNECTED:
         if (!disconnected_since_) disconnected_since_ = Clock::now();
@@ -339,6 +429,26 @@ class GstAudioSession final : public AudioSession {
     gst_object_unref(dtls);
   }
 
+  // A live session's data channel, opened by the peer: its text messages go to on_text.
+  static void on_data_channel(GstElement*, GstWebRTCDataChannel* channel, gpointer self) {
+    auto* session = static_cast<GstAudioSession*>(self);
+    {
+      std::lock_guard lock(session->mutex_);
+      if (session->channel_ || session->ending_) return;  // one channel per session; later ones are ignored
+      session->channel_ = GST_WEBRTC_DATA_CHANNEL(g_object_ref(channel));
+    }
+    g_signal_connect(channel, "on-message-string", G_CALLBACK(&GstAudioSession::on_message), self);
+  }
+
+  static void on_message(GstWebRTCDataChannel*, gchar* text, gpointer self) {
+    auto* session = static_cast<GstAudioSession*>(self);
+    if (!text || !session->options_.on_text) return;
+    std::string message(text);
+    if (message.size() > kMaxTextBytes) return;
+    if (session->ended()) return;
+    session->options_.on_text(std::move(message));
+  }
+
   static void on_gathering_state(GObject* webrtc, GParamSpec*, gpointer self) {
     GstWebRTCICEGatheringState state;
     g_object_get(webrtc, "ice-gathering-state", &state, nullptr);
@@ -375,12 +485,26 @@ class GstAudioSession final : public AudioSession {
   std::condition_variable gathered_cv_;
   bool gathered_ = false;
   Clock::time_point opened_ = Clock::now();
-  int rate_ = 0, channels_ = 1;
+  int rate_ = 0, channels_ = 1;  // the format of what push() takes
   bool connected_ = false, audio_ended_ = false, ice_failed_ = false, peer_closed_ = false;
-  std::deque<std::string> pending_;
-  uint64_t pending_bytes_ = 0;
-  std::string carry_;
+  // Audio not yet handed to appsrc, in 20 ms chunks.
+  struct Chunk {
+    std::string pcm;
+    int rate;
+    int channels;
+    uint64_t utterance;
+  };
+  std::deque<Chunk> outbox_;
+  uint64_t outbox_bytes_ = 0;
+  std::string carry_;  // a split frame of the last push
+  uint64_t carry_utterance_ = 0;
+  int sent_rate_ = 0, sent_channels_ = 0;  // the caps appsrc has
+  std::optional<uint64_t> speaking_;       // the utterance whose audio is going out
+  std::set<uint64_t> ended_utterances_;
+  bool eos_sent_ = false;
   GstClockTime next_pts_ = 0;
+  SessionOptions options_;
+  GstWebRTCDataChannel* channel_ = nullptr;  // a live session's, once the peer opened it (a reference)
   std::optional<Clock::time_point> connected_at_, first_packet_at_, drained_at_, disconnected_since_;
   Clock::time_point last_received_ = Clock::now();  // the last packet from the peer
   uint64_t bytes_sent_ = 0;
@@ -419,6 +543,8 @@ std::optional<std::string> GstAudioSession::negotiate(const WhepOffer& offer, st
                    this);
   g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(&GstAudioSession::on_gathering_state),
                    this);
+  if (options_.data_channel)
+    g_signal_connect(webrtc_, "on-data-channel", G_CALLBACK(&GstAudioSession::on_data_channel), this);
   GstElement* pay = gst_bin_get_by_name(GST_BIN(pipeline_), "pay");
   GstPad* pay_src = gst_element_get_static_pad(pay, "src");
   gst_pad_add_probe(
@@ -492,6 +618,9 @@ std::optional<std::string> GstAudioSession::negotiate(const WhepOffer& offer, st
   if (answer_sdp.find("m=audio 0 ") != std::string::npos ||
       answer_sdp.find("a=inactive") != std::string::npos)
     return "the offer's audio section could not be matched to the audio this session sends";
+  if (options_.data_channel && (answer_sdp.find("m=application ") == std::string::npos ||
+                                answer_sdp.find("m=application 0 ") != std::string::npos))
+    return "the offer's data channel could not be answered";
   return std::nullopt;
 }
 
@@ -504,15 +633,32 @@ struct WebrtcEgress::Impl {
 
   mutable std::mutex mutex;
   std::condition_variable wake;
+  std::condition_variable wake_pacer;
   bool stopping = false;
   struct OpenRequest {
     WhepOffer offer;
+    SessionOptions options;
     std::function<void(OpenResult)> done;
   };
   std::deque<OpenRequest> opens;
   std::unordered_map<std::string, std::shared_ptr<GstAudioSession>> sessions;
   std::atomic<size_t> count{0};
   std::thread thread;
+  std::thread pacer;  // hands each connected session's audio out, every kPumpInterval
+
+  void pace() {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      wake_pacer.wait_for(lock, kPumpInterval, [&] { return stopping; });
+      if (stopping) break;
+      std::vector<std::shared_ptr<GstAudioSession>> open;
+      open.reserve(sessions.size());
+      for (const auto& [id, session] : sessions) open.push_back(session);
+      lock.unlock();
+      for (const auto& session : open) session->pump();
+      lock.lock();
+    }
+  }
 
   void run() {
     std::unique_lock lock(mutex);
@@ -537,7 +683,11 @@ struct WebrtcEgress::Impl {
           EgressRefusal::Reason::kFull,
           "this gateway holds its limit of " + std::to_string(config.max_sessions) + " WebRTC sessions"});
     }
-    auto session = std::make_shared<GstAudioSession>(random_id(), config);
+    if (request.options.data_channel && !request.offer.has_data_channel) {
+      return request.done(EgressRefusal{EgressRefusal::Reason::kNegotiation,
+                                        "a live session needs a data channel in the offer (m=application)"});
+    }
+    auto session = std::make_shared<GstAudioSession>(random_id(), config, request.options);
     std::string answer;
     if (auto error = session->negotiate(request.offer, answer)) {
       session->teardown();
@@ -588,7 +738,7 @@ WebrtcEgress::WebrtcEgress(WebrtcConfig config, EndCallback on_end) : impl_(std:
   } else {
     std::string missing;
     for (const char* element : {"appsrc", "audioconvert", "audioresample", "clocksync", "opusenc",
-                                "rtpopuspay", "webrtcbin", "nicesink", "dtlssrtpenc"}) {
+                                "rtpopuspay", "webrtcbin", "nicesink", "dtlssrtpenc", "sctpenc"}) {
       GstElementFactory* factory = gst_element_factory_find(element);
       if (!factory) {
         missing += (missing.empty() ? "" : ", ") + std::string(element);
@@ -599,6 +749,7 @@ WebrtcEgress::WebrtcEgress(WebrtcConfig config, EndCallback on_end) : impl_(std:
     if (!missing.empty()) impl_->unavailable = "GStreamer lacks the elements " + missing;
   }
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+  impl_->pacer = std::thread([impl = impl_.get()] { impl->pace(); });
 }
 
 WebrtcEgress::~WebrtcEgress() {
@@ -607,6 +758,8 @@ WebrtcEgress::~WebrtcEgress() {
     impl_->stopping = true;
   }
   impl_->wake.notify_all();
+  impl_->wake_pacer.notify_all();
+  impl_->pacer.join();
   impl_->thread.join();
   for (auto& request : impl_->opens)
     request.done(EgressRefusal{EgressRefusal::Reason::kUnavailable, "the gateway is stopping"});
@@ -616,12 +769,12 @@ std::optional<std::string> WebrtcEgress::unavailable() const {
   return impl_->unavailable;
 }
 
-void WebrtcEgress::open(WhepOffer offer, std::function<void(OpenResult)> done) {
+void WebrtcEgress::open(WhepOffer offer, SessionOptions options, std::function<void(OpenResult)> done) {
   if (impl_->unavailable)
     return done(EgressRefusal{EgressRefusal::Reason::kUnavailable, *impl_->unavailable});
   {
     std::lock_guard lock(impl_->mutex);
-    impl_->opens.push_back({std::move(offer), std::move(done)});
+    impl_->opens.push_back({std::move(offer), std::move(options), std::move(done)});
   }
   impl_->wake.notify_all();
 }

@@ -14,7 +14,7 @@ std::optional<std::string> WebrtcEgress::unavailable() const {
   return "this gateway was built without WebRTC (GPUFLEET_WEBRTC=OFF or GStreamer's WebRTC library missing)";
 }
 
-void WebrtcEgress::open(WhepOffer, std::function<void(OpenResult)> done) {
+void WebrtcEgress::open(WhepOffer, SessionOptions, std::function<void(OpenResult)> done) {
   done(EgressRefusal{EgressRefusal::Reason::kUnavailable, *unavailable()});
 }
 

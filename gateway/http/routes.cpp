@@ -8,7 +8,7 @@ namespace http = boost::beast::http;
 
 namespace {
 
-constexpr std::array<RouteSpec, 21> kRoutes{{
+constexpr std::array<RouteSpec, 22> kRoutes{{
     {RouteId::kHealth, "/health", kGet | kHead, Access::kOpen},
     {RouteId::kMetrics, "/metrics", kGet, Access::kOpen, false, true},
     {RouteId::kOpenApi, "/openapi.json", kGet | kHead, Access::kOpen, false, true},
@@ -29,6 +29,7 @@ constexpr std::array<RouteSpec, 21> kRoutes{{
     {RouteId::kEvents, "/v1/events", kGet, Access::kOperator, true},
     {RouteId::kJobWhep, "/v1/jobs/{id}/whep", kPost, Access::kKey, true},
     {RouteId::kWhepSession, "/v1/whep/{id}", kDelete, Access::kKey, true},
+    {RouteId::kLiveSessions, "/v1/sessions/whep", kPost, Access::kKey, true},
     {RouteId::kUnknown, "other", 0, Access::kKey},
 }};
 

@@ -35,6 +35,7 @@ enum class RouteId {
   kEvents,           // GET /v1/events
   kJobWhep,          // POST /v1/jobs/{id}/whep (WebRTC, whep_service.hpp)
   kWhepSession,      // DELETE /v1/whep/{id}
+  kLiveSessions,     // POST /v1/sessions/whep (a live WebRTC session, live_speaker.hpp)
   kUnknown,          // anything else: 404
 };
 

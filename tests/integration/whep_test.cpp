@@ -77,7 +77,7 @@ TEST(Whep, BrowserHearsASpeechJobWhileItIsMadeAndTheSessionEnds) {
   ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"played\"}", 1, 30s))
       << "the session did not play out; page state: " << page.evaluate("whep.state");
   EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions"), 0);
-  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_opened_total"), 1);
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_opened_total{kind=\"job\"}"), 1);
   EXPECT_GT(metric(fleet, "gpufleet_webrtc_sent_bytes_total"), 2000);
   EXPECT_EQ(metric(fleet, "gpufleet_webrtc_first_packet_seconds_count"), 1);
   std::this_thread::sleep_for(400ms);  // the jitter buffer's tail
@@ -194,6 +194,114 @@ TEST(Whep, AClientThatVanishesMidStreamEndsItsSession) {
   EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"played\"}"), 0);
 }
 
+// A live session (POST /v1/sessions/whep): three utterances sent over the data channel are spoken in order on
+// one track, each reported (queued, speaking, spoken) and heard while it is reported speaking; a cancel cuts
+// the second mid-speech (silence in the browser within 200 ms, its job cancelled) and the third is still
+// spoken; a message that is not JSON and a job the fleet refuses are answered as errors on the channel.
+TEST(Whep, ALiveSessionSpeaksMessagesInOrderAndCancelCutsTheCurrentOne) {
+  const auto [alice, alice_line] = ApiKeys::generate("alice");
+  Fleet fleet(FleetOptions{1, "espeak", 1, {{"API_KEYS", alice_line}}});
+  TempDir dir;
+  HeadlessChromium page(page_url(fleet), dir.path(), webrtc_browser_flags());
+  load_client(page);
+  const auto opened =
+      page.evaluate_async("whep.post('/v1/sessions/whep', {'Authorization': 'Bearer " + alice + "'}, true)");
+  ASSERT_EQ(opened["status"], 201) << opened.dump();
+  EXPECT_NE(opened["body"].get<std::string>().find("m=application "), std::string::npos);
+
+  // Events received so far, as [ms, parsed JSON].
+  auto events = [&page] {
+    std::vector<std::pair<double, json>> out;
+    for (const auto& message : page.evaluate("whep.messages"))
+      out.emplace_back(message[0].get<double>(), json::parse(message[1].get<std::string>()));
+    return out;
+  };
+  auto find_event = [&](const std::string& kind, const std::string& id) -> std::optional<double> {
+    for (const auto& [t, event] : events())
+      if (event.value("event", "") == kind && event.value("id", "") == id) return t;
+    return std::nullopt;
+  };
+  auto wait_event = [&](const std::string& kind, const std::string& id, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto t = find_event(kind, id)) return t;
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::optional<double>();
+  };
+  auto say = [&](const json& message) {
+    return page.evaluate_async("whep.send(" + json(message.dump()).dump() + ")");
+  };
+  auto loudest = [&](double from, double to) {
+    double peak = 0;
+    for (const auto& sample : page.evaluate("whep.levels")) {
+      const double t = sample[0].get<double>();
+      if (t >= from && t <= to) peak = std::max(peak, sample[1].get<double>());
+    }
+    return peak;
+  };
+
+  say({{"text", "Good morning, this is the first utterance."}, {"id", "first"}});
+  std::string long_text;
+  for (int i = 0; i < 8; ++i)
+    long_text += "The second utterance goes on and on, so that it can be cut in the middle. ";
+  say({{"text", long_text}, {"id", "second"}});
+  say("not json");
+  say({{"text", "x"}, {"model", "no-such-model"}, {"id", "refused"}});
+
+  const auto first_speaking = wait_event("speaking", "first", 20s);
+  const auto first_spoken = wait_event("spoken", "first", 20s);
+  ASSERT_TRUE(first_speaking && first_spoken) << json(events()).dump();
+  EXPECT_GT(loudest(*first_speaking, *first_spoken + 300), 0.05) << "the first utterance was not heard";
+  const auto second_speaking = wait_event("speaking", "second", 20s);
+  ASSERT_TRUE(second_speaking);
+  EXPECT_GT(*second_speaking, *first_spoken);
+  std::this_thread::sleep_for(1500ms);  // well into the second utterance
+  const double cancel_at = say({{"cancel", true}}).get<double>();
+  ASSERT_TRUE(wait_event("cancelled", "second", 5s)) << json(events()).dump();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE(find_event("spoken", "second").has_value()) << "a cancelled utterance is not reported spoken";
+  say({{"text", "And the third one still follows."}, {"id", "third"}});
+  const auto third_spoken = wait_event("spoken", "third", 20s);
+  ASSERT_TRUE(third_spoken) << json(events()).dump();
+  const auto third_speaking = find_event("speaking", "third");
+  ASSERT_TRUE(third_speaking);
+  EXPECT_GT(loudest(*third_speaking, *third_spoken + 300), 0.05) << "the third utterance was not heard";
+
+  // The cut: the second utterance was loud before the cancel and fell silent for good (longer than any
+  // pause espeak makes between sentences, about 320 ms) within 200 ms of it.
+  EXPECT_GT(loudest(cancel_at - 1000, cancel_at), 0.05);
+  std::vector<std::pair<double, double>> series;
+  for (const auto& sample : page.evaluate("whep.levels"))
+    series.emplace_back(sample[0].get<double>(), sample[1].get<double>());
+  std::optional<double> cut;
+  for (size_t i = 0; i < series.size() && !cut; ++i) {
+    if (series[i].first < cancel_at || series[i].second >= 0.01) continue;
+    bool sustained = true;
+    for (size_t j = i; j < series.size() && series[j].first < series[i].first + 600; ++j)
+      sustained = sustained && series[j].second < 0.01;
+    if (sustained) cut = series[i].first;
+  }
+  ASSERT_TRUE(cut.has_value()) << "the second utterance was not cut";
+  std::cout << "live session: cancel sent to silence " << *cut - cancel_at << " ms\n";
+  EXPECT_LT(*cut - cancel_at, 200);
+
+  // The errors, on the channel.
+  size_t errors = 0;
+  for (const auto& [t, event] : events()) {
+    if (event.value("event", "") != "error") continue;
+    ++errors;
+    EXPECT_TRUE(event.contains("code") && event.contains("message")) << event.dump();
+  }
+  EXPECT_EQ(errors, 2u) << json(events()).dump();
+  EXPECT_EQ(find_event("error", "refused").has_value(), true);
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_opened_total{kind=\"live\"}"), 1);
+
+  // A live session ends with its peer.
+  page.evaluate("whep.pc.close(), true");
+  EXPECT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions", 0, 10s));
+}
+
 TEST(Whep, HostileOffersJobsAndSessionsAreRefusedAndUnconnectedSessionsAreReaped) {
   const auto [alice, alice_line] = ApiKeys::generate("alice");
   const auto [bob, bob_line] = ApiKeys::generate("bob");
@@ -240,6 +348,11 @@ TEST(Whep, HostileOffersJobsAndSessionsAreRefusedAndUnconnectedSessionsAreReaped
   EXPECT_EQ(as(alice, "POST", "/v1/jobs/0123456789abcdef0123456789abcdef/whep", offer).status, 404);
   EXPECT_EQ(as(bob, "POST", whep, offer).status, 404) << "bob reached alice's job";
   EXPECT_EQ(fleet.request("POST", whep, offer, {{"Content-Type", "application/sdp"}}).status, 401);
+
+  // A live session needs a data channel in its offer.
+  auto no_channel = as(alice, "POST", "/v1/sessions/whep", offer);
+  EXPECT_EQ(no_channel.status, 400) << no_channel.body;
+  EXPECT_NE(no_channel.body.find("data channel"), std::string::npos) << no_channel.body;
 
   // Alice's one session; a second is refused while it is open.
   auto first = as(alice, "POST", whep, offer);

@@ -15,17 +15,27 @@ inline std::vector<std::string> webrtc_browser_flags() {
 }
 
 // JavaScript for the page: defines window.whep with
-//   offer()            creates the peer connection, gathers candidates, resolves to the offer's SDP
+//   offer(channel)     creates the peer connection (with a data channel "speech" when `channel`), gathers
+//                      candidates, resolves to the offer's SDP
 //   answer(sdp)        applies the gateway's answer
-//   post(url, headers) offer(), POSTs it as application/sdp, answer(); resolves to {status, location, body}
+//   post(url, headers, channel)  offer(channel), POSTs it as application/sdp, answer(); resolves to
+//                      {status, location, body}
+//   send(text)         sends on the data channel once it is open (resolves when sent)
+//   messages           [[ms, text], ...] received on the data channel
 //   levels             [[ms since the page script ran, RMS], ...] of the received audio, every 20 ms
 //   firstAudible       ms at which the level first passed 0.02 (null until then)
 //   state              the peer connection's connectionState
 inline const char* kWhepClientScript = R"JS(
-window.whep = {levels: [], firstAudible: null, state: 'new', t0: performance.now(), pc: null};
-whep.offer = async () => {
+window.whep = {levels: [], firstAudible: null, state: 'new', t0: performance.now(), pc: null, messages: []};
+whep.now = () => performance.now() - whep.t0;
+whep.offer = async (channel) => {
   const pc = new RTCPeerConnection();
   whep.pc = pc;
+  if (channel) {
+    whep.channel = pc.createDataChannel('speech');
+    whep.opened = new Promise((resolve) => { whep.channel.onopen = resolve; });
+    whep.channel.onmessage = (event) => whep.messages.push([whep.now(), event.data]);
+  }
   pc.onconnectionstatechange = () => { whep.state = pc.connectionState; };
   pc.addTransceiver('audio', {direction: 'recvonly'});
   pc.ontrack = (event) => {
@@ -60,8 +70,9 @@ whep.offer = async () => {
   return pc.localDescription.sdp;
 };
 whep.answer = async (sdp) => { await whep.pc.setRemoteDescription({type: 'answer', sdp}); return true; };
-whep.post = async (url, headers) => {
-  const offer = await whep.offer();
+whep.send = async (text) => { await whep.opened; whep.channel.send(text); return whep.now(); };
+whep.post = async (url, headers, channel) => {
+  const offer = await whep.offer(channel);
   const response = await fetch(url, {method: 'POST', headers: Object.assign({'Content-Type': 'application/sdp'}, headers || {}), body: offer});
   const body = await response.text();
   if (response.status === 201) await whep.answer(body);

@@ -51,10 +51,11 @@ struct Ends {
   }
 };
 
-OpenResult open_sync(WebrtcEgress& egress, WhepOffer offer) {
+OpenResult open_sync(WebrtcEgress& egress, WhepOffer offer, SessionOptions options = {}) {
   std::promise<OpenResult> promise;
   auto future = promise.get_future();
-  egress.open(std::move(offer), [&](OpenResult result) { promise.set_value(std::move(result)); });
+  egress.open(std::move(offer), std::move(options),
+              [&](OpenResult result) { promise.set_value(std::move(result)); });
   return future.get();
 }
 
@@ -78,16 +79,17 @@ class WebrtcEgressTest : public ::testing::Test {
     return false;
   }
   // Starts the browser, takes its offer and has `egress` answer it (the answer is not yet given to the page).
-  OpenResult open_from_browser(WebrtcEgress& egress) {
+  OpenResult open_from_browser(WebrtcEgress& egress, SessionOptions options = {}) {
     browser_ = std::make_unique<testing::HeadlessChromium>("about:blank", dir_.path(),
                                                            testing::webrtc_browser_flags());
     browser_->evaluate(testing::kWhepClientScript);
-    auto offer = check_whep_offer(browser_->evaluate_async("whep.offer()").get<std::string>());
+    const std::string call = options.data_channel ? "whep.offer(true)" : "whep.offer()";
+    auto offer = check_whep_offer(browser_->evaluate_async(call).get<std::string>());
     if (auto* refused = std::get_if<OfferRefusal>(&offer)) {
       ADD_FAILURE() << "the browser's offer was refused: " << refused->message;
       return EgressRefusal{EgressRefusal::Reason::kNegotiation, refused->message};
     }
-    return open_sync(egress, std::get<WhepOffer>(offer));
+    return open_sync(egress, std::get<WhepOffer>(offer), std::move(options));
   }
   SessionAnswer answered(OpenResult result) {
     if (auto* refused = std::get_if<EgressRefusal>(&result)) ADD_FAILURE() << "refused: " << refused->message;
@@ -172,6 +174,93 @@ TEST_F(WebrtcEgressTest, PeerThatLeavesMidStreamEndsTheSession) {
             << " ms after the peer left, as " << to_string(*ends_.of(answer.session->id())) << "\n";
   EXPECT_EQ(ends_.of(answer.session->id()), SessionEnd::kPeerGone);
   EXPECT_LT(took, 3s) << "the peer's goodbye was missed";
+}
+
+// A live session: the peer's data channel carries text both ways; utterances play in order with their
+// events, and a flushed utterance (barge-in) falls silent in the browser within 200 ms while the next one
+// still plays. Guards the pacing that makes barge-in possible (audio handed out at most 60 ms ahead).
+TEST_F(WebrtcEgressTest, LiveSessionTextUtterancesAndBargeIn) {
+  std::mutex mutex;
+  std::vector<std::string> texts;
+  std::vector<std::pair<uint64_t, UtteranceEvent>> events;
+  SessionOptions options;
+  options.data_channel = true;
+  options.on_text = [&](std::string text) {
+    std::lock_guard lock(mutex);
+    texts.push_back(std::move(text));
+  };
+  options.on_utterance = [&](uint64_t utterance, UtteranceEvent event) {
+    std::lock_guard lock(mutex);
+    events.emplace_back(utterance, event);
+  };
+  auto answer = answered(open_from_browser(*egress_, options));
+  ASSERT_TRUE(answer.session);
+  EXPECT_NE(answer.sdp.find("m=application "), std::string::npos);
+  auto& browser = *browser_;
+  browser.evaluate_async("whep.answer(" + nlohmann::json(answer.sdp).dump() + ")");
+  browser.evaluate_async("whep.send('hello from the page')");
+  auto has_events = [&](size_t count) {
+    std::lock_guard lock(mutex);
+    return events.size() >= count;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mutex);
+      if (!texts.empty()) break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(texts, std::vector<std::string>{"hello from the page"});
+  }
+  answer.session->send_text("{\"event\":\"hello\"}");
+  ASSERT_TRUE(browser.wait_for("whep.messages.length === 1", 5s));
+  EXPECT_EQ(browser.evaluate("whep.messages[0][1]"), "{\"event\":\"hello\"}");
+
+  // Utterance 1 (0.6 s), then utterance 2 (4 s), cut 1 s into it, then utterance 3 (0.6 s).
+  answer.session->start_audio(24000, 1);
+  answer.session->push(tone(24000, 0.6, 440), 1);
+  answer.session->end_utterance(1);
+  answer.session->start_audio(16000, 1);  // another model's rate
+  answer.session->push(tone(16000, 4.0, 660), 2);
+  answer.session->end_utterance(2);
+  const auto waited = std::chrono::steady_clock::now() + 10s;
+  while (!has_events(3) && std::chrono::steady_clock::now() < waited) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(has_events(3)) << "utterance 2 did not start";
+  std::this_thread::sleep_for(1s);
+  answer.session->flush(2);
+  const double cut_at = browser.evaluate("whep.now()").get<double>();
+  answer.session->start_audio(24000, 1);
+  std::this_thread::sleep_for(600ms);  // a gap before utterance 3, to see the cut
+  answer.session->push(tone(24000, 0.6, 880), 3);
+  answer.session->end_utterance(3);
+  const auto played = std::chrono::steady_clock::now() + 10s;
+  while (!has_events(5) && std::chrono::steady_clock::now() < played) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(500ms);
+  {
+    std::lock_guard lock(mutex);
+    const std::vector<std::pair<uint64_t, UtteranceEvent>> expected{{1, UtteranceEvent::kStarted},
+                                                                    {1, UtteranceEvent::kPlayed},
+                                                                    {2, UtteranceEvent::kStarted},
+                                                                    {3, UtteranceEvent::kStarted},
+                                                                    {3, UtteranceEvent::kPlayed}};
+    EXPECT_EQ(events, expected);
+  }
+  std::vector<std::pair<double, double>> series;
+  for (const auto& sample : browser.evaluate("whep.levels"))
+    series.emplace_back(sample[0].get<double>(), sample[1].get<double>());
+  auto silent = std::find_if(series.begin(), series.end(),
+                             [&](auto& s) { return s.first > cut_at && s.second < 0.01; });
+  ASSERT_NE(silent, series.end()) << "utterance 2 was not cut";
+  const double cut_ms = silent->first - cut_at;
+  auto resumed = std::find_if(silent, series.end(), [](auto& s) { return s.second > 0.1; });
+  std::cout << "barge-in: silent " << cut_ms << " ms after the flush; utterance 3 heard "
+            << (resumed == series.end() ? -1.0 : resumed->first - cut_at) << " ms after it\n";
+  EXPECT_LT(cut_ms, 200);
+  EXPECT_NE(resumed, series.end()) << "utterance 3 was not heard";
+  EXPECT_FALSE(answer.session->ended()) << "a live session outlives its utterances";
 }
 
 TEST_F(WebrtcEgressTest, SessionThatNeverConnectsIsReaped) {

@@ -36,6 +36,7 @@ TEST(Routes, EveryDocumentedPathReachesItsRoute) {
       {"/v1/events", RouteId::kEvents},
       {"/v1/jobs/abc/whep", RouteId::kJobWhep},
       {"/v1/whep/0123abcd", RouteId::kWhepSession},
+      {"/v1/sessions/whep", RouteId::kLiveSessions},
   };
   for (const auto& [path, route] : cases) EXPECT_EQ(match_route(path).route(), route) << path;
 }
@@ -53,9 +54,9 @@ TEST(Routes, TheIdIsTheSegmentBetweenPrefixAndSuffix) {
 }
 
 TEST(Routes, LookAlikePathsAreNotRoutes) {
-  for (const char* path :
-       {"", "/", "/health/", "/HEALTH", "/v1", "/v1/job", "/v1/jobsx", "/v1/filesx", "/v1/jobs:batch/",
-        "/v1/jobs:BATCH", "/tts", "/tts/generate/", "other", "/dashboard//", "/v1/whep", "/v1/whepx"}) {
+  for (const char* path : {"", "/", "/health/", "/HEALTH", "/v1", "/v1/job", "/v1/jobsx", "/v1/filesx",
+                           "/v1/jobs:batch/", "/v1/jobs:BATCH", "/tts", "/tts/generate/", "other",
+                           "/dashboard//", "/v1/whep", "/v1/whepx", "/v1/sessions", "/v1/sessions/whep/"}) {
     EXPECT_EQ(match_route(path).route(), RouteId::kUnknown) << path;
     EXPECT_EQ(match_route(path).spec->label, "other") << path;
   }
