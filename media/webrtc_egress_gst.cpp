@@ -280,7 +280,10 @@ class GstAudioSession final : public AudioSession {
       std::lock_guard lock(mutex_);
       channel = std::exchange(channel_, nullptr);
     }
-    if (channel) g_object_unref(channel);
+    if (channel) {
+      g_signal_handlers_disconnect_by_data(channel, this);  // the channel may outlive this session
+      g_object_unref(channel);
+    }
   }
 
  private:

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -80,8 +81,11 @@ class WebrtcEgressTest : public ::testing::Test {
   }
   // Starts the browser, takes its offer and has `egress` answer it (the answer is not yet given to the page).
   OpenResult open_from_browser(WebrtcEgress& egress, SessionOptions options = {}) {
-    browser_ = std::make_unique<testing::HeadlessChromium>("about:blank", dir_.path(),
-                                                           testing::webrtc_browser_flags());
+    browser_.reset();  // one browser at a time, each with a profile of its own
+    const auto profile = dir_.path() / ("browser-" + std::to_string(++browsers_));
+    std::filesystem::create_directories(profile);
+    browser_ =
+        std::make_unique<testing::HeadlessChromium>("about:blank", profile, testing::webrtc_browser_flags());
     browser_->evaluate(testing::kWhepClientScript);
     const std::string call = options.data_channel ? "whep.offer(true)" : "whep.offer()";
     auto offer = check_whep_offer(browser_->evaluate_async(call).get<std::string>());
@@ -100,6 +104,7 @@ class WebrtcEgressTest : public ::testing::Test {
   std::unique_ptr<WebrtcEgress> egress_;
   testing::TempDir dir_;
   std::unique_ptr<testing::HeadlessChromium> browser_;
+  int browsers_ = 0;
 };
 
 TEST_F(WebrtcEgressTest, BrowserHearsToneSilenceToneInRealTime) {
@@ -274,6 +279,15 @@ TEST_F(WebrtcEgressTest, SessionThatNeverConnectsIsReaped) {
   EXPECT_EQ(egress_->open_sessions(), 0u);
 }
 
+// Threads of this process (the egress's and GStreamer's), from /proc.
+long thread_count() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Threads:", 0) == 0) return std::stol(line.substr(8));
+  return -1;
+}
+
 TEST_F(WebrtcEgressTest, DeleteEndsSessionAndUnknownIdIsRefused) {
   auto session = answered(open_from_browser(*egress_)).session;
   ASSERT_TRUE(session);
@@ -282,6 +296,37 @@ TEST_F(WebrtcEgressTest, DeleteEndsSessionAndUnknownIdIsRefused) {
   ASSERT_TRUE(wait_end(session->id(), 5s));
   EXPECT_EQ(ends_.of(session->id()), SessionEnd::kDeleted);
   EXPECT_FALSE(egress_->close(session->id()));
+}
+
+// Sessions that end leave no threads behind: after the first (GStreamer starts a few process-wide threads
+// once), more sessions opened and ended bring the count back to where it was.
+TEST_F(WebrtcEgressTest, EndedSessionsLeaveNoThreadsBehind) {
+  auto settled = [] {
+    // GStreamer's streaming threads end shortly after a pipeline stops: the lowest count over a second.
+    long lowest = thread_count();
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(100ms);
+      lowest = std::min(lowest, thread_count());
+    }
+    return lowest;
+  };
+  auto open_and_end = [&] {
+    auto answer = answered(open_from_browser(*egress_));
+    ASSERT_TRUE(answer.session);
+    answer.session->start_audio(24000, 1);
+    answer.session->push(tone(24000, 0.5, 440));
+    answer.session->end_audio();
+    browser_->evaluate_async("whep.answer(" + nlohmann::json(answer.sdp).dump() + ")");
+    ASSERT_TRUE(wait_end(answer.session->id(), 10s));
+    EXPECT_EQ(ends_.of(answer.session->id()), SessionEnd::kPlayed);
+  };
+  open_and_end();
+  const long after_first = settled();
+  for (int i = 0; i < 3; ++i) open_and_end();
+  const long after_more = settled();
+  std::cout << "threads: " << after_first << " after one session, " << after_more << " after four\n";
+  EXPECT_LE(after_more, after_first);
+  EXPECT_EQ(egress_->open_sessions(), 0u);
 }
 
 TEST_F(WebrtcEgressTest, FullEgressRefusesNewSessions) {
