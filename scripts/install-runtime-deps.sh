@@ -8,10 +8,17 @@ common=(libzmq5 libhiredis0.14 libspdlog1.10 libfmt9 libssl3 ca-certificates)
 worker=(libespeak-ng1 espeak-ng-data libtorch1.13 libopenblas0-pthread libgomp1
   libopencv-core406 libopencv-imgproc406 libopencv-imgcodecs406 libopencv-objdetect406 opencv-data
   libavcodec59 libavformat59 libavutil57 libswresample4 libswscale6)
+# The gateway's WebRTC delivery (media/, docs/webrtc.md): GStreamer's libraries and the elements a session
+# uses (appsrc, audioconvert, audioresample, opusenc: base; rtpopuspay: good; webrtcbin, dtls, srtp, sctp:
+# bad; nicesrc/nicesink: gstreamer1.0-nice; clocksync: the core).
+gateway=(libgstreamer1.0-0 libgstreamer-plugins-base1.0-0 libgstreamer-plugins-bad1.0-0
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice)
 
 case "${1:-}" in
-  broker | gateway) packages=("${common[@]}") ;;
-  worker | all) packages=("${common[@]}" "${worker[@]}") ;;
+  broker) packages=("${common[@]}") ;;
+  gateway) packages=("${common[@]}" "${gateway[@]}") ;;
+  worker) packages=("${common[@]}" "${worker[@]}") ;;
+  all) packages=("${common[@]}" "${worker[@]}" "${gateway[@]}") ;;
   *)
     echo "usage: $0 broker|gateway|worker|all" >&2
     exit 2
