@@ -133,6 +133,12 @@ TEST_F(WebrtcEgressTest, BrowserHearsToneSilenceToneInRealTime) {
     EXPECT_TRUE(ends_.last.connected_after.has_value());
     EXPECT_TRUE(ends_.last.first_packet_after.has_value());
     EXPECT_GT(ends_.last.bytes_sent, 2000u);
+    auto ms = [](auto duration) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+    };
+    std::cout << "answer to connected " << ms(*ends_.last.connected_after) << " ms, to first packet "
+              << ms(*ends_.last.first_packet_after)
+              << " ms (the page applied the answer after the audio was pushed)\n";
   }
   // 2.8 s of audio takes 2.8 s to go out, not a burst.
   EXPECT_GE(played_for, 2600ms);
@@ -301,8 +307,8 @@ TEST_F(WebrtcEgressTest, DeleteEndsSessionAndUnknownIdIsRefused) {
 // Sessions that end leave no threads behind: after the first (GStreamer starts a few process-wide threads
 // once), more sessions opened and ended bring the count back to where it was.
 TEST_F(WebrtcEgressTest, EndedSessionsLeaveNoThreadsBehind) {
+  // GStreamer's streaming threads end shortly after a pipeline stops: the count once it stops falling.
   auto settled = [] {
-    // GStreamer's streaming threads end shortly after a pipeline stops: the lowest count over a second.
     long lowest = thread_count();
     for (int i = 0; i < 10; ++i) {
       std::this_thread::sleep_for(100ms);
@@ -323,7 +329,12 @@ TEST_F(WebrtcEgressTest, EndedSessionsLeaveNoThreadsBehind) {
   open_and_end();
   const long after_first = settled();
   for (int i = 0; i < 3; ++i) open_and_end();
-  const long after_more = settled();
+  // Back to the count after the first session, given up to 10 s on a loaded machine.
+  long after_more = thread_count();
+  for (int i = 0; i < 100 && after_more > after_first; ++i) {
+    std::this_thread::sleep_for(100ms);
+    after_more = thread_count();
+  }
   std::cout << "threads: " << after_first << " after one session, " << after_more << " after four\n";
   EXPECT_LE(after_more, after_first);
   EXPECT_EQ(egress_->open_sessions(), 0u);
