@@ -664,6 +664,11 @@ struct WebrtcEgress::Impl {
   }
 
   void run() {
+    // GStreamer makes its DTLS certificate (RSA) for the process when the first DTLS element is made, which
+    // held the first session's answer for ~0.3 s here: made now, before any offer waits for it.
+    if (!unavailable) {
+      if (GstElement* dtls = gst_element_factory_make("dtlssrtpdec", nullptr)) gst_object_unref(dtls);
+    }
     std::unique_lock lock(mutex);
     while (true) {
       wake.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping || !opens.empty(); });
