@@ -43,7 +43,7 @@ std::string storage_root_from_env();
 inline constexpr int64_t kDefaultJobTtlS = 6 * 3600;
 int64_t job_ttl_from_env();
 
-// "a,b,,c" -> {"a", "b", "c"}: a comma-separated setting, empty items skipped.
+// "a, b,,c" -> {"a", "b", "c"}: a comma-separated setting, spaces around items trimmed, empty items skipped.
 std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace gpufleet

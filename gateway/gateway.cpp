@@ -250,8 +250,10 @@ void Gateway::handle(Request request, Respond responder) {
     return responder->send(error_response(
         api_error(ErrorCode::kForbidden, path + " shows every tenant's work: it needs an operator key")));
   }
-  const Limits caller_limits = limits_for(caller);
-  const Limits* limits = &caller_limits;
+  // The shared limits, or a copy with the caller's own uploads folder.
+  std::optional<Limits> own_limits;
+  if (!caller.sees_all) own_limits = limits_for(caller);
+  const Limits* limits = own_limits ? &*own_limits : &config_.api;
   switch (route.route()) {
     case RouteId::kHealth:
       return health(std::move(responder));
@@ -460,8 +462,7 @@ void Gateway::submit_spoken(const std::string& body, const Caller& caller,
                             std::function<void(SubmitOutcome)> done) {
   auto parsed = parse_job_submission("application/json", body, catalog_, limits_for(caller));
   if (auto* error = std::get_if<ApiError>(&parsed)) return done(*error);
-  if (auto refused = store_refusal()) return done(*refused);
-  submitter_.submit(Submission{std::get<SubmitRequest>(std::move(parsed)), "", ""}, caller, std::move(done));
+  create_job(std::get<SubmitRequest>(std::move(parsed)), Request{}, caller, std::move(done));
 }
 
 void Gateway::create_job(SubmitRequest request, const Request& http_request, const Caller& caller,

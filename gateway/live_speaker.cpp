@@ -66,7 +66,7 @@ void LiveSpeaker::speak(nlohmann::json message) {
   message["stream"] = true;
   body["input"] = std::move(message);
   const uint64_t number = next_number_++;
-  utterances_.push_back(Utterance{number, client_id.value_or(""), "", nullptr, nullptr, false, false});
+  utterances_.push_back(Utterance{number, client_id.value_or(""), "", nullptr, false});
   jobs_.submit(dump_json(body), caller_, [weak = weak_from_this(), number, client_id](SubmitOutcome outcome) {
     auto self = weak.lock();
     auto* created = std::get_if<Created>(&outcome);
@@ -98,11 +98,11 @@ void LiveSpeaker::feed_next() {
         session_, number, [weak = weak_from_this(), number](std::optional<ApiError> error) {
           if (auto self = weak.lock()) self->fed(number, std::move(error));
         });
-    utterance.tail = std::make_shared<AudioTail>(io_, redis_, settings_.storage_root, utterance.job_id,
-                                                 utterance.output, settings_.audio_timeout, caller_);
+    auto tail = std::make_shared<AudioTail>(io_, redis_, settings_.storage_root, utterance.job_id,
+                                            utterance.output, settings_.audio_timeout, caller_);
     feeding_ = true;
-    event_hub_.watch_tail(utterance.job_id, utterance.tail);
-    utterance.tail->start();
+    event_hub_.watch_tail(utterance.job_id, tail);
+    tail->start();
     return;
   }
 }
@@ -129,7 +129,6 @@ void LiveSpeaker::on_utterance(uint64_t number, media::UtteranceEvent event) {
   Utterance* utterance = find(number);
   if (!utterance || closed_) return;
   const bool played = event == media::UtteranceEvent::kPlayed;
-  if (!played) utterance->heard = true;
   nlohmann::json message{
       {"event", played ? "spoken" : "speaking"}, {"utterance", number}, {"job", utterance->job_id}};
   if (!utterance->client_id.empty()) message["id"] = utterance->client_id;

@@ -23,7 +23,6 @@
 
 namespace gpufleet::gateway {
 
-class AudioTail;
 class SessionAudioOutput;
 
 // What a live session needs from the gateway: a job made as POST /v1/jobs makes it from a JSON body (the
@@ -55,12 +54,10 @@ class LiveSpeaker : public std::enable_shared_from_this<LiveSpeaker> {
  private:
   struct Utterance {
     uint64_t number = 0;
-    std::string client_id;  // the message's "id", echoed in its events
-    std::string job_id;     // empty while the job is being made
-    std::shared_ptr<SessionAudioOutput> output;
-    std::shared_ptr<AudioTail> tail;
-    bool fed = false;    // all its audio was handed to the session
-    bool heard = false;  // kStarted came
+    std::string client_id;                       // the message's "id", echoed in its events
+    std::string job_id;                          // empty while the job is being made
+    std::shared_ptr<SessionAudioOutput> output;  // while or once it is fed: closed to stop its tail
+    bool fed = false;                            // all its audio was handed to the session
   };
 
   void speak(nlohmann::json message);

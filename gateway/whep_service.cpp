@@ -24,21 +24,6 @@ bool is_session_id(std::string_view id) {
   return true;
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start <= text.size()) {
-    auto end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    std::string item = text.substr(start, end - start);
-    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) items.push_back(item);
-    start = end + 1;
-  }
-  return items;
-}
-
 }  // namespace
 
 WhepConfig WhepConfig::from_env() {
@@ -190,10 +175,6 @@ void WhepService::open_live(const Request& request, const Caller& caller,
                             std::shared_ptr<Responder> responder) {
   auto admitted = admit(request, caller, responder);
   if (!admitted) return;
-  if (!admitted->offer.has_data_channel) {
-    return refuse(responder, ErrorCode::kInvalidSdp, "invalid_sdp",
-                  "a live session needs a data channel in the offer (createDataChannel before createOffer)");
-  }
   auto relay = std::make_shared<LiveRelay>();
   media::SessionOptions options;
   options.data_channel = true;

@@ -7,8 +7,8 @@
 // here, so the gateway compiles the same either way.
 //
 // Threads: one media thread negotiates new sessions and reaps ended ones; one pacing thread hands each
-// session's audio to GStreamer 20 ms at a time, at most 60 ms ahead of real time (so that a barge-in cuts
-// within about 100 ms); GStreamer's own threads encode and send. Every public method is safe from any thread.
+// session's audio to GStreamer 20 ms at a time, at most 40 ms ahead of real time (so that a barge-in is heard
+// about 150 ms later); GStreamer's own threads encode and send. Every public method is safe from any thread.
 
 #include <chrono>
 #include <cstdint>
@@ -51,7 +51,7 @@ enum class SessionEnd {
   kDeleted,         // the client sent DELETE
   kIceFailed,       // ICE or DTLS failed after the answer
   kConnectTimeout,  // never connected within connect_timeout
-  kPeerGone,        // connected, then said goodbye (DTLS alert), fell silent or was disconnected
+  kPeerGone,        // connected, then said goodbye (DTLS close_notify), fell silent or was disconnected
   kTooLong,         // reached max_duration
   kSourceFailed,    // the audio's source broke (the job failed, was requeued, or timed out)
   kOverflow,        // more audio waited than max_pending_bytes

@@ -11,7 +11,6 @@
 #define GST_USE_UNSTABLE_API
 #include <gst/webrtc/webrtc.h>
 
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -330,7 +329,7 @@ class GstAudioSession final : public AudioSession {
   }
 
   // The DTLS transport closes when the peer sends close_notify (a page that closes its peer connection or
-  // goes away); webrtcbin's overall state does not show it in GStreamer 1.22, so it is watched here.
+  // its tab); webrtcbin's connection state does not show it in GStreamer 1.22, so it is watched here.
   static void on_dtls_state(GObject* transport, GParamSpec*, gpointer self) {
     GstWebRTCDTLSTransportState state;
     g_object_get(transport, "state", &state, nullptr);
@@ -340,33 +339,12 @@ class GstAudioSession final : public AudioSession {
     if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_FAILED) session->ice_failed_ = true;
   }
 
-  static void on_ice_state(GObject* transport, GParamSpec*, gpointer self) {
-    GstWebRTCICEConnectionState state;
-    g_object_get(transport, "state", &state, nullptr);
-    auto* session = static_cast<GstAudioSession*>(self);
-    std::lock_guard lock(session->mutex_);
-    if (state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) session->ice_failed_ = true;
-    if (state == GST_WEBRTC_ICE_CONNECTION_STATE_DISCONNECTED && !session->disconnected_since_)
-      session->disconnected_since_ = Clock::now();
-    if (state == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
-        state == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED)
-      session->disconnected_since_.reset();
-  }
-
   // Everything the peer sends (DTLS, SRTCP; STUN stays inside libnice) passes here. A browser receiving audio
-  // sends RTCP every few seconds, so silence means it is gone; and a DTLS alert record (content type 21,
-  // in clear text in the record header) after the handshake is its goodbye (close_notify) or a fatal error.
-  static GstPadProbeReturn on_received(GstPad*, GstPadProbeInfo* info, gpointer self) {
+  // sends RTCP every few seconds, so silence means it is gone without a goodbye (a lost network).
+  static GstPadProbeReturn on_received(GstPad*, GstPadProbeInfo*, gpointer self) {
     auto* session = static_cast<GstAudioSession*>(self);
     std::lock_guard lock(session->mutex_);
     session->last_received_ = Clock::now();
-    if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
-      GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
-      guint8 first = 0;
-      constexpr guint8 kDtlsAlert = 21;
-      if (session->connected_ && gst_buffer_extract(buffer, 0, &first, 1) == 1 && first == kDtlsAlert)
-        session->peer_closed_ = true;
-    }
     return GST_PAD_PROBE_OK;
   }
 
@@ -423,12 +401,6 @@ class GstAudioSession final : public AudioSession {
     gst_object_unref(sender);
     if (!dtls) return;
     g_signal_connect(dtls, "notify::state", G_CALLBACK(&GstAudioSession::on_dtls_state), this);
-    GstWebRTCICETransport* ice = nullptr;
-    g_object_get(dtls, "transport", &ice, nullptr);
-    if (ice) {
-      g_signal_connect(ice, "notify::state", G_CALLBACK(&GstAudioSession::on_ice_state), this);
-      gst_object_unref(ice);
-    }
     gst_object_unref(dtls);
   }
 
@@ -645,7 +617,6 @@ struct WebrtcEgress::Impl {
   };
   std::deque<OpenRequest> opens;
   std::unordered_map<std::string, std::shared_ptr<GstAudioSession>> sessions;
-  std::atomic<size_t> count{0};
   std::thread thread;
   std::thread pacer;  // hands each connected session's audio out, every kPumpInterval
 
@@ -685,15 +656,21 @@ struct WebrtcEgress::Impl {
     reap(lock, true);
   }
 
+  size_t open_sessions() const {
+    std::lock_guard lock(mutex);
+    return sessions.size();
+  }
+
   void negotiate(const OpenRequest& request) {
-    if (count.load() >= config.max_sessions) {
+    if (open_sessions() >= config.max_sessions) {
       return request.done(EgressRefusal{
           EgressRefusal::Reason::kFull,
           "this gateway holds its limit of " + std::to_string(config.max_sessions) + " WebRTC sessions"});
     }
     if (request.options.data_channel && !request.offer.has_data_channel) {
-      return request.done(EgressRefusal{EgressRefusal::Reason::kNegotiation,
-                                        "a live session needs a data channel in the offer (m=application)"});
+      return request.done(EgressRefusal{
+          EgressRefusal::Reason::kNegotiation,
+          "a live session needs a data channel in the offer (createDataChannel before createOffer)"});
     }
     auto session = std::make_shared<GstAudioSession>(random_id(), config, request.options);
     std::string answer;
@@ -704,7 +681,6 @@ struct WebrtcEgress::Impl {
     {
       std::lock_guard lock(mutex);
       sessions.emplace(session->id(), session);
-      count = sessions.size();
     }
     request.done(SessionAnswer{session, std::move(answer)});
   }
@@ -724,7 +700,6 @@ struct WebrtcEgress::Impl {
       due.emplace_back(it->second, *end);
       it = sessions.erase(it);
     }
-    count = sessions.size();
     if (due.empty()) return;
     lock.unlock();
     for (auto& [session, end] : due) {
@@ -797,7 +772,7 @@ bool WebrtcEgress::close(const std::string& id) {
 }
 
 size_t WebrtcEgress::open_sessions() const {
-  return impl_->count.load();
+  return impl_->open_sessions();
 }
 
 }  // namespace gpufleet::media

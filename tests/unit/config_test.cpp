@@ -40,5 +40,15 @@ TEST(EnvInt, ValidatesRangeAndSyntax) {
   EXPECT_EQ(env_int("GPUFLEET_TEST_INT", 7, 0, 100), 7);
 }
 
+// Guards comma-separated settings (CORS_ORIGINS, WEBHOOK_ALLOWED_HOSTS, WEBRTC_TURN_SERVERS): a space after a
+// comma is not part of the next item, which would never match an origin or parse as a TURN URL.
+TEST(SplitList, TrimsSpacesAndSkipsEmptyItems) {
+  EXPECT_EQ(split_list("a, b,,c"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(split_list(" turn://u:p@h:1 ,  turn://u:p@g:2 "),
+            (std::vector<std::string>{"turn://u:p@h:1", "turn://u:p@g:2"}));
+  EXPECT_TRUE(split_list("").empty());
+  EXPECT_TRUE(split_list(" , ,").empty());
+}
+
 }  // namespace
 }  // namespace gpufleet
