@@ -41,6 +41,7 @@
 #include "cli/process.hpp"
 #include "common/json_text.hpp"
 #include "common/usage.hpp"
+#include "models/espeak/espeak_tts.hpp"
 #include "models/model.hpp"
 #include "store/redis_client.hpp"
 
@@ -383,7 +384,7 @@ void latency(uint16_t port, CompletionWatcher& watcher, const Options& options) 
 }
 
 void espeak_rtf() {
-  auto model = models::create_builtin_model("espeak");
+  auto model = std::make_unique<models::EspeakTts>();
   const std::vector<std::string> sentences{
       "The quick brown fox jumps over the lazy dog.",
       "A message queue fleet runs speech and video jobs on graphics processors.",

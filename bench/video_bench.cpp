@@ -34,6 +34,7 @@
 #include "common/usage.hpp"
 #include "common/wav.hpp"
 #include "models/video/animator.hpp"
+#include "models/video/face_renderer.hpp"
 #include "models/video/motion.hpp"
 #include "models/video/mp4_writer.hpp"
 #include "models/video/portrait.hpp"

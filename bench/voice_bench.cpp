@@ -19,7 +19,8 @@
 #include "common/config.hpp"
 #include "common/files.hpp"
 #include "common/usage.hpp"
-#include "models/piper_voice.hpp"
+#include "models/piper/piper_voice.hpp"
+#include "models/piper/vits_synthesizer.hpp"
 #include "worker/torch_runtime.hpp"
 
 namespace {

@@ -133,12 +133,12 @@ void JobSubmitter::store(std::vector<std::variant<job_store::NewJob, ApiError>> 
       commands.push_back(job_store::submit_command(keys_, *stored));
     }
   }
-  auto finish = [this](std::vector<std::variant<job_store::NewJob, ApiError>>& jobs,
+  auto finish = [this](std::vector<std::variant<job_store::NewJob, ApiError>>& checked,
                        const RedisBatchResult* result) {
     std::vector<SubmitOutcome> outcomes;
-    outcomes.reserve(jobs.size());
+    outcomes.reserve(checked.size());
     size_t reply = 0;
-    for (auto& job : jobs) {
+    for (auto& job : checked) {
       if (auto* error = std::get_if<ApiError>(&job)) {
         outcomes.emplace_back(std::move(*error));
       } else {

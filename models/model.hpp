@@ -140,8 +140,4 @@ struct TtsRequest {
 // Parses and checks a TTS input against a model's capabilities. Throws ModelError.
 TtsRequest parse_tts_request(const nlohmann::json& input, const ModelInfo& info);
 
-// Creates a built-in model by name ("espeak", "noop"). Throws ConfigError for an unknown name and
-// ModelError when the model cannot load.
-std::unique_ptr<Model> create_builtin_model(const std::string& name);
-
 }  // namespace gpufleet::models

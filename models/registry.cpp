@@ -8,42 +8,12 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "common/json_text.hpp"
-#include "models/espeak_tts.hpp"
-#include "models/noop.hpp"
-#include "models/piper_voice.hpp"
+#include "models/backend_registry.hpp"
 
 namespace gpufleet::models {
 namespace {
 
 constexpr size_t kMaxConfigBytes = 1 << 20;
-
-// A loaded model under the name its spec gives it: one backend can serve several named models.
-class NamedModel final : public Model {
- public:
-  NamedModel(std::unique_ptr<Model> inner, const std::string& name)
-      : inner_(std::move(inner)), info_(inner_->info()) {
-    info_.name = name;
-  }
-  const models::ModelInfo& info() const override { return info_; }
-  ModelOutput run(const ModelInput& input, JobContext& context) override {
-    return inner_->run(input, context);
-  }
-  bool batches() const override { return inner_->batches(); }
-  std::vector<BatchOutcome> run_batch(const std::vector<BatchItem>& items) override {
-    return inner_->run_batch(items);
-  }
-  void run_continuous(const std::vector<BatchItem>& items, BatchFeed& feed) override {
-    inner_->run_continuous(items, feed);
-  }
-  std::vector<std::string> references_in_memory(size_t limit) const override {
-    return inner_->references_in_memory(limit);
-  }
-  void warm_up() override { inner_->warm_up(); }
-
- private:
-  std::unique_ptr<Model> inner_;
-  models::ModelInfo info_;
-};
 
 [[noreturn]] void bad(const std::string& where, const std::string& what) {
   throw ConfigError("model registry: " + where + ": " + what);
@@ -87,12 +57,13 @@ ModelSpec parse_entry(const nlohmann::json& entry, size_t index, const std::file
     bad(where, "name must be 1-64 of a-z 0-9 . _ - (got '" + spec.name + "')");
   where += " (" + spec.name + ")";
   spec.backend = string_field(entry, "backend", where, "", true);
-  spec.kind = string_field(entry, "kind", where, is_video_backend(spec.backend) ? "video" : "tts");
+  static const BackendRegistry kBackends = BackendRegistry::standard();
+  const Backend* backend = kBackends.find(spec.backend);
+  spec.kind = string_field(entry, "kind", where, backend != nullptr ? backend->kind : "tts");
   if (spec.kind != "tts" && spec.kind != "video") bad(where, "kind must be tts or video");
-  const auto& backends = known_backends();
-  if (std::find(backends.begin(), backends.end(), spec.backend) == backends.end()) {
+  if (backend == nullptr) {
     std::string list;
-    for (const auto& backend : backends) list += (list.empty() ? "" : ", ") + backend;
+    for (const auto& known : kBackends.backends()) list += (list.empty() ? "" : ", ") + known.name;
     bad(where, "unknown backend '" + spec.backend + "' (this build has: " + list + ")");
   }
   spec.device = string_field(entry, "device", where, "auto");
@@ -125,49 +96,7 @@ ModelSpec parse_entry(const nlohmann::json& entry, size_t index, const std::file
   return spec;
 }
 
-std::unique_ptr<Model> load_piper_voice(const ModelSpec& spec, const ModelResources& resources) {
-  const std::string where = "model " + spec.name + ": ";
-  for (const char* role : {"model", "config"}) {
-    if (spec.files.count(role) == 0) throw ConfigError(where + "a piper voice needs files." + role);
-  }
-  if (spec.dtype != "float32") throw ConfigError(where + "piper voices run in float32");
-  PiperVoiceOptions options;
-  options.max_batch = spec.max_batch;
-  for (const auto& [key, value] : spec.options.items()) {
-    if (key == "sentence_silence_s" && value.is_number() && value.get<double>() >= 0 &&
-        value.get<double>() <= 5) {
-      options.sentence_silence_s = value.get<float>();
-    } else {
-      throw ConfigError(where + "options." + key + ": piper voices take only sentence_silence_s (0-5)");
-    }
-  }
-  auto text = read_file(spec.files.at("config"), kMaxConfigBytes * 8);
-  if (!text)
-    throw ModelError(ErrorCode::kModelError, where + "cannot read " + spec.files.at("config").string());
-  PiperVoiceConfig config = parse_piper_voice_config(*text);
-  if (!resources.load_vits) throw ConfigError(where + "piper voices need the worker's LibTorch plugin");
-  return std::make_unique<PiperVoice>(spec.name, std::move(config),
-                                      resources.load_vits(spec.files.at("model"), spec.device), options);
-}
-
 }  // namespace
-
-// Here rather than in model.cpp: the LibTorch plugin links model.cpp and must not pull espeak-ng in.
-std::unique_ptr<Model> create_builtin_model(const std::string& name) {
-  if (name == "espeak") return std::make_unique<EspeakTts>();
-  if (name == "noop") return std::make_unique<NoopModel>();
-  throw ConfigError("unknown model '" + name + "' (built-in models: espeak, noop)");
-}
-
-const std::vector<std::string>& known_backends() {
-  static const std::vector<std::string> backends{"espeak",   "liveportrait", "noop", "piper",
-                                                 "portrait", "wav2lip",      "xtts"};
-  return backends;
-}
-
-bool is_video_backend(const std::string& backend) {
-  return backend == "portrait" || backend == "liveportrait" || backend == "wav2lip";
-}
 
 std::vector<ModelSpec> parse_model_registry(std::string_view json_text,
                                             const std::filesystem::path& base_dir) {
@@ -217,52 +146,6 @@ std::vector<ModelSpec> specs_from_names(const std::vector<std::string>& names) {
     specs.push_back(std::move(spec));
   }
   return specs;
-}
-
-std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelResources& resources) {
-  for (const auto& [role, path] : spec.files) {
-    std::error_code ec;
-    // "dir": a folder of modules (the neural video backends); every other role is one file.
-    const bool found =
-        role == "dir" ? std::filesystem::is_directory(path, ec) : std::filesystem::is_regular_file(path, ec);
-    if (!found) {
-      throw ModelError(ErrorCode::kModelError,
-                       (role == "dir" ? "folder '" : "file '") + role + "' not found: " + path.string());
-    }
-  }
-  std::unique_ptr<Model> model;
-  if (spec.backend == "piper") {
-    model = load_piper_voice(spec, resources);
-  } else if (spec.backend == "xtts") {
-    if (!resources.load_torch_model)
-      throw ConfigError("model " + spec.name + ": xtts needs the worker's LibTorch plugin");
-    model = resources.load_torch_model(spec);
-  } else if (is_video_backend(spec.backend)) {
-    if (!resources.load_video_model) {
-      throw ConfigError("model " + spec.name +
-                        ": this build has no video support (OpenCV and FFmpeg were not found)");
-    }
-    model = resources.load_video_model(spec);
-  } else if (spec.backend == "noop") {
-    for (const auto& [key, value] : spec.options.items()) {
-      if (key != "cloning" || !value.is_boolean()) {
-        throw ConfigError("model " + spec.name + ": options." + key +
-                          ": noop takes only cloning (true/false)");
-      }
-    }
-    model = std::make_unique<NoopModel>(spec.options.value("cloning", false), resources.noop_drills);
-  } else {
-    model = create_builtin_model(spec.backend);
-  }
-  if (spec.max_batch > 1 && !model->batches()) {
-    throw ConfigError("backend " + spec.backend + " runs one job at a time: max_batch must be 1");
-  }
-  if (model->info().kind != spec.kind) {
-    throw ConfigError("backend " + spec.backend + " serves " + model->info().kind + " jobs, not " +
-                      spec.kind);
-  }
-  if (spec.name == model->info().name) return model;
-  return std::make_unique<NamedModel>(std::move(model), spec.name);
 }
 
 }  // namespace gpufleet::models

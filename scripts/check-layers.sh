@@ -50,11 +50,22 @@ done
 # Files that see LibTorch (its headers, or ours that include them) never include spdlog or fmt: a PyTorch
 # wheel's include folder carries its own fmt (v12), found ahead of Debian's fmt 9 that spdlog is built on. Such
 # files log through common/logging.hpp's log_line.
-torch_include='^[[:space:]]*#[[:space:]]*include[[:space:]]*(<(torch|ATen|c10)/|"models/xtts/torch/|"worker/torch_device\.hpp")'
+torch_include='^[[:space:]]*#[[:space:]]*include[[:space:]]*(<(torch|ATen|c10)/|"models/(xtts|piper|video)/torch/|"models/torch/torch_device\.hpp")'
 for file in $(git ls-files '*.cpp' '*.hpp' 2>/dev/null || true); do
   grep -qE "$torch_include" "$file" || continue
   if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(spdlog|fmt)/' "$file" >&2; then
     echo "check-layers: $file includes LibTorch and spdlog/fmt (a wheel's LibTorch brings its own fmt)" >&2
+    violations=$((violations + 1))
+  fi
+done
+
+# Inside models/, LibTorch is seen only by a torch/ folder (each model's own, and models/torch, the plugin):
+# what builds without it (the registry, the backend table, the text front ends, the video job) stays torch-free.
+for file in $(git ls-files 'models/*.cpp' 'models/*.hpp' 2>/dev/null || true); do
+  [[ "$file" == */torch/* ]] && continue
+  if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*(<(torch|ATen|c10)/|"models/([a-z_]+/)?torch/[a-z_]+\.hpp")' "$file" |
+    grep -v '"models/torch/\(runtime\|device\)\.hpp"' >&2; then
+    echo "check-layers: $file includes LibTorch outside a torch/ folder" >&2
     violations=$((violations + 1))
   fi
 done
@@ -65,4 +76,4 @@ if [ "$violations" -gt 0 ]; then
   echo "check-layers: $violations forbidden include(s)" >&2
   exit 1
 fi
-echo "check-layers: no forbidden edge (models -/-> protocol|store|worker, worker -/-> store, gateway -/-> protocol, cli -/-> gateway); no LibTorch file includes spdlog or fmt"
+echo "check-layers: no forbidden edge (models -/-> protocol|store|worker, worker -/-> store, gateway -/-> protocol, cli -/-> gateway); no LibTorch file includes spdlog or fmt; in models/, only torch/ folders see LibTorch"

@@ -10,7 +10,7 @@ source scripts/gpu-env.sh
 cmake --build build-gpu -j "$(nproc)" --target xtts_torch_test xtts_cli_test gpufleet-xtts gpufleet-xtts-bench >/tmp/build.log 2>&1 \
   || { grep -E "error" -A3 /tmp/build.log | head -40; exit 1; }
 echo "build ok"
-# These test binaries link LibTorch directly; the wheel's own std::filesystem must not win (see torch_runtime.hpp).
+# These test binaries link LibTorch directly; the wheel's own std::filesystem must not win (see models/torch/runtime.hpp).
 LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6)
 export LD_PRELOAD XTTS_GOLDEN_DIR=$PWD/.xtts-golden GPUFLEET_BIN_DIR=$PWD/build-gpu/bin
 build-gpu/tests/xtts_torch_test 2>&1 | grep -E "^\[ +(OK|FAILED|PASSED)|Failure|max" | head -20

@@ -13,6 +13,7 @@
 #include "common/config.hpp"
 #include "common/logging.hpp"
 #include "common/usage.hpp"
+#include "models/backend_registry.hpp"
 #include "worker/torch_runtime.hpp"
 #include "worker/worker.hpp"
 #ifdef GPUFLEET_HAVE_VIDEO
@@ -37,7 +38,7 @@ constexpr std::string_view kUsage =
     "  Every other setting comes from the environment (docs/operations.md), chiefly\n"
     "    BROKER_URL (or BROKER_PORT) BROKER_CURVE_PUBLIC_KEY WORKER_CURVE_SECRET_KEY WORKER_CONFIG\n"
     "    WORKER_MODELS WORKER_SLOTS WORKER_ID DEVICE STORAGE_ROOT INPUT_ROOT VOICE_STORE DRAIN_GRACE_MS\n"
-    "    WORKER_METRICS_PORT NOOP_DRILLS LOG_LEVEL LOG_FORMAT\n";
+    "    WORKER_METRICS_PORT NOOP_DRILLS OPENCV_HAAR_DIR LOG_LEVEL LOG_FORMAT\n";
 
 // `gpufleet-worker --print-device`: which device this host would use, as JSON, without joining a fleet.
 int print_device() {
@@ -79,32 +80,19 @@ int main(int argc, char** argv) {
     auto device = torch->select_device(config.device);
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     std::vector<protocol::FailedModel> failed;
-    models::ModelResources resources;
-    resources.noop_drills = env_string("NOOP_DRILLS", "0") == "1";
-    // A model on "auto" runs where the worker does, so DEVICE=cuda:N pins a worker and its models to one GPU.
-    resources.load_vits = [&torch, &device](const std::filesystem::path& file,
-                                            const std::string& model_device) {
-      return torch->load_vits(file, model_device == "auto" ? device.name : model_device);
-    };
-    resources.load_torch_model = [&torch, &device, &config](const models::ModelSpec& spec) {
-      // A cloning model shares its voices through the worker's VOICE_STORE unless its config names its own.
-      models::ModelSpec with_store = spec;
-      if (spec.backend == "xtts" && !spec.options.contains("voice_store")) {
-        with_store.options["voice_store"] =
-            config.voice_store.empty() ? nlohmann::json(false) : nlohmann::json(config.voice_store);
-      }
-      return torch->load_model(with_store, spec.device == "auto" ? device.name : spec.device);
-    };
+    auto backends = models::BackendRegistry::standard();
 #ifdef GPUFLEET_HAVE_VIDEO
-    resources.load_video_model = [&torch, &device](const models::ModelSpec& spec) {
-      if (spec.backend == "portrait") return video::load_portrait_model(spec);
-      return video::load_neural_head_model(
-          spec, torch->load_face_renderer(spec, spec.device == "auto" ? device.name : spec.device));
-    };
+    video::add_video_backends(backends);
 #endif
+    models::ModelServices services;
+    services.torch = torch.get();
+    services.device = device.name;
+    services.voice_store = config.voice_store;
+    services.noop_drills = env_string("NOOP_DRILLS", "0") == "1";
+    services.haar_cascade_dir = env_string("OPENCV_HAAR_DIR", "");
     for (const auto& spec : config.models) {
       try {
-        auto model = models::load_model(spec, resources);
+        auto model = backends.load(spec, services);
         if (spec.warmup) model->warm_up();
         spdlog::info("model {} loaded ({}, {})", spec.name, spec.backend,
                      spec.warmup ? "warmed up" : "no warm-up");

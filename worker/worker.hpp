@@ -26,11 +26,13 @@
 #include "common/metrics.hpp"
 #include "common/metrics_server.hpp"
 #include "models/registry.hpp"
+#include "models/torch/device.hpp"
 #include "worker/batch_queue.hpp"
-#include "worker/device.hpp"
 #include "worker/job_runner.hpp"
 
 namespace gpufleet::worker {
+
+using models::DeviceInfo;
 
 struct WorkerConfig {
   std::string broker_endpoint = "tcp://127.0.0.1:5555";

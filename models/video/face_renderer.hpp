@@ -3,7 +3,7 @@
 // frames of that crop come out in batches. The job handling around it (checks, face finding, the motion
 // plan, pasting the crop back into the portrait, MP4 encoding) is models/video/talking_head.cpp, built on
 // OpenCV and FFmpeg; the renderers run TorchScript modules in the worker's LibTorch plugin
-// (worker/torchscript_video.cpp). This header needs neither, so it is all the two sides share.
+// (models/video/torch/torchscript_video.cpp). This header needs neither, so it is all the two sides share.
 
 #include <cstdint>
 #include <memory>

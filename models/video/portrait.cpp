@@ -1,7 +1,6 @@
 #include "models/video/portrait.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
@@ -15,11 +14,6 @@ namespace fs = std::filesystem;
 namespace {
 constexpr int kMaxOwnSide = 1920;
 }  // namespace
-
-fs::path haar_cascade_dir() {
-  if (const char* dir = std::getenv("OPENCV_HAAR_DIR")) return dir;
-  return "/usr/share/opencv4/haarcascades";
-}
 
 // CascadeClassifier::detectMultiScale is not documented as safe for concurrent calls on one object: each
 // worker slot serialises on the lock (detection runs once per job, not per frame).

@@ -21,8 +21,9 @@ struct FaceLayout {
   float eye_width = 0;
 };
 
-// Where the cascades are: OPENCV_HAAR_DIR, else Debian's /usr/share/opencv4/haarcascades.
-std::filesystem::path haar_cascade_dir();
+// Where Debian's opencv-data puts the cascades. A worker reads another folder from OPENCV_HAAR_DIR and hands
+// it to the video backends (models::ModelServices); nothing here reads the environment.
+inline constexpr const char* kDebianHaarCascadeDir = "/usr/share/opencv4/haarcascades";
 
 // The picture a video shows: the portrait at its own size (long side scaled to at most 1920, sides made
 // even), or for `size` > 0 a square crop around `face` scaled to size x size.
@@ -31,7 +32,7 @@ cv::Mat frame_portrait(const cv::Mat& image, const cv::Rect& face, int size);
 class FaceFinder {
  public:
   // Loads the frontal-face and eye cascades once. Throws ModelError when they cannot be read.
-  explicit FaceFinder(const std::filesystem::path& cascade_dir = haar_cascade_dir());
+  explicit FaceFinder(const std::filesystem::path& cascade_dir = kDebianHaarCascadeDir);
   ~FaceFinder();
   FaceFinder(const FaceFinder&) = delete;
   FaceFinder& operator=(const FaceFinder&) = delete;

@@ -13,6 +13,7 @@
 #include "common/files.hpp"
 #include "common/image_probe.hpp"
 #include "common/wav.hpp"
+#include "models/torch/runtime.hpp"
 #include "models/video/animator.hpp"
 #include "models/video/face_renderer.hpp"
 #include "models/video/face_track.hpp"
@@ -37,6 +38,7 @@ struct PortraitOptions {
   double max_audio_s = 600;
   double max_video_s = 600;  // a video to lip-sync
   int crf = 23;
+  std::filesystem::path cascade_dir = kDebianHaarCascadeDir;  // the face detector's (OPENCV_HAAR_DIR)
   double crop_scale = 1.8;  // neural renderers: the face box's side in face widths
 };
 
@@ -159,7 +161,7 @@ class PortraitModel final : public models::Model {
  public:
   // `renderer`: a neural face renderer drawing the face (null: the embedded animator draws the whole head).
   PortraitModel(PortraitOptions options, std::unique_ptr<FaceRenderer> renderer = nullptr)
-      : options_(options), renderer_(std::move(renderer)) {
+      : options_(std::move(options)), renderer_(std::move(renderer)), finder_(options_.cascade_dir) {
     info_.name = renderer_ ? renderer_->family() : "portrait";
     info_.kind = "video";
     info_.parameters = {"seed"};
@@ -615,16 +617,38 @@ PortraitOptions parse_options(const models::ModelSpec& spec, const std::set<std:
 
 }  // namespace
 
-std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec) {
-  return std::make_unique<PortraitModel>(parse_options(spec, {}));
+std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec,
+                                                   const std::filesystem::path& cascade_dir) {
+  auto options = parse_options(spec, {});
+  options.cascade_dir = cascade_dir;
+  return std::make_unique<PortraitModel>(options);
 }
 
 std::unique_ptr<models::Model> load_neural_head_model(const models::ModelSpec& spec,
-                                                      std::unique_ptr<FaceRenderer> renderer) {
+                                                      std::unique_ptr<FaceRenderer> renderer,
+                                                      const std::filesystem::path& cascade_dir) {
   if (!renderer) throw ConfigError("model " + spec.name + ": no renderer for backend " + spec.backend);
   static const std::set<std::string> kRendererOptions{"crop_size",        "frame_batch",    "lip_open_ratio",
                                                       "source_lip_ratio", "eye_open_ratio", "head_degrees"};
-  return std::make_unique<PortraitModel>(parse_options(spec, kRendererOptions), std::move(renderer));
+  auto options = parse_options(spec, kRendererOptions);
+  options.cascade_dir = cascade_dir;
+  return std::make_unique<PortraitModel>(options, std::move(renderer));
+}
+
+void add_video_backends(models::BackendRegistry& backends) {
+  auto cascades = [](const models::ModelServices& services) {
+    return services.haar_cascade_dir.empty() ? std::filesystem::path(kDebianHaarCascadeDir)
+                                             : services.haar_cascade_dir;
+  };
+  backends.bind("portrait", [cascades](const models::ModelSpec& spec, const models::ModelServices& services) {
+    return load_portrait_model(spec, cascades(services));
+  });
+  auto neural = [cascades](const models::ModelSpec& spec, const models::ModelServices& services) {
+    return load_neural_head_model(spec, services.torch->load_face_renderer(spec, services.device_for(spec)),
+                                  cascades(services));
+  };
+  backends.bind("liveportrait", neural);
+  backends.bind("wav2lip", neural);
 }
 
 }  // namespace gpufleet::video

@@ -14,20 +14,29 @@
 
 #include <memory>
 
+#include "models/backend_registry.hpp"
 #include "models/model.hpp"
 #include "models/registry.hpp"
 #include "models/video/face_renderer.hpp"
+#include "models/video/portrait.hpp"
 
 namespace gpufleet::video {
 
-// Throws ConfigError for bad options and ModelError when the face detectors cannot be loaded.
-std::unique_ptr<models::Model> load_portrait_model(const models::ModelSpec& spec);
+// `cascade_dir`: the face detector's Haar cascades (the worker passes OPENCV_HAAR_DIR). Throws ConfigError
+// for bad options and ModelError when the face detectors cannot be loaded.
+std::unique_ptr<models::Model> load_portrait_model(
+    const models::ModelSpec& spec, const std::filesystem::path& cascade_dir = kDebianHaarCascadeDir);
 
 // The same job around a neural face renderer (backends "liveportrait", "wav2lip"; the worker's LibTorch
 // plugin loads the renderer): the face box (crop_scale face widths, default 1.8) is cropped to the renderer's
 // size, rendered in batches of frames, and pasted back with a feathered edge; the rest of the frame is the
 // portrait. Wav2Lip moves the mouth only, so blinks and head motion are left out for it.
-std::unique_ptr<models::Model> load_neural_head_model(const models::ModelSpec& spec,
-                                                      std::unique_ptr<FaceRenderer> renderer);
+std::unique_ptr<models::Model> load_neural_head_model(
+    const models::ModelSpec& spec, std::unique_ptr<FaceRenderer> renderer,
+    const std::filesystem::path& cascade_dir = kDebianHaarCascadeDir);
+
+// Binds "portrait", "liveportrait" and "wav2lip" in `backends` (the last two through the LibTorch plugin's
+// renderers): what a build with OpenCV and FFmpeg adds to models::BackendRegistry::standard().
+void add_video_backends(models::BackendRegistry& backends);
 
 }  // namespace gpufleet::video

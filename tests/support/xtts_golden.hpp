@@ -1,7 +1,7 @@
 #pragma once
 // Where the XTTS golden set is: XTTS_GOLDEN_DIR, else ../shared/xtts-golden beside the source tree. Tests
 // that need it skip with a message when it is absent. A plain string: no std::filesystem call, which matters
-// in binaries that link PyTorch's LibTorch directly (see worker/torch_runtime.hpp).
+// in binaries that link PyTorch's LibTorch directly (see models/torch/runtime.hpp).
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>

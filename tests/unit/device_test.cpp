@@ -9,7 +9,7 @@ namespace gpufleet::worker {
 namespace {
 
 // Through the plugin, as the worker does.
-DeviceInfo select_device(const std::string& requested) {
+models::DeviceInfo select_device(const std::string& requested) {
   static auto runtime = load_torch_runtime();
   return runtime->select_device(requested);
 }

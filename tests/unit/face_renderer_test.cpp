@@ -3,6 +3,8 @@
 // algebra drives the warp (the same motion gives the same frame, an open mouth or a blink another one),
 // frames rendered in one batch equal frames rendered one by one, Wav2Lip's mel windows follow the frame's
 // time, and missing modules or unknown options are clear errors.
+#include "models/video/face_renderer.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "models/registry.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/vits_voice.hpp"
 #include "worker/torch_runtime.hpp"
@@ -69,11 +72,11 @@ class FaceRendererTest : public ::testing::Test {
   }
 
   static TempDir* dir_;
-  static TorchRuntime* runtime_;
+  static models::TorchRuntime* runtime_;
 };
 
 TempDir* FaceRendererTest::dir_ = nullptr;
-TorchRuntime* FaceRendererTest::runtime_ = nullptr;
+models::TorchRuntime* FaceRendererTest::runtime_ = nullptr;
 
 TEST_F(FaceRendererTest, LivePortraitMovesTheFaceWithThePlanAndBatchesByFrames) {
   auto renderer =

@@ -13,7 +13,8 @@
 #include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/wav.hpp"
-#include "models/noop.hpp"
+#include "models/espeak/espeak_tts.hpp"
+#include "models/noop/noop.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace gpufleet::worker {
@@ -25,7 +26,7 @@ class JobRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
-    loaded["espeak"] = models::create_builtin_model("espeak");
+    loaded["espeak"] = std::make_unique<models::EspeakTts>();
     loaded["noop"] = std::make_unique<models::NoopModel>(/*cloning=*/false, /*drills=*/true);
     runner_ = std::make_unique<JobRunner>(std::move(loaded), root_, [this] { ++out_of_memory_calls_; });
   }

@@ -1,6 +1,6 @@
 // Guards the text side of Piper voices: the voice config is read as Piper writes it, espeak-ng gives IPA per
 // sentence with Piper's punctuation, and ids come out in Piper's BOS/PAD/EOS layout.
-#include "models/piper_text.hpp"
+#include "models/piper/piper_text.hpp"
 
 #include <gtest/gtest.h>
 

@@ -8,6 +8,8 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "models/backend_registry.hpp"
+#include "models/piper/vits_synthesizer.hpp"
 #include "models/registry.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/vits_voice.hpp"
@@ -17,6 +19,10 @@ namespace gpufleet::models {
 namespace {
 
 using gpufleet::testing::TempDir;
+
+std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelServices& services = {}) {
+  return BackendRegistry::standard().load(spec, services);
+}
 
 class PiperVoiceTest : public ::testing::Test {
  protected:
@@ -34,12 +40,10 @@ class PiperVoiceTest : public ::testing::Test {
 
   static std::filesystem::path voice(const std::string& name) { return dir_->path() / name; }
 
-  static ModelResources resources() {
-    ModelResources resources;
-    resources.load_vits = [](const std::filesystem::path& file, const std::string& device) {
-      return runtime_->load_vits(file, device);
-    };
-    return resources;
+  static ModelServices resources() {
+    ModelServices services;
+    services.torch = runtime_;
+    return services;
   }
 
   static std::unique_ptr<Model> load(const std::string& name, uint32_t max_batch = 1,
@@ -58,7 +62,7 @@ class PiperVoiceTest : public ::testing::Test {
   }
 
   static inline TempDir* dir_ = nullptr;
-  static inline worker::TorchRuntime* runtime_ = nullptr;  // kept for the process: the plugin stays loaded
+  static inline TorchRuntime* runtime_ = nullptr;  // kept for the process: the plugin stays loaded
 };
 
 double rms(const std::vector<int16_t>& samples) {

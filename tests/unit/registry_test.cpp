@@ -7,15 +7,24 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 
 #include "common/error.hpp"
-#include "models/noop.hpp"
+#include "models/backend_registry.hpp"
+#include "models/noop/noop.hpp"
+#include "models/piper/vits_synthesizer.hpp"
+#include "models/torch/runtime.hpp"
+#include "models/video/face_renderer.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace gpufleet::models {
 namespace {
 
 namespace fs = std::filesystem;
+
+std::unique_ptr<Model> load_model(const ModelSpec& spec, const ModelServices& services = {}) {
+  return BackendRegistry::standard().load(spec, services);
+}
 
 fs::path source_dir() {
   const char* dir = std::getenv("GPUFLEET_SOURCE_DIR");
@@ -142,6 +151,106 @@ TEST(NoopDrills, EveryDrillIsRefusedWithoutNoopDrills) {
     EXPECT_NE(std::find(parameters.begin(), parameters.end(), drill), parameters.end()) << drill;
   }
   EXPECT_EQ(std::size(NoopModel::kDrills), 3u);
+}
+
+}  // namespace
+}  // namespace gpufleet::models
+
+namespace gpufleet::models {
+namespace {
+
+// Stands in for the LibTorch plugin: records what the backend table asks of it.
+class RecordingTorch final : public TorchRuntime {
+ public:
+  DeviceInfo select_device(const std::string& requested) override { return DeviceInfo{}; }
+  void release_cached_memory() override {}
+  std::optional<uint64_t> memory_reserved(const DeviceInfo&) override { return std::nullopt; }
+  std::unique_ptr<VitsSynthesizer> load_vits(const std::filesystem::path&, const std::string&) override {
+    return nullptr;
+  }
+  std::unique_ptr<Model> load_xtts(const ModelSpec& spec, const std::string& device) override {
+    options = spec.options;
+    this->device = device;
+    return std::make_unique<NoopModel>();
+  }
+  std::unique_ptr<video::FaceRenderer> load_face_renderer(const ModelSpec&, const std::string&) override {
+    return nullptr;
+  }
+  nlohmann::json options;
+  std::string device;
+};
+
+ModelSpec spec_of(const std::string& backend, const std::string& extra = "") {
+  return parse_model_registry(R"({"models":[{"name":"m","backend":")" + backend + "\"" + extra + "}]}",
+                              "/base")
+      .at(0);
+}
+
+// Guards the one table every backend is made from: the registry file's parser and the loader agree on the
+// names, each backend's kind is the entry's default, and nothing is made that the build or the process
+// cannot.
+TEST(BackendRegistry, ListsEveryBackendOnceWithItsKindAndNeeds) {
+  const auto backends = BackendRegistry::standard();
+  std::set<std::string> names;
+  for (const auto& backend : backends.backends()) {
+    EXPECT_TRUE(names.insert(backend.name).second) << backend.name << " is listed twice";
+    EXPECT_EQ(spec_of(backend.name).kind, backend.kind) << backend.name;
+    // Only the video backends wait for their factory (video::add_video_backends, where OpenCV is found).
+    EXPECT_EQ(static_cast<bool>(backend.factory), !backend.needs_video) << backend.name;
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"espeak", "liveportrait", "noop", "piper", "portrait", "wav2lip",
+                                          "xtts"}));
+  ASSERT_NE(backends.find("xtts"), nullptr);
+  EXPECT_TRUE(backends.find("xtts")->needs_torch);
+  EXPECT_FALSE(backends.find("espeak")->needs_torch);
+  EXPECT_EQ(backends.find("tortoise"), nullptr);
+}
+
+TEST(BackendRegistry, RefusesWhatThisBuildOrProcessCannotMake) {
+  auto backends = BackendRegistry::standard();
+  try {
+    backends.load(spec_of("portrait"), {});
+    ADD_FAILURE() << "a video backend loaded without its factory";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("no video support"), std::string::npos) << error.what();
+  }
+  try {
+    backends.load(spec_of("xtts"), {});
+    ADD_FAILURE() << "xtts loaded without the LibTorch plugin";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("LibTorch plugin"), std::string::npos) << error.what();
+  }
+  EXPECT_THROW(backends.bind("tortoise", nullptr), std::logic_error);
+  ModelSpec unknown = spec_of("noop");
+  unknown.backend = "tortoise";  // a spec made in code, not parsed
+  EXPECT_THROW(backends.load(unknown, {}), ConfigError);
+  backends.bind("portrait",
+                [](const ModelSpec&, const ModelServices&) { return std::make_unique<NoopModel>(); });
+  EXPECT_THROW(backends.load(spec_of("portrait"), {}), ConfigError) << "a tts model under a video backend";
+}
+
+// The worker's settings reach a model through the services, never through the environment: a model on "auto"
+// runs on the worker's device, and a cloning model shares voices through the worker's VOICE_STORE unless its
+// own entry says otherwise.
+TEST(BackendRegistry, LendsTheWorkersDeviceAndVoiceStore) {
+  const auto backends = BackendRegistry::standard();
+  RecordingTorch torch;
+  ModelServices services;
+  services.torch = &torch;
+  services.device = "cuda:1";
+  services.voice_store = "/srv/voices";
+  auto model = backends.load(spec_of("xtts"), services);
+  EXPECT_EQ(model->info().name, "m");
+  EXPECT_EQ(torch.device, "cuda:1");
+  EXPECT_EQ(torch.options.value("voice_store", nlohmann::json()), "/srv/voices");
+
+  backends.load(spec_of("xtts", R"(,"device":"cpu","options":{"voice_store":false})"), services);
+  EXPECT_EQ(torch.device, "cpu");
+  EXPECT_EQ(torch.options.value("voice_store", nlohmann::json()), false);
+
+  services.voice_store.clear();
+  backends.load(spec_of("xtts"), services);
+  EXPECT_EQ(torch.options.value("voice_store", nlohmann::json()), false) << "no store: none, not the cwd";
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "models/registry.hpp"
 #include "tests/support/xtts_golden.hpp"
 #include "worker/torch_runtime.hpp"
 
@@ -66,7 +67,7 @@ TEST(TorchPlugin, XttsDecodeOptionsAreCheckedAtLoad) {
   spec.files["config"] = golden + "/config.json";
   spec.options = {{"voice_store", false}, {"cuda_graphs", "yes"}};
   try {
-    runtime->load_model(spec, "cpu");
+    runtime->load_xtts(spec, "cpu");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("static_decode and cuda_graphs (true or false)"),
@@ -75,16 +76,16 @@ TEST(TorchPlugin, XttsDecodeOptionsAreCheckedAtLoad) {
   }
   spec.options = {{"voice_store", false}, {"cuda_graphs", true}, {"static_decode", false}};
   try {
-    runtime->load_model(spec, "cpu");
+    runtime->load_xtts(spec, "cpu");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("needs the fixed-shape step"), std::string::npos)
         << error.what();
   }
   spec.options = {{"voice_store", false}, {"cuda_graphs", true}, {"static_decode", true}};
-  EXPECT_NE(runtime->load_model(spec, "cpu"), nullptr);  // on the CPU the step runs eagerly
+  EXPECT_NE(runtime->load_xtts(spec, "cpu"), nullptr);  // on the CPU the step runs eagerly
   spec.options = {{"voice_store", false}, {"static_decode", false}};
-  EXPECT_NE(runtime->load_model(spec, "cpu"), nullptr);
+  EXPECT_NE(runtime->load_xtts(spec, "cpu"), nullptr);
 }
 
 }  // namespace

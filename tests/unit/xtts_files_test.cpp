@@ -13,6 +13,7 @@
 #include "models/xtts/config.hpp"
 #include "models/xtts/safetensors.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
+#include "models/xtts/voice_cache.hpp"
 #include "models/xtts/voice_store.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/xtts_golden.hpp"
@@ -195,6 +196,32 @@ TEST(VoiceStore, SavedVoicesComeBackAndDamagedOnesAreAbsent) {
   EXPECT_THROW(store.load("../../etc", reference), std::invalid_argument);
   EXPECT_THROW(store.load(model, "../" + reference.substr(3)), std::invalid_argument);
   EXPECT_THROW(store.save(model, std::string(64, 'G'), voice), std::invalid_argument);
+}
+
+// Guards the worker's voices in memory: the least recently used goes first, a hit renews a voice and its
+// name, a voice keeps its last four names (what heartbeats advertise), and capacity 0 keeps nothing.
+TEST(VoiceCache, EvictsTheLeastRecentlyUsedAndKeepsTheNewestNames) {
+  VoiceCache<int> cache(2);
+  cache.remember("a", "alice.wav", std::make_shared<int>(1));
+  cache.remember("b", "bob.wav", std::make_shared<int>(2));
+  ASSERT_NE(cache.find("a", "alice-again.wav"), nullptr);  // a is now the most recently used
+  cache.remember("c", "carol.wav", std::make_shared<int>(3));
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.find("b", ""), nullptr) << "b was the least recently used";
+  EXPECT_EQ(*cache.find("a", ""), 1);
+  EXPECT_EQ(cache.references(10), (std::vector<std::string>{"alice-again.wav", "alice.wav", "carol.wav"}));
+  EXPECT_EQ(cache.references(1), (std::vector<std::string>{"alice-again.wav"}));
+
+  // Computed twice at once: the first voice stays, the second only adds its name.
+  cache.remember("a", "alias.wav", std::make_shared<int>(99));
+  EXPECT_EQ(*cache.find("a", ""), 1);
+  for (const char* name : {"n1", "n2", "n3", "n4", "n5"}) cache.find("a", name);
+  EXPECT_EQ(cache.references(10), (std::vector<std::string>{"n5", "n4", "n3", "n2", "carol.wav"}));
+
+  VoiceCache<int> none(0);
+  none.remember("a", "alice.wav", std::make_shared<int>(1));
+  EXPECT_EQ(none.find("a", ""), nullptr);
+  EXPECT_TRUE(none.references(10).empty());
 }
 
 }  // namespace

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "models/model.hpp"
-#include "models/piper_text.hpp"
-#include "models/vits_synthesizer.hpp"
+#include "models/piper/piper_text.hpp"
+#include "models/piper/vits_synthesizer.hpp"
 
 namespace gpufleet::models {
 

@@ -2,9 +2,9 @@
 // The LibTorch device a DeviceInfo names; for the plugin's files only (it includes LibTorch).
 #include <c10/core/Device.h>
 
-#include "worker/device.hpp"
+#include "models/torch/device.hpp"
 
-namespace gpufleet::worker {
+namespace gpufleet::models {
 
 inline c10::Device torch_device(const DeviceInfo& device) {
   if (device.type == "cuda")
@@ -13,4 +13,4 @@ inline c10::Device torch_device(const DeviceInfo& device) {
   return c10::Device(c10::DeviceType::CPU);
 }
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::models

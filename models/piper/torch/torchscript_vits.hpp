@@ -10,13 +10,13 @@
 #include <memory>
 #include <string>
 
-#include "models/vits_synthesizer.hpp"
+#include "models/piper/vits_synthesizer.hpp"
 
-namespace gpufleet::worker {
+namespace gpufleet::models {
 
 // Loads the module onto `device` ("auto", "cpu", "cuda", "cuda:N", "mps"). Throws ConfigError for a device
 // this host lacks, ModelError for a file LibTorch cannot load.
 std::unique_ptr<models::VitsSynthesizer> load_torchscript_vits(const std::filesystem::path& file,
                                                                const std::string& device);
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::models

@@ -1,13 +1,11 @@
-#include "worker/xtts_model.hpp"
+#include "models/xtts/torch/xtts_model.hpp"
 
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
-#include <list>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -15,14 +13,19 @@
 #include "common/sha256.hpp"
 #include "common/wav.hpp"
 #include "models/audio_stream.hpp"
+#include "models/torch/torch_device.hpp"
 #include "models/xtts/sentences.hpp"
 #include "models/xtts/tokenizer.hpp"
 #include "models/xtts/torch/engine.hpp"
 #include "models/xtts/torch_checkpoint.hpp"
+#include "models/xtts/voice_cache.hpp"
 #include "models/xtts/voice_store.hpp"
-#include "worker/torch_device.hpp"
 
-namespace gpufleet::worker {
+namespace gpufleet::xtts {
+
+using models::DeviceInfo;
+using models::select_device;
+using models::torch_device;
 namespace {
 
 constexpr size_t kMaxReferenceBytes = 64u << 20;
@@ -72,8 +75,8 @@ class XttsModel final : public models::Model {
             const xtts::DecodeSettings& decode)
       : engine_(xtts::XttsEngine::load(spec.files.at("config").parent_path(), torch_device(device),
                                        xtts::XttsEngine::dtype_named(spec.dtype).value_or(torch::kFloat32))),
-        capacity_(voice_cache),
-        store_(std::move(store)) {
+        store_(std::move(store)),
+        voices_(voice_cache) {
     engine_->set_decode_settings(decode);
     if (!speakers_file.empty()) load_speakers(speakers_file);
     info_.name = spec.name;
@@ -206,15 +209,7 @@ class XttsModel final : public models::Model {
   }
 
   std::vector<std::string> references_in_memory(size_t limit) const override {
-    std::lock_guard lock(cache_mutex_);
-    std::vector<std::string> references;
-    for (const auto& entry : voices_) {
-      for (const auto& name : entry.references) {
-        if (references.size() == limit) return references;
-        references.push_back(name);
-      }
-    }
-    return references;
+    return voices_.references(limit);
   }
 
  private:
@@ -296,14 +291,6 @@ class XttsModel final : public models::Model {
     return output;
   }
 
-  // A voice in memory, and the names its reference was sent under (the same bytes may have several).
-  struct CachedVoice {
-    std::string key;
-    std::shared_ptr<xtts::Voice> voice;
-    std::vector<std::string> references;
-  };
-  static constexpr size_t kNamesPerVoice = 4;
-
   // The voice of one or several reference recordings: memory first, then the fleet's store, then the
   // encoders (whose voice goes to both). `source` says which. `reference` is the client's name of them (one
   // per line for several).
@@ -325,7 +312,7 @@ class XttsModel final : public models::Model {
     const std::string key =
         xtts::voice_key(recordings.size() == 1 ? contents : sha256_hex(contents), first_name);
     source = "memory";
-    auto voice = find_voice(key, reference);
+    auto voice = voices_.find(key, reference);
     if (!voice) {
       source = "shared";
       voice = load_stored_voice(key);
@@ -335,7 +322,7 @@ class XttsModel final : public models::Model {
       voice = std::make_shared<xtts::Voice>(engine_->clone(recordings));
       if (store_) store_->save(engine_->voice_fingerprint(), key, xtts::XttsEngine::voice_tensors(*voice));
     }
-    if (source != "memory") remember_voice(key, reference, voice);
+    if (source != "memory") voices_.remember(key, reference, voice);
     return voice;
   }
 
@@ -388,23 +375,6 @@ class XttsModel final : public models::Model {
                                   " named speakers from " + file.string());
   }
 
-  static void add_name(CachedVoice& entry, const std::string& reference) {
-    if (reference.empty()) return;
-    auto& names = entry.references;
-    names.erase(std::remove(names.begin(), names.end(), reference), names.end());
-    names.insert(names.begin(), reference);
-    if (names.size() > kNamesPerVoice) names.pop_back();
-  }
-
-  std::shared_ptr<xtts::Voice> find_voice(const std::string& key, const std::string& reference) {
-    std::lock_guard lock(cache_mutex_);
-    auto found = index_.find(key);
-    if (found == index_.end()) return nullptr;
-    voices_.splice(voices_.begin(), voices_, found->second);  // most recently used first
-    add_name(*found->second, reference);
-    return found->second->voice;
-  }
-
   // The voice another worker (or this one, before a restart) stored; nullptr when there is none usable.
   std::shared_ptr<xtts::Voice> load_stored_voice(const std::string& key) const {
     if (!store_) return nullptr;
@@ -419,33 +389,13 @@ class XttsModel final : public models::Model {
     }
   }
 
-  void remember_voice(const std::string& key, const std::string& reference,
-                      std::shared_ptr<xtts::Voice> voice) {
-    if (capacity_ == 0) return;
-    std::lock_guard lock(cache_mutex_);
-    if (auto found = index_.find(key); found != index_.end()) {  // stored meanwhile under another name
-      add_name(*found->second, reference);
-      return;
-    }
-    voices_.push_front(CachedVoice{key, std::move(voice), {}});
-    add_name(voices_.front(), reference);
-    index_[key] = voices_.begin();
-    if (voices_.size() > capacity_) {
-      index_.erase(voices_.back().key);
-      voices_.pop_back();
-    }
-  }
-
   std::unique_ptr<xtts::XttsEngine> engine_;
   models::ModelInfo info_;
   std::mutex engine_mutex_;
-  size_t capacity_;
   std::optional<xtts::VoiceStore> store_;
   std::map<std::string, std::shared_ptr<xtts::Voice>> speakers_;  // named speakers, loaded once
-  // The in-memory LRU; its own lock, so that the event loop can list it while a job holds the engine.
-  mutable std::mutex cache_mutex_;
-  std::list<CachedVoice> voices_;
-  std::unordered_map<std::string, std::list<CachedVoice>::iterator> index_;
+  xtts::VoiceCache<xtts::Voice>
+      voices_;  // its own lock: the event loop lists it while a job holds the engine
 };
 
 }  // namespace
@@ -500,4 +450,4 @@ std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, co
   }
 }
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::xtts

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-namespace gpufleet::worker {
+namespace gpufleet::models {
 
 struct DeviceInfo {
   std::string type = "cpu";  // "cuda", "mps" or "cpu"
@@ -30,4 +30,4 @@ void release_cached_memory();
 // other devices and builds without CUDA.
 std::optional<uint64_t> device_memory_reserved(const DeviceInfo& device);
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::models

@@ -1,13 +1,13 @@
-#include "worker/torchscript_vits.hpp"
+#include "models/piper/torch/torchscript_vits.hpp"
 
 #include <torch/script.h>
 
 #include <algorithm>
 
 #include "common/error.hpp"
-#include "worker/torch_device.hpp"
+#include "models/torch/torch_device.hpp"
 
-namespace gpufleet::worker {
+namespace gpufleet::models {
 namespace {
 
 // LibTorch reports device memory exhaustion as a c10::Error whose text says so (a subclass only in 2.x).
@@ -140,4 +140,4 @@ std::unique_ptr<models::VitsSynthesizer> load_torchscript_vits(const std::filesy
   return std::make_unique<TorchScriptVits>(file, select_device(device));
 }
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::models

@@ -1,4 +1,4 @@
-#include "models/noop.hpp"
+#include "models/noop/noop.hpp"
 
 #include <chrono>
 #include <cstdlib>

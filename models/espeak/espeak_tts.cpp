@@ -1,4 +1,4 @@
-#include "models/espeak_tts.hpp"
+#include "models/espeak/espeak_tts.hpp"
 
 #include <espeak-ng/speak_lib.h>
 

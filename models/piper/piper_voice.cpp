@@ -1,4 +1,4 @@
-#include "models/piper_voice.hpp"
+#include "models/piper/piper_voice.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "worker/torchscript_video.hpp"
+#include "models/video/torch/torchscript_video.hpp"
 
 #include <torch/script.h>
 
@@ -8,11 +8,15 @@
 #include <set>
 
 #include "common/error.hpp"
+#include "models/torch/torch_device.hpp"
 #include "models/xtts/torch/mel.hpp"
 #include "models/xtts/torch/speaker.hpp"
-#include "worker/torch_device.hpp"
 
-namespace gpufleet::worker {
+namespace gpufleet::video {
+
+using models::DeviceInfo;
+using models::select_device;
+using models::torch_device;
 namespace {
 
 namespace fs = std::filesystem;
@@ -420,4 +424,4 @@ std::unique_ptr<video::FaceRenderer> load_torchscript_face_renderer(const models
   return std::make_unique<Wav2LipRenderer>(std::move(common));
 }
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::video

@@ -9,11 +9,11 @@
 #include "models/registry.hpp"
 #include "models/video/face_renderer.hpp"
 
-namespace gpufleet::worker {
+namespace gpufleet::video {
 
 // spec.files.dir holds the modules; spec.options: crop_size, frame_batch, and the family's own settings.
 // Throws ConfigError for bad options and ModelError for modules that are missing or do not load.
 std::unique_ptr<video::FaceRenderer> load_torchscript_face_renderer(const models::ModelSpec& spec,
                                                                     const std::string& device);
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::video

@@ -1,8 +1,8 @@
 #pragma once
 // The acoustic half of a VITS voice (Piper, Coqui VITS): phoneme ids in, waveform out. The text half
-// (models/piper_text) and the job handling (models/piper_voice) know nothing of LibTorch; the worker's
+// (piper_text) and the job handling (piper_voice) know nothing of LibTorch; the worker's
 // LibTorch plugin implements this interface over a TorchScript module, so LibTorch's headers and its CUDA
-// copies of libstdc++ stay behind the plugin boundary (see worker/torch_runtime.hpp).
+// copies of libstdc++ stay behind the plugin boundary (see models/torch/runtime.hpp).
 
 #include <cstdint>
 #include <string>

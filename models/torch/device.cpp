@@ -1,4 +1,4 @@
-#include "worker/device.hpp"
+#include "models/torch/device.hpp"
 
 #include <ATen/Context.h>
 #include <torch/cuda.h>
@@ -15,7 +15,7 @@
 
 #include "common/error.hpp"
 
-namespace gpufleet::worker {
+namespace gpufleet::models {
 
 DeviceInfo select_device(const std::string& requested) {
   DeviceInfo info;
@@ -72,4 +72,4 @@ std::optional<uint64_t> device_memory_reserved(const DeviceInfo& device) {
   return std::nullopt;
 }
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::models

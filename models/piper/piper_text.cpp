@@ -1,4 +1,4 @@
-#include "models/piper_text.hpp"
+#include "models/piper/piper_text.hpp"
 
 #include <espeak-ng/speak_lib.h>
 
@@ -9,7 +9,7 @@
 #include "common/error.hpp"
 #include "common/json_text.hpp"
 #include "common/utf8.hpp"
-#include "models/espeak_tts.hpp"
+#include "models/espeak/espeak_tts.hpp"
 
 namespace gpufleet::models {
 namespace {

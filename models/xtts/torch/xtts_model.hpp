@@ -14,7 +14,7 @@
 #include "models/model.hpp"
 #include "models/registry.hpp"
 
-namespace gpufleet::worker {
+namespace gpufleet::xtts {
 
 // `spec.files.config` is the model folder's config.json (vocab.json and model.safetensors or model.pth
 // beside it); `spec.files.speakers` the named speakers (default: speakers_xtts.pth beside it, if there);
@@ -23,4 +23,4 @@ namespace gpufleet::worker {
 // ConfigError.
 std::unique_ptr<models::Model> load_xtts_model(const models::ModelSpec& spec, const std::string& device);
 
-}  // namespace gpufleet::worker
+}  // namespace gpufleet::xtts
