@@ -24,18 +24,30 @@ target_compile_definitions(gpufleet_deps_msgpack INTERFACE MSGPACK_NO_BOOST)
 # LibTorch: Debian's libtorch-dev (1.13, CPU; the default build) or the one inside a CUDA PyTorch, such as the
 # pinned wheel scripts/install-torch.sh puts in .tools/torch (build-torch2/, scripts/test-torch2.sh):
 # -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')".
-if(NOT GPUFLEET_FUZZ_ONLY)
+# GPUFLEET_TORCH: AUTO (default) builds the LibTorch side where LibTorch is found, ON requires it, OFF leaves it
+# out. Without it the fleet builds and its worker serves the models that need no LibTorch (espeak, noop,
+# portrait) on the CPU; the plugin, the XTTS engine, gpufleet-xtts and the tests (which need it) are not built.
+set(GPUFLEET_TORCH AUTO CACHE STRING "LibTorch for the models that need it: AUTO, ON or OFF")
+set_property(CACHE GPUFLEET_TORCH PROPERTY STRINGS AUTO ON OFF)
+set(GPUFLEET_HAVE_TORCH OFF)
+set(GPUFLEET_TORCH_CUDA OFF)
+if(NOT GPUFLEET_FUZZ_ONLY AND NOT GPUFLEET_TORCH STREQUAL "OFF")
   # A CUDA LibTorch's CMake config otherwise compiles and runs a probe for the GPUs of this machine, which fails
   # where there are none (and with CMake 3.25, which cannot pass C++20 to nvcc 13). gpufleet compiles no CUDA
   # code of its own, so the list only matters to a .cu file added later: A100, H100/H200 and Blackwell.
   if("$ENV{TORCH_CUDA_ARCH_LIST}" STREQUAL "")
     set(ENV{TORCH_CUDA_ARCH_LIST} "8.0;9.0;10.0")
   endif()
-  find_package(Torch REQUIRED)
+  if(GPUFLEET_TORCH STREQUAL "ON")
+    find_package(Torch REQUIRED)
+  else()
+    find_package(Torch QUIET)
+  endif()
+  if(Torch_FOUND)
+    set(GPUFLEET_HAVE_TORCH ON)
+  endif()
   if(TORCH_CUDA_LIBRARIES)
     set(GPUFLEET_TORCH_CUDA ON)
-  else()
-    set(GPUFLEET_TORCH_CUDA OFF)
   endif()
   # A PyTorch wheel's CUDA libraries (cuDNN, NCCL, cuBLAS, the runtime) are wheels of their own beside torch/,
   # found by libtorch_cuda.so through its RPATH. The linker must take the same ones when it checks an
@@ -46,8 +58,14 @@ if(NOT GPUFLEET_FUZZ_ONLY)
     list(JOIN GPUFLEET_TORCH_WHEEL_LIBS ":" wheel_libs)
     add_link_options("LINKER:-rpath-link,${wheel_libs}" "LINKER:-rpath,${wheel_libs}")
   endif()
-  message(STATUS "gpufleet: LibTorch ${Torch_VERSION}, CUDA compiled in: ${GPUFLEET_TORCH_CUDA}"
-                 " (flags='${TORCH_CXX_FLAGS}')")
+  if(GPUFLEET_HAVE_TORCH)
+    message(STATUS "gpufleet: LibTorch ${Torch_VERSION}, CUDA compiled in: ${GPUFLEET_TORCH_CUDA}"
+                   " (flags='${TORCH_CXX_FLAGS}')")
+  endif()
+endif()
+if(NOT GPUFLEET_FUZZ_ONLY AND NOT GPUFLEET_HAVE_TORCH)
+  message(STATUS "gpufleet: no LibTorch (GPUFLEET_TORCH=${GPUFLEET_TORCH}): the worker serves espeak, noop and "
+                 "portrait on the CPU")
 endif()
 
 # Video (the "portrait" backend): OpenCV and FFmpeg's libraries, where they are installed. Without them the

@@ -144,7 +144,8 @@ std::unique_ptr<Model> BackendRegistry::load(const ModelSpec& spec, const ModelS
                                             : "backend " + spec.backend));
   }
   if (backend->needs_torch && services.torch == nullptr) {
-    throw ConfigError("model " + spec.name + ": " + spec.backend + " needs the worker's LibTorch plugin");
+    throw ConfigError("model " + spec.name + ": " + spec.backend + " needs the worker's LibTorch plugin" +
+                      (services.torch_unavailable.empty() ? "" : " (" + services.torch_unavailable + ")"));
   }
   std::unique_ptr<Model> model = backend->factory(spec, services);
   if (spec.max_batch > 1 && !model->batches()) {

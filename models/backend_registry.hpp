@@ -22,6 +22,7 @@ class TorchRuntime;
 // What a process lends the backends' factories. Plain settings with defaults, filled by the worker.
 struct ModelServices {
   TorchRuntime* torch = nullptr;      // the LibTorch plugin; null where it is not loaded
+  std::string torch_unavailable;      // why not, for the error of a model that needs it
   std::string device = "cpu";         // the worker's device: where a model on "auto" runs
   std::filesystem::path voice_store;  // the worker's VOICE_STORE for cloning models (empty: none)
   bool noop_drills = false;           // NOOP_DRILLS=1: the noop model's hang_ms/fail/crash drills are served

@@ -4,7 +4,8 @@
 # Idempotent: packages already present are skipped, so a developer machine pays nothing the second time.
 #   scripts/install-deps.sh            everything (scripts/test.sh, CI)
 #   scripts/install-deps.sh --minimal  only what building and running the fleet's speech path needs
-#                                      (scripts/quickstart.sh): no test, lint, video, WebRTC or browser packages
+#                                      (scripts/quickstart.sh): no LibTorch, test, lint, video, WebRTC or
+#                                      browser packages
 set -euo pipefail
 
 minimal=false
@@ -23,12 +24,13 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev libssl-dev
   libboost-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libespeak-ng-dev espeak-ng-data
-  libtorch-dev libopenblas0-pthread
   redis-server redis-tools curl
 )
 if ! $minimal; then
-  # Tests, benchmarks, lint and fuzzing; the video backend.
+  # Debian's LibTorch (CPU) for the models that need it (xtts, piper, liveportrait, wav2lip: the worker's
+  # plugin); tests, benchmarks, lint and fuzzing; the video backend.
   packages+=(
+    libtorch-dev libopenblas0-pthread
     libgtest-dev libgmock-dev
     prometheus
     shellcheck yamllint docker-compose chromium fonts-dejavu-core

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/install-test-tools.sh
 # Tests and benchmarks explicitly: a build/ configured by scripts/quickstart.sh has them off.
-scripts/build.sh -DGPUFLEET_VIDEO=ON -DGPUFLEET_WEBRTC=ON -DGPUFLEET_BUILD_TESTS=ON -DGPUFLEET_BUILD_BENCH=ON
+scripts/build.sh -DGPUFLEET_TORCH=ON -DGPUFLEET_VIDEO=ON -DGPUFLEET_WEBRTC=ON -DGPUFLEET_BUILD_TESTS=ON \
+  -DGPUFLEET_BUILD_BENCH=ON
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure --timeout 600 "$@")
 # The CUDA configuration: LibTorch 2.x with CUDA from PyPI's torch wheel, every test that loads LibTorch run on
 # it (scripts/test-torch2.sh; TORCH2=0 skips it).

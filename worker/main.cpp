@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "common/config.hpp"
+#include "common/error.hpp"
 #include "common/logging.hpp"
 #include "common/usage.hpp"
 #include "models/backend_registry.hpp"
@@ -38,11 +39,18 @@ constexpr std::string_view kUsage =
     "  Every other setting comes from the environment (docs/operations.md), chiefly\n"
     "    BROKER_URL (or BROKER_PORT) BROKER_CURVE_PUBLIC_KEY WORKER_CURVE_SECRET_KEY WORKER_CONFIG\n"
     "    WORKER_MODELS WORKER_SLOTS WORKER_ID DEVICE STORAGE_ROOT INPUT_ROOT VOICE_STORE DRAIN_GRACE_MS\n"
-    "    WORKER_METRICS_PORT NOOP_DRILLS OPENCV_HAAR_DIR LOG_LEVEL LOG_FORMAT\n";
+    "    WORKER_METRICS_PORT NOOP_DRILLS OPENCV_HAAR_DIR GPUFLEET_TORCH_PLUGIN LOG_LEVEL LOG_FORMAT\n";
 
 // `gpufleet-worker --print-device`: which device this host would use, as JSON, without joining a fleet.
 int print_device() {
-  auto device = gpufleet::worker::load_torch_runtime()->select_device(gpufleet::env_string("DEVICE", "auto"));
+  using namespace gpufleet;
+  const std::string requested = env_string("DEVICE", "auto");
+  models::DeviceInfo device;
+  try {
+    device = worker::load_torch_runtime()->select_device(requested);
+  } catch (const ConfigError& no_torch) {
+    device = worker::device_without_torch(requested, no_torch.what());
+  }
   nlohmann::json json{{"device", device.type},
                       {"name", device.name},
                       {"cuda_available", device.cuda_available},
@@ -76,8 +84,18 @@ int main(int argc, char** argv) {
   try {
     auto config = worker::WorkerConfig::from_env();
     set_log_worker_id(config.worker_id);
-    auto torch = worker::load_torch_runtime();
-    auto device = torch->select_device(config.device);
+    // Without the LibTorch plugin the worker still serves what needs none (espeak, noop, portrait) on the
+    // CPU; a model that needs it fails to load and is reported, like any other.
+    std::unique_ptr<models::TorchRuntime> torch;
+    std::string no_torch;
+    try {
+      torch = worker::load_torch_runtime();
+    } catch (const ConfigError& error) {
+      no_torch = error.what();
+      spdlog::warn("{}; serving only the models that need no LibTorch, on the CPU", no_torch);
+    }
+    auto device =
+        torch ? torch->select_device(config.device) : worker::device_without_torch(config.device, no_torch);
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     std::vector<protocol::FailedModel> failed;
     auto backends = models::BackendRegistry::standard();
@@ -86,6 +104,7 @@ int main(int argc, char** argv) {
 #endif
     models::ModelServices services;
     services.torch = torch.get();
+    services.torch_unavailable = no_torch;
     services.device = device.name;
     services.voice_store = config.voice_store;
     services.noop_drills = env_string("NOOP_DRILLS", "0") == "1";
@@ -109,10 +128,15 @@ int main(int argc, char** argv) {
     }
     auto* runtime = torch.get();
     auto runner = std::make_unique<worker::JobRunner>(
-        std::move(loaded), config.storage_root, [runtime] { runtime->release_cached_memory(); },
+        std::move(loaded), config.storage_root,
+        [runtime] {
+          if (runtime != nullptr) runtime->release_cached_memory();
+        },
         config.input_root);
     auto worker = std::make_unique<worker::Worker>(config, device, std::move(runner), std::move(failed));
-    worker->set_memory_probe([runtime, device] { return runtime->memory_reserved(device); });
+    worker->set_memory_probe([runtime, device] {
+      return runtime != nullptr ? runtime->memory_reserved(device) : std::optional<uint64_t>();
+    });
     worker->run(g_stop);
     // Not destroyed: a model call stuck past the drain grace would keep its executor thread, and so the
     // process, alive for ever. Everything that matters was sent or handed back before run() returned.

@@ -28,6 +28,12 @@ std::string default_plugin_path() {
 }  // namespace
 
 std::unique_ptr<models::TorchRuntime> load_torch_runtime(const std::string& path) {
+#ifndef GPUFLEET_HAVE_TORCH
+  if (path.empty() && !env_value("GPUFLEET_TORCH_PLUGIN")) {
+    throw ConfigError(
+        "this build has no LibTorch (configured with GPUFLEET_TORCH=OFF or without libtorch-dev)");
+  }
+#endif
   const std::string plugin = path.empty() ? default_plugin_path() : path;
   void* handle = ::dlopen(plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) throw ConfigError("cannot load the LibTorch plugin " + plugin + ": " + ::dlerror());
@@ -35,6 +41,16 @@ std::unique_ptr<models::TorchRuntime> load_torch_runtime(const std::string& path
       reinterpret_cast<models::TorchRuntime* (*)()>(::dlsym(handle, "gpufleet_create_torch_runtime"));
   if (create == nullptr) throw ConfigError(plugin + " has no gpufleet_create_torch_runtime");
   return std::unique_ptr<models::TorchRuntime>(create());
+}
+
+models::DeviceInfo device_without_torch(const std::string& requested, const std::string& why) {
+  if (requested != "auto" && requested != "cpu") {
+    throw ConfigError("DEVICE=" + requested + " needs the LibTorch plugin: " + why);
+  }
+  models::DeviceInfo device;
+  device.type = "cpu";
+  device.name = "cpu";
+  return device;
 }
 
 }  // namespace gpufleet::worker

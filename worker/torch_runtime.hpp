@@ -14,4 +14,9 @@ namespace gpufleet::worker {
 // outlive static destructors.
 std::unique_ptr<models::TorchRuntime> load_torch_runtime(const std::string& path = "");
 
+// Where a worker runs without the plugin (a build without LibTorch, or a plugin that does not load): on the
+// CPU, for DEVICE "auto" or "cpu". Any other request throws ConfigError, naming `why` the plugin is missing:
+// a worker told to use a GPU must not quietly run on the CPU.
+models::DeviceInfo device_without_torch(const std::string& requested, const std::string& why);
+
 }  // namespace gpufleet::worker

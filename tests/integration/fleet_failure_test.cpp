@@ -184,6 +184,50 @@ TEST(FleetModels, AModelThatFailsToLoadIsReportedAndTheRestAreServed) {
   EXPECT_GT(job["result"]["duration_s"].get<double>(), 0.5);
 }
 
+// Guards the worker of a build without LibTorch (GPUFLEET_TORCH=OFF, the quick start's) or with a plugin that
+// does not load: it serves what needs no LibTorch on the CPU, and a model that needs it is reported as failed
+// with the reason, not left unexplained.
+TEST(FleetModels, AWorkerWithoutTheLibTorchPluginServesTheRestOnTheCpu) {
+  TempDir dir;
+  std::ofstream(dir.path() / "config.json") << "{}";
+  const std::string registry = write_model_registry(dir.path(), R"({"models":[
+        {"name":"speech","backend":"espeak"},
+        {"name":"clone","backend":"xtts","files":{"config":"config.json"},"warmup":false}]})");
+  Fleet fleet(FleetOptions{
+      1,
+      "noop",
+      1,
+      {{"WORKER_CONFIG", registry}, {"GPUFLEET_TORCH_PLUGIN", "/nonexistent/libgpufleet_torch.so"}}});
+  auto health = json::parse(fleet.get("/health").body);
+  EXPECT_EQ(health["device"], "cpu") << health.dump();
+  auto failed = health["fleet"]["failed_models"];
+  ASSERT_EQ(failed.size(), 1u) << failed.dump();
+  EXPECT_EQ(failed[0]["name"], "clone");
+  const std::string error = failed[0]["error"].get<std::string>();
+  EXPECT_NE(error.find("needs the worker's LibTorch plugin"), std::string::npos) << error;
+  EXPECT_NE(error.find("cannot load the LibTorch plugin"), std::string::npos)
+      << "the reason is given: " << error;
+  const std::string id = fleet.submit({{"model", "speech"}, {"input", {{"text", "No LibTorch needed."}}}});
+  EXPECT_EQ(fleet.wait_job(id)["state"], "succeeded");
+}
+
+// A worker told to use a GPU must not quietly run on the CPU because its plugin is missing.
+TEST(FleetModels, AWorkerAskedForAGpuWithoutThePluginRefusesToStart) {
+  TempDir dir;
+  auto worker = cli::Process::spawn({bin_dir() + "/gpufleet-worker"},
+                                    {{"DEVICE", "cuda"},
+                                     {"GPUFLEET_TORCH_PLUGIN", "/nonexistent/libgpufleet_torch.so"},
+                                     {"BROKER_URL", "tcp://127.0.0.1:1"},
+                                     {"STORAGE_ROOT", (dir.path() / "storage").string()}},
+                                    (dir.path() / "worker.log").string());
+  const auto status = worker.wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value()) << "the worker kept running";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << *status;
+  std::ifstream log(dir.path() / "worker.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("DEVICE=cuda needs the LibTorch plugin"), std::string::npos) << text;
+}
+
 TEST(FleetCommand, UpStartsTheStackAndSigtermStopsAllOfIt) {
   TempDir dir;
   const uint16_t http_port = cli::free_port();
