@@ -24,8 +24,8 @@ void AudioStreamFile::write_all(const char* data, size_t size) {
     const ssize_t n = ::write(fd_, data, size);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0)
-      throw ModelError(ErrorCode::kInternal,
-                       "cannot write the audio stream " + path_.string() + ": " + std::strerror(errno));
+      throw ModelError(ErrorCode::kInternal, "cannot write the audio stream " + path_.string() + ": " +
+                                                 std::generic_category().message(errno));
     data += n;
     size -= static_cast<size_t>(n);
   }
@@ -39,8 +39,8 @@ void AudioStreamFile::append(const int16_t* samples, size_t count) {
     std::filesystem::create_directories(path_.parent_path(), ignored);
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0)
-      throw ModelError(ErrorCode::kInternal,
-                       "cannot create the audio stream " + path_.string() + ": " + std::strerror(errno));
+      throw ModelError(ErrorCode::kInternal, "cannot create the audio stream " + path_.string() + ": " +
+                                                 std::generic_category().message(errno));
     bytes = wav_header_pcm16(sample_rate_, 1, std::nullopt);
   }
   // Little-endian 16-bit, as the header says (every host this runs on is little-endian).

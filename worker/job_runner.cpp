@@ -56,7 +56,7 @@ namespace {
 
 // A model bug must fail its job, not the worker. LibTorch reports device memory exhaustion as a plain
 // c10::Error whose text says so.
-void record_error(protocol::JobResult& result, std::exception_ptr error) {
+void record_error(protocol::JobResult& result, const std::exception_ptr& error) {
   result.ok = false;
   try {
     std::rethrow_exception(error);
@@ -96,7 +96,7 @@ void log_failure(const protocol::JobResult& result) {
 }
 
 // A job that ends before any model call sees it: its error result goes to the source at once.
-void reject(JobRunner::TaskSource& source, const JobRunner::Task& task, std::exception_ptr error) {
+void reject(JobRunner::TaskSource& source, const JobRunner::Task& task, const std::exception_ptr& error) {
   auto result = result_for(*task.job);
   record_error(result, error);
   log_failure(result);
@@ -169,7 +169,7 @@ class JobRunner::Feed final : public models::BatchFeed {
   }
 
   // Fails every job the model call left unfinished: it returned without them, or threw `error`.
-  void finish_rest(std::exception_ptr error) {
+  void finish_rest(const std::exception_ptr& error) {
     for (auto& entry : entries_) {
       if (entry.finished) continue;
       auto result = result_for(*entry.task.job);

@@ -36,6 +36,8 @@ std::unique_ptr<models::TorchRuntime> load_torch_runtime(const std::string& path
 #endif
   const std::string plugin = path.empty() ? default_plugin_path() : path;
   void* handle = ::dlopen(plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // dlerror() is not thread-safe; the worker loads its plugin once, before it starts any thread.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (handle == nullptr) throw ConfigError("cannot load the LibTorch plugin " + plugin + ": " + ::dlerror());
   auto* create =
       reinterpret_cast<models::TorchRuntime* (*)()>(::dlsym(handle, "gpufleet_create_torch_runtime"));

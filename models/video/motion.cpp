@@ -16,8 +16,10 @@ std::vector<float> mouth_from_audio(std::span<const int16_t> samples, uint32_t s
   const size_t frames = frame_count(samples.size(), sample_rate, fps);
   std::vector<double> rms(frames, 0.0);
   for (size_t f = 0; f < frames; ++f) {
-    const auto begin = std::min(samples.size(), static_cast<size_t>(std::llround(f * sample_rate / fps)));
-    const auto end = std::min(samples.size(), static_cast<size_t>(std::llround((f + 1) * sample_rate / fps)));
+    const auto begin = std::min(
+        samples.size(), static_cast<size_t>(std::llround(static_cast<double>(f) * sample_rate / fps)));
+    const auto end = std::min(
+        samples.size(), static_cast<size_t>(std::llround(static_cast<double>(f + 1) * sample_rate / fps)));
     double sum = 0;
     for (size_t i = begin; i < end; ++i) sum += static_cast<double>(samples[i]) * samples[i];
     rms[f] = end > begin ? std::sqrt(sum / static_cast<double>(end - begin)) : 0.0;
@@ -65,7 +67,6 @@ float phoneme_openness(std::string_view name) {
     case '3':
       return 0.5f;
     case 'h':
-      return 0.4f;
     case 'I':
     case 'i':
       return 0.4f;

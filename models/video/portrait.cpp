@@ -69,7 +69,8 @@ std::pair<float, bool> mouth_line(const cv::Mat& bgr, const cv::Mat& gray, const
   }
   if (first >= 0 && last - first >= 2) {
     // The upper teeth are the top part of the bright rows; a smile that shows both rows opens between them.
-    return {static_cast<float>(inside.y + first + (last - first) * 2 / 3 + 1), true};
+    const int row = inside.y + first + (last - first) * 2 / 3 + 1;  // a whole pixel row
+    return {static_cast<float>(row), true};
   }
   cv::Mat rows;
   cv::reduce(gray(inside), rows, 1, cv::REDUCE_AVG, CV_32F);

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <system_error>
 #include <utility>
 
 #include "common/error.hpp"
@@ -104,7 +105,7 @@ std::vector<int64_t> TensorView::to_int64s() const {
 
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) bad_file(path, std::strerror(errno));
+  if (fd < 0) bad_file(path, std::generic_category().message(errno));
   struct stat info {};
   if (::fstat(fd, &info) != 0 || info.st_size < 8) {
     ::close(fd);

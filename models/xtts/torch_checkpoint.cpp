@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 
 #include "common/error.hpp"
@@ -28,7 +29,7 @@ class MappedFile {
  public:
   explicit MappedFile(const std::filesystem::path& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) malformed("cannot open " + path.string() + ": " + std::strerror(errno));
+    if (fd < 0) malformed("cannot open " + path.string() + ": " + std::generic_category().message(errno));
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
       ::close(fd);
@@ -249,10 +250,8 @@ class Unpickler {
           push(value);
           break;
         }
-        case 'X':
-          push_string(read_le(4));
-          break;
-        case 'T':
+        case 'X':  // BINUNICODE
+        case 'T':  // BINSTRING
           push_string(read_le(4));
           break;
         case 'U':
@@ -338,9 +337,7 @@ class Unpickler {
           push(make(Value::Kind::kOpaque));
           break;
         }
-        case 'b':
-          pop();
-          break;  // BUILD: object state (an OrderedDict's _metadata, ...) is not needed
+        case 'b':  // BUILD: object state (an OrderedDict's _metadata, ...) is not needed
         case '0':
           pop();
           break;
@@ -530,7 +527,7 @@ TensorMap read_torch_checkpoint(const std::filesystem::path& path) {
   return tensors;
 }
 
-TensorMap xtts_state_dict(TensorMap checkpoint) {
+TensorMap xtts_state_dict(TensorMap&& checkpoint) {
   TensorMap result;
   for (auto& [name, tensor] : checkpoint) {
     std::string key = name;

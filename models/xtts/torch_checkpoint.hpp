@@ -30,7 +30,7 @@ TensorMap read_torch_checkpoint(const std::filesystem::path& path);
 
 // An XTTS state dict from a released or trainer checkpoint: the "model." wrapper and a trainer's "xtts."
 // prefix removed, "dvae.*" dropped, weight norm as weight_g / weight_v whichever way it was stored.
-TensorMap xtts_state_dict(TensorMap checkpoint);
+TensorMap xtts_state_dict(TensorMap&& checkpoint);
 
 // Writes tensors in the safetensors format, names sorted, header padded to 8 bytes.
 void write_safetensors(const std::filesystem::path& path, const TensorMap& tensors);

@@ -120,7 +120,7 @@ TEST(TorchCheckpoint, TrainerLayoutIsNormalised) {
       OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
   checkpoint["model.hifigan_decoder.conv.parametrizations.weight.original1"] =
       OwnedTensor{DType::kF32, {1}, std::string(4, '\0')};
-  const auto state = xtts_state_dict(checkpoint);
+  const auto state = xtts_state_dict(std::move(checkpoint));
   EXPECT_EQ(state.size(), 3u);
   EXPECT_TRUE(state.count("gpt.ln.weight"));
   EXPECT_TRUE(state.count("hifigan_decoder.conv.weight_g"));

@@ -109,7 +109,7 @@ bool ends_with(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+std::string replace_all(const std::string& text, const std::string& from, const std::string& to) {
   std::string out;
   size_t last = 0;
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, last)) {

@@ -120,7 +120,7 @@ std::pair<WholeNumber, unsigned> currency_parts(double amount);
 // Python str helpers the languages' rules are written with (UTF-8; counts are in code points).
 std::string drop_last_chars(const std::string& text, size_t count);
 bool ends_with(const std::string& text, const std::string& suffix);
-std::string replace_all(std::string text, const std::string& from, const std::string& to);
+std::string replace_all(const std::string& text, const std::string& from, const std::string& to);
 std::string replace_first(std::string text, const std::string& from, const std::string& to);
 
 }  // namespace gpufleet::xtts::numbers

@@ -25,6 +25,7 @@ class Hungarian final : public Num2WordBase {
     const std::vector<std::string> low{"kilenc", "nyolc", "hét",   "hat", "öt",
                                        "négy",   "három", "kettő", "egy"};
     std::vector<std::string> descending;
+    descending.reserve(3 * low.size() + 2);
     for (const auto& word : low) descending.push_back("huszon" + word);
     descending.push_back("húsz");
     for (const auto& word : low) descending.push_back("tizen" + word);

@@ -29,7 +29,7 @@ std::string omit_if_zero(const std::string& words) {
 std::string phonetic_contraction(std::string words) {
   for (const auto& [from, to] :
        {std::pair<const char*, const char*>{"oo", "o"}, {"ao", "o"}, {"io", "o"}, {"au", "u"}, {"iu", "u"}}) {
-    words = replace_all(std::move(words), from, to);
+    words = replace_all(words, from, to);
   }
   return words;
 }
@@ -93,7 +93,7 @@ class Italian final : public Num2WordBase {
   std::string currency(double amount, Currency currency) const override {
     std::string result = base_currency(amount, currency, " e");
     if (currency == Currency::kGbp && result.compare(0, 4, "uno ") == 0) result.replace(0, 3, "una");
-    return replace_all(std::move(result), "uno", "un");
+    return replace_all(result, "uno", "un");
   }
 
  private:

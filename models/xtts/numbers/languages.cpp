@@ -279,7 +279,7 @@ class Spanish final : public CardsNumberWords {
     return found->second;
   }
 
-  static std::string strip_spaces(std::string text) {
+  static std::string strip_spaces(const std::string& text) {
     const size_t first = text.find_first_not_of(' ');
     if (first == std::string::npos) return "";
     return text.substr(first, text.find_last_not_of(' ') - first + 1);

@@ -88,7 +88,7 @@ class Portuguese final : public CardsNumberWords {
       if (result.find(scale + " " + plural) != std::string::npos)
         result = replace_first(result, scale, scale + " de");
     }
-    return replace_all(std::move(result), " e zero cêntimos", "");
+    return replace_all(result, " e zero cêntimos", "");
   }
 
  protected:
@@ -139,7 +139,7 @@ class Portuguese final : public CardsNumberWords {
         const bool entos = ends_with(hundreds, "ento") || ends_with(hundreds, "entos");
         matches = entos && text.find('e', space + 1) != std::string::npos;
       }
-      if (matches) text = replace_all(std::move(text), scale + " e", scale);
+      if (matches) text = replace_all(text, scale + " e", scale);
     }
     return text;
   }

@@ -151,11 +151,7 @@ class Turkish final : public NumberWords {
             }
             return wrd + kCardinalOnes(d[at + 2]) + kCardinalTriplets.at(i - 1);
           }
-          if (!leading_zeros) {
-            wrd += kCardinalOnes(d[at + 2]);
-          } else if (i == 2 && d[at + 2] != '1') {
-            wrd += kCardinalOnes(d[at + 2]);
-          }
+          if (!leading_zeros || (i == 2 && d[at + 2] != '1')) wrd += kCardinalOnes(d[at + 2]);
         }
         if (i >= 2) wrd += kCardinalTriplets.at(i - 1);  // the last triplet has returned above
       }
@@ -246,11 +242,7 @@ class Turkish final : public NumberWords {
             }
             return wrd + kCardinalOnes(d[at + 2]) + kOrdinalTriplets.at(i - 1);
           }
-          if (!leading_zeros) {
-            wrd += kCardinalOnes(d[at + 2]);
-          } else if (d[at + 2] != '1') {
-            wrd += kCardinalOnes(d[at + 2]);
-          }
+          if (!leading_zeros || d[at + 2] != '1') wrd += kCardinalOnes(d[at + 2]);
         }
         if (i >= 2) wrd += kCardinalTriplets.at(i - 1);  // the last triplet has returned above
       }
