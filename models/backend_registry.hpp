@@ -3,7 +3,8 @@
 // place that turns a registry entry (ModelSpec) into a loaded model. The worker builds the table once
 // (BackendRegistry::standard(), plus video::add_video_backends where the build has OpenCV and FFmpeg) and
 // lends the factories what they may use (ModelServices); a model gets its settings from its registry entry
-// and those services, never from the environment.
+// and those services, not from the environment. (One exception: libespeak-ng's engine, one per process and
+// shared by the espeak and piper backends, takes ESPEAK_DATA_PATH when it first starts.)
 
 #include <filesystem>
 #include <functional>
