@@ -44,13 +44,7 @@ constexpr std::string_view kUsage =
 // `gpufleet-worker --print-device`: which device this host would use, as JSON, without joining a fleet.
 int print_device() {
   using namespace gpufleet;
-  const std::string requested = env_string("DEVICE", "auto");
-  models::DeviceInfo device;
-  try {
-    device = worker::load_torch_runtime()->select_device(requested);
-  } catch (const ConfigError& no_torch) {
-    device = worker::device_without_torch(requested, no_torch.what());
-  }
+  const auto device = worker::load_torch_and_device(env_string("DEVICE", "auto")).device;
   nlohmann::json json{{"device", device.type},
                       {"name", device.name},
                       {"cuda_available", device.cuda_available},
@@ -86,16 +80,12 @@ int main(int argc, char** argv) {
     set_log_worker_id(config.worker_id);
     // Without the LibTorch plugin the worker still serves what needs none (espeak, noop, portrait) on the
     // CPU; a model that needs it fails to load and is reported, like any other.
-    std::unique_ptr<models::TorchRuntime> torch;
-    std::string no_torch;
-    try {
-      torch = worker::load_torch_runtime();
-    } catch (const ConfigError& error) {
-      no_torch = error.what();
-      spdlog::warn("{}; serving only the models that need no LibTorch, on the CPU", no_torch);
+    auto loaded_torch = worker::load_torch_and_device(config.device);
+    const auto& torch = loaded_torch.runtime;
+    const models::DeviceInfo device = loaded_torch.device;
+    if (!torch) {
+      spdlog::warn("{}; serving only the models that need no LibTorch, on the CPU", loaded_torch.unavailable);
     }
-    auto device =
-        torch ? torch->select_device(config.device) : worker::device_without_torch(config.device, no_torch);
     std::map<std::string, std::unique_ptr<models::Model>> loaded;
     std::vector<protocol::FailedModel> failed;
     auto backends = models::BackendRegistry::standard();
@@ -104,7 +94,7 @@ int main(int argc, char** argv) {
 #endif
     models::ModelServices services;
     services.torch = torch.get();
-    services.torch_unavailable = no_torch;
+    services.torch_unavailable = loaded_torch.unavailable;
     services.device = device.name;
     services.voice_store = config.voice_store;
     services.noop_drills = env_string("NOOP_DRILLS", "0") == "1";

@@ -45,14 +45,21 @@ std::unique_ptr<models::TorchRuntime> load_torch_runtime(const std::string& path
   return std::unique_ptr<models::TorchRuntime>(create());
 }
 
-models::DeviceInfo device_without_torch(const std::string& requested, const std::string& why) {
-  if (requested != "auto" && requested != "cpu") {
-    throw ConfigError("DEVICE=" + requested + " needs the LibTorch plugin: " + why);
+TorchAndDevice load_torch_and_device(const std::string& requested) {
+  TorchAndDevice loaded;
+  try {
+    loaded.runtime = load_torch_runtime();
+  } catch (const ConfigError& error) {
+    loaded.unavailable = error.what();
   }
-  models::DeviceInfo device;
-  device.type = "cpu";
-  device.name = "cpu";
-  return device;
+  if (loaded.runtime) {
+    loaded.device = loaded.runtime->select_device(requested);
+  } else if (requested != "auto" && requested != "cpu") {
+    throw ConfigError("DEVICE=" + requested + " needs the LibTorch plugin: " + loaded.unavailable);
+  } else {
+    loaded.device.name = "cpu";  // DeviceInfo's type is "cpu" already
+  }
+  return loaded;
 }
 
 }  // namespace gpufleet::worker

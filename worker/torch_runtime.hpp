@@ -14,9 +14,15 @@ namespace gpufleet::worker {
 // outlive static destructors.
 std::unique_ptr<models::TorchRuntime> load_torch_runtime(const std::string& path = "");
 
-// Where a worker runs without the plugin (a build without LibTorch, or a plugin that does not load): on the
-// CPU, for DEVICE "auto" or "cpu". Any other request throws ConfigError, naming `why` the plugin is missing:
-// a worker told to use a GPU must not quietly run on the CPU.
-models::DeviceInfo device_without_torch(const std::string& requested, const std::string& why);
+// The plugin and the device it picks for `requested` (DEVICE). Without the plugin (a build without LibTorch,
+// or a plugin that does not load): no runtime, the reason, and the CPU for "auto" or "cpu"; any other request
+// throws ConfigError naming the reason, since a worker told to use a GPU must not quietly run on the CPU.
+// A device the plugin refuses throws its own ConfigError.
+struct TorchAndDevice {
+  std::unique_ptr<models::TorchRuntime> runtime;  // null without the plugin
+  std::string unavailable;                        // why there is no plugin
+  models::DeviceInfo device;
+};
+TorchAndDevice load_torch_and_device(const std::string& requested);
 
 }  // namespace gpufleet::worker
