@@ -1,5 +1,6 @@
 #include "common/video_probe.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -287,7 +288,9 @@ std::optional<VideoHeader> probe_webm(std::string_view bytes) {
   }
   if (children.malformed()) return std::nullopt;
   if (ticks && *ticks > 0 && *ticks < 1e18 && timestamp_scale > 0) {
-    header.duration_s = *ticks * static_cast<double>(timestamp_scale) / 1e9;
+    // A tiny positive tick count times a small scale can underflow to 0 s: that states no duration either.
+    const double seconds = *ticks * static_cast<double>(timestamp_scale) / 1e9;
+    if (seconds > 0 && std::isfinite(seconds)) header.duration_s = seconds;
   }
   return header;
 }

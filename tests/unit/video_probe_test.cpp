@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -128,6 +129,26 @@ TEST(VideoProbe, ReadsAWebmsTracksSizeAndDuration) {
   EXPECT_EQ(header->height, 720u);
   ASSERT_TRUE(header->duration_s);
   EXPECT_DOUBLE_EQ(*header->duration_s, 3.25);
+}
+
+// Guards the fuzzer's find: a positive but tiny duration times a tiny timestamp scale underflowed to 0 s,
+// and an enormous scale overflowed to infinity; either is "no stated duration", never a 0 or inf.
+TEST(VideoProbe, AWebmDurationThatUnderflowsOrOverflowsStatesNone) {
+  const auto with = [](uint64_t scale, double ticks) {
+    const std::string info =
+        element(0x1549A966, element(0x2AD7B1, be(scale, 8)) + element(0x4489, float64(ticks)));
+    return probe_video(webm("webm", info + webm_tracks(64, 64)));
+  };
+  const auto tiny = with(1'000'000, 5e-323);  // the bit pattern 0x...0B the fuzzer found
+  ASSERT_TRUE(tiny);
+  EXPECT_FALSE(tiny->duration_s);
+  const auto huge = with(~uint64_t{0}, 9.9e17);
+  ASSERT_TRUE(huge);
+  ASSERT_TRUE(huge->duration_s);
+  EXPECT_TRUE(std::isfinite(*huge->duration_s));
+  const auto normal = with(1'000'000, 1500);
+  ASSERT_TRUE(normal && normal->duration_s);
+  EXPECT_DOUBLE_EQ(*normal->duration_s, 1.5);
 }
 
 TEST(VideoProbe, RefusesOtherEbmlDocumentsAndBrokenElements) {
