@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   constexpr int kRate = 24000;
   for (int count : counts) {
     const auto offers = browser.evaluate_async("bench.offers(" + std::to_string(count) + ")");
-    std::vector<std::shared_ptr<media::AudioSession>> sessions;
+    std::vector<std::shared_ptr<media::MediaSession>> sessions;
     std::vector<double> answer_ms;
     const std::string pcm = tone(kRate, seconds + 4);
     for (size_t i = 0; i < offers.size(); ++i) {

@@ -13,6 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto checked = gpufleet::media::check_whep_offer(body);
   if (auto* offer = std::get_if<gpufleet::media::WhepOffer>(&checked)) {
     if (offer->opus_payload_type < 96 || offer->opus_payload_type > 127) std::abort();
+    if (offer->vp8_payload_type && (*offer->vp8_payload_type < 96 || *offer->vp8_payload_type > 127))
+      std::abort();
+    if (offer->vp8_payload_type && !offer->wants_video) std::abort();
     if (offer->sdp != body) std::abort();
     if (!gpufleet::utf8_valid(offer->audio_mid)) std::abort();
   } else {

@@ -139,9 +139,11 @@ void EventHub::await_final(const std::string& id, std::chrono::milliseconds time
   waiter->timer = std::make_unique<asio::steady_timer>(io_, timeout);
   waiter->slot = std::move(slot);
   waiters_[id].push_back(waiter);
-  client->on_client_gone([this, id, weak = std::weak_ptr<Waiter>(waiter)] {
-    if (auto gone = weak.lock()) abandon(id, gone);
-  });
+  if (client) {
+    client->on_client_gone([this, id, weak = std::weak_ptr<Waiter>(waiter)] {
+      if (auto gone = weak.lock()) abandon(id, gone);
+    });
+  }
   waiter->timer->async_wait([this, id, waiter](boost::system::error_code ec) {
     if (!ec) resolve(id, waiter, nullptr);
   });

@@ -66,7 +66,8 @@ class EventHub {
   void resync();
 
   // Calls `callback` once: with the outcome when job `id` reaches a final state, or nullptr after `timeout`;
-  // never if `client` leaves first (the wait is dropped then, and `slot` returned).
+  // never if `client` leaves first (the wait is dropped then, and `slot` returned). `client` may be null (a
+  // wait on no HTTP exchange: only the outcome or the timeout ends it).
   void await_final(const std::string& id, std::chrono::milliseconds timeout,
                    const std::shared_ptr<Responder>& client, std::shared_ptr<WaitQuota::Lease> slot,
                    std::function<void(const FinalOutcome*)> callback);

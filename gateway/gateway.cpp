@@ -132,7 +132,10 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
                        redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s,
                                                                  caller.sees_all ? "" : caller.key)},
                                       [](const RedisBatchResult&) {});
-                     }}) {
+                     }},
+            [this](const std::string& id, const nlohmann::json& result, std::string_view kind) {
+              return file_store_.result_file(id, result, kind);
+            }) {
   MetricsResponder::declare_metrics(metrics_);
   metrics_.counter("gpufleet_jobs_submitted_total",
                    "Jobs accepted, by kind and model (a pipeline by its first stage)");

@@ -13,7 +13,7 @@ constexpr size_t kMaxClientIdBytes = 128;
 
 LiveSpeaker::LiveSpeaker(boost::asio::io_context& io, RedisExecutor& redis, EventHub& event_hub,
                          LiveJobs jobs, Settings settings, Caller caller,
-                         std::shared_ptr<media::AudioSession> session)
+                         std::shared_ptr<media::MediaSession> session)
     : io_(io),
       redis_(redis),
       event_hub_(event_hub),

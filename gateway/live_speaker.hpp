@@ -42,7 +42,7 @@ class LiveSpeaker : public std::enable_shared_from_this<LiveSpeaker> {
     size_t max_message_bytes = 16 << 10;
   };
   LiveSpeaker(boost::asio::io_context& io, RedisExecutor& redis, EventHub& event_hub, LiveJobs jobs,
-              Settings settings, Caller caller, std::shared_ptr<media::AudioSession> session);
+              Settings settings, Caller caller, std::shared_ptr<media::MediaSession> session);
 
   // A text message from the peer.
   void on_text(const std::string& text);
@@ -76,7 +76,7 @@ class LiveSpeaker : public std::enable_shared_from_this<LiveSpeaker> {
   LiveJobs jobs_;
   Settings settings_;
   Caller caller_;
-  std::shared_ptr<media::AudioSession> session_;
+  std::shared_ptr<media::MediaSession> session_;
   std::deque<Utterance> utterances_;  // in the order they are spoken
   uint64_t next_number_ = 1;
   bool feeding_ = false;

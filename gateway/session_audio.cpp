@@ -10,10 +10,10 @@ namespace {
 constexpr size_t kMaxWavHeaderBytes = 64 << 10;
 }  // namespace
 
-SessionAudioOutput::SessionAudioOutput(std::shared_ptr<media::AudioSession> session)
+SessionAudioOutput::SessionAudioOutput(std::shared_ptr<media::MediaSession> session)
     : session_(std::move(session)) {}
 
-SessionAudioOutput::SessionAudioOutput(std::shared_ptr<media::AudioSession> session, uint64_t utterance,
+SessionAudioOutput::SessionAudioOutput(std::shared_ptr<media::MediaSession> session, uint64_t utterance,
                                        Ended ended)
     : session_(std::move(session)), utterance_(utterance), ended_(std::move(ended)) {}
 

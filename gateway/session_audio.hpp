@@ -1,5 +1,5 @@
 #pragma once
-// An AudioTail's WAV bytes into a WebRTC session (media::AudioSession): the header read for the format, the
+// An AudioTail's WAV bytes into a WebRTC session (media::MediaSession): the header read for the format, the
 // samples pushed as they come. For a WHEP session of one job the job's end is the session's (end_audio, or
 // fail); for a live session it is one utterance's (end_utterance, or flush), and the session goes on.
 // Event loop only; the session is safe to call from it.
@@ -21,9 +21,9 @@ class SessionAudioOutput final : public AudioOutput {
   // How the utterance ended: nothing when all its audio went out, else why not.
   using Ended = std::function<void(std::optional<ApiError> error)>;
   // A WHEP session of one job: its end ends the session.
-  explicit SessionAudioOutput(std::shared_ptr<media::AudioSession> session);
+  explicit SessionAudioOutput(std::shared_ptr<media::MediaSession> session);
   // One utterance of a live session: `ended` is told, the session goes on.
-  SessionAudioOutput(std::shared_ptr<media::AudioSession> session, uint64_t utterance, Ended ended);
+  SessionAudioOutput(std::shared_ptr<media::MediaSession> session, uint64_t utterance, Ended ended);
 
   void on_gone(std::function<void()>) override {}  // the tail sees open() turn false at its next tick
   bool open() const override { return !closed_ && !session_->ended(); }
@@ -39,7 +39,7 @@ class SessionAudioOutput final : public AudioOutput {
   void push(std::string_view pcm);
   void end_with(std::optional<ApiError> error);
 
-  std::shared_ptr<media::AudioSession> session_;
+  std::shared_ptr<media::MediaSession> session_;
   uint64_t utterance_ = 0;
   Ended ended_;  // empty: a session of one job
   std::string header_;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config.hpp"
+#include "common/job.hpp"
 #include "common/json_text.hpp"
 #include "gateway/audio_tail.hpp"
 #include "gateway/session_audio.hpp"
@@ -43,7 +44,8 @@ WhepConfig WhepConfig::from_env() {
 }
 
 WhepService::WhepService(asio::io_context& io, RedisExecutor& redis, std::filesystem::path storage_root,
-                         WhepConfig config, MetricsRegistry& metrics, EventHub& event_hub, LiveJobs jobs)
+                         WhepConfig config, MetricsRegistry& metrics, EventHub& event_hub, LiveJobs jobs,
+                         ResultFiles result_files)
     : io_(io),
       redis_(redis),
       keys_(redis.keys()),
@@ -52,9 +54,11 @@ WhepService::WhepService(asio::io_context& io, RedisExecutor& redis, std::filesy
       metrics_(metrics),
       event_hub_(event_hub),
       jobs_(std::move(jobs)),
+      result_files_(std::move(result_files)),
       quota_(config_.max_sessions_per_key) {
   metrics_.gauge("gpufleet_webrtc_sessions", "WebRTC (WHEP) sessions open");
-  metrics_.counter("gpufleet_webrtc_sessions_opened_total", "WebRTC sessions answered, by kind (job, live)");
+  metrics_.counter("gpufleet_webrtc_sessions_opened_total",
+                   "WebRTC sessions answered, by kind (job, video, live)");
   metrics_.counter("gpufleet_webrtc_sessions_ended_total",
                    "WebRTC sessions ended, by reason (played, deleted, ice_failed, connect_timeout, ...)");
   metrics_.counter("gpufleet_webrtc_sessions_refused_total",
@@ -143,24 +147,36 @@ void WhepService::open(const std::string& job_id, const Request& request, const 
         const auto& fields = result.replies[0].elements;
         if (fields.size() < 3 || fields[0].empty() || !caller.owns(fields[2]))
           return refuse(responder, ErrorCode::kNotFound, "not_found", "no job with id " + job_id);
-        if (fields[1] != "tts") {
-          return refuse(responder, ErrorCode::kInvalidRequest, "not_speech",
+        const bool video = fields[1] == "video";
+        if (fields[1] != "tts" && !video) {
+          return refuse(responder, ErrorCode::kInvalidRequest, "not_media",
                         "job " + job_id + " makes " + fields[1] +
-                            ": WebRTC delivers speech jobs' audio (video over WebRTC is not built yet)");
+                            ": WebRTC delivers speech jobs' audio and video jobs' picture and sound");
+        }
+        if (video && !admitted.offer.vp8_payload_type) {
+          return refuse(responder, ErrorCode::kInvalidSdp, "invalid_sdp",
+                        "job " + job_id +
+                            " makes a video: the offer must also receive VP8 video (a recvonly video "
+                            "transceiver)");
         }
         const std::string& state = fields[0];
         if (state == "failed" || state == "cancelled" || state == "expired") {
           return refuse(responder, ErrorCode::kJobFailed, "job_failed",
-                        "job " + job_id + " " + state + ": it has no audio to send");
+                        "job " + job_id + " " + state + ": it has nothing to send");
         }
+        media::SessionOptions options;
+        options.video = video;
         egress_->open(
-            std::move(admitted.offer), [this, table, job_id, caller, lease = std::move(admitted.lease),
-                                        responder](media::OpenResult opened) mutable {
+            std::move(admitted.offer), std::move(options),
+            [this, table, job_id, caller, video, lease = std::move(admitted.lease),
+             responder](media::OpenResult opened) mutable {
               // Media thread: the answer goes back to the event loop.
-              asio::post(io_, [this, table, job_id, caller, lease = std::move(lease), responder,
+              asio::post(io_, [this, table, job_id, caller, video, lease = std::move(lease), responder,
                                opened = std::move(opened)]() mutable {
-                if (!table.lock() || !answer(opened, caller, std::move(lease), responder)) return;
+                if (!table.lock() || !answer(opened, caller, std::move(lease), responder, nullptr, video))
+                  return;
                 auto& session = std::get<media::SessionAnswer>(opened).session;
+                if (video) return play_when_done(job_id, session);
                 auto tail = std::make_shared<AudioTail>(io_, redis_, storage_root_, job_id,
                                                         std::make_shared<SessionAudioOutput>(session),
                                                         config_.audio_timeout, caller);
@@ -210,9 +226,29 @@ void WhepService::open_live(const Request& request, const Caller& caller,
                 });
 }
 
+void WhepService::play_when_done(const std::string& job_id, std::shared_ptr<media::MediaSession> session) {
+  // No client to watch: the HTTP exchange is over; the session's own end (or the timeout) ends the wait.
+  event_hub_.await_final(
+      job_id, config_.audio_timeout, nullptr, nullptr,
+      [this, table = std::weak_ptr<Table>(table_), job_id, session](const FinalOutcome* outcome) {
+        if (!table.lock() || session->ended()) return;
+        if (!outcome || outcome->state != to_string(JobState::kSucceeded)) {
+          spdlog::info("webrtc: session {} ends: video job {} {}", session->id(), job_id,
+                       outcome ? outcome->state : "did not finish in time");
+          return session->fail();
+        }
+        auto file = result_files_(job_id, outcome->result, "video");
+        if (auto* error = std::get_if<ApiError>(&file)) {
+          spdlog::warn("webrtc: session {} ends: {}", session->id(), error->message);
+          return session->fail();
+        }
+        session->play_file(std::get<ResultFile>(file).path.string());
+      });
+}
+
 bool WhepService::answer(media::OpenResult& result, const Caller& caller,
                          std::shared_ptr<WaitQuota::Lease> lease, const std::shared_ptr<Responder>& responder,
-                         std::shared_ptr<LiveSpeaker> speaker) {
+                         std::shared_ptr<LiveSpeaker> speaker, bool video) {
   if (auto* refusal = std::get_if<media::EgressRefusal>(&result)) {
     using Reason = media::EgressRefusal::Reason;
     const ErrorCode code = refusal->reason == Reason::kFull          ? ErrorCode::kTooManySessions
@@ -226,7 +262,9 @@ bool WhepService::answer(media::OpenResult& result, const Caller& caller,
     egress_->close(answered.session->id());  // the client left while the answer was made
     return false;
   }
-  metrics_.increment("gpufleet_webrtc_sessions_opened_total", {{"kind", speaker ? "live" : "job"}});
+  metrics_.increment("gpufleet_webrtc_sessions_opened_total", {{"kind", speaker ? "live"
+                                                                        : video ? "video"
+                                                                                : "job"}});
   table_->sessions[answered.session->id()] = Session{caller.key, std::move(lease), std::move(speaker)};
   metrics_.set("gpufleet_webrtc_sessions", {}, static_cast<double>(table_->sessions.size()));
 
@@ -235,7 +273,8 @@ bool WhepService::answer(media::OpenResult& result, const Caller& caller,
   response.set(http::field::content_type, "application/sdp");
   response.set(http::field::location, "/v1/whep/" + answered.session->id());
   response.set(http::field::cache_control, "no-store");
-  // The gateway's STUN and TURN servers, for a client that has none configured (RFC 9725, section 4.6).
+  // The gateway's STUN and TURN servers, for a client that has none configured (as WHIP, RFC 9725,
+  // section 4.6, has them, which WHEP adopts).
   for (const auto& link : media::ice_server_links(config_.webrtc.stun_server, config_.webrtc.turn_servers))
     response.insert(http::field::link, link);
   response.body() = answered.sdp;

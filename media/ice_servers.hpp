@@ -1,6 +1,7 @@
 #pragma once
-// The gateway's ICE servers as WHEP tells them to a client (RFC 9725, section 4.6): one Link header value per
-// server, so that a client behind NAT can use the same STUN and TURN servers without configuring them. Pure.
+// The gateway's ICE servers as WHEP tells them to a client (WHIP's RFC 9725, section 4.6, which WHEP adopts):
+// one Link header value per server, so that a client behind NAT can use the same STUN and TURN servers
+// without configuring them. Pure.
 
 #include <optional>
 #include <string>

@@ -20,12 +20,13 @@ struct Section {
   bool port_zero = false;  // rejected section
   std::string_view direction = "sendrecv";
   std::optional<int> opus_payload_type;
+  std::optional<int> vp8_payload_type;
   std::string_view mid;
   bool ice_ufrag = false, ice_pwd = false, fingerprint = false;
 };
 
-// "a=rtpmap:111 opus/48000/2" → 111 when the codec is Opus at 48 kHz.
-std::optional<int> opus_rtpmap(std::string_view value) {
+// "a=rtpmap:111 opus/48000/2" → 111 when the codec's name and clock start with `codec` ("opus/48000").
+std::optional<int> rtpmap_of(std::string_view value, std::string_view codec_prefix) {
   const auto space = value.find(' ');
   if (space == std::string_view::npos) return std::nullopt;
   int payload_type = -1;
@@ -35,7 +36,9 @@ std::optional<int> opus_rtpmap(std::string_view value) {
   if (payload_type < 96 || payload_type > 127) return std::nullopt;  // dynamic types only
   std::string codec(value.substr(space + 1));
   for (auto& c : codec) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!starts_with(codec, "opus/48000")) return std::nullopt;
+  // The name and clock rate exactly; channels may follow ("opus/48000/2").
+  if (!starts_with(codec, codec_prefix)) return std::nullopt;
+  if (codec.size() > codec_prefix.size() && codec[codec_prefix.size()] != '/') return std::nullopt;
   return payload_type;
 }
 
@@ -98,7 +101,8 @@ std::variant<WhepOffer, OfferRefusal> check_whep_offer(std::string_view body, co
     if (name == "sendrecv" || name == "sendonly" || name == "recvonly" || name == "inactive") {
       section.direction = name;
     } else if (name == "rtpmap") {
-      if (!section.opus_payload_type) section.opus_payload_type = opus_rtpmap(argument);
+      if (!section.opus_payload_type) section.opus_payload_type = rtpmap_of(argument, "opus/48000");
+      if (!section.vp8_payload_type) section.vp8_payload_type = rtpmap_of(argument, "vp8/90000");
     } else if (name == "mid") {
       section.mid = argument;
     } else if (name == "ice-ufrag") {
@@ -122,7 +126,10 @@ std::variant<WhepOffer, OfferRefusal> check_whep_offer(std::string_view body, co
     const bool receives = section.direction == "recvonly" || section.direction == "sendrecv";
     if (section.port_zero || !receives) continue;
     if (section.kind == "audio" && !audio) audio = &section;
-    if (section.kind == "video") offer.wants_video = true;
+    if (section.kind == "video" && !offer.wants_video) {
+      offer.wants_video = true;
+      offer.vp8_payload_type = section.vp8_payload_type;
+    }
   }
   if (!audio)
     return OfferRefusal{"the offer has no audio section that receives (m=audio, recvonly or sendrecv)"};

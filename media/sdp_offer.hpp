@@ -1,8 +1,8 @@
 #pragma once
-// A WHEP client's SDP offer (RFC 9725: the body of POST .../whep), checked before any WebRTC machinery sees
-// it: bounded in size and lines, UTF-8 without control characters, and holding what an egress session needs
-// (an audio section that may receive, Opus at 48 kHz, ICE credentials and a DTLS fingerprint). Pure: tested
-// and fuzzed without GStreamer.
+// A WHEP client's SDP offer (WHEP, draft-ietf-wish-whep: the body of POST .../whep), checked before any
+// WebRTC machinery sees it: bounded in size and lines, UTF-8 without control characters, and holding what an
+// egress session needs (an audio section that may receive, Opus at 48 kHz, ICE credentials and a DTLS
+// fingerprint; for video, a video section that may receive VP8). Pure: tested and fuzzed without GStreamer.
 
 #include <optional>
 #include <string>
@@ -21,10 +21,13 @@ struct OfferLimits {
 
 // What the session needs from the offer.
 struct WhepOffer {
-  std::string sdp;                // the offer, as sent (lines end in CRLF or LF)
-  int opus_payload_type = 111;    // the dynamic payload type the offer gave "opus/48000/2"
-  std::string audio_mid;          // the audio section's a=mid, if any
-  bool wants_video = false;       // the offer also has a video section that may receive
+  std::string sdp;              // the offer, as sent (lines end in CRLF or LF)
+  int opus_payload_type = 111;  // the dynamic payload type the offer gave "opus/48000/2"
+  std::string audio_mid;        // the audio section's a=mid, if any
+  bool wants_video = false;     // the offer also has a video section that may receive
+  // The dynamic payload type that section gave "VP8/90000" (the one video codec sessions send); none when
+  // it offers no VP8, or when there is no such section.
+  std::optional<int> vp8_payload_type;
   bool has_data_channel = false;  // the offer has an SCTP data channel section (m=application)
 };
 

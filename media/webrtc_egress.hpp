@@ -1,14 +1,15 @@
 #pragma once
-// WebRTC egress: sessions that each send one Opus audio track to a peer that offered to receive it (WHEP,
-// RFC 9725). The gateway answers the HTTP side (auth, the job, limits); this unit owns the WebRTC side:
-// negotiation, ICE and DTLS, pacing the audio in real time, and ending each session (played out, deleted,
-// ICE failed or never connected, peer gone, too long). Built on GStreamer's webrtcbin (libnice, libsrtp,
-// Opus); without it (GPUFLEET_WEBRTC=OFF) every open is refused as unavailable. No GStreamer type appears
-// here, so the gateway compiles the same either way.
+// WebRTC egress: sessions that each send one Opus audio track, and for a video session a VP8 video track
+// too, to a peer that offered to receive them (WHEP, draft-ietf-wish-whep). The gateway answers the HTTP side
+// (auth, the job, limits); this unit owns the WebRTC side: negotiation, ICE and DTLS, pacing the audio in
+// real time, and ending each session (played out, deleted, ICE failed or never connected, peer gone, too
+// long). Built on GStreamer's webrtcbin (libnice, libsrtp, Opus); without it (GPUFLEET_WEBRTC=OFF) every open
+// is refused as unavailable. No GStreamer type appears here, so the gateway compiles the same either way.
 //
 // Threads: one media thread negotiates new sessions and reaps ended ones; one pacing thread hands each
-// session's audio to GStreamer 20 ms at a time, at most 40 ms ahead of real time (so that a barge-in is heard
-// about 150 ms later); GStreamer's own threads encode and send. Every public method is safe from any thread.
+// session's audio to GStreamer 20 ms at a time (and a video session's pictures as they fall due), at most
+// 40 ms ahead of real time (so that a barge-in is heard about 150 ms later); GStreamer's own threads decode,
+// encode and send. Every public method is safe from any thread.
 
 #include <chrono>
 #include <cstdint>
@@ -53,7 +54,7 @@ enum class SessionEnd {
   kConnectTimeout,  // never connected within connect_timeout
   kPeerGone,        // connected, then said goodbye (DTLS close_notify), fell silent or was disconnected
   kTooLong,         // reached max_duration
-  kSourceFailed,    // the audio's source broke (the job failed, was requeued, or timed out)
+  kSourceFailed,    // the source broke (the job failed, was requeued, or timed out; its video did not decode)
   kOverflow,        // more audio waited than max_pending_bytes
   kShutdown,        // the process is stopping
 };
@@ -64,14 +65,17 @@ struct SessionStats {
   std::optional<std::chrono::steady_clock::duration> connected_after;     // since opened
   std::optional<std::chrono::steady_clock::duration> first_packet_after;  // first RTP packet, since opened
   uint64_t bytes_sent = 0;                                                // RTP payload bytes
+  uint64_t pictures_sent = 0;                                             // a video session's
 };
 
-// One session's audio track, and for a live session its data channel. Audio comes in utterances (a WHEP
-// session of one job has one, number 0): 16-bit little-endian PCM pushed in order, faster than real time if
-// it is there (the session paces it), each push in the format start_audio last set. Safe from any thread.
-class AudioSession {
+// One session's audio track, for a live session its data channel, and for a video session its video track.
+// Audio comes in utterances (a WHEP session of one job has one, number 0): 16-bit little-endian PCM pushed in
+// order, faster than real time if it is there (the session paces it), each push in the format start_audio
+// last set. A video session's picture and sound both come from one file instead (play_file). Safe from any
+// thread.
+class MediaSession {
  public:
-  virtual ~AudioSession() = default;
+  virtual ~MediaSession() = default;
   virtual const std::string& id() const = 0;
   virtual void start_audio(int sample_rate, int channels) = 0;
   virtual void push(std::string_view pcm, uint64_t utterance = 0) = 0;
@@ -84,6 +88,11 @@ class AudioSession {
   virtual void end_audio() = 0;
   // A text message to the peer over the session's data channel; dropped without one (or before it opens).
   virtual void send_text(const std::string& text) = 0;
+  // A video session's source: the finished video file at `path`, its pictures and sound sent in real time in
+  // step with each other (the file's timestamps), from when the peer is connected; the session ends
+  // (kPlayed) once both have gone out, or (kSourceFailed) when the file does not decode. Ignored by a session
+  // without video, and after the first call.
+  virtual void play_file(const std::string& path) = 0;
   // The source broke: the session ends now (kSourceFailed).
   virtual void fail() = 0;
   virtual bool ended() const = 0;
@@ -97,6 +106,9 @@ enum class UtteranceEvent {
 
 // How a session is opened. The callbacks run on the egress's threads; they must not block.
 struct SessionOptions {
+  // A video session: the offer must receive VP8 video (WhepOffer::vp8_payload_type), which the answer
+  // sends; its picture and sound come from play_file.
+  bool video = false;
   // A live session: the offer must carry a data channel (m=application), which the answer accepts.
   bool data_channel = false;
   // Each text message the peer sends on its data channel (at most 64 KiB; longer ones are dropped).
@@ -105,7 +117,7 @@ struct SessionOptions {
 };
 
 struct SessionAnswer {
-  std::shared_ptr<AudioSession> session;
+  std::shared_ptr<MediaSession> session;
   std::string sdp;  // the answer, with the gateway's ICE candidates (no trickle needed)
 };
 
@@ -113,7 +125,7 @@ struct EgressRefusal {
   enum class Reason {
     kUnavailable,  // built without WebRTC, or GStreamer's elements are missing
     kFull,         // max_sessions open
-    kNegotiation,  // the offer could not be answered
+    kNegotiation,  // the offer could not be answered (for a video session: it receives no VP8 video)
   };
   Reason reason;
   std::string message;

@@ -1,6 +1,11 @@
 // WebrtcEgress on GStreamer's webrtcbin. One pipeline per session:
 //   appsrc (16-bit PCM, timestamped here) ! audioconvert ! audioresample ! clocksync (real-time pacing)
 //   ! opusenc ! rtpopuspay (the offer's payload type) ! webrtcbin (sendonly audio, bundled)
+// and for a video session also
+//   appsrc (I420 pictures, timestamped here) ! videoconvert ! clocksync ! vp8enc (real time)
+//   ! rtpvp8pay (the offer's payload type) ! webrtcbin (sendonly video)
+// whose two appsrcs a GstVideoFile feeds: each picture and sound buffer is stamped with one base plus its
+// time in the file, so clocksync lets them out together and the browser plays them in sync.
 // Audio pushed before ICE and DTLS are up waits in the session (packets sent earlier would be dropped), so
 // the first word is heard; after that, buffers are stamped on a schedule that clocksync holds to, re-based
 // when the source falls behind real time (the gap is silence, not a burst).
@@ -10,6 +15,7 @@
 #include <gst/sdp/sdp.h>
 #define GST_USE_UNSTABLE_API
 #include <gst/webrtc/webrtc.h>
+#include <spdlog/spdlog.h>
 
 #include <condition_variable>
 #include <deque>
@@ -21,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "media/gst_video_file.hpp"
 #include "media/webrtc_egress.hpp"
 
 namespace gpufleet::media {
@@ -81,11 +88,15 @@ class PromiseWaiter {
   bool done_ = false;
 };
 
-class GstAudioSession final : public AudioSession {
+class GstMediaSession final : public MediaSession {
  public:
-  GstAudioSession(std::string id, const WebrtcConfig& config, SessionOptions options)
+  GstMediaSession(std::string id, const WebrtcConfig& config, SessionOptions options)
       : id_(std::move(id)), config_(config), options_(std::move(options)) {}
-  ~GstAudioSession() override { teardown(); }
+  ~GstMediaSession() override {
+    teardown();
+    if (picture_caps_) gst_caps_unref(picture_caps_);
+    if (sound_caps_) gst_caps_unref(sound_caps_);
+  }
 
   const std::string& id() const override { return id_; }
 
@@ -156,6 +167,23 @@ class GstAudioSession final : public AudioSession {
     audio_ended_ = true;
   }
 
+  void play_file(const std::string& path) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (!options_.video || ending_ || file_requested_) return;
+      file_requested_ = true;
+    }
+    // Without the lock: starting the decoder waits for GStreamer, whose threads never take it.
+    auto opened = GstVideoFile::open(path);
+    std::lock_guard lock(mutex_);
+    if (auto* failure = std::get_if<std::string>(&opened)) {
+      failure_ = *failure;
+      end_locked(SessionEnd::kSourceFailed);
+      return;
+    }
+    file_ = std::get<std::unique_ptr<GstVideoFile>>(std::move(opened));
+  }
+
   void send_text(const std::string& text) override {
     GstWebRTCDataChannel* channel = nullptr;
     {
@@ -177,6 +205,7 @@ class GstAudioSession final : public AudioSession {
       std::lock_guard lock(mutex_);
       if (!connected_ || ending_) return;
       const GstClockTime now = running_time();
+      if (options_.video) return pump_file(now);
       while (!outbox_.empty() && next_pts_ <= now + kLookahead) {
         if (next_pts_ < now + kLead / 3) next_pts_ = now + kLead;
         Chunk& chunk = outbox_.front();
@@ -233,6 +262,12 @@ class GstAudioSession final : public AudioSession {
     return ending_.has_value();
   }
 
+  // Why the source failed, when the session knows more than kSourceFailed says (for the log).
+  std::optional<std::string> failure() const {
+    std::lock_guard lock(mutex_);
+    return failure_;
+  }
+
   SessionStats stats() const override {
     std::lock_guard lock(mutex_);
     SessionStats stats;
@@ -240,6 +275,7 @@ class GstAudioSession final : public AudioSession {
     if (connected_at_) stats.connected_after = *connected_at_ - opened_;
     if (first_packet_at_) stats.first_packet_after = *first_packet_at_ - opened_;
     stats.bytes_sent = bytes_sent_;
+    stats.pictures_sent = pictures_sent_;
     return stats;
   }
 
@@ -274,6 +310,14 @@ class GstAudioSession final : public AudioSession {
     gst_element_set_state(pipeline_, GST_STATE_NULL);
     gst_object_unref(pipeline_);
     pipeline_ = nullptr;
+    std::unique_ptr<GstVideoFile> file;
+    {
+      std::lock_guard lock(mutex_);
+      pending_picture_.reset();
+      pending_sound_.reset();
+      file = std::move(file_);
+    }
+    file.reset();  // stops its decoder, without the lock
     GstWebRTCDataChannel* channel = nullptr;
     {
       std::lock_guard lock(mutex_);
@@ -290,6 +334,63 @@ class GstAudioSession final : public AudioSession {
     if (!ending_) ending_ = end;
   }
 
+  // A video session's pump: hands the two appsrcs what of the file falls due by now + kLookahead, each
+  // buffer at the one base plus its time in the file; ends both streams once the file has given all. Runs
+  // under the lock.
+  void pump_file(GstClockTime now) {
+    if (!file_) return;
+    if (auto why = file_->failed()) {
+      failure_ = *why;
+      end_locked(SessionEnd::kSourceFailed);
+      return;
+    }
+    if (!file_base_) file_base_ = now + kLead;
+    const GstClockTime horizon = now + kLookahead;
+    feed(
+        *file_base_, horizon, pending_sound_, [&] { return file_->next_sound(); }, appsrc_, sound_caps_,
+        next_sound_at_);
+    pictures_sent_ += feed(
+        *file_base_, horizon, pending_picture_, [&] { return file_->next_picture(); }, video_src_,
+        picture_caps_, next_picture_at_);
+    if (!eos_sent_ && !pending_sound_ && !pending_picture_ && file_->sound_done() && file_->picture_done()) {
+      eos_sent_ = true;
+      gst_app_src_end_of_stream(GST_APP_SRC(appsrc_));
+      gst_app_src_end_of_stream(GST_APP_SRC(video_src_));
+    }
+  }
+
+  // Pushes `source`'s samples into `appsrc` while they fall due before `horizon`; the one not yet due waits
+  // in `pending`. Answers how many went in.
+  template <typename Next>
+  static uint64_t feed(GstClockTime base, GstClockTime horizon, SamplePtr& pending, Next next,
+                       GstElement* appsrc, GstCaps*& caps, GstClockTime& next_at) {
+    uint64_t pushed = 0;
+    while (true) {
+      if (!pending) pending = next();
+      if (!pending) return pushed;
+      GstBuffer* buffer = gst_sample_get_buffer(pending.get());
+      if (!buffer) {
+        pending.reset();
+        continue;
+      }
+      // A buffer without a time follows the one before it.
+      const GstClockTime at = GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer) : next_at;
+      if (base + at > horizon) return pushed;
+      GstCaps* sample_caps = gst_sample_get_caps(pending.get());
+      if (sample_caps && (!caps || !gst_caps_is_equal(caps, sample_caps))) {
+        gst_caps_replace(&caps, sample_caps);
+        gst_app_src_set_caps(GST_APP_SRC(appsrc), caps);
+      }
+      GstBuffer* out = gst_buffer_copy(buffer);  // shares the memory; only the times differ
+      GST_BUFFER_PTS(out) = base + at;
+      GST_BUFFER_DTS(out) = GST_CLOCK_TIME_NONE;
+      next_at = at + (GST_BUFFER_DURATION_IS_VALID(buffer) ? GST_BUFFER_DURATION(buffer) : 0);
+      gst_app_src_push_buffer(GST_APP_SRC(appsrc), out);
+      pending.reset();
+      ++pushed;
+    }
+  }
+
   GstClockTime running_time() const {
     GstClock* clock = gst_element_get_clock(pipeline_);
     if (!clock) return 0;
@@ -302,7 +403,7 @@ class GstAudioSession final : public AudioSession {
   static void on_connection_state(GObject* webrtc, GParamSpec*, gpointer self) {
     GstWebRTCPeerConnectionState state;
     g_object_get(webrtc, "connection-state", &state, nullptr);
-    static_cast<GstAudioSession*>(self)->connection_changed(state);
+    static_cast<GstMediaSession*>(self)->connection_changed(state);
   }
 
   void connection_changed(GstWebRTCPeerConnectionState state) {
@@ -333,7 +434,7 @@ class GstAudioSession final : public AudioSession {
   static void on_dtls_state(GObject* transport, GParamSpec*, gpointer self) {
     GstWebRTCDTLSTransportState state;
     g_object_get(transport, "state", &state, nullptr);
-    auto* session = static_cast<GstAudioSession*>(self);
+    auto* session = static_cast<GstMediaSession*>(self);
     std::lock_guard lock(session->mutex_);
     if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_CLOSED) session->peer_closed_ = true;
     if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_FAILED) session->ice_failed_ = true;
@@ -342,7 +443,7 @@ class GstAudioSession final : public AudioSession {
   // Everything the peer sends (DTLS, SRTCP; STUN stays inside libnice) passes here. A browser receiving audio
   // sends RTCP every few seconds, so silence means it is gone without a goodbye (a lost network).
   static GstPadProbeReturn on_received(GstPad*, GstPadProbeInfo*, gpointer self) {
-    auto* session = static_cast<GstAudioSession*>(self);
+    auto* session = static_cast<GstMediaSession*>(self);
     std::lock_guard lock(session->mutex_);
     session->last_received_ = Clock::now();
     return GST_PAD_PROBE_OK;
@@ -382,7 +483,7 @@ class GstAudioSession final : public AudioSession {
         GstPad* pad = gst_element_get_static_pad(element, "src");
         gst_pad_add_probe(
             pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-            &GstAudioSession::on_received, this, nullptr);
+            &GstMediaSession::on_received, this, nullptr);
         gst_object_unref(pad);
       }
       g_value_reset(&item);
@@ -400,23 +501,23 @@ class GstAudioSession final : public AudioSession {
     g_object_get(sender, "transport", &dtls, nullptr);
     gst_object_unref(sender);
     if (!dtls) return;
-    g_signal_connect(dtls, "notify::state", G_CALLBACK(&GstAudioSession::on_dtls_state), this);
+    g_signal_connect(dtls, "notify::state", G_CALLBACK(&GstMediaSession::on_dtls_state), this);
     gst_object_unref(dtls);
   }
 
   // A live session's data channel, opened by the peer: its text messages go to on_text.
   static void on_data_channel(GstElement*, GstWebRTCDataChannel* channel, gpointer self) {
-    auto* session = static_cast<GstAudioSession*>(self);
+    auto* session = static_cast<GstMediaSession*>(self);
     {
       std::lock_guard lock(session->mutex_);
       if (session->channel_ || session->ending_) return;  // one channel per session; later ones are ignored
       session->channel_ = GST_WEBRTC_DATA_CHANNEL(g_object_ref(channel));
     }
-    g_signal_connect(channel, "on-message-string", G_CALLBACK(&GstAudioSession::on_message), self);
+    g_signal_connect(channel, "on-message-string", G_CALLBACK(&GstMediaSession::on_message), self);
   }
 
   static void on_message(GstWebRTCDataChannel*, gchar* text, gpointer self) {
-    auto* session = static_cast<GstAudioSession*>(self);
+    auto* session = static_cast<GstMediaSession*>(self);
     if (!text || !session->options_.on_text) return;
     std::string message(text);
     if (message.size() > kMaxTextBytes) return;
@@ -427,7 +528,7 @@ class GstAudioSession final : public AudioSession {
   static void on_gathering_state(GObject* webrtc, GParamSpec*, gpointer self) {
     GstWebRTCICEGatheringState state;
     g_object_get(webrtc, "ice-gathering-state", &state, nullptr);
-    auto* session = static_cast<GstAudioSession*>(self);
+    auto* session = static_cast<GstMediaSession*>(self);
     std::lock_guard lock(session->mutex_);
     if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) {
       session->gathered_ = true;
@@ -437,14 +538,16 @@ class GstAudioSession final : public AudioSession {
 
   // On the payloader's output: counts what goes out, notes the first packet and the end of the audio.
   static GstPadProbeReturn on_packet(GstPad*, GstPadProbeInfo* info, gpointer self) {
-    auto* session = static_cast<GstAudioSession*>(self);
+    auto* session = static_cast<GstMediaSession*>(self);
     std::lock_guard lock(session->mutex_);
     if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
       GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
       session->bytes_sent_ += gst_buffer_get_size(buffer);
       if (!session->first_packet_at_) session->first_packet_at_ = Clock::now();
     } else if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
-      if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+      // Drained once every payloader (audio, and a video session's video) has passed its end on.
+      if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS &&
+          ++session->payloaders_ended_ == session->payloaders_)
         session->drained_at_ = Clock::now();
     }
     return GST_PAD_PROBE_OK;
@@ -453,8 +556,10 @@ class GstAudioSession final : public AudioSession {
   std::string id_;
   const WebrtcConfig& config_;
   GstElement* pipeline_ = nullptr;
-  GstElement* webrtc_ = nullptr;  // owned by pipeline_
-  GstElement* appsrc_ = nullptr;  // owned by pipeline_
+  GstElement* webrtc_ = nullptr;     // owned by pipeline_
+  GstElement* appsrc_ = nullptr;     // owned by pipeline_
+  GstElement* video_src_ = nullptr;  // a video session's; owned by pipeline_
+  int payloaders_ = 1, payloaders_ended_ = 0;
 
   mutable std::mutex mutex_;
   std::condition_variable gathered_cv_;
@@ -484,16 +589,38 @@ class GstAudioSession final : public AudioSession {
   Clock::time_point last_received_ = Clock::now();  // the last packet from the peer
   uint64_t bytes_sent_ = 0;
   std::optional<SessionEnd> ending_;
+  std::optional<std::string> failure_;
+  // A video session's file, what of it waits to fall due, and the stream time its start plays at.
+  bool file_requested_ = false;
+  std::unique_ptr<GstVideoFile> file_;
+  SamplePtr pending_picture_, pending_sound_;
+  std::optional<GstClockTime> file_base_;
+  GstClockTime next_picture_at_ = 0, next_sound_at_ = 0;
+  GstCaps* picture_caps_ = nullptr;  // what the appsrcs were last told (references)
+  GstCaps* sound_caps_ = nullptr;
+  uint64_t pictures_sent_ = 0;
 };
 
-std::optional<std::string> GstAudioSession::negotiate(const WhepOffer& offer, std::string& answer_sdp) {
-  const std::string description =
+std::optional<std::string> GstMediaSession::negotiate(const WhepOffer& offer, std::string& answer_sdp) {
+  std::string description =
       "appsrc name=src is-live=true format=time do-timestamp=false ! audioconvert ! audioresample"
       " ! audio/x-raw,rate=48000 ! clocksync sync=true ! opusenc perfect-timestamp=false"
       " ! rtpopuspay name=pay pt=" +
       std::to_string(offer.opus_payload_type) +
       " ! application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=" +
       std::to_string(offer.opus_payload_type) + " ! webrtcbin name=webrtc bundle-policy=max-bundle";
+  if (options_.video) {
+    if (!offer.vp8_payload_type) return "the offer receives no VP8 video";
+    // Real-time VP8 (deadline 1 µs: the fastest preset), a key frame at least every 2 s for a receiver that
+    // lost one, and ~1 Mbit/s, plenty for a 512-pixel talking head.
+    const std::string pt = std::to_string(*offer.vp8_payload_type);
+    description +=
+        " appsrc name=video_src is-live=true format=time do-timestamp=false ! videoconvert"
+        " ! clocksync sync=true ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist=50 target-bitrate=1000000"
+        " ! rtpvp8pay name=video_pay picture-id-mode=15-bit pt=" +
+        pt + " ! application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload=" + pt +
+        " ! webrtc.";
+  }
   GError* error = nullptr;
   pipeline_ = gst_parse_launch(description.c_str(), &error);
   if (error) {
@@ -507,6 +634,10 @@ std::optional<std::string> GstAudioSession::negotiate(const WhepOffer& offer, st
   appsrc_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
   gst_object_unref(webrtc_);  // the pipeline keeps them alive; these stay borrowed
   gst_object_unref(appsrc_);
+  if (options_.video) {
+    video_src_ = gst_bin_get_by_name(GST_BIN(pipeline_), "video_src");
+    gst_object_unref(video_src_);
+  }
   configure_ice();
   if (!config_.stun_server.empty())
     g_object_set(webrtc_, "stun-server", config_.stun_server.c_str(), nullptr);
@@ -514,26 +645,34 @@ std::optional<std::string> GstAudioSession::negotiate(const WhepOffer& offer, st
     gboolean added = FALSE;
     g_signal_emit_by_name(webrtc_, "add-turn-server", turn.c_str(), &added);
   }
-  g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(&GstAudioSession::on_connection_state),
+  g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(&GstMediaSession::on_connection_state),
                    this);
-  g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(&GstAudioSession::on_gathering_state),
+  g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(&GstMediaSession::on_gathering_state),
                    this);
   if (options_.data_channel)
-    g_signal_connect(webrtc_, "on-data-channel", G_CALLBACK(&GstAudioSession::on_data_channel), this);
-  GstElement* pay = gst_bin_get_by_name(GST_BIN(pipeline_), "pay");
-  GstPad* pay_src = gst_element_get_static_pad(pay, "src");
-  gst_pad_add_probe(
-      pay_src, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-      &GstAudioSession::on_packet, this, nullptr);
-  gst_object_unref(pay_src);
-  gst_object_unref(pay);
+    g_signal_connect(webrtc_, "on-data-channel", G_CALLBACK(&GstMediaSession::on_data_channel), this);
+  payloaders_ = options_.video ? 2 : 1;
+  for (const char* name : {"pay", "video_pay"}) {
+    GstElement* pay = gst_bin_get_by_name(GST_BIN(pipeline_), name);
+    if (!pay) continue;
+    GstPad* pay_src = gst_element_get_static_pad(pay, "src");
+    gst_pad_add_probe(
+        pay_src,
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+        &GstMediaSession::on_packet, this, nullptr);
+    gst_object_unref(pay_src);
+    gst_object_unref(pay);
+  }
 
-  // The transceiver webrtcbin made for the linked pad only sends.
-  GstWebRTCRTPTransceiver* transceiver = nullptr;
-  g_signal_emit_by_name(webrtc_, "get-transceiver", 0, &transceiver);
-  if (transceiver) {
-    g_object_set(transceiver, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, nullptr);
-    gst_object_unref(transceiver);
+  // The transceivers webrtcbin made for the linked pads only send.
+  GArray* transceivers = nullptr;
+  g_signal_emit_by_name(webrtc_, "get-transceivers", &transceivers);
+  if (transceivers) {
+    for (guint i = 0; i < transceivers->len; ++i) {
+      g_object_set(g_array_index(transceivers, GstWebRTCRTPTransceiver*, i), "direction",
+                   GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, nullptr);
+    }
+    g_array_unref(transceivers);
   }
 
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
@@ -593,6 +732,9 @@ std::optional<std::string> GstAudioSession::negotiate(const WhepOffer& offer, st
   if (answer_sdp.find("m=audio 0 ") != std::string::npos ||
       answer_sdp.find("a=inactive") != std::string::npos)
     return "the offer's audio section could not be matched to the audio this session sends";
+  if (options_.video && (answer_sdp.find("m=video ") == std::string::npos ||
+                         answer_sdp.find("m=video 0 ") != std::string::npos))
+    return "the offer's video section could not be matched to the VP8 video this session sends";
   if (options_.data_channel && (answer_sdp.find("m=application ") == std::string::npos ||
                                 answer_sdp.find("m=application 0 ") != std::string::npos))
     return "the offer's data channel could not be answered";
@@ -605,6 +747,7 @@ struct WebrtcEgress::Impl {
   WebrtcConfig config;
   EndCallback on_end;
   std::optional<std::string> unavailable;
+  std::optional<std::string> video_unavailable;  // audio sessions work without these elements
 
   mutable std::mutex mutex;
   std::condition_variable wake;
@@ -616,7 +759,7 @@ struct WebrtcEgress::Impl {
     std::function<void(OpenResult)> done;
   };
   std::deque<OpenRequest> opens;
-  std::unordered_map<std::string, std::shared_ptr<GstAudioSession>> sessions;
+  std::unordered_map<std::string, std::shared_ptr<GstMediaSession>> sessions;
   std::thread thread;
   std::thread pacer;  // hands each connected session's audio out, every kPumpInterval
 
@@ -625,7 +768,7 @@ struct WebrtcEgress::Impl {
     while (!stopping) {
       wake_pacer.wait_for(lock, kPumpInterval, [&] { return stopping; });
       if (stopping) break;
-      std::vector<std::shared_ptr<GstAudioSession>> open;
+      std::vector<std::shared_ptr<GstMediaSession>> open;
       open.reserve(sessions.size());
       for (const auto& [id, session] : sessions) open.push_back(session);
       lock.unlock();
@@ -667,12 +810,21 @@ struct WebrtcEgress::Impl {
           EgressRefusal::Reason::kFull,
           "this gateway holds its limit of " + std::to_string(config.max_sessions) + " WebRTC sessions"});
     }
+    if (request.options.video && !request.offer.vp8_payload_type) {
+      return request.done(EgressRefusal{
+          EgressRefusal::Reason::kNegotiation,
+          "a video session needs an offer that receives VP8 video (addTransceiver('video', {direction: "
+          "'recvonly'}) in a browser that offers VP8)"});
+    }
+    if (request.options.video && video_unavailable) {
+      return request.done(EgressRefusal{EgressRefusal::Reason::kUnavailable, *video_unavailable});
+    }
     if (request.options.data_channel && !request.offer.has_data_channel) {
       return request.done(EgressRefusal{
           EgressRefusal::Reason::kNegotiation,
           "a live session needs a data channel in the offer (createDataChannel before createOffer)"});
     }
-    auto session = std::make_shared<GstAudioSession>(random_id(), config, request.options);
+    auto session = std::make_shared<GstMediaSession>(random_id(), config, request.options);
     std::string answer;
     if (auto error = session->negotiate(request.offer, answer)) {
       session->teardown();
@@ -688,7 +840,7 @@ struct WebrtcEgress::Impl {
   // Tears down the sessions that are due (all of them when stopping) and reports each. Holds `lock` on entry
   // and exit; releases it for the teardowns, which may block on GStreamer's threads.
   void reap(std::unique_lock<std::mutex>& lock, bool all) {
-    std::vector<std::pair<std::shared_ptr<GstAudioSession>, SessionEnd>> due;
+    std::vector<std::pair<std::shared_ptr<GstMediaSession>, SessionEnd>> due;
     const auto now = Clock::now();
     for (auto it = sessions.begin(); it != sessions.end();) {
       auto end = all ? std::optional<SessionEnd>(SessionEnd::kShutdown) : it->second->due(now);
@@ -704,6 +856,7 @@ struct WebrtcEgress::Impl {
     lock.unlock();
     for (auto& [session, end] : due) {
       session->teardown();
+      if (auto why = session->failure()) spdlog::warn("webrtc: session {} ended: {}", session->id(), *why);
       if (on_end) on_end(session->id(), end, session->stats());
     }
     lock.lock();
@@ -730,6 +883,17 @@ WebrtcEgress::WebrtcEgress(WebrtcConfig config, EndCallback on_end) : impl_(std:
       }
     }
     if (!missing.empty()) impl_->unavailable = "GStreamer lacks the elements " + missing;
+    std::string missing_video;
+    for (const char* element : {"videoconvert", "vp8enc", "rtpvp8pay", "decodebin", "appsink", "filesrc"}) {
+      GstElementFactory* factory = gst_element_factory_find(element);
+      if (!factory) {
+        missing_video += (missing_video.empty() ? "" : ", ") + std::string(element);
+      } else {
+        gst_object_unref(factory);
+      }
+    }
+    if (!missing_video.empty())
+      impl_->video_unavailable = "video sessions need the GStreamer elements " + missing_video;
   }
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
   impl_->pacer = std::thread([impl = impl_.get()] { impl->pace(); });

@@ -39,9 +39,11 @@ if ! $minimal; then
     python3-torch python3-numpy python3-venv python3-setuptools python3-wheel
     libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-objdetect-dev opencv-data
     libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev ffmpeg
-    # WebRTC egress (media/): webrtcbin, libnice's ICE elements, Opus, DTLS-SRTP.
+    # WebRTC egress (media/): webrtcbin, libnice's ICE elements, Opus, DTLS-SRTP; VP8 and the decoders of
+    # video jobs' MP4s (gstreamer1.0-libav) for video sessions.
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
+    gstreamer1.0-libav
   )
 fi
 

@@ -10,9 +10,11 @@ worker=(libespeak-ng1 espeak-ng-data libtorch1.13 libopenblas0-pthread libgomp1
   libavcodec59 libavformat59 libavutil57 libswresample4 libswscale6)
 # The gateway's WebRTC delivery (media/, docs/webrtc.md): GStreamer's libraries and the elements a session
 # uses (appsrc, audioconvert, audioresample, opusenc: base; rtpopuspay: good; webrtcbin, dtls, srtp, sctp:
-# bad; nicesrc/nicesink: gstreamer1.0-nice; clocksync: the core).
+# bad; nicesrc/nicesink: gstreamer1.0-nice; clocksync: the core); for video sessions vp8enc and rtpvp8pay
+# (good) and the decoders of the MP4s video jobs write (H.264, AAC: gstreamer1.0-libav).
 gateway=(libgstreamer1.0-0 libgstreamer-plugins-base1.0-0 libgstreamer-plugins-bad1.0-0
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
+  gstreamer1.0-libav)
 
 case "${1:-}" in
   broker) packages=("${common[@]}") ;;

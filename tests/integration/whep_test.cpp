@@ -1,8 +1,9 @@
-// WHEP (RFC 9725) through the real gateway, against a real fleet and a real browser: headless Chromium loads
-// a page from the gateway, submits a speech job, offers to receive its audio before the job has finished and
-// hears it over WebRTC; the time from submit to first audible audio is printed. And the hostile side:
-// offers that are not SDP or have no audio, the wrong Content-Type, unknown and other keys' jobs and
-// sessions, more sessions than a key may hold, a session whose ICE never connects (reaped, counted), PATCH.
+// WHEP (draft-ietf-wish-whep) through the real gateway, against a real fleet and a real browser: headless
+// Chromium loads a page from the gateway, submits a speech job, offers to receive its audio before the job
+// has finished and hears it over WebRTC; the time from submit to first audible audio is printed. A video
+// job's talking head is watched and heard the same way. And the hostile side: offers that are not SDP or have
+// no audio, the wrong Content-Type, unknown and other keys' jobs and sessions, more sessions than a key may
+// hold, a session whose ICE never connects (reaped, counted), PATCH.
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <regex>
+#include <set>
 
 #include "common/api_keys.hpp"
 #include "tests/media/webrtc_browser.hpp"
@@ -300,6 +302,109 @@ TEST(Whep, ALiveSessionSpeaksMessagesInOrderAndCancelCutsTheCurrentOne) {
   // A live session ends with its peer.
   page.evaluate("whep.pc.close(), true");
   EXPECT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions", 0, 10s));
+}
+
+std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A video job (text to a talking head: espeak, then the portrait model) watched in the browser over WHEP:
+// the page submits the job and at once offers to receive audio and video; once the job has finished its MP4
+// goes out as VP8 and Opus in real time. The page sees the job's frames at its frame rate, the mouth region
+// of the face (the box the job's result states) changing more than the picture's corners, and hears the
+// speech. Also: a video job refuses an offer that receives no video. Guards the video path end to end: the
+// kind check, the wait for the job, the result file's resolution and the session's video track.
+TEST(Whep, ABrowserWatchesAVideoJobsTalkingHead) {
+  Fleet fleet(FleetOptions{1, "espeak,portrait", 1, {}});
+  if (json::parse(fleet.get("/health").body)["models"]["video"] != true)
+    GTEST_SKIP() << "this build has no video models (GPUFLEET_VIDEO=OFF)";
+  auto image = fleet.post(
+      "/v1/files", read_bytes(std::string(std::getenv("GPUFLEET_SOURCE_DIR")) + "/tests/data/astronaut.png"),
+      "image/png");
+  ASSERT_EQ(image.status, 201) << image.body;
+  const std::string portrait = json::parse(image.body)["reference_image"];
+  TempDir dir;
+  HeadlessChromium page(page_url(fleet), dir.path(), webrtc_browser_flags());
+  load_client(page);
+  const json job_body = {{"kind", "video"},
+                         {"input",
+                          {{"text", "Mama made my mom a map. We walked home along the water."},
+                           {"reference_image", portrait},
+                           {"size", 256}}}};
+  const auto opened = page.evaluate_async(R"JS((async () => {
+    const submitted = await fetch('/v1/jobs', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify()JS" + job_body.dump() +
+                                          R"JS()});
+    const job = await submitted.json();
+    whep.submittedAt = whep.now();
+    const answer = await whep.post('/v1/jobs/' + job.id + '/whep', {}, false, true);
+    return Object.assign(answer, {job: job.id});
+  })())JS");
+  ASSERT_EQ(opened["status"], 201) << opened.dump();
+  EXPECT_NE(opened["body"].get<std::string>().find("VP8/90000"), std::string::npos);
+  const std::string id = opened["job"];
+
+  ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"played\"}", 1, 90s))
+      << "the session did not play out; page state: " << page.evaluate("whep.state");
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_opened_total{kind=\"video\"}"), 1);
+  std::this_thread::sleep_for(500ms);
+  auto job = fleet.wait_job(id, 10);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  const auto& result = job["result"];
+  const double width = result["width"], height = result["height"];
+  const size_t job_frames = result["frames"];
+
+  const auto frames = page.evaluate("whep.frames");
+  ASSERT_TRUE(frames.is_array() && frames.size() > 10) << "no video shown: " << frames.dump();
+  const double span_ms = frames.back()[0].get<double>() - frames.front()[0].get<double>();
+  const double rate = 1000.0 * static_cast<double>(frames.size() - 1) / span_ms;
+  EXPECT_EQ(frames.back()[1].get<double>(), width);
+  EXPECT_EQ(frames.back()[2].get<double>(), height);
+  EXPECT_GE(frames.size(), job_frames * 8 / 10) << "of the job's " << job_frames << " frames";
+  EXPECT_GT(rate, 20);
+  EXPECT_LT(rate, 30);
+
+  // The mouth: the lower part of the face box, its middle half; the corners: 3x3 cells at each.
+  const auto& face = result["face"];
+  const double fx = face[0], fy = face[1], fw = face[2], fh = face[3];
+  auto cell_of = [&](double x, double y) {
+    return static_cast<int>(y / height * 16) * 16 + static_cast<int>(x / width * 16);
+  };
+  std::set<int> mouth, corners;
+  for (double y = fy + 0.65 * fh; y < fy + 0.95 * fh; y += height / 32)
+    for (double x = fx + 0.3 * fw; x < fx + 0.7 * fw; x += width / 32) mouth.insert(cell_of(x, y));
+  for (int cy : {0, 1, 2, 13, 14, 15})
+    for (int cx : {0, 1, 2, 13, 14, 15}) corners.insert(cy * 16 + cx);
+  for (int cell : mouth) corners.erase(cell);
+  double mouth_change = 0, corner_change = 0;
+  size_t samples = 0;
+  for (const auto& sample : page.evaluate("whep.motion")) {
+    const auto& cells = sample[1];
+    for (int cell : mouth) mouth_change += cells[static_cast<size_t>(cell)].get<double>() / mouth.size();
+    for (int cell : corners) corner_change += cells[static_cast<size_t>(cell)].get<double>() / corners.size();
+    ++samples;
+  }
+  ASSERT_GT(samples, 10u);
+  mouth_change /= static_cast<double>(samples);
+  corner_change /= static_cast<double>(samples);
+  const auto first_audible = page.evaluate("whep.firstAudible");
+  ASSERT_TRUE(first_audible.is_number()) << "the speech was not heard";
+  const double submitted_at = page.evaluate("whep.submittedAt").get<double>();
+  std::cout << "video job over WebRTC: " << frames.size() << " of " << job_frames << " frames shown at "
+            << rate << " a second; after submit: first frame "
+            << frames.front()[0].get<double>() - submitted_at << " ms, first audible "
+            << first_audible.get<double>() - submitted_at << " ms; mean change per 100 ms: mouth "
+            << mouth_change << ", corners " << corner_change << " (grey levels)\n";
+  EXPECT_GT(mouth_change, 1.0) << "the mouth does not move";
+  EXPECT_GT(mouth_change, 2 * corner_change) << "the change is not the mouth's";
+
+  // An offer without video cannot carry a video job.
+  const std::string audio_only = page.evaluate_async("whep.offer()").get<std::string>();
+  auto refused =
+      fleet.request("POST", "/v1/jobs/" + id + "/whep", audio_only, {{"Content-Type", "application/sdp"}});
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("VP8"), std::string::npos) << refused.body;
 }
 
 TEST(Whep, HostileOffersJobsAndSessionsAreRefusedAndUnconnectedSessionsAreReaped) {

@@ -15,20 +15,57 @@ inline std::vector<std::string> webrtc_browser_flags() {
 }
 
 // JavaScript for the page: defines window.whep with
-//   offer(channel)     creates the peer connection (with a data channel "speech" when `channel`), gathers
-//                      candidates, resolves to the offer's SDP
+//   offer(channel, video)  creates the peer connection (with a data channel "speech" when `channel`, and a
+//                      video transceiver that receives when `video`), gathers candidates, resolves to the
+//                      offer's SDP
 //   answer(sdp)        applies the gateway's answer
-//   post(url, headers, channel)  offer(channel), POSTs it as application/sdp, answer(); resolves to
-//                      {status, location, body}
+//   post(url, headers, channel, video)  offer(channel, video), POSTs it as application/sdp, answer();
+//                      resolves to {status, location, body}
 //   send(text)         sends on the data channel once it is open (resolves when sent)
 //   messages           [[ms, text], ...] received on the data channel
 //   levels             [[ms since the page script ran, RMS], ...] of the received audio, every 20 ms
 //   firstAudible       ms at which the level first passed 0.02 (null until then)
 //   state              the peer connection's connectionState
+//   frames             [ms, width, height] of each video frame presented (requestVideoFrameCallback)
+//   motion             [ms, cells] every 100 ms: the picture scaled to 64x64 grey, the mean absolute change
+//                      since the last sample of each 4x4-pixel cell, 16x16 cells row by row
 inline const char* kWhepClientScript = R"JS(
-window.whep = {levels: [], firstAudible: null, state: 'new', t0: performance.now(), pc: null, messages: []};
+window.whep = {levels: [], firstAudible: null, state: 'new', t0: performance.now(), pc: null, messages: [],
+  frames: [], motion: []};
 whep.now = () => performance.now() - whep.t0;
-whep.offer = async (channel) => {
+whep.watchVideo = (track) => {
+  const video = document.createElement('video');
+  video.muted = true;
+  video.playsInline = true;
+  video.srcObject = new MediaStream([track]);
+  document.body.appendChild(video);
+  video.play().catch(() => {});
+  const onFrame = (now, meta) => {
+    whep.frames.push([whep.now(), meta.width, meta.height]);
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+  const canvas = document.createElement('canvas');
+  canvas.width = 64;
+  canvas.height = 64;
+  const context = canvas.getContext('2d', {willReadFrequently: true});
+  let last = null;
+  setInterval(() => {
+    if (video.videoWidth === 0) return;
+    context.drawImage(video, 0, 0, 64, 64);
+    const rgba = context.getImageData(0, 0, 64, 64).data;
+    const grey = new Float32Array(64 * 64);
+    for (let i = 0; i < grey.length; ++i) grey[i] = (rgba[4 * i] + rgba[4 * i + 1] + rgba[4 * i + 2]) / 3;
+    if (last) {
+      const cells = new Array(256).fill(0);
+      for (let y = 0; y < 64; ++y)
+        for (let x = 0; x < 64; ++x) cells[(y >> 2) * 16 + (x >> 2)] += Math.abs(grey[y * 64 + x] - last[y * 64 + x]) / 16;
+      whep.motion.push([whep.now(), cells]);
+    }
+    last = grey;
+  }, 100);
+};
+whep.offer = async (channel, video) => {
   const pc = new RTCPeerConnection();
   whep.pc = pc;
   if (channel) {
@@ -38,7 +75,9 @@ whep.offer = async (channel) => {
   }
   pc.onconnectionstatechange = () => { whep.state = pc.connectionState; };
   pc.addTransceiver('audio', {direction: 'recvonly'});
+  if (video) pc.addTransceiver('video', {direction: 'recvonly'});
   pc.ontrack = (event) => {
+    if (event.track.kind === 'video') return whep.watchVideo(event.track);
     const stream = event.streams[0] || new MediaStream([event.track]);
     // Chromium plays a remote track into WebAudio only while a media element also holds it.
     const element = new Audio();
@@ -71,8 +110,8 @@ whep.offer = async (channel) => {
 };
 whep.answer = async (sdp) => { await whep.pc.setRemoteDescription({type: 'answer', sdp}); return true; };
 whep.send = async (text) => { await whep.opened; whep.channel.send(text); return whep.now(); };
-whep.post = async (url, headers, channel) => {
-  const offer = await whep.offer(channel);
+whep.post = async (url, headers, channel, video) => {
+  const offer = await whep.offer(channel, video);
   const response = await fetch(url, {method: 'POST', headers: Object.assign({'Content-Type': 'application/sdp'}, headers || {}), body: offer});
   const body = await response.text();
   if (response.status === 201) await whep.answer(body);

@@ -1,5 +1,6 @@
 // WebRTC egress against a real browser: headless Chromium offers to receive audio, the egress answers, sends
-// a tone, a silence and a tone, and the page hears them in that order, paced in real time. Guards against: an
+// a tone, a silence and a tone, and the page hears them in that order, paced in real time; a video session
+// shows a file's pictures at its rate and plays its sound. Guards against: an
 // answer the browser refuses, audio sent before DTLS is up (the first word lost), audio sent as a burst
 // instead of in real time, sessions that never end or are never reaped.
 
@@ -8,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -87,13 +89,26 @@ class WebrtcEgressTest : public ::testing::Test {
     browser_ =
         std::make_unique<testing::HeadlessChromium>("about:blank", profile, testing::webrtc_browser_flags());
     browser_->evaluate(testing::kWhepClientScript);
-    const std::string call = options.data_channel ? "whep.offer(true)" : "whep.offer()";
+    const std::string call = std::string("whep.offer(") + (options.data_channel ? "true" : "false") + ", " +
+                             (options.video ? "true" : "false") + ")";
     auto offer = check_whep_offer(browser_->evaluate_async(call).get<std::string>());
     if (auto* refused = std::get_if<OfferRefusal>(&offer)) {
       ADD_FAILURE() << "the browser's offer was refused: " << refused->message;
       return EgressRefusal{EgressRefusal::Reason::kNegotiation, refused->message};
     }
     return open_sync(egress, std::get<WhepOffer>(offer), std::move(options));
+  }
+  // Opens a video session from a fresh browser, plays `file` in it and gives the browser the answer; how the
+  // session ended, or nothing when it did not open or end within `timeout`.
+  std::optional<SessionEnd> play_video(const std::filesystem::path& file, std::chrono::milliseconds timeout) {
+    SessionOptions options;
+    options.video = true;
+    auto answer = answered(open_from_browser(*egress_, options));
+    if (!answer.session) return std::nullopt;
+    answer.session->play_file(file.string());
+    browser_->evaluate_async("whep.answer(" + nlohmann::json(answer.sdp).dump() + ")");
+    if (!wait_end(answer.session->id(), timeout)) return std::nullopt;
+    return ends_.of(answer.session->id());
   }
   SessionAnswer answered(OpenResult result) {
     if (auto* refused = std::get_if<EgressRefusal>(&result)) ADD_FAILURE() << "refused: " << refused->message;
@@ -294,6 +309,26 @@ long thread_count() {
   return -1;
 }
 
+// The thread count once it stops falling: GStreamer's streaming threads end shortly after a pipeline stops.
+long settled_thread_count() {
+  long lowest = thread_count();
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(100ms);
+    lowest = std::min(lowest, thread_count());
+  }
+  return lowest;
+}
+
+// The thread count once it is back to `target`, given up to 10 s on a loaded machine (or where it stayed).
+long thread_count_down_to(long target) {
+  long count = thread_count();
+  for (int i = 0; i < 100 && count > target; ++i) {
+    std::this_thread::sleep_for(100ms);
+    count = thread_count();
+  }
+  return count;
+}
+
 TEST_F(WebrtcEgressTest, DeleteEndsSessionAndUnknownIdIsRefused) {
   auto session = answered(open_from_browser(*egress_)).session;
   ASSERT_TRUE(session);
@@ -307,15 +342,6 @@ TEST_F(WebrtcEgressTest, DeleteEndsSessionAndUnknownIdIsRefused) {
 // Sessions that end leave no threads behind: after the first (GStreamer starts a few process-wide threads
 // once), more sessions opened and ended bring the count back to where it was.
 TEST_F(WebrtcEgressTest, EndedSessionsLeaveNoThreadsBehind) {
-  // GStreamer's streaming threads end shortly after a pipeline stops: the count once it stops falling.
-  auto settled = [] {
-    long lowest = thread_count();
-    for (int i = 0; i < 10; ++i) {
-      std::this_thread::sleep_for(100ms);
-      lowest = std::min(lowest, thread_count());
-    }
-    return lowest;
-  };
   auto open_and_end = [&] {
     auto answer = answered(open_from_browser(*egress_));
     ASSERT_TRUE(answer.session);
@@ -327,16 +353,107 @@ TEST_F(WebrtcEgressTest, EndedSessionsLeaveNoThreadsBehind) {
     EXPECT_EQ(ends_.of(answer.session->id()), SessionEnd::kPlayed);
   };
   open_and_end();
-  const long after_first = settled();
+  const long after_first = settled_thread_count();
   for (int i = 0; i < 3; ++i) open_and_end();
-  // Back to the count after the first session, given up to 10 s on a loaded machine.
-  long after_more = thread_count();
-  for (int i = 0; i < 100 && after_more > after_first; ++i) {
-    std::this_thread::sleep_for(100ms);
-    after_more = thread_count();
-  }
+  const long after_more = thread_count_down_to(after_first);
   std::cout << "threads: " << after_first << " after one session, " << after_more << " after four\n";
   EXPECT_LE(after_more, after_first);
+  EXPECT_EQ(egress_->open_sessions(), 0u);
+}
+
+// A 3 s clip made by Debian's ffmpeg as a video job's result would be: H.264 (moving test pattern) and AAC
+// (a 440 Hz tone) in MP4, 25 pictures a second. Whether ffmpeg succeeded.
+bool make_clip(const std::filesystem::path& out, const std::string& size) {
+  const std::string command = "ffmpeg -loglevel error -y -f lavfi -i testsrc2=size=" + size +
+                              ":rate=25 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 3 -c:v libx264"
+                              " -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest '" +
+                              out.string() + "'";
+  return std::system(command.c_str()) == 0;
+}
+
+// A video session: the browser receives the file's pictures as VP8 at the file's rate, moving as the file
+// does, and hears its sound; the session goes out in real time, not as a burst, and ends as played once
+// both streams are out. Guards the video branch of the pipeline, the offer's VP8 payload type, the decoder's
+// pacing and the end of a session with two streams.
+TEST_F(WebrtcEgressTest, VideoSessionShowsTheFilesPicturesAndPlaysItsSound) {
+  const auto clip = dir_.path() / "clip.mp4";
+  ASSERT_TRUE(make_clip(clip, "320x240"));
+  SessionOptions options;
+  options.video = true;
+  auto answer = answered(open_from_browser(*egress_, options));
+  ASSERT_TRUE(answer.session);
+  EXPECT_NE(answer.sdp.find("VP8/90000"), std::string::npos) << answer.sdp;
+  EXPECT_EQ(answer.sdp.find("m=video 0 "), std::string::npos) << answer.sdp;
+  answer.session->play_file(clip.string());
+  const auto started = std::chrono::steady_clock::now();
+  browser_->evaluate_async("whep.answer(" + nlohmann::json(answer.sdp).dump() + ")");
+
+  ASSERT_TRUE(wait_end(answer.session->id(), 20s)) << "the session did not end";
+  const auto played_for = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(ends_.of(answer.session->id()), SessionEnd::kPlayed);
+  uint64_t pictures = 0;
+  {
+    std::lock_guard lock(ends_.mutex);
+    pictures = ends_.last.pictures_sent;
+  }
+  EXPECT_EQ(pictures, 75u) << "3 s at 25 pictures a second";
+  EXPECT_GE(played_for, 2800ms) << "the file went out faster than real time";
+  std::this_thread::sleep_for(500ms);
+
+  const auto frames = browser_->evaluate("whep.frames");
+  ASSERT_TRUE(frames.is_array() && frames.size() > 10) << "the browser showed no video: " << frames.dump();
+  const double span_ms = frames.back()[0].get<double>() - frames.front()[0].get<double>();
+  const double rate = 1000.0 * static_cast<double>(frames.size() - 1) / span_ms;
+  EXPECT_EQ(frames.back()[1], 320);
+  EXPECT_EQ(frames.back()[2], 240);
+  double moving = 0;
+  const auto motion = browser_->evaluate("whep.motion");
+  for (const auto& sample : motion)
+    for (const auto& cell : sample[1]) moving = std::max(moving, cell.get<double>());
+  std::cout << "video: " << frames.size() << " frames shown over " << span_ms << " ms (" << rate
+            << " a second), largest change of a cell between samples " << moving << "; first audible at "
+            << browser_->evaluate("whep.firstAudible").dump() << " ms (page clock)\n";
+  EXPECT_GE(frames.size(), 60u) << "pictures were lost";
+  EXPECT_GT(rate, 20);
+  EXPECT_LT(rate, 30);
+  EXPECT_GT(moving, 5) << "the picture does not move";
+  EXPECT_TRUE(browser_->evaluate("whep.firstAudible").is_number()) << "the sound was not heard";
+}
+
+// Video sessions that end leave no threads behind either: their decoders' and encoders' threads go with them.
+TEST_F(WebrtcEgressTest, EndedVideoSessionsLeaveNoThreadsBehind) {
+  const auto clip = dir_.path() / "short.mp4";
+  ASSERT_TRUE(make_clip(clip, "160x120"));
+  EXPECT_EQ(play_video(clip, 15s), SessionEnd::kPlayed);
+  const long after_first = settled_thread_count();
+  EXPECT_EQ(play_video(clip, 15s), SessionEnd::kPlayed);
+  const long after_second = thread_count_down_to(after_first);
+  std::cout << "threads: " << after_first << " after one video session, " << after_second << " after two\n";
+  EXPECT_LE(after_second, after_first);
+  EXPECT_EQ(egress_->open_sessions(), 0u);
+}
+
+// What a video session refuses or ends on: an offer that receives no video, and a file that is no video
+// (the session ends as the source failing, after the peer connected).
+TEST_F(WebrtcEgressTest, VideoSessionRefusesAudioOnlyOffersAndEndsOnFilesThatDoNotDecode) {
+  SessionOptions options;
+  options.video = true;
+  browser_.reset();
+  const auto profile = dir_.path() / "audio-only";
+  std::filesystem::create_directories(profile);
+  browser_ =
+      std::make_unique<testing::HeadlessChromium>("about:blank", profile, testing::webrtc_browser_flags());
+  browser_->evaluate(testing::kWhepClientScript);
+  auto offer =
+      std::get<WhepOffer>(check_whep_offer(browser_->evaluate_async("whep.offer()").get<std::string>()));
+  auto refused = open_sync(*egress_, offer, options);
+  ASSERT_TRUE(std::holds_alternative<EgressRefusal>(refused));
+  EXPECT_EQ(std::get<EgressRefusal>(refused).reason, EgressRefusal::Reason::kNegotiation);
+  EXPECT_NE(std::get<EgressRefusal>(refused).message.find("VP8"), std::string::npos);
+
+  const auto garbage = dir_.path() / "garbage.mp4";
+  std::ofstream(garbage) << std::string(4096, 'x');
+  EXPECT_EQ(play_video(garbage, 15s), SessionEnd::kSourceFailed);
   EXPECT_EQ(egress_->open_sessions(), 0u);
 }
 

@@ -1,6 +1,7 @@
 // Guards the Link headers that tell WHEP clients the gateway's ICE servers: STUN and TURN (with its
-// credentials, as RFC 9725 has them) in the configured order; a server that cannot be written as a header
-// value safely (quotes, separators, control characters, no credentials) is left out rather than mangled.
+// credentials, as WHIP's RFC 9725 has them and WHEP adopts them) in the configured order; a server that
+// cannot be written as a header value safely (quotes, separators, control characters, no credentials) is left
+// out rather than mangled.
 #include "media/ice_servers.hpp"
 
 #include <gtest/gtest.h>

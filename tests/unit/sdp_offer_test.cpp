@@ -35,10 +35,35 @@ TEST(SdpOffer, ABrowsersOfferPasses) {
   EXPECT_EQ(offer.opus_payload_type, 111);
   EXPECT_EQ(offer.audio_mid, "0");
   EXPECT_TRUE(offer.wants_video);
+  EXPECT_EQ(offer.vp8_payload_type, 96);
   EXPECT_EQ(offer.sdp, sdp);
   auto audio_only = check_whep_offer(seed("chromium-audio.sdp"));
   ASSERT_TRUE(std::holds_alternative<WhepOffer>(audio_only));
   EXPECT_FALSE(std::get<WhepOffer>(audio_only).wants_video);
+  EXPECT_FALSE(std::get<WhepOffer>(audio_only).vp8_payload_type);
+}
+
+// Guards the video section's codec: VP8 is the one video codec a session sends, at the offer's own payload
+// type; a video section without VP8 (or with a look-alike clock rate) states none, and the session refuses.
+TEST(SdpOffer, TheVp8PayloadTypeIsTheOffersOwnAndOnlyVp8Counts) {
+  const std::string sdp = seed("chromium-audio-video.sdp");
+  auto moved = check_whep_offer(
+      std::regex_replace(sdp, std::regex("a=rtpmap:96 VP8/90000"), "a=rtpmap:96 H264/90000"));
+  ASSERT_TRUE(std::holds_alternative<WhepOffer>(moved));
+  EXPECT_TRUE(std::get<WhepOffer>(moved).wants_video);
+  EXPECT_FALSE(std::get<WhepOffer>(moved).vp8_payload_type);
+  auto renumbered = check_whep_offer(
+      std::regex_replace(sdp, std::regex("a=rtpmap:96 VP8/90000"), "a=rtpmap:120 vp8/90000"));
+  ASSERT_TRUE(std::holds_alternative<WhepOffer>(renumbered));
+  EXPECT_EQ(std::get<WhepOffer>(renumbered).vp8_payload_type, 120);
+  auto look_alike = check_whep_offer(
+      std::regex_replace(sdp, std::regex("a=rtpmap:96 VP8/90000"), "a=rtpmap:96 VP8/900000"));
+  ASSERT_TRUE(std::holds_alternative<WhepOffer>(look_alike));
+  EXPECT_FALSE(std::get<WhepOffer>(look_alike).vp8_payload_type);
+  auto static_type =
+      check_whep_offer(std::regex_replace(sdp, std::regex("a=rtpmap:96 VP8/90000"), "a=rtpmap:26 VP8/90000"));
+  ASSERT_TRUE(std::holds_alternative<WhepOffer>(static_type));
+  EXPECT_FALSE(std::get<WhepOffer>(static_type).vp8_payload_type);
 }
 
 TEST(SdpOffer, TheOpusPayloadTypeIsTheOffersOwn) {
