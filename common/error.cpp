@@ -6,7 +6,7 @@
 namespace gpufleet {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 38> kNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 39> kNames{{
     {ErrorCode::kInvalidRequest, "invalid_request"},
     {ErrorCode::kInvalidJson, "invalid_json"},
     {ErrorCode::kMissingField, "missing_field"},
@@ -42,6 +42,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 38> kNames{{
     {ErrorCode::kTooManyWaits, "too_many_waits"},
     {ErrorCode::kInvalidSdp, "invalid_sdp"},
     {ErrorCode::kTooManySessions, "too_many_sessions"},
+    {ErrorCode::kIceRestartUnsupported, "ice_restart_unsupported"},
     {ErrorCode::kNoFace, "no_face"},
     {ErrorCode::kUnreadableMedia, "unreadable_media"},
     {ErrorCode::kMediaTooLong, "media_too_long"},

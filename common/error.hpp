@@ -48,6 +48,7 @@ enum class ErrorCode {
   kMediaTooLong,         // a video or its speech lasts longer than the limit
   kInvalidSdp,       // a WHEP offer is not SDP the gateway can answer (no receiving Opus audio, no ICE...)
   kTooManySessions,  // the API key (or the gateway) holds its limit of WebRTC sessions
+  kIceRestartUnsupported,  // a trickle ICE PATCH with other ICE credentials: WebRTC sessions do not restart
 };
 
 std::string_view to_string(ErrorCode code);

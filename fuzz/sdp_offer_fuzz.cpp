@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/utf8.hpp"
+#include "media/ice_fragment.hpp"
 #include "media/sdp_offer.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -21,6 +22,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     const auto& message = std::get<gpufleet::media::OfferRefusal>(checked).message;
     if (message.empty() || message.size() > 200 || !gpufleet::utf8_valid(message)) std::abort();
+  }
+  // The same bytes as a trickle ICE fragment (PATCH /v1/whep/{session}).
+  auto fragment = gpufleet::media::parse_ice_fragment(body);
+  if (auto* parsed = std::get_if<gpufleet::media::IceFragment>(&fragment)) {
+    if (parsed->candidates.size() > 64) std::abort();
+    for (const auto& candidate : parsed->candidates) {
+      if (candidate.candidate.rfind("candidate:", 0) != 0 || !gpufleet::utf8_valid(candidate.candidate))
+        std::abort();
+    }
+  } else if (std::get<gpufleet::media::FragmentRefusal>(fragment).message.empty()) {
+    std::abort();
   }
   return 0;
 }

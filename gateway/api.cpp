@@ -46,6 +46,7 @@ int http_status_for(ErrorCode code) {
     case ErrorCode::kNoFace:
     case ErrorCode::kUnreadableMedia:
     case ErrorCode::kMediaTooLong:
+    case ErrorCode::kIceRestartUnsupported:
       return 422;
     case ErrorCode::kUnauthorized:
       return 401;

@@ -308,6 +308,8 @@ void Gateway::handle(Request request, Respond responder) {
     case RouteId::kJobWhep:
       return whep_.open(route.id, request, caller, std::move(responder));
     case RouteId::kWhepSession:
+      if (request.method() == http::verb::patch)
+        return whep_.trickle(route.id, request, caller, std::move(responder));
       return whep_.close(route.id, caller, std::move(responder));
     case RouteId::kLiveSessions:
       return whep_.open_live(request, caller, std::move(responder));

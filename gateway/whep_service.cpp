@@ -283,6 +283,37 @@ bool WhepService::answer(media::OpenResult& result, const Caller& caller,
   return true;
 }
 
+void WhepService::trickle(const std::string& session_id, const Request& request, const Caller& caller,
+                          std::shared_ptr<Responder> responder) {
+  auto it = is_session_id(session_id) ? table_->sessions.find(session_id) : table_->sessions.end();
+  if (it == table_->sessions.end() || !caller.owns(it->second.owner))
+    return responder->send(error_response(api_error(ErrorCode::kNotFound, "no WebRTC session with that id")));
+  if (request[http::field::content_type].substr(0, 31) != "application/trickle-ice-sdpfrag") {
+    return responder->send(
+        error_response(api_error(ErrorCode::kUnsupportedMediaType,
+                                 "Content-Type must be application/trickle-ice-sdpfrag (RFC 8840)")));
+  }
+  auto parsed = media::parse_ice_fragment(request.body());
+  if (auto* refusal = std::get_if<media::FragmentRefusal>(&parsed))
+    return responder->send(error_response(api_error(ErrorCode::kInvalidSdp, refusal->message)));
+  switch (egress_->add_candidates(session_id, std::get<media::IceFragment>(parsed))) {
+    case media::TrickleVerdict::kAdded: {
+      StringResponse response{http::status::no_content, 11};
+      response.set(http::field::server, "gpufleet");
+      response.prepare_payload();
+      return responder->send(std::move(response));
+    }
+    case media::TrickleVerdict::kIceRestart:
+      return responder->send(error_response(
+          api_error(ErrorCode::kIceRestartUnsupported,
+                    "the fragment's ICE credentials are not the offer's: sessions do not restart ICE; open a "
+                    "new session instead")));
+    case media::TrickleVerdict::kNoSession:
+      break;
+  }
+  responder->send(error_response(api_error(ErrorCode::kNotFound, "no WebRTC session with that id")));
+}
+
 void WhepService::close(const std::string& session_id, const Caller& caller,
                         std::shared_ptr<Responder> responder) {
   auto it = is_session_id(session_id) ? table_->sessions.find(session_id) : table_->sessions.end();

@@ -4,7 +4,7 @@
 // Location. A speech job's audio then goes out as Opus, as the worker makes it (an AudioTail feeds the
 // session), paced in real time; a video job's picture (VP8) and sound (Opus) go out in step, in real time,
 // once the job has finished (its MP4 is decoded as it is sent). DELETE /v1/whep/{session} ends a session
-// early; PATCH (trickle ICE) is not offered: the answer carries every candidate, so it answers 405. The HTTP
+// early; PATCH takes the client's trickled ICE candidates (the answer carries every one of ours). The HTTP
 // side runs here on the gateway's event loop (the offer's checks, the job and its owner, per-key limits, the
 // session table, metrics); the WebRTC side is media::WebrtcEgress's, on its own threads.
 
@@ -54,6 +54,11 @@ class WhepService {
             std::shared_ptr<Responder> responder);
   // POST /v1/sessions/whep: a live session (live_speaker.hpp); the offer must carry a data channel.
   void open_live(const Request& request, const Caller& caller, std::shared_ptr<Responder> responder);
+  // PATCH /v1/whep/{session}: the client's trickled candidates (application/trickle-ice-sdpfrag) for the
+  // session's ICE agent: 204; 404 for an unknown or another key's session, 400 for a fragment that is not
+  // well formed, 422 for other ICE credentials (an ICE restart, which sessions do not do).
+  void trickle(const std::string& session_id, const Request& request, const Caller& caller,
+               std::shared_ptr<Responder> responder);
   // DELETE /v1/whep/{session}: 200 once the session is ending; 404 for an unknown or another key's.
   void close(const std::string& session_id, const Caller& caller, std::shared_ptr<Responder> responder);
   size_t open_sessions() const;

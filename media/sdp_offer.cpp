@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/utf8.hpp"
+#include "media/sdp_lines.hpp"
 
 namespace gpufleet::media {
 
@@ -22,7 +23,8 @@ struct Section {
   std::optional<int> opus_payload_type;
   std::optional<int> vp8_payload_type;
   std::string_view mid;
-  bool ice_ufrag = false, ice_pwd = false, fingerprint = false;
+  std::string_view ice_ufrag;
+  bool ice_pwd = false, fingerprint = false;
 };
 
 // "a=rtpmap:111 opus/48000/2" → 111 when the codec's name and clock start with `codec` ("opus/48000").
@@ -51,30 +53,15 @@ std::variant<WhepOffer, OfferRefusal> check_whep_offer(std::string_view body, co
   if (!utf8_valid(body)) return OfferRefusal{"the offer is not UTF-8"};
 
   std::vector<Section> sections(1);
-  size_t line_number = 0;
-  size_t start = 0;
-  while (start < body.size()) {
-    auto end = body.find('\n', start);
-    if (end == std::string_view::npos) end = body.size();
-    std::string_view line = body.substr(start, end - start);
-    start = end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    ++line_number;
-    const auto where = "line " + std::to_string(line_number);
-    if (line_number > limits.max_lines)
-      return OfferRefusal{"the offer has more than " + std::to_string(limits.max_lines) + " lines"};
-    if (line.size() > limits.max_line_bytes) return OfferRefusal{where + " is too long"};
-    if (line.empty()) continue;  // a trailing blank line; SDP has no others but browsers are forgiving
-    for (char c : line) {
-      const auto byte = static_cast<unsigned char>(c);
-      if (byte < 0x20 && c != '\t') return OfferRefusal{where + " holds a control character"};
-      if (byte == 0x7F) return OfferRefusal{where + " holds a control character"};
-    }
-    if (line.size() < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z')
-      return OfferRefusal{where + " is not an SDP line (<letter>=<value>)"};
-    if (line_number == 1 && line != "v=0") return OfferRefusal{"an SDP offer starts with v=0"};
-    const char type = line[0];
-    const std::string_view value = line.substr(2);
+  SdpLines lines(body, "offer", limits.max_lines, limits.max_line_bytes);
+  size_t line_count = 0;
+  while (auto line = lines.next()) {
+    ++line_count;
+    if (line->number == 1 && !(line->type == 'v' && line->value == "0"))
+      return OfferRefusal{"an SDP offer starts with v=0"};
+    const char type = line->type;
+    const std::string_view value = line->value;
+    const auto where = "line " + std::to_string(line->number);
     if (type == 'm') {
       if (sections.size() > limits.max_media_sections)
         return OfferRefusal{"the offer has more than " + std::to_string(limits.max_media_sections) +
@@ -106,14 +93,15 @@ std::variant<WhepOffer, OfferRefusal> check_whep_offer(std::string_view body, co
     } else if (name == "mid") {
       section.mid = argument;
     } else if (name == "ice-ufrag") {
-      section.ice_ufrag = !argument.empty();
+      section.ice_ufrag = argument;
     } else if (name == "ice-pwd") {
       section.ice_pwd = !argument.empty();
     } else if (name == "fingerprint") {
       section.fingerprint = !argument.empty();
     }
   }
-  if (line_number == 0) return OfferRefusal{"the offer is empty: send an SDP offer as application/sdp"};
+  if (lines.refusal()) return OfferRefusal{*lines.refusal()};
+  if (line_count == 0) return OfferRefusal{"the offer is empty: send an SDP offer as application/sdp"};
 
   const Section& session = sections.front();
   WhepOffer offer;
@@ -136,12 +124,14 @@ std::variant<WhepOffer, OfferRefusal> check_whep_offer(std::string_view body, co
   if (audio->protocol != "UDP/TLS/RTP/SAVPF" && audio->protocol != "UDP/TLS/RTP/SAVP")
     return OfferRefusal{"the audio section's protocol is not DTLS-SRTP (UDP/TLS/RTP/SAVPF)"};
   if (!audio->opus_payload_type) return OfferRefusal{"the audio section does not offer Opus at 48 kHz"};
-  if (!(audio->ice_ufrag || session.ice_ufrag) || !(audio->ice_pwd || session.ice_pwd))
+  if ((audio->ice_ufrag.empty() && session.ice_ufrag.empty()) || !(audio->ice_pwd || session.ice_pwd))
     return OfferRefusal{"the offer has no ICE credentials (a=ice-ufrag, a=ice-pwd)"};
   if (!(audio->fingerprint || session.fingerprint))
     return OfferRefusal{"the offer has no DTLS fingerprint (a=fingerprint)"};
   offer.opus_payload_type = *audio->opus_payload_type;
   offer.audio_mid = std::string(audio->mid);
+  offer.ice_ufrag = std::string(audio->ice_ufrag.empty() ? session.ice_ufrag : audio->ice_ufrag);
+  for (size_t i = 1; i < sections.size(); ++i) offer.mids.emplace_back(sections[i].mid);
   offer.sdp = std::string(body);
   return offer;
 }

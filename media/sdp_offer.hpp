@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace gpufleet::media {
 
@@ -29,6 +30,8 @@ struct WhepOffer {
   // it offers no VP8, or when there is no such section.
   std::optional<int> vp8_payload_type;
   bool has_data_channel = false;  // the offer has an SCTP data channel section (m=application)
+  std::string ice_ufrag;          // the audio section's ICE username fragment (or the session's)
+  std::vector<std::string> mids;  // each m= section's a=mid, in order (empty where it has none)
 };
 
 // Why an offer is refused; `message` names the line or the missing part, never echoes the body.

@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "media/ice_fragment.hpp"
 #include "media/sdp_offer.hpp"
 
 namespace gpufleet::media {
@@ -132,6 +133,13 @@ struct EgressRefusal {
 };
 using OpenResult = std::variant<SessionAnswer, EgressRefusal>;
 
+// What became of a peer's trickled candidates (add_candidates).
+enum class TrickleVerdict {
+  kAdded,       // handed to the session's ICE agent
+  kNoSession,   // no such session is open
+  kIceRestart,  // the fragment's ICE credentials are not the offer's: an ICE restart, which sessions refuse
+};
+
 class WebrtcEgress {
  public:
   // `on_end` runs on the media thread once per session, after its teardown.
@@ -150,6 +158,9 @@ class WebrtcEgress {
   }
   // Ends a session (kDeleted); false when no such session is open.
   bool close(const std::string& id);
+  // The candidates a peer gathered after its offer (trickle ICE), for session `id`'s ICE agent; they reach
+  // it on the media thread, in the order given.
+  TrickleVerdict add_candidates(const std::string& id, const IceFragment& fragment);
   size_t open_sessions() const;
 
  private:

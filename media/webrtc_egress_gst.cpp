@@ -262,6 +262,24 @@ class GstMediaSession final : public MediaSession {
     return ending_.has_value();
   }
 
+  // Whether a trickled fragment's credentials are the offer's (none stated counts as the offer's).
+  bool same_ice_credentials(const IceFragment& fragment) const {
+    return !fragment.ufrag || *fragment.ufrag == offer_ufrag_;
+  }
+
+  // Hands trickled candidates to webrtcbin, each to the m= line its mid names (the first without one). Media
+  // thread, so that it never races the teardown.
+  void add_candidates(const std::vector<RemoteCandidate>& candidates) {
+    if (!pipeline_ || ended()) return;
+    for (const auto& candidate : candidates) {
+      guint mline = 0;
+      for (size_t i = 0; i < offer_mids_.size(); ++i) {
+        if (!candidate.mid.empty() && offer_mids_[i] == candidate.mid) mline = static_cast<guint>(i);
+      }
+      g_signal_emit_by_name(webrtc_, "add-ice-candidate", mline, candidate.candidate.c_str());
+    }
+  }
+
   // Why the source failed, when the session knows more than kSourceFailed says (for the log).
   std::optional<std::string> failure() const {
     std::lock_guard lock(mutex_);
@@ -590,6 +608,8 @@ class GstMediaSession final : public MediaSession {
   uint64_t bytes_sent_ = 0;
   std::optional<SessionEnd> ending_;
   std::optional<std::string> failure_;
+  std::string offer_ufrag_;              // the peer's ICE credentials, as its offer stated them
+  std::vector<std::string> offer_mids_;  // the offer's m= sections' mids, in order
   // A video session's file, what of it waits to fall due, and the stream time its start plays at.
   bool file_requested_ = false;
   std::unique_ptr<GstVideoFile> file_;
@@ -602,6 +622,8 @@ class GstMediaSession final : public MediaSession {
 };
 
 std::optional<std::string> GstMediaSession::negotiate(const WhepOffer& offer, std::string& answer_sdp) {
+  offer_ufrag_ = offer.ice_ufrag;
+  offer_mids_ = offer.mids;
   std::string description =
       "appsrc name=src is-live=true format=time do-timestamp=false ! audioconvert ! audioresample"
       " ! audio/x-raw,rate=48000 ! clocksync sync=true ! opusenc perfect-timestamp=false"
@@ -759,6 +781,11 @@ struct WebrtcEgress::Impl {
     std::function<void(OpenResult)> done;
   };
   std::deque<OpenRequest> opens;
+  struct Trickle {
+    std::shared_ptr<GstMediaSession> session;
+    std::vector<RemoteCandidate> candidates;
+  };
+  std::deque<Trickle> trickles;
   std::unordered_map<std::string, std::shared_ptr<GstMediaSession>> sessions;
   std::thread thread;
   std::thread pacer;  // hands each connected session's audio out, every kPumpInterval
@@ -785,13 +812,21 @@ struct WebrtcEgress::Impl {
     }
     std::unique_lock lock(mutex);
     while (true) {
-      wake.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping || !opens.empty(); });
+      wake.wait_for(lock, std::chrono::milliseconds(100),
+                    [&] { return stopping || !opens.empty() || !trickles.empty(); });
       if (stopping) break;
       while (!opens.empty()) {
         auto request = std::move(opens.front());
         opens.pop_front();
         lock.unlock();
         negotiate(request);
+        lock.lock();
+      }
+      while (!trickles.empty()) {
+        auto trickle = std::move(trickles.front());
+        trickles.pop_front();
+        lock.unlock();
+        trickle.session->add_candidates(trickle.candidates);
         lock.lock();
       }
       reap(lock, false);
@@ -937,6 +972,19 @@ bool WebrtcEgress::close(const std::string& id) {
 
 size_t WebrtcEgress::open_sessions() const {
   return impl_->open_sessions();
+}
+
+TrickleVerdict WebrtcEgress::add_candidates(const std::string& id, const IceFragment& fragment) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    auto it = impl_->sessions.find(id);
+    if (it == impl_->sessions.end()) return TrickleVerdict::kNoSession;
+    if (!it->second->same_ice_credentials(fragment)) return TrickleVerdict::kIceRestart;
+    if (fragment.candidates.empty()) return TrickleVerdict::kAdded;  // end-of-candidates alone
+    impl_->trickles.push_back({it->second, fragment.candidates});
+  }
+  impl_->wake.notify_all();
+  return TrickleVerdict::kAdded;
 }
 
 }  // namespace gpufleet::media

@@ -21,6 +21,10 @@ void WebrtcEgress::open(WhepOffer, SessionOptions, std::function<void(OpenResult
 bool WebrtcEgress::close(const std::string&) {
   return false;
 }
+
+TrickleVerdict WebrtcEgress::add_candidates(const std::string&, const IceFragment&) {
+  return TrickleVerdict::kNoSession;
+}
 size_t WebrtcEgress::open_sessions() const {
   return 0;
 }

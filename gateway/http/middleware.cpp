@@ -97,7 +97,7 @@ std::optional<std::string> cors_allowed_origin(const std::vector<std::string>& a
 
 StringResponse cors_preflight() {
   StringResponse preflight{http::status::no_content, 11};
-  preflight.set(http::field::access_control_allow_methods, "GET, POST, DELETE");
+  preflight.set(http::field::access_control_allow_methods, "GET, POST, DELETE, PATCH");
   preflight.set(http::field::access_control_allow_headers, "Authorization, Content-Type, Idempotency-Key");
   preflight.set(http::field::access_control_max_age, "600");
   return preflight;

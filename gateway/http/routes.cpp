@@ -28,7 +28,7 @@ constexpr std::array<RouteSpec, 22> kRoutes{{
     {RouteId::kWorkers, "/v1/workers", kGet, Access::kOperator},
     {RouteId::kEvents, "/v1/events", kGet, Access::kOperator, true},
     {RouteId::kJobWhep, "/v1/jobs/{id}/whep", kPost, Access::kKey, true},
-    {RouteId::kWhepSession, "/v1/whep/{id}", kDelete, Access::kKey, true},
+    {RouteId::kWhepSession, "/v1/whep/{id}", kDelete | kPatch, Access::kKey, true},
     {RouteId::kLiveSessions, "/v1/sessions/whep", kPost, Access::kKey, true},
     {RouteId::kUnknown, "other", 0, Access::kKey},
 }};
@@ -46,8 +46,8 @@ struct MethodName {
   const char* name;
 };
 // In the order an Allow header lists them: the main method first.
-constexpr std::array<MethodName, 4> kMethodNames{
-    {{kPost, "POST"}, {kGet, "GET"}, {kHead, "HEAD"}, {kDelete, "DELETE"}}};
+constexpr std::array<MethodName, 5> kMethodNames{
+    {{kPost, "POST"}, {kGet, "GET"}, {kHead, "HEAD"}, {kDelete, "DELETE"}, {kPatch, "PATCH"}}};
 
 struct Suffix {
   std::string_view text;
@@ -77,6 +77,8 @@ uint8_t method_bit(http::verb method) {
       return kPost;
     case http::verb::delete_:
       return kDelete;
+    case http::verb::patch:
+      return kPatch;
     default:
       return 0;
   }

@@ -47,7 +47,7 @@ enum class Access {
 };
 
 // The methods a route takes, as bits.
-enum Method : uint8_t { kGet = 1, kHead = 2, kPost = 4, kDelete = 8 };
+enum Method : uint8_t { kGet = 1, kHead = 2, kPost = 4, kDelete = 8, kPatch = 16 };
 
 struct RouteSpec {
   RouteId id;

@@ -3,7 +3,8 @@
 // has finished and hears it over WebRTC; the time from submit to first audible audio is printed. A video
 // job's talking head is watched and heard the same way. And the hostile side: offers that are not SDP or have
 // no audio, the wrong Content-Type, unknown and other keys' jobs and sessions, more sessions than a key may
-// hold, a session whose ICE never connects (reaped, counted), PATCH.
+// hold, a session whose ICE never connects (reaped, counted), and PATCH (trickle ICE) from its owner and
+// others, with bad candidates and an ICE restart; a page that trickles its candidates is heard.
 
 #include <gtest/gtest.h>
 
@@ -309,6 +310,32 @@ std::string read_bytes(const std::filesystem::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// Trickle ICE: the page POSTs its offer before it has gathered a candidate, then PATCHes each candidate to
+// the session as it comes and a=end-of-candidates last (each answered 204), and hears the speech. Guards the
+// PATCH route end to end: the fragment reaches the session's ICE agent without breaking the session.
+TEST(Whep, AClientThatTricklesItsCandidatesIsHeard) {
+  Fleet fleet(FleetOptions{1, "espeak", 1, {}});
+  TempDir dir;
+  HeadlessChromium page(page_url(fleet), dir.path(), webrtc_browser_flags());
+  load_client(page);
+  const auto opened = page.evaluate_async(R"JS((async () => {
+    const submitted = await fetch('/v1/jobs', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({input: {text: 'Candidates came one by one, and the speech still arrived.'}})});
+    const job = await submitted.json();
+    return await whep.postTrickle('/v1/jobs/' + job.id + '/whep', {});
+  })())JS");
+  ASSERT_EQ(opened["status"], 201) << opened.dump();
+  EXPECT_EQ(opened["candidatesInOffer"], 0) << "the offer was meant to go before any candidate";
+  const auto& patches = opened["patches"];
+  ASSERT_GE(patches.size(), 2u) << "no candidate was gathered: " << opened.dump();
+  for (const auto& status : patches) EXPECT_EQ(status, 204) << opened.dump();
+  ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"played\"}", 1, 30s))
+      << "the session did not play out; page state: " << page.evaluate("whep.state");
+  std::this_thread::sleep_for(400ms);
+  EXPECT_TRUE(page.evaluate("whep.firstAudible").is_number()) << "nothing heard";
+  std::cout << "trickle ICE: " << patches.size() - 1 << " candidates PATCHed after the offer\n";
+}
+
 // A video job (text to a talking head: espeak, then the portrait model) watched in the browser over WHEP:
 // the page submits the job and at once offers to receive audio and video; once the job has finished its MP4
 // goes out as VP8 and Opus in real time. The page sees the job's frames at its frame rate, the mouth region
@@ -468,8 +495,21 @@ TEST(Whep, HostileOffersJobsAndSessionsAreRefusedAndUnconnectedSessionsAreReaped
   EXPECT_EQ(second.status, 429);
   EXPECT_EQ(code_of(second), "too_many_sessions");
   EXPECT_EQ(as(bob, "DELETE", location, "", "").status, 404) << "bob ended alice's session";
-  EXPECT_EQ(as(alice, "PATCH", location, "a=end-of-candidates\r\n", "application/trickle-ice-sdpfrag").status,
-            405);
+  // Trickle ICE: the owner's fragment is taken; another key's, another type, a bad candidate and an ICE
+  // restart (other credentials) are not.
+  const std::string fragment = "a=end-of-candidates\r\n";
+  EXPECT_EQ(as(alice, "PATCH", location, fragment, "application/trickle-ice-sdpfrag").status, 204);
+  EXPECT_EQ(as(bob, "PATCH", location, fragment, "application/trickle-ice-sdpfrag").status, 404);
+  EXPECT_EQ(as(alice, "PATCH", location, fragment, "text/plain").status, 415);
+  auto bad_candidate = as(alice, "PATCH", location, "a=candidate:1 1 udp 1 192.0.2.1 1 typ nonsense\r\n",
+                          "application/trickle-ice-sdpfrag");
+  EXPECT_EQ(bad_candidate.status, 400);
+  EXPECT_EQ(code_of(bad_candidate), "invalid_sdp");
+  auto restart = as(alice, "PATCH", location, "a=ice-ufrag:other\r\na=ice-pwd:otherpasswordotherpassword\r\n",
+                    "application/trickle-ice-sdpfrag");
+  EXPECT_EQ(restart.status, 422);
+  EXPECT_EQ(code_of(restart), "ice_restart_unsupported");
+  EXPECT_EQ(as(alice, "PUT", location, fragment, "application/trickle-ice-sdpfrag").status, 405);
   EXPECT_EQ(as(alice, "DELETE", "/v1/whep/../../etc/passwd", "", "").status, 404);
 
   // Its ICE never connects: reaped after WEBRTC_CONNECT_TIMEOUT_MS, counted, and the key's slot is free.

@@ -21,6 +21,9 @@ inline std::vector<std::string> webrtc_browser_flags() {
 //   answer(sdp)        applies the gateway's answer
 //   post(url, headers, channel, video)  offer(channel, video), POSTs it as application/sdp, answer();
 //                      resolves to {status, location, body}
+//   postTrickle(url, headers)  offer() without waiting for candidates, POSTs it, applies the answer, then
+//                      PATCHes each candidate to the session's Location as it is gathered (trickle ICE) and
+//                      a=end-of-candidates last; resolves to {status, location, patches: [status, ...]}
 //   send(text)         sends on the data channel once it is open (resolves when sent)
 //   messages           [[ms, text], ...] received on the data channel
 //   levels             [[ms since the page script ran, RMS], ...] of the received audio, every 20 ms
@@ -76,30 +79,7 @@ whep.offer = async (channel, video) => {
   pc.onconnectionstatechange = () => { whep.state = pc.connectionState; };
   pc.addTransceiver('audio', {direction: 'recvonly'});
   if (video) pc.addTransceiver('video', {direction: 'recvonly'});
-  pc.ontrack = (event) => {
-    if (event.track.kind === 'video') return whep.watchVideo(event.track);
-    const stream = event.streams[0] || new MediaStream([event.track]);
-    // Chromium plays a remote track into WebAudio only while a media element also holds it.
-    const element = new Audio();
-    element.srcObject = stream;
-    element.muted = true;
-    element.play().catch(() => {});
-    const context = new AudioContext();
-    context.resume();
-    const analyser = context.createAnalyser();
-    analyser.fftSize = 1024;
-    context.createMediaStreamSource(stream).connect(analyser);
-    const samples = new Float32Array(analyser.fftSize);
-    setInterval(() => {
-      analyser.getFloatTimeDomainData(samples);
-      let sum = 0;
-      for (const v of samples) sum += v * v;
-      const rms = Math.sqrt(sum / samples.length);
-      const t = performance.now() - whep.t0;
-      whep.levels.push([t, rms]);
-      if (whep.firstAudible === null && rms > 0.02) whep.firstAudible = t;
-    }, 20);
-  };
+  pc.ontrack = whep.onTrack;
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((resolve) => {
     if (pc.iceGatheringState === 'complete') return resolve();
@@ -107,6 +87,57 @@ whep.offer = async (channel, video) => {
     setTimeout(resolve, 3000);
   });
   return pc.localDescription.sdp;
+};
+whep.onTrack = (event) => {
+  if (event.track.kind === 'video') return whep.watchVideo(event.track);
+  const stream = event.streams[0] || new MediaStream([event.track]);
+  // Chromium plays a remote track into WebAudio only while a media element also holds it.
+  const element = new Audio();
+  element.srcObject = stream;
+  element.muted = true;
+  element.play().catch(() => {});
+  const context = new AudioContext();
+  context.resume();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 1024;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const v of samples) sum += v * v;
+    const rms = Math.sqrt(sum / samples.length);
+    const t = performance.now() - whep.t0;
+    whep.levels.push([t, rms]);
+    if (whep.firstAudible === null && rms > 0.02) whep.firstAudible = t;
+  }, 20);
+};
+whep.postTrickle = async (url, headers) => {
+  const pc = new RTCPeerConnection();
+  whep.pc = pc;
+  pc.onconnectionstatechange = () => { whep.state = pc.connectionState; };
+  pc.addTransceiver('audio', {direction: 'recvonly'});
+  pc.ontrack = whep.onTrack;
+  const gathered = [];
+  let gatheringDone;
+  const done = new Promise((resolve) => { gatheringDone = resolve; });
+  pc.onicecandidate = (event) => { if (event.candidate) gathered.push(event.candidate); else gatheringDone(); };
+  await pc.setLocalDescription(await pc.createOffer());
+  const offer = pc.localDescription.sdp;
+  const response = await fetch(url, {method: 'POST', headers: Object.assign({'Content-Type': 'application/sdp'}, headers || {}), body: offer});
+  const body = await response.text();
+  if (response.status !== 201) return {status: response.status, body};
+  const location = response.headers.get('Location');
+  await pc.setRemoteDescription({type: 'answer', sdp: body});
+  const ufrag = offer.match(/a=ice-ufrag:([^\r\n]*)/)[1];
+  const pwd = offer.match(/a=ice-pwd:([^\r\n]*)/)[1];
+  const patch = async (lines) => (await fetch(location, {method: 'PATCH', headers: Object.assign({'Content-Type': 'application/trickle-ice-sdpfrag'}, headers || {}),
+    body: 'a=ice-ufrag:' + ufrag + '\r\na=ice-pwd:' + pwd + '\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n' + lines})).status;
+  await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 3000))]);
+  const patches = [];
+  for (const candidate of gathered) patches.push(await patch('a=mid:' + candidate.sdpMid + '\r\na=' + candidate.candidate + '\r\n'));
+  patches.push(await patch('a=end-of-candidates\r\n'));
+  return {status: 201, location, patches, candidatesInOffer: (offer.match(/a=candidate/g) || []).length};
 };
 whep.answer = async (sdp) => { await whep.pc.setRemoteDescription({type: 'answer', sdp}); return true; };
 whep.send = async (text) => { await whep.opened; whep.channel.send(text); return whep.now(); };

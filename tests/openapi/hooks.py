@@ -34,3 +34,5 @@ def before_call(ctx, case, kwargs):
 # POST /v1/jobs/{id}/whep takes an SDP offer (application/sdp, plain text): sent as the text schemathesis draws,
 # which the gateway refuses with 400 invalid_sdp unless it is an offer it can answer.
 schemathesis.serializer.alias("application/sdp", "text/plain")
+# PATCH /v1/whep/{id} takes a trickle ICE fragment (application/trickle-ice-sdpfrag, plain text): the same.
+schemathesis.serializer.alias("application/trickle-ice-sdpfrag", "text/plain")

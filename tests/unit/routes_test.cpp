@@ -49,8 +49,10 @@ TEST(Routes, TheIdIsTheSegmentBetweenPrefixAndSuffix) {
   EXPECT_EQ(match_route("/v1/jobs/0123/whep").id, "0123");
   EXPECT_TRUE(match_route("/v1/jobs/0123/whep").names_job());
   EXPECT_EQ(match_route("/v1/whep/s1").id, "s1");
-  EXPECT_FALSE(match_route("/v1/whep/s1").names_job());     // a session id, checked by the WHEP service
-  EXPECT_EQ(match_route("/v1/whep/s1").allow(), "DELETE");  // PATCH (trickle ICE) answers 405
+  EXPECT_FALSE(match_route("/v1/whep/s1").names_job());  // a session id, checked by the WHEP service
+  EXPECT_EQ(match_route("/v1/whep/s1").allow(), "DELETE, PATCH");  // PATCH: trickle ICE
+  EXPECT_TRUE(match_route("/v1/whep/s1").takes(http::verb::patch));
+  EXPECT_FALSE(match_route("/v1/jobs/0123").takes(http::verb::patch));
 }
 
 TEST(Routes, LookAlikePathsAreNotRoutes) {
