@@ -77,6 +77,10 @@ EventHub::EventHub(asio::io_context& io, RedisExecutor& redis, const RedisKeys& 
                    MetricsRegistry& metrics)
     : io_(io), redis_(redis), keys_(keys), metrics_(metrics), keepalive_timer_(io) {
   metrics_.counter("gpufleet_gateway_waits_abandoned_total", "Waits whose client left before the answer");
+  metrics_.gauge("gpufleet_gateway_job_waiters",
+                 "Waits on jobs' final states in progress (long-polls, synchronous generates, WebRTC video "
+                 "sessions whose job has not finished)");
+  metrics_.set("gpufleet_gateway_job_waiters", {}, 0);
 }
 
 void EventHub::start() {
@@ -131,14 +135,16 @@ void EventHub::resync() {
   }
 }
 
-void EventHub::await_final(const std::string& id, std::chrono::milliseconds timeout,
-                           const std::shared_ptr<Responder>& client, std::shared_ptr<WaitQuota::Lease> slot,
-                           std::function<void(const FinalOutcome*)> callback) {
+std::function<void()> EventHub::await_final(const std::string& id, std::chrono::milliseconds timeout,
+                                            const std::shared_ptr<Responder>& client,
+                                            std::shared_ptr<WaitQuota::Lease> slot,
+                                            std::function<void(const FinalOutcome*)> callback) {
   auto waiter = std::make_shared<Waiter>();
   waiter->callback = std::move(callback);
   waiter->timer = std::make_unique<asio::steady_timer>(io_, timeout);
   waiter->slot = std::move(slot);
   waiters_[id].push_back(waiter);
+  metrics_.set("gpufleet_gateway_job_waiters", {}, static_cast<double>(++waiter_count_));
   if (client) {
     client->on_client_gone([this, id, weak = std::weak_ptr<Waiter>(waiter)] {
       if (auto gone = weak.lock()) abandon(id, gone);
@@ -152,6 +158,9 @@ void EventHub::await_final(const std::string& id, std::chrono::milliseconds time
     if (!result.ok || waiter->done) return;
     if (auto outcome = outcome_from_record(result.replies[0].pairs())) resolve(id, waiter, &*outcome);
   });
+  return [this, id, weak = std::weak_ptr<Waiter>(waiter)] {
+    if (auto left = weak.lock()) abandon(id, left);
+  };
 }
 
 bool EventHub::retire(const std::string& id, const std::shared_ptr<Waiter>& waiter) {
@@ -163,6 +172,7 @@ bool EventHub::retire(const std::string& id, const std::shared_ptr<Waiter>& wait
     list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
     if (list.empty()) waiters_.erase(it);
   }
+  metrics_.set("gpufleet_gateway_job_waiters", {}, static_cast<double>(--waiter_count_));
   waiter->slot.reset();
   return true;
 }

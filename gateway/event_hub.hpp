@@ -67,10 +67,14 @@ class EventHub {
 
   // Calls `callback` once: with the outcome when job `id` reaches a final state, or nullptr after `timeout`;
   // never if `client` leaves first (the wait is dropped then, and `slot` returned). `client` may be null (a
-  // wait on no HTTP exchange: only the outcome or the timeout ends it).
-  void await_final(const std::string& id, std::chrono::milliseconds timeout,
-                   const std::shared_ptr<Responder>& client, std::shared_ptr<WaitQuota::Lease> slot,
-                   std::function<void(const FinalOutcome*)> callback);
+  // wait on no HTTP exchange: only the outcome, the timeout or the returned function ends it). The returned
+  // function ends the wait early, without calling `callback` (for an owner that went away, such as a WebRTC
+  // session that ended before its job did); it does nothing once the wait has ended, and must be called on
+  // the event loop while the hub exists.
+  std::function<void()> await_final(const std::string& id, std::chrono::milliseconds timeout,
+                                    const std::shared_ptr<Responder>& client,
+                                    std::shared_ptr<WaitQuota::Lease> slot,
+                                    std::function<void(const FinalOutcome*)> callback);
 
   // GET /v1/jobs/{id}/events (one job: its record now, then each change, ending with its final state) and
   // GET /v1/events (`job_id` empty: every job and worker event of the fleet, until the client leaves). The
@@ -104,6 +108,7 @@ class EventHub {
   const RedisKeys& keys_;
   MetricsRegistry& metrics_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;
+  size_t waiter_count_ = 0;  // over every job in waiters_ (the gpufleet_gateway_job_waiters gauge)
   // Server-sent event streams: per job id, and fleet-wide. open_streams_ is read by the listener's thread.
   std::unordered_map<std::string, std::vector<std::shared_ptr<BodyStream>>> job_streams_;
   std::vector<std::shared_ptr<BodyStream>> fleet_streams_;

@@ -8,9 +8,11 @@
 #include "common/config.hpp"
 #include "common/job.hpp"
 #include "common/json_text.hpp"
+#include "common/pipeline.hpp"
 #include "gateway/audio_tail.hpp"
 #include "gateway/session_audio.hpp"
 #include "media/ice_servers.hpp"
+#include "store/redis_schema.hpp"
 
 namespace gpufleet::gateway {
 
@@ -87,6 +89,7 @@ WhepService::WhepService(asio::io_context& io, RedisExecutor& redis, std::filesy
           auto it = alive->sessions.find(id);
           if (it == alive->sessions.end()) return;
           if (it->second.speaker) it->second.speaker->close();
+          if (it->second.stop_waiting) it->second.stop_waiting();
           alive->sessions.erase(it);
           metrics_.set("gpufleet_webrtc_sessions", {}, static_cast<double>(alive->sessions.size()));
         });
@@ -139,18 +142,24 @@ void WhepService::open(const std::string& job_id, const Request& request, const 
   auto admitted = admit(request, caller, responder);
   if (!admitted) return;
   redis_.execute(
-      {{"HMGET", keys_.job(job_id), "state", "kind", "owner"}},
+      {{"HMGET", keys_.job(job_id), "state", "kind", "owner", std::string(job_field::kStages)}},
       [this, table = std::weak_ptr<Table>(table_), job_id, admitted = std::move(*admitted), caller,
        responder](RedisBatchResult result) mutable {
         if (!table.lock()) return;
         if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
         const auto& fields = result.replies[0].elements;
-        if (fields.size() < 3 || fields[0].empty() || !caller.owns(fields[2]))
+        if (fields.size() < 4 || fields[0].empty() || !caller.owns(fields[2]))
           return refuse(responder, ErrorCode::kNotFound, "not_found", "no job with id " + job_id);
-        const bool video = fields[1] == "video";
-        if (fields[1] != "tts" && !video) {
+        // What the job delivers: a pipeline's last stage's kind (its record holds the current stage's, and
+        // text-to-video speaks first).
+        std::string kind = fields[1];
+        if (!fields[3].empty()) {
+          if (auto stages = parse_pipeline(fields[3])) kind = stages->back().kind;
+        }
+        const bool video = kind == "video";
+        if (kind != "tts" && !video) {
           return refuse(responder, ErrorCode::kInvalidRequest, "not_media",
-                        "job " + job_id + " makes " + fields[1] +
+                        "job " + job_id + " makes " + kind +
                             ": WebRTC delivers speech jobs' audio and video jobs' picture and sound");
         }
         if (video && !admitted.offer.vp8_payload_type) {
@@ -227,8 +236,9 @@ void WhepService::open_live(const Request& request, const Caller& caller,
 }
 
 void WhepService::play_when_done(const std::string& job_id, std::shared_ptr<media::MediaSession> session) {
-  // No client to watch: the HTTP exchange is over; the session's own end (or the timeout) ends the wait.
-  event_hub_.await_final(
+  // No client to watch: the HTTP exchange is over; the session's end (its table entry's stop_waiting), the
+  // job's final state or the timeout ends the wait.
+  auto stop_waiting = event_hub_.await_final(
       job_id, config_.audio_timeout, nullptr, nullptr,
       [this, table = std::weak_ptr<Table>(table_), job_id, session](const FinalOutcome* outcome) {
         if (!table.lock() || session->ended()) return;
@@ -244,6 +254,10 @@ void WhepService::play_when_done(const std::string& job_id, std::shared_ptr<medi
         }
         session->play_file(std::get<ResultFile>(file).path.string());
       });
+  if (auto it = table_->sessions.find(session->id()); it != table_->sessions.end())
+    it->second.stop_waiting = std::move(stop_waiting);
+  else
+    stop_waiting();
 }
 
 bool WhepService::answer(media::OpenResult& result, const Caller& caller,

@@ -68,6 +68,9 @@ class WhepService {
     std::string owner;  // the API key's name
     std::shared_ptr<WaitQuota::Lease> lease;
     std::shared_ptr<LiveSpeaker> speaker;  // a live session's
+    // A video session's wait for its job (EventHub::await_final), ended with the session so that opening
+    // and ending sessions on a job that has not finished leaves nothing behind.
+    std::function<void()> stop_waiting;
   };
   // Forwards a live session's callbacks (on the egress's threads) to its speaker on the event loop; the
   // speaker exists only once the answer is back.
@@ -94,7 +97,7 @@ class WhepService {
   void refuse(const std::shared_ptr<Responder>& responder, ErrorCode code, const std::string& reason,
               std::string message);
   // A video job's session: plays the job's MP4 once the job has succeeded; ends the session when it fails,
-  // is cancelled or has not finished within audio_timeout.
+  // is cancelled or has not finished within audio_timeout. The wait ends with the session.
   void play_when_done(const std::string& job_id, std::shared_ptr<media::MediaSession> session);
 
   boost::asio::io_context& io_;

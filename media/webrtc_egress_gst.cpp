@@ -53,6 +53,19 @@ std::string random_id() {
   return text;
 }
 
+// Whether an answer takes up its first `kind` section (audio, video, application): there, port not 0, not
+// inactive. Per section: a speech session declines an offer's video section (inactive) and still answers.
+bool answer_accepts(std::string_view sdp, std::string_view kind) {
+  const std::string head = "m=" + std::string(kind) + " ";
+  size_t at = sdp.rfind(head, 0) == 0 ? 0 : sdp.find("\n" + head);
+  if (at == std::string_view::npos) return false;
+  if (sdp[at] == '\n') ++at;
+  const size_t next = sdp.find("\nm=", at);
+  const std::string_view section =
+      sdp.substr(at, next == std::string_view::npos ? sdp.size() - at : next - at);
+  return section.rfind(head + "0 ", 0) != 0 && section.find("a=inactive") == std::string_view::npos;
+}
+
 // Waits for a GstPromise's reply with a timeout (gst_promise_wait has none).
 class PromiseWaiter {
  public:
@@ -751,14 +764,11 @@ std::optional<std::string> GstMediaSession::negotiate(const WhepOffer& offer, st
   answer_sdp = text;
   g_free(text);
   gst_webrtc_session_description_free(local);
-  if (answer_sdp.find("m=audio 0 ") != std::string::npos ||
-      answer_sdp.find("a=inactive") != std::string::npos)
+  if (!answer_accepts(answer_sdp, "audio"))
     return "the offer's audio section could not be matched to the audio this session sends";
-  if (options_.video && (answer_sdp.find("m=video ") == std::string::npos ||
-                         answer_sdp.find("m=video 0 ") != std::string::npos))
+  if (options_.video && !answer_accepts(answer_sdp, "video"))
     return "the offer's video section could not be matched to the VP8 video this session sends";
-  if (options_.data_channel && (answer_sdp.find("m=application ") == std::string::npos ||
-                                answer_sdp.find("m=application 0 ") != std::string::npos))
+  if (options_.data_channel && !answer_accepts(answer_sdp, "application"))
     return "the offer's data channel could not be answered";
   return std::nullopt;
 }

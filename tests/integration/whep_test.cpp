@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -432,6 +433,30 @@ TEST(Whep, ABrowserWatchesAVideoJobsTalkingHead) {
       fleet.request("POST", "/v1/jobs/" + id + "/whep", audio_only, {{"Content-Type", "application/sdp"}});
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_NE(refused.body.find("VP8"), std::string::npos) << refused.body;
+
+  // Guards against a wait left behind by each session that ends before its video job does: opening and
+  // deleting sessions on a job that cannot finish (no broker runs) must not pile up waits in the gateway.
+  // The job stays at its speech stage, and its sessions are video sessions all the same (they were speech
+  // sessions, with the video section inactive, while a text-to-video job spoke).
+  fleet.stack().stop_broker(SIGTERM);
+  auto queued = fleet.post("/v1/jobs", job_body.dump());
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  const std::string queued_id = json::parse(queued.body)["id"];
+  const std::string video_offer = page.evaluate_async("whep.offer(false, true)").get<std::string>();
+  ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions", 0, 5s));
+  const double waiters_before = metric(fleet, "gpufleet_gateway_job_waiters");
+  for (int round = 0; round < 3; ++round) {
+    auto session = fleet.request("POST", "/v1/jobs/" + queued_id + "/whep", video_offer,
+                                 {{"Content-Type", "application/sdp"}});
+    ASSERT_EQ(session.status, 201) << session.body << video_offer;
+    EXPECT_EQ(metric(fleet, "gpufleet_gateway_job_waiters"), waiters_before + 1) << "the session waits";
+    EXPECT_EQ(fleet.request("DELETE", session.headers["location"], "", {}).status, 200);
+    ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions", 0, 5s));
+  }
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_opened_total{kind=\"video\"}"), 4);
+  EXPECT_TRUE(wait_metric(fleet, "gpufleet_gateway_job_waiters", waiters_before, 2s))
+      << "ended sessions left " << metric(fleet, "gpufleet_gateway_job_waiters") - waiters_before
+      << " waits behind";
 }
 
 TEST(Whep, HostileOffersJobsAndSessionsAreRefusedAndUnconnectedSessionsAreReaped) {
@@ -526,6 +551,17 @@ TEST(Whep, HostileOffersJobsAndSessionsAreRefusedAndUnconnectedSessionsAreReaped
   EXPECT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"deleted\"}", 1, 5s));
   EXPECT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions", 0, 2s));
   EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions_refused_total{reason=\"too_many_sessions\"}"), 1);
+
+  // An offer that would also receive video, for a speech job: its audio is answered and the video declined
+  // (it was refused as an audio section that could not be matched).
+  const std::string audio_and_video = page.evaluate_async("whep.offer(false, true)").get<std::string>();
+  auto both = as(alice, "POST", whep, audio_and_video);
+  ASSERT_EQ(both.status, 201) << both.body;
+  const auto video_at = both.body.find("m=video");
+  ASSERT_NE(video_at, std::string::npos) << both.body;
+  EXPECT_NE(both.body.find("a=inactive", video_at), std::string::npos) << both.body;
+  EXPECT_EQ(both.body.find("a=inactive"), both.body.find("a=inactive", video_at)) << "audio declined";
+  EXPECT_EQ(as(alice, "DELETE", both.headers["location"], "", "").status, 200);
 }
 
 }  // namespace
