@@ -416,6 +416,12 @@ TEST(Whep, ABrowserWatchesAVideoJobsTalkingHead) {
   ASSERT_GT(samples, 10u);
   mouth_change /= static_cast<double>(samples);
   corner_change /= static_cast<double>(samples);
+  // Lip sync: a browser synchronises the tracks of one media stream; the answer names none (no a=msid), and
+  // Chromium puts both in one stream then.
+  const auto tracks = page.evaluate("whep.tracks");
+  ASSERT_EQ(tracks.size(), 2u) << tracks.dump();
+  ASSERT_EQ(tracks[0][1].size(), 1u) << tracks.dump();
+  EXPECT_EQ(tracks[0][1], tracks[1][1]) << "picture and sound in different streams: " << tracks.dump();
   const auto first_audible = page.evaluate("whep.firstAudible");
   ASSERT_TRUE(first_audible.is_number()) << "the speech was not heard";
   const double submitted_at = page.evaluate("whep.submittedAt").get<double>();

@@ -32,9 +32,10 @@ inline std::vector<std::string> webrtc_browser_flags() {
 //   frames             [ms, width, height] of each video frame presented (requestVideoFrameCallback)
 //   motion             [ms, cells] every 100 ms: the picture scaled to 64x64 grey, the mean absolute change
 //                      since the last sample of each 4x4-pixel cell, 16x16 cells row by row
+//   tracks             [kind, [stream id, ...]] of each track received (ontrack)
 inline const char* kWhepClientScript = R"JS(
 window.whep = {levels: [], firstAudible: null, state: 'new', t0: performance.now(), pc: null, messages: [],
-  frames: [], motion: []};
+  frames: [], motion: [], tracks: []};
 whep.now = () => performance.now() - whep.t0;
 whep.watchVideo = (track) => {
   const video = document.createElement('video');
@@ -89,6 +90,7 @@ whep.offer = async (channel, video) => {
   return pc.localDescription.sdp;
 };
 whep.onTrack = (event) => {
+  whep.tracks.push([event.track.kind, event.streams.map((s) => s.id)]);
   if (event.track.kind === 'video') return whep.watchVideo(event.track);
   const stream = event.streams[0] || new MediaStream([event.track]);
   // Chromium plays a remote track into WebAudio only while a media element also holds it.
