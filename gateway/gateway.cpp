@@ -89,6 +89,10 @@ GatewayConfig GatewayConfig::from_env() {
 
 namespace {
 
+// How long GET /health reuses its last read (SharedRead): well under a probe's interval and the broker's
+// one-second refresh of its own record.
+constexpr std::chrono::milliseconds kHealthMaxAge{50};
+
 StringResponse json_ok(unsigned status, const json& body) {
   return json_response(status, dump_json(body), 11, true);
 }
@@ -115,6 +119,7 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
           [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); },
           config_.tls_cert_file.empty() ? nullptr
                                         : make_server_tls(config_.tls_cert_file, config_.tls_key_file)),
+      health_([this](SharedRead<HealthAnswer>::Done done) { read_health(std::move(done)); }, kHealthMaxAge),
       catalog_timer_(io),
       wait_quota_(config_.max_waits_per_key),
       event_hub_(io, redis_, keys_, metrics_),
@@ -348,8 +353,14 @@ void Gateway::send_static(StaticPage page, Respond responder) {
 }
 
 void Gateway::health(Respond responder) {
+  health_.get([responder](const HealthAnswer& answer) {
+    responder->send(json_response(answer.status, answer.body, 11, true));
+  });
+}
+
+void Gateway::read_health(SharedRead<HealthAnswer>::Done done) {
   redis_.execute({{"HGETALL", keys_.workers()}, {"HGETALL", keys_.queues()}, {"HGETALL", keys_.broker()}},
-                 [this, responder](RedisBatchResult result) {
+                 [this, done = std::move(done)](RedisBatchResult result) {
                    FleetRecords records;
                    records.redis_ok = result.ok;
                    records.redis_failure = result.failure;
@@ -359,7 +370,7 @@ void Gateway::health(Respond responder) {
                      records.broker = result.replies[2].pairs();
                    }
                    const auto report = health_report(records, catalog_, unix_ms());
-                   responder->send(json_ok(report.status_code(), report.body));
+                   done(HealthAnswer{report.status_code(), dump_json(report.body)});
                  });
 }
 

@@ -25,6 +25,7 @@
 #include "gateway/http/http_server.hpp"
 #include "gateway/job_submitter.hpp"
 #include "gateway/redis_executor.hpp"
+#include "gateway/shared_read.hpp"
 #include "gateway/wait_quota.hpp"
 #include "gateway/webhook_sender.hpp"
 #include "gateway/whep_service.hpp"
@@ -81,6 +82,12 @@ class Gateway {
   uint16_t port() const { return server_.port(); }
 
  private:
+  // What GET /health answers: its status and JSON body.
+  struct HealthAnswer {
+    unsigned status = 503;
+    std::string body;
+  };
+
   using Respond = std::shared_ptr<Responder>;
 
   // Matches the route (http/routes.hpp), runs the middleware (http/middleware.hpp) and calls the route's
@@ -91,6 +98,8 @@ class Gateway {
   void send_static(StaticPage page, Respond responder);
   void send_metrics(Respond responder);
   void health(Respond responder);
+  // The three records /health reports on, read from Redis and summed up (health_'s reader).
+  void read_health(SharedRead<HealthAnswer>::Done done);
   void list_models(Respond responder);
   void list_workers(Respond responder);
   // Every route below that names a job or an upload answers 404 for another key's, as for an unknown one.
@@ -133,6 +142,9 @@ class Gateway {
   JobSubmitter submitter_;
   HttpServer server_;
   Catalog catalog_;
+  // GET /health's answer: one Redis read shared by the requests that arrive while it is in flight, and
+  // reused for kHealthMaxAge (shared_read.hpp).
+  SharedRead<HealthAnswer> health_;
   // Redis's memory as of the last catalog refresh, and whether it is past the high-water mark then.
   RedisMemory redis_memory_;
   bool job_store_full_ = false;
