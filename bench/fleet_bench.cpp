@@ -7,7 +7,8 @@
 // Jobs are submitted over HTTP (POST /v1/jobs, keep-alive connections) and a job counts as done when its
 // completion event is seen on Redis, exactly as a runtime subscribed to the fleet would see it.
 // The closed-loop run also reports each component's CPU time and context switches per job, read from
-// /proc, so a change shows where it moved cost. --soak runs the closed loop for that long instead of N
+// /proc, and Redis's calls and time per job by command (INFO commandstats), so a change shows where it
+// moved cost. --soak runs the closed loop for that long instead of N
 // jobs and reports what Redis holds at the end (the job store's growth at full speed). --bin starts the
 // fleet from other binaries (an older build, to compare back to back on the same machine); --maxmemory gives
 // its Redis a maxmemory (as REDIS_MAXMEMORY does for gpufleet up), to watch the gateway refuse short of it.
@@ -241,6 +242,45 @@ uint64_t redis_used_memory(const RedisEndpoint& endpoint) {
   }
 }
 
+// Redis's INFO commandstats, to see which commands a job costs Redis; empty if it cannot be read.
+std::map<std::string, RedisCommandStat> redis_command_stats(const RedisEndpoint& endpoint) {
+  try {
+    RedisClient client(endpoint);
+    return parse_redis_command_stats(client.command({"INFO", "commandstats"}).str());
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+// Redis's calls and time per finished job between two snapshots, the costliest commands first.
+void print_redis_cost(const std::map<std::string, RedisCommandStat>& before,
+                      const std::map<std::string, RedisCommandStat>& after, double jobs) {
+  std::vector<std::pair<std::string, RedisCommandStat>> spent;
+  RedisCommandStat total;
+  for (const auto& [name, stat] : after) {
+    RedisCommandStat earlier;
+    if (auto it = before.find(name); it != before.end()) earlier = it->second;
+    if (stat.calls <= earlier.calls) continue;
+    const RedisCommandStat delta{stat.calls - earlier.calls, stat.usec - std::min(stat.usec, earlier.usec)};
+    total.calls += delta.calls;
+    total.usec += delta.usec;
+    spent.emplace_back(name, delta);
+  }
+  if (spent.empty()) return;
+  std::sort(spent.begin(), spent.end(),
+            [](const auto& a, const auto& b) { return a.second.usec > b.second.usec; });
+  std::printf("| %-44s | %12s |\n", "Redis calls / us per job (INFO commandstats)", "");
+  auto row = [jobs](const std::string& name, const RedisCommandStat& stat) {
+    char value[32];
+    std::snprintf(value, sizeof(value), "%.2f / %.1f", static_cast<double>(stat.calls) / jobs,
+                  static_cast<double>(stat.usec) / jobs);
+    std::printf("|   %-42s | %12s |\n", name.c_str(), value);
+  };
+  for (size_t i = 0; i < spent.size() && i < 8; ++i) row(spent[i].first, spent[i].second);
+  // Commands a script runs count on their own and inside its EVALSHA's time as well.
+  row("all (a script's commands count twice)", total);
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -250,6 +290,7 @@ double percentile(std::vector<double> values, double p) {
 void throughput(uint16_t port, CompletionWatcher& watcher, const Options& options, const RedisEndpoint& redis,
                 CostMeter cost) {
   const uint64_t memory_before = redis_used_memory(redis);
+  const auto commands_before = redis_command_stats(redis);
   asio::io_context io;
   int submitted = 0;
   int accepted = 0;
@@ -314,7 +355,10 @@ void throughput(uint16_t port, CompletionWatcher& watcher, const Options& option
   std::printf("| %-44s | %12.0f |\n", "accepted (202) per second", accepted / accept_s);
   std::printf("| %-44s | %12.0f |\n", "completed end to end per second", completed / total_s);
   std::printf("| %-44s | %12zu |\n", "backlog when submitting stopped", backlog_at_end);
-  if (completed > 0) cost.print(static_cast<double>(completed));
+  if (completed > 0) {
+    cost.print(static_cast<double>(completed));
+    print_redis_cost(commands_before, redis_command_stats(redis), static_cast<double>(completed));
+  }
   // What stays until JOB_TTL: records, events stream entries, listings. Compare runs, not absolute bytes.
   const uint64_t memory_after = redis_used_memory(redis);
   if (memory_before > 0 && memory_after > memory_before && completed > 0) {

@@ -299,4 +299,33 @@ std::optional<RedisMemory> parse_redis_memory(std::string_view info) {
   return memory;
 }
 
+std::map<std::string, RedisCommandStat> parse_redis_command_stats(std::string_view info) {
+  std::map<std::string, RedisCommandStat> stats;
+  // "cmdstat_<name>:calls=N,usec=N,usec_per_call=X,rejected_calls=N,failed_calls=N"
+  auto number_after = [](std::string_view line, std::string_view key, uint64_t& value) {
+    for (size_t at = line.find(key); at != std::string_view::npos; at = line.find(key, at + 1)) {
+      if (at != 0 && line[at - 1] != ':' && line[at - 1] != ',') continue;
+      const char* begin = line.data() + at + key.size();
+      return std::from_chars(begin, line.data() + line.size(), value).ec == std::errc();
+    }
+    return false;
+  };
+  constexpr std::string_view kPrefix = "cmdstat_";
+  size_t start = 0;
+  while (start < info.size()) {
+    size_t end = info.find('\n', start);
+    if (end == std::string_view::npos) end = info.size();
+    std::string_view line = info.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.rfind(kPrefix, 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == kPrefix.size()) continue;
+    RedisCommandStat stat;
+    if (!number_after(line, "calls=", stat.calls) || !number_after(line, "usec=", stat.usec)) continue;
+    stats[std::string(line.substr(kPrefix.size(), colon - kPrefix.size()))] = stat;
+  }
+  return stats;
+}
+
 }  // namespace gpufleet

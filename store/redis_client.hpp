@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -108,5 +109,14 @@ struct RedisMemory {
   uint64_t max = 0;
 };
 std::optional<RedisMemory> parse_redis_memory(std::string_view info);
+
+// One command's line of INFO commandstats: calls and microseconds spent since the last CONFIG RESETSTAT.
+struct RedisCommandStat {
+  uint64_t calls = 0;
+  uint64_t usec = 0;
+};
+// INFO commandstats by command name ("evalsha", "hset", "config|get" for subcommands); lines that do not
+// parse are skipped.
+std::map<std::string, RedisCommandStat> parse_redis_command_stats(std::string_view info);
 
 }  // namespace gpufleet

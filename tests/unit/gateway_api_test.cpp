@@ -814,6 +814,26 @@ TEST(GatewayApi, RedisMemoryIsReadFromInfoAndComparedWithItsLimit) {
   EXPECT_FALSE(parse_redis_memory(""));
 }
 
+// Guards gpufleet-bench's Redis cost per job: INFO commandstats read per command (subcommands kept apart),
+// calls= not taken from rejected_calls= nor usec= from usec_per_call=, and lines that do not parse skipped.
+TEST(GatewayApi, RedisCommandStatsAreReadPerCommand) {
+  const std::string info =
+      "# Commandstats\r\n"
+      "cmdstat_evalsha:rejected_calls=7,calls=300,usec_per_call=2.50,usec=750,failed_calls=0\r\n"
+      "cmdstat_config|get:calls=2,usec=11,usec_per_call=5.50,rejected_calls=0,failed_calls=0\r\n"
+      "cmdstat_broken:calls=x,usec=1\r\n"
+      "cmdstat_:calls=1,usec=1\r\n"
+      "used_memory:5\r\n"
+      "cmdstat_hset:calls=4,usec=9";
+  const auto stats = parse_redis_command_stats(info);
+  ASSERT_EQ(stats.size(), 3u);
+  EXPECT_EQ(stats.at("evalsha").calls, 300u);
+  EXPECT_EQ(stats.at("evalsha").usec, 750u);
+  EXPECT_EQ(stats.at("config|get").calls, 2u);
+  EXPECT_EQ(stats.at("hset").usec, 9u);
+  EXPECT_TRUE(parse_redis_command_stats("").empty());
+}
+
 // Guards the OpenAPI description against drift from the code: it parses, and its ErrorCode enum names every
 // code the gateway can answer (a new code not described would fail schemathesis only when it is hit).
 TEST(GatewayApi, TheOpenApiDescriptionNamesEveryErrorCode) {
