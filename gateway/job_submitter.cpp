@@ -51,10 +51,10 @@ std::variant<std::monostate, std::string, ApiError> JobSubmitter::chained_result
   return api_error(ErrorCode::kInvalidInput, "audio_path names no finished TTS result");
 }
 
-SubmitOutcome JobSubmitter::verdict(const job_store::NewJob& job, const RedisValue& reply) {
+SubmitOutcome JobSubmitter::verdict(const job_store::NewJob& job, const RedisValue& reply, size_t at) {
   if (reply.error) return redis_down(reply.str);
-  auto outcome = reply.elements.size() == 2
-                     ? job_store::parse_submit_reply(reply.elements[0], reply.elements[1])
+  auto outcome = reply.elements.size() >= at + 2
+                     ? job_store::parse_submit_reply(reply.elements[at], reply.elements[at + 1])
                      : std::nullopt;
   if (!outcome) return api_error(ErrorCode::kInternal, "unexpected reply from the job store");
   switch (outcome->kind) {
@@ -127,37 +127,56 @@ void JobSubmitter::submit_batch(std::vector<BatchItem> items, const Caller& call
 
 void JobSubmitter::store(std::vector<std::variant<job_store::NewJob, ApiError>> jobs,
                          std::function<void(BatchOutcome)> done) {
+  // The jobs to record, kJobsPerScriptCall to a script call: one call costs Redis far less than a call per
+  // job, and a bounded one keeps any single call short for the clients behind it.
   std::vector<RedisArgs> commands;
+  std::vector<const job_store::NewJob*> chunk;
+  size_t stored_jobs = 0;
   for (const auto& job : jobs) {
     if (const auto* stored = std::get_if<job_store::NewJob>(&job)) {
-      commands.push_back(job_store::submit_command(keys_, *stored));
+      chunk.push_back(stored);
+      ++stored_jobs;
+      if (chunk.size() == kJobsPerScriptCall) {
+        commands.push_back(job_store::submit_command(keys_, chunk));
+        chunk.clear();
+      }
     }
   }
+  if (!chunk.empty()) commands.push_back(job_store::submit_command(keys_, chunk));
   auto finish = [this](std::vector<std::variant<job_store::NewJob, ApiError>>& checked,
                        const RedisBatchResult* result) {
     std::vector<SubmitOutcome> outcomes;
     outcomes.reserve(checked.size());
-    size_t reply = 0;
+    size_t stored = 0;  // the stored job's position among the stored ones
     for (auto& job : checked) {
       if (auto* error = std::get_if<ApiError>(&job)) {
         outcomes.emplace_back(std::move(*error));
-      } else {
-        outcomes.push_back(verdict(std::get<job_store::NewJob>(job), result->replies[reply++]));
+        continue;
       }
+      const auto& reply = result->replies[stored / kJobsPerScriptCall];
+      const size_t at = 2 * (stored % kJobsPerScriptCall);
+      ++stored;
+      outcomes.push_back(verdict(std::get<job_store::NewJob>(job), reply, at));
     }
     return outcomes;
   };
   if (commands.empty()) return done(finish(jobs, nullptr));
   auto pending = std::make_shared<std::vector<std::variant<job_store::NewJob, ApiError>>>(std::move(jobs));
   const size_t expected = commands.size();
-  redis_.execute(std::move(commands),
-                 [pending, finish, expected, done = std::move(done)](const RedisBatchResult& result) {
-                   if (!result.ok) return done(redis_down(result.failure));
-                   if (result.replies.size() != expected) {
-                     return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));
-                   }
-                   done(finish(*pending, &result));
-                 });
+  redis_.execute(std::move(commands), [pending, finish, expected, stored_jobs,
+                                       done = std::move(done)](const RedisBatchResult& result) {
+    if (!result.ok) return done(redis_down(result.failure));
+    if (result.replies.size() != expected) {
+      return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));
+    }
+    for (size_t i = 0; i < expected; ++i) {
+      const size_t jobs_in_call = std::min(kJobsPerScriptCall, stored_jobs - i * kJobsPerScriptCall);
+      const auto& reply = result.replies[i];
+      if (!reply.error && reply.elements.size() != 2 * jobs_in_call)
+        return done(api_error(ErrorCode::kInternal, "unexpected reply from the job store"));
+    }
+    done(finish(*pending, &result));
+  });
 }
 
 }  // namespace gpufleet::gateway

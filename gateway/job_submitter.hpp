@@ -46,7 +46,9 @@ class JobSubmitter {
   // an error when the path names no result, or nothing to check.
   std::variant<std::monostate, std::string, ApiError> chained_result(const SubmitRequest& request,
                                                                      const Caller& caller) const;
-  SubmitOutcome verdict(const job_store::NewJob& job, const RedisValue& reply);
+  // The store's verdict for `job`: the two strings at `at` of its script call's reply.
+  SubmitOutcome verdict(const job_store::NewJob& job, const RedisValue& reply, size_t at);
+  static constexpr size_t kJobsPerScriptCall = 64;
   void store(std::vector<std::variant<job_store::NewJob, ApiError>> jobs,
              std::function<void(BatchOutcome)> done);
 

@@ -1,5 +1,6 @@
 #include "store/job_store.hpp"
 
+#include <array>
 #include <boost/uuid/detail/sha1.hpp>
 #include <charconv>
 #include <cstdio>
@@ -23,42 +24,60 @@ std::string sha1_hex(const std::string& text) {
 
 // ARGV[1] is always the key prefix: the scripts build key names from it exactly as RedisKeys does.
 
-// ARGV: prefix id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint
-//       event stream_maxlen stages stages_total webhook owner
+// Submissions run in batches too (one script call for many jobs: a POST /v1/jobs:batch), each job checked
+// and recorded in order, so a later job of a batch sees the earlier ones (queue depth, idempotency keys)
+// exactly as with one call per job. ARGV: prefix, then per job its argument count and
+//   id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint event
+//   stream_maxlen stages stages_total webhook owner
+// The reply is flat: two strings per job, {verdict, value}; a batch of one answers {verdict, value}.
 constexpr const char* kSubmit = R"lua(
-local p, id, model = ARGV[1], ARGV[2], ARGV[4]
-local idem = ARGV[10]
-if idem ~= '' then
-  local existing = redis.call('GET', p .. ':idem:' .. idem)
-  if existing then return {'existing', existing} end
+local p = ARGV[1]
+local function one(a)
+  local id, model = a[1], a[3]
+  local idem = a[9]
+  if idem ~= '' then
+    local existing = redis.call('GET', p .. ':idem:' .. idem)
+    if existing then return 'existing', existing end
+  end
+  local queue = p .. ':queue:' .. model
+  local max = tonumber(a[8])
+  if max > 0 then
+    local depth = redis.call('ZCARD', queue)
+    if depth >= max then return 'full', tostring(depth) end
+  end
+  local job = p .. ':job:' .. id
+  redis.call('HSET', job, 'id', id, 'kind', a[2], 'model', model, 'state', 'queued',
+    'priority', a[4], 'input', a[5], 'created_ms', a[6], 'updated_ms', a[6], 'attempts', '0',
+    'deadline_ms', a[7])
+  local entry = {'op', 'submit', 'id', id, 'kind', a[2], 'model', model, 'priority', a[4], 'input', a[5],
+    'created_ms', a[6], 'deadline_ms', a[7]}
+  if a[14] ~= '' then
+    redis.call('HSET', job, 'stages', a[14], 'stage', '0', 'stage_base', '0', 'stages_total', a[15])
+    entry[#entry + 1] = 'stages'
+    entry[#entry + 1] = a[14]
+  end
+  if a[16] ~= '' then redis.call('HSET', job, 'webhook', a[16]) end
+  if a[17] ~= '' then redis.call('HSET', job, 'owner', a[17]) end
+  redis.call('ZADD', queue, a[6], id)
+  redis.call('SADD', p .. ':queue-models', model)
+  -- The stream entry carries what the broker needs to queue the job, so it reads nothing else.
+  redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', a[13], '*', unpack(entry))
+  redis.call('PUBLISH', p .. ':events:jobs', a[12])
+  if idem ~= '' then
+    redis.call('SET', p .. ':idem:' .. idem, id .. ' ' .. a[11], 'EX', a[10])
+  end
+  return 'created', id
 end
-local queue = p .. ':queue:' .. model
-local max = tonumber(ARGV[9])
-if max > 0 then
-  local depth = redis.call('ZCARD', queue)
-  if depth >= max then return {'full', tostring(depth)} end
+local replies = {}
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local verdict, value = one({unpack(ARGV, i + 1, i + n)})
+  replies[#replies + 1] = verdict
+  replies[#replies + 1] = value
+  i = i + 1 + n
 end
-redis.call('HSET', p .. ':job:' .. id, 'id', id, 'kind', ARGV[3], 'model', model, 'state', 'queued',
-  'priority', ARGV[5], 'input', ARGV[6], 'created_ms', ARGV[7], 'updated_ms', ARGV[7], 'attempts', '0',
-  'deadline_ms', ARGV[8])
-local entry = {'op', 'submit', 'id', id, 'kind', ARGV[3], 'model', model, 'priority', ARGV[5], 'input', ARGV[6],
-  'created_ms', ARGV[7], 'deadline_ms', ARGV[8]}
-if ARGV[15] ~= '' then
-  redis.call('HSET', p .. ':job:' .. id, 'stages', ARGV[15], 'stage', '0', 'stage_base', '0', 'stages_total', ARGV[16])
-  entry[#entry + 1] = 'stages'
-  entry[#entry + 1] = ARGV[15]
-end
-if ARGV[17] ~= '' then redis.call('HSET', p .. ':job:' .. id, 'webhook', ARGV[17]) end
-if ARGV[18] ~= '' then redis.call('HSET', p .. ':job:' .. id, 'owner', ARGV[18]) end
-redis.call('ZADD', queue, ARGV[7], id)
-redis.call('SADD', p .. ':queue-models', model)
--- The stream entry carries what the broker needs to queue the job, so it reads nothing else.
-redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[14], '*', unpack(entry))
-redis.call('PUBLISH', p .. ':events:jobs', ARGV[13])
-if idem ~= '' then
-  redis.call('SET', p .. ':idem:' .. idem, id .. ' ' .. ARGV[12], 'EX', ARGV[11])
-end
-return {'created', id}
+return replies
 )lua";
 
 // ARGV: prefix id now retention stream_maxlen owner (empty: any owner)
@@ -315,14 +334,25 @@ const std::vector<Script>& scripts() {
 }
 
 RedisArgs submit_command(const RedisKeys& keys, const NewJob& job) {
-  JobEvent queued{job.id, JobState::kQueued, job.kind, job.model, job.created_ms, 0, {}, {}, {}, {}};
-  if (!job.pipeline.empty()) queued.stage = 0;
-  return eval(
-      script(ScriptId::kSubmit),
-      {keys.prefix(), job.id, job.kind, job.model, std::to_string(job.priority), job.input_json,
-       std::to_string(job.created_ms), std::to_string(job.deadline_ms), std::to_string(job.max_queued),
-       job.idempotency_key, std::to_string(job.idempotency_ttl_s), job.fingerprint, to_json(queued),
-       std::to_string(kStreamMaxLen), job.pipeline, std::to_string(job.stage_count), job.webhook, job.owner});
+  return submit_command(keys, std::span<const NewJob* const>(std::array<const NewJob*, 1>{&job}));
+}
+
+RedisArgs submit_command(const RedisKeys& keys, std::span<const NewJob* const> jobs) {
+  constexpr size_t kArgsPerJob = 17;
+  RedisArgs command{"EVALSHA", script(ScriptId::kSubmit).sha1, "0", keys.prefix()};
+  command.reserve(4 + jobs.size() * (kArgsPerJob + 1));
+  const std::string stream_maxlen = std::to_string(kStreamMaxLen);
+  for (const NewJob* job : jobs) {
+    JobEvent queued{job->id, JobState::kQueued, job->kind, job->model, job->created_ms, 0, {}, {}, {}, {}};
+    if (!job->pipeline.empty()) queued.stage = 0;
+    command.insert(command.end(),
+                   {std::to_string(kArgsPerJob), job->id, job->kind, job->model,
+                    std::to_string(job->priority), job->input_json, std::to_string(job->created_ms),
+                    std::to_string(job->deadline_ms), std::to_string(job->max_queued), job->idempotency_key,
+                    std::to_string(job->idempotency_ttl_s), job->fingerprint, to_json(queued), stream_maxlen,
+                    job->pipeline, std::to_string(job->stage_count), job->webhook, job->owner});
+  }
+  return command;
 }
 
 std::optional<SubmitOutcome> parse_submit_reply(const std::string& status, const std::string& value) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +56,10 @@ struct NewJob {
 // Records the job, its queue entry and its stream entry, publishes "queued" — or finds the job an earlier
 // request with the same idempotency key created, or refuses because the queue is full.
 RedisArgs submit_command(const RedisKeys& keys, const NewJob& job);
+// The same for several jobs in one script call, each checked and recorded in order (a later job sees the
+// earlier ones' queue entries and idempotency keys); the reply holds two strings per job, {verdict, value},
+// which parse_submit_reply reads.
+RedisArgs submit_command(const RedisKeys& keys, std::span<const NewJob* const> jobs);
 
 struct SubmitOutcome {
   enum class Kind { kCreated, kExisting, kQueueFull } kind = Kind::kCreated;

@@ -3,6 +3,7 @@
 // per job makes a retried batch return the same jobs; a batch is refused whole only for its shape.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <set>
 
 #include "tests/support/fleet_fixture.hpp"
@@ -87,6 +88,38 @@ TEST(BatchSubmit, AWrongShapeRefusesTheWholeBatchAndAThousandJobsAllRun) {
     auto job = fleet.wait_job(id, 60);
     ASSERT_EQ(job["state"], "succeeded") << job.dump();
   }
+}
+
+// Guards the answer each job of a batch gets when the batch is recorded in several script calls (64 jobs to
+// a call): refused items between stored ones, and a queue that fills in the middle of a call, must not shift
+// any answer onto another job.
+TEST(BatchSubmit, AcrossScriptCallsEachJobKeepsItsOwnAnswer) {
+  Fleet fleet(FleetOptions{1, "noop", 1, {{"MAX_QUEUED_PER_MODEL", "100"}}});
+  fleet.stack().stop_broker(SIGTERM);  // nothing leaves the queue
+  json jobs = json::array();
+  for (int i = 0; i < 160; ++i)
+    jobs.push_back(i % 9 == 4 ? json{{"model", "noop"}} : noop("job " + std::to_string(i)));
+  auto answer = fleet.post("/v1/jobs:batch", json{{"jobs", jobs}}.dump());
+  ASSERT_EQ(answer.status, 200) << answer.body.substr(0, 300);
+  const auto items = json::parse(answer.body)["jobs"];
+  ASSERT_EQ(items.size(), jobs.size());
+  int stored = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto& item = items[i];
+    if (!jobs[i].contains("input")) {
+      EXPECT_EQ(item["status"], 400) << i << ": " << item;
+      continue;
+    }
+    if (++stored <= 100) {
+      ASSERT_EQ(item["status"], 202) << i << ": " << item;
+      auto job = json::parse(fleet.get("/v1/jobs/" + item["id"].get<std::string>()).body);
+      EXPECT_EQ(job["input"]["text"], jobs[i]["input"]["text"]) << "item " << i << " names another job";
+    } else {
+      EXPECT_EQ(item["status"], 429) << i << ": " << item;
+      EXPECT_EQ(item["error"]["code"], "queue_full") << item;
+    }
+  }
+  EXPECT_GT(stored, 128) << "the batch did not span three script calls";
 }
 
 }  // namespace
