@@ -127,8 +127,9 @@ void JobSubmitter::submit_batch(std::vector<BatchItem> items, const Caller& call
 
 void JobSubmitter::store(std::vector<std::variant<job_store::NewJob, ApiError>> jobs,
                          std::function<void(BatchOutcome)> done) {
-  // The jobs to record, kJobsPerScriptCall to a script call: one call costs Redis far less than a call per
-  // job, and a bounded one keeps any single call short for the clients behind it.
+  // The jobs to record, kJobsPerScriptCall to a script call: fewer calls and replies to make and read
+  // (Redis's own time per job stays the same, docs/operations.md), and a bounded call stays short for the
+  // clients behind it.
   std::vector<RedisArgs> commands;
   std::vector<const job_store::NewJob*> chunk;
   size_t stored_jobs = 0;
