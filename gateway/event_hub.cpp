@@ -77,10 +77,6 @@ EventHub::EventHub(asio::io_context& io, RedisExecutor& redis, const RedisKeys& 
                    MetricsRegistry& metrics)
     : io_(io), redis_(redis), keys_(keys), metrics_(metrics), keepalive_timer_(io) {
   metrics_.counter("gpufleet_gateway_waits_abandoned_total", "Waits whose client left before the answer");
-  metrics_.gauge("gpufleet_gateway_job_waiters",
-                 "Waits on jobs' final states in progress (long-polls, synchronous generates, WebRTC video "
-                 "sessions whose job has not finished)");
-  metrics_.set("gpufleet_gateway_job_waiters", {}, 0);
 }
 
 void EventHub::start() {
@@ -144,7 +140,7 @@ std::function<void()> EventHub::await_final(const std::string& id, std::chrono::
   waiter->timer = std::make_unique<asio::steady_timer>(io_, timeout);
   waiter->slot = std::move(slot);
   waiters_[id].push_back(waiter);
-  metrics_.set("gpufleet_gateway_job_waiters", {}, static_cast<double>(++waiter_count_));
+  ++waiter_count_;
   if (client) {
     client->on_client_gone([this, id, weak = std::weak_ptr<Waiter>(waiter)] {
       if (auto gone = weak.lock()) abandon(id, gone);
@@ -172,7 +168,7 @@ bool EventHub::retire(const std::string& id, const std::shared_ptr<Waiter>& wait
     list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
     if (list.empty()) waiters_.erase(it);
   }
-  metrics_.set("gpufleet_gateway_job_waiters", {}, static_cast<double>(--waiter_count_));
+  --waiter_count_;
   waiter->slot.reset();
   return true;
 }

@@ -82,6 +82,9 @@ class EventHub {
   void stream_events(const std::string& job_id, const Caller& caller, std::shared_ptr<Responder> responder,
                      std::shared_ptr<WaitQuota::Lease> slot);
 
+  // Waits on jobs' final states in progress (every await_final not yet ended).
+  size_t waiters() const { return waiter_count_; }
+
   // Registers an audio stream for its job's events (ended streams are dropped as others are added).
   void watch_tail(const std::string& id, const std::shared_ptr<AudioTail>& tail);
 
@@ -108,7 +111,7 @@ class EventHub {
   const RedisKeys& keys_;
   MetricsRegistry& metrics_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_;
-  size_t waiter_count_ = 0;  // over every job in waiters_ (the gpufleet_gateway_job_waiters gauge)
+  size_t waiter_count_ = 0;  // over every job in waiters_
   // Server-sent event streams: per job id, and fleet-wide. open_streams_ is read by the listener's thread.
   std::unordered_map<std::string, std::vector<std::shared_ptr<BodyStream>>> job_streams_;
   std::vector<std::shared_ptr<BodyStream>> fleet_streams_;

@@ -146,6 +146,9 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
                    "Jobs accepted, by kind and model (a pipeline by its first stage)");
   metrics_.gauge("gpufleet_gateway_open_waits",
                  "Long-polls, synchronous waits and streams held open, all keys");
+  metrics_.gauge("gpufleet_gateway_job_waiters",
+                 "Waits on jobs' final states in progress (long-polls, synchronous generates, WebRTC video "
+                 "sessions whose job has not finished)");
   metrics_.counter("gpufleet_gateway_waits_refused_total",
                    "Waits refused with 429: the key held its MAX_WAITS_PER_KEY");
   WebhookSender::declare_metrics(metrics_);
@@ -330,6 +333,7 @@ void Gateway::send_metrics(Respond responder) {
   StringResponse response{http::status::ok, 11};
   response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   metrics_.set("gpufleet_gateway_open_waits", {}, static_cast<double>(wait_quota_.open_total()));
+  metrics_.set("gpufleet_gateway_job_waiters", {}, static_cast<double>(event_hub_.waiters()));
   response.body() = metrics_.render();
   response.prepare_payload();
   responder->send(std::move(response));

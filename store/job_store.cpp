@@ -24,16 +24,14 @@ std::string sha1_hex(const std::string& text) {
 
 // ARGV[1] is always the key prefix: the scripts build key names from it exactly as RedisKeys does.
 
-// Submissions run in batches too (one script call for many jobs: a POST /v1/jobs:batch), each job checked
-// and recorded in order, so a later job of a batch sees the earlier ones (queue depth, idempotency keys)
-// exactly as with one call per job. ARGV: prefix, then per job its argument count and
-//   id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint event
-//   stream_maxlen stages stages_total webhook owner
-// The reply is flat: two strings per job, {verdict, value}; a batch of one answers {verdict, value}.
-constexpr const char* kSubmit = R"lua(
-local p = ARGV[1]
-local function one(a)
-  local id, model = a[1], a[3]
+// Group: id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint event
+//        stream_maxlen stages stages_total webhook owner
+// Submissions run in batches too (a POST /v1/jobs:batch's jobs), each job checked and recorded in order, so a
+// later job of a batch sees the earlier ones (queue depth, idempotency keys) exactly as with one call per
+// job. Two values per job, {verdict, value}: a batch of one answers {verdict, value}.
+constexpr const char* kSubmitOne = R"lua(
+local function one(id, job, a)
+  local model = a[3]
   local idem = a[9]
   if idem ~= '' then
     local existing = redis.call('GET', p .. ':idem:' .. idem)
@@ -45,7 +43,6 @@ local function one(a)
     local depth = redis.call('ZCARD', queue)
     if depth >= max then return 'full', tostring(depth) end
   end
-  local job = p .. ':job:' .. id
   redis.call('HSET', job, 'id', id, 'kind', a[2], 'model', model, 'state', 'queued',
     'priority', a[4], 'input', a[5], 'created_ms', a[6], 'updated_ms', a[6], 'attempts', '0',
     'deadline_ms', a[7])
@@ -68,16 +65,6 @@ local function one(a)
   end
   return 'created', id
 end
-local replies = {}
-local i = 2
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  local verdict, value = one({unpack(ARGV, i + 1, i + n)})
-  replies[#replies + 1] = verdict
-  replies[#replies + 1] = value
-  i = i + 1 + n
-end
-return replies
 )lua";
 
 // ARGV: prefix id now retention stream_maxlen owner (empty: any owner)
@@ -112,8 +99,9 @@ return {'final', state}
 )lua";
 
 // Dispatch and finish run in batches: one script call carries every dispatch (or outcome) of a broker loop
-// turn, because a script call costs Redis more than the commands inside it. ARGV: prefix, then groups, each
-// its length followed by its arguments; the reply has one verdict per group.
+// turn (submit: a batch's jobs), so the gateway and the broker make and read fewer calls. ARGV: prefix, then
+// groups, each its length followed by its arguments; the reply has each group's verdict in order, and its
+// second value where `one` returns two (submit).
 // `one(id, job_key, group)` comes before this loop in each batched script.
 constexpr const char* kGroupLoop = R"lua(
 local verdicts = {}
@@ -121,7 +109,9 @@ local i = 2
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local a = {unpack(ARGV, i + 1, i + n)}
-  verdicts[#verdicts + 1] = one(a[1], p .. ':job:' .. a[1], a)
+  local verdict, value = one(a[1], p .. ':job:' .. a[1], a)
+  verdicts[#verdicts + 1] = verdict
+  if value ~= nil then verdicts[#verdicts + 1] = value end
   i = i + 1 + n
 end
 return verdicts
@@ -320,7 +310,7 @@ RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
 }  // namespace
 
 const std::vector<Script>& scripts() {
-  static const std::vector<Script> all{make("submit", kSubmit),
+  static const std::vector<Script> all{make_batched("submit", kSubmitOne),
                                        make("cancel", kCancel),
                                        make_batched("dispatch", kDispatchOne),
                                        make_batched("finish", kFinishOne),
