@@ -341,7 +341,7 @@ void StatusWriter::snapshot(const Dispatcher& dispatcher, int64_t heartbeat_ms) 
       queues.push_back(std::to_string(depth));
     }
     push(std::move(queues));
-    last_depths_ = depths;
+    last_depths_ = std::move(depths);
   }
   push({"HSET", keys_.broker(), "heartbeat_ms", std::to_string(heartbeat_ms), "alive_ms",
         std::to_string(now_ms), "queued", std::to_string(dispatcher.queued()), "running",

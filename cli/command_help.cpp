@@ -85,7 +85,7 @@ std::string overall_usage() {
       const auto end = usage.find('\n');
       text += "  ";
       text += usage.substr(16, end - 16);
-      text += "\n";
+      text += '\n';
       usage.remove_prefix(end + 1);
     }
   }

@@ -346,13 +346,16 @@ std::string EvaluationReport::latency_svg() const {
       << R"(<text x=")" << kLeft
       << R"(" y="18" font-size="14">gpufleet evaluate: latency of each job over the run</text>)"
       << "\n";
-  for (double t = 0; t <= t_top + 1e-9; t += t_step) {
+  // Gridlines counted in whole steps: a float sum of steps drifts.
+  for (int step = 0; step * t_step <= t_top + 1e-9; ++step) {
+    const double t = step * t_step;
     svg << R"(<line x1=")" << fixed(x(t), 1) << R"(" y1=")" << kTop << R"(" x2=")" << fixed(x(t), 1)
         << R"(" y2=")" << kTop + plot_h << R"(" stroke="#eee"/>)"
         << R"(<text x=")" << fixed(x(t), 1) << R"(" y=")" << kTop + plot_h + 16
         << R"(" text-anchor="middle">)" << fixed(t, t_step < 1 ? 1 : 0) << "</text>\n";
   }
-  for (double ms = 0; ms <= ms_top + 1e-9; ms += ms_step) {
+  for (int step = 0; step * ms_step <= ms_top + 1e-9; ++step) {
+    const double ms = step * ms_step;
     svg << R"(<line x1=")" << kLeft << R"(" y1=")" << fixed(y(ms), 1) << R"(" x2=")" << kLeft + plot_w
         << R"(" y2=")" << fixed(y(ms), 1) << R"(" stroke="#eee"/>)"
         << R"(<text x=")" << kLeft - 6 << R"(" y=")" << fixed(y(ms) + 4, 1) << R"(" text-anchor="end">)"

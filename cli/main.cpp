@@ -77,12 +77,14 @@ int run_up() {
     return 1;
   }
   std::cout << "gpufleet: fleet up at http://" << (config.host == "0.0.0.0" ? "localhost" : config.host)
-            << ":" << config.http_port << "  (Ctrl-C stops it)" << std::endl;
+            << ":" << config.http_port << "  (Ctrl-C stops it)\n"
+            << std::flush;
   int signal_number = wait_for_signal(stack);
   std::cout << "gpufleet: stopping"
-            << (signal_number > 0 ? " on signal " + std::to_string(signal_number) : "") << std::endl;
+            << (signal_number > 0 ? " on signal " + std::to_string(signal_number) : "") << '\n'
+            << std::flush;
   stack.stop();
-  std::cout << "gpufleet: stopped" << std::endl;
+  std::cout << "gpufleet: stopped\n" << std::flush;
   return signal_number > 0 ? 0 : 1;
 }
 

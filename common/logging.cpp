@@ -89,7 +89,7 @@ std::string json_log_line(std::string_view timestamp, std::string_view level, st
     out += ",\"worker_id\":";
     append_json_string(out, worker);
   }
-  out += "}";
+  out += '}';
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -217,7 +218,9 @@ void WebhookSender::deliver(RedisClient& redis, const std::string& id, int64_t l
   int done_attempts = 0;
   for (const auto& [field, value] : fields) {
     if (field == job_field::kWebhook) url_text = value;
-    if (field == job_field::kWebhookAttempts) done_attempts = std::atoi(value.c_str());
+    if (field == job_field::kWebhookAttempts) {
+      std::from_chars(value.data(), value.data() + value.size(), done_attempts);  // unreadable: 0, as none
+    }
   }
   outcome.attempts = done_attempts + 1;
   auto parsed = parse_webhook_url(url_text);

@@ -8,7 +8,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(cd "${1:?usage: check-tidy.sh BUILD_DIR [FILE.cpp...]}" && pwd)"
 shift
-command -v clang-tidy >/dev/null || { echo "check-tidy: clang-tidy is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
+# The pinned clang-tidy from PyPI (scripts/install-test-tools.sh): what it reports depends on its release.
+clang_tidy="$root/.tools/lint/bin/clang-tidy"
+[ -x "$clang_tidy" ] || { echo "check-tidy: $clang_tidy is missing (scripts/install-test-tools.sh installs it)" >&2; exit 1; }
 [ -f "$build/compile_commands.json" ] || { echo "check-tidy: no $build/compile_commands.json" >&2; exit 1; }
 cd "$root"
 if [ $# -gt 0 ]; then
@@ -25,7 +27,7 @@ done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-printf '%s\n' "${compiled[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet > "$log" 2>/dev/null || status=$?
+printf '%s\n' "${compiled[@]}" | xargs -P "$(nproc)" -n 4 "$clang_tidy" -p "$build" --quiet > "$log" 2>/dev/null || status=$?
 if [ "$status" != 0 ] || grep -q -E '(warning|error):' "$log"; then
   cat "$log"
   echo "check-tidy: clang-tidy found the above in ${#compiled[@]} files" >&2

@@ -35,7 +35,7 @@ if ! $minimal; then
     prometheus
     shellcheck yamllint docker-compose chromium fonts-dejavu-core
     openssl iproute2 jq
-    clang libclang-rt-14-dev clang-format clang-tidy
+    clang libclang-rt-14-dev clang-format
     python3-torch python3-numpy python3-venv python3-setuptools python3-wheel
     libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libopencv-objdetect-dev opencv-data
     libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev ffmpeg

@@ -2,6 +2,8 @@
 # Test tools from PyPI, pinned, each set in a virtual environment of its own under the checkout (.tools/,
 # ignored by git). Idempotent: an environment that already holds its pins is left alone.
 #   .tools/venv      the OpenAPI validator and schemathesis (CTest openapi)
+#   .tools/lint      clang-tidy (CTest tidy_check, scripts/check-tidy.sh): a current release from PyPI, which
+#                    skips system headers' code and runs about twice as fast as Debian's clang-tidy 14
 #   .tools/upstream  upstream XTTS-v2's text front end, coqui-tts, for the parity test (CTest
 #                    xtts_text_upstream). Installed without its dependencies: only its text modules run, and
 #                    they need num2words, tokenizers, ko-speech-tools, anyascii and inflect. Built on Debian's
@@ -26,6 +28,13 @@ if ! has_pins "$root/.tools/venv" "${api_pins[@]}"; then
   echo "install-test-tools: installing ${api_pins[*]} into .tools/venv"
   python3 -m venv "$root/.tools/venv"
   "$root/.tools/venv/bin/python" -m pip install --quiet --disable-pip-version-check "${api_pins[@]}"
+fi
+
+lint_pins=(clang-tidy==23.1.4)
+if ! has_pins "$root/.tools/lint" "${lint_pins[@]}"; then
+  echo "install-test-tools: installing ${lint_pins[*]} into .tools/lint"
+  python3 -m venv "$root/.tools/lint"
+  "$root/.tools/lint/bin/python" -m pip install --quiet --disable-pip-version-check "${lint_pins[@]}"
 fi
 
 upstream_pins=(coqui-tts==0.28.0 num2words==0.5.14 docopt==0.6.2 tokenizers==0.23.3 ko-speech-tools==0.1.0

@@ -76,6 +76,7 @@ std::vector<std::pair<std::string, std::string>> RedisReply::pairs() const {
 
 std::vector<std::string> RedisReply::strings() const {
   std::vector<std::string> result;
+  result.reserve(size());
   for (size_t i = 0; i < size(); ++i) result.push_back(element_str(i));
   return result;
 }

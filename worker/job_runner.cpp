@@ -116,6 +116,7 @@ class JobRunner::Feed final : public models::BatchFeed {
   // The items the call starts with (those added before it).
   std::vector<models::BatchItem> items() const {
     std::vector<models::BatchItem> items;
+    items.reserve(entries_.size());
     for (const auto& entry : entries_) items.push_back(models::BatchItem{&entry.input, entry.task.context});
     return items;
   }

@@ -51,7 +51,7 @@ int print_device() {
                       {"cuda_devices", device.cuda_devices},
                       {"mps_available", device.mps_available},
                       {"torch_version", device.torch_version}};
-  std::cout << gpufleet::dump_json(json) << std::endl;
+  std::cout << gpufleet::dump_json(json) << '\n';
   return 0;
 }
 

@@ -104,7 +104,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
           session->write(json_response(500, error_body(api_error(ErrorCode::kInternal, "internal error")),
                                        session->version_, false));
         }
-      } catch (...) {
+      } catch (...) {  // NOLINT(bugprone-empty-catch)
         // Out of memory while answering: the connection is dropped, as it would be after its timeout.
       }
     }

@@ -348,7 +348,7 @@ Text expand_numbers(Text text, std::string_view language, const LanguageRules& r
     for (const Currency currency : {Currency::kGbp, Currency::kUsd, Currency::kEur}) {
       text = expand_currency(text, rules, words, currency);
     }
-  } catch (const NumberNotSpeakable&) {
+  } catch (const NumberNotSpeakable&) {  // NOLINT(bugprone-empty-catch): upstream's behaviour, said above
   }
   if (language != "tr") {
     text = substitute(

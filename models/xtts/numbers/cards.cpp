@@ -45,7 +45,11 @@ FloatRepr float_repr(double value) {
   for (size_t i = 0; i < e; ++i) {
     if (text[i] != '.') repr.digits.push_back(text[i]);
   }
-  const int decimal_point = std::atoi(text.c_str() + e + 1) + 1;  // value = 0.<digits> x 10^decimal_point
+  const char* exponent = text.data() + e + 1;
+  if (*exponent == '+') ++exponent;  // from_chars reads no plus sign
+  int power = 0;
+  std::from_chars(exponent, text.data() + text.size(), power);
+  const int decimal_point = power + 1;  // value = 0.<digits> x 10^decimal_point
   repr.decimal_point = decimal_point;
   repr.scientific = decimal_point <= -4 || decimal_point > 16;  // repr()'s switch to exponent form
   return repr;

@@ -74,7 +74,7 @@ class Italian final : public Num2WordBase {
     if (outside_teens && tens % 10 == 3) return drop_last_chars(cardinal(n), 1) + "eesimo";
     if (outside_teens && tens % 10 == 6) return cardinal(n) + "esimo";
     std::string words = drop_last_chars(cardinal(n), 1);
-    if (ends_with(words, "mil")) words += "l";
+    if (ends_with(words, "mil")) words += 'l';
     return words + "esimo";
   }
 

@@ -36,6 +36,7 @@ class Korean final : public CardsNumberWords {
                                         "재",       "정",       "간",     "구",     "양",     "자",
                                         "해",       "경",       "조",     "억",     "만"};
     std::vector<std::pair<int, std::string>> powers;
+    powers.reserve(high.size());
     for (size_t i = 0; i < high.size(); ++i)
       powers.emplace_back(4 * static_cast<int>(high.size() - i), high[i]);
     set_high_powers(powers);

@@ -127,7 +127,7 @@ class French final : public CardsNumberWords {
       const bool eighty = cnum >= 80 && (cnum - 80) % 100 == 0;
       if ((eighty || (cnum % 100 == 0 && cnum < 1000)) && nnum < 1000000 && ctext.back() == 's')
         ctext.pop_back();
-      if (cnum < 1000 && nnum != 1000 && ntext.back() != 's' && nnum % 100 == 0) ntext += "s";
+      if (cnum < 1000 && nnum != 1000 && ntext.back() != 's' && nnum % 100 == 0) ntext += 's';
     }
     if (nnum < cnum && cnum < 100) {
       if (nnum % 10 == 1 && cnum != 80) return {ctext + " et " + ntext, cnum + nnum};
@@ -343,7 +343,7 @@ class German final : public CardsNumberWords {
     if (nnum > cnum) {
       if (nnum >= million) {
         if (cnum > 1) ntext += ends_with(ntext, "e") ? "n" : "en";
-        ctext += " ";
+        ctext += ' ';
       }
       value = cnum * nnum;
     } else {
@@ -352,7 +352,7 @@ class German final : public CardsNumberWords {
         std::swap(ntext, ctext);
         ctext += "und";
       } else if (cnum >= million) {
-        ctext += " ";
+        ctext += ' ';
       }
       value = cnum + nnum;
     }
@@ -435,7 +435,7 @@ class Dutch final : public CardsNumberWords {
     }
     WholeNumber value;
     if (nnum > cnum) {
-      if (nnum >= million) ctext += " ";
+      if (nnum >= million) ctext += ' ';
       value = cnum * nnum;
     } else {
       if (nnum < 10 && 10 < cnum && cnum < 100) {
@@ -443,7 +443,7 @@ class Dutch final : public CardsNumberWords {
         ntext += ends_with(ntext, "e") ? "ën" : "en";
         std::swap(ntext, ctext);
       } else if (cnum >= million) {
-        ctext += " ";
+        ctext += ' ';
       }
       value = cnum + nnum;
     }

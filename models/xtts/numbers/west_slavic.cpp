@@ -204,7 +204,7 @@ class Polish final : public WestSlavic {
     }
     std::string output;
     for (size_t i = 0; i < words.size(); ++i) output += (i == 0 ? "" : " ") + words[i];
-    if (last == 1 && level > 0 && !output.empty()) output += " ";
+    if (last == 1 && level > 0 && !output.empty()) output += ' ';
     if (level > 0) {
       if (level >= kScaleOrdinals.size())
         throw NumberNotSpeakable("no Polish ordinal that large");  // KeyError
