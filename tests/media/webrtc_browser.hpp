@@ -27,6 +27,7 @@ inline std::vector<std::string> webrtc_browser_flags() {
 //   send(text)         sends on the data channel once it is open (resolves when sent)
 //   messages           [[ms, text], ...] received on the data channel
 //   levels             [[ms since the page script ran, RMS], ...] of the received audio, every 20 ms
+//   levelWindowMs      how much audio each level's RMS covers (the analyser's window, ending at its time)
 //   firstAudible       ms at which the level first passed 0.02 (null until then)
 //   state              the peer connection's connectionState
 //   frames             [ms, width, height] of each video frame presented (requestVideoFrameCallback)
@@ -104,6 +105,7 @@ whep.onTrack = (event) => {
   analyser.fftSize = 1024;
   context.createMediaStreamSource(stream).connect(analyser);
   const samples = new Float32Array(analyser.fftSize);
+  whep.levelWindowMs = (1000 * analyser.fftSize) / context.sampleRate;
   setInterval(() => {
     analyser.getFloatTimeDomainData(samples);
     let sum = 0;
