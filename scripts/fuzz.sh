@@ -10,10 +10,9 @@ build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
 scripts/install-deps.sh
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPUFLEET_FUZZ_ONLY=ON \
   -DGPUFLEET_BUILD_TESTS=OFF -DGPUFLEET_BUILD_BENCH=OFF >/dev/null
-fuzz_targets=(protocol gateway_api wav video_probe xtts_text sdp_offer)
-build_targets=()
-for target in "${fuzz_targets[@]}"; do build_targets+=(--target "${target}_fuzz"); done
-cmake --build "$build_dir" -j "${JOBS:-$(nproc)}" "${build_targets[@]}"
+# The targets as fuzz/CMakeLists.txt lists them (GPUFLEET_FUZZ_TARGETS).
+mapfile -t fuzz_targets < "$build_dir/fuzz_targets.txt"
+cmake --build "$build_dir" -j "${JOBS:-$(nproc)}" --target gpufleet_fuzzers
 mkdir -p "$build_dir/crashes"
 for target in "${fuzz_targets[@]}"; do
   corpus="$build_dir/corpus/$target"

@@ -2,8 +2,8 @@
 # Test tools from PyPI, pinned, each set in a virtual environment of its own under the checkout (.tools/,
 # ignored by git). Idempotent: an environment that already holds its pins is left alone.
 #   .tools/venv      the OpenAPI validator and schemathesis (CTest openapi)
-#   .tools/lint      clang-tidy (CTest tidy_check, scripts/check-tidy.sh): a current release from PyPI, which
-#                    skips system headers' code and runs about twice as fast as Debian's clang-tidy 14
+#   .tools/lint      clang-tidy (CTest tidy_check, scripts/check-tidy.sh): a current release from PyPI, about
+#                    twice as fast over this code as Debian's clang-tidy 14
 #   .tools/upstream  upstream XTTS-v2's text front end, coqui-tts, for the parity test (CTest
 #                    xtts_text_upstream). Installed without its dependencies: only its text modules run, and
 #                    they need num2words, tokenizers, ko-speech-tools, anyascii and inflect. Built on Debian's
