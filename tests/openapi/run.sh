@@ -43,12 +43,15 @@ curl -sf "$url/openapi.json" | cmp - "$root/gateway/openapi.json"
 status=0
 # hooks.py: an Idempotency-Key specific to its request (why: see there).
 # schemathesis.toml: which refusals of schema-valid submissions are by design (why: see there).
+# use_after_free is excluded here, not in schemathesis.toml: "--checks all" turns every check back on, the
+# config's "enabled = false" included (schemathesis 4.32.5, ChecksConfig.update). Why it is off: see there.
 # No coverage phase: with schemathesis 4.32.5 and hypothesis 6.160-6.170 it fails now and then inside
 # hypothesis' own lambda-source cache while building POST /tts/generate's cases (KeyError, then CPython's "AST
 # constructor recursion depth mismatch"), a crash of the tool, not an answer of the gateway's.
 PYTHONPATH="$root/tests/openapi" SCHEMATHESIS_HOOKS=hooks "$tools/schemathesis" \
   --config-file "$root/tests/openapi/schemathesis.toml" run "$url/openapi.json" \
   --checks all \
+  --exclude-checks use_after_free \
   --phases examples,fuzzing,stateful \
   --max-examples "$examples" \
   --exclude-path /v1/events \
