@@ -44,6 +44,9 @@ if ! $minimal; then
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
     gstreamer1.0-libav
+    # A TURN relay for the WebRTC test of clients behind NAT (whep_test runs its turnserver; the service that
+    # the package installs is left stopped, as Debian ships it).
+    coturn
   )
 fi
 

@@ -4,9 +4,14 @@
 // job's talking head is watched and heard the same way. And the hostile side: offers that are not SDP or have
 // no audio, the wrong Content-Type, unknown and other keys' jobs and sessions, more sessions than a key may
 // hold, a session whose ICE never connects (reaped, counted), and PATCH (trickle ICE) from its owner and
-// others, with bad candidates and an ICE restart; a page that trickles its candidates is heard.
+// others, with bad candidates and an ICE restart; a page that trickles its candidates is heard; a page that
+// may only use a TURN relay (coturn) is heard through it.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
@@ -15,6 +20,7 @@
 #include <regex>
 #include <set>
 
+#include "cli/process.hpp"
 #include "common/api_keys.hpp"
 #include "tests/media/webrtc_browser.hpp"
 #include "tests/support/chromium.hpp"
@@ -55,6 +61,58 @@ void load_client(HeadlessChromium& page) {
   ASSERT_TRUE(page.wait_for("location.protocol === 'http:' && document.readyState === 'complete'", 15s));
   page.evaluate(kWhepClientScript);
 }
+
+// A TURN relay, Debian's coturn (scripts/install-deps.sh), on loopback for the NAT test: long-term
+// credentials, relays on 127.0.0.1. coturn refuses to relay to loopback peers unless told
+// (--allow-loopback-peers), and here every peer is on this host.
+class TurnServer {
+ public:
+  static constexpr const char* kUser = "gpufleet";
+  static constexpr const char* kPassword = "relay-s3cret";
+
+  explicit TurnServer(const std::filesystem::path& dir)
+      : port_(cli::free_port()), log_(dir / "turnserver.log") {
+    const std::string binary = "/usr/bin/turnserver";
+    if (!std::filesystem::exists(binary))
+      throw std::runtime_error(binary + " is missing: scripts/install-deps.sh installs coturn");
+    process_ = cli::Process::spawn(
+        {binary, "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
+         "--listening-port=" + std::to_string(port_), "--lt-cred-mech",
+         std::string("--user=") + kUser + ":" + kPassword, "--realm=gpufleet.test", "--allow-loopback-peers",
+         "--no-tls", "--no-dtls", "--no-tcp-relay", "--no-cli", "--log-file=stdout", "--simple-log",
+         "--pidfile=" + (dir / "turnserver.pid").string(), "--db=" + (dir / "turndb").string()},
+        {}, log_.string());
+    // Its TCP listener opens with the UDP one on the same port: a connect says it is serving.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline && !accepts_tcp()) std::this_thread::sleep_for(50ms);
+    if (!accepts_tcp()) throw std::runtime_error("coturn did not start: " + log());
+  }
+  ~TurnServer() { process_.stop(2s); }
+  TurnServer(const TurnServer&) = delete;
+  TurnServer& operator=(const TurnServer&) = delete;
+
+  uint16_t port() const { return port_; }
+  std::string log() const {
+    std::ifstream in(log_);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  bool accepts_tcp() const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port_);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(fd);
+    return ok;
+  }
+
+  uint16_t port_;
+  std::filesystem::path log_;
+  cli::Process process_;
+};
 
 TEST(Whep, BrowserHearsASpeechJobWhileItIsMadeAndTheSessionEnds) {
   const auto [alice, alice_line] = ApiKeys::generate("alice");
@@ -341,6 +399,61 @@ TEST(Whep, AClientThatTricklesItsCandidatesIsHeard) {
   std::this_thread::sleep_for(400ms);
   EXPECT_TRUE(page.evaluate("whep.firstAudible").is_number()) << "nothing heard";
   std::cout << "trickle ICE: " << patches.size() - 1 << " candidates PATCHed after the offer\n";
+}
+
+// Both sides behind NAT, as docs/webrtc.md's coturn section sets it up: the browser may only use relayed
+// candidates (iceTransportPolicy "relay", as a client whose UDP reaches nothing but the TURN server), and the
+// gateway has the same TURN server in WEBRTC_TURN_SERVERS. The gateway's answer carries a relayed candidate
+// of its own, the Link header names the relay with its credentials, ICE selects a pair whose browser side is
+// relayed, and the speech is heard through coturn. Guards the TURN settings from the environment to libnice
+// and the relay path end to end.
+TEST(Whep, ABrowserThatOnlyReachesATurnRelayHearsTheJob) {
+  TempDir dir;
+  TurnServer turn(dir.path());
+  const std::string relay = "127.0.0.1:" + std::to_string(turn.port());
+  Fleet fleet(FleetOptions{1,
+                           "espeak",
+                           1,
+                           {{"WEBRTC_TURN_SERVERS", std::string("turn://") + TurnServer::kUser + ":" +
+                                                        TurnServer::kPassword + "@" + relay}}});
+  HeadlessChromium page(page_url(fleet), dir.path(), webrtc_browser_flags());
+  load_client(page);
+  page.evaluate("whep.config = {iceTransportPolicy: 'relay', iceServers: [{urls: 'turn:" + relay +
+                "', username: '" + TurnServer::kUser + "', credential: '" + TurnServer::kPassword +
+                "'}]}, true");
+  const auto opened = page.evaluate_async(R"JS((async () => {
+    const submitted = await fetch('/v1/jobs', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({input: {text: 'Every packet of this sentence went through the relay.'}})});
+    const job = await submitted.json();
+    const offer = await whep.offer(false, false);
+    const response = await fetch('/v1/jobs/' + job.id + '/whep', {method: 'POST', headers: {'Content-Type': 'application/sdp'}, body: offer});
+    const body = await response.text();
+    if (response.status === 201) await whep.answer(body);
+    return {status: response.status, body, offer, link: response.headers.get('Link')};
+  })())JS");
+  ASSERT_EQ(opened["status"], 201) << opened.dump() << "\n" << turn.log();
+  const std::string offer = opened["offer"], answer = opened["body"];
+  EXPECT_NE(offer.find("typ relay"), std::string::npos) << "the browser got no relayed candidate:\n" << offer;
+  EXPECT_EQ(offer.find("typ host"), std::string::npos) << "relay-only, yet a host candidate:\n" << offer;
+  EXPECT_NE(answer.find("typ relay"), std::string::npos)
+      << "the gateway's answer has no relayed candidate of its own:\n"
+      << answer << "\n"
+      << turn.log();
+  EXPECT_NE(opened["link"].get<std::string>().find("<turn:" + relay + ">; rel=\"ice-server\"; username=\"" +
+                                                   std::string(TurnServer::kUser) + "\""),
+            std::string::npos)
+      << opened["link"];
+
+  ASSERT_TRUE(page.wait_for("whep.firstAudible !== null", 20s))
+      << "nothing heard through the relay; state " << page.evaluate("whep.state") << "\n"
+      << turn.log();
+  const auto pair = page.evaluate_async("whep.selectedPair()");
+  ASSERT_TRUE(pair.is_object()) << pair.dump();
+  EXPECT_EQ(pair["local"], "relay") << pair.dump();
+  ASSERT_TRUE(wait_metric(fleet, "gpufleet_webrtc_sessions_ended_total{reason=\"played\"}", 1, 30s))
+      << "the session did not play out; page state: " << page.evaluate("whep.state");
+  EXPECT_EQ(metric(fleet, "gpufleet_webrtc_sessions"), 0);
+  std::cout << "through TURN: selected pair " << pair.dump() << "\n";
 }
 
 // A video job (text to a talking head: espeak, then the portrait model) watched in the browser over WHEP:

@@ -34,9 +34,14 @@ inline std::vector<std::string> webrtc_browser_flags() {
 //   motion             [ms, cells] every 100 ms: the picture scaled to 64x64 grey, the mean absolute change
 //                      since the last sample of each 4x4-pixel cell, 16x16 cells row by row
 //   tracks             [kind, [stream id, ...]] of each track received (ontrack)
+//   config             the RTCConfiguration offer() and postTrickle() give their peer connection (ICE
+//   servers,
+//                      iceTransportPolicy); {} unless the test sets it
+//   selectedPair()     resolves to {local, remote}: the candidate types ("host", "srflx", "relay") of the
+//                      pair ICE selected, from getStats(); null before one is selected
 inline const char* kWhepClientScript = R"JS(
 window.whep = {levels: [], firstAudible: null, state: 'new', t0: performance.now(), pc: null, messages: [],
-  frames: [], motion: [], tracks: []};
+  frames: [], motion: [], tracks: [], config: {}};
 whep.now = () => performance.now() - whep.t0;
 whep.watchVideo = (track) => {
   const video = document.createElement('video');
@@ -71,7 +76,7 @@ whep.watchVideo = (track) => {
   }, 100);
 };
 whep.offer = async (channel, video) => {
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(whep.config);
   whep.pc = pc;
   if (channel) {
     whep.channel = pc.createDataChannel('speech');
@@ -117,7 +122,7 @@ whep.onTrack = (event) => {
   }, 20);
 };
 whep.postTrickle = async (url, headers) => {
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(whep.config);
   whep.pc = pc;
   pc.onconnectionstatechange = () => { whep.state = pc.connectionState; };
   pc.addTransceiver('audio', {direction: 'recvonly'});
@@ -142,6 +147,13 @@ whep.postTrickle = async (url, headers) => {
   for (const candidate of gathered) patches.push(await patch('a=mid:' + candidate.sdpMid + '\r\na=' + candidate.candidate + '\r\n'));
   patches.push(await patch('a=end-of-candidates\r\n'));
   return {status: 201, location, patches, candidatesInOffer: (offer.match(/a=candidate/g) || []).length};
+};
+whep.selectedPair = async () => {
+  const stats = await whep.pc.getStats();
+  let pair = null;
+  stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+  if (!pair) return null;
+  return {local: stats.get(pair.localCandidateId).candidateType, remote: stats.get(pair.remoteCandidateId).candidateType};
 };
 whep.answer = async (sdp) => { await whep.pc.setRemoteDescription({type: 'answer', sdp}); return true; };
 whep.send = async (text) => { await whep.opened; whep.channel.send(text); return whep.now(); };
