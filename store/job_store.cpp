@@ -30,6 +30,10 @@ std::string sha1_hex(const std::string& text) {
 // later job of a batch sees the earlier ones (queue depth, idempotency keys) exactly as with one call per
 // job. Two values per job, {verdict, value}: a batch of one answers {verdict, value}.
 constexpr const char* kSubmitOne = R"lua(
+-- Appends values to a list (defined once per script call, not once per job).
+local function add(list, ...)
+  for _, value in ipairs({...}) do list[#list + 1] = value end
+end
 local function one(id, job, a)
   local model = a[3]
   local idem = a[9]
@@ -50,9 +54,6 @@ local function one(id, job, a)
     'created_ms', a[6], 'updated_ms', a[6], 'attempts', '0', 'deadline_ms', a[7]}
   local entry = {'op', 'submit', 'id', id, 'kind', a[2], 'model', model, 'priority', a[4], 'input', a[5],
     'created_ms', a[6], 'deadline_ms', a[7]}
-  local function add(list, ...)
-    for _, value in ipairs({...}) do list[#list + 1] = value end
-  end
   if a[14] ~= '' then
     add(record, 'stages', a[14], 'stage', '0', 'stage_base', '0', 'stages_total', a[15])
     add(entry, 'stages', a[14])

@@ -20,7 +20,7 @@ inline std::vector<std::string> webrtc_browser_flags() {
 //                      offer's SDP
 //   answer(sdp)        applies the gateway's answer
 //   post(url, headers, channel, video)  offer(channel, video), POSTs it as application/sdp, answer();
-//                      resolves to {status, location, body}
+//                      resolves to {status, location, body, offer, link} (link: the Link header)
 //   postTrickle(url, headers)  offer() without waiting for candidates, POSTs it, applies the answer, then
 //                      PATCHes each candidate to the session's Location as it is gathered (trickle ICE) and
 //                      a=end-of-candidates last; resolves to {status, location, patches: [status, ...]}
@@ -34,9 +34,8 @@ inline std::vector<std::string> webrtc_browser_flags() {
 //   motion             [ms, cells] every 100 ms: the picture scaled to 64x64 grey, the mean absolute change
 //                      since the last sample of each 4x4-pixel cell, 16x16 cells row by row
 //   tracks             [kind, [stream id, ...]] of each track received (ontrack)
-//   config             the RTCConfiguration offer() and postTrickle() give their peer connection (ICE
-//   servers,
-//                      iceTransportPolicy); {} unless the test sets it
+//   config             the RTCConfiguration that offer() and postTrickle() give their peer connection
+//                      (ICE servers, iceTransportPolicy); {} unless the test sets it
 //   selectedPair()     resolves to {local, remote}: the candidate types ("host", "srflx", "relay") of the
 //                      pair ICE selected, from getStats(); null before one is selected
 inline const char* kWhepClientScript = R"JS(
@@ -162,7 +161,8 @@ whep.post = async (url, headers, channel, video) => {
   const response = await fetch(url, {method: 'POST', headers: Object.assign({'Content-Type': 'application/sdp'}, headers || {}), body: offer});
   const body = await response.text();
   if (response.status === 201) await whep.answer(body);
-  return {status: response.status, location: response.headers.get('Location'), body};
+  return {status: response.status, location: response.headers.get('Location'), body, offer,
+    link: response.headers.get('Link')};
 };
 true
 )JS";
