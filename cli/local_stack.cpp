@@ -188,6 +188,9 @@ void LocalStack::start_redis() {
     arguments.push_back("--maxmemory");
     arguments.push_back(config_.redis_maxmemory);
   }
+  if (config_.redis_cluster) {
+    arguments.insert(arguments.end(), {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"});
+  }
   redis_ = Process::spawn(arguments, {}, log_path("redis"));
   // Redis must answer before the others start, or their first writes fail needlessly.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -195,6 +198,23 @@ void LocalStack::start_redis() {
     if (!redis_.running()) throw std::runtime_error("redis-server exited; see " + log_path("redis"));
     if (redis_answers(config_.redis_port)) break;
     if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("redis-server did not answer");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (config_.redis_cluster) take_every_slot(deadline);
+}
+
+void LocalStack::take_every_slot(std::chrono::steady_clock::time_point deadline) {
+  RedisEndpoint endpoint;
+  endpoint.port = config_.redis_port;
+  RedisClient redis(endpoint);
+  // A restart finds its slots in nodes.conf; a first start has none.
+  if (redis.command({"CLUSTER", "INFO"}).str().find("cluster_slots_assigned:16384") == std::string::npos) {
+    auto added = redis.command({"CLUSTER", "ADDSLOTSRANGE", "0", "16383"});
+    if (added.is_error()) throw std::runtime_error("CLUSTER ADDSLOTSRANGE: " + added.str());
+  }
+  while (redis.command({"CLUSTER", "INFO"}).str().find("cluster_state:ok") == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("the Redis Cluster did not come up");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }

@@ -35,6 +35,10 @@ struct StackConfig {
       "everysec";  // REDIS_APPENDFSYNC: everysec or always (see docs/reliability.md)
   // REDIS_MAXMEMORY: Redis's maxmemory ("2gb", bytes); empty: none. The gateway refuses new jobs short of it.
   std::string redis_maxmemory;
+  // The Redis it starts is a Redis Cluster of one node holding every slot, where a command (or a job-store
+  // script) whose keys lie in two slots is refused as on a cluster of many: tests use it to show that a
+  // hash-tagged REDIS_PREFIX keeps every command of the fleet in one slot (docs/redis.md#redis-cluster).
+  bool redis_cluster = false;
   std::map<std::string, std::string> env;  // extra environment for every component
 
   // From the environment, with the documented defaults (docs/operations.md).
@@ -91,6 +95,7 @@ class LocalStack {
   Process start_component(const std::string& binary, const std::string& log_name,
                           const std::map<std::string, std::string>& extra = {});
   void start_redis();
+  void take_every_slot(std::chrono::steady_clock::time_point deadline);
   Process start_worker(size_t index);
   Process start_gateway();
 

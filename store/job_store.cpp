@@ -22,7 +22,17 @@ std::string sha1_hex(const std::string& text) {
   return hex;
 }
 
-// ARGV[1] is always the key prefix: the scripts build key names from it exactly as RedisKeys does.
+// Every script starts with the same head. KEYS: the store's fixed keys (submissions, queue-models, running,
+// completions, webhooks), then the job's own key where the call is about one job. ARGV: what the keys of
+// jobs, queues and idempotency keys start with (for the names a script finds only as it runs: the model of a
+// job it reads, the jobs of a batch) and the job events channel, then the call's own arguments from ARGV[5].
+// All from RedisKeys: no script spells a name. The shebang makes Redis refuse a script that touches a key
+// outside its declared keys' slot (Redis Cluster; docs/redis.md#redis-cluster) instead of letting it work on
+// one node and fail on several.
+constexpr const char* kHead = R"lua(#!lua
+local submissions, queue_models, running, completions, webhooks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local job_prefix, queue_prefix, idem_prefix, job_events = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+)lua";
 
 // Group: id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint event
 //        stream_maxlen stages stages_total webhook owner
@@ -38,10 +48,10 @@ local function one(id, job, a)
   local model = a[3]
   local idem = a[9]
   if idem ~= '' then
-    local existing = redis.call('GET', p .. ':idem:' .. idem)
+    local existing = redis.call('GET', idem_prefix .. idem)
     if existing then return 'existing', existing end
   end
-  local queue = p .. ':queue:' .. model
+  local queue = queue_prefix .. model
   local max = tonumber(a[8])
   local depth = nil
   if max > 0 then
@@ -64,60 +74,60 @@ local function one(id, job, a)
   redis.call('ZADD', queue, a[6], id)
   -- The set of queued models only grows, and whatever made a queue (submit, advance) added its model: a
   -- queue known to hold jobs is in it already, so one call per job is saved where the depth was read.
-  if depth == nil or depth == 0 then redis.call('SADD', p .. ':queue-models', model) end
+  if depth == nil or depth == 0 then redis.call('SADD', queue_models, model) end
   -- The stream entry carries what the broker needs to queue the job, so it reads nothing else.
-  redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', a[13], '*', unpack(entry))
-  redis.call('PUBLISH', p .. ':events:jobs', a[12])
+  redis.call('XADD', submissions, 'MAXLEN', '~', a[13], '*', unpack(entry))
+  redis.call('PUBLISH', job_events, a[12])
   if idem ~= '' then
-    redis.call('SET', p .. ':idem:' .. idem, id .. ' ' .. a[11], 'EX', a[10])
+    redis.call('SET', idem_prefix .. idem, id .. ' ' .. a[11], 'EX', a[10])
   end
   return 'created', id
 end
 )lua";
 
-// ARGV: prefix id now retention stream_maxlen owner (empty: any owner)
+// KEYS[6]: the job. Own ARGV: id now retention stream_maxlen owner (empty: any owner)
 constexpr const char* kCancel = R"lua(
-local p, id, now = ARGV[1], ARGV[2], ARGV[3]
-local job = p .. ':job:' .. id
+local job = KEYS[6]
+local id, now, retention, stream_maxlen, owner = unpack(ARGV, 5, 9)
 local f = redis.call('HMGET', job, 'state', 'model', 'kind', 'owner')
 local state = f[1]
 if not state then return {'missing', ''} end
 -- Another key's job does not exist as far as this caller can tell.
-if ARGV[6] ~= '' and f[4] ~= ARGV[6] then return {'missing', ''} end
+if owner ~= '' and f[4] ~= owner then return {'missing', ''} end
 if state == 'queued' then
   local message = 'cancelled by a client while queued'
   redis.call('HSET', job, 'state', 'cancelled', 'updated_ms', now, 'finished_ms', now,
     'error_code', 'cancelled', 'error_message', message)
-  redis.call('ZREM', p .. ':queue:' .. f[2], id)
-  if tonumber(ARGV[4]) > 0 then redis.call('EXPIRE', job, ARGV[4]) end
-  redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[5], '*', 'op', 'cancel', 'id', id)
-  redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
+  redis.call('ZREM', queue_prefix .. f[2], id)
+  if tonumber(retention) > 0 then redis.call('EXPIRE', job, retention) end
+  redis.call('XADD', submissions, 'MAXLEN', '~', stream_maxlen, '*', 'op', 'cancel', 'id', id)
+  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
     'attempt', '0', 'worker', '')
-  redis.call('PUBLISH', p .. ':events:jobs', '{"type":"job","id":' .. cjson.encode(id) ..
+  redis.call('PUBLISH', job_events, '{"type":"job","id":' .. cjson.encode(id) ..
     ',"state":"cancelled","kind":' .. cjson.encode(f[3]) .. ',"model":' .. cjson.encode(f[2]) ..
     ',"at_ms":' .. now .. ',"error":{"code":"cancelled","message":"' .. message .. '"}}')
   return {'cancelled', state}
 end
 if state == 'running' then
   redis.call('HSET', job, 'cancel_requested', now)
-  redis.call('XADD', p .. ':submissions', 'MAXLEN', '~', ARGV[5], '*', 'op', 'cancel', 'id', id)
+  redis.call('XADD', submissions, 'MAXLEN', '~', stream_maxlen, '*', 'op', 'cancel', 'id', id)
   return {'cancelling', state}
 end
 return {'final', state}
 )lua";
 
 // Dispatch and finish run in batches: one script call carries every dispatch (or outcome) of a broker loop
-// turn (submit: a batch's jobs), so the gateway and the broker make and read fewer calls. ARGV: prefix, then
-// groups, each its length followed by its arguments; the reply has each group's verdict in order, and its
-// second value where `one` returns two (submit).
+// turn (submit: a batch's jobs), so the gateway and the broker make and read fewer calls. Own ARGV: groups,
+// each its length followed by its arguments; the reply has each group's verdict in order, and its second
+// value where `one` returns two (submit).
 // `one(id, job_key, group)` comes before this loop in each batched script.
 constexpr const char* kGroupLoop = R"lua(
 local verdicts = {}
-local i = 2
+local i = 5
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local a = {unpack(ARGV, i + 1, i + n)}
-  local verdict, value = one(a[1], p .. ':job:' .. a[1], a)
+  local verdict, value = one(a[1], job_prefix .. a[1], a)
   verdicts[#verdicts + 1] = verdict
   if value ~= nil then verdicts[#verdicts + 1] = value end
   i = i + 1 + n
@@ -137,9 +147,9 @@ local function one(id, job, a)
   redis.call('HSET', job, 'state', 'running', 'attempts', a[2], 'worker', a[3], 'started_ms', a[4], 'updated_ms', a[4])
   -- An earlier attempt's progress; a first attempt has none (a pipeline's next stage is cleared by advance).
   if a[2] ~= '1' then redis.call('HDEL', job, 'progress_done', 'progress_total') end
-  redis.call('ZREM', p .. ':queue:' .. f[2], id)
-  redis.call('ZADD', p .. ':running', a[4], id)
-  redis.call('PUBLISH', p .. ':events:jobs', a[5])
+  redis.call('ZREM', queue_prefix .. f[2], id)
+  redis.call('ZADD', running, a[4], id)
+  redis.call('PUBLISH', job_events, a[5])
   return 1
 end
 )lua";
@@ -157,139 +167,142 @@ local function one(id, job, a)
   end
   redis.call('HSET', job, 'state', a[5], 'updated_ms', a[6], 'finished_ms', a[6], unpack(a, 9))
   if a[2] == 'running' then
-    redis.call('ZREM', p .. ':running', id)
+    redis.call('ZREM', running, id)
   else
-    redis.call('ZREM', p .. ':queue:' .. f[4], id)
+    redis.call('ZREM', queue_prefix .. f[4], id)
   end
   if tonumber(a[7]) > 0 then redis.call('EXPIRE', job, a[7]) end
-  redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', a[5],
+  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', a[5],
     'attempt', a[3], 'worker', a[4])
-  redis.call('PUBLISH', p .. ':events:jobs', a[8])
+  redis.call('PUBLISH', job_events, a[8])
   return 1
 end
 )lua";
 
-// ARGV: prefix id attempt now queued_event cancelled_event retention code message
+// KEYS[6]: the job. Own ARGV: id attempt now queued_event cancelled_event retention code message
 constexpr const char* kRequeue = R"lua(
-local p, id, now = ARGV[1], ARGV[2], ARGV[4]
-local job = p .. ':job:' .. id
+local job = KEYS[6]
+local id, attempt, now, queued_event, cancelled_event, retention, code, message = unpack(ARGV, 5, 12)
 local f = redis.call('HMGET', job, 'state', 'attempts', 'model', 'created_ms', 'cancel_requested')
-if f[1] ~= 'running' or f[2] ~= ARGV[3] then return 0 end
-redis.call('ZREM', p .. ':running', id)
+if f[1] ~= 'running' or f[2] ~= attempt then return 0 end
+redis.call('ZREM', running, id)
 if f[5] then
   redis.call('HSET', job, 'state', 'cancelled', 'updated_ms', now, 'finished_ms', now, 'worker', '',
     'error_code', 'cancelled', 'error_message', 'cancelled by a client; its worker stopped answering')
-  if tonumber(ARGV[7]) > 0 then redis.call('EXPIRE', job, ARGV[7]) end
-  redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
-    'attempt', ARGV[3], 'worker', '')
-  redis.call('PUBLISH', p .. ':events:jobs', ARGV[6])
+  if tonumber(retention) > 0 then redis.call('EXPIRE', job, retention) end
+  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
+    'attempt', attempt, 'worker', '')
+  redis.call('PUBLISH', job_events, cancelled_event)
   return 2
 end
-redis.call('HSET', job, 'state', 'queued', 'updated_ms', now, 'worker', '', 'last_error_code', ARGV[8],
-  'last_error_message', ARGV[9])
+redis.call('HSET', job, 'state', 'queued', 'updated_ms', now, 'worker', '', 'last_error_code', code,
+  'last_error_message', message)
 -- Counted in the record so that a broker restart still knows how many workers the job has taken down.
-if ARGV[8] == 'worker_lost' then redis.call('HINCRBY', job, 'worker_losses', 1) end
-redis.call('ZADD', p .. ':queue:' .. f[3], f[4] or now, id)
-redis.call('PUBLISH', p .. ':events:jobs', ARGV[5])
+if code == 'worker_lost' then redis.call('HINCRBY', job, 'worker_losses', 1) end
+redis.call('ZADD', queue_prefix .. f[3], f[4] or now, id)
+redis.call('PUBLISH', job_events, queued_event)
 return 1
 )lua";
 
-// ARGV: prefix id attempt done total event
+// KEYS[6]: the job. Own ARGV: id attempt done total event
 constexpr const char* kProgress = R"lua(
-local job = ARGV[1] .. ':job:' .. ARGV[2]
+local job = KEYS[6]
+local id, attempt, done, total, event = unpack(ARGV, 5, 9)
 local f = redis.call('HMGET', job, 'state', 'attempts')
-if f[1] ~= 'running' or f[2] ~= ARGV[3] then return 0 end
-redis.call('HSET', job, 'progress_done', ARGV[4], 'progress_total', ARGV[5])
-redis.call('PUBLISH', ARGV[1] .. ':events:jobs', ARGV[6])
+if f[1] ~= 'running' or f[2] ~= attempt then return 0 end
+redis.call('HSET', job, 'progress_done', done, 'progress_total', total)
+redis.call('PUBLISH', job_events, event)
 return 1
 )lua";
 
 // A pipeline's stage succeeded: its result is kept, and the job goes back to the queue as the next stage,
 // with that stage's kind, model and input, in one step, so that a broker restart finds it in the right queue.
-// ARGV: prefix id attempt worker stage now next_kind next_model next_input stage_result queued_event
-//       cancelled_event retention
+// KEYS[6]: the job. Own ARGV: id attempt worker stage now next_kind next_model next_input stage_result
+//                             queued_event cancelled_event retention
 constexpr const char* kAdvance = R"lua(
-local p, id, now = ARGV[1], ARGV[2], ARGV[6]
-local job = p .. ':job:' .. id
+local job = KEYS[6]
+local id, attempt, worker, stage_arg, now, next_kind, next_model, next_input, stage_result, queued_event,
+  cancelled_event, retention = unpack(ARGV, 5, 16)
 local f = redis.call('HMGET', job, 'state', 'attempts', 'worker', 'stage', 'stage_base', 'cancel_requested',
   'created_ms')
-local stage = tonumber(ARGV[5])
-if f[1] == 'queued' and f[2] == ARGV[3] and tonumber(f[4] or '-1') == stage + 1 and f[5] == ARGV[3] then
+local stage = tonumber(stage_arg)
+if f[1] == 'queued' and f[2] == attempt and tonumber(f[4] or '-1') == stage + 1 and f[5] == attempt then
   return 2  -- sent again after a connection broke before the reply: the first one was applied
 end
-if f[1] ~= 'running' or f[2] ~= ARGV[3] or f[3] ~= ARGV[4] or tonumber(f[4] or '-1') ~= stage then return 0 end
-redis.call('ZREM', p .. ':running', id)
-redis.call('HSET', job, 'stage_result_' .. stage, ARGV[10], 'updated_ms', now)
+if f[1] ~= 'running' or f[2] ~= attempt or f[3] ~= worker or tonumber(f[4] or '-1') ~= stage then return 0 end
+redis.call('ZREM', running, id)
+redis.call('HSET', job, 'stage_result_' .. stage, stage_result, 'updated_ms', now)
 redis.call('HDEL', job, 'progress_done', 'progress_total')
 if f[6] then
   redis.call('HSET', job, 'state', 'cancelled', 'finished_ms', now, 'worker', '', 'error_code', 'cancelled',
     'error_message', 'cancelled by a client')
-  if tonumber(ARGV[13]) > 0 then redis.call('EXPIRE', job, ARGV[13]) end
-  redis.call('XADD', p .. ':completions', 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
-    'attempt', ARGV[3], 'worker', ARGV[4])
-  redis.call('PUBLISH', p .. ':events:jobs', ARGV[12])
+  if tonumber(retention) > 0 then redis.call('EXPIRE', job, retention) end
+  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
+    'attempt', attempt, 'worker', worker)
+  redis.call('PUBLISH', job_events, cancelled_event)
   return 3
 end
-redis.call('HSET', job, 'state', 'queued', 'kind', ARGV[7], 'model', ARGV[8], 'input', ARGV[9],
-  'stage', tostring(stage + 1), 'stage_base', ARGV[3], 'worker', '')
+redis.call('HSET', job, 'state', 'queued', 'kind', next_kind, 'model', next_model, 'input', next_input,
+  'stage', tostring(stage + 1), 'stage_base', attempt, 'worker', '')
 redis.call('HDEL', job, 'last_error_code', 'last_error_message')
-redis.call('ZADD', p .. ':queue:' .. ARGV[8], f[7] or now, id)
-redis.call('SADD', p .. ':queue-models', ARGV[8])
-redis.call('PUBLISH', p .. ':events:jobs', ARGV[11])
+redis.call('ZADD', queue_prefix .. next_model, f[7] or now, id)
+redis.call('SADD', queue_models, next_model)
+redis.call('PUBLISH', job_events, queued_event)
 return 1
 )lua";
 
 // A final state from the completions stream: schedules the job's first webhook delivery, once.
-// ARGV: prefix entry_id id now group
+// KEYS[6]: the job. Own ARGV: entry_id id now group
 constexpr const char* kWebhookSchedule = R"lua(
-local p, id = ARGV[1], ARGV[3]
-local job = p .. ':job:' .. id
+local job = KEYS[6]
+local entry_id, id, now, group = unpack(ARGV, 5, 8)
 local f = redis.call('HMGET', job, 'webhook', 'webhook_state')
 if f[1] and not f[2] then
   redis.call('HSET', job, 'webhook_state', 'pending', 'webhook_attempts', '0')
-  redis.call('ZADD', p .. ':webhooks', 'NX', ARGV[4], id)
+  redis.call('ZADD', webhooks, 'NX', now, id)
 end
-redis.call('XACK', p .. ':completions', ARGV[5], ARGV[2])
+redis.call('XACK', completions, group, entry_id)
 return 1
 )lua";
 
-// ARGV: prefix now lease_until
+// Own ARGV: now lease_until
 constexpr const char* kWebhookClaim = R"lua(
-local set = ARGV[1] .. ':webhooks'
-local due = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[2], 'LIMIT', 0, 1)
+local now, lease_until = ARGV[5], ARGV[6]
+local due = redis.call('ZRANGEBYSCORE', webhooks, '-inf', now, 'LIMIT', 0, 1)
 if #due == 0 then
-  local first = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+  local first = redis.call('ZRANGE', webhooks, 0, 0, 'WITHSCORES')
   return {'', first[2] or ''}
 end
-redis.call('ZADD', set, ARGV[3], due[1])
+redis.call('ZADD', webhooks, lease_until, due[1])
 return {due[1], ''}
 )lua";
 
-// ARGV: prefix id lease_until outcome(delivered|retry|failed) now next_due attempts status error
+// KEYS[6]: the job. Own ARGV: id lease_until outcome(delivered|retry|failed) now next_due attempts status
+// error
 constexpr const char* kWebhookSettle = R"lua(
-local p, id = ARGV[1], ARGV[2]
-local set = p .. ':webhooks'
-local score = redis.call('ZSCORE', set, id)
-if not score or tonumber(score) ~= tonumber(ARGV[3]) then return 0 end
-if ARGV[4] == 'retry' then redis.call('ZADD', set, ARGV[6], id) else redis.call('ZREM', set, id) end
-local job = p .. ':job:' .. id
+local job = KEYS[6]
+local id, lease_until, outcome, now, next_due, attempts, last_status, last_error = unpack(ARGV, 5, 12)
+local score = redis.call('ZSCORE', webhooks, id)
+if not score or tonumber(score) ~= tonumber(lease_until) then return 0 end
+if outcome == 'retry' then redis.call('ZADD', webhooks, next_due, id) else redis.call('ZREM', webhooks, id) end
 if redis.call('EXISTS', job) == 1 then
-  local state = ARGV[4]
+  local state = outcome
   if state == 'retry' then state = 'retrying' end
-  redis.call('HSET', job, 'webhook_state', state, 'webhook_attempts', ARGV[7], 'webhook_last_status', ARGV[8],
-    'webhook_last_error', ARGV[9])
-  if state == 'delivered' then redis.call('HSET', job, 'webhook_delivered_ms', ARGV[5]) end
+  redis.call('HSET', job, 'webhook_state', state, 'webhook_attempts', attempts, 'webhook_last_status',
+    last_status, 'webhook_last_error', last_error)
+  if state == 'delivered' then redis.call('HSET', job, 'webhook_delivered_ms', now) end
 end
 return 1
 )lua";
 
-Script make(const char* name, const std::string& source) {
+Script make(const char* name, const std::string& body) {
+  const std::string source = kHead + body;
   return Script{name, source, sha1_hex(source)};
 }
 
-// A batched script: the prefix, the per-group function, the loop over the groups.
+// A batched script: the per-group function, then the loop over the groups.
 Script make_batched(const char* name, const char* one) {
-  return make(name, std::string("local p = ARGV[1]\n") + one + kGroupLoop);
+  return make(name, std::string(one) + kGroupLoop);
 }
 
 // Positions in scripts().
@@ -310,8 +323,23 @@ const Script& script(ScriptId id) {
   return scripts().at(static_cast<size_t>(id));
 }
 
-RedisArgs eval(const Script& script, std::initializer_list<std::string> args) {
-  RedisArgs command{"EVALSHA", script.sha1, "0"};
+// The head of every script call (see kHead): the declared keys, the job's own where `job_id` is given, and
+// the key prefixes and channel.
+RedisArgs call(const Script& script, const RedisKeys& keys, const std::string* job_id, size_t own_args) {
+  RedisArgs command;
+  command.reserve(12 + own_args);
+  command.insert(command.end(), {"EVALSHA", script.sha1, job_id ? "6" : "5", keys.submissions(),
+                                 keys.queue_models(), keys.running(), keys.completions(), keys.webhooks()});
+  if (job_id) command.push_back(keys.job(*job_id));
+  command.insert(command.end(),
+                 {keys.job_prefix(), keys.queue_prefix(), keys.idempotency_prefix(), keys.job_events()});
+  return command;
+}
+
+// A call about one job, with its own arguments.
+RedisArgs call_for_job(const Script& script, const RedisKeys& keys, const std::string& id,
+                       std::initializer_list<std::string> args) {
+  RedisArgs command = call(script, keys, &id, args.size());
   command.insert(command.end(), args.begin(), args.end());
   return command;
 }
@@ -338,8 +366,7 @@ RedisArgs submit_command(const RedisKeys& keys, const NewJob& job) {
 
 RedisArgs submit_command(const RedisKeys& keys, std::span<const NewJob* const> jobs) {
   constexpr size_t kArgsPerJob = 17;
-  RedisArgs command{"EVALSHA", script(ScriptId::kSubmit).sha1, "0", keys.prefix()};
-  command.reserve(4 + jobs.size() * (kArgsPerJob + 1));
+  RedisArgs command = call(script(ScriptId::kSubmit), keys, nullptr, jobs.size() * (kArgsPerJob + 1));
   const std::string stream_maxlen = std::to_string(kStreamMaxLen);
   for (const NewJob* job : jobs) {
     JobEvent queued{job->id, JobState::kQueued, job->kind, job->model, job->created_ms, 0, {}, {}, {}, {}};
@@ -443,8 +470,9 @@ bool result_accepted(AdvanceVerdict verdict) {
 
 RedisArgs cancel_command(const RedisKeys& keys, const std::string& id, int64_t now_ms, int64_t retention_s,
                          const std::string& owner) {
-  return eval(script(ScriptId::kCancel), {keys.prefix(), id, std::to_string(now_ms),
-                                          std::to_string(retention_s), std::to_string(kStreamMaxLen), owner});
+  return call_for_job(
+      script(ScriptId::kCancel), keys, id,
+      {id, std::to_string(now_ms), std::to_string(retention_s), std::to_string(kStreamMaxLen), owner});
 }
 
 namespace {
@@ -459,7 +487,7 @@ std::vector<std::string> group(std::initializer_list<std::string> args) {
 
 RedisArgs batch_command(const RedisKeys& keys, Batch batch) {
   const ScriptId id = batch == Batch::kDispatch ? ScriptId::kDispatch : ScriptId::kFinish;
-  return RedisArgs{"EVALSHA", script(id).sha1, "0", keys.prefix()};
+  return call(script(id), keys, nullptr, 0);
 }
 
 std::vector<std::string> dispatch_group(const std::string& id, uint32_t attempt, const std::string& worker,
@@ -484,44 +512,46 @@ RedisArgs requeue_command(const RedisKeys& keys, const std::string& id, uint32_t
                           const std::string& queued_event, const std::string& cancelled_event,
                           int64_t retention_s, const std::string& error_code,
                           const std::string& error_message) {
-  return eval(script(ScriptId::kRequeue),
-              {keys.prefix(), id, std::to_string(attempt), std::to_string(now_ms), queued_event,
-               cancelled_event, std::to_string(retention_s), error_code, error_message});
+  return call_for_job(script(ScriptId::kRequeue), keys, id,
+                      {id, std::to_string(attempt), std::to_string(now_ms), queued_event, cancelled_event,
+                       std::to_string(retention_s), error_code, error_message});
 }
 
 RedisArgs progress_command(const RedisKeys& keys, const std::string& id, uint32_t attempt, uint64_t done,
                            uint64_t total, const std::string& event) {
-  return eval(script(ScriptId::kProgress), {keys.prefix(), id, std::to_string(attempt), std::to_string(done),
-                                            std::to_string(total), event});
+  return call_for_job(script(ScriptId::kProgress), keys, id,
+                      {id, std::to_string(attempt), std::to_string(done), std::to_string(total), event});
 }
 
 RedisArgs advance_command(const RedisKeys& keys, const Advance& advance) {
-  return eval(script(ScriptId::kAdvance),
-              {keys.prefix(), advance.id, std::to_string(advance.attempt), advance.worker,
-               std::to_string(advance.stage), std::to_string(advance.now_ms), advance.next_kind,
-               advance.next_model, advance.next_input, advance.stage_result, advance.queued_event,
-               advance.cancelled_event, std::to_string(advance.retention_s)});
+  return call_for_job(script(ScriptId::kAdvance), keys, advance.id,
+                      {advance.id, std::to_string(advance.attempt), advance.worker,
+                       std::to_string(advance.stage), std::to_string(advance.now_ms), advance.next_kind,
+                       advance.next_model, advance.next_input, advance.stage_result, advance.queued_event,
+                       advance.cancelled_event, std::to_string(advance.retention_s)});
 }
 
 RedisArgs webhook_schedule_command(const RedisKeys& keys, const std::string& entry_id, const std::string& id,
                                    int64_t now_ms) {
-  return eval(script(ScriptId::kWebhookSchedule),
-              {keys.prefix(), entry_id, id, std::to_string(now_ms), kWebhookGroup});
+  return call_for_job(script(ScriptId::kWebhookSchedule), keys, id,
+                      {entry_id, id, std::to_string(now_ms), kWebhookGroup});
 }
 
 RedisArgs webhook_claim_command(const RedisKeys& keys, int64_t now_ms, int64_t lease_until_ms) {
-  return eval(script(ScriptId::kWebhookClaim),
-              {keys.prefix(), std::to_string(now_ms), std::to_string(lease_until_ms)});
+  RedisArgs command = call(script(ScriptId::kWebhookClaim), keys, nullptr, 2);
+  command.insert(command.end(), {std::to_string(now_ms), std::to_string(lease_until_ms)});
+  return command;
 }
 
 RedisArgs webhook_settle_command(const RedisKeys& keys, const WebhookOutcome& outcome) {
   const char* kind = outcome.kind == WebhookOutcome::Kind::kDelivered ? "delivered"
                      : outcome.kind == WebhookOutcome::Kind::kRetry   ? "retry"
                                                                       : "failed";
-  return eval(script(ScriptId::kWebhookSettle),
-              {keys.prefix(), outcome.id, std::to_string(outcome.lease_until_ms), kind,
-               std::to_string(outcome.now_ms), std::to_string(outcome.next_due_ms),
-               std::to_string(outcome.attempts), std::to_string(outcome.last_status), outcome.last_error});
+  return call_for_job(
+      script(ScriptId::kWebhookSettle), keys, outcome.id,
+      {outcome.id, std::to_string(outcome.lease_until_ms), kind, std::to_string(outcome.now_ms),
+       std::to_string(outcome.next_due_ms), std::to_string(outcome.attempts),
+       std::to_string(outcome.last_status), outcome.last_error});
 }
 
 namespace {

@@ -1,8 +1,12 @@
 #pragma once
 // The Redis key schema and event format: a public interface (docs/redis.md) that dashboards and the
-// runtime build on. Every key and channel name in the fleet is defined here. C++ code builds them with
-// RedisKeys; the job-store scripts (store/job_store.cpp) build the same names from the prefix in Lua, and
-// tests/unit/redis_schema_test.cpp holds each name a script spells to one RedisKeys makes.
+// runtime build on. Every key and channel name in the fleet is defined here, by RedisKeys. The job-store
+// scripts (store/job_store.cpp) spell none: they are given their keys, and the prefixes of the per-job and
+// per-model keys they find only as they run, from RedisKeys (tests/unit/redis_schema_test.cpp checks that
+// no script spells a name).
+//
+// Redis Cluster: a prefix with a hash tag ("{gpufleet}") puts every key of a fleet in one slot, so that a
+// script's keys, declared or found as it runs, are always served by one node (docs/redis.md#redis-cluster).
 
 #include <cstdint>
 #include <optional>
@@ -19,7 +23,9 @@ class RedisKeys {
  public:
   explicit RedisKeys(std::string prefix) : prefix_(std::move(prefix)) {}
 
-  std::string job(std::string_view id) const { return prefix_ + ":job:" + std::string(id); }
+  std::string job(std::string_view id) const { return job_prefix() + std::string(id); }
+  // What every job's key starts with (a job's key is this and its id).
+  std::string job_prefix() const { return prefix_ + ":job:"; }
   std::string job_events() const { return prefix_ + ":events:jobs"; }
   std::string worker_events() const { return prefix_ + ":events:workers"; }
   std::string workers() const { return prefix_ + ":workers"; }
@@ -31,7 +37,8 @@ class RedisKeys {
   // The durable queue (docs/redis.md): queued job ids per model, scored by creation time; the models that
   // have such a queue; running job ids scored by start time; the stream of submissions and cancellations
   // the broker follows; idempotency keys.
-  std::string queue(std::string_view model) const { return prefix_ + ":queue:" + std::string(model); }
+  std::string queue(std::string_view model) const { return queue_prefix() + std::string(model); }
+  std::string queue_prefix() const { return prefix_ + ":queue:"; }
   std::string queue_models() const { return prefix_ + ":queue-models"; }
   std::string running() const { return prefix_ + ":running"; }
   std::string submissions() const { return prefix_ + ":submissions"; }
@@ -40,7 +47,8 @@ class RedisKeys {
   std::string completions() const { return prefix_ + ":completions"; }
   // Webhook deliveries to make, scored by when each is due (gateway/webhook_sender.hpp).
   std::string webhooks() const { return prefix_ + ":webhooks"; }
-  std::string idempotency(std::string_view key) const { return prefix_ + ":idem:" + std::string(key); }
+  std::string idempotency(std::string_view key) const { return idempotency_prefix() + std::string(key); }
+  std::string idempotency_prefix() const { return prefix_ + ":idem:"; }
   const std::string& prefix() const { return prefix_; }
 
  private:

@@ -28,6 +28,8 @@ Fleet::Fleet(FleetOptions options) : storage_(dir_.path() / "storage") {
   config.worker_models = options.models;
   config.worker_slots = options.slots;
   if (options.worker_metrics) config.worker_metrics_port = cli::free_port();
+  config.redis_prefix = options.redis_prefix;
+  config.redis_cluster = options.redis_cluster;
   // The noop model's failure drills are the tests' way to make a model hang or fail.
   config.env = {
       {"HEARTBEAT_MS", "100"}, {"HEARTBEAT_LIVENESS", "3"}, {"LOG_LEVEL", "info"}, {"NOOP_DRILLS", "1"}};

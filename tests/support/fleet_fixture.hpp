@@ -28,6 +28,8 @@ struct FleetOptions {
   int slots = 1;
   std::map<std::string, std::string> env;
   bool worker_metrics = false;  // workers serve /metrics on stack().config().worker_metrics_port + index
+  std::string redis_prefix = "gpufleet";
+  bool redis_cluster = false;  // cli::StackConfig::redis_cluster
 };
 
 // Writes a model registry (docs/models.md) as <dir>/models.json and answers the WORKER_CONFIG value for it.
