@@ -32,6 +32,15 @@ std::string sha1_hex(const std::string& text) {
 constexpr const char* kHead = R"lua(#!lua
 local submissions, queue_models, running, completions, webhooks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local job_prefix, queue_prefix, idem_prefix, job_events = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- A job reaches a final state: its record (with `...`'s field/value pairs), its expiry, the completions
+-- log (capped at about a million entries) and its event, the same way from every script that ends a job.
+local function finalize(job, id, state, now, retention, attempt, worker, event, ...)
+  redis.call('HSET', job, 'state', state, 'updated_ms', now, 'finished_ms', now, ...)
+  if tonumber(retention) > 0 then redis.call('EXPIRE', job, retention) end
+  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', state, 'attempt', attempt,
+    'worker', worker)
+  redis.call('PUBLISH', job_events, event)
+end
 )lua";
 
 // Group: id kind model priority input created_ms deadline_ms max_queued idem_key idem_ttl fingerprint event
@@ -96,16 +105,13 @@ if not state then return {'missing', ''} end
 if owner ~= '' and f[4] ~= owner then return {'missing', ''} end
 if state == 'queued' then
   local message = 'cancelled by a client while queued'
-  redis.call('HSET', job, 'state', 'cancelled', 'updated_ms', now, 'finished_ms', now,
-    'error_code', 'cancelled', 'error_message', message)
   redis.call('ZREM', queue_prefix .. f[2], id)
-  if tonumber(retention) > 0 then redis.call('EXPIRE', job, retention) end
   redis.call('XADD', submissions, 'MAXLEN', '~', stream_maxlen, '*', 'op', 'cancel', 'id', id)
-  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
-    'attempt', '0', 'worker', '')
-  redis.call('PUBLISH', job_events, '{"type":"job","id":' .. cjson.encode(id) ..
-    ',"state":"cancelled","kind":' .. cjson.encode(f[3]) .. ',"model":' .. cjson.encode(f[2]) ..
-    ',"at_ms":' .. now .. ',"error":{"code":"cancelled","message":"' .. message .. '"}}')
+  local event = '{"type":"job","id":' .. cjson.encode(id) .. ',"state":"cancelled","kind":' ..
+    cjson.encode(f[3]) .. ',"model":' .. cjson.encode(f[2]) .. ',"at_ms":' .. now ..
+    ',"error":{"code":"cancelled","message":"' .. message .. '"}}'
+  finalize(job, id, 'cancelled', now, retention, '0', '', event, 'error_code', 'cancelled', 'error_message',
+    message)
   return {'cancelled', state}
 end
 if state == 'running' then
@@ -165,16 +171,12 @@ local function one(id, job, a)
     if f[1] == a[5] and f[2] == a[3] and (f[3] or '') == a[4] then return 2 end
     return 0
   end
-  redis.call('HSET', job, 'state', a[5], 'updated_ms', a[6], 'finished_ms', a[6], unpack(a, 9))
   if a[2] == 'running' then
     redis.call('ZREM', running, id)
   else
     redis.call('ZREM', queue_prefix .. f[4], id)
   end
-  if tonumber(a[7]) > 0 then redis.call('EXPIRE', job, a[7]) end
-  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', a[5],
-    'attempt', a[3], 'worker', a[4])
-  redis.call('PUBLISH', job_events, a[8])
+  finalize(job, id, a[5], a[6], a[7], a[3], a[4], a[8], unpack(a, 9))
   return 1
 end
 )lua";
@@ -187,12 +189,8 @@ local f = redis.call('HMGET', job, 'state', 'attempts', 'model', 'created_ms', '
 if f[1] ~= 'running' or f[2] ~= attempt then return 0 end
 redis.call('ZREM', running, id)
 if f[5] then
-  redis.call('HSET', job, 'state', 'cancelled', 'updated_ms', now, 'finished_ms', now, 'worker', '',
-    'error_code', 'cancelled', 'error_message', 'cancelled by a client; its worker stopped answering')
-  if tonumber(retention) > 0 then redis.call('EXPIRE', job, retention) end
-  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
-    'attempt', attempt, 'worker', '')
-  redis.call('PUBLISH', job_events, cancelled_event)
+  finalize(job, id, 'cancelled', now, retention, attempt, '', cancelled_event, 'worker', '', 'error_code',
+    'cancelled', 'error_message', 'cancelled by a client; its worker stopped answering')
   return 2
 end
 redis.call('HSET', job, 'state', 'queued', 'updated_ms', now, 'worker', '', 'last_error_code', code,
@@ -234,12 +232,8 @@ redis.call('ZREM', running, id)
 redis.call('HSET', job, 'stage_result_' .. stage, stage_result, 'updated_ms', now)
 redis.call('HDEL', job, 'progress_done', 'progress_total')
 if f[6] then
-  redis.call('HSET', job, 'state', 'cancelled', 'finished_ms', now, 'worker', '', 'error_code', 'cancelled',
-    'error_message', 'cancelled by a client')
-  if tonumber(retention) > 0 then redis.call('EXPIRE', job, retention) end
-  redis.call('XADD', completions, 'MAXLEN', '~', '1000000', '*', 'id', id, 'state', 'cancelled',
-    'attempt', attempt, 'worker', worker)
-  redis.call('PUBLISH', job_events, cancelled_event)
+  finalize(job, id, 'cancelled', now, retention, attempt, worker, cancelled_event, 'worker', '', 'error_code',
+    'cancelled', 'error_message', 'cancelled by a client')
   return 3
 end
 redis.call('HSET', job, 'state', 'queued', 'kind', next_kind, 'model', next_model, 'input', next_input,
