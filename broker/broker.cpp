@@ -57,6 +57,7 @@ Broker::Broker(BrokerConfig config)
     if (!is_z85_key(config_.curve_secret_key))
       throw ConfigError("BROKER_CURVE_SECRET_KEY is not a 40-character Z85 key");
     curve_clients_ = CurveClients::parse(config_.curve_clients_text);
+    admission_ = Admission(&curve_clients_);
     // The ZAP handler must be bound before a CURVE socket accepts anyone, or libzmq admits without asking.
     zap_.bind("inproc://zeromq.zap.01");
     socket_.set(zmq::sockopt::curve_server, true);
@@ -153,13 +154,8 @@ bool Broker::recover() {
     for (auto& job : state.queued) dispatcher_.enqueue(std::move(job));
     // Worker ids stay bound to their keys across restarts; a key taken out of the clients file frees its ids
     // (rotating a worker's key: replace it in the file and restart the broker).
-    for (auto& [worker, key] : state.worker_keys) {
-      if (curve_clients_.find_name(key) != nullptr) {
-        worker_users_[worker] = std::move(key);
-      } else {
-        status_.bind_worker(worker, "");
-      }
-    }
+    for (const auto& worker : admission_.restore(std::move(state.worker_keys)))
+      status_.bind_worker(worker, "");
     const size_t running = state.running.size();
     for (auto& assignment : state.running) dispatcher_.add_orphan(std::move(assignment), orphan_deadline);
     reader_ =
@@ -283,13 +279,10 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
   const std::string identity = frames[0].to_string();
   // With CURVE, a worker identity belongs to the key that registered it: another key cannot speak for it.
   const std::string user = curve_user(frames[1]);
-  if (!config_.curve_secret_key.empty()) {
-    auto owner = worker_users_.find(identity);
-    if (user.empty() || (owner != worker_users_.end() && owner->second != user)) {
-      if (dropped_frames_++ % 1000 == 0)
-        spdlog::warn("dropping a message for worker {} from another key", identity);
-      return;
-    }
+  if (admission_.check_sender(identity, user) != Admission::Verdict::kAdmit) {
+    if (dropped_frames_++ % 1000 == 0)
+      spdlog::warn("dropping a message for worker {} from another key", identity);
+    return;
   }
   try {
     const auto header = protocol::decode_header(frames[1].to_string_view());
@@ -297,33 +290,15 @@ void Broker::handle(std::vector<zmq::message_t>& frames) {
     switch (header.type) {
       case MessageType::kReady: {
         auto ready = protocol::decode_body<protocol::Ready>(body);
-        if (const CurveClient* client = user.empty() ? nullptr : curve_clients_.find_name(user)) {
-          // The key decides what the worker may serve; the rest is reported as not loaded.
-          std::vector<protocol::ModelInfo> allowed;
-          for (auto& model : ready.models) {
-            if (client->may_serve(model.name)) {
-              allowed.push_back(std::move(model));
-            } else {
-              ready.failed_models.push_back(
-                  {model.name, "the worker's key (" + user + ") may not serve this model"});
-            }
+        const auto admitted = admission_.admit_ready(identity, user, ready);
+        if (admitted.verdict == Admission::Verdict::kTooManyIds) {
+          if (dropped_frames_++ % 1000 == 0) {
+            spdlog::warn("dropping READY of worker {}: key {} holds {} worker ids already", identity, user,
+                         admission_.ids_of(user));
           }
-          ready.models = std::move(allowed);
-          if (worker_users_.count(identity) == 0) {
-            // Each binding is kept (in Redis too): one key may not mint worker ids without bound.
-            const auto bound = std::count_if(worker_users_.begin(), worker_users_.end(),
-                                             [&user](const auto& entry) { return entry.second == user; });
-            if (bound >= static_cast<long>(kMaxWorkerIdsPerKey)) {
-              if (dropped_frames_++ % 1000 == 0) {
-                spdlog::warn("dropping READY of worker {}: key {} holds {} worker ids already", identity,
-                             user, bound);
-              }
-              return;
-            }
-            worker_users_[identity] = user;
-            status_.bind_worker(identity, user);
-          }
+          return;
         }
+        if (admitted.newly_bound) status_.bind_worker(identity, user);
         on_ready(identity, ready);
         break;
       }
@@ -526,8 +501,8 @@ void Broker::on_goodbye(const std::string& identity) {
 }
 
 void Broker::lose_worker(const std::string& worker_id, const std::string& reason) {
-  // worker_users_ keeps the id bound to the key that first registered it: another key cannot take it over
-  // once the worker is gone either.
+  // admission_ keeps the id bound to the key that first registered it: another key cannot take it over once
+  // the worker is gone either.
   auto assignments = dispatcher_.remove_worker(worker_id);
   spdlog::warn("worker {} removed ({}); {} job(s) back to the queue", worker_id, reason, assignments.size());
   for (auto& assignment : assignments) {

@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "broker/admission.hpp"
 #include "broker/dispatcher.hpp"
 #include "broker/retry_policy.hpp"
 #include "broker/status_writer.hpp"
@@ -99,9 +100,7 @@ class Broker {
   std::unique_ptr<MetricsServer> metrics_server_;
   std::map<std::string, double> mean_run_s_;  // by model: recent successful runs, for the backlog estimate
   CurveClients curve_clients_;
-  std::map<std::string, std::string>
-      worker_users_;  // identity -> the CURVE client that registered it (and Redis)
-  static constexpr size_t kMaxWorkerIdsPerKey = 1024;
+  Admission admission_{nullptr};  // over curve_clients_ with CURVE
 };
 
 }  // namespace gpufleet::broker
