@@ -4,6 +4,7 @@
 #include <boost/uuid/detail/sha1.hpp>
 #include <charconv>
 #include <cstdio>
+#include <initializer_list>
 
 namespace gpufleet::job_store {
 namespace {
@@ -32,6 +33,11 @@ std::string sha1_hex(const std::string& text) {
 constexpr const char* kHead = R"lua(#!lua
 local submissions, queue_models, running, completions, webhooks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local job_prefix, queue_prefix, idem_prefix, job_events = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+)lua";
+
+// Put after the head of the scripts that end jobs only: the others (submit, dispatch: once per job) need not
+// build it on every call.
+constexpr const char* kFinalize = R"lua(
 -- A job reaches a final state: its record (with `...`'s field/value pairs), its expiry, the completions
 -- log (capped at about a million entries) and its event, the same way from every script that ends a job.
 local function finalize(job, id, state, now, retention, attempt, worker, event, ...)
@@ -289,14 +295,11 @@ end
 return 1
 )lua";
 
-Script make(const char* name, const std::string& body) {
-  const std::string source = kHead + body;
+// A script's source: the head, then `parts` in order.
+Script make(const char* name, std::initializer_list<const char*> parts) {
+  std::string source = kHead;
+  for (const char* part : parts) source += part;
   return Script{name, source, sha1_hex(source)};
-}
-
-// A batched script: the per-group function, then the loop over the groups.
-Script make_batched(const char* name, const char* one) {
-  return make(name, std::string(one) + kGroupLoop);
 }
 
 // Positions in scripts().
@@ -321,7 +324,7 @@ const Script& script(ScriptId id) {
 // the key prefixes and channel.
 RedisArgs call(const Script& script, const RedisKeys& keys, const std::string* job_id, size_t own_args) {
   RedisArgs command;
-  command.reserve(12 + own_args);
+  command.reserve(13 + own_args);
   command.insert(command.end(), {"EVALSHA", script.sha1, job_id ? "6" : "5", keys.submissions(),
                                  keys.queue_models(), keys.running(), keys.completions(), keys.webhooks()});
   if (job_id) command.push_back(keys.job(*job_id));
@@ -341,16 +344,13 @@ RedisArgs call_for_job(const Script& script, const RedisKeys& keys, const std::s
 }  // namespace
 
 const std::vector<Script>& scripts() {
-  static const std::vector<Script> all{make_batched("submit", kSubmitOne),
-                                       make("cancel", kCancel),
-                                       make_batched("dispatch", kDispatchOne),
-                                       make_batched("finish", kFinishOne),
-                                       make("requeue", kRequeue),
-                                       make("progress", kProgress),
-                                       make("advance", kAdvance),
-                                       make("webhook_schedule", kWebhookSchedule),
-                                       make("webhook_claim", kWebhookClaim),
-                                       make("webhook_settle", kWebhookSettle)};
+  // A batched script is its per-group function followed by the loop over the groups.
+  static const std::vector<Script> all{
+      make("submit", {kSubmitOne, kGroupLoop}),     make("cancel", {kFinalize, kCancel}),
+      make("dispatch", {kDispatchOne, kGroupLoop}), make("finish", {kFinalize, kFinishOne, kGroupLoop}),
+      make("requeue", {kFinalize, kRequeue}),       make("progress", {kProgress}),
+      make("advance", {kFinalize, kAdvance}),       make("webhook_schedule", {kWebhookSchedule}),
+      make("webhook_claim", {kWebhookClaim}),       make("webhook_settle", {kWebhookSettle})};
   return all;
 }
 
