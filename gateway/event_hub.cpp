@@ -132,7 +132,6 @@ void EventHub::resync() {
 }
 
 std::function<void()> EventHub::await_final(const std::string& id, std::chrono::milliseconds timeout,
-                                            const std::shared_ptr<Responder>& client,
                                             std::shared_ptr<WaitQuota::Lease> slot,
                                             std::function<void(const FinalOutcome*)> callback) {
   auto waiter = std::make_shared<Waiter>();
@@ -141,11 +140,6 @@ std::function<void()> EventHub::await_final(const std::string& id, std::chrono::
   waiter->slot = std::move(slot);
   waiters_[id].push_back(waiter);
   ++waiter_count_;
-  if (client) {
-    client->on_client_gone([this, id, weak = std::weak_ptr<Waiter>(waiter)] {
-      if (auto gone = weak.lock()) abandon(id, gone);
-    });
-  }
   waiter->timer->async_wait([this, id, waiter](boost::system::error_code ec) {
     if (!ec) resolve(id, waiter, nullptr);
   });

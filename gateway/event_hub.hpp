@@ -66,13 +66,11 @@ class EventHub {
   void resync();
 
   // Calls `callback` once: with the outcome when job `id` reaches a final state, or nullptr after `timeout`;
-  // never if `client` leaves first (the wait is dropped then, and `slot` returned). `client` may be null (a
-  // wait on no HTTP exchange: only the outcome, the timeout or the returned function ends it). The returned
-  // function ends the wait early, without calling `callback` (for an owner that went away, such as a WebRTC
+  // `slot` is held until the wait ends, however it ends. The returned function ends the wait early, without
+  // calling `callback`, for an owner that went away (an HTTP client that closed its connection, a WebRTC
   // session that ended before its job did); it does nothing once the wait has ended, and must be called on
   // the event loop while the hub exists.
   std::function<void()> await_final(const std::string& id, std::chrono::milliseconds timeout,
-                                    const std::shared_ptr<Responder>& client,
                                     std::shared_ptr<WaitQuota::Lease> slot,
                                     std::function<void(const FinalOutcome*)> callback);
 

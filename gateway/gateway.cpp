@@ -106,6 +106,31 @@ std::string_view content_type(const Request& request) {
   return header(request, http::field::content_type);
 }
 
+// What an Idempotency-Key of `request` covers.
+RequestIdentity identity_of(const Request& request) {
+  RequestIdentity identity{std::nullopt,
+                           {request.target().data(), request.target().size()},
+                           {request.body().data(), request.body().size()}};
+  if (auto field = request.find("Idempotency-Key"); field != request.end()) {
+    identity.idempotency_key.emplace(field->value().data(), field->value().size());
+  }
+  return identity;
+}
+
+// Sends a JobService answer: its JSON with its status, or the error (with Retry-After where it has one).
+JobService::Done answer_with(std::shared_ptr<Responder> responder) {
+  return [responder = std::move(responder)](std::variant<JsonAnswer, ApiError> answer) {
+    if (auto* error = std::get_if<ApiError>(&answer)) return responder->send(error_response(*error));
+    auto& json_answer = std::get<JsonAnswer>(answer);
+    responder->send(json_ok(json_answer.status, json_answer.body));
+  };
+}
+
+// A wait held for an HTTP exchange ends when its client closes the connection.
+JobService::GoneHook gone_hook(const std::shared_ptr<Responder>& responder) {
+  return [responder](std::function<void()> end_wait) { responder->on_client_gone(std::move(end_wait)); };
+}
+
 }  // namespace
 
 Gateway::Gateway(asio::io_context& io, GatewayConfig config)
@@ -113,7 +138,6 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
       config_(std::move(config)),
       keys_(config_.redis.prefix),
       redis_(config_.redis, io.get_executor()),
-      submitter_(redis_, metrics_, {config_.max_queued_per_model, config_.idempotency_ttl_s}),
       server_(
           io, config_.host, config_.port, config_.http,
           [this](Request request, Respond responder) { handle(std::move(request), std::move(responder)); },
@@ -128,15 +152,17 @@ Gateway::Gateway(asio::io_context& io, GatewayConfig config)
                   FileStoreConfig{config_.storage_root, config_.api.input_root, config_.upload_quota_bytes,
                                   config_.upload_ttl_s, config_.result_ttl_s, config_.sweep_interval},
                   metrics_),
+      job_service_(
+          redis_, keys_, metrics_, event_hub_, file_store_,
+          JobService::Settings{config_.sync_timeout, config_.retention_s, config_.max_queued_per_model,
+                               config_.idempotency_ttl_s, config_.redis_memory_high_water}),
       whep_(io, redis_, config_.storage_root, config_.whep, metrics_, event_hub_,
             LiveJobs{[this](const std::string& body, const Caller& caller,
                             std::function<void(SubmitOutcome)> done) {
                        submit_spoken(body, caller, std::move(done));
                      },
                      [this](const std::string& id, const Caller& caller) {
-                       redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s,
-                                                                 caller.sees_all ? "" : caller.key)},
-                                      [](const RedisBatchResult&) {});
+                       job_service_.cancel_quietly(id, caller);
                      }},
             [this](const std::string& id, const nlohmann::json& result, std::string_view kind) {
               return file_store_.result_file(id, result, kind);
@@ -204,13 +230,7 @@ void Gateway::refresh_catalog() {
     if (result.ok) {
       catalog_ = Catalog::from_redis_hash(result.replies[0].pairs());
       const auto memory = result.replies[1].error ? std::nullopt : parse_redis_memory(result.replies[1].str);
-      redis_memory_ = memory.value_or(RedisMemory{});
-      const bool full = job_store_full(redis_memory_, config_.redis_memory_high_water);
-      if (full != job_store_full_) {
-        spdlog::warn("gateway: Redis holds {} of its maxmemory {} bytes: {}", redis_memory_.used,
-                     redis_memory_.max, full ? "new jobs are refused (503)" : "new jobs are accepted again");
-      }
-      job_store_full_ = full;
+      job_service_.note_redis_memory(memory.value_or(RedisMemory{}));
     }
     catalog_timer_.expires_after(std::chrono::seconds(1));
     catalog_timer_.async_wait([this](boost::system::error_code ec) {
@@ -420,55 +440,10 @@ void Gateway::list_workers(Respond responder) {
   });
 }
 
-// GET /v1/jobs?limit=N: the most recently finished jobs (the completions stream, newest first), as
-// GET /v1/jobs/{id} shows each; jobs whose records have expired are left out.
 void Gateway::recent_jobs(const std::string& query, const Caller& caller, Respond responder) {
-  long long limit = 50;
-  if (auto value = query_value(query, "limit")) {
-    char* end = nullptr;
-    limit = std::strtoll(value->c_str(), &end, 10);
-    if (value->empty() || *end != '\0' || limit < 1 || limit > 500) {
-      return responder->send(error_response(api_error(ErrorCode::kInvalidRequest, "limit must be 1 to 500")));
-    }
-  }
-  // A key that sees only its own jobs looks further back for them (bounded: this is a recent list, not a
-  // search).
-  const long long scan = caller.sees_all ? limit : std::min<long long>(limit * 20, 5000);
-  redis_.execute({{"XREVRANGE", keys_.completions(), "+", "-", "COUNT", std::to_string(scan)}},
-                 [this, responder, caller, limit](RedisBatchResult result) {
-                   if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-                   std::vector<std::string> ids;
-                   for (const auto& entry : result.replies[0].stream_entries()) {
-                     for (const auto& [field, value] : entry.fields) {
-                       if (field == "id" && std::find(ids.begin(), ids.end(), value) == ids.end())
-                         ids.push_back(value);
-                     }
-                   }
-                   if (ids.empty()) return responder->send(json_ok(200, {{"jobs", json::array()}}));
-                   std::vector<RedisArgs> reads;
-                   reads.reserve(ids.size());
-                   for (const auto& id : ids) reads.push_back({"HGETALL", keys_.job(id)});
-                   redis_.execute(std::move(reads),
-                                  [responder, caller, limit](const RedisBatchResult& records) {
-                                    if (!records.ok)
-                                      return responder->send(error_response(redis_down(records.failure)));
-                                    json jobs = json::array();
-                                    for (const auto& record : records.replies) {
-                                      auto fields = record.pairs();
-                                      if (fields.empty() || !caller.owns(job_owner(fields))) continue;
-                                      jobs.push_back(render_job(fields));
-                                      if (static_cast<long long>(jobs.size()) >= limit) break;
-                                    }
-                                    responder->send(json_ok(200, {{"jobs", jobs}}));
-                                  });
-                 });
-}
-
-std::optional<ApiError> Gateway::store_refusal() const {
-  if (!job_store_full_) return std::nullopt;
-  return api_error(ErrorCode::kUnavailable, "the job store is nearly full (Redis at " +
-                                                std::to_string(redis_memory_.used * 100 / redis_memory_.max) +
-                                                "% of its maxmemory): retry later");
+  auto limit = parse_recent_limit(query);
+  if (auto* error = std::get_if<ApiError>(&limit)) return responder->send(error_response(*error));
+  job_service_.recent(std::get<long long>(limit), caller, answer_with(std::move(responder)));
 }
 
 Limits Gateway::limits_for(const Caller& caller) const {
@@ -482,69 +457,23 @@ void Gateway::submit_spoken(const std::string& body, const Caller& caller,
                             std::function<void(SubmitOutcome)> done) {
   auto parsed = parse_job_submission("application/json", body, catalog_, limits_for(caller));
   if (auto* error = std::get_if<ApiError>(&parsed)) return done(*error);
-  create_job(std::get<SubmitRequest>(std::move(parsed)), Request{}, caller, std::move(done));
+  job_service_.create(std::get<SubmitRequest>(std::move(parsed)), RequestIdentity{}, caller, std::move(done));
 }
-
-void Gateway::create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
-                         std::function<void(SubmitOutcome)> done) {
-  std::optional<std::string_view> header;
-  if (auto field = http_request.find("Idempotency-Key"); field != http_request.end()) {
-    header.emplace(field->value().data(), field->value().size());
-  }
-  auto key = parse_idempotency_key(header);
-  if (auto* error = std::get_if<ApiError>(&key)) return done(*error);
-  if (auto refused = store_refusal()) return done(*refused);
-  Submission submission{std::move(request), std::get<std::string>(std::move(key)), {}};
-  if (!submission.idempotency_key.empty()) {
-    submission.fingerprint = request_fingerprint(std::string(http_request.target()), http_request.body());
-  }
-  submitter_.submit(std::move(submission), caller, std::move(done));
-}
-
-namespace {
-
-json accepted_json(const Created& job) {
-  json body{{"id", job.id},
-            {"state", "queued"},
-            {"links", {{"self", "/v1/jobs/" + job.id}, {"result", "/v1/jobs/" + job.id + "/result"}}}};
-  if (job.replayed) body.erase("state");
-  return body;
-}
-
-// POST /v1/jobs:batch's answer: each job's outcome in the order sent, and the counts.
-json batch_answer(const std::vector<SubmitOutcome>& outcomes) {
-  json jobs = json::array();
-  size_t accepted = 0;
-  for (const auto& item : outcomes) {
-    if (const auto* error = std::get_if<ApiError>(&item)) {
-      jobs.push_back({{"status", error->status},
-                      {"error", {{"code", to_string(error->code)}, {"message", error->message}}}});
-      continue;
-    }
-    const auto& job = std::get<Created>(item);
-    json accepted_job = accepted_json(job);
-    accepted_job["status"] = 202;
-    if (job.replayed) accepted_job["replayed"] = true;
-    jobs.push_back(std::move(accepted_job));
-    ++accepted;
-  }
-  return {{"accepted", accepted}, {"refused", outcomes.size() - accepted}, {"jobs", std::move(jobs)}};
-}
-
-}  // namespace
 
 void Gateway::submit_job(const Request& request, const Caller& caller, const Limits& limits,
                          Respond responder) {
   auto parsed = parse_job_submission(content_type(request), request.body(), catalog_, limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
-  create_job(std::get<SubmitRequest>(std::move(parsed)), request, caller, [responder](SubmitOutcome created) {
-    if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
-    const auto& job = std::get<Created>(created);
-    auto response = json_ok(202, accepted_json(job));
-    response.set(http::field::location, "/v1/jobs/" + job.id);
-    if (job.replayed) response.set("Idempotent-Replayed", "true");
-    responder->send(std::move(response));
-  });
+  job_service_.create(std::get<SubmitRequest>(std::move(parsed)), identity_of(request), caller,
+                      [responder](SubmitOutcome created) {
+                        if (auto* error = std::get_if<ApiError>(&created))
+                          return responder->send(error_response(*error));
+                        const auto& job = std::get<Created>(created);
+                        auto response = json_ok(202, accepted_json(job));
+                        response.set(http::field::location, "/v1/jobs/" + job.id);
+                        if (job.replayed) response.set("Idempotent-Replayed", "true");
+                        responder->send(std::move(response));
+                      });
 }
 
 void Gateway::submit_batch(const Request& request, const Caller& caller, const Limits& limits,
@@ -556,8 +485,7 @@ void Gateway::submit_batch(const Request& request, const Caller& caller, const L
   }
   auto parsed = parse_job_batch(content_type(request), request.body(), catalog_, limits);
   if (auto* error = std::get_if<ApiError>(&parsed)) return responder->send(error_response(*error));
-  if (auto refused = store_refusal()) return responder->send(error_response(*refused));
-  submitter_.submit_batch(
+  job_service_.create_batch(
       std::get<std::vector<BatchItem>>(std::move(parsed)), caller,
       [responder](JobSubmitter::BatchOutcome outcome) {
         if (auto* error = std::get_if<ApiError>(&outcome)) return responder->send(error_response(*error));
@@ -597,118 +525,24 @@ void Gateway::generate(SubmitParse parsed, const std::string& path_field, const 
   // The slot first: a caller at its limit must not leave a job behind that nobody waits for.
   auto slot = take_wait_slot(caller, responder);
   if (!slot) return;
-  auto submission = std::get<SubmitRequest>(std::move(parsed));
-  // The model that makes the answer's file (a text-to-video job's last stage): a mode such as "liveportrait"
-  // chooses it, so the caller is told which one it got.
-  std::string model = submission.stages.empty() ? submission.model : submission.stages.back().model;
-  create_job(
-      std::move(submission), request, caller,
-      [this, responder, path_field, slot,
-       model = std::move(model)](std::variant<Created, ApiError> created) mutable {
-        if (auto* error = std::get_if<ApiError>(&created)) return responder->send(error_response(*error));
-        const std::string id = std::get<Created>(created).id;
-        event_hub_.await_final(
-            id, config_.sync_timeout, responder, std::move(slot),
-            [responder, id, path_field, model](const FinalOutcome* outcome) {
-              json body{{"job_id", id}, {"model", model}};
-              unsigned status = 200;
-              if (outcome == nullptr) {
-                body["success"] = false;
-                body["error"] = {{"code", "timeout"},
-                                 {"message", "the job did not finish in time; poll /v1/jobs/" + id}};
-                status = 504;
-              } else if (outcome->state == "succeeded") {
-                body["success"] = true;
-                body[path_field] = outcome->result.value(path_field, json());
-                body["duration_s"] = outcome->result.value("duration_s", 0.0);
-                body["generation_time_ms"] = outcome->result.value("generation_time_ms", 0.0);
-              } else {
-                body["success"] = false;
-                const auto code = parse_error_code(outcome->error_code).value_or(ErrorCode::kJobFailed);
-                body["error"] = {{"code", outcome->error_code.empty() ? outcome->state : outcome->error_code},
-                                 {"message", outcome->error_message}};
-                status = static_cast<unsigned>(http_status_for(code));
-              }
-              responder->send(json_ok(status, body));
-            });
-      });
+  job_service_.generate(std::get<SubmitRequest>(std::move(parsed)), path_field, identity_of(request), caller,
+                        std::move(slot), gone_hook(responder), answer_with(responder));
 }
 
 void Gateway::cancel_job(const std::string& id, const Caller& caller, Respond responder) {
-  redis_.execute(
-      {job_store::cancel_command(keys_, id, unix_ms(), config_.retention_s,
-                                 caller.sees_all ? "" : caller.key)},
-      [id, responder](RedisBatchResult result) {
-        if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-        const auto& reply = result.replies[0];
-        const auto outcome = reply.error ? std::nullopt : job_store::parse_cancel_reply(reply.elements);
-        if (!outcome)
-          return responder->send(error_response(redis_down(reply.error ? reply.str : "unexpected reply")));
-        switch (outcome->kind) {
-          case job_store::CancelOutcome::Kind::kMissing:
-            return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
-          case job_store::CancelOutcome::Kind::kCancelled:
-            return responder->send(json_ok(200, {{"id", id}, {"state", "cancelled"}}));
-          case job_store::CancelOutcome::Kind::kCancelling:
-            // Running: the broker stops it on its worker; the final state follows as an event.
-            return responder->send(
-                json_ok(202, {{"id", id}, {"state", "running"}, {"cancel_requested", true}}));
-          case job_store::CancelOutcome::Kind::kAlreadyFinal:
-            break;
-        }
-        responder->send(error_response(
-            api_error(ErrorCode::kAlreadyFinal, "job " + id + " has already ended: " + outcome->state)));
-      });
+  job_service_.cancel(id, caller, answer_with(std::move(responder)));
 }
 
 void Gateway::get_job(const std::string& id, double wait_s, const Caller& caller, Respond responder) {
-  const std::string key = keys_.job(id);
-  auto render = [this, key, id, responder, caller] {
-    redis_.execute({{"HGETALL", key}}, [responder, id, caller](RedisBatchResult result) {
-      if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-      auto fields = result.replies[0].pairs();
-      if (fields.empty() || !caller.owns(job_owner(fields)))
-        return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
-      responder->send(json_ok(200, render_job(fields)));
-    });
-  };
-  if (wait_s <= 0) return render();
+  if (wait_s <= 0) return job_service_.get(id, caller, answer_with(std::move(responder)));
   auto slot = take_wait_slot(caller, responder);
   if (!slot) return;
-  // Check existence first: an unknown id answers 404 at once instead of after the wait.
-  redis_.execute(
-      {{"HMGET", key, std::string(job_field::kState), std::string(job_field::kOwner)}},
-      [this, id, wait_s, render, responder, caller, slot](RedisBatchResult result) mutable {
-        if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-        const auto& fields = result.replies[0].elements;
-        if (fields.size() != 2 || fields[0].empty() || !caller.owns(fields[1])) {
-          return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
-        }
-        auto state = parse_job_state(fields[0]);
-        if (state && is_final(*state)) return render();
-        event_hub_.await_final(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)), responder,
-                               std::move(slot), [render](const FinalOutcome*) { render(); });
-      });
+  job_service_.await(id, std::chrono::milliseconds(static_cast<int64_t>(wait_s * 1000)), caller,
+                     std::move(slot), gone_hook(responder), answer_with(responder));
 }
 
 void Gateway::get_result(const std::string& id, const Caller& caller, Respond responder) {
-  redis_.execute({{"HGETALL", keys_.job(id)}}, [this, id, responder, caller](RedisBatchResult result) {
-    if (!result.ok) return responder->send(error_response(redis_down(result.failure)));
-    auto fields = result.replies[0].pairs();
-    if (fields.empty() || !caller.owns(job_owner(fields)))
-      return responder->send(error_response(api_error(ErrorCode::kNotFound, "no job with id " + id)));
-    json job = render_job(fields);
-    const std::string state = job.value("state", "");
-    if (state == "failed" || state == "cancelled" || state == "expired") {
-      return responder->send(error_response(
-          api_error(ErrorCode::kJobFailed,
-                    "job " + id + " " + state +
-                        (job.contains("error") ? ": " + job["error"].value("message", "") : ""))));
-    }
-    if (state != "succeeded") {
-      return responder->send(error_response(api_error(ErrorCode::kNotReady, "job " + id + " is " + state)));
-    }
-    auto file = file_store_.result_file(id, job.value("result", json::object()), job.value("kind", ""));
+  job_service_.result(id, caller, [responder](std::variant<ResultFile, ApiError> file) {
     if (auto* error = std::get_if<ApiError>(&file)) return responder->send(error_response(*error));
     const auto& [path, served_type] = std::get<ResultFile>(file);
     FileResponse response{http::status::ok, 11};

@@ -1,6 +1,7 @@
 #pragma once
-// The gateway's request handling: route handlers, the job life cycle as seen over HTTP (create, read,
-// long-poll, fetch the result), /health. What the job events wake (waiters, streams) is the EventHub's.
+// The gateway's composition root and its route handlers. A handler parses its request and sends what the
+// service it calls answers: jobs (JobService), files (FileStore), events (EventHub), WebRTC (WhepService),
+// fleet summaries (fleet_status.hpp).
 // Runs on one event loop; Redis and the event subscription run on helper threads that post back to it.
 
 #include <atomic>
@@ -23,7 +24,7 @@
 #include "gateway/event_listener.hpp"
 #include "gateway/file_store.hpp"
 #include "gateway/http/http_server.hpp"
-#include "gateway/job_submitter.hpp"
+#include "gateway/job_service.hpp"
 #include "gateway/redis_executor.hpp"
 #include "gateway/shared_read.hpp"
 #include "gateway/wait_quota.hpp"
@@ -102,11 +103,12 @@ class Gateway {
   void read_health(SharedRead<HealthAnswer>::Done done);
   void list_models(Respond responder);
   void list_workers(Respond responder);
-  // Every route below that names a job or an upload answers 404 for another key's, as for an unknown one.
+  // The job routes: each parses its request, asks job_service_ and sends the answer.
   void recent_jobs(const std::string& query, const Caller& caller, Respond responder);
   void submit_job(const Request& request, const Caller& caller, const Limits& limits, Respond responder);
-  // /tts/generate and /video/generate: submits, waits for the outcome, answers the original service's shape
-  // with the result file under `path_field` (audio_path, video_path).
+  void submit_batch(const Request& request, const Caller& caller, const Limits& limits, Respond responder);
+  // /tts/generate and /video/generate: the original service's shape, the result file under `path_field`
+  // (audio_path, video_path).
   void generate(SubmitParse parsed, const std::string& path_field, const Request& request,
                 const Caller& caller, Respond responder);
   void get_job(const std::string& id, double wait_s, const Caller& caller, Respond responder);
@@ -115,19 +117,11 @@ class Gateway {
   void upload_file(Request request, const Caller& caller, Respond responder);
   void describe_file(const std::string& id, const Caller& caller, Respond responder);
 
-  // Records a new job (JobSubmitter) under the request's Idempotency-Key; `done` gets the job or the error.
-  // Nothing is answered as accepted before Redis has it.
-  void create_job(SubmitRequest request, const Request& http_request, const Caller& caller,
-                  std::function<void(SubmitOutcome)> done);
   // A live WebRTC session's utterance: a job made from a JSON body as POST /v1/jobs makes it (no
   // Idempotency-Key).
   void submit_spoken(const std::string& body, const Caller& caller, std::function<void(SubmitOutcome)> done);
   // The request limits of `caller`: its own uploads folder for a key that sees only its own.
   Limits limits_for(const Caller& caller) const;
-  // POST /v1/jobs:batch: each job checked, stored and answered on its own, in one Redis round trip.
-  void submit_batch(const Request& request, const Caller& caller, const Limits& limits, Respond responder);
-  // 503 while Redis is past its memory high-water mark (as of the last catalog refresh).
-  std::optional<ApiError> store_refusal() const;
   // A wait slot of the caller's (WaitQuota), or nothing after answering `responder` 429 too_many_waits.
   std::shared_ptr<WaitQuota::Lease> take_wait_slot(const Caller& caller, const Respond& responder);
   // GET /v1/jobs/{id}/events and GET /v1/events (`job_id` empty), each holding a wait slot of the caller's.
@@ -139,15 +133,11 @@ class Gateway {
   MetricsRegistry metrics_;  // GET /metrics
   RedisKeys keys_;
   RedisExecutor redis_;
-  JobSubmitter submitter_;
   HttpServer server_;
   Catalog catalog_;
   // GET /health's answer: one Redis read shared by the requests that arrive while it is in flight, and
   // reused for kHealthMaxAge (shared_read.hpp).
   SharedRead<HealthAnswer> health_;
-  // Redis's memory as of the last catalog refresh, and whether it is past the high-water mark then.
-  RedisMemory redis_memory_;
-  bool job_store_full_ = false;
   boost::asio::steady_timer catalog_timer_;
   WaitQuota wait_quota_;
   EventHub event_hub_;  // waiters and streams, fed by `events_`
@@ -156,6 +146,7 @@ class Gateway {
   std::unique_ptr<WebhookSender> webhooks_;  // with a WEBHOOK_SECRET
   // Uploads, results and the sweeper; its storage thread goes first when the gateway does.
   FileStore file_store_;
+  JobService job_service_;
   WhepService whep_;  // WebRTC sessions; its media thread stops before the event hub and metrics go
 };
 

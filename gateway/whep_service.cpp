@@ -239,7 +239,7 @@ void WhepService::play_when_done(const std::string& job_id, std::shared_ptr<medi
   // No client to watch: the HTTP exchange is over; the session's end (its table entry's stop_waiting), the
   // job's final state or the timeout ends the wait.
   auto stop_waiting = event_hub_.await_final(
-      job_id, config_.audio_timeout, nullptr, nullptr,
+      job_id, config_.audio_timeout, nullptr,
       [this, table = std::weak_ptr<Table>(table_), job_id, session](const FinalOutcome* outcome) {
         if (!table.lock() || session->ended()) return;
         if (!outcome || outcome->state != to_string(JobState::kSucceeded)) {
