@@ -115,6 +115,7 @@ class Gateway {
   void get_result(const std::string& id, const Caller& caller, Respond responder);
   void cancel_job(const std::string& id, const Caller& caller, Respond responder);
   void upload_file(Request request, const Caller& caller, Respond responder);
+  // Another key's upload answers 404, as an unknown one does.
   void describe_file(const std::string& id, const Caller& caller, Respond responder);
 
   // A live WebRTC session's utterance: a job made from a JSON body as POST /v1/jobs makes it (no

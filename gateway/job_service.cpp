@@ -164,12 +164,20 @@ void JobService::generate(SubmitRequest request, const std::string& path_field,
          });
 }
 
-void JobService::get(const std::string& id, const Caller& caller, Done done) {
+void JobService::read_job(const std::string& id, const Caller& caller,
+                          std::function<void(std::variant<json, ApiError>)> done) {
   redis_.execute({{"HGETALL", keys_.job(id)}}, [id, caller, done = std::move(done)](RedisBatchResult result) {
     if (!result.ok) return done(redis_down(result.failure));
     auto fields = result.replies[0].pairs();
     if (fields.empty() || !caller.owns(job_owner(fields))) return done(no_such_job(id));
-    done(JsonAnswer{200, render_job(fields)});
+    done(render_job(fields));
+  });
+}
+
+void JobService::get(const std::string& id, const Caller& caller, Done done) {
+  read_job(id, caller, [done = std::move(done)](std::variant<json, ApiError> job) {
+    if (auto* error = std::get_if<ApiError>(&job)) return done(std::move(*error));
+    done(JsonAnswer{200, std::get<json>(std::move(job))});
   });
 }
 
@@ -192,23 +200,24 @@ void JobService::await(const std::string& id, std::chrono::milliseconds wait, co
                  });
 }
 
+RedisArgs JobService::cancel_call(const std::string& id, const Caller& caller) const {
+  // A key that sees only its own may cancel only its own: the script answers "missing" for another's.
+  return job_store::cancel_command(keys_, id, unix_ms(), settings_.retention_s,
+                                   caller.sees_all ? "" : caller.key);
+}
+
 void JobService::cancel(const std::string& id, const Caller& caller, Done done) {
-  redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), settings_.retention_s,
-                                            caller.sees_all ? "" : caller.key)},
-                 [id, done = std::move(done)](RedisBatchResult result) {
-                   if (!result.ok) return done(redis_down(result.failure));
-                   const auto& reply = result.replies[0];
-                   const auto outcome =
-                       reply.error ? std::nullopt : job_store::parse_cancel_reply(reply.elements);
-                   if (!outcome) return done(redis_down(reply.error ? reply.str : "unexpected reply"));
-                   done(cancel_answer(id, *outcome));
-                 });
+  redis_.execute({cancel_call(id, caller)}, [id, done = std::move(done)](RedisBatchResult result) {
+    if (!result.ok) return done(redis_down(result.failure));
+    const auto& reply = result.replies[0];
+    const auto outcome = reply.error ? std::nullopt : job_store::parse_cancel_reply(reply.elements);
+    if (!outcome) return done(redis_down(reply.error ? reply.str : "unexpected reply"));
+    done(cancel_answer(id, *outcome));
+  });
 }
 
 void JobService::cancel_quietly(const std::string& id, const Caller& caller) {
-  redis_.execute({job_store::cancel_command(keys_, id, unix_ms(), settings_.retention_s,
-                                            caller.sees_all ? "" : caller.key)},
-                 [](const RedisBatchResult&) {});
+  redis_.execute({cancel_call(id, caller)}, [](const RedisBatchResult&) {});
 }
 
 void JobService::recent(long long limit, const Caller& caller, Done done) {
@@ -247,21 +256,18 @@ void JobService::recent(long long limit, const Caller& caller, Done done) {
 
 void JobService::result(const std::string& id, const Caller& caller,
                         std::function<void(std::variant<ResultFile, ApiError>)> done) {
-  redis_.execute(
-      {{"HGETALL", keys_.job(id)}}, [this, id, caller, done = std::move(done)](RedisBatchResult result) {
-        if (!result.ok) return done(redis_down(result.failure));
-        auto fields = result.replies[0].pairs();
-        if (fields.empty() || !caller.owns(job_owner(fields))) return done(no_such_job(id));
-        json job = render_job(fields);
-        const std::string state = job.value("state", "");
-        if (state == "failed" || state == "cancelled" || state == "expired") {
-          return done(api_error(ErrorCode::kJobFailed,
-                                "job " + id + " " + state +
-                                    (job.contains("error") ? ": " + job["error"].value("message", "") : "")));
-        }
-        if (state != "succeeded") return done(api_error(ErrorCode::kNotReady, "job " + id + " is " + state));
-        done(file_store_.result_file(id, job.value("result", json::object()), job.value("kind", "")));
-      });
+  read_job(id, caller, [this, id, done = std::move(done)](std::variant<json, ApiError> read) {
+    if (auto* error = std::get_if<ApiError>(&read)) return done(std::move(*error));
+    const json& job = std::get<json>(read);
+    const std::string state = job.value("state", "");
+    if (state == "failed" || state == "cancelled" || state == "expired") {
+      return done(api_error(ErrorCode::kJobFailed,
+                            "job " + id + " " + state +
+                                (job.contains("error") ? ": " + job["error"].value("message", "") : "")));
+    }
+    if (state != "succeeded") return done(api_error(ErrorCode::kNotReady, "job " + id + " is " + state));
+    done(file_store_.result_file(id, job.value("result", json::object()), job.value("kind", "")));
+  });
 }
 
 }  // namespace gpufleet::gateway

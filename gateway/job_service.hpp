@@ -34,7 +34,8 @@ struct JsonAnswer {
 };
 
 // What of a request an Idempotency-Key covers: the header as sent (if it was) and the request it must match
-// on a retry (a different request under the same key is refused).
+// on a retry (a different request under the same key is refused). Views into the request: create() reads
+// them before it returns.
 struct RequestIdentity {
   std::optional<std::string_view> idempotency_key;
   std::string_view target;
@@ -107,6 +108,10 @@ class JobService {
 
  private:
   std::optional<ApiError> store_refusal() const;
+  // The job's record as render_job shows it, or 404 (unknown, or another key's) or Redis's failure.
+  void read_job(const std::string& id, const Caller& caller,
+                std::function<void(std::variant<nlohmann::json, ApiError>)> done);
+  RedisArgs cancel_call(const std::string& id, const Caller& caller) const;
 
   RedisExecutor& redis_;
   const RedisKeys& keys_;
